@@ -1,0 +1,21 @@
+/*
+ * api.h — the HTTP API of DESIGN.md §4 (src/api/): routes a request to its
+ * handler, decodes and validates the body, calls the memory service and
+ * encodes the answer. Plugs into the server as its mr_http_handler.
+ */
+#ifndef MEMORI_API_H
+#define MEMORI_API_H
+
+#include "memori/http.h"
+#include "memori/service.h"
+
+struct mr_api {
+    struct mr_service *svc;
+    const char *version;
+    const char *default_tenant; /* tenant of development-mode callers */
+};
+
+/* The mr_http_handler of the API; ctx is a struct mr_api. */
+void mr_api_handle(void *ctx, const struct mr_http_request *req, struct mr_http_response *res);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * config.h — the configuration of DESIGN.md §5, read from the environment
+ * and an optional .env file (the environment wins). Every value is checked
+ * at start-up; a bad one stops it with one line naming the variable and
+ * the accepted values (secrets are never echoed).
+ */
+#ifndef MEMORI_CONFIG_H
+#define MEMORI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "memori/err.h"
+
+enum mr_db_kind { MR_DB_SQLITE, MR_DB_POSTGRES };
+
+struct mr_config {
+    char *host;
+    int port;
+
+    char *database_url;
+    enum mr_db_kind db_kind;
+    char *sqlite_path; /* for MR_DB_SQLITE */
+    int database_pool_size;
+    int database_max_overflow;
+
+    char *embedding_provider; /* "builtin" */
+    char *embedding_model;
+    int embedding_dimensions; /* 0 = the model's own */
+    int embedding_batch_size;
+    int embedding_cache_ttl;
+
+    int short_term_expiry_days;
+    int archive_threshold_days;
+    int max_context_memories;      /* default search limit */
+    bool has_min_similarity;       /* false: the model's calibrated default */
+    double min_similarity;
+
+    char *redis_url;
+    bool redis_enabled;
+
+    bool enable_multi_tenant;
+    char *tenant_isolation_level; /* "strict" | "relaxed" */
+
+    char *secret_key;
+    char *algorithm;
+    int access_token_expire_minutes;
+
+    bool debug;
+    char *environment; /* "development" | "staging" | "production" */
+
+    char *openai_api_key;
+    char *openai_base_url;
+
+    size_t max_body_bytes;
+    int http_threads;
+};
+
+/*
+ * Loads cfg from env (a NULL-terminated "NAME=VALUE" array, like environ)
+ * over the file dotenv_path (skipped when NULL or absent). On a bad value
+ * returns MR_EINVAL with err naming the variable and what it accepts.
+ * Free with mr_config_free (also after a failure).
+ */
+int mr_config_load(struct mr_config *cfg, char *const *env, const char *dotenv_path,
+                   struct mr_err *err);
+
+void mr_config_free(struct mr_config *cfg);
+
+/* Calls fn for each variable with its effective value; secrets are shown as "***". */
+void mr_config_each(const struct mr_config *cfg,
+                    void (*fn)(void *arg, const char *name, const char *value), void *arg);
+
+#endif

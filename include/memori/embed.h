@@ -1,0 +1,68 @@
+/*
+ * embed.h — the embedder interface: turns texts into L2-normalised float
+ * vectors of a fixed dimension. Providers live in src/embed/.
+ *
+ * Thread-safety: embed() may be called from many threads at once.
+ */
+#ifndef MEMORI_EMBED_H
+#define MEMORI_EMBED_H
+
+#include <stddef.h>
+
+#include "memori/err.h"
+
+struct mr_embedder;
+
+struct mr_embedder_ops {
+    /* Model name recorded in the database, e.g. "memori-lexical-v1". Owned by e. */
+    const char *(*name)(const struct mr_embedder *e);
+    size_t (*dim)(const struct mr_embedder *e);
+    /*
+     * Embeds n texts (texts[i] of lens[i] bytes, UTF-8) into out, n*dim floats
+     * laid out row by row, each row L2-normalised (all zeros for a text with
+     * no features). MR_EUNAVAIL when a remote provider fails.
+     */
+    int (*embed)(struct mr_embedder *e, const char *const *texts, const size_t *lens, size_t n,
+                 float *out, struct mr_err *err);
+    int (*health)(struct mr_embedder *e, struct mr_err *err);
+    void (*destroy)(struct mr_embedder *e);
+};
+
+struct mr_embedder {
+    const struct mr_embedder_ops *ops;
+};
+
+static inline const char *mr_embed_name(const struct mr_embedder *e) { return e->ops->name(e); }
+static inline size_t mr_embed_dim(const struct mr_embedder *e) { return e->ops->dim(e); }
+static inline int mr_embed_batch(struct mr_embedder *e, const char *const *texts,
+                                 const size_t *lens, size_t n, float *out, struct mr_err *err)
+{ return e->ops->embed(e, texts, lens, n, out, err); }
+static inline int mr_embed_health(struct mr_embedder *e, struct mr_err *err)
+{ return e->ops->health(e, err); }
+static inline void mr_embed_destroy(struct mr_embedder *e) { if (e) e->ops->destroy(e); }
+
+/* Embeds one text into out (dim floats). */
+int mr_embed_one(struct mr_embedder *e, const char *text, size_t len, float *out,
+                 struct mr_err *err);
+
+#define MR_LEXICAL_MODEL "memori-lexical-v1"
+#define MR_LEXICAL_DEFAULT_DIM 1024
+
+/*
+ * The lexical embedder: feature hashing of normalised words, word bigrams
+ * and character n-grams with sublinear term weights. Deterministic; knows
+ * words, not meanings. dim 0 picks MR_LEXICAL_DEFAULT_DIM; otherwise 16..4096.
+ * Returns NULL with err filled for a bad dim. Free with mr_embed_destroy.
+ */
+struct mr_embedder *mr_embed_lexical_new(size_t dim, struct mr_err *err);
+
+/*
+ * The splitting the lexical embedder uses, exposed for tests: lower-cased
+ * words of text, with identifiers split ("customerId", "customer_id" →
+ * "customer", "id"). Calls fn for each word (not NUL-terminated).
+ */
+void mr_embed_tokenize(const char *text, size_t len,
+                       void (*fn)(void *arg, const char *word, size_t n, int is_part),
+                       void *arg);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * index.h — vector search over one caller's memories (src/index/).
+ *
+ * The index keeps every memory's vector in memory, partitioned by
+ * (tenant, user), with the metadata search filters on beside it so filters
+ * apply during the scan: a filtered query still fills `limit` when enough
+ * memories match. The memory service keeps it in step with the store after
+ * every committed write, and loads it from the store at start-up.
+ *
+ * Thread-safety: any number of searches run in parallel; writes take a
+ * writer lock for the few microseconds of one entry's change.
+ */
+#ifndef MEMORI_INDEX_H
+#define MEMORI_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memori/err.h"
+#include "memori/types.h"
+
+struct mr_index;
+
+/* What the index holds per memory. vec points to dim floats (copied in). */
+struct mr_index_entry {
+    int64_t id;
+    const char *user_id;
+    const char *tenant_id;
+    const char *conversation_id; /* canonical UUID text */
+    enum mr_memory_type memory_type;
+    bool is_archived;
+    int64_t expires_at; /* MR_NO_TIME = never */
+    const float *vec;
+};
+
+struct mr_index_query {
+    const float *vec;
+    const char *conversation_id; /* NULL = any */
+    unsigned type_mask;          /* bit (1u << type); 0 = every type */
+    bool include_archived;       /* true: archived and live ones */
+    int64_t now;                 /* expired (expires_at <= now) never match */
+    float min_score;             /* cosine >= min_score */
+    size_t limit;
+};
+
+struct mr_index_hit {
+    int64_t id;
+    float score;
+};
+
+struct mr_index_ops {
+    const char *name;
+    /* Adds or replaces the entry with e->id. MR_EINVAL on a wrong dimension. */
+    int (*upsert)(struct mr_index *ix, const struct mr_index_entry *e, struct mr_err *err);
+    /* Marks id archived or live without touching its vector; absent ids are ignored. */
+    void (*set_archived)(struct mr_index *ix, const struct mr_identity *who, int64_t id,
+                         bool is_archived);
+    /* Removes id from who's partition; absent ids are not an error. */
+    void (*remove)(struct mr_index *ix, const struct mr_identity *who, int64_t id);
+    /*
+     * The best q->limit matches in who's partition, best first (ties by
+     * lower id). out must hold q->limit hits; *out_n says how many were written.
+     */
+    int (*search)(struct mr_index *ix, const struct mr_identity *who,
+                  const struct mr_index_query *q, struct mr_index_hit *out, size_t *out_n,
+                  struct mr_err *err);
+    /* Number of entries across partitions. */
+    size_t (*count)(struct mr_index *ix);
+    void (*destroy)(struct mr_index *ix);
+};
+
+struct mr_index {
+    const struct mr_index_ops *ops;
+};
+
+/* The exact (brute-force) index of dimension dim. Free with mr_index_destroy. */
+struct mr_index *mr_index_flat_new(size_t dim);
+
+/* Dot product of two dim-float vectors (the scan kernel). */
+float mr_index_dot(const float *a, const float *b, size_t dim);
+
+static inline int mr_index_upsert(struct mr_index *ix, const struct mr_index_entry *e,
+                                  struct mr_err *err)
+{ return ix->ops->upsert(ix, e, err); }
+static inline void mr_index_set_archived(struct mr_index *ix, const struct mr_identity *who,
+                                         int64_t id, bool is_archived)
+{ ix->ops->set_archived(ix, who, id, is_archived); }
+static inline void mr_index_remove(struct mr_index *ix, const struct mr_identity *who, int64_t id)
+{ ix->ops->remove(ix, who, id); }
+static inline int mr_index_search(struct mr_index *ix, const struct mr_identity *who,
+                                  const struct mr_index_query *q, struct mr_index_hit *out,
+                                  size_t *out_n, struct mr_err *err)
+{ return ix->ops->search(ix, who, q, out, out_n, err); }
+static inline size_t mr_index_count(struct mr_index *ix) { return ix->ops->count(ix); }
+static inline void mr_index_destroy(struct mr_index *ix) { if (ix) ix->ops->destroy(ix); }
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * service.h — the memory service (src/core/): every operation of the API
+ * as one call that embeds, runs one store transaction, applies the rules of
+ * DESIGN.md §3 and keeps the index in step. It never knows which store,
+ * embedder or index it talks to.
+ *
+ * Ownership: a memory or conversation that is not the caller's (user and
+ * tenant) is MR_ENOTFOUND, never MR_EFORBIDDEN — its existence is not told.
+ * Out structs are filled on success and freed by the caller with their
+ * *_clear functions.
+ */
+#ifndef MEMORI_SERVICE_H
+#define MEMORI_SERVICE_H
+
+#include "memori/clock.h"
+#include "memori/embed.h"
+#include "memori/err.h"
+#include "memori/index.h"
+#include "memori/store.h"
+#include "memori/types.h"
+
+struct mr_service {
+    struct mr_store *store;
+    struct mr_embedder *embedder;
+    struct mr_index *index;
+    const struct mr_clock *clock;
+    int short_term_expiry_days;
+    int archive_threshold_days;
+    int default_limit;
+    double default_min_similarity;
+};
+
+/* Body of POST /api/memories. Pointers are borrowed for the call. */
+struct mr_memory_create {
+    const char *content;
+    size_t content_len;
+    enum mr_memory_type memory_type;
+    char conversation_id[MR_UUID_LEN];
+    double importance_score;
+    const struct mr_strv *context_tags;
+    const struct mr_strv *related_entities;
+    const char *metadata; /* JSON object text; NULL = {} */
+    int64_t expires_at;   /* MR_NO_TIME = the type's default */
+};
+
+/* Body of PATCH /api/memories/{id}: NULL / false fields stay unchanged. */
+struct mr_memory_patch {
+    const char *content;
+    size_t content_len;
+    bool has_importance;
+    double importance_score;
+    const struct mr_strv *context_tags; /* replaces */
+    const char *metadata;               /* merged into the stored object */
+};
+
+struct mr_search {
+    const char *query;
+    size_t query_len;
+    const char *conversation_id; /* NULL = every conversation */
+    size_t limit;                /* 0 = the configured default */
+    bool has_min_similarity;
+    double min_similarity;
+    unsigned type_mask;          /* 0 = every type */
+    bool include_archived;
+};
+
+struct mr_search_results {
+    struct mr_memory *memories; /* n, best first, after their access stats were recorded */
+    double *scores;
+    size_t n;
+};
+
+void mr_search_results_clear(struct mr_search_results *r);
+
+struct mr_conversation_create {
+    bool has_conversation_id;
+    char conversation_id[MR_UUID_LEN];
+    const char *title; /* NULL = none */
+    bool has_data_source_id;
+    int64_t data_source_id;
+    const char *metadata; /* NULL = {} */
+    bool has_is_active;
+    bool is_active;
+};
+
+struct mr_conversation_patch {
+    bool has_title;
+    const char *title; /* NULL with has_title clears it */
+    const char *metadata; /* merged */
+    bool has_is_active;
+    bool is_active;
+    bool has_data_source_id;
+    bool data_source_id_null;
+    int64_t data_source_id;
+};
+
+struct mr_page {
+    int64_t limit, offset;
+};
+
+/* Loads every stored memory into the index (start-up). */
+int mr_service_load_index(struct mr_service *svc, struct mr_err *err);
+
+int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
+                     const struct mr_memory_create *in, struct mr_memory *out,
+                     struct mr_err *err);
+int mr_memory_get(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
+                  struct mr_memory *out, struct mr_err *err);
+int mr_memory_update(struct mr_service *svc, const struct mr_identity *who,
+                     const char *memory_id, const struct mr_memory_patch *p,
+                     struct mr_memory *out, struct mr_err *err);
+int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who,
+                     const char *memory_id, struct mr_err *err);
+/* MR_ECONFLICT when the memory is not short_term. */
+int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who,
+                      const char *memory_id, struct mr_memory *out, struct mr_err *err);
+int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
+                     const struct mr_search *q, struct mr_search_results *out,
+                     struct mr_err *err);
+int mr_memory_stats(struct mr_service *svc, const struct mr_identity *who, struct mr_stats *out,
+                    struct mr_err *err);
+/* days 0 = the configured MEMORY_ARCHIVE_THRESHOLD_DAYS. */
+int mr_memory_archive(struct mr_service *svc, const struct mr_identity *who, int days,
+                      int64_t *out_count, struct mr_err *err);
+
+int mr_conversation_create(struct mr_service *svc, const struct mr_identity *who,
+                           const struct mr_conversation_create *in,
+                           struct mr_conversation *out, struct mr_err *err);
+int mr_conversation_get(struct mr_service *svc, const struct mr_identity *who, const char *id,
+                        struct mr_conversation *out, struct mr_err *err);
+/* out: array of *out_n (free each with mr_conversation_clear, then the array). */
+int mr_conversation_list(struct mr_service *svc, const struct mr_identity *who,
+                         struct mr_page page, struct mr_conversation **out, size_t *out_n,
+                         int64_t *out_total, struct mr_err *err);
+int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who,
+                           const char *id, const struct mr_conversation_patch *p,
+                           struct mr_conversation *out, struct mr_err *err);
+int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who,
+                           const char *id, struct mr_err *err);
+int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *who,
+                             const char *id, struct mr_page page, struct mr_memory **out,
+                             size_t *out_n, int64_t *out_total, struct mr_err *err);
+
+/*
+ * Rewrites every stored embedding with svc->embedder and records its model
+ * in the store, in one transaction (`memori reembed`). *out_count = memories.
+ */
+int mr_service_reembed(struct mr_service *svc, int64_t *out_count, struct mr_err *err);
+
+#endif

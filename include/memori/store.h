@@ -1,0 +1,177 @@
+/*
+ * store.h — the storage interface: the only code that speaks SQL lives
+ * behind it (src/store/). SQLite is the embedded default; PostgreSQL fits
+ * the same table later.
+ *
+ * Every request runs in one transaction: begin → calls → commit, or
+ * rollback on any error, so a failed request leaves nothing half-written.
+ * A transaction is bound to one connection and one thread until it ends.
+ *
+ * The store does not judge ownership: it returns rows by id and the memory
+ * rules (src/core/) check user and tenant. Listing and counting calls take
+ * an identity and never cross it.
+ *
+ * Errors: MR_ENOTFOUND for an absent row, MR_EUNAVAIL when the database
+ * fails (busy past its timeout, disk full, I/O), MR_EINTERNAL for misuse.
+ */
+#ifndef MEMORI_STORE_H
+#define MEMORI_STORE_H
+
+#include "memori/err.h"
+#include "memori/types.h"
+
+struct mr_store;
+struct mr_store_tx;
+
+/* Called once per memory by mem_scan; a non-zero return stops the scan and is returned. */
+typedef int (*mr_store_scan_fn)(void *arg, const struct mr_memory *m);
+
+struct mr_store_ops {
+    const char *name;
+
+    /* Starts a transaction; write=true takes the write lock up front. */
+    int (*begin)(struct mr_store *s, bool write, struct mr_store_tx **out_tx, struct mr_err *err);
+    /* Commits and releases tx (also on failure, after rolling back). */
+    int (*commit)(struct mr_store_tx *tx, struct mr_err *err);
+    /* Rolls back and releases tx. Never fails. */
+    void (*rollback)(struct mr_store_tx *tx);
+
+    /*
+     * Records model/dim on first use; on later opens refuses (MR_ECONFLICT)
+     * a different model or dimension, saying what the database holds.
+     */
+    int (*check_model)(struct mr_store *s, const char *model, size_t dim, struct mr_err *err);
+    /* Overwrites the recorded model (after a re-embed, inside its transaction). */
+    int (*set_model)(struct mr_store_tx *tx, const char *model, size_t dim, struct mr_err *err);
+
+    int (*conv_get)(struct mr_store_tx *tx, const char *conversation_id,
+                    struct mr_conversation *out, struct mr_err *err);
+    /* Inserts c; sets c->id. MR_ECONFLICT when the UUID exists. */
+    int (*conv_insert)(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err);
+    /* Writes title, metadata, is_active, data_source_id, last_activity_at, updated_at. */
+    int (*conv_update)(struct mr_store_tx *tx, const struct mr_conversation *c,
+                       struct mr_err *err);
+    /* Deletes the conversation and (cascade) its memories. */
+    int (*conv_delete)(struct mr_store_tx *tx, const char *conversation_id, struct mr_err *err);
+    /* The identity's conversations, newest activity first; out array freed by the caller
+     * (each element with mr_conversation_clear, then free). */
+    int (*conv_list)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t limit,
+                     int64_t offset, struct mr_conversation **out, size_t *out_n,
+                     int64_t *out_total, struct mr_err *err);
+
+    /* Inserts m (its embedding included); sets m->id. */
+    int (*mem_insert)(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err);
+    int (*mem_get)(struct mr_store_tx *tx, const char *memory_id, struct mr_memory *out,
+                   struct mr_err *err);
+    int (*mem_get_by_id)(struct mr_store_tx *tx, int64_t id, struct mr_memory *out,
+                         struct mr_err *err);
+    /* Writes every mutable column; the embedding only when with_embedding. */
+    int (*mem_update)(struct mr_store_tx *tx, const struct mr_memory *m, bool with_embedding,
+                      struct mr_err *err);
+    int (*mem_delete)(struct mr_store_tx *tx, const char *memory_id, struct mr_err *err);
+    /* A conversation's memories, oldest first; out freed as for conv_list. */
+    int (*mem_list_by_conversation)(struct mr_store_tx *tx, const char *conversation_id,
+                                    int64_t limit, int64_t offset, struct mr_memory **out,
+                                    size_t *out_n, int64_t *out_total, struct mr_err *err);
+    /* Row ids of a conversation's memories (to drop them from the index); free(*out). */
+    int (*mem_ids_by_conversation)(struct mr_store_tx *tx, const char *conversation_id,
+                                   int64_t **out, size_t *out_n, struct mr_err *err);
+    int (*mem_stats)(struct mr_store_tx *tx, const struct mr_identity *who, struct mr_stats *out,
+                     struct mr_err *err);
+    /*
+     * Archival rule of DESIGN.md §3: archives the identity's short_term,
+     * unarchived memories created before cutoff with importance < 0.3 and
+     * access_count < 2; sets updated_at = now. Returns their row ids; free(*out).
+     */
+    int (*mem_archive)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t cutoff,
+                       int64_t now, int64_t **out_ids, size_t *out_n, struct mr_err *err);
+    /* Calls fn for every memory of every user (index load, re-embedding). */
+    int (*mem_scan)(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err);
+
+    /* Cheap liveness probe for /health. */
+    int (*health)(struct mr_store *s, struct mr_err *err);
+    void (*close)(struct mr_store *s);
+};
+
+struct mr_store {
+    const struct mr_store_ops *ops;
+};
+
+/* Every transaction begins with this header so the wrappers can reach the ops. */
+struct mr_store_tx {
+    struct mr_store *store;
+};
+
+/*
+ * Opens the SQLite store at path (created if absent), migrating its schema.
+ * pool_size bounds concurrent connections. Returns NULL and fills err on failure.
+ * Free with mr_store_close.
+ */
+struct mr_store *mr_store_sqlite_open(const char *path, int pool_size, struct mr_err *err);
+
+static inline int mr_store_begin(struct mr_store *s, bool write, struct mr_store_tx **out_tx,
+                                 struct mr_err *err)
+{ return s->ops->begin(s, write, out_tx, err); }
+static inline int mr_store_commit(struct mr_store_tx *tx, struct mr_err *err)
+{ return tx->store->ops->commit(tx, err); }
+static inline void mr_store_rollback(struct mr_store_tx *tx) { tx->store->ops->rollback(tx); }
+static inline int mr_store_check_model(struct mr_store *s, const char *model, size_t dim,
+                                       struct mr_err *err)
+{ return s->ops->check_model(s, model, dim, err); }
+static inline int mr_store_set_model(struct mr_store_tx *tx, const char *model, size_t dim,
+                                     struct mr_err *err)
+{ return tx->store->ops->set_model(tx, model, dim, err); }
+static inline int mr_store_conv_get(struct mr_store_tx *tx, const char *id,
+                                    struct mr_conversation *out, struct mr_err *err)
+{ return tx->store->ops->conv_get(tx, id, out, err); }
+static inline int mr_store_conv_insert(struct mr_store_tx *tx, struct mr_conversation *c,
+                                       struct mr_err *err)
+{ return tx->store->ops->conv_insert(tx, c, err); }
+static inline int mr_store_conv_update(struct mr_store_tx *tx, const struct mr_conversation *c,
+                                       struct mr_err *err)
+{ return tx->store->ops->conv_update(tx, c, err); }
+static inline int mr_store_conv_delete(struct mr_store_tx *tx, const char *id, struct mr_err *err)
+{ return tx->store->ops->conv_delete(tx, id, err); }
+static inline int mr_store_conv_list(struct mr_store_tx *tx, const struct mr_identity *who,
+                                     int64_t limit, int64_t offset, struct mr_conversation **out,
+                                     size_t *out_n, int64_t *out_total, struct mr_err *err)
+{ return tx->store->ops->conv_list(tx, who, limit, offset, out, out_n, out_total, err); }
+static inline int mr_store_mem_insert(struct mr_store_tx *tx, struct mr_memory *m,
+                                      struct mr_err *err)
+{ return tx->store->ops->mem_insert(tx, m, err); }
+static inline int mr_store_mem_get(struct mr_store_tx *tx, const char *id, struct mr_memory *out,
+                                   struct mr_err *err)
+{ return tx->store->ops->mem_get(tx, id, out, err); }
+static inline int mr_store_mem_get_by_id(struct mr_store_tx *tx, int64_t id,
+                                         struct mr_memory *out, struct mr_err *err)
+{ return tx->store->ops->mem_get_by_id(tx, id, out, err); }
+static inline int mr_store_mem_update(struct mr_store_tx *tx, const struct mr_memory *m,
+                                      bool with_embedding, struct mr_err *err)
+{ return tx->store->ops->mem_update(tx, m, with_embedding, err); }
+static inline int mr_store_mem_delete(struct mr_store_tx *tx, const char *id, struct mr_err *err)
+{ return tx->store->ops->mem_delete(tx, id, err); }
+static inline int mr_store_mem_list_by_conversation(struct mr_store_tx *tx, const char *conv,
+                                                    int64_t limit, int64_t offset,
+                                                    struct mr_memory **out, size_t *out_n,
+                                                    int64_t *out_total, struct mr_err *err)
+{ return tx->store->ops->mem_list_by_conversation(tx, conv, limit, offset, out, out_n, out_total, err); }
+static inline int mr_store_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv,
+                                                   int64_t **out, size_t *out_n,
+                                                   struct mr_err *err)
+{ return tx->store->ops->mem_ids_by_conversation(tx, conv, out, out_n, err); }
+static inline int mr_store_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who,
+                                     struct mr_stats *out, struct mr_err *err)
+{ return tx->store->ops->mem_stats(tx, who, out, err); }
+static inline int mr_store_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who,
+                                       int64_t cutoff, int64_t now, int64_t **out_ids,
+                                       size_t *out_n, struct mr_err *err)
+{ return tx->store->ops->mem_archive(tx, who, cutoff, now, out_ids, out_n, err); }
+static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg,
+                                    struct mr_err *err)
+{ return tx->store->ops->mem_scan(tx, fn, arg, err); }
+static inline int mr_store_health(struct mr_store *s, struct mr_err *err)
+{ return s->ops->health(s, err); }
+static inline void mr_store_close(struct mr_store *s)
+{ if (s) s->ops->close(s); }
+
+#endif

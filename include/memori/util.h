@@ -1,0 +1,39 @@
+/*
+ * util.h — small helpers every module uses: allocation that aborts on
+ * failure (Redis' choice: input limits keep requests bounded, so running out
+ * of memory is not a request error), UUIDs and UTF-8 checks.
+ */
+#ifndef MEMORI_UTIL_H
+#define MEMORI_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* malloc/calloc/realloc/strdup that abort with a message instead of returning NULL. */
+void *mr_xmalloc(size_t n);
+void *mr_xcalloc(size_t n, size_t size);
+void *mr_xrealloc(void *p, size_t n);
+char *mr_xstrdup(const char *s);
+char *mr_xstrndup(const char *s, size_t n);
+
+/* Canonical text form of a UUID: 36 chars, lowercase, plus NUL. */
+#define MR_UUID_LEN 37
+
+/* A fresh random (v4) UUID into out (MR_UUID_LEN bytes). */
+void mr_uuid_v4(char out[MR_UUID_LEN]);
+
+/*
+ * Parses the forms pydantic accepts (hyphenated or 32 hex digits, either
+ * case, optional braces or "urn:uuid:" prefix) into the canonical form.
+ * Returns 0, or -1 when s is not a UUID.
+ */
+int mr_uuid_parse(const char *s, size_t n, char out[MR_UUID_LEN]);
+
+/* True when s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
+bool mr_utf8_valid(const char *s, size_t n);
+
+/* Number of code points in valid UTF-8 s[0..n) (what Python's len() counts). */
+size_t mr_utf8_len(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages memori's build and tests need.
+# --check-only: exit 1 when one is missing, install nothing.
+set -euo pipefail
+PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
+      libcurl4-openssl-dev curl)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+[ "${1:-}" = "--check-only" ] && exit 1
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q "${missing[@]}"

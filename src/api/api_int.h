@@ -1,0 +1,82 @@
+/*
+ * api_int.h — private to src/api/: the JSON codec (codec.c, the only user
+ * of jansson here) and the handlers (handlers.c, router.c).
+ *
+ * Decoders validate a request body the way FastAPI + pydantic do and, on
+ * failure, return MR_EVALIDATION with *out_err holding the 422 body
+ * ({"detail": [{"type", "loc", "msg", "input"}...]}). Decoded structs
+ * borrow strings from the parsed document they keep; free them with their
+ * *_free function.
+ */
+#ifndef MEMORI_API_INT_H
+#define MEMORI_API_INT_H
+
+#include "memori/service.h"
+
+struct api_memory_create {
+    struct mr_memory_create in;
+    struct mr_strv tags, entities;
+    char *metadata;
+    void *doc;
+};
+
+struct api_memory_patch {
+    struct mr_memory_patch in;
+    struct mr_strv tags;
+    char *metadata;
+    void *doc;
+};
+
+struct api_search {
+    struct mr_search in;
+    char conversation_id[MR_UUID_LEN];
+    void *doc;
+};
+
+struct api_conversation_create {
+    struct mr_conversation_create in;
+    char *metadata;
+    void *doc;
+};
+
+struct api_conversation_patch {
+    struct mr_conversation_patch in;
+    char *metadata;
+    void *doc;
+};
+
+int api_decode_memory_create(const char *body, size_t len, struct api_memory_create *out,
+                             char **out_err);
+void api_memory_create_free(struct api_memory_create *r);
+int api_decode_memory_patch(const char *body, size_t len, struct api_memory_patch *out,
+                            char **out_err);
+void api_memory_patch_free(struct api_memory_patch *r);
+int api_decode_search(const char *body, size_t len, struct api_search *out, char **out_err);
+void api_search_free(struct api_search *r);
+int api_decode_conversation_create(const char *body, size_t len,
+                                   struct api_conversation_create *out, char **out_err);
+void api_conversation_create_free(struct api_conversation_create *r);
+int api_decode_conversation_patch(const char *body, size_t len,
+                                  struct api_conversation_patch *out, char **out_err);
+void api_conversation_patch_free(struct api_conversation_patch *r);
+
+/* Encoders return malloc'd compact JSON the caller frees. */
+char *api_encode_memory(const struct mr_memory *m);
+char *api_encode_search(const struct mr_search_results *r, const char *query, size_t query_len);
+char *api_encode_memory_page(const struct mr_memory *v, size_t n, int64_t total,
+                             struct mr_page page);
+char *api_encode_stats(const struct mr_stats *s);
+char *api_encode_archive(int64_t count, int days);
+char *api_encode_conversation(const struct mr_conversation *c);
+char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, int64_t total,
+                                   struct mr_page page);
+char *api_encode_health(const char *status, const char *store_name, const char *store_status,
+                        const char *embed_name, size_t dim, const char *embed_status,
+                        size_t indexed, const char *version);
+/* {"detail": msg} */
+char *api_encode_detail(const char *msg);
+/* A one-item 422 body for a path or query parameter: loc = [where, name]. */
+char *api_encode_param_error(const char *where, const char *name, const char *type,
+                             const char *msg, const char *input);
+
+#endif

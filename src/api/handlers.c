@@ -1,0 +1,374 @@
+/*
+ * handlers.c — each endpoint: identity, path and query parameters, body
+ * decoding (422 on bad input), one service call, and the encoded answer.
+ * Service errors map to statuses through the one table in err.c.
+ */
+#include "handlers.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "memori/util.h"
+
+#define DEFAULT_PAGE_LIMIT 20
+#define MAX_PAGE_LIMIT 100
+#define MAX_USER_ID_CHARS 255
+
+static void reply(struct api_call *c, int status, char *body)
+{
+    c->res->status = status;
+    c->res->body = body;
+}
+
+static void reply_error(struct api_call *c, const struct mr_err *err)
+{
+    int status = mr_err_http_status(err->code);
+    if (status >= 500 && status != 503)
+        fprintf(stderr, "memori: %s %s failed: %s\n", c->req->method, c->req->path, err->msg);
+    reply(c, status, api_encode_detail(err->msg[0] ? err->msg : "Internal error"));
+}
+
+/*
+ * Development identity (DESIGN.md §6): X-User-Id names the user, absent
+ * means default_user. Returns false after replying 422 to a bad header.
+ */
+static bool identify(struct api_call *c, struct mr_identity *who)
+{
+    const char *user = mr_http_header(c->req, "X-User-Id");
+    if (!user || !*user)
+        user = "default_user";
+    size_t n = strlen(user);
+    if (!mr_utf8_valid(user, n) || mr_utf8_len(user, n) > MAX_USER_ID_CHARS) {
+        reply(c, 422,
+              api_encode_param_error("header", "x-user-id", "string_too_long",
+                                     "X-User-Id must be valid UTF-8 of at most 255 characters",
+                                     NULL));
+        return false;
+    }
+    who->user_id = user;
+    who->tenant_id = c->api->default_tenant;
+    return true;
+}
+
+/* Canonical UUID of path parameter i; false after replying 422. */
+static bool path_uuid(struct api_call *c, int i, const char *name, char out[MR_UUID_LEN])
+{
+    const char *p = c->params[i];
+    if (mr_uuid_parse(p, strlen(p), out) == 0)
+        return true;
+    reply(c, 422,
+          api_encode_param_error("path", name, "uuid_parsing",
+                                 "Input should be a valid UUID, expected 32 hexadecimal digits, "
+                                 "optionally hyphenated as 8-4-4-4-12",
+                                 mr_utf8_valid(p, strlen(p)) ? p : NULL));
+    return false;
+}
+
+/* Integer query parameter within lo..hi, def when absent; false after replying 422. */
+static bool query_int(struct api_call *c, const char *name, long long lo, long long hi,
+                      long long def, long long *out)
+{
+    int present;
+    const char *v = mr_http_query(c->req, name, &present);
+    if (!present) {
+        *out = def;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    const char *input = mr_utf8_valid(v, strlen(v)) ? v : NULL;
+    if (errno || end == v || *end) {
+        reply(c, 422,
+              api_encode_param_error("query", name, "int_parsing",
+                                     "Input should be a valid integer, unable to parse string "
+                                     "as an integer",
+                                     input));
+        return false;
+    }
+    char msg[96];
+    if (x < lo || x > hi) {
+        snprintf(msg, sizeof msg, "Input should be %s than or equal to %lld",
+                 x < lo ? "greater" : "less", x < lo ? lo : hi);
+        reply(c, 422,
+              api_encode_param_error("query", name,
+                                     x < lo ? "greater_than_equal" : "less_than_equal", msg,
+                                     input));
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool page(struct api_call *c, struct mr_page *p)
+{
+    long long limit, offset;
+    if (!query_int(c, "limit", 1, MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT, &limit) ||
+        !query_int(c, "offset", 0, INT32_MAX, 0, &offset))
+        return false;
+    p->limit = limit;
+    p->offset = offset;
+    return true;
+}
+
+void api_memory_create(struct api_call *c)
+{
+    struct mr_identity who;
+    struct api_memory_create r;
+    struct mr_memory m;
+    struct mr_err err;
+    char *verr = NULL;
+    if (!identify(c, &who))
+        return;
+    if (api_decode_memory_create(c->req->body, c->req->body_len, &r, &verr) != 0) {
+        reply(c, 422, verr);
+    } else if (mr_memory_create(c->api->svc, &who, &r.in, &m, &err) != 0) {
+        reply_error(c, &err);
+    } else {
+        reply(c, 201, api_encode_memory(&m));
+        mr_memory_clear(&m);
+    }
+    api_memory_create_free(&r);
+}
+
+void api_memory_search(struct api_call *c)
+{
+    struct mr_identity who;
+    struct api_search r;
+    struct mr_search_results out;
+    struct mr_err err;
+    char *verr = NULL;
+    if (!identify(c, &who))
+        return;
+    if (api_decode_search(c->req->body, c->req->body_len, &r, &verr) != 0) {
+        reply(c, 422, verr);
+    } else if (mr_memory_search(c->api->svc, &who, &r.in, &out, &err) != 0) {
+        reply_error(c, &err);
+    } else {
+        reply(c, 200, api_encode_search(&out, r.in.query, r.in.query_len));
+        mr_search_results_clear(&out);
+    }
+    api_search_free(&r);
+}
+
+void api_memory_stats(struct api_call *c)
+{
+    struct mr_identity who;
+    struct mr_stats s;
+    struct mr_err err;
+    if (!identify(c, &who))
+        return;
+    if (mr_memory_stats(c->api->svc, &who, &s, &err) != 0)
+        reply_error(c, &err);
+    else
+        reply(c, 200, api_encode_stats(&s));
+}
+
+void api_memory_archive(struct api_call *c)
+{
+    struct mr_identity who;
+    struct mr_err err;
+    long long days;
+    int64_t count = 0;
+    if (!identify(c, &who) ||
+        !query_int(c, "days_threshold", 1, 365, c->api->svc->archive_threshold_days, &days))
+        return;
+    if (mr_memory_archive(c->api->svc, &who, (int)days, &count, &err) != 0)
+        reply_error(c, &err);
+    else
+        reply(c, 200, api_encode_archive(count, (int)days));
+}
+
+void api_memory_get(struct api_call *c)
+{
+    struct mr_identity who;
+    char id[MR_UUID_LEN];
+    struct mr_memory m;
+    struct mr_err err;
+    if (!identify(c, &who) || !path_uuid(c, 0, "memory_id", id))
+        return;
+    if (mr_memory_get(c->api->svc, &who, id, &m, &err) != 0) {
+        reply_error(c, &err);
+        return;
+    }
+    reply(c, 200, api_encode_memory(&m));
+    mr_memory_clear(&m);
+}
+
+void api_memory_patch(struct api_call *c)
+{
+    struct mr_identity who;
+    char id[MR_UUID_LEN];
+    struct api_memory_patch r;
+    struct mr_memory m;
+    struct mr_err err;
+    char *verr = NULL;
+    if (!identify(c, &who) || !path_uuid(c, 0, "memory_id", id))
+        return;
+    if (api_decode_memory_patch(c->req->body, c->req->body_len, &r, &verr) != 0) {
+        reply(c, 422, verr);
+    } else if (mr_memory_update(c->api->svc, &who, id, &r.in, &m, &err) != 0) {
+        reply_error(c, &err);
+    } else {
+        reply(c, 200, api_encode_memory(&m));
+        mr_memory_clear(&m);
+    }
+    api_memory_patch_free(&r);
+}
+
+void api_memory_delete(struct api_call *c)
+{
+    struct mr_identity who;
+    char id[MR_UUID_LEN];
+    struct mr_err err;
+    if (!identify(c, &who) || !path_uuid(c, 0, "memory_id", id))
+        return;
+    if (mr_memory_delete(c->api->svc, &who, id, &err) != 0)
+        reply_error(c, &err);
+    else
+        reply(c, 204, NULL);
+}
+
+void api_memory_promote(struct api_call *c)
+{
+    struct mr_identity who;
+    char id[MR_UUID_LEN];
+    struct mr_memory m;
+    struct mr_err err;
+    if (!identify(c, &who) || !path_uuid(c, 0, "memory_id", id))
+        return;
+    if (mr_memory_promote(c->api->svc, &who, id, &m, &err) != 0) {
+        reply_error(c, &err);
+        return;
+    }
+    reply(c, 200, api_encode_memory(&m));
+    mr_memory_clear(&m);
+}
+
+void api_conversation_create(struct api_call *c)
+{
+    struct mr_identity who;
+    struct api_conversation_create r;
+    struct mr_conversation conv;
+    struct mr_err err;
+    char *verr = NULL;
+    if (!identify(c, &who))
+        return;
+    if (api_decode_conversation_create(c->req->body, c->req->body_len, &r, &verr) != 0) {
+        reply(c, 422, verr);
+    } else if (mr_conversation_create(c->api->svc, &who, &r.in, &conv, &err) != 0) {
+        reply_error(c, &err);
+    } else {
+        reply(c, 201, api_encode_conversation(&conv));
+        mr_conversation_clear(&conv);
+    }
+    api_conversation_create_free(&r);
+}
+
+void api_conversation_list(struct api_call *c)
+{
+    struct mr_identity who;
+    struct mr_page p;
+    struct mr_conversation *v = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    struct mr_err err;
+    if (!identify(c, &who) || !page(c, &p))
+        return;
+    if (mr_conversation_list(c->api->svc, &who, p, &v, &n, &total, &err) != 0) {
+        reply_error(c, &err);
+        return;
+    }
+    reply(c, 200, api_encode_conversation_page(v, n, total, p));
+    for (size_t i = 0; i < n; i++)
+        mr_conversation_clear(&v[i]);
+    free(v);
+}
+
+void api_conversation_get(struct api_call *c)
+{
+    struct mr_identity who;
+    char id[MR_UUID_LEN];
+    struct mr_conversation conv;
+    struct mr_err err;
+    if (!identify(c, &who) || !path_uuid(c, 0, "conversation_id", id))
+        return;
+    if (mr_conversation_get(c->api->svc, &who, id, &conv, &err) != 0) {
+        reply_error(c, &err);
+        return;
+    }
+    reply(c, 200, api_encode_conversation(&conv));
+    mr_conversation_clear(&conv);
+}
+
+void api_conversation_patch(struct api_call *c)
+{
+    struct mr_identity who;
+    char id[MR_UUID_LEN];
+    struct api_conversation_patch r;
+    struct mr_conversation conv;
+    struct mr_err err;
+    char *verr = NULL;
+    if (!identify(c, &who) || !path_uuid(c, 0, "conversation_id", id))
+        return;
+    if (api_decode_conversation_patch(c->req->body, c->req->body_len, &r, &verr) != 0) {
+        reply(c, 422, verr);
+    } else if (mr_conversation_update(c->api->svc, &who, id, &r.in, &conv, &err) != 0) {
+        reply_error(c, &err);
+    } else {
+        reply(c, 200, api_encode_conversation(&conv));
+        mr_conversation_clear(&conv);
+    }
+    api_conversation_patch_free(&r);
+}
+
+void api_conversation_delete(struct api_call *c)
+{
+    struct mr_identity who;
+    char id[MR_UUID_LEN];
+    struct mr_err err;
+    if (!identify(c, &who) || !path_uuid(c, 0, "conversation_id", id))
+        return;
+    if (mr_conversation_delete(c->api->svc, &who, id, &err) != 0)
+        reply_error(c, &err);
+    else
+        reply(c, 204, NULL);
+}
+
+void api_conversation_memories(struct api_call *c)
+{
+    struct mr_identity who;
+    char id[MR_UUID_LEN];
+    struct mr_page p;
+    struct mr_memory *v = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    struct mr_err err;
+    if (!identify(c, &who) || !path_uuid(c, 0, "conversation_id", id) || !page(c, &p))
+        return;
+    if (mr_conversation_memories(c->api->svc, &who, id, p, &v, &n, &total, &err) != 0) {
+        reply_error(c, &err);
+        return;
+    }
+    reply(c, 200, api_encode_memory_page(v, n, total, p));
+    for (size_t i = 0; i < n; i++)
+        mr_memory_clear(&v[i]);
+    free(v);
+}
+
+void api_health(struct api_call *c)
+{
+    struct mr_service *svc = c->api->svc;
+    struct mr_err serr, eerr;
+    bool store_ok = mr_store_health(svc->store, &serr) == 0;
+    bool embed_ok = mr_embed_health(svc->embedder, &eerr) == 0;
+    const char *status = store_ok && embed_ok ? "ok" : store_ok ? "degraded" : "unavailable";
+    reply(c, store_ok ? 200 : 503,
+          api_encode_health(status, svc->store->ops->name, store_ok ? "ok" : serr.msg,
+                            mr_embed_name(svc->embedder), mr_embed_dim(svc->embedder),
+                            embed_ok ? "ok" : eerr.msg, mr_index_count(svc->index),
+                            c->api->version));
+}

@@ -1,0 +1,159 @@
+/* conversation.c — conversations of DESIGN.md §4: create, list, get, update, delete. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_int.h"
+#include "memori/json.h"
+
+/* Reads the caller's conversation id inside tx; MR_ENOTFOUND if absent or foreign. */
+static int get_owned(struct mr_store_tx *tx, const struct mr_identity *who, const char *id,
+                     struct mr_conversation *out, struct mr_err *err)
+{
+    int rc = mr_store_conv_get(tx, id, out, err);
+    if (rc)
+        return rc;
+    if (!core_owns(who, out->user_id, out->tenant_id)) {
+        mr_conversation_clear(out);
+        return mr_err_set(err, MR_ENOTFOUND, "Conversation not found");
+    }
+    return 0;
+}
+
+int mr_conversation_create(struct mr_service *svc, const struct mr_identity *who,
+                           const struct mr_conversation_create *in,
+                           struct mr_conversation *out, struct mr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    int64_t now = mr_clock_now(svc->clock);
+    if (in->has_conversation_id)
+        memcpy(out->conversation_id, in->conversation_id, MR_UUID_LEN);
+    else
+        mr_uuid_v4(out->conversation_id);
+    out->user_id = mr_xstrdup(who->user_id);
+    out->tenant_id = mr_xstrdup(who->tenant_id);
+    out->title = in->title ? mr_xstrdup(in->title) : NULL;
+    out->has_data_source_id = in->has_data_source_id;
+    out->data_source_id = in->data_source_id;
+    out->metadata = mr_xstrdup(in->metadata ? in->metadata : "{}");
+    out->is_active = in->has_is_active ? in->is_active : true;
+    out->last_activity_at = out->created_at = out->updated_at = now;
+
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, true, &tx, err);
+    if (rc == 0) {
+        rc = mr_store_conv_insert(tx, out, err);
+        rc = core_finish(tx, rc, err);
+    }
+    if (rc)
+        mr_conversation_clear(out);
+    return rc;
+}
+
+int mr_conversation_get(struct mr_service *svc, const struct mr_identity *who, const char *id,
+                        struct mr_conversation *out, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, false, &tx, err);
+    if (rc)
+        return rc;
+    rc = get_owned(tx, who, id, out, err);
+    mr_store_rollback(tx);
+    return rc;
+}
+
+int mr_conversation_list(struct mr_service *svc, const struct mr_identity *who,
+                         struct mr_page page, struct mr_conversation **out, size_t *out_n,
+                         int64_t *out_total, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, false, &tx, err);
+    if (rc)
+        return rc;
+    rc = mr_store_conv_list(tx, who, page.limit, page.offset, out, out_n, out_total, err);
+    mr_store_rollback(tx);
+    return rc;
+}
+
+int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who,
+                           const char *id, const struct mr_conversation_patch *p,
+                           struct mr_conversation *out, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, true, &tx, err);
+    if (rc)
+        return rc;
+    rc = get_owned(tx, who, id, out, err);
+    if (rc == 0) {
+        if (p->has_title) {
+            free(out->title);
+            out->title = p->title ? mr_xstrdup(p->title) : NULL;
+        }
+        if (p->metadata) {
+            char *merged = mr_json_merge_objects(out->metadata, p->metadata);
+            if (!merged) {
+                rc = mr_err_set(err, MR_EINVAL, "metadata must be a JSON object");
+            } else {
+                free(out->metadata);
+                out->metadata = merged;
+            }
+        }
+        if (p->has_is_active)
+            out->is_active = p->is_active;
+        if (p->has_data_source_id) {
+            out->has_data_source_id = !p->data_source_id_null;
+            out->data_source_id = p->data_source_id;
+        }
+        out->updated_at = mr_clock_now(svc->clock);
+        if (rc == 0)
+            rc = mr_store_conv_update(tx, out, err);
+    }
+    rc = core_finish(tx, rc, err);
+    if (rc)
+        mr_conversation_clear(out);
+    return rc;
+}
+
+int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who,
+                           const char *id, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    int rc = mr_store_begin(svc->store, true, &tx, err);
+    if (rc)
+        return rc;
+    rc = get_owned(tx, who, id, &c, err);
+    if (rc == 0) {
+        mr_conversation_clear(&c);
+        rc = mr_store_mem_ids_by_conversation(tx, id, &ids, &n, err);
+    }
+    if (rc == 0)
+        rc = mr_store_conv_delete(tx, id, err); /* cascades to its memories */
+    rc = core_finish(tx, rc, err);
+    if (rc == 0)
+        for (size_t i = 0; i < n; i++)
+            mr_index_remove(svc->index, who, ids[i]);
+    free(ids);
+    return rc;
+}
+
+int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *who,
+                             const char *id, struct mr_page page, struct mr_memory **out,
+                             size_t *out_n, int64_t *out_total, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    int rc = mr_store_begin(svc->store, false, &tx, err);
+    if (rc)
+        return rc;
+    rc = get_owned(tx, who, id, &c, err);
+    if (rc == 0) {
+        mr_conversation_clear(&c);
+        rc = mr_store_mem_list_by_conversation(tx, id, page.limit, page.offset, out, out_n,
+                                               out_total, err);
+    }
+    mr_store_rollback(tx);
+    return rc;
+}

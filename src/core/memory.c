@@ -1,0 +1,375 @@
+/*
+ * memory.c — create, read, update, delete, promote, statistics and
+ * archival of memories (DESIGN.md §3, §4). Each call embeds outside the
+ * transaction (it may be slow), then runs one store transaction, then
+ * updates the index only after the commit succeeded.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_int.h"
+#include "memori/json.h"
+#include "memori/rules.h"
+
+int core_finish(struct mr_store_tx *tx, int rc, struct mr_err *err)
+{
+    if (rc != 0) {
+        mr_store_rollback(tx);
+        return rc;
+    }
+    return mr_store_commit(tx, err);
+}
+
+int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct mr_err *err)
+{
+    struct mr_index_entry e = {
+        .id = m->id,
+        .user_id = m->user_id,
+        .tenant_id = m->tenant_id,
+        .conversation_id = m->conversation_id,
+        .memory_type = m->memory_type,
+        .is_archived = m->is_archived,
+        .expires_at = m->expires_at,
+        .vec = m->embedding,
+    };
+    return mr_index_upsert(svc->index, &e, err);
+}
+
+int core_get_owned_memory(struct mr_store_tx *tx, const struct mr_identity *who,
+                          const char *memory_id, struct mr_memory *out, struct mr_err *err)
+{
+    int rc = mr_store_mem_get(tx, memory_id, out, err);
+    if (rc)
+        return rc;
+    if (!core_owns(who, out->user_id, out->tenant_id)) {
+        mr_memory_clear(out);
+        return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+    }
+    return 0;
+}
+
+int core_embed(struct mr_service *svc, const char *text, size_t len, float **out,
+               struct mr_err *err)
+{
+    size_t dim = mr_embed_dim(svc->embedder);
+    float *v = mr_xmalloc(dim * sizeof *v);
+    int rc = mr_embed_one(svc->embedder, text, len, v, err);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    return 0;
+}
+
+static bool is_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r' && s[i] != '\f' &&
+            s[i] != '\v')
+            return false;
+    return true;
+}
+
+/*
+ * The conversation a new memory goes into: the caller's own is touched, an
+ * unknown one is created for the caller, another user's is MR_ENOTFOUND.
+ */
+static int claim_conversation(struct mr_store_tx *tx, const struct mr_identity *who,
+                              const char *conversation_id, int64_t now, struct mr_err *err)
+{
+    struct mr_conversation c;
+    int rc = mr_store_conv_get(tx, conversation_id, &c, err);
+    if (rc == MR_ENOTFOUND) {
+        memset(&c, 0, sizeof c);
+        snprintf(c.conversation_id, sizeof c.conversation_id, "%s", conversation_id);
+        c.user_id = mr_xstrdup(who->user_id);
+        c.tenant_id = mr_xstrdup(who->tenant_id);
+        c.metadata = mr_xstrdup("{}");
+        c.is_active = true;
+        c.last_activity_at = c.created_at = c.updated_at = now;
+        rc = mr_store_conv_insert(tx, &c, err);
+    } else if (rc == 0) {
+        if (!core_owns(who, c.user_id, c.tenant_id)) {
+            rc = mr_err_set(err, MR_ENOTFOUND, "Conversation %s not found", conversation_id);
+        } else {
+            c.last_activity_at = c.updated_at = now;
+            rc = mr_store_conv_update(tx, &c, err);
+        }
+    }
+    mr_conversation_clear(&c);
+    return rc;
+}
+
+int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
+                     const struct mr_memory_create *in, struct mr_memory *out,
+                     struct mr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (is_blank(in->content, in->content_len))
+        return mr_err_set(err, MR_EINVAL, "Memory content cannot be empty");
+    if (in->importance_score < 0.0 || in->importance_score > 1.0)
+        return mr_err_set(err, MR_EINVAL, "Importance score must be between 0.0 and 1.0");
+
+    struct mr_memory *m = out;
+    int rc = core_embed(svc, in->content, in->content_len, &m->embedding, err);
+    if (rc)
+        return rc;
+    int64_t now = mr_clock_now(svc->clock);
+    m->dim = mr_embed_dim(svc->embedder);
+    mr_uuid_v4(m->memory_id);
+    memcpy(m->conversation_id, in->conversation_id, MR_UUID_LEN);
+    m->user_id = mr_xstrdup(who->user_id);
+    m->tenant_id = mr_xstrdup(who->tenant_id);
+    m->content = mr_xstrndup(in->content, in->content_len);
+    m->memory_type = in->memory_type;
+    m->importance_score = in->importance_score;
+    m->last_accessed_at = MR_NO_TIME;
+    if (in->context_tags)
+        mr_strv_copy(&m->context_tags, in->context_tags);
+    if (in->related_entities)
+        mr_strv_copy(&m->related_entities, in->related_entities);
+    m->metadata = mr_xstrdup(in->metadata ? in->metadata : "{}");
+    m->expires_at = in->expires_at != MR_NO_TIME
+                        ? in->expires_at
+                        : mr_rule_default_expiry(in->memory_type, now,
+                                                 svc->short_term_expiry_days);
+    m->created_at = m->updated_at = now;
+
+    struct mr_store_tx *tx;
+    if ((rc = mr_store_begin(svc->store, true, &tx, err)) != 0)
+        goto fail;
+    rc = claim_conversation(tx, who, m->conversation_id, now, err);
+    if (rc == 0)
+        rc = mr_store_mem_insert(tx, m, err);
+    if ((rc = core_finish(tx, rc, err)) != 0)
+        goto fail;
+    if ((rc = core_index_put(svc, m, err)) != 0)
+        goto fail;
+    return 0;
+fail:
+    mr_memory_clear(out);
+    return rc;
+}
+
+int mr_memory_get(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
+                  struct mr_memory *out, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, false, &tx, err);
+    if (rc)
+        return rc;
+    rc = core_get_owned_memory(tx, who, memory_id, out, err);
+    mr_store_rollback(tx);
+    return rc;
+}
+
+int mr_memory_update(struct mr_service *svc, const struct mr_identity *who,
+                     const char *memory_id, const struct mr_memory_patch *p,
+                     struct mr_memory *out, struct mr_err *err)
+{
+    float *vec = NULL;
+    char *merged = NULL;
+    int rc;
+    memset(out, 0, sizeof *out);
+    if (p->content && is_blank(p->content, p->content_len))
+        return mr_err_set(err, MR_EINVAL, "Memory content cannot be empty");
+    /* Updating content re-embeds (DESIGN.md §3). */
+    if (p->content && (rc = core_embed(svc, p->content, p->content_len, &vec, err)) != 0)
+        return rc;
+
+    struct mr_store_tx *tx;
+    if ((rc = mr_store_begin(svc->store, true, &tx, err)) != 0)
+        goto out;
+    rc = core_get_owned_memory(tx, who, memory_id, out, err);
+    if (rc == 0) {
+        if (p->content) {
+            free(out->content);
+            out->content = mr_xstrndup(p->content, p->content_len);
+            free(out->embedding);
+            out->embedding = vec;
+            vec = NULL;
+        }
+        if (p->has_importance)
+            out->importance_score = p->importance_score < 0   ? 0
+                                    : p->importance_score > 1 ? 1
+                                                              : p->importance_score;
+        if (p->context_tags)
+            mr_strv_copy(&out->context_tags, p->context_tags);
+        if (p->metadata) {
+            /* Merge keys, as the reference's {**old, **new} (DESIGN.md §3). */
+            merged = mr_json_merge_objects(out->metadata, p->metadata);
+            if (!merged)
+                rc = mr_err_set(err, MR_EINVAL, "metadata must be a JSON object");
+            else {
+                free(out->metadata);
+                out->metadata = merged;
+                merged = NULL;
+            }
+        }
+        out->updated_at = mr_clock_now(svc->clock);
+        if (rc == 0)
+            rc = mr_store_mem_update(tx, out, p->content != NULL, err);
+    }
+    rc = core_finish(tx, rc, err);
+    if (rc == 0)
+        rc = core_index_put(svc, out, err);
+out:
+    if (rc)
+        mr_memory_clear(out);
+    free(vec);
+    free(merged);
+    return rc;
+}
+
+int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who,
+                     const char *memory_id, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    struct mr_memory m;
+    int rc = mr_store_begin(svc->store, true, &tx, err);
+    if (rc)
+        return rc;
+    rc = core_get_owned_memory(tx, who, memory_id, &m, err);
+    int64_t id = rc == 0 ? m.id : 0;
+    if (rc == 0) {
+        mr_memory_clear(&m);
+        rc = mr_store_mem_delete(tx, memory_id, err);
+    }
+    rc = core_finish(tx, rc, err);
+    if (rc == 0)
+        mr_index_remove(svc->index, who, id);
+    return rc;
+}
+
+int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who,
+                      const char *memory_id, struct mr_memory *out, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, true, &tx, err);
+    if (rc)
+        return rc;
+    rc = core_get_owned_memory(tx, who, memory_id, out, err);
+    if (rc == 0) {
+        enum mr_memory_type was = out->memory_type;
+        if (mr_rule_promote(out, mr_clock_now(svc->clock)) != 0)
+            rc = mr_err_set(err, MR_ECONFLICT,
+                            "Memory %s is %s; only short_term memories can be promoted",
+                            memory_id, mr_memory_type_name(was));
+        else
+            rc = mr_store_mem_update(tx, out, false, err);
+    }
+    rc = core_finish(tx, rc, err);
+    if (rc == 0)
+        rc = core_index_put(svc, out, err);
+    if (rc)
+        mr_memory_clear(out);
+    return rc;
+}
+
+int mr_memory_stats(struct mr_service *svc, const struct mr_identity *who, struct mr_stats *out,
+                    struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, false, &tx, err);
+    if (rc)
+        return rc;
+    rc = mr_store_mem_stats(tx, who, out, err);
+    mr_store_rollback(tx);
+    return rc;
+}
+
+int mr_memory_archive(struct mr_service *svc, const struct mr_identity *who, int days,
+                      int64_t *out_count, struct mr_err *err)
+{
+    if (days <= 0)
+        days = svc->archive_threshold_days;
+    int64_t now = mr_clock_now(svc->clock), *ids = NULL;
+    size_t n = 0;
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, true, &tx, err);
+    if (rc)
+        return rc;
+    rc = mr_store_mem_archive(tx, who, mr_rule_archive_cutoff(now, days), now, &ids, &n, err);
+    rc = core_finish(tx, rc, err);
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            mr_index_set_archived(svc->index, who, ids[i], true);
+        *out_count = (int64_t)n;
+    }
+    free(ids);
+    return rc;
+}
+
+static int load_one(void *arg, const struct mr_memory *m)
+{
+    struct mr_service *svc = arg;
+    struct mr_err err;
+    if (m->dim != mr_embed_dim(svc->embedder)) {
+        fprintf(stderr, "memori: memory %s has dimension %zu, expected %zu; skipped\n",
+                m->memory_id, m->dim, mr_embed_dim(svc->embedder));
+        return 0;
+    }
+    return core_index_put(svc, m, &err);
+}
+
+int mr_service_load_index(struct mr_service *svc, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, false, &tx, err);
+    if (rc)
+        return rc;
+    rc = mr_store_mem_scan(tx, load_one, svc, err);
+    mr_store_rollback(tx);
+    return rc;
+}
+
+struct reembed_list {
+    int64_t *ids;
+    size_t n, cap;
+};
+
+static int collect_id(void *arg, const struct mr_memory *m)
+{
+    struct reembed_list *l = arg;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->ids = mr_xrealloc(l->ids, l->cap * sizeof *l->ids);
+    }
+    l->ids[l->n++] = m->id;
+    return 0;
+}
+
+int mr_service_reembed(struct mr_service *svc, int64_t *out_count, struct mr_err *err)
+{
+    struct reembed_list l = {0};
+    struct mr_store_tx *tx;
+    size_t dim = mr_embed_dim(svc->embedder);
+    int rc = mr_store_begin(svc->store, true, &tx, err);
+    if (rc)
+        return rc;
+    /* Ids first: SQLite leaves a scan undefined when its rows change under it. */
+    rc = mr_store_mem_scan(tx, collect_id, &l, err);
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        struct mr_memory m;
+        if ((rc = mr_store_mem_get_by_id(tx, l.ids[i], &m, err)) != 0)
+            break;
+        float *v = NULL;
+        rc = core_embed(svc, m.content, strlen(m.content), &v, err);
+        if (rc == 0) {
+            free(m.embedding);
+            m.embedding = v;
+            m.dim = dim;
+            rc = mr_store_mem_update(tx, &m, true, err);
+        }
+        mr_memory_clear(&m);
+    }
+    if (rc == 0)
+        rc = mr_store_set_model(tx, mr_embed_name(svc->embedder), dim, err);
+    rc = core_finish(tx, rc, err);
+    if (rc == 0)
+        *out_count = (int64_t)l.n;
+    free(l.ids);
+    return rc;
+}

@@ -1,0 +1,69 @@
+/* rules.c — lifecycle rules of DESIGN.md §3 (expiry, access, promotion, archival). */
+#include "memori/rules.h"
+
+#include <math.h>
+
+#include "memori/clock.h"
+#include "memori/err.h"
+
+int64_t mr_rule_default_expiry(enum mr_memory_type type, int64_t now, int expiry_days)
+{
+    return type == MR_SHORT_TERM ? now + (int64_t)expiry_days * MR_USEC_PER_DAY : MR_NO_TIME;
+}
+
+bool mr_rule_is_expired(const struct mr_memory *m, int64_t now)
+{
+    return m->expires_at != MR_NO_TIME && m->expires_at <= now;
+}
+
+double mr_rule_add_importance(double importance, double delta)
+{
+    /*
+     * Rounded to 1e-9 so that 0.6 + 10 × 0.01 reaches the 0.7 promotion bar
+     * instead of stopping at 0.6999999999.
+     */
+    double x = round((importance + delta) * 1e9) / 1e9;
+    return x > 1.0 ? 1.0 : x < 0.0 ? 0.0 : x;
+}
+
+bool mr_rule_should_promote(const struct mr_memory *m)
+{
+    return m->memory_type == MR_SHORT_TERM && m->access_count >= MR_PROMOTION_MIN_ACCESS &&
+           m->importance_score >= MR_PROMOTION_MIN_IMPORTANCE;
+}
+
+int mr_rule_promote(struct mr_memory *m, int64_t now)
+{
+    if (m->memory_type != MR_SHORT_TERM)
+        return MR_ECONFLICT;
+    m->memory_type = MR_LONG_TERM;
+    m->expires_at = MR_NO_TIME;
+    m->importance_score = mr_rule_add_importance(m->importance_score,
+                                                 MR_PROMOTION_IMPORTANCE_BOOST);
+    m->updated_at = now;
+    return 0;
+}
+
+bool mr_rule_record_access(struct mr_memory *m, int64_t now)
+{
+    m->access_count += 1;
+    m->last_accessed_at = now;
+    m->importance_score = mr_rule_add_importance(m->importance_score, MR_ACCESS_IMPORTANCE_BOOST);
+    m->updated_at = now;
+    if (mr_rule_should_promote(m))
+        return mr_rule_promote(m, now) == 0;
+    return false;
+}
+
+int64_t mr_rule_archive_cutoff(int64_t now, int days)
+{
+    return now - (int64_t)days * MR_USEC_PER_DAY;
+}
+
+bool mr_rule_is_archivable(const struct mr_memory *m, int64_t now, int days)
+{
+    return m->memory_type == MR_SHORT_TERM && !m->is_archived &&
+           m->created_at < mr_rule_archive_cutoff(now, days) &&
+           m->importance_score < MR_ARCHIVE_MAX_IMPORTANCE &&
+           m->access_count < MR_ARCHIVE_MAX_ACCESS;
+}

@@ -1,0 +1,384 @@
+/*
+ * flat.c — the exact index: per-(tenant, user) partitions holding vectors
+ * contiguously with their filter metadata, scanned in full for each query,
+ * keeping the best `limit` in a bounded min-heap.
+ *
+ * Exact and simple on purpose: it is the reference every faster index
+ * (SIMD kernels, HNSW) is checked against.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memori/index.h"
+#include "memori/util.h"
+
+struct meta {
+    int64_t id;
+    int64_t expires_at;
+    char conversation_id[MR_UUID_LEN];
+    uint8_t memory_type;
+    bool is_archived;
+};
+
+struct partition {
+    char *key; /* tenant "\x1f" user */
+    struct meta *meta;
+    float *vecs; /* n × dim */
+    size_t n, cap;
+    /* id → slot, open addressing with linear probing; slot+1 stored, 0 = empty. */
+    int64_t *map_ids;
+    uint32_t *map_slots;
+    size_t map_cap, map_used;
+};
+
+struct flat {
+    struct mr_index base;
+    size_t dim;
+    pthread_rwlock_t lock;
+    struct partition **parts; /* open addressing by key hash */
+    size_t parts_cap, parts_used, total;
+};
+
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = UINT64_C(14695981039346656037);
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+static uint64_t hash_id(int64_t id)
+{
+    uint64_t x = (uint64_t)id * UINT64_C(0x9e3779b97f4a7c15);
+    return x ^ (x >> 29);
+}
+
+static char *make_key(const struct mr_identity *who, size_t *out_len)
+{
+    size_t t = strlen(who->tenant_id), u = strlen(who->user_id);
+    char *k = mr_xmalloc(t + u + 2);
+    memcpy(k, who->tenant_id, t);
+    k[t] = '\x1f';
+    memcpy(k + t + 1, who->user_id, u);
+    k[t + u + 1] = '\0';
+    *out_len = t + u + 1;
+    return k;
+}
+
+static struct partition *find_part(struct flat *f, const struct mr_identity *who, bool create)
+{
+    size_t klen;
+    char *key = make_key(who, &klen);
+    struct partition *found = NULL;
+    if (f->parts_cap) {
+        size_t i = hash_bytes(key, klen) & (f->parts_cap - 1);
+        for (; f->parts[i]; i = (i + 1) & (f->parts_cap - 1)) {
+            if (strcmp(f->parts[i]->key, key) == 0) {
+                found = f->parts[i];
+                break;
+            }
+        }
+    }
+    if (found || !create) {
+        free(key);
+        return found;
+    }
+    if ((f->parts_used + 1) * 2 > f->parts_cap) {
+        size_t ncap = f->parts_cap ? f->parts_cap * 2 : 16;
+        struct partition **np = mr_xcalloc(ncap, sizeof *np);
+        for (size_t i = 0; i < f->parts_cap; i++) {
+            struct partition *p = f->parts[i];
+            if (!p)
+                continue;
+            size_t j = hash_bytes(p->key, strlen(p->key)) & (ncap - 1);
+            while (np[j])
+                j = (j + 1) & (ncap - 1);
+            np[j] = p;
+        }
+        free(f->parts);
+        f->parts = np;
+        f->parts_cap = ncap;
+    }
+    struct partition *p = mr_xcalloc(1, sizeof *p);
+    p->key = key;
+    size_t i = hash_bytes(key, klen) & (f->parts_cap - 1);
+    while (f->parts[i])
+        i = (i + 1) & (f->parts_cap - 1);
+    f->parts[i] = p;
+    f->parts_used++;
+    return p;
+}
+
+/* Slot of id in p, or -1. */
+static long map_get(const struct partition *p, int64_t id)
+{
+    if (!p->map_cap)
+        return -1;
+    for (size_t i = hash_id(id) & (p->map_cap - 1); p->map_slots[i];
+         i = (i + 1) & (p->map_cap - 1))
+        if (p->map_ids[i] == id)
+            return (long)p->map_slots[i] - 1;
+    return -1;
+}
+
+static void map_put_raw(int64_t *ids, uint32_t *slots, size_t cap, int64_t id, uint32_t slot)
+{
+    size_t i = hash_id(id) & (cap - 1);
+    while (slots[i] && ids[i] != id)
+        i = (i + 1) & (cap - 1);
+    ids[i] = id;
+    slots[i] = slot + 1;
+}
+
+static void map_put(struct partition *p, int64_t id, uint32_t slot)
+{
+    if ((p->map_used + 1) * 2 > p->map_cap) {
+        size_t ncap = p->map_cap ? p->map_cap * 2 : 64;
+        int64_t *ids = mr_xcalloc(ncap, sizeof *ids);
+        uint32_t *slots = mr_xcalloc(ncap, sizeof *slots);
+        for (size_t i = 0; i < p->map_cap; i++)
+            if (p->map_slots[i])
+                map_put_raw(ids, slots, ncap, p->map_ids[i], p->map_slots[i] - 1);
+        free(p->map_ids);
+        free(p->map_slots);
+        p->map_ids = ids;
+        p->map_slots = slots;
+        p->map_cap = ncap;
+    }
+    if (map_get(p, id) < 0)
+        p->map_used++;
+    map_put_raw(p->map_ids, p->map_slots, p->map_cap, id, slot);
+}
+
+/* Deletes id from the map, re-inserting the rest of its probe cluster. */
+static void map_del(struct partition *p, int64_t id)
+{
+    size_t mask = p->map_cap - 1, i = hash_id(id) & mask;
+    while (p->map_slots[i] && p->map_ids[i] != id)
+        i = (i + 1) & mask;
+    if (!p->map_slots[i])
+        return;
+    p->map_slots[i] = 0;
+    p->map_used--;
+    for (size_t j = (i + 1) & mask; p->map_slots[j]; j = (j + 1) & mask) {
+        int64_t rid = p->map_ids[j];
+        uint32_t rslot = p->map_slots[j] - 1;
+        p->map_slots[j] = 0;
+        map_put_raw(p->map_ids, p->map_slots, p->map_cap, rid, rslot);
+    }
+}
+
+float mr_index_dot(const float *a, const float *b, size_t dim)
+{
+    /* Four accumulators let the compiler keep several FMAs in flight. */
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    size_t i = 0;
+    for (; i + 4 <= dim; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < dim; i++)
+        s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static int f_upsert(struct mr_index *ix, const struct mr_index_entry *e, struct mr_err *err)
+{
+    struct flat *f = (struct flat *)ix;
+    if (!e->vec)
+        return mr_err_set(err, MR_EINVAL, "index entry %lld has no vector", (long long)e->id);
+    struct mr_identity who = {e->user_id, e->tenant_id};
+    pthread_rwlock_wrlock(&f->lock);
+    struct partition *p = find_part(f, &who, true);
+    long slot = map_get(p, e->id);
+    if (slot < 0) {
+        if (p->n == p->cap) {
+            p->cap = p->cap ? p->cap * 2 : 16;
+            p->meta = mr_xrealloc(p->meta, p->cap * sizeof *p->meta);
+            p->vecs = mr_xrealloc(p->vecs, p->cap * f->dim * sizeof *p->vecs);
+        }
+        slot = (long)p->n++;
+        map_put(p, e->id, (uint32_t)slot);
+        f->total++;
+    }
+    struct meta *m = &p->meta[slot];
+    m->id = e->id;
+    m->expires_at = e->expires_at;
+    snprintf(m->conversation_id, sizeof m->conversation_id, "%s",
+             e->conversation_id ? e->conversation_id : "");
+    m->memory_type = (uint8_t)e->memory_type;
+    m->is_archived = e->is_archived;
+    memcpy(p->vecs + (size_t)slot * f->dim, e->vec, f->dim * sizeof(float));
+    pthread_rwlock_unlock(&f->lock);
+    return 0;
+}
+
+static void f_set_archived(struct mr_index *ix, const struct mr_identity *who, int64_t id,
+                           bool is_archived)
+{
+    struct flat *f = (struct flat *)ix;
+    pthread_rwlock_wrlock(&f->lock);
+    struct partition *p = find_part(f, who, false);
+    long slot = p ? map_get(p, id) : -1;
+    if (slot >= 0)
+        p->meta[slot].is_archived = is_archived;
+    pthread_rwlock_unlock(&f->lock);
+}
+
+static void f_remove(struct mr_index *ix, const struct mr_identity *who, int64_t id)
+{
+    struct flat *f = (struct flat *)ix;
+    pthread_rwlock_wrlock(&f->lock);
+    struct partition *p = find_part(f, who, false);
+    long slot = p ? map_get(p, id) : -1;
+    if (slot >= 0) {
+        /* Move the last entry into the hole so vectors stay contiguous. */
+        size_t last = p->n - 1;
+        map_del(p, id);
+        if ((size_t)slot != last) {
+            p->meta[slot] = p->meta[last];
+            memcpy(p->vecs + (size_t)slot * f->dim, p->vecs + last * f->dim,
+                   f->dim * sizeof(float));
+            map_put(p, p->meta[slot].id, (uint32_t)slot);
+        }
+        p->n--;
+        f->total--;
+    }
+    pthread_rwlock_unlock(&f->lock);
+}
+
+/* Min-heap on (score, -id): the root is the worst of the kept hits. */
+static bool worse(const struct mr_index_hit *a, const struct mr_index_hit *b)
+{
+    return a->score < b->score || (a->score == b->score && a->id > b->id);
+}
+
+static void sift_down(struct mr_index_hit *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && worse(&h[l], &h[m]))
+            m = l;
+        if (r < n && worse(&h[r], &h[m]))
+            m = r;
+        if (m == i)
+            return;
+        struct mr_index_hit t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static void sift_up(struct mr_index_hit *h, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!worse(&h[i], &h[parent]))
+            return;
+        struct mr_index_hit t = h[i];
+        h[i] = h[parent];
+        h[parent] = t;
+        i = parent;
+    }
+}
+
+static int f_search(struct mr_index *ix, const struct mr_identity *who,
+                    const struct mr_index_query *q, struct mr_index_hit *out, size_t *out_n,
+                    struct mr_err *err)
+{
+    (void)err;
+    struct flat *f = (struct flat *)ix;
+    size_t n = 0;
+    *out_n = 0;
+    if (q->limit == 0)
+        return 0;
+    pthread_rwlock_rdlock(&f->lock);
+    struct partition *p = find_part(f, who, false);
+    for (size_t i = 0; p && i < p->n; i++) {
+        const struct meta *m = &p->meta[i];
+        if (q->type_mask && !(q->type_mask & (1u << m->memory_type)))
+            continue;
+        if (m->is_archived && !q->include_archived)
+            continue;
+        if (m->expires_at != MR_NO_TIME && m->expires_at <= q->now)
+            continue;
+        if (q->conversation_id && strcmp(q->conversation_id, m->conversation_id) != 0)
+            continue;
+        float s = mr_index_dot(q->vec, p->vecs + i * f->dim, f->dim);
+        if (s < q->min_score)
+            continue;
+        struct mr_index_hit hit = {m->id, s};
+        if (n < q->limit) {
+            out[n] = hit;
+            sift_up(out, n++);
+        } else if (worse(&out[0], &hit)) {
+            out[0] = hit;
+            sift_down(out, n, 0);
+        }
+    }
+    pthread_rwlock_unlock(&f->lock);
+    /* Heap-sort in place: repeatedly move the worst to the end → best first. */
+    for (size_t k = n; k > 1; k--) {
+        struct mr_index_hit t = out[0];
+        out[0] = out[k - 1];
+        out[k - 1] = t;
+        sift_down(out, k - 1, 0);
+    }
+    *out_n = n;
+    return 0;
+}
+
+static size_t f_count(struct mr_index *ix)
+{
+    struct flat *f = (struct flat *)ix;
+    pthread_rwlock_rdlock(&f->lock);
+    size_t n = f->total;
+    pthread_rwlock_unlock(&f->lock);
+    return n;
+}
+
+static void f_destroy(struct mr_index *ix)
+{
+    struct flat *f = (struct flat *)ix;
+    for (size_t i = 0; i < f->parts_cap; i++) {
+        struct partition *p = f->parts[i];
+        if (!p)
+            continue;
+        free(p->key);
+        free(p->meta);
+        free(p->vecs);
+        free(p->map_ids);
+        free(p->map_slots);
+        free(p);
+    }
+    free(f->parts);
+    pthread_rwlock_destroy(&f->lock);
+    free(f);
+}
+
+static const struct mr_index_ops flat_ops = {
+    .name = "flat",
+    .upsert = f_upsert,
+    .set_archived = f_set_archived,
+    .remove = f_remove,
+    .search = f_search,
+    .count = f_count,
+    .destroy = f_destroy,
+};
+
+struct mr_index *mr_index_flat_new(size_t dim)
+{
+    struct flat *f = mr_xcalloc(1, sizeof *f);
+    f->base.ops = &flat_ops;
+    f->dim = dim;
+    pthread_rwlock_init(&f->lock, NULL);
+    return &f->base;
+}

@@ -1,0 +1,259 @@
+/*
+ * main.c — the `memori` command: `serve` (the HTTP API), `reembed`
+ * (rewrite stored embeddings with the configured model), `config` (print
+ * the effective configuration, secrets masked), --help and --version.
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memori/api.h"
+#include "memori/config.h"
+#include "memori/http.h"
+#include "memori/service.h"
+
+#ifndef MEMORI_VERSION
+#define MEMORI_VERSION "0.1.0"
+#endif
+
+extern char **environ;
+
+/* Default similarity threshold of the lexical model; see docs/embeddings.md. */
+#define LEXICAL_MIN_SIMILARITY 0.15
+
+static const char usage[] =
+    "usage: memori <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve      serve the memory API (HOST, PORT, DATABASE_URL, ... from the environment\n"
+    "             or ./.env; see README.md for every variable)\n"
+    "  reembed    rewrite every stored embedding with the configured model\n"
+    "  config     print the effective configuration (secrets masked)\n"
+    "\n"
+    "options:\n"
+    "  --env-file PATH   read variables from PATH instead of ./.env\n"
+    "  -h, --help        this help\n"
+    "  -V, --version     print the version\n";
+
+struct app {
+    struct mr_config cfg;
+    struct mr_store *store;
+    struct mr_embedder *embedder;
+    struct mr_index *index;
+    struct mr_service svc;
+};
+
+static void app_close(struct app *a)
+{
+    mr_index_destroy(a->index);
+    mr_store_close(a->store);
+    mr_embed_destroy(a->embedder);
+    mr_config_free(&a->cfg);
+}
+
+/* Loads and checks the configuration; prints one line and returns 2 on a bad value. */
+static int load_config(struct app *a, const char *env_file)
+{
+    struct mr_err err;
+    if (mr_config_load(&a->cfg, environ, env_file, &err) != 0) {
+        fprintf(stderr, "memori: configuration: %s\n", err.msg);
+        return 2;
+    }
+    const struct mr_config *c = &a->cfg;
+    if (c->db_kind == MR_DB_POSTGRES) {
+        fprintf(stderr, "memori: configuration: DATABASE_URL names PostgreSQL, which this build "
+                        "does not support yet: expected sqlite:///path.db\n");
+        return 2;
+    }
+    if (strcmp(c->environment, "production") == 0) {
+        fprintf(stderr, "memori: configuration: ENVIRONMENT=production needs JWT "
+                        "authentication, which this build does not have yet: expected "
+                        "development or staging\n");
+        return 2;
+    }
+    if (c->redis_enabled) {
+        fprintf(stderr, "memori: configuration: REDIS_ENABLED=true, but this build has no "
+                        "Redis cache yet: expected false\n");
+        return 2;
+    }
+    if (strcmp(c->embedding_model, MR_LEXICAL_MODEL) != 0) {
+        fprintf(stderr,
+                "memori: configuration: MEMORI_EMBEDDING_MODEL=%s is not a built-in model: "
+                "expected %s\n",
+                c->embedding_model, MR_LEXICAL_MODEL);
+        return 2;
+    }
+    return 0;
+}
+
+/* Opens embedder, store and index; prints why and returns non-zero on failure. */
+static int open_parts(struct app *a, bool check_model)
+{
+    struct mr_err err;
+    a->embedder = mr_embed_lexical_new((size_t)a->cfg.embedding_dimensions, &err);
+    if (!a->embedder) {
+        fprintf(stderr, "memori: configuration: MEMORI_EMBEDDING_DIMENSIONS: %s\n", err.msg);
+        return 2;
+    }
+    a->store = mr_store_sqlite_open(a->cfg.sqlite_path,
+                                    a->cfg.database_pool_size + a->cfg.database_max_overflow,
+                                    &err);
+    if (!a->store) {
+        fprintf(stderr, "memori: %s\n", err.msg);
+        return 1;
+    }
+    if (check_model && mr_store_check_model(a->store, mr_embed_name(a->embedder),
+                                            mr_embed_dim(a->embedder), &err) != 0) {
+        fprintf(stderr, "memori: %s\n", err.msg);
+        return 1;
+    }
+    a->index = mr_index_flat_new(mr_embed_dim(a->embedder));
+    a->svc = (struct mr_service){
+        .store = a->store,
+        .embedder = a->embedder,
+        .index = a->index,
+        .clock = mr_clock_system(),
+        .short_term_expiry_days = a->cfg.short_term_expiry_days,
+        .archive_threshold_days = a->cfg.archive_threshold_days,
+        .default_limit = a->cfg.max_context_memories,
+        .default_min_similarity =
+            a->cfg.has_min_similarity ? a->cfg.min_similarity : LEXICAL_MIN_SIMILARITY,
+    };
+    return 0;
+}
+
+static int cmd_serve(const char *env_file)
+{
+    struct app a = {0};
+    struct mr_err err;
+    int rc = load_config(&a, env_file);
+    if (rc == 0)
+        rc = open_parts(&a, true);
+    if (rc) {
+        app_close(&a);
+        return rc;
+    }
+    int64_t t0 = mr_monotonic_us();
+    if (mr_service_load_index(&a.svc, &err) != 0) {
+        fprintf(stderr, "memori: loading the index: %s\n", err.msg);
+        app_close(&a);
+        return 1;
+    }
+    fprintf(stderr, "memori: indexed %zu memories in %lld ms\n", mr_index_count(a.index),
+            (long long)((mr_monotonic_us() - t0) / 1000));
+
+    /* Block the stop signals in every thread; this one waits for them below. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct mr_api api = {&a.svc, MEMORI_VERSION, "default"};
+    struct mr_http_options opt = {
+        .host = a.cfg.host,
+        .port = a.cfg.port,
+        .threads = a.cfg.http_threads,
+        .max_body_bytes = a.cfg.max_body_bytes,
+        .handler = mr_api_handle,
+        .ctx = &api,
+    };
+    struct mr_http_server *srv = mr_http_start(&opt, &err);
+    if (!srv) {
+        fprintf(stderr, "memori: %s\n", err.msg);
+        app_close(&a);
+        return 1;
+    }
+    fprintf(stderr, "memori %s: listening on http://%s:%d (store sqlite %s, model %s/%zu)\n",
+            MEMORI_VERSION, a.cfg.host, mr_http_port(srv), a.cfg.sqlite_path,
+            mr_embed_name(a.embedder), mr_embed_dim(a.embedder));
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "memori: %s received, finishing in-flight requests\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    mr_http_stop(srv, 10000);
+    app_close(&a);
+    fprintf(stderr, "memori: stopped\n");
+    return 0;
+}
+
+static int cmd_reembed(const char *env_file)
+{
+    struct app a = {0};
+    struct mr_err err;
+    int64_t n = 0;
+    int rc = load_config(&a, env_file);
+    if (rc == 0)
+        rc = open_parts(&a, false);
+    if (rc == 0 && mr_service_reembed(&a.svc, &n, &err) != 0) {
+        fprintf(stderr, "memori: re-embedding failed, nothing changed: %s\n", err.msg);
+        rc = 1;
+    }
+    if (rc == 0)
+        printf("re-embedded %lld memories with %s (dimension %zu)\n", (long long)n,
+               mr_embed_name(a.embedder), mr_embed_dim(a.embedder));
+    app_close(&a);
+    return rc;
+}
+
+static void print_var(void *arg, const char *name, const char *value)
+{
+    (void)arg;
+    printf("%s=%s\n", name, value);
+}
+
+static int cmd_config(const char *env_file)
+{
+    struct mr_config cfg;
+    struct mr_err err;
+    if (mr_config_load(&cfg, environ, env_file, &err) != 0) {
+        fprintf(stderr, "memori: configuration: %s\n", err.msg);
+        mr_config_free(&cfg);
+        return 2;
+    }
+    mr_config_each(&cfg, print_var, NULL);
+    mr_config_free(&cfg);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *env_file = ".env", *cmd = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+            printf("memori %s\n", MEMORI_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
+            env_file = argv[++i];
+            continue;
+        }
+        if (argv[i][0] == '-' || cmd) {
+            fprintf(stderr, "memori: unknown argument '%s'\n%s", argv[i], usage);
+            return 2;
+        }
+        cmd = argv[i];
+    }
+    if (!cmd) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(env_file);
+    if (strcmp(cmd, "reembed") == 0)
+        return cmd_reembed(env_file);
+    if (strcmp(cmd, "config") == 0)
+        return cmd_config(env_file);
+    fprintf(stderr, "memori: unknown command '%s'\n%s", cmd, usage);
+    return 2;
+}
