@@ -32,7 +32,8 @@ E2E_SUPPORT := $(BUILD)/tests/support/http_client.o
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all run test bench clean deps format
+.PHONY: all run test bench clean deps deps-check format
+.SECONDARY:
 all: deps-check $(BUILD)/memori
 
 # Installs missing Debian packages (build and tests) once; a stamp avoids re-checking.

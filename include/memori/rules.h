@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "memori/err.h"
 #include "memori/types.h"
 
 #define MR_ACCESS_IMPORTANCE_BOOST 0.01

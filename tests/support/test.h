@@ -1,0 +1,78 @@
+/*
+ * test.h — a small test runner (in the spirit of libuv's): each test is a
+ * function; CHECK fails it and returns; the binary prints one line per test
+ * and "<suite>: N passed, M failed", exiting 1 when any failed.
+ */
+#ifndef MEMORI_TEST_H
+#define MEMORI_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+struct test_case {
+    const char *name;
+    void (*fn)(void);
+};
+
+#define TEST(name) static void name(void)
+#define T(name) {#name, name}
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool test_failed(void);
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            test_fail(__FILE__, __LINE__, "%s", #cond);                                            \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_INT(a, b)                                                                            \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) {                                                                            \
+            test_fail(__FILE__, __LINE__, "%s == %s (%lld != %lld)", #a, #b, a_, b_);              \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                            \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                   \
+            test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" != \"%s\")", #a, #b,                  \
+                      a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                     \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_NEAR(a, b, eps)                                                                      \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(a_ - b_ <= (eps) && b_ - a_ <= (eps))) {                                             \
+            test_fail(__FILE__, __LINE__, "%s ~= %s (%.9g vs %.9g)", #a, #b, a_, b_);              \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Runs the cases (or those named in argv) and returns the exit code. */
+int test_run(const char *suite, const struct test_case *cases, size_t n, int argc, char **argv);
+
+#define TEST_MAIN(suite, ...)                                                                      \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        static const struct test_case cases_[] = {__VA_ARGS__};                                    \
+        return test_run(suite, cases_, sizeof cases_ / sizeof cases_[0], argc, argv);              \
+    }
+
+/* A fresh directory under $TMPDIR removed when the binary exits. Static storage. */
+const char *test_tmpdir(void);
+
+/* path = tmpdir/name, into buf. */
+const char *test_path(char *buf, size_t cap, const char *name);
+
+#endif

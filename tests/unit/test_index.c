@@ -1,0 +1,187 @@
+/* Unit tests of the exact index: top-k against brute force, filters, removal. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "memori/index.h"
+#include "test.h"
+
+#define DIM 24
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
+}
+
+static void random_unit(float *v)
+{
+    double n = 0;
+    for (int i = 0; i < DIM; i++) {
+        v[i] = frand();
+        n += v[i] * v[i];
+    }
+    for (int i = 0; i < DIM; i++)
+        v[i] = (float)(v[i] / sqrt(n));
+}
+
+static const struct mr_identity alice = {"alice", "t1"}, bob = {"bob", "t1"};
+
+static void put(struct mr_index *ix, const struct mr_identity *who, int64_t id,
+                enum mr_memory_type t, const char *conv, bool archived, int64_t expires,
+                const float *v)
+{
+    struct mr_index_entry e = {id, who->user_id, who->tenant_id, conv, t, archived, expires, v};
+    struct mr_err err;
+    mr_index_upsert(ix, &e, &err);
+}
+
+static struct mr_index_query query(const float *q, size_t limit)
+{
+    return (struct mr_index_query){q, NULL, 0, false, 1000, -1.0f, limit};
+}
+
+TEST(test_topk_matches_brute_force)
+{
+    enum { N = 500, K = 10 };
+    struct mr_index *ix = mr_index_flat_new(DIM);
+    static float vecs[N][DIM];
+    for (int i = 0; i < N; i++) {
+        random_unit(vecs[i]);
+        put(ix, &alice, i + 1, MR_RULE, "c", false, MR_NO_TIME, vecs[i]);
+    }
+    float q[DIM];
+    random_unit(q);
+    struct mr_index_query iq = query(q, K);
+    struct mr_index_hit hits[K];
+    size_t n;
+    struct mr_err err;
+    CHECK(mr_index_search(ix, &alice, &iq, hits, &n, &err) == 0);
+    CHECK_INT(n, K);
+    /* Brute force: the K-th best score; every hit must be >= it and sorted. */
+    float scores[N];
+    for (int i = 0; i < N; i++)
+        scores[i] = mr_index_dot(q, vecs[i], DIM);
+    for (size_t k = 0; k < K; k++) {
+        int better = 0;
+        for (int i = 0; i < N; i++)
+            better += scores[i] > hits[k].score;
+        CHECK_INT(better, k);
+        CHECK_NEAR(hits[k].score, scores[hits[k].id - 1], 1e-6);
+    }
+    mr_index_destroy(ix);
+}
+
+TEST(test_filters_apply_during_scan)
+{
+    struct mr_index *ix = mr_index_flat_new(DIM);
+    float v[DIM];
+    random_unit(v);
+    put(ix, &alice, 1, MR_RULE, "c1", false, MR_NO_TIME, v);
+    put(ix, &alice, 2, MR_ENTITY, "c1", false, MR_NO_TIME, v);
+    put(ix, &alice, 3, MR_SHORT_TERM, "c2", false, 500, v); /* expired at now=1000 */
+    put(ix, &alice, 4, MR_SHORT_TERM, "c2", true, MR_NO_TIME, v);
+    put(ix, &alice, 5, MR_SHORT_TERM, "c2", false, 5000, v);
+    put(ix, &bob, 6, MR_RULE, "c9", false, MR_NO_TIME, v);
+    struct mr_index_hit hits[10];
+    size_t n;
+    struct mr_err err;
+    struct mr_index_query q = query(v, 10);
+    mr_index_search(ix, &alice, &q, hits, &n, &err);
+    CHECK_INT(n, 3); /* 1, 2, 5: not expired 3, not archived 4, not bob's 6 */
+    q.include_archived = true;
+    mr_index_search(ix, &alice, &q, hits, &n, &err);
+    CHECK_INT(n, 4);
+    q.type_mask = 1u << MR_ENTITY;
+    mr_index_search(ix, &alice, &q, hits, &n, &err);
+    CHECK_INT(n, 1);
+    CHECK_INT(hits[0].id, 2);
+    q.type_mask = 0;
+    q.conversation_id = "c2";
+    mr_index_search(ix, &alice, &q, hits, &n, &err);
+    CHECK_INT(n, 2);
+    q.conversation_id = NULL;
+    q.limit = 2; /* limit still filled after filtering */
+    q.include_archived = false;
+    mr_index_search(ix, &alice, &q, hits, &n, &err);
+    CHECK_INT(n, 2);
+    CHECK(hits[0].id < hits[1].id); /* equal scores: lower id first */
+    mr_index_destroy(ix);
+}
+
+TEST(test_min_score_threshold)
+{
+    struct mr_index *ix = mr_index_flat_new(DIM);
+    float a[DIM] = {1}, b[DIM] = {0, 1}, q[DIM] = {1};
+    put(ix, &alice, 1, MR_RULE, "c", false, MR_NO_TIME, a);
+    put(ix, &alice, 2, MR_RULE, "c", false, MR_NO_TIME, b);
+    struct mr_index_query iq = query(q, 10);
+    iq.min_score = 0.5f;
+    struct mr_index_hit hits[10];
+    size_t n;
+    struct mr_err err;
+    mr_index_search(ix, &alice, &iq, hits, &n, &err);
+    CHECK_INT(n, 1);
+    iq.min_score = 0.0f; /* orthogonal (score 0) still counts at threshold 0 */
+    mr_index_search(ix, &alice, &iq, hits, &n, &err);
+    CHECK_INT(n, 2);
+    mr_index_destroy(ix);
+}
+
+TEST(test_remove_and_update_are_reflected)
+{
+    struct mr_index *ix = mr_index_flat_new(DIM);
+    float v[DIM];
+    for (int i = 1; i <= 100; i++) {
+        random_unit(v);
+        put(ix, &alice, i, MR_RULE, "c", false, MR_NO_TIME, v);
+    }
+    CHECK_INT(mr_index_count(ix), 100);
+    for (int i = 1; i <= 100; i += 2)
+        mr_index_remove(ix, &alice, i);
+    mr_index_remove(ix, &alice, 9999);
+    mr_index_remove(ix, &bob, 2); /* bob has no id 2: alice's stays */
+    CHECK_INT(mr_index_count(ix), 50);
+    struct mr_index_query q = query(v, 100);
+    struct mr_index_hit hits[100];
+    size_t n;
+    struct mr_err err;
+    mr_index_search(ix, &alice, &q, hits, &n, &err);
+    CHECK_INT(n, 50);
+    for (size_t k = 0; k < n; k++)
+        CHECK(hits[k].id % 2 == 0);
+    mr_index_set_archived(ix, &alice, 2, true);
+    mr_index_search(ix, &alice, &q, hits, &n, &err);
+    CHECK_INT(n, 49);
+    /* Upsert replaces: same id, new vector, no duplicate. */
+    float w[DIM];
+    random_unit(w);
+    put(ix, &alice, 4, MR_RULE, "c", false, MR_NO_TIME, w);
+    CHECK_INT(mr_index_count(ix), 50);
+    q.vec = w;
+    q.limit = 1;
+    mr_index_search(ix, &alice, &q, hits, &n, &err);
+    CHECK_INT(hits[0].id, 4);
+    CHECK_NEAR(hits[0].score, 1.0, 1e-5);
+    mr_index_destroy(ix);
+}
+
+TEST(test_dot_matches_naive_for_odd_sizes)
+{
+    float a[67], b[67];
+    for (int d = 1; d <= 67; d++) {
+        double naive = 0;
+        for (int i = 0; i < d; i++) {
+            a[i] = frand();
+            b[i] = frand();
+            naive += (double)a[i] * b[i];
+        }
+        CHECK_NEAR(mr_index_dot(a, b, (size_t)d), naive, 1e-5);
+    }
+}
+
+TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
+          T(test_min_score_threshold), T(test_remove_and_update_are_reflected),
+          T(test_dot_matches_naive_for_odd_sizes))

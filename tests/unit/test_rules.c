@@ -1,0 +1,128 @@
+/* Unit tests of the lifecycle rules (DESIGN.md §3) with a fixed clock. */
+#include "memori/clock.h"
+#include "memori/rules.h"
+#include "test.h"
+
+static const int64_t T0 = INT64_C(1767225600000000); /* 2026-01-01T00:00:00Z */
+
+static struct mr_memory mem(enum mr_memory_type t, double importance, int64_t access)
+{
+    struct mr_memory m = {0};
+    m.memory_type = t;
+    m.importance_score = importance;
+    m.access_count = access;
+    m.created_at = T0;
+    m.last_accessed_at = MR_NO_TIME;
+    m.expires_at = mr_rule_default_expiry(t, T0, 7);
+    return m;
+}
+
+TEST(test_short_term_expires_after_7_days)
+{
+    struct mr_memory m = mem(MR_SHORT_TERM, 0.5, 0);
+    CHECK_INT(m.expires_at, T0 + 7 * MR_USEC_PER_DAY);
+    CHECK(!mr_rule_is_expired(&m, T0 + 7 * MR_USEC_PER_DAY - 1));
+    CHECK(mr_rule_is_expired(&m, T0 + 7 * MR_USEC_PER_DAY));
+}
+
+TEST(test_other_types_never_expire)
+{
+    for (int t = MR_LONG_TERM; t < MR_MEMORY_TYPE_COUNT; t++) {
+        struct mr_memory m = mem((enum mr_memory_type)t, 0.5, 0);
+        CHECK(m.expires_at == MR_NO_TIME);
+        CHECK(!mr_rule_is_expired(&m, T0 + 10000 * MR_USEC_PER_DAY));
+    }
+}
+
+TEST(test_access_increments_count_time_and_importance)
+{
+    struct mr_memory m = mem(MR_RULE, 0.5, 0);
+    CHECK(!mr_rule_record_access(&m, T0 + 5));
+    CHECK_INT(m.access_count, 1);
+    CHECK_INT(m.last_accessed_at, T0 + 5);
+    CHECK_NEAR(m.importance_score, 0.51, 1e-12);
+}
+
+TEST(test_importance_capped_at_one)
+{
+    struct mr_memory m = mem(MR_ENTITY, 0.995, 0);
+    mr_rule_record_access(&m, T0);
+    CHECK_NEAR(m.importance_score, 1.0, 0);
+    mr_rule_record_access(&m, T0);
+    CHECK_NEAR(m.importance_score, 1.0, 0);
+    struct mr_memory s = mem(MR_SHORT_TERM, 0.95, 0);
+    CHECK(mr_rule_promote(&s, T0) == 0);
+    CHECK_NEAR(s.importance_score, 1.0, 0);
+}
+
+TEST(test_promotion_at_access_5_and_importance_0_7)
+{
+    /* 0.65 + 5 × 0.01 = 0.70 exactly at the fifth access: promoted then, not before. */
+    struct mr_memory m = mem(MR_SHORT_TERM, 0.65, 0);
+    for (int i = 1; i <= 4; i++) {
+        CHECK(!mr_rule_record_access(&m, T0 + i));
+        CHECK_INT(m.memory_type, MR_SHORT_TERM);
+    }
+    CHECK(mr_rule_record_access(&m, T0 + 5));
+    CHECK_INT(m.memory_type, MR_LONG_TERM);
+    CHECK(m.expires_at == MR_NO_TIME);
+    CHECK_NEAR(m.importance_score, 0.80, 1e-12);
+}
+
+TEST(test_no_promotion_below_importance)
+{
+    struct mr_memory m = mem(MR_SHORT_TERM, 0.5, 0);
+    for (int i = 0; i < 10; i++)
+        CHECK(!mr_rule_record_access(&m, T0 + i));
+    CHECK_INT(m.memory_type, MR_SHORT_TERM);
+    CHECK_INT(m.access_count, 10);
+    CHECK_NEAR(m.importance_score, 0.6, 1e-12);
+}
+
+TEST(test_no_promotion_below_access_count)
+{
+    struct mr_memory m = mem(MR_SHORT_TERM, 0.9, 0);
+    for (int i = 1; i <= 4; i++)
+        CHECK(!mr_rule_record_access(&m, T0));
+    CHECK(mr_rule_record_access(&m, T0));
+}
+
+TEST(test_promote_only_short_term)
+{
+    for (int t = MR_LONG_TERM; t < MR_MEMORY_TYPE_COUNT; t++) {
+        struct mr_memory m = mem((enum mr_memory_type)t, 0.5, 0);
+        CHECK_INT(mr_rule_promote(&m, T0), MR_ECONFLICT);
+        CHECK_INT(m.memory_type, t);
+        CHECK_NEAR(m.importance_score, 0.5, 0);
+    }
+    struct mr_memory s = mem(MR_SHORT_TERM, 0.7, 0);
+    CHECK(mr_rule_promote(&s, T0 + 9) == 0);
+    CHECK_INT(s.memory_type, MR_LONG_TERM);
+    CHECK(s.expires_at == MR_NO_TIME);
+    CHECK_NEAR(s.importance_score, 0.8, 1e-12);
+    CHECK_INT(s.updated_at, T0 + 9);
+}
+
+TEST(test_archival_criteria)
+{
+    int64_t now = T0 + 31 * MR_USEC_PER_DAY;
+    struct mr_memory m = mem(MR_SHORT_TERM, 0.2, 1);
+    CHECK(mr_rule_is_archivable(&m, now, 30));
+    CHECK(!mr_rule_is_archivable(&m, T0 + 30 * MR_USEC_PER_DAY, 30)); /* not older than 30 days */
+    m.importance_score = 0.3;
+    CHECK(!mr_rule_is_archivable(&m, now, 30));
+    m.importance_score = 0.29;
+    m.access_count = 2;
+    CHECK(!mr_rule_is_archivable(&m, now, 30));
+    m.access_count = 0;
+    m.is_archived = true;
+    CHECK(!mr_rule_is_archivable(&m, now, 30));
+    struct mr_memory r = mem(MR_RULE, 0.1, 0);
+    CHECK(!mr_rule_is_archivable(&r, now, 30));
+}
+
+TEST_MAIN("rules", T(test_short_term_expires_after_7_days), T(test_other_types_never_expire),
+          T(test_access_increments_count_time_and_importance), T(test_importance_capped_at_one),
+          T(test_promotion_at_access_5_and_importance_0_7), T(test_no_promotion_below_importance),
+          T(test_no_promotion_below_access_count), T(test_promote_only_short_term),
+          T(test_archival_criteria))
