@@ -1,0 +1,459 @@
+/*
+ * contract_store.h — the behaviour every store backend must show. A test
+ * binary defines contract_open() for its backend and includes this file;
+ * the PostgreSQL backend will reuse it unchanged.
+ */
+#ifndef MEMORI_CONTRACT_STORE_H
+#define MEMORI_CONTRACT_STORE_H
+
+#include <stdlib.h>
+
+#include "memori/store.h"
+#include "test.h"
+
+/* Opens an empty store of the backend under test (a fresh database each call). */
+static struct mr_store *contract_open(void);
+
+#define CDIM 8
+static const struct mr_identity c_alice = {"alice", "t1"}, c_bob = {"bob", "t1"},
+                                c_alice_t2 = {"alice", "t2"};
+
+static void c_conv(struct mr_conversation *c, const char *id, const struct mr_identity *who,
+                   int64_t t)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->conversation_id, sizeof c->conversation_id, "%s", id);
+    c->user_id = mr_xstrdup(who->user_id);
+    c->tenant_id = mr_xstrdup(who->tenant_id);
+    c->metadata = mr_xstrdup("{\"k\":1}");
+    c->is_active = true;
+    c->last_activity_at = c->created_at = c->updated_at = t;
+}
+
+static void c_mem(struct mr_memory *m, const char *conv, const struct mr_identity *who,
+                  enum mr_memory_type t, double importance, int64_t created)
+{
+    memset(m, 0, sizeof *m);
+    mr_uuid_v4(m->memory_id);
+    snprintf(m->conversation_id, sizeof m->conversation_id, "%s", conv);
+    m->user_id = mr_xstrdup(who->user_id);
+    m->tenant_id = mr_xstrdup(who->tenant_id);
+    m->content = mr_xstrdup("content ✓");
+    m->memory_type = t;
+    m->dim = CDIM;
+    m->embedding = mr_xcalloc(CDIM, sizeof(float));
+    m->embedding[0] = 1;
+    m->embedding[CDIM - 1] = 0.5f;
+    m->importance_score = importance;
+    m->last_accessed_at = MR_NO_TIME;
+    m->expires_at = MR_NO_TIME;
+    mr_strv_push(&m->context_tags, "a", 1);
+    mr_strv_push(&m->context_tags, "", 0);
+    mr_strv_push(&m->related_entities, "orders", 6);
+    m->metadata = mr_xstrdup("{}");
+    m->created_at = m->updated_at = created;
+}
+
+static const char C1[] = "11111111-1111-4111-8111-111111111111";
+static const char C2[] = "22222222-2222-4222-8222-222222222222";
+
+#define C_BEGIN(store, tx)                                                                         \
+    do {                                                                                           \
+        struct mr_err e_;                                                                          \
+        CHECK(mr_store_begin((store), true, &(tx), &e_) == 0);                                     \
+    } while (0)
+
+TEST(contract_conversation_round_trip)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c, got;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 100);
+    c.title = mr_xstrdup("Sales questions");
+    c.has_data_source_id = true;
+    c.data_source_id = 42;
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(c.id > 0);
+    CHECK_INT(mr_store_conv_insert(tx, &c, &err), MR_ECONFLICT);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    C_BEGIN(s, tx);
+    CHECK(mr_store_conv_get(tx, C1, &got, &err) == 0);
+    CHECK_STR(got.title, "Sales questions");
+    CHECK_STR(got.user_id, "alice");
+    CHECK_STR(got.tenant_id, "t1");
+    CHECK_STR(got.metadata, "{\"k\":1}");
+    CHECK(got.has_data_source_id && got.data_source_id == 42);
+    CHECK_INT(got.created_at, 100);
+    free(got.title);
+    got.title = NULL;
+    got.is_active = false;
+    got.has_data_source_id = false;
+    got.updated_at = 200;
+    CHECK(mr_store_conv_update(tx, &got, &err) == 0);
+    mr_conversation_clear(&got);
+    CHECK(mr_store_conv_get(tx, C1, &got, &err) == 0);
+    CHECK(got.title == NULL && !got.is_active && !got.has_data_source_id);
+    CHECK_INT(got.updated_at, 200);
+    mr_conversation_clear(&got);
+    CHECK_INT(mr_store_conv_get(tx, C2, &got, &err), MR_ENOTFOUND);
+    mr_store_rollback(tx);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
+TEST(contract_memory_round_trip)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c;
+    struct mr_memory m, got;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    c_mem(&m, C1, &c_alice, MR_SHORT_TERM, 0.25, 10);
+    m.expires_at = 999;
+    CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+    CHECK(m.id > 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    C_BEGIN(s, tx);
+    CHECK(mr_store_mem_get(tx, m.memory_id, &got, &err) == 0);
+    CHECK_INT(got.id, m.id);
+    CHECK_STR(got.content, "content ✓");
+    CHECK_INT(got.memory_type, MR_SHORT_TERM);
+    CHECK_INT(got.dim, CDIM);
+    CHECK(memcmp(got.embedding, m.embedding, CDIM * sizeof(float)) == 0);
+    CHECK_NEAR(got.importance_score, 0.25, 0);
+    CHECK(got.last_accessed_at == MR_NO_TIME);
+    CHECK_INT(got.expires_at, 999);
+    CHECK_INT(got.context_tags.len, 2);
+    CHECK_STR(got.context_tags.items[1], "");
+    CHECK_INT(got.related_entities.len, 1);
+    CHECK_STR(got.related_entities.items[0], "orders");
+    mr_memory_clear(&got);
+    /* Update every mutable column, including the embedding. */
+    free(m.content);
+    m.content = mr_xstrdup("new");
+    m.memory_type = MR_LONG_TERM;
+    m.importance_score = 0.75;
+    m.access_count = 3;
+    m.last_accessed_at = 50;
+    m.expires_at = MR_NO_TIME;
+    m.is_archived = true;
+    mr_strv_clear(&m.context_tags);
+    free(m.metadata);
+    m.metadata = mr_xstrdup("{\"x\":true}");
+    m.embedding[1] = 2;
+    m.updated_at = 60;
+    CHECK(mr_store_mem_update(tx, &m, true, &err) == 0);
+    CHECK(mr_store_mem_get_by_id(tx, m.id, &got, &err) == 0);
+    CHECK_STR(got.content, "new");
+    CHECK_INT(got.memory_type, MR_LONG_TERM);
+    CHECK_INT(got.access_count, 3);
+    CHECK_INT(got.last_accessed_at, 50);
+    CHECK(got.expires_at == MR_NO_TIME && got.is_archived);
+    CHECK_INT(got.context_tags.len, 0);
+    CHECK_STR(got.metadata, "{\"x\":true}");
+    CHECK_NEAR(got.embedding[1], 2, 0);
+    CHECK_INT(got.updated_at, 60);
+    mr_memory_clear(&got);
+    CHECK(mr_store_mem_delete(tx, m.memory_id, &err) == 0);
+    CHECK_INT(mr_store_mem_get(tx, m.memory_id, &got, &err), MR_ENOTFOUND);
+    CHECK_INT(mr_store_mem_delete(tx, m.memory_id, &err), MR_ENOTFOUND);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    mr_memory_clear(&m);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
+TEST(contract_rollback_leaves_nothing)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c, got;
+    struct mr_memory m;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    c_mem(&m, C1, &c_alice, MR_RULE, 0.5, 1);
+    CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+    mr_store_rollback(tx);
+    C_BEGIN(s, tx);
+    CHECK_INT(mr_store_conv_get(tx, C1, &got, &err), MR_ENOTFOUND);
+    struct mr_memory g;
+    CHECK_INT(mr_store_mem_get(tx, m.memory_id, &g, &err), MR_ENOTFOUND);
+    mr_store_rollback(tx);
+    mr_memory_clear(&m);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
+TEST(contract_memory_needs_its_conversation)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_memory m;
+    C_BEGIN(s, tx);
+    c_mem(&m, C2, &c_alice, MR_RULE, 0.5, 1);
+    CHECK(mr_store_mem_insert(tx, &m, &err) != 0); /* foreign key */
+    mr_store_rollback(tx);
+    mr_memory_clear(&m);
+    mr_store_close(s);
+}
+
+TEST(contract_delete_conversation_cascades)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c;
+    struct mr_memory m[3], got;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < 3; i++) {
+        c_mem(&m[i], C1, &c_alice, MR_ENTITY, 0.5, i);
+        CHECK(mr_store_mem_insert(tx, &m[i], &err) == 0);
+    }
+    int64_t *ids;
+    size_t n;
+    CHECK(mr_store_mem_ids_by_conversation(tx, C1, &ids, &n, &err) == 0);
+    CHECK_INT(n, 3);
+    free(ids);
+    CHECK(mr_store_conv_delete(tx, C1, &err) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(mr_store_mem_get(tx, m[i].memory_id, &got, &err), MR_ENOTFOUND);
+    CHECK_INT(mr_store_conv_delete(tx, C1, &err), MR_ENOTFOUND);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    for (int i = 0; i < 3; i++)
+        mr_memory_clear(&m[i]);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
+TEST(contract_lists_are_paged_and_scoped)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    C_BEGIN(s, tx);
+    /* alice: 5 conversations (activity 10..50), bob 1, alice in tenant t2 1. */
+    for (int i = 0; i < 5; i++) {
+        struct mr_conversation c;
+        char id[MR_UUID_LEN];
+        mr_uuid_v4(id);
+        c_conv(&c, id, &c_alice, (i + 1) * 10);
+        CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+        mr_conversation_clear(&c);
+    }
+    struct mr_conversation cb, ct;
+    c_conv(&cb, C1, &c_bob, 1000);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    c_conv(&ct, C2, &c_alice_t2, 1000);
+    CHECK(mr_store_conv_insert(tx, &ct, &err) == 0);
+    struct mr_conversation *v;
+    size_t n;
+    int64_t total;
+    CHECK(mr_store_conv_list(tx, &c_alice, 2, 1, &v, &n, &total, &err) == 0);
+    CHECK_INT(total, 5);
+    CHECK_INT(n, 2);
+    CHECK_INT(v[0].last_activity_at, 40); /* newest first, offset 1 */
+    CHECK_INT(v[1].last_activity_at, 30);
+    for (size_t i = 0; i < n; i++)
+        mr_conversation_clear(&v[i]);
+    free(v);
+    /* Memories of a conversation: oldest first, paged, counted. */
+    for (int i = 0; i < 4; i++) {
+        struct mr_memory m;
+        c_mem(&m, C1, &c_bob, MR_RULE, 0.5, 100 - i);
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        mr_memory_clear(&m);
+    }
+    struct mr_memory *mv;
+    CHECK(mr_store_mem_list_by_conversation(tx, C1, 3, 0, &mv, &n, &total, &err) == 0);
+    CHECK_INT(total, 4);
+    CHECK_INT(n, 3);
+    CHECK_INT(mv[0].created_at, 97);
+    CHECK_INT(mv[2].created_at, 99);
+    for (size_t i = 0; i < n; i++)
+        mr_memory_clear(&mv[i]);
+    free(mv);
+    mr_store_rollback(tx);
+    mr_conversation_clear(&cb);
+    mr_conversation_clear(&ct);
+    mr_store_close(s);
+}
+
+TEST(contract_stats_count_all_five_types_per_user)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c, cb;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    c_conv(&cb, C2, &c_bob, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++) {
+        for (int k = 0; k <= t; k++) {
+            struct mr_memory m;
+            c_mem(&m, C1, &c_alice, (enum mr_memory_type)t, 0.2 * k, 1);
+            m.is_archived = k == 1;
+            CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+            mr_memory_clear(&m);
+        }
+    }
+    struct mr_memory mb;
+    c_mem(&mb, C2, &c_bob, MR_RULE, 1.0, 1);
+    CHECK(mr_store_mem_insert(tx, &mb, &err) == 0);
+    mr_memory_clear(&mb);
+    struct mr_stats st;
+    CHECK(mr_store_mem_stats(tx, &c_alice, &st, &err) == 0);
+    CHECK_INT(st.total, 15);
+    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+        CHECK_INT(st.by_type[t], t + 1);
+    CHECK_INT(st.archived, 4);
+    /* sum of 0.2k over k=0..t for t=0..4 = 0.2*(0+1+3+6+10) = 4.0 → 4/15 */
+    CHECK_NEAR(st.average_importance, 4.0 / 15, 1e-9);
+    CHECK(mr_store_mem_stats(tx, &c_alice_t2, &st, &err) == 0);
+    CHECK_INT(st.total, 0);
+    CHECK_NEAR(st.average_importance, 0, 0);
+    mr_store_rollback(tx);
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&cb);
+    mr_store_close(s);
+}
+
+TEST(contract_archive_applies_the_rule)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c, cb;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    c_conv(&cb, C2, &c_bob, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    struct {
+        enum mr_memory_type t;
+        double imp;
+        int64_t access, created;
+        bool archived, bob, expect;
+    } rows[] = {
+        {MR_SHORT_TERM, 0.2, 0, 10, false, false, true},
+        {MR_SHORT_TERM, 0.29, 1, 10, false, false, true},
+        {MR_SHORT_TERM, 0.3, 0, 10, false, false, false},  /* importance not < 0.3 */
+        {MR_SHORT_TERM, 0.1, 2, 10, false, false, false},  /* accessed twice */
+        {MR_SHORT_TERM, 0.1, 0, 100, false, false, false}, /* not old enough */
+        {MR_SHORT_TERM, 0.1, 0, 10, true, false, false},   /* already archived */
+        {MR_RULE, 0.1, 0, 10, false, false, false},        /* not short_term */
+        {MR_SHORT_TERM, 0.1, 0, 10, false, true, false},   /* bob's */
+    };
+    int64_t ids[8];
+    for (int i = 0; i < 8; i++) {
+        struct mr_memory m;
+        c_mem(&m, rows[i].bob ? C2 : C1, rows[i].bob ? &c_bob : &c_alice, rows[i].t,
+              rows[i].imp, rows[i].created);
+        m.access_count = rows[i].access;
+        m.is_archived = rows[i].archived;
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        ids[i] = m.id;
+        mr_memory_clear(&m);
+    }
+    int64_t *out;
+    size_t n;
+    CHECK(mr_store_mem_archive(tx, &c_alice, 100, 500, &out, &n, &err) == 0);
+    CHECK_INT(n, 2);
+    CHECK((out[0] == ids[0] && out[1] == ids[1]) || (out[0] == ids[1] && out[1] == ids[0]));
+    free(out);
+    for (int i = 0; i < 8; i++) {
+        struct mr_memory m;
+        CHECK(mr_store_mem_get_by_id(tx, ids[i], &m, &err) == 0);
+        CHECK_INT(m.is_archived, rows[i].expect || rows[i].archived);
+        if (rows[i].expect)
+            CHECK_INT(m.updated_at, 500);
+        mr_memory_clear(&m);
+    }
+    mr_store_rollback(tx);
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&cb);
+    mr_store_close(s);
+}
+
+struct scan_count {
+    int n;
+    int64_t last_id;
+    bool ordered;
+};
+
+static int count_scan(void *arg, const struct mr_memory *m)
+{
+    struct scan_count *sc = arg;
+    sc->ordered &= m->id > sc->last_id && m->dim == CDIM;
+    sc->last_id = m->id;
+    sc->n++;
+    return 0;
+}
+
+TEST(contract_scan_visits_every_memory)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c, cb;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    c_conv(&cb, C2, &c_bob, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    for (int i = 0; i < 7; i++) {
+        struct mr_memory m;
+        c_mem(&m, i % 2 ? C1 : C2, i % 2 ? &c_alice : &c_bob, MR_RULE, 0.5, i);
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        mr_memory_clear(&m);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    struct scan_count sc = {0, 0, true};
+    CHECK(mr_store_mem_scan(tx, count_scan, &sc, &err) == 0);
+    CHECK_INT(sc.n, 7);
+    CHECK(sc.ordered);
+    mr_store_rollback(tx);
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&cb);
+    mr_store_close(s);
+}
+
+TEST(contract_model_is_recorded_and_enforced)
+{
+    struct mr_store *s = contract_open();
+    struct mr_err err;
+    CHECK(mr_store_check_model(s, "model-a", 384, &err) == 0);
+    CHECK(mr_store_check_model(s, "model-a", 384, &err) == 0);
+    CHECK_INT(mr_store_check_model(s, "model-b", 384, &err), MR_ECONFLICT);
+    CHECK(strstr(err.msg, "model-a") && strstr(err.msg, "model-b"));
+    CHECK(strstr(err.msg, "reembed") != NULL);
+    CHECK_INT(mr_store_check_model(s, "model-a", 512, &err), MR_ECONFLICT);
+    struct mr_store_tx *tx;
+    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
+    CHECK(mr_store_set_model(tx, "model-b", 384, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(mr_store_check_model(s, "model-b", 384, &err) == 0);
+    CHECK(mr_store_health(s, &err) == 0);
+    mr_store_close(s);
+}
+
+#define CONTRACT_STORE_TESTS                                                                       \
+    T(contract_conversation_round_trip), T(contract_memory_round_trip),                            \
+        T(contract_rollback_leaves_nothing), T(contract_memory_needs_its_conversation),            \
+        T(contract_delete_conversation_cascades), T(contract_lists_are_paged_and_scoped),          \
+        T(contract_stats_count_all_five_types_per_user), T(contract_archive_applies_the_rule),     \
+        T(contract_scan_visits_every_memory), T(contract_model_is_recorded_and_enforced)
+
+#endif

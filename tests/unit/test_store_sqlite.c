@@ -1,0 +1,166 @@
+/* The store contract against SQLite, plus what is SQLite's own: files, WAL, migrations. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "contract_store.h"
+
+static int db_counter;
+
+static struct mr_store *contract_open(void)
+{
+    char name[64], path[512];
+    snprintf(name, sizeof name, "contract-%d.db", db_counter++);
+    struct mr_err err;
+    struct mr_store *s = mr_store_sqlite_open(test_path(path, sizeof path, name), 4, &err);
+    if (!s)
+        fprintf(stderr, "open failed: %s\n", err.msg);
+    return s;
+}
+
+TEST(test_sqlite_data_survives_reopen)
+{
+    char path[512];
+    test_path(path, sizeof path, "reopen.db");
+    struct mr_err err;
+    struct mr_store *s = mr_store_sqlite_open(path, 2, &err);
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    struct mr_memory m, got;
+    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    c_mem(&m, C1, &c_alice, MR_RULE, 0.5, 1);
+    CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    mr_store_close(s);
+    s = mr_store_sqlite_open(path, 2, &err);
+    CHECK(s);
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    CHECK(mr_store_mem_get(tx, m.memory_id, &got, &err) == 0);
+    CHECK_STR(got.content, m.content);
+    mr_memory_clear(&got);
+    mr_store_rollback(tx);
+    mr_store_close(s);
+    mr_memory_clear(&m);
+    mr_conversation_clear(&c);
+}
+
+static int pragma_int(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+TEST(test_sqlite_schema_versioned_and_wal)
+{
+    char path[512];
+    test_path(path, sizeof path, "schema.db");
+    struct mr_err err;
+    struct mr_store *s = mr_store_sqlite_open(path, 1, &err);
+    CHECK(s);
+    mr_store_close(s);
+    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 1);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *st;
+    CHECK(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_ROW);
+    CHECK_STR((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+TEST(test_sqlite_refuses_newer_schema)
+{
+    char path[512];
+    test_path(path, sizeof path, "future.db");
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    struct mr_err err;
+    CHECK(mr_store_sqlite_open(path, 1, &err) == NULL);
+    CHECK(strstr(err.msg, "99") != NULL);
+}
+
+TEST(test_sqlite_unopenable_path_is_an_error)
+{
+    struct mr_err err;
+    CHECK(mr_store_sqlite_open("/nonexistent-dir/x/y.db", 1, &err) == NULL);
+    CHECK_INT(err.code, MR_EUNAVAIL);
+}
+
+struct writer_arg {
+    struct mr_store *s;
+    int id, ok;
+};
+
+static void *writer(void *p)
+{
+    struct writer_arg *a = p;
+    for (int i = 0; i < 25; i++) {
+        struct mr_store_tx *tx;
+        struct mr_err err;
+        struct mr_conversation c;
+        char id[MR_UUID_LEN];
+        mr_uuid_v4(id);
+        if (mr_store_begin(a->s, true, &tx, &err) != 0)
+            continue;
+        c_conv(&c, id, &c_alice, i);
+        int rc = mr_store_conv_insert(tx, &c, &err);
+        mr_conversation_clear(&c);
+        if (rc == 0 && mr_store_commit(tx, &err) == 0)
+            a->ok++;
+        else if (rc)
+            mr_store_rollback(tx);
+    }
+    return NULL;
+}
+
+TEST(test_sqlite_concurrent_writers_all_commit)
+{
+    char path[512];
+    test_path(path, sizeof path, "concurrent.db");
+    struct mr_err err;
+    struct mr_store *s = mr_store_sqlite_open(path, 3, &err);
+    CHECK(s);
+    pthread_t th[6];
+    struct writer_arg args[6];
+    for (int i = 0; i < 6; i++) {
+        args[i] = (struct writer_arg){s, i, 0};
+        pthread_create(&th[i], NULL, writer, &args[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(th[i], NULL);
+        ok += args[i].ok;
+    }
+    CHECK_INT(ok, 150);
+    struct mr_store_tx *tx;
+    struct mr_conversation *v;
+    size_t n;
+    int64_t total;
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    CHECK(mr_store_conv_list(tx, &c_alice, 1, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(total, 150);
+    for (size_t i = 0; i < n; i++)
+        mr_conversation_clear(&v[i]);
+    free(v);
+    mr_store_rollback(tx);
+    mr_store_close(s);
+}
+
+TEST_MAIN("store_sqlite", CONTRACT_STORE_TESTS, T(test_sqlite_data_survives_reopen),
+          T(test_sqlite_schema_versioned_and_wal), T(test_sqlite_refuses_newer_schema),
+          T(test_sqlite_unopenable_path_is_an_error), T(test_sqlite_concurrent_writers_all_commit))
