@@ -63,7 +63,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(TEST_SUPPORT) $(BUILD)/libmemori.a
 	$(CC) $(CFLAGS) -Itests/support -Itests/unit $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) \
 		$(BUILD)/libmemori.a $(LDLIBS)
 
-$(BUILD)/tests/test_e2e_%: tests/e2e/test_e2e_%.c $(TEST_SUPPORT) $(E2E_SUPPORT) $(BUILD)/libmemori.a
+$(BUILD)/tests/test_e2e_%: tests/e2e/test_e2e_%.c $(TEST_SUPPORT) $(E2E_SUPPORT) $(BUILD)/libmemori.a | $(BUILD)/memori
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(E2E_SUPPORT) \
 		$(BUILD)/libmemori.a $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))

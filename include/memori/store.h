@@ -11,6 +11,8 @@
  * rules (src/core/) check user and tenant. Listing and counting calls take
  * an identity and never cross it.
  *
+ * Getters zero their out struct first, so it is safe to clear after a failure.
+ *
  * Errors: MR_ENOTFOUND for an absent row, MR_EUNAVAIL when the database
  * fails (busy past its timeout, disk full, I/O), MR_EINTERNAL for misuse.
  */

@@ -32,7 +32,7 @@ struct var {
 
 static const struct var vars[] = {
     {"HOST", K_STR, OFF(host), "127.0.0.1", 0, 0, NULL, false},
-    {"PORT", K_INT, OFF(port), "8000", 1, 65535, NULL, false},
+    {"PORT", K_INT, OFF(port), "8000", 0, 65535, NULL, false}, /* 0: any free port */
     {"DATABASE_URL", K_STR, OFF(database_url), "sqlite:///./memori.db", 0, 0, NULL, true},
     {"DATABASE_POOL_SIZE", K_INT, OFF(database_pool_size), "20", 1, 1000, NULL, false},
     {"DATABASE_MAX_OVERFLOW", K_INT, OFF(database_max_overflow), "10", 0, 1000, NULL, false},

@@ -220,7 +220,8 @@ static void embed_text(const struct lexical *lx, const char *text, size_t len, f
     struct feats f = {0};
     memset(out, 0, lx->dim * sizeof *out);
     mr_embed_tokenize(text, len, on_word, &f);
-    qsort(f.v, f.n, sizeof *f.v, cmp_feature);
+    if (f.n)
+        qsort(f.v, f.n, sizeof *f.v, cmp_feature);
     for (size_t i = 0; i < f.n;) {
         size_t j = i;
         while (j < f.n && f.v[j].hash == f.v[i].hash)

@@ -560,6 +560,7 @@ out:
 static int s_conv_get(struct mr_store_tx *tx, const char *id, struct mr_conversation *out,
                       struct mr_err *err)
 {
+    memset(out, 0, sizeof *out);
     sqlite3_stmt *st = stmt(tx, ST_CONV_GET);
     bind_text(st, 1, id);
     int rc = sqlite3_step(st);
@@ -711,6 +712,7 @@ static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_e
 static int get_one_memory(struct mr_store_tx *tx, sqlite3_stmt *st, struct mr_memory *out,
                           struct mr_err *err)
 {
+    memset(out, 0, sizeof *out); /* cleared even when absent, so callers may clear it */
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         rc = read_memory(st, out, err);

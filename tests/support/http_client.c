@@ -1,0 +1,273 @@
+/* http_client.c — server launcher and libcurl client for the e2e tests. */
+#define _GNU_SOURCE
+#include "http_client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test.h"
+
+extern char **environ;
+
+static const char *memori_bin(void)
+{
+    const char *b = getenv("MEMORI_BIN");
+    return b ? b : "build/memori";
+}
+
+static int counter;
+
+/* Builds environ + extras into a new NULL-terminated array. */
+static char **merged_env(char *const *extra)
+{
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    while (extra && extra[k])
+        k++;
+    char **env = calloc(n + k + 1, sizeof *env);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* Drop variables the test sets itself, so the test's values win. */
+        bool overridden = false;
+        for (size_t j = 0; j < k; j++) {
+            const char *eq = strchr(extra[j], '=');
+            size_t len = eq ? (size_t)(eq - extra[j]) : strlen(extra[j]);
+            if (strncmp(environ[i], extra[j], len) == 0 && environ[i][len] == '=')
+                overridden = true;
+        }
+        if (!overridden)
+            env[o++] = environ[i];
+    }
+    for (size_t j = 0; j < k; j++)
+        env[o++] = extra[j];
+    return env;
+}
+
+static pid_t spawn(char *const *args, char *const *extra_env, const char *log_path)
+{
+    char **env = merged_env(extra_env);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 2);
+            dup2(fd, 1);
+            close(fd);
+        }
+        /* Run in the temp dir so no .env of the checkout leaks in. */
+        if (chdir(test_tmpdir()) != 0)
+            _exit(126);
+        execve(args[0], args, env);
+        _exit(127);
+    }
+    free(env);
+    return pid;
+}
+
+static char *abs_bin(void)
+{
+    static char path[1024];
+    if (!realpath(memori_bin(), path))
+        snprintf(path, sizeof path, "%s", memori_bin());
+    return path;
+}
+
+int server_start(struct server *s, const char *db, char *const *env)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->db, sizeof s->db, "%s", db);
+    test_path(s->log, sizeof s->log, "");
+    size_t n = strlen(s->log);
+    snprintf(s->log + n, sizeof s->log - n, "server-%d.log", counter++);
+    char url[600];
+    snprintf(url, sizeof url, "DATABASE_URL=sqlite:///%s", db);
+    char *extra[32] = {url, "PORT=0", "HOST=127.0.0.1", "MEMORI_HTTP_THREADS=4"};
+    size_t k = 4;
+    for (size_t i = 0; env && env[i] && k < 31; i++)
+        extra[k++] = env[i];
+    char *args[] = {abs_bin(), "serve", NULL};
+    s->pid = spawn(args, extra, s->log);
+    for (int tries = 0; tries < 500; tries++) {
+        FILE *f = fopen(s->log, "r");
+        char line[1024];
+        while (f && fgets(line, sizeof line, f)) {
+            const char *p = strstr(line, "listening on http://127.0.0.1:");
+            if (p) {
+                s->port = atoi(p + strlen("listening on http://127.0.0.1:"));
+                fclose(f);
+                return 0;
+            }
+        }
+        if (f)
+            fclose(f);
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return -1;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    server_stop(s, SIGKILL);
+    return -1;
+}
+
+int server_stop(struct server *s, int sig)
+{
+    if (s->pid <= 0)
+        return -1;
+    kill(s->pid, sig);
+    int status = 0;
+    waitpid(s->pid, &status, 0);
+    s->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run_memori(char *const *args, char *const *env, char *err, size_t err_cap)
+{
+    char log[512];
+    test_path(log, sizeof log, "run.log");
+    char *argv[16] = {abs_bin()};
+    for (int i = 0; args[i] && i < 14; i++)
+        argv[i + 1] = args[i];
+    pid_t pid = spawn(argv, env, log);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    FILE *f = fopen(log, "r");
+    size_t n = f ? fread(err, 1, err_cap - 1, f) : 0;
+    err[n] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+struct buf {
+    char *p;
+    size_t n;
+};
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct buf *b = arg;
+    size_t len = size * nmemb;
+    b->p = realloc(b->p, b->n + len + 1);
+    memcpy(b->p + b->n, data, len);
+    b->n += len;
+    b->p[b->n] = '\0';
+    return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct resp *r = arg;
+    size_t len = size * nmemb;
+    if (len > 6 && strncasecmp(data, "Allow:", 6) == 0)
+        snprintf(r->allow, sizeof r->allow, "%.*s", (int)(len - 6), data + 6);
+    if (len > 13 && strncasecmp(data, "Content-Type:", 13) == 0)
+        snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(len - 13), data + 13);
+    return len;
+}
+
+static void trim(char *s)
+{
+    char *p = s;
+    while (*p == ' ')
+        p++;
+    memmove(s, p, strlen(p) + 1);
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = '\0';
+}
+
+int http(const struct server *s, const char *method, const char *path, const char *user,
+         const char *body, size_t body_len, struct resp *out)
+{
+    memset(out, 0, sizeof *out);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    char url[2048], hdr[512];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    if (user) {
+        snprintf(hdr, sizeof hdr, "X-User-Id: %s", user);
+        h = curl_slist_append(h, hdr);
+    }
+    struct buf b = {0};
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(body_len == SIZE_MAX ? strlen(body) : body_len));
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    out->body = b.p ? b.p : strdup("");
+    trim(out->allow);
+    trim(out->content_type);
+    out->json = json_loads(out->body, JSON_DECODE_ANY, NULL);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+void resp_free(struct resp *r)
+{
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+long long jint(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+double jnum(const json_t *o, const char *key) { return json_number_value(json_object_get(o, key)); }
+
+bool first_error(const struct resp *r, char *type, size_t tcap, char *loc, size_t lcap)
+{
+    json_t *e = json_array_get(json_object_get(r->json, "detail"), 0);
+    if (!e)
+        return false;
+    snprintf(type, tcap, "%s", jstr(e, "type") ? jstr(e, "type") : "");
+    loc[0] = '\0';
+    size_t i;
+    json_t *part;
+    json_array_foreach(json_object_get(e, "loc"), i, part) {
+        size_t n = strlen(loc);
+        if (json_is_string(part))
+            snprintf(loc + n, lcap - n, "%s%s", i ? "." : "", json_string_value(part));
+        else
+            snprintf(loc + n, lcap - n, "%s%lld", i ? "." : "",
+                     (long long)json_integer_value(part));
+    }
+    return json_is_string(json_object_get(e, "msg"));
+}

@@ -1,0 +1,59 @@
+/*
+ * http_client.h — what the end-to-end tests need: start the real
+ * `memori serve` on a free loopback port with a temp SQLite file, talk to
+ * it over HTTP (libcurl), and stop it with a signal.
+ */
+#ifndef MEMORI_TEST_HTTP_CLIENT_H
+#define MEMORI_TEST_HTTP_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct server {
+    pid_t pid;
+    int port;
+    char db[512];
+    char log[512];
+};
+
+/*
+ * Starts MEMORI_BIN serve with DATABASE_URL=sqlite:///db, PORT=0 and the
+ * extra NAME=VALUE pairs in env (NULL-terminated, may be NULL); waits for
+ * its "listening on" line. Returns 0, or -1 (the log says why).
+ */
+int server_start(struct server *s, const char *db, char *const *env);
+
+/* Sends sig and waits; returns the exit status (or 128+signal). */
+int server_stop(struct server *s, int sig);
+
+/* Runs MEMORI_BIN with args and env until it exits; returns its exit code, stderr into err. */
+int run_memori(char *const *args, char *const *env, char *err, size_t err_cap);
+
+struct resp {
+    long status;
+    char *body;  /* NUL-terminated, freed by resp_free */
+    json_t *json; /* parsed body, or NULL */
+    char allow[64];
+    char content_type[64];
+};
+
+/*
+ * One request to the server. user: X-User-Id (NULL: no header). body may be
+ * NULL. body_len (SIZE_MAX: strlen). Returns 0 when a response arrived.
+ */
+int http(const struct server *s, const char *method, const char *path, const char *user,
+         const char *body, size_t body_len, struct resp *out);
+
+void resp_free(struct resp *r);
+
+/* Shortcuts on r->json. */
+const char *jstr(const json_t *o, const char *key);
+long long jint(const json_t *o, const char *key);
+double jnum(const json_t *o, const char *key);
+
+/* The "type" of the first 422 error and its loc joined with '.' ("body.content"). */
+bool first_error(const struct resp *r, char *type, size_t tcap, char *loc, size_t lcap);
+
+#endif
