@@ -1,0 +1,249 @@
+/*
+ * bench_http.c — requests/s and latency of the HTTP API over loopback,
+ * against the real `memori serve` on a temp SQLite file.
+ *
+ * Baseline: GET /health, measured in the same run with the same client, so
+ * the create/search figures read as a ratio of the server's floor.
+ * Client and server share this machine's cores; figures say so.
+ *
+ * usage: bench_http [--seconds S] [--threads T] [--memories N]
+ */
+#define _GNU_SOURCE
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int port;
+static double seconds = 3;
+static int threads = 4;
+static int memories = 10000;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static size_t sink(char *p, size_t s, size_t n, void *a)
+{
+    (void)p;
+    (void)a;
+    return s * n;
+}
+
+enum kind { HEALTH, CREATE, SEARCH };
+
+static const char *const words[] = {"orders", "customers", "revenue", "invoice", "region",
+                                    "product", "price", "discount", "shipment", "warehouse",
+                                    "refund", "payment", "account", "supplier", "category",
+                                    "employee", "quarter", "margin", "tax", "currency"};
+#define NWORDS (sizeof words / sizeof *words)
+
+struct worker {
+    enum kind kind;
+    int id;
+    double *lat;
+    size_t n, cap;
+    int errors;
+    double until;
+    long max_requests;
+};
+
+static void body_for(enum kind k, unsigned *seed, char *buf, size_t cap)
+{
+    const char *a = words[rand_r(seed) % NWORDS], *b = words[rand_r(seed) % NWORDS],
+               *c = words[rand_r(seed) % NWORDS];
+    if (k == CREATE)
+        snprintf(buf, cap,
+                 "{\"content\":\"The %s table links %s to %s by %s_id\",\"memory_type\":"
+                 "\"entity\",\"conversation_id\":\"6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\"}",
+                 a, b, c, a);
+    else
+        snprintf(buf, cap, "{\"query\":\"how are %s and %s related\",\"limit\":10}", a, b);
+}
+
+static void *run(void *arg)
+{
+    struct worker *w = arg;
+    CURL *c = curl_easy_init();
+    char url[128], body[512];
+    unsigned seed = (unsigned)w->id * 7919u + 1;
+    const char *path = w->kind == HEALTH ? "/health"
+                       : w->kind == CREATE ? "/api/memories"
+                                           : "/api/memories/search";
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "X-User-Id: bench");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    for (long i = 0; now_s() < w->until && (w->max_requests == 0 || i < w->max_requests); i++) {
+        if (w->kind != HEALTH) {
+            body_for(w->kind, &seed, body, sizeof body);
+            curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        }
+        double t0 = now_s();
+        long status = 0;
+        if (curl_easy_perform(c) == CURLE_OK)
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (status < 200 || status >= 300)
+            w->errors++;
+        if (w->n == w->cap) {
+            w->cap = w->cap ? w->cap * 2 : 4096;
+            w->lat = realloc(w->lat, w->cap * sizeof *w->lat);
+        }
+        w->lat[w->n++] = now_s() - t0;
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return NULL;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct result {
+    double rps, p50_ms, p99_ms;
+    int errors;
+    size_t n;
+};
+
+static struct result phase(enum kind k, double secs, long max_per_thread)
+{
+    pthread_t th[64];
+    struct worker w[64];
+    double t0 = now_s();
+    for (int i = 0; i < threads; i++) {
+        w[i] = (struct worker){k, i, NULL, 0, 0, 0, t0 + secs, max_per_thread};
+        pthread_create(&th[i], NULL, run, &w[i]);
+    }
+    size_t total = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        total += w[i].n;
+    }
+    double elapsed = now_s() - t0;
+    double *all = malloc((total ? total : 1) * sizeof *all);
+    struct result r = {0};
+    size_t o = 0;
+    for (int i = 0; i < threads; i++) {
+        memcpy(all + o, w[i].lat, w[i].n * sizeof *all);
+        o += w[i].n;
+        r.errors += w[i].errors;
+        free(w[i].lat);
+    }
+    qsort(all, total, sizeof *all, cmp_d);
+    r.n = total;
+    r.rps = total / elapsed;
+    r.p50_ms = total ? all[total / 2] * 1e3 : 0;
+    r.p99_ms = total ? all[(size_t)(total * 0.99)] * 1e3 : 0;
+    free(all);
+    return r;
+}
+
+static pid_t start_server(const char *bin, const char *dir)
+{
+    char log[512], url[600];
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    snprintf(url, sizeof url, "DATABASE_URL=sqlite:///%s/bench.db", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 2);
+        /* Access logging stays on: it is part of what a request costs. */
+        char *env[] = {url, "PORT=0", "HOST=127.0.0.1", NULL};
+        char *args[] = {(char *)bin, "serve", NULL};
+        if (chdir(dir) != 0)
+            _exit(126);
+        execve(bin, args, env);
+        _exit(127);
+    }
+    for (int i = 0; i < 500 && !port; i++) {
+        usleep(20000);
+        FILE *f = fopen(log, "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f)) {
+            char *p = strstr(line, "http://127.0.0.1:");
+            if (p)
+                port = atoi(p + strlen("http://127.0.0.1:"));
+        }
+        if (f)
+            fclose(f);
+    }
+    return pid;
+}
+
+static void print(const char *name, struct result r, double base_rps)
+{
+    printf("| %-34s | %9.0f | %7.3f | %7.3f | %5.2f | %6zu | %d |\n", name, r.rps, r.p50_ms,
+           r.p99_ms, r.rps / base_rps, r.n, r.errors);
+}
+
+int main(int argc, char **argv)
+{
+    const char *bin = getenv("MEMORI_BIN") ? getenv("MEMORI_BIN") : "build/memori";
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--seconds"))
+            seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--memories"))
+            memories = atoi(argv[i + 1]);
+    }
+    if (threads < 1 || threads > 64)
+        threads = 4;
+    char abs[1024], dir[] = "/tmp/memori-bench-XXXXXX";
+    if (!realpath(bin, abs) || !mkdtemp(dir)) {
+        fprintf(stderr, "bench_http: cannot find %s (run `make` first)\n", bin);
+        return 1;
+    }
+    curl_global_init(CURL_GLOBAL_ALL);
+    pid_t pid = start_server(abs, dir);
+    if (!port) {
+        fprintf(stderr, "bench_http: server did not start; see %s/server.log\n", dir);
+        return 1;
+    }
+    printf("bench_http: %d client threads, %.0f s per phase, client and server share %ld cores\n",
+           threads, seconds, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("| %-34s | %9s | %7s | %7s | %5s | %6s | %s |\n", "phase", "req/s", "p50 ms",
+           "p99 ms", "×base", "n", "errors");
+    printf("|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------", "-----------",
+           "---------", "---------", "-------", "--------", "---");
+    struct result base = phase(HEALTH, seconds, 0);
+    print("GET /health (baseline)", base, base.rps);
+    struct result create = phase(CREATE, seconds, 0);
+    print("POST /api/memories", create, base.rps);
+    /* Top up to the requested number of memories for the search phase. */
+    long have = (long)create.n;
+    if (have < memories) {
+        long per = (memories - have + threads - 1) / threads;
+        phase(CREATE, 1e9, per);
+        have += per * threads;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "POST /api/memories/search (%ldk)", have / 1000);
+    print(name, phase(SEARCH, seconds, 0), base.rps);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    curl_global_cleanup();
+    return 0;
+}
