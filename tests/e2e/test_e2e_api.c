@@ -675,7 +675,70 @@ TEST(test_model_change_is_refused_then_reembedded)
     stop();
 }
 
-TEST_MAIN("e2e_api", T(test_memory_crud), T(test_create_with_trailing_slash_and_short_term_expiry),
+/* Mutated bodies, paths and queries against every route: always an answer, never a 5xx. */
+TEST(test_mutated_requests_never_get_5xx)
+{
+    CHECK(start());
+    char id[37];
+    CHECK(create_memory("alice", "seed memory", "short_term", CONV, id));
+    static const char *const seeds[] = {
+        "{\"content\":\"c\",\"memory_type\":\"rule\",\"conversation_id\":\"" CONV "\","
+        "\"importance_score\":0.5,\"context_tags\":[\"a\"],\"metadata\":{\"k\":[1,{}]}}",
+        "{\"query\":\"orders\",\"limit\":5,\"min_similarity\":0.1,\"memory_types\":[\"rule\"],"
+        "\"include_archived\":true,\"conversation_id\":\"" CONV "\"}",
+        "{\"title\":\"t\",\"metadata\":{},\"is_active\":false,\"data_source_id\":1}",
+    };
+    char paths[][128] = {"/api/memories", "/api/memories/search", "/api/conversations", "",
+                         "", "/api/conversations/" CONV, "/api/memories/maintenance/archive",
+                         "/api/conversations/" CONV "/memories", "/health"};
+    snprintf(paths[3], sizeof paths[3], "/api/memories/%s", id);
+    snprintf(paths[4], sizeof paths[4], "/api/memories/%s/promote", id);
+    static const char *const methods[] = {"POST", "PATCH", "GET", "DELETE", "PUT"};
+    static const char junk[] = "{}[]\",:0123456789.eE-+tfnul\\ \x80\xc3\xff\x00?&=%/";
+    unsigned seed = 12345;
+    int bad = 0;
+    for (int i = 0; i < 600 && bad == 0; i++) {
+        const char *base = seeds[rand_r(&seed) % 3];
+        size_t n = strlen(base);
+        char body[1024];
+        memcpy(body, base, n + 1);
+        int edits = 1 + rand_r(&seed) % 4;
+        for (int e = 0; e < edits; e++) {
+            size_t at = (size_t)rand_r(&seed) % n;
+            int op = rand_r(&seed) % 3;
+            char ch = junk[rand_r(&seed) % (sizeof junk - 1)];
+            if (op == 0)
+                body[at] = ch;
+            else if (op == 1 && n + 1 < sizeof body) {
+                memmove(body + at + 1, body + at, n - at + 1);
+                body[at] = ch;
+                n++;
+            } else if (n > 1) {
+                memmove(body + at, body + at + 1, n - at);
+                n--;
+            }
+        }
+        char path[256];
+        const char *p = paths[rand_r(&seed) % 9];
+        if (rand_r(&seed) % 4 == 0)
+            snprintf(path, sizeof path, "%s?days_threshold=%c%d&limit=%d", p,
+                     junk[rand_r(&seed) % 10], rand_r(&seed) % 400, rand_r(&seed) % 200 - 50);
+        else
+            snprintf(path, sizeof path, "%s", p);
+        const char *method = methods[rand_r(&seed) % 5];
+        struct resp r;
+        if (http(&srv, method, path, rand_r(&seed) % 2 ? "alice" : "bob", body, n, &r) != 0 ||
+            r.status < 200 || r.status >= 500 || (!r.json && r.status != 204)) {
+            test_fail(__FILE__, __LINE__, "%s %s body %s -> %ld %s", method, path, body, r.status,
+                      r.body);
+            bad++;
+        }
+        resp_free(&r);
+    }
+    stop();
+}
+
+TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud), T(test_create_with_trailing_slash_and_short_term_expiry),
           T(test_search_ranks_filters_and_counts_access), T(test_promote_and_archive_and_statistics),
           T(test_conversations_endpoints), T(test_two_users_are_isolated),
           T(test_bad_requests_get_clear_4xx), T(test_oversize_body_is_413),
