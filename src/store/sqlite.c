@@ -640,6 +640,59 @@ static int count_rows(struct mr_store_tx *tx, sqlite3_stmt *st, int64_t *out,
     return 0;
 }
 
+/* Reads one row into the array slot; 0 or an error. */
+typedef int (*row_reader)(sqlite3_stmt *st, void *slot, struct mr_err *err);
+typedef void (*slot_clear)(void *slot);
+
+/*
+ * Steps st to the end, reading every row into a growing array of elem-sized
+ * slots. On failure frees what it read and returns the error.
+ */
+static int collect_rows(struct mr_store_tx *tx, sqlite3_stmt *st, size_t elem, row_reader read,
+                        slot_clear clear, void **out, size_t *out_n, const char *what,
+                        struct mr_err *err)
+{
+    char *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = mr_xrealloc(v, cap * elem);
+        }
+        if ((rc = read(st, v + n * elem, err)) != 0)
+            break;
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            clear(v + i * elem);
+        free(v);
+        *out = NULL;
+        *out_n = 0;
+        return rc < 0 ? rc : db_error(err, tx_conn(tx)->db, rc, what);
+    }
+    *out = v;
+    *out_n = n;
+    return 0;
+}
+
+static int read_conversation_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
+{
+    (void)err;
+    read_conversation(st, slot);
+    return 0;
+}
+
+static int read_memory_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
+{
+    return read_memory(st, slot, err);
+}
+
+static void clear_conversation(void *slot) { mr_conversation_clear(slot); }
+static void clear_memory(void *slot) { mr_memory_clear(slot); }
+
 static int s_conv_list(struct mr_store_tx *tx, const struct mr_identity *who, int64_t limit,
                        int64_t offset, struct mr_conversation **out, size_t *out_n,
                        int64_t *out_total, struct mr_err *err)
@@ -657,27 +710,10 @@ static int s_conv_list(struct mr_store_tx *tx, const struct mr_identity *who, in
     bind_text(st, 2, who->user_id);
     sqlite3_bind_int64(st, 3, limit);
     sqlite3_bind_int64(st, 4, offset);
-    size_t cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*out_n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = mr_xrealloc(*out, cap * sizeof **out);
-        }
-        read_conversation(st, &(*out)[(*out_n)++]);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        for (size_t i = 0; i < *out_n; i++)
-            mr_conversation_clear(&(*out)[i]);
-        free(*out);
-        *out = NULL;
-        *out_n = 0;
-        return db_error(err, tx_conn(tx)->db, rc, "listing conversations");
-    }
-    return 0;
+    return collect_rows(tx, st, sizeof **out, read_conversation_row, clear_conversation,
+                        (void **)out, out_n, "listing conversations", err);
 }
 
-/* Binds the columns shared by insert (?5..?17 shifted) — kept explicit per statement. */
 static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err)
 {
     size_t tl, el;
@@ -784,13 +820,6 @@ static int s_mem_delete(struct mr_store_tx *tx, const char *id, struct mr_err *e
     return rc;
 }
 
-static void free_memories(struct mr_memory *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        mr_memory_clear(&v[i]);
-    free(v);
-}
-
 static int s_mem_list_by_conversation(struct mr_store_tx *tx, const char *conv, int64_t limit,
                                       int64_t offset, struct mr_memory **out, size_t *out_n,
                                       int64_t *out_total, struct mr_err *err)
@@ -806,24 +835,8 @@ static int s_mem_list_by_conversation(struct mr_store_tx *tx, const char *conv, 
     bind_text(st, 1, conv);
     sqlite3_bind_int64(st, 2, limit);
     sqlite3_bind_int64(st, 3, offset);
-    size_t cap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*out_n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = mr_xrealloc(*out, cap * sizeof **out);
-        }
-        if ((rc = read_memory(st, &(*out)[*out_n], err)) != 0)
-            break;
-        (*out_n)++;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free_memories(*out, *out_n);
-        *out = NULL;
-        *out_n = 0;
-        return rc < 0 ? rc : db_error(err, tx_conn(tx)->db, rc, "listing memories");
-    }
-    return 0;
+    return collect_rows(tx, st, sizeof **out, read_memory_row, clear_memory, (void **)out, out_n,
+                        "listing memories", err);
 }
 
 /* Collects the first column of every row as int64 ids. */
