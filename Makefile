@@ -29,12 +29,22 @@ E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(BUILD)/tests/support/test.o
 E2E_SUPPORT := $(BUILD)/tests/support/http_client.o
 
+# The built-in model (docs/embeddings.md): made once from Debian's WordNet and
+# FOLDOC, deterministically from MODEL_SEED; shared by every build flavour.
+MODEL := models/memori-wordnet-v1.bin
+MODEL_SEED := 20261125
+TOOLS := build-tools
+TOOL_FLAGS := -std=c11 -D_DEFAULT_SOURCE -O3 -Wall -Wextra -Werror -Iinclude
+TOOL_DEPS := src/embed/lexical.c src/util/util.c src/util/err.c
+WORDNET_DIR := /usr/share/wordnet
+FOLDOC := /usr/share/dictd/foldoc.dict.dz
+
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all run test bench clean deps deps-check format
+.PHONY: all run test bench clean distclean deps deps-check format model
 .SECONDARY:
-all: deps-check $(BUILD)/memori
+all: deps-check $(BUILD)/memori $(MODEL)
 
 # Installs missing Debian packages (build and tests) once; a stamp avoids re-checking.
 deps-check:
@@ -73,6 +83,21 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmemori.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmemori.a $(LDLIBS) \
 		$(shell pkg-config --libs $(TEST_PKGS))
 
+$(TOOLS)/%: tools/%.c $(TOOL_DEPS) include/memori/model_file.h include/memori/embed.h
+	@mkdir -p $(@D)
+	$(CC) $(TOOL_FLAGS) -o $@ $< $(TOOL_DEPS) -lm
+
+model: $(MODEL)
+
+$(MODEL): $(TOOLS)/mkcorpus $(TOOLS)/mkmodel
+	@mkdir -p $(@D)
+	@echo "building the embedding model (a few minutes, once)"
+	zcat $(FOLDOC) > $@.foldoc.txt
+	$(TOOLS)/mkcorpus $(WORDNET_DIR) $(MODEL_SEED) $@.foldoc.txt > $@.corpus.txt
+	$(TOOLS)/mkmodel $@.corpus.txt $@.tmp $(MODEL_SEED)
+	rm -f $@.foldoc.txt $@.corpus.txt
+	mv $@.tmp $@
+
 run: all
 	./$(BUILD)/memori serve
 
@@ -86,6 +111,10 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tools
+
+# Also removes the model, which takes minutes to rebuild.
+distclean: clean
+	rm -rf models
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -2,7 +2,7 @@
 # Installs the Debian packages memori's build and tests need.
 # --check-only: exit 1 when one is missing, install nothing.
 set -euo pipefail
-PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
+PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev wordnet-base dict-foldoc
       libcurl4-openssl-dev curl)
 missing=()
 for p in "${PKGS[@]}"; do

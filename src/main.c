@@ -23,9 +23,6 @@
 
 extern char **environ;
 
-/* Default similarity threshold of the lexical model; see docs/embeddings.md. */
-#define LEXICAL_MIN_SIMILARITY 0.15
-
 static const char usage[] =
     "usage: memori <command> [options]\n"
     "\n"
@@ -81,13 +78,6 @@ static int load_config(struct app *a, const char *env_file)
                         "Redis cache yet: expected false\n");
         return 2;
     }
-    if (strcmp(c->embedding_model, MR_LEXICAL_MODEL) != 0) {
-        fprintf(stderr,
-                "memori: configuration: MEMORI_EMBEDDING_MODEL=%s is not a built-in model: "
-                "expected %s\n",
-                c->embedding_model, MR_LEXICAL_MODEL);
-        return 2;
-    }
     return 0;
 }
 
@@ -95,10 +85,14 @@ static int load_config(struct app *a, const char *env_file)
 static int open_parts(struct app *a, bool check_model)
 {
     struct mr_err err;
-    a->embedder = mr_embed_lexical_new((size_t)a->cfg.embedding_dimensions, &err);
+    double model_threshold = 0;
+    a->embedder = mr_embed_builtin_open(a->cfg.embedding_model,
+                                        (size_t)a->cfg.embedding_dimensions, a->cfg.model_path,
+                                        &model_threshold, &err);
     if (!a->embedder) {
-        fprintf(stderr, "memori: configuration: MEMORI_EMBEDDING_DIMENSIONS: %s\n", err.msg);
-        return 2;
+        fprintf(stderr, "memori: %s%s\n", err.code == MR_EINVAL ? "configuration: " : "",
+                err.msg);
+        return err.code == MR_EINVAL ? 2 : 1;
     }
     a->store = mr_store_sqlite_open(a->cfg.sqlite_path,
                                     a->cfg.database_pool_size + a->cfg.database_max_overflow,
@@ -122,7 +116,7 @@ static int open_parts(struct app *a, bool check_model)
         .archive_threshold_days = a->cfg.archive_threshold_days,
         .default_limit = a->cfg.max_context_memories,
         .default_min_similarity =
-            a->cfg.has_min_similarity ? a->cfg.min_similarity : LEXICAL_MIN_SIMILARITY,
+            a->cfg.has_min_similarity ? a->cfg.min_similarity : model_threshold,
     };
     return 0;
 }

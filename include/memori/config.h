@@ -26,6 +26,7 @@ struct mr_config {
 
     char *embedding_provider; /* "builtin" */
     char *embedding_model;
+    char *model_path;         /* the semantic model's file; "" = ../models/ beside the binary */
     int embedding_dimensions; /* 0 = the model's own */
     int embedding_batch_size;
     int embedding_cache_ttl;

@@ -56,6 +56,33 @@ int mr_embed_one(struct mr_embedder *e, const char *text, size_t len, float *out
  */
 struct mr_embedder *mr_embed_lexical_new(size_t dim, struct mr_err *err);
 
+#define MR_SEMANTIC_MODEL "memori-wordnet-v1"
+#define MR_SEMANTIC_FILE "memori-wordnet-v1.bin"
+#define MR_SEMANTIC_LEXICAL_DIM 256 /* the lexical part inside the semantic model's vectors */
+#ifndef MR_SEMANTIC_WEIGHT
+#define MR_SEMANTIC_WEIGHT 0.75 /* share of the semantic part in the cosine */
+#endif
+
+#define MR_MODEL_DIM_TOTAL (128 + MR_SEMANTIC_LEXICAL_DIM)
+
+/*
+ * A built-in model by name (MR_SEMANTIC_MODEL or MR_LEXICAL_MODEL). dims 0
+ * is the model's own. model_path NULL or "" finds the semantic model's file
+ * in ../models/ beside the executable. *out_threshold receives the model's
+ * calibrated default similarity threshold. NULL with err filled (MR_EINVAL
+ * for a bad name or dimension, naming the variable) on failure.
+ */
+struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const char *model_path,
+                                          double *out_threshold, struct mr_err *err);
+
+/*
+ * The built-in semantic model (word vectors from WordNet, SIF composition,
+ * plus a lexical part), memory-mapped from the file at path (built by
+ * `make model`). Dimension 128 + 256. NULL with err filled when the file is
+ * missing or malformed. Free with mr_embed_destroy.
+ */
+struct mr_embedder *mr_embed_semantic_open(const char *path, struct mr_err *err);
+
 /*
  * The splitting the lexical embedder uses, exposed for tests: lower-cased
  * words of text, with identifiers split ("customerId", "customer_id" →

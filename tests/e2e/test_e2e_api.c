@@ -527,7 +527,7 @@ TEST(test_health_and_access_log)
     CHECK_STATUS(r, 200);
     CHECK_STR(jstr(r.json, "status"), "ok");
     CHECK_STR(jstr(json_object_get(r.json, "store"), "status"), "ok");
-    CHECK_STR(jstr(json_object_get(r.json, "embedder"), "model"), "memori-lexical-v1");
+    CHECK_STR(jstr(json_object_get(r.json, "embedder"), "model"), "memori-wordnet-v1");
     resp_free(&r);
     stop();
     FILE *f = fopen(srv.log, "r");
@@ -625,6 +625,8 @@ TEST(test_bad_config_exits_2_naming_the_variable)
         {"MEMORY_MIN_SIMILARITY_THRESHOLD=2", "MEMORY_MIN_SIMILARITY_THRESHOLD"},
         {"DATABASE_URL=mongodb://x", "DATABASE_URL"},
         {"ENVIRONMENT=production", "ENVIRONMENT"},
+        {"MEMORI_EMBEDDING_MODEL=text-embedding-ada-002", "MEMORI_EMBEDDING_MODEL"},
+        {"MEMORI_EMBEDDING_DIMENSIONS=100", "MEMORI_EMBEDDING_DIMENSIONS"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *env[] = {(char *)cases[i][0], NULL};
@@ -657,20 +659,41 @@ TEST(test_model_change_is_refused_then_reembedded)
     snprintf(db, sizeof db, "%s", srv.db);
     stop();
     snprintf(url, sizeof url, "DATABASE_URL=sqlite:///%s", db);
-    char *env[] = {url, "MEMORI_EMBEDDING_DIMENSIONS=256", "PORT=0", NULL};
+    char *env[] = {url, "MEMORI_EMBEDDING_MODEL=memori-lexical-v1", "PORT=0", NULL};
     char *serve[] = {"serve", NULL}, *reembed[] = {"reembed", NULL};
     char err[4096];
     CHECK_INT(run_memori(serve, env, err, sizeof err), 1);
+    CHECK(strstr(err, "memori-wordnet-v1") != NULL);
     CHECK(strstr(err, "reembed") != NULL);
     CHECK_INT(run_memori(reembed, env, err, sizeof err), 0);
     CHECK(strstr(err, "re-embedded 1 memories") != NULL);
-    char *extra[] = {"MEMORI_EMBEDDING_DIMENSIONS=256", NULL};
+    char *extra[] = {"MEMORI_EMBEDDING_MODEL=memori-lexical-v1", NULL};
     CHECK(server_start(&srv, db, extra) == 0);
     struct resp r;
     http(&srv, "POST", "/api/memories/search", "alice",
          "{\"query\":\"fiscal year\",\"min_similarity\":0}", SIZE_MAX, &r);
     CHECK_STATUS(r, 200);
     CHECK_INT(jint(r.json, "total"), 1);
+    resp_free(&r);
+    stop();
+}
+
+TEST(test_search_finds_meaning)
+{
+    CHECK(start());
+    char orders[37];
+    CHECK(create_memory("alice", "The orders table holds one row per customer order", "entity",
+                        CONV, orders));
+    CHECK(create_memory("alice", "Always format dates as ISO 8601", "rule", CONV, NULL));
+    CHECK(create_memory("alice", "Employees report to a manager through manager_id", "relationship",
+                        CONV, NULL));
+    struct resp r;
+    http(&srv, "POST", "/api/memories/search", "alice",
+         "{\"query\":\"which table holds purchases?\",\"limit\":1,\"min_similarity\":0}",
+         SIZE_MAX, &r);
+    CHECK_STATUS(r, 200);
+    CHECK_INT(jint(r.json, "total"), 1);
+    CHECK_STR(jstr(json_array_get(json_object_get(r.json, "results"), 0), "memory_id"), orders);
     resp_free(&r);
     stop();
 }
@@ -744,4 +767,5 @@ TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud)
           T(test_bad_requests_get_clear_4xx), T(test_oversize_body_is_413),
           T(test_health_and_access_log), T(test_data_survives_restart),
           T(test_fifty_concurrent_clients), T(test_bad_config_exits_2_naming_the_variable),
-          T(test_cli_help_version_and_unknown), T(test_model_change_is_refused_then_reembedded))
+          T(test_cli_help_version_and_unknown), T(test_model_change_is_refused_then_reembedded),
+          T(test_search_finds_meaning))

@@ -23,7 +23,8 @@ TEST(test_defaults_match_reference)
     CHECK_STR(c.sqlite_path, "./memori.db");
     CHECK_INT(c.database_pool_size, 20);
     CHECK_INT(c.database_max_overflow, 10);
-    CHECK_STR(c.embedding_model, "memori-lexical-v1");
+    CHECK_STR(c.embedding_model, "memori-wordnet-v1");
+    CHECK_STR(c.model_path, "");
     CHECK_INT(c.short_term_expiry_days, 7);
     CHECK_INT(c.archive_threshold_days, 30);
     CHECK_INT(c.max_context_memories, 10);
@@ -48,7 +49,7 @@ TEST(test_every_variable_is_read)
     struct mr_err err;
     char *env[] = {"HOST=0.0.0.0", "PORT=9001", "DATABASE_URL=sqlite:////var/lib/m.db",
                    "DATABASE_POOL_SIZE=5", "DATABASE_MAX_OVERFLOW=3",
-                   "MEMORI_EMBEDDING_MODEL=x", "MEMORI_EMBEDDING_DIMENSIONS=256",
+                   "MEMORI_EMBEDDING_MODEL=x", "MEMORI_MODEL_PATH=/m.bin", "MEMORI_EMBEDDING_DIMENSIONS=256",
                    "MEMORY_SHORT_TERM_EXPIRY_DAYS=3", "MEMORY_ARCHIVE_THRESHOLD_DAYS=60",
                    "MEMORY_MAX_CONTEXT_MEMORIES=25", "MEMORY_MIN_SIMILARITY_THRESHOLD=0",
                    "EMBEDDING_BATCH_SIZE=32", "EMBEDDING_CACHE_TTL=60",
@@ -65,6 +66,7 @@ TEST(test_every_variable_is_read)
     CHECK_INT(c.database_pool_size, 5);
     CHECK_INT(c.database_max_overflow, 3);
     CHECK_STR(c.embedding_model, "x");
+    CHECK_STR(c.model_path, "/m.bin");
     CHECK_INT(c.embedding_dimensions, 256);
     CHECK_INT(c.short_term_expiry_days, 3);
     CHECK_INT(c.archive_threshold_days, 60);
