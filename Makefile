@@ -1,6 +1,6 @@
 # memori — GNU Make + pkg-config. `make` builds build/memori; see README.md.
 CC ?= cc
-PKGS := libmicrohttpd jansson sqlite3
+PKGS := libmicrohttpd jansson sqlite3 libcurl
 TEST_PKGS := libcurl
 BUILD ?= build
 
@@ -26,7 +26,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 E2E_SRC := $(wildcard tests/e2e/test_*.c)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
-TEST_SUPPORT := $(BUILD)/tests/support/test.o
+TEST_SUPPORT := $(BUILD)/tests/support/test.o $(BUILD)/tests/support/fake_openai.o
 E2E_SUPPORT := $(BUILD)/tests/support/http_client.o
 
 # The built-in model (docs/embeddings.md): made once from Debian's WordNet and
@@ -35,7 +35,7 @@ MODEL := models/memori-wordnet-v1.bin
 MODEL_SEED := 20261125
 TOOLS := build-tools
 TOOL_FLAGS := -std=c11 -D_DEFAULT_SOURCE -O3 -Wall -Wextra -Werror -Iinclude
-TOOL_DEPS := src/embed/lexical.c src/util/util.c src/util/err.c
+TOOL_DEPS := src/embed/tokenize.c src/util/util.c src/util/err.c
 WORDNET_DIR := /usr/share/wordnet
 FOLDOC := /usr/share/dictd/foldoc.dict.dz
 
@@ -83,7 +83,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmemori.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmemori.a $(LDLIBS) \
 		$(shell pkg-config --libs $(TEST_PKGS))
 
-$(TOOLS)/%: tools/%.c $(TOOL_DEPS) include/memori/model_file.h include/memori/embed.h
+$(TOOLS)/%: tools/%.c $(TOOL_DEPS) include/memori/model_file.h
 	@mkdir -p $(@D)
 	$(CC) $(TOOL_FLAGS) -o $@ $< $(TOOL_DEPS) -lm
 

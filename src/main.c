@@ -86,9 +86,29 @@ static int open_parts(struct app *a, bool check_model)
 {
     struct mr_err err;
     double model_threshold = 0;
-    a->embedder = mr_embed_builtin_open(a->cfg.embedding_model,
-                                        (size_t)a->cfg.embedding_dimensions, a->cfg.model_path,
-                                        &model_threshold, &err);
+    const struct mr_config *c = &a->cfg;
+    if (strcmp(c->embedding_provider, "openai") == 0) {
+        /* The reference's model and threshold unless told otherwise. */
+        const char *model = mr_config_is_set(c, "MEMORI_EMBEDDING_MODEL")
+                                ? c->embedding_model
+                                : "text-embedding-ada-002";
+        struct mr_openai_options o = {
+            .base_url = c->openai_base_url,
+            .api_key = c->openai_api_key,
+            .model = model,
+            .dim = (size_t)c->embedding_dimensions,
+            .send_dimensions = c->embedding_dimensions > 0 &&
+                               strncmp(model, "text-embedding-3", 16) == 0,
+            .batch_size = c->embedding_batch_size,
+            .timeout_ms = c->embedding_timeout_ms,
+            .max_retries = c->embedding_max_retries,
+        };
+        a->embedder = mr_embed_openai_new(&o, &err);
+        model_threshold = 0.70;
+    } else {
+        a->embedder = mr_embed_builtin_open(c->embedding_model, (size_t)c->embedding_dimensions,
+                                            c->model_path, &model_threshold, &err);
+    }
     if (!a->embedder) {
         fprintf(stderr, "memori: %s%s\n", err.code == MR_EINVAL ? "configuration: " : "",
                 err.msg);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "memori/err.h"
 
@@ -24,7 +25,9 @@ struct mr_config {
     int database_pool_size;
     int database_max_overflow;
 
-    char *embedding_provider; /* "builtin" */
+    char *embedding_provider; /* "builtin" | "openai" */
+    int embedding_timeout_ms;
+    int embedding_max_retries;
     char *embedding_model;
     char *model_path;         /* the semantic model's file; "" = ../models/ beside the binary */
     int embedding_dimensions; /* 0 = the model's own */
@@ -55,7 +58,12 @@ struct mr_config {
 
     size_t max_body_bytes;
     int http_threads;
+
+    uint64_t set_mask; /* which variables were given (bit = row of the table in config.c) */
 };
+
+/* True when the variable was given (environment or .env), not defaulted. */
+bool mr_config_is_set(const struct mr_config *cfg, const char *name);
 
 /*
  * Loads cfg from env (a NULL-terminated "NAME=VALUE" array, like environ)

@@ -7,6 +7,7 @@
 #ifndef MEMORI_EMBED_H
 #define MEMORI_EMBED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "memori/err.h"
@@ -82,6 +83,29 @@ struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const 
  * missing or malformed. Free with mr_embed_destroy.
  */
 struct mr_embedder *mr_embed_semantic_open(const char *path, struct mr_err *err);
+
+/* An OpenAI-compatible /v1/embeddings endpoint (OpenAI, Ollama, vLLM, TEI, llama.cpp). */
+struct mr_openai_options {
+    const char *base_url; /* e.g. "https://api.openai.com/v1"; "/embeddings" is appended */
+    const char *api_key;  /* sent as "Authorization: Bearer"; NULL or "" sends none */
+    const char *model;
+    size_t dim;       /* 0: the known dimension of an OpenAI model, else an error */
+    bool send_dimensions; /* pass "dimensions" (text-embedding-3 models can shorten) */
+    int batch_size;   /* texts per request */
+    long timeout_ms;  /* per attempt */
+    int max_retries;  /* extra attempts on 429, 5xx and network errors */
+};
+
+/*
+ * The HTTP provider (libcurl): batches, reused connections, timeouts,
+ * retries with exponential backoff and jitter honouring Retry-After, and a
+ * dimension check on every response. Errors: MR_EUNAVAIL (503) when the
+ * provider is unreachable or busy after the retries, MR_EUPSTREAM (502) when
+ * it answers wrongly (rejected key, bad request, malformed body, wrong
+ * dimension). The API key never appears in messages. NULL with err filled
+ * (MR_EINVAL, naming the variable) for options it cannot use.
+ */
+struct mr_embedder *mr_embed_openai_new(const struct mr_openai_options *o, struct mr_err *err);
 
 /*
  * The splitting the lexical embedder uses, exposed for tests: lower-cased

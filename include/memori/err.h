@@ -18,7 +18,8 @@ enum {
     MR_ENOTSUP = -5,    /* an implementation cannot do this (501) */
     MR_EINTERNAL = -6,  /* a bug (500); never expected */
     MR_ETOOLARGE = -7,  /* input over a limit (413) */
-    MR_EVALIDATION = -8 /* request validation failed (422) */
+    MR_EVALIDATION = -8, /* request validation failed (422) */
+    MR_EUPSTREAM = -9    /* a provider answered wrongly (502) */
 };
 
 struct mr_err {

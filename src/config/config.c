@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 
 #include "memori/util.h"
 
@@ -36,8 +37,11 @@ static const struct var vars[] = {
     {"DATABASE_URL", K_STR, OFF(database_url), "sqlite:///./memori.db", 0, 0, NULL, true},
     {"DATABASE_POOL_SIZE", K_INT, OFF(database_pool_size), "20", 1, 1000, NULL, false},
     {"DATABASE_MAX_OVERFLOW", K_INT, OFF(database_max_overflow), "10", 0, 1000, NULL, false},
-    {"MEMORI_EMBEDDING_PROVIDER", K_ENUM, OFF(embedding_provider), "builtin", 0, 0, "builtin",
+    {"MEMORI_EMBEDDING_PROVIDER", K_ENUM, OFF(embedding_provider), "builtin", 0, 0,
+     "builtin|openai", false},
+    {"MEMORI_EMBEDDING_TIMEOUT_MS", K_INT, OFF(embedding_timeout_ms), "30000", 100, 600000, NULL,
      false},
+    {"MEMORI_EMBEDDING_MAX_RETRIES", K_INT, OFF(embedding_max_retries), "3", 0, 10, NULL, false},
     {"MEMORI_EMBEDDING_MODEL", K_STR, OFF(embedding_model), "memori-wordnet-v1", 0, 0, NULL,
      false},
     {"MEMORI_MODEL_PATH", K_STR, OFF(model_path), "", 0, 0, NULL, false},
@@ -70,6 +74,7 @@ static const struct var vars[] = {
     {"MEMORI_HTTP_THREADS", K_INT, OFF(http_threads), "4", 1, 256, NULL, false},
 };
 #define N_VARS (sizeof vars / sizeof vars[0])
+_Static_assert(N_VARS <= 64, "set_mask has one bit per variable");
 
 /* Values collected from .env then the environment; index parallel to vars. */
 struct source {
@@ -325,12 +330,21 @@ int mr_config_load(struct mr_config *cfg, char *const *env, const char *dotenv_p
         if ((rc = apply(cfg, &vars[i], value, err)) != 0)
             goto out;
     }
-    cfg->has_min_similarity = src.value[find_var("MEMORY_MIN_SIMILARITY_THRESHOLD", 31)] != NULL;
+    for (size_t i = 0; i < N_VARS; i++)
+        if (src.value[i])
+            cfg->set_mask |= UINT64_C(1) << i;
+    cfg->has_min_similarity = mr_config_is_set(cfg, "MEMORY_MIN_SIMILARITY_THRESHOLD");
     rc = parse_database_url(cfg, err);
 out:
     for (size_t i = 0; i < N_VARS; i++)
         free(src.value[i]);
     return rc;
+}
+
+bool mr_config_is_set(const struct mr_config *cfg, const char *name)
+{
+    int i = find_var(name, strlen(name));
+    return i >= 0 && (cfg->set_mask >> i & 1);
 }
 
 void mr_config_free(struct mr_config *cfg)

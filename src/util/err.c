@@ -18,6 +18,7 @@ static const struct {
     {MR_EINTERNAL, 500, "EINTERNAL"},
     {MR_ETOOLARGE, 413, "ETOOLARGE"},
     {MR_EVALIDATION, 422, "EVALIDATION"},
+    {MR_EUPSTREAM, 502, "EUPSTREAM"},
 };
 
 int mr_err_set(struct mr_err *err, int code, const char *fmt, ...)

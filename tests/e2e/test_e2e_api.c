@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fake_openai.h"
 #include "http_client.h"
 #include "memori/util.h"
 #include "test.h"
@@ -698,6 +699,62 @@ TEST(test_search_finds_meaning)
     stop();
 }
 
+TEST(test_openai_provider_end_to_end)
+{
+    struct fake_openai *fake = fake_openai_start(16);
+    CHECK(fake);
+    char url[128], db[512];
+    snprintf(url, sizeof url, "OPENAI_BASE_URL=http://127.0.0.1:%d/v1", fake_openai_port(fake));
+    char *env[] = {"MEMORI_EMBEDDING_PROVIDER=openai", url,
+                   "OPENAI_API_KEY=sk-e2e-secret-key-123456",
+                   "MEMORI_EMBEDDING_MODEL=text-embedding-test", "MEMORI_EMBEDDING_DIMENSIONS=16",
+                   "MEMORI_EMBEDDING_MAX_RETRIES=0", NULL};
+    bool started = server_start(&srv, test_path(db, sizeof db, "openai.db"), env) == 0;
+    if (!started)
+        fake_openai_stop(fake);
+    CHECK(started);
+    char id[37];
+    bool ok = create_memory("alice", "stored through the provider", "rule", CONV, id);
+    struct resp r;
+    http(&srv, "POST", "/api/memories/search", "alice",
+         "{\"query\":\"stored through the provider\",\"min_similarity\":0.99}", SIZE_MAX, &r);
+    bool found = r.status == 200 && jint(r.json, "total") == 1;
+    resp_free(&r);
+    /* The provider fails: a clear 503, and nothing stored. */
+    fake_openai_push(fake, FAKE_500, 1);
+    http(&srv, "POST", "/api/memories", "alice",
+         "{\"content\":\"never stored\",\"memory_type\":\"rule\",\"conversation_id\":\"" CONV "\"}",
+         SIZE_MAX, &r);
+    long failed_status = r.status;
+    bool has_detail = jstr(r.json, "detail") && strstr(jstr(r.json, "detail"), "provider");
+    resp_free(&r);
+    http(&srv, "GET", "/health", NULL, NULL, 0, &r);
+    bool degraded = r.status == 200 && strcmp(jstr(r.json, "status"), "degraded") == 0;
+    resp_free(&r);
+    http(&srv, "GET", "/api/memories/statistics/summary", "alice", NULL, 0, &r);
+    long long total = jint(r.json, "total_memories");
+    resp_free(&r);
+    int requests = fake_openai_requests(fake);
+    stop();
+    fake_openai_stop(fake);
+    CHECK(ok);
+    CHECK(found);
+    CHECK_INT(failed_status, 503);
+    CHECK(has_detail);
+    CHECK(degraded);
+    CHECK_INT(total, 1);
+    CHECK_INT(requests, 3);
+    /* The key never reaches the log. */
+    FILE *f = fopen(srv.log, "r");
+    CHECK(f);
+    char line[1024];
+    bool leaked = false;
+    while (fgets(line, sizeof line, f))
+        leaked |= strstr(line, "sk-e2e-secret") != NULL;
+    fclose(f);
+    CHECK(!leaked);
+}
+
 /* Mutated bodies, paths and queries against every route: always an answer, never a 5xx. */
 TEST(test_mutated_requests_never_get_5xx)
 {
@@ -768,4 +825,4 @@ TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud)
           T(test_health_and_access_log), T(test_data_survives_restart),
           T(test_fifty_concurrent_clients), T(test_bad_config_exits_2_naming_the_variable),
           T(test_cli_help_version_and_unknown), T(test_model_change_is_refused_then_reembedded),
-          T(test_search_finds_meaning))
+          T(test_search_finds_meaning), T(test_openai_provider_end_to_end))
