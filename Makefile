@@ -1,6 +1,6 @@
 # memori — GNU Make + pkg-config. `make` builds build/memori; see README.md.
 CC ?= cc
-PKGS := libmicrohttpd jansson sqlite3 libcurl
+PKGS := libmicrohttpd jansson sqlite3 libcurl hiredis
 TEST_PKGS := libcurl
 BUILD ?= build
 
@@ -26,7 +26,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 E2E_SRC := $(wildcard tests/e2e/test_*.c)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
-TEST_SUPPORT := $(BUILD)/tests/support/test.o $(BUILD)/tests/support/fake_openai.o
+TEST_SUPPORT := $(BUILD)/tests/support/test.o $(BUILD)/tests/support/fake_openai.o \
+	$(BUILD)/tests/support/redis_server.o
 E2E_SUPPORT := $(BUILD)/tests/support/http_client.o
 
 # The built-in model (docs/embeddings.md): made once from Debian's WordNet and

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "memori/api.h"
+#include "memori/cache.h"
 #include "memori/config.h"
 #include "memori/http.h"
 #include "memori/service.h"
@@ -73,9 +74,9 @@ static int load_config(struct app *a, const char *env_file)
                         "development or staging\n");
         return 2;
     }
-    if (c->redis_enabled) {
-        fprintf(stderr, "memori: configuration: REDIS_ENABLED=true, but this build has no "
-                        "Redis cache yet: expected false\n");
+    if (c->redis_enabled && !c->redis_url) {
+        fprintf(stderr, "memori: configuration: REDIS_ENABLED=true needs REDIS_URL: expected "
+                        "redis://[:password@]host[:port][/db]\n");
         return 2;
     }
     return 0;
@@ -114,6 +115,25 @@ static int open_parts(struct app *a, bool check_model)
                 err.msg);
         return err.code == MR_EINVAL ? 2 : 1;
     }
+    /*
+     * Caches pay off in front of a remote provider (milliseconds a call); the
+     * built-in models embed in microseconds, less than a lookup costs, so they
+     * get the shared Redis level only when it is asked for.
+     */
+    struct mr_cache *l1 = NULL, *l2 = NULL;
+    if (strcmp(c->embedding_provider, "openai") == 0 && c->embedding_cache_bytes > 0)
+        l1 = mr_cache_lru_new(c->embedding_cache_bytes, c->embedding_cache_ttl,
+                              mr_clock_system());
+    if (c->redis_enabled) {
+        l2 = mr_cache_redis_new(c->redis_url, c->embedding_cache_ttl, c->redis_timeout_ms, &err);
+        if (!l2) {
+            mr_cache_destroy(l1);
+            fprintf(stderr, "memori: configuration: %s\n", err.msg);
+            return 2;
+        }
+    }
+    if (l1 || l2)
+        a->embedder = mr_embed_cached_new(a->embedder, l1, l2);
     a->store = mr_store_sqlite_open(a->cfg.sqlite_path,
                                     a->cfg.database_pool_size + a->cfg.database_max_overflow,
                                     &err);

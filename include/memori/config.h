@@ -42,6 +42,8 @@ struct mr_config {
 
     char *redis_url;
     bool redis_enabled;
+    int redis_timeout_ms;
+    size_t embedding_cache_bytes; /* in-process cache of a remote provider; 0 = none */
 
     bool enable_multi_tenant;
     char *tenant_isolation_level; /* "strict" | "relaxed" */

@@ -12,6 +12,7 @@
 
 #include "fake_openai.h"
 #include "http_client.h"
+#include "redis_server.h"
 #include "memori/util.h"
 #include "test.h"
 
@@ -743,7 +744,7 @@ TEST(test_openai_provider_end_to_end)
     CHECK(has_detail);
     CHECK(degraded);
     CHECK_INT(total, 1);
-    CHECK_INT(requests, 3);
+    CHECK_INT(requests, 2); /* the search text equals the content: served by the in-process cache */
     /* The key never reaches the log. */
     FILE *f = fopen(srv.log, "r");
     CHECK(f);
@@ -753,6 +754,62 @@ TEST(test_openai_provider_end_to_end)
         leaked |= strstr(line, "sk-e2e-secret") != NULL;
     fclose(f);
     CHECK(!leaked);
+}
+
+/*
+ * Two memori processes share one Redis embedding cache: what one embedded the
+ * other does not ask the provider for. Redis stopped: still 2xx, health degraded.
+ */
+TEST(test_shared_redis_cache_across_processes)
+{
+    struct redis_server rs;
+    CHECK(redis_server_start(&rs, 0) == 0);
+    struct fake_openai *fake = fake_openai_start(16);
+    char base[128], redis[128], db1[512], db2[512];
+    snprintf(base, sizeof base, "OPENAI_BASE_URL=http://127.0.0.1:%d/v1", fake_openai_port(fake));
+    snprintf(redis, sizeof redis, "REDIS_URL=%s", rs.url);
+    char *env[] = {"MEMORI_EMBEDDING_PROVIDER=openai", base, "MEMORI_EMBEDDING_MODEL=test-model",
+                   "MEMORI_EMBEDDING_DIMENSIONS=16", "REDIS_ENABLED=true", redis, NULL};
+    struct server a, b;
+    bool up = server_start(&a, test_path(db1, sizeof db1, "shared-a.db"), env) == 0 &&
+              server_start(&b, test_path(db2, sizeof db2, "shared-b.db"), env) == 0;
+    struct resp r;
+    const char *body = "{\"content\":\"the shared sentence\",\"memory_type\":\"rule\","
+                       "\"conversation_id\":\"" CONV "\"}";
+    long s1 = 0, s2 = 0, s3 = 0;
+    int texts_after_a = 0, texts_after_b = 0;
+    bool degraded = false;
+    if (up) {
+        http(&a, "POST", "/api/memories", "alice", body, SIZE_MAX, &r);
+        s1 = r.status;
+        resp_free(&r);
+        texts_after_a = fake_openai_texts(fake);
+        http(&b, "POST", "/api/memories", "alice", body, SIZE_MAX, &r);
+        s2 = r.status;
+        resp_free(&r);
+        texts_after_b = fake_openai_texts(fake);
+        redis_server_stop(&rs);
+        http(&b, "POST", "/api/memories/search", "alice", "{\"query\":\"a new question\"}",
+             SIZE_MAX, &r);
+        s3 = r.status;
+        resp_free(&r);
+        http(&b, "GET", "/health", NULL, NULL, 0, &r);
+        degraded = r.status == 200 && jstr(r.json, "status") &&
+                   strcmp(jstr(r.json, "status"), "degraded") == 0;
+        resp_free(&r);
+    }
+    int ea = a.pid ? server_stop(&a, SIGTERM) : -1, eb = b.pid ? server_stop(&b, SIGTERM) : -1;
+    redis_server_stop(&rs);
+    fake_openai_stop(fake);
+    CHECK(up);
+    CHECK_INT(s1, 201);
+    CHECK_INT(s2, 201);
+    CHECK_INT(texts_after_a, 1);
+    CHECK_INT(texts_after_b, 1); /* b found it in Redis */
+    CHECK_INT(s3, 200);          /* Redis down: the provider answers */
+    CHECK(degraded);
+    CHECK_INT(ea, 0);
+    CHECK_INT(eb, 0);
 }
 
 /* Mutated bodies, paths and queries against every route: always an answer, never a 5xx. */
@@ -825,4 +882,5 @@ TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud)
           T(test_health_and_access_log), T(test_data_survives_restart),
           T(test_fifty_concurrent_clients), T(test_bad_config_exits_2_naming_the_variable),
           T(test_cli_help_version_and_unknown), T(test_model_change_is_refused_then_reembedded),
-          T(test_search_finds_meaning), T(test_openai_provider_end_to_end))
+          T(test_search_finds_meaning), T(test_openai_provider_end_to_end),
+          T(test_shared_redis_cache_across_processes))

@@ -1,0 +1,271 @@
+/* The embedding caches: LRU (bounds, TTL, recency), Redis (a real server, stopped mid-test),
+ * and the caching embedder in front of a counting provider. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "memori/cache.h"
+#include "redis_server.h"
+#include "test.h"
+
+#define DIM 8
+
+static struct mr_cache_key key(int i)
+{
+    char t[32];
+    snprintf(t, sizeof t, "text %d", i);
+    return mr_cache_key_of("m", DIM, t, strlen(t));
+}
+
+static void vec(int i, float *v)
+{
+    for (int j = 0; j < DIM; j++)
+        v[j] = (float)(i * 10 + j);
+}
+
+TEST(test_keys_differ_by_model_dim_and_text)
+{
+    struct mr_cache_key a = mr_cache_key_of("m", 8, "x", 1), b = mr_cache_key_of("n", 8, "x", 1),
+                        c = mr_cache_key_of("m", 9, "x", 1), d = mr_cache_key_of("m", 8, "y", 1),
+                        e = mr_cache_key_of("m", 8, "x", 1);
+    CHECK(a.hi != b.hi && a.hi != c.hi && a.hi != d.hi);
+    CHECK(a.hi == e.hi && a.lo == e.lo);
+}
+
+TEST(test_lru_hits_misses_and_ttl)
+{
+    struct mr_clock clock;
+    mr_clock_fixed_init(&clock, 0);
+    struct mr_cache *c = mr_cache_lru_new(1 << 20, 10, &clock);
+    struct mr_cache_key k[2] = {key(1), key(2)};
+    float v[2 * DIM], out[2 * DIM];
+    bool found[2];
+    struct mr_err err;
+    vec(1, v);
+    CHECK(c->ops->put_many(c, k, 1, DIM, v, &err) == 0);
+    CHECK(c->ops->get_many(c, k, 2, DIM, out, found, &err) == 0);
+    CHECK(found[0] && !found[1]);
+    CHECK(memcmp(out, v, DIM * sizeof(float)) == 0);
+    clock.fixed_us = 10 * MR_USEC_PER_SEC; /* the TTL has passed */
+    CHECK(c->ops->get_many(c, k, 1, DIM, out, found, &err) == 0);
+    CHECK(!found[0]);
+    struct mr_cache_stats st;
+    c->ops->stats(c, &st);
+    CHECK_INT(st.hits, 1);
+    CHECK_INT(st.misses, 2);
+    CHECK_INT(st.entries, 0);
+    mr_cache_destroy(c);
+}
+
+TEST(test_lru_is_bounded_in_bytes_and_evicts_least_recent)
+{
+    struct mr_cache *c = mr_cache_lru_new(4096, 0, mr_clock_system());
+    struct mr_err err;
+    float v[DIM], out[DIM];
+    bool found;
+    for (int i = 0; i < 200; i++) {
+        struct mr_cache_key k = key(i);
+        vec(i, v);
+        c->ops->put_many(c, &k, 1, DIM, v, &err);
+        struct mr_cache_key first = key(0);
+        c->ops->get_many(c, &first, 1, DIM, out, &found, &err); /* keep 0 recent */
+    }
+    struct mr_cache_stats st;
+    c->ops->stats(c, &st);
+    CHECK(st.bytes <= 4096);
+    CHECK(st.entries > 10 && st.entries < 100);
+    struct mr_cache_key k0 = key(0), k1 = key(1), k199 = key(199);
+    c->ops->get_many(c, &k0, 1, DIM, out, &found, &err);
+    CHECK(found); /* used all along */
+    c->ops->get_many(c, &k199, 1, DIM, out, &found, &err);
+    CHECK(found); /* newest */
+    c->ops->get_many(c, &k1, 1, DIM, out, &found, &err);
+    CHECK(!found); /* oldest unused: evicted */
+    mr_cache_destroy(c);
+}
+
+static void *hammer(void *arg)
+{
+    struct mr_cache *c = arg;
+    struct mr_err err;
+    float v[DIM], out[DIM];
+    bool found;
+    for (int i = 0; i < 5000; i++) {
+        struct mr_cache_key k = key(i % 300);
+        if (c->ops->get_many(c, &k, 1, DIM, out, &found, &err) == 0 && found) {
+            vec(i % 300, v);
+            if (memcmp(v, out, sizeof v) != 0)
+                return (void *)1;
+        } else {
+            vec(i % 300, v);
+            c->ops->put_many(c, &k, 1, DIM, v, &err);
+        }
+    }
+    return NULL;
+}
+
+TEST(test_lru_is_thread_safe)
+{
+    struct mr_cache *c = mr_cache_lru_new(8192, 0, mr_clock_system());
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, hammer, c);
+    bool bad = false;
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        bad |= r != NULL;
+    }
+    mr_cache_destroy(c);
+    CHECK(!bad);
+}
+
+/* A provider that counts the texts it embeds. */
+struct counting {
+    struct mr_embedder base;
+    struct mr_embedder *lex;
+    int texts;
+};
+
+static const char *cn_name(const struct mr_embedder *e)
+{
+    return mr_embed_name(((const struct counting *)e)->lex);
+}
+static size_t cn_dim(const struct mr_embedder *e)
+{
+    return mr_embed_dim(((const struct counting *)e)->lex);
+}
+static int cn_embed(struct mr_embedder *e, const char *const *t, const size_t *l, size_t n,
+                    float *out, struct mr_err *err)
+{
+    struct counting *c = (struct counting *)e;
+    c->texts += (int)n;
+    return mr_embed_batch(c->lex, t, l, n, out, err);
+}
+static int cn_health(struct mr_embedder *e, struct mr_err *err)
+{
+    (void)e;
+    (void)err;
+    return 0;
+}
+static void cn_destroy(struct mr_embedder *e)
+{
+    mr_embed_destroy(((struct counting *)e)->lex);
+    free(e);
+}
+static const struct mr_embedder_ops counting_ops = {cn_name, cn_dim, cn_embed,
+                                                    cn_health, cn_destroy};
+
+static struct counting *counting_new(void)
+{
+    struct counting *c = calloc(1, sizeof *c);
+    struct mr_err err;
+    c->base.ops = &counting_ops;
+    c->lex = mr_embed_lexical_new(DIM * 4, &err);
+    return c;
+}
+
+TEST(test_cached_embedder_uses_l1_then_provider)
+{
+    struct counting *p = counting_new();
+    struct mr_embedder *e =
+        mr_embed_cached_new(&p->base, mr_cache_lru_new(1 << 20, 60, mr_clock_system()), NULL);
+    const char *t[] = {"alpha", "beta", "alpha"};
+    size_t l[] = {5, 4, 5};
+    float a[3 * DIM * 4], b[3 * DIM * 4];
+    struct mr_err err;
+    CHECK(mr_embed_batch(e, t, l, 3, a, &err) == 0);
+    CHECK_INT(p->texts, 3);
+    CHECK(mr_embed_batch(e, t, l, 3, b, &err) == 0);
+    CHECK_INT(p->texts, 3); /* all from L1 */
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    struct mr_cache_stats s1, s2;
+    mr_embed_cached_stats(e, &s1, &s2);
+    CHECK_INT(s1.hits, 3);
+    CHECK_STR(mr_embed_name(e), mr_embed_name(&p->base));
+    mr_embed_destroy(e);
+}
+
+TEST(test_redis_cache_round_trip_and_shared)
+{
+    struct redis_server rs;
+    CHECK(redis_server_start(&rs, 0) == 0);
+    struct mr_err err;
+    struct mr_cache *c1 = mr_cache_redis_new(rs.url, 60, 200, &err),
+                    *c2 = mr_cache_redis_new(rs.url, 60, 200, &err);
+    bool ok = c1 && c2;
+    struct mr_cache_key k[3] = {key(1), key(2), key(3)};
+    float v[3 * DIM], out[3 * DIM];
+    bool found[3];
+    vec(1, v);
+    vec(2, v + DIM);
+    ok = ok && c1->ops->put_many(c1, k, 2, DIM, v, &err) == 0;
+    /* Another client (another memori process) sees what the first stored. */
+    ok = ok && c2->ops->get_many(c2, k, 3, DIM, out, found, &err) == 0;
+    bool right = ok && found[0] && found[1] && !found[2] &&
+                 memcmp(out, v, 2 * DIM * sizeof(float)) == 0;
+    bool healthy = ok && c2->ops->health(c2, &err) == 0;
+    mr_cache_destroy(c1);
+    mr_cache_destroy(c2);
+    redis_server_stop(&rs);
+    CHECK(ok);
+    CHECK(right);
+    CHECK(healthy);
+}
+
+TEST(test_redis_down_falls_back_to_provider_and_recovers)
+{
+    struct redis_server rs;
+    CHECK(redis_server_start(&rs, 0) == 0);
+    struct counting *p = counting_new();
+    struct mr_err err;
+    struct mr_cache *l2 = mr_cache_redis_new(rs.url, 60, 100, &err);
+    CHECK(l2);
+    struct mr_embedder *e = mr_embed_cached_new(&p->base, NULL, l2);
+    const char *t[] = {"gamma"};
+    size_t l[] = {5};
+    float out[DIM * 4];
+    CHECK(mr_embed_batch(e, t, l, 1, out, &err) == 0);
+    CHECK(mr_embed_batch(e, t, l, 1, out, &err) == 0);
+    CHECK_INT(p->texts, 1); /* second time from Redis */
+    int port = rs.port;
+    redis_server_stop(&rs);
+    /* Redis is gone: requests still succeed, from the provider, and quickly. */
+    int64_t t0 = mr_monotonic_us();
+    for (int i = 0; i < 5; i++)
+        CHECK(mr_embed_batch(e, t, l, 1, out, &err) == 0);
+    CHECK(mr_monotonic_us() - t0 < 2 * MR_USEC_PER_SEC);
+    CHECK_INT(p->texts, 6);
+    CHECK(mr_embed_health(e, &err) != 0);
+    CHECK(strstr(err.msg, "redis") != NULL);
+    /* Back on the same port: after the reconnect interval it is used again. */
+    CHECK(redis_server_start(&rs, port) == 0);
+    sleep(1);
+    bool recovered = false;
+    for (int i = 0; i < 20 && !recovered; i++) {
+        recovered = mr_embed_health(e, &err) == 0;
+        if (!recovered)
+            usleep(100000);
+    }
+    mr_embed_destroy(e);
+    redis_server_stop(&rs);
+    CHECK(recovered);
+}
+
+TEST(test_redis_url_is_checked)
+{
+    struct mr_err err;
+    CHECK(mr_cache_redis_new("http://x", 60, 100, &err) == NULL);
+    CHECK(strstr(err.msg, "REDIS_URL") != NULL);
+    CHECK(mr_cache_redis_new("redis://", 60, 100, &err) == NULL);
+    CHECK(mr_cache_redis_new("redis://h:99999", 60, 100, &err) == NULL);
+    struct mr_cache *c = mr_cache_redis_new("redis://:pw@127.0.0.1:1/2", 60, 100, &err);
+    CHECK(c); /* well formed, just not reachable */
+    CHECK(c->ops->health(c, &err) != 0);
+    mr_cache_destroy(c);
+}
+
+TEST_MAIN("cache", T(test_keys_differ_by_model_dim_and_text), T(test_lru_hits_misses_and_ttl),
+          T(test_lru_is_bounded_in_bytes_and_evicts_least_recent), T(test_lru_is_thread_safe),
+          T(test_cached_embedder_uses_l1_then_provider), T(test_redis_cache_round_trip_and_shared),
+          T(test_redis_down_falls_back_to_provider_and_recovers), T(test_redis_url_is_checked))
