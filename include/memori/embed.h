@@ -61,7 +61,7 @@ struct mr_embedder *mr_embed_lexical_new(size_t dim, struct mr_err *err);
 #define MR_SEMANTIC_FILE "memori-wordnet-v1.bin"
 #define MR_SEMANTIC_LEXICAL_DIM 256 /* the lexical part inside the semantic model's vectors */
 #ifndef MR_SEMANTIC_WEIGHT
-#define MR_SEMANTIC_WEIGHT 0.75 /* share of the semantic part in the cosine */
+#define MR_SEMANTIC_WEIGHT 0.6 /* share of the semantic part in the cosine */
 #endif
 
 #define MR_MODEL_DIM_TOTAL (128 + MR_SEMANTIC_LEXICAL_DIM)

@@ -15,7 +15,7 @@
  * and of related question/memory pairs.
  */
 #define LEXICAL_THRESHOLD 0.15
-#define WORDNET_THRESHOLD 0.45
+#define WORDNET_THRESHOLD 0.40
 
 /* <directory of this executable>/../models/<file>: build/memori finds models/. */
 static void default_model_path(char *buf, size_t cap)
