@@ -1,6 +1,6 @@
 # memori — GNU Make + pkg-config. `make` builds build/memori; see README.md.
 CC ?= cc
-PKGS := libmicrohttpd jansson sqlite3 libcurl hiredis
+PKGS := libmicrohttpd jansson sqlite3 libcurl hiredis libjwt
 TEST_PKGS := libcurl
 BUILD ?= build
 
@@ -18,7 +18,7 @@ CFLAGS += $(CFLAGS_BASE) $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 LIB_SRC := $(wildcard src/util/*.c src/config/*.c src/store/*.c src/embed/*.c src/index/*.c \
-	src/core/*.c src/api/*.c src/http/*.c)
+	src/core/*.c src/api/*.c src/http/*.c src/auth/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/src/main.o
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "memori/api.h"
+#include "memori/auth.h"
 #include "memori/cache.h"
 #include "memori/config.h"
 #include "memori/http.h"
@@ -32,6 +33,7 @@ static const char usage[] =
     "             or ./.env; see README.md for every variable)\n"
     "  reembed    rewrite every stored embedding with the configured model\n"
     "  config     print the effective configuration (secrets masked)\n"
+    "  token      mint a JWT: token --sub USER [--tenant T] [--role admin] [--ttl MINUTES]\n"
     "\n"
     "options:\n"
     "  --env-file PATH   read variables from PATH instead of ./.env\n"
@@ -40,6 +42,7 @@ static const char usage[] =
 
 struct app {
     struct mr_config cfg;
+    struct mr_auth auth;
     struct mr_store *store;
     struct mr_embedder *embedder;
     struct mr_index *index;
@@ -63,15 +66,22 @@ static int load_config(struct app *a, const char *env_file)
         return 2;
     }
     const struct mr_config *c = &a->cfg;
+    a->auth = (struct mr_auth){
+        .production = strcmp(c->environment, "production") == 0,
+        .multi_tenant = c->enable_multi_tenant,
+        .secret = c->secret_key ? c->secret_key : "",
+        .algorithm = c->algorithm,
+        .default_tenant = "default",
+        .clock = mr_clock_system(),
+    };
     if (c->db_kind == MR_DB_POSTGRES) {
         fprintf(stderr, "memori: configuration: DATABASE_URL names PostgreSQL, which this build "
                         "does not support yet: expected sqlite:///path.db\n");
         return 2;
     }
-    if (strcmp(c->environment, "production") == 0) {
-        fprintf(stderr, "memori: configuration: ENVIRONMENT=production needs JWT "
-                        "authentication, which this build does not have yet: expected "
-                        "development or staging\n");
+    if (strcmp(c->environment, "production") == 0 &&
+        mr_auth_check_secret(c->secret_key, &err) != 0) {
+        fprintf(stderr, "memori: configuration: %s\n", err.msg);
         return 2;
     }
     if (c->redis_enabled && !c->redis_url) {
@@ -189,7 +199,7 @@ static int cmd_serve(const char *env_file)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct mr_api api = {&a.svc, MEMORI_VERSION, "default"};
+    struct mr_api api = {&a.svc, MEMORI_VERSION, &a.auth};
     struct mr_http_options opt = {
         .host = a.cfg.host,
         .port = a.cfg.port,
@@ -204,9 +214,11 @@ static int cmd_serve(const char *env_file)
         app_close(&a);
         return 1;
     }
-    fprintf(stderr, "memori %s: listening on http://%s:%d (store sqlite %s, model %s/%zu)\n",
+    fprintf(stderr,
+            "memori %s: listening on http://%s:%d (store sqlite %s, model %s/%zu, %s)\n",
             MEMORI_VERSION, a.cfg.host, mr_http_port(srv), a.cfg.sqlite_path,
-            mr_embed_name(a.embedder), mr_embed_dim(a.embedder));
+            mr_embed_name(a.embedder), mr_embed_dim(a.embedder),
+            a.auth.production ? "JWT required" : "development identity from X-User-Id");
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "memori: %s received, finishing in-flight requests\n",
@@ -233,6 +245,62 @@ static int cmd_reembed(const char *env_file)
         printf("re-embedded %lld memories with %s (dimension %zu)\n", (long long)n,
                mr_embed_name(a.embedder), mr_embed_dim(a.embedder));
     app_close(&a);
+    return rc;
+}
+
+/* memori token --sub U [--tenant T] [--role admin] [--ttl MINUTES] */
+static int cmd_token(int argc, char **argv, const char *env_file)
+{
+    struct app a = {0};
+    struct mr_err err;
+    const char *sub = NULL, *tenant = NULL, *role = NULL;
+    long ttl = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "memori token: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        if (strcmp(argv[i], "--sub") == 0)
+            sub = v;
+        else if (strcmp(argv[i], "--tenant") == 0)
+            tenant = v;
+        else if (strcmp(argv[i], "--role") == 0)
+            role = v;
+        else if (strcmp(argv[i], "--ttl") == 0)
+            ttl = strtol(v, NULL, 10);
+        else {
+            fprintf(stderr, "memori token: unknown option %s\n", argv[i]);
+            return 2;
+        }
+        i++;
+    }
+    if (!sub) {
+        fprintf(stderr, "usage: memori token --sub USER [--tenant T] [--role admin] "
+                        "[--ttl MINUTES]\n");
+        return 2;
+    }
+    if (role && strcmp(role, "admin") != 0) {
+        fprintf(stderr, "memori token: --role accepts only admin\n");
+        return 2;
+    }
+    int rc = load_config(&a, env_file);
+    if (rc == 0 && mr_auth_check_secret(a.cfg.secret_key, &err) != 0) {
+        fprintf(stderr, "memori: configuration: %s\n", err.msg);
+        rc = 2;
+    }
+    if (rc == 0) {
+        char *token = mr_auth_mint(&a.auth, sub, tenant, role,
+                                   ttl > 0 ? ttl : a.cfg.access_token_expire_minutes, &err);
+        if (!token) {
+            fprintf(stderr, "memori token: %s\n", err.msg);
+            rc = 2;
+        } else {
+            printf("%s\n", token);
+            free(token);
+        }
+    }
+    mr_config_free(&a.cfg);
     return rc;
 }
 
@@ -272,6 +340,8 @@ int main(int argc, char **argv)
             env_file = argv[++i];
             continue;
         }
+        if (cmd && strcmp(cmd, "token") == 0)
+            return cmd_token(argc - i, argv + i, env_file);
         if (argv[i][0] == '-' || cmd) {
             fprintf(stderr, "memori: unknown argument '%s'\n%s", argv[i], usage);
             return 2;
@@ -288,6 +358,8 @@ int main(int argc, char **argv)
         return cmd_reembed(env_file);
     if (strcmp(cmd, "config") == 0)
         return cmd_config(env_file);
+    if (strcmp(cmd, "token") == 0)
+        return cmd_token(0, NULL, env_file);
     fprintf(stderr, "memori: unknown command '%s'\n%s", cmd, usage);
     return 2;
 }

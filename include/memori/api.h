@@ -6,13 +6,14 @@
 #ifndef MEMORI_API_H
 #define MEMORI_API_H
 
+#include "memori/auth.h"
 #include "memori/http.h"
 #include "memori/service.h"
 
 struct mr_api {
     struct mr_service *svc;
     const char *version;
-    const char *default_tenant; /* tenant of development-mode callers */
+    const struct mr_auth *auth; /* who a request is from (DESIGN.md §6) */
 };
 
 /* The mr_http_handler of the API; ctx is a struct mr_api. */

@@ -19,7 +19,9 @@ enum {
     MR_EINTERNAL = -6,  /* a bug (500); never expected */
     MR_ETOOLARGE = -7,  /* input over a limit (413) */
     MR_EVALIDATION = -8, /* request validation failed (422) */
-    MR_EUPSTREAM = -9    /* a provider answered wrongly (502) */
+    MR_EUPSTREAM = -9,   /* a provider answered wrongly (502) */
+    MR_EUNAUTH = -10,    /* no or bad credentials (401) */
+    MR_EFORBIDDEN = -11  /* authenticated, not allowed (403) */
 };
 
 struct mr_err {

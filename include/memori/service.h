@@ -119,7 +119,11 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
                      struct mr_err *err);
 int mr_memory_stats(struct mr_service *svc, const struct mr_identity *who, struct mr_stats *out,
                     struct mr_err *err);
-/* days 0 = the configured MEMORY_ARCHIVE_THRESHOLD_DAYS. */
+/*
+ * days 0 = the configured MEMORY_ARCHIVE_THRESHOLD_DAYS. For mr_memory_stats
+ * and mr_memory_archive, who->user_id NULL means every user of the tenant:
+ * the API allows that to admins only.
+ */
 int mr_memory_archive(struct mr_service *svc, const struct mr_identity *who, int days,
                       int64_t *out_count, struct mr_err *err);
 

@@ -78,15 +78,19 @@ struct mr_store_ops {
     /* Row ids of a conversation's memories (to drop them from the index); free(*out). */
     int (*mem_ids_by_conversation)(struct mr_store_tx *tx, const char *conversation_id,
                                    int64_t **out, size_t *out_n, struct mr_err *err);
+    /* who->user_id NULL: the whole tenant (an admin's request). */
     int (*mem_stats)(struct mr_store_tx *tx, const struct mr_identity *who, struct mr_stats *out,
                      struct mr_err *err);
     /*
      * Archival rule of DESIGN.md §3: archives the identity's short_term,
      * unarchived memories created before cutoff with importance < 0.3 and
-     * access_count < 2; sets updated_at = now. Returns their row ids; free(*out).
+     * access_count < 2; sets updated_at = now. who->user_id NULL: every user
+     * of the tenant (an admin's request). Returns their row ids and owners;
+     * free(*out_ids), and each (*out_users)[i] then *out_users.
      */
     int (*mem_archive)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t cutoff,
-                       int64_t now, int64_t **out_ids, size_t *out_n, struct mr_err *err);
+                       int64_t now, int64_t **out_ids, char ***out_users, size_t *out_n,
+                       struct mr_err *err);
     /* Calls fn for every memory of every user (index load, re-embedding). */
     int (*mem_scan)(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err);
 
@@ -166,8 +170,8 @@ static inline int mr_store_mem_stats(struct mr_store_tx *tx, const struct mr_ide
 { return tx->store->ops->mem_stats(tx, who, out, err); }
 static inline int mr_store_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who,
                                        int64_t cutoff, int64_t now, int64_t **out_ids,
-                                       size_t *out_n, struct mr_err *err)
-{ return tx->store->ops->mem_archive(tx, who, cutoff, now, out_ids, out_n, err); }
+                                       char ***out_users, size_t *out_n, struct mr_err *err)
+{ return tx->store->ops->mem_archive(tx, who, cutoff, now, out_ids, out_users, out_n, err); }
 static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg,
                                     struct mr_err *err)
 { return tx->store->ops->mem_scan(tx, fn, arg, err); }

@@ -15,7 +15,6 @@
 
 #define DEFAULT_PAGE_LIMIT 20
 #define MAX_PAGE_LIMIT 100
-#define MAX_USER_ID_CHARS 255
 
 static void reply(struct api_call *c, int status, char *body)
 {
@@ -32,24 +31,71 @@ static void reply_error(struct api_call *c, const struct mr_err *err)
 }
 
 /*
- * Development identity (DESIGN.md §6): X-User-Id names the user, absent
- * means default_user. Returns false after replying 422 to a bad header.
+ * The caller (DESIGN.md §6): a verified JWT in production, X-User-Id in
+ * development. Returns false after replying 401 (with WWW-Authenticate) or 422.
  */
 static bool identify(struct api_call *c, struct mr_identity *who)
 {
-    const char *user = mr_http_header(c->req, "X-User-Id");
-    if (!user || !*user)
-        user = "default_user";
-    size_t n = strlen(user);
-    if (!mr_utf8_valid(user, n) || mr_utf8_len(user, n) > MAX_USER_ID_CHARS) {
-        reply(c, 422,
-              api_encode_param_error("header", "x-user-id", "string_too_long",
-                                     "X-User-Id must be valid UTF-8 of at most 255 characters",
-                                     NULL));
+    struct mr_err err;
+    int rc = mr_auth_identify(c->api->auth, mr_http_header(c->req, "Authorization"),
+                              mr_http_header(c->req, "X-User-Id"), &c->principal, &err);
+    if (rc == MR_EVALIDATION) {
+        reply(c, 422, api_encode_param_error("header", "x-user-id", "string_type", err.msg, NULL));
         return false;
     }
-    who->user_id = user;
-    who->tenant_id = c->api->default_tenant;
+    if (rc != 0) {
+        reply_error(c, &err);
+        if (rc == MR_EUNAUTH)
+            c->res->www_authenticate = "Bearer";
+        return false;
+    }
+    who->user_id = c->principal.user_id;
+    who->tenant_id = c->principal.tenant_id;
+    return true;
+}
+
+/*
+ * Admin scope of a maintenance or statistics request: "all_users=true"
+ * (the whole tenant: who->user_id = NULL) or "user_id=U". Non-admins asking
+ * for either get 403. Returns false after replying.
+ */
+static bool admin_scope(struct api_call *c, struct mr_identity *who)
+{
+    int has_all, has_user;
+    const char *all = mr_http_query(c->req, "all_users", &has_all);
+    const char *user = mr_http_query(c->req, "user_id", &has_user);
+    bool all_users = false;
+    if (has_all) {
+        if (strcmp(all, "true") == 0 || strcmp(all, "1") == 0)
+            all_users = true;
+        else if (strcmp(all, "false") != 0 && strcmp(all, "0") != 0) {
+            reply(c, 422,
+                  api_encode_param_error("query", "all_users", "bool_parsing",
+                                         "Input should be a valid boolean, unable to interpret "
+                                         "input",
+                                         mr_utf8_valid(all, strlen(all)) ? all : NULL));
+            return false;
+        }
+    }
+    if (!all_users && !has_user)
+        return true;
+    if (!c->principal.admin) {
+        reply(c, 403, api_encode_detail("Admin privileges required"));
+        return false;
+    }
+    if (all_users) {
+        who->user_id = NULL;
+    } else {
+        size_t n = strlen(user);
+        if (n == 0 || !mr_utf8_valid(user, n) || mr_utf8_len(user, n) > MR_MAX_ID_CHARS) {
+            reply(c, 422,
+                  api_encode_param_error("query", "user_id", "string_type",
+                                         "user_id must be 1..255 characters of valid UTF-8",
+                                         NULL));
+            return false;
+        }
+        who->user_id = user;
+    }
     return true;
 }
 
@@ -159,7 +205,7 @@ void api_memory_stats(struct api_call *c)
     struct mr_identity who;
     struct mr_stats s;
     struct mr_err err;
-    if (!identify(c, &who))
+    if (!identify(c, &who) || !admin_scope(c, &who))
         return;
     if (mr_memory_stats(c->api->svc, &who, &s, &err) != 0)
         reply_error(c, &err);
@@ -173,7 +219,7 @@ void api_memory_archive(struct api_call *c)
     struct mr_err err;
     long long days;
     int64_t count = 0;
-    if (!identify(c, &who) ||
+    if (!identify(c, &who) || !admin_scope(c, &who) ||
         !query_int(c, "days_threshold", 1, 365, c->api->svc->archive_threshold_days, &days))
         return;
     if (mr_memory_archive(c->api->svc, &who, (int)days, &count, &err) != 0)

@@ -9,6 +9,7 @@ struct api_call {
     const struct mr_http_request *req;
     struct mr_http_response *res;
     const char *params[2]; /* path parameters, in order */
+    struct mr_principal principal; /* filled by identify() */
 };
 
 typedef void (*api_handler)(struct api_call *c);

@@ -123,7 +123,7 @@ void mr_api_handle(void *ctx, const struct mr_http_request *req, struct mr_http_
             for (size_t k = 0; k < np; k++)
                 if (pl[k] > 127)
                     params[k][126] = '\x01';
-            struct api_call call = {api, req, res, {params[0], params[1]}};
+            struct api_call call = {api, req, res, {params[0], params[1]}, {{0}, {0}, false}};
             routes[i].fn(&call);
             return;
         }

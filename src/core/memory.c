@@ -286,18 +286,24 @@ int mr_memory_archive(struct mr_service *svc, const struct mr_identity *who, int
     if (days <= 0)
         days = svc->archive_threshold_days;
     int64_t now = mr_clock_now(svc->clock), *ids = NULL;
+    char **users = NULL;
     size_t n = 0;
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
         return rc;
-    rc = mr_store_mem_archive(tx, who, mr_rule_archive_cutoff(now, days), now, &ids, &n, err);
+    rc = mr_store_mem_archive(tx, who, mr_rule_archive_cutoff(now, days), now, &ids, &users, &n,
+                              err);
     rc = core_finish(tx, rc, err);
-    if (rc == 0) {
-        for (size_t i = 0; i < n; i++)
-            mr_index_set_archived(svc->index, who, ids[i], true);
-        *out_count = (int64_t)n;
+    for (size_t i = 0; i < n; i++) {
+        struct mr_identity owner = {users[i], who->tenant_id};
+        if (rc == 0)
+            mr_index_set_archived(svc->index, &owner, ids[i], true);
+        free(users[i]);
     }
+    if (rc == 0)
+        *out_count = (int64_t)n;
+    free(users);
     free(ids);
     return rc;
 }

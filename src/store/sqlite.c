@@ -84,11 +84,12 @@ static const char *const stmt_sql[ST_COUNT] = {
                      "sum(memory_type='short_term'), sum(memory_type='long_term'), "
                      "sum(memory_type='rule'), sum(memory_type='entity'), "
                      "sum(memory_type='relationship'), sum(is_archived), avg(importance_score) "
-                     "FROM memories WHERE tenant_id=?1 AND user_id=?2",
+                     "FROM memories WHERE tenant_id=?1 AND (?2 IS NULL OR user_id=?2)",
     [ST_MEM_ARCHIVE] = "UPDATE memories SET is_archived=1, updated_at=?4 "
-                       "WHERE tenant_id=?1 AND user_id=?2 AND memory_type='short_term' "
+                       "WHERE tenant_id=?1 AND (?2 IS NULL OR user_id=?2) "
+                       "AND memory_type='short_term' "
                        "AND is_archived=0 AND created_at < ?3 AND importance_score < 0.3 "
-                       "AND access_count < 2 RETURNING id",
+                       "AND access_count < 2 RETURNING id, user_id",
     [ST_MEM_SCAN] = "SELECT " MEM_COLS " FROM memories ORDER BY id",
 };
 
@@ -894,14 +895,42 @@ static int s_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who,
 }
 
 static int s_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who, int64_t cutoff,
-                         int64_t now, int64_t **out_ids, size_t *out_n, struct mr_err *err)
+                         int64_t now, int64_t **out_ids, char ***out_users, size_t *out_n,
+                         struct mr_err *err)
 {
     sqlite3_stmt *st = stmt(tx, ST_MEM_ARCHIVE);
     bind_text(st, 1, who->tenant_id);
     bind_text(st, 2, who->user_id);
     sqlite3_bind_int64(st, 3, cutoff);
     sqlite3_bind_int64(st, 4, now);
-    return collect_ids(tx, st, out_ids, out_n, "archiving memories", err);
+    size_t cap = 0, n = 0;
+    int64_t *ids = NULL;
+    char **users = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            ids = mr_xrealloc(ids, cap * sizeof *ids);
+            users = mr_xrealloc(users, cap * sizeof *users);
+        }
+        ids[n] = sqlite3_column_int64(st, 0);
+        users[n++] = col_text(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            free(users[i]);
+        free(users);
+        free(ids);
+        *out_ids = NULL;
+        *out_users = NULL;
+        *out_n = 0;
+        return db_error(err, tx_conn(tx)->db, rc, "archiving memories");
+    }
+    *out_ids = ids;
+    *out_users = users;
+    *out_n = n;
+    return 0;
 }
 
 static int s_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err)

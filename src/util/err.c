@@ -19,6 +19,8 @@ static const struct {
     {MR_ETOOLARGE, 413, "ETOOLARGE"},
     {MR_EVALIDATION, 422, "EVALIDATION"},
     {MR_EUPSTREAM, 502, "EUPSTREAM"},
+    {MR_EUNAUTH, 401, "EUNAUTH"},
+    {MR_EFORBIDDEN, 403, "EFORBIDDEN"},
 };
 
 int mr_err_set(struct mr_err *err, int code, const char *fmt, ...)

@@ -173,6 +173,9 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     size_t len = size * nmemb;
     if (len > 6 && strncasecmp(data, "Allow:", 6) == 0)
         snprintf(r->allow, sizeof r->allow, "%.*s", (int)(len - 6), data + 6);
+    if (len > 17 && strncasecmp(data, "WWW-Authenticate:", 17) == 0)
+        snprintf(r->www_authenticate, sizeof r->www_authenticate, "%.*s", (int)(len - 17),
+                 data + 17);
     if (len > 13 && strncasecmp(data, "Content-Type:", 13) == 0)
         snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(len - 13), data + 13);
     return len;
@@ -189,21 +192,39 @@ static void trim(char *s)
         s[--n] = '\0';
 }
 
+static int request(const struct server *s, const char *method, const char *path,
+                   const char *header, const char *body, size_t body_len, struct resp *out);
+
 int http(const struct server *s, const char *method, const char *path, const char *user,
          const char *body, size_t body_len, struct resp *out)
+{
+    char hdr[512];
+    if (user)
+        snprintf(hdr, sizeof hdr, "X-User-Id: %s", user);
+    return request(s, method, path, user ? hdr : NULL, body, body_len, out);
+}
+
+int http_auth(const struct server *s, const char *method, const char *path, const char *token,
+              const char *body, size_t body_len, struct resp *out)
+{
+    char hdr[9000];
+    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s", token ? token : "");
+    return request(s, method, path, hdr, body, body_len, out);
+}
+
+static int request(const struct server *s, const char *method, const char *path,
+                   const char *header, const char *body, size_t body_len, struct resp *out)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
     if (!c)
         return -1;
-    char url[2048], hdr[512];
+    char url[2048];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s->port, path);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
-    if (user) {
-        snprintf(hdr, sizeof hdr, "X-User-Id: %s", user);
-        h = curl_slist_append(h, hdr);
-    }
+    if (header)
+        h = curl_slist_append(h, header);
     struct buf b = {0};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -229,6 +250,7 @@ int http(const struct server *s, const char *method, const char *path, const cha
     out->body = b.p ? b.p : strdup("");
     trim(out->allow);
     trim(out->content_type);
+    trim(out->www_authenticate);
     out->json = json_loads(out->body, JSON_DECODE_ANY, NULL);
     return rc == CURLE_OK ? 0 : -1;
 }

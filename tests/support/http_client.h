@@ -37,6 +37,7 @@ struct resp {
     json_t *json; /* parsed body, or NULL */
     char allow[64];
     char content_type[64];
+    char www_authenticate[64];
 };
 
 /*
@@ -45,6 +46,10 @@ struct resp {
  */
 int http(const struct server *s, const char *method, const char *path, const char *user,
          const char *body, size_t body_len, struct resp *out);
+
+/* As http(), with "Authorization: Bearer <token>" instead of X-User-Id. */
+int http_auth(const struct server *s, const char *method, const char *path, const char *token,
+              const char *body, size_t body_len, struct resp *out);
 
 void resp_free(struct resp *r);
 

@@ -320,6 +320,9 @@ TEST(contract_stats_count_all_five_types_per_user)
     CHECK_INT(st.archived, 4);
     /* sum of 0.2k over k=0..t for t=0..4 = 0.2*(0+1+3+6+10) = 4.0 → 4/15 */
     CHECK_NEAR(st.average_importance, 4.0 / 15, 1e-9);
+    struct mr_identity tenant = {NULL, "t1"};
+    CHECK(mr_store_mem_stats(tx, &tenant, &st, &err) == 0);
+    CHECK_INT(st.total, 16); /* alice's 15 and bob's 1 */
     CHECK(mr_store_mem_stats(tx, &c_alice_t2, &st, &err) == 0);
     CHECK_INT(st.total, 0);
     CHECK_NEAR(st.average_importance, 0, 0);
@@ -367,15 +370,30 @@ TEST(contract_archive_applies_the_rule)
         mr_memory_clear(&m);
     }
     int64_t *out;
+    char **users;
     size_t n;
-    CHECK(mr_store_mem_archive(tx, &c_alice, 100, 500, &out, &n, &err) == 0);
+    CHECK(mr_store_mem_archive(tx, &c_alice, 100, 500, &out, &users, &n, &err) == 0);
     CHECK_INT(n, 2);
     CHECK((out[0] == ids[0] && out[1] == ids[1]) || (out[0] == ids[1] && out[1] == ids[0]));
+    CHECK_STR(users[0], "alice");
+    for (size_t i = 0; i < n; i++)
+        free(users[i]);
+    free(users);
+    free(out);
+    /* The whole tenant (an admin's request) takes bob's too. */
+    struct mr_identity tenant = {NULL, "t1"};
+    CHECK(mr_store_mem_archive(tx, &tenant, 100, 500, &out, &users, &n, &err) == 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(out[0], ids[7]);
+    CHECK_STR(users[0], "bob");
+    free(users[0]);
+    free(users);
     free(out);
     for (int i = 0; i < 8; i++) {
         struct mr_memory m;
         CHECK(mr_store_mem_get_by_id(tx, ids[i], &m, &err) == 0);
-        CHECK_INT(m.is_archived, rows[i].expect || rows[i].archived);
+        bool bobs = i == 7; /* archived by the tenant-wide call */
+        CHECK_INT(m.is_archived, rows[i].expect || rows[i].archived || bobs);
         if (rows[i].expect)
             CHECK_INT(m.updated_at, 500);
         mr_memory_clear(&m);
