@@ -115,6 +115,16 @@ struct mr_store_tx {
  */
 struct mr_store *mr_store_sqlite_open(const char *path, int pool_size, struct mr_err *err);
 
+/*
+ * Fault injection (tests): a store that forwards to inner (which it then
+ * owns) and, once armed with n, fails its n-th call with MR_EUNAVAIL
+ * (a failing commit rolls back). n <= 0 never fails. calls() counts the
+ * calls since arming.
+ */
+struct mr_store *mr_store_faulty_wrap(struct mr_store *inner);
+void mr_store_faulty_arm(struct mr_store *s, long n);
+long mr_store_faulty_calls(struct mr_store *s);
+
 static inline int mr_store_begin(struct mr_store *s, bool write, struct mr_store_tx **out_tx,
                                  struct mr_err *err)
 { return s->ops->begin(s, write, out_tx, err); }

@@ -53,6 +53,7 @@ int mr_conversation_create(struct mr_service *svc, const struct mr_identity *who
 int mr_conversation_get(struct mr_service *svc, const struct mr_identity *who, const char *id,
                         struct mr_conversation *out, struct mr_err *err)
 {
+    memset(out, 0, sizeof *out);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc)
@@ -79,6 +80,7 @@ int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who
                            const char *id, const struct mr_conversation_patch *p,
                            struct mr_conversation *out, struct mr_err *err)
 {
+    memset(out, 0, sizeof *out);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
@@ -118,7 +120,7 @@ int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who
                            const char *id, struct mr_err *err)
 {
     struct mr_store_tx *tx;
-    struct mr_conversation c;
+    struct mr_conversation c = {0};
     int64_t *ids = NULL;
     size_t n = 0;
     int rc = mr_store_begin(svc->store, true, &tx, err);
@@ -144,7 +146,7 @@ int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *w
                              size_t *out_n, int64_t *out_total, struct mr_err *err)
 {
     struct mr_store_tx *tx;
-    struct mr_conversation c;
+    struct mr_conversation c = {0};
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc)
         return rc;

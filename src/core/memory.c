@@ -79,7 +79,7 @@ static bool is_blank(const char *s, size_t n)
 static int claim_conversation(struct mr_store_tx *tx, const struct mr_identity *who,
                               const char *conversation_id, int64_t now, struct mr_err *err)
 {
-    struct mr_conversation c;
+    struct mr_conversation c = {0};
     int rc = mr_store_conv_get(tx, conversation_id, &c, err);
     if (rc == MR_ENOTFOUND) {
         memset(&c, 0, sizeof c);
@@ -156,6 +156,7 @@ fail:
 int mr_memory_get(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
                   struct mr_memory *out, struct mr_err *err)
 {
+    memset(out, 0, sizeof *out);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc)
@@ -227,7 +228,7 @@ int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who,
                      const char *memory_id, struct mr_err *err)
 {
     struct mr_store_tx *tx;
-    struct mr_memory m;
+    struct mr_memory m = {0};
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
         return rc;
@@ -246,6 +247,7 @@ int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who,
 int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who,
                       const char *memory_id, struct mr_memory *out, struct mr_err *err)
 {
+    memset(out, 0, sizeof *out);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)

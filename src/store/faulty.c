@@ -1,0 +1,195 @@
+/*
+ * faulty.c — a store that wraps a real one and fails the N-th call (SQLite's
+ * test_vfs idea): proves that every write path leaves the database exactly
+ * as it was when any of its store calls fails. Used by tests only.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "memori/store.h"
+#include "memori/util.h"
+
+struct faulty {
+    struct mr_store base;
+    struct mr_store *inner;
+    atomic_long countdown; /* fails when it reaches 0; negative: never */
+    atomic_long calls;
+};
+
+struct faulty_tx {
+    struct mr_store_tx base;
+    struct mr_store_tx *inner;
+};
+
+/* True (and err filled) when this call is the one to fail. */
+static bool trip(struct faulty *f, struct mr_err *err)
+{
+    atomic_fetch_add(&f->calls, 1);
+    if (atomic_fetch_sub(&f->countdown, 1) == 1) {
+        mr_err_set(err, MR_EUNAVAIL, "database error: injected fault");
+        return true;
+    }
+    return false;
+}
+
+#define F(tx) ((struct faulty *)(tx)->store)
+#define IN(tx) (((struct faulty_tx *)(tx))->inner)
+
+static int f_begin(struct mr_store *s, bool write, struct mr_store_tx **out_tx, struct mr_err *err)
+{
+    struct faulty *f = (struct faulty *)s;
+    if (trip(f, err))
+        return MR_EUNAVAIL;
+    struct mr_store_tx *inner;
+    int rc = mr_store_begin(f->inner, write, &inner, err);
+    if (rc)
+        return rc;
+    struct faulty_tx *t = mr_xcalloc(1, sizeof *t);
+    t->base.store = s;
+    t->inner = inner;
+    *out_tx = &t->base;
+    return 0;
+}
+
+static int f_commit(struct mr_store_tx *tx, struct mr_err *err)
+{
+    struct mr_store_tx *inner = IN(tx);
+    int rc;
+    if (trip(F(tx), err)) {
+        mr_store_rollback(inner);
+        rc = MR_EUNAVAIL;
+    } else {
+        rc = mr_store_commit(inner, err);
+    }
+    free(tx);
+    return rc;
+}
+
+static void f_rollback(struct mr_store_tx *tx)
+{
+    mr_store_rollback(IN(tx));
+    free(tx);
+}
+
+static int f_check_model(struct mr_store *s, const char *model, size_t dim, struct mr_err *err)
+{
+    return mr_store_check_model(((struct faulty *)s)->inner, model, dim, err);
+}
+
+/* Each forwarding op: fail when it is the N-th call, else call the real store. */
+#define FORWARD(name, params, args)                                                                \
+    static int f_##name params                                                                     \
+    {                                                                                              \
+        if (trip(F(tx), err))                                                                      \
+            return MR_EUNAVAIL;                                                                    \
+        return IN(tx)->store->ops->name args;                                                      \
+    }
+
+FORWARD(set_model, (struct mr_store_tx * tx, const char *model, size_t dim, struct mr_err *err),
+        (IN(tx), model, dim, err))
+FORWARD(conv_get,
+        (struct mr_store_tx * tx, const char *id, struct mr_conversation *out, struct mr_err *err),
+        (IN(tx), id, out, err))
+FORWARD(conv_insert, (struct mr_store_tx * tx, struct mr_conversation *c, struct mr_err *err),
+        (IN(tx), c, err))
+FORWARD(conv_update,
+        (struct mr_store_tx * tx, const struct mr_conversation *c, struct mr_err *err),
+        (IN(tx), c, err))
+FORWARD(conv_delete, (struct mr_store_tx * tx, const char *id, struct mr_err *err),
+        (IN(tx), id, err))
+FORWARD(conv_list,
+        (struct mr_store_tx * tx, const struct mr_identity *who, int64_t limit, int64_t offset,
+         struct mr_conversation **out, size_t *out_n, int64_t *out_total, struct mr_err *err),
+        (IN(tx), who, limit, offset, out, out_n, out_total, err))
+FORWARD(mem_insert, (struct mr_store_tx * tx, struct mr_memory *m, struct mr_err *err),
+        (IN(tx), m, err))
+FORWARD(mem_get,
+        (struct mr_store_tx * tx, const char *id, struct mr_memory *out, struct mr_err *err),
+        (IN(tx), id, out, err))
+FORWARD(mem_get_by_id,
+        (struct mr_store_tx * tx, int64_t id, struct mr_memory *out, struct mr_err *err),
+        (IN(tx), id, out, err))
+FORWARD(mem_update,
+        (struct mr_store_tx * tx, const struct mr_memory *m, bool with_embedding,
+         struct mr_err *err),
+        (IN(tx), m, with_embedding, err))
+FORWARD(mem_delete, (struct mr_store_tx * tx, const char *id, struct mr_err *err),
+        (IN(tx), id, err))
+FORWARD(mem_list_by_conversation,
+        (struct mr_store_tx * tx, const char *conv, int64_t limit, int64_t offset,
+         struct mr_memory **out, size_t *out_n, int64_t *out_total, struct mr_err *err),
+        (IN(tx), conv, limit, offset, out, out_n, out_total, err))
+FORWARD(mem_ids_by_conversation,
+        (struct mr_store_tx * tx, const char *conv, int64_t **out, size_t *out_n,
+         struct mr_err *err),
+        (IN(tx), conv, out, out_n, err))
+FORWARD(mem_stats,
+        (struct mr_store_tx * tx, const struct mr_identity *who, struct mr_stats *out,
+         struct mr_err *err),
+        (IN(tx), who, out, err))
+FORWARD(mem_archive,
+        (struct mr_store_tx * tx, const struct mr_identity *who, int64_t cutoff, int64_t now,
+         int64_t **out_ids, char ***out_users, size_t *out_n, struct mr_err *err),
+        (IN(tx), who, cutoff, now, out_ids, out_users, out_n, err))
+FORWARD(mem_scan, (struct mr_store_tx * tx, mr_store_scan_fn fn, void *arg, struct mr_err *err),
+        (IN(tx), fn, arg, err))
+
+static int f_health(struct mr_store *s, struct mr_err *err)
+{
+    return mr_store_health(((struct faulty *)s)->inner, err);
+}
+
+static void f_close(struct mr_store *s)
+{
+    struct faulty *f = (struct faulty *)s;
+    mr_store_close(f->inner);
+    free(f);
+}
+
+static const struct mr_store_ops faulty_ops = {
+    .name = "faulty",
+    .begin = f_begin,
+    .commit = f_commit,
+    .rollback = f_rollback,
+    .check_model = f_check_model,
+    .set_model = f_set_model,
+    .conv_get = f_conv_get,
+    .conv_insert = f_conv_insert,
+    .conv_update = f_conv_update,
+    .conv_delete = f_conv_delete,
+    .conv_list = f_conv_list,
+    .mem_insert = f_mem_insert,
+    .mem_get = f_mem_get,
+    .mem_get_by_id = f_mem_get_by_id,
+    .mem_update = f_mem_update,
+    .mem_delete = f_mem_delete,
+    .mem_list_by_conversation = f_mem_list_by_conversation,
+    .mem_ids_by_conversation = f_mem_ids_by_conversation,
+    .mem_stats = f_mem_stats,
+    .mem_archive = f_mem_archive,
+    .mem_scan = f_mem_scan,
+    .health = f_health,
+    .close = f_close,
+};
+
+struct mr_store *mr_store_faulty_wrap(struct mr_store *inner)
+{
+    struct faulty *f = mr_xcalloc(1, sizeof *f);
+    f->base.ops = &faulty_ops;
+    f->inner = inner;
+    atomic_store(&f->countdown, -1);
+    return &f->base;
+}
+
+void mr_store_faulty_arm(struct mr_store *s, long n)
+{
+    struct faulty *f = (struct faulty *)s;
+    atomic_store(&f->calls, 0);
+    atomic_store(&f->countdown, n);
+}
+
+long mr_store_faulty_calls(struct mr_store *s)
+{
+    return atomic_load(&((struct faulty *)s)->calls);
+}
