@@ -199,12 +199,15 @@ static int cmd_serve(const char *env_file)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct mr_api api = {&a.svc, MEMORI_VERSION, &a.auth};
+    struct mr_api api = {&a.svc, MEMORI_VERSION, &a.auth, (size_t)a.cfg.max_list_items};
     struct mr_http_options opt = {
         .host = a.cfg.host,
         .port = a.cfg.port,
         .threads = a.cfg.http_threads,
         .max_body_bytes = a.cfg.max_body_bytes,
+        .max_connections = a.cfg.max_connections,
+        .connection_timeout_s = a.cfg.connection_timeout_s,
+        .max_header_bytes = a.cfg.max_header_bytes,
         .handler = mr_api_handle,
         .ctx = &api,
     };

@@ -14,6 +14,7 @@ struct mr_api {
     struct mr_service *svc;
     const char *version;
     const struct mr_auth *auth; /* who a request is from (DESIGN.md §6) */
+    size_t max_list_items;      /* longest accepted string list in a body */
 };
 
 /* The mr_http_handler of the API; ctx is a struct mr_api. */

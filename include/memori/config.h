@@ -60,6 +60,10 @@ struct mr_config {
 
     size_t max_body_bytes;
     int http_threads;
+    int max_connections;
+    int connection_timeout_s; /* idle and slow-read connections are closed after it */
+    size_t max_header_bytes;  /* per-connection memory for the request line and headers */
+    int max_list_items;       /* context_tags, related_entities, memory_types */
 
     uint64_t set_mask; /* which variables were given (bit = row of the table in config.c) */
 };

@@ -42,6 +42,9 @@ struct mr_http_options {
     int port;            /* 0: any free port (see mr_http_port) */
     int threads;
     size_t max_body_bytes;
+    int max_connections;
+    int connection_timeout_s;
+    size_t max_header_bytes;
     mr_http_handler handler;
     void *ctx;
 };

@@ -4,7 +4,8 @@
  *
  * Decoders validate a request body the way FastAPI + pydantic do and, on
  * failure, return MR_EVALIDATION with *out_err holding the 422 body
- * ({"detail": [{"type", "loc", "msg", "input"}...]}). Decoded structs
+ * ({"detail": [{"type", "loc", "msg", "input"}...]}). Lists longer than
+ * max_items and metadata nested deeper than 32 levels are refused. Decoded structs
  * borrow strings from the parsed document they keep; free them with their
  * *_free function.
  */
@@ -46,18 +47,18 @@ struct api_conversation_patch {
 };
 
 int api_decode_memory_create(const char *body, size_t len, struct api_memory_create *out,
-                             char **out_err);
+                             size_t max_items, char **out_err);
 void api_memory_create_free(struct api_memory_create *r);
 int api_decode_memory_patch(const char *body, size_t len, struct api_memory_patch *out,
-                            char **out_err);
+                            size_t max_items, char **out_err);
 void api_memory_patch_free(struct api_memory_patch *r);
-int api_decode_search(const char *body, size_t len, struct api_search *out, char **out_err);
+int api_decode_search(const char *body, size_t len, struct api_search *out, size_t max_items, char **out_err);
 void api_search_free(struct api_search *r);
 int api_decode_conversation_create(const char *body, size_t len,
-                                   struct api_conversation_create *out, char **out_err);
+                                   struct api_conversation_create *out, size_t max_items, char **out_err);
 void api_conversation_create_free(struct api_conversation_create *r);
 int api_decode_conversation_patch(const char *body, size_t len,
-                                  struct api_conversation_patch *out, char **out_err);
+                                  struct api_conversation_patch *out, size_t max_items, char **out_err);
 void api_conversation_patch_free(struct api_conversation_patch *r);
 
 /* Encoders return malloc'd compact JSON the caller frees. */

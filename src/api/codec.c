@@ -17,9 +17,12 @@
 /* ---------- validation ---------- */
 
 struct v {
-    json_t *errors; /* array of error objects */
-    json_t *obj;    /* the body object */
+    json_t *errors;   /* array of error objects */
+    json_t *obj;      /* the body object */
+    size_t max_items; /* longest accepted list */
 };
+
+#define MAX_METADATA_DEPTH 32
 
 static void add_err(struct v *v, const char *field, json_int_t index, const char *type,
                     const char *msg, json_t *input, json_t *ctx)
@@ -332,6 +335,13 @@ static int get_strv(struct v *v, const char *name, enum presence p, struct mr_st
         add_err(v, name, -1, "list_type", "Input should be a valid list", x, NULL);
         return -1;
     }
+    if (json_array_size(x) > v->max_items) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "List should have at most %zu items", v->max_items);
+        add_err(v, name, -1, "too_long", msg, json_null(),
+                json_pack("{s:I}", "max_length", (json_int_t)v->max_items));
+        return -1;
+    }
     int rc = 1;
     size_t i;
     json_t *item;
@@ -347,6 +357,32 @@ static int get_strv(struct v *v, const char *name, enum presence p, struct mr_st
     return rc;
 }
 
+static int depth_of(json_t *x, int limit)
+{
+    if (limit < 0)
+        return 1;
+    int d = 0;
+    if (json_is_object(x)) {
+        const char *k;
+        json_t *val;
+        json_object_foreach(x, k, val) {
+            int c = depth_of(val, limit - 1);
+            d = c > d ? c : d;
+        }
+        return d + 1;
+    }
+    if (json_is_array(x)) {
+        size_t i;
+        json_t *val;
+        json_array_foreach(x, i, val) {
+            int c = depth_of(val, limit - 1);
+            d = c > d ? c : d;
+        }
+        return d + 1;
+    }
+    return 0;
+}
+
 /* A JSON object field, returned as compact text the caller frees. */
 static int get_object(struct v *v, const char *name, enum presence p, char **out)
 {
@@ -355,6 +391,11 @@ static int get_object(struct v *v, const char *name, enum presence p, char **out
         return 0;
     if (!json_is_object(x)) {
         add_err(v, name, -1, "dict_type", "Input should be a valid dictionary", x, NULL);
+        return -1;
+    }
+    if (depth_of(x, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH) {
+        add_err(v, name, -1, "too_deep", "Object should nest at most 32 levels", json_null(),
+                NULL);
         return -1;
     }
     *out = json_dumps(x, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -382,19 +423,22 @@ static int get_datetime(struct v *v, const char *name, enum presence p, int64_t 
     return -1;
 }
 
-static struct v start(json_t *doc) { return (struct v){json_array(), doc}; }
+static struct v start(json_t *doc, size_t max_items)
+{
+    return (struct v){json_array(), doc, max_items};
+}
 
 /* ---------- request decoders ---------- */
 
 int api_decode_memory_create(const char *body, size_t len, struct api_memory_create *out,
-                             char **out_err)
+                             size_t max_items, char **out_err)
 {
     memset(out, 0, sizeof *out);
     json_t *doc = parse_body(body, len, out_err);
     if (!doc)
         return MR_EVALIDATION;
     out->doc = doc;
-    struct v v = start(doc);
+    struct v v = start(doc, max_items);
     struct mr_memory_create *in = &out->in;
     in->importance_score = 0.5;
     in->expires_at = MR_NO_TIME;
@@ -422,14 +466,14 @@ void api_memory_create_free(struct api_memory_create *r)
 }
 
 int api_decode_memory_patch(const char *body, size_t len, struct api_memory_patch *out,
-                            char **out_err)
+                            size_t max_items, char **out_err)
 {
     memset(out, 0, sizeof *out);
     json_t *doc = parse_body(body, len, out_err);
     if (!doc)
         return MR_EVALIDATION;
     out->doc = doc;
-    struct v v = start(doc);
+    struct v v = start(doc, max_items);
     struct mr_memory_patch *in = &out->in;
     get_string(&v, "content", NULLABLE, 1, 10000, &in->content, &in->content_len);
     in->has_importance = get_float(&v, "importance_score", NULLABLE, 0.0, 1.0,
@@ -449,14 +493,14 @@ void api_memory_patch_free(struct api_memory_patch *r)
     memset(r, 0, sizeof *r);
 }
 
-int api_decode_search(const char *body, size_t len, struct api_search *out, char **out_err)
+int api_decode_search(const char *body, size_t len, struct api_search *out, size_t max_items, char **out_err)
 {
     memset(out, 0, sizeof *out);
     json_t *doc = parse_body(body, len, out_err);
     if (!doc)
         return MR_EVALIDATION;
     out->doc = doc;
-    struct v v = start(doc);
+    struct v v = start(doc, max_items);
     struct mr_search *in = &out->in;
     get_string(&v, "query", REQUIRED, 1, 1000, &in->query, &in->query_len);
     if (get_uuid(&v, "conversation_id", NULLABLE, out->conversation_id) > 0)
@@ -467,7 +511,9 @@ int api_decode_search(const char *body, size_t len, struct api_search *out, char
     in->has_min_similarity =
         get_float(&v, "min_similarity", NULLABLE, 0.0, 1.0, &in->min_similarity) > 0;
     json_t *types = lookup(&v, "memory_types", NULLABLE);
-    if (types && !json_is_array(types)) {
+    if (types && json_is_array(types) && json_array_size(types) > v.max_items) {
+        add_err(&v, "memory_types", -1, "too_long", "List is too long", json_null(), NULL);
+    } else if (types && !json_is_array(types)) {
         add_err(&v, "memory_types", -1, "list_type", "Input should be a valid list", types, NULL);
     } else if (types) {
         size_t i;
@@ -490,7 +536,7 @@ void api_search_free(struct api_search *r)
 }
 
 int api_decode_conversation_create(const char *body, size_t len,
-                                   struct api_conversation_create *out, char **out_err)
+                                   struct api_conversation_create *out, size_t max_items, char **out_err)
 {
     memset(out, 0, sizeof *out);
     /* An empty body is allowed here: every field has a default. */
@@ -498,7 +544,7 @@ int api_decode_conversation_create(const char *body, size_t len,
     if (!doc)
         return MR_EVALIDATION;
     out->doc = doc;
-    struct v v = start(doc);
+    struct v v = start(doc, max_items);
     struct mr_conversation_create *in = &out->in;
     in->has_conversation_id = get_uuid(&v, "conversation_id", NULLABLE, in->conversation_id) > 0;
     const char *title = NULL;
@@ -524,14 +570,14 @@ void api_conversation_create_free(struct api_conversation_create *r)
 }
 
 int api_decode_conversation_patch(const char *body, size_t len,
-                                  struct api_conversation_patch *out, char **out_err)
+                                  struct api_conversation_patch *out, size_t max_items, char **out_err)
 {
     memset(out, 0, sizeof *out);
     json_t *doc = parse_body(body, len, out_err);
     if (!doc)
         return MR_EVALIDATION;
     out->doc = doc;
-    struct v v = start(doc);
+    struct v v = start(doc, max_items);
     struct mr_conversation_patch *in = &out->in;
     bool is_null;
     if (field(&v, "title", &is_null)) {

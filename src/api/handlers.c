@@ -90,8 +90,7 @@ static bool admin_scope(struct api_call *c, struct mr_identity *who)
         if (n == 0 || !mr_utf8_valid(user, n) || mr_utf8_len(user, n) > MR_MAX_ID_CHARS) {
             reply(c, 422,
                   api_encode_param_error("query", "user_id", "string_type",
-                                         "user_id must be 1..255 characters of valid UTF-8",
-                                         NULL));
+                                         "user_id must be 1..255 characters of valid UTF-8", NULL));
             return false;
         }
         who->user_id = user;
@@ -140,9 +139,8 @@ static bool query_int(struct api_call *c, const char *name, long long lo, long l
         snprintf(msg, sizeof msg, "Input should be %s than or equal to %lld",
                  x < lo ? "greater" : "less", x < lo ? lo : hi);
         reply(c, 422,
-              api_encode_param_error("query", name,
-                                     x < lo ? "greater_than_equal" : "less_than_equal", msg,
-                                     input));
+              api_encode_param_error(
+                  "query", name, x < lo ? "greater_than_equal" : "less_than_equal", msg, input));
         return false;
     }
     *out = x;
@@ -169,7 +167,8 @@ void api_memory_create(struct api_call *c)
     char *verr = NULL;
     if (!identify(c, &who))
         return;
-    if (api_decode_memory_create(c->req->body, c->req->body_len, &r, &verr) != 0) {
+    if (api_decode_memory_create(c->req->body, c->req->body_len, &r, c->api->max_list_items,
+                                 &verr) != 0) {
         reply(c, 422, verr);
     } else if (mr_memory_create(c->api->svc, &who, &r.in, &m, &err) != 0) {
         reply_error(c, &err);
@@ -189,7 +188,7 @@ void api_memory_search(struct api_call *c)
     char *verr = NULL;
     if (!identify(c, &who))
         return;
-    if (api_decode_search(c->req->body, c->req->body_len, &r, &verr) != 0) {
+    if (api_decode_search(c->req->body, c->req->body_len, &r, c->api->max_list_items, &verr) != 0) {
         reply(c, 422, verr);
     } else if (mr_memory_search(c->api->svc, &who, &r.in, &out, &err) != 0) {
         reply_error(c, &err);
@@ -254,7 +253,8 @@ void api_memory_patch(struct api_call *c)
     char *verr = NULL;
     if (!identify(c, &who) || !path_uuid(c, 0, "memory_id", id))
         return;
-    if (api_decode_memory_patch(c->req->body, c->req->body_len, &r, &verr) != 0) {
+    if (api_decode_memory_patch(c->req->body, c->req->body_len, &r, c->api->max_list_items,
+                                &verr) != 0) {
         reply(c, 422, verr);
     } else if (mr_memory_update(c->api->svc, &who, id, &r.in, &m, &err) != 0) {
         reply_error(c, &err);
@@ -303,7 +303,8 @@ void api_conversation_create(struct api_call *c)
     char *verr = NULL;
     if (!identify(c, &who))
         return;
-    if (api_decode_conversation_create(c->req->body, c->req->body_len, &r, &verr) != 0) {
+    if (api_decode_conversation_create(c->req->body, c->req->body_len, &r, c->api->max_list_items,
+                                       &verr) != 0) {
         reply(c, 422, verr);
     } else if (mr_conversation_create(c->api->svc, &who, &r.in, &conv, &err) != 0) {
         reply_error(c, &err);
@@ -360,7 +361,8 @@ void api_conversation_patch(struct api_call *c)
     char *verr = NULL;
     if (!identify(c, &who) || !path_uuid(c, 0, "conversation_id", id))
         return;
-    if (api_decode_conversation_patch(c->req->body, c->req->body_len, &r, &verr) != 0) {
+    if (api_decode_conversation_patch(c->req->body, c->req->body_len, &r, c->api->max_list_items,
+                                      &verr) != 0) {
         reply(c, 422, verr);
     } else if (mr_conversation_update(c->api->svc, &who, id, &r.in, &conv, &err) != 0) {
         reply_error(c, &err);

@@ -75,6 +75,12 @@ static const struct var vars[] = {
     {"MEMORI_MAX_BODY_BYTES", K_SIZE, OFF(max_body_bytes), "1048576", 1024, 64 << 20, NULL,
      false},
     {"MEMORI_HTTP_THREADS", K_INT, OFF(http_threads), "4", 1, 256, NULL, false},
+    {"MEMORI_MAX_CONNECTIONS", K_INT, OFF(max_connections), "1000", 1, 100000, NULL, false},
+    {"MEMORI_CONNECTION_TIMEOUT_S", K_INT, OFF(connection_timeout_s), "30", 1, 3600, NULL,
+     false},
+    {"MEMORI_MAX_HEADER_BYTES", K_SIZE, OFF(max_header_bytes), "32768", 4096, 1 << 20, NULL,
+     false},
+    {"MEMORI_MAX_LIST_ITEMS", K_INT, OFF(max_list_items), "1000", 1, 100000, NULL, false},
 };
 #define N_VARS (sizeof vars / sizeof vars[0])
 _Static_assert(N_VARS <= 64, "set_mask has one bit per variable");

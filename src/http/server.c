@@ -200,8 +200,14 @@ struct mr_http_server *mr_http_start(const struct mr_http_options *opt, struct m
         MHD_OPTION_SOCK_ADDR, ai->ai_addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->threads,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
+        /* A slow or idle client (slowloris) is dropped after this, others unaffected. */
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opt->connection_timeout_s > 0
+                                                      ? opt->connection_timeout_s : 30),
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opt->max_connections > 0 ? opt->max_connections
+                                                                         : 1000),
+        /* Bounds request line + headers per connection: larger ones get 431/413. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(opt->max_header_bytes ? opt->max_header_bytes
+                                                                           : 32768),
         MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->daemon) {

@@ -12,7 +12,7 @@ static json_t *create_errors(const char *body)
 {
     struct api_memory_create r;
     char *err = NULL;
-    int rc = api_decode_memory_create(body, strlen(body), &r, &err);
+    int rc = api_decode_memory_create(body, strlen(body), &r, 1000, &err);
     api_memory_create_free(&r);
     if (rc == 0)
         return NULL;
@@ -61,7 +61,7 @@ TEST(test_valid_create_decodes_with_defaults)
     char *err = NULL;
     const char *body = "{\"content\":\"use JOINs\",\"memory_type\":\"rule\","
                        "\"conversation_id\":\"" UUID "\",\"extra\":1}";
-    CHECK(api_decode_memory_create(body, strlen(body), &r, &err) == 0);
+    CHECK(api_decode_memory_create(body, strlen(body), &r, 1000, &err) == 0);
     CHECK_STR(r.in.content, "use JOINs");
     CHECK_INT(r.in.memory_type, MR_RULE);
     CHECK_STR(r.in.conversation_id, UUID);
@@ -122,7 +122,7 @@ TEST(test_search_decodes_and_validates)
     char *err = NULL;
     const char *ok = "{\"query\":\"q\",\"min_similarity\":0,\"memory_types\":[\"rule\",\"entity\"],"
                      "\"include_archived\":true,\"limit\":5,\"conversation_id\":null}";
-    CHECK(api_decode_search(ok, strlen(ok), &r, &err) == 0);
+    CHECK(api_decode_search(ok, strlen(ok), &r, 1000, &err) == 0);
     CHECK(r.in.has_min_similarity);
     CHECK_NEAR(r.in.min_similarity, 0, 0);
     CHECK_INT(r.in.type_mask, (1u << MR_RULE) | (1u << MR_ENTITY));
@@ -141,7 +141,7 @@ TEST(test_search_decodes_and_validates)
                          "{\"limit\":5}"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         err = NULL;
-        int rc = api_decode_search(bad[i], strlen(bad[i]), &r, &err);
+        int rc = api_decode_search(bad[i], strlen(bad[i]), &r, 1000, &err);
         api_search_free(&r);
         if (rc != MR_EVALIDATION || !err || !strstr(err, "\"loc\":[\"body\"")) {
             test_fail(__FILE__, __LINE__, "%s accepted or malformed error: %s", bad[i],
@@ -158,7 +158,7 @@ TEST(test_patch_distinguishes_absent_and_null)
     struct api_memory_patch r;
     char *err = NULL;
     const char *b = "{\"importance_score\":null,\"context_tags\":[]}";
-    CHECK(api_decode_memory_patch(b, strlen(b), &r, &err) == 0);
+    CHECK(api_decode_memory_patch(b, strlen(b), &r, 1000, &err) == 0);
     CHECK(!r.in.has_importance);
     CHECK(r.in.context_tags != NULL && r.in.context_tags->len == 0);
     CHECK(r.in.content == NULL && r.in.metadata == NULL);
