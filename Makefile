@@ -43,7 +43,7 @@ FOLDOC := /usr/share/dictd/foldoc.dict.dz
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all run test bench clean distclean deps deps-check format model
+.PHONY: all run test bench clean distclean deps deps-check format model fuzz
 .SECONDARY:
 all: deps-check $(BUILD)/memori $(MODEL)
 
@@ -99,6 +99,35 @@ $(MODEL): $(TOOLS)/mkcorpus $(TOOLS)/mkmodel
 	rm -f $@.foldoc.txt $@.corpus.txt
 	mv $@.tmp $@
 
+# libFuzzer targets (clang): each runs FUZZ_SECONDS over its seed corpus in
+# tests/fuzz/corpus/; a crash fails the run and leaves its input in build-fuzz/.
+FUZZ_DIR := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS = -std=c11 -D_DEFAULT_SOURCE -O1 -g -Iinclude -Wall -Wextra -Werror \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_DIR)/%)
+FUZZ_OBJ := $(LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
+fuzz: deps-check $(FUZZ_BIN)
+	@for t in $(FUZZ_BIN); do \
+		n=$$(basename $$t); mkdir -p $(FUZZ_DIR)/corpus/$$n; \
+		echo "== $$n: $(FUZZ_SECONDS) s"; \
+		if ! $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -timeout=10 \
+			-artifact_prefix=$(FUZZ_DIR)/$$n- $(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n \
+			> $(FUZZ_DIR)/$$n.log 2>&1; then \
+			tail -40 $(FUZZ_DIR)/$$n.log; echo "fuzz: $$n FAILED"; exit 1; fi; \
+		grep -E "stat::number_of_executed_units|stat::peak_rss_mb" $(FUZZ_DIR)/$$n.log; \
+	done
+
 run: all
 	./$(BUILD)/memori serve
 
@@ -112,7 +141,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san build-tools
+	rm -rf build build-san build-tools build-fuzz
 
 # Also removes the model, which takes minutes to rebuild.
 distclean: clean

@@ -55,7 +55,7 @@ static char *dump(json_t *j)
 static json_t *parse_body(const char *body, size_t len, char **out_err)
 {
     json_t *errors = json_array();
-    struct v v = {errors, NULL};
+    struct v v = {errors, NULL, 0};
     json_error_t jerr;
     json_t *doc = NULL;
     size_t i = 0;

@@ -14,6 +14,13 @@ struct api_call {
 
 typedef void (*api_handler)(struct api_call *c);
 
+/*
+ * Finds the handler of method + path: 200 (fn and up to two path
+ * parameters filled), 404 (no such path) or 405 (allow lists the methods).
+ */
+int api_route(const char *method, const char *path, api_handler *out_fn,
+              char out_params[2][128], char *allow, size_t allow_cap);
+
 void api_memory_create(struct api_call *c);
 void api_memory_search(struct api_call *c);
 void api_memory_stats(struct api_call *c);

@@ -89,48 +89,62 @@ static int match(const char *pattern, const struct segs *path, const char **para
     return literals;
 }
 
-void mr_api_handle(void *ctx, const struct mr_http_request *req, struct mr_http_response *res)
+int api_route(const char *method, const char *path, api_handler *out_fn,
+              char out_params[2][128], char *allow, size_t allow_cap)
 {
-    struct mr_api *api = ctx;
-    struct segs path;
-    split(req->path, &path);
+    struct segs segs;
+    split(path, &segs);
     int best = -1;
     for (size_t i = 0; i < N_ROUTES; i++) {
         const char *p[MAX_SEGS];
         size_t pl[MAX_SEGS], np;
-        int lit = match(routes[i].pattern, &path, p, pl, &np);
+        int lit = match(routes[i].pattern, &segs, p, pl, &np);
         if (lit > best)
             best = lit;
     }
-    if (best < 0) {
-        res->status = 404;
-        res->body = api_encode_detail("Not Found");
-        return;
-    }
-    static __thread char allow[64];
+    if (best < 0)
+        return 404;
     allow[0] = '\0';
     for (size_t i = 0; i < N_ROUTES; i++) {
         const char *p[MAX_SEGS];
         size_t pl[MAX_SEGS], np;
-        if (match(routes[i].pattern, &path, p, pl, &np) != best)
+        if (match(routes[i].pattern, &segs, p, pl, &np) != best)
             continue;
-        if (strcmp(routes[i].method, req->method) == 0) {
-            char params[MAX_SEGS][128];
-            for (size_t k = 0; k < np; k++)
-                snprintf(params[k], sizeof params[k], "%.*s", (int)(pl[k] > 127 ? 127 : pl[k]),
-                         p[k]);
-            /* A parameter longer than the buffer cannot be a UUID: keep it invalid. */
-            for (size_t k = 0; k < np; k++)
+        if (strcmp(routes[i].method, method) == 0) {
+            for (size_t k = 0; k < 2; k++)
+                out_params[k][0] = '\0';
+            for (size_t k = 0; k < np && k < 2; k++) {
+                snprintf(out_params[k], 128, "%.*s", (int)(pl[k] > 127 ? 127 : pl[k]), p[k]);
+                /* A parameter longer than the buffer cannot be a UUID: keep it invalid. */
                 if (pl[k] > 127)
-                    params[k][126] = '\x01';
-            struct api_call call = {api, req, res, {params[0], params[1]}, {{0}, {0}, false}};
-            routes[i].fn(&call);
-            return;
+                    out_params[k][126] = '\x01';
+            }
+            *out_fn = routes[i].fn;
+            return 200;
         }
         size_t used = strlen(allow);
-        snprintf(allow + used, sizeof allow - used, "%s%s", used ? ", " : "", routes[i].method);
+        snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "", routes[i].method);
     }
-    res->status = 405;
-    res->allow = allow;
-    res->body = api_encode_detail("Method Not Allowed");
+    return 405;
+}
+
+void mr_api_handle(void *ctx, const struct mr_http_request *req, struct mr_http_response *res)
+{
+    static __thread char allow[64];
+    char params[2][128];
+    api_handler fn = NULL;
+    int found = api_route(req->method, req->path, &fn, params, allow, sizeof allow);
+    if (found == 404) {
+        res->status = 404;
+        res->body = api_encode_detail("Not Found");
+        return;
+    }
+    if (found == 405) {
+        res->status = 405;
+        res->allow = allow;
+        res->body = api_encode_detail("Method Not Allowed");
+        return;
+    }
+    struct api_call call = {ctx, req, res, {params[0], params[1]}, {{0}, {0}, false}};
+    fn(&call);
 }
