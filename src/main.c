@@ -167,6 +167,7 @@ static int open_parts(struct app *a, bool check_model)
         .default_limit = a->cfg.max_context_memories,
         .default_min_similarity =
             a->cfg.has_min_similarity ? a->cfg.min_similarity : model_threshold,
+        .relaxed_sharing = strcmp(a->cfg.tenant_isolation_level, "relaxed") == 0,
     };
     return 0;
 }

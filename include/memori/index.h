@@ -32,6 +32,7 @@ struct mr_index_entry {
     bool is_archived;
     int64_t expires_at; /* MR_NO_TIME = never */
     const float *vec;
+    bool is_shared; /* also searchable by the tenant's other users (include_shared) */
 };
 
 struct mr_index_query {
@@ -42,6 +43,7 @@ struct mr_index_query {
     int64_t now;                 /* expired (expires_at <= now) never match */
     float min_score;             /* cosine >= min_score */
     size_t limit;
+    bool include_shared; /* also what other users of the tenant shared (relaxed isolation) */
 };
 
 struct mr_index_hit {
@@ -53,7 +55,8 @@ struct mr_index_ops {
     const char *name;
     /* Adds or replaces the entry with e->id. MR_EINVAL on a wrong dimension. */
     int (*upsert)(struct mr_index *ix, const struct mr_index_entry *e, struct mr_err *err);
-    /* Marks id archived or live without touching its vector; absent ids are ignored. */
+    /* Marks id archived or live without touching its vector; absent ids are ignored
+     * (who is the owner). */
     void (*set_archived)(struct mr_index *ix, const struct mr_identity *who, int64_t id,
                          bool is_archived);
     /* Removes id from who's partition; absent ids are not an error. */

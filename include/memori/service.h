@@ -28,6 +28,12 @@ struct mr_service {
     int archive_threshold_days;
     int default_limit;
     double default_min_similarity;
+    /*
+     * TENANT_ISOLATION_LEVEL=relaxed: searches (and reads by id) also see the
+     * rule, entity and relationship memories other users of the tenant
+     * marked shared — read-only, their access statistics untouched.
+     */
+    bool relaxed_sharing;
 };
 
 /* Body of POST /api/memories. Pointers are borrowed for the call. */
@@ -41,6 +47,7 @@ struct mr_memory_create {
     const struct mr_strv *related_entities;
     const char *metadata; /* JSON object text; NULL = {} */
     int64_t expires_at;   /* MR_NO_TIME = the type's default */
+    bool shared;          /* only rule, entity and relationship may be shared */
 };
 
 /* Body of PATCH /api/memories/{id}: NULL / false fields stay unchanged. */
@@ -51,6 +58,8 @@ struct mr_memory_patch {
     double importance_score;
     const struct mr_strv *context_tags; /* replaces */
     const char *metadata;               /* merged into the stored object */
+    bool has_shared;
+    bool shared;
 };
 
 struct mr_search {

@@ -80,8 +80,15 @@ struct mr_memory {
     char *metadata; /* JSON object text */
     int64_t expires_at; /* MR_NO_TIME when it never expires */
     bool is_archived;
+    bool is_shared; /* visible read-only to the tenant under relaxed isolation */
     int64_t created_at, updated_at;
 };
+
+/* Types an owner may share with the tenant (DESIGN.md §6). */
+static inline bool mr_memory_type_shareable(enum mr_memory_type t)
+{
+    return t == MR_RULE || t == MR_ENTITY || t == MR_RELATIONSHIP;
+}
 
 void mr_memory_clear(struct mr_memory *m);
 

@@ -450,6 +450,7 @@ int api_decode_memory_create(const char *body, size_t len, struct api_memory_cre
     get_strv(&v, "related_entities", OPTIONAL, &out->entities);
     get_object(&v, "metadata", OPTIONAL, &out->metadata);
     get_datetime(&v, "expires_at", NULLABLE, &in->expires_at);
+    get_bool(&v, "shared", OPTIONAL, &in->shared);
     in->context_tags = &out->tags;
     in->related_entities = &out->entities;
     in->metadata = out->metadata;
@@ -482,6 +483,7 @@ int api_decode_memory_patch(const char *body, size_t len, struct api_memory_patc
         in->context_tags = &out->tags;
     get_object(&v, "metadata", NULLABLE, &out->metadata);
     in->metadata = out->metadata;
+    in->has_shared = get_bool(&v, "shared", NULLABLE, &in->shared) > 0;
     return finish(&v, out_err);
 }
 
@@ -651,6 +653,7 @@ static json_t *memory_json(const struct mr_memory *m)
     json_object_set_new(o, "metadata", object_or_empty(m->metadata));
     json_object_set_new(o, "expires_at", time_or_null(m->expires_at));
     json_object_set_new(o, "is_archived", json_boolean(m->is_archived));
+    json_object_set_new(o, "shared", json_boolean(m->is_shared));
     json_object_set_new(o, "created_at", time_or_null(m->created_at));
     json_object_set_new(o, "updated_at", time_or_null(m->updated_at));
     return o;

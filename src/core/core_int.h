@@ -14,6 +14,14 @@ static inline bool core_owns(const struct mr_identity *who, const char *user_id,
            strcmp(who->tenant_id, tenant_id) == 0;
 }
 
+/* True when m is another user's memory that who may read under relaxed isolation. */
+static inline bool core_shared_with(const struct mr_service *svc, const struct mr_identity *who,
+                                    const struct mr_memory *m)
+{
+    return svc->relaxed_sharing && m->is_shared && mr_memory_type_shareable(m->memory_type) &&
+           m->tenant_id && strcmp(who->tenant_id, m->tenant_id) == 0;
+}
+
 /* Puts m (with its vector) into the index. */
 int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct mr_err *err);
 

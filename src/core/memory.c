@@ -32,6 +32,7 @@ int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct mr_
         .is_archived = m->is_archived,
         .expires_at = m->expires_at,
         .vec = m->embedding,
+        .is_shared = m->is_shared && mr_memory_type_shareable(m->memory_type),
     };
     return mr_index_upsert(svc->index, &e, err);
 }
@@ -111,6 +112,9 @@ int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
         return mr_err_set(err, MR_EINVAL, "Memory content cannot be empty");
     if (in->importance_score < 0.0 || in->importance_score > 1.0)
         return mr_err_set(err, MR_EINVAL, "Importance score must be between 0.0 and 1.0");
+    if (in->shared && !mr_memory_type_shareable(in->memory_type))
+        return mr_err_set(err, MR_EINVAL,
+                          "Only rule, entity and relationship memories can be shared");
 
     struct mr_memory *m = out;
     int rc = core_embed(svc, in->content, in->content_len, &m->embedding, err);
@@ -136,6 +140,7 @@ int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
                         : mr_rule_default_expiry(in->memory_type, now,
                                                  svc->short_term_expiry_days);
     m->created_at = m->updated_at = now;
+    m->is_shared = in->shared;
 
     struct mr_store_tx *tx;
     if ((rc = mr_store_begin(svc->store, true, &tx, err)) != 0)
@@ -161,8 +166,13 @@ int mr_memory_get(struct mr_service *svc, const struct mr_identity *who, const c
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc)
         return rc;
-    rc = core_get_owned_memory(tx, who, memory_id, out, err);
+    rc = mr_store_mem_get(tx, memory_id, out, err);
     mr_store_rollback(tx);
+    if (rc == 0 && !core_owns(who, out->user_id, out->tenant_id) &&
+        !core_shared_with(svc, who, out)) {
+        mr_memory_clear(out);
+        rc = mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+    }
     return rc;
 }
 
@@ -198,6 +208,11 @@ int mr_memory_update(struct mr_service *svc, const struct mr_identity *who,
                                                               : p->importance_score;
         if (p->context_tags)
             mr_strv_copy(&out->context_tags, p->context_tags);
+        if (p->has_shared && p->shared && !mr_memory_type_shareable(out->memory_type))
+            rc = mr_err_set(err, MR_EINVAL,
+                            "Only rule, entity and relationship memories can be shared");
+        else if (p->has_shared)
+            out->is_shared = p->shared;
         if (p->metadata) {
             /* Merge keys, as the reference's {**old, **new} (DESIGN.md §3). */
             merged = mr_json_merge_objects(out->metadata, p->metadata);

@@ -41,6 +41,7 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
         /* A hair below the threshold so float rounding never drops an exact match. */
         .min_score = (float)(min_sim - 1e-6),
         .limit = limit,
+        .include_shared = svc->relaxed_sharing,
     };
     struct mr_index_hit *hits = mr_xcalloc(limit, sizeof *hits);
     size_t n_hits = 0;
@@ -66,7 +67,11 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
             break;
         }
         if (!core_owns(who, m->user_id, m->tenant_id)) {
-            mr_memory_clear(m);
+            /* Another user's shared memory: returned read-only, its statistics untouched. */
+            if (core_shared_with(svc, who, m))
+                out->scores[out->n++] = hits[i].score;
+            else
+                mr_memory_clear(m);
             continue;
         }
         mr_rule_record_access(m, now);
@@ -79,7 +84,8 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
     rc = core_finish(tx, rc, err);
     /* Promotions changed type and expiry: the index must filter on the new values. */
     for (size_t i = 0; rc == 0 && i < out->n; i++)
-        rc = core_index_put(svc, &out->memories[i], err);
+        if (core_owns(who, out->memories[i].user_id, out->memories[i].tenant_id))
+            rc = core_index_put(svc, &out->memories[i], err);
 out:
     free(hits);
     if (rc)

@@ -58,22 +58,30 @@ static uint64_t hash_id(int64_t id)
     return x ^ (x >> 29);
 }
 
-static char *make_key(const struct mr_identity *who, size_t *out_len)
+/*
+ * Partition keys: "<tenant length>:<tenant>|<user>" for a user's memories,
+ * "<tenant length>:<tenant>#" for what the tenant's users shared. The length
+ * makes them unambiguous whatever bytes ids contain.
+ */
+static char *make_key(const struct mr_identity *who, bool shared, size_t *out_len)
 {
-    size_t t = strlen(who->tenant_id), u = strlen(who->user_id);
-    char *k = mr_xmalloc(t + u + 2);
-    memcpy(k, who->tenant_id, t);
-    k[t] = '\x1f';
-    memcpy(k + t + 1, who->user_id, u);
-    k[t + u + 1] = '\0';
-    *out_len = t + u + 1;
+    size_t t = strlen(who->tenant_id), u = shared ? 0 : strlen(who->user_id);
+    char *k = mr_xmalloc(t + u + 32);
+    int n = snprintf(k, 24, "%zu:", t);
+    memcpy(k + n, who->tenant_id, t);
+    k[n + t] = shared ? '#' : '|';
+    if (!shared)
+        memcpy(k + n + t + 1, who->user_id, u);
+    k[n + t + 1 + u] = '\0';
+    *out_len = (size_t)n + t + 1 + u;
     return k;
 }
 
-static struct partition *find_part(struct flat *f, const struct mr_identity *who, bool create)
+static struct partition *find_part(struct flat *f, const struct mr_identity *who, bool shared,
+                                   bool create)
 {
     size_t klen;
-    char *key = make_key(who, &klen);
+    char *key = make_key(who, shared, &klen);
     struct partition *found = NULL;
     if (f->parts_cap) {
         size_t i = hash_bytes(key, klen) & (f->parts_cap - 1);
@@ -189,14 +197,9 @@ float mr_index_dot(const float *a, const float *b, size_t dim)
     return (s0 + s1) + (s2 + s3);
 }
 
-static int f_upsert(struct mr_index *ix, const struct mr_index_entry *e, struct mr_err *err)
+/* Writes e into p (adding or replacing). Lock held. */
+static void put_entry(struct flat *f, struct partition *p, const struct mr_index_entry *e)
 {
-    struct flat *f = (struct flat *)ix;
-    if (!e->vec)
-        return mr_err_set(err, MR_EINVAL, "index entry %lld has no vector", (long long)e->id);
-    struct mr_identity who = {e->user_id, e->tenant_id};
-    pthread_rwlock_wrlock(&f->lock);
-    struct partition *p = find_part(f, &who, true);
     long slot = map_get(p, e->id);
     if (slot < 0) {
         if (p->n == p->cap) {
@@ -206,7 +209,6 @@ static int f_upsert(struct mr_index *ix, const struct mr_index_entry *e, struct 
         }
         slot = (long)p->n++;
         map_put(p, e->id, (uint32_t)slot);
-        f->total++;
     }
     struct meta *m = &p->meta[slot];
     m->id = e->id;
@@ -216,6 +218,42 @@ static int f_upsert(struct mr_index *ix, const struct mr_index_entry *e, struct 
     m->memory_type = (uint8_t)e->memory_type;
     m->is_archived = e->is_archived;
     memcpy(p->vecs + (size_t)slot * f->dim, e->vec, f->dim * sizeof(float));
+}
+
+/* Removes id from p if there; true when it was. Lock held. */
+static bool drop_entry(struct flat *f, struct partition *p, int64_t id)
+{
+    long slot = p ? map_get(p, id) : -1;
+    if (slot < 0)
+        return false;
+    /* Move the last entry into the hole so vectors stay contiguous. */
+    size_t last = p->n - 1;
+    map_del(p, id);
+    if ((size_t)slot != last) {
+        p->meta[slot] = p->meta[last];
+        memcpy(p->vecs + (size_t)slot * f->dim, p->vecs + last * f->dim, f->dim * sizeof(float));
+        map_put(p, p->meta[slot].id, (uint32_t)slot);
+    }
+    p->n--;
+    return true;
+}
+
+static int f_upsert(struct mr_index *ix, const struct mr_index_entry *e, struct mr_err *err)
+{
+    struct flat *f = (struct flat *)ix;
+    if (!e->vec)
+        return mr_err_set(err, MR_EINVAL, "index entry %lld has no vector", (long long)e->id);
+    struct mr_identity who = {e->user_id, e->tenant_id};
+    pthread_rwlock_wrlock(&f->lock);
+    struct partition *p = find_part(f, &who, false, true);
+    if (map_get(p, e->id) < 0)
+        f->total++;
+    put_entry(f, p, e);
+    /* The tenant's shared partition holds a copy of what is shared, nothing else. */
+    if (e->is_shared)
+        put_entry(f, find_part(f, &who, true, true), e);
+    else
+        drop_entry(f, find_part(f, &who, true, false), e->id);
     pthread_rwlock_unlock(&f->lock);
     return 0;
 }
@@ -225,10 +263,12 @@ static void f_set_archived(struct mr_index *ix, const struct mr_identity *who, i
 {
     struct flat *f = (struct flat *)ix;
     pthread_rwlock_wrlock(&f->lock);
-    struct partition *p = find_part(f, who, false);
-    long slot = p ? map_get(p, id) : -1;
-    if (slot >= 0)
-        p->meta[slot].is_archived = is_archived;
+    for (int shared = 0; shared < 2; shared++) {
+        struct partition *p = find_part(f, who, shared, false);
+        long slot = p ? map_get(p, id) : -1;
+        if (slot >= 0)
+            p->meta[slot].is_archived = is_archived;
+    }
     pthread_rwlock_unlock(&f->lock);
 }
 
@@ -236,21 +276,9 @@ static void f_remove(struct mr_index *ix, const struct mr_identity *who, int64_t
 {
     struct flat *f = (struct flat *)ix;
     pthread_rwlock_wrlock(&f->lock);
-    struct partition *p = find_part(f, who, false);
-    long slot = p ? map_get(p, id) : -1;
-    if (slot >= 0) {
-        /* Move the last entry into the hole so vectors stay contiguous. */
-        size_t last = p->n - 1;
-        map_del(p, id);
-        if ((size_t)slot != last) {
-            p->meta[slot] = p->meta[last];
-            memcpy(p->vecs + (size_t)slot * f->dim, p->vecs + last * f->dim,
-                   f->dim * sizeof(float));
-            map_put(p, p->meta[slot].id, (uint32_t)slot);
-        }
-        p->n--;
+    if (drop_entry(f, find_part(f, who, false, false), id))
         f->total--;
-    }
+    drop_entry(f, find_part(f, who, true, false), id);
     pthread_rwlock_unlock(&f->lock);
 }
 
@@ -290,18 +318,10 @@ static void sift_up(struct mr_index_hit *h, size_t i)
     }
 }
 
-static int f_search(struct mr_index *ix, const struct mr_identity *who,
-                    const struct mr_index_query *q, struct mr_index_hit *out, size_t *out_n,
-                    struct mr_err *err)
+/* Scans p into the heap out (n kept so far); skip: a partition whose ids are not wanted. */
+static size_t scan(const struct flat *f, const struct partition *p, const struct partition *skip,
+                   const struct mr_index_query *q, struct mr_index_hit *out, size_t n)
 {
-    (void)err;
-    struct flat *f = (struct flat *)ix;
-    size_t n = 0;
-    *out_n = 0;
-    if (q->limit == 0)
-        return 0;
-    pthread_rwlock_rdlock(&f->lock);
-    struct partition *p = find_part(f, who, false);
     for (size_t i = 0; p && i < p->n; i++) {
         const struct meta *m = &p->meta[i];
         if (q->type_mask && !(q->type_mask & (1u << m->memory_type)))
@@ -312,6 +332,8 @@ static int f_search(struct mr_index *ix, const struct mr_identity *who,
             continue;
         if (q->conversation_id && strcmp(q->conversation_id, m->conversation_id) != 0)
             continue;
+        if (skip && map_get(skip, m->id) >= 0)
+            continue; /* the caller's own shared memory: already scanned */
         float s = mr_index_dot(q->vec, p->vecs + i * f->dim, f->dim);
         if (s < q->min_score)
             continue;
@@ -324,6 +346,23 @@ static int f_search(struct mr_index *ix, const struct mr_identity *who,
             sift_down(out, n, 0);
         }
     }
+    return n;
+}
+
+static int f_search(struct mr_index *ix, const struct mr_identity *who,
+                    const struct mr_index_query *q, struct mr_index_hit *out, size_t *out_n,
+                    struct mr_err *err)
+{
+    (void)err;
+    struct flat *f = (struct flat *)ix;
+    *out_n = 0;
+    if (q->limit == 0)
+        return 0;
+    pthread_rwlock_rdlock(&f->lock);
+    struct partition *own = find_part(f, who, false, false);
+    size_t n = scan(f, own, NULL, q, out, 0);
+    if (q->include_shared)
+        n = scan(f, find_part(f, who, true, false), own, q, out, n);
     pthread_rwlock_unlock(&f->lock);
     /* Heap-sort in place: repeatedly move the worst to the end → best first. */
     for (size_t k = n; k > 1; k--) {

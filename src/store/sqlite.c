@@ -43,7 +43,7 @@ enum stmt_id {
 #define MEM_COLS                                                                                   \
     "id, memory_id, conversation_id, user_id, tenant_id, content, memory_type, embedding, "       \
     "importance_score, access_count, last_accessed_at, context_tags, related_entities, "           \
-    "metadata, expires_at, is_archived, created_at, updated_at"
+    "metadata, expires_at, is_archived, created_at, updated_at, is_shared"
 #define CONV_COLS                                                                                  \
     "id, conversation_id, user_id, tenant_id, data_source_id, title, metadata, is_active, "       \
     "last_activity_at, created_at, updated_at"
@@ -66,14 +66,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_MEM_INSERT] = "INSERT INTO memories(memory_id, conversation_id, user_id, tenant_id, "
                       "content, memory_type, embedding, importance_score, access_count, "
                       "last_accessed_at, context_tags, related_entities, metadata, expires_at, "
-                      "is_archived, created_at, updated_at) "
-                      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+                      "is_archived, created_at, updated_at, is_shared) "
+                      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
     [ST_MEM_GET] = "SELECT " MEM_COLS " FROM memories WHERE memory_id = ?1",
     [ST_MEM_GET_BY_ID] = "SELECT " MEM_COLS " FROM memories WHERE id = ?1",
     [ST_MEM_UPDATE] = "UPDATE memories SET content=?2, memory_type=?3, importance_score=?4, "
                       "access_count=?5, last_accessed_at=?6, context_tags=?7, "
                       "related_entities=?8, metadata=?9, expires_at=?10, is_archived=?11, "
-                      "updated_at=?12 WHERE id=?1",
+                      "updated_at=?12, is_shared=?13 WHERE id=?1",
     [ST_MEM_UPDATE_EMB] = "UPDATE memories SET embedding=?2 WHERE id=?1",
     [ST_MEM_DELETE] = "DELETE FROM memories WHERE memory_id = ?1",
     [ST_MEM_LIST_CONV] = "SELECT " MEM_COLS " FROM memories WHERE conversation_id=?1 "
@@ -132,6 +132,8 @@ static const char *const migrations[] = {
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX memories_conversation ON memories(conversation_id, created_at);"
     "CREATE INDEX memories_owner ON memories(tenant_id, user_id, memory_type);",
+    /* 2: memories an owner shares with the tenant (TENANT_ISOLATION_LEVEL=relaxed). */
+    "ALTER TABLE memories ADD COLUMN is_shared INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -256,6 +258,7 @@ static int read_memory(sqlite3_stmt *st, struct mr_memory *m, struct mr_err *err
         m->metadata = mr_xstrdup("{}");
     m->expires_at = col_time_or_null(st, 14);
     m->is_archived = sqlite3_column_int(st, 15) != 0;
+    m->is_shared = sqlite3_column_int(st, 18) != 0;
     m->created_at = sqlite3_column_int64(st, 16);
     m->updated_at = sqlite3_column_int64(st, 17);
     if (!m->user_id || !m->tenant_id || !m->content)
@@ -738,6 +741,7 @@ static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_e
     sqlite3_bind_int(st, 15, m->is_archived);
     sqlite3_bind_int64(st, 16, m->created_at);
     sqlite3_bind_int64(st, 17, m->updated_at);
+    sqlite3_bind_int(st, 18, m->is_shared);
     free(tags);
     free(ents);
     int rc = exec_done(tx, st, "inserting a memory", err);
@@ -797,6 +801,7 @@ static int s_mem_update(struct mr_store_tx *tx, const struct mr_memory *m, bool 
     bind_time(st, 10, m->expires_at);
     sqlite3_bind_int(st, 11, m->is_archived);
     sqlite3_bind_int64(st, 12, m->updated_at);
+    sqlite3_bind_int(st, 13, m->is_shared);
     free(tags);
     free(ents);
     int rc = exec_done(tx, st, "updating a memory", err);

@@ -19,13 +19,15 @@
 static struct server srv;
 static struct mr_auth auth = {true, true, SECRET, "HS256", "default", NULL};
 
+static const char *isolation = "TENANT_ISOLATION_LEVEL=strict";
+
 static bool start(void)
 {
     char db[512];
     static int n;
     char name[32];
     snprintf(name, sizeof name, "auth-%d.db", n++);
-    char *env[] = {"ENVIRONMENT=production", "SECRET_KEY=" SECRET, NULL};
+    char *env[] = {"ENVIRONMENT=production", "SECRET_KEY=" SECRET, (char *)isolation, NULL};
     auth.clock = mr_clock_system();
     return server_start(&srv, test_path(db, sizeof db, name), env) == 0;
 }
@@ -167,6 +169,74 @@ TEST(test_isolation_matrix)
     CHECK_INT(server_stop(&srv, SIGTERM), 0);
 }
 
+/* Relaxed isolation: shared rules reach the tenant's other users, read-only, and nothing else. */
+TEST(test_isolation_matrix_relaxed)
+{
+    isolation = "TENANT_ISOLATION_LEVEL=relaxed";
+    bool up = start();
+    isolation = "TENANT_ISOLATION_LEVEL=strict";
+    CHECK(up);
+    char *owner = token("alice", "t1", false), *bob = token("bob", "t1", false),
+         *other = token("alice", "t2", false);
+    struct resp r;
+    char shared[37], private_[37];
+    as(owner, "POST", "/api/memories",
+       "{\"content\":\"the fiscal year starts in april\",\"memory_type\":\"rule\","
+       "\"conversation_id\":\"" CONV "\",\"shared\":true}",
+       &r);
+    CHECK_INT(r.status, 201);
+    CHECK(json_is_true(json_object_get(r.json, "shared")));
+    snprintf(shared, sizeof shared, "%s", jstr(r.json, "memory_id"));
+    resp_free(&r);
+    as(owner, "POST", "/api/memories",
+       "{\"content\":\"the fiscal year bonus of alice\",\"memory_type\":\"rule\","
+       "\"conversation_id\":\"" CONV "\"}",
+       &r);
+    snprintf(private_, sizeof private_, "%s", jstr(r.json, "memory_id"));
+    resp_free(&r);
+    as(owner, "POST", "/api/memories",
+       "{\"content\":\"x\",\"memory_type\":\"short_term\",\"conversation_id\":\"" CONV
+       "\",\"shared\":true}",
+       &r);
+    CHECK_INT(r.status, 400); /* only rule, entity, relationship */
+    resp_free(&r);
+    /* bob, same tenant: finds the shared one only, may read it, may not change it. */
+    as(bob, "POST", "/api/memories/search", "{\"query\":\"fiscal year\",\"min_similarity\":0}",
+       &r);
+    CHECK_INT(jint(r.json, "total"), 1);
+    CHECK_STR(jstr(json_array_get(json_object_get(r.json, "results"), 0), "memory_id"), shared);
+    resp_free(&r);
+    char path[128];
+    snprintf(path, sizeof path, "/api/memories/%s", shared);
+    as(bob, "GET", path, NULL, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(jint(r.json, "access_count"), 0); /* bob's search left alice's stats alone */
+    resp_free(&r);
+    as(bob, "PATCH", path, "{\"content\":\"hijacked\"}", &r);
+    CHECK_INT(r.status, 404);
+    resp_free(&r);
+    as(bob, "DELETE", path, NULL, &r);
+    CHECK_INT(r.status, 404);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/memories/%s", private_);
+    as(bob, "GET", path, NULL, &r);
+    CHECK_INT(r.status, 404);
+    resp_free(&r);
+    /* Another tenant: nothing. */
+    as(other, "POST", "/api/memories/search",
+       "{\"query\":\"fiscal year\",\"min_similarity\":0}", &r);
+    CHECK_INT(jint(r.json, "total"), 0);
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/memories/%s", shared);
+    as(other, "GET", path, NULL, &r);
+    CHECK_INT(r.status, 404);
+    resp_free(&r);
+    free(owner);
+    free(bob);
+    free(other);
+    CHECK_INT(server_stop(&srv, SIGTERM), 0);
+}
+
 TEST(test_production_refuses_weak_secrets)
 {
     static const char *const bad[] = {"SECRET_KEY=", "SECRET_KEY=changeme",
@@ -189,4 +259,5 @@ TEST(test_production_refuses_weak_secrets)
 }
 
 TEST_MAIN("e2e_auth", T(test_production_requires_tokens), T(test_isolation_matrix),
+          T(test_isolation_matrix_relaxed),
           T(test_production_refuses_weak_secrets))

@@ -115,6 +115,7 @@ TEST(contract_memory_round_trip)
     CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
     c_mem(&m, C1, &c_alice, MR_SHORT_TERM, 0.25, 10);
     m.expires_at = 999;
+    m.is_shared = true;
     CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
     CHECK(m.id > 0);
     CHECK(mr_store_commit(tx, &err) == 0);
@@ -128,6 +129,7 @@ TEST(contract_memory_round_trip)
     CHECK_NEAR(got.importance_score, 0.25, 0);
     CHECK(got.last_accessed_at == MR_NO_TIME);
     CHECK_INT(got.expires_at, 999);
+    CHECK(got.is_shared);
     CHECK_INT(got.context_tags.len, 2);
     CHECK_STR(got.context_tags.items[1], "");
     CHECK_INT(got.related_entities.len, 1);
@@ -147,6 +149,7 @@ TEST(contract_memory_round_trip)
     m.metadata = mr_xstrdup("{\"x\":true}");
     m.embedding[1] = 2;
     m.updated_at = 60;
+    m.is_shared = false;
     CHECK(mr_store_mem_update(tx, &m, true, &err) == 0);
     CHECK(mr_store_mem_get_by_id(tx, m.id, &got, &err) == 0);
     CHECK_STR(got.content, "new");
@@ -158,6 +161,7 @@ TEST(contract_memory_round_trip)
     CHECK_STR(got.metadata, "{\"x\":true}");
     CHECK_NEAR(got.embedding[1], 2, 0);
     CHECK_INT(got.updated_at, 60);
+    CHECK(!got.is_shared);
     mr_memory_clear(&got);
     CHECK(mr_store_mem_delete(tx, m.memory_id, &err) == 0);
     CHECK_INT(mr_store_mem_get(tx, m.memory_id, &got, &err), MR_ENOTFOUND);

@@ -33,14 +33,15 @@ static void put(struct mr_index *ix, const struct mr_identity *who, int64_t id,
                 enum mr_memory_type t, const char *conv, bool archived, int64_t expires,
                 const float *v)
 {
-    struct mr_index_entry e = {id, who->user_id, who->tenant_id, conv, t, archived, expires, v};
+    struct mr_index_entry e = {id, who->user_id, who->tenant_id, conv, t, archived, expires, v,
+                               false};
     struct mr_err err;
     mr_index_upsert(ix, &e, &err);
 }
 
 static struct mr_index_query query(const float *q, size_t limit)
 {
-    return (struct mr_index_query){q, NULL, 0, false, 1000, -1.0f, limit};
+    return (struct mr_index_query){q, NULL, 0, false, 1000, -1.0f, limit, false};
 }
 
 TEST(test_topk_matches_brute_force)
@@ -168,6 +169,44 @@ TEST(test_remove_and_update_are_reflected)
     mr_index_destroy(ix);
 }
 
+TEST(test_shared_entries_reach_the_tenant_once)
+{
+    struct mr_index *ix = mr_index_flat_new(DIM);
+    float v[DIM];
+    random_unit(v);
+    struct mr_index_entry e = {1, "alice", "t1", "c", MR_RULE, false, MR_NO_TIME, v, true};
+    struct mr_err err;
+    CHECK(mr_index_upsert(ix, &e, &err) == 0);
+    const struct mr_identity other_tenant = {"bob", "t2"};
+    struct mr_index_query q = query(v, 10);
+    struct mr_index_hit hits[10];
+    size_t n;
+    mr_index_search(ix, &bob, &q, hits, &n, &err);
+    CHECK_INT(n, 0); /* not asked for shared ones */
+    q.include_shared = true;
+    mr_index_search(ix, &bob, &q, hits, &n, &err);
+    CHECK_INT(n, 1);
+    mr_index_search(ix, &alice, &q, hits, &n, &err);
+    CHECK_INT(n, 1); /* the owner's own, once */
+    mr_index_search(ix, &other_tenant, &q, hits, &n, &err);
+    CHECK_INT(n, 0);
+    mr_index_set_archived(ix, &alice, 1, true);
+    mr_index_search(ix, &bob, &q, hits, &n, &err);
+    CHECK_INT(n, 0);
+    mr_index_set_archived(ix, &alice, 1, false);
+    e.is_shared = false;
+    mr_index_upsert(ix, &e, &err);
+    mr_index_search(ix, &bob, &q, hits, &n, &err);
+    CHECK_INT(n, 0);
+    e.is_shared = true;
+    mr_index_upsert(ix, &e, &err);
+    mr_index_remove(ix, &alice, 1);
+    mr_index_search(ix, &bob, &q, hits, &n, &err);
+    CHECK_INT(n, 0);
+    CHECK_INT(mr_index_count(ix), 0);
+    mr_index_destroy(ix);
+}
+
 TEST(test_dot_matches_naive_for_odd_sizes)
 {
     float a[67], b[67];
@@ -184,4 +223,5 @@ TEST(test_dot_matches_naive_for_odd_sizes)
 
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
           T(test_min_score_threshold), T(test_remove_and_update_are_reflected),
+          T(test_shared_entries_reach_the_tenant_once),
           T(test_dot_matches_naive_for_odd_sizes))

@@ -392,9 +392,66 @@ TEST(test_reembed_rewrites_vectors_and_model)
     teardown(&f);
 }
 
+TEST(test_relaxed_sharing_is_read_only_and_within_the_tenant)
+{
+    struct fixture f;
+    setup(&f);
+    f.svc.relaxed_sharing = true;
+    struct mr_err err;
+    struct mr_memory shared, private_, got;
+    struct mr_memory_create in = {.content = "fiscal year starts in april", .content_len = 27,
+                                  .memory_type = MR_RULE, .importance_score = 0.5,
+                                  .expires_at = MR_NO_TIME, .shared = true};
+    memcpy(in.conversation_id, CONV, sizeof CONV);
+    CHECK(mr_memory_create(&f.svc, &alice, &in, &shared, &err) == 0);
+    in.shared = false;
+    in.content = "fiscal year secrets of alice";
+    in.content_len = strlen(in.content);
+    CHECK(mr_memory_create(&f.svc, &alice, &in, &private_, &err) == 0);
+    /* Only rule, entity and relationship can be shared. */
+    in.memory_type = MR_SHORT_TERM;
+    in.shared = true;
+    CHECK_INT(mr_memory_create(&f.svc, &alice, &in, &got, &err), MR_EINVAL);
+    struct mr_search_results r;
+    CHECK_INT(search(&f, &bob, "fiscal year", &r), 1);
+    CHECK_STR(r.memories[0].memory_id, shared.memory_id);
+    CHECK_INT(r.memories[0].access_count, 0); /* read-only: alice's statistics untouched */
+    mr_search_results_clear(&r);
+    CHECK(mr_memory_get(&f.svc, &bob, shared.memory_id, &got, &err) == 0);
+    mr_memory_clear(&got);
+    CHECK_INT(mr_memory_get(&f.svc, &bob, private_.memory_id, &got, &err), MR_ENOTFOUND);
+    struct mr_memory_patch p = {.has_importance = true, .importance_score = 0.1};
+    CHECK_INT(mr_memory_update(&f.svc, &bob, shared.memory_id, &p, &got, &err), MR_ENOTFOUND);
+    CHECK_INT(mr_memory_delete(&f.svc, &bob, shared.memory_id, &err), MR_ENOTFOUND);
+    /* Never across tenants. */
+    struct mr_identity other = {"bob", "other-tenant"};
+    CHECK_INT(search(&f, &other, "fiscal year", &r), 0);
+    mr_search_results_clear(&r);
+    /* The owner still sees each once, and unsharing hides it again. */
+    CHECK_INT(search(&f, &alice, "fiscal year", &r), 2);
+    mr_search_results_clear(&r);
+    struct mr_memory_patch unshare = {.has_shared = true, .shared = false};
+    CHECK(mr_memory_update(&f.svc, &alice, shared.memory_id, &unshare, &got, &err) == 0);
+    mr_memory_clear(&got);
+    CHECK_INT(search(&f, &bob, "fiscal year", &r), 0);
+    mr_search_results_clear(&r);
+    /* Strict isolation: shared or not, nothing crosses users. */
+    struct mr_memory_patch reshare = {.has_shared = true, .shared = true};
+    CHECK(mr_memory_update(&f.svc, &alice, shared.memory_id, &reshare, &got, &err) == 0);
+    mr_memory_clear(&got);
+    f.svc.relaxed_sharing = false;
+    CHECK_INT(search(&f, &bob, "fiscal year", &r), 0);
+    mr_search_results_clear(&r);
+    CHECK_INT(mr_memory_get(&f.svc, &bob, shared.memory_id, &got, &err), MR_ENOTFOUND);
+    mr_memory_clear(&shared);
+    mr_memory_clear(&private_);
+    teardown(&f);
+}
+
 TEST_MAIN("service", T(test_create_sets_defaults_and_expiry), T(test_create_rejects_blank_content),
           T(test_search_skips_expired), T(test_search_records_access_and_promotes),
           T(test_search_filters_and_threshold), T(test_users_are_isolated),
           T(test_update_merges_metadata_replaces_tags_and_reembeds), T(test_promote_endpoint_rule),
           T(test_archive_old_unimportant_short_term), T(test_conversations_lifecycle),
-          T(test_restart_rebuilds_index_from_store), T(test_reembed_rewrites_vectors_and_model))
+          T(test_restart_rebuilds_index_from_store), T(test_reembed_rewrites_vectors_and_model),
+          T(test_relaxed_sharing_is_read_only_and_within_the_tenant))

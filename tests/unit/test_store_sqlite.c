@@ -70,7 +70,7 @@ TEST(test_sqlite_schema_versioned_and_wal)
     struct mr_store *s = mr_store_sqlite_open(path, 1, &err);
     CHECK(s);
     mr_store_close(s);
-    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 1);
+    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 2);
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     sqlite3_stmt *st;
@@ -79,6 +79,43 @@ TEST(test_sqlite_schema_versioned_and_wal)
     CHECK_STR((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+TEST(test_sqlite_migrates_a_version_1_database)
+{
+    char path[512];
+    test_path(path, sizeof path, "v1.db");
+    struct mr_err err;
+    struct mr_store *s = mr_store_sqlite_open(path, 1, &err);
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    struct mr_memory m, got;
+    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    c_mem(&m, C1, &c_alice, MR_RULE, 0.5, 1);
+    CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    mr_store_close(s);
+    /* Turn it back into what version 1 wrote. */
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "ALTER TABLE memories DROP COLUMN is_shared; PRAGMA user_version=1",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    s = mr_store_sqlite_open(path, 1, &err);
+    CHECK(s);
+    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 2);
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    CHECK(mr_store_mem_get(tx, m.memory_id, &got, &err) == 0);
+    CHECK_STR(got.content, m.content);
+    CHECK(!got.is_shared);
+    mr_memory_clear(&got);
+    mr_store_rollback(tx);
+    mr_store_close(s);
+    mr_memory_clear(&m);
+    mr_conversation_clear(&c);
 }
 
 TEST(test_sqlite_refuses_newer_schema)
@@ -162,5 +199,6 @@ TEST(test_sqlite_concurrent_writers_all_commit)
 }
 
 TEST_MAIN("store_sqlite", CONTRACT_STORE_TESTS, T(test_sqlite_data_survives_reopen),
-          T(test_sqlite_schema_versioned_and_wal), T(test_sqlite_refuses_newer_schema),
+          T(test_sqlite_schema_versioned_and_wal), T(test_sqlite_migrates_a_version_1_database),
+          T(test_sqlite_refuses_newer_schema),
           T(test_sqlite_unopenable_path_is_an_error), T(test_sqlite_concurrent_writers_all_commit))
