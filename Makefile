@@ -79,9 +79,9 @@ $(BUILD)/tests/test_e2e_%: tests/e2e/test_e2e_%.c $(TEST_SUPPORT) $(E2E_SUPPORT)
 	$(CC) $(CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(E2E_SUPPORT) \
 		$(BUILD)/libmemori.a $(LDLIBS) $(shell pkg-config --libs $(TEST_PKGS))
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libmemori.a $(TEST_SUPPORT)
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmemori.a $(TEST_SUPPORT) $(E2E_SUPPORT)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(BUILD)/libmemori.a $(LDLIBS) \
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(E2E_SUPPORT) $(BUILD)/libmemori.a $(LDLIBS) \
 		$(shell pkg-config --libs $(TEST_PKGS))
 
 $(TOOLS)/%: tools/%.c $(TOOL_DEPS) include/memori/model_file.h
