@@ -7,7 +7,12 @@ BUILD ?= build
 CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wno-missing-field-initializers -Iinclude -MMD -MP
 SAN_FLAGS := -fsanitize=address,undefined
-ifeq ($(SANITIZE),1)
+ifeq ($(TSAN),1)
+  # ThreadSanitizer for the concurrent parts (index, caches, store pool): `make test TSAN=1`.
+  BUILD := build-tsan
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+  LDFLAGS += -fsanitize=thread
+else ifeq ($(SANITIZE),1)
   BUILD := build-san
   OPT := -O1 -g -fno-omit-frame-pointer $(SAN_FLAGS) -fno-sanitize-recover=all
   LDFLAGS += $(SAN_FLAGS)
@@ -131,8 +136,15 @@ fuzz: deps-check $(FUZZ_BIN)
 run: all
 	./$(BUILD)/memori serve
 
+TSAN_TESTS := $(BUILD)/tests/test_index $(BUILD)/tests/test_cache $(BUILD)/tests/test_store_sqlite
+
+ifeq ($(TSAN),1)
+test: all $(TSAN_TESTS)
+	@TSAN_OPTIONS=halt_on_error=1 scripts/run-tests.sh $(BUILD) $(TSAN_TESTS)
+else
 test: all $(UNIT_BIN) $(E2E_BIN)
 	@scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(E2E_BIN)
+endif
 
 bench: all $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
@@ -141,7 +153,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san build-tools build-fuzz
+	rm -rf build build-san build-tsan build-tools build-fuzz
 
 # Also removes the model, which takes minutes to rebuild.
 distclean: clean

@@ -80,8 +80,26 @@ struct mr_index {
 /* The exact (brute-force) index of dimension dim. Free with mr_index_destroy. */
 struct mr_index *mr_index_flat_new(size_t dim);
 
-/* Dot product of two dim-float vectors (the scan kernel). */
+/*
+ * Dot product of two dim-float vectors (the scan kernel): AVX2+FMA where the
+ * CPU has it, else scalar, chosen once by CPUID (MEMORI_KERNEL=scalar|avx2|
+ * avx512 forces one the CPU has). No alignment needed.
+ */
 float mr_index_dot(const float *a, const float *b, size_t dim);
+
+/* The portable reference kernel. */
+float mr_index_dot_scalar(const float *a, const float *b, size_t dim);
+
+/* "avx512", "avx2" or "scalar": the kernel mr_index_dot uses. */
+const char *mr_index_kernel_name(void);
+
+typedef float (*mr_dot_fn)(const float *a, const float *b, size_t dim);
+
+/* The kernel mr_index_dot uses, to call without the dispatch in a hot loop. */
+mr_dot_fn mr_index_dot_fn(void);
+
+/* A kernel by name, or NULL when this CPU lacks it (tests and benchmarks). */
+mr_dot_fn mr_index_kernel(const char *name);
 
 static inline int mr_index_upsert(struct mr_index *ix, const struct mr_index_entry *e,
                                   struct mr_err *err)

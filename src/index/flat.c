@@ -181,22 +181,6 @@ static void map_del(struct partition *p, int64_t id)
     }
 }
 
-float mr_index_dot(const float *a, const float *b, size_t dim)
-{
-    /* Four accumulators let the compiler keep several FMAs in flight. */
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    size_t i = 0;
-    for (; i + 4 <= dim; i += 4) {
-        s0 += a[i] * b[i];
-        s1 += a[i + 1] * b[i + 1];
-        s2 += a[i + 2] * b[i + 2];
-        s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < dim; i++)
-        s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
-}
-
 /* Writes e into p (adding or replacing). Lock held. */
 static void put_entry(struct flat *f, struct partition *p, const struct mr_index_entry *e)
 {
@@ -322,6 +306,7 @@ static void sift_up(struct mr_index_hit *h, size_t i)
 static size_t scan(const struct flat *f, const struct partition *p, const struct partition *skip,
                    const struct mr_index_query *q, struct mr_index_hit *out, size_t n)
 {
+    mr_dot_fn dot = mr_index_dot_fn();
     for (size_t i = 0; p && i < p->n; i++) {
         const struct meta *m = &p->meta[i];
         if (q->type_mask && !(q->type_mask & (1u << m->memory_type)))
@@ -334,7 +319,7 @@ static size_t scan(const struct flat *f, const struct partition *p, const struct
             continue;
         if (skip && map_get(skip, m->id) >= 0)
             continue; /* the caller's own shared memory: already scanned */
-        float s = mr_index_dot(q->vec, p->vecs + i * f->dim, f->dim);
+        float s = dot(q->vec, p->vecs + i * f->dim, f->dim);
         if (s < q->min_score)
             continue;
         struct mr_index_hit hit = {m->id, s};

@@ -1,5 +1,6 @@
 /* Unit tests of the exact index: top-k against brute force, filters, removal. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "memori/index.h"
@@ -207,6 +208,64 @@ TEST(test_shared_entries_reach_the_tenant_once)
     mr_index_destroy(ix);
 }
 
+struct rw {
+    struct mr_index *ix;
+    int errors;
+};
+
+static void *reader(void *arg)
+{
+    struct rw *r = arg;
+    float q[DIM] = {1};
+    struct mr_index_hit hits[5];
+    struct mr_err err;
+    for (int i = 0; i < 3000; i++) {
+        struct mr_index_query iq = query(q, 5);
+        iq.include_shared = i % 2;
+        size_t n;
+        if (mr_index_search(r->ix, &alice, &iq, hits, &n, &err) != 0 || n > 5)
+            r->errors++;
+        for (size_t k = 1; k < n; k++)
+            if (hits[k].score > hits[k - 1].score)
+                r->errors++;
+    }
+    return NULL;
+}
+
+static void *writer(void *arg)
+{
+    struct rw *r = arg;
+    float v[DIM];
+    struct mr_err err;
+    for (int i = 0; i < 3000; i++) {
+        for (int j = 0; j < DIM; j++)
+            v[j] = (float)((i * 31 + j) % 17) / 17.0f;
+        struct mr_index_entry e = {i % 200 + 1, "alice", "t1", "c", MR_RULE, false, MR_NO_TIME,
+                                   v, i % 3 == 0};
+        mr_index_upsert(r->ix, &e, &err);
+        if (i % 7 == 0)
+            mr_index_remove(r->ix, &alice, i % 200 + 1);
+        if (i % 11 == 0)
+            mr_index_set_archived(r->ix, &alice, i % 200 + 1, i % 2);
+    }
+    return NULL;
+}
+
+/* Searches in parallel with writes (run under ThreadSanitizer by make test TSAN=1). */
+TEST(test_concurrent_writer_and_readers)
+{
+    struct rw r = {mr_index_flat_new(DIM), 0};
+    pthread_t w, rd[3];
+    pthread_create(&w, NULL, writer, &r);
+    for (int i = 0; i < 3; i++)
+        pthread_create(&rd[i], NULL, reader, &r);
+    pthread_join(w, NULL);
+    for (int i = 0; i < 3; i++)
+        pthread_join(rd[i], NULL);
+    CHECK_INT(r.errors, 0);
+    mr_index_destroy(r.ix);
+}
+
 TEST(test_dot_matches_naive_for_odd_sizes)
 {
     float a[67], b[67];
@@ -223,5 +282,5 @@ TEST(test_dot_matches_naive_for_odd_sizes)
 
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
           T(test_min_score_threshold), T(test_remove_and_update_are_reflected),
-          T(test_shared_entries_reach_the_tenant_once),
+          T(test_shared_entries_reach_the_tenant_once), T(test_concurrent_writer_and_readers),
           T(test_dot_matches_naive_for_odd_sizes))
