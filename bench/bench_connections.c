@@ -22,34 +22,6 @@
 #include "../tests/support/http_client.h"
 #include "memori/clock.h"
 
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 static double probe_ms(struct server *s, int n)
 {
     int64_t t0 = mr_monotonic_us();
@@ -77,10 +49,10 @@ int main(int argc, char **argv)
         return 1;
     }
     double idle_ms = probe_ms(&s, 200);
-    long rss0 = rss_kib(s.pid);
+    long rss0 = proc_rss_kib(s.pid);
     int *fds = calloc((size_t)n, sizeof *fds), opened = 0, answered = 0;
     for (int i = 0; i < n; i++) {
-        fds[i] = dial(s.port);
+        fds[i] = tcp_dial(s.port);
         if (fds[i] < 0)
             break;
         const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -96,7 +68,7 @@ int main(int argc, char **argv)
             answered++;
     }
     double held_ms = probe_ms(&s, 200);
-    long rss1 = rss_kib(s.pid);
+    long rss1 = proc_rss_kib(s.pid);
     printf("bench_connections: %d keep-alive connections opened, %d answered and held open\n",
            opened, answered);
     printf("  GET /health while idle: %.3f ms; with all held: %.3f ms (%.2fx)\n", idle_ms,

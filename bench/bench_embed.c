@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 
+#include "../tests/support/http_client.h"
 #include "memori/embed.h"
 #include "memori/index.h"
 
@@ -62,20 +64,6 @@ static double sim(struct mr_embedder *e, const char *a, const char *b)
     free(x);
     free(y);
     return s;
-}
-
-/* Resident set size of this process in KiB (VmRSS). */
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kib;
 }
 
 static void run(struct mr_embedder *e, double base_per_s)
@@ -134,11 +122,11 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("%s: model file mapped and checked in %.1f ms\n", path, (now_s() - t0) * 1e3);
-    long rss0 = rss_kib();
+    long rss0 = proc_rss_kib(getpid());
     run(sem, base);
     printf("  RSS %ld KiB before the semantic model's first embedding, %ld KiB after the run "
            "(the file is mapped: only the pages of words used become resident)\n",
-           rss0, rss_kib());
+           rss0, proc_rss_kib(getpid()));
     mr_embed_destroy(sem);
     return 0;
 }

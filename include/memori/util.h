@@ -17,6 +17,19 @@ void *mr_xrealloc(void *p, size_t n);
 char *mr_xstrdup(const char *s);
 char *mr_xstrndup(const char *s, size_t n);
 
+#define MR_FNV64_BASIS UINT64_C(14695981039346656037)
+
+/* FNV-1a (64 bit) of n bytes continuing from h (start with MR_FNV64_BASIS). */
+static inline uint64_t mr_fnv1a64(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= UINT64_C(1099511628211);
+    }
+    return h;
+}
+
 /* Canonical text form of a UUID: 36 chars, lowercase, plus NUL. */
 #define MR_UUID_LEN 37
 

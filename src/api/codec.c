@@ -677,14 +677,20 @@ char *api_encode_search(const struct mr_search_results *r, const char *query, si
     return dump(o);
 }
 
+/* {"<key>": items, "total", "limit", "offset"}: the shape of every paged list. */
+static char *page_json(const char *key, json_t *items, int64_t total, struct mr_page page)
+{
+    return dump(json_pack("{s:o, s:I, s:I, s:I}", key, items, "total", (json_int_t)total, "limit",
+                          (json_int_t)page.limit, "offset", (json_int_t)page.offset));
+}
+
 char *api_encode_memory_page(const struct mr_memory *v, size_t n, int64_t total,
                              struct mr_page page)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, memory_json(&v[i]));
-    return dump(json_pack("{s:o, s:I, s:I, s:I}", "memories", a, "total", (json_int_t)total,
-                          "limit", (json_int_t)page.limit, "offset", (json_int_t)page.offset));
+    return page_json("memories", a, total, page);
 }
 
 char *api_encode_stats(const struct mr_stats *s)
@@ -735,9 +741,7 @@ char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, in
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(a, conversation_json(&v[i]));
-    return dump(json_pack("{s:o, s:I, s:I, s:I}", "conversations", a, "total",
-                          (json_int_t)total, "limit", (json_int_t)page.limit, "offset",
-                          (json_int_t)page.offset));
+    return page_json("conversations", a, total, page);
 }
 
 char *api_encode_health(const char *status, const char *store_name, const char *store_status,

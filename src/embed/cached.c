@@ -19,16 +19,6 @@ struct cached {
     atomic_bool l2_down; /* logged once per outage */
 };
 
-static uint64_t fnv64(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
 static uint64_t mix(uint64_t x)
 {
     x ^= x >> 33;
@@ -42,13 +32,13 @@ static uint64_t mix(uint64_t x)
 struct mr_cache_key mr_cache_key_of(const char *model, size_t dim, const char *text, size_t len)
 {
     /* Two independent 64-bit hashes: a false hit needs both to collide. */
-    uint64_t a = fnv64(UINT64_C(14695981039346656037), model, strlen(model));
-    uint64_t b = fnv64(UINT64_C(0x84222325cbf29ce4), model, strlen(model));
+    uint64_t a = mr_fnv1a64(MR_FNV64_BASIS, model, strlen(model));
+    uint64_t b = mr_fnv1a64(UINT64_C(0x84222325cbf29ce4), model, strlen(model));
     uint64_t d = dim;
-    a = fnv64(a, &d, sizeof d);
-    b = fnv64(b, &d, sizeof d);
-    a = fnv64(a, text, len);
-    b = fnv64(b ^ UINT64_C(0x9e3779b97f4a7c15), text, len);
+    a = mr_fnv1a64(a, &d, sizeof d);
+    b = mr_fnv1a64(b, &d, sizeof d);
+    a = mr_fnv1a64(a, text, len);
+    b = mr_fnv1a64(b ^ UINT64_C(0x9e3779b97f4a7c15), text, len);
     return (struct mr_cache_key){mix(a), mix(b ^ (uint64_t)len)};
 }
 

@@ -43,25 +43,13 @@ struct feats {
     size_t prev_len;
 };
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
-
-#define FNV_BASIS UINT64_C(14695981039346656037)
-
 static void add(struct feats *f, uint64_t kind, const char *s, size_t n, float w)
 {
     if (f->n == f->cap) {
         f->cap = f->cap ? f->cap * 2 : 256;
         f->v = mr_xrealloc(f->v, f->cap * sizeof *f->v);
     }
-    uint64_t h = fnv1a(FNV_BASIS ^ (kind * UINT64_C(0x9e3779b97f4a7c15)), s, n);
+    uint64_t h = mr_fnv1a64(MR_FNV64_BASIS ^ (kind * UINT64_C(0x9e3779b97f4a7c15)), s, n);
     /* Final avalanche so low bits (the bucket) depend on every byte. */
     h ^= h >> 33;
     h *= UINT64_C(0xff51afd7ed558ccd);

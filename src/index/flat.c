@@ -42,15 +42,7 @@ struct flat {
     size_t parts_cap, parts_used, total;
 };
 
-static uint64_t hash_bytes(const char *s, size_t n)
-{
-    uint64_t h = UINT64_C(14695981039346656037);
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= UINT64_C(1099511628211);
-    }
-    return h;
-}
+static uint64_t hash_bytes(const char *s, size_t n) { return mr_fnv1a64(MR_FNV64_BASIS, s, n); }
 
 static uint64_t hash_id(int64_t id)
 {

@@ -20,34 +20,6 @@
 
 static struct server srv;
 
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static long rss_kib(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kib = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 static bool start(char *const *env)
 {
     char db[512];
@@ -61,7 +33,7 @@ TEST(test_slowloris_is_dropped_others_served)
 {
     char *env[] = {"MEMORI_CONNECTION_TIMEOUT_S=2", NULL};
     CHECK(start(env));
-    int slow = dial(srv.port);
+    int slow = tcp_dial(srv.port);
     CHECK(slow >= 0);
     /* Half a request line, then silence. */
     CHECK(write(slow, "GET /health HTTP/1.1\r\nHost: x\r\n", 31) == 31);
@@ -83,11 +55,11 @@ TEST(test_many_keepalive_connections_held_with_bounded_memory)
 {
     enum { N = 300 };
     CHECK(start(NULL));
-    long before = rss_kib(srv.pid);
+    long before = proc_rss_kib(srv.pid);
     int fds[N];
     int opened = 0;
     for (int i = 0; i < N; i++) {
-        fds[i] = dial(srv.port);
+        fds[i] = tcp_dial(srv.port);
         if (fds[i] < 0)
             break;
         const char req[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -108,7 +80,7 @@ TEST(test_many_keepalive_connections_held_with_bounded_memory)
     http(&srv, "POST", "/api/memories/search", NULL, "{\"query\":\"still here\"}", SIZE_MAX, &r);
     long status = r.status;
     resp_free(&r);
-    long after = rss_kib(srv.pid);
+    long after = proc_rss_kib(srv.pid);
     for (int i = 0; i < opened; i++)
         close(fds[i]);
     CHECK_INT(server_stop(&srv, SIGTERM), 0);
@@ -123,7 +95,7 @@ TEST(test_many_keepalive_connections_held_with_bounded_memory)
 TEST(test_oversize_headers_and_lists_are_4xx)
 {
     CHECK(start(NULL));
-    int fd = dial(srv.port);
+    int fd = tcp_dial(srv.port);
     CHECK(fd >= 0);
     size_t n = 100000;
     char *req = malloc(n + 128);

@@ -53,6 +53,12 @@ int http_auth(const struct server *s, const char *method, const char *path, cons
 
 void resp_free(struct resp *r);
 
+/* A TCP connection to 127.0.0.1:port, or -1. */
+int tcp_dial(int port);
+
+/* Resident set size of process pid in KiB (VmRSS), or -1. */
+long proc_rss_kib(pid_t pid);
+
 /* Shortcuts on r->json. */
 const char *jstr(const json_t *o, const char *key);
 long long jint(const json_t *o, const char *key);
