@@ -71,8 +71,8 @@ int main(int argc, char **argv)
     long rss1 = proc_rss_kib(s.pid);
     printf("bench_connections: %d keep-alive connections opened, %d answered and held open\n",
            opened, answered);
-    printf("  GET /health while idle: %.3f ms; with all held: %.3f ms (%.2fx)\n", idle_ms,
-           held_ms, held_ms / idle_ms);
+    printf("  GET /health while idle: %.3f ms; with all held: %.3f ms (%.2fx)\n", idle_ms, held_ms,
+           held_ms / idle_ms);
     printf("  server RSS: %ld KiB -> %ld KiB (%.1f KiB per connection)\n", rss0, rss1,
            opened ? (double)(rss1 - rss0) / opened : 0);
     for (int i = 0; i < opened; i++)

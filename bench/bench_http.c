@@ -42,10 +42,10 @@ static size_t sink(char *p, size_t s, size_t n, void *a)
 
 enum kind { HEALTH, CREATE, SEARCH };
 
-static const char *const words[] = {"orders", "customers", "revenue", "invoice", "region",
-                                    "product", "price", "discount", "shipment", "warehouse",
-                                    "refund", "payment", "account", "supplier", "category",
-                                    "employee", "quarter", "margin", "tax", "currency"};
+static const char *const words[] = {"orders",   "customers", "revenue",  "invoice",  "region",
+                                    "product",  "price",     "discount", "shipment", "warehouse",
+                                    "refund",   "payment",   "account",  "supplier", "category",
+                                    "employee", "quarter",   "margin",   "tax",      "currency"};
 #define NWORDS (sizeof words / sizeof *words)
 
 struct worker {
@@ -77,7 +77,7 @@ static void *run(void *arg)
     CURL *c = curl_easy_init();
     char url[128], body[512];
     unsigned seed = (unsigned)w->id * 7919u + 1;
-    const char *path = w->kind == HEALTH ? "/health"
+    const char *path = w->kind == HEALTH   ? "/health"
                        : w->kind == CREATE ? "/api/memories"
                                            : "/api/memories/search";
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
@@ -219,8 +219,8 @@ int main(int argc, char **argv)
     }
     printf("bench_http: %d client threads, %.0f s per phase, client and server share %ld cores\n",
            threads, seconds, sysconf(_SC_NPROCESSORS_ONLN));
-    printf("| %-34s | %9s | %7s | %7s | %5s | %6s | %s |\n", "phase", "req/s", "p50 ms",
-           "p99 ms", "×base", "n", "errors");
+    printf("| %-34s | %9s | %7s | %7s | %5s | %6s | %s |\n", "phase", "req/s", "p50 ms", "p99 ms",
+           "×base", "n", "errors");
     printf("|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------", "-----------",
            "---------", "---------", "-------", "--------", "---");
     struct result base = phase(HEALTH, seconds, 0);

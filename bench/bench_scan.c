@@ -121,8 +121,8 @@ static void run(const char *name, mr_dot_fn k, const float *data, size_t n, size
     if (!*naive_qps)
         *naive_qps = qps;
     printf("| %8zu | %4zu | %-14s | %9.1f | %8.3f | %8.3f | %6.1f | %5.0f %% | %6.2fx |\n", n, d,
-           name, qps, lat[queries / 2] * 1e3, lat[queries * 99 / 100] * 1e3, gbs,
-           100 * gbs / bw, qps / *naive_qps);
+           name, qps, lat[queries / 2] * 1e3, lat[queries * 99 / 100] * 1e3, gbs, 100 * gbs / bw,
+           qps / *naive_qps);
     free(lat);
 }
 
@@ -131,8 +131,8 @@ static void index_run(const float *data, size_t n, size_t d, int queries, double
     struct mr_index *ix = mr_index_flat_new(d);
     struct mr_err err;
     for (size_t i = 0; i < n; i++) {
-        struct mr_index_entry e = {(int64_t)i + 1, "u", "t", "c", MR_RULE, false, MR_NO_TIME,
-                                   data + i * d, false};
+        struct mr_index_entry e = {(int64_t)i + 1, "u",        "t",          "c",  MR_RULE,
+                                   false,          MR_NO_TIME, data + i * d, false};
         mr_index_upsert(ix, &e, &err);
     }
     const struct mr_identity who = {"u", "t"};
@@ -142,8 +142,8 @@ static void index_run(const float *data, size_t n, size_t d, int queries, double
     struct mr_index_query w = {data, NULL, 0, false, 0, -1, 10, false};
     mr_index_search(ix, &who, &w, hits, &warm, &err); /* first touch outside the timing */
     for (int q = 0; q < queries; q++) {
-        struct mr_index_query iq = {data + ((size_t)q * 7919 % n) * d, NULL, 0, false, 0, -1, 10,
-                                    false};
+        struct mr_index_query iq = {
+            data + ((size_t)q * 7919 % n) * d, NULL, 0, false, 0, -1, 10, false};
         size_t got;
         double t0 = now_s();
         mr_index_search(ix, &who, &iq, hits, &got, &err);
@@ -153,8 +153,8 @@ static void index_run(const float *data, size_t n, size_t d, int queries, double
     qsort(lat, queries, sizeof *lat, cmp_d);
     double qps = queries / sum, gbs = (double)n * d * 4 * qps / 1e9;
     printf("| %8zu | %4zu | index (%-6s) | %9.1f | %8.3f | %8.3f | %6.1f | %5.0f %% |        |\n",
-           n, d, mr_index_kernel_name(), qps, lat[queries / 2] * 1e3,
-           lat[queries * 99 / 100] * 1e3, gbs, 100 * gbs / bw);
+           n, d, mr_index_kernel_name(), qps, lat[queries / 2] * 1e3, lat[queries * 99 / 100] * 1e3,
+           gbs, 100 * gbs / bw);
     free(lat);
     mr_index_destroy(ix);
 }
@@ -163,8 +163,8 @@ int main(int argc, char **argv)
 {
     size_t max_n = argc > 1 ? (size_t)atol(argv[1]) : 1000000;
     double bw = triad_gbs();
-    printf("bench_scan: memory bandwidth (triad, same run): %.1f GB/s; dispatched kernel: %s\n",
-           bw, mr_index_kernel_name());
+    printf("bench_scan: memory bandwidth (triad, same run): %.1f GB/s; dispatched kernel: %s\n", bw,
+           mr_index_kernel_name());
     printf("| %8s | %4s | %-14s | %9s | %8s | %8s | %6s | %7s | %7s |\n", "N", "d", "kernel",
            "queries/s", "p50 ms", "p99 ms", "GB/s", "of bw", "× naive");
     printf("|---|---|---|---|---|---|---|---|---|\n");

@@ -108,8 +108,8 @@ static int open_parts(struct app *a, bool check_model)
             .api_key = c->openai_api_key,
             .model = model,
             .dim = (size_t)c->embedding_dimensions,
-            .send_dimensions = c->embedding_dimensions > 0 &&
-                               strncmp(model, "text-embedding-3", 16) == 0,
+            .send_dimensions =
+                c->embedding_dimensions > 0 && strncmp(model, "text-embedding-3", 16) == 0,
             .batch_size = c->embedding_batch_size,
             .timeout_ms = c->embedding_timeout_ms,
             .max_retries = c->embedding_max_retries,
@@ -121,8 +121,7 @@ static int open_parts(struct app *a, bool check_model)
                                             c->model_path, &model_threshold, &err);
     }
     if (!a->embedder) {
-        fprintf(stderr, "memori: %s%s\n", err.code == MR_EINVAL ? "configuration: " : "",
-                err.msg);
+        fprintf(stderr, "memori: %s%s\n", err.code == MR_EINVAL ? "configuration: " : "", err.msg);
         return err.code == MR_EINVAL ? 2 : 1;
     }
     /*
@@ -132,8 +131,7 @@ static int open_parts(struct app *a, bool check_model)
      */
     struct mr_cache *l1 = NULL, *l2 = NULL;
     if (strcmp(c->embedding_provider, "openai") == 0 && c->embedding_cache_bytes > 0)
-        l1 = mr_cache_lru_new(c->embedding_cache_bytes, c->embedding_cache_ttl,
-                              mr_clock_system());
+        l1 = mr_cache_lru_new(c->embedding_cache_bytes, c->embedding_cache_ttl, mr_clock_system());
     if (c->redis_enabled) {
         l2 = mr_cache_redis_new(c->redis_url, c->embedding_cache_ttl, c->redis_timeout_ms, &err);
         if (!l2) {
@@ -145,8 +143,7 @@ static int open_parts(struct app *a, bool check_model)
     if (l1 || l2)
         a->embedder = mr_embed_cached_new(a->embedder, l1, l2);
     a->store = mr_store_sqlite_open(a->cfg.sqlite_path,
-                                    a->cfg.database_pool_size + a->cfg.database_max_overflow,
-                                    &err);
+                                    a->cfg.database_pool_size + a->cfg.database_max_overflow, &err);
     if (!a->store) {
         fprintf(stderr, "memori: %s\n", err.msg);
         return 1;
@@ -218,8 +215,7 @@ static int cmd_serve(const char *env_file)
         app_close(&a);
         return 1;
     }
-    fprintf(stderr,
-            "memori %s: listening on http://%s:%d (store sqlite %s, model %s/%zu, %s)\n",
+    fprintf(stderr, "memori %s: listening on http://%s:%d (store sqlite %s, model %s/%zu, %s)\n",
             MEMORI_VERSION, a.cfg.host, mr_http_port(srv), a.cfg.sqlite_path,
             mr_embed_name(a.embedder), mr_embed_dim(a.embedder),
             a.auth.production ? "JWT required" : "development identity from X-User-Id");

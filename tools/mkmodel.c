@@ -283,8 +283,8 @@ static void train(void)
                 }
             }
         }
-        fprintf(stderr, "mkmodel: epoch %d done, %.0f s, %.0f words/s\n", epoch + 1,
-                now_s() - t0, processed / (now_s() - t0));
+        fprintf(stderr, "mkmodel: epoch %d done, %.0f s, %.0f words/s\n", epoch + 1, now_s() - t0,
+                processed / (now_s() - t0));
     }
     free(keep);
     free(neg_table);

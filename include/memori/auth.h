@@ -18,10 +18,10 @@
 #define MR_MAX_ID_CHARS 255 /* user and tenant ids: the reference's String(255) */
 
 struct mr_auth {
-    bool production;         /* tokens required, X-User-Id ignored */
-    bool multi_tenant;       /* false: every caller is in the default tenant */
-    const char *secret;      /* SECRET_KEY */
-    const char *algorithm;   /* "HS256", "HS384" or "HS512" */
+    bool production;       /* tokens required, X-User-Id ignored */
+    bool multi_tenant;     /* false: every caller is in the default tenant */
+    const char *secret;    /* SECRET_KEY */
+    const char *algorithm; /* "HS256", "HS384" or "HS512" */
     const char *default_tenant;
     const struct mr_clock *clock;
 };
@@ -46,8 +46,8 @@ int mr_auth_identify(const struct mr_auth *a, const char *authorization, const c
  * Signs a token for sub (tenant and role may be NULL) valid ttl_minutes from
  * now (`memori token`). Returns a malloc'd string, or NULL with err.
  */
-char *mr_auth_mint(const struct mr_auth *a, const char *sub, const char *tenant,
-                   const char *role, long ttl_minutes, struct mr_err *err);
+char *mr_auth_mint(const struct mr_auth *a, const char *sub, const char *tenant, const char *role,
+                   long ttl_minutes, struct mr_err *err);
 
 /*
  * Start-up check of a production secret: refuses a missing one, a known

@@ -65,10 +65,13 @@ struct mr_cache *mr_cache_lru_new(size_t max_bytes, int ttl_s, const struct mr_c
  * second. Never NULL for a well-formed url (it may start disconnected);
  * NULL with err (MR_EINVAL naming REDIS_URL) for a malformed one.
  */
-struct mr_cache *mr_cache_redis_new(const char *url, int ttl_s, int timeout_ms,
-                                    struct mr_err *err);
+struct mr_cache *mr_cache_redis_new(const char *url, int ttl_s, int timeout_ms, struct mr_err *err);
 
-static inline void mr_cache_destroy(struct mr_cache *c) { if (c) c->ops->destroy(c); }
+static inline void mr_cache_destroy(struct mr_cache *c)
+{
+    if (c)
+        c->ops->destroy(c);
+}
 
 /*
  * An embedder that asks l1, then l2, then inner, and fills the caches with

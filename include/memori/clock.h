@@ -24,7 +24,10 @@ const struct mr_clock *mr_clock_system(void);
 /* A clock that reads c->fixed_us; tests set and advance it. */
 void mr_clock_fixed_init(struct mr_clock *c, int64_t start_us);
 
-static inline int64_t mr_clock_now(const struct mr_clock *c) { return c->now(c); }
+static inline int64_t mr_clock_now(const struct mr_clock *c)
+{
+    return c->now(c);
+}
 
 /* Monotonic microseconds, for measuring durations. */
 int64_t mr_monotonic_us(void);

@@ -36,8 +36,8 @@ struct mr_config {
 
     int short_term_expiry_days;
     int archive_threshold_days;
-    int max_context_memories;      /* default search limit */
-    bool has_min_similarity;       /* false: the model's calibrated default */
+    int max_context_memories; /* default search limit */
+    bool has_min_similarity;  /* false: the model's calibrated default */
     double min_similarity;
 
     char *redis_url;

@@ -33,14 +33,28 @@ struct mr_embedder {
     const struct mr_embedder_ops *ops;
 };
 
-static inline const char *mr_embed_name(const struct mr_embedder *e) { return e->ops->name(e); }
-static inline size_t mr_embed_dim(const struct mr_embedder *e) { return e->ops->dim(e); }
+static inline const char *mr_embed_name(const struct mr_embedder *e)
+{
+    return e->ops->name(e);
+}
+static inline size_t mr_embed_dim(const struct mr_embedder *e)
+{
+    return e->ops->dim(e);
+}
 static inline int mr_embed_batch(struct mr_embedder *e, const char *const *texts,
                                  const size_t *lens, size_t n, float *out, struct mr_err *err)
-{ return e->ops->embed(e, texts, lens, n, out, err); }
+{
+    return e->ops->embed(e, texts, lens, n, out, err);
+}
 static inline int mr_embed_health(struct mr_embedder *e, struct mr_err *err)
-{ return e->ops->health(e, err); }
-static inline void mr_embed_destroy(struct mr_embedder *e) { if (e) e->ops->destroy(e); }
+{
+    return e->ops->health(e, err);
+}
+static inline void mr_embed_destroy(struct mr_embedder *e)
+{
+    if (e)
+        e->ops->destroy(e);
+}
 
 /* Embeds one text into out (dim floats). */
 int mr_embed_one(struct mr_embedder *e, const char *text, size_t len, float *out,
@@ -89,11 +103,11 @@ struct mr_openai_options {
     const char *base_url; /* e.g. "https://api.openai.com/v1"; "/embeddings" is appended */
     const char *api_key;  /* sent as "Authorization: Bearer"; NULL or "" sends none */
     const char *model;
-    size_t dim;       /* 0: the known dimension of an OpenAI model, else an error */
+    size_t dim;           /* 0: the known dimension of an OpenAI model, else an error */
     bool send_dimensions; /* pass "dimensions" (text-embedding-3 models can shorten) */
-    int batch_size;   /* texts per request */
-    long timeout_ms;  /* per attempt */
-    int max_retries;  /* extra attempts on 429, 5xx and network errors */
+    int batch_size;       /* texts per request */
+    long timeout_ms;      /* per attempt */
+    int max_retries;      /* extra attempts on 429, 5xx and network errors */
 };
 
 /*
@@ -113,7 +127,6 @@ struct mr_embedder *mr_embed_openai_new(const struct mr_openai_options *o, struc
  * "customer", "id"). Calls fn for each word (not NUL-terminated).
  */
 void mr_embed_tokenize(const char *text, size_t len,
-                       void (*fn)(void *arg, const char *word, size_t n, int is_part),
-                       void *arg);
+                       void (*fn)(void *arg, const char *word, size_t n, int is_part), void *arg);
 
 #endif

@@ -11,13 +11,13 @@
 
 enum {
     MR_OK = 0,
-    MR_EINVAL = -1,     /* bad input the client can fix (400) */
-    MR_ENOTFOUND = -2,  /* absent, or not the caller's (404) */
-    MR_ECONFLICT = -3,  /* state forbids the operation (409) */
-    MR_EUNAVAIL = -4,   /* store or provider failed; retry later (503) */
-    MR_ENOTSUP = -5,    /* an implementation cannot do this (501) */
-    MR_EINTERNAL = -6,  /* a bug (500); never expected */
-    MR_ETOOLARGE = -7,  /* input over a limit (413) */
+    MR_EINVAL = -1,      /* bad input the client can fix (400) */
+    MR_ENOTFOUND = -2,   /* absent, or not the caller's (404) */
+    MR_ECONFLICT = -3,   /* state forbids the operation (409) */
+    MR_EUNAVAIL = -4,    /* store or provider failed; retry later (503) */
+    MR_ENOTSUP = -5,     /* an implementation cannot do this (501) */
+    MR_EINTERNAL = -6,   /* a bug (500); never expected */
+    MR_ETOOLARGE = -7,   /* input over a limit (413) */
     MR_EVALIDATION = -8, /* request validation failed (422) */
     MR_EUPSTREAM = -9,   /* a provider answered wrongly (502) */
     MR_EUNAUTH = -10,    /* no or bad credentials (401) */

@@ -29,8 +29,8 @@ const char *mr_http_query(const struct mr_http_request *req, const char *name, i
 
 struct mr_http_response {
     int status;
-    char *body;               /* malloc'd JSON or NULL; the server frees it */
-    const char *allow;        /* "Allow" header for 405, or NULL */
+    char *body;        /* malloc'd JSON or NULL; the server frees it */
+    const char *allow; /* "Allow" header for 405, or NULL */
     const char *www_authenticate;
 };
 
@@ -39,7 +39,7 @@ typedef void (*mr_http_handler)(void *ctx, const struct mr_http_request *req,
 
 struct mr_http_options {
     const char *host;
-    int port;            /* 0: any free port (see mr_http_port) */
+    int port; /* 0: any free port (see mr_http_port) */
     int threads;
     size_t max_body_bytes;
     int max_connections;

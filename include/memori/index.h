@@ -103,17 +103,32 @@ mr_dot_fn mr_index_kernel(const char *name);
 
 static inline int mr_index_upsert(struct mr_index *ix, const struct mr_index_entry *e,
                                   struct mr_err *err)
-{ return ix->ops->upsert(ix, e, err); }
+{
+    return ix->ops->upsert(ix, e, err);
+}
 static inline void mr_index_set_archived(struct mr_index *ix, const struct mr_identity *who,
                                          int64_t id, bool is_archived)
-{ ix->ops->set_archived(ix, who, id, is_archived); }
+{
+    ix->ops->set_archived(ix, who, id, is_archived);
+}
 static inline void mr_index_remove(struct mr_index *ix, const struct mr_identity *who, int64_t id)
-{ ix->ops->remove(ix, who, id); }
+{
+    ix->ops->remove(ix, who, id);
+}
 static inline int mr_index_search(struct mr_index *ix, const struct mr_identity *who,
                                   const struct mr_index_query *q, struct mr_index_hit *out,
                                   size_t *out_n, struct mr_err *err)
-{ return ix->ops->search(ix, who, q, out, out_n, err); }
-static inline size_t mr_index_count(struct mr_index *ix) { return ix->ops->count(ix); }
-static inline void mr_index_destroy(struct mr_index *ix) { if (ix) ix->ops->destroy(ix); }
+{
+    return ix->ops->search(ix, who, q, out, out_n, err);
+}
+static inline size_t mr_index_count(struct mr_index *ix)
+{
+    return ix->ops->count(ix);
+}
+static inline void mr_index_destroy(struct mr_index *ix)
+{
+    if (ix)
+        ix->ops->destroy(ix);
+}
 
 #endif

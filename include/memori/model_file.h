@@ -18,7 +18,7 @@ struct mr_model_header {
     uint32_t version;
     uint32_t dim;
     uint32_t n_words;
-    uint32_t hash_cap; /* power of two */
+    uint32_t hash_cap;           /* power of two */
     uint64_t off_pc;             /* float[dim]: the common component to remove */
     uint64_t off_vectors;        /* float[n_words][dim], unit length */
     uint64_t off_weights;        /* float[n_words]: SIF weight a / (a + p(w)) */

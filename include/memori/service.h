@@ -69,7 +69,7 @@ struct mr_search {
     size_t limit;                /* 0 = the configured default */
     bool has_min_similarity;
     double min_similarity;
-    unsigned type_mask;          /* 0 = every type */
+    unsigned type_mask; /* 0 = every type */
     bool include_archived;
 };
 
@@ -94,7 +94,7 @@ struct mr_conversation_create {
 
 struct mr_conversation_patch {
     bool has_title;
-    const char *title; /* NULL with has_title clears it */
+    const char *title;    /* NULL with has_title clears it */
     const char *metadata; /* merged */
     bool has_is_active;
     bool is_active;
@@ -111,21 +111,18 @@ struct mr_page {
 int mr_service_load_index(struct mr_service *svc, struct mr_err *err);
 
 int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
-                     const struct mr_memory_create *in, struct mr_memory *out,
-                     struct mr_err *err);
+                     const struct mr_memory_create *in, struct mr_memory *out, struct mr_err *err);
 int mr_memory_get(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
                   struct mr_memory *out, struct mr_err *err);
-int mr_memory_update(struct mr_service *svc, const struct mr_identity *who,
-                     const char *memory_id, const struct mr_memory_patch *p,
-                     struct mr_memory *out, struct mr_err *err);
-int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who,
-                     const char *memory_id, struct mr_err *err);
-/* MR_ECONFLICT when the memory is not short_term. */
-int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who,
-                      const char *memory_id, struct mr_memory *out, struct mr_err *err);
-int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
-                     const struct mr_search *q, struct mr_search_results *out,
+int mr_memory_update(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
+                     const struct mr_memory_patch *p, struct mr_memory *out, struct mr_err *err);
+int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
                      struct mr_err *err);
+/* MR_ECONFLICT when the memory is not short_term. */
+int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
+                      struct mr_memory *out, struct mr_err *err);
+int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
+                     const struct mr_search *q, struct mr_search_results *out, struct mr_err *err);
 int mr_memory_stats(struct mr_service *svc, const struct mr_identity *who, struct mr_stats *out,
                     struct mr_err *err);
 /*
@@ -137,22 +134,22 @@ int mr_memory_archive(struct mr_service *svc, const struct mr_identity *who, int
                       int64_t *out_count, struct mr_err *err);
 
 int mr_conversation_create(struct mr_service *svc, const struct mr_identity *who,
-                           const struct mr_conversation_create *in,
-                           struct mr_conversation *out, struct mr_err *err);
+                           const struct mr_conversation_create *in, struct mr_conversation *out,
+                           struct mr_err *err);
 int mr_conversation_get(struct mr_service *svc, const struct mr_identity *who, const char *id,
                         struct mr_conversation *out, struct mr_err *err);
 /* out: array of *out_n (free each with mr_conversation_clear, then the array). */
-int mr_conversation_list(struct mr_service *svc, const struct mr_identity *who,
-                         struct mr_page page, struct mr_conversation **out, size_t *out_n,
-                         int64_t *out_total, struct mr_err *err);
-int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who,
-                           const char *id, const struct mr_conversation_patch *p,
-                           struct mr_conversation *out, struct mr_err *err);
-int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who,
-                           const char *id, struct mr_err *err);
-int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *who,
-                             const char *id, struct mr_page page, struct mr_memory **out,
-                             size_t *out_n, int64_t *out_total, struct mr_err *err);
+int mr_conversation_list(struct mr_service *svc, const struct mr_identity *who, struct mr_page page,
+                         struct mr_conversation **out, size_t *out_n, int64_t *out_total,
+                         struct mr_err *err);
+int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who, const char *id,
+                           const struct mr_conversation_patch *p, struct mr_conversation *out,
+                           struct mr_err *err);
+int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who, const char *id,
+                           struct mr_err *err);
+int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *who, const char *id,
+                             struct mr_page page, struct mr_memory **out, size_t *out_n,
+                             int64_t *out_total, struct mr_err *err);
 
 /*
  * Rewrites every stored embedding with svc->embedder and records its model

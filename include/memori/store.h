@@ -51,8 +51,7 @@ struct mr_store_ops {
     /* Inserts c; sets c->id. MR_ECONFLICT when the UUID exists. */
     int (*conv_insert)(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err);
     /* Writes title, metadata, is_active, data_source_id, last_activity_at, updated_at. */
-    int (*conv_update)(struct mr_store_tx *tx, const struct mr_conversation *c,
-                       struct mr_err *err);
+    int (*conv_update)(struct mr_store_tx *tx, const struct mr_conversation *c, struct mr_err *err);
     /* Deletes the conversation and (cascade) its memories. */
     int (*conv_delete)(struct mr_store_tx *tx, const char *conversation_id, struct mr_err *err);
     /* The identity's conversations, newest activity first; out array freed by the caller
@@ -127,67 +126,113 @@ long mr_store_faulty_calls(struct mr_store *s);
 
 static inline int mr_store_begin(struct mr_store *s, bool write, struct mr_store_tx **out_tx,
                                  struct mr_err *err)
-{ return s->ops->begin(s, write, out_tx, err); }
+{
+    return s->ops->begin(s, write, out_tx, err);
+}
 static inline int mr_store_commit(struct mr_store_tx *tx, struct mr_err *err)
-{ return tx->store->ops->commit(tx, err); }
-static inline void mr_store_rollback(struct mr_store_tx *tx) { tx->store->ops->rollback(tx); }
+{
+    return tx->store->ops->commit(tx, err);
+}
+static inline void mr_store_rollback(struct mr_store_tx *tx)
+{
+    tx->store->ops->rollback(tx);
+}
 static inline int mr_store_check_model(struct mr_store *s, const char *model, size_t dim,
                                        struct mr_err *err)
-{ return s->ops->check_model(s, model, dim, err); }
+{
+    return s->ops->check_model(s, model, dim, err);
+}
 static inline int mr_store_set_model(struct mr_store_tx *tx, const char *model, size_t dim,
                                      struct mr_err *err)
-{ return tx->store->ops->set_model(tx, model, dim, err); }
+{
+    return tx->store->ops->set_model(tx, model, dim, err);
+}
 static inline int mr_store_conv_get(struct mr_store_tx *tx, const char *id,
                                     struct mr_conversation *out, struct mr_err *err)
-{ return tx->store->ops->conv_get(tx, id, out, err); }
+{
+    return tx->store->ops->conv_get(tx, id, out, err);
+}
 static inline int mr_store_conv_insert(struct mr_store_tx *tx, struct mr_conversation *c,
                                        struct mr_err *err)
-{ return tx->store->ops->conv_insert(tx, c, err); }
+{
+    return tx->store->ops->conv_insert(tx, c, err);
+}
 static inline int mr_store_conv_update(struct mr_store_tx *tx, const struct mr_conversation *c,
                                        struct mr_err *err)
-{ return tx->store->ops->conv_update(tx, c, err); }
+{
+    return tx->store->ops->conv_update(tx, c, err);
+}
 static inline int mr_store_conv_delete(struct mr_store_tx *tx, const char *id, struct mr_err *err)
-{ return tx->store->ops->conv_delete(tx, id, err); }
+{
+    return tx->store->ops->conv_delete(tx, id, err);
+}
 static inline int mr_store_conv_list(struct mr_store_tx *tx, const struct mr_identity *who,
                                      int64_t limit, int64_t offset, struct mr_conversation **out,
                                      size_t *out_n, int64_t *out_total, struct mr_err *err)
-{ return tx->store->ops->conv_list(tx, who, limit, offset, out, out_n, out_total, err); }
+{
+    return tx->store->ops->conv_list(tx, who, limit, offset, out, out_n, out_total, err);
+}
 static inline int mr_store_mem_insert(struct mr_store_tx *tx, struct mr_memory *m,
                                       struct mr_err *err)
-{ return tx->store->ops->mem_insert(tx, m, err); }
+{
+    return tx->store->ops->mem_insert(tx, m, err);
+}
 static inline int mr_store_mem_get(struct mr_store_tx *tx, const char *id, struct mr_memory *out,
                                    struct mr_err *err)
-{ return tx->store->ops->mem_get(tx, id, out, err); }
-static inline int mr_store_mem_get_by_id(struct mr_store_tx *tx, int64_t id,
-                                         struct mr_memory *out, struct mr_err *err)
-{ return tx->store->ops->mem_get_by_id(tx, id, out, err); }
+{
+    return tx->store->ops->mem_get(tx, id, out, err);
+}
+static inline int mr_store_mem_get_by_id(struct mr_store_tx *tx, int64_t id, struct mr_memory *out,
+                                         struct mr_err *err)
+{
+    return tx->store->ops->mem_get_by_id(tx, id, out, err);
+}
 static inline int mr_store_mem_update(struct mr_store_tx *tx, const struct mr_memory *m,
                                       bool with_embedding, struct mr_err *err)
-{ return tx->store->ops->mem_update(tx, m, with_embedding, err); }
+{
+    return tx->store->ops->mem_update(tx, m, with_embedding, err);
+}
 static inline int mr_store_mem_delete(struct mr_store_tx *tx, const char *id, struct mr_err *err)
-{ return tx->store->ops->mem_delete(tx, id, err); }
+{
+    return tx->store->ops->mem_delete(tx, id, err);
+}
 static inline int mr_store_mem_list_by_conversation(struct mr_store_tx *tx, const char *conv,
                                                     int64_t limit, int64_t offset,
                                                     struct mr_memory **out, size_t *out_n,
                                                     int64_t *out_total, struct mr_err *err)
-{ return tx->store->ops->mem_list_by_conversation(tx, conv, limit, offset, out, out_n, out_total, err); }
+{
+    return tx->store->ops->mem_list_by_conversation(tx, conv, limit, offset, out, out_n, out_total,
+                                                    err);
+}
 static inline int mr_store_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv,
-                                                   int64_t **out, size_t *out_n,
-                                                   struct mr_err *err)
-{ return tx->store->ops->mem_ids_by_conversation(tx, conv, out, out_n, err); }
+                                                   int64_t **out, size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->mem_ids_by_conversation(tx, conv, out, out_n, err);
+}
 static inline int mr_store_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who,
                                      struct mr_stats *out, struct mr_err *err)
-{ return tx->store->ops->mem_stats(tx, who, out, err); }
+{
+    return tx->store->ops->mem_stats(tx, who, out, err);
+}
 static inline int mr_store_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who,
                                        int64_t cutoff, int64_t now, int64_t **out_ids,
                                        char ***out_users, size_t *out_n, struct mr_err *err)
-{ return tx->store->ops->mem_archive(tx, who, cutoff, now, out_ids, out_users, out_n, err); }
+{
+    return tx->store->ops->mem_archive(tx, who, cutoff, now, out_ids, out_users, out_n, err);
+}
 static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg,
                                     struct mr_err *err)
-{ return tx->store->ops->mem_scan(tx, fn, arg, err); }
+{
+    return tx->store->ops->mem_scan(tx, fn, arg, err);
+}
 static inline int mr_store_health(struct mr_store *s, struct mr_err *err)
-{ return s->ops->health(s, err); }
+{
+    return s->ops->health(s, err);
+}
 static inline void mr_store_close(struct mr_store *s)
-{ if (s) s->ops->close(s); }
+{
+    if (s)
+        s->ops->close(s);
+}
 
 #endif

@@ -77,7 +77,7 @@ struct mr_memory {
     int64_t last_accessed_at; /* MR_NO_TIME when never accessed */
     struct mr_strv context_tags;
     struct mr_strv related_entities;
-    char *metadata; /* JSON object text */
+    char *metadata;     /* JSON object text */
     int64_t expires_at; /* MR_NO_TIME when it never expires */
     bool is_archived;
     bool is_shared; /* visible read-only to the tenant under relaxed isolation */

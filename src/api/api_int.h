@@ -52,13 +52,15 @@ void api_memory_create_free(struct api_memory_create *r);
 int api_decode_memory_patch(const char *body, size_t len, struct api_memory_patch *out,
                             size_t max_items, char **out_err);
 void api_memory_patch_free(struct api_memory_patch *r);
-int api_decode_search(const char *body, size_t len, struct api_search *out, size_t max_items, char **out_err);
+int api_decode_search(const char *body, size_t len, struct api_search *out, size_t max_items,
+                      char **out_err);
 void api_search_free(struct api_search *r);
 int api_decode_conversation_create(const char *body, size_t len,
-                                   struct api_conversation_create *out, size_t max_items, char **out_err);
+                                   struct api_conversation_create *out, size_t max_items,
+                                   char **out_err);
 void api_conversation_create_free(struct api_conversation_create *r);
-int api_decode_conversation_patch(const char *body, size_t len,
-                                  struct api_conversation_patch *out, size_t max_items, char **out_err);
+int api_decode_conversation_patch(const char *body, size_t len, struct api_conversation_patch *out,
+                                  size_t max_items, char **out_err);
 void api_conversation_patch_free(struct api_conversation_patch *r);
 
 /* Encoders return malloc'd compact JSON the caller frees. */
@@ -77,7 +79,7 @@ char *api_encode_health(const char *status, const char *store_name, const char *
 /* {"detail": msg} */
 char *api_encode_detail(const char *msg);
 /* A one-item 422 body for a path or query parameter: loc = [where, name]. */
-char *api_encode_param_error(const char *where, const char *name, const char *type,
-                             const char *msg, const char *input);
+char *api_encode_param_error(const char *where, const char *name, const char *type, const char *msg,
+                             const char *input);
 
 #endif

@@ -41,7 +41,8 @@ static void add_err(struct v *v, const char *field, json_int_t index, const char
 
 static char *dump(json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    char *s = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY |
+                                JSON_REAL_PRECISION(15));
     json_decref(j);
     if (!s)
         s = mr_xstrdup("{\"detail\":\"response encoding failed\"}");
@@ -68,9 +69,8 @@ static json_t *parse_body(const char *body, size_t len, char **out_err)
     doc = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
     if (!doc) {
         json_t *loc = json_pack("[s,I]", "body", (json_int_t)jerr.position);
-        json_t *e = json_pack("{s:s, s:o, s:s, s:{}, s:{s:s}}", "type", "json_invalid", "loc",
-                              loc, "msg", "JSON decode error", "input", "ctx", "error",
-                              jerr.text);
+        json_t *e = json_pack("{s:s, s:o, s:s, s:{}, s:{s:s}}", "type", "json_invalid", "loc", loc,
+                              "msg", "JSON decode error", "input", "ctx", "error", jerr.text);
         json_array_append_new(errors, e);
         goto fail;
     }
@@ -225,7 +225,9 @@ static int get_int(struct v *v, const char *name, enum presence p, long long lo,
     } else if (as_number(x, &d, &parse_error) != 0 || d != floor(d) || !isfinite(d)) {
         bool frac = json_is_real(x) && isfinite(json_real_value(x));
         add_err(v, name, -1,
-                frac ? "int_from_float" : json_is_string(x) ? "int_parsing" : "int_type",
+                frac                ? "int_from_float"
+                : json_is_string(x) ? "int_parsing"
+                                    : "int_type",
                 frac ? "Input should be a valid integer, got a number with a fractional part"
                 : json_is_string(x)
                     ? "Input should be a valid integer, unable to parse string as an integer"
@@ -289,8 +291,8 @@ static int get_uuid(struct v *v, const char *name, enum presence p, char out[MR_
     if (!x)
         return 0;
     if (!json_is_string(x)) {
-        add_err(v, name, -1, "uuid_type", "UUID input should be a string, bytes or UUID object",
-                x, NULL);
+        add_err(v, name, -1, "uuid_type", "UUID input should be a string, bytes or UUID object", x,
+                NULL);
         return -1;
     }
     if (mr_uuid_parse(json_string_value(x), json_string_length(x), out) != 0) {
@@ -345,7 +347,8 @@ static int get_strv(struct v *v, const char *name, enum presence p, struct mr_st
     int rc = 1;
     size_t i;
     json_t *item;
-    json_array_foreach(x, i, item) {
+    json_array_foreach(x, i, item)
+    {
         if (!json_is_string(item)) {
             add_err(v, name, (json_int_t)i, "string_type", "Input should be a valid string", item,
                     NULL);
@@ -365,7 +368,8 @@ static int depth_of(json_t *x, int limit)
     if (json_is_object(x)) {
         const char *k;
         json_t *val;
-        json_object_foreach(x, k, val) {
+        json_object_foreach(x, k, val)
+        {
             int c = depth_of(val, limit - 1);
             d = c > d ? c : d;
         }
@@ -374,7 +378,8 @@ static int depth_of(json_t *x, int limit)
     if (json_is_array(x)) {
         size_t i;
         json_t *val;
-        json_array_foreach(x, i, val) {
+        json_array_foreach(x, i, val)
+        {
             int c = depth_of(val, limit - 1);
             d = c > d ? c : d;
         }
@@ -394,8 +399,7 @@ static int get_object(struct v *v, const char *name, enum presence p, char **out
         return -1;
     }
     if (depth_of(x, MAX_METADATA_DEPTH) > MAX_METADATA_DEPTH) {
-        add_err(v, name, -1, "too_deep", "Object should nest at most 32 levels", json_null(),
-                NULL);
+        add_err(v, name, -1, "too_deep", "Object should nest at most 32 levels", json_null(), NULL);
         return -1;
     }
     *out = json_dumps(x, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -407,13 +411,11 @@ static int get_datetime(struct v *v, const char *name, enum presence p, int64_t 
     json_t *x = lookup(v, name, p);
     if (!x)
         return 0;
-    if (json_is_number(x) && isfinite(json_number_value(x)) &&
-        fabs(json_number_value(x)) < 1e11) {
+    if (json_is_number(x) && isfinite(json_number_value(x)) && fabs(json_number_value(x)) < 1e11) {
         *out = (int64_t)llround(json_number_value(x) * 1e6); /* Unix seconds, as pydantic */
         return 1;
     }
-    if (json_is_string(x) &&
-        mr_time_parse(json_string_value(x), json_string_length(x), out) == 0)
+    if (json_is_string(x) && mr_time_parse(json_string_value(x), json_string_length(x), out) == 0)
         return 1;
     add_err(v, name, -1, json_is_string(x) ? "datetime_from_date_parsing" : "datetime_type",
             json_is_string(x) ? "Input should be a valid datetime, expected ISO 8601 such as "
@@ -477,8 +479,8 @@ int api_decode_memory_patch(const char *body, size_t len, struct api_memory_patc
     struct v v = start(doc, max_items);
     struct mr_memory_patch *in = &out->in;
     get_string(&v, "content", NULLABLE, 1, 10000, &in->content, &in->content_len);
-    in->has_importance = get_float(&v, "importance_score", NULLABLE, 0.0, 1.0,
-                                   &in->importance_score) > 0;
+    in->has_importance =
+        get_float(&v, "importance_score", NULLABLE, 0.0, 1.0, &in->importance_score) > 0;
     if (get_strv(&v, "context_tags", NULLABLE, &out->tags) > 0)
         in->context_tags = &out->tags;
     get_object(&v, "metadata", NULLABLE, &out->metadata);
@@ -495,7 +497,8 @@ void api_memory_patch_free(struct api_memory_patch *r)
     memset(r, 0, sizeof *r);
 }
 
-int api_decode_search(const char *body, size_t len, struct api_search *out, size_t max_items, char **out_err)
+int api_decode_search(const char *body, size_t len, struct api_search *out, size_t max_items,
+                      char **out_err)
 {
     memset(out, 0, sizeof *out);
     json_t *doc = parse_body(body, len, out_err);
@@ -520,7 +523,8 @@ int api_decode_search(const char *body, size_t len, struct api_search *out, size
     } else if (types) {
         size_t i;
         json_t *item;
-        json_array_foreach(types, i, item) {
+        json_array_foreach(types, i, item)
+        {
             enum mr_memory_type t;
             if (check_type(&v, "memory_types", (json_int_t)i, item, &t) == 0)
                 in->type_mask |= 1u << t;
@@ -538,7 +542,8 @@ void api_search_free(struct api_search *r)
 }
 
 int api_decode_conversation_create(const char *body, size_t len,
-                                   struct api_conversation_create *out, size_t max_items, char **out_err)
+                                   struct api_conversation_create *out, size_t max_items,
+                                   char **out_err)
 {
     memset(out, 0, sizeof *out);
     /* An empty body is allowed here: every field has a default. */
@@ -571,8 +576,8 @@ void api_conversation_create_free(struct api_conversation_create *r)
     memset(r, 0, sizeof *r);
 }
 
-int api_decode_conversation_patch(const char *body, size_t len,
-                                  struct api_conversation_patch *out, size_t max_items, char **out_err)
+int api_decode_conversation_patch(const char *body, size_t len, struct api_conversation_patch *out,
+                                  size_t max_items, char **out_err)
 {
     memset(out, 0, sizeof *out);
     json_t *doc = parse_body(body, len, out_err);
@@ -590,9 +595,8 @@ int api_decode_conversation_patch(const char *body, size_t len,
     }
     if (field(&v, "data_source_id", &is_null)) {
         long long ds = 0;
-        in->has_data_source_id =
-            is_null || get_int(&v, "data_source_id", NULLABLE, INT64_MIN / 2, INT64_MAX / 2,
-                               &ds) > 0;
+        in->has_data_source_id = is_null || get_int(&v, "data_source_id", NULLABLE, INT64_MIN / 2,
+                                                    INT64_MAX / 2, &ds) > 0;
         in->data_source_id_null = is_null;
         in->data_source_id = ds;
     }
@@ -659,7 +663,10 @@ static json_t *memory_json(const struct mr_memory *m)
     return o;
 }
 
-char *api_encode_memory(const struct mr_memory *m) { return dump(memory_json(m)); }
+char *api_encode_memory(const struct mr_memory *m)
+{
+    return dump(memory_json(m));
+}
 
 char *api_encode_search(const struct mr_search_results *r, const char *query, size_t query_len)
 {
@@ -695,15 +702,13 @@ char *api_encode_memory_page(const struct mr_memory *v, size_t n, int64_t total,
 
 char *api_encode_stats(const struct mr_stats *s)
 {
-    return dump(json_pack("{s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:f}", "total_memories",
-                          (json_int_t)s->total, "by_type", "short_term",
-                          (json_int_t)s->by_type[MR_SHORT_TERM], "long_term",
-                          (json_int_t)s->by_type[MR_LONG_TERM], "rules",
-                          (json_int_t)s->by_type[MR_RULE], "entities",
-                          (json_int_t)s->by_type[MR_ENTITY], "relationships",
-                          (json_int_t)s->by_type[MR_RELATIONSHIP], "archived",
-                          (json_int_t)s->archived, "average_importance",
-                          round(s->average_importance * 100) / 100));
+    return dump(json_pack(
+        "{s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:f}", "total_memories", (json_int_t)s->total,
+        "by_type", "short_term", (json_int_t)s->by_type[MR_SHORT_TERM], "long_term",
+        (json_int_t)s->by_type[MR_LONG_TERM], "rules", (json_int_t)s->by_type[MR_RULE], "entities",
+        (json_int_t)s->by_type[MR_ENTITY], "relationships", (json_int_t)s->by_type[MR_RELATIONSHIP],
+        "archived", (json_int_t)s->archived, "average_importance",
+        round(s->average_importance * 100) / 100));
 }
 
 char *api_encode_archive(int64_t count, int days)
@@ -748,17 +753,20 @@ char *api_encode_health(const char *status, const char *store_name, const char *
                         const char *embed_name, size_t dim, const char *embed_status,
                         size_t indexed, const char *version)
 {
-    return dump(json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:I, s:s}, s:{s:I}}", "status",
-                          status, "version", version, "store", "backend", store_name, "status",
+    return dump(json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:I, s:s}, s:{s:I}}", "status", status,
+                          "version", version, "store", "backend", store_name, "status",
                           store_status, "embedder", "model", embed_name, "dimensions",
                           (json_int_t)dim, "status", embed_status, "index", "memories",
                           (json_int_t)indexed));
 }
 
-char *api_encode_detail(const char *msg) { return dump(json_pack("{s:s}", "detail", msg)); }
+char *api_encode_detail(const char *msg)
+{
+    return dump(json_pack("{s:s}", "detail", msg));
+}
 
-char *api_encode_param_error(const char *where, const char *name, const char *type,
-                             const char *msg, const char *input)
+char *api_encode_param_error(const char *where, const char *name, const char *type, const char *msg,
+                             const char *input)
 {
     json_t *e = json_pack("{s:s, s:[s,s], s:s}", "type", type, "loc", where, name, "msg", msg);
     json_object_set_new(e, "input", input ? json_string(input) : json_null());

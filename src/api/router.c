@@ -89,8 +89,8 @@ static int match(const char *pattern, const struct segs *path, const char **para
     return literals;
 }
 
-int api_route(const char *method, const char *path, api_handler *out_fn,
-              char out_params[2][128], char *allow, size_t allow_cap)
+int api_route(const char *method, const char *path, api_handler *out_fn, char out_params[2][128],
+              char *allow, size_t allow_cap)
 {
     struct segs segs;
     split(path, &segs);

@@ -18,8 +18,8 @@
 #define MAX_TOKEN_BYTES 8192
 
 static const char *const placeholders[] = {
-    "changeme", "change-me", "change_me", "secret", "your-secret-key", "your_secret_key",
-    "supersecret", "password", "development", "test", "default", "CHANGE_ME",
+    "changeme",    "change-me", "change_me",   "secret", "your-secret-key", "your_secret_key",
+    "supersecret", "password",  "development", "test",   "default",         "CHANGE_ME",
 };
 
 int mr_auth_check_secret(const char *secret, struct mr_err *err)
@@ -132,8 +132,8 @@ int mr_auth_identify(const struct mr_auth *a, const char *authorization, const c
     return 0;
 }
 
-char *mr_auth_mint(const struct mr_auth *a, const char *sub, const char *tenant,
-                   const char *role, long ttl_minutes, struct mr_err *err)
+char *mr_auth_mint(const struct mr_auth *a, const char *sub, const char *tenant, const char *role,
+                   long ttl_minutes, struct mr_err *err)
 {
     if (!valid_id(sub) || (tenant && !valid_id(tenant))) {
         mr_err_set(err, MR_EINVAL, "--sub and --tenant must be 1..255 characters");

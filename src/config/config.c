@@ -42,8 +42,7 @@ static const struct var vars[] = {
     {"MEMORI_EMBEDDING_TIMEOUT_MS", K_INT, OFF(embedding_timeout_ms), "30000", 100, 600000, NULL,
      false},
     {"MEMORI_EMBEDDING_MAX_RETRIES", K_INT, OFF(embedding_max_retries), "3", 0, 10, NULL, false},
-    {"MEMORI_EMBEDDING_MODEL", K_STR, OFF(embedding_model), "memori-wordnet-v1", 0, 0, NULL,
-     false},
+    {"MEMORI_EMBEDDING_MODEL", K_STR, OFF(embedding_model), "memori-wordnet-v1", 0, 0, NULL, false},
     {"MEMORI_MODEL_PATH", K_STR, OFF(model_path), "", 0, 0, NULL, false},
     {"MEMORI_EMBEDDING_DIMENSIONS", K_INT, OFF(embedding_dimensions), "0", 0, 8192, NULL, false},
     {"EMBEDDING_BATCH_SIZE", K_INT, OFF(embedding_batch_size), "100", 1, 2048, NULL, false},
@@ -64,22 +63,19 @@ static const struct var vars[] = {
      "strict|relaxed", false},
     {"SECRET_KEY", K_STR, OFF(secret_key), NULL, 0, 0, NULL, true},
     {"ALGORITHM", K_ENUM, OFF(algorithm), "HS256", 0, 0, "HS256|HS384|HS512", false},
-    {"ACCESS_TOKEN_EXPIRE_MINUTES", K_INT, OFF(access_token_expire_minutes), "30", 1, 525600,
-     NULL, false},
+    {"ACCESS_TOKEN_EXPIRE_MINUTES", K_INT, OFF(access_token_expire_minutes), "30", 1, 525600, NULL,
+     false},
     {"DEBUG", K_BOOL, OFF(debug), "false", 0, 0, NULL, false},
-    {"ENVIRONMENT", K_ENUM, OFF(environment), "development", 0, 0,
-     "development|staging|production", false},
+    {"ENVIRONMENT", K_ENUM, OFF(environment), "development", 0, 0, "development|staging|production",
+     false},
     {"OPENAI_API_KEY", K_STR, OFF(openai_api_key), NULL, 0, 0, NULL, true},
     {"OPENAI_BASE_URL", K_STR, OFF(openai_base_url), "https://api.openai.com/v1", 0, 0, NULL,
      false},
-    {"MEMORI_MAX_BODY_BYTES", K_SIZE, OFF(max_body_bytes), "1048576", 1024, 64 << 20, NULL,
-     false},
+    {"MEMORI_MAX_BODY_BYTES", K_SIZE, OFF(max_body_bytes), "1048576", 1024, 64 << 20, NULL, false},
     {"MEMORI_HTTP_THREADS", K_INT, OFF(http_threads), "4", 1, 256, NULL, false},
     {"MEMORI_MAX_CONNECTIONS", K_INT, OFF(max_connections), "1000", 1, 100000, NULL, false},
-    {"MEMORI_CONNECTION_TIMEOUT_S", K_INT, OFF(connection_timeout_s), "30", 1, 3600, NULL,
-     false},
-    {"MEMORI_MAX_HEADER_BYTES", K_SIZE, OFF(max_header_bytes), "32768", 4096, 1 << 20, NULL,
-     false},
+    {"MEMORI_CONNECTION_TIMEOUT_S", K_INT, OFF(connection_timeout_s), "30", 1, 3600, NULL, false},
+    {"MEMORI_MAX_HEADER_BYTES", K_SIZE, OFF(max_header_bytes), "32768", 4096, 1 << 20, NULL, false},
     {"MEMORI_MAX_LIST_ITEMS", K_INT, OFF(max_list_items), "1000", 1, 100000, NULL, false},
 };
 #define N_VARS (sizeof vars / sizeof vars[0])
@@ -98,8 +94,7 @@ static int find_var(const char *name, size_t n)
     return -1;
 }
 
-static void set_source(struct source *src, const char *name, size_t n, const char *val,
-                       size_t vn)
+static void set_source(struct source *src, const char *name, size_t n, const char *val, size_t vn)
 {
     int i = find_var(name, n);
     if (i < 0)
@@ -159,8 +154,7 @@ static int parse_dotenv(struct source *src, const char *path, const char *text, 
         if (vn >= 1 && (val[0] == '"' || val[0] == '\'')) {
             const char *close = vn > 1 ? memchr(val + 1, val[0], vn - 1) : NULL;
             if (!close)
-                return mr_err_set(err, MR_EINVAL, "%s line %zu: unterminated quote", path,
-                                  lineno);
+                return mr_err_set(err, MR_EINVAL, "%s line %zu: unterminated quote", path, lineno);
             vn = (size_t)(close - val - 1);
             val++;
         } else {
@@ -182,8 +176,9 @@ static int load_dotenv(struct source *src, const char *path, struct mr_err *err)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return errno == ENOENT ? 0 : mr_err_set(err, MR_EINVAL, "cannot read %s: %s", path,
-                                                strerror(errno));
+        return errno == ENOENT
+                   ? 0
+                   : mr_err_set(err, MR_EINVAL, "cannot read %s: %s", path, strerror(errno));
     size_t cap = 4096, len = 0;
     char *buf = mr_xmalloc(cap);
     size_t r;

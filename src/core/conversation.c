@@ -21,8 +21,8 @@ static int get_owned(struct mr_store_tx *tx, const struct mr_identity *who, cons
 }
 
 int mr_conversation_create(struct mr_service *svc, const struct mr_identity *who,
-                           const struct mr_conversation_create *in,
-                           struct mr_conversation *out, struct mr_err *err)
+                           const struct mr_conversation_create *in, struct mr_conversation *out,
+                           struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
     int64_t now = mr_clock_now(svc->clock);
@@ -63,9 +63,9 @@ int mr_conversation_get(struct mr_service *svc, const struct mr_identity *who, c
     return rc;
 }
 
-int mr_conversation_list(struct mr_service *svc, const struct mr_identity *who,
-                         struct mr_page page, struct mr_conversation **out, size_t *out_n,
-                         int64_t *out_total, struct mr_err *err)
+int mr_conversation_list(struct mr_service *svc, const struct mr_identity *who, struct mr_page page,
+                         struct mr_conversation **out, size_t *out_n, int64_t *out_total,
+                         struct mr_err *err)
 {
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, false, &tx, err);
@@ -76,9 +76,9 @@ int mr_conversation_list(struct mr_service *svc, const struct mr_identity *who,
     return rc;
 }
 
-int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who,
-                           const char *id, const struct mr_conversation_patch *p,
-                           struct mr_conversation *out, struct mr_err *err)
+int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who, const char *id,
+                           const struct mr_conversation_patch *p, struct mr_conversation *out,
+                           struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
     struct mr_store_tx *tx;
@@ -116,8 +116,8 @@ int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who
     return rc;
 }
 
-int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who,
-                           const char *id, struct mr_err *err)
+int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who, const char *id,
+                           struct mr_err *err)
 {
     struct mr_store_tx *tx;
     struct mr_conversation c = {0};
@@ -141,9 +141,9 @@ int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who
     return rc;
 }
 
-int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *who,
-                             const char *id, struct mr_page page, struct mr_memory **out,
-                             size_t *out_n, int64_t *out_total, struct mr_err *err)
+int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *who, const char *id,
+                             struct mr_page page, struct mr_memory **out, size_t *out_n,
+                             int64_t *out_total, struct mr_err *err)
 {
     struct mr_store_tx *tx;
     struct mr_conversation c = {0};

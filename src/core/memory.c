@@ -104,8 +104,7 @@ static int claim_conversation(struct mr_store_tx *tx, const struct mr_identity *
 }
 
 int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
-                     const struct mr_memory_create *in, struct mr_memory *out,
-                     struct mr_err *err)
+                     const struct mr_memory_create *in, struct mr_memory *out, struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
     if (is_blank(in->content, in->content_len))
@@ -137,8 +136,7 @@ int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
     m->metadata = mr_xstrdup(in->metadata ? in->metadata : "{}");
     m->expires_at = in->expires_at != MR_NO_TIME
                         ? in->expires_at
-                        : mr_rule_default_expiry(in->memory_type, now,
-                                                 svc->short_term_expiry_days);
+                        : mr_rule_default_expiry(in->memory_type, now, svc->short_term_expiry_days);
     m->created_at = m->updated_at = now;
     m->is_shared = in->shared;
 
@@ -176,9 +174,8 @@ int mr_memory_get(struct mr_service *svc, const struct mr_identity *who, const c
     return rc;
 }
 
-int mr_memory_update(struct mr_service *svc, const struct mr_identity *who,
-                     const char *memory_id, const struct mr_memory_patch *p,
-                     struct mr_memory *out, struct mr_err *err)
+int mr_memory_update(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
+                     const struct mr_memory_patch *p, struct mr_memory *out, struct mr_err *err)
 {
     float *vec = NULL;
     char *merged = NULL;
@@ -239,8 +236,8 @@ out:
     return rc;
 }
 
-int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who,
-                     const char *memory_id, struct mr_err *err)
+int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
+                     struct mr_err *err)
 {
     struct mr_store_tx *tx;
     struct mr_memory m = {0};
@@ -259,8 +256,8 @@ int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who,
     return rc;
 }
 
-int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who,
-                      const char *memory_id, struct mr_memory *out, struct mr_err *err)
+int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
+                      struct mr_memory *out, struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
     struct mr_store_tx *tx;
@@ -272,8 +269,8 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who,
         enum mr_memory_type was = out->memory_type;
         if (mr_rule_promote(out, mr_clock_now(svc->clock)) != 0)
             rc = mr_err_set(err, MR_ECONFLICT,
-                            "Memory %s is %s; only short_term memories can be promoted",
-                            memory_id, mr_memory_type_name(was));
+                            "Memory %s is %s; only short_term memories can be promoted", memory_id,
+                            mr_memory_type_name(was));
         else
             rc = mr_store_mem_update(tx, out, false, err);
     }

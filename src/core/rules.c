@@ -38,8 +38,8 @@ int mr_rule_promote(struct mr_memory *m, int64_t now)
         return MR_ECONFLICT;
     m->memory_type = MR_LONG_TERM;
     m->expires_at = MR_NO_TIME;
-    m->importance_score = mr_rule_add_importance(m->importance_score,
-                                                 MR_PROMOTION_IMPORTANCE_BOOST);
+    m->importance_score =
+        mr_rule_add_importance(m->importance_score, MR_PROMOTION_IMPORTANCE_BOOST);
     m->updated_at = now;
     return 0;
 }

@@ -20,8 +20,7 @@ void mr_search_results_clear(struct mr_search_results *r)
 }
 
 int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
-                     const struct mr_search *q, struct mr_search_results *out,
-                     struct mr_err *err)
+                     const struct mr_search *q, struct mr_search_results *out, struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
     float *qv = NULL;

@@ -56,7 +56,9 @@ struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const 
         *out_threshold = WORDNET_THRESHOLD;
         return mr_embed_semantic_open(path, err);
     }
-    mr_err_set(err, MR_EINVAL, "MEMORI_EMBEDDING_MODEL=%.64s is not a built-in model: expected %s "
-               "or %s", model, MR_SEMANTIC_MODEL, MR_LEXICAL_MODEL);
+    mr_err_set(err, MR_EINVAL,
+               "MEMORI_EMBEDDING_MODEL=%.64s is not a built-in model: expected %s "
+               "or %s",
+               model, MR_SEMANTIC_MODEL, MR_LEXICAL_MODEL);
     return NULL;
 }

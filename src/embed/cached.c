@@ -53,8 +53,8 @@ static size_t c_dim(const struct mr_embedder *e)
 }
 
 /* Looks up the still-missing rows in cache c; fills out and found. */
-static void lookup(struct cached *ce, struct mr_cache *c, const struct mr_cache_key *keys,
-                   size_t n, size_t dim, float *out, bool *found)
+static void lookup(struct cached *ce, struct mr_cache *c, const struct mr_cache_key *keys, size_t n,
+                   size_t dim, float *out, bool *found)
 {
     size_t *idx = mr_xmalloc(n * sizeof *idx), m = 0;
     for (size_t i = 0; i < n; i++)

@@ -19,11 +19,11 @@
 #include "memori/util.h"
 
 #define W_WORD 1.0f
-#define W_STOP 0.2f    /* function words carry little meaning */
-#define W_IDENT 1.0f   /* a whole identifier, so exact identifiers match strongly */
+#define W_STOP 0.2f  /* function words carry little meaning */
+#define W_IDENT 1.0f /* a whole identifier, so exact identifiers match strongly */
 #define W_BIGRAM 0.5f
 #define W_TRIGRAM 0.15f
-#define MAX_WORD 64    /* longer "words" are cut: they are data, not language */
+#define MAX_WORD 64 /* longer "words" are cut: they are data, not language */
 
 struct lexical {
     struct mr_embedder base;
@@ -58,10 +58,11 @@ static void add(struct feats *f, uint64_t kind, const char *s, size_t n, float w
 }
 
 static const char *const stopwords[] = {
-    "a", "an", "and", "are", "as", "at", "be", "by", "do", "does", "for", "from", "has",
-    "have", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "our", "should",
-    "so", "that", "the", "their", "them", "there", "these", "this", "to", "us", "was", "we",
-    "were", "what", "when", "where", "which", "who", "why", "will", "with", "you", "your",
+    "a",     "an",   "and",   "are",   "as",   "at",  "be",     "by",   "do",   "does",
+    "for",   "from", "has",   "have",  "how",  "i",   "in",     "is",   "it",   "its",
+    "me",    "my",   "of",    "on",    "or",   "our", "should", "so",   "that", "the",
+    "their", "them", "there", "these", "this", "to",  "us",     "was",  "we",   "were",
+    "what",  "when", "where", "which", "who",  "why", "will",   "with", "you",  "your",
 };
 
 static int is_stopword(const char *w, size_t n)
@@ -90,7 +91,8 @@ static size_t stem(char *w, size_t n)
         return n - 2;
     }
     if (n > 4 && memcmp(w + n - 2, "es", 2) == 0 &&
-        (w[n - 3] == 's' || w[n - 3] == 'x' || (w[n - 3] == 'h' && (w[n - 4] == 'c' || w[n - 4] == 's'))))
+        (w[n - 3] == 's' || w[n - 3] == 'x' ||
+         (w[n - 3] == 'h' && (w[n - 4] == 'c' || w[n - 4] == 's'))))
         return n - 2;
     if (n > 3 && w[n - 1] == 's' && w[n - 2] != 's' && w[n - 2] != 'u' && w[n - 2] != 'i')
         return n - 1;
@@ -167,8 +169,14 @@ static void embed_text(const struct lexical *lx, const char *text, size_t len, f
     }
 }
 
-static const char *lx_name(const struct mr_embedder *e) { return ((const struct lexical *)e)->name; }
-static size_t lx_dim(const struct mr_embedder *e) { return ((const struct lexical *)e)->dim; }
+static const char *lx_name(const struct mr_embedder *e)
+{
+    return ((const struct lexical *)e)->name;
+}
+static size_t lx_dim(const struct mr_embedder *e)
+{
+    return ((const struct lexical *)e)->dim;
+}
 
 static int lx_embed(struct mr_embedder *e, const char *const *texts, const size_t *lens, size_t n,
                     float *out, struct mr_err *err)
@@ -187,7 +195,10 @@ static int lx_health(struct mr_embedder *e, struct mr_err *err)
     return 0;
 }
 
-static void lx_destroy(struct mr_embedder *e) { free(e); }
+static void lx_destroy(struct mr_embedder *e)
+{
+    free(e);
+}
 
 static const struct mr_embedder_ops lexical_ops = {
     .name = lx_name,
@@ -212,4 +223,3 @@ struct mr_embedder *mr_embed_lexical_new(size_t dim, struct mr_err *err)
     memcpy(lx->name, MR_LEXICAL_MODEL, sizeof MR_LEXICAL_MODEL);
     return &lx->base;
 }
-

@@ -33,7 +33,10 @@ struct lru {
     struct mr_cache_stats st;
 };
 
-static size_t node_bytes(size_t dim) { return sizeof(struct node) + dim * sizeof(float); }
+static size_t node_bytes(size_t dim)
+{
+    return sizeof(struct node) + dim * sizeof(float);
+}
 
 static struct node **bucket_of(struct lru *l, struct mr_cache_key k)
 {

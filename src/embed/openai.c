@@ -45,7 +45,10 @@ struct openai {
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void) { curl_global_init(CURL_GLOBAL_ALL); }
+static void curl_init(void)
+{
+    curl_global_init(CURL_GLOBAL_ALL);
+}
 
 static const struct {
     const char *model;
@@ -175,7 +178,8 @@ static int parse_embeddings(const struct openai *o, const char *body, size_t n, 
     bool *seen = mr_xcalloc(n, sizeof *seen);
     size_t i;
     json_t *item;
-    json_array_foreach(data, i, item) {
+    json_array_foreach(data, i, item)
+    {
         json_t *idx = json_object_get(item, "index"), *emb = json_object_get(item, "embedding");
         size_t at = json_is_integer(idx) ? (size_t)json_integer_value(idx) : i;
         if (at >= n || seen[at] || !json_is_array(emb)) {
@@ -231,8 +235,8 @@ static char *request_body(const struct openai *o, const char *const *texts, cons
         }
         json_array_append_new(input, s);
     }
-    json_t *req = json_pack("{s:s, s:o, s:s}", "model", o->model, "input", input,
-                            "encoding_format", "float");
+    json_t *req =
+        json_pack("{s:s, s:o, s:s}", "model", o->model, "input", input, "encoding_format", "float");
     if (o->send_dimensions)
         json_object_set_new(req, "dimensions", json_integer((json_int_t)o->dim));
     char *body = json_dumps(req, JSON_COMPACT);
@@ -240,7 +244,10 @@ static char *request_body(const struct openai *o, const char *const *texts, cons
     return body;
 }
 
-static bool retryable(long status) { return status == 429 || status >= 500; }
+static bool retryable(long status)
+{
+    return status == 429 || status >= 500;
+}
 
 /* One batch: POST with retries. */
 static int embed_batch(struct openai *o, const char *const *texts, const size_t *lens, size_t n,
@@ -334,16 +341,22 @@ static int oa_embed(struct mr_embedder *e, const char *const *texts, const size_
     return 0;
 }
 
-static const char *oa_name(const struct mr_embedder *e) { return ((const struct openai *)e)->model; }
-static size_t oa_dim(const struct mr_embedder *e) { return ((const struct openai *)e)->dim; }
+static const char *oa_name(const struct mr_embedder *e)
+{
+    return ((const struct openai *)e)->model;
+}
+static size_t oa_dim(const struct mr_embedder *e)
+{
+    return ((const struct openai *)e)->dim;
+}
 
 static int oa_health(struct mr_embedder *e, struct mr_err *err)
 {
     struct openai *o = (struct openai *)e;
     pthread_mutex_lock(&o->lock);
-    int rc = o->last_error[0] ? mr_err_set(err, MR_EUNAVAIL, "last request failed: %s",
-                                           o->last_error)
-                              : 0;
+    int rc = o->last_error[0]
+                 ? mr_err_set(err, MR_EUNAVAIL, "last request failed: %s", o->last_error)
+                 : 0;
     pthread_mutex_unlock(&o->lock);
     return rc;
 }

@@ -272,8 +272,7 @@ static int parse_url(struct rcache *r, const char *url)
     return 0;
 }
 
-struct mr_cache *mr_cache_redis_new(const char *url, int ttl_s, int timeout_ms,
-                                    struct mr_err *err)
+struct mr_cache *mr_cache_redis_new(const char *url, int ttl_s, int timeout_ms, struct mr_err *err)
 {
     struct rcache *r = mr_xcalloc(1, sizeof *r);
     r->base.ops = &redis_ops;
@@ -288,8 +287,9 @@ struct mr_cache *mr_cache_redis_new(const char *url, int ttl_s, int timeout_ms,
     r->timeout_ms = timeout_ms > 0 ? timeout_ms : 100;
     pthread_mutex_lock(&r->lock);
     if (ensure(r) != 0)
-        fprintf(stderr, "memori: embedding cache redis unavailable at start, using the provider: "
-                        "%s\n",
+        fprintf(stderr,
+                "memori: embedding cache redis unavailable at start, using the provider: "
+                "%s\n",
                 r->last_error);
     pthread_mutex_unlock(&r->lock);
     return &r->base;

@@ -114,8 +114,8 @@ static size_t sm_dim(const struct mr_embedder *e)
     return s->sem_dim + s->lex_dim;
 }
 
-static int sm_embed(struct mr_embedder *e, const char *const *texts, const size_t *lens,
-                    size_t n, float *out, struct mr_err *err)
+static int sm_embed(struct mr_embedder *e, const char *const *texts, const size_t *lens, size_t n,
+                    float *out, struct mr_err *err)
 {
     struct semantic *s = (struct semantic *)e;
     size_t dim = s->sem_dim + s->lex_dim;

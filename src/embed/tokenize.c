@@ -11,16 +11,21 @@
 
 static int is_word_byte(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c >= 0x80;
 }
 
-static int is_upper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
-static int is_lower(unsigned char c) { return c >= 'a' && c <= 'z'; }
+static int is_upper(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+static int is_lower(unsigned char c)
+{
+    return c >= 'a' && c <= 'z';
+}
 
 void mr_embed_tokenize(const char *text, size_t len,
-                       void (*fn)(void *arg, const char *word, size_t n, int is_part),
-                       void *arg)
+                       void (*fn)(void *arg, const char *word, size_t n, int is_part), void *arg)
 {
     const unsigned char *s = (const unsigned char *)text;
     char buf[MAX_WORD * 4];
@@ -72,4 +77,3 @@ void mr_embed_tokenize(const char *text, size_t len,
         }
     }
 }
-

@@ -35,16 +35,15 @@ struct req_state {
     char path[256];
 };
 
-static const char *const TOO_LARGE_BODY =
-    "{\"detail\":\"Request body is larger than the limit\"}";
+static const char *const TOO_LARGE_BODY = "{\"detail\":\"Request body is larger than the limit\"}";
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct req_state *st,
                                      struct mr_http_response *res)
 {
     size_t len = res->body ? strlen(res->body) : 0;
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, res->body ? res->body : (char *)"",
-                                                             res->body ? MHD_RESPMEM_MUST_FREE
-                                                                       : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, res->body ? res->body : (char *)"",
+                                        res->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!r) {
         free(res->body);
         return MHD_NO;
@@ -68,9 +67,8 @@ static enum MHD_Result reject_too_large(struct MHD_Connection *conn, struct req_
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct mr_http_server *srv = cls;
@@ -83,8 +81,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = st;
         atomic_fetch_add(&srv->in_flight, 1);
         /* Refuse an announced oversize body before reading any of it. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl) {
             char *end;
             unsigned long long n = strtoull(cl, &end, 10);
@@ -144,8 +142,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     int64_t us = mr_monotonic_us() - st->started_us;
     /* Method, path, status and duration; never bodies, which hold users' memories. */
-    fprintf(stderr, "access %s %s %d %lldus%s\n", st->method, st->path, st->status,
-            (long long)us, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+    fprintf(stderr, "access %s %s %d %lldus%s\n", st->method, st->path, st->status, (long long)us,
+            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
     free(st->body);
     free(st);
     *con_cls = NULL;
@@ -184,31 +182,27 @@ struct mr_http_server *mr_http_start(const struct mr_http_options *opt, struct m
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     int gai = getaddrinfo(opt->host, port, &hints, &ai);
     if (gai != 0) {
-        mr_err_set(err, MR_EINVAL, "HOST=%s cannot be resolved: %s", opt->host,
-                   gai_strerror(gai));
+        mr_err_set(err, MR_EINVAL, "HOST=%s cannot be resolved: %s", opt->host, gai_strerror(gai));
         return NULL;
     }
     struct mr_http_server *srv = mr_xcalloc(1, sizeof *srv);
     srv->opt = *opt;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opt->threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        flags, (uint16_t)opt->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)opt->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         /* A slow or idle client (slowloris) is dropped after this, others unaffected. */
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(opt->connection_timeout_s > 0
-                                                      ? opt->connection_timeout_s : 30),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(opt->max_connections > 0 ? opt->max_connections
-                                                                         : 1000),
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)(opt->connection_timeout_s > 0 ? opt->connection_timeout_s : 30),
+        MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(opt->max_connections > 0 ? opt->max_connections : 1000),
         /* Bounds request line + headers per connection: larger ones get 431/413. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(opt->max_header_bytes ? opt->max_header_bytes
-                                                                           : 32768),
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(opt->max_header_bytes ? opt->max_header_bytes : 32768), MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!srv->daemon) {
         mr_err_set(err, MR_EUNAVAIL, "cannot listen on %s:%d (in use, or not an address here)",
@@ -221,7 +215,10 @@ struct mr_http_server *mr_http_start(const struct mr_http_options *opt, struct m
     return srv;
 }
 
-int mr_http_port(const struct mr_http_server *srv) { return srv->port; }
+int mr_http_port(const struct mr_http_server *srv)
+{
+    return srv->port;
+}
 
 void mr_http_stop(struct mr_http_server *srv, int grace_ms)
 {

@@ -42,7 +42,10 @@ struct flat {
     size_t parts_cap, parts_used, total;
 };
 
-static uint64_t hash_bytes(const char *s, size_t n) { return mr_fnv1a64(MR_FNV64_BASIS, s, n); }
+static uint64_t hash_bytes(const char *s, size_t n)
+{
+    return mr_fnv1a64(MR_FNV64_BASIS, s, n);
+}
 
 static uint64_t hash_id(int64_t id)
 {
@@ -119,8 +122,7 @@ static long map_get(const struct partition *p, int64_t id)
 {
     if (!p->map_cap)
         return -1;
-    for (size_t i = hash_id(id) & (p->map_cap - 1); p->map_slots[i];
-         i = (i + 1) & (p->map_cap - 1))
+    for (size_t i = hash_id(id) & (p->map_cap - 1); p->map_slots[i]; i = (i + 1) & (p->map_cap - 1))
         if (p->map_ids[i] == id)
             return (long)p->map_slots[i] - 1;
     return -1;

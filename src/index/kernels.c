@@ -78,8 +78,8 @@ __attribute__((target("avx512f"))) static float dot_avx512(const float *a, const
     if (i < dim) {
         /* The tail under a mask: no scalar loop, no read past the end. */
         __mmask16 m = (__mmask16)((1u << (dim - i)) - 1);
-        acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i),
-                               acc1);
+        acc1 =
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }

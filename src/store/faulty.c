@@ -93,8 +93,7 @@ FORWARD(conv_get,
         (IN(tx), id, out, err))
 FORWARD(conv_insert, (struct mr_store_tx * tx, struct mr_conversation *c, struct mr_err *err),
         (IN(tx), c, err))
-FORWARD(conv_update,
-        (struct mr_store_tx * tx, const struct mr_conversation *c, struct mr_err *err),
+FORWARD(conv_update, (struct mr_store_tx * tx, const struct mr_conversation *c, struct mr_err *err),
         (IN(tx), c, err))
 FORWARD(conv_delete, (struct mr_store_tx * tx, const char *id, struct mr_err *err),
         (IN(tx), id, err))

@@ -41,11 +41,11 @@ enum stmt_id {
 };
 
 #define MEM_COLS                                                                                   \
-    "id, memory_id, conversation_id, user_id, tenant_id, content, memory_type, embedding, "       \
+    "id, memory_id, conversation_id, user_id, tenant_id, content, memory_type, embedding, "        \
     "importance_score, access_count, last_accessed_at, context_tags, related_entities, "           \
     "metadata, expires_at, is_archived, created_at, updated_at, is_shared"
 #define CONV_COLS                                                                                  \
-    "id, conversation_id, user_id, tenant_id, data_source_id, title, metadata, is_active, "       \
+    "id, conversation_id, user_id, tenant_id, data_source_id, title, metadata, is_active, "        \
     "last_activity_at, created_at, updated_at"
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -223,8 +223,7 @@ static void col_uuid(sqlite3_stmt *st, int col, char out[MR_UUID_LEN])
 
 static int64_t col_time_or_null(sqlite3_stmt *st, int col)
 {
-    return sqlite3_column_type(st, col) == SQLITE_NULL ? MR_NO_TIME
-                                                       : sqlite3_column_int64(st, col);
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? MR_NO_TIME : sqlite3_column_int64(st, col);
 }
 
 static int read_memory(sqlite3_stmt *st, struct mr_memory *m, struct mr_err *err)
@@ -293,7 +292,10 @@ static void read_conversation(sqlite3_stmt *st, struct mr_conversation *c)
         c->tenant_id = mr_xstrdup("");
 }
 
-static struct conn *tx_conn(struct mr_store_tx *tx) { return ((struct sqlite_tx *)tx)->conn; }
+static struct conn *tx_conn(struct mr_store_tx *tx)
+{
+    return ((struct sqlite_tx *)tx)->conn;
+}
 
 /* The cached statement id of tx's connection, reset and unbound. */
 static sqlite3_stmt *stmt(struct mr_store_tx *tx, enum stmt_id id)
@@ -321,8 +323,7 @@ static void bind_time(sqlite3_stmt *st, int i, int64_t t)
 }
 
 /* Runs a statement that returns no rows; returns 0 or an error. */
-static int exec_done(struct mr_store_tx *tx, sqlite3_stmt *st, const char *what,
-                     struct mr_err *err)
+static int exec_done(struct mr_store_tx *tx, sqlite3_stmt *st, const char *what, struct mr_err *err)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -334,9 +335,8 @@ static int exec_done(struct mr_store_tx *tx, sqlite3_stmt *st, const char *what,
 static int conn_open(struct sqlite_store *s, struct conn *c, struct mr_err *err)
 {
     memset(c, 0, sizeof *c);
-    int rc = sqlite3_open_v2(s->path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        s->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         mr_err_set(err, MR_EUNAVAIL, "cannot open database %s: %s", s->path,
                    c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -367,8 +367,8 @@ static int conn_open(struct sqlite_store *s, struct conn *c, struct mr_err *err)
 static int conn_prepare(struct conn *c, struct mr_err *err)
 {
     for (int i = 0; i < ST_COUNT; i++) {
-        int rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &c->stmts[i], NULL);
+        int rc = sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->stmts[i],
+                                    NULL);
         if (rc != SQLITE_OK)
             return db_error(err, c->db, rc, "preparing statements");
     }
@@ -508,8 +508,7 @@ static int meta_get(struct mr_store_tx *tx, const char *key, char **out, struct 
     return 0;
 }
 
-static int meta_put(struct mr_store_tx *tx, const char *key, const char *value,
-                    struct mr_err *err)
+static int meta_put(struct mr_store_tx *tx, const char *key, const char *value, struct mr_err *err)
 {
     sqlite3_stmt *st = stmt(tx, ST_META_PUT);
     bind_text(st, 1, key);
@@ -595,8 +594,7 @@ static int s_conv_insert(struct mr_store_tx *tx, struct mr_conversation *c, stru
     sqlite3_bind_int64(st, 10, c->updated_at);
     int rc = exec_done(tx, st, "inserting a conversation", err);
     if (rc == MR_ECONFLICT)
-        return mr_err_set(err, MR_ECONFLICT, "conversation %s already exists",
-                          c->conversation_id);
+        return mr_err_set(err, MR_ECONFLICT, "conversation %s already exists", c->conversation_id);
     if (rc == 0)
         c->id = sqlite3_last_insert_rowid(tx_conn(tx)->db);
     return rc;
@@ -631,8 +629,7 @@ static int s_conv_delete(struct mr_store_tx *tx, const char *id, struct mr_err *
 }
 
 /* Runs a one-row count statement already bound. */
-static int count_rows(struct mr_store_tx *tx, sqlite3_stmt *st, int64_t *out,
-                      struct mr_err *err)
+static int count_rows(struct mr_store_tx *tx, sqlite3_stmt *st, int64_t *out, struct mr_err *err)
 {
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
@@ -694,8 +691,14 @@ static int read_memory_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
     return read_memory(st, slot, err);
 }
 
-static void clear_conversation(void *slot) { mr_conversation_clear(slot); }
-static void clear_memory(void *slot) { mr_memory_clear(slot); }
+static void clear_conversation(void *slot)
+{
+    mr_conversation_clear(slot);
+}
+static void clear_memory(void *slot)
+{
+    mr_memory_clear(slot);
+}
 
 static int s_conv_list(struct mr_store_tx *tx, const struct mr_identity *who, int64_t limit,
                        int64_t offset, struct mr_conversation **out, size_t *out_n,
@@ -878,8 +881,8 @@ static int s_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv, i
     return collect_ids(tx, st, out, out_n, "listing a conversation's memories", err);
 }
 
-static int s_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who,
-                       struct mr_stats *out, struct mr_err *err)
+static int s_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who, struct mr_stats *out,
+                       struct mr_err *err)
 {
     sqlite3_stmt *st = stmt(tx, ST_MEM_STATS);
     bind_text(st, 1, who->tenant_id);

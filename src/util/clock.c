@@ -15,9 +15,15 @@ static int64_t system_now(const struct mr_clock *c)
 
 static const struct mr_clock system_clock = {system_now, 0};
 
-const struct mr_clock *mr_clock_system(void) { return &system_clock; }
+const struct mr_clock *mr_clock_system(void)
+{
+    return &system_clock;
+}
 
-static int64_t fixed_now(const struct mr_clock *c) { return c->fixed_us; }
+static int64_t fixed_now(const struct mr_clock *c)
+{
+    return c->fixed_us;
+}
 
 void mr_clock_fixed_init(struct mr_clock *c, int64_t start_us)
 {

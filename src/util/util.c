@@ -37,7 +37,10 @@ void *mr_xrealloc(void *p, size_t n)
     return q;
 }
 
-char *mr_xstrdup(const char *s) { return mr_xstrndup(s, strlen(s)); }
+char *mr_xstrdup(const char *s)
+{
+    return mr_xstrndup(s, strlen(s));
+}
 
 char *mr_xstrndup(const char *s, size_t n)
 {

@@ -37,16 +37,15 @@ static void stop(void)
 }
 
 /* Creates a memory; returns its memory_id in id (37 bytes) or fails the test. */
-static bool create_memory(const char *user, const char *content, const char *type,
-                          const char *conv, char *id)
+static bool create_memory(const char *user, const char *content, const char *type, const char *conv,
+                          char *id)
 {
     char body[2048];
     snprintf(body, sizeof body,
              "{\"content\":\"%s\",\"memory_type\":\"%s\",\"conversation_id\":\"%s\"}", content,
              type, conv);
     struct resp r;
-    bool ok = http(&srv, "POST", "/api/memories", user, body, SIZE_MAX, &r) == 0 &&
-              r.status == 201;
+    bool ok = http(&srv, "POST", "/api/memories", user, body, SIZE_MAX, &r) == 0 && r.status == 201;
     if (ok && id)
         snprintf(id, 37, "%s", jstr(r.json, "memory_id"));
     if (!ok)
@@ -100,8 +99,7 @@ TEST(test_memory_crud)
     json_t *md = json_object_get(r.json, "metadata");
     CHECK_STR(jstr(md, "category"), "style");
     CHECK_INT(jint(md, "level"), 2);
-    CHECK_STR(json_string_value(json_array_get(json_object_get(r.json, "context_tags"), 0)),
-              "cte");
+    CHECK_STR(json_string_value(json_array_get(json_object_get(r.json, "context_tags"), 0)), "cte");
     resp_free(&r);
 
     /* Trailing slashes are the same routes. */
@@ -199,8 +197,8 @@ TEST(test_search_ranks_filters_and_counts_access)
     CHECK_INT(jint(r.json, "total"), 1);
     resp_free(&r);
 
-    http(&srv, "POST", "/api/memories/search", "alice", "{\"query\":\"x\",\"limit\":101}",
-         SIZE_MAX, &r);
+    http(&srv, "POST", "/api/memories/search", "alice", "{\"query\":\"x\",\"limit\":101}", SIZE_MAX,
+         &r);
     CHECK_STATUS(r, 422);
     char type[64], loc[128];
     CHECK(first_error(&r, type, sizeof type, loc, sizeof loc));
@@ -232,8 +230,8 @@ TEST(test_promote_and_archive_and_statistics)
     CHECK_STATUS(r, 409);
     CHECK(strstr(jstr(r.json, "detail"), "short_term") != NULL);
     resp_free(&r);
-    http(&srv, "POST", "/api/memories/00000000-0000-4000-8000-000000000000/promote", "alice",
-         NULL, 0, &r);
+    http(&srv, "POST", "/api/memories/00000000-0000-4000-8000-000000000000/promote", "alice", NULL,
+         0, &r);
     CHECK_STATUS(r, 404);
     resp_free(&r);
     http(&srv, "POST", "/api/memories/not-a-uuid/promote", "alice", NULL, 0, &r);
@@ -257,8 +255,7 @@ TEST(test_promote_and_archive_and_statistics)
     CHECK_NEAR(jnum(r.json, "average_importance"), 0.52, 1e-9);
     resp_free(&r);
 
-    http(&srv, "POST", "/api/memories/maintenance/archive?days_threshold=10", "alice", NULL, 0,
-         &r);
+    http(&srv, "POST", "/api/memories/maintenance/archive?days_threshold=10", "alice", NULL, 0, &r);
     CHECK_STATUS(r, 200);
     CHECK_STR(jstr(r.json, "status"), "success");
     CHECK_INT(jint(r.json, "archived_count"), 0); /* nothing is 10 days old */
@@ -270,8 +267,7 @@ TEST(test_promote_and_archive_and_statistics)
     resp_free(&r);
     const char *bad[] = {"0", "366", "abc", "1.5", ""};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
-        snprintf(path, sizeof path, "/api/memories/maintenance/archive?days_threshold=%s",
-                 bad[i]);
+        snprintf(path, sizeof path, "/api/memories/maintenance/archive?days_threshold=%s", bad[i]);
         http(&srv, "POST", path, "alice", NULL, 0, &r);
         CHECK_STATUS(r, 422);
         CHECK(first_error(&r, type, sizeof type, loc, sizeof loc));
@@ -312,8 +308,7 @@ TEST(test_conversations_endpoints)
     CHECK_INT(jint(r.json, "total"), 2);
     CHECK_INT(json_array_size(json_object_get(r.json, "conversations")), 1);
     /* Newest activity first: the one that just got memories. */
-    CHECK_STR(jstr(json_array_get(json_object_get(r.json, "conversations"), 0),
-                   "conversation_id"),
+    CHECK_STR(jstr(json_array_get(json_object_get(r.json, "conversations"), 0), "conversation_id"),
               id);
     resp_free(&r);
     http(&srv, "GET", "/api/conversations?limit=0", "alice", NULL, 0, &r);
@@ -373,8 +368,8 @@ TEST(test_two_users_are_isolated)
     snprintf(path, sizeof path, "/api/memories/%s", id);
     const char *methods[] = {"GET", "PATCH", "DELETE"};
     for (int i = 0; i < 3; i++) {
-        http(&srv, methods[i], path, "bob", i == 1 ? "{\"importance_score\":0.1}" : NULL,
-             SIZE_MAX, &r);
+        http(&srv, methods[i], path, "bob", i == 1 ? "{\"importance_score\":0.1}" : NULL, SIZE_MAX,
+             &r);
         CHECK_STATUS(r, 404);
         resp_free(&r);
     }
@@ -404,8 +399,8 @@ TEST(test_two_users_are_isolated)
     resp_free(&r);
     /* Writing into alice's conversation is 404, never a foreign-key error. */
     http(&srv, "POST", "/api/memories", "bob",
-         "{\"content\":\"x\",\"memory_type\":\"rule\",\"conversation_id\":\"" CONV "\"}",
-         SIZE_MAX, &r);
+         "{\"content\":\"x\",\"memory_type\":\"rule\",\"conversation_id\":\"" CONV "\"}", SIZE_MAX,
+         &r);
     CHECK_STATUS(r, 404);
     resp_free(&r);
     http(&srv, "POST", "/api/memories/maintenance/archive?days_threshold=1", "bob", NULL, 0, &r);
@@ -463,8 +458,8 @@ TEST(test_bad_requests_get_clear_4xx)
     CHECK_STR(jstr(r.json, "detail"), "Memory content cannot be empty");
     resp_free(&r);
     http(&srv, "POST", "/api/memories", NULL,
-         "{\"content\":\"x\",\"memory_type\":\"memo\",\"conversation_id\":\"" CONV "\"}",
-         SIZE_MAX, &r);
+         "{\"content\":\"x\",\"memory_type\":\"memo\",\"conversation_id\":\"" CONV "\"}", SIZE_MAX,
+         &r);
     CHECK_STATUS(r, 422);
     CHECK(first_error(&r, type, sizeof type, loc, sizeof loc));
     CHECK_STR(type, "enum");
@@ -645,7 +640,8 @@ TEST(test_bad_config_exits_2_naming_the_variable)
 TEST(test_cli_help_version_and_unknown)
 {
     char out[4096];
-    char *help[] = {"--help", NULL}, *version[] = {"--version", NULL}, *bad[] = {"frobnicate", NULL};
+    char *help[] = {"--help", NULL}, *version[] = {"--version", NULL},
+         *bad[] = {"frobnicate", NULL};
     CHECK_INT(run_memori(help, NULL, out, sizeof out), 0);
     CHECK(strstr(out, "serve") != NULL);
     CHECK_INT(run_memori(version, NULL, out, sizeof out), 0);
@@ -691,8 +687,8 @@ TEST(test_search_finds_meaning)
                         CONV, NULL));
     struct resp r;
     http(&srv, "POST", "/api/memories/search", "alice",
-         "{\"query\":\"which table holds purchases?\",\"limit\":1,\"min_similarity\":0}",
-         SIZE_MAX, &r);
+         "{\"query\":\"which table holds purchases?\",\"limit\":1,\"min_similarity\":0}", SIZE_MAX,
+         &r);
     CHECK_STATUS(r, 200);
     CHECK_INT(jint(r.json, "total"), 1);
     CHECK_STR(jstr(json_array_get(json_object_get(r.json, "results"), 0), "memory_id"), orders);
@@ -706,10 +702,13 @@ TEST(test_openai_provider_end_to_end)
     CHECK(fake);
     char url[128], db[512];
     snprintf(url, sizeof url, "OPENAI_BASE_URL=http://127.0.0.1:%d/v1", fake_openai_port(fake));
-    char *env[] = {"MEMORI_EMBEDDING_PROVIDER=openai", url,
+    char *env[] = {"MEMORI_EMBEDDING_PROVIDER=openai",
+                   url,
                    "OPENAI_API_KEY=sk-e2e-secret-key-123456",
-                   "MEMORI_EMBEDDING_MODEL=text-embedding-test", "MEMORI_EMBEDDING_DIMENSIONS=16",
-                   "MEMORI_EMBEDDING_MAX_RETRIES=0", NULL};
+                   "MEMORI_EMBEDDING_MODEL=text-embedding-test",
+                   "MEMORI_EMBEDDING_DIMENSIONS=16",
+                   "MEMORI_EMBEDDING_MAX_RETRIES=0",
+                   NULL};
     bool started = server_start(&srv, test_path(db, sizeof db, "openai.db"), env) == 0;
     if (!started)
         fake_openai_stop(fake);
@@ -768,8 +767,13 @@ TEST(test_shared_redis_cache_across_processes)
     char base[128], redis[128], db1[512], db2[512];
     snprintf(base, sizeof base, "OPENAI_BASE_URL=http://127.0.0.1:%d/v1", fake_openai_port(fake));
     snprintf(redis, sizeof redis, "REDIS_URL=%s", rs.url);
-    char *env[] = {"MEMORI_EMBEDDING_PROVIDER=openai", base, "MEMORI_EMBEDDING_MODEL=test-model",
-                   "MEMORI_EMBEDDING_DIMENSIONS=16", "REDIS_ENABLED=true", redis, NULL};
+    char *env[] = {"MEMORI_EMBEDDING_PROVIDER=openai",
+                   base,
+                   "MEMORI_EMBEDDING_MODEL=test-model",
+                   "MEMORI_EMBEDDING_DIMENSIONS=16",
+                   "REDIS_ENABLED=true",
+                   redis,
+                   NULL};
     struct server a, b;
     bool up = server_start(&a, test_path(db1, sizeof db1, "shared-a.db"), env) == 0 &&
               server_start(&b, test_path(db2, sizeof db2, "shared-b.db"), env) == 0;
@@ -825,9 +829,15 @@ TEST(test_mutated_requests_never_get_5xx)
         "\"include_archived\":true,\"conversation_id\":\"" CONV "\"}",
         "{\"title\":\"t\",\"metadata\":{},\"is_active\":false,\"data_source_id\":1}",
     };
-    char paths[][128] = {"/api/memories", "/api/memories/search", "/api/conversations", "",
-                         "", "/api/conversations/" CONV, "/api/memories/maintenance/archive",
-                         "/api/conversations/" CONV "/memories", "/health"};
+    char paths[][128] = {"/api/memories",
+                         "/api/memories/search",
+                         "/api/conversations",
+                         "",
+                         "",
+                         "/api/conversations/" CONV,
+                         "/api/memories/maintenance/archive",
+                         "/api/conversations/" CONV "/memories",
+                         "/health"};
     snprintf(paths[3], sizeof paths[3], "/api/memories/%s", id);
     snprintf(paths[4], sizeof paths[4], "/api/memories/%s/promote", id);
     static const char *const methods[] = {"POST", "PATCH", "GET", "DELETE", "PUT"};
@@ -875,12 +885,13 @@ TEST(test_mutated_requests_never_get_5xx)
     stop();
 }
 
-TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud), T(test_create_with_trailing_slash_and_short_term_expiry),
-          T(test_search_ranks_filters_and_counts_access), T(test_promote_and_archive_and_statistics),
-          T(test_conversations_endpoints), T(test_two_users_are_isolated),
-          T(test_bad_requests_get_clear_4xx), T(test_oversize_body_is_413),
-          T(test_health_and_access_log), T(test_data_survives_restart),
-          T(test_fifty_concurrent_clients), T(test_bad_config_exits_2_naming_the_variable),
-          T(test_cli_help_version_and_unknown), T(test_model_change_is_refused_then_reembedded),
-          T(test_search_finds_meaning), T(test_openai_provider_end_to_end),
-          T(test_shared_redis_cache_across_processes))
+TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud),
+          T(test_create_with_trailing_slash_and_short_term_expiry),
+          T(test_search_ranks_filters_and_counts_access),
+          T(test_promote_and_archive_and_statistics), T(test_conversations_endpoints),
+          T(test_two_users_are_isolated), T(test_bad_requests_get_clear_4xx),
+          T(test_oversize_body_is_413), T(test_health_and_access_log),
+          T(test_data_survives_restart), T(test_fifty_concurrent_clients),
+          T(test_bad_config_exits_2_naming_the_variable), T(test_cli_help_version_and_unknown),
+          T(test_model_change_is_refused_then_reembedded), T(test_search_finds_meaning),
+          T(test_openai_provider_end_to_end), T(test_shared_redis_cache_across_processes))

@@ -153,8 +153,8 @@ TEST(test_isolation_matrix)
     as(others[2], "GET", "/api/memories/statistics/summary?user_id=alice", NULL, &r);
     CHECK_INT(jint(r.json, "total_memories"), 1);
     resp_free(&r);
-    as(others[2], "POST", "/api/memories/maintenance/archive?all_users=true&days_threshold=1",
-       NULL, &r);
+    as(others[2], "POST", "/api/memories/maintenance/archive?all_users=true&days_threshold=1", NULL,
+       &r);
     CHECK_INT(r.status, 200);
     CHECK_INT(jint(r.json, "archived_count"), 0);
     resp_free(&r);
@@ -201,8 +201,7 @@ TEST(test_isolation_matrix_relaxed)
     CHECK_INT(r.status, 400); /* only rule, entity, relationship */
     resp_free(&r);
     /* bob, same tenant: finds the shared one only, may read it, may not change it. */
-    as(bob, "POST", "/api/memories/search", "{\"query\":\"fiscal year\",\"min_similarity\":0}",
-       &r);
+    as(bob, "POST", "/api/memories/search", "{\"query\":\"fiscal year\",\"min_similarity\":0}", &r);
     CHECK_INT(jint(r.json, "total"), 1);
     CHECK_STR(jstr(json_array_get(json_object_get(r.json, "results"), 0), "memory_id"), shared);
     resp_free(&r);
@@ -223,8 +222,8 @@ TEST(test_isolation_matrix_relaxed)
     CHECK_INT(r.status, 404);
     resp_free(&r);
     /* Another tenant: nothing. */
-    as(other, "POST", "/api/memories/search",
-       "{\"query\":\"fiscal year\",\"min_similarity\":0}", &r);
+    as(other, "POST", "/api/memories/search", "{\"query\":\"fiscal year\",\"min_similarity\":0}",
+       &r);
     CHECK_INT(jint(r.json, "total"), 0);
     resp_free(&r);
     snprintf(path, sizeof path, "/api/memories/%s", shared);
@@ -259,5 +258,4 @@ TEST(test_production_refuses_weak_secrets)
 }
 
 TEST_MAIN("e2e_auth", T(test_production_requires_tokens), T(test_isolation_matrix),
-          T(test_isolation_matrix_relaxed),
-          T(test_production_refuses_weak_secrets))
+          T(test_isolation_matrix_relaxed), T(test_production_refuses_weak_secrets))

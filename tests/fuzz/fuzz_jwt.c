@@ -7,8 +7,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct mr_auth a = {true, true, "fuzz-secret-0123456789abcdef0123456789", "HS256", "default",
-                        mr_clock_system()};
+    struct mr_auth a = {true,    true,      "fuzz-secret-0123456789abcdef0123456789",
+                        "HS256", "default", mr_clock_system()};
     char *header = malloc(size + 8);
     memcpy(header, "Bearer ", 7);
     memcpy(header + 7, data, size);

@@ -122,20 +122,21 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         json_t *out = json_array();
         size_t i;
         json_t *t;
-        json_array_foreach(input, i, t) {
+        json_array_foreach(input, i, t)
+        {
             const char *s = json_string_value(t);
-            json_array_append_new(
-                out, json_pack("{s:s, s:I, s:o}", "object", "embedding", "index", (json_int_t)i,
-                               "embedding",
-                               vector_of(s ? s : "", f->dim,
-                                         m == FAKE_WRONG_DIM ? f->dim - 1 : f->dim)));
+            json_array_append_new(out,
+                                  json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
+                                            (json_int_t)i, "embedding",
+                                            vector_of(s ? s : "", f->dim,
+                                                      m == FAKE_WRONG_DIM ? f->dim - 1 : f->dim)));
         }
         pthread_mutex_lock(&f->lock);
         f->texts += (int)json_array_size(input);
         pthread_mutex_unlock(&f->lock);
-        json_t *resp = json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", out,
-                                 "model", model ? model : "", "usage", "prompt_tokens", 1,
-                                 "total_tokens", 1);
+        json_t *resp =
+            json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", out, "model",
+                      model ? model : "", "usage", "prompt_tokens", 1, "total_tokens", 1);
         ret = reply(c, 200, json_dumps(resp, JSON_COMPACT), NULL);
         json_decref(resp);
     }
@@ -162,10 +163,9 @@ struct fake_openai *fake_openai_start(size_t dim)
     struct fake_openai *f = calloc(1, sizeof *f);
     f->dim = dim;
     pthread_mutex_init(&f->lock, NULL);
-    f->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                MHD_USE_ERROR_LOG,
-                            0, NULL, NULL, handle, f, MHD_OPTION_NOTIFY_COMPLETED, done, f,
-                            MHD_OPTION_END);
+    f->d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, handle, f, MHD_OPTION_NOTIFY_COMPLETED, done, f, MHD_OPTION_END);
     if (!f->d) {
         free(f);
         return NULL;
@@ -174,7 +174,10 @@ struct fake_openai *fake_openai_start(size_t dim)
     return f;
 }
 
-int fake_openai_port(const struct fake_openai *f) { return f->port; }
+int fake_openai_port(const struct fake_openai *f)
+{
+    return f->port;
+}
 
 void fake_openai_push(struct fake_openai *f, enum fake_mode m, int times)
 {

@@ -11,7 +11,7 @@
 
 enum fake_mode {
     FAKE_OK,
-    FAKE_429,       /* rate limited, Retry-After: 1 */
+    FAKE_429, /* rate limited, Retry-After: 1 */
     FAKE_500,
     FAKE_401,       /* error body echoing the key, as a careless provider might */
     FAKE_SLOW,      /* answers after 3 s */

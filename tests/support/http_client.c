@@ -195,8 +195,8 @@ static void trim(char *s)
         s[--n] = '\0';
 }
 
-static int request(const struct server *s, const char *method, const char *path,
-                   const char *header, const char *body, size_t body_len, struct resp *out);
+static int request(const struct server *s, const char *method, const char *path, const char *header,
+                   const char *body, size_t body_len, struct resp *out);
 
 int http(const struct server *s, const char *method, const char *path, const char *user,
          const char *body, size_t body_len, struct resp *out)
@@ -215,8 +215,8 @@ int http_auth(const struct server *s, const char *method, const char *path, cons
     return request(s, method, path, hdr, body, body_len, out);
 }
 
-static int request(const struct server *s, const char *method, const char *path,
-                   const char *header, const char *body, size_t body_len, struct resp *out)
+static int request(const struct server *s, const char *method, const char *path, const char *header,
+                   const char *body, size_t body_len, struct resp *out)
 {
     memset(out, 0, sizeof *out);
     CURL *c = curl_easy_init();
@@ -303,7 +303,10 @@ long long jint(const json_t *o, const char *key)
     return json_integer_value(json_object_get(o, key));
 }
 
-double jnum(const json_t *o, const char *key) { return json_number_value(json_object_get(o, key)); }
+double jnum(const json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
 
 bool first_error(const struct resp *r, char *type, size_t tcap, char *loc, size_t lcap)
 {
@@ -314,7 +317,8 @@ bool first_error(const struct resp *r, char *type, size_t tcap, char *loc, size_
     loc[0] = '\0';
     size_t i;
     json_t *part;
-    json_array_foreach(json_object_get(e, "loc"), i, part) {
+    json_array_foreach(json_object_get(e, "loc"), i, part)
+    {
         size_t n = strlen(loc);
         if (json_is_string(part))
             snprintf(loc + n, lcap - n, "%s%s", i ? "." : "", json_string_value(part));

@@ -33,7 +33,7 @@ int run_memori(char *const *args, char *const *env, char *err, size_t err_cap);
 
 struct resp {
     long status;
-    char *body;  /* NUL-terminated, freed by resp_free */
+    char *body;   /* NUL-terminated, freed by resp_free */
     json_t *json; /* parsed body, or NULL */
     char allow[64];
     char content_type[64];

@@ -57,8 +57,8 @@ int redis_server_start(struct redis_server *r, int port)
         int null = open("/dev/null", 1);
         dup2(null, 1);
         dup2(null, 2);
-        execlp("redis-server", "redis-server", "--port", ports, "--bind", "127.0.0.1", "--save",
-               "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", ports, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--daemonize", "no", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 250; i++) {

@@ -20,7 +20,10 @@ void test_fail(const char *file, int line, const char *fmt, ...)
     fputc('\n', stdout);
 }
 
-bool test_failed(void) { return failed; }
+bool test_failed(void)
+{
+    return failed;
+}
 
 static void remove_tmpdir(void)
 {

@@ -17,7 +17,10 @@ struct test_case {
 };
 
 #define TEST(name) static void name(void)
-#define T(name) {#name, name}
+#define T(name)                                                                                    \
+    {                                                                                              \
+#name, name                                                                                \
+    }
 
 void test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -44,7 +47,7 @@ bool test_failed(void);
     do {                                                                                           \
         const char *a_ = (a), *b_ = (b);                                                           \
         if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                   \
-            test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" != \"%s\")", #a, #b,                  \
+            test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" != \"%s\")", #a, #b,                   \
                       a_ ? a_ : "(null)", b_ ? b_ : "(null)");                                     \
             return;                                                                                \
         }                                                                                          \

@@ -365,8 +365,8 @@ TEST(contract_archive_applies_the_rule)
     int64_t ids[8];
     for (int i = 0; i < 8; i++) {
         struct mr_memory m;
-        c_mem(&m, rows[i].bob ? C2 : C1, rows[i].bob ? &c_bob : &c_alice, rows[i].t,
-              rows[i].imp, rows[i].created);
+        c_mem(&m, rows[i].bob ? C2 : C1, rows[i].bob ? &c_bob : &c_alice, rows[i].t, rows[i].imp,
+              rows[i].created);
         m.access_count = rows[i].access;
         m.is_archived = rows[i].archived;
         CHECK(mr_store_mem_insert(tx, &m, &err) == 0);

@@ -95,9 +95,9 @@ TEST(test_bad_tokens_are_401)
     CHECK_INT(check(&a, t, &p, &err), MR_EUNAUTH);
     free(t);
     /* "alg": "none" with no signature: {"alg":"none"} . {"sub":"alice","exp":4102444800} . */
-    CHECK_INT(check(&a, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.", &p,
-                    &err),
-              MR_EUNAUTH);
+    CHECK_INT(
+        check(&a, "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.", &p, &err),
+        MR_EUNAUTH);
 }
 
 /* Signs claims (JSON) with SECRET by HS256, as a careless issuer would. */

@@ -153,8 +153,8 @@ static void cn_destroy(struct mr_embedder *e)
     mr_embed_destroy(((struct counting *)e)->lex);
     free(e);
 }
-static const struct mr_embedder_ops counting_ops = {cn_name, cn_dim, cn_embed,
-                                                    cn_health, cn_destroy};
+static const struct mr_embedder_ops counting_ops = {cn_name, cn_dim, cn_embed, cn_health,
+                                                    cn_destroy};
 
 static struct counting *counting_new(void)
 {
@@ -202,8 +202,8 @@ TEST(test_redis_cache_round_trip_and_shared)
     ok = ok && c1->ops->put_many(c1, k, 2, DIM, v, &err) == 0;
     /* Another client (another memori process) sees what the first stored. */
     ok = ok && c2->ops->get_many(c2, k, 3, DIM, out, found, &err) == 0;
-    bool right = ok && found[0] && found[1] && !found[2] &&
-                 memcmp(out, v, 2 * DIM * sizeof(float)) == 0;
+    bool right =
+        ok && found[0] && found[1] && !found[2] && memcmp(out, v, 2 * DIM * sizeof(float)) == 0;
     bool healthy = ok && c2->ops->health(c2, &err) == 0;
     mr_cache_destroy(c1);
     mr_cache_destroy(c2);

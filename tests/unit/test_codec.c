@@ -28,7 +28,8 @@ static bool has_error(json_t *errors, const char *type, const char *field)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(errors, i, e) {
+    json_array_foreach(errors, i, e)
+    {
         json_t *loc = json_object_get(e, "loc");
         const char *t = json_string_value(json_object_get(e, "type"));
         const char *f = json_string_value(json_array_get(loc, 1));
@@ -183,10 +184,22 @@ TEST(test_memory_encoding_matches_reference_fields)
     char *s = api_encode_memory(&m);
     json_t *o = json_loads(s, 0, NULL);
     free(s);
-    const char *fields[] = {"id", "memory_id", "conversation_id", "user_id", "content",
-                            "memory_type", "importance_score", "access_count",
-                            "last_accessed_at", "context_tags", "related_entities", "metadata",
-                            "expires_at", "is_archived", "created_at", "updated_at"};
+    const char *fields[] = {"id",
+                            "memory_id",
+                            "conversation_id",
+                            "user_id",
+                            "content",
+                            "memory_type",
+                            "importance_score",
+                            "access_count",
+                            "last_accessed_at",
+                            "context_tags",
+                            "related_entities",
+                            "metadata",
+                            "expires_at",
+                            "is_archived",
+                            "created_at",
+                            "updated_at"};
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
         CHECK(json_object_get(o, fields[i]) != NULL);
     CHECK(json_is_null(json_object_get(o, "expires_at")));

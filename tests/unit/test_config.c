@@ -47,18 +47,34 @@ TEST(test_every_variable_is_read)
 {
     struct mr_config c;
     struct mr_err err;
-    char *env[] = {"HOST=0.0.0.0", "PORT=9001", "DATABASE_URL=sqlite:////var/lib/m.db",
-                   "DATABASE_POOL_SIZE=5", "DATABASE_MAX_OVERFLOW=3",
-                   "MEMORI_EMBEDDING_MODEL=x", "MEMORI_MODEL_PATH=/m.bin", "MEMORI_EMBEDDING_DIMENSIONS=256",
-                   "MEMORY_SHORT_TERM_EXPIRY_DAYS=3", "MEMORY_ARCHIVE_THRESHOLD_DAYS=60",
-                   "MEMORY_MAX_CONTEXT_MEMORIES=25", "MEMORY_MIN_SIMILARITY_THRESHOLD=0",
-                   "EMBEDDING_BATCH_SIZE=32", "EMBEDDING_CACHE_TTL=60",
-                   "REDIS_URL=redis://localhost:6379/0", "REDIS_ENABLED=yes",
-                   "ENABLE_MULTI_TENANT=false", "TENANT_ISOLATION_LEVEL=relaxed",
-                   "SECRET_KEY=s3cret", "ALGORITHM=HS512", "ACCESS_TOKEN_EXPIRE_MINUTES=5",
-                   "DEBUG=1", "ENVIRONMENT=staging", "OPENAI_API_KEY=sk-x",
-                   "OPENAI_BASE_URL=http://127.0.0.1:9/v1", "MEMORI_MAX_BODY_BYTES=2048",
-                   "MEMORI_HTTP_THREADS=8", NULL};
+    char *env[] = {"HOST=0.0.0.0",
+                   "PORT=9001",
+                   "DATABASE_URL=sqlite:////var/lib/m.db",
+                   "DATABASE_POOL_SIZE=5",
+                   "DATABASE_MAX_OVERFLOW=3",
+                   "MEMORI_EMBEDDING_MODEL=x",
+                   "MEMORI_MODEL_PATH=/m.bin",
+                   "MEMORI_EMBEDDING_DIMENSIONS=256",
+                   "MEMORY_SHORT_TERM_EXPIRY_DAYS=3",
+                   "MEMORY_ARCHIVE_THRESHOLD_DAYS=60",
+                   "MEMORY_MAX_CONTEXT_MEMORIES=25",
+                   "MEMORY_MIN_SIMILARITY_THRESHOLD=0",
+                   "EMBEDDING_BATCH_SIZE=32",
+                   "EMBEDDING_CACHE_TTL=60",
+                   "REDIS_URL=redis://localhost:6379/0",
+                   "REDIS_ENABLED=yes",
+                   "ENABLE_MULTI_TENANT=false",
+                   "TENANT_ISOLATION_LEVEL=relaxed",
+                   "SECRET_KEY=s3cret",
+                   "ALGORITHM=HS512",
+                   "ACCESS_TOKEN_EXPIRE_MINUTES=5",
+                   "DEBUG=1",
+                   "ENVIRONMENT=staging",
+                   "OPENAI_API_KEY=sk-x",
+                   "OPENAI_BASE_URL=http://127.0.0.1:9/v1",
+                   "MEMORI_MAX_BODY_BYTES=2048",
+                   "MEMORI_HTTP_THREADS=8",
+                   NULL};
     CHECK(load(&c, env, &err) == 0);
     CHECK_STR(c.host, "0.0.0.0");
     CHECK_INT(c.port, 9001);

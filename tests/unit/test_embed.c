@@ -104,8 +104,8 @@ TEST(test_lexical_ranks_shared_words_higher)
     struct mr_embedder *e = mr_embed_lexical_new(0, &err);
     double related = sim(e, "which table holds the orders?",
                          "The orders table holds one row per customer order");
-    double unrelated = sim(e, "which table holds the orders?",
-                           "Always format dates as ISO 8601 strings");
+    double unrelated =
+        sim(e, "which table holds the orders?", "Always format dates as ISO 8601 strings");
     double ident = sim(e, "join on customer_id", "orders.customer_id references customers.id");
     double plural = sim(e, "customer", "customers");
     mr_embed_destroy(e);

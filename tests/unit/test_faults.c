@@ -121,11 +121,29 @@ static void make_base(const char *path)
     close_env(&e);
 }
 
-enum op { CREATE, CREATE_NEW_CONV, UPDATE, DELETE, PROMOTE, SEARCH, ARCHIVE, CONV_CREATE,
-          CONV_UPDATE, CONV_DELETE, N_OPS };
-static const char *const op_names[] = {"create", "create_new_conversation", "update", "delete",
-                                       "promote", "search", "archive", "conversation_create",
-                                       "conversation_update", "conversation_delete"};
+enum op {
+    CREATE,
+    CREATE_NEW_CONV,
+    UPDATE,
+    DELETE,
+    PROMOTE,
+    SEARCH,
+    ARCHIVE,
+    CONV_CREATE,
+    CONV_UPDATE,
+    CONV_DELETE,
+    N_OPS
+};
+static const char *const op_names[] = {"create",
+                                       "create_new_conversation",
+                                       "update",
+                                       "delete",
+                                       "promote",
+                                       "search",
+                                       "archive",
+                                       "conversation_create",
+                                       "conversation_update",
+                                       "conversation_delete"};
 
 static int run_op(struct env *e, enum op op)
 {
@@ -148,8 +166,8 @@ static int run_op(struct env *e, enum op op)
         rc = mr_memory_create(&e->svc, &alice, &in, &m, &err);
         break;
     case UPDATE: {
-        struct mr_memory_patch p = {.content = "changed text", .content_len = 12,
-                                    .metadata = "{\"k\":1}"};
+        struct mr_memory_patch p = {
+            .content = "changed text", .content_len = 12, .metadata = "{\"k\":1}"};
         rc = mr_memory_update(&e->svc, &alice, rule_id, &p, &m, &err);
         break;
     }
@@ -179,8 +197,8 @@ static int run_op(struct env *e, enum op op)
         break;
     }
     case CONV_UPDATE: {
-        struct mr_conversation_patch p = {.has_title = true, .title = "renamed",
-                                          .metadata = "{\"a\":2}"};
+        struct mr_conversation_patch p = {
+            .has_title = true, .title = "renamed", .metadata = "{\"a\":2}"};
         rc = mr_conversation_update(&e->svc, &alice, CONV, &p, &c, &err);
         break;
     }

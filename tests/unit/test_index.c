@@ -34,8 +34,8 @@ static void put(struct mr_index *ix, const struct mr_identity *who, int64_t id,
                 enum mr_memory_type t, const char *conv, bool archived, int64_t expires,
                 const float *v)
 {
-    struct mr_index_entry e = {id, who->user_id, who->tenant_id, conv, t, archived, expires, v,
-                               false};
+    struct mr_index_entry e = {id, who->user_id, who->tenant_id, conv, t, archived, expires,
+                               v,  false};
     struct mr_err err;
     mr_index_upsert(ix, &e, &err);
 }
@@ -240,8 +240,8 @@ static void *writer(void *arg)
     for (int i = 0; i < 3000; i++) {
         for (int j = 0; j < DIM; j++)
             v[j] = (float)((i * 31 + j) % 17) / 17.0f;
-        struct mr_index_entry e = {i % 200 + 1, "alice", "t1", "c", MR_RULE, false, MR_NO_TIME,
-                                   v, i % 3 == 0};
+        struct mr_index_entry e = {i % 200 + 1, "alice",    "t1", "c",       MR_RULE,
+                                   false,       MR_NO_TIME, v,    i % 3 == 0};
         mr_index_upsert(r->ix, &e, &err);
         if (i % 7 == 0)
             mr_index_remove(r->ix, &alice, i % 200 + 1);

@@ -52,9 +52,18 @@ static void check_kernel(const char *name)
     free(bbuf);
 }
 
-TEST(test_scalar_kernel_matches_exact_sum) { check_kernel("scalar"); }
-TEST(test_avx2_kernel_matches_scalar) { check_kernel("avx2"); }
-TEST(test_avx512_kernel_matches_scalar) { check_kernel("avx512"); }
+TEST(test_scalar_kernel_matches_exact_sum)
+{
+    check_kernel("scalar");
+}
+TEST(test_avx2_kernel_matches_scalar)
+{
+    check_kernel("avx2");
+}
+TEST(test_avx512_kernel_matches_scalar)
+{
+    check_kernel("avx512");
+}
 
 TEST(test_dispatch_picks_a_real_kernel)
 {

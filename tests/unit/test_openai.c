@@ -18,8 +18,8 @@ static struct mr_embedder *provider(int batch, long timeout_ms, int retries)
 {
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/", fake_openai_port(fake));
-    struct mr_openai_options o = {url, KEY, "text-embedding-test", DIM, false, batch, timeout_ms,
-                                  retries};
+    struct mr_openai_options o = {url,        KEY,    "text-embedding-test", DIM, false, batch,
+                                  timeout_ms, retries};
     struct mr_err err;
     return mr_embed_openai_new(&o, &err);
 }
@@ -175,10 +175,14 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
     static const struct test_case cases[] = {
-        T(test_openai_embeds_in_batches_with_the_key), T(test_openai_retries_429_honouring_retry_after),
-        T(test_openai_gives_up_after_retries_with_503), T(test_openai_rejected_key_is_502_without_retry_or_key),
-        T(test_openai_checks_every_response), T(test_openai_times_out_slow_provider),
-        T(test_openai_unreachable_is_503), T(test_openai_options_are_checked)};
+        T(test_openai_embeds_in_batches_with_the_key),
+        T(test_openai_retries_429_honouring_retry_after),
+        T(test_openai_gives_up_after_retries_with_503),
+        T(test_openai_rejected_key_is_502_without_retry_or_key),
+        T(test_openai_checks_every_response),
+        T(test_openai_times_out_slow_provider),
+        T(test_openai_unreachable_is_503),
+        T(test_openai_options_are_checked)};
     int rc = test_run("openai", cases, sizeof cases / sizeof cases[0], argc, argv);
     cleanup();
     return rc;

@@ -76,8 +76,8 @@ TEST(test_semantic_matches_meaning_not_only_words)
     struct mr_embedder *e = open_model();
     CHECK(e);
     /* No shared content words, yet related: the model must rank them above unrelated ones. */
-    double related = sim(e, "which table holds purchases?",
-                         "The orders table holds one row per customer order");
+    double related =
+        sim(e, "which table holds purchases?", "The orders table holds one row per customer order");
     double unrelated = sim(e, "which table holds purchases?", "Always format dates as ISO 8601");
     double money = sim(e, "money amounts", "prices are stored in dollars");
     double money_unrelated = sim(e, "money amounts", "the employee reports to a manager");

@@ -160,8 +160,8 @@ TEST(test_search_filters_and_threshold)
     CHECK(create(&f, &alice, "prefer CTEs over subqueries", MR_RULE, 0.5, &m) == 0);
     mr_memory_clear(&m);
     struct mr_search_results r;
-    struct mr_search q = {.query = "customer_id", .query_len = 11, .has_min_similarity = true,
-                          .min_similarity = 0.0};
+    struct mr_search q = {
+        .query = "customer_id", .query_len = 11, .has_min_similarity = true, .min_similarity = 0.0};
     CHECK(mr_memory_search(&f.svc, &alice, &q, &r, &err) == 0);
     CHECK_INT(r.n, 3); /* 0 is a valid threshold: everything */
     CHECK(r.scores[0] >= r.scores[1] && r.scores[1] >= r.scores[2]);
@@ -294,9 +294,10 @@ TEST(test_archive_old_unimportant_short_term)
     CHECK(mr_memory_get(&f.svc, &alice, a.memory_id, &got, &err) == 0);
     CHECK(got.is_archived);
     mr_memory_clear(&got);
-    /* Archived (and expired) memories stay out of search; include_archived brings live + archived. */
-    struct mr_search q = {.query = "refunds", .query_len = 7, .has_min_similarity = true,
-                          .include_archived = true};
+    /* Archived (and expired) memories stay out of search; include_archived brings live + archived.
+     */
+    struct mr_search q = {
+        .query = "refunds", .query_len = 7, .has_min_similarity = true, .include_archived = true};
     f.clock.fixed_us = T0 + 1; /* before expiry, to see the archive flag alone */
     CHECK(mr_memory_search(&f.svc, &alice, &q, &r, &err) == 0);
     CHECK_INT(r.n, 2);
@@ -332,8 +333,10 @@ TEST(test_conversations_lifecycle)
     CHECK(mr_conversation_get(&f.svc, &alice, c.conversation_id, &got, &err) == 0);
     CHECK_INT(got.last_activity_at, T0 + 100); /* a new memory is activity */
     mr_conversation_clear(&got);
-    struct mr_conversation_patch p = {.has_title = true, .title = NULL,
-                                      .metadata = "{\"x\":1}", .has_is_active = true,
+    struct mr_conversation_patch p = {.has_title = true,
+                                      .title = NULL,
+                                      .metadata = "{\"x\":1}",
+                                      .has_is_active = true,
                                       .is_active = false};
     CHECK(mr_conversation_update(&f.svc, &alice, c.conversation_id, &p, &got, &err) == 0);
     CHECK(got.title == NULL && !got.is_active);
@@ -399,9 +402,12 @@ TEST(test_relaxed_sharing_is_read_only_and_within_the_tenant)
     f.svc.relaxed_sharing = true;
     struct mr_err err;
     struct mr_memory shared, private_, got;
-    struct mr_memory_create in = {.content = "fiscal year starts in april", .content_len = 27,
-                                  .memory_type = MR_RULE, .importance_score = 0.5,
-                                  .expires_at = MR_NO_TIME, .shared = true};
+    struct mr_memory_create in = {.content = "fiscal year starts in april",
+                                  .content_len = 27,
+                                  .memory_type = MR_RULE,
+                                  .importance_score = 0.5,
+                                  .expires_at = MR_NO_TIME,
+                                  .shared = true};
     memcpy(in.conversation_id, CONV, sizeof CONV);
     CHECK(mr_memory_create(&f.svc, &alice, &in, &shared, &err) == 0);
     in.shared = false;

@@ -200,5 +200,5 @@ TEST(test_sqlite_concurrent_writers_all_commit)
 
 TEST_MAIN("store_sqlite", CONTRACT_STORE_TESTS, T(test_sqlite_data_survives_reopen),
           T(test_sqlite_schema_versioned_and_wal), T(test_sqlite_migrates_a_version_1_database),
-          T(test_sqlite_refuses_newer_schema),
-          T(test_sqlite_unopenable_path_is_an_error), T(test_sqlite_concurrent_writers_all_commit))
+          T(test_sqlite_refuses_newer_schema), T(test_sqlite_unopenable_path_is_an_error),
+          T(test_sqlite_concurrent_writers_all_commit))

@@ -29,8 +29,14 @@ TEST(test_time_parse_round_trips_and_zones)
 TEST(test_time_parse_rejects_garbage)
 {
     int64_t t;
-    const char *bad[] = {"", "2024", "2024-13-01", "2023-02-29", "2024-11-11T25:00",
-                         "2024-11-11T10:00:00Q", "tomorrow", "2024-11-11T10:00:00.Z"};
+    const char *bad[] = {"",
+                         "2024",
+                         "2024-13-01",
+                         "2023-02-29",
+                         "2024-11-11T25:00",
+                         "2024-11-11T10:00:00Q",
+                         "tomorrow",
+                         "2024-11-11T10:00:00.Z"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         CHECK(mr_time_parse(bad[i], strlen(bad[i]), &t) != 0);
 }
@@ -67,9 +73,9 @@ TEST(test_utf8_validation)
 {
     CHECK(mr_utf8_valid("héllo ✓ 😀", strlen("héllo ✓ 😀")));
     CHECK(!mr_utf8_valid("\xff", 1));
-    CHECK(!mr_utf8_valid("\xc0\xaf", 2));         /* overlong */
-    CHECK(!mr_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-    CHECK(!mr_utf8_valid("\xe2\x82", 2));         /* truncated */
+    CHECK(!mr_utf8_valid("\xc0\xaf", 2));     /* overlong */
+    CHECK(!mr_utf8_valid("\xed\xa0\x80", 3)); /* surrogate */
+    CHECK(!mr_utf8_valid("\xe2\x82", 2));     /* truncated */
     CHECK_INT(mr_utf8_len("héllo", 6), 5);
 }
 
