@@ -1,0 +1,44 @@
+/*
+ * hnsw.h — a hierarchical navigable small-world graph (Malkov & Yashunin
+ * 2016) over unit vectors, for partitions too large to scan: approximate
+ * top-k by dot product in O(log n) hops. Insert, tombstone delete, filtered
+ * search (the filter is asked during the walk; ef grows until k accepted
+ * results are found or the graph is exhausted).
+ *
+ * Not thread-safe by itself: the caller's lock guards writers against
+ * readers (several searches may run at once).
+ */
+#ifndef MEMORI_HNSW_H
+#define MEMORI_HNSW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memori/index.h"
+
+struct mr_hnsw;
+
+/* M: links per node (2M at level 0); ef_construction: beam width while inserting. */
+struct mr_hnsw *mr_hnsw_new(size_t dim, int m, int ef_construction, uint64_t seed);
+void mr_hnsw_free(struct mr_hnsw *h);
+
+/* Adds vec (copied) under id. Re-adding a live id is the caller's mistake. */
+void mr_hnsw_add(struct mr_hnsw *h, int64_t id, const float *vec);
+
+/* Tombstones id: never returned again, still used as a waypoint. */
+void mr_hnsw_delete(struct mr_hnsw *h, int64_t id);
+
+/* Live (not deleted) nodes. */
+size_t mr_hnsw_count(const struct mr_hnsw *h);
+
+typedef bool (*mr_hnsw_accept)(void *arg, int64_t id);
+
+/*
+ * The best k live nodes accepted by accept (NULL: all), best first, into out
+ * (k slots); returns how many. ef >= k is the search beam.
+ */
+size_t mr_hnsw_search(const struct mr_hnsw *h, const float *q, size_t k, size_t ef,
+                      mr_hnsw_accept accept, void *arg, struct mr_index_hit *out);
+
+#endif

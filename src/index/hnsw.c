@@ -1,0 +1,353 @@
+/*
+ * hnsw.c — see hnsw.h. Similarity is the dot product (higher is closer).
+ * Nodes live in arrays indexed by insertion order; each level of a node has
+ * its own link block [count, neighbours...].
+ */
+#include "memori/hnsw.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memori/util.h"
+
+struct mr_hnsw {
+    size_t dim;
+    int m, m0, ef_construction;
+    double level_mult;
+    uint64_t rng;
+    float *vecs;
+    int64_t *ids;
+    uint8_t *level;
+    bool *deleted;
+    uint32_t **links; /* per node: (level + 1) blocks */
+    size_t n, cap, live;
+    int64_t entry; /* -1: empty */
+    int max_level;
+    mr_dot_fn dot;
+};
+
+struct cand {
+    float s;
+    uint32_t i;
+};
+
+/* A binary heap of candidates; max = true keeps the best on top. */
+struct heap {
+    struct cand *v;
+    size_t n, cap;
+    bool max;
+};
+
+static bool above(const struct heap *h, struct cand a, struct cand b)
+{
+    return h->max ? a.s > b.s : a.s < b.s;
+}
+
+static void push(struct heap *h, struct cand c)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 64;
+        h->v = mr_xrealloc(h->v, h->cap * sizeof *h->v);
+    }
+    size_t i = h->n++;
+    h->v[i] = c;
+    while (i > 0 && above(h, h->v[i], h->v[(i - 1) / 2])) {
+        struct cand t = h->v[i];
+        h->v[i] = h->v[(i - 1) / 2];
+        h->v[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static struct cand pop(struct heap *h)
+{
+    struct cand top = h->v[0];
+    h->v[0] = h->v[--h->n];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, b = i;
+        if (l < h->n && above(h, h->v[l], h->v[b]))
+            b = l;
+        if (r < h->n && above(h, h->v[r], h->v[b]))
+            b = r;
+        if (b == i)
+            break;
+        struct cand t = h->v[i];
+        h->v[i] = h->v[b];
+        h->v[b] = t;
+        i = b;
+    }
+    return top;
+}
+
+static uint32_t *block(const struct mr_hnsw *h, size_t node, int lvl)
+{
+    /* Level 0 has 1 + m0 slots, each upper level 1 + m. */
+    uint32_t *b = h->links[node];
+    return lvl == 0 ? b : b + 1 + h->m0 + (size_t)(lvl - 1) * (1 + h->m);
+}
+
+static float sim(const struct mr_hnsw *h, const float *q, size_t node)
+{
+    return h->dot(q, h->vecs + node * h->dim, h->dim);
+}
+
+struct mr_hnsw *mr_hnsw_new(size_t dim, int m, int ef_construction, uint64_t seed)
+{
+    struct mr_hnsw *h = mr_xcalloc(1, sizeof *h);
+    h->dim = dim;
+    h->m = m < 4 ? 4 : m;
+    h->m0 = 2 * h->m;
+    h->ef_construction = ef_construction < h->m ? h->m : ef_construction;
+    h->level_mult = 1.0 / log((double)h->m);
+    h->rng = seed ? seed : 0x9e3779b97f4a7c15ull;
+    h->entry = -1;
+    h->dot = mr_index_dot_fn();
+    return h;
+}
+
+void mr_hnsw_free(struct mr_hnsw *h)
+{
+    if (!h)
+        return;
+    for (size_t i = 0; i < h->n; i++)
+        free(h->links[i]);
+    free(h->links);
+    free(h->vecs);
+    free(h->ids);
+    free(h->level);
+    free(h->deleted);
+    free(h);
+}
+
+size_t mr_hnsw_count(const struct mr_hnsw *h) { return h->live; }
+
+/*
+ * Beam search on one level from the entry points in `from`: returns up to ef
+ * closest nodes as a min-heap (worst on top). visited is n bytes, cleared.
+ */
+static void search_layer(const struct mr_hnsw *h, const float *q, struct heap *from, size_t ef,
+                         int lvl, uint8_t *visited, struct heap *results)
+{
+    struct heap cands = {NULL, 0, 0, true};
+    results->n = 0;
+    results->max = false;
+    for (size_t i = 0; i < from->n; i++) {
+        visited[from->v[i].i] = 1;
+        push(&cands, from->v[i]);
+        push(results, from->v[i]);
+    }
+    while (results->n > ef)
+        pop(results);
+    while (cands.n) {
+        struct cand c = pop(&cands);
+        if (results->n >= ef && c.s < results->v[0].s)
+            break; /* the best unexplored is worse than the worst kept */
+        const uint32_t *b = block(h, c.i, lvl);
+        for (uint32_t k = 0; k < b[0]; k++) {
+            uint32_t nb = b[1 + k];
+            if (visited[nb])
+                continue;
+            visited[nb] = 1;
+            float s = sim(h, q, nb);
+            if (results->n < ef || s > results->v[0].s) {
+                push(&cands, (struct cand){s, nb});
+                push(results, (struct cand){s, nb});
+                if (results->n > ef)
+                    pop(results);
+            }
+        }
+    }
+    free(cands.v);
+}
+
+/*
+ * The neighbour-selection heuristic of the paper (algorithm 4): take
+ * candidates best first, keeping one only if it is closer to the base than
+ * to every one already kept — links then point in diverse directions and
+ * clusters stay connected. Slots left over are filled with the best pruned
+ * ones. cands: (similarity to base, node), any order; writes up to max into out.
+ */
+static size_t select_neighbours(const struct mr_hnsw *h, struct cand *cands, size_t n, int max,
+                                uint32_t *out)
+{
+    struct heap order = {NULL, 0, 0, true};
+    for (size_t i = 0; i < n; i++)
+        push(&order, cands[i]);
+    size_t kept = 0, n_pruned = 0;
+    uint32_t *pruned = mr_xmalloc((n ? n : 1) * sizeof *pruned);
+    while (order.n && (int)kept < max) {
+        struct cand c = pop(&order);
+        bool diverse = true;
+        for (size_t k = 0; k < kept && diverse; k++)
+            diverse = sim(h, h->vecs + (size_t)c.i * h->dim, out[k]) < c.s;
+        if (diverse)
+            out[kept++] = c.i;
+        else
+            pruned[n_pruned++] = c.i;
+    }
+    for (size_t k = 0; k < n_pruned && (int)kept < max; k++)
+        out[kept++] = pruned[k];
+    free(pruned);
+    free(order.v);
+    return kept;
+}
+
+/* Adds b to a's links at lvl; when full, re-selects among old links and b. */
+static void link(struct mr_hnsw *h, size_t a, size_t b, int lvl)
+{
+    int max = lvl == 0 ? h->m0 : h->m;
+    uint32_t *blk = block(h, a, lvl);
+    if ((int)blk[0] < max) {
+        blk[1 + blk[0]++] = (uint32_t)b;
+        return;
+    }
+    const float *v = h->vecs + a * h->dim;
+    struct cand *c = mr_xmalloc(((size_t)max + 1) * sizeof *c);
+    for (uint32_t k = 0; k < blk[0]; k++)
+        c[k] = (struct cand){sim(h, v, blk[1 + k]), blk[1 + k]};
+    c[blk[0]] = (struct cand){sim(h, v, b), (uint32_t)b};
+    blk[0] = (uint32_t)select_neighbours(h, c, (size_t)max + 1, max, blk + 1);
+    free(c);
+}
+
+void mr_hnsw_add(struct mr_hnsw *h, int64_t id, const float *vec)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 1024;
+        h->vecs = mr_xrealloc(h->vecs, h->cap * h->dim * sizeof *h->vecs);
+        h->ids = mr_xrealloc(h->ids, h->cap * sizeof *h->ids);
+        h->level = mr_xrealloc(h->level, h->cap * sizeof *h->level);
+        h->deleted = mr_xrealloc(h->deleted, h->cap * sizeof *h->deleted);
+        h->links = mr_xrealloc(h->links, h->cap * sizeof *h->links);
+    }
+    size_t node = h->n++;
+    memcpy(h->vecs + node * h->dim, vec, h->dim * sizeof(float));
+    h->ids[node] = id;
+    h->deleted[node] = false;
+    h->rng ^= h->rng << 13;
+    h->rng ^= h->rng >> 7;
+    h->rng ^= h->rng << 17;
+    double u = ((h->rng >> 11) + 1) * (1.0 / 9007199254740993.0);
+    int lvl = (int)(-log(u) * h->level_mult);
+    if (lvl > 15)
+        lvl = 15;
+    h->level[node] = (uint8_t)lvl;
+    h->links[node] = mr_xcalloc(1 + (size_t)h->m0 + (size_t)lvl * (1 + h->m), sizeof(uint32_t));
+    h->live++;
+    if (h->entry < 0) {
+        h->entry = (int64_t)node;
+        h->max_level = lvl;
+        return;
+    }
+    uint8_t *visited = mr_xcalloc(h->n, 1);
+    struct heap ep = {NULL, 0, 0, true}, res = {NULL, 0, 0, false};
+    size_t cur = (size_t)h->entry;
+    float cs = sim(h, vec, cur);
+    /* Greedy descent through the levels above the new node's. */
+    for (int l = h->max_level; l > lvl; l--) {
+        for (bool moved = true; moved;) {
+            moved = false;
+            const uint32_t *b = block(h, cur, l);
+            for (uint32_t k = 0; k < b[0]; k++) {
+                float s = sim(h, vec, b[1 + k]);
+                if (s > cs) {
+                    cs = s;
+                    cur = b[1 + k];
+                    moved = true;
+                }
+            }
+        }
+    }
+    push(&ep, (struct cand){cs, (uint32_t)cur});
+    for (int l = lvl < h->max_level ? lvl : h->max_level; l >= 0; l--) {
+        memset(visited, 0, h->n);
+        search_layer(h, vec, &ep, (size_t)h->ef_construction, l, visited, &res);
+        /* Connect to M diverse neighbours among those found, both ways. */
+        struct cand *found = mr_xmalloc((res.n ? res.n : 1) * sizeof *found);
+        size_t nf = 0;
+        for (size_t k = 0; k < res.n; k++)
+            if (res.v[k].i != node)
+                found[nf++] = res.v[k];
+        uint32_t *mine = block(h, node, l);
+        mine[0] = (uint32_t)select_neighbours(h, found, nf, h->m, mine + 1);
+        for (uint32_t k = 0; k < mine[0]; k++)
+            link(h, mine[1 + k], node, l);
+        free(found);
+        /* The found set seeds the next level down. */
+        ep.n = 0;
+        for (size_t k = 0; k < res.n; k++)
+            push(&ep, res.v[k]);
+    }
+    if (lvl > h->max_level) {
+        h->max_level = lvl;
+        h->entry = (int64_t)node;
+    }
+    free(ep.v);
+    free(res.v);
+    free(visited);
+}
+
+void mr_hnsw_delete(struct mr_hnsw *h, int64_t id)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        if (h->ids[i] == id && !h->deleted[i]) {
+            h->deleted[i] = true;
+            h->live--;
+            return;
+        }
+    }
+}
+
+size_t mr_hnsw_search(const struct mr_hnsw *h, const float *q, size_t k, size_t ef,
+                      mr_hnsw_accept accept, void *arg, struct mr_index_hit *out)
+{
+    if (h->entry < 0 || k == 0)
+        return 0;
+    if (ef < k)
+        ef = k;
+    uint8_t *visited = mr_xmalloc(h->n);
+    struct heap ep = {NULL, 0, 0, true}, res = {NULL, 0, 0, false};
+    size_t cur = (size_t)h->entry;
+    float cs = sim(h, q, cur);
+    for (int l = h->max_level; l > 0; l--) {
+        for (bool moved = true; moved;) {
+            moved = false;
+            const uint32_t *b = block(h, cur, l);
+            for (uint32_t j = 0; j < b[0]; j++) {
+                float s = sim(h, q, b[1 + j]);
+                if (s > cs) {
+                    cs = s;
+                    cur = b[1 + j];
+                    moved = true;
+                }
+            }
+        }
+    }
+    size_t found = 0;
+    /* Widen the beam until k accepted, live results are in it (filters, tombstones). */
+    for (;;) {
+        memset(visited, 0, h->n);
+        ep.n = 0;
+        push(&ep, (struct cand){cs, (uint32_t)cur});
+        search_layer(h, q, &ep, ef, 0, visited, &res);
+        struct heap best = {NULL, 0, 0, true};
+        for (size_t j = 0; j < res.n; j++)
+            push(&best, res.v[j]);
+        found = 0;
+        while (best.n && found < k) {
+            struct cand c = pop(&best);
+            if (h->deleted[c.i] || (accept && !accept(arg, h->ids[c.i])))
+                continue;
+            out[found++] = (struct mr_index_hit){h->ids[c.i], c.s};
+        }
+        free(best.v);
+        if (found >= k || ef >= h->n)
+            break;
+        ef *= 4;
+    }
+    free(ep.v);
+    free(res.v);
+    free(visited);
+    return found;
+}
