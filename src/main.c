@@ -154,6 +154,7 @@ static int open_parts(struct app *a, bool check_model)
         return 1;
     }
     a->index = mr_index_flat_new(mr_embed_dim(a->embedder));
+    mr_index_flat_set_ann(a->index, (size_t)a->cfg.hnsw_threshold, (size_t)a->cfg.hnsw_ef_search);
     a->svc = (struct mr_service){
         .store = a->store,
         .embedder = a->embedder,

@@ -64,6 +64,8 @@ struct mr_config {
     int connection_timeout_s; /* idle and slow-read connections are closed after it */
     size_t max_header_bytes;  /* per-connection memory for the request line and headers */
     int max_list_items;       /* context_tags, related_entities, memory_types */
+    int hnsw_threshold;       /* a user's memories at which search uses HNSW; 0 = never */
+    int hnsw_ef_search;
 
     uint64_t set_mask; /* which variables were given (bit = row of the table in config.c) */
 };

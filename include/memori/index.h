@@ -77,8 +77,18 @@ struct mr_index {
     const struct mr_index_ops *ops;
 };
 
-/* The exact (brute-force) index of dimension dim. Free with mr_index_destroy. */
+/*
+ * The partitioned index of dimension dim: exact scans, and an HNSW graph for
+ * partitions of at least the ANN threshold (off until set). Free with
+ * mr_index_destroy.
+ */
 struct mr_index *mr_index_flat_new(size_t dim);
+
+/*
+ * Partitions with >= threshold entries (0: never) get an HNSW graph searched
+ * with beam ef_search (0: 64) instead of a full scan.
+ */
+void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_search);
 
 /*
  * Dot product of two dim-float vectors (the scan kernel): AVX2+FMA where the

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memori/hnsw.h"
 #include "memori/index.h"
 #include "memori/util.h"
 
@@ -32,6 +33,9 @@ struct partition {
     int64_t *map_ids;
     uint32_t *map_slots;
     size_t map_cap, map_used;
+    /* Above the ANN threshold: an HNSW graph over the same entries. */
+    struct mr_hnsw *graph;
+    size_t graph_dead; /* tombstones; the graph is rebuilt when they outnumber the live */
 };
 
 struct flat {
@@ -40,6 +44,8 @@ struct flat {
     pthread_rwlock_t lock;
     struct partition **parts; /* open addressing by key hash */
     size_t parts_cap, parts_used, total;
+    size_t ann_threshold; /* partitions this large get a graph; 0 = never */
+    size_t ef_search;
 };
 
 static uint64_t hash_bytes(const char *s, size_t n)
@@ -175,10 +181,34 @@ static void map_del(struct partition *p, int64_t id)
     }
 }
 
+/* (Re)builds p's graph from its entries. Lock held. */
+static void build_graph(struct flat *f, struct partition *p)
+{
+    mr_hnsw_free(p->graph);
+    p->graph = mr_hnsw_new(f->dim, 16, 100, 0x5eed);
+    p->graph_dead = 0;
+    for (size_t i = 0; i < p->n; i++)
+        mr_hnsw_add(p->graph, p->meta[i].id, p->vecs + i * f->dim);
+}
+
+/*
+ * Tombstones id in p's graph; when the dead outnumber the live, rebuilds the
+ * graph from p's current entries and returns true. Lock held.
+ */
+static bool graph_forget(struct flat *f, struct partition *p, int64_t id)
+{
+    mr_hnsw_delete(p->graph, id);
+    if (++p->graph_dead <= p->n)
+        return false;
+    build_graph(f, p);
+    return true;
+}
+
 /* Writes e into p (adding or replacing). Lock held. */
 static void put_entry(struct flat *f, struct partition *p, const struct mr_index_entry *e)
 {
     long slot = map_get(p, e->id);
+    bool existed = slot >= 0, same_vec = false;
     if (slot < 0) {
         if (p->n == p->cap) {
             p->cap = p->cap ? p->cap * 2 : 16;
@@ -187,6 +217,9 @@ static void put_entry(struct flat *f, struct partition *p, const struct mr_index
         }
         slot = (long)p->n++;
         map_put(p, e->id, (uint32_t)slot);
+    } else {
+        /* Access statistics rewrite entries on every search hit: keep the graph still. */
+        same_vec = memcmp(p->vecs + (size_t)slot * f->dim, e->vec, f->dim * sizeof(float)) == 0;
     }
     struct meta *m = &p->meta[slot];
     m->id = e->id;
@@ -196,6 +229,13 @@ static void put_entry(struct flat *f, struct partition *p, const struct mr_index
     m->memory_type = (uint8_t)e->memory_type;
     m->is_archived = e->is_archived;
     memcpy(p->vecs + (size_t)slot * f->dim, e->vec, f->dim * sizeof(float));
+    if (p->graph && !same_vec) {
+        /* A rebuild already took the new vector from the entries. */
+        if (!existed || !graph_forget(f, p, e->id))
+            mr_hnsw_add(p->graph, e->id, e->vec);
+    } else if (!p->graph && f->ann_threshold && p->n >= f->ann_threshold) {
+        build_graph(f, p);
+    }
 }
 
 /* Removes id from p if there; true when it was. Lock held. */
@@ -213,6 +253,8 @@ static bool drop_entry(struct flat *f, struct partition *p, int64_t id)
         map_put(p, p->meta[slot].id, (uint32_t)slot);
     }
     p->n--;
+    if (p->graph)
+        graph_forget(f, p, id);
     return true;
 }
 
@@ -296,34 +338,76 @@ static void sift_up(struct mr_index_hit *h, size_t i)
     }
 }
 
+/* Whether the entry at slot passes q's filters (and is not in skip). */
+static bool passes(const struct partition *p, const struct partition *skip,
+                   const struct mr_index_query *q, size_t slot)
+{
+    const struct meta *m = &p->meta[slot];
+    if (q->type_mask && !(q->type_mask & (1u << m->memory_type)))
+        return false;
+    if (m->is_archived && !q->include_archived)
+        return false;
+    if (m->expires_at != MR_NO_TIME && m->expires_at <= q->now)
+        return false;
+    if (q->conversation_id && strcmp(q->conversation_id, m->conversation_id) != 0)
+        return false;
+    return !(skip && map_get(skip, m->id) >= 0);
+}
+
+/* Adds a hit to the bounded min-heap out holding n. */
+static size_t keep_hit(struct mr_index_hit *out, size_t n, size_t limit, struct mr_index_hit hit)
+{
+    if (n < limit) {
+        out[n] = hit;
+        sift_up(out, n++);
+    } else if (worse(&out[0], &hit)) {
+        out[0] = hit;
+        sift_down(out, n, 0);
+    }
+    return n;
+}
+
+struct accept_ctx {
+    const struct partition *p, *skip;
+    const struct mr_index_query *q;
+};
+
+static bool accept_hit(void *arg, int64_t id)
+{
+    const struct accept_ctx *a = arg;
+    long slot = map_get(a->p, id);
+    return slot >= 0 && passes(a->p, a->skip, a->q, (size_t)slot);
+}
+
+/* The graph's answer for a large partition, merged into out. */
+static size_t search_graph(const struct flat *f, const struct partition *p,
+                           const struct partition *skip, const struct mr_index_query *q,
+                           struct mr_index_hit *out, size_t n)
+{
+    struct mr_index_hit *hits = mr_xmalloc(q->limit * sizeof *hits);
+    struct accept_ctx a = {p, skip, q};
+    size_t ef = f->ef_search > q->limit ? f->ef_search : q->limit;
+    size_t got = mr_hnsw_search(p->graph, q->vec, q->limit, ef, accept_hit, &a, hits);
+    for (size_t i = 0; i < got; i++)
+        if (hits[i].score >= q->min_score)
+            n = keep_hit(out, n, q->limit, hits[i]);
+    free(hits);
+    return n;
+}
+
 /* Scans p into the heap out (n kept so far); skip: a partition whose ids are not wanted. */
 static size_t scan(const struct flat *f, const struct partition *p, const struct partition *skip,
                    const struct mr_index_query *q, struct mr_index_hit *out, size_t n)
 {
+    if (p && p->graph)
+        return search_graph(f, p, skip, q, out, n);
     mr_dot_fn dot = mr_index_dot_fn();
     for (size_t i = 0; p && i < p->n; i++) {
-        const struct meta *m = &p->meta[i];
-        if (q->type_mask && !(q->type_mask & (1u << m->memory_type)))
+        if (!passes(p, skip, q, i))
             continue;
-        if (m->is_archived && !q->include_archived)
-            continue;
-        if (m->expires_at != MR_NO_TIME && m->expires_at <= q->now)
-            continue;
-        if (q->conversation_id && strcmp(q->conversation_id, m->conversation_id) != 0)
-            continue;
-        if (skip && map_get(skip, m->id) >= 0)
-            continue; /* the caller's own shared memory: already scanned */
         float s = dot(q->vec, p->vecs + i * f->dim, f->dim);
-        if (s < q->min_score)
-            continue;
-        struct mr_index_hit hit = {m->id, s};
-        if (n < q->limit) {
-            out[n] = hit;
-            sift_up(out, n++);
-        } else if (worse(&out[0], &hit)) {
-            out[0] = hit;
-            sift_down(out, n, 0);
-        }
+        if (s >= q->min_score)
+            n = keep_hit(out, n, q->limit, (struct mr_index_hit){p->meta[i].id, s});
     }
     return n;
 }
@@ -375,6 +459,7 @@ static void f_destroy(struct mr_index *ix)
         free(p->vecs);
         free(p->map_ids);
         free(p->map_slots);
+        mr_hnsw_free(p->graph);
         free(p);
     }
     free(f->parts);
@@ -392,11 +477,21 @@ static const struct mr_index_ops flat_ops = {
     .destroy = f_destroy,
 };
 
+void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_search)
+{
+    struct flat *f = (struct flat *)ix;
+    pthread_rwlock_wrlock(&f->lock);
+    f->ann_threshold = threshold;
+    f->ef_search = ef_search ? ef_search : 64;
+    pthread_rwlock_unlock(&f->lock);
+}
+
 struct mr_index *mr_index_flat_new(size_t dim)
 {
     struct flat *f = mr_xcalloc(1, sizeof *f);
     f->base.ops = &flat_ops;
     f->dim = dim;
+    f->ef_search = 64;
     pthread_rwlock_init(&f->lock, NULL);
     return &f->base;
 }

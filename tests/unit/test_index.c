@@ -208,6 +208,62 @@ TEST(test_shared_entries_reach_the_tenant_once)
     mr_index_destroy(ix);
 }
 
+/* Above the ANN threshold the graph answers; results must match the exact index closely. */
+TEST(test_ann_partition_matches_exact)
+{
+    enum { NV = 3000, NQ = 100 };
+    struct mr_index *ann = mr_index_flat_new(DIM), *exact = mr_index_flat_new(DIM);
+    mr_index_flat_set_ann(ann, 500, 64);
+    static float vecs[NV][DIM];
+    for (int i = 0; i < NV; i++) {
+        random_unit(vecs[i]);
+        enum mr_memory_type t = (enum mr_memory_type)(i % 3 + MR_RULE);
+        put(ann, &alice, i + 1, t, "c", false, MR_NO_TIME, vecs[i]);
+        put(exact, &alice, i + 1, t, "c", false, MR_NO_TIME, vecs[i]);
+    }
+    /* Remove a third, move another vector: both must show at once. */
+    for (int i = 0; i < NV; i += 3) {
+        mr_index_remove(ann, &alice, i + 1);
+        mr_index_remove(exact, &alice, i + 1);
+    }
+    float moved[DIM];
+    random_unit(moved);
+    put(ann, &alice, 2, MR_ENTITY, "c", false, MR_NO_TIME, moved);
+    put(exact, &alice, 2, MR_ENTITY, "c", false, MR_NO_TIME, moved);
+    int found = 0, total = 0;
+    struct mr_err err;
+    for (int qi = 0; qi < NQ; qi++) {
+        float q[DIM];
+        random_unit(q);
+        struct mr_index_query iq = query(q, 10);
+        if (qi % 2)
+            iq.type_mask = 1u << MR_ENTITY;
+        struct mr_index_hit a[10], b[10];
+        size_t na, nb;
+        mr_index_search(ann, &alice, &iq, a, &na, &err);
+        mr_index_search(exact, &alice, &iq, b, &nb, &err);
+        CHECK_INT(na, nb);
+        for (size_t i = 0; i < na; i++) {
+            CHECK(a[i].id % 3 != 1); /* removed ids (i + 1 with i % 3 == 0) never come back */
+            if (qi % 2)
+                CHECK((a[i].id - 1) % 3 == 1 || a[i].id == 2); /* entities only */
+            for (size_t j = 0; j < nb; j++)
+                found += a[i].id == b[j].id;
+        }
+        total += (int)nb;
+    }
+    struct mr_index_query iq = query(moved, 1);
+    struct mr_index_hit h;
+    size_t n;
+    mr_index_search(ann, &alice, &iq, &h, &n, &err);
+    CHECK(n == 1 && h.id == 2);
+    double recall = (double)found / total;
+    fprintf(stdout, "    ANN recall@10 against exact: %.3f\n", recall);
+    CHECK(recall >= 0.95);
+    mr_index_destroy(ann);
+    mr_index_destroy(exact);
+}
+
 struct rw {
     struct mr_index *ix;
     int errors;
@@ -255,6 +311,7 @@ static void *writer(void *arg)
 TEST(test_concurrent_writer_and_readers)
 {
     struct rw r = {mr_index_flat_new(DIM), 0};
+    mr_index_flat_set_ann(r.ix, 100, 32); /* graph inserts and rebuilds under readers too */
     pthread_t w, rd[3];
     pthread_create(&w, NULL, writer, &r);
     for (int i = 0; i < 3; i++)
@@ -282,5 +339,6 @@ TEST(test_dot_matches_naive_for_odd_sizes)
 
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
           T(test_min_score_threshold), T(test_remove_and_update_are_reflected),
-          T(test_shared_entries_reach_the_tenant_once), T(test_concurrent_writer_and_readers),
+          T(test_shared_entries_reach_the_tenant_once), T(test_ann_partition_matches_exact),
+          T(test_concurrent_writer_and_readers),
           T(test_dot_matches_naive_for_odd_sizes))
