@@ -50,7 +50,8 @@ static long rss_kib(void)
 
 int main(int argc, char **argv)
 {
-    size_t n = argc > 1 ? (size_t)atol(argv[1]) : 100000, d = argc > 2 ? (size_t)atol(argv[2]) : 384;
+    size_t n = argc > 1 ? (size_t)atol(argv[1]) : 100000,
+           d = argc > 2 ? (size_t)atol(argv[2]) : 384;
     int nq = 200;
     float *data = malloc((n + (size_t)nq) * d * sizeof *data), *centres = malloc(256 * d * 4);
     for (size_t i = 0; i < 256 * d; i++)
@@ -100,7 +101,8 @@ int main(int argc, char **argv)
     printf("  build %.1f s (%.0f inserts/s); RSS +%ld MiB (vectors alone %.0f MiB)\n", build,
            n / build, (rss1 - rss0) / 1024, n * d * 4 / 1048576.0);
     printf("  exact scan (baseline): %.1f queries/s\n", exact_qps);
-    printf("| ef | recall@10 | queries/s | × exact | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n");
+    printf(
+        "| ef | recall@10 | queries/s | × exact | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n");
     size_t efs[] = {32, 64, 128, 256};
     for (int e = 0; e < 4; e++) {
         double *lat = malloc((size_t)nq * sizeof *lat), sum = 0;
@@ -116,8 +118,8 @@ int main(int argc, char **argv)
                     hits += out[i].id == truth[q][k];
         }
         qsort(lat, (size_t)nq, sizeof *lat, cmp_d);
-        printf("| %zu | %.3f | %.0f | %.0f | %.3f | %.3f |\n", efs[e], hits / (10.0 * nq),
-               nq / sum, nq / sum / exact_qps, lat[nq / 2] * 1e3, lat[nq * 99 / 100] * 1e3);
+        printf("| %zu | %.3f | %.0f | %.0f | %.3f | %.3f |\n", efs[e], hits / (10.0 * nq), nq / sum,
+               nq / sum / exact_qps, lat[nq / 2] * 1e3, lat[nq * 99 / 100] * 1e3);
         free(lat);
     }
     mr_hnsw_free(h);

@@ -120,7 +120,10 @@ void mr_hnsw_free(struct mr_hnsw *h)
     free(h);
 }
 
-size_t mr_hnsw_count(const struct mr_hnsw *h) { return h->live; }
+size_t mr_hnsw_count(const struct mr_hnsw *h)
+{
+    return h->live;
+}
 
 /*
  * Beam search on one level from the entry points in `from`: returns up to ef
@@ -211,6 +214,26 @@ static void link(struct mr_hnsw *h, size_t a, size_t b, int lvl)
     free(c);
 }
 
+/* Greedy walk on levels from..to+1: moves *cur (similarity *cs) to the closest node met. */
+static void descend(const struct mr_hnsw *h, const float *q, int from, int to, size_t *cur,
+                    float *cs)
+{
+    for (int l = from; l > to; l--) {
+        for (bool moved = true; moved;) {
+            moved = false;
+            const uint32_t *b = block(h, *cur, l);
+            for (uint32_t k = 0; k < b[0]; k++) {
+                float s = sim(h, q, b[1 + k]);
+                if (s > *cs) {
+                    *cs = s;
+                    *cur = b[1 + k];
+                    moved = true;
+                }
+            }
+        }
+    }
+}
+
 void mr_hnsw_add(struct mr_hnsw *h, int64_t id, const float *vec)
 {
     if (h->n == h->cap) {
@@ -245,20 +268,7 @@ void mr_hnsw_add(struct mr_hnsw *h, int64_t id, const float *vec)
     size_t cur = (size_t)h->entry;
     float cs = sim(h, vec, cur);
     /* Greedy descent through the levels above the new node's. */
-    for (int l = h->max_level; l > lvl; l--) {
-        for (bool moved = true; moved;) {
-            moved = false;
-            const uint32_t *b = block(h, cur, l);
-            for (uint32_t k = 0; k < b[0]; k++) {
-                float s = sim(h, vec, b[1 + k]);
-                if (s > cs) {
-                    cs = s;
-                    cur = b[1 + k];
-                    moved = true;
-                }
-            }
-        }
-    }
+    descend(h, vec, h->max_level, lvl, &cur, &cs);
     push(&ep, (struct cand){cs, (uint32_t)cur});
     for (int l = lvl < h->max_level ? lvl : h->max_level; l >= 0; l--) {
         memset(visited, 0, h->n);
@@ -310,20 +320,7 @@ size_t mr_hnsw_search(const struct mr_hnsw *h, const float *q, size_t k, size_t 
     struct heap ep = {NULL, 0, 0, true}, res = {NULL, 0, 0, false};
     size_t cur = (size_t)h->entry;
     float cs = sim(h, q, cur);
-    for (int l = h->max_level; l > 0; l--) {
-        for (bool moved = true; moved;) {
-            moved = false;
-            const uint32_t *b = block(h, cur, l);
-            for (uint32_t j = 0; j < b[0]; j++) {
-                float s = sim(h, q, b[1 + j]);
-                if (s > cs) {
-                    cs = s;
-                    cur = b[1 + j];
-                    moved = true;
-                }
-            }
-        }
-    }
+    descend(h, q, h->max_level, 0, &cur, &cs);
     size_t found = 0;
     /* Widen the beam until k accepted, live results are in it (filters, tombstones). */
     for (;;) {

@@ -149,7 +149,8 @@ TEST(test_hnsw_deleted_are_never_returned)
 int main(int argc, char **argv)
 {
     static const struct test_case cases[] = {
-        T(test_hnsw_recall_at_10_above_0_95), T(test_hnsw_filtered_search_fills_k_with_accepted_only),
+        T(test_hnsw_recall_at_10_above_0_95),
+        T(test_hnsw_filtered_search_fills_k_with_accepted_only),
         T(test_hnsw_deleted_are_never_returned)};
     int rc = test_run("hnsw", cases, sizeof cases / sizeof cases[0], argc, argv);
     mr_hnsw_free(built);

@@ -340,5 +340,4 @@ TEST(test_dot_matches_naive_for_odd_sizes)
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
           T(test_min_score_threshold), T(test_remove_and_update_are_reflected),
           T(test_shared_entries_reach_the_tenant_once), T(test_ann_partition_matches_exact),
-          T(test_concurrent_writer_and_readers),
-          T(test_dot_matches_naive_for_odd_sizes))
+          T(test_concurrent_writer_and_readers), T(test_dot_matches_naive_for_odd_sizes))
