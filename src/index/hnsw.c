@@ -25,7 +25,68 @@ struct mr_hnsw {
     int64_t entry; /* -1: empty */
     int max_level;
     mr_dot_fn dot;
+    /* id → live node + 1 (0: empty), open addressing, so deletes are O(1). */
+    int64_t *map_ids;
+    uint32_t *map_nodes;
+    size_t map_cap, map_used;
 };
+
+static size_t map_slot(const struct mr_hnsw *h, int64_t id)
+{
+    uint64_t x = (uint64_t)id * UINT64_C(0x9e3779b97f4a7c15);
+    size_t i = (size_t)(x ^ (x >> 29)) & (h->map_cap - 1);
+    while (h->map_nodes[i] && h->map_ids[i] != id)
+        i = (i + 1) & (h->map_cap - 1);
+    return i;
+}
+
+static void map_set(struct mr_hnsw *h, int64_t id, uint32_t node)
+{
+    if ((h->map_used + 1) * 2 > h->map_cap) {
+        int64_t *old_ids = h->map_ids;
+        uint32_t *old_nodes = h->map_nodes;
+        size_t old_cap = h->map_cap;
+        h->map_cap = old_cap ? old_cap * 2 : 1024;
+        h->map_ids = mr_xcalloc(h->map_cap, sizeof *h->map_ids);
+        h->map_nodes = mr_xcalloc(h->map_cap, sizeof *h->map_nodes);
+        for (size_t i = 0; i < old_cap; i++) {
+            if (!old_nodes[i])
+                continue;
+            size_t j = map_slot(h, old_ids[i]);
+            h->map_ids[j] = old_ids[i];
+            h->map_nodes[j] = old_nodes[i];
+        }
+        free(old_ids);
+        free(old_nodes);
+    }
+    size_t i = map_slot(h, id);
+    if (!h->map_nodes[i])
+        h->map_used++;
+    h->map_ids[i] = id;
+    h->map_nodes[i] = node + 1;
+}
+
+/* Removes id, re-placing the rest of its probe run; returns its node + 1 or 0. */
+static uint32_t map_take(struct mr_hnsw *h, int64_t id)
+{
+    if (!h->map_cap)
+        return 0;
+    size_t i = map_slot(h, id), mask = h->map_cap - 1;
+    uint32_t node = h->map_nodes[i];
+    if (!node)
+        return 0;
+    h->map_nodes[i] = 0;
+    h->map_used--;
+    for (size_t j = (i + 1) & mask; h->map_nodes[j]; j = (j + 1) & mask) {
+        int64_t rid = h->map_ids[j];
+        uint32_t rnode = h->map_nodes[j];
+        h->map_nodes[j] = 0;
+        size_t k = map_slot(h, rid);
+        h->map_ids[k] = rid;
+        h->map_nodes[k] = rnode;
+    }
+    return node;
+}
 
 struct cand {
     float s;
@@ -117,6 +178,8 @@ void mr_hnsw_free(struct mr_hnsw *h)
     free(h->ids);
     free(h->level);
     free(h->deleted);
+    free(h->map_ids);
+    free(h->map_nodes);
     free(h);
 }
 
@@ -248,6 +311,7 @@ void mr_hnsw_add(struct mr_hnsw *h, int64_t id, const float *vec)
     memcpy(h->vecs + node * h->dim, vec, h->dim * sizeof(float));
     h->ids[node] = id;
     h->deleted[node] = false;
+    map_set(h, id, (uint32_t)node);
     h->rng ^= h->rng << 13;
     h->rng ^= h->rng >> 7;
     h->rng ^= h->rng << 17;
@@ -300,12 +364,10 @@ void mr_hnsw_add(struct mr_hnsw *h, int64_t id, const float *vec)
 
 void mr_hnsw_delete(struct mr_hnsw *h, int64_t id)
 {
-    for (size_t i = 0; i < h->n; i++) {
-        if (h->ids[i] == id && !h->deleted[i]) {
-            h->deleted[i] = true;
-            h->live--;
-            return;
-        }
+    uint32_t node = map_take(h, id);
+    if (node && !h->deleted[node - 1]) {
+        h->deleted[node - 1] = true;
+        h->live--;
     }
 }
 
