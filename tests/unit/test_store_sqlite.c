@@ -19,23 +19,31 @@ static struct mr_store *contract_open(void)
     return s;
 }
 
+/* Creates the store at path holding one conversation c with one memory m, and closes it. */
+static bool write_one_memory(const char *path, struct mr_conversation *c, struct mr_memory *m)
+{
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_store *s = mr_store_sqlite_open(path, 1, &err);
+    c_conv(c, C1, &c_alice, 1);
+    c_mem(m, C1, &c_alice, MR_RULE, 0.5, 1);
+    bool ok = s && mr_store_begin(s, true, &tx, &err) == 0 &&
+              mr_store_conv_insert(tx, c, &err) == 0 && mr_store_mem_insert(tx, m, &err) == 0 &&
+              mr_store_commit(tx, &err) == 0;
+    mr_store_close(s);
+    return ok;
+}
+
 TEST(test_sqlite_data_survives_reopen)
 {
     char path[512];
     test_path(path, sizeof path, "reopen.db");
     struct mr_err err;
-    struct mr_store *s = mr_store_sqlite_open(path, 2, &err);
-    CHECK(s);
+    struct mr_store *s;
     struct mr_store_tx *tx;
     struct mr_conversation c;
     struct mr_memory m, got;
-    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
-    c_conv(&c, C1, &c_alice, 1);
-    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
-    c_mem(&m, C1, &c_alice, MR_RULE, 0.5, 1);
-    CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
-    CHECK(mr_store_commit(tx, &err) == 0);
-    mr_store_close(s);
+    CHECK(write_one_memory(path, &c, &m));
     s = mr_store_sqlite_open(path, 2, &err);
     CHECK(s);
     CHECK(mr_store_begin(s, false, &tx, &err) == 0);
@@ -86,18 +94,11 @@ TEST(test_sqlite_migrates_a_version_1_database)
     char path[512];
     test_path(path, sizeof path, "v1.db");
     struct mr_err err;
-    struct mr_store *s = mr_store_sqlite_open(path, 1, &err);
-    CHECK(s);
+    struct mr_store *s;
     struct mr_store_tx *tx;
     struct mr_conversation c;
     struct mr_memory m, got;
-    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
-    c_conv(&c, C1, &c_alice, 1);
-    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
-    c_mem(&m, C1, &c_alice, MR_RULE, 0.5, 1);
-    CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
-    CHECK(mr_store_commit(tx, &err) == 0);
-    mr_store_close(s);
+    CHECK(write_one_memory(path, &c, &m));
     /* Turn it back into what version 1 wrote. */
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
