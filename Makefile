@@ -1,6 +1,6 @@
 # memori — GNU Make + pkg-config. `make` builds build/memori; see README.md.
 CC ?= cc
-PKGS := libmicrohttpd jansson sqlite3 libcurl hiredis libjwt
+PKGS := libmicrohttpd jansson sqlite3 libpq libcurl hiredis libjwt
 TEST_PKGS := libcurl
 BUILD ?= build
 
@@ -32,7 +32,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 E2E_SRC := $(wildcard tests/e2e/test_*.c)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(BUILD)/tests/support/test.o $(BUILD)/tests/support/fake_openai.o \
-	$(BUILD)/tests/support/redis_server.o
+	$(BUILD)/tests/support/redis_server.o $(BUILD)/tests/support/pg_server.o
 E2E_SUPPORT := $(BUILD)/tests/support/http_client.o
 
 # The built-in model (docs/embeddings.md): made once from Debian's WordNet and
@@ -48,7 +48,7 @@ FOLDOC := /usr/share/dictd/foldoc.dict.dz
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all run test bench clean distclean deps deps-check format model fuzz
+.PHONY: all run test bench clean distclean deps deps-check test-deps-check format model fuzz
 .SECONDARY:
 all: deps-check $(BUILD)/memori $(MODEL)
 
@@ -58,6 +58,10 @@ deps-check:
 
 deps:
 	scripts/install-deps.sh
+
+# The PostgreSQL server and pgvector, for the tests and benchmarks only.
+test-deps-check:
+	@scripts/install-test-deps.sh --check-only >/dev/null 2>&1 || scripts/install-test-deps.sh
 
 $(BUILD)/memori: $(MAIN_OBJ) $(BUILD)/libmemori.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -86,7 +90,8 @@ $(BUILD)/tests/test_e2e_%: tests/e2e/test_e2e_%.c $(TEST_SUPPORT) $(E2E_SUPPORT)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmemori.a $(TEST_SUPPORT) $(E2E_SUPPORT)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(E2E_SUPPORT) $(BUILD)/libmemori.a $(LDLIBS) \
+	$(CC) $(CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(E2E_SUPPORT) \
+		$(BUILD)/libmemori.a $(LDLIBS) \
 		$(shell pkg-config --libs $(TEST_PKGS))
 
 $(TOOLS)/%: tools/%.c $(TOOL_DEPS) include/memori/model_file.h
@@ -136,17 +141,19 @@ fuzz: deps-check $(FUZZ_BIN)
 run: all
 	./$(BUILD)/memori serve
 
+# The e2e suites that run a second time against PostgreSQL (crash is SQLite's own).
+E2E_PG_BIN := $(BUILD)/tests/test_e2e_api $(BUILD)/tests/test_e2e_auth $(BUILD)/tests/test_e2e_limits
 TSAN_TESTS := $(BUILD)/tests/test_index $(BUILD)/tests/test_cache $(BUILD)/tests/test_store_sqlite
 
 ifeq ($(TSAN),1)
-test: all $(TSAN_TESTS)
+test: all test-deps-check $(TSAN_TESTS)
 	@TSAN_OPTIONS=halt_on_error=1 scripts/run-tests.sh $(BUILD) $(TSAN_TESTS)
 else
-test: all $(UNIT_BIN) $(E2E_BIN)
-	@scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(E2E_BIN)
+test: all test-deps-check $(UNIT_BIN) $(E2E_BIN)
+	@scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(E2E_BIN) $(addprefix postgres:,$(E2E_PG_BIN))
 endif
 
-bench: all $(BENCH_BIN)
+bench: all test-deps-check $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
 format:

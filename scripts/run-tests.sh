@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test binary given, then prints the closing line "N passed, M failed".
-# Usage: run-tests.sh BUILD_DIR BINARY...
+# Usage: run-tests.sh BUILD_DIR BINARY... ; "postgres:BINARY" runs an e2e binary
+# against PostgreSQL (MEMORI_TEST_BACKEND=postgres) instead of SQLite.
 set -u
 build=$1
 shift
@@ -8,8 +9,14 @@ export MEMORI_BIN="$build/memori"
 passed=0
 failed=0
 crashed=0
-for bin in "$@"; do
-    out=$("$bin" 2>&1)
+for arg in "$@"; do
+    bin=${arg#postgres:}
+    if [ "$bin" != "$arg" ]; then
+        echo "== $bin on PostgreSQL"
+        out=$(MEMORI_TEST_BACKEND=postgres "$bin" 2>&1)
+    else
+        out=$("$bin" 2>&1)
+    fi
     rc=$?
     echo "$out" | grep -v '^access ' 
     line=$(echo "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed$' | tail -1)

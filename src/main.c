@@ -74,11 +74,6 @@ static int load_config(struct app *a, const char *env_file)
         .default_tenant = "default",
         .clock = mr_clock_system(),
     };
-    if (c->db_kind == MR_DB_POSTGRES) {
-        fprintf(stderr, "memori: configuration: DATABASE_URL names PostgreSQL, which this build "
-                        "does not support yet: expected sqlite:///path.db\n");
-        return 2;
-    }
     if (strcmp(c->environment, "production") == 0 &&
         mr_auth_check_secret(c->secret_key, &err) != 0) {
         fprintf(stderr, "memori: configuration: %s\n", err.msg);
@@ -142,8 +137,12 @@ static int open_parts(struct app *a, bool check_model)
     }
     if (l1 || l2)
         a->embedder = mr_embed_cached_new(a->embedder, l1, l2);
-    a->store = mr_store_sqlite_open(a->cfg.sqlite_path,
-                                    a->cfg.database_pool_size + a->cfg.database_max_overflow, &err);
+    if (c->db_kind == MR_DB_POSTGRES)
+        a->store = mr_store_postgres_open(c->database_url, c->database_pool_size,
+                                          c->database_max_overflow, c->hnsw_ef_search, &err);
+    else
+        a->store = mr_store_sqlite_open(c->sqlite_path,
+                                        c->database_pool_size + c->database_max_overflow, &err);
     if (!a->store) {
         fprintf(stderr, "memori: %s\n", err.msg);
         return 1;
@@ -153,8 +152,14 @@ static int open_parts(struct app *a, bool check_model)
         fprintf(stderr, "memori: %s\n", err.msg);
         return 1;
     }
-    a->index = mr_index_flat_new(mr_embed_dim(a->embedder));
-    mr_index_flat_set_ann(a->index, (size_t)a->cfg.hnsw_threshold, (size_t)a->cfg.hnsw_ef_search);
+    /*
+     * SQLite: vectors live in this process's index. PostgreSQL: pgvector
+     * searches the shared rows, so every process sees every write at once.
+     */
+    if (c->db_kind == MR_DB_SQLITE) {
+        a->index = mr_index_flat_new(mr_embed_dim(a->embedder));
+        mr_index_flat_set_ann(a->index, (size_t)c->hnsw_threshold, (size_t)c->hnsw_ef_search);
+    }
     a->svc = (struct mr_service){
         .store = a->store,
         .embedder = a->embedder,
@@ -187,8 +192,12 @@ static int cmd_serve(const char *env_file)
         app_close(&a);
         return 1;
     }
-    fprintf(stderr, "memori: indexed %zu memories in %lld ms\n", mr_index_count(a.index),
-            (long long)((mr_monotonic_us() - t0) / 1000));
+    if (a.index)
+        fprintf(stderr, "memori: indexed %zu memories in %lld ms\n", mr_index_count(a.index),
+                (long long)((mr_monotonic_us() - t0) / 1000));
+    else
+        fprintf(stderr, "memori: store %s searches its own vector index\n",
+                a.store->ops->name);
 
     /* Block the stop signals in every thread; this one waits for them below. */
     sigset_t stop;

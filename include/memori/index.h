@@ -44,6 +44,7 @@ struct mr_index_query {
     float min_score;             /* cosine >= min_score */
     size_t limit;
     bool include_shared; /* also what other users of the tenant shared (relaxed isolation) */
+    size_t dim;          /* floats in vec; the in-process index knows its own (0 there) */
 };
 
 struct mr_index_hit {

@@ -22,6 +22,11 @@
 struct mr_service {
     struct mr_store *store;
     struct mr_embedder *embedder;
+    /*
+     * The in-process vector index, or NULL when the store searches its own
+     * rows (PostgreSQL: several processes share it, so no process keeps a
+     * copy that could go stale).
+     */
     struct mr_index *index;
     const struct mr_clock *clock;
     int short_term_expiry_days;

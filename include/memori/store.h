@@ -1,7 +1,7 @@
 /*
  * store.h — the storage interface: the only code that speaks SQL lives
  * behind it (src/store/). SQLite is the embedded default; PostgreSQL fits
- * the same table later.
+ * the same table (src/store/postgres.c), and also searches vectors in SQL.
  *
  * Every request runs in one transaction: begin → calls → commit, or
  * rollback on any error, so a failed request leaves nothing half-written.
@@ -20,6 +20,7 @@
 #define MEMORI_STORE_H
 
 #include "memori/err.h"
+#include "memori/index.h"
 #include "memori/types.h"
 
 struct mr_store;
@@ -90,6 +91,27 @@ struct mr_store_ops {
     int (*mem_archive)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t cutoff,
                        int64_t now, int64_t **out_ids, char ***out_users, size_t *out_n,
                        struct mr_err *err);
+    /*
+     * Vector search inside tx, for a store that holds its own vector index
+     * (PostgreSQL with pgvector): who's best q->limit matches with every
+     * filter of q applied in the query and q->min_score after it, best first,
+     * each row locked until tx ends so its access statistics can be written
+     * without losing a concurrent update. *out holds *out_n memories (their
+     * embeddings not loaded: dim 0) and *out_scores their cosine similarity;
+     * free each with mr_memory_clear, then both arrays. MR_ENOTSUP when the
+     * store has no vector index (SQLite: the service searches its in-process
+     * index instead).
+     */
+    int (*mem_search)(struct mr_store_tx *tx, const struct mr_identity *who,
+                      const struct mr_index_query *q, struct mr_memory **out, float **out_scores,
+                      size_t *out_n, struct mr_err *err);
+    /*
+     * Writes what a search changes — access_count, last_accessed_at,
+     * importance_score, memory_type, expires_at, updated_at — for n memories
+     * (by id), in one statement where the backend can.
+     */
+    int (*mem_record_access)(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
+                             struct mr_err *err);
     /* Calls fn for every memory of every user (index load, re-embedding). */
     int (*mem_scan)(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err);
 
@@ -113,6 +135,18 @@ struct mr_store_tx {
  * Free with mr_store_close.
  */
 struct mr_store *mr_store_sqlite_open(const char *path, int pool_size, struct mr_err *err);
+
+/*
+ * Opens the PostgreSQL store at url (postgresql://user:password@host:port/db,
+ * postgres://, or SQLAlchemy's postgresql+asyncpg://), creating the pgvector
+ * extension and migrating the schema. The pool keeps up to pool_size
+ * connections and opens up to max_overflow more under load (closed when
+ * returned); a connection the server dropped is re-opened on its next use.
+ * ef_search is pgvector's hnsw.ef_search (0: its default). Returns NULL and
+ * fills err (password masked) on failure.
+ */
+struct mr_store *mr_store_postgres_open(const char *url, int pool_size, int max_overflow,
+                                        int ef_search, struct mr_err *err);
 
 /*
  * Fault injection (tests): a store that forwards to inner (which it then
@@ -219,6 +253,17 @@ static inline int mr_store_mem_archive(struct mr_store_tx *tx, const struct mr_i
                                        char ***out_users, size_t *out_n, struct mr_err *err)
 {
     return tx->store->ops->mem_archive(tx, who, cutoff, now, out_ids, out_users, out_n, err);
+}
+static inline int mr_store_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                                      const struct mr_index_query *q, struct mr_memory **out,
+                                      float **out_scores, size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->mem_search(tx, who, q, out, out_scores, out_n, err);
+}
+static inline int mr_store_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms,
+                                             size_t n, struct mr_err *err)
+{
+    return tx->store->ops->mem_record_access(tx, ms, n, err);
 }
 static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg,
                                     struct mr_err *err)

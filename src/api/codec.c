@@ -751,13 +751,16 @@ char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, in
 
 char *api_encode_health(const char *status, const char *store_name, const char *store_status,
                         const char *embed_name, size_t dim, const char *embed_status,
-                        size_t indexed, const char *version)
+                        bool has_index, size_t indexed, const char *version)
 {
-    return dump(json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:I, s:s}, s:{s:I}}", "status", status,
+    /* Without an in-process index the store searches (pgvector) and counts nothing here. */
+    json_t *index = has_index ? json_pack("{s:s, s:I}", "kind", "in-process", "memories",
+                                          (json_int_t)indexed)
+                              : json_pack("{s:s}", "kind", "store");
+    return dump(json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:I, s:s}, s:o}", "status", status,
                           "version", version, "store", "backend", store_name, "status",
                           store_status, "embedder", "model", embed_name, "dimensions",
-                          (json_int_t)dim, "status", embed_status, "index", "memories",
-                          (json_int_t)indexed));
+                          (json_int_t)dim, "status", embed_status, "index", index));
 }
 
 char *api_encode_detail(const char *msg)

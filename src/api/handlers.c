@@ -417,6 +417,7 @@ void api_health(struct api_call *c)
     reply(c, store_ok ? 200 : 503,
           api_encode_health(status, svc->store->ops->name, store_ok ? "ok" : serr.msg,
                             mr_embed_name(svc->embedder), mr_embed_dim(svc->embedder),
-                            embed_ok ? "ok" : eerr.msg, mr_index_count(svc->index),
+                            embed_ok ? "ok" : eerr.msg, svc->index != NULL,
+                            svc->index ? mr_index_count(svc->index) : 0,
                             c->api->version));
 }

@@ -136,7 +136,7 @@ int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who
     rc = core_finish(tx, rc, err);
     if (rc == 0)
         for (size_t i = 0; i < n; i++)
-            mr_index_remove(svc->index, who, ids[i]);
+            core_index_remove(svc, who, ids[i]);
     free(ids);
     return rc;
 }

@@ -22,8 +22,11 @@ static inline bool core_shared_with(const struct mr_service *svc, const struct m
            m->tenant_id && strcmp(who->tenant_id, m->tenant_id) == 0;
 }
 
-/* Puts m (with its vector) into the index. */
+/* Puts m (with its vector) into the index; nothing when the store searches itself. */
 int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct mr_err *err);
+
+/* Drops id from who's index partition (when there is an in-process index). */
+void core_index_remove(struct mr_service *svc, const struct mr_identity *who, int64_t id);
 
 /* Ends tx: commits when rc == 0, rolls back otherwise; returns the final rc. */
 int core_finish(struct mr_store_tx *tx, int rc, struct mr_err *err);

@@ -23,6 +23,8 @@ int core_finish(struct mr_store_tx *tx, int rc, struct mr_err *err)
 
 int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct mr_err *err)
 {
+    if (!svc->index)
+        return 0; /* the store searches its own rows */
     struct mr_index_entry e = {
         .id = m->id,
         .user_id = m->user_id,
@@ -35,6 +37,12 @@ int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct mr_
         .is_shared = m->is_shared && mr_memory_type_shareable(m->memory_type),
     };
     return mr_index_upsert(svc->index, &e, err);
+}
+
+void core_index_remove(struct mr_service *svc, const struct mr_identity *who, int64_t id)
+{
+    if (svc->index)
+        mr_index_remove(svc->index, who, id);
 }
 
 int core_get_owned_memory(struct mr_store_tx *tx, const struct mr_identity *who,
@@ -252,7 +260,7 @@ int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who, cons
     }
     rc = core_finish(tx, rc, err);
     if (rc == 0)
-        mr_index_remove(svc->index, who, id);
+        core_index_remove(svc, who, id);
     return rc;
 }
 
@@ -311,7 +319,7 @@ int mr_memory_archive(struct mr_service *svc, const struct mr_identity *who, int
     rc = core_finish(tx, rc, err);
     for (size_t i = 0; i < n; i++) {
         struct mr_identity owner = {users[i], who->tenant_id};
-        if (rc == 0)
+        if (rc == 0 && svc->index)
             mr_index_set_archived(svc->index, &owner, ids[i], true);
         free(users[i]);
     }
@@ -336,6 +344,8 @@ static int load_one(void *arg, const struct mr_memory *m)
 
 int mr_service_load_index(struct mr_service *svc, struct mr_err *err)
 {
+    if (!svc->index)
+        return 0;
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc)
@@ -369,8 +379,14 @@ int mr_service_reembed(struct mr_service *svc, int64_t *out_count, struct mr_err
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
         return rc;
-    /* Ids first: SQLite leaves a scan undefined when its rows change under it. */
-    rc = mr_store_mem_scan(tx, collect_id, &l, err);
+    /*
+     * The model first: PostgreSQL then gives its column the new dimension
+     * before rows of that dimension arrive. Ids next: SQLite leaves a scan
+     * undefined when its rows change under it.
+     */
+    rc = mr_store_set_model(tx, mr_embed_name(svc->embedder), dim, err);
+    if (rc == 0)
+        rc = mr_store_mem_scan(tx, collect_id, &l, err);
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
         struct mr_memory m;
         if ((rc = mr_store_mem_get_by_id(tx, l.ids[i], &m, err)) != 0)
@@ -385,8 +401,6 @@ int mr_service_reembed(struct mr_service *svc, int64_t *out_count, struct mr_err
         }
         mr_memory_clear(&m);
     }
-    if (rc == 0)
-        rc = mr_store_set_model(tx, mr_embed_name(svc->embedder), dim, err);
     rc = core_finish(tx, rc, err);
     if (rc == 0)
         *out_count = (int64_t)l.n;

@@ -1,8 +1,9 @@
 /*
- * search.c — semantic search (DESIGN.md §3, §4): embed the query, ask the
- * index for the caller's best live matches with every filter applied during
- * the scan, then record the access of each returned memory (+1 access,
- * +0.01 importance, promotion) in one transaction.
+ * search.c — semantic search (DESIGN.md §3, §4): embed the query, find the
+ * caller's best live matches with every filter applied during the scan —
+ * in the in-process index (SQLite) or in the store's own vector index
+ * (PostgreSQL) — then record the access of each returned memory (+1 access,
+ * +0.01 importance, promotion) in one transaction and one batched write.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,59 @@ void mr_search_results_clear(struct mr_search_results *r)
     memset(r, 0, sizeof *r);
 }
 
+/*
+ * The in-process index's best matches for q, read back from the store in tx
+ * (opened here, after the scan, so the write lock is not held during it).
+ */
+static int search_index(struct mr_service *svc, const struct mr_identity *who,
+                        const struct mr_index_query *q, struct mr_store_tx **out_tx,
+                        struct mr_search_results *out, struct mr_err *err)
+{
+    struct mr_index_hit *hits = mr_xcalloc(q->limit, sizeof *hits);
+    size_t n_hits = 0;
+    int rc = mr_index_search(svc->index, who, q, hits, &n_hits, err);
+    if (rc == 0)
+        rc = mr_store_begin(svc->store, true, out_tx, err);
+    if (rc) {
+        free(hits);
+        return rc;
+    }
+    out->memories = mr_xcalloc(n_hits + 1, sizeof *out->memories);
+    out->scores = mr_xcalloc(n_hits + 1, sizeof *out->scores);
+    for (size_t i = 0; i < n_hits; i++) {
+        struct mr_memory *m = &out->memories[out->n];
+        int r = mr_store_mem_get_by_id(*out_tx, hits[i].id, m, err);
+        if (r == MR_ENOTFOUND)
+            continue; /* deleted between the scan and now */
+        if (r != 0) {
+            rc = r;
+            break;
+        }
+        out->scores[out->n++] = hits[i].score;
+    }
+    free(hits);
+    return rc;
+}
+
+/* The store's own vector search (PostgreSQL), inside the request's transaction. */
+static int search_store(struct mr_service *svc, const struct mr_identity *who,
+                        const struct mr_index_query *q, struct mr_store_tx **out_tx,
+                        struct mr_search_results *out, struct mr_err *err)
+{
+    int rc = mr_store_begin(svc->store, true, out_tx, err);
+    if (rc)
+        return rc;
+    float *scores = NULL;
+    rc = mr_store_mem_search(*out_tx, who, q, &out->memories, &scores, &out->n, err);
+    if (rc == 0) {
+        out->scores = mr_xcalloc(out->n + 1, sizeof *out->scores);
+        for (size_t i = 0; i < out->n; i++)
+            out->scores[i] = scores[i];
+    }
+    free(scores);
+    return rc;
+}
+
 int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
                      const struct mr_search *q, struct mr_search_results *out, struct mr_err *err)
 {
@@ -33,6 +87,7 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
     double min_sim = q->has_min_similarity ? q->min_similarity : svc->default_min_similarity;
     struct mr_index_query iq = {
         .vec = qv,
+        .dim = mr_embed_dim(svc->embedder),
         .conversation_id = q->conversation_id,
         .type_mask = q->type_mask,
         .include_archived = q->include_archived,
@@ -42,51 +97,40 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
         .limit = limit,
         .include_shared = svc->relaxed_sharing,
     };
-    struct mr_index_hit *hits = mr_xcalloc(limit, sizeof *hits);
-    size_t n_hits = 0;
-    rc = mr_index_search(svc->index, who, &iq, hits, &n_hits, err);
+    struct mr_store_tx *tx = NULL;
+    rc = svc->index ? search_index(svc, who, &iq, &tx, out, err)
+                    : search_store(svc, who, &iq, &tx, out, err);
     free(qv);
-    if (rc || n_hits == 0) {
-        free(hits);
+    if (!tx) {
+        mr_search_results_clear(out);
         return rc;
     }
 
-    out->memories = mr_xcalloc(n_hits, sizeof *out->memories);
-    out->scores = mr_xcalloc(n_hits, sizeof *out->scores);
-    struct mr_store_tx *tx;
-    if ((rc = mr_store_begin(svc->store, true, &tx, err)) != 0)
-        goto out;
-    for (size_t i = 0; i < n_hits; i++) {
-        struct mr_memory *m = &out->memories[out->n];
-        int r = mr_store_mem_get_by_id(tx, hits[i].id, m, err);
-        if (r == MR_ENOTFOUND)
-            continue; /* deleted between the scan and now */
-        if (r != 0) {
-            rc = r;
-            break;
-        }
-        if (!core_owns(who, m->user_id, m->tenant_id)) {
-            /* Another user's shared memory: returned read-only, its statistics untouched. */
-            if (core_shared_with(svc, who, m))
-                out->scores[out->n++] = hits[i].score;
-            else
-                mr_memory_clear(m);
+    /* Record the access of the caller's own results; others' shared ones stay untouched. */
+    struct mr_memory *owned = mr_xcalloc(out->n + 1, sizeof *owned);
+    size_t n_owned = 0, kept = 0;
+    for (size_t i = 0; rc == 0 && i < out->n; i++) {
+        struct mr_memory *m = &out->memories[i];
+        if (core_owns(who, m->user_id, m->tenant_id)) {
+            mr_rule_record_access(m, now);
+            owned[n_owned++] = *m; /* a shallow view for the batched write */
+        } else if (!core_shared_with(svc, who, m)) {
+            mr_memory_clear(m);
             continue;
         }
-        mr_rule_record_access(m, now);
-        if ((rc = mr_store_mem_update(tx, m, false, err)) != 0) {
-            mr_memory_clear(m);
-            break;
-        }
-        out->scores[out->n++] = hits[i].score;
+        out->scores[kept] = out->scores[i];
+        out->memories[kept++] = *m;
     }
+    if (rc == 0)
+        out->n = kept;
+    if (rc == 0 && n_owned)
+        rc = mr_store_mem_record_access(tx, owned, n_owned, err);
+    free(owned);
     rc = core_finish(tx, rc, err);
     /* Promotions changed type and expiry: the index must filter on the new values. */
-    for (size_t i = 0; rc == 0 && i < out->n; i++)
+    for (size_t i = 0; rc == 0 && svc->index && i < out->n; i++)
         if (core_owns(who, out->memories[i].user_id, out->memories[i].tenant_id))
             rc = core_index_put(svc, &out->memories[i], err);
-out:
-    free(hits);
     if (rc)
         mr_search_results_clear(out);
     return rc;

@@ -131,6 +131,13 @@ FORWARD(mem_archive,
         (struct mr_store_tx * tx, const struct mr_identity *who, int64_t cutoff, int64_t now,
          int64_t **out_ids, char ***out_users, size_t *out_n, struct mr_err *err),
         (IN(tx), who, cutoff, now, out_ids, out_users, out_n, err))
+FORWARD(mem_search,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
+         struct mr_memory **out, float **out_scores, size_t *out_n, struct mr_err *err),
+        (IN(tx), who, q, out, out_scores, out_n, err))
+FORWARD(mem_record_access,
+        (struct mr_store_tx * tx, const struct mr_memory *ms, size_t n, struct mr_err *err),
+        (IN(tx), ms, n, err))
 FORWARD(mem_scan, (struct mr_store_tx * tx, mr_store_scan_fn fn, void *arg, struct mr_err *err),
         (IN(tx), fn, arg, err))
 
@@ -167,6 +174,8 @@ static const struct mr_store_ops faulty_ops = {
     .mem_ids_by_conversation = f_mem_ids_by_conversation,
     .mem_stats = f_mem_stats,
     .mem_archive = f_mem_archive,
+    .mem_search = f_mem_search,
+    .mem_record_access = f_mem_record_access,
     .mem_scan = f_mem_scan,
     .health = f_health,
     .close = f_close,

@@ -941,6 +941,30 @@ static int s_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who, 
     return 0;
 }
 
+static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                        const struct mr_index_query *q, struct mr_memory **out, float **out_scores,
+                        size_t *out_n, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q;
+    *out = NULL;
+    *out_scores = NULL;
+    *out_n = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+/* One cached UPDATE per memory: SQLite statements cost no round trip. */
+static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
+                               struct mr_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc = s_mem_update(tx, &ms[i], false, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int s_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err)
 {
     sqlite3_stmt *st = stmt(tx, ST_MEM_SCAN);
@@ -1006,6 +1030,8 @@ static const struct mr_store_ops sqlite_ops = {
     .mem_ids_by_conversation = s_mem_ids_by_conversation,
     .mem_stats = s_mem_stats,
     .mem_archive = s_mem_archive,
+    .mem_search = s_mem_search,
+    .mem_record_access = s_mem_record_access,
     .mem_scan = s_mem_scan,
     .health = s_health,
     .close = s_close,

@@ -15,3 +15,11 @@ char *mr_json_merge_objects(const char *base, const char *patch)
     json_decref(p);
     return out;
 }
+
+char *mr_json_compact(const char *text)
+{
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    char *out = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    return out;
+}

@@ -1,6 +1,7 @@
 /*
  * End-to-end tests: the real `memori serve` over loopback HTTP with a temp
- * SQLite file — every endpoint, every error path, isolation, restarts,
+ * SQLite file, or a PostgreSQL database with MEMORI_TEST_BACKEND=postgres
+ * (`make test` runs both) — every endpoint, every error path, isolation, restarts,
  * concurrency and start-up failures.
  */
 #define _GNU_SOURCE
@@ -524,6 +525,7 @@ TEST(test_health_and_access_log)
     CHECK_STATUS(r, 200);
     CHECK_STR(jstr(r.json, "status"), "ok");
     CHECK_STR(jstr(json_object_get(r.json, "store"), "status"), "ok");
+    CHECK_STR(jstr(json_object_get(r.json, "store"), "backend"), test_backend());
     CHECK_STR(jstr(json_object_get(r.json, "embedder"), "model"), "memori-wordnet-v1");
     resp_free(&r);
     stop();
@@ -656,7 +658,7 @@ TEST(test_model_change_is_refused_then_reembedded)
     char db[512], url[600];
     snprintf(db, sizeof db, "%s", srv.db);
     stop();
-    snprintf(url, sizeof url, "DATABASE_URL=sqlite:///%s", db);
+    CHECK(test_database_url(db, url, sizeof url) == 0);
     char *env[] = {url, "MEMORI_EMBEDDING_MODEL=memori-lexical-v1", "PORT=0", NULL};
     char *serve[] = {"serve", NULL}, *reembed[] = {"reembed", NULL};
     char err[4096];

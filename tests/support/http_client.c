@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "memori/util.h"
+#include "pg_server.h"
 #include "test.h"
 
 extern char **environ;
@@ -85,6 +87,29 @@ static char *abs_bin(void)
     return path;
 }
 
+const char *test_backend(void)
+{
+    const char *b = getenv("MEMORI_TEST_BACKEND");
+    return b && strcmp(b, "postgres") == 0 ? "postgres" : "sqlite";
+}
+
+int test_database_url(const char *db, char *url, size_t cap)
+{
+    if (strcmp(test_backend(), "postgres") != 0) {
+        snprintf(url, cap, "DATABASE_URL=sqlite:///%s", db);
+        return 0;
+    }
+    /* One database per file name, so a restarted server finds its data again. */
+    struct pg_server *p = pg_server_shared();
+    char name[40], pg_url[256];
+    snprintf(name, sizeof name, "e2e_%016llx",
+             (unsigned long long)mr_fnv1a64(MR_FNV64_BASIS, db, strlen(db)));
+    if (!p || pg_server_database(p, name, pg_url, sizeof pg_url) != 0)
+        return -1;
+    snprintf(url, cap, "DATABASE_URL=%s", pg_url);
+    return 0;
+}
+
 int server_start(struct server *s, const char *db, char *const *env)
 {
     memset(s, 0, sizeof *s);
@@ -93,7 +118,8 @@ int server_start(struct server *s, const char *db, char *const *env)
     size_t n = strlen(s->log);
     snprintf(s->log + n, sizeof s->log - n, "server-%d.log", counter++);
     char url[600];
-    snprintf(url, sizeof url, "DATABASE_URL=sqlite:///%s", db);
+    if (test_database_url(db, url, sizeof url) != 0)
+        return -1;
     char *extra[32] = {url, "PORT=0", "HOST=127.0.0.1", "MEMORI_HTTP_THREADS=4"};
     size_t k = 4;
     for (size_t i = 0; env && env[i] && k < 31; i++)

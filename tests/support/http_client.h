@@ -18,8 +18,18 @@ struct server {
     char log[512];
 };
 
+/* "postgres" when MEMORI_TEST_BACKEND=postgres, else "sqlite": the backend e2e tests run on. */
+const char *test_backend(void);
+
 /*
- * Starts MEMORI_BIN serve with DATABASE_URL=sqlite:///db, PORT=0 and the
+ * "DATABASE_URL=..." for the test database named by the file path db: the
+ * SQLite file itself, or (postgres backend) a database of that name's hash
+ * in the binary's throwaway cluster, created on first use. 0 or -1.
+ */
+int test_database_url(const char *db, char *url, size_t cap);
+
+/*
+ * Starts MEMORI_BIN serve with DATABASE_URL for db (test_database_url), PORT=0 and the
  * extra NAME=VALUE pairs in env (NULL-terminated, may be NULL); waits for
  * its "listening on" line. Returns 0, or -1 (the log says why).
  */

@@ -1,6 +1,7 @@
 /* redis_server.c — see redis_server.h. */
 #define _GNU_SOURCE
 #include "redis_server.h"
+#include "test.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,21 +14,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 static int answers(int port)
 {
@@ -48,7 +34,7 @@ static int answers(int port)
 
 int redis_server_start(struct redis_server *r, int port)
 {
-    r->port = port ? port : free_port();
+    r->port = port ? port : test_free_port();
     snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
     char ports[16];
     snprintf(ports, sizeof ports, "%d", r->port);

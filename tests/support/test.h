@@ -75,6 +75,9 @@ int test_run(const char *suite, const struct test_case *cases, size_t n, int arg
 /* A fresh directory under $TMPDIR removed when the binary exits. Static storage. */
 const char *test_tmpdir(void);
 
+/* A TCP port free on 127.0.0.1 right now (for a server a test starts), or -1. */
+int test_free_port(void);
+
 /* path = tmpdir/name, into buf. */
 const char *test_path(char *buf, size_t cap, const char *name);
 

@@ -1,7 +1,7 @@
 /*
  * contract_store.h — the behaviour every store backend must show. A test
  * binary defines contract_open() for its backend and includes this file;
- * the PostgreSQL backend will reuse it unchanged.
+ * test_store_sqlite.c and test_store_postgres.c run it unchanged.
  */
 #ifndef MEMORI_CONTRACT_STORE_H
 #define MEMORI_CONTRACT_STORE_H
@@ -471,11 +471,60 @@ TEST(contract_model_is_recorded_and_enforced)
     mr_store_close(s);
 }
 
+TEST(contract_record_access_writes_what_a_search_changes)
+{
+    struct mr_store *s = contract_open();
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c;
+    struct mr_memory m[3], got;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < 3; i++) {
+        c_mem(&m[i], C1, &c_alice, MR_SHORT_TERM, 0.5, i);
+        m[i].expires_at = 1000;
+        CHECK(mr_store_mem_insert(tx, &m[i], &err) == 0);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    /* The first two were returned by a search; the second got promoted. */
+    for (int i = 0; i < 2; i++) {
+        m[i].access_count = 5 + i;
+        m[i].last_accessed_at = 500 + i;
+        m[i].importance_score = 0.61 + i / 10.0;
+        m[i].updated_at = 500 + i;
+    }
+    m[1].memory_type = MR_LONG_TERM;
+    m[1].expires_at = MR_NO_TIME;
+    C_BEGIN(s, tx);
+    CHECK(mr_store_mem_record_access(tx, m, 2, &err) == 0);
+    CHECK(mr_store_mem_record_access(tx, m, 0, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(mr_store_mem_get(tx, m[i].memory_id, &got, &err) == 0);
+        CHECK_INT(got.access_count, i < 2 ? 5 + i : 0);
+        CHECK(got.last_accessed_at == (i < 2 ? 500 + i : MR_NO_TIME));
+        CHECK_NEAR(got.importance_score, i < 2 ? 0.61 + i / 10.0 : 0.5, 0);
+        CHECK_INT(got.memory_type, i == 1 ? MR_LONG_TERM : MR_SHORT_TERM);
+        CHECK(got.expires_at == (i == 1 ? MR_NO_TIME : 1000));
+        CHECK_INT(got.updated_at, i < 2 ? 500 + i : i);
+        CHECK_STR(got.content, "content ✓"); /* untouched columns stay */
+        mr_memory_clear(&got);
+    }
+    mr_store_rollback(tx);
+    for (int i = 0; i < 3; i++)
+        mr_memory_clear(&m[i]);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
 #define CONTRACT_STORE_TESTS                                                                       \
     T(contract_conversation_round_trip), T(contract_memory_round_trip),                            \
         T(contract_rollback_leaves_nothing), T(contract_memory_needs_its_conversation),            \
         T(contract_delete_conversation_cascades), T(contract_lists_are_paged_and_scoped),          \
         T(contract_stats_count_all_five_types_per_user), T(contract_archive_applies_the_rule),     \
-        T(contract_scan_visits_every_memory), T(contract_model_is_recorded_and_enforced)
+        T(contract_scan_visits_every_memory), T(contract_model_is_recorded_and_enforced),          \
+        T(contract_record_access_writes_what_a_search_changes)
 
 #endif

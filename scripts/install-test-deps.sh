@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the PostgreSQL tests and benchmarks need beyond the build:
+# the PostgreSQL 15 server (the tests start throwaway clusters with it) and
+# pgvector (scripts/install-pgvector.sh). `make run` does not need them.
+# --check-only: exit 1 when one is missing, install nothing.
+set -euo pipefail
+here=$(dirname "$0")
+PKGS=(postgresql-15 postgresql-server-dev-15 dpkg-dev)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    [ "${1:-}" = "--check-only" ] && exit 1
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "installing: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q
+    $SUDO apt-get install -y -q "${missing[@]}"
+fi
+exec "$here/install-pgvector.sh" "$@"

@@ -1,0 +1,58 @@
+/*
+ * pg_codec.h — PostgreSQL's text forms of the values memori stores, private
+ * to src/store/postgres.c (and its unit test): TEXT[] and number array
+ * literals, pgvector's binary input and text output, and the URL forms
+ * SQLAlchemy users write. Pure functions, no libpq.
+ */
+#ifndef MEMORI_STORE_PG_CODEC_H
+#define MEMORI_STORE_PG_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memori/types.h"
+
+/* A growing text buffer (owned bytes, NUL-terminated). */
+struct pg_buf {
+    char *s;
+    size_t len, cap;
+};
+
+void pg_buf_add(struct pg_buf *b, const char *s, size_t n);
+void pg_buf_printf(struct pg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pg_buf_free(struct pg_buf *b);
+
+/* Appends v as a TEXT[] literal: every element quoted, " and \ escaped ({} when empty). */
+void pg_text_array(struct pg_buf *b, const struct mr_strv *v);
+
+/*
+ * Parses a TEXT[] literal as PostgreSQL prints it ({a,"b c",""}) into out
+ * (appended). A NULL element becomes "". Returns 0, or -1 on a malformed
+ * literal (out then holds what was parsed).
+ */
+int pg_parse_text_array(const char *s, struct mr_strv *out);
+
+/*
+ * Writes dim floats as pgvector's binary input (int16 dim, int16 0, then
+ * big-endian float4s) into out, which holds pg_vector_bin_size(dim) bytes.
+ */
+size_t pg_vector_bin_size(size_t dim);
+void pg_vector_bin(const float *v, size_t dim, unsigned char *out);
+
+/*
+ * Parses pgvector's text output "[1,0.5,...]" into a new array of *out_dim
+ * floats (caller frees). Returns NULL on a malformed or empty vector.
+ */
+float *pg_parse_vector(const char *s, size_t *out_dim);
+
+/*
+ * A libpq connection URI from DATABASE_URL: postgresql+asyncpg:// and
+ * postgresql+psycopg2:// (SQLAlchemy's driver suffixes) become postgresql://.
+ * Returns a new string.
+ */
+char *pg_conninfo_from_url(const char *url);
+
+/* url with its password replaced by *** (for messages); a new string. */
+char *pg_url_redacted(const char *url);
+
+#endif
