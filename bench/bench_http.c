@@ -1,12 +1,13 @@
 /*
  * bench_http.c — requests/s and latency of the HTTP API over loopback,
- * against the real `memori serve` on a temp SQLite file.
+ * against the real `memori serve` on a temp SQLite file, or (--backend
+ * postgres) on a throwaway PostgreSQL cluster with its durable defaults.
  *
  * Baseline: GET /health, measured in the same run with the same client, so
  * the create/search figures read as a ratio of the server's floor.
  * Client and server share this machine's cores; figures say so.
  *
- * usage: bench_http [--seconds S] [--threads T] [--memories N]
+ * usage: bench_http [--seconds S] [--threads T] [--memories N] [--backend sqlite|postgres]
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -21,10 +22,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pg_server.h"
+
 static int port;
 static double seconds = 3;
 static int threads = 4;
 static int memories = 10000;
+static const char *backend = "sqlite";
+static struct pg_server pg;
 
 static double now_s(void)
 {
@@ -160,6 +165,13 @@ static pid_t start_server(const char *bin, const char *dir)
     char log[512], url[600];
     snprintf(log, sizeof log, "%s/server.log", dir);
     snprintf(url, sizeof url, "DATABASE_URL=sqlite:///%s/bench.db", dir);
+    if (strcmp(backend, "postgres") == 0) {
+        char pg_url[256];
+        if (pg_server_start(&pg, true) != 0 ||
+            pg_server_database(&pg, "bench", pg_url, sizeof pg_url) != 0)
+            return -1;
+        snprintf(url, sizeof url, "DATABASE_URL=%s", pg_url);
+    }
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -203,6 +215,8 @@ int main(int argc, char **argv)
             threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--memories"))
             memories = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--backend"))
+            backend = argv[i + 1];
     }
     if (threads < 1 || threads > 64)
         threads = 4;
@@ -215,10 +229,13 @@ int main(int argc, char **argv)
     pid_t pid = start_server(abs, dir);
     if (!port) {
         fprintf(stderr, "bench_http: server did not start; see %s/server.log\n", dir);
+        pg_server_stop(&pg);
         return 1;
     }
-    printf("bench_http: %d client threads, %.0f s per phase, client and server share %ld cores\n",
-           threads, seconds, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("bench_http: %s store, %d client threads, %.0f s per phase, client and server%s share "
+           "%ld cores\n",
+           backend, threads, seconds, pg.running ? " and PostgreSQL" : "",
+           sysconf(_SC_NPROCESSORS_ONLN));
     printf("| %-34s | %9s | %7s | %7s | %5s | %6s | %s |\n", "phase", "req/s", "p50 ms", "p99 ms",
            "×base", "n", "errors");
     printf("|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------", "-----------",
@@ -240,6 +257,7 @@ int main(int argc, char **argv)
     kill(pid, SIGTERM);
     int status;
     waitpid(pid, &status, 0);
+    pg_server_stop(&pg);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
