@@ -32,6 +32,16 @@ void mr_hnsw_delete(struct mr_hnsw *h, int64_t id);
 /* Live (not deleted) nodes. */
 size_t mr_hnsw_count(const struct mr_hnsw *h);
 
+/* All nodes, tombstones included (what the graph's memory holds). */
+size_t mr_hnsw_nodes(const struct mr_hnsw *h);
+
+/*
+ * The vector stored for live id, or NULL. Valid until the next add (which
+ * may move the graph's storage): the index keeps one copy of each vector,
+ * the graph's, once a partition has a graph.
+ */
+const float *mr_hnsw_vector(const struct mr_hnsw *h, int64_t id);
+
 typedef bool (*mr_hnsw_accept)(void *arg, int64_t id);
 
 /*

@@ -92,6 +92,13 @@ struct mr_index *mr_index_flat_new(size_t dim);
 void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_search);
 
 /*
+ * Graphs are built (and rebuilt) aside by background threads while searches
+ * go on; this waits until none is running (tests, benchmarks, start-up
+ * figures).
+ */
+void mr_index_flat_wait_builds(struct mr_index *ix);
+
+/*
  * Dot product of two dim-float vectors (the scan kernel): AVX2+FMA where the
  * CPU has it, else scalar, chosen once by CPUID (MEMORI_KERNEL=scalar|avx2|
  * avx512 forces one the CPU has). No alignment needed.

@@ -5,6 +5,14 @@
  *
  * Exact and simple on purpose: it is the reference every faster index
  * (SIMD kernels, HNSW) is checked against.
+ *
+ * A partition past the ANN threshold gets an HNSW graph, built aside by a
+ * thread (from a copy taken under the read lock), caught up with the writes
+ * that came meanwhile, and swapped in under the write lock for the few
+ * entries still pending: searches go on during the build (exact scans, or
+ * the old graph), writers wait only for the copy. The same happens when
+ * tombstones outnumber live nodes. Once a partition has a graph the graph
+ * holds its vectors, the only copy.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -24,10 +32,12 @@ struct meta {
     bool is_archived;
 };
 
+struct rebuild;
+
 struct partition {
     char *key; /* tenant "\x1f" user */
     struct meta *meta;
-    float *vecs; /* n × dim */
+    float *vecs; /* n × dim until the partition has a graph, then NULL (the graph's) */
     size_t n, cap;
     /* id → slot, open addressing with linear probing; slot+1 stored, 0 = empty. */
     int64_t *map_ids;
@@ -35,7 +45,18 @@ struct partition {
     size_t map_cap, map_used;
     /* Above the ANN threshold: an HNSW graph over the same entries. */
     struct mr_hnsw *graph;
-    size_t graph_dead; /* tombstones; the graph is rebuilt when they outnumber the live */
+    size_t graph_dead;        /* tombstones; the graph is rebuilt when they outnumber the live */
+    struct rebuild *building; /* a graph being built aside, or NULL */
+    pthread_t builder;        /* the last builder thread, joined before the next starts */
+    bool has_builder;
+};
+
+/* A graph built aside; the ids written meanwhile are replayed into it. */
+struct rebuild {
+    struct flat *f;
+    struct partition *p;
+    int64_t *touched; /* appended under the write lock */
+    size_t n_touched, cap_touched, replayed;
 };
 
 struct flat {
@@ -46,6 +67,9 @@ struct flat {
     size_t parts_cap, parts_used, total;
     size_t ann_threshold; /* partitions this large get a graph; 0 = never */
     size_t ef_search;
+    pthread_mutex_t builds_lock; /* guards builds_running */
+    pthread_cond_t builds_done;
+    size_t builds_running;
 };
 
 static uint64_t hash_bytes(const char *s, size_t n)
@@ -181,45 +205,150 @@ static void map_del(struct partition *p, int64_t id)
     }
 }
 
-/* (Re)builds p's graph from its entries. Lock held. */
-static void build_graph(struct flat *f, struct partition *p)
+/* The vector of the entry at slot: the partition's own, or its graph's. */
+static const float *entry_vec(const struct flat *f, const struct partition *p, size_t slot)
 {
-    mr_hnsw_free(p->graph);
-    p->graph = mr_hnsw_new(f->dim, 16, 100, 0x5eed);
-    p->graph_dead = 0;
-    for (size_t i = 0; i < p->n; i++)
-        mr_hnsw_add(p->graph, p->meta[i].id, p->vecs + i * f->dim);
+    return p->graph ? mr_hnsw_vector(p->graph, p->meta[slot].id) : p->vecs + slot * f->dim;
+}
+
+#define CATCH_UP_UNDER_LOCK 256 /* pending writes replayed under the write lock at the swap */
+
+/*
+ * Replays into fresh the ids written since the build began, from
+ * r->replayed on: each is dropped from fresh and, when still live, added
+ * with its current vector. Called with the lock held (read or write).
+ */
+static void replay(struct rebuild *r, struct mr_hnsw *fresh, size_t upto)
+{
+    const struct flat *f = r->f;
+    const struct partition *p = r->p;
+    for (size_t i = r->replayed; i < upto; i++) {
+        int64_t id = r->touched[i];
+        mr_hnsw_delete(fresh, id);
+        long slot = map_get(p, id);
+        const float *v = slot >= 0 ? entry_vec(f, p, (size_t)slot) : NULL;
+        if (v)
+            mr_hnsw_add(fresh, id, v);
+    }
+    r->replayed = upto;
+}
+
+static void *build_main(void *arg)
+{
+    struct rebuild *r = arg;
+    struct flat *f = r->f;
+    struct partition *p = r->p;
+    size_t d = f->dim;
+    /* A copy of the entries under the read lock: searches go on, writers wait for the copy. */
+    pthread_rwlock_rdlock(&f->lock);
+    size_t n = p->n;
+    int64_t *ids = mr_xmalloc((n + 1) * sizeof *ids);
+    float *vecs = mr_xmalloc((n + 1) * d * sizeof *vecs);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        const float *v = entry_vec(f, p, i);
+        if (!v)
+            continue; /* never: every live entry is a live node of the graph */
+        ids[k] = p->meta[i].id;
+        memcpy(vecs + k++ * d, v, d * sizeof *vecs);
+    }
+    n = k;
+    pthread_rwlock_unlock(&f->lock);
+    struct mr_hnsw *fresh = mr_hnsw_new(d, 16, 100, 0x5eed);
+    for (size_t i = 0; i < n; i++)
+        mr_hnsw_add(fresh, ids[i], vecs + i * d);
+    free(ids);
+    free(vecs);
+    /*
+     * Catch up with the writes that came during the build, in rounds under
+     * the read lock (fresh is private: adding to it needs no lock of ours),
+     * until few enough remain to finish under the write lock.
+     */
+    for (;;) {
+        pthread_rwlock_rdlock(&f->lock);
+        size_t pending = r->n_touched - r->replayed;
+        if (pending > CATCH_UP_UNDER_LOCK)
+            replay(r, fresh, r->n_touched);
+        pthread_rwlock_unlock(&f->lock);
+        if (pending <= CATCH_UP_UNDER_LOCK)
+            break;
+    }
+    pthread_rwlock_wrlock(&f->lock);
+    replay(r, fresh, r->n_touched);
+    struct mr_hnsw *old = p->graph;
+    p->graph = fresh;
+    p->graph_dead = mr_hnsw_nodes(fresh) - mr_hnsw_count(fresh);
+    free(p->vecs); /* the graph holds the vectors from now on */
+    p->vecs = NULL;
+    p->building = NULL;
+    pthread_rwlock_unlock(&f->lock);
+    mr_hnsw_free(old);
+    free(r->touched);
+    free(r);
+    pthread_mutex_lock(&f->builds_lock);
+    f->builds_running--;
+    pthread_cond_broadcast(&f->builds_done);
+    pthread_mutex_unlock(&f->builds_lock);
+    return NULL;
 }
 
 /*
- * Tombstones id in p's graph; when the dead outnumber the live, rebuilds the
- * graph from p's current entries and returns true. Lock held.
+ * Starts building p's graph aside when p crossed the threshold or its
+ * tombstones outnumber its live entries. Write lock held.
  */
-static bool graph_forget(struct flat *f, struct partition *p, int64_t id)
+static void maybe_build(struct flat *f, struct partition *p)
 {
-    mr_hnsw_delete(p->graph, id);
-    if (++p->graph_dead <= p->n)
-        return false;
-    build_graph(f, p);
-    return true;
+    bool wanted = p->graph ? p->graph_dead > p->n
+                           : f->ann_threshold && p->n >= f->ann_threshold;
+    if (!wanted || p->building)
+        return;
+    if (p->has_builder)
+        pthread_join(p->builder, NULL); /* finished: it cleared p->building */
+    struct rebuild *r = mr_xcalloc(1, sizeof *r);
+    r->f = f;
+    r->p = p;
+    pthread_mutex_lock(&f->builds_lock);
+    f->builds_running++;
+    pthread_mutex_unlock(&f->builds_lock);
+    p->building = r;
+    p->has_builder = pthread_create(&p->builder, NULL, build_main, r) == 0;
+    if (!p->has_builder) {
+        /* No thread to be had now: searches stay exact (or on the old graph); a later write retries. */
+        p->building = NULL;
+        free(r);
+        pthread_mutex_lock(&f->builds_lock);
+        f->builds_running--;
+        pthread_mutex_unlock(&f->builds_lock);
+    }
+}
+
+/* Notes that id changed, for a graph being built aside. Write lock held. */
+static void touch(struct partition *p, int64_t id)
+{
+    struct rebuild *r = p->building;
+    if (!r)
+        return;
+    if (r->n_touched == r->cap_touched) {
+        r->cap_touched = r->cap_touched ? r->cap_touched * 2 : 256;
+        r->touched = mr_xrealloc(r->touched, r->cap_touched * sizeof *r->touched);
+    }
+    r->touched[r->n_touched++] = id;
 }
 
 /* Writes e into p (adding or replacing). Lock held. */
 static void put_entry(struct flat *f, struct partition *p, const struct mr_index_entry *e)
 {
     long slot = map_get(p, e->id);
-    bool existed = slot >= 0, same_vec = false;
+    bool existed = slot >= 0;
     if (slot < 0) {
         if (p->n == p->cap) {
             p->cap = p->cap ? p->cap * 2 : 16;
             p->meta = mr_xrealloc(p->meta, p->cap * sizeof *p->meta);
-            p->vecs = mr_xrealloc(p->vecs, p->cap * f->dim * sizeof *p->vecs);
+            if (!p->graph)
+                p->vecs = mr_xrealloc(p->vecs, p->cap * f->dim * sizeof *p->vecs);
         }
         slot = (long)p->n++;
         map_put(p, e->id, (uint32_t)slot);
-    } else {
-        /* Access statistics rewrite entries on every search hit: keep the graph still. */
-        same_vec = memcmp(p->vecs + (size_t)slot * f->dim, e->vec, f->dim * sizeof(float)) == 0;
     }
     struct meta *m = &p->meta[slot];
     m->id = e->id;
@@ -228,14 +357,24 @@ static void put_entry(struct flat *f, struct partition *p, const struct mr_index
              e->conversation_id ? e->conversation_id : "");
     m->memory_type = (uint8_t)e->memory_type;
     m->is_archived = e->is_archived;
-    memcpy(p->vecs + (size_t)slot * f->dim, e->vec, f->dim * sizeof(float));
-    if (p->graph && !same_vec) {
-        /* A rebuild already took the new vector from the entries. */
-        if (!existed || !graph_forget(f, p, e->id))
-            mr_hnsw_add(p->graph, e->id, e->vec);
-    } else if (!p->graph && f->ann_threshold && p->n >= f->ann_threshold) {
-        build_graph(f, p);
+    if (!p->graph) {
+        memcpy(p->vecs + (size_t)slot * f->dim, e->vec, f->dim * sizeof(float));
+        touch(p, e->id);
+    } else {
+        const float *old = existed ? mr_hnsw_vector(p->graph, e->id) : NULL;
+        /* Access statistics rewrite entries on every search hit: only a new vector moves. */
+        if (old && memcmp(old, e->vec, f->dim * sizeof(float)) == 0) {
+            maybe_build(f, p);
+            return;
+        }
+        if (old) {
+            mr_hnsw_delete(p->graph, e->id);
+            p->graph_dead++;
+        }
+        mr_hnsw_add(p->graph, e->id, e->vec);
+        touch(p, e->id);
     }
+    maybe_build(f, p);
 }
 
 /* Removes id from p if there; true when it was. Lock held. */
@@ -249,12 +388,18 @@ static bool drop_entry(struct flat *f, struct partition *p, int64_t id)
     map_del(p, id);
     if ((size_t)slot != last) {
         p->meta[slot] = p->meta[last];
-        memcpy(p->vecs + (size_t)slot * f->dim, p->vecs + last * f->dim, f->dim * sizeof(float));
+        if (!p->graph)
+            memcpy(p->vecs + (size_t)slot * f->dim, p->vecs + last * f->dim,
+                   f->dim * sizeof(float));
         map_put(p, p->meta[slot].id, (uint32_t)slot);
     }
     p->n--;
-    if (p->graph)
-        graph_forget(f, p, id);
+    touch(p, id);
+    if (p->graph) {
+        mr_hnsw_delete(p->graph, id);
+        p->graph_dead++;
+        maybe_build(f, p);
+    }
     return true;
 }
 
@@ -447,13 +592,25 @@ static size_t f_count(struct mr_index *ix)
     return n;
 }
 
+void mr_index_flat_wait_builds(struct mr_index *ix)
+{
+    struct flat *f = (struct flat *)ix;
+    pthread_mutex_lock(&f->builds_lock);
+    while (f->builds_running)
+        pthread_cond_wait(&f->builds_done, &f->builds_lock);
+    pthread_mutex_unlock(&f->builds_lock);
+}
+
 static void f_destroy(struct mr_index *ix)
 {
     struct flat *f = (struct flat *)ix;
+    mr_index_flat_wait_builds(ix);
     for (size_t i = 0; i < f->parts_cap; i++) {
         struct partition *p = f->parts[i];
         if (!p)
             continue;
+        if (p->has_builder)
+            pthread_join(p->builder, NULL);
         free(p->key);
         free(p->meta);
         free(p->vecs);
@@ -464,6 +621,8 @@ static void f_destroy(struct mr_index *ix)
     }
     free(f->parts);
     pthread_rwlock_destroy(&f->lock);
+    pthread_mutex_destroy(&f->builds_lock);
+    pthread_cond_destroy(&f->builds_done);
     free(f);
 }
 
@@ -493,5 +652,7 @@ struct mr_index *mr_index_flat_new(size_t dim)
     f->dim = dim;
     f->ef_search = 64;
     pthread_rwlock_init(&f->lock, NULL);
+    pthread_mutex_init(&f->builds_lock, NULL);
+    pthread_cond_init(&f->builds_done, NULL);
     return &f->base;
 }

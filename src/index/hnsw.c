@@ -188,6 +188,19 @@ size_t mr_hnsw_count(const struct mr_hnsw *h)
     return h->live;
 }
 
+size_t mr_hnsw_nodes(const struct mr_hnsw *h)
+{
+    return h->n;
+}
+
+const float *mr_hnsw_vector(const struct mr_hnsw *h, int64_t id)
+{
+    if (!h->map_cap)
+        return NULL;
+    uint32_t node = h->map_nodes[map_slot(h, id)];
+    return node ? h->vecs + (size_t)(node - 1) * h->dim : NULL;
+}
+
 /*
  * Beam search on one level from the entry points in `from`: returns up to ef
  * closest nodes as a min-heap (worst on top). visited is n bytes, cleared.
