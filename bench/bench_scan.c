@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "memori/index.h"
+#include "memori/util.h"
 
 static double now_s(void)
 {
@@ -60,7 +61,8 @@ static float *make_data(size_t n, size_t d)
     float *centres = malloc(64 * d * sizeof(float));
     for (size_t i = 0; i < 64 * d; i++)
         centres[i] = frand();
-    float *v = malloc(n * d * sizeof(float));
+    /* Aligned as the index aligns its partitions (MR_VEC_ALIGN). */
+    float *v = mr_xrealloc_aligned(NULL, 0, n * d * sizeof(float));
     for (size_t i = 0; i < n; i++) {
         const float *c = centres + (i % 64) * d;
         double norm = 0;

@@ -14,6 +14,12 @@
 void *mr_xmalloc(size_t n);
 void *mr_xcalloc(size_t n, size_t size);
 void *mr_xrealloc(void *p, size_t n);
+
+/* Vector storage is aligned to a cache line, so rows of 16k floats start on one (AVX-512 loads). */
+#define MR_VEC_ALIGN 64
+
+/* Moves p (old_n bytes used) into a new MR_VEC_ALIGN-aligned block of n bytes; free() frees it. */
+void *mr_xrealloc_aligned(void *p, size_t old_n, size_t n);
 char *mr_xstrdup(const char *s);
 char *mr_xstrndup(const char *s, size_t n);
 

@@ -342,10 +342,11 @@ static void put_entry(struct flat *f, struct partition *p, const struct mr_index
     bool existed = slot >= 0;
     if (slot < 0) {
         if (p->n == p->cap) {
+            size_t row = f->dim * sizeof *p->vecs;
+            if (!p->graph)
+                p->vecs = mr_xrealloc_aligned(p->vecs, p->n * row, (p->cap ? p->cap * 2 : 16) * row);
             p->cap = p->cap ? p->cap * 2 : 16;
             p->meta = mr_xrealloc(p->meta, p->cap * sizeof *p->meta);
-            if (!p->graph)
-                p->vecs = mr_xrealloc(p->vecs, p->cap * f->dim * sizeof *p->vecs);
         }
         slot = (long)p->n++;
         map_put(p, e->id, (uint32_t)slot);

@@ -313,8 +313,9 @@ static void descend(const struct mr_hnsw *h, const float *q, int from, int to, s
 void mr_hnsw_add(struct mr_hnsw *h, int64_t id, const float *vec)
 {
     if (h->n == h->cap) {
+        size_t row = h->dim * sizeof *h->vecs;
+        h->vecs = mr_xrealloc_aligned(h->vecs, h->n * row, (h->cap ? h->cap * 2 : 1024) * row);
         h->cap = h->cap ? h->cap * 2 : 1024;
-        h->vecs = mr_xrealloc(h->vecs, h->cap * h->dim * sizeof *h->vecs);
         h->ids = mr_xrealloc(h->ids, h->cap * sizeof *h->ids);
         h->level = mr_xrealloc(h->level, h->cap * sizeof *h->level);
         h->deleted = mr_xrealloc(h->deleted, h->cap * sizeof *h->deleted);
