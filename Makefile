@@ -48,7 +48,8 @@ FOLDOC := /usr/share/dictd/foldoc.dict.dz
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all run test bench clean distclean deps deps-check test-deps-check format model fuzz
+.PHONY: all run test bench clean distclean deps deps-check test-deps-check bench-deps-check \
+	format model fuzz
 .SECONDARY:
 all: deps-check $(BUILD)/memori $(MODEL)
 
@@ -58,6 +59,11 @@ deps-check:
 
 deps:
 	scripts/install-deps.sh
+
+# FAISS, for bench_scan's comparison only.
+bench-deps-check:
+	@dpkg-query -W -f='$${Status}' libfaiss-dev 2>/dev/null | grep -q "install ok installed" || \
+		scripts/install-test-deps.sh --with-faiss
 
 # The PostgreSQL server and pgvector, for the tests and benchmarks only.
 test-deps-check:
@@ -93,6 +99,19 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmemori.a $(TEST_SUPPORT) $(E2E_SUPPORT)
 	$(CC) $(CFLAGS) -Itests/support $(LDFLAGS) -o $@ $< $(TEST_SUPPORT) $(E2E_SUPPORT) \
 		$(BUILD)/libmemori.a $(LDLIBS) \
 		$(shell pkg-config --libs $(TEST_PKGS))
+
+# bench_scan also measures FAISS's IndexFlatIP when libfaiss-dev is installed
+# (`make bench` installs it): a C++ shim, the benchmark's only C++.
+ifneq ($(wildcard /usr/include/faiss/IndexFlat.h),)
+$(BUILD)/bench/faiss_flat.o: bench/faiss_flat.cpp bench/faiss_flat.h
+	@mkdir -p $(@D)
+	g++ -O2 -g -Wall -Wextra -Werror -fopenmp -c -o $@ $<
+
+$(BUILD)/bench/bench_scan: bench/bench_scan.c $(BUILD)/bench/faiss_flat.o $(BUILD)/libmemori.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DMEMORI_BENCH_FAISS $(LDFLAGS) -o $@ $< $(BUILD)/bench/faiss_flat.o \
+		$(BUILD)/libmemori.a $(LDLIBS) -lfaiss -lblas -llapack -fopenmp -lstdc++
+endif
 
 $(TOOLS)/%: tools/%.c $(TOOL_DEPS) include/memori/model_file.h
 	@mkdir -p $(@D)
@@ -154,7 +173,7 @@ test: all test-deps-check $(UNIT_BIN) $(E2E_BIN)
 	@scripts/run-tests.sh $(BUILD) $(UNIT_BIN) $(E2E_BIN) $(addprefix postgres:,$(E2E_PG_BIN))
 endif
 
-bench: all test-deps-check $(BENCH_BIN)
+bench: all test-deps-check bench-deps-check $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
 format:

@@ -15,6 +15,9 @@
 
 #include "memori/index.h"
 #include "memori/util.h"
+#ifdef MEMORI_BENCH_FAISS
+#include "faiss_flat.h"
+#endif
 
 static double now_s(void)
 {
@@ -128,6 +131,32 @@ static void run(const char *name, mr_dot_fn k, const float *data, size_t n, size
     free(lat);
 }
 
+#ifdef MEMORI_BENCH_FAISS
+/* FAISS IndexFlatIP on the same data and queries, one thread, k = 10. */
+static void faiss_run(const float *data, size_t n, size_t d, int queries, double bw,
+                      double naive_qps)
+{
+    struct faiss_flat *f = faiss_flat_new((int)d, (long)n, data);
+    double *lat = malloc(queries * sizeof *lat), sum = 0;
+    float scores[10];
+    long rows[10];
+    faiss_flat_search(f, data, 10, scores, rows); /* first touch outside the timing */
+    for (int q = 0; q < queries; q++) {
+        double t0 = now_s();
+        faiss_flat_search(f, data + ((size_t)q * 7919 % n) * d, 10, scores, rows);
+        lat[q] = now_s() - t0;
+        sum += lat[q];
+    }
+    qsort(lat, queries, sizeof *lat, cmp_d);
+    double qps = queries / sum, gbs = (double)n * d * 4 * qps / 1e9;
+    printf("| %8zu | %4zu | %-14s | %9.1f | %8.3f | %8.3f | %6.1f | %5.0f %% | %6.2fx |\n", n, d,
+           "FAISS FlatIP", qps, lat[queries / 2] * 1e3, lat[queries * 99 / 100] * 1e3, gbs,
+           100 * gbs / bw, qps / naive_qps);
+    free(lat);
+    faiss_flat_free(f);
+}
+#endif
+
 static void index_run(const float *data, size_t n, size_t d, int queries, double bw)
 {
     struct mr_index *ix = mr_index_flat_new(d);
@@ -185,6 +214,9 @@ int main(int argc, char **argv)
             for (int k = 0; k < 3; k++)
                 if (mr_index_kernel(kernels[k]))
                     run(kernels[k], mr_index_kernel(kernels[k]), data, n, d, queries, bw, &naive);
+#ifdef MEMORI_BENCH_FAISS
+            faiss_run(data, n, d, queries, bw, naive);
+#endif
             index_run(data, n, d, queries, bw);
             free(data);
         }

@@ -3,9 +3,14 @@
 # the PostgreSQL 15 server (the tests start throwaway clusters with it) and
 # pgvector (scripts/install-pgvector.sh). `make run` does not need them.
 # --check-only: exit 1 when one is missing, install nothing.
+# --with-faiss: also libfaiss-dev, which `make bench` compares the exact scan with.
 set -euo pipefail
 here=$(dirname "$0")
 PKGS=(postgresql-15 postgresql-server-dev-15 dpkg-dev)
+if [ "${1:-}" = "--with-faiss" ]; then
+    PKGS+=(libfaiss-dev)
+    shift
+fi
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
