@@ -157,9 +157,16 @@ static void faiss_run(const float *data, size_t n, size_t d, int queries, double
 }
 #endif
 
-static void index_run(const float *data, size_t n, size_t d, int queries, double bw)
+/*
+ * memori's index over the same data: float32 scans, or (int8) scans of int8
+ * copies with the best candidates rescored in float32. *truth holds the
+ * float32 answers (filled by the first call) for the int8 run's recall.
+ */
+static void index_run(const float *data, size_t n, size_t d, int queries, double bw, bool int8,
+                      int64_t (*truth)[10])
 {
     struct mr_index *ix = mr_index_flat_new(d);
+    mr_index_flat_set_int8(ix, int8);
     struct mr_err err;
     for (size_t i = 0; i < n; i++) {
         struct mr_index_entry e = {(int64_t)i + 1, "u",        "t",          "c",  MR_RULE,
@@ -172,6 +179,7 @@ static void index_run(const float *data, size_t n, size_t d, int queries, double
     size_t warm;
     struct mr_index_query w = {data, NULL, 0, false, 0, -1, 10, false};
     mr_index_search(ix, &who, &w, hits, &warm, &err); /* first touch outside the timing */
+    int found = 0;
     for (int q = 0; q < queries; q++) {
         struct mr_index_query iq = {
             data + ((size_t)q * 7919 % n) * d, NULL, 0, false, 0, -1, 10, false};
@@ -180,12 +188,24 @@ static void index_run(const float *data, size_t n, size_t d, int queries, double
         mr_index_search(ix, &who, &iq, hits, &got, &err);
         lat[q] = now_s() - t0;
         sum += lat[q];
+        for (size_t i = 0; i < got; i++) {
+            if (!int8)
+                truth[q][i] = hits[i].id;
+            for (int k = 0; k < 10; k++)
+                found += hits[i].id == truth[q][k];
+        }
     }
     qsort(lat, queries, sizeof *lat, cmp_d);
-    double qps = queries / sum, gbs = (double)n * d * 4 * qps / 1e9;
-    printf("| %8zu | %4zu | index (%-6s) | %9.1f | %8.3f | %8.3f | %6.1f | %5.0f %% |        |\n",
-           n, d, mr_index_kernel_name(), qps, lat[queries / 2] * 1e3, lat[queries * 99 / 100] * 1e3,
-           gbs, 100 * gbs / bw);
+    /* Bytes the scan reads: float32 rows, or int8 rows plus the rescored float32 ones. */
+    double bytes = int8 ? (double)n * d + 40.0 * d * 4 : (double)n * d * 4;
+    double qps = queries / sum, gbs = bytes * qps / 1e9;
+    char name[32];
+    snprintf(name, sizeof name, "index %s", int8 ? "int8" : "f32");
+    printf("| %8zu | %4zu | %-14s | %9.1f | %8.3f | %8.3f | %6.1f | %5.0f %% |        |", n, d,
+           name, qps, lat[queries / 2] * 1e3, lat[queries * 99 / 100] * 1e3, gbs, 100 * gbs / bw);
+    if (int8)
+        printf(" recall@10 %.3f", found / (10.0 * queries));
+    printf("\n");
     free(lat);
     mr_index_destroy(ix);
 }
@@ -217,7 +237,10 @@ int main(int argc, char **argv)
 #ifdef MEMORI_BENCH_FAISS
             faiss_run(data, n, d, queries, bw, naive);
 #endif
-            index_run(data, n, d, queries, bw);
+            int64_t(*truth)[10] = calloc((size_t)queries, sizeof *truth);
+            index_run(data, n, d, queries, bw, false, truth);
+            index_run(data, n, d, queries, bw, true, truth);
+            free(truth);
             free(data);
         }
     }

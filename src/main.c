@@ -159,6 +159,7 @@ static int open_parts(struct app *a, bool check_model)
     if (c->db_kind == MR_DB_SQLITE) {
         a->index = mr_index_flat_new(mr_embed_dim(a->embedder));
         mr_index_flat_set_ann(a->index, (size_t)c->hnsw_threshold, (size_t)c->hnsw_ef_search);
+        mr_index_flat_set_int8(a->index, c->index_int8);
     }
     a->svc = (struct mr_service){
         .store = a->store,

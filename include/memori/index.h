@@ -119,6 +119,26 @@ mr_dot_fn mr_index_dot_fn(void);
 /* A kernel by name, or NULL when this CPU lacks it (tests and benchmarks). */
 mr_dot_fn mr_index_kernel(const char *name);
 
+/*
+ * int8 compact vectors (quant.c): v scaled by max|v| / 127 into out (dim
+ * bytes); returns the scale, so v·w ≈ dot_i8(a, b) × scale_a × scale_b.
+ */
+float mr_index_quantize_i8(const float *v, size_t dim, int8_t *out);
+
+typedef int32_t (*mr_dot_i8_fn)(const int8_t *a, const int8_t *b, size_t dim);
+
+/* The exact integer dot product: the reference, and the one picked by CPUID (AVX2). */
+int32_t mr_index_dot_i8_scalar(const int8_t *a, const int8_t *b, size_t dim);
+mr_dot_i8_fn mr_index_dot_i8_fn(void);
+
+/*
+ * Exact scans over an int8 copy of each vector (a quarter of the bytes
+ * read), the best max(4 × limit, 32) candidates rescored in float32.
+ * Partitions then hold 1.25 × the raw bytes; partitions with a graph are
+ * unaffected. Set before loading (MEMORI_INDEX_INT8).
+ */
+void mr_index_flat_set_int8(struct mr_index *ix, bool on);
+
 static inline int mr_index_upsert(struct mr_index *ix, const struct mr_index_entry *e,
                                   struct mr_err *err)
 {

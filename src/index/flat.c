@@ -38,6 +38,8 @@ struct partition {
     char *key; /* tenant "\x1f" user */
     struct meta *meta;
     float *vecs; /* n × dim until the partition has a graph, then NULL (the graph's) */
+    int8_t *q8;  /* int8 copies, n × dim, and their scales (only with int8 scans, no graph) */
+    float *q8_scale;
     size_t n, cap;
     /* id → slot, open addressing with linear probing; slot+1 stored, 0 = empty. */
     int64_t *map_ids;
@@ -67,6 +69,7 @@ struct flat {
     size_t parts_cap, parts_used, total;
     size_t ann_threshold; /* partitions this large get a graph; 0 = never */
     size_t ef_search;
+    bool int8; /* scan int8 copies, rescore in float32 */
     pthread_mutex_t builds_lock; /* guards builds_running */
     pthread_cond_t builds_done;
     size_t builds_running;
@@ -280,6 +283,10 @@ static void *build_main(void *arg)
     p->graph_dead = mr_hnsw_nodes(fresh) - mr_hnsw_count(fresh);
     free(p->vecs); /* the graph holds the vectors from now on */
     p->vecs = NULL;
+    free(p->q8);
+    p->q8 = NULL;
+    free(p->q8_scale);
+    p->q8_scale = NULL;
     p->building = NULL;
     pthread_rwlock_unlock(&f->lock);
     mr_hnsw_free(old);
@@ -343,9 +350,15 @@ static void put_entry(struct flat *f, struct partition *p, const struct mr_index
     if (slot < 0) {
         if (p->n == p->cap) {
             size_t row = f->dim * sizeof *p->vecs;
+            size_t ncap = p->cap ? p->cap * 2 : 16;
             if (!p->graph)
-                p->vecs = mr_xrealloc_aligned(p->vecs, p->n * row, (p->cap ? p->cap * 2 : 16) * row);
-            p->cap = p->cap ? p->cap * 2 : 16;
+                p->vecs = mr_xrealloc_aligned(p->vecs, p->n * row, ncap * row);
+            /* int8 copies for partitions begun with int8 on (set before loading). */
+            if (!p->graph && f->int8 && (p->q8 || p->cap == 0)) {
+                p->q8 = mr_xrealloc_aligned(p->q8, p->n * f->dim, ncap * f->dim);
+                p->q8_scale = mr_xrealloc(p->q8_scale, ncap * sizeof *p->q8_scale);
+            }
+            p->cap = ncap;
             p->meta = mr_xrealloc(p->meta, p->cap * sizeof *p->meta);
         }
         slot = (long)p->n++;
@@ -360,6 +373,8 @@ static void put_entry(struct flat *f, struct partition *p, const struct mr_index
     m->is_archived = e->is_archived;
     if (!p->graph) {
         memcpy(p->vecs + (size_t)slot * f->dim, e->vec, f->dim * sizeof(float));
+        if (p->q8)
+            p->q8_scale[slot] = mr_index_quantize_i8(e->vec, f->dim, p->q8 + (size_t)slot * f->dim);
         touch(p, e->id);
     } else {
         const float *old = existed ? mr_hnsw_vector(p->graph, e->id) : NULL;
@@ -392,6 +407,10 @@ static bool drop_entry(struct flat *f, struct partition *p, int64_t id)
         if (!p->graph)
             memcpy(p->vecs + (size_t)slot * f->dim, p->vecs + last * f->dim,
                    f->dim * sizeof(float));
+        if (p->q8) {
+            memcpy(p->q8 + (size_t)slot * f->dim, p->q8 + last * f->dim, f->dim);
+            p->q8_scale[slot] = p->q8_scale[last];
+        }
         map_put(p, p->meta[slot].id, (uint32_t)slot);
     }
     p->n--;
@@ -541,12 +560,46 @@ static size_t search_graph(const struct flat *f, const struct partition *p,
     return n;
 }
 
+/*
+ * The int8 pass: the best candidates by approximate score (slot numbers in
+ * id), then each rescored in float32 into out.
+ */
+static size_t scan_int8(const struct flat *f, const struct partition *p,
+                        const struct partition *skip, const struct mr_index_query *q,
+                        struct mr_index_hit *out, size_t n)
+{
+    size_t want = q->limit * 4 > 32 ? q->limit * 4 : 32;
+    struct mr_index_hit *cands = mr_xmalloc(want * sizeof *cands);
+    int8_t *q8 = mr_xmalloc(f->dim);
+    float qscale = mr_index_quantize_i8(q->vec, f->dim, q8);
+    mr_dot_i8_fn dot8 = mr_index_dot_i8_fn();
+    size_t nc = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        if (!passes(p, skip, q, i))
+            continue;
+        float approx = (float)dot8(q8, p->q8 + i * f->dim, f->dim) * qscale * p->q8_scale[i];
+        nc = keep_hit(cands, nc, want, (struct mr_index_hit){(int64_t)i, approx});
+    }
+    mr_dot_fn dot = mr_index_dot_fn();
+    for (size_t c = 0; c < nc; c++) {
+        size_t slot = (size_t)cands[c].id;
+        float s = dot(q->vec, p->vecs + slot * f->dim, f->dim);
+        if (s >= q->min_score)
+            n = keep_hit(out, n, q->limit, (struct mr_index_hit){p->meta[slot].id, s});
+    }
+    free(q8);
+    free(cands);
+    return n;
+}
+
 /* Scans p into the heap out (n kept so far); skip: a partition whose ids are not wanted. */
 static size_t scan(const struct flat *f, const struct partition *p, const struct partition *skip,
                    const struct mr_index_query *q, struct mr_index_hit *out, size_t n)
 {
     if (p && p->graph)
         return search_graph(f, p, skip, q, out, n);
+    if (p && p->q8)
+        return scan_int8(f, p, skip, q, out, n);
     mr_dot_fn dot = mr_index_dot_fn();
     for (size_t i = 0; p && i < p->n; i++) {
         if (!passes(p, skip, q, i))
@@ -615,6 +668,8 @@ static void f_destroy(struct mr_index *ix)
         free(p->key);
         free(p->meta);
         free(p->vecs);
+        free(p->q8);
+        free(p->q8_scale);
         free(p->map_ids);
         free(p->map_slots);
         mr_hnsw_free(p->graph);
@@ -643,6 +698,14 @@ void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_sear
     pthread_rwlock_wrlock(&f->lock);
     f->ann_threshold = threshold;
     f->ef_search = ef_search ? ef_search : 64;
+    pthread_rwlock_unlock(&f->lock);
+}
+
+void mr_index_flat_set_int8(struct mr_index *ix, bool on)
+{
+    struct flat *f = (struct flat *)ix;
+    pthread_rwlock_wrlock(&f->lock);
+    f->int8 = on;
     pthread_rwlock_unlock(&f->lock);
 }
 

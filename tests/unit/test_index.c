@@ -364,7 +364,77 @@ TEST(test_dot_matches_naive_for_odd_sizes)
     }
 }
 
+TEST(test_int8_kernel_matches_scalar_exactly)
+{
+    static int8_t a[2100], b[2100];
+    for (int i = 0; i < 2100; i++) {
+        a[i] = (int8_t)(frand() * 127);
+        b[i] = (int8_t)(frand() * 127);
+    }
+    a[5] = b[5] = -127;
+    mr_dot_i8_fn dot = mr_index_dot_i8_fn();
+    for (size_t dim = 1; dim <= 2048; dim++) {
+        size_t off = dim % 7; /* unaligned starts */
+        CHECK_INT(dot(a + off, b + off, dim), mr_index_dot_i8_scalar(a + off, b + off, dim));
+    }
+    float v[DIM];
+    int8_t q[DIM];
+    random_unit(v);
+    float scale = mr_index_quantize_i8(v, DIM, q);
+    for (int i = 0; i < DIM; i++)
+        CHECK_NEAR(q[i] * scale, v[i], scale / 2 + 1e-7);
+}
+
+TEST(test_int8_scan_rescores_in_float32)
+{
+    enum { N = 3000, NQ = 60 };
+    struct mr_index *ix8 = mr_index_flat_new(DIM), *exact = mr_index_flat_new(DIM);
+    mr_index_flat_set_int8(ix8, true);
+    static float vecs[N][DIM];
+    for (int i = 0; i < N; i++) {
+        random_unit(vecs[i]);
+        enum mr_memory_type t = i % 2 ? MR_RULE : MR_ENTITY;
+        put(ix8, &alice, i + 1, t, "c", false, MR_NO_TIME, vecs[i]);
+        put(exact, &alice, i + 1, t, "c", false, MR_NO_TIME, vecs[i]);
+    }
+    for (int i = 0; i < N; i += 5) { /* removals move the int8 copies too */
+        mr_index_remove(ix8, &alice, i + 1);
+        mr_index_remove(exact, &alice, i + 1);
+    }
+    int found = 0, total = 0;
+    struct mr_err err;
+    for (int qi = 0; qi < NQ; qi++) {
+        float q[DIM];
+        random_unit(q);
+        struct mr_index_query iq = query(q, 10);
+        if (qi % 2)
+            iq.type_mask = 1u << MR_RULE;
+        struct mr_index_hit a[10], b[10];
+        size_t na, nb;
+        mr_index_search(ix8, &alice, &iq, a, &na, &err);
+        mr_index_search(exact, &alice, &iq, b, &nb, &err);
+        CHECK_INT(na, nb);
+        for (size_t i = 0; i < na; i++) {
+            /* Scores are the float32 ones, not the int8 estimate. */
+            CHECK_NEAR(a[i].score, mr_index_dot(q, vecs[a[i].id - 1], DIM), 1e-6);
+            CHECK(a[i].id % 5 != 1);
+            if (qi % 2)
+                CHECK(a[i].id % 2 == 0); /* rules: odd i, even id */
+            for (size_t j = 0; j < nb; j++)
+                found += a[i].id == b[j].id;
+        }
+        total += (int)nb;
+    }
+    double recall = (double)found / total;
+    fprintf(stdout, "    int8 scan + float32 rescoring, recall@10 against float32: %.3f\n",
+            recall);
+    CHECK(recall >= 0.95);
+    mr_index_destroy(ix8);
+    mr_index_destroy(exact);
+}
+
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
           T(test_min_score_threshold), T(test_remove_and_update_are_reflected),
           T(test_shared_entries_reach_the_tenant_once), T(test_ann_partition_matches_exact),
-          T(test_concurrent_writer_and_readers), T(test_dot_matches_naive_for_odd_sizes))
+          T(test_concurrent_writer_and_readers), T(test_dot_matches_naive_for_odd_sizes),
+          T(test_int8_kernel_matches_scalar_exactly), T(test_int8_scan_rescores_in_float32))
