@@ -26,14 +26,23 @@
 struct mr_store;
 struct mr_store_tx;
 
+/*
+ * Transaction modes. MR_TX_WRITE_LAZY is a write whose commit does not wait
+ * for the disk (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off):
+ * durable against a crash of memori, may lose its last fraction of a second
+ * on power loss — for search's access statistics, never for memories.
+ * Callers may pass false/true for MR_TX_READ/MR_TX_WRITE.
+ */
+enum mr_tx_mode { MR_TX_READ = 0, MR_TX_WRITE = 1, MR_TX_WRITE_LAZY = 2 };
+
 /* Called once per memory by mem_scan; a non-zero return stops the scan and is returned. */
 typedef int (*mr_store_scan_fn)(void *arg, const struct mr_memory *m);
 
 struct mr_store_ops {
     const char *name;
 
-    /* Starts a transaction; write=true takes the write lock up front. */
-    int (*begin)(struct mr_store *s, bool write, struct mr_store_tx **out_tx, struct mr_err *err);
+    /* Starts a transaction (enum mr_tx_mode); a write takes the write lock up front. */
+    int (*begin)(struct mr_store *s, int mode, struct mr_store_tx **out_tx, struct mr_err *err);
     /* Commits and releases tx (also on failure, after rolling back). */
     int (*commit)(struct mr_store_tx *tx, struct mr_err *err);
     /* Rolls back and releases tx. Never fails. */
@@ -158,10 +167,10 @@ struct mr_store *mr_store_faulty_wrap(struct mr_store *inner);
 void mr_store_faulty_arm(struct mr_store *s, long n);
 long mr_store_faulty_calls(struct mr_store *s);
 
-static inline int mr_store_begin(struct mr_store *s, bool write, struct mr_store_tx **out_tx,
+static inline int mr_store_begin(struct mr_store *s, int mode, struct mr_store_tx **out_tx,
                                  struct mr_err *err)
 {
-    return s->ops->begin(s, write, out_tx, err);
+    return s->ops->begin(s, mode, out_tx, err);
 }
 static inline int mr_store_commit(struct mr_store_tx *tx, struct mr_err *err)
 {

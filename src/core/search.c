@@ -3,7 +3,9 @@
  * caller's best live matches with every filter applied during the scan —
  * in the in-process index (SQLite) or in the store's own vector index
  * (PostgreSQL) — then record the access of each returned memory (+1 access,
- * +0.01 importance, promotion) in one transaction and one batched write.
+ * +0.01 importance, promotion) in one transaction and one batched write,
+ * committed without waiting for the disk (MR_TX_WRITE_LAZY): statistics may
+ * lose their last fraction of a second on power loss, never a memory.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +34,7 @@ static int search_index(struct mr_service *svc, const struct mr_identity *who,
     size_t n_hits = 0;
     int rc = mr_index_search(svc->index, who, q, hits, &n_hits, err);
     if (rc == 0)
-        rc = mr_store_begin(svc->store, true, out_tx, err);
+        rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, out_tx, err);
     if (rc) {
         free(hits);
         return rc;
@@ -59,7 +61,7 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
                         const struct mr_index_query *q, struct mr_store_tx **out_tx,
                         struct mr_search_results *out, struct mr_err *err)
 {
-    int rc = mr_store_begin(svc->store, true, out_tx, err);
+    int rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, out_tx, err);
     if (rc)
         return rc;
     float *scores = NULL;

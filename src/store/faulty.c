@@ -36,13 +36,13 @@ static bool trip(struct faulty *f, struct mr_err *err)
 #define F(tx) ((struct faulty *)(tx)->store)
 #define IN(tx) (((struct faulty_tx *)(tx))->inner)
 
-static int f_begin(struct mr_store *s, bool write, struct mr_store_tx **out_tx, struct mr_err *err)
+static int f_begin(struct mr_store *s, int mode, struct mr_store_tx **out_tx, struct mr_err *err)
 {
     struct faulty *f = (struct faulty *)s;
     if (trip(f, err))
         return MR_EUNAVAIL;
     struct mr_store_tx *inner;
-    int rc = mr_store_begin(f->inner, write, &inner, err);
+    int rc = mr_store_begin(f->inner, mode, &inner, err);
     if (rc)
         return rc;
     struct faulty_tx *t = mr_xcalloc(1, sizeof *t);

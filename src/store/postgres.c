@@ -380,14 +380,17 @@ static void checkin(struct pg_store *s, struct pconn *c)
         PQfinish(pg);
 }
 
-static int s_begin(struct mr_store *base, bool write, struct mr_store_tx **out_tx,
+static int s_begin(struct mr_store *base, int mode, struct mr_store_tx **out_tx,
                    struct mr_err *err)
 {
     struct pg_store *s = (struct pg_store *)base;
     struct pconn *c = checkout(s, err);
     if (!c)
         return MR_EUNAVAIL;
-    const char *sql = write ? "BEGIN" : "BEGIN READ ONLY";
+    /* One round trip: the lazy commit is set for this transaction only. */
+    const char *sql = mode == MR_TX_WRITE_LAZY ? "BEGIN; SET LOCAL synchronous_commit = off"
+                      : mode == MR_TX_WRITE    ? "BEGIN"
+                                               : "BEGIN READ ONLY";
     int rc = exec_simple(c->pg, sql, "starting a transaction", err);
     if (rc && PQstatus(c->pg) != CONNECTION_OK) {
         /* The server restarted or dropped us since this connection was last used. */

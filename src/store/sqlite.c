@@ -148,6 +148,7 @@ struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];
     bool in_use;
+    bool lazy; /* synchronous=NORMAL set (MR_TX_WRITE_LAZY), else FULL */
     struct sqlite_tx tx;
 };
 
@@ -415,7 +416,7 @@ static int migrate(struct sqlite_store *s, sqlite3 *db, struct mr_err *err)
     return 0;
 }
 
-static int s_begin(struct mr_store *base, bool write, struct mr_store_tx **out_tx,
+static int s_begin(struct mr_store *base, int mode, struct mr_store_tx **out_tx,
                    struct mr_err *err)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
@@ -442,7 +443,18 @@ static int s_begin(struct mr_store *base, bool write, struct mr_store_tx **out_t
     c->in_use = true;
     pthread_mutex_unlock(&s->lock);
 
-    int rc = sqlite3_exec(c->db, write ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+    /* The durability of this commit; settable only between transactions. */
+    bool lazy = mode == MR_TX_WRITE_LAZY;
+    int rc = SQLITE_OK;
+    if (lazy != c->lazy) {
+        rc = sqlite3_exec(c->db, lazy ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL",
+                          NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            c->lazy = lazy;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(c->db, mode != MR_TX_READ ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL,
+                          NULL);
     if (rc != SQLITE_OK) {
         db_error(err, c->db, rc, "starting a transaction");
         pthread_mutex_lock(&s->lock);
