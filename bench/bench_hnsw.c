@@ -131,8 +131,8 @@ int main(int argc, char **argv)
     printf("  exact scan (baseline): %.1f queries/s\n", exact_qps);
     printf(
         "| ef | recall@10 | queries/s | × exact | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n");
-    size_t efs[] = {32, 64, 128, 256};
-    for (int e = 0; e < 4; e++) {
+    size_t efs[] = {32, 64, 128, 256, 512, 1024};
+    for (int e = 0; e < 6; e++) {
         double *lat = malloc((size_t)nq * sizeof *lat), sum = 0;
         int hits = 0;
         for (int q = 0; q < nq; q++) {

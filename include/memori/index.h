@@ -71,6 +71,8 @@ struct mr_index_ops {
                   struct mr_err *err);
     /* Number of entries across partitions. */
     size_t (*count)(struct mr_index *ix);
+    /* Graphs being built or rebuilt aside right now (searches meanwhile scan). */
+    size_t (*building)(struct mr_index *ix);
     void (*destroy)(struct mr_index *ix);
 };
 
@@ -162,6 +164,10 @@ static inline int mr_index_search(struct mr_index *ix, const struct mr_identity 
 static inline size_t mr_index_count(struct mr_index *ix)
 {
     return ix->ops->count(ix);
+}
+static inline size_t mr_index_building(struct mr_index *ix)
+{
+    return ix->ops->building(ix);
 }
 static inline void mr_index_destroy(struct mr_index *ix)
 {

@@ -75,7 +75,8 @@ char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, in
                                    struct mr_page page);
 char *api_encode_health(const char *status, const char *store_name, const char *store_status,
                         const char *embed_name, size_t dim, const char *embed_status,
-                        bool has_index, size_t indexed, const char *version);
+                        bool has_index, size_t indexed, size_t building,
+                        const char *version);
 /* {"detail": msg} */
 char *api_encode_detail(const char *msg);
 /* A one-item 422 body for a path or query parameter: loc = [where, name]. */

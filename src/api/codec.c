@@ -751,11 +751,13 @@ char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, in
 
 char *api_encode_health(const char *status, const char *store_name, const char *store_status,
                         const char *embed_name, size_t dim, const char *embed_status,
-                        bool has_index, size_t indexed, const char *version)
+                        bool has_index, size_t indexed, size_t building,
+                        const char *version)
 {
     /* Without an in-process index the store searches (pgvector) and counts nothing here. */
-    json_t *index = has_index ? json_pack("{s:s, s:I}", "kind", "in-process", "memories",
-                                          (json_int_t)indexed)
+    json_t *index = has_index ? json_pack("{s:s, s:I, s:I}", "kind", "in-process", "memories",
+                                          (json_int_t)indexed, "graphs_building",
+                                          (json_int_t)building)
                               : json_pack("{s:s}", "kind", "store");
     return dump(json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:I, s:s}, s:o}", "status", status,
                           "version", version, "store", "backend", store_name, "status",

@@ -419,5 +419,6 @@ void api_health(struct api_call *c)
                             mr_embed_name(svc->embedder), mr_embed_dim(svc->embedder),
                             embed_ok ? "ok" : eerr.msg, svc->index != NULL,
                             svc->index ? mr_index_count(svc->index) : 0,
+                            svc->index ? mr_index_building(svc->index) : 0,
                             c->api->version));
 }

@@ -84,13 +84,19 @@ static bool is_blank(const char *s, size_t n)
 /*
  * The conversation a new memory goes into: the caller's own is touched, an
  * unknown one is created for the caller, another user's is MR_ENOTFOUND.
+ * When another request created it between our read and our insert (two
+ * processes on PostgreSQL, or two requests of one), read it again: the
+ * insert waited for that request to commit, so the row is there now.
  */
 static int claim_conversation(struct mr_store_tx *tx, const struct mr_identity *who,
                               const char *conversation_id, int64_t now, struct mr_err *err)
 {
     struct mr_conversation c = {0};
-    int rc = mr_store_conv_get(tx, conversation_id, &c, err);
-    if (rc == MR_ENOTFOUND) {
+    int rc = MR_ENOTFOUND;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = mr_store_conv_get(tx, conversation_id, &c, err);
+        if (rc != MR_ENOTFOUND)
+            break;
         memset(&c, 0, sizeof c);
         snprintf(c.conversation_id, sizeof c.conversation_id, "%s", conversation_id);
         c.user_id = mr_xstrdup(who->user_id);
@@ -99,7 +105,11 @@ static int claim_conversation(struct mr_store_tx *tx, const struct mr_identity *
         c.is_active = true;
         c.last_activity_at = c.created_at = c.updated_at = now;
         rc = mr_store_conv_insert(tx, &c, err);
-    } else if (rc == 0) {
+        mr_conversation_clear(&c);
+        if (rc != MR_ECONFLICT)
+            return rc;
+    }
+    if (rc == 0) {
         if (!core_owns(who, c.user_id, c.tenant_id)) {
             rc = mr_err_set(err, MR_ENOTFOUND, "Conversation %s not found", conversation_id);
         } else {

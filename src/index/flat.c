@@ -646,6 +646,15 @@ static size_t f_count(struct mr_index *ix)
     return n;
 }
 
+static size_t f_building(struct mr_index *ix)
+{
+    struct flat *f = (struct flat *)ix;
+    pthread_mutex_lock(&f->builds_lock);
+    size_t n = f->builds_running;
+    pthread_mutex_unlock(&f->builds_lock);
+    return n;
+}
+
 void mr_index_flat_wait_builds(struct mr_index *ix)
 {
     struct flat *f = (struct flat *)ix;
@@ -689,6 +698,7 @@ static const struct mr_index_ops flat_ops = {
     .remove = f_remove,
     .search = f_search,
     .count = f_count,
+    .building = f_building,
     .destroy = f_destroy,
 };
 

@@ -90,10 +90,12 @@ static const char *chosen_name = "scalar";
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 /*
- * AVX2 is the default even where AVX-512 exists: on the development machine
- * AVX-512 scanned 35-40 % slower (bench/bench_scan.c, docs/perf.md) — 64-byte
- * loads of rows that are not 64-byte aligned split cache lines, and wide
- * units may lower the clock. MEMORI_KERNEL=avx512 still selects it.
+ * AVX2 is the default even where AVX-512 exists. With rows unaligned,
+ * AVX-512 scanned 35-40 % slower on the development machine (every 64-byte
+ * load split a cache line); with partitions 64-byte aligned it is within
+ * ±10 % of AVX2 — faster at d = 1536, slower at d = 384 (bench/bench_scan.c,
+ * docs/perf.md) — both near the memory bandwidth, so the wider unit buys
+ * nothing dependable. MEMORI_KERNEL=avx512 still selects it.
  */
 static void choose(void)
 {

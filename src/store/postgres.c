@@ -188,7 +188,16 @@ static const char *const migrations[] = {
     "  is_archived BOOLEAN NOT NULL DEFAULT false,"
     "  is_shared BOOLEAN NOT NULL DEFAULT false,"
     "  created_at TIMESTAMPTZ NOT NULL,"
-    "  updated_at TIMESTAMPTZ NOT NULL);"
+    "  updated_at TIMESTAMPTZ NOT NULL)"
+    /*
+     * Every search rewrites its rows' access statistics. With the vector out
+     * of line (EXTERNAL, toast_tuple_target) a row is ~200 bytes, and with
+     * room left on each page (fillfactor) the update stays on its page (a HOT
+     * update): no new entry in any index, the HNSW one included, and the
+     * vector is not copied.
+     */
+    "  WITH (fillfactor = 80, toast_tuple_target = 128);"
+    "ALTER TABLE memori_memories ALTER COLUMN embedding SET STORAGE EXTERNAL;"
     "CREATE INDEX memori_memories_conversation ON memori_memories(conversation_id, created_at);"
     "CREATE INDEX memori_memories_owner ON memori_memories(tenant_id, user_id, memory_type);",
 };
@@ -701,7 +710,8 @@ static int shape_embedding_column(PGconn *pg, size_t dim, struct mr_err *err)
                  "DROP INDEX IF EXISTS memori_memories_embedding_hnsw;"
                  "ALTER TABLE memori_memories ALTER COLUMN embedding TYPE vector(%zu) USING "
                  "CASE WHEN vector_dims(embedding) = %zu THEN embedding::vector(%zu) "
-                 "ELSE array_fill(0::real, ARRAY[%zu])::vector(%zu) END",
+                 "ELSE array_fill(0::real, ARRAY[%zu])::vector(%zu) END;"
+                 "ALTER TABLE memori_memories ALTER COLUMN embedding SET STORAGE EXTERNAL",
                  dim, dim, dim, dim, dim);
         if ((rc = exec_simple(pg, sql, "setting the embedding dimension", err)) != 0)
             return rc;

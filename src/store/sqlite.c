@@ -159,7 +159,18 @@ struct sqlite_store {
     pthread_cond_t freed;
     struct conn *conns;
     int n_open, max_conns;
+    /*
+     * Checkpoints run on their own thread and connection, not inside the
+     * commit that happened to cross the threshold: a checkpoint fsyncs the
+     * database file, and a request should not wait for that.
+     */
+    pthread_t checkpointer;
+    bool has_checkpointer, stopping;
+    int wal_pages; /* the WAL's size after the last commit (under lock) */
+    pthread_cond_t wal_grew;
 };
+
+#define CHECKPOINT_PAGES 1000 /* SQLite's own auto-checkpoint threshold */
 
 static int db_error(struct mr_err *err, sqlite3 *db, int rc, const char *what)
 {
@@ -333,6 +344,19 @@ static int exec_done(struct mr_store_tx *tx, sqlite3_stmt *st, const char *what,
     return 0;
 }
 
+/* After each commit (in the committing thread): wakes the checkpointer when the WAL is large. */
+static int wal_committed(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db, (void)name;
+    struct sqlite_store *s = arg;
+    pthread_mutex_lock(&s->lock);
+    s->wal_pages = pages;
+    if (pages >= CHECKPOINT_PAGES)
+        pthread_cond_signal(&s->wal_grew);
+    pthread_mutex_unlock(&s->lock);
+    return SQLITE_OK;
+}
+
 static int conn_open(struct sqlite_store *s, struct conn *c, struct mr_err *err)
 {
     memset(c, 0, sizeof *c);
@@ -346,6 +370,9 @@ static int conn_open(struct sqlite_store *s, struct conn *c, struct mr_err *err)
         return err ? err->code : MR_EUNAVAIL;
     }
     sqlite3_extended_result_codes(c->db, 1);
+    /* The checkpointer thread does it (sqlite_store); every commit reports the WAL size. */
+    sqlite3_wal_autocheckpoint(c->db, 0);
+    sqlite3_wal_hook(c->db, wal_committed, s);
     /* Writers wait for each other rather than failing at once. */
     sqlite3_busy_timeout(c->db, 10000);
     /*
@@ -1009,13 +1036,52 @@ static int s_health(struct mr_store *s, struct mr_err *err)
     return rc;
 }
 
+/*
+ * Copies the WAL back into the database (PASSIVE: never waits for readers
+ * or writers) whenever a commit left it at CHECKPOINT_PAGES or more.
+ */
+static void *checkpoint_main(void *arg)
+{
+    struct sqlite_store *s = arg;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(db);
+        return NULL; /* then nothing checkpoints until close: the WAL grows, nothing breaks */
+    }
+    sqlite3_busy_timeout(db, 1000);
+    sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        if (s->wal_pages < CHECKPOINT_PAGES) {
+            pthread_cond_wait(&s->wal_grew, &s->lock);
+            continue;
+        }
+        s->wal_pages = 0;
+        pthread_mutex_unlock(&s->lock);
+        sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    sqlite3_close(db);
+    return NULL;
+}
+
 static void s_close(struct mr_store *base)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
+    if (s->has_checkpointer) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->wal_grew);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->checkpointer, NULL);
+    }
     for (int i = 0; i < s->n_open; i++)
         conn_close(&s->conns[i]);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->freed);
+    pthread_cond_destroy(&s->wal_grew);
     free(s->conns);
     free(s->path);
     free(s);
@@ -1060,6 +1126,7 @@ struct mr_store *mr_store_sqlite_open(const char *path, int pool_size, struct mr
     s->conns = mr_xcalloc((size_t)pool_size, sizeof *s->conns);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->freed, NULL);
+    pthread_cond_init(&s->wal_grew, NULL);
 
     /* The first connection migrates the schema, then joins the pool. */
     struct conn *c = &s->conns[0];
@@ -1070,6 +1137,7 @@ struct mr_store *mr_store_sqlite_open(const char *path, int pool_size, struct mr
         goto fail;
     }
     s->n_open = 1;
+    s->has_checkpointer = pthread_create(&s->checkpointer, NULL, checkpoint_main, s) == 0;
     return &s->base;
 fail:
     s_close(&s->base);

@@ -345,6 +345,11 @@ TEST(test_pg_model_change_retypes_the_vector_column)
     CHECK(mr_store_mem_update(tx, &m, true, &err) == 0);
     CHECK(mr_store_commit(tx, &err) == 0);
     CHECK(mr_store_check_model(s, "b", 4, &err) == 0);
+    /* Vectors stay out of line after the retype, so access updates stay small (HOT). */
+    CHECK(sql_value(url, "SELECT attstorage FROM pg_attribute WHERE attrelid = "
+                         "'memori_memories'::regclass AND attname = 'embedding'",
+                    v, sizeof v));
+    CHECK_STR(v, "e");
     CHECK(mr_store_begin(s, false, &tx, &err) == 0);
     CHECK(mr_store_mem_get(tx, m.memory_id, &got, &err) == 0);
     CHECK_INT(got.dim, 4);

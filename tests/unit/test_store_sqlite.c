@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "contract_store.h"
@@ -199,7 +200,43 @@ TEST(test_sqlite_concurrent_writers_all_commit)
     mr_store_close(s);
 }
 
+/* Commits leave the WAL to the checkpointer thread, which copies it into the database file. */
+TEST(test_sqlite_checkpoints_off_the_request_path)
+{
+    char path[512];
+    test_path(path, sizeof path, "checkpoint.db");
+    struct mr_err err;
+    struct mr_store *s = mr_store_sqlite_open(path, 2, &err);
+    CHECK(s);
+    struct stat st0, st;
+    CHECK(stat(path, &st0) == 0);
+    struct mr_conversation c;
+    c_conv(&c, C1, &c_alice, 1);
+    struct mr_store_tx *tx;
+    C_BEGIN(s, tx);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    for (int i = 0; i < 600; i++) { /* > 1000 WAL pages: each commit writes a few */
+        struct mr_memory m;
+        c_mem(&m, C1, &c_alice, MR_RULE, 0.5, i);
+        CHECK(mr_store_begin(s, MR_TX_WRITE_LAZY, &tx, &err) == 0);
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        CHECK(mr_store_commit(tx, &err) == 0);
+        mr_memory_clear(&m);
+    }
+    bool grew = false;
+    for (int tries = 0; tries < 100 && !grew; tries++) {
+        grew = stat(path, &st) == 0 && st.st_size > st0.st_size + 100 * 1024;
+        if (!grew)
+            usleep(20000);
+    }
+    CHECK(grew);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
 TEST_MAIN("store_sqlite", CONTRACT_STORE_TESTS, T(test_sqlite_data_survives_reopen),
           T(test_sqlite_schema_versioned_and_wal), T(test_sqlite_migrates_a_version_1_database),
           T(test_sqlite_refuses_newer_schema), T(test_sqlite_unopenable_path_is_an_error),
-          T(test_sqlite_concurrent_writers_all_commit))
+          T(test_sqlite_concurrent_writers_all_commit),
+          T(test_sqlite_checkpoints_off_the_request_path))
