@@ -17,6 +17,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdio.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -292,6 +295,10 @@ static void *build_main(void *arg)
     mr_hnsw_free(old);
     free(r->touched);
     free(r);
+#ifdef __GLIBC__
+    /* Give back what the copy and the old graph left in this thread's arena. */
+    malloc_trim(0);
+#endif
     pthread_mutex_lock(&f->builds_lock);
     f->builds_running--;
     pthread_cond_broadcast(&f->builds_done);

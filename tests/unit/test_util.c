@@ -1,4 +1,6 @@
 /* Unit tests of src/util: time, UUIDs, UTF-8, errors. */
+#include <stdint.h>
+#include <stdlib.h>
 #include "memori/clock.h"
 #include "memori/err.h"
 #include "memori/types.h"
@@ -103,7 +105,25 @@ TEST(test_memory_type_names_round_trip)
     CHECK(mr_memory_type_parse("rules", 5, &x) != 0);
 }
 
+/* Vector storage keeps its alignment and contents as it grows, small and large (mremap). */
+TEST(test_aligned_growth_keeps_alignment_and_bytes)
+{
+    unsigned char *p = NULL;
+    size_t have = 0;
+    for (size_t n = 1000; n <= (size_t)64 << 20; n *= 4) {
+        p = mr_xrealloc_aligned(p, have, n);
+        CHECK((uintptr_t)p % MR_VEC_ALIGN == 0);
+        for (size_t i = 0; i < have; i += 4093)
+            CHECK_INT(p[i], (unsigned char)(i * 7));
+        for (size_t i = have; i < n; i++)
+            p[i] = (unsigned char)(i * 7);
+        have = n;
+    }
+    free(p);
+}
+
 TEST_MAIN("util", T(test_time_format_omits_zero_fraction), T(test_time_parse_round_trips_and_zones),
           T(test_time_parse_rejects_garbage), T(test_uuid_v4_is_canonical_and_random),
           T(test_uuid_parse_accepts_pydantic_forms), T(test_utf8_validation),
-          T(test_error_codes_map_to_statuses), T(test_memory_type_names_round_trip))
+          T(test_error_codes_map_to_statuses), T(test_memory_type_names_round_trip),
+          T(test_aligned_growth_keeps_alignment_and_bytes))
