@@ -23,6 +23,7 @@
 #include "memori/json.h"
 #include "memori/store.h"
 #include "pg_codec.h"
+#include "store_int.h"
 
 /* An arbitrary constant naming memori's advisory lock (migrations, model changes). */
 #define SCHEMA_LOCK "SELECT pg_advisory_xact_lock(7262024)"
@@ -754,19 +755,8 @@ static int s_check_model(struct mr_store *base, const char *model, size_t dim,
         rc = s_set_model(tx, model, dim, err);
         goto out;
     }
-    char want_dim[32];
-    snprintf(want_dim, sizeof want_dim, "%zu", dim);
-    if (strcmp(have_model, model) != 0 || !have_dim || strcmp(have_dim, want_dim) != 0) {
-        rc = mr_err_set(err, MR_ECONFLICT,
-                        "database %s holds embeddings of model %s (dimension %s) but this "
-                        "server is configured for %s (dimension %zu); start with "
-                        "MEMORI_EMBEDDING_MODEL=%s, or re-embed every memory with "
-                        "`memori reembed` (it rewrites the embeddings with the configured "
-                        "model)",
-                        s->redacted, have_model, have_dim ? have_dim : "?", model, dim,
-                        have_model);
+    if ((rc = store_model_matches(s->redacted, have_model, have_dim, model, dim, err)) != 0)
         goto out;
-    }
     rc = shape_embedding_column(tx_conn(tx)->pg, dim, err);
 out:
     free(have_model);

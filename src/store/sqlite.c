@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "memori/store.h"
+#include "store_int.h"
 
 enum stmt_id {
     ST_META_GET,
@@ -577,18 +578,8 @@ static int s_check_model(struct mr_store *s, const char *model, size_t dim, stru
         rc = s_set_model(tx, model, dim, err);
         goto out;
     }
-    char want_dim[32];
-    snprintf(want_dim, sizeof want_dim, "%zu", dim);
-    if (strcmp(have_model, model) != 0 || !have_dim || strcmp(have_dim, want_dim) != 0) {
-        rc = mr_err_set(err, MR_ECONFLICT,
-                        "database %s holds embeddings of model %s (dimension %s) but this "
-                        "server is configured for %s (dimension %zu); start with "
-                        "MEMORI_EMBEDDING_MODEL=%s, or re-embed every memory with "
-                        "`memori reembed` (it rewrites the embeddings with the configured "
-                        "model)",
-                        ((struct sqlite_store *)s)->path, have_model, have_dim ? have_dim : "?",
-                        model, dim, have_model);
-    }
+    rc = store_model_matches(((struct sqlite_store *)s)->path, have_model, have_dim, model, dim,
+                             err);
 out:
     free(have_model);
     free(have_dim);
