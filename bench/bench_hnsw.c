@@ -71,7 +71,7 @@ static void index_as_served(const float *data, size_t n, size_t d, const float *
 {
     long rss0 = rss_kib();
     struct mr_index *ix = mr_index_flat_new(d);
-    mr_index_flat_set_ann(ix, 20000, 64);
+    mr_index_flat_set_ann(ix, 0, 64); /* as `memori serve` loads: graphs after the load */
     struct reader r = {.ix = ix, .queries = queries, .d = d, .nq = nq};
     pthread_t th;
     pthread_create(&th, NULL, read_loop, &r);
@@ -88,6 +88,7 @@ static void index_as_served(const float *data, size_t n, size_t d, const float *
         mr_index_upsert(ix, &e, &err);
     }
     double loaded = now_s() - t0;
+    mr_index_flat_set_ann(ix, 20000, 64);
     mr_index_flat_wait_builds(ix);
     double ready = now_s() - t0;
     atomic_store(&r.stop, true);

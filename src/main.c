@@ -158,7 +158,8 @@ static int open_parts(struct app *a, bool check_model)
      */
     if (c->db_kind == MR_DB_SQLITE) {
         a->index = mr_index_flat_new(mr_embed_dim(a->embedder));
-        mr_index_flat_set_ann(a->index, (size_t)c->hnsw_threshold, (size_t)c->hnsw_ef_search);
+        /* Loaded without graphs; cmd_serve sets the threshold once every entry is in. */
+        mr_index_flat_set_ann(a->index, 0, (size_t)c->hnsw_ef_search);
         mr_index_flat_set_int8(a->index, c->index_int8);
     }
     a->svc = (struct mr_service){
@@ -193,9 +194,13 @@ static int cmd_serve(const char *env_file)
         app_close(&a);
         return 1;
     }
-    if (a.index)
-        fprintf(stderr, "memori: indexed %zu memories in %lld ms\n", mr_index_count(a.index),
-                (long long)((mr_monotonic_us() - t0) / 1000));
+    if (a.index) {
+        /* Users past the threshold get their graphs built aside; searches scan until then. */
+        mr_index_flat_set_ann(a.index, (size_t)a.cfg.hnsw_threshold, (size_t)a.cfg.hnsw_ef_search);
+        fprintf(stderr, "memori: indexed %zu memories in %lld ms (%zu graphs building)\n",
+                mr_index_count(a.index), (long long)((mr_monotonic_us() - t0) / 1000),
+                mr_index_building(a.index));
+    }
     else
         fprintf(stderr, "memori: store %s searches its own vector index\n",
                 a.store->ops->name);

@@ -715,6 +715,10 @@ void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_sear
     pthread_rwlock_wrlock(&f->lock);
     f->ann_threshold = threshold;
     f->ef_search = ef_search ? ef_search : 64;
+    /* Partitions already past the threshold (a load made with it off) get their graphs now. */
+    for (size_t i = 0; i < f->parts_cap; i++)
+        if (f->parts[i])
+            maybe_build(f, f->parts[i]);
     pthread_rwlock_unlock(&f->lock);
 }
 
