@@ -218,87 +218,130 @@ static const float *entry_vec(const struct flat *f, const struct partition *p, s
 }
 
 #define CATCH_UP_UNDER_LOCK 256 /* pending writes replayed under the write lock at the swap */
+#define CHUNK 1024               /* entries copied per hold of the read lock */
 
-/*
- * Replays into fresh the ids written since the build began, from
- * r->replayed on: each is dropped from fresh and, when still live, added
- * with its current vector. Called with the lock held (read or write).
- */
-static void replay(struct rebuild *r, struct mr_hnsw *fresh, size_t upto)
+/* Copies of entries (id, vector, still live?), taken under the lock, used after it. */
+struct batch {
+    int64_t *ids;
+    float *vecs;
+    bool *live;
+    size_t n;
+};
+
+static void batch_init(struct batch *b, size_t cap, size_t d)
 {
-    const struct flat *f = r->f;
-    const struct partition *p = r->p;
-    for (size_t i = r->replayed; i < upto; i++) {
-        int64_t id = r->touched[i];
-        mr_hnsw_delete(fresh, id);
-        long slot = map_get(p, id);
-        const float *v = slot >= 0 ? entry_vec(f, p, (size_t)slot) : NULL;
-        if (v)
-            mr_hnsw_add(fresh, id, v);
-    }
-    r->replayed = upto;
+    b->ids = mr_xmalloc((cap + 1) * sizeof *b->ids);
+    b->vecs = mr_xmalloc((cap + 1) * d * sizeof *b->vecs);
+    b->live = mr_xmalloc((cap + 1) * sizeof *b->live);
+    b->n = 0;
 }
 
+static void batch_free(struct batch *b)
+{
+    free(b->ids);
+    free(b->vecs);
+    free(b->live);
+}
+
+/* Appends id's current state in p to b. Lock held (read or write). */
+static void batch_take(const struct flat *f, const struct partition *p, struct batch *b,
+                       int64_t id)
+{
+    long slot = map_get(p, id);
+    const float *v = slot >= 0 ? entry_vec(f, p, (size_t)slot) : NULL;
+    b->ids[b->n] = id;
+    b->live[b->n] = v != NULL;
+    if (v)
+        memcpy(b->vecs + b->n * f->dim, v, f->dim * sizeof *b->vecs);
+    b->n++;
+}
+
+/* Puts b into fresh: each id dropped, then added again when it is live. No lock needed. */
+static void batch_apply(struct mr_hnsw *fresh, const struct batch *b, size_t d)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        mr_hnsw_delete(fresh, b->ids[i]);
+        if (b->live[i])
+            mr_hnsw_add(fresh, b->ids[i], b->vecs + i * d);
+    }
+}
+
+/*
+ * Copies the state of up to max ids written since the build began (from
+ * r->replayed on) into b. Lock held.
+ */
+static void take_touched(struct rebuild *r, struct batch *b, size_t max)
+{
+    b->n = 0;
+    while (r->replayed < r->n_touched && b->n < max)
+        batch_take(r->f, r->p, b, r->touched[r->replayed++]);
+}
+
+/*
+ * Builds p's graph aside. The entries are copied CHUNK at a time under the
+ * read lock (a writer waits for one chunk, a reader for nothing) and added
+ * without it; every write since the build began is in r->touched (a drop
+ * also names the entry it moved into the hole, so none is missed), and is
+ * replayed the same way in small rounds, then the last few under the write
+ * lock with the swap.
+ */
 static void *build_main(void *arg)
 {
     struct rebuild *r = arg;
     struct flat *f = r->f;
     struct partition *p = r->p;
     size_t d = f->dim;
-    /* A copy of the entries under the read lock: searches go on, writers wait for the copy. */
-    pthread_rwlock_rdlock(&f->lock);
-    size_t n = p->n;
-    int64_t *ids = mr_xmalloc((n + 1) * sizeof *ids);
-    float *vecs = mr_xmalloc((n + 1) * d * sizeof *vecs);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const float *v = entry_vec(f, p, i);
-        if (!v)
-            continue; /* never: every live entry is a live node of the graph */
-        ids[k] = p->meta[i].id;
-        memcpy(vecs + k++ * d, v, d * sizeof *vecs);
-    }
-    n = k;
-    pthread_rwlock_unlock(&f->lock);
     struct mr_hnsw *fresh = mr_hnsw_new(d, 16, 100, 0x5eed);
-    for (size_t i = 0; i < n; i++)
-        mr_hnsw_add(fresh, ids[i], vecs + i * d);
-    free(ids);
-    free(vecs);
-    /*
-     * Catch up with the writes that came during the build, in rounds under
-     * the read lock (fresh is private: adding to it needs no lock of ours),
-     * until few enough remain to finish under the write lock.
-     */
+    struct batch b;
+    batch_init(&b, CHUNK, d);
+    pthread_rwlock_rdlock(&f->lock);
+    size_t end = p->n; /* entries added after this are in r->touched */
+    pthread_rwlock_unlock(&f->lock);
+    for (size_t at = 0;;) {
+        pthread_rwlock_rdlock(&f->lock);
+        b.n = 0;
+        size_t stop = end < p->n ? end : p->n;
+        for (; at < stop && b.n < CHUNK; at++)
+            batch_take(f, p, &b, p->meta[at].id);
+        pthread_rwlock_unlock(&f->lock);
+        if (b.n == 0)
+            break;
+        batch_apply(fresh, &b, d);
+    }
     for (;;) {
         pthread_rwlock_rdlock(&f->lock);
-        size_t pending = r->n_touched - r->replayed;
-        if (pending > CATCH_UP_UNDER_LOCK)
-            replay(r, fresh, r->n_touched);
+        bool few = r->n_touched - r->replayed <= CATCH_UP_UNDER_LOCK;
+        if (!few)
+            take_touched(r, &b, CHUNK);
         pthread_rwlock_unlock(&f->lock);
-        if (pending <= CATCH_UP_UNDER_LOCK)
+        if (few)
             break;
+        batch_apply(fresh, &b, d);
     }
+    batch_free(&b);
     pthread_rwlock_wrlock(&f->lock);
-    replay(r, fresh, r->n_touched);
+    batch_init(&b, r->n_touched - r->replayed, d);
+    take_touched(r, &b, SIZE_MAX);
+    batch_apply(fresh, &b, d);
+    batch_free(&b);
     struct mr_hnsw *old = p->graph;
     p->graph = fresh;
     p->graph_dead = mr_hnsw_nodes(fresh) - mr_hnsw_count(fresh);
-    free(p->vecs); /* the graph holds the vectors from now on */
+    /* The graph holds the vectors from now on; unmapping them waits until after the lock. */
+    float *flat_vecs = p->vecs, *q8_scale = p->q8_scale;
+    int8_t *q8 = p->q8;
     p->vecs = NULL;
-    free(p->q8);
     p->q8 = NULL;
-    free(p->q8_scale);
     p->q8_scale = NULL;
     p->building = NULL;
     pthread_rwlock_unlock(&f->lock);
+    free(flat_vecs);
+    free(q8);
+    free(q8_scale);
     mr_hnsw_free(old);
     free(r->touched);
     free(r);
-#ifdef __GLIBC__
-    /* Give back what the copy and the old graph left in this thread's arena. */
-    malloc_trim(0);
-#endif
+
     pthread_mutex_lock(&f->builds_lock);
     f->builds_running--;
     pthread_cond_broadcast(&f->builds_done);
@@ -419,6 +462,7 @@ static bool drop_entry(struct flat *f, struct partition *p, int64_t id)
             p->q8_scale[slot] = p->q8_scale[last];
         }
         map_put(p, p->meta[slot].id, (uint32_t)slot);
+        touch(p, p->meta[slot].id); /* moved: a build copying by slot may have passed it */
     }
     p->n--;
     touch(p, id);
@@ -736,7 +780,18 @@ struct mr_index *mr_index_flat_new(size_t dim)
     f->base.ops = &flat_ops;
     f->dim = dim;
     f->ef_search = 64;
-    pthread_rwlock_init(&f->lock, NULL);
+    /*
+     * Writers first: with glibc's default (readers first) a stream of
+     * searches can starve a writer indefinitely. Every hold is short, the
+     * builders' included (one chunk), so readers wait little for writers.
+     */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+#ifdef __GLIBC__
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
+    pthread_rwlock_init(&f->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&f->builds_lock, NULL);
     pthread_cond_init(&f->builds_done, NULL);
     return &f->base;
