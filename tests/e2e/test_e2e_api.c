@@ -576,13 +576,17 @@ static void *client(void *arg)
                  "{\"content\":\"client %d note %d about table t%d\",\"memory_type\":\"entity\","
                  "\"conversation_id\":\"%s\"}",
                  w->n, i, i, conv);
-        if (http(&srv, "POST", "/api/memories", user, body, SIZE_MAX, &r) != 0 || r.status != 201)
+        if (http(&srv, "POST", "/api/memories", user, body, SIZE_MAX, &r) != 0 || r.status != 201) {
+            fprintf(stdout, "    client %d create: %ld %s\n", w->n, r.status, r.body ? r.body : "");
             w->errors++;
+        }
         resp_free(&r);
         snprintf(body, sizeof body, "{\"query\":\"table t%d\",\"min_similarity\":0}", i);
         if (http(&srv, "POST", "/api/memories/search", user, body, SIZE_MAX, &r) != 0 ||
-            r.status != 200 || jint(r.json, "total") < 1)
+            r.status != 200 || jint(r.json, "total") < 1) {
+            fprintf(stdout, "    client %d search: %ld %s\n", w->n, r.status, r.body ? r.body : "");
             w->errors++;
+        }
         resp_free(&r);
     }
     return NULL;
