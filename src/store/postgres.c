@@ -840,17 +840,25 @@ static int s_conv_update(struct mr_store_tx *tx, const struct mr_conversation *c
     return rc;
 }
 
-static int s_conv_delete(struct mr_store_tx *tx, const char *id, struct mr_err *err)
+/* Deletes the row a UUID names with statement id; absent (or no UUID) is `absent`, 404. */
+static int delete_by_uuid(struct mr_store_tx *tx, enum stmt_id id, const char *uuid,
+                          const char *what, const char *absent, struct mr_err *err)
 {
-    if (!is_uuid(id))
-        return mr_err_set(err, MR_ENOTFOUND, "Conversation not found");
+    if (!is_uuid(uuid))
+        return mr_err_set(err, MR_ENOTFOUND, "%s", absent);
     struct params p = {0};
     int64_t changed = 0;
-    p_text(&p, id);
-    int rc = run_done(tx, P_CONV_DELETE, &p, "deleting a conversation", &changed, err);
+    p_text(&p, uuid);
+    int rc = run_done(tx, id, &p, what, &changed, err);
     if (rc == 0 && changed == 0)
-        return mr_err_set(err, MR_ENOTFOUND, "Conversation not found");
+        return mr_err_set(err, MR_ENOTFOUND, "%s", absent);
     return rc;
+}
+
+static int s_conv_delete(struct mr_store_tx *tx, const char *id, struct mr_err *err)
+{
+    return delete_by_uuid(tx, P_CONV_DELETE, id, "deleting a conversation",
+                          "Conversation not found", err);
 }
 
 static int count_rows(struct mr_store_tx *tx, enum stmt_id id, struct params *p, int64_t *out,
@@ -988,15 +996,7 @@ static int s_mem_update(struct mr_store_tx *tx, const struct mr_memory *m, bool 
 
 static int s_mem_delete(struct mr_store_tx *tx, const char *id, struct mr_err *err)
 {
-    if (!is_uuid(id))
-        return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
-    struct params p = {0};
-    int64_t changed = 0;
-    p_text(&p, id);
-    int rc = run_done(tx, P_MEM_DELETE, &p, "deleting a memory", &changed, err);
-    if (rc == 0 && changed == 0)
-        return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
-    return rc;
+    return delete_by_uuid(tx, P_MEM_DELETE, id, "deleting a memory", "Memory not found", err);
 }
 
 /* Reads every row of res as a memory into a new array; frees res. */
