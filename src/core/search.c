@@ -110,11 +110,12 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
 
     /* Record the access of the caller's own results; others' shared ones stay untouched. */
     struct mr_memory *owned = mr_xcalloc(out->n + 1, sizeof *owned);
+    bool *promoted = mr_xcalloc(out->n + 1, sizeof *promoted);
     size_t n_owned = 0, kept = 0;
     for (size_t i = 0; rc == 0 && i < out->n; i++) {
         struct mr_memory *m = &out->memories[i];
         if (core_owns(who, m->user_id, m->tenant_id)) {
-            mr_rule_record_access(m, now);
+            promoted[kept] = mr_rule_record_access(m, now);
             owned[n_owned++] = *m; /* a shallow view for the batched write */
         } else if (!core_shared_with(svc, who, m)) {
             mr_memory_clear(m);
@@ -129,10 +130,15 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
         rc = mr_store_mem_record_access(tx, owned, n_owned, err);
     free(owned);
     rc = core_finish(tx, rc, err);
-    /* Promotions changed type and expiry: the index must filter on the new values. */
+    /*
+     * Promotions changed type and expiry: the index must filter on the new
+     * values. Only those: an index write takes its write lock, which every
+     * concurrent search would wait for.
+     */
     for (size_t i = 0; rc == 0 && svc->index && i < out->n; i++)
-        if (core_owns(who, out->memories[i].user_id, out->memories[i].tenant_id))
+        if (promoted[i])
             rc = core_index_put(svc, &out->memories[i], err);
+    free(promoted);
     if (rc)
         mr_search_results_clear(out);
     return rc;

@@ -6,6 +6,13 @@
  * Why a pool: WAL lets readers run beside the one writer, so searches and
  * reads of many HTTP threads proceed in parallel; writers take the write
  * lock at BEGIN (BEGIN IMMEDIATE) so two writers never deadlock upgrading.
+ *
+ * Why a writer mutex in front of BEGIN IMMEDIATE: SQLite's busy handler
+ * polls with sleeps of 1, 2, 5, 10 … 100 ms, so writers of one process
+ * queueing on the database lock wait tens of milliseconds for a lock held
+ * for a fraction of one. Writers of this process queue on a mutex instead
+ * and get the lock the moment it is released; the busy handler is left for
+ * another process (`memori reembed`, a checkpoint) holding the file.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -31,6 +38,8 @@ enum stmt_id {
     ST_MEM_GET_BY_ID,
     ST_MEM_UPDATE,
     ST_MEM_UPDATE_EMB,
+    ST_MEM_ACCESS,
+    ST_MEM_ACCESS_FULL,
     ST_MEM_DELETE,
     ST_MEM_LIST_CONV,
     ST_MEM_COUNT_CONV,
@@ -76,6 +85,18 @@ static const char *const stmt_sql[ST_COUNT] = {
                       "related_entities=?8, metadata=?9, expires_at=?10, is_archived=?11, "
                       "updated_at=?12, is_shared=?13 WHERE id=?1",
     [ST_MEM_UPDATE_EMB] = "UPDATE memories SET embedding=?2 WHERE id=?1",
+    /*
+     * A search hit's statistics. Type and expiry are matched, not set: an
+     * UPDATE that names memory_type rewrites the row's memories_owner entry
+     * too, doubling the pages each search dirties. A row whose type or expiry
+     * did change (a promotion) matches nothing here and takes ST_MEM_ACCESS_FULL.
+     */
+    [ST_MEM_ACCESS] = "UPDATE memories SET importance_score=?2, access_count=?3, "
+                      "last_accessed_at=?4, updated_at=?5 "
+                      "WHERE id=?1 AND memory_type=?6 AND expires_at IS ?7",
+    [ST_MEM_ACCESS_FULL] = "UPDATE memories SET importance_score=?2, access_count=?3, "
+                           "last_accessed_at=?4, updated_at=?5, memory_type=?6, expires_at=?7 "
+                           "WHERE id=?1",
     [ST_MEM_DELETE] = "DELETE FROM memories WHERE memory_id = ?1",
     [ST_MEM_LIST_CONV] = "SELECT " MEM_COLS " FROM memories WHERE conversation_id=?1 "
                          "ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
@@ -149,7 +170,8 @@ struct conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];
     bool in_use;
-    bool lazy; /* synchronous=NORMAL set (MR_TX_WRITE_LAZY), else FULL */
+    bool lazy;    /* synchronous=NORMAL set (MR_TX_WRITE_LAZY), else FULL */
+    bool writing; /* holds the store's writer mutex */
     struct sqlite_tx tx;
 };
 
@@ -157,6 +179,7 @@ struct sqlite_store {
     struct mr_store base;
     char *path;
     pthread_mutex_t lock;
+    pthread_mutex_t writer; /* one write transaction of this process at a time */
     pthread_cond_t freed;
     struct conn *conns;
     int n_open, max_conns;
@@ -480,11 +503,19 @@ static int s_begin(struct mr_store *base, int mode, struct mr_store_tx **out_tx,
         if (rc == SQLITE_OK)
             c->lazy = lazy;
     }
+    if (rc == SQLITE_OK && mode != MR_TX_READ) {
+        pthread_mutex_lock(&s->writer);
+        c->writing = true;
+    }
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(c->db, mode != MR_TX_READ ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL,
                           NULL);
     if (rc != SQLITE_OK) {
         db_error(err, c->db, rc, "starting a transaction");
+        if (c->writing) {
+            c->writing = false;
+            pthread_mutex_unlock(&s->writer);
+        }
         pthread_mutex_lock(&s->lock);
         c->in_use = false;
         pthread_cond_signal(&s->freed);
@@ -503,6 +534,10 @@ static void release(struct mr_store_tx *tx)
     struct conn *c = tx_conn(tx);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_reset(c->stmts[i]);
+    if (c->writing) {
+        c->writing = false;
+        pthread_mutex_unlock(&s->writer);
+    }
     pthread_mutex_lock(&s->lock);
     c->in_use = false;
     pthread_cond_signal(&s->freed);
@@ -983,14 +1018,36 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
                       "the SQLite store has no vector index: search the in-process index");
 }
 
+/* Runs one of the access statements for m; *changed says whether it matched the row. */
+static int access_update(struct mr_store_tx *tx, enum stmt_id id, const struct mr_memory *m,
+                         bool *changed, struct mr_err *err)
+{
+    sqlite3_stmt *st = stmt(tx, id);
+    sqlite3_bind_int64(st, 1, m->id);
+    sqlite3_bind_double(st, 2, m->importance_score);
+    sqlite3_bind_int64(st, 3, m->access_count);
+    bind_time(st, 4, m->last_accessed_at);
+    sqlite3_bind_int64(st, 5, m->updated_at);
+    bind_text(st, 6, mr_memory_type_name(m->memory_type));
+    bind_time(st, 7, m->expires_at);
+    int rc = exec_done(tx, st, "recording an access", err);
+    *changed = rc == 0 && sqlite3_changes(tx_conn(tx)->db) > 0;
+    return rc;
+}
+
 /* One cached UPDATE per memory: SQLite statements cost no round trip. */
 static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
                                struct mr_err *err)
 {
     for (size_t i = 0; i < n; i++) {
-        int rc = s_mem_update(tx, &ms[i], false, err);
+        bool changed = false;
+        int rc = access_update(tx, ST_MEM_ACCESS, &ms[i], &changed, err);
+        if (rc == 0 && !changed)
+            rc = access_update(tx, ST_MEM_ACCESS_FULL, &ms[i], &changed, err);
         if (rc)
             return rc;
+        if (!changed)
+            return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
     }
     return 0;
 }
@@ -1071,6 +1128,7 @@ static void s_close(struct mr_store *base)
     for (int i = 0; i < s->n_open; i++)
         conn_close(&s->conns[i]);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->writer);
     pthread_cond_destroy(&s->freed);
     pthread_cond_destroy(&s->wal_grew);
     free(s->conns);
@@ -1116,6 +1174,7 @@ struct mr_store *mr_store_sqlite_open(const char *path, int pool_size, struct mr
     s->max_conns = pool_size;
     s->conns = mr_xcalloc((size_t)pool_size, sizeof *s->conns);
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->writer, NULL);
     pthread_cond_init(&s->freed, NULL);
     pthread_cond_init(&s->wal_grew, NULL);
 
