@@ -18,6 +18,7 @@
 #include "memori/config.h"
 #include "memori/http.h"
 #include "memori/service.h"
+#include "memori/snapshot.h"
 
 #ifndef MEMORI_VERSION
 #define MEMORI_VERSION "0.1.0"
@@ -177,6 +178,22 @@ static int open_parts(struct app *a, bool check_model)
     return 0;
 }
 
+/* Writes the graphs for the next start (a graph still building is left out). */
+static void save_snapshot(struct app *a)
+{
+    struct mr_err err;
+    size_t graphs = 0;
+    char *snap = mr_snapshot_path(a->cfg.sqlite_path);
+    int64_t t0 = mr_monotonic_us();
+    if (mr_snapshot_save(a->index, snap, mr_embed_name(a->embedder), mr_embed_dim(a->embedder),
+                         &graphs, &err) != 0)
+        fprintf(stderr, "memori: %s\n", err.msg);
+    else if (graphs)
+        fprintf(stderr, "memori: wrote %zu graphs to %s in %lld ms\n", graphs, snap,
+                (long long)((mr_monotonic_us() - t0) / 1000));
+    free(snap);
+}
+
 static int cmd_serve(const char *env_file)
 {
     struct app a = {0};
@@ -193,6 +210,16 @@ static int cmd_serve(const char *env_file)
         fprintf(stderr, "memori: loading the index: %s\n", err.msg);
         app_close(&a);
         return 1;
+    }
+    if (a.index && a.cfg.index_snapshot) {
+        size_t graphs = 0;
+        char *snap = mr_snapshot_path(a.cfg.sqlite_path);
+        if (mr_snapshot_load(a.index, snap, mr_embed_name(a.embedder), mr_embed_dim(a.embedder),
+                             &graphs, &err) != 0)
+            fprintf(stderr, "memori: %s; building graphs from the store\n", err.msg);
+        else if (graphs)
+            fprintf(stderr, "memori: read %zu graphs from %s\n", graphs, snap);
+        free(snap);
     }
     if (a.index) {
         /* Users past the threshold get their graphs built aside; searches scan until then. */
@@ -240,6 +267,8 @@ static int cmd_serve(const char *env_file)
     fprintf(stderr, "memori: %s received, finishing in-flight requests\n",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
     mr_http_stop(srv, 10000);
+    if (a.index && a.cfg.index_snapshot)
+        save_snapshot(&a);
     app_close(&a);
     fprintf(stderr, "memori: stopped\n");
     return 0;

@@ -67,6 +67,7 @@ struct mr_config {
     int hnsw_threshold;       /* a user's memories at which search uses HNSW; 0 = never */
     int hnsw_ef_search;
     bool index_int8; /* exact scans over int8 copies, rescored in float32 */
+    bool index_snapshot; /* graphs saved beside the SQLite file at stop, reused at start */
 
     uint64_t set_mask; /* which variables were given (bit = row of the table in config.c) */
 };

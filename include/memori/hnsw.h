@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "memori/index.h"
 
@@ -50,5 +51,22 @@ typedef bool (*mr_hnsw_accept)(void *arg, int64_t id);
  */
 size_t mr_hnsw_search(const struct mr_hnsw *h, const float *q, size_t k, size_t ef,
                       mr_hnsw_accept accept, void *arg, struct mr_index_hit *out);
+
+/*
+ * Writes h to out (the snapshot format: native byte order, see hnsw.c);
+ * 0, or -1 when a write failed.
+ */
+int mr_hnsw_save(const struct mr_hnsw *h, FILE *out);
+
+/*
+ * Reads a graph written by mr_hnsw_save, or NULL when what is there is not
+ * one of dimension dim with at most max_nodes nodes, is cut short, or is
+ * inconsistent (a link to a missing node or level, an id live twice): a
+ * damaged snapshot is refused, never followed.
+ */
+struct mr_hnsw *mr_hnsw_load(FILE *in, size_t dim, size_t max_nodes);
+
+/* Writes the ids of the live nodes into out (mr_hnsw_count slots); returns how many. */
+size_t mr_hnsw_live_ids(const struct mr_hnsw *h, int64_t *out);
 
 #endif

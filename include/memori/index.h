@@ -102,6 +102,27 @@ void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_sear
  */
 void mr_index_flat_wait_builds(struct mr_index *ix);
 
+struct mr_hnsw;
+
+/*
+ * Calls fn for each partition that has a graph, with the partition's key (an
+ * opaque string naming tenant and user) and the graph, under the index's
+ * read lock (writers wait; fn must not call into the index). A non-zero
+ * return stops the walk. For writing snapshots.
+ */
+typedef int (*mr_index_graph_fn)(void *arg, const char *key, const struct mr_hnsw *g);
+void mr_index_flat_each_graph(struct mr_index *ix, mr_index_graph_fn fn, void *arg);
+
+/*
+ * Offers g (a snapshot's graph, owned by the index from now on) to the
+ * partition named key as the starting point of its first build: the build
+ * then adds, drops and replaces only the entries that differ from the
+ * graph, so a stale snapshot costs time, never correctness. Returns false
+ * (and frees g) when no such partition waits for a graph. Call between the
+ * load (threshold 0) and mr_index_flat_set_ann.
+ */
+bool mr_index_flat_seed(struct mr_index *ix, const char *key, struct mr_hnsw *g);
+
 /*
  * Dot product of two dim-float vectors (the scan kernel): AVX2+FMA where the
  * CPU has it, else scalar, chosen once by CPUID (MEMORI_KERNEL=scalar|avx2|

@@ -80,6 +80,7 @@ static const struct var vars[] = {
     {"MEMORI_HNSW_THRESHOLD", K_INT, OFF(hnsw_threshold), "20000", 0, 100000000, NULL, false},
     {"MEMORI_HNSW_EF_SEARCH", K_INT, OFF(hnsw_ef_search), "64", 1, 10000, NULL, false},
     {"MEMORI_INDEX_INT8", K_BOOL, OFF(index_int8), "false", 0, 0, NULL, false},
+    {"MEMORI_INDEX_SNAPSHOT", K_BOOL, OFF(index_snapshot), "true", 0, 0, NULL, false},
 };
 #define N_VARS (sizeof vars / sizeof vars[0])
 _Static_assert(N_VARS <= 64, "set_mask has one bit per variable");

@@ -52,6 +52,7 @@ struct partition {
     struct mr_hnsw *graph;
     size_t graph_dead;        /* tombstones; the graph is rebuilt when they outnumber the live */
     struct rebuild *building; /* a graph being built aside, or NULL */
+    struct mr_hnsw *seed;     /* a graph from a snapshot, the next build's starting point */
     pthread_t builder;        /* the last builder thread, joined before the next starts */
     bool has_builder;
 };
@@ -60,6 +61,7 @@ struct partition {
 struct rebuild {
     struct flat *f;
     struct partition *p;
+    struct mr_hnsw *seed; /* start from this graph (a snapshot's) rather than from nothing */
     int64_t *touched; /* appended under the write lock */
     size_t n_touched, cap_touched, replayed;
 };
@@ -72,7 +74,8 @@ struct flat {
     size_t parts_cap, parts_used, total;
     size_t ann_threshold; /* partitions this large get a graph; 0 = never */
     size_t ef_search;
-    bool int8; /* scan int8 copies, rescore in float32 */
+    bool int8;     /* scan int8 copies, rescore in float32 */
+    bool stopping; /* destroying: builds give up (written under the write lock) */
     pthread_mutex_t builds_lock; /* guards builds_running */
     pthread_cond_t builds_done;
     size_t builds_running;
@@ -256,10 +259,17 @@ static void batch_take(const struct flat *f, const struct partition *p, struct b
     b->n++;
 }
 
-/* Puts b into fresh: each id dropped, then added again when it is live. No lock needed. */
+/*
+ * Puts b into fresh: each id dropped, then added again when it is live —
+ * unless fresh holds that very vector for it already (a snapshot's graph, a
+ * write that changed only metadata). No lock needed.
+ */
 static void batch_apply(struct mr_hnsw *fresh, const struct batch *b, size_t d)
 {
     for (size_t i = 0; i < b->n; i++) {
+        const float *have = mr_hnsw_vector(fresh, b->ids[i]);
+        if (b->live[i] && have && memcmp(have, b->vecs + i * d, d * sizeof *have) == 0)
+            continue;
         mr_hnsw_delete(fresh, b->ids[i]);
         if (b->live[i])
             mr_hnsw_add(fresh, b->ids[i], b->vecs + i * d);
@@ -277,6 +287,40 @@ static void take_touched(struct rebuild *r, struct batch *b, size_t max)
         batch_take(r->f, r->p, b, r->touched[r->replayed++]);
 }
 
+/* The end of a builder, swapped in or given up. */
+static void build_finished(struct flat *f, struct rebuild *r)
+{
+    free(r->touched);
+    free(r);
+    pthread_mutex_lock(&f->builds_lock);
+    f->builds_running--;
+    pthread_cond_broadcast(&f->builds_done);
+    pthread_mutex_unlock(&f->builds_lock);
+}
+
+/*
+ * Tombstones the nodes of a seeded graph whose ids p no longer holds,
+ * checking CHUNK ids per hold of the read lock. An id dropped after its
+ * check is in r->touched, replayed later.
+ */
+static void drop_strays(struct flat *f, struct partition *p, struct mr_hnsw *g)
+{
+    size_t n = mr_hnsw_count(g);
+    int64_t *ids = mr_xmalloc((n + 1) * sizeof *ids);
+    n = mr_hnsw_live_ids(g, ids);
+    size_t strays = 0;
+    for (size_t at = 0; at < n;) {
+        pthread_rwlock_rdlock(&f->lock);
+        for (size_t stop = at + CHUNK < n ? at + CHUNK : n; at < stop; at++)
+            if (map_get(p, ids[at]) < 0)
+                ids[strays++] = ids[at]; /* strays <= at: overwrites only what was read */
+        pthread_rwlock_unlock(&f->lock);
+    }
+    for (size_t i = 0; i < strays; i++)
+        mr_hnsw_delete(g, ids[i]);
+    free(ids);
+}
+
 /*
  * Builds p's graph aside. The entries are copied CHUNK at a time under the
  * read lock (a writer waits for one chunk, a reader for nothing) and added
@@ -291,28 +335,34 @@ static void *build_main(void *arg)
     struct flat *f = r->f;
     struct partition *p = r->p;
     size_t d = f->dim;
-    struct mr_hnsw *fresh = mr_hnsw_new(d, 16, 100, 0x5eed);
+    /* A snapshot's graph needs only what changed since it was written. */
+    struct mr_hnsw *fresh = r->seed ? r->seed : mr_hnsw_new(d, 16, 100, 0x5eed);
+    if (r->seed)
+        drop_strays(f, p, fresh);
     struct batch b;
     batch_init(&b, CHUNK, d);
     pthread_rwlock_rdlock(&f->lock);
     size_t end = p->n; /* entries added after this are in r->touched */
     pthread_rwlock_unlock(&f->lock);
-    for (size_t at = 0;;) {
+    bool stopping = false;
+    for (size_t at = 0; !stopping;) {
         pthread_rwlock_rdlock(&f->lock);
         b.n = 0;
         size_t stop = end < p->n ? end : p->n;
         for (; at < stop && b.n < CHUNK; at++)
             batch_take(f, p, &b, p->meta[at].id);
+        stopping = f->stopping;
         pthread_rwlock_unlock(&f->lock);
         if (b.n == 0)
             break;
         batch_apply(fresh, &b, d);
     }
-    for (;;) {
+    while (!stopping) {
         pthread_rwlock_rdlock(&f->lock);
         bool few = r->n_touched - r->replayed <= CATCH_UP_UNDER_LOCK;
         if (!few)
             take_touched(r, &b, CHUNK);
+        stopping = f->stopping;
         pthread_rwlock_unlock(&f->lock);
         if (few)
             break;
@@ -320,6 +370,13 @@ static void *build_main(void *arg)
     }
     batch_free(&b);
     pthread_rwlock_wrlock(&f->lock);
+    if (stopping) {
+        p->building = NULL;
+        pthread_rwlock_unlock(&f->lock);
+        mr_hnsw_free(fresh);
+        build_finished(f, r);
+        return NULL;
+    }
     batch_init(&b, r->n_touched - r->replayed, d);
     take_touched(r, &b, SIZE_MAX);
     batch_apply(fresh, &b, d);
@@ -339,13 +396,7 @@ static void *build_main(void *arg)
     free(q8);
     free(q8_scale);
     mr_hnsw_free(old);
-    free(r->touched);
-    free(r);
-
-    pthread_mutex_lock(&f->builds_lock);
-    f->builds_running--;
-    pthread_cond_broadcast(&f->builds_done);
-    pthread_mutex_unlock(&f->builds_lock);
+    build_finished(f, r);
     return NULL;
 }
 
@@ -364,6 +415,11 @@ static void maybe_build(struct flat *f, struct partition *p)
     struct rebuild *r = mr_xcalloc(1, sizeof *r);
     r->f = f;
     r->p = p;
+    if (!p->graph) {
+        /* A first build may start from a snapshot; a rebuild is for shedding tombstones. */
+        r->seed = p->seed;
+        p->seed = NULL;
+    }
     pthread_mutex_lock(&f->builds_lock);
     f->builds_running++;
     pthread_mutex_unlock(&f->builds_lock);
@@ -372,6 +428,7 @@ static void maybe_build(struct flat *f, struct partition *p)
     if (!p->has_builder) {
         /* No thread to be had now: searches stay exact (or on the old graph); a later write retries. */
         p->building = NULL;
+        p->seed = r->seed;
         free(r);
         pthread_mutex_lock(&f->builds_lock);
         f->builds_running--;
@@ -718,6 +775,10 @@ void mr_index_flat_wait_builds(struct mr_index *ix)
 static void f_destroy(struct mr_index *ix)
 {
     struct flat *f = (struct flat *)ix;
+    /* Builds in flight give up at their next chunk: a stop must not wait for a graph. */
+    pthread_rwlock_wrlock(&f->lock);
+    f->stopping = true;
+    pthread_rwlock_unlock(&f->lock);
     mr_index_flat_wait_builds(ix);
     for (size_t i = 0; i < f->parts_cap; i++) {
         struct partition *p = f->parts[i];
@@ -733,6 +794,7 @@ static void f_destroy(struct mr_index *ix)
         free(p->map_ids);
         free(p->map_slots);
         mr_hnsw_free(p->graph);
+        mr_hnsw_free(p->seed);
         free(p);
     }
     free(f->parts);
@@ -760,10 +822,47 @@ void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_sear
     f->ann_threshold = threshold;
     f->ef_search = ef_search ? ef_search : 64;
     /* Partitions already past the threshold (a load made with it off) get their graphs now. */
-    for (size_t i = 0; i < f->parts_cap; i++)
-        if (f->parts[i])
-            maybe_build(f, f->parts[i]);
+    for (size_t i = 0; i < f->parts_cap; i++) {
+        struct partition *p = f->parts[i];
+        if (!p)
+            continue;
+        maybe_build(f, p);
+        if (p->seed && !p->building) {
+            /* Too small for a graph now: the snapshot's is of no use. */
+            mr_hnsw_free(p->seed);
+            p->seed = NULL;
+        }
+    }
     pthread_rwlock_unlock(&f->lock);
+}
+
+void mr_index_flat_each_graph(struct mr_index *ix, mr_index_graph_fn fn, void *arg)
+{
+    struct flat *f = (struct flat *)ix;
+    pthread_rwlock_rdlock(&f->lock);
+    for (size_t i = 0; i < f->parts_cap; i++) {
+        struct partition *p = f->parts[i];
+        if (p && p->graph && fn(arg, p->key, p->graph) != 0)
+            break;
+    }
+    pthread_rwlock_unlock(&f->lock);
+}
+
+bool mr_index_flat_seed(struct mr_index *ix, const char *key, struct mr_hnsw *g)
+{
+    struct flat *f = (struct flat *)ix;
+    struct partition *p = NULL;
+    pthread_rwlock_wrlock(&f->lock);
+    for (size_t i = 0; i < f->parts_cap && !p; i++)
+        if (f->parts[i] && strcmp(f->parts[i]->key, key) == 0)
+            p = f->parts[i];
+    bool taken = p && !p->graph && !p->building && !p->seed;
+    if (taken)
+        p->seed = g;
+    pthread_rwlock_unlock(&f->lock);
+    if (!taken)
+        mr_hnsw_free(g);
+    return taken;
 }
 
 void mr_index_flat_set_int8(struct mr_index *ix, bool on)

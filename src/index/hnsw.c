@@ -6,6 +6,7 @@
 #include "memori/hnsw.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -423,4 +424,119 @@ size_t mr_hnsw_search(const struct mr_hnsw *h, const float *q, size_t k, size_t 
     free(res.v);
     free(visited);
     return found;
+}
+
+/*
+ * Snapshot format of one graph (native byte order; the snapshot file's
+ * header says which): the parameters, then ids, levels, tombstones,
+ * vectors and every node's link blocks, each array in one piece.
+ */
+struct graph_header {
+    uint32_t dim, m, m0, ef_construction;
+    uint64_t rng, n;
+    int64_t entry;
+    int32_t max_level, pad;
+};
+
+static size_t links_len(const struct mr_hnsw *h, size_t node)
+{
+    return 1 + (size_t)h->m0 + (size_t)h->level[node] * (1 + (size_t)h->m);
+}
+
+int mr_hnsw_save(const struct mr_hnsw *h, FILE *out)
+{
+    struct graph_header gh = {(uint32_t)h->dim, (uint32_t)h->m, (uint32_t)h->m0,
+                              (uint32_t)h->ef_construction, h->rng, h->n, h->entry,
+                              h->max_level, 0};
+    bool ok = fwrite(&gh, sizeof gh, 1, out) == 1;
+    uint8_t *dead = mr_xmalloc(h->n + 1);
+    for (size_t i = 0; i < h->n; i++)
+        dead[i] = h->deleted[i];
+    if (h->n)
+        ok = ok && fwrite(h->ids, sizeof *h->ids, h->n, out) == h->n &&
+             fwrite(h->level, 1, h->n, out) == h->n && fwrite(dead, 1, h->n, out) == h->n &&
+             fwrite(h->vecs, sizeof *h->vecs * h->dim, h->n, out) == h->n;
+    for (size_t i = 0; ok && i < h->n; i++)
+        ok = fwrite(h->links[i], sizeof(uint32_t), links_len(h, i), out) == links_len(h, i);
+    free(dead);
+    return ok ? 0 : -1;
+}
+
+/* Whether every link of h points at a node that has the level it is linked on. */
+static bool links_valid(const struct mr_hnsw *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        for (int l = 0; l <= h->level[i]; l++) {
+            const uint32_t *b = block(h, i, l);
+            if (b[0] > (uint32_t)(l == 0 ? h->m0 : h->m))
+                return false;
+            for (uint32_t k = 0; k < b[0]; k++)
+                if (b[1 + k] >= h->n || h->level[b[1 + k]] < l)
+                    return false;
+        }
+    }
+    return true;
+}
+
+struct mr_hnsw *mr_hnsw_load(FILE *in, size_t dim, size_t max_nodes)
+{
+    struct graph_header gh;
+    if (fread(&gh, sizeof gh, 1, in) != 1 || gh.dim != dim || gh.m < 4 || gh.m > 256 ||
+        gh.m0 != 2 * gh.m || gh.n > max_nodes || gh.n >= UINT32_MAX ||
+        gh.entry < (gh.n ? 0 : -1) || gh.entry >= (int64_t)gh.n || gh.max_level < 0 ||
+        gh.max_level > 15)
+        return NULL;
+    struct mr_hnsw *h = mr_hnsw_new(dim, (int)gh.m, (int)gh.ef_construction, gh.rng);
+    size_t n = gh.n;
+    if (n) {
+        h->vecs = mr_xrealloc_aligned(NULL, 0, n * dim * sizeof *h->vecs);
+        h->ids = mr_xmalloc(n * sizeof *h->ids);
+        h->level = mr_xmalloc(n);
+        h->deleted = mr_xmalloc(n * sizeof *h->deleted);
+        h->links = mr_xcalloc(n, sizeof *h->links);
+        h->cap = n;
+    }
+    /* Tombstones are read as bytes: a bool may only hold 0 or 1. */
+    uint8_t *dead = mr_xmalloc(n + 1);
+    bool ok = n == 0 || (fread(h->ids, sizeof *h->ids, n, in) == n &&
+                         fread(h->level, 1, n, in) == n && fread(dead, 1, n, in) == n &&
+                         fread(h->vecs, sizeof *h->vecs * dim, n, in) == n);
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = dead[i] <= 1;
+        h->deleted[i] = dead[i] == 1;
+    }
+    free(dead);
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = h->level[i] <= 15;
+        if (!ok)
+            break;
+        h->links[i] = mr_xmalloc(links_len(h, i) * sizeof(uint32_t));
+        h->n = i + 1; /* what mr_hnsw_free releases if a later read fails */
+        ok = fread(h->links[i], sizeof(uint32_t), links_len(h, i), in) == links_len(h, i);
+    }
+    ok = ok && h->n == n && links_valid(h) &&
+         (n == 0 || h->level[gh.entry] == (uint8_t)gh.max_level);
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = h->deleted[i] || !mr_hnsw_vector(h, h->ids[i]); /* no id live twice */
+        if (ok && !h->deleted[i]) {
+            map_set(h, h->ids[i], (uint32_t)i);
+            h->live++;
+        }
+    }
+    if (!ok) {
+        mr_hnsw_free(h);
+        return NULL;
+    }
+    h->entry = gh.entry;
+    h->max_level = gh.max_level;
+    return h;
+}
+
+size_t mr_hnsw_live_ids(const struct mr_hnsw *h, int64_t *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < h->n; i++)
+        if (!h->deleted[i])
+            out[k++] = h->ids[i];
+    return k;
 }

@@ -558,6 +558,106 @@ TEST(test_data_survives_restart)
     CHECK_INT(server_stop(&srv, SIGINT), 0);
 }
 
+/* Whether the server's log has line (a substring). */
+static bool log_has(const char *line)
+{
+    FILE *f = fopen(srv.log, "r");
+    char buf[1024];
+    bool found = false;
+    while (f && !found && fgets(buf, sizeof buf, f))
+        found = strstr(buf, line) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Waits until /health says no graph is building (at most 60 s). */
+static bool graphs_ready(void)
+{
+    for (int i = 0; i < 600; i++) {
+        struct resp r;
+        http(&srv, "GET", "/health", NULL, NULL, 0, &r);
+        json_t *ix = r.json ? json_object_get(r.json, "index") : NULL;
+        bool ready = ix && jint(ix, "graphs_building") == 0;
+        resp_free(&r);
+        if (ready)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
+/* The memory_ids of a search's results, joined by ','. */
+static void search_ids(const char *query, char *out, size_t cap)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"query\":\"%s\",\"min_similarity\":0,\"limit\":5}", query);
+    struct resp r;
+    http(&srv, "POST", "/api/memories/search", "alice", body, SIZE_MAX, &r);
+    out[0] = '\0';
+    json_t *res = r.json ? json_object_get(r.json, "results") : NULL;
+    for (size_t i = 0; i < json_array_size(res); i++) {
+        const char *id = jstr(json_array_get(res, i), "memory_id");
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s%s", n ? "," : "", id ? id : "?");
+    }
+    resp_free(&r);
+}
+
+/*
+ * The HNSW graphs are written beside the database at a clean stop and
+ * reused at the next start; a snapshot left stale by a crash (a memory
+ * deleted after it was written) is reconciled with the store.
+ */
+TEST(test_graph_snapshot_is_reused_and_reconciled)
+{
+    if (strcmp(test_backend(), "sqlite") != 0)
+        return; /* PostgreSQL searches with pgvector: no graphs in memori */
+    char *env[] = {"MEMORI_HNSW_THRESHOLD=30", NULL};
+    char name[64], db[512];
+    snprintf(name, sizeof name, "e2e-%d.db", db_n++);
+    test_path(db, sizeof db, name);
+    CHECK(server_start(&srv, db, env) == 0);
+    static const char *tables[] = {"orders", "customers", "invoices", "shipments", "products"};
+    for (int i = 0; i < 40; i++) {
+        char content[128];
+        snprintf(content, sizeof content, "the %s table, column c%d, holds note %d",
+                 tables[i % 5], i, i);
+        CHECK(create_memory("alice", content, "entity", CONV, NULL));
+    }
+    CHECK(graphs_ready());
+    char before[512], after[512];
+    search_ids("which table holds the invoices", before, sizeof before);
+    CHECK(before[0] != '\0');
+    CHECK_INT(server_stop(&srv, SIGTERM), 0);
+    CHECK(log_has("wrote 1 graphs"));
+
+    CHECK(server_start(&srv, db, env) == 0);
+    CHECK(log_has("read 1 graphs"));
+    CHECK(graphs_ready());
+    search_ids("which table holds the invoices", after, sizeof after);
+    CHECK_STR(after, before);
+    /* Delete the best hit, then crash: the snapshot on disk still has it. */
+    char top[37], path[96];
+    snprintf(top, sizeof top, "%.36s", before);
+    snprintf(path, sizeof path, "/api/memories/%s", top);
+    struct resp r;
+    http(&srv, "DELETE", path, "alice", NULL, 0, &r);
+    CHECK_STATUS(r, 204);
+    resp_free(&r);
+    server_stop(&srv, SIGKILL);
+
+    CHECK(server_start(&srv, db, env) == 0);
+    CHECK(log_has("read 1 graphs"));
+    CHECK(graphs_ready());
+    search_ids("which table holds the invoices", after, sizeof after);
+    CHECK(after[0] != '\0');
+    CHECK(strstr(after, top) == NULL);
+    const char *rest = strchr(before, ',') + 1;
+    CHECK(strncmp(after, rest, strlen(rest)) == 0); /* the rest, in order, and one more */
+    stop();
+}
+
 struct worker {
     int n;
     int errors;
@@ -897,7 +997,7 @@ TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud)
           T(test_promote_and_archive_and_statistics), T(test_conversations_endpoints),
           T(test_two_users_are_isolated), T(test_bad_requests_get_clear_4xx),
           T(test_oversize_body_is_413), T(test_health_and_access_log),
-          T(test_data_survives_restart), T(test_fifty_concurrent_clients),
+          T(test_data_survives_restart), T(test_graph_snapshot_is_reused_and_reconciled), T(test_fifty_concurrent_clients),
           T(test_bad_config_exits_2_naming_the_variable), T(test_cli_help_version_and_unknown),
           T(test_model_change_is_refused_then_reembedded), T(test_search_finds_meaning),
           T(test_openai_provider_end_to_end), T(test_shared_redis_cache_across_processes))
