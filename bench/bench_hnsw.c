@@ -6,14 +6,22 @@
  * reader's latencies show it is never blocked for the build), and the RSS
  * per vector against the raw float32 bytes.
  *
- * usage: bench_hnsw [N] [DIM]   (default 100000 × 384, clustered unit vectors)
+ * Start-up is measured both ways in the same run: the graph built aside
+ * from nothing, then written as a snapshot and the start repeated from it.
+ *
+ * usage: bench_hnsw [N] [DIM] [--startup]   (default 100000 × 384, clustered
+ *        unit vectors; --startup: only the two start-ups)
  */
 #include "bench_util.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "memori/hnsw.h"
+#include "memori/snapshot.h"
 
 static long rss_kib(void)
 {
@@ -64,11 +72,15 @@ static void *read_loop(void *arg)
 
 /*
  * memori's index as `memori serve` starts: loads n entries for one user
- * with graphs off, then serves (a reader searching without pause) while the
- * graph is built aside; prints the load time, the time until the graph is
- * ready, the reader's latencies meanwhile, and RSS per vector.
+ * with graphs off, reads the snapshot file snap when given, then serves (a
+ * reader searching without pause) while the graph is built aside — from
+ * nothing, or from the snapshot's graph; prints the load time, the time
+ * until the graph is ready, the reader's latencies meanwhile, and RSS per
+ * vector. With save, writes the graph to save_to afterwards (timed), as a
+ * clean stop does.
  */
-static void index_as_served(const float *data, size_t n, size_t d, const float *queries, int nq)
+static void index_as_served(const float *data, size_t n, size_t d, const float *queries, int nq,
+                            const char *snap, const char *save_to)
 {
     long rss0 = rss_kib();
     struct mr_index *ix = mr_index_flat_new(d);
@@ -85,7 +97,15 @@ static void index_as_served(const float *data, size_t n, size_t d, const float *
         struct mr_err err;
         mr_index_upsert(ix, &e, &err);
     }
-    double loaded = now_s() - t0;
+    double loaded = now_s() - t0, read = 0;
+    if (snap) {
+        size_t graphs = 0;
+        struct mr_err err;
+        double r0 = now_s();
+        if (mr_snapshot_load(ix, snap, "bench", d, &graphs, &err) != 0 || graphs != 1)
+            fprintf(stderr, "bench_hnsw: snapshot not used: %s\n", graphs ? "" : err.msg);
+        read = now_s() - r0;
+    }
     /* Then it serves: searches run while the graph is built aside. */
     struct reader r = {.ix = ix, .queries = queries, .d = d, .nq = nq};
     pthread_t th;
@@ -97,17 +117,43 @@ static void index_as_served(const float *data, size_t n, size_t d, const float *
     pthread_join(th, NULL);
     long rss1 = rss_kib();
     qsort(r.lat, r.n, sizeof *r.lat, cmp_d);
-    printf("  memori index (threshold 20000, graph built aside): entries loaded in %.1f s, "
-           "graph ready after %.1f s\n",
-           loaded, ready);
+    if (snap)
+        printf("  start-up with the snapshot: entries loaded in %.1f s, snapshot read in %.1f s, "
+               "graph ready after %.1f s\n",
+               loaded, read, ready);
+    else
+        printf("  start-up without a snapshot (threshold 20000, graph built aside): entries "
+               "loaded in %.1f s, graph ready after %.1f s\n",
+               loaded, ready);
     printf("  a reader meanwhile: %zu searches, p50 %.3f ms, p99 %.3f ms, max %.1f ms "
            "(exact scans until the graph is swapped in)\n",
            r.n, r.lat[r.n / 2] * 1e3, r.lat[r.n * 99 / 100] * 1e3, r.lat[r.n - 1] * 1e3);
     double raw = (double)n * d * sizeof(float) / 1024;
     printf("  RSS +%.0f MiB for %zu vectors: %.2f × the raw float32 bytes (%.0f MiB)\n",
            (rss1 - rss0) / 1024.0, n, (rss1 - rss0) / raw, raw / 1024);
+    if (save_to) {
+        size_t graphs = 0;
+        struct mr_err err;
+        double s0 = now_s();
+        if (mr_snapshot_save(ix, save_to, "bench", d, &graphs, &err) != 0)
+            fprintf(stderr, "bench_hnsw: %s\n", err.msg);
+        struct stat st;
+        printf("  snapshot written (as at a clean stop) in %.1f s: %.0f MiB\n", now_s() - s0,
+               stat(save_to, &st) == 0 ? st.st_size / 1048576.0 : 0.0);
+    }
     free(r.lat);
     mr_index_destroy(ix);
+}
+
+/* Start-up both ways, in the same run: building the graph, then reading it back. */
+static void startup(const float *data, size_t n, size_t d, int nq)
+{
+    char snap[64];
+    snprintf(snap, sizeof snap, "/tmp/bench_hnsw-%d.hnsw", (int)getpid());
+    index_as_served(data, n, d, data + n * d, nq, NULL, snap);
+    /* The file is read from the page cache, as a restart soon after the stop would. */
+    index_as_served(data, n, d, data + n * d, nq, snap, NULL);
+    unlink(snap);
 }
 
 int main(int argc, char **argv)
@@ -116,6 +162,13 @@ int main(int argc, char **argv)
            d = argc > 2 ? (size_t)atol(argv[2]) : 384;
     int nq = 200;
     float *data = clustered_vectors(n + (size_t)nq, d);
+    if (argc > 3 && strcmp(argv[3], "--startup") == 0) {
+        printf("bench_hnsw: N %zu, d %zu, start-up only; kernel %s\n", n, d,
+               mr_index_kernel_name());
+        startup(data, n, d, nq);
+        free(data);
+        return 0;
+    }
     /* Exact answers (the baseline), timed. */
     double t0 = now_s();
     int64_t(*truth)[10] = exact_top10(data, n, d, data + n * d, nq);
@@ -155,7 +208,7 @@ int main(int argc, char **argv)
         free(lat);
     }
     mr_hnsw_free(h);
-    index_as_served(data, n, d, data + n * d, nq);
+    startup(data, n, d, nq);
     free(truth);
     free(data);
     return 0;
