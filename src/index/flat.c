@@ -12,7 +12,9 @@
  * entries still pending: searches go on during the build (exact scans, or
  * the old graph), writers wait only for the copy. The same happens when
  * tombstones outnumber live nodes. Once a partition has a graph the graph
- * holds its vectors, the only copy.
+ * holds its vectors, the only copy. A first build may start from a
+ * snapshot's graph (a seed, snapshot.c): it then changes only the entries
+ * that differ from the seed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
