@@ -1,8 +1,9 @@
 /*
  * router.c — method + path → handler. Trailing slashes are ignored; the
- * most specific pattern (most literal segments) wins, so /api/memories/search
- * is never read as a memory id; a known path with a wrong method is 405
- * with Allow, an unknown one 404.
+ * most specific pattern (most literal segments) among those taking the
+ * method wins, so POST /api/memories/search is never read as a memory id; a
+ * known path no route takes the method for is 405 with Allow, an unknown one
+ * 404.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,34 +95,49 @@ int api_route(const char *method, const char *path, api_handler *out_fn, char ou
 {
     struct segs segs;
     split(path, &segs);
-    int best = -1;
+    /*
+     * As Starlette routes: a route matching path and method wins (the most
+     * specific one), even over a more specific one matching the path alone —
+     * GET /api/memories/search is GET /api/memories/{memory_id} with the id
+     * "search" (422), not a 405. Only when no route takes the method is it
+     * 405, with the methods of the most specific paths.
+     */
+    int best = -1, best_any = -1;
+    size_t chosen = N_ROUTES;
     for (size_t i = 0; i < N_ROUTES; i++) {
         const char *p[MAX_SEGS];
         size_t pl[MAX_SEGS], np;
         int lit = match(routes[i].pattern, &segs, p, pl, &np);
-        if (lit > best)
+        if (lit > best_any)
+            best_any = lit;
+        if (lit > best && strcmp(routes[i].method, method) == 0) {
             best = lit;
+            chosen = i;
+        }
     }
-    if (best < 0)
+    if (best_any < 0)
         return 404;
+    if (chosen < N_ROUTES) {
+        const char *p[MAX_SEGS];
+        size_t pl[MAX_SEGS], np;
+        match(routes[chosen].pattern, &segs, p, pl, &np);
+        for (size_t k = 0; k < 2; k++)
+            out_params[k][0] = '\0';
+        for (size_t k = 0; k < np && k < 2; k++) {
+            snprintf(out_params[k], 128, "%.*s", (int)(pl[k] > 127 ? 127 : pl[k]), p[k]);
+            /* A parameter longer than the buffer cannot be a UUID: keep it invalid. */
+            if (pl[k] > 127)
+                out_params[k][126] = '\x01';
+        }
+        *out_fn = routes[chosen].fn;
+        return 200;
+    }
     allow[0] = '\0';
     for (size_t i = 0; i < N_ROUTES; i++) {
         const char *p[MAX_SEGS];
         size_t pl[MAX_SEGS], np;
-        if (match(routes[i].pattern, &segs, p, pl, &np) != best)
+        if (match(routes[i].pattern, &segs, p, pl, &np) != best_any)
             continue;
-        if (strcmp(routes[i].method, method) == 0) {
-            for (size_t k = 0; k < 2; k++)
-                out_params[k][0] = '\0';
-            for (size_t k = 0; k < np && k < 2; k++) {
-                snprintf(out_params[k], 128, "%.*s", (int)(pl[k] > 127 ? 127 : pl[k]), p[k]);
-                /* A parameter longer than the buffer cannot be a UUID: keep it invalid. */
-                if (pl[k] > 127)
-                    out_params[k][126] = '\x01';
-            }
-            *out_fn = routes[i].fn;
-            return 200;
-        }
         size_t used = strlen(allow);
         snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "", routes[i].method);
     }

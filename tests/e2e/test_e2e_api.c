@@ -433,6 +433,20 @@ TEST(test_bad_requests_get_clear_4xx)
     CHECK_STATUS(r, 405);
     CHECK_STR(r.allow, "GET, PATCH, DELETE");
     resp_free(&r);
+    /* As FastAPI: GET …/search is GET …/{memory_id} with a bad UUID; PUT has no route. */
+    http(&srv, "GET", "/api/memories/search", "alice", NULL, 0, &r);
+    CHECK_STATUS(r, 422);
+    CHECK(first_error(&r, type, sizeof type, loc, sizeof loc));
+    CHECK_STR(loc, "path.memory_id");
+    resp_free(&r);
+    http(&srv, "PUT", "/api/memories/search", "alice", "{}", SIZE_MAX, &r);
+    CHECK_STATUS(r, 405);
+    CHECK_STR(r.allow, "POST");
+    resp_free(&r);
+    http(&srv, "POST", "/api/memories/statistics/summary", "alice", "{}", SIZE_MAX, &r);
+    CHECK_STATUS(r, 405);
+    CHECK_STR(r.allow, "GET");
+    resp_free(&r);
     http(&srv, "POST", "/api/memories", NULL, "{\"content\": [", SIZE_MAX, &r);
     CHECK_STATUS(r, 422);
     CHECK(first_error(&r, type, sizeof type, loc, sizeof loc));
