@@ -9,8 +9,10 @@
  * Start-up is measured both ways in the same run: the graph built aside
  * from nothing, then written as a snapshot and the start repeated from it.
  *
- * usage: bench_hnsw [N] [DIM] [--startup]   (default 100000 × 384, clustered
- *        unit vectors; --startup: only the two start-ups)
+ * usage: bench_hnsw [N] [DIM] [--startup|--recall] [--real]   (default 100000 ×
+ *        384, clustered unit vectors; --startup: only the two start-ups;
+ *        --recall: only the graph against the exact scan; --real:
+ *        real embeddings of dictionary text by the built-in model, DIM ignored)
  */
 #include "bench_util.h"
 
@@ -22,6 +24,7 @@
 
 #include "memori/hnsw.h"
 #include "memori/snapshot.h"
+#include "real_text.h"
 
 static long rss_kib(void)
 {
@@ -121,7 +124,7 @@ static void index_as_served(const float *data, size_t n, size_t d, const float *
     struct reader r = {.ix = ix, .queries = queries, .d = d, .nq = nq};
     pthread_t th;
     pthread_create(&th, NULL, read_loop, &r);
-    mr_index_flat_set_ann(ix, 20000, 64);
+    mr_index_flat_set_ann(ix, 20000, MR_HNSW_EF_DEFAULT);
     mr_index_flat_wait_builds(ix);
     double ready = now_s() - t0;
     atomic_store(&r.stop, true);
@@ -173,9 +176,27 @@ int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? (size_t)atol(argv[1]) : 100000,
            d = argc > 2 ? (size_t)atol(argv[2]) : 384;
+    bool only_startup = false, only_recall = false, real = false;
+    for (int i = 3; i < argc; i++) {
+        only_startup |= strcmp(argv[i], "--startup") == 0;
+        only_recall |= strcmp(argv[i], "--recall") == 0;
+        real |= strcmp(argv[i], "--real") == 0;
+    }
     int nq = 200;
-    float *data = clustered_vectors(n + (size_t)nq, d);
-    if (argc > 3 && strcmp(argv[3], "--startup") == 0) {
+    float *data;
+    if (real) {
+        size_t words = 0;
+        double e0 = now_s();
+        data = real_vectors(n + (size_t)nq, "models/" MR_SEMANTIC_FILE, &d, &words);
+        if (!data)
+            return 1;
+        printf("bench_hnsw: real embeddings: %zu spans of %d words from %zu words of WordNet "
+               "glosses and GCIDE, embedded by %s in %.1f s (d %zu)\n",
+               n + (size_t)nq, WINDOW, words, MR_SEMANTIC_FILE, now_s() - e0, d);
+    } else {
+        data = clustered_vectors(n + (size_t)nq, d);
+    }
+    if (only_startup) {
         printf("bench_hnsw: N %zu, d %zu, start-up only; kernel %s\n", n, d,
                mr_index_kernel_name());
         startup(data, n, d, nq);
@@ -221,7 +242,8 @@ int main(int argc, char **argv)
         free(lat);
     }
     mr_hnsw_free(h);
-    startup(data, n, d, nq);
+    if (!only_recall)
+        startup(data, n, d, nq);
     free(truth);
     free(data);
     return 0;

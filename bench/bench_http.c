@@ -8,6 +8,7 @@
  * Client and server share this machine's cores; figures say so.
  *
  * usage: bench_http [--seconds S] [--threads T] [--memories N] [--backend sqlite|postgres]
+ *                   [--env NAME=VALUE]   (one more setting for the server)
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
@@ -193,6 +194,9 @@ static long index_building(void)
     return p ? atol(p + strlen("\"graphs_building\":")) : 0;
 }
 
+/* One more NAME=VALUE for the server (--env), e.g. MEMORI_HNSW_EF_SEARCH=64; NULL: none. */
+static char *extra_env;
+
 static pid_t start_server(const char *bin, const char *dir)
 {
     char log[512], url[600];
@@ -210,7 +214,7 @@ static pid_t start_server(const char *bin, const char *dir)
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
         /* Access logging stays on: it is part of what a request costs. */
-        char *env[] = {url, "PORT=0", "HOST=127.0.0.1", NULL};
+        char *env[] = {url, "PORT=0", "HOST=127.0.0.1", extra_env, NULL};
         char *args[] = {(char *)bin, "serve", NULL};
         if (chdir(dir) != 0)
             _exit(126);
@@ -250,6 +254,8 @@ int main(int argc, char **argv)
             memories = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--backend"))
             backend = argv[i + 1];
+        else if (!strcmp(argv[i], "--env"))
+            extra_env = argv[i + 1];
     }
     if (threads < 1 || threads > 64)
         threads = 4;

@@ -4,7 +4,9 @@
  * STREAM-like triad) and to a naive C loop; plus the index's own search
  * (filters and top-10 heap included) with the dispatched kernel.
  *
- * usage: bench_scan [MAX_N]   (default 1000000; d = 384 and 1536, clustered data)
+ * usage: bench_scan [MAX_N [D [MIN_N]]]   (default 1000000; d = 384 and 1536,
+ *        clustered data; 1 M × 1536 (6 GB) only when MAX_N >= 2000000; D and
+ *        MIN_N pick one case, e.g. `bench_scan 2000000 1536 1000000`)
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -213,6 +215,9 @@ static void index_run(const float *data, size_t n, size_t d, int queries, double
 int main(int argc, char **argv)
 {
     size_t max_n = argc > 1 ? (size_t)atol(argv[1]) : 1000000;
+    /* Optional: only one dimension, only N from min_n (one large case alone). */
+    size_t only_d = argc > 2 ? (size_t)atol(argv[2]) : 0,
+           min_n = argc > 3 ? (size_t)atol(argv[3]) : 0;
     double bw = triad_gbs();
     printf("bench_scan: memory bandwidth (triad, same run): %.1f GB/s; dispatched kernel: %s\n", bw,
            mr_index_kernel_name());
@@ -224,7 +229,8 @@ int main(int argc, char **argv)
     for (size_t di = 0; di < 2; di++) {
         for (size_t ni = 0; ni < 3; ni++) {
             size_t n = ns[ni], d = dims[di];
-            if (n > max_n || (d == 1536 && n > 100000 && max_n < 2000000))
+            if (n > max_n || (d == 1536 && n > 100000 && max_n < 2000000) ||
+                (only_d && d != only_d) || n < min_n)
                 continue;
             float *data = make_data(n, d);
             int queries = n >= 1000000 ? 20 : n >= 100000 ? 100 : 400;

@@ -78,7 +78,7 @@ static const struct var vars[] = {
     {"MEMORI_MAX_HEADER_BYTES", K_SIZE, OFF(max_header_bytes), "32768", 4096, 1 << 20, NULL, false},
     {"MEMORI_MAX_LIST_ITEMS", K_INT, OFF(max_list_items), "1000", 1, 100000, NULL, false},
     {"MEMORI_HNSW_THRESHOLD", K_INT, OFF(hnsw_threshold), "20000", 0, 100000000, NULL, false},
-    {"MEMORI_HNSW_EF_SEARCH", K_INT, OFF(hnsw_ef_search), "64", 1, 10000, NULL, false},
+    {"MEMORI_HNSW_EF_SEARCH", K_INT, OFF(hnsw_ef_search), "128", 1, 10000, NULL, false},
     {"MEMORI_INDEX_INT8", K_BOOL, OFF(index_int8), "false", 0, 0, NULL, false},
     {"MEMORI_INDEX_SNAPSHOT", K_BOOL, OFF(index_snapshot), "true", 0, 0, NULL, false},
 };

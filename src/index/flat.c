@@ -822,7 +822,7 @@ void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_sear
     struct flat *f = (struct flat *)ix;
     pthread_rwlock_wrlock(&f->lock);
     f->ann_threshold = threshold;
-    f->ef_search = ef_search ? ef_search : 64;
+    f->ef_search = ef_search ? ef_search : MR_HNSW_EF_DEFAULT;
     /* Partitions already past the threshold (a load made with it off) get their graphs now. */
     for (size_t i = 0; i < f->parts_cap; i++) {
         struct partition *p = f->parts[i];
@@ -880,7 +880,7 @@ struct mr_index *mr_index_flat_new(size_t dim)
     struct flat *f = mr_xcalloc(1, sizeof *f);
     f->base.ops = &flat_ops;
     f->dim = dim;
-    f->ef_search = 64;
+    f->ef_search = MR_HNSW_EF_DEFAULT;
     /*
      * Writers first: with glibc's default (readers first) a stream of
      * searches can starve a writer indefinitely. Every hold is short, the
