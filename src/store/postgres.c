@@ -9,8 +9,9 @@
  * travel as text except vectors, which go in pgvector's binary form (no
  * float formatting on the hot path). Search runs in SQL with its filters and
  * pgvector 0.8's iterative index scan, so a filtered query still fills
- * its limit; the rows it returns are locked FOR UPDATE, so two processes
- * recording accesses to one memory never lose an increment.
+ * its limit; the rows it returns are then locked FOR UPDATE in id order
+ * (no deadlock between searches), so two processes recording accesses to
+ * one memory never lose an increment.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <libpq-fe.h>
@@ -70,6 +71,7 @@ enum stmt_id {
     P_MEM_STATS,
     P_MEM_ARCHIVE,
     P_MEM_SEARCH,
+    P_MEM_LOCK,
     P_MEM_ACCESS,
     P_COUNT
 };
@@ -131,14 +133,22 @@ static const char *const stmt_sql[P_COUNT] = {
      * through); rows below min_similarity are dropped after, in C.
      */
     [P_MEM_SEARCH] =
-        "SELECT " MEM_COLS_BUT_EMB ", NULL, 1 - (embedding <=> $1) FROM memori_memories "
+        "SELECT id, 1 - (embedding <=> $1) FROM memori_memories "
         "WHERE tenant_id = $2 AND (user_id = $3 OR ($4::boolean AND is_shared AND "
         "memory_type IN ('rule', 'entity', 'relationship'))) "
         "AND ($5::uuid IS NULL OR conversation_id = $5::uuid) "
         "AND ($6::text[] IS NULL OR memory_type = ANY($6::text[])) "
         "AND ($7::boolean OR NOT is_archived) "
         "AND (expires_at IS NULL OR expires_at > " TS_IN("$8") ") "
-        "ORDER BY embedding <=> $1 LIMIT $9 FOR UPDATE",
+        "ORDER BY embedding <=> $1 LIMIT $9",
+    /*
+     * The hits, locked in id order: two searches locking overlapping rows in
+     * the order of their own distances would deadlock (seen with 50 clients
+     * of 10 users). FOR UPDATE returns each row's latest committed version,
+     * which the access update then increments.
+     */
+    [P_MEM_LOCK] = "SELECT " MEM_COLS_BUT_EMB ", NULL FROM memori_memories "
+                   "WHERE id = ANY($1::int8[]) ORDER BY id FOR UPDATE",
     [P_MEM_ACCESS] =
         "UPDATE memori_memories AS m SET access_count = v.ac, last_accessed_at = " TS_IN(
             "v.la") ", importance_score = v.imp, memory_type = v.mt, expires_at = " TS_IN(
@@ -1144,26 +1154,55 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
     PGresult *res = run(tx, P_MEM_SEARCH, &p, "searching memories", err);
     if (!res)
         return err->code;
+    /* The hits above the threshold, best first. */
     int n = PQntuples(res);
-    struct mr_memory *v = mr_xcalloc((size_t)n + 1, sizeof *v);
+    int64_t *ids = mr_xcalloc((size_t)n + 1, sizeof *ids);
     float *scores = mr_xcalloc((size_t)n + 1, sizeof *scores);
-    size_t kept = 0;
+    size_t n_hits = 0;
+    struct pg_buf list = {0};
+    pg_buf_add(&list, "{", 1);
     for (int i = 0; i < n; i++) {
-        float score = strtof(PQgetvalue(res, i, 19), NULL);
+        float score = strtof(PQgetvalue(res, i, 1), NULL);
         if (score < q->min_score)
             break; /* rows come best first: the rest score lower still */
-        int rc = read_memory(res, i, &v[kept], err);
-        if (rc) {
-            for (size_t j = 0; j < kept; j++)
-                mr_memory_clear(&v[j]);
-            free(v);
-            free(scores);
-            PQclear(res);
-            return rc;
-        }
-        scores[kept++] = score;
+        ids[n_hits] = val_int(res, i, 0);
+        scores[n_hits] = score;
+        pg_buf_printf(&list, "%s%lld", n_hits ? "," : "", (long long)ids[n_hits]);
+        n_hits++;
     }
+    pg_buf_add(&list, "}", 1);
     PQclear(res);
+    struct mr_memory *v = mr_xcalloc(n_hits + 1, sizeof *v);
+    size_t kept = 0;
+    int rc = 0;
+    if (n_hits) {
+        struct params lp = {0};
+        p_text(&lp, list.s);
+        res = run(tx, P_MEM_LOCK, &lp, "searching memories", err);
+        rc = res ? 0 : err->code;
+        /* Back into distance order; a hit deleted since the scan is gone. */
+        int rows = res ? PQntuples(res) : 0;
+        for (size_t h = 0; rc == 0 && h < n_hits; h++) {
+            for (int r = 0; r < rows; r++) {
+                if (val_int(res, r, 0) != ids[h])
+                    continue;
+                rc = read_memory(res, r, &v[kept], err);
+                if (rc == 0)
+                    scores[kept++] = scores[h];
+                break;
+            }
+        }
+        PQclear(res);
+    }
+    pg_buf_free(&list);
+    free(ids);
+    if (rc) {
+        for (size_t j = 0; j < kept; j++)
+            mr_memory_clear(&v[j]);
+        free(v);
+        free(scores);
+        return rc;
+    }
     *out = v;
     *out_scores = scores;
     *out_n = kept;

@@ -181,6 +181,9 @@ struct toucher {
     const char *url;
     int rounds;
     int errors;
+    size_t limit;  /* hits per search (0: 1) */
+    unsigned seed; /* non-zero: another query vector each round */
+    long hits;     /* accesses recorded */
 };
 
 /* What a search does with its hit, as the service would, through its own pool. */
@@ -193,8 +196,11 @@ static void *touch_rounds(void *arg)
         return NULL;
     }
     float q[CDIM] = {1, 0, 0, 0, 0, 0, 0, 0.5f};
-    struct mr_index_query iq = {.vec = q, .dim = CDIM, .now = 1, .min_score = -1, .limit = 1};
+    size_t limit = t->limit ? t->limit : 1;
+    struct mr_index_query iq = {.vec = q, .dim = CDIM, .now = 1, .min_score = -1, .limit = limit};
     for (int r = 0; r < t->rounds; r++) {
+        if (t->seed)
+            seeded_vec(q, t->seed + (unsigned)r);
         struct mr_err err;
         struct mr_store_tx *tx;
         struct mr_memory *got = NULL;
@@ -205,12 +211,16 @@ static void *touch_rounds(void *arg)
             continue;
         }
         int rc = mr_store_mem_search(tx, &c_alice, &iq, &got, &scores, &n, &err);
-        if (rc == 0 && n == 1) {
-            got[0].access_count++;
-            rc = mr_store_mem_record_access(tx, got, 1, &err);
+        if (rc == 0 && n == limit) {
+            for (size_t i = 0; i < n; i++)
+                got[i].access_count++;
+            rc = mr_store_mem_record_access(tx, got, n, &err);
         }
-        rc = rc || n != 1 ? (mr_store_rollback(tx), -1) : mr_store_commit(tx, &err);
+        if (rc)
+            fprintf(stderr, "    search/access: %s\n", err.msg);
+        rc = rc || n != limit ? (mr_store_rollback(tx), -1) : mr_store_commit(tx, &err);
         t->errors += rc != 0;
+        t->hits += rc == 0 ? (long)n : 0;
         for (size_t i = 0; i < n; i++)
             mr_memory_clear(&got[i]);
         free(got);
@@ -238,7 +248,7 @@ TEST(test_pg_two_processes_never_lose_an_access)
     CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
     CHECK(mr_store_commit(tx, &err) == 0);
     pthread_t th[2];
-    struct toucher t[2] = {{url, 25, 0}, {url, 25, 0}};
+    struct toucher t[2] = {{url, 25, 0, 1, 0, 0}, {url, 25, 0, 1, 0, 0}};
     for (int i = 0; i < 2; i++)
         pthread_create(&th[i], NULL, touch_rounds, &t[i]);
     for (int i = 0; i < 2; i++)
@@ -252,6 +262,55 @@ TEST(test_pg_two_processes_never_lose_an_access)
     mr_memory_clear(&got);
     mr_store_rollback(tx);
     mr_memory_clear(&m);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
+/*
+ * Concurrent searches of one user whose hits overlap in different orders
+ * (each round another query vector, all rows returned): the rows are locked
+ * in one order, so no deadlock, and no increment is lost.
+ */
+TEST(test_pg_concurrent_searches_never_deadlock)
+{
+    enum { ROWS = 8, THREADS = 4, ROUNDS = 40 };
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 1);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    CHECK(mr_store_check_model(s, "m", CDIM, &err) == 0);
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < ROWS; i++) {
+        struct mr_memory m;
+        c_mem(&m, C1, &c_alice, MR_RULE, 0.5, 1);
+        seeded_vec(m.embedding, 100u + (unsigned)i);
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        mr_memory_clear(&m);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    pthread_t th[THREADS];
+    struct toucher t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        t[i] = (struct toucher){url, ROUNDS, 0, ROWS, 1000u * (unsigned)(i + 1), 0};
+        pthread_create(&th[i], NULL, touch_rounds, &t[i]);
+    }
+    long hits = 0;
+    int errors = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        hits += t[i].hits;
+        errors += t[i].errors;
+    }
+    CHECK_INT(errors, 0);
+    CHECK_INT(hits, THREADS * ROUNDS * ROWS);
+    char total[32];
+    CHECK(sql_value(url, "SELECT sum(access_count) FROM memori_memories", total, sizeof total));
+    CHECK_INT(atol(total), hits);
     mr_conversation_clear(&c);
     mr_store_close(s);
 }
@@ -367,7 +426,7 @@ TEST(test_pg_model_change_retypes_the_vector_column)
 
 TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_search_filters_in_sql_and_fills_the_limit),
-          T(test_pg_two_processes_never_lose_an_access),
+          T(test_pg_two_processes_never_lose_an_access), T(test_pg_concurrent_searches_never_deadlock),
           T(test_pg_reconnects_after_the_server_restarts),
           T(test_pg_unreachable_server_is_unavailable_with_the_password_masked),
           T(test_pg_schema_is_versioned_and_a_newer_one_refused),
