@@ -87,14 +87,16 @@ struct mr_index {
  */
 struct mr_index *mr_index_flat_new(size_t dim);
 
-/*
- * Partitions with >= threshold entries (0: never) get an HNSW graph searched
- * with beam ef_search (0: MR_HNSW_EF_DEFAULT) instead of a full scan. Partitions already
- * that large start building theirs (aside) at once: a bulk load runs with
- * the threshold at 0, then sets it, so no entry goes through a graph insert.
- */
 /* The search beam by default: recall@10 0.96 on real embeddings at 100 k (docs/perf.md). */
 #define MR_HNSW_EF_DEFAULT 128
+
+/*
+ * Partitions with >= threshold entries (0: never) get an HNSW graph searched
+ * with beam ef_search (0: MR_HNSW_EF_DEFAULT) instead of a full scan.
+ * Partitions already that large start building theirs (aside) at once: a
+ * bulk load runs with the threshold at 0, then sets it, so no entry goes
+ * through a graph insert.
+ */
 void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_search);
 
 /*

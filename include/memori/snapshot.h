@@ -26,9 +26,10 @@
 char *mr_snapshot_path(const char *db_path);
 
 /*
- * Writes every graph of ix (an mr_index_flat of dimension dim) to path for model; *out_graphs
- * says how many. A partition without a graph yet is left out; with no graph
- * at all the file is left as it is (it may still seed a build in progress).
+ * Writes every graph of ix (an mr_index_flat of dimension dim) to path for
+ * model; *out_graphs says how many. A partition without a graph yet is left
+ * out; with no graph at all the file is left as it is (it may still seed a
+ * build in progress).
  */
 int mr_snapshot_save(struct mr_index *ix, const char *path, const char *model, size_t dim,
                      size_t *out_graphs, struct mr_err *err);

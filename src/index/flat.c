@@ -113,21 +113,24 @@ static char *make_key(const struct mr_identity *who, bool shared, size_t *out_le
     return k;
 }
 
+/* The partition named key (klen bytes), or NULL. */
+static struct partition *lookup(const struct flat *f, const char *key, size_t klen)
+{
+    if (!f->parts_cap)
+        return NULL;
+    for (size_t i = hash_bytes(key, klen) & (f->parts_cap - 1); f->parts[i];
+         i = (i + 1) & (f->parts_cap - 1))
+        if (strcmp(f->parts[i]->key, key) == 0)
+            return f->parts[i];
+    return NULL;
+}
+
 static struct partition *find_part(struct flat *f, const struct mr_identity *who, bool shared,
                                    bool create)
 {
     size_t klen;
     char *key = make_key(who, shared, &klen);
-    struct partition *found = NULL;
-    if (f->parts_cap) {
-        size_t i = hash_bytes(key, klen) & (f->parts_cap - 1);
-        for (; f->parts[i]; i = (i + 1) & (f->parts_cap - 1)) {
-            if (strcmp(f->parts[i]->key, key) == 0) {
-                found = f->parts[i];
-                break;
-            }
-        }
-    }
+    struct partition *found = lookup(f, key, klen);
     if (found || !create) {
         free(key);
         return found;
@@ -853,11 +856,8 @@ void mr_index_flat_each_graph(struct mr_index *ix, mr_index_graph_fn fn, void *a
 bool mr_index_flat_seed(struct mr_index *ix, const char *key, struct mr_hnsw *g)
 {
     struct flat *f = (struct flat *)ix;
-    struct partition *p = NULL;
     pthread_rwlock_wrlock(&f->lock);
-    for (size_t i = 0; i < f->parts_cap && !p; i++)
-        if (f->parts[i] && strcmp(f->parts[i]->key, key) == 0)
-            p = f->parts[i];
+    struct partition *p = lookup(f, key, strlen(key));
     bool taken = p && !p->graph && !p->building && !p->seed;
     if (taken)
         p->seed = g;
