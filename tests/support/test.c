@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -100,4 +101,23 @@ int test_run(const char *suite, const struct test_case *cases, size_t n, int arg
     }
     printf("%s: %d passed, %d failed\n", suite, passed, nfailed);
     return nfailed ? 1 : 0;
+}
+
+float test_frand(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (float)((*state >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
+}
+
+void test_random_unit(float *v, size_t dim, uint64_t *state)
+{
+    double n = 0;
+    for (size_t i = 0; i < dim; i++) {
+        v[i] = test_frand(state);
+        n += v[i] * v[i];
+    }
+    for (size_t i = 0; i < dim; i++)
+        v[i] = (float)(v[i] / sqrt(n));
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -80,5 +81,11 @@ int test_free_port(void);
 
 /* path = tmpdir/name, into buf. */
 const char *test_path(char *buf, size_t cap, const char *name);
+
+/* xorshift64 on *state: a seeded, repeatable stream of floats in [-1, 1). */
+float test_frand(uint64_t *state);
+
+/* dim floats from test_frand, scaled to unit length. */
+void test_random_unit(float *v, size_t dim, uint64_t *state);
 
 #endif

@@ -1,5 +1,4 @@
 /* Unit tests of the exact index: top-k against brute force, filters, removal. */
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -11,21 +10,12 @@
 static uint64_t rng = 88172645463325252ull;
 static float frand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
+    return test_frand(&rng);
 }
 
 static void random_unit(float *v)
 {
-    double n = 0;
-    for (int i = 0; i < DIM; i++) {
-        v[i] = frand();
-        n += v[i] * v[i];
-    }
-    for (int i = 0; i < DIM; i++)
-        v[i] = (float)(v[i] / sqrt(n));
+    test_random_unit(v, DIM, &rng);
 }
 
 static const struct mr_identity alice = {"alice", "t1"}, bob = {"bob", "t1"};

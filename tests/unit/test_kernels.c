@@ -8,10 +8,7 @@
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static float frand(void)
 {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
+    return test_frand(&rng);
 }
 
 /* Unit-length random vector of dim at an odd offset (unaligned). */

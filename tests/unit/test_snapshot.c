@@ -5,7 +5,6 @@
  * never crashes the reader (every byte of a small file flipped in turn).
  */
 #define _POSIX_C_SOURCE 200809L
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,23 +19,9 @@
 #define THRESHOLD 400
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
-static float frand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (float)((rng >> 11) * (1.0 / 9007199254740992.0)) * 2 - 1;
-}
-
 static void random_unit(float *v)
 {
-    double n = 0;
-    for (int i = 0; i < DIM; i++) {
-        v[i] = frand();
-        n += v[i] * v[i];
-    }
-    for (int i = 0; i < DIM; i++)
-        v[i] = (float)(v[i] / sqrt(n));
+    test_random_unit(v, DIM, &rng);
 }
 
 static const struct mr_identity alice = {"alice", "t1"}, bob = {"bob", "t1"};
