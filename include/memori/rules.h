@@ -25,6 +25,12 @@ int64_t mr_rule_default_expiry(enum mr_memory_type type, int64_t now, int expiry
 bool mr_rule_is_expired(const struct mr_memory *m, int64_t now);
 
 /*
+ * The expiry rule on a bare expires_at (MR_NO_TIME = never), for code that
+ * holds no struct mr_memory: the index's entries, a store's filter.
+ */
+bool mr_rule_expired_at(int64_t expires_at, int64_t now);
+
+/*
  * A search returned m: access_count + 1, last_accessed_at = now, importance
  * + 0.01 capped at 1; then a short_term memory with access_count >= 5 and
  * importance >= 0.7 is promoted. Returns true when it was promoted.
@@ -45,6 +51,20 @@ bool mr_rule_is_archivable(const struct mr_memory *m, int64_t now, int days);
 
 /* The created_at bound of archival: memories created before it are old enough. */
 int64_t mr_rule_archive_cutoff(int64_t now, int days);
+
+/*
+ * The archival rule as bounds a store binds into its statement, so the SQL
+ * holds no literal of its own: a memory of type `type`, not archived,
+ * created_at < created_before, importance_score < importance_below and
+ * access_count < access_below is archivable — exactly mr_rule_is_archivable.
+ */
+struct mr_archive_bounds {
+    enum mr_memory_type type;
+    int64_t created_before;
+    double importance_below;
+    int64_t access_below;
+};
+struct mr_archive_bounds mr_rule_archive_bounds(int64_t now, int days);
 
 /* Adds delta to an importance, capped to 0..1, without binary-fraction drift. */
 double mr_rule_add_importance(double importance, double delta);

@@ -11,9 +11,14 @@ int64_t mr_rule_default_expiry(enum mr_memory_type type, int64_t now, int expiry
     return type == MR_SHORT_TERM ? now + (int64_t)expiry_days * MR_USEC_PER_DAY : MR_NO_TIME;
 }
 
+bool mr_rule_expired_at(int64_t expires_at, int64_t now)
+{
+    return expires_at != MR_NO_TIME && expires_at <= now;
+}
+
 bool mr_rule_is_expired(const struct mr_memory *m, int64_t now)
 {
-    return m->expires_at != MR_NO_TIME && m->expires_at <= now;
+    return mr_rule_expired_at(m->expires_at, now);
 }
 
 double mr_rule_add_importance(double importance, double delta)
@@ -60,10 +65,19 @@ int64_t mr_rule_archive_cutoff(int64_t now, int days)
     return now - (int64_t)days * MR_USEC_PER_DAY;
 }
 
+struct mr_archive_bounds mr_rule_archive_bounds(int64_t now, int days)
+{
+    return (struct mr_archive_bounds){
+        .type = MR_SHORT_TERM,
+        .created_before = mr_rule_archive_cutoff(now, days),
+        .importance_below = MR_ARCHIVE_MAX_IMPORTANCE,
+        .access_below = MR_ARCHIVE_MAX_ACCESS,
+    };
+}
+
 bool mr_rule_is_archivable(const struct mr_memory *m, int64_t now, int days)
 {
-    return m->memory_type == MR_SHORT_TERM && !m->is_archived &&
-           m->created_at < mr_rule_archive_cutoff(now, days) &&
-           m->importance_score < MR_ARCHIVE_MAX_IMPORTANCE &&
-           m->access_count < MR_ARCHIVE_MAX_ACCESS;
+    struct mr_archive_bounds b = mr_rule_archive_bounds(now, days);
+    return m->memory_type == b.type && !m->is_archived && m->created_at < b.created_before &&
+           m->importance_score < b.importance_below && m->access_count < b.access_below;
 }

@@ -121,8 +121,36 @@ TEST(test_archival_criteria)
     CHECK(!mr_rule_is_archivable(&r, now, 30));
 }
 
+TEST(test_archive_bounds_are_the_archival_rule)
+{
+    int64_t now = T0 + 40 * MR_USEC_PER_DAY;
+    struct mr_archive_bounds b = mr_rule_archive_bounds(now, 30);
+    CHECK_INT(b.type, MR_SHORT_TERM);
+    CHECK_INT(b.created_before, mr_rule_archive_cutoff(now, 30));
+    /* Just inside and just outside each bound, the predicate agrees with the bounds. */
+    struct mr_memory m = mem(MR_SHORT_TERM, b.importance_below - 0.01, b.access_below - 1);
+    m.created_at = b.created_before - 1;
+    CHECK(mr_rule_is_archivable(&m, now, 30));
+    m.created_at = b.created_before;
+    CHECK(!mr_rule_is_archivable(&m, now, 30));
+    m.created_at = b.created_before - 1;
+    m.importance_score = b.importance_below;
+    CHECK(!mr_rule_is_archivable(&m, now, 30));
+    m.importance_score = b.importance_below - 0.01;
+    m.access_count = b.access_below;
+    CHECK(!mr_rule_is_archivable(&m, now, 30));
+}
+
+TEST(test_expired_at_is_the_expiry_rule)
+{
+    CHECK(!mr_rule_expired_at(MR_NO_TIME, T0));
+    CHECK(!mr_rule_expired_at(T0 + 1, T0));
+    CHECK(mr_rule_expired_at(T0, T0));
+}
+
 TEST_MAIN("rules", T(test_short_term_expires_after_7_days), T(test_other_types_never_expire),
           T(test_access_increments_count_time_and_importance), T(test_importance_capped_at_one),
           T(test_promotion_at_access_5_and_importance_0_7), T(test_no_promotion_below_importance),
           T(test_no_promotion_below_access_count), T(test_promote_only_short_term),
-          T(test_archival_criteria))
+          T(test_archival_criteria), T(test_archive_bounds_are_the_archival_rule),
+          T(test_expired_at_is_the_expiry_rule))
