@@ -1,7 +1,10 @@
 /*
  * test.h — a small test runner (in the spirit of libuv's): each test is a
- * function; CHECK fails it and returns; the binary prints one line per test
- * and "<suite>: N passed, M failed", exiting 1 when any failed.
+ * function; CHECK fails it and returns, SKIP skips it with a reason and
+ * returns. The binary prints one line per test ("ok  ", "FAIL" or "skip")
+ * and "<suite>: N passed, M failed, K skipped", exiting 1 when any failed.
+ * A crash (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) or a SIGTERM/SIGINT
+ * (scripts/run-tests.sh's time limit) prints which test was running first.
  */
 #ifndef MEMORI_TEST_H
 #define MEMORI_TEST_H
@@ -26,6 +29,20 @@ struct test_case {
 void test_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool test_failed(void);
+
+/*
+ * Marks the running test skipped, with a printf-style reason printed beside
+ * it: for a CPU feature or optional tool this machine lacks, never for a
+ * server or file the suite needs (that is a failure). A failure recorded
+ * earlier in the test wins over the skip.
+ */
+void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define SKIP(...)                                                                                  \
+    do {                                                                                           \
+        test_skip(__VA_ARGS__);                                                                    \
+        return;                                                                                    \
+    } while (0)
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
