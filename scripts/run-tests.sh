@@ -1,39 +1,79 @@
 #!/usr/bin/env bash
-# Runs every test binary given, then prints the closing line "N passed, M failed".
+# Runs every test binary given, each in its own process under a time limit
+# (libuv's habit), then prints the closing line "N passed, M failed, K skipped".
 # Usage: run-tests.sh BUILD_DIR BINARY... ; "postgres:BINARY" runs an e2e binary
 # against PostgreSQL (MEMORI_TEST_BACKEND=postgres) instead of SQLite.
+#
+# A binary counts its own tests (tests/support/test.c prints "<suite>: N
+# passed, M failed, K skipped"). One that hangs past TEST_TIMEOUT seconds is
+# sent SIGTERM (it names the test it was in and stops its servers), then
+# SIGKILL after TEST_KILL_GRACE more; one killed by a signal, or exiting
+# without its summary or non-zero after a clean one, counts as one more
+# failure. The binaries that failed so are listed before the closing line.
 set -u
 build=$1
 shift
 export MEMORI_BIN="$build/memori"
+limit=${TEST_TIMEOUT:-300}
+grace=${TEST_KILL_GRACE:-10}
+log=$(mktemp "${TMPDIR:-/tmp}/memori-run-tests-XXXXXX")
+trap 'rm -f "$log"' EXIT
 passed=0
 failed=0
-crashed=0
+skipped=0
+broken=()
 for arg in "$@"; do
     bin=${arg#postgres:}
+    name=$bin
+    backend=
     if [ "$bin" != "$arg" ]; then
-        echo "== $bin on PostgreSQL"
-        out=$(MEMORI_TEST_BACKEND=postgres "$bin" 2>&1)
+        name="$bin on PostgreSQL"
+        backend=postgres
+        echo "== $name"
+    fi
+    # Output to a file, not a pipe: a server the binary left behind must not
+    # hold the runner open. timeout(1) runs it in a process group of its own
+    # and signals the whole group, so the servers it started go too.
+    t0=$SECONDS
+    if [ -n "$backend" ]; then
+        MEMORI_TEST_BACKEND=$backend timeout -k "$grace" "$limit" "$bin" >"$log" 2>&1
     else
-        out=$("$bin" 2>&1)
+        timeout -k "$grace" "$limit" "$bin" >"$log" 2>&1
     fi
     rc=$?
-    echo "$out" | grep -v '^access ' 
-    line=$(echo "$out" | grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed$' | tail -1)
-    if [ -z "$line" ]; then
-        echo "CRASH $bin exited $rc without a summary"
-        crashed=$((crashed + 1))
-        continue
+    elapsed=$((SECONDS - t0))
+    grep -v '^access ' "$log"
+    f=0
+    line=$(grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -1)
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+        s=0
+        case $line in *skipped) s=$(echo "$line" | sed -E 's/.* ([0-9]+) skipped$/\1/') ;; esac
+        passed=$((passed + p))
+        failed=$((failed + f))
+        skipped=$((skipped + s))
     fi
-    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
-    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed$/\1/')
-    passed=$((passed + p))
-    failed=$((failed + f))
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-        echo "CRASH $bin exited $rc after its summary"
-        crashed=$((crashed + 1))
+    why=
+    if [ "$rc" -eq 124 ] || { [ "$rc" -eq 137 ] && [ "$elapsed" -ge "$limit" ]; }; then
+        why="timed out after ${limit} s (TEST_TIMEOUT), killed"
+    elif [ "$rc" -gt 128 ] && [ "$rc" -lt 160 ]; then
+        sig=$((rc - 128))
+        why="killed by signal $sig (SIG$(kill -l "$sig" 2>/dev/null || echo '?'))"
+    elif [ -z "$line" ]; then
+        why="exited $rc without a summary"
+    elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        why="exited $rc after its summary"
+    fi
+    if [ -n "$why" ]; then
+        echo "CRASH $name: $why"
+        broken+=("$name: $why")
+        failed=$((failed + 1))
     fi
 done
-failed=$((failed + crashed))
-echo "$passed passed, $failed failed"
+if [ ${#broken[@]} -gt 0 ]; then
+    echo "binaries that did not finish cleanly:"
+    printf '    %s\n' "${broken[@]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
