@@ -1,6 +1,9 @@
-/* The embedding caches: LRU (bounds, TTL, recency), Redis (a real server, stopped mid-test),
- * and the caching embedder in front of a counting provider. */
-#include <pthread.h>
+/*
+ * What is each cache's own beyond the cache contract (test_contract_cache.c
+ * runs that against both): the key function, the LRU's TTL boundary and
+ * stats, Redis shared between clients, stopped mid-test and its URL; and the
+ * caching embedder's levels in front of a counting provider.
+ */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -57,79 +60,19 @@ TEST(test_lru_hits_misses_and_ttl)
     mr_cache_destroy(c);
 }
 
-TEST(test_lru_is_bounded_in_bytes_and_evicts_least_recent)
-{
-    struct mr_cache *c = mr_cache_lru_new(4096, 0, mr_clock_system());
-    struct mr_err err;
-    float v[DIM], out[DIM];
-    bool found;
-    for (int i = 0; i < 200; i++) {
-        struct mr_cache_key k = key(i);
-        vec(i, v);
-        c->ops->put_many(c, &k, 1, DIM, v, &err);
-        struct mr_cache_key first = key(0);
-        c->ops->get_many(c, &first, 1, DIM, out, &found, &err); /* keep 0 recent */
-    }
-    struct mr_cache_stats st;
-    c->ops->stats(c, &st);
-    CHECK(st.bytes <= 4096);
-    CHECK(st.entries > 10 && st.entries < 100);
-    struct mr_cache_key k0 = key(0), k1 = key(1), k199 = key(199);
-    c->ops->get_many(c, &k0, 1, DIM, out, &found, &err);
-    CHECK(found); /* used all along */
-    c->ops->get_many(c, &k199, 1, DIM, out, &found, &err);
-    CHECK(found); /* newest */
-    c->ops->get_many(c, &k1, 1, DIM, out, &found, &err);
-    CHECK(!found); /* oldest unused: evicted */
-    mr_cache_destroy(c);
-}
-
-static void *hammer(void *arg)
-{
-    struct mr_cache *c = arg;
-    struct mr_err err;
-    float v[DIM], out[DIM];
-    bool found;
-    for (int i = 0; i < 5000; i++) {
-        struct mr_cache_key k = key(i % 300);
-        if (c->ops->get_many(c, &k, 1, DIM, out, &found, &err) == 0 && found) {
-            vec(i % 300, v);
-            if (memcmp(v, out, sizeof v) != 0)
-                return (void *)1;
-        } else {
-            vec(i % 300, v);
-            c->ops->put_many(c, &k, 1, DIM, v, &err);
-        }
-    }
-    return NULL;
-}
-
-TEST(test_lru_is_thread_safe)
-{
-    struct mr_cache *c = mr_cache_lru_new(8192, 0, mr_clock_system());
-    pthread_t th[4];
-    for (int i = 0; i < 4; i++)
-        pthread_create(&th[i], NULL, hammer, c);
-    bool bad = false;
-    for (int i = 0; i < 4; i++) {
-        void *r;
-        pthread_join(th[i], &r);
-        bad |= r != NULL;
-    }
-    mr_cache_destroy(c);
-    CHECK(!bad);
-}
-
-/* A provider that counts the texts it embeds. */
+/* A provider that counts the texts it embeds (the lexical model's vectors, or their negation). */
 struct counting {
     struct mr_embedder base;
     struct mr_embedder *lex;
+    const char *name; /* NULL: the lexical model's */
+    bool negate;
     int texts;
 };
 
 static const char *cn_name(const struct mr_embedder *e)
 {
-    return mr_embed_name(((const struct counting *)e)->lex);
+    const struct counting *c = (const struct counting *)e;
+    return c->name ? c->name : mr_embed_name(c->lex);
 }
 static size_t cn_dim(const struct mr_embedder *e)
 {
@@ -140,7 +83,10 @@ static int cn_embed(struct mr_embedder *e, const char *const *t, const size_t *l
 {
     struct counting *c = (struct counting *)e;
     c->texts += (int)n;
-    return mr_embed_batch(c->lex, t, l, n, out, err);
+    int rc = mr_embed_batch(c->lex, t, l, n, out, err);
+    for (size_t i = 0; c->negate && rc == 0 && i < n * mr_embed_dim(c->lex); i++)
+        out[i] = -out[i];
+    return rc;
 }
 static int cn_health(struct mr_embedder *e, struct mr_err *err)
 {
@@ -213,6 +159,37 @@ TEST(test_redis_cache_round_trip_and_shared)
     CHECK(healthy);
 }
 
+TEST(test_cached_embedders_of_two_models_share_redis_apart)
+{
+    /* Two processes on one Redis with different models (same dimension, same texts). */
+    struct redis_server rs;
+    CHECK(redis_server_start(&rs, 0) == 0);
+    struct mr_err err;
+    struct counting *pa = counting_new(), *pb = counting_new();
+    pb->name = "another-model";
+    pb->negate = true;
+    struct mr_embedder *a = mr_embed_cached_new(&pa->base, NULL,
+                                                mr_cache_redis_new(rs.url, 60, 200, &err)),
+                       *b = mr_embed_cached_new(&pb->base, NULL,
+                                                mr_cache_redis_new(rs.url, 60, 200, &err));
+    const char *t[] = {"the shared sentence"};
+    size_t l[] = {strlen(t[0])};
+    float va[DIM * 4], vb[DIM * 4], again[DIM * 4];
+    bool ok =
+        mr_embed_batch(a, t, l, 1, va, &err) == 0 && mr_embed_batch(b, t, l, 1, vb, &err) == 0;
+    int b_texts = pb->texts; /* b's text was not taken from a's entry */
+    for (int i = 0; i < DIM * 4; i++)
+        ok &= vb[i] == -va[i];
+    ok = ok && mr_embed_batch(a, t, l, 1, again, &err) == 0;
+    bool a_kept = memcmp(again, va, sizeof va) == 0 && pa->texts == 1; /* from Redis, a's own */
+    mr_embed_destroy(a);
+    mr_embed_destroy(b);
+    redis_server_stop(&rs);
+    CHECK(ok);
+    CHECK_INT(b_texts, 1);
+    CHECK(a_kept);
+}
+
 TEST(test_redis_down_falls_back_to_provider_and_recovers)
 {
     struct redis_server rs;
@@ -266,6 +243,6 @@ TEST(test_redis_url_is_checked)
 }
 
 TEST_MAIN("cache", T(test_keys_differ_by_model_dim_and_text), T(test_lru_hits_misses_and_ttl),
-          T(test_lru_is_bounded_in_bytes_and_evicts_least_recent), T(test_lru_is_thread_safe),
           T(test_cached_embedder_uses_l1_then_provider), T(test_redis_cache_round_trip_and_shared),
+          T(test_cached_embedders_of_two_models_share_redis_apart),
           T(test_redis_down_falls_back_to_provider_and_recovers), T(test_redis_url_is_checked))
