@@ -34,11 +34,12 @@ for arg in "$@"; do
     # Output to a file, not a pipe: a server the binary left behind must not
     # hold the runner open. timeout(1) runs it in a process group of its own
     # and signals the whole group, so the servers it started go too.
+    # (The braces keep bash's own "Segmentation fault" notice out: we report it below.)
     t0=$SECONDS
     if [ -n "$backend" ]; then
-        MEMORI_TEST_BACKEND=$backend timeout -k "$grace" "$limit" "$bin" >"$log" 2>&1
+        { MEMORI_TEST_BACKEND=$backend timeout -k "$grace" "$limit" "$bin" >"$log" 2>&1; } 2>/dev/null
     else
-        timeout -k "$grace" "$limit" "$bin" >"$log" 2>&1
+        { timeout -k "$grace" "$limit" "$bin" >"$log" 2>&1; } 2>/dev/null
     fi
     rc=$?
     elapsed=$((SECONDS - t0))
