@@ -66,7 +66,7 @@ struct mr_config {
     int max_list_items;       /* context_tags, related_entities, memory_types */
     int hnsw_threshold;       /* a user's memories at which search uses HNSW; 0 = never */
     int hnsw_ef_search;
-    bool index_int8; /* exact scans over int8 copies, rescored in float32 */
+    bool index_int8;     /* exact scans over int8 copies, rescored in float32 */
     bool index_snapshot; /* graphs saved beside the SQLite file at stop, reused at start */
 
     uint64_t set_mask; /* which variables were given (bit = row of the table in config.c) */
@@ -85,6 +85,14 @@ int mr_config_load(struct mr_config *cfg, char *const *env, const char *dotenv_p
                    struct mr_err *err);
 
 void mr_config_free(struct mr_config *cfg);
+
+/*
+ * Where the store is, for messages such as the start-up line: the SQLite
+ * file's path, or DATABASE_URL with its password masked
+ * ("postgresql://memori:***@db:5432/memori", also a ?password= parameter).
+ * Writes into buf (cap bytes, truncated) and returns it.
+ */
+const char *mr_config_database_location(const struct mr_config *cfg, char *buf, size_t cap);
 
 /* Calls fn for each variable with its effective value; secrets are shown as "***". */
 void mr_config_each(const struct mr_config *cfg,

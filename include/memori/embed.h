@@ -91,6 +91,49 @@ struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const 
                                           double *out_threshold, struct mr_err *err);
 
 /*
+ * The registry (src/embed/builtin.c): the one place that knows each
+ * provider's defaults, so the configuration and `memori` only wire parts.
+ */
+#define MR_PROVIDER_BUILTIN "builtin"
+#define MR_PROVIDER_OPENAI "openai"
+
+/*
+ * The model a provider embeds with when MEMORI_EMBEDDING_MODEL is not
+ * given: MR_SEMANTIC_MODEL for builtin, the reference's
+ * text-embedding-ada-002 for openai. NULL for an unknown provider.
+ */
+const char *mr_embed_default_model(const char *provider);
+
+/*
+ * The default MEMORY_MIN_SIMILARITY_THRESHOLD for model of provider: each
+ * built-in model's calibrated one (docs/embeddings.md: wordnet 0.40,
+ * lexical 0.15), the reference's 0.70 for a provider's model.
+ */
+double mr_embed_default_threshold(const char *provider, const char *model);
+
+/* An embedder as the configuration describes it (DESIGN.md §5). */
+struct mr_embed_spec {
+    const char *provider;   /* MR_PROVIDER_BUILTIN or MR_PROVIDER_OPENAI */
+    const char *model;      /* NULL: mr_embed_default_model(provider) */
+    size_t dim;             /* 0: the model's own */
+    const char *model_path; /* builtin: the semantic model's file; NULL or "": beside the binary */
+    /* openai */
+    const char *base_url;
+    const char *api_key;
+    int batch_size;
+    long timeout_ms;
+    int max_retries;
+};
+
+/*
+ * Opens the embedder spec describes, with the provider's policy applied
+ * (default model; "dimensions" sent only to models that can shorten their
+ * vectors). NULL with err filled on failure: MR_EINVAL, naming the
+ * variable, for a setting it cannot use. Free with mr_embed_destroy.
+ */
+struct mr_embedder *mr_embed_open(const struct mr_embed_spec *spec, struct mr_err *err);
+
+/*
  * The built-in semantic model (word vectors from WordNet, SIF composition,
  * plus a lexical part), memory-mapped from the file at path (built by
  * `make model`). Dimension 128 + 256. NULL with err filled when the file is

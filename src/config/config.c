@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <stdint.h>
 
+#include "memori/embed.h"
 #include "memori/util.h"
 
 enum kind { K_STR, K_INT, K_BOOL, K_FLOAT, K_ENUM, K_SIZE };
@@ -42,7 +43,8 @@ static const struct var vars[] = {
     {"MEMORI_EMBEDDING_TIMEOUT_MS", K_INT, OFF(embedding_timeout_ms), "30000", 100, 600000, NULL,
      false},
     {"MEMORI_EMBEDDING_MAX_RETRIES", K_INT, OFF(embedding_max_retries), "3", 0, 10, NULL, false},
-    {"MEMORI_EMBEDDING_MODEL", K_STR, OFF(embedding_model), "memori-wordnet-v1", 0, 0, NULL, false},
+    /* Unset: the provider's default model, from the embedder registry. */
+    {"MEMORI_EMBEDDING_MODEL", K_STR, OFF(embedding_model), NULL, 0, 0, NULL, false},
     {"MEMORI_MODEL_PATH", K_STR, OFF(model_path), "", 0, 0, NULL, false},
     {"MEMORI_EMBEDDING_DIMENSIONS", K_INT, OFF(embedding_dimensions), "0", 0, 8192, NULL, false},
     {"EMBEDDING_BATCH_SIZE", K_INT, OFF(embedding_batch_size), "100", 1, 2048, NULL, false},
@@ -341,12 +343,73 @@ int mr_config_load(struct mr_config *cfg, char *const *env, const char *dotenv_p
     for (size_t i = 0; i < N_VARS; i++)
         if (src.value[i])
             cfg->set_mask |= UINT64_C(1) << i;
+    /* Defaults that depend on the provider and model are the embedder registry's. */
+    if (!cfg->embedding_model)
+        cfg->embedding_model = mr_xstrdup(mr_embed_default_model(cfg->embedding_provider));
     cfg->has_min_similarity = mr_config_is_set(cfg, "MEMORY_MIN_SIMILARITY_THRESHOLD");
+    if (!cfg->has_min_similarity)
+        cfg->min_similarity =
+            mr_embed_default_threshold(cfg->embedding_provider, cfg->embedding_model);
     rc = parse_database_url(cfg, err);
 out:
     for (size_t i = 0; i < N_VARS; i++)
         free(src.value[i]);
     return rc;
+}
+
+/* Appends s[0..n) to buf at *at, truncating at cap. */
+static void put(char *buf, size_t cap, size_t *at, const char *s, size_t n)
+{
+    size_t room = cap - 1 - *at;
+    if (n > room)
+        n = room;
+    memcpy(buf + *at, s, n);
+    *at += n;
+    buf[*at] = '\0';
+}
+
+const char *mr_config_database_location(const struct mr_config *cfg, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return buf;
+    size_t at = 0;
+    buf[0] = '\0';
+    if (cfg->db_kind == MR_DB_SQLITE) {
+        put(buf, cap, &at, cfg->sqlite_path, strlen(cfg->sqlite_path));
+        return buf;
+    }
+    const char *u = cfg->database_url, *p = u, *scheme = strstr(u, "://");
+    if (scheme) {
+        /* scheme://user:password@host: the password sits between the ':' and the '@'. */
+        const char *auth = scheme + 3;
+        size_t n = strcspn(auth, "@/?");
+        const char *colon = auth[n] == '@' ? memchr(auth, ':', n) : NULL;
+        if (colon) {
+            put(buf, cap, &at, u, (size_t)(colon + 1 - u));
+            put(buf, cap, &at, "***", 3);
+            p = auth + n;
+        }
+    }
+    /* libpq also takes ?password=...: that parameter's value is masked too. */
+    const char *q = strchr(p, '?');
+    if (!q) {
+        put(buf, cap, &at, p, strlen(p));
+        return buf;
+    }
+    put(buf, cap, &at, p, (size_t)(q + 1 - p));
+    for (p = q + 1; *p;) {
+        size_t n = strcspn(p, "&");
+        if (n >= 9 && strncmp(p, "password=", 9) == 0) {
+            put(buf, cap, &at, p, 9);
+            put(buf, cap, &at, "***", 3);
+        } else {
+            put(buf, cap, &at, p, n);
+        }
+        p += n;
+        if (*p == '&')
+            put(buf, cap, &at, p++, 1);
+    }
+    return buf;
 }
 
 bool mr_config_is_set(const struct mr_config *cfg, const char *name)
@@ -386,10 +449,8 @@ void mr_config_each(const struct mr_config *cfg,
             snprintf(buf, sizeof buf, "%zu", *(const size_t *)field);
             break;
         case K_FLOAT:
-            if (cfg->has_min_similarity)
-                snprintf(buf, sizeof buf, "%g", *(const double *)field);
-            else
-                value = "(model default)";
+            snprintf(buf, sizeof buf, cfg->has_min_similarity ? "%g" : "%g (model default)",
+                     *(const double *)field);
             break;
         case K_BOOL:
             value = *(const bool *)field ? "true" : "false";

@@ -1,6 +1,9 @@
 /*
- * builtin.c — the registry of built-in models: picks one by name, finds
- * its file, and knows its calibrated similarity threshold.
+ * builtin.c — the registry of embedders: picks a provider's model by name,
+ * finds the built-in model's file, and owns each provider's policy — its
+ * default model, the calibrated similarity threshold of each model, which
+ * models are sent a "dimensions" — so the configuration and `memori` only
+ * wire parts.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -16,6 +19,27 @@
  */
 #define LEXICAL_THRESHOLD 0.15
 #define WORDNET_THRESHOLD 0.40
+/* The reference's default for OpenAI's models; a provider's own model is calibrated by its user. */
+#define PROVIDER_THRESHOLD 0.70
+#define OPENAI_DEFAULT_MODEL "text-embedding-ada-002"
+/* OpenAI's models that accept "dimensions" (shortened vectors); older ones refuse it. */
+#define OPENAI_SHORTENING_PREFIX "text-embedding-3"
+
+const char *mr_embed_default_model(const char *provider)
+{
+    if (strcmp(provider, MR_PROVIDER_BUILTIN) == 0)
+        return MR_SEMANTIC_MODEL;
+    if (strcmp(provider, MR_PROVIDER_OPENAI) == 0)
+        return OPENAI_DEFAULT_MODEL;
+    return NULL;
+}
+
+double mr_embed_default_threshold(const char *provider, const char *model)
+{
+    if (strcmp(provider, MR_PROVIDER_BUILTIN) != 0)
+        return PROVIDER_THRESHOLD;
+    return model && strcmp(model, MR_LEXICAL_MODEL) == 0 ? LEXICAL_THRESHOLD : WORDNET_THRESHOLD;
+}
 
 /* <directory of this executable>/../models/<file>: build/memori finds models/. */
 static void default_model_path(char *buf, size_t cap)
@@ -37,7 +61,7 @@ struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const 
                                           double *out_threshold, struct mr_err *err)
 {
     if (strcmp(model, MR_LEXICAL_MODEL) == 0) {
-        *out_threshold = LEXICAL_THRESHOLD;
+        *out_threshold = mr_embed_default_threshold(MR_PROVIDER_BUILTIN, model);
         return mr_embed_lexical_new(dims, err);
     }
     if (strcmp(model, MR_SEMANTIC_MODEL) == 0) {
@@ -53,7 +77,7 @@ struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const 
             snprintf(path, sizeof path, "%s", model_path);
         else
             default_model_path(path, sizeof path);
-        *out_threshold = WORDNET_THRESHOLD;
+        *out_threshold = mr_embed_default_threshold(MR_PROVIDER_BUILTIN, model);
         return mr_embed_semantic_open(path, err);
     }
     mr_err_set(err, MR_EINVAL,
@@ -61,4 +85,31 @@ struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const 
                "or %s",
                model, MR_SEMANTIC_MODEL, MR_LEXICAL_MODEL);
     return NULL;
+}
+
+struct mr_embedder *mr_embed_open(const struct mr_embed_spec *spec, struct mr_err *err)
+{
+    const char *model = spec->model ? spec->model : mr_embed_default_model(spec->provider);
+    if (!mr_embed_default_model(spec->provider)) {
+        mr_err_set(err, MR_EINVAL,
+                   "MEMORI_EMBEDDING_PROVIDER=%.64s is not a provider: expected %s or %s",
+                   spec->provider, MR_PROVIDER_BUILTIN, MR_PROVIDER_OPENAI);
+        return NULL;
+    }
+    if (strcmp(spec->provider, MR_PROVIDER_OPENAI) == 0) {
+        struct mr_openai_options o = {
+            .base_url = spec->base_url,
+            .api_key = spec->api_key,
+            .model = model,
+            .dim = spec->dim,
+            .send_dimensions = spec->dim > 0 && strncmp(model, OPENAI_SHORTENING_PREFIX,
+                                                        strlen(OPENAI_SHORTENING_PREFIX)) == 0,
+            .batch_size = spec->batch_size,
+            .timeout_ms = spec->timeout_ms,
+            .max_retries = spec->max_retries,
+        };
+        return mr_embed_openai_new(&o, err);
+    }
+    double threshold;
+    return mr_embed_builtin_open(model, spec->dim, spec->model_path, &threshold, err);
 }

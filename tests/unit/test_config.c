@@ -246,7 +246,72 @@ TEST(test_postgres_url_selects_postgres)
     mr_config_free(&c);
 }
 
-TEST_MAIN("config", T(test_defaults_match_reference), T(test_every_variable_is_read),
+/* Defaults that depend on the provider and model come from the embedder registry. */
+TEST(test_provider_defaults_come_from_the_registry)
+{
+    struct mr_config c;
+    struct mr_err err;
+    char *openai[] = {"MEMORI_EMBEDDING_PROVIDER=openai", NULL};
+    CHECK(load(&c, openai, &err) == 0);
+    CHECK_STR(c.embedding_model, "text-embedding-ada-002");
+    CHECK(!c.has_min_similarity);
+    CHECK_NEAR(c.min_similarity, 0.70, 0);
+    mr_config_free(&c);
+    char *lexical[] = {"MEMORI_EMBEDDING_MODEL=memori-lexical-v1", NULL};
+    CHECK(load(&c, lexical, &err) == 0);
+    CHECK_NEAR(c.min_similarity, 0.15, 0);
+    mr_config_free(&c);
+    char *builtin[] = {NULL};
+    CHECK(load(&c, builtin, &err) == 0);
+    CHECK_NEAR(c.min_similarity, 0.40, 0);
+    char buf[4096] = "";
+    mr_config_each(&c, collect, buf);
+    CHECK(strstr(buf, "MEMORY_MIN_SIMILARITY_THRESHOLD=0.4 (model default)\n") != NULL);
+    mr_config_free(&c);
+    /* A given threshold wins, 0 included. */
+    char *given[] = {"MEMORI_EMBEDDING_PROVIDER=openai", "MEMORY_MIN_SIMILARITY_THRESHOLD=0",
+                     NULL};
+    CHECK(load(&c, given, &err) == 0);
+    CHECK(c.has_min_similarity);
+    CHECK_NEAR(c.min_similarity, 0, 0);
+    mr_config_free(&c);
+}
+
+/* The start-up line's location: SQLite's path, PostgreSQL's URL with the password masked. */
+TEST(test_database_location_masks_the_password)
+{
+    static const char *const cases[][2] = {
+        {"DATABASE_URL=sqlite:///./data/m.db", "./data/m.db"},
+        {"DATABASE_URL=postgresql://memori:hunter2@db:5432/memori",
+         "postgresql://memori:***@db:5432/memori"},
+        {"DATABASE_URL=postgresql+asyncpg://u:p%40ss@db/x?sslmode=require",
+         "postgresql+asyncpg://u:***@db/x?sslmode=require"},
+        {"DATABASE_URL=postgresql://memori@db/memori", "postgresql://memori@db/memori"},
+        {"DATABASE_URL=postgres://db/memori?user=u&password=hunter2&sslmode=disable",
+         "postgres://db/memori?user=u&password=***&sslmode=disable"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mr_config c;
+        struct mr_err err;
+        char *env[] = {(char *)cases[i][0], NULL}, where[256];
+        CHECK(load(&c, env, &err) == 0);
+        const char *got = mr_config_database_location(&c, where, sizeof where);
+        if (strcmp(got, cases[i][1]) != 0) {
+            test_fail(__FILE__, __LINE__, "%s: got %s", cases[i][0], got);
+            mr_config_free(&c);
+            return;
+        }
+        /* Truncated, never past the buffer. */
+        char tiny[8];
+        CHECK(strlen(mr_config_database_location(&c, tiny, sizeof tiny)) == 7 ||
+              strlen(cases[i][1]) < 8);
+        mr_config_free(&c);
+    }
+}
+
+TEST_MAIN("config", T(test_provider_defaults_come_from_the_registry),
+          T(test_database_location_masks_the_password), T(test_defaults_match_reference),
+          T(test_every_variable_is_read),
           T(test_bad_values_name_the_variable), T(test_secrets_never_in_messages),
           T(test_printing_masks_secrets), T(test_dotenv_is_read_and_environment_wins),
           T(test_dotenv_bad_value_and_bad_line), T(test_missing_dotenv_is_fine),

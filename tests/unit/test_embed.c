@@ -131,7 +131,54 @@ TEST(test_lexical_batch_equals_single)
     mr_embed_destroy(e);
 }
 
-TEST_MAIN("embed", T(test_lexical_is_deterministic), T(test_lexical_vectors_are_unit_length),
+/* The registry: each provider's default model and each model's threshold (docs/embeddings.md). */
+TEST(test_registry_defaults_per_provider_and_model)
+{
+    CHECK_STR(mr_embed_default_model(MR_PROVIDER_BUILTIN), MR_SEMANTIC_MODEL);
+    CHECK_STR(mr_embed_default_model(MR_PROVIDER_OPENAI), "text-embedding-ada-002");
+    CHECK(mr_embed_default_model("magic") == NULL);
+    CHECK_NEAR(mr_embed_default_threshold(MR_PROVIDER_BUILTIN, MR_SEMANTIC_MODEL), 0.40, 0);
+    CHECK_NEAR(mr_embed_default_threshold(MR_PROVIDER_BUILTIN, MR_LEXICAL_MODEL), 0.15, 0);
+    CHECK_NEAR(mr_embed_default_threshold(MR_PROVIDER_OPENAI, "text-embedding-3-small"), 0.70, 0);
+    double threshold = 0;
+    struct mr_err err;
+    struct mr_embedder *e = mr_embed_builtin_open(MR_LEXICAL_MODEL, 64, NULL, &threshold, &err);
+    CHECK(e);
+    CHECK_NEAR(threshold, mr_embed_default_threshold(MR_PROVIDER_BUILTIN, MR_LEXICAL_MODEL), 0);
+    mr_embed_destroy(e);
+}
+
+TEST(test_registry_opens_what_the_spec_names)
+{
+    struct mr_err err;
+    struct mr_embed_spec spec = {.provider = MR_PROVIDER_BUILTIN, .model = MR_LEXICAL_MODEL,
+                                 .dim = 128};
+    struct mr_embedder *e = mr_embed_open(&spec, &err);
+    CHECK(e);
+    CHECK_STR(mr_embed_name(e), MR_LEXICAL_MODEL);
+    CHECK_INT(mr_embed_dim(e), 128);
+    mr_embed_destroy(e);
+    spec.model = "text-embedding-ada-002"; /* a provider's model is no built-in one */
+    CHECK(mr_embed_open(&spec, &err) == NULL);
+    CHECK_INT(err.code, MR_EINVAL);
+    CHECK(strstr(err.msg, "MEMORI_EMBEDDING_MODEL") != NULL);
+    spec.provider = "magic";
+    CHECK(mr_embed_open(&spec, &err) == NULL);
+    CHECK(strstr(err.msg, "MEMORI_EMBEDDING_PROVIDER") != NULL);
+    /* openai without a model: the registry's default, whose dimension the provider knows. */
+    struct mr_embed_spec oa = {.provider = MR_PROVIDER_OPENAI,
+                               .base_url = "http://127.0.0.1:9/v1",
+                               .batch_size = 10,
+                               .timeout_ms = 1000};
+    e = mr_embed_open(&oa, &err);
+    CHECK(e);
+    CHECK_STR(mr_embed_name(e), "text-embedding-ada-002");
+    CHECK_INT(mr_embed_dim(e), 1536);
+    mr_embed_destroy(e);
+}
+
+TEST_MAIN("embed", T(test_registry_defaults_per_provider_and_model),
+          T(test_registry_opens_what_the_spec_names), T(test_lexical_is_deterministic), T(test_lexical_vectors_are_unit_length),
           T(test_lexical_empty_text_is_zero_vector), T(test_lexical_rejects_bad_dimension),
           T(test_identifiers_split_into_words), T(test_lexical_ranks_shared_words_higher),
           T(test_lexical_batch_equals_single))
