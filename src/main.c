@@ -3,7 +3,8 @@
  * (rewrite stored embeddings with the configured model), `config` (print
  * the effective configuration, secrets masked), --help and --version.
  *
- * Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage.
+ * Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage
+ * (a database that cannot be opened included).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -16,9 +17,12 @@
 #include "memori/auth.h"
 #include "memori/cache.h"
 #include "memori/config.h"
+#include "memori/embed.h"
 #include "memori/http.h"
+#include "memori/index.h"
 #include "memori/service.h"
 #include "memori/snapshot.h"
+#include "memori/store.h"
 
 #ifndef MEMORI_VERSION
 #define MEMORI_VERSION "0.1.0"
@@ -47,11 +51,13 @@ struct app {
     struct mr_store *store;
     struct mr_embedder *embedder;
     struct mr_index *index;
-    struct mr_service svc;
+    struct mr_service *svc;
 };
 
 static void app_close(struct app *a)
 {
+    if (a->svc)
+        mr_service_free(a->svc);
     mr_index_destroy(a->index);
     mr_store_close(a->store);
     mr_embed_destroy(a->embedder);
@@ -88,34 +94,58 @@ static int load_config(struct app *a, const char *env_file)
     return 0;
 }
 
+/*
+ * The database's model against the configured one. A database that an
+ * interrupted `memori reembed` left between two models gets its own advice.
+ */
+static int check_model(struct app *a, struct mr_err *err)
+{
+    const char *model = mr_embed_name(a->embedder);
+    size_t dim = mr_embed_dim(a->embedder);
+    int rc = mr_store_check_model(a->store, model, dim, err);
+    if (rc != MR_ECONFLICT)
+        return rc;
+    char marker[256], said[sizeof err->msg];
+    struct mr_err ignored;
+    snprintf(marker, sizeof marker, "%s%s", MR_REEMBED_MARKER, model);
+    snprintf(said, sizeof said, "%s", err->msg);
+    const char *unfinished = strstr(said, MR_REEMBED_MARKER);
+    /* Only compares: a database that records a model never records another here. */
+    if (mr_store_check_model(a->store, marker, dim, &ignored) == 0)
+        mr_err_set(err, MR_ECONFLICT,
+                   "a `memori reembed` to %s (dimension %zu) was interrupted and some memories "
+                   "still hold the previous model's vectors; run `memori reembed` again to "
+                   "finish it",
+                   model, dim);
+    else if (unfinished) {
+        /* The model it was re-embedding to follows the marker in the store's message. */
+        const char *to = unfinished + strlen(MR_REEMBED_MARKER);
+        mr_err_set(err, MR_ECONFLICT,
+                   "a `memori reembed` to %.*s was interrupted and some memories still hold the "
+                   "previous model's vectors; run `memori reembed` again with "
+                   "MEMORI_EMBEDDING_MODEL=%.*s to finish it",
+                   (int)strcspn(to, " "), to, (int)strcspn(to, " "), to);
+    }
+    return rc;
+}
+
 /* Opens embedder, store and index; prints why and returns non-zero on failure. */
-static int open_parts(struct app *a, bool check_model)
+static int open_parts(struct app *a, bool check)
 {
     struct mr_err err;
-    double model_threshold = 0;
     const struct mr_config *c = &a->cfg;
-    if (strcmp(c->embedding_provider, "openai") == 0) {
-        /* The reference's model and threshold unless told otherwise. */
-        const char *model = mr_config_is_set(c, "MEMORI_EMBEDDING_MODEL")
-                                ? c->embedding_model
-                                : "text-embedding-ada-002";
-        struct mr_openai_options o = {
-            .base_url = c->openai_base_url,
-            .api_key = c->openai_api_key,
-            .model = model,
-            .dim = (size_t)c->embedding_dimensions,
-            .send_dimensions =
-                c->embedding_dimensions > 0 && strncmp(model, "text-embedding-3", 16) == 0,
-            .batch_size = c->embedding_batch_size,
-            .timeout_ms = c->embedding_timeout_ms,
-            .max_retries = c->embedding_max_retries,
-        };
-        a->embedder = mr_embed_openai_new(&o, &err);
-        model_threshold = 0.70;
-    } else {
-        a->embedder = mr_embed_builtin_open(c->embedding_model, (size_t)c->embedding_dimensions,
-                                            c->model_path, &model_threshold, &err);
-    }
+    struct mr_embed_spec spec = {
+        .provider = c->embedding_provider,
+        .model = c->embedding_model,
+        .dim = (size_t)c->embedding_dimensions,
+        .model_path = c->model_path,
+        .base_url = c->openai_base_url,
+        .api_key = c->openai_api_key,
+        .batch_size = c->embedding_batch_size,
+        .timeout_ms = c->embedding_timeout_ms,
+        .max_retries = c->embedding_max_retries,
+    };
+    a->embedder = mr_embed_open(&spec, &err);
     if (!a->embedder) {
         fprintf(stderr, "memori: %s%s\n", err.code == MR_EINVAL ? "configuration: " : "", err.msg);
         return err.code == MR_EINVAL ? 2 : 1;
@@ -126,7 +156,7 @@ static int open_parts(struct app *a, bool check_model)
      * get the shared Redis level only when it is asked for.
      */
     struct mr_cache *l1 = NULL, *l2 = NULL;
-    if (strcmp(c->embedding_provider, "openai") == 0 && c->embedding_cache_bytes > 0)
+    if (strcmp(c->embedding_provider, MR_PROVIDER_OPENAI) == 0 && c->embedding_cache_bytes > 0)
         l1 = mr_cache_lru_new(c->embedding_cache_bytes, c->embedding_cache_ttl, mr_clock_system());
     if (c->redis_enabled) {
         l2 = mr_cache_redis_new(c->redis_url, c->embedding_cache_ttl, c->redis_timeout_ms, &err);
@@ -145,11 +175,12 @@ static int open_parts(struct app *a, bool check_model)
         a->store = mr_store_sqlite_open(c->sqlite_path,
                                         c->database_pool_size + c->database_max_overflow, &err);
     if (!a->store) {
+        /* The configured database cannot be used (absent, unreachable, or held by another
+         * process): a configuration problem, as a bad value is. */
         fprintf(stderr, "memori: %s\n", err.msg);
-        return 1;
+        return 2;
     }
-    if (check_model && mr_store_check_model(a->store, mr_embed_name(a->embedder),
-                                            mr_embed_dim(a->embedder), &err) != 0) {
+    if (check && check_model(a, &err) != 0) {
         fprintf(stderr, "memori: %s\n", err.msg);
         return 1;
     }
@@ -163,19 +194,27 @@ static int open_parts(struct app *a, bool check_model)
         mr_index_flat_set_ann(a->index, 0, (size_t)c->hnsw_ef_search);
         mr_index_flat_set_int8(a->index, c->index_int8);
     }
-    a->svc = (struct mr_service){
+    a->svc = mr_service_new(&(struct mr_service_config){
         .store = a->store,
         .embedder = a->embedder,
         .index = a->index,
         .clock = mr_clock_system(),
-        .short_term_expiry_days = a->cfg.short_term_expiry_days,
-        .archive_threshold_days = a->cfg.archive_threshold_days,
-        .default_limit = a->cfg.max_context_memories,
-        .default_min_similarity =
-            a->cfg.has_min_similarity ? a->cfg.min_similarity : model_threshold,
-        .relaxed_sharing = strcmp(a->cfg.tenant_isolation_level, "relaxed") == 0,
-    };
+        .short_term_expiry_days = c->short_term_expiry_days,
+        .archive_threshold_days = c->archive_threshold_days,
+        .default_limit = c->max_context_memories,
+        /* The configured threshold, or the registry's default for the model (config.c). */
+        .default_min_similarity = c->min_similarity,
+        .relaxed_sharing = strcmp(c->tenant_isolation_level, "relaxed") == 0,
+        .embed_batch_size = c->embedding_batch_size,
+        .debug = c->debug,
+    });
     return 0;
+}
+
+static void print_debug_var(void *arg, const char *name, const char *value)
+{
+    (void)arg;
+    fprintf(stderr, "memori: debug: %s=%s\n", name, value);
 }
 
 /* Writes the graphs for the next start (a graph still building is left out). */
@@ -197,8 +236,10 @@ static void save_snapshot(struct app *a)
 static int cmd_serve(const char *env_file)
 {
     struct app a = {0};
-    struct mr_err err;
+    struct mr_err err = {0};
     int rc = load_config(&a, env_file);
+    if (rc == 0 && a.cfg.debug)
+        mr_config_each(&a.cfg, print_debug_var, NULL); /* what this server runs with, masked */
     if (rc == 0)
         rc = open_parts(&a, true);
     if (rc) {
@@ -206,7 +247,7 @@ static int cmd_serve(const char *env_file)
         return rc;
     }
     int64_t t0 = mr_monotonic_us();
-    if (mr_service_load_index(&a.svc, &err) != 0) {
+    if (mr_service_load_index(a.svc, &err) != 0) {
         fprintf(stderr, "memori: loading the index: %s\n", err.msg);
         app_close(&a);
         return 1;
@@ -227,10 +268,8 @@ static int cmd_serve(const char *env_file)
         fprintf(stderr, "memori: indexed %zu memories in %lld ms (%zu graphs building)\n",
                 mr_index_count(a.index), (long long)((mr_monotonic_us() - t0) / 1000),
                 mr_index_building(a.index));
-    }
-    else
-        fprintf(stderr, "memori: store %s searches its own vector index\n",
-                a.store->ops->name);
+    } else
+        fprintf(stderr, "memori: store %s searches its own vector index\n", a.store->ops->name);
 
     /* Block the stop signals in every thread; this one waits for them below. */
     sigset_t stop;
@@ -240,7 +279,7 @@ static int cmd_serve(const char *env_file)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct mr_api api = {&a.svc, MEMORI_VERSION, &a.auth, (size_t)a.cfg.max_list_items};
+    struct mr_api api = {a.svc, MEMORI_VERSION, &a.auth, (size_t)a.cfg.max_list_items};
     struct mr_http_options opt = {
         .host = a.cfg.host,
         .port = a.cfg.port,
@@ -258,10 +297,13 @@ static int cmd_serve(const char *env_file)
         app_close(&a);
         return 1;
     }
-    fprintf(stderr, "memori %s: listening on http://%s:%d (store sqlite %s, model %s/%zu, %s)\n",
-            MEMORI_VERSION, a.cfg.host, mr_http_port(srv), a.cfg.sqlite_path,
-            mr_embed_name(a.embedder), mr_embed_dim(a.embedder),
-            a.auth.production ? "JWT required" : "development identity from X-User-Id");
+    char where[512];
+    fprintf(stderr, "memori %s: listening on http://%s:%d (store %s %s, model %s/%zu, %s%s)\n",
+            MEMORI_VERSION, a.cfg.host, mr_http_port(srv), a.store->ops->name,
+            mr_config_database_location(&a.cfg, where, sizeof where), mr_embed_name(a.embedder),
+            mr_embed_dim(a.embedder),
+            a.auth.production ? "JWT required" : "development identity from X-User-Id",
+            a.cfg.debug ? ", DEBUG: a timing line per operation" : "");
     int sig = 0;
     sigwait(&stop, &sig);
     fprintf(stderr, "memori: %s received, finishing in-flight requests\n",
@@ -282,8 +324,10 @@ static int cmd_reembed(const char *env_file)
     int rc = load_config(&a, env_file);
     if (rc == 0)
         rc = open_parts(&a, false);
-    if (rc == 0 && mr_service_reembed(&a.svc, &n, &err) != 0) {
-        fprintf(stderr, "memori: re-embedding failed, nothing changed: %s\n", err.msg);
+    if (rc == 0 && mr_service_reembed(a.svc, &n, &err) != 0) {
+        fprintf(stderr,
+                "memori: re-embedding stopped: %s; run `memori reembed` again to finish it\n",
+                err.msg);
         rc = 1;
     }
     if (rc == 0)

@@ -12,23 +12,25 @@
 #ifndef MEMORI_SERVICE_H
 #define MEMORI_SERVICE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "memori/clock.h"
-#include "memori/embed.h"
 #include "memori/err.h"
-#include "memori/index.h"
-#include "memori/store.h"
 #include "memori/types.h"
 
-struct mr_service {
-    struct mr_store *store;
-    struct mr_embedder *embedder;
-    /*
-     * The in-process vector index, or NULL when the store searches its own
-     * rows (PostgreSQL: several processes share it, so no process keeps a
-     * copy that could go stale).
-     */
-    struct mr_index *index;
-    const struct mr_clock *clock;
+/* The parts a service is built from; callers that build one include their headers. */
+struct mr_store;
+struct mr_embedder;
+struct mr_index;
+
+struct mr_service; /* opaque: its parts are the service's business (src/core/core_int.h) */
+
+struct mr_service_config {
+    struct mr_store *store;       /* borrowed: outlives the service */
+    struct mr_embedder *embedder; /* borrowed */
+    struct mr_index *index;       /* borrowed; NULL when the store searches its own rows */
+    const struct mr_clock *clock; /* borrowed; NULL = the system clock */
     int short_term_expiry_days;
     int archive_threshold_days;
     int default_limit;
@@ -39,7 +41,36 @@ struct mr_service {
      * marked shared — read-only, their access statistics untouched.
      */
     bool relaxed_sharing;
+    /* Added after the agreed API; 0 / false keep the defaults. */
+    int embed_batch_size; /* EMBEDDING_BATCH_SIZE: texts per embedder call of reembed; 0 = 100 */
+    bool debug;           /* DEBUG=true: one stderr line per operation with its timing breakdown */
 };
+
+/* A service over cfg's parts (copied). Free with mr_service_free. Never NULL. */
+struct mr_service *mr_service_new(const struct mr_service_config *cfg);
+void mr_service_free(struct mr_service *svc);
+
+/* MEMORY_ARCHIVE_THRESHOLD_DAYS: the default of ?days_threshold. */
+int mr_service_archive_threshold_days(const struct mr_service *svc);
+
+/* What GET /health reports. Strings point into svc or out; valid until svc is freed. */
+struct mr_service_health {
+    bool store_ok;
+    const char *store_name; /* "sqlite", "postgres" */
+    char store_detail[256]; /* "ok" or the store's message */
+    bool embedder_ok;
+    const char *embedder_name;
+    size_t dim;
+    char embedder_detail[256]; /* "ok" or the embedder's message */
+    bool has_index;            /* an in-process index serves searches */
+    size_t indexed;            /* entries in it (0 without one) */
+    size_t graphs_building;
+};
+void mr_service_health(struct mr_service *svc, struct mr_service_health *out);
+
+/* Capabilities, so callers never test for a NULL index. */
+#define MR_SERVICE_SEARCHES_IN_STORE 1u /* the store's own vector index answers searches */
+unsigned mr_service_capabilities(const struct mr_service *svc);
 
 /* Body of POST /api/memories. Pointers are borrowed for the call. */
 struct mr_memory_create {
@@ -112,7 +143,11 @@ struct mr_page {
     int64_t limit, offset;
 };
 
-/* Loads every stored memory into the index (start-up). */
+/*
+ * Loads every stored memory into the index (start-up); nothing without one.
+ * On failure err says why (the store's message, or the index's for the
+ * memory it refused).
+ */
 int mr_service_load_index(struct mr_service *svc, struct mr_err *err);
 
 int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
@@ -157,9 +192,17 @@ int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *w
                              int64_t *out_total, struct mr_err *err);
 
 /*
- * Rewrites every stored embedding with svc->embedder and records its model
- * in the store, in one transaction (`memori reembed`). *out_count = memories.
+ * Rewrites every stored embedding with the service's embedder and records
+ * its model in the store (`memori reembed`). One embedder call and one short
+ * write transaction per embed_batch_size memories; while it runs the store
+ * records a marker instead of a model (MR_REEMBED_MARKER "<model>"), so a
+ * crash in the middle leaves a database that no server accepts as the old
+ * or the new model, and running it again finishes the job. The new model
+ * is recorded last. *out_count = memories re-embedded.
  */
 int mr_service_reembed(struct mr_service *svc, int64_t *out_count, struct mr_err *err);
+
+/* What an unfinished re-embedding records as the model, followed by the new model's name. */
+#define MR_REEMBED_MARKER "unfinished-reembed:"
 
 #endif

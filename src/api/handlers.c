@@ -219,7 +219,8 @@ void api_memory_archive(struct api_call *c)
     long long days;
     int64_t count = 0;
     if (!identify(c, &who) || !admin_scope(c, &who) ||
-        !query_int(c, "days_threshold", 1, 365, c->api->svc->archive_threshold_days, &days))
+        !query_int(c, "days_threshold", 1, 365, mr_service_archive_threshold_days(c->api->svc),
+                   &days))
         return;
     if (mr_memory_archive(c->api->svc, &who, (int)days, &count, &err) != 0)
         reply_error(c, &err);
@@ -409,16 +410,13 @@ void api_conversation_memories(struct api_call *c)
 
 void api_health(struct api_call *c)
 {
-    struct mr_service *svc = c->api->svc;
-    struct mr_err serr, eerr;
-    bool store_ok = mr_store_health(svc->store, &serr) == 0;
-    bool embed_ok = mr_embed_health(svc->embedder, &eerr) == 0;
-    const char *status = store_ok && embed_ok ? "ok" : store_ok ? "degraded" : "unavailable";
-    reply(c, store_ok ? 200 : 503,
-          api_encode_health(status, svc->store->ops->name, store_ok ? "ok" : serr.msg,
-                            mr_embed_name(svc->embedder), mr_embed_dim(svc->embedder),
-                            embed_ok ? "ok" : eerr.msg, svc->index != NULL,
-                            svc->index ? mr_index_count(svc->index) : 0,
-                            svc->index ? mr_index_building(svc->index) : 0,
+    struct mr_service_health h;
+    mr_service_health(c->api->svc, &h);
+    const char *status = h.store_ok && h.embedder_ok ? "ok"
+                         : h.store_ok                ? "degraded"
+                                                     : "unavailable";
+    reply(c, h.store_ok ? 200 : 503,
+          api_encode_health(status, h.store_name, h.store_detail, h.embedder_name, h.dim,
+                            h.embedder_detail, h.has_index, h.indexed, h.graphs_building,
                             c->api->version));
 }

@@ -25,6 +25,8 @@ int mr_conversation_create(struct mr_service *svc, const struct mr_identity *who
                            struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
+    struct core_trace t;
+    core_trace_start(svc, &t);
     int64_t now = mr_clock_now(svc->clock);
     if (in->has_conversation_id)
         memcpy(out->conversation_id, in->conversation_id, MR_UUID_LEN);
@@ -45,6 +47,8 @@ int mr_conversation_create(struct mr_service *svc, const struct mr_identity *who
         rc = mr_store_conv_insert(tx, out, err);
         rc = core_finish(tx, rc, err);
     }
+    core_trace_end(svc, &t, "conversation_create", who, rc, "conversation %s",
+                   out->conversation_id);
     if (rc)
         mr_conversation_clear(out);
     return rc;
@@ -54,12 +58,15 @@ int mr_conversation_get(struct mr_service *svc, const struct mr_identity *who, c
                         struct mr_conversation *out, struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, false, &tx, err);
-    if (rc)
-        return rc;
-    rc = get_owned(tx, who, id, out, err);
-    mr_store_rollback(tx);
+    if (rc == 0) {
+        rc = get_owned(tx, who, id, out, err);
+        mr_store_rollback(tx);
+    }
+    core_trace_end(svc, &t, "conversation_get", who, rc, "conversation %.36s", id);
     return rc;
 }
 
@@ -67,12 +74,15 @@ int mr_conversation_list(struct mr_service *svc, const struct mr_identity *who, 
                          struct mr_conversation **out, size_t *out_n, int64_t *out_total,
                          struct mr_err *err)
 {
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, false, &tx, err);
-    if (rc)
-        return rc;
-    rc = mr_store_conv_list(tx, who, page.limit, page.offset, out, out_n, out_total, err);
-    mr_store_rollback(tx);
+    if (rc == 0) {
+        rc = mr_store_conv_list(tx, who, page.limit, page.offset, out, out_n, out_total, err);
+        mr_store_rollback(tx);
+    }
+    core_trace_end(svc, &t, "conversation_list", who, rc, "%zu conversations", rc ? 0 : *out_n);
     return rc;
 }
 
@@ -81,10 +91,12 @@ int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who
                            struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
-        return rc;
+        goto out;
     rc = get_owned(tx, who, id, out, err);
     if (rc == 0) {
         if (p->has_title) {
@@ -113,19 +125,23 @@ int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who
     rc = core_finish(tx, rc, err);
     if (rc)
         mr_conversation_clear(out);
+out:
+    core_trace_end(svc, &t, "conversation_update", who, rc, "conversation %.36s", id);
     return rc;
 }
 
 int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who, const char *id,
                            struct mr_err *err)
 {
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     struct mr_conversation c = {0};
     int64_t *ids = NULL;
     size_t n = 0;
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
-        return rc;
+        goto out;
     rc = get_owned(tx, who, id, &c, err);
     if (rc == 0) {
         mr_conversation_clear(&c);
@@ -136,8 +152,11 @@ int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who
     rc = core_finish(tx, rc, err);
     if (rc == 0)
         for (size_t i = 0; i < n; i++)
-            core_index_remove(svc, who, ids[i]);
+            core_index_remove(svc, who, ids[i], &t);
     free(ids);
+out:
+    core_trace_end(svc, &t, "conversation_delete", who, rc, "conversation %.36s, %zu memories", id,
+                   n);
     return rc;
 }
 
@@ -145,17 +164,21 @@ int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *w
                              struct mr_page page, struct mr_memory **out, size_t *out_n,
                              int64_t *out_total, struct mr_err *err)
 {
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     struct mr_conversation c = {0};
     int rc = mr_store_begin(svc->store, false, &tx, err);
-    if (rc)
-        return rc;
-    rc = get_owned(tx, who, id, &c, err);
     if (rc == 0) {
-        mr_conversation_clear(&c);
-        rc = mr_store_mem_list_by_conversation(tx, id, page.limit, page.offset, out, out_n,
-                                               out_total, err);
+        rc = get_owned(tx, who, id, &c, err);
+        if (rc == 0) {
+            mr_conversation_clear(&c);
+            rc = mr_store_mem_list_by_conversation(tx, id, page.limit, page.offset, out, out_n,
+                                                   out_total, err);
+        }
+        mr_store_rollback(tx);
     }
-    mr_store_rollback(tx);
+    core_trace_end(svc, &t, "conversation_memories", who, rc, "conversation %.36s, %zu memories",
+                   id, rc ? 0 : *out_n);
     return rc;
 }

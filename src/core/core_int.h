@@ -4,7 +4,64 @@
 
 #include <string.h>
 
+#include "memori/embed.h"
+#include "memori/index.h"
 #include "memori/service.h"
+#include "memori/store.h"
+
+/* The service: its parts (borrowed) and the settings of mr_service_config. */
+struct mr_service {
+    struct mr_store *store;
+    struct mr_embedder *embedder;
+    /*
+     * The in-process vector index, or NULL when the store searches its own
+     * rows (PostgreSQL: several processes share it, so no process keeps a
+     * copy that could go stale). Outside core this is the capability
+     * MR_SERVICE_SEARCHES_IN_STORE.
+     */
+    struct mr_index *index;
+    const struct mr_clock *clock;
+    int short_term_expiry_days;
+    int archive_threshold_days;
+    int default_limit;
+    double default_min_similarity;
+    bool relaxed_sharing;
+    size_t embed_batch_size;
+    bool debug;
+};
+
+/* True when the store's own vector index answers searches (no in-process index). */
+static inline bool core_searches_in_store(const struct mr_service *svc)
+{
+    return svc->index == NULL;
+}
+
+/*
+ * DEBUG=true: where an operation's time went. The embedder and index
+ * phases add their microseconds; the rest of the call is the store's (its
+ * transactions, plus the rules' few microseconds). core_trace_end prints one
+ * line to stderr, nothing when the service is not in debug mode.
+ */
+struct core_trace {
+    int64_t start_us, embed_us, index_us;
+};
+
+/* Monotonic microseconds in debug mode; 0 otherwise, so the phases cost nothing. */
+static inline int64_t core_clock(const struct mr_service *svc)
+{
+    return svc->debug ? mr_monotonic_us() : 0;
+}
+
+static inline void core_trace_start(const struct mr_service *svc, struct core_trace *t)
+{
+    memset(t, 0, sizeof *t);
+    t->start_us = core_clock(svc);
+}
+
+/* "memori: debug: <op> <user>@<tenant>: ok|<code>, <what> in T ms (embed E, index I, store S)" */
+void core_trace_end(const struct mr_service *svc, const struct core_trace *t, const char *op,
+                    const struct mr_identity *who, int rc, const char *what_fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* True when the row belongs to the caller (same user and tenant). */
 static inline bool core_owns(const struct mr_identity *who, const char *user_id,
@@ -22,11 +79,16 @@ static inline bool core_shared_with(const struct mr_service *svc, const struct m
            m->tenant_id && strcmp(who->tenant_id, m->tenant_id) == 0;
 }
 
-/* Puts m (with its vector) into the index; nothing when the store searches itself. */
-int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct mr_err *err);
+/*
+ * Puts m (with its vector) into the index; nothing when the store searches
+ * itself. t (may be NULL) gets the time it took.
+ */
+int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct core_trace *t,
+                   struct mr_err *err);
 
 /* Drops id from who's index partition (when there is an in-process index). */
-void core_index_remove(struct mr_service *svc, const struct mr_identity *who, int64_t id);
+void core_index_remove(struct mr_service *svc, const struct mr_identity *who, int64_t id,
+                       struct core_trace *t);
 
 /* Ends tx: commits when rc == 0, rolls back otherwise; returns the final rc. */
 int core_finish(struct mr_store_tx *tx, int rc, struct mr_err *err);
@@ -35,8 +97,11 @@ int core_finish(struct mr_store_tx *tx, int rc, struct mr_err *err);
 int core_get_owned_memory(struct mr_store_tx *tx, const struct mr_identity *who,
                           const char *memory_id, struct mr_memory *out, struct mr_err *err);
 
-/* Embeds text into a new vector of the embedder's dimension (caller frees). */
-int core_embed(struct mr_service *svc, const char *text, size_t len, float **out,
-               struct mr_err *err);
+/*
+ * Embeds text into a new vector of the embedder's dimension (caller frees).
+ * t (may be NULL) gets the time it took.
+ */
+int core_embed(struct mr_service *svc, const char *text, size_t len, struct core_trace *t,
+               float **out, struct mr_err *err);
 
 #endif

@@ -21,7 +21,8 @@ int core_finish(struct mr_store_tx *tx, int rc, struct mr_err *err)
     return mr_store_commit(tx, err);
 }
 
-int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct mr_err *err)
+int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct core_trace *t,
+                   struct mr_err *err)
 {
     if (!svc->index)
         return 0; /* the store searches its own rows */
@@ -36,13 +37,22 @@ int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct mr_
         .vec = m->embedding,
         .is_shared = m->is_shared && mr_memory_type_shareable(m->memory_type),
     };
-    return mr_index_upsert(svc->index, &e, err);
+    int64_t t0 = core_clock(svc);
+    int rc = mr_index_upsert(svc->index, &e, err);
+    if (t)
+        t->index_us += core_clock(svc) - t0;
+    return rc;
 }
 
-void core_index_remove(struct mr_service *svc, const struct mr_identity *who, int64_t id)
+void core_index_remove(struct mr_service *svc, const struct mr_identity *who, int64_t id,
+                       struct core_trace *t)
 {
-    if (svc->index)
-        mr_index_remove(svc->index, who, id);
+    if (!svc->index)
+        return;
+    int64_t t0 = core_clock(svc);
+    mr_index_remove(svc->index, who, id);
+    if (t)
+        t->index_us += core_clock(svc) - t0;
 }
 
 int core_get_owned_memory(struct mr_store_tx *tx, const struct mr_identity *who,
@@ -58,12 +68,15 @@ int core_get_owned_memory(struct mr_store_tx *tx, const struct mr_identity *who,
     return 0;
 }
 
-int core_embed(struct mr_service *svc, const char *text, size_t len, float **out,
-               struct mr_err *err)
+int core_embed(struct mr_service *svc, const char *text, size_t len, struct core_trace *t,
+               float **out, struct mr_err *err)
 {
     size_t dim = mr_embed_dim(svc->embedder);
     float *v = mr_xmalloc(dim * sizeof *v);
+    int64_t t0 = core_clock(svc);
     int rc = mr_embed_one(svc->embedder, text, len, v, err);
+    if (t)
+        t->embed_us += core_clock(svc) - t0;
     if (rc) {
         free(v);
         return rc;
@@ -133,10 +146,12 @@ int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
         return mr_err_set(err, MR_EINVAL,
                           "Only rule, entity and relationship memories can be shared");
 
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_memory *m = out;
-    int rc = core_embed(svc, in->content, in->content_len, &m->embedding, err);
+    int rc = core_embed(svc, in->content, in->content_len, &t, &m->embedding, err);
     if (rc)
-        return rc;
+        goto fail;
     int64_t now = mr_clock_now(svc->clock);
     m->dim = mr_embed_dim(svc->embedder);
     mr_uuid_v4(m->memory_id);
@@ -166,10 +181,12 @@ int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
         rc = mr_store_mem_insert(tx, m, err);
     if ((rc = core_finish(tx, rc, err)) != 0)
         goto fail;
-    if ((rc = core_index_put(svc, m, err)) != 0)
+    if ((rc = core_index_put(svc, m, &t, err)) != 0)
         goto fail;
+    core_trace_end(svc, &t, "create", who, 0, "memory %s", m->memory_id);
     return 0;
 fail:
+    core_trace_end(svc, &t, "create", who, rc, "no memory");
     mr_memory_clear(out);
     return rc;
 }
@@ -178,17 +195,20 @@ int mr_memory_get(struct mr_service *svc, const struct mr_identity *who, const c
                   struct mr_memory *out, struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, false, &tx, err);
-    if (rc)
-        return rc;
-    rc = mr_store_mem_get(tx, memory_id, out, err);
-    mr_store_rollback(tx);
+    if (rc == 0) {
+        rc = mr_store_mem_get(tx, memory_id, out, err);
+        mr_store_rollback(tx);
+    }
     if (rc == 0 && !core_owns(who, out->user_id, out->tenant_id) &&
         !core_shared_with(svc, who, out)) {
         mr_memory_clear(out);
         rc = mr_err_set(err, MR_ENOTFOUND, "Memory not found");
     }
+    core_trace_end(svc, &t, "get", who, rc, "memory %.36s", memory_id);
     return rc;
 }
 
@@ -201,9 +221,11 @@ int mr_memory_update(struct mr_service *svc, const struct mr_identity *who, cons
     memset(out, 0, sizeof *out);
     if (p->content && is_blank(p->content, p->content_len))
         return mr_err_set(err, MR_EINVAL, "Memory content cannot be empty");
+    struct core_trace t;
+    core_trace_start(svc, &t);
     /* Updating content re-embeds (DESIGN.md §3). */
-    if (p->content && (rc = core_embed(svc, p->content, p->content_len, &vec, err)) != 0)
-        return rc;
+    if (p->content && (rc = core_embed(svc, p->content, p->content_len, &t, &vec, err)) != 0)
+        goto out;
 
     struct mr_store_tx *tx;
     if ((rc = mr_store_begin(svc->store, true, &tx, err)) != 0)
@@ -245,8 +267,9 @@ int mr_memory_update(struct mr_service *svc, const struct mr_identity *who, cons
     }
     rc = core_finish(tx, rc, err);
     if (rc == 0)
-        rc = core_index_put(svc, out, err);
+        rc = core_index_put(svc, out, &t, err);
 out:
+    core_trace_end(svc, &t, "update", who, rc, "memory %.36s", memory_id);
     if (rc)
         mr_memory_clear(out);
     free(vec);
@@ -257,11 +280,13 @@ out:
 int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
                      struct mr_err *err)
 {
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     struct mr_memory m = {0};
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
-        return rc;
+        goto out;
     rc = core_get_owned_memory(tx, who, memory_id, &m, err);
     int64_t id = rc == 0 ? m.id : 0;
     if (rc == 0) {
@@ -270,7 +295,9 @@ int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who, cons
     }
     rc = core_finish(tx, rc, err);
     if (rc == 0)
-        core_index_remove(svc, who, id);
+        core_index_remove(svc, who, id, &t);
+out:
+    core_trace_end(svc, &t, "delete", who, rc, "memory %.36s", memory_id);
     return rc;
 }
 
@@ -278,10 +305,12 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, con
                       struct mr_memory *out, struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
-        return rc;
+        goto out;
     rc = core_get_owned_memory(tx, who, memory_id, out, err);
     if (rc == 0) {
         enum mr_memory_type was = out->memory_type;
@@ -294,21 +323,26 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, con
     }
     rc = core_finish(tx, rc, err);
     if (rc == 0)
-        rc = core_index_put(svc, out, err);
+        rc = core_index_put(svc, out, &t, err);
     if (rc)
         mr_memory_clear(out);
+out:
+    core_trace_end(svc, &t, "promote", who, rc, "memory %.36s", memory_id);
     return rc;
 }
 
 int mr_memory_stats(struct mr_service *svc, const struct mr_identity *who, struct mr_stats *out,
                     struct mr_err *err)
 {
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, false, &tx, err);
-    if (rc)
-        return rc;
-    rc = mr_store_mem_stats(tx, who, out, err);
-    mr_store_rollback(tx);
+    if (rc == 0) {
+        rc = mr_store_mem_stats(tx, who, out, err);
+        mr_store_rollback(tx);
+    }
+    core_trace_end(svc, &t, "stats", who, rc, "%lld memories", rc ? 0LL : (long long)out->total);
     return rc;
 }
 
@@ -320,100 +354,28 @@ int mr_memory_archive(struct mr_service *svc, const struct mr_identity *who, int
     int64_t now = mr_clock_now(svc->clock), *ids = NULL;
     char **users = NULL;
     size_t n = 0;
+    struct core_trace t;
+    core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
-        return rc;
+        goto out;
     rc = mr_store_mem_archive(tx, who, mr_rule_archive_cutoff(now, days), now, &ids, &users, &n,
                               err);
     rc = core_finish(tx, rc, err);
+    int64_t t0 = core_clock(svc);
     for (size_t i = 0; i < n; i++) {
         struct mr_identity owner = {users[i], who->tenant_id};
         if (rc == 0 && svc->index)
             mr_index_set_archived(svc->index, &owner, ids[i], true);
         free(users[i]);
     }
+    t.index_us += core_clock(svc) - t0;
     if (rc == 0)
         *out_count = (int64_t)n;
     free(users);
     free(ids);
-    return rc;
-}
-
-static int load_one(void *arg, const struct mr_memory *m)
-{
-    struct mr_service *svc = arg;
-    struct mr_err err;
-    if (m->dim != mr_embed_dim(svc->embedder)) {
-        fprintf(stderr, "memori: memory %s has dimension %zu, expected %zu; skipped\n",
-                m->memory_id, m->dim, mr_embed_dim(svc->embedder));
-        return 0;
-    }
-    return core_index_put(svc, m, &err);
-}
-
-int mr_service_load_index(struct mr_service *svc, struct mr_err *err)
-{
-    if (!svc->index)
-        return 0;
-    struct mr_store_tx *tx;
-    int rc = mr_store_begin(svc->store, false, &tx, err);
-    if (rc)
-        return rc;
-    rc = mr_store_mem_scan(tx, load_one, svc, err);
-    mr_store_rollback(tx);
-    return rc;
-}
-
-struct reembed_list {
-    int64_t *ids;
-    size_t n, cap;
-};
-
-static int collect_id(void *arg, const struct mr_memory *m)
-{
-    struct reembed_list *l = arg;
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 256;
-        l->ids = mr_xrealloc(l->ids, l->cap * sizeof *l->ids);
-    }
-    l->ids[l->n++] = m->id;
-    return 0;
-}
-
-int mr_service_reembed(struct mr_service *svc, int64_t *out_count, struct mr_err *err)
-{
-    struct reembed_list l = {0};
-    struct mr_store_tx *tx;
-    size_t dim = mr_embed_dim(svc->embedder);
-    int rc = mr_store_begin(svc->store, true, &tx, err);
-    if (rc)
-        return rc;
-    /*
-     * The model first: PostgreSQL then gives its column the new dimension
-     * before rows of that dimension arrive. Ids next: SQLite leaves a scan
-     * undefined when its rows change under it.
-     */
-    rc = mr_store_set_model(tx, mr_embed_name(svc->embedder), dim, err);
-    if (rc == 0)
-        rc = mr_store_mem_scan(tx, collect_id, &l, err);
-    for (size_t i = 0; rc == 0 && i < l.n; i++) {
-        struct mr_memory m;
-        if ((rc = mr_store_mem_get_by_id(tx, l.ids[i], &m, err)) != 0)
-            break;
-        float *v = NULL;
-        rc = core_embed(svc, m.content, strlen(m.content), &v, err);
-        if (rc == 0) {
-            free(m.embedding);
-            m.embedding = v;
-            m.dim = dim;
-            rc = mr_store_mem_update(tx, &m, true, err);
-        }
-        mr_memory_clear(&m);
-    }
-    rc = core_finish(tx, rc, err);
-    if (rc == 0)
-        *out_count = (int64_t)l.n;
-    free(l.ids);
+out:
+    core_trace_end(svc, &t, "archive", who, rc, "%zu archived, %d days", n, days);
     return rc;
 }

@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "memori/embed.h"
+#include "memori/index.h"
 #include "memori/rules.h"
 #include "memori/service.h"
+#include "memori/store.h"
 #include "test.h"
 
 static const int64_t T0 = INT64_C(1767225600000000);
@@ -21,7 +24,7 @@ struct env {
     struct mr_store *store; /* faulty over sqlite */
     struct mr_embedder *embedder;
     struct mr_index *index;
-    struct mr_service svc;
+    struct mr_service *svc;
 };
 
 static void open_env(struct env *e, const char *path)
@@ -31,12 +34,14 @@ static void open_env(struct env *e, const char *path)
     e->store = mr_store_faulty_wrap(mr_store_sqlite_open(path, 2, &err));
     e->embedder = mr_embed_lexical_new(64, &err);
     e->index = mr_index_flat_new(64);
-    e->svc = (struct mr_service){e->store, e->embedder, e->index, &e->clock, 7, 30, 10, 0.0};
-    mr_service_load_index(&e->svc, &err);
+    e->svc = mr_service_new(
+        &(struct mr_service_config){e->store, e->embedder, e->index, &e->clock, 7, 30, 10, 0.0});
+    mr_service_load_index(e->svc, &err);
 }
 
 static void close_env(struct env *e)
 {
+    mr_service_free(e->svc);
     mr_index_destroy(e->index);
     mr_store_close(e->store);
     mr_embed_destroy(e->embedder);
@@ -108,14 +113,14 @@ static void make_base(const char *path)
                                   .importance_score = 0.2,
                                   .expires_at = T0 + 400 * MR_USEC_PER_DAY};
     memcpy(in.conversation_id, CONV, sizeof CONV);
-    mr_memory_create(&e.svc, &alice, &in, &m, &err);
+    mr_memory_create(e.svc, &alice, &in, &m, &err);
     memcpy(short_id, m.memory_id, MR_UUID_LEN);
     mr_memory_clear(&m);
     in.content = "refunds are negative payments";
     in.content_len = strlen(in.content);
     in.memory_type = MR_RULE;
     in.importance_score = 0.5;
-    mr_memory_create(&e.svc, &alice, &in, &m, &err);
+    mr_memory_create(e.svc, &alice, &in, &m, &err);
     memcpy(rule_id, m.memory_id, MR_UUID_LEN);
     mr_memory_clear(&m);
     close_env(&e);
@@ -159,28 +164,28 @@ static int run_op(struct env *e, enum op op)
     memcpy(in.conversation_id, CONV, sizeof CONV);
     switch (op) {
     case CREATE:
-        rc = mr_memory_create(&e->svc, &alice, &in, &m, &err);
+        rc = mr_memory_create(e->svc, &alice, &in, &m, &err);
         break;
     case CREATE_NEW_CONV:
         memcpy(in.conversation_id, "55555555-5555-4555-8555-555555555555", MR_UUID_LEN);
-        rc = mr_memory_create(&e->svc, &alice, &in, &m, &err);
+        rc = mr_memory_create(e->svc, &alice, &in, &m, &err);
         break;
     case UPDATE: {
         struct mr_memory_patch p = {
             .content = "changed text", .content_len = 12, .metadata = "{\"k\":1}"};
-        rc = mr_memory_update(&e->svc, &alice, rule_id, &p, &m, &err);
+        rc = mr_memory_update(e->svc, &alice, rule_id, &p, &m, &err);
         break;
     }
     case DELETE:
-        rc = mr_memory_delete(&e->svc, &alice, rule_id, &err);
+        rc = mr_memory_delete(e->svc, &alice, rule_id, &err);
         break;
     case PROMOTE:
-        rc = mr_memory_promote(&e->svc, &alice, short_id, &m, &err);
+        rc = mr_memory_promote(e->svc, &alice, short_id, &m, &err);
         break;
     case SEARCH: {
         struct mr_search_results r;
         struct mr_search q = {.query = "refunds", .query_len = 7, .has_min_similarity = true};
-        rc = mr_memory_search(&e->svc, &alice, &q, &r, &err);
+        rc = mr_memory_search(e->svc, &alice, &q, &r, &err);
         if (rc == 0)
             mr_search_results_clear(&r);
         break;
@@ -188,22 +193,22 @@ static int run_op(struct env *e, enum op op)
     case ARCHIVE: {
         int64_t n;
         e->clock.fixed_us = T0 + 31 * MR_USEC_PER_DAY;
-        rc = mr_memory_archive(&e->svc, &alice, 30, &n, &err);
+        rc = mr_memory_archive(e->svc, &alice, 30, &n, &err);
         break;
     }
     case CONV_CREATE: {
         struct mr_conversation_create cc = {.title = "t"};
-        rc = mr_conversation_create(&e->svc, &alice, &cc, &c, &err);
+        rc = mr_conversation_create(e->svc, &alice, &cc, &c, &err);
         break;
     }
     case CONV_UPDATE: {
         struct mr_conversation_patch p = {
             .has_title = true, .title = "renamed", .metadata = "{\"a\":2}"};
-        rc = mr_conversation_update(&e->svc, &alice, CONV, &p, &c, &err);
+        rc = mr_conversation_update(e->svc, &alice, CONV, &p, &c, &err);
         break;
     }
     case CONV_DELETE:
-        rc = mr_conversation_delete(&e->svc, &alice, CONV, &err);
+        rc = mr_conversation_delete(e->svc, &alice, CONV, &err);
         break;
     default:
         break;
