@@ -122,12 +122,20 @@ static void evaluate(const char *name, struct mr_embedder *e, const char *sts, c
             hi_min = sims[i] < hi_min ? sims[i] : hi_min;
         }
     }
-    for (int i = 0; i < n; i++)
+    /* Against the default threshold the registry gives the model (src/embed/builtin.c). */
+    double threshold = mr_embed_default_threshold(MR_PROVIDER_BUILTIN, name);
+    int lo_below = 0, hi_at = 0;
+    for (int i = 0; i < n; i++) {
         hi_above += gold[i] >= 4 && sims[i] > lo_max;
+        lo_below += gold[i] <= 1 && sims[i] < threshold;
+        hi_at += gold[i] >= 4 && sims[i] >= threshold;
+    }
     snprintf(spread, sizeof spread,
              "%s: unrelated pairs mean %.3f max %.3f; close pairs mean %.3f min %.3f; %d/%d close "
-             "pairs above every unrelated one",
-             name, lo_sum / lo_n, lo_max, hi_sum / hi_n, hi_min, hi_above, hi_n);
+             "pairs above every unrelated one; default threshold %.2f keeps out %d/%d unrelated "
+             "and lets in %d/%d close pairs",
+             name, lo_sum / lo_n, lo_max, hi_sum / hi_n, hi_min, hi_above, hi_n, threshold,
+             lo_below, lo_n, hi_at, hi_n);
     free(sims);
     int m = read_tsv(ret, 2);
     float **mem = malloc(m * sizeof *mem);
