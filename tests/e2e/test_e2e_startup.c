@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "http_client.h"
+#include "pg_server.h"
 #include "test.h"
 
 #define CONV "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -51,6 +52,8 @@ TEST(test_startup_line_names_the_sqlite_store)
 
 TEST(test_startup_line_names_the_postgres_store_with_its_password_masked)
 {
+    if (!pg_server_shared())
+        SKIP("no PostgreSQL server to start (scripts/install-test-deps.sh installs one)");
     setenv("MEMORI_TEST_BACKEND", "postgres", 1);
     char db[512], url[600], with_password[700];
     fresh_db(db, sizeof db);
@@ -58,8 +61,8 @@ TEST(test_startup_line_names_the_postgres_store_with_its_password_masked)
     /* The test cluster trusts user memori: a password in the URL is accepted and unused. */
     const char *user = strstr(url, "://memori@");
     CHECK(user != NULL);
-    snprintf(with_password, sizeof with_password, "%.*s://memori:pw-s3cret%s",
-             (int)(user - url), url, user + strlen("://memori"));
+    snprintf(with_password, sizeof with_password, "%.*s://memori:pw-s3cret%s", (int)(user - url),
+             url, user + strlen("://memori"));
     char *env[] = {with_password, NULL};
     struct server s;
     int started = server_start(&s, db, env);

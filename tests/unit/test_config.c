@@ -269,8 +269,7 @@ TEST(test_provider_defaults_come_from_the_registry)
     CHECK(strstr(buf, "MEMORY_MIN_SIMILARITY_THRESHOLD=0.4 (model default)\n") != NULL);
     mr_config_free(&c);
     /* A given threshold wins, 0 included. */
-    char *given[] = {"MEMORI_EMBEDDING_PROVIDER=openai", "MEMORY_MIN_SIMILARITY_THRESHOLD=0",
-                     NULL};
+    char *given[] = {"MEMORI_EMBEDDING_PROVIDER=openai", "MEMORY_MIN_SIMILARITY_THRESHOLD=0", NULL};
     CHECK(load(&c, given, &err) == 0);
     CHECK(c.has_min_similarity);
     CHECK_NEAR(c.min_similarity, 0, 0);
@@ -311,8 +310,7 @@ TEST(test_database_location_masks_the_password)
 
 TEST_MAIN("config", T(test_provider_defaults_come_from_the_registry),
           T(test_database_location_masks_the_password), T(test_defaults_match_reference),
-          T(test_every_variable_is_read),
-          T(test_bad_values_name_the_variable), T(test_secrets_never_in_messages),
-          T(test_printing_masks_secrets), T(test_dotenv_is_read_and_environment_wins),
-          T(test_dotenv_bad_value_and_bad_line), T(test_missing_dotenv_is_fine),
-          T(test_postgres_url_selects_postgres))
+          T(test_every_variable_is_read), T(test_bad_values_name_the_variable),
+          T(test_secrets_never_in_messages), T(test_printing_masks_secrets),
+          T(test_dotenv_is_read_and_environment_wins), T(test_dotenv_bad_value_and_bad_line),
+          T(test_missing_dotenv_is_fine), T(test_postgres_url_selects_postgres))

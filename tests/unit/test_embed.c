@@ -151,8 +151,8 @@ TEST(test_registry_defaults_per_provider_and_model)
 TEST(test_registry_opens_what_the_spec_names)
 {
     struct mr_err err;
-    struct mr_embed_spec spec = {.provider = MR_PROVIDER_BUILTIN, .model = MR_LEXICAL_MODEL,
-                                 .dim = 128};
+    struct mr_embed_spec spec = {
+        .provider = MR_PROVIDER_BUILTIN, .model = MR_LEXICAL_MODEL, .dim = 128};
     struct mr_embedder *e = mr_embed_open(&spec, &err);
     CHECK(e);
     CHECK_STR(mr_embed_name(e), MR_LEXICAL_MODEL);
@@ -178,7 +178,7 @@ TEST(test_registry_opens_what_the_spec_names)
 }
 
 TEST_MAIN("embed", T(test_registry_defaults_per_provider_and_model),
-          T(test_registry_opens_what_the_spec_names), T(test_lexical_is_deterministic), T(test_lexical_vectors_are_unit_length),
-          T(test_lexical_empty_text_is_zero_vector), T(test_lexical_rejects_bad_dimension),
-          T(test_identifiers_split_into_words), T(test_lexical_ranks_shared_words_higher),
-          T(test_lexical_batch_equals_single))
+          T(test_registry_opens_what_the_spec_names), T(test_lexical_is_deterministic),
+          T(test_lexical_vectors_are_unit_length), T(test_lexical_empty_text_is_zero_vector),
+          T(test_lexical_rejects_bad_dimension), T(test_identifiers_split_into_words),
+          T(test_lexical_ranks_shared_words_higher), T(test_lexical_batch_equals_single))
