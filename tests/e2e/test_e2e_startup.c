@@ -126,9 +126,9 @@ TEST(test_a_database_that_cannot_be_opened_exits_2_saying_why)
     CHECK(strstr(err, "no-such-directory") != NULL);
 }
 
-TEST(test_an_interrupted_reembed_is_refused_until_run_again)
+/* The body of the interrupted-reembed tests, on the backend MEMORI_TEST_BACKEND names. */
+static void interrupted_reembed(void)
 {
-    setenv("MEMORI_TEST_BACKEND", "sqlite", 1);
     struct server s;
     char db[512], url[600], err[4096];
     CHECK(server_start(&s, fresh_db(db, sizeof db), NULL) == 0);
@@ -160,8 +160,25 @@ TEST(test_an_interrupted_reembed_is_refused_until_run_again)
     CHECK_INT(server_stop(&s, SIGTERM), 0);
 }
 
+TEST(test_an_interrupted_reembed_is_refused_until_run_again)
+{
+    setenv("MEMORI_TEST_BACKEND", "sqlite", 1);
+    interrupted_reembed();
+}
+
+/* PostgreSQL also re-types the vector column: 384 → 16 at the marker, back to 384 at the end. */
+TEST(test_an_interrupted_reembed_on_postgres_is_refused_until_run_again)
+{
+    if (!pg_server_shared())
+        SKIP("no PostgreSQL server to start (scripts/install-test-deps.sh installs one)");
+    setenv("MEMORI_TEST_BACKEND", "postgres", 1);
+    interrupted_reembed();
+    setenv("MEMORI_TEST_BACKEND", "sqlite", 1);
+}
+
 TEST_MAIN("e2e_startup", T(test_startup_line_names_the_sqlite_store),
           T(test_startup_line_names_the_postgres_store_with_its_password_masked),
           T(test_debug_logs_a_timing_line_per_operation),
           T(test_a_database_that_cannot_be_opened_exits_2_saying_why),
-          T(test_an_interrupted_reembed_is_refused_until_run_again))
+          T(test_an_interrupted_reembed_is_refused_until_run_again),
+          T(test_an_interrupted_reembed_on_postgres_is_refused_until_run_again))
