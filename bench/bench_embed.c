@@ -82,7 +82,9 @@ static void run(struct mr_embedder *e, double base_per_s)
            "baseline byte pass\n",
            mr_embed_name(e), dim, n / emb, emb / n * 1e6, base_per_s / (n / emb));
     double rel_min = 1, unrel_max = -1, rel_sum = 0, unrel_sum = 0;
-    int top1 = 0;
+    int top1 = 0, rel_in = 0, unrel_out = 0;
+    /* The default the registry gives this model (src/embed/builtin.c). */
+    double threshold = mr_embed_default_threshold(MR_PROVIDER_BUILTIN, mr_embed_name(e));
     for (size_t i = 0; i < NT; i++) {
         double r = sim(e, triples[i][0], triples[i][1]), u = sim(e, triples[i][0], triples[i][2]);
         rel_sum += r;
@@ -90,10 +92,14 @@ static void run(struct mr_embedder *e, double base_per_s)
         rel_min = r < rel_min ? r : rel_min;
         unrel_max = u > unrel_max ? u : unrel_max;
         top1 += r > u;
+        rel_in += r >= threshold;
+        unrel_out += u < threshold;
     }
     printf("  %zu question/memory pairs: related mean %.3f (min %.3f), unrelated mean %.3f "
            "(max %.3f), related ranked first %d/%zu\n",
            NT, rel_sum / NT, rel_min, unrel_sum / NT, unrel_max, top1, NT);
+    printf("  default threshold %.2f: %d/%zu related pairs pass it, %d/%zu unrelated stay out\n",
+           threshold, rel_in, NT, unrel_out, NT);
     free(out);
 }
 
