@@ -119,9 +119,10 @@ int mr_service_load_index(struct mr_service *svc, struct mr_err *err)
 }
 
 /*
- * Re-embedding. The ids to do, ascending; done marks those written with
- * the new model (a memory whose content changed between our read and our
- * write is appended again, to be read anew).
+ * Re-embedding. ids: the memories to do, ascending (one whose content
+ * changed between our read and our write is appended again, to be read
+ * anew); done: those written with the new model. The in-process index is
+ * not updated: `memori reembed` runs with no server on the database.
  */
 struct reembed {
     struct mr_service *svc;
@@ -310,8 +311,7 @@ int mr_service_reembed(struct mr_service *svc, int64_t *out_count, struct mr_err
     rc = mr_store_set_model(tx, marker, mr_embed_dim(svc->embedder), err);
     if ((rc = core_finish(tx, rc, err)) != 0)
         return rc;
-    /* Ids in a read transaction of their own: SQLite leaves a scan undefined when its rows
-     * change under it. */
+    /* The ids in a read transaction: SQLite leaves a scan undefined when its rows change. */
     if ((rc = mr_store_begin(svc->store, MR_TX_READ, &tx, err)) != 0)
         return rc;
     rc = mr_store_mem_scan(tx, collect_id, &r, err);
