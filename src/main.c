@@ -175,8 +175,10 @@ static int open_parts(struct app *a, bool check)
         a->store = mr_store_sqlite_open(c->sqlite_path,
                                         c->database_pool_size + c->database_max_overflow, &err);
     if (!a->store) {
-        /* The configured database cannot be used (absent, unreachable, or held by another
-         * process): a configuration problem, as a bad value is. */
+        /*
+         * The configured database cannot be used (absent, unreachable, or held
+         * by another process): a configuration problem, as a bad value is.
+         */
         fprintf(stderr, "memori: %s\n", err.msg);
         return 2;
     }
