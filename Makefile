@@ -20,10 +20,11 @@ else
   OPT := -O2 -g
 endif
 CFLAGS += $(CFLAGS_BASE) $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+# libstemmer (Snowball) ships no pkg-config file: linked by name.
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lpthread -lm
 
 LIB_SRC := $(wildcard src/util/*.c src/config/*.c src/store/*.c src/embed/*.c src/index/*.c \
-	src/core/*.c src/api/*.c src/http/*.c src/auth/*.c)
+	src/lexical/*.c src/core/*.c src/api/*.c src/http/*.c src/auth/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/src/main.o
 

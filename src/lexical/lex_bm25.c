@@ -1,0 +1,23 @@
+/*
+ * lex_bm25.c — the BM25 functions lexical.h does not inline: idf and the
+ * normalised score. Pure, so any store computes the same numbers from the
+ * same statistics.
+ */
+#include <math.h>
+
+#include "memori/lexical.h"
+
+double mr_lex_idf(uint64_t df, uint64_t n_docs)
+{
+    /* Lucene's form: never negative, unlike Robertson's for df > N/2. */
+    double n = (double)n_docs, d = (double)(df < n_docs ? df : n_docs);
+    return log(1 + (n - d + 0.5) / (d + 0.5));
+}
+
+double mr_lex_normalise(double bm25, double max)
+{
+    if (!(max > 0) || !(bm25 > 0))
+        return 0;
+    double s = bm25 / max;
+    return s < 1 ? s : 1;
+}

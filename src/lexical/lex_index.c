@@ -1,0 +1,521 @@
+/*
+ * lex_index.c — the in-process inverted index of one partition (lexical.h).
+ *
+ * Documents live in slots numbered in the order they were put; a term's
+ * postings (slot, tf) are appended, so they stay sorted by slot and one
+ * document's tf is a binary search away (mr_lex_index_score). A removed or
+ * replaced document only marks its slot dead and takes its length and its
+ * terms' df out of the statistics at once; its postings stay until dead
+ * slots outnumber half the live ones, when one pass (compact) drops them,
+ * renumbers the slots and forgets the terms no document holds any more.
+ * A write is then O(its terms), never O(a term's postings).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lexical_int.h"
+#include "memori/lexical.h"
+#include "memori/util.h"
+
+#define NO_SLOT UINT32_MAX
+#define COMPACT_MIN_DEAD 32 /* a few dead slots cost nothing: compact in batches */
+
+struct posting {
+    uint32_t slot;
+    uint32_t tf;
+};
+
+struct term {
+    uint32_t str_off, len; /* bytes in ix->strings */
+    uint32_t df;           /* live documents holding the term */
+    uint32_t n, cap;       /* postings, live and dead */
+    struct posting *post;
+};
+
+struct doc {
+    int64_t id;
+    uint32_t len;     /* terms with repeats, the BM25 length */
+    uint32_t n_terms; /* distinct */
+    uint32_t *terms;  /* indexes into ix->terms; NULL once dead */
+    bool live;
+};
+
+struct mr_lex_index {
+    struct term *terms;
+    uint32_t n_terms, terms_cap;
+    uint32_t *term_table; /* open addressing: term index + 1, 0 = empty */
+    uint32_t term_table_cap;
+    char *strings;
+    size_t strings_len, strings_cap;
+
+    struct doc *docs;
+    uint32_t n_slots, docs_cap, n_dead;
+    uint32_t *id_table; /* open addressing over live documents: slot + 1, 0 = empty */
+    uint32_t id_table_cap;
+
+    uint64_t n_live, total_len;
+};
+
+static uint64_t id_hash(int64_t id)
+{
+    uint64_t x = (uint64_t)id + UINT64_C(0x9e3779b97f4a7c15); /* splitmix64's finaliser */
+    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+/* ------------------------------------------------------------ vocabulary */
+
+static const char *term_bytes(const struct mr_lex_index *ix, const struct term *t)
+{
+    return ix->strings + t->str_off;
+}
+
+static void term_table_build(struct mr_lex_index *ix, uint32_t cap)
+{
+    free(ix->term_table);
+    ix->term_table = mr_xcalloc(cap, sizeof *ix->term_table);
+    ix->term_table_cap = cap;
+    for (uint32_t i = 0; i < ix->n_terms; i++) {
+        const struct term *t = &ix->terms[i];
+        uint32_t j = (uint32_t)mr_lex_hash(term_bytes(ix, t), t->len) & (cap - 1);
+        while (ix->term_table[j])
+            j = (j + 1) & (cap - 1);
+        ix->term_table[j] = i + 1;
+    }
+}
+
+/* The term's index, or NO_SLOT. */
+static uint32_t term_find(const struct mr_lex_index *ix, const char *w, size_t n)
+{
+    if (!ix->term_table_cap)
+        return NO_SLOT;
+    uint32_t mask = ix->term_table_cap - 1;
+    for (uint32_t j = (uint32_t)mr_lex_hash(w, n) & mask; ix->term_table[j]; j = (j + 1) & mask) {
+        const struct term *t = &ix->terms[ix->term_table[j] - 1];
+        if (t->len == n && memcmp(term_bytes(ix, t), w, n) == 0)
+            return ix->term_table[j] - 1;
+    }
+    return NO_SLOT;
+}
+
+/* The term's index, added (df 0, no postings) when new. */
+static uint32_t term_intern(struct mr_lex_index *ix, const char *w, size_t n)
+{
+    uint32_t i = term_find(ix, w, n);
+    if (i != NO_SLOT)
+        return i;
+    if ((ix->n_terms + 1) * 2 > ix->term_table_cap)
+        term_table_build(ix, ix->term_table_cap ? ix->term_table_cap * 2 : 64);
+    if (ix->n_terms == ix->terms_cap) {
+        ix->terms_cap = ix->terms_cap ? ix->terms_cap * 2 : 64;
+        ix->terms = mr_xrealloc(ix->terms, (size_t)ix->terms_cap * sizeof *ix->terms);
+    }
+    if (ix->strings_len + n > ix->strings_cap) {
+        ix->strings_cap = (ix->strings_len + n) * 2;
+        ix->strings = mr_xrealloc(ix->strings, ix->strings_cap);
+    }
+    memcpy(ix->strings + ix->strings_len, w, n);
+    i = ix->n_terms++;
+    ix->terms[i] = (struct term){.str_off = (uint32_t)ix->strings_len, .len = (uint32_t)n};
+    ix->strings_len += n;
+    uint32_t mask = ix->term_table_cap - 1, j = (uint32_t)mr_lex_hash(w, n) & mask;
+    while (ix->term_table[j])
+        j = (j + 1) & mask;
+    ix->term_table[j] = i + 1;
+    return i;
+}
+
+/* ------------------------------------------------------------- documents */
+
+static void id_table_build(struct mr_lex_index *ix, uint32_t cap)
+{
+    free(ix->id_table);
+    ix->id_table = mr_xcalloc(cap, sizeof *ix->id_table);
+    ix->id_table_cap = cap;
+    for (uint32_t s = 0; s < ix->n_slots; s++) {
+        if (!ix->docs[s].live)
+            continue;
+        uint32_t j = (uint32_t)id_hash(ix->docs[s].id) & (cap - 1);
+        while (ix->id_table[j])
+            j = (j + 1) & (cap - 1);
+        ix->id_table[j] = s + 1;
+    }
+}
+
+/* The id table position holding id, or NO_SLOT. */
+static uint32_t id_pos(const struct mr_lex_index *ix, int64_t id)
+{
+    if (!ix->id_table_cap)
+        return NO_SLOT;
+    uint32_t mask = ix->id_table_cap - 1;
+    for (uint32_t j = (uint32_t)id_hash(id) & mask; ix->id_table[j]; j = (j + 1) & mask)
+        if (ix->docs[ix->id_table[j] - 1].id == id)
+            return j;
+    return NO_SLOT;
+}
+
+static uint32_t slot_of(const struct mr_lex_index *ix, int64_t id)
+{
+    uint32_t j = id_pos(ix, id);
+    return j == NO_SLOT ? NO_SLOT : ix->id_table[j] - 1;
+}
+
+/* Empties position j of the id table, shifting later entries of its run back (no tombstones). */
+static void id_table_delete(struct mr_lex_index *ix, uint32_t j)
+{
+    uint32_t mask = ix->id_table_cap - 1, i = j;
+    for (uint32_t k = (j + 1) & mask; ix->id_table[k]; k = (k + 1) & mask) {
+        uint32_t home = (uint32_t)id_hash(ix->docs[ix->id_table[k] - 1].id) & mask;
+        /* The entry at k may move to the hole at i when its home is not in (i, k]. */
+        bool stays = i <= k ? (home > i && home <= k) : (home > i || home <= k);
+        if (!stays) {
+            ix->id_table[i] = ix->id_table[k];
+            i = k;
+        }
+    }
+    ix->id_table[i] = 0;
+}
+
+/*
+ * Drops dead slots' postings, renumbers the live slots in order (postings
+ * stay sorted) and forgets terms with df 0, remapping the documents' term
+ * lists; O(postings + vocabulary).
+ */
+static void compact(struct mr_lex_index *ix)
+{
+    uint32_t *slot_map = mr_xmalloc(((size_t)ix->n_slots + 1) * sizeof *slot_map);
+    uint32_t n_slots = 0;
+    for (uint32_t s = 0; s < ix->n_slots; s++)
+        slot_map[s] = ix->docs[s].live ? n_slots++ : NO_SLOT;
+    uint32_t *term_map = mr_xmalloc(((size_t)ix->n_terms + 1) * sizeof *term_map);
+    uint32_t n_terms = 0;
+    size_t strings_len = 0;
+    for (uint32_t i = 0; i < ix->n_terms; i++) {
+        struct term *t = &ix->terms[i];
+        if (t->df == 0) {
+            free(t->post);
+            term_map[i] = NO_SLOT;
+            continue;
+        }
+        uint32_t m = 0;
+        for (uint32_t p = 0; p < t->n; p++) {
+            uint32_t s = slot_map[t->post[p].slot];
+            if (s != NO_SLOT)
+                t->post[m++] = (struct posting){s, t->post[p].tf};
+        }
+        t->n = m;
+        if (t->cap > 2 * m + 4) {
+            t->cap = m;
+            t->post = mr_xrealloc(t->post, (size_t)m * sizeof *t->post);
+        }
+        /* Strings move down only (strings_len <= str_off), so memmove in place is safe. */
+        memmove(ix->strings + strings_len, ix->strings + t->str_off, t->len);
+        t->str_off = (uint32_t)strings_len;
+        strings_len += t->len;
+        term_map[i] = n_terms;
+        ix->terms[n_terms++] = *t;
+    }
+    for (uint32_t s = 0; s < ix->n_slots; s++) {
+        struct doc *d = &ix->docs[s];
+        if (!d->live)
+            continue;
+        for (uint32_t k = 0; k < d->n_terms; k++)
+            d->terms[k] = term_map[d->terms[k]];
+        ix->docs[slot_map[s]] = *d;
+    }
+    ix->n_slots = n_slots;
+    ix->n_terms = n_terms;
+    ix->strings_len = strings_len;
+    ix->n_dead = 0;
+    free(slot_map);
+    free(term_map);
+    uint32_t cap = 64;
+    while (cap < 2 * (n_terms + 1))
+        cap *= 2;
+    term_table_build(ix, cap);
+    id_table_build(ix, ix->id_table_cap);
+}
+
+struct mr_lex_index *mr_lex_index_new(void)
+{
+    return mr_xcalloc(1, sizeof(struct mr_lex_index));
+}
+
+void mr_lex_index_destroy(struct mr_lex_index *ix)
+{
+    if (!ix)
+        return;
+    for (uint32_t i = 0; i < ix->n_terms; i++)
+        free(ix->terms[i].post);
+    for (uint32_t s = 0; s < ix->n_slots; s++)
+        free(ix->docs[s].terms);
+    free(ix->terms);
+    free(ix->term_table);
+    free(ix->strings);
+    free(ix->docs);
+    free(ix->id_table);
+    free(ix);
+}
+
+void mr_lex_index_remove(struct mr_lex_index *ix, int64_t id)
+{
+    uint32_t j = id_pos(ix, id);
+    if (j == NO_SLOT)
+        return;
+    struct doc *d = &ix->docs[ix->id_table[j] - 1];
+    for (uint32_t k = 0; k < d->n_terms; k++)
+        ix->terms[d->terms[k]].df--;
+    ix->total_len -= d->len;
+    ix->n_live--;
+    free(d->terms);
+    d->terms = NULL;
+    d->n_terms = 0;
+    d->live = false;
+    ix->n_dead++;
+    id_table_delete(ix, j);
+    if (ix->n_dead >= COMPACT_MIN_DEAD && ix->n_dead > ix->n_live / 2)
+        compact(ix);
+}
+
+void mr_lex_index_put(struct mr_lex_index *ix, int64_t id, const char *text, size_t len)
+{
+    mr_lex_index_remove(ix, id);
+    struct mr_lex_terms *t = mr_lex_terms_new(text, len);
+    size_t n = mr_lex_terms_count(t);
+    if (ix->n_slots == ix->docs_cap) {
+        ix->docs_cap = ix->docs_cap ? ix->docs_cap * 2 : 64;
+        ix->docs = mr_xrealloc(ix->docs, (size_t)ix->docs_cap * sizeof *ix->docs);
+    }
+    uint32_t slot = ix->n_slots++;
+    struct doc *d = &ix->docs[slot];
+    *d = (struct doc){.id = id,
+                      .len = mr_lex_terms_length(t),
+                      .n_terms = (uint32_t)n,
+                      .terms = n ? mr_xmalloc(n * sizeof *d->terms) : NULL,
+                      .live = true};
+    for (size_t i = 0; i < n; i++) {
+        size_t wn;
+        const char *w = mr_lex_terms_term(t, i, &wn);
+        uint32_t ti = term_intern(ix, w, wn);
+        struct term *tm = &ix->terms[ti];
+        if (tm->n == tm->cap) {
+            tm->cap = tm->cap ? tm->cap * 2 : 2;
+            tm->post = mr_xrealloc(tm->post, (size_t)tm->cap * sizeof *tm->post);
+        }
+        tm->post[tm->n++] = (struct posting){slot, mr_lex_terms_tf(t, i)};
+        tm->df++;
+        d->terms[i] = ti;
+    }
+    ix->n_live++;
+    ix->total_len += d->len;
+    if ((ix->n_live + 1) * 2 > ix->id_table_cap)
+        id_table_build(ix, ix->id_table_cap ? ix->id_table_cap * 2 : 64);
+    else {
+        uint32_t mask = ix->id_table_cap - 1, j = (uint32_t)id_hash(id) & mask;
+        while (ix->id_table[j])
+            j = (j + 1) & mask;
+        ix->id_table[j] = slot + 1;
+    }
+    mr_lex_terms_free(t);
+}
+
+bool mr_lex_index_contains(const struct mr_lex_index *ix, int64_t id)
+{
+    return id_pos(ix, id) != NO_SLOT;
+}
+
+void mr_lex_index_stats(const struct mr_lex_index *ix, uint64_t *out_docs, uint64_t *out_total_len)
+{
+    *out_docs = ix->n_live;
+    *out_total_len = ix->total_len;
+}
+
+uint64_t mr_lex_index_df(const struct mr_lex_index *ix, const char *term, size_t n)
+{
+    uint32_t i = term_find(ix, term, n);
+    return i == NO_SLOT ? 0 : ix->terms[i].df;
+}
+
+size_t mr_lex_index_bytes(const struct mr_lex_index *ix)
+{
+    size_t b = sizeof *ix + (size_t)ix->terms_cap * sizeof *ix->terms +
+               (size_t)ix->term_table_cap * sizeof *ix->term_table + ix->strings_cap +
+               (size_t)ix->docs_cap * sizeof *ix->docs +
+               (size_t)ix->id_table_cap * sizeof *ix->id_table;
+    for (uint32_t i = 0; i < ix->n_terms; i++)
+        b += (size_t)ix->terms[i].cap * sizeof(struct posting);
+    for (uint32_t s = 0; s < ix->n_slots; s++)
+        b += (size_t)ix->docs[s].n_terms * sizeof(uint32_t);
+    return b;
+}
+
+/* ---------------------------------------------------------------- search */
+
+/* A query term as this partition knows it. */
+struct qterm {
+    uint32_t term; /* NO_SLOT: no document holds it */
+    double idf;
+};
+
+/* Resolves q's terms; returns the normaliser. qt holds mr_lex_terms_count(q) entries. */
+static double resolve(const struct mr_lex_index *ix, const struct mr_lex_terms *q, struct qterm *qt)
+{
+    double max = 0;
+    for (size_t i = 0, n = mr_lex_terms_count(q); i < n; i++) {
+        size_t wn;
+        const char *w = mr_lex_terms_term(q, i, &wn);
+        uint32_t t = term_find(ix, w, wn);
+        uint64_t df = t == NO_SLOT ? 0 : ix->terms[t].df;
+        qt[i] = (struct qterm){df ? t : NO_SLOT, mr_lex_idf(df, ix->n_live)};
+        max += mr_lex_term_max(qt[i].idf);
+    }
+    return max;
+}
+
+double mr_lex_index_max(const struct mr_lex_index *ix, const struct mr_lex_terms *q)
+{
+    size_t n = mr_lex_terms_count(q);
+    struct qterm *qt = mr_xmalloc((n + 1) * sizeof *qt);
+    double max = resolve(ix, q, qt);
+    free(qt);
+    return max;
+}
+
+/* The tf of term t in slot s (0 when absent): postings are sorted by slot. */
+static uint32_t tf_in(const struct term *t, uint32_t s)
+{
+    uint32_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->post[mid].slot < s)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->n && t->post[lo].slot == s ? t->post[lo].tf : 0;
+}
+
+double mr_lex_index_score(const struct mr_lex_index *ix, const struct mr_lex_terms *q, int64_t id)
+{
+    uint32_t s = slot_of(ix, id);
+    size_t n = mr_lex_terms_count(q);
+    if (s == NO_SLOT || n == 0)
+        return 0;
+    struct qterm *qt = mr_xmalloc(n * sizeof *qt);
+    resolve(ix, q, qt);
+    double avg = mr_lex_avg_len(ix->total_len, ix->n_live), score = 0;
+    const struct doc *d = &ix->docs[s];
+    /* Added in query order, as the search adds them: the same bits. */
+    for (size_t i = 0; i < n; i++)
+        if (qt[i].term != NO_SLOT)
+            score += mr_lex_bm25_term(qt[i].idf, tf_in(&ix->terms[qt[i].term], s), d->len, avg);
+    free(qt);
+    return score;
+}
+
+/* a ranks below b: a lower score, or the same score and a higher id. */
+static bool worse(const struct mr_lex_hit *a, const struct mr_lex_hit *b)
+{
+    return a->bm25 < b->bm25 || (a->bm25 == b->bm25 && a->id > b->id);
+}
+
+/* Restores the heap (worst hit at the root) below position i. */
+static void sift_down(struct mr_lex_hit *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && worse(&h[l], &h[m]))
+            m = l;
+        if (r < n && worse(&h[r], &h[m]))
+            m = r;
+        if (m == i)
+            return;
+        struct mr_lex_hit t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static void sift_up(struct mr_lex_hit *h, size_t i)
+{
+    while (i > 0 && worse(&h[i], &h[(i - 1) / 2])) {
+        struct mr_lex_hit t = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static int best_first(const void *a, const void *b)
+{
+    const struct mr_lex_hit *x = a, *y = b;
+    return worse(y, x) ? -1 : worse(x, y) ? 1 : 0;
+}
+
+size_t mr_lex_index_search(const struct mr_lex_index *ix, const struct mr_lex_terms *q,
+                           mr_lex_accept_fn accept, void *arg, size_t limit, struct mr_lex_hit *out,
+                           double *out_max)
+{
+    size_t nq = mr_lex_terms_count(q);
+    struct qterm *qt = mr_xmalloc((nq + 1) * sizeof *qt);
+    double max = resolve(ix, q, qt);
+    if (out_max)
+        *out_max = max;
+    size_t n_post = 0;
+    for (size_t i = 0; i < nq; i++)
+        if (qt[i].term != NO_SLOT)
+            n_post += ix->terms[qt[i].term].n;
+    if (limit == 0 || n_post == 0) {
+        free(qt);
+        return 0;
+    }
+    /*
+     * Term at a time into one accumulator per slot, in query term order (so
+     * a document's sum is the one mr_lex_index_score computes); touched
+     * lists each scored slot once.
+     */
+    double *acc = mr_xcalloc(ix->n_slots, sizeof *acc);
+    size_t cap = n_post < ix->n_slots ? n_post : ix->n_slots, n_touched = 0;
+    uint32_t *touched = mr_xmalloc(cap * sizeof *touched);
+    double avg = mr_lex_avg_len(ix->total_len, ix->n_live);
+    for (size_t i = 0; i < nq; i++) {
+        if (qt[i].term == NO_SLOT)
+            continue;
+        const struct term *t = &ix->terms[qt[i].term];
+        for (uint32_t p = 0; p < t->n; p++) {
+            uint32_t s = t->post[p].slot;
+            const struct doc *d = &ix->docs[s];
+            if (!d->live)
+                continue;
+            if (acc[s] == 0)
+                touched[n_touched++] = s;
+            acc[s] += mr_lex_bm25_term(qt[i].idf, t->post[p].tf, d->len, avg);
+        }
+    }
+    /* The best `limit` accepted: the filter runs only on documents that would enter. */
+    size_t n = 0;
+    for (size_t k = 0; k < n_touched; k++) {
+        uint32_t s = touched[k];
+        struct mr_lex_hit h = {ix->docs[s].id, acc[s], 0};
+        if (n == limit && !worse(&out[0], &h))
+            continue;
+        if (accept && !accept(arg, h.id))
+            continue;
+        if (n < limit) {
+            out[n] = h;
+            sift_up(out, n++);
+        } else {
+            out[0] = h;
+            sift_down(out, n, 0);
+        }
+    }
+    qsort(out, n, sizeof *out, best_first);
+    for (size_t k = 0; k < n; k++)
+        out[k].lexical = mr_lex_normalise(out[k].bm25, max);
+    free(acc);
+    free(touched);
+    free(qt);
+    return n;
+}
