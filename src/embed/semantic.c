@@ -9,7 +9,11 @@
  *   - lexical part: the lexical embedder's vector, so exact identifiers and
  *     words the model never saw still match;
  * joined as [w_sem·semantic, w_lex·lexical] with w_sem² + w_lex² = 1, so the
- * cosine of two texts is w_sem²·cos_semantic + w_lex²·cos_lexical.
+ * cosine of two texts is w_sem²·cos_semantic + w_lex²·cos_lexical. The
+ * lexical share w_lex² is a parameter of mr_embed_semantic_open_share
+ * (memori-wordnet-v1: 1 − MR_SEMANTIC_WEIGHT); at 0 the vector is the
+ * semantic part alone, 128 floats, for rankers whose lexical side is a real
+ * index (docs/ranking.md).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
@@ -123,6 +127,11 @@ static int sm_embed(struct mr_embedder *e, const char *const *texts, const size_
     for (size_t i = 0; i < n; i++) {
         float *row = out + i * dim;
         bool has_sem = semantic_part(s, texts[i], lens[i], row);
+        if (!s->lexical) {
+            if (!has_sem) /* no known word and no lexical part: the zero vector */
+                memset(row, 0, dim * sizeof *row);
+            continue;
+        }
         if ((rc = mr_embed_one(s->lexical, texts[i], lens[i], row + s->sem_dim, err)) != 0)
             return rc;
         double lex_norm = 0;
@@ -174,7 +183,39 @@ static bool in_file(uint64_t off, uint64_t len, uint64_t total)
     return off <= total && len <= total - off && off % 4 == 0;
 }
 
+/*
+ * The model file at path with w_sem2 and w_lex2 (summing to 1) the shares of
+ * the semantic and lexical parts in the cosine; w_lex2 0 drops the lexical
+ * part (dimension 128).
+ */
+static struct mr_embedder *open_model(const char *path, double w_sem2, double w_lex2,
+                                      struct mr_err *err);
+
 struct mr_embedder *mr_embed_semantic_open(const char *path, struct mr_err *err)
+{
+    return open_model(path, MR_SEMANTIC_WEIGHT, 1.0 - MR_SEMANTIC_WEIGHT, err);
+}
+
+/*
+ * The model with lexical_share (w_lex², in [0, 1)) of the cosine given to its
+ * lexical part; 0 drops the part. For bench_quality's measurement of the
+ * shares (docs/ranking.md); declared there until the integration of issue 14
+ * moves it to embed.h with the model name that uses it.
+ */
+struct mr_embedder *mr_embed_semantic_open_share(const char *path, double lexical_share,
+                                                 struct mr_err *err);
+struct mr_embedder *mr_embed_semantic_open_share(const char *path, double lexical_share,
+                                                 struct mr_err *err)
+{
+    if (!(lexical_share >= 0 && lexical_share < 1)) {
+        mr_err_set(err, MR_EINVAL, "the lexical share of the semantic model must be in [0, 1)");
+        return NULL;
+    }
+    return open_model(path, 1.0 - lexical_share, lexical_share, err);
+}
+
+static struct mr_embedder *open_model(const char *path, double w_sem2, double w_lex2,
+                                      struct mr_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -238,9 +279,11 @@ struct mr_embedder *mr_embed_semantic_open(const char *path, struct mr_err *err)
         }
     }
     s->sem_dim = MR_MODEL_DIM;
-    s->lex_dim = MR_SEMANTIC_LEXICAL_DIM;
-    s->lexical = mr_embed_lexical_new(s->lex_dim, err);
-    s->w_sem = (float)sqrt(MR_SEMANTIC_WEIGHT);
-    s->w_lex = (float)sqrt(1.0 - MR_SEMANTIC_WEIGHT);
+    if (w_lex2 > 0) {
+        s->lex_dim = MR_SEMANTIC_LEXICAL_DIM;
+        s->lexical = mr_embed_lexical_new(s->lex_dim, err);
+    }
+    s->w_sem = (float)sqrt(w_sem2);
+    s->w_lex = (float)sqrt(w_lex2);
     return &s->base;
 }
