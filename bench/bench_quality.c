@@ -1,21 +1,29 @@
 /*
- * bench_quality.c — embedding quality on memori's development sets,
- * lexical vs the built-in semantic model side by side:
- *   - Spearman correlation between graded similarity (tests/data/sts_dev.tsv)
- *     and cosine;
- *   - recall@1 and @5 of question → memory retrieval
- *     (tests/data/retrieval_dev.tsv, every memory of the file in the pool).
+ * bench_quality.c — ranking quality on memori's development sets:
+ *   - the embedders side by side (lexical-v1, wordnet-v1): Spearman between
+ *     graded similarity (tests/data/sts_dev.tsv) and cosine, recall@1/@5 of
+ *     question → memory (tests/data/retrieval_dev.tsv);
+ *   - per search mode (issue 14, docs/ranking.md): plain BM25 written here,
+ *     memori's lexical index, the built-in model's cosine (its lexical share
+ *     as today and at 0), the fused score: Spearman, recall@1/@5/@10 and MRR
+ *     on every development set, the lexical weight, the candidate depth k',
+ *     the min_similarity thresholds per provider and mode;
+ *   - the lexical index at 10 k and 100 k memories: bytes, puts, search time.
  *
- * usage: bench_quality [MODEL_FILE] [STS_FILE] [RETRIEVAL_FILE]
+ * usage: bench_quality [MODEL_FILE] [STS_FILE] [RETRIEVAL_FILE] [DATA_DIR]
  */
 #define _GNU_SOURCE
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "memori/embed.h"
+#include "memori/fusion.h"
 #include "memori/index.h"
+#include "memori/lexical.h"
 
 #define MAX_ROWS 4096
 
@@ -89,6 +97,14 @@ static double spearman(const double *a, const double *b, int n)
 
 static char spread[512];
 
+/* This thread's CPU time: latencies on a shared machine without the waits for a core. */
+static double cpu_b(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static float *embed(struct mr_embedder *e, const char *t)
 {
     float *v = malloc(mr_embed_dim(e) * sizeof *v);
@@ -160,11 +176,1080 @@ static void evaluate(const char *name, struct mr_embedder *e, const char *sts, c
     fprintf(stderr, "%s\n", spread);
 }
 
+/* ======================================================================
+ * Ranking (issue 14, docs/ranking.md): memori's lexical index, the fused
+ * score and the built-in model per mode on every development set, beside
+ * a plain BM25 written here independently of src/lexical/.
+ * ====================================================================== */
+
+/* The model with another lexical share (src/embed/semantic.c; moves to embed.h with v2). */
+struct mr_embedder *mr_embed_semantic_open_share(const char *path, double lexical_share,
+                                                 struct mr_err *err);
+
+struct devset {
+    const char *name;
+    int n_docs, n_q;
+    char **doc_id, **doc_text;
+    char **q_text;
+    int *q_ev;  /* evidence doc indexes, MAX_EV per question */
+    int *q_nev; /* 0: a question the pool cannot answer */
+};
+
+#define MAX_EV 4
+
+static void *xrealloc_b(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q) {
+        perror("realloc");
+        exit(1);
+    }
+    return q;
+}
+
+static int doc_index(const struct devset *s, const char *id)
+{
+    for (int i = 0; i < s->n_docs; i++)
+        if (strcmp(s->doc_id[i], id) == 0)
+            return i;
+    fprintf(stderr, "bench_quality: %s: unknown evidence id %s\n", s->name, id);
+    exit(1);
+}
+
+/* D <TAB> id <TAB> text and Q <TAB> ids|- <TAB> question rows (tests/data/<set>_dev.tsv). */
+static void load_dq(struct devset *s, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    char *line = NULL, **q_ids = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char *a = strchr(line, '\t'), *b = a ? strchr(a + 1, '\t') : NULL;
+        if (!a || !b) {
+            fprintf(stderr, "bench_quality: %s: bad row %s\n", path, line);
+            exit(1);
+        }
+        *a++ = '\0';
+        *b++ = '\0';
+        if (line[0] == 'D') {
+            s->doc_id = xrealloc_b(s->doc_id, (s->n_docs + 1) * sizeof *s->doc_id);
+            s->doc_text = xrealloc_b(s->doc_text, (s->n_docs + 1) * sizeof *s->doc_text);
+            s->doc_id[s->n_docs] = strdup(a);
+            s->doc_text[s->n_docs++] = strdup(b);
+        } else {
+            s->q_text = xrealloc_b(s->q_text, (s->n_q + 1) * sizeof *s->q_text);
+            q_ids = xrealloc_b(q_ids, (s->n_q + 1) * sizeof *q_ids);
+            s->q_text[s->n_q] = strdup(b);
+            q_ids[s->n_q++] = strdup(a);
+        }
+    }
+    free(line);
+    fclose(f);
+    s->q_ev = calloc((size_t)s->n_q * MAX_EV, sizeof *s->q_ev);
+    s->q_nev = calloc(s->n_q, sizeof *s->q_nev);
+    for (int q = 0; q < s->n_q; q++) {
+        char *save = NULL;
+        for (char *id = strtok_r(q_ids[q], ",", &save); id; id = strtok_r(NULL, ",", &save))
+            if (strcmp(id, "-") != 0 && s->q_nev[q] < MAX_EV)
+                s->q_ev[q * MAX_EV + s->q_nev[q]++] = doc_index(s, id);
+        free(q_ids[q]);
+    }
+    free(q_ids);
+}
+
+/* retrieval_dev.tsv: question <TAB> its memory; every memory of the file in the pool. */
+static void load_pairs(struct devset *s, const char *path)
+{
+    int n = read_tsv(path, 2);
+    s->n_docs = s->n_q = n;
+    s->doc_id = calloc(n, sizeof *s->doc_id);
+    s->doc_text = calloc(n, sizeof *s->doc_text);
+    s->q_text = calloc(n, sizeof *s->q_text);
+    s->q_ev = calloc((size_t)n * MAX_EV, sizeof *s->q_ev);
+    s->q_nev = calloc(n, sizeof *s->q_nev);
+    for (int i = 0; i < n; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "r%02d", i + 1);
+        s->doc_id[i] = strdup(id);
+        s->q_text[i] = col[0][i];
+        s->doc_text[i] = col[1][i];
+        s->q_ev[i * MAX_EV] = i;
+        s->q_nev[i] = 1;
+    }
+}
+
+/* ---------------------------------------------- plain BM25, independently */
+
+/*
+ * The baseline the issue compares against: lower-case word tokens (runs of
+ * ASCII letters, digits, '_' and non-ASCII bytes, as \w+ would cut them), no
+ * stemming, no stop words, no identifier splitting; Lucene's idf, k1 1.2,
+ * b 0.75, each query token counted (repeats included). Its own tokenizer and
+ * vocabulary, sharing no code with src/lexical/.
+ */
+struct plain {
+    char **vocab;
+    int n_vocab;
+    int *df;
+    int **doc_tok; /* per document: vocabulary indexes, repeats included */
+    int *doc_len;
+    int n_docs;
+    double avg;
+};
+
+static int plain_word_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c >= 0x80;
+}
+
+/* The tokens of t as newly allocated strings; *out_n of them. */
+static char **plain_tokens(const char *t, int *out_n)
+{
+    char **tok = NULL;
+    int n = 0;
+    for (const char *p = t; *p;) {
+        while (*p && !plain_word_byte((unsigned char)*p))
+            p++;
+        const char *s = p;
+        while (*p && plain_word_byte((unsigned char)*p))
+            p++;
+        if (p == s)
+            break;
+        char *w = strndup(s, (size_t)(p - s));
+        for (char *c = w; *c; c++)
+            if (*c >= 'A' && *c <= 'Z')
+                *c = (char)(*c + 32);
+        tok = xrealloc_b(tok, (n + 1) * sizeof *tok);
+        tok[n++] = w;
+    }
+    *out_n = n;
+    return tok;
+}
+
+static int plain_lookup(const struct plain *p, const char *w)
+{
+    for (int i = 0; i < p->n_vocab; i++)
+        if (strcmp(p->vocab[i], w) == 0)
+            return i;
+    return -1;
+}
+
+static void plain_build(struct plain *p, char *const *texts, int n)
+{
+    memset(p, 0, sizeof *p);
+    p->n_docs = n;
+    p->doc_tok = calloc(n, sizeof *p->doc_tok);
+    p->doc_len = calloc(n, sizeof *p->doc_len);
+    long total = 0;
+    for (int d = 0; d < n; d++) {
+        int nt;
+        char **tok = plain_tokens(texts[d], &nt);
+        p->doc_tok[d] = calloc(nt + 1, sizeof(int));
+        p->doc_len[d] = nt;
+        total += nt;
+        for (int k = 0; k < nt; k++) {
+            int v = plain_lookup(p, tok[k]);
+            if (v < 0) {
+                p->vocab = xrealloc_b(p->vocab, (p->n_vocab + 1) * sizeof *p->vocab);
+                p->df = xrealloc_b(p->df, (p->n_vocab + 1) * sizeof *p->df);
+                p->vocab[p->n_vocab] = strdup(tok[k]);
+                p->df[p->n_vocab] = 0;
+                v = p->n_vocab++;
+            }
+            bool seen = false;
+            for (int j = 0; j < k && !seen; j++)
+                seen = p->doc_tok[d][j] == v;
+            if (!seen)
+                p->df[v]++;
+            p->doc_tok[d][k] = v;
+            free(tok[k]);
+        }
+        free(tok);
+    }
+    p->avg = n ? (double)total / n : 0;
+}
+
+static double plain_idf(const struct plain *p, int df)
+{
+    return log(1 + (p->n_docs - df + 0.5) / (df + 0.5));
+}
+
+/* BM25 of every document for the query text into out[n_docs]; returns the query's supremum. */
+static double plain_scores(const struct plain *p, const char *query, double *out)
+{
+    int nq;
+    char **tok = plain_tokens(query, &nq);
+    double sup = 0;
+    for (int d = 0; d < p->n_docs; d++)
+        out[d] = 0;
+    for (int k = 0; k < nq; k++) {
+        int v = plain_lookup(p, tok[k]);
+        double idf = plain_idf(p, v < 0 ? 0 : p->df[v]);
+        sup += idf * 2.2;
+        free(tok[k]);
+        if (v < 0)
+            continue;
+        for (int d = 0; d < p->n_docs; d++) {
+            int tf = 0;
+            for (int j = 0; j < p->doc_len[d]; j++)
+                tf += p->doc_tok[d][j] == v;
+            if (tf)
+                out[d] += idf * tf * 2.2 /
+                          (tf + 1.2 * (0.25 + 0.75 * p->doc_len[d] / (p->avg > 0 ? p->avg : 1)));
+        }
+    }
+    free(tok);
+    return sup;
+}
+
+/* TF-IDF cosine of two texts over the plain vocabulary (the sentence-similarity baseline). */
+static double plain_tfidf_cos(const struct plain *p, const char *a, const char *b)
+{
+    double *va = calloc(p->n_vocab + 1, sizeof *va), *vb = calloc(p->n_vocab + 1, sizeof *vb);
+    const char *t[2] = {a, b};
+    double *v[2] = {va, vb};
+    for (int s = 0; s < 2; s++) {
+        int n;
+        char **tok = plain_tokens(t[s], &n);
+        for (int k = 0; k < n; k++) {
+            int w = plain_lookup(p, tok[k]);
+            if (w >= 0)
+                v[s][w] += log((1.0 + p->n_docs) / (1.0 + p->df[w])) + 1;
+            free(tok[k]);
+        }
+        free(tok);
+    }
+    double ab = 0, aa = 0, bb = 0;
+    for (int w = 0; w < p->n_vocab; w++) {
+        ab += va[w] * vb[w];
+        aa += va[w] * va[w];
+        bb += vb[w] * vb[w];
+    }
+    free(va);
+    free(vb);
+    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0;
+}
+
+static void plain_free(struct plain *p)
+{
+    for (int i = 0; i < p->n_vocab; i++)
+        free(p->vocab[i]);
+    for (int d = 0; d < p->n_docs; d++)
+        free(p->doc_tok[d]);
+    free(p->vocab);
+    free(p->df);
+    free(p->doc_tok);
+    free(p->doc_len);
+}
+
+/* --------------------------------------------------------------- metrics */
+
+/*
+ * Scores of one question against every document; NAN marks a document the
+ * system does not return (a lexical side without a shared term, a
+ * candidate outside the union of a hybrid's k' lists).
+ */
+struct metrics {
+    double r1, r5, r10, mrr;
+    int n;
+};
+
+static void add_metrics(struct metrics *m, const struct devset *s, int q, const double *score)
+{
+    int nev = s->q_nev[q];
+    if (nev == 0)
+        return;
+    double hit1 = 0, hit5 = 0, hit10 = 0, rr = 0;
+    for (int e = 0; e < nev; e++) {
+        int d = s->q_ev[q * MAX_EV + e];
+        if (isnan(score[d]))
+            continue;
+        /* Rank: documents strictly better, or as good and earlier in the file. */
+        int rank = 1;
+        for (int k = 0; k < s->n_docs; k++)
+            if (k != d && !isnan(score[k]) &&
+                (score[k] > score[d] || (score[k] == score[d] && k < d)))
+                rank++;
+        hit1 += rank <= 1;
+        hit5 += rank <= 5;
+        hit10 += rank <= 10;
+        rr = fmax(rr, 1.0 / rank);
+    }
+    m->r1 += hit1 / nev;
+    m->r5 += hit5 / nev;
+    m->r10 += hit10 / nev;
+    m->mrr += rr;
+    m->n++;
+}
+
+static void finish_metrics(struct metrics *m)
+{
+    if (m->n) {
+        m->r1 /= m->n;
+        m->r5 /= m->n;
+        m->r10 /= m->n;
+        m->mrr /= m->n;
+    }
+}
+
+/* ------------------------------------------------------- score matrices */
+
+/* Cosines of every question with every document (n_q × n_docs), NULL when e is NULL. */
+static double *cos_matrix(struct mr_embedder *e, const struct devset *s)
+{
+    size_t d = mr_embed_dim(e);
+    float **dv = malloc(s->n_docs * sizeof *dv);
+    for (int i = 0; i < s->n_docs; i++)
+        dv[i] = embed(e, s->doc_text[i]);
+    double *m = malloc((size_t)s->n_q * s->n_docs * sizeof *m);
+    for (int q = 0; q < s->n_q; q++) {
+        float *qv = embed(e, s->q_text[q]);
+        for (int i = 0; i < s->n_docs; i++)
+            m[(size_t)q * s->n_docs + i] = mr_index_dot(qv, dv[i], d);
+        free(qv);
+    }
+    for (int i = 0; i < s->n_docs; i++)
+        free(dv[i]);
+    free(dv);
+    return m;
+}
+
+/*
+ * The text a document is indexed with: its own, or (ctx) its own twice and
+ * the turns before and after it in the same conversation (ids c<k>.<nnn>):
+ * the neighbour context the trials in shared/notes/retrieval.md measured,
+ * with the turn's own words weighing more than its neighbours'.
+ */
+static char *doc_text_ctx(const struct devset *s, int i, bool ctx)
+{
+    if (!ctx)
+        return strdup(s->doc_text[i]);
+    size_t cap = 4096, len = 0;
+    char *out = malloc(cap);
+    out[0] = '\0';
+    /* The turn's own words count twice, its neighbours' once (measured best of the two). */
+    static const int offs[] = {0, 0, -1, 1};
+    for (int oi = 0; oi < 4; oi++) {
+        int k = i + offs[oi];
+        if (k < 0 || k >= s->n_docs || strncmp(s->doc_id[k], s->doc_id[i], 3) != 0)
+            continue;
+        size_t n = strlen(s->doc_text[k]);
+        if (len + n + 2 > cap)
+            out = xrealloc_b(out, cap = (len + n + 2) * 2);
+        memcpy(out + len, s->doc_text[k], n);
+        len += n;
+        out[len++] = ' ';
+        out[len] = '\0';
+    }
+    return out;
+}
+
+/* The set's partition in memori's lexical index (doc ids = row indexes). */
+static struct mr_lex_index *lex_build(const struct devset *s, bool ctx)
+{
+    struct mr_lex_index *ix = mr_lex_index_new();
+    for (int i = 0; i < s->n_docs; i++) {
+        char *t = doc_text_ctx(s, i, ctx);
+        mr_lex_index_put(ix, i, t, strlen(t));
+        free(t);
+    }
+    return ix;
+}
+
+/* Normalised BM25 of every question with every document; NAN where no term is shared. */
+static double *lex_matrix(const struct devset *s, struct mr_lex_index *ix)
+{
+    double *m = malloc((size_t)s->n_q * s->n_docs * sizeof *m);
+    for (int q = 0; q < s->n_q; q++) {
+        struct mr_lex_terms *t = mr_lex_terms_new(s->q_text[q], strlen(s->q_text[q]));
+        double max = mr_lex_index_max(ix, t);
+        for (int i = 0; i < s->n_docs; i++) {
+            double b = mr_lex_index_score(ix, t, i);
+            m[(size_t)q * s->n_docs + i] = b > 0 ? mr_lex_normalise(b, max) : NAN;
+        }
+        mr_lex_terms_free(t);
+    }
+    return m;
+}
+
+static double *plain_matrix(const struct devset *s)
+{
+    struct plain p;
+    plain_build(&p, s->doc_text, s->n_docs);
+    double *m = malloc((size_t)s->n_q * s->n_docs * sizeof *m);
+    for (int q = 0; q < s->n_q; q++) {
+        double *row = m + (size_t)q * s->n_docs;
+        plain_scores(&p, s->q_text[q], row);
+        for (int i = 0; i < s->n_docs; i++)
+            if (row[i] <= 0)
+                row[i] = NAN;
+    }
+    plain_free(&p);
+    return m;
+}
+
+/* Exact fusion of every document (k' = all): the reference the k' lists are checked against. */
+static double *fuse_all(const struct devset *s, const double *cos, const double *lex, double w)
+{
+    struct mr_fusion f = {MR_SEARCH_HYBRID, w, 0};
+    double *m = malloc((size_t)s->n_q * s->n_docs * sizeof *m);
+    for (size_t k = 0; k < (size_t)s->n_q * s->n_docs; k++)
+        m[k] = mr_fusion_score(&f, cos[k], isnan(lex[k]) ? 0 : lex[k]);
+    return m;
+}
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const struct mr_index_hit *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * The pipeline the integration runs (fusion.h): the vector side's top k'
+ * (exact scan here), the lexical index's top k', their union, each missing
+ * side computed exactly, fused; documents outside the union NAN.
+ */
+static double *fuse_pipeline(const struct devset *s, const double *cos, struct mr_lex_index *ix,
+                             double w, size_t kprime)
+{
+    struct mr_fusion base = {MR_SEARCH_HYBRID, w, 0};
+    double *m = malloc((size_t)s->n_q * s->n_docs * sizeof *m);
+    struct mr_index_hit *all = malloc(s->n_docs * sizeof *all);
+    struct mr_lex_hit *lex = malloc((kprime + 1) * sizeof *lex);
+    struct mr_fusion_candidate *c = malloc((2 * kprime + 1) * sizeof *c);
+    for (int q = 0; q < s->n_q; q++) {
+        double *row = m + (size_t)q * s->n_docs;
+        const double *crow = cos + (size_t)q * s->n_docs;
+        for (int i = 0; i < s->n_docs; i++) {
+            row[i] = NAN;
+            all[i] = (struct mr_index_hit){i, (float)crow[i]};
+        }
+        qsort(all, s->n_docs, sizeof *all, by_score_desc);
+        size_t nv = kprime < (size_t)s->n_docs ? kprime : (size_t)s->n_docs;
+        struct mr_lex_terms *t = mr_lex_terms_new(s->q_text[q], strlen(s->q_text[q]));
+        double max;
+        size_t nl = mr_lex_index_search(ix, t, NULL, NULL, kprime, lex, &max);
+        size_t n = mr_fusion_union(all, nv, lex, nl, c);
+        for (size_t k = 0; k < n; k++) {
+            if (!c[k].has_cosine)
+                c[k].cosine = crow[c[k].id];
+            if (!c[k].has_lexical)
+                c[k].lexical = mr_lex_normalise(mr_lex_index_score(ix, t, c[k].id), max);
+        }
+        bool has_vec = false;
+        for (int i = 0; i < s->n_docs && !has_vec; i++)
+            has_vec = crow[i] != 0;
+        struct mr_fusion f = mr_fusion_for_query(&base, has_vec, mr_lex_terms_count(t) > 0);
+        mr_fusion_rank(&f, c, n);
+        for (size_t k = 0; k < n; k++)
+            row[c[k].id] = c[k].score;
+        mr_lex_terms_free(t);
+    }
+    free(all);
+    free(lex);
+    free(c);
+    return m;
+}
+
+static struct metrics measure(const struct devset *s, const double *m)
+{
+    struct metrics r = {0};
+    for (int q = 0; q < s->n_q; q++)
+        add_metrics(&r, s, q, m + (size_t)q * s->n_docs);
+    finish_metrics(&r);
+    return r;
+}
+
+/* ----------------------------------------------------------- the report */
+
+#define N_SETS 5
+
+struct provider {
+    const char *name;
+    struct mr_embedder *e;
+    double *cos[N_SETS];
+    double *sts_cos;
+};
+
+struct sts_pairs {
+    int n;
+    double *gold;
+    char **a, **b;
+    double *lex;   /* memori's BM25, normalised, mean of both directions */
+    double *plain; /* plain BM25, normalised the same way */
+    double *tfidf; /* TF-IDF cosine */
+};
+
+static void sts_load(struct sts_pairs *p, const char *path)
+{
+    int n = read_tsv(path, 3);
+    p->n = n;
+    p->gold = malloc(n * sizeof *p->gold);
+    p->a = malloc(n * sizeof *p->a);
+    p->b = malloc(n * sizeof *p->b);
+    for (int i = 0; i < n; i++) {
+        p->gold[i] = atof(col[0][i]);
+        p->a[i] = col[1][i];
+        p->b[i] = col[2][i];
+    }
+    /* Every sentence of the file is one partition: df over the set, as memories of one user. */
+    char **all = calloc(2 * (size_t)n + 1, sizeof *all);
+    for (int i = 0; i < n; i++)
+        all[2 * i] = p->a[i], all[2 * i + 1] = p->b[i];
+    struct mr_lex_index *ix = mr_lex_index_new();
+    for (int i = 0; i < 2 * n; i++)
+        mr_lex_index_put(ix, i, all[i], strlen(all[i]));
+    struct plain pl;
+    plain_build(&pl, all, 2 * n);
+    double *row = malloc(2 * n * sizeof *row);
+    p->lex = malloc(n * sizeof *p->lex);
+    p->plain = malloc(n * sizeof *p->plain);
+    p->tfidf = malloc(n * sizeof *p->tfidf);
+    for (int i = 0; i < n; i++) {
+        double l = 0, pb = 0;
+        for (int dir = 0; dir < 2; dir++) {
+            const char *q = dir ? p->b[i] : p->a[i];
+            int other = dir ? 2 * i : 2 * i + 1;
+            struct mr_lex_terms *t = mr_lex_terms_new(q, strlen(q));
+            l += mr_lex_normalise(mr_lex_index_score(ix, t, other), mr_lex_index_max(ix, t)) / 2;
+            mr_lex_terms_free(t);
+            double sup = plain_scores(&pl, q, row);
+            pb += (sup > 0 ? row[other] / sup : 0) / 2;
+        }
+        p->lex[i] = l;
+        p->plain[i] = pb;
+        p->tfidf[i] = plain_tfidf_cos(&pl, p->a[i], p->b[i]);
+    }
+    free(row);
+    free(all);
+    plain_free(&pl);
+    mr_lex_index_destroy(ix);
+}
+
+static double *sts_cos(struct mr_embedder *e, const struct sts_pairs *p)
+{
+    size_t d = mr_embed_dim(e);
+    double *c = malloc(p->n * sizeof *c);
+    for (int i = 0; i < p->n; i++) {
+        float *a = embed(e, p->a[i]), *b = embed(e, p->b[i]);
+        c[i] = mr_index_dot(a, b, d);
+        free(a);
+        free(b);
+    }
+    return c;
+}
+
+static double sts_hybrid(const struct sts_pairs *p, const double *cos, double w)
+{
+    struct mr_fusion f = {MR_SEARCH_HYBRID, w, 0};
+    double *h = malloc(p->n * sizeof *h);
+    for (int i = 0; i < p->n; i++)
+        h[i] = mr_fusion_score(&f, cos[i], p->lex[i]);
+    double r = spearman(p->gold, h, p->n);
+    free(h);
+    return r;
+}
+
+static void print_row(const char *set, const char *system, struct metrics m)
+{
+    printf("| %s | %s | %.3f | %.3f | %.3f | %.3f |\n", set, system, m.r1, m.r5, m.r10, m.mrr);
+}
+
+/* Mean of the metrics over the retrieval sets. */
+static struct metrics mean_of(const struct metrics *m, int n)
+{
+    struct metrics r = {0};
+    for (int i = 0; i < n; i++) {
+        r.r1 += m[i].r1 / n;
+        r.r5 += m[i].r5 / n;
+        r.r10 += m[i].r10 / n;
+        r.mrr += m[i].mrr / n;
+    }
+    return r;
+}
+
+/*
+ * Thresholds on a score: per threshold t, the share of questions whose
+ * evidence sits in the top 10 that keep it (score >= t), the share of
+ * unanswerable questions whose best result still passes, and the sentence
+ * pairs graded close (>= 4) and unrelated (<= 1) that pass. scores[k] is a
+ * set's matrix (NAN: not returned), sts the pairs' scores.
+ */
+static void thresholds(const char *title, struct devset *sets, double **scores,
+                       const struct sts_pairs *p, const double *sts)
+{
+    printf("\n%s:\n\n", title);
+    printf("| threshold | evidence in top 10 kept | unanswerable with a result | close pairs "
+           "above | unrelated pairs above |\n|---|---|---|---|---|\n");
+    for (int ti = 2; ti <= 26; ti++) {
+        double t = ti * 0.025;
+        int kept = 0, found = 0, neg = 0, neg_pass = 0, close = 0, close_pass = 0, unrel = 0,
+            unrel_pass = 0;
+        for (int k = 0; k < N_SETS; k++) {
+            struct devset *s = &sets[k];
+            for (int q = 0; q < s->n_q; q++) {
+                const double *row = scores[k] + (size_t)q * s->n_docs;
+                if (s->q_nev[q] == 0) {
+                    double best = -1;
+                    for (int i = 0; i < s->n_docs; i++)
+                        if (!isnan(row[i]) && row[i] > best)
+                            best = row[i];
+                    neg++;
+                    neg_pass += best >= t;
+                    continue;
+                }
+                int d = s->q_ev[q * MAX_EV];
+                if (isnan(row[d]))
+                    continue;
+                int rank = 1;
+                for (int i = 0; i < s->n_docs; i++)
+                    rank += i != d && !isnan(row[i]) && row[i] > row[d];
+                if (rank > 10)
+                    continue;
+                found++;
+                kept += row[d] >= t;
+            }
+        }
+        for (int i = 0; i < p->n; i++) {
+            if (p->gold[i] >= 4)
+                close++, close_pass += sts[i] >= t;
+            else if (p->gold[i] <= 1)
+                unrel++, unrel_pass += sts[i] >= t;
+        }
+        printf("| %.3f | %.3f (%d/%d) | %.3f (%d/%d) | %.3f | %.3f |\n", t, (double)kept / found,
+               kept, found, (double)neg_pass / neg, neg_pass, neg, (double)close_pass / close,
+               (double)unrel_pass / unrel);
+    }
+}
+
+#define MAX_TOP 100
+
+/* The top n_top (<= MAX_TOP) of a score row (NAN: not returned), best first, ties by lower index.
+ */
+static int top_of(const double *row, int n, int n_top, int *out)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (isnan(row[i]))
+            continue;
+        int pos = m < n_top ? m++ : n_top;
+        while (pos > 0 && row[out[pos - 1]] < row[i]) {
+            if (pos < n_top)
+                out[pos] = out[pos - 1];
+            pos--;
+        }
+        if (pos < n_top)
+            out[pos] = i;
+    }
+    return m;
+}
+
+/* True when two score rows return the same top n_top (as sets). */
+static bool same_top(const double *a, const double *b, int n, int n_top)
+{
+    int ta[MAX_TOP], tb[MAX_TOP];
+    int na = top_of(a, n, n_top, ta), nb = top_of(b, n, n_top, tb);
+    if (na != nb)
+        return false;
+    for (int i = 0; i < na; i++) {
+        bool in = false;
+        for (int j = 0; j < nb && !in; j++)
+            in = ta[i] == tb[j];
+        if (!in)
+            return false;
+    }
+    return true;
+}
+
+static char **glosses(int *out_n);
+
+/*
+ * k' for a set and a limit: mean recall@10 and MRR of the pipeline, and the
+ * questions whose top `limit` equals the exact fusion's over every memory.
+ */
+static void depth_rows(const char *label, const struct devset *s, const double *cos,
+                       struct mr_lex_index *ix, const double *lex, int limit, const size_t *depths,
+                       size_t n_depths)
+{
+    double *x = fuse_all(s, cos, lex, MR_FUSION_LEXICAL_WEIGHT);
+    for (size_t di = 0; di < n_depths; di++) {
+        double *h = fuse_pipeline(s, cos, ix, MR_FUSION_LEXICAL_WEIGHT, depths[di]);
+        struct metrics m = measure(s, h);
+        int same = 0;
+        for (int q = 0; q < s->n_q; q++)
+            same +=
+                same_top(h + (size_t)q * s->n_docs, x + (size_t)q * s->n_docs, s->n_docs, limit);
+        printf("| %s | %d | %zu | %.3f | %.3f | %.3f (%d/%d) |\n", label, limit, depths[di], m.r10,
+               m.mrr, (double)same / s->n_q, same, s->n_q);
+        free(h);
+    }
+    free(x);
+}
+
+/* The set with n WordNet glosses added to its pool as memories no question asks about. */
+static struct devset with_distractors(const struct devset *s, int n)
+{
+    int n_g;
+    char **g = glosses(&n_g);
+    struct devset d = *s;
+    n = n < n_g ? n : n_g;
+    d.n_docs = s->n_docs + n;
+    d.doc_id = malloc(d.n_docs * sizeof *d.doc_id);
+    d.doc_text = malloc(d.n_docs * sizeof *d.doc_text);
+    for (int i = 0; i < s->n_docs; i++)
+        d.doc_id[i] = s->doc_id[i], d.doc_text[i] = s->doc_text[i];
+    bool *used = calloc(n_g + 1, sizeof *used);
+    for (int i = 0; i < n; i++) {
+        size_t k = (size_t)i * n_g / n;
+        d.doc_id[s->n_docs + i] = "distractor";
+        d.doc_text[s->n_docs + i] = g[k];
+        used[k] = true;
+    }
+    for (int i = 0; i < n_g; i++)
+        if (!used[i])
+            free(g[i]);
+    free(used);
+    free(g);
+    return d;
+}
+
+static void ranking(const char *model, const char *sts, const char *dir, const char *pairs_file)
+{
+    static const char *const names[N_SETS] = {"conversations", "paraphrase", "identifiers",
+                                              "text2sql", "retrieval"};
+    struct devset sets[N_SETS] = {{0}};
+    char path[1024];
+    for (int k = 0; k < N_SETS; k++) {
+        sets[k].name = names[k];
+        if (k == N_SETS - 1) {
+            load_pairs(&sets[k], pairs_file);
+        } else {
+            snprintf(path, sizeof path, "%s/%s_dev.tsv", dir, names[k]);
+            load_dq(&sets[k], path);
+        }
+    }
+    struct sts_pairs sp;
+    sts_load(&sp, sts);
+    struct mr_err err;
+    struct provider prov[3] = {
+        {MR_SEMANTIC_MODEL " (lexical share 0.4, today)", NULL, {0}, NULL},
+        {"memori-wordnet semantic part only (share 0)", NULL, {0}, NULL},
+        {MR_LEXICAL_MODEL, NULL, {0}, NULL},
+    };
+    prov[0].e = mr_embed_semantic_open(model, &err);
+    prov[1].e = mr_embed_semantic_open_share(model, 0, &err);
+    prov[2].e = mr_embed_lexical_new(0, &err);
+    if (!prov[0].e || !prov[1].e || !prov[2].e) {
+        fprintf(stderr, "bench_quality: %s\n", err.msg);
+        exit(1);
+    }
+    struct mr_lex_index *ix[N_SETS];
+    double *lex[N_SETS], *plain[N_SETS];
+    for (int k = 0; k < N_SETS; k++) {
+        ix[k] = lex_build(&sets[k], false);
+        lex[k] = lex_matrix(&sets[k], ix[k]);
+        plain[k] = plain_matrix(&sets[k]);
+        for (int p = 0; p < 3; p++)
+            prov[p].cos[k] = cos_matrix(prov[p].e, &sets[k]);
+    }
+    for (int p = 0; p < 3; p++)
+        prov[p].sts_cos = sts_cos(prov[p].e, &sp);
+
+    int n_pos = 0, n_neg = 0;
+    for (int k = 0; k < N_SETS; k++)
+        for (int q = 0; q < sets[k].n_q; q++)
+            sets[k].q_nev[q] ? n_pos++ : n_neg++;
+    printf("\n## Ranking per mode (issue 14)\n\n");
+    printf("Development sets: ");
+    for (int k = 0; k < N_SETS; k++)
+        printf("%s %d memories / %d questions%s", names[k], sets[k].n_docs, sets[k].n_q,
+               k + 1 < N_SETS ? "; " : "");
+    printf(" (%d answerable, %d not); STS %d pairs. hybrid: w = %.2f, k' = "
+           "mr_fusion_depth(10) = %zu.\n\n",
+           n_pos, n_neg, sp.n, MR_FUSION_LEXICAL_WEIGHT, mr_fusion_depth(10));
+
+    /* Sentence similarity. */
+    printf("| system | STS Spearman |\n|---|---|\n");
+    printf("| plain BM25 (bench's own) | %.3f |\n", spearman(sp.gold, sp.plain, sp.n));
+    printf("| TF-IDF cosine (bench's own) | %.3f |\n", spearman(sp.gold, sp.tfidf, sp.n));
+    printf("| lexical (memori BM25) | %.3f |\n", spearman(sp.gold, sp.lex, sp.n));
+    for (int p = 0; p < 2; p++) {
+        printf("| semantic: %s | %.3f |\n", prov[p].name, spearman(sp.gold, prov[p].sts_cos, sp.n));
+        printf("| hybrid: %s | %.3f |\n", prov[p].name,
+               sts_hybrid(&sp, prov[p].sts_cos, MR_FUSION_LEXICAL_WEIGHT));
+    }
+
+    /* Retrieval per set and system. */
+    size_t kp = mr_fusion_depth(10);
+    printf(
+        "\n| set | system | recall@1 | recall@5 | recall@10 | MRR |\n|---|---|---|---|---|---|\n");
+    struct metrics all[7][N_SETS];
+    static const char *const sys[7] = {
+        "plain BM25 (bench's own)",          "lexical (memori BM25)",
+        "semantic (wordnet-v1 as today)",    "semantic (wordnet, share 0)",
+        "hybrid (wordnet-v1 as today)",      "hybrid (wordnet, share 0)",
+        "hybrid (memori-lexical-v1 vectors)"};
+    for (int k = 0; k < N_SETS; k++) {
+        double *h[3];
+        for (int p = 0; p < 3; p++)
+            h[p] = fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], MR_FUSION_LEXICAL_WEIGHT, kp);
+        all[0][k] = measure(&sets[k], plain[k]);
+        all[1][k] = measure(&sets[k], lex[k]);
+        all[2][k] = measure(&sets[k], prov[0].cos[k]);
+        all[3][k] = measure(&sets[k], prov[1].cos[k]);
+        all[4][k] = measure(&sets[k], h[0]);
+        all[5][k] = measure(&sets[k], h[1]);
+        all[6][k] = measure(&sets[k], h[2]);
+        for (int r = 0; r < 7; r++)
+            print_row(names[k], sys[r], all[r][k]);
+        for (int p = 0; p < 3; p++)
+            free(h[p]);
+    }
+    for (int r = 0; r < 7; r++)
+        print_row("**mean of the 5**", sys[r], mean_of(all[r], N_SETS));
+
+    /* Neighbour context on the conversations (documents hold the turns next to them). */
+    {
+        struct devset *s = &sets[0];
+        struct mr_lex_index *cix = lex_build(s, true);
+        double *cl = lex_matrix(s, cix);
+        printf(
+            "\nConversations with each turn's lexical document holding its neighbours' words:\n\n");
+        printf("| system | recall@1 | recall@5 | recall@10 | MRR |\n|---|---|---|---|---|\n");
+        struct metrics m = measure(s, cl);
+        printf("| lexical + context | %.3f | %.3f | %.3f | %.3f |\n", m.r1, m.r5, m.r10, m.mrr);
+        for (int p = 0; p < 2; p++) {
+            double *h = fuse_pipeline(s, prov[p].cos[0], cix, MR_FUSION_LEXICAL_WEIGHT, kp);
+            m = measure(s, h);
+            printf("| hybrid + context: %s | %.3f | %.3f | %.3f | %.3f |\n", prov[p].name, m.r1,
+                   m.r5, m.r10, m.mrr);
+            free(h);
+        }
+        free(cl);
+        mr_lex_index_destroy(cix);
+    }
+
+    /* The weight: exact fusion over every document, per provider. */
+    printf("\nLexical weight w (exact fusion over every memory; mean over the 5 retrieval sets, "
+           "and STS):\n\n");
+    printf("| w | v1 recall@1 | v1 recall@10 | v1 MRR | v1 STS | share-0 recall@1 | share-0 "
+           "recall@10 | share-0 MRR | share-0 STS |\n|---|---|---|---|---|---|---|---|---|\n");
+    for (int wi = 0; wi <= 20; wi++) {
+        double w = wi * 0.05;
+        printf("| %.2f |", w);
+        for (int p = 0; p < 2; p++) {
+            struct metrics m[N_SETS];
+            for (int k = 0; k < N_SETS; k++) {
+                double *h = fuse_all(&sets[k], prov[p].cos[k], lex[k], w);
+                m[k] = measure(&sets[k], h);
+                free(h);
+            }
+            struct metrics mm = mean_of(m, N_SETS);
+            printf(" %.3f | %.3f | %.3f | %.3f |", mm.r1, mm.r10, mm.mrr,
+                   sts_hybrid(&sp, prov[p].sts_cos, w));
+        }
+        printf("\n");
+    }
+
+    /* The depth k': the pipeline against the exact fusion, also in a pool of 10 k memories. */
+    printf("\nCandidate depth k' (hybrid, w = %.2f, wordnet share 0; top 10 equal to the exact "
+           "fusion's over every memory):\n\n",
+           MR_FUSION_LEXICAL_WEIGHT);
+    printf("| pool | limit | k' | recall@10 | MRR | questions whose top `limit` equals the exact "
+           "one |\n|---|---|---|---|---|---|\n");
+    static const size_t small[] = {5, 10, 15, 20, 30, 50, 100};
+    for (int k = 0; k < N_SETS; k++)
+        depth_rows(names[k], &sets[k], prov[1].cos[k], ix[k], lex[k], 10, small, 7);
+    {
+        struct devset big = with_distractors(&sets[0], 10000);
+        big.name = "conversations + 10 000 glosses";
+        double *bc = cos_matrix(prov[1].e, &big);
+        struct mr_lex_index *bix = lex_build(&big, false);
+        double *bl = lex_matrix(&big, bix);
+        static const size_t big10[] = {10, 20, 30, 50, 100, 200};
+        static const size_t big50[] = {50, 100, 150, 200, 250, 500};
+        depth_rows(big.name, &big, bc, bix, bl, 10, big10, 6);
+        depth_rows(big.name, &big, bc, bix, bl, 50, big50, 6);
+        free(bc);
+        free(bl);
+        mr_lex_index_destroy(bix);
+        for (int i = sets[0].n_docs; i < big.n_docs; i++)
+            free(big.doc_text[i]);
+        free(big.doc_id);
+        free(big.doc_text);
+    }
+
+    /* Thresholds per provider and mode. */
+    printf("\nThresholds for min_similarity (the score each mode returns):\n");
+    for (int p = 0; p < 3; p++) {
+        double *fused[N_SETS];
+        for (int k = 0; k < N_SETS; k++)
+            fused[k] = fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], MR_FUSION_LEXICAL_WEIGHT, kp);
+        struct mr_fusion f = {MR_SEARCH_HYBRID, MR_FUSION_LEXICAL_WEIGHT, 0};
+        double *sf = malloc(sp.n * sizeof *sf);
+        for (int i = 0; i < sp.n; i++)
+            sf[i] = mr_fusion_score(&f, prov[p].sts_cos[i], sp.lex[i]);
+        char title[256];
+        snprintf(title, sizeof title, "hybrid, %s, w = %.2f", prov[p].name,
+                 MR_FUSION_LEXICAL_WEIGHT);
+        thresholds(title, sets, fused, &sp, sf);
+        snprintf(title, sizeof title, "semantic, %s (the cosine)", prov[p].name);
+        thresholds(title, sets, prov[p].cos, &sp, prov[p].sts_cos);
+        free(sf);
+        for (int k = 0; k < N_SETS; k++)
+            free(fused[k]);
+    }
+    thresholds("lexical (normalised BM25, any provider)", sets, lex, &sp, sp.lex);
+
+    for (int k = 0; k < N_SETS; k++) {
+        free(lex[k]);
+        free(plain[k]);
+        mr_lex_index_destroy(ix[k]);
+        for (int p = 0; p < 3; p++)
+            free(prov[p].cos[k]);
+    }
+    for (int p = 0; p < 3; p++) {
+        free(prov[p].sts_cos);
+        mr_embed_destroy(prov[p].e);
+    }
+    for (int k = 0; k < N_SETS; k++) {
+        struct devset *s = &sets[k];
+        for (int i = 0; i < s->n_docs; i++) {
+            free(s->doc_id[i]);
+            free(s->doc_text[i]);
+        }
+        for (int q = 0; q < s->n_q; q++)
+            free(s->q_text[q]);
+        free(s->doc_id);
+        free(s->doc_text);
+        free(s->q_text);
+        free(s->q_ev);
+        free(s->q_nev);
+    }
+    for (int i = 0; i < sp.n; i++) {
+        free(sp.a[i]);
+        free(sp.b[i]);
+        free(col[0][i]);
+    }
+    free(sp.gold);
+    free(sp.a);
+    free(sp.b);
+    free(sp.lex);
+    free(sp.plain);
+    free(sp.tfidf);
+}
+
+/* ------------------------------------------- the lexical index at scale */
+
+/* WordNet glosses (one a synset, ~117 k); *out_n of them. */
+static char **glosses(int *out_n)
+{
+    static const char *const files[] = {"data.noun", "data.verb", "data.adj", "data.adv"};
+    char **g = NULL, line[8192], path[256];
+    int n = 0;
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "/usr/share/wordnet/%s", files[i]);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f)) {
+            const char *s = strstr(line, " | ");
+            if (line[0] == ' ' || !s)
+                continue;
+            g = xrealloc_b(g, (n + 1) * sizeof *g);
+            g[n] = strdup(s + 3);
+            g[n][strcspn(g[n], "\r\n")] = '\0';
+            n++;
+        }
+        if (f)
+            fclose(f);
+    }
+    *out_n = n;
+    return g;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void lexical_scale(void)
+{
+    int n_g;
+    char **g = glosses(&n_g);
+    if (n_g < 100000) {
+        fprintf(stderr, "bench_quality: only %d WordNet glosses (wordnet-base installed?)\n", n_g);
+        return;
+    }
+    printf("\n## The lexical index at scale (WordNet glosses as memories)\n\n");
+    printf("| memories | terms/memory | bytes/memory (index) | bytes/memory (heap) | put/s (CPU) | "
+           "search p50 (CPU) | search p99 (CPU) |\n|---|---|---|---|---|---|---|\n");
+    static const int sizes[] = {10000, 100000};
+    for (int si = 0; si < 2; si++) {
+        int n = sizes[si];
+        struct mallinfo2 before = mallinfo2();
+        struct mr_lex_index *ix = mr_lex_index_new();
+        double t0 = cpu_b();
+        /* A memory is two consecutive glosses (~15 terms, like the development sets' turns). */
+        char text[16384];
+        for (int i = 0; i < n; i++) {
+            int len = snprintf(text, sizeof text, "%s %s", g[i], g[(i + 1) % n_g]);
+            mr_lex_index_put(ix, i, text,
+                             (size_t)len < sizeof text ? (size_t)len : sizeof text - 1);
+        }
+        double put_s = cpu_b() - t0;
+        struct mallinfo2 after = mallinfo2();
+        uint64_t docs, total;
+        mr_lex_index_stats(ix, &docs, &total);
+        /* Queries: three words from a gloss of the set, every 97th. */
+        enum { NQ = 1000 };
+        double lat[NQ];
+        size_t depth = mr_fusion_depth(10);
+        struct mr_lex_hit *hits = malloc(depth * sizeof *hits);
+        for (int q = 0; q < NQ; q++) {
+            const char *src = g[(q * 97) % n];
+            char qt[256];
+            int words = 0;
+            size_t len = 0;
+            for (const char *p = src; *p && words < 3 && len + 1 < sizeof qt; p++) {
+                if (*p == ' ' && (words++, len && qt[len - 1] == ' '))
+                    continue;
+                qt[len++] = *p;
+            }
+            qt[len] = '\0';
+            double s = cpu_b();
+            struct mr_lex_terms *t = mr_lex_terms_new(qt, len);
+            mr_lex_index_search(ix, t, NULL, NULL, depth, hits, NULL);
+            mr_lex_terms_free(t);
+            lat[q] = cpu_b() - s;
+        }
+        free(hits);
+        qsort(lat, NQ, sizeof *lat, cmp_double);
+        printf("| %d | %.1f | %.0f | %.0f | %.0f | %.1f µs | %.1f µs |\n", n, (double)total / docs,
+               (double)mr_lex_index_bytes(ix) / n,
+               (double)(after.uordblks + after.hblkhd - before.uordblks - before.hblkhd) / n,
+               n / put_s, lat[NQ / 2] * 1e6, lat[NQ * 99 / 100] * 1e6);
+        mr_lex_index_destroy(ix);
+    }
+    for (int i = 0; i < n_g; i++)
+        free(g[i]);
+    free(g);
+}
+
 int main(int argc, char **argv)
 {
     const char *model = argc > 1 ? argv[1] : "models/" MR_SEMANTIC_FILE;
     const char *sts = argc > 2 ? argv[2] : "tests/data/sts_dev.tsv";
     const char *ret = argc > 3 ? argv[3] : "tests/data/retrieval_dev.tsv";
+    const char *dir = argc > 4 ? argv[4] : "tests/data";
     struct mr_err err;
     printf("| model | dim | pairs | Spearman | questions | recall@1 | recall@5 |\n");
     printf("|---|---|---|---|---|---|---|\n");
@@ -178,5 +1263,7 @@ int main(int argc, char **argv)
     }
     evaluate(MR_SEMANTIC_MODEL, sem, sts, ret);
     mr_embed_destroy(sem);
+    ranking(model, sts, dir, ret);
+    lexical_scale();
     return 0;
 }
