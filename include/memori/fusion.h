@@ -87,9 +87,11 @@ struct mr_fusion mr_fusion_for_query(const struct mr_fusion *f, bool query_has_v
                                      bool query_has_terms);
 
 /*
- * Candidates asked of each side for `limit` results (k'): enough that the
- * fused top `limit` over the union equals the fused top `limit` over every
- * memory on the development sets (docs/ranking.md).
+ * Candidates asked of each side for `limit` results (k' = max(4·limit,
+ * 100)): enough that the fused top `limit` over the union equals the fused
+ * top `limit` over every memory, measured in a pool of 10 k memories
+ * (docs/ranking.md). The vector side needs a beam (HNSW ef_search) of at
+ * least k' to return k'.
  */
 size_t mr_fusion_depth(size_t limit);
 

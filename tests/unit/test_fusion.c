@@ -126,7 +126,8 @@ TEST(test_fusion_depth_covers_the_limit)
 {
     for (size_t limit = 1; limit <= 1000; limit++)
         CHECK(mr_fusion_depth(limit) >= limit);
-    CHECK(mr_fusion_depth(10) >= 30);
+    CHECK(mr_fusion_depth(10) >= 100); /* measured in a pool of 10 k (docs/ranking.md) */
+    CHECK(mr_fusion_depth(50) >= 200);
 }
 
 TEST(test_fusion_union_flags_missing_sides)
