@@ -31,7 +31,7 @@
  *   - lower case: ASCII, Latin-1, Greek and basic Cyrillic capitals;
  *   - an identifier gives its parts and the whole identifier
  *     (`customer_id`, `customerId` → `custom`, `id`, `customer_id`);
- *   - English stop words (a fixed list of ~150 function words; negations,
+ *   - English stop words (a fixed list of 161 function words; negations,
  *     quantifiers and comparisons such as `not`, `each`, `before` are kept)
  *     are dropped, parts of identifiers included;
  *   - words and identifier parts are stemmed (Snowball English); whole
