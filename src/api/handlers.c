@@ -1,7 +1,8 @@
 /*
- * handlers.c — each endpoint: identity, path and query parameters, body
- * decoding (422 on bad input), one service call, and the encoded answer.
- * Service errors map to statuses through the one table in err.c.
+ * handlers.c — each endpoint, for a caller the router has already
+ * identified: path and query parameters, body decoding (422 on bad input),
+ * one service call, and the encoded answer. Service errors map to statuses
+ * through the one table in err.c.
  */
 #include "handlers.h"
 
@@ -16,86 +17,18 @@
 #define DEFAULT_PAGE_LIMIT 20
 #define MAX_PAGE_LIMIT 100
 
-static void reply(struct api_call *c, int status, char *body)
+void api_reply(struct api_call *c, int status, char *body)
 {
     c->res->status = status;
     c->res->body = body;
 }
 
-static void reply_error(struct api_call *c, const struct mr_err *err)
+void api_reply_error(struct api_call *c, const struct mr_err *err)
 {
     int status = mr_err_http_status(err->code);
     if (status >= 500 && status != 503)
         fprintf(stderr, "memori: %s %s failed: %s\n", c->req->method, c->req->path, err->msg);
-    reply(c, status, api_encode_detail(err->msg[0] ? err->msg : "Internal error"));
-}
-
-/*
- * The caller (DESIGN.md §6): a verified JWT in production, X-User-Id in
- * development. Returns false after replying 401 (with WWW-Authenticate) or 422.
- */
-static bool identify(struct api_call *c, struct mr_identity *who)
-{
-    struct mr_err err;
-    int rc = mr_auth_identify(c->api->auth, mr_http_header(c->req, "Authorization"),
-                              mr_http_header(c->req, "X-User-Id"), &c->principal, &err);
-    if (rc == MR_EVALIDATION) {
-        reply(c, 422, api_encode_param_error("header", "x-user-id", "string_type", err.msg, NULL));
-        return false;
-    }
-    if (rc != 0) {
-        reply_error(c, &err);
-        if (rc == MR_EUNAUTH)
-            c->res->www_authenticate = "Bearer";
-        return false;
-    }
-    who->user_id = c->principal.user_id;
-    who->tenant_id = c->principal.tenant_id;
-    return true;
-}
-
-/*
- * Admin scope of a maintenance or statistics request: "all_users=true"
- * (the whole tenant: who->user_id = NULL) or "user_id=U". Non-admins asking
- * for either get 403. Returns false after replying.
- */
-static bool admin_scope(struct api_call *c, struct mr_identity *who)
-{
-    int has_all, has_user;
-    const char *all = mr_http_query(c->req, "all_users", &has_all);
-    const char *user = mr_http_query(c->req, "user_id", &has_user);
-    bool all_users = false;
-    if (has_all) {
-        if (strcmp(all, "true") == 0 || strcmp(all, "1") == 0)
-            all_users = true;
-        else if (strcmp(all, "false") != 0 && strcmp(all, "0") != 0) {
-            reply(c, 422,
-                  api_encode_param_error("query", "all_users", "bool_parsing",
-                                         "Input should be a valid boolean, unable to interpret "
-                                         "input",
-                                         mr_utf8_valid(all, strlen(all)) ? all : NULL));
-            return false;
-        }
-    }
-    if (!all_users && !has_user)
-        return true;
-    if (!c->principal.admin) {
-        reply(c, 403, api_encode_detail("Admin privileges required"));
-        return false;
-    }
-    if (all_users) {
-        who->user_id = NULL;
-    } else {
-        size_t n = strlen(user);
-        if (n == 0 || !mr_utf8_valid(user, n) || mr_utf8_len(user, n) > MR_MAX_ID_CHARS) {
-            reply(c, 422,
-                  api_encode_param_error("query", "user_id", "string_type",
-                                         "user_id must be 1..255 characters of valid UTF-8", NULL));
-            return false;
-        }
-        who->user_id = user;
-    }
-    return true;
+    api_reply(c, status, api_encode_detail(err->msg[0] ? err->msg : "Internal error"));
 }
 
 /* Canonical UUID of path parameter i; false after replying 422. */
@@ -104,11 +37,12 @@ static bool path_uuid(struct api_call *c, int i, const char *name, char out[MR_U
     const char *p = c->params[i];
     if (mr_uuid_parse(p, strlen(p), out) == 0)
         return true;
-    reply(c, 422,
-          api_encode_param_error("path", name, "uuid_parsing",
-                                 "Input should be a valid UUID, expected 32 hexadecimal digits, "
-                                 "optionally hyphenated as 8-4-4-4-12",
-                                 mr_utf8_valid(p, strlen(p)) ? p : NULL));
+    api_reply(
+        c, 422,
+        api_encode_param_error("path", name, "uuid_parsing",
+                               "Input should be a valid UUID, expected 32 hexadecimal digits, "
+                               "optionally hyphenated as 8-4-4-4-12",
+                               mr_utf8_valid(p, strlen(p)) ? p : NULL));
     return false;
 }
 
@@ -127,20 +61,21 @@ static bool query_int(struct api_call *c, const char *name, long long lo, long l
     long long x = strtoll(v, &end, 10);
     const char *input = mr_utf8_valid(v, strlen(v)) ? v : NULL;
     if (errno || end == v || *end) {
-        reply(c, 422,
-              api_encode_param_error("query", name, "int_parsing",
-                                     "Input should be a valid integer, unable to parse string "
-                                     "as an integer",
-                                     input));
+        api_reply(c, 422,
+                  api_encode_param_error("query", name, "int_parsing",
+                                         "Input should be a valid integer, unable to parse string "
+                                         "as an integer",
+                                         input));
         return false;
     }
     char msg[96];
     if (x < lo || x > hi) {
         snprintf(msg, sizeof msg, "Input should be %s than or equal to %lld",
                  x < lo ? "greater" : "less", x < lo ? lo : hi);
-        reply(c, 422,
-              api_encode_param_error(
-                  "query", name, x < lo ? "greater_than_equal" : "less_than_equal", msg, input));
+        api_reply(c, 422,
+                  api_encode_param_error("query", name,
+                                         x < lo ? "greater_than_equal" : "less_than_equal", msg,
+                                         input));
         return false;
     }
     *out = x;
@@ -160,20 +95,17 @@ static bool page(struct api_call *c, struct mr_page *p)
 
 void api_memory_create(struct api_call *c)
 {
-    struct mr_identity who;
     struct api_memory_create r;
     struct mr_memory m;
     struct mr_err err;
     char *verr = NULL;
-    if (!identify(c, &who))
-        return;
     if (api_decode_memory_create(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                  &verr) != 0) {
-        reply(c, 422, verr);
-    } else if (mr_memory_create(c->api->svc, &who, &r.in, &m, &err) != 0) {
-        reply_error(c, &err);
+        api_reply(c, 422, verr);
+    } else if (mr_memory_create(c->api->svc, &c->who, &r.in, &m, &err) != 0) {
+        api_reply_error(c, &err);
     } else {
-        reply(c, 201, api_encode_memory(&m));
+        api_reply(c, 201, api_encode_memory(&m));
         mr_memory_clear(&m);
     }
     api_memory_create_free(&r);
@@ -181,19 +113,16 @@ void api_memory_create(struct api_call *c)
 
 void api_memory_search(struct api_call *c)
 {
-    struct mr_identity who;
     struct api_search r;
     struct mr_search_results out;
     struct mr_err err;
     char *verr = NULL;
-    if (!identify(c, &who))
-        return;
     if (api_decode_search(c->req->body, c->req->body_len, &r, c->api->max_list_items, &verr) != 0) {
-        reply(c, 422, verr);
-    } else if (mr_memory_search(c->api->svc, &who, &r.in, &out, &err) != 0) {
-        reply_error(c, &err);
+        api_reply(c, 422, verr);
+    } else if (mr_memory_search(c->api->svc, &c->who, &r.in, &out, &err) != 0) {
+        api_reply_error(c, &err);
     } else {
-        reply(c, 200, api_encode_search(&out, r.in.query, r.in.query_len));
+        api_reply(c, 200, api_encode_search(&out, r.in.query, r.in.query_len));
         mr_search_results_clear(&out);
     }
     api_search_free(&r);
@@ -201,66 +130,59 @@ void api_memory_search(struct api_call *c)
 
 void api_memory_stats(struct api_call *c)
 {
-    struct mr_identity who;
     struct mr_stats s;
     struct mr_err err;
-    if (!identify(c, &who) || !admin_scope(c, &who))
-        return;
-    if (mr_memory_stats(c->api->svc, &who, &s, &err) != 0)
-        reply_error(c, &err);
+    if (mr_memory_stats(c->api->svc, &c->who, &s, &err) != 0)
+        api_reply_error(c, &err);
     else
-        reply(c, 200, api_encode_stats(&s));
+        api_reply(c, 200, api_encode_stats(&s));
 }
 
 void api_memory_archive(struct api_call *c)
 {
-    struct mr_identity who;
     struct mr_err err;
     long long days;
     int64_t count = 0;
-    if (!identify(c, &who) || !admin_scope(c, &who) ||
-        !query_int(c, "days_threshold", 1, 365, mr_service_archive_threshold_days(c->api->svc),
+    if (!query_int(c, "days_threshold", 1, 365, mr_service_archive_threshold_days(c->api->svc),
                    &days))
         return;
-    if (mr_memory_archive(c->api->svc, &who, (int)days, &count, &err) != 0)
-        reply_error(c, &err);
+    if (mr_memory_archive(c->api->svc, &c->who, (int)days, &count, &err) != 0)
+        api_reply_error(c, &err);
     else
-        reply(c, 200, api_encode_archive(count, (int)days));
+        api_reply(c, 200, api_encode_archive(count, (int)days));
 }
 
 void api_memory_get(struct api_call *c)
 {
-    struct mr_identity who;
     char id[MR_UUID_LEN];
     struct mr_memory m;
     struct mr_err err;
-    if (!identify(c, &who) || !path_uuid(c, 0, "memory_id", id))
+    if (!path_uuid(c, 0, "memory_id", id))
         return;
-    if (mr_memory_get(c->api->svc, &who, id, &m, &err) != 0) {
-        reply_error(c, &err);
+    if (mr_memory_get(c->api->svc, &c->who, id, &m, &err) != 0) {
+        api_reply_error(c, &err);
         return;
     }
-    reply(c, 200, api_encode_memory(&m));
+    api_reply(c, 200, api_encode_memory(&m));
     mr_memory_clear(&m);
 }
 
 void api_memory_patch(struct api_call *c)
 {
-    struct mr_identity who;
     char id[MR_UUID_LEN];
     struct api_memory_patch r;
     struct mr_memory m;
     struct mr_err err;
     char *verr = NULL;
-    if (!identify(c, &who) || !path_uuid(c, 0, "memory_id", id))
+    if (!path_uuid(c, 0, "memory_id", id))
         return;
     if (api_decode_memory_patch(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                 &verr) != 0) {
-        reply(c, 422, verr);
-    } else if (mr_memory_update(c->api->svc, &who, id, &r.in, &m, &err) != 0) {
-        reply_error(c, &err);
+        api_reply(c, 422, verr);
+    } else if (mr_memory_update(c->api->svc, &c->who, id, &r.in, &m, &err) != 0) {
+        api_reply_error(c, &err);
     } else {
-        reply(c, 200, api_encode_memory(&m));
+        api_reply(c, 200, api_encode_memory(&m));
         mr_memory_clear(&m);
     }
     api_memory_patch_free(&r);
@@ -268,49 +190,44 @@ void api_memory_patch(struct api_call *c)
 
 void api_memory_delete(struct api_call *c)
 {
-    struct mr_identity who;
     char id[MR_UUID_LEN];
     struct mr_err err;
-    if (!identify(c, &who) || !path_uuid(c, 0, "memory_id", id))
+    if (!path_uuid(c, 0, "memory_id", id))
         return;
-    if (mr_memory_delete(c->api->svc, &who, id, &err) != 0)
-        reply_error(c, &err);
+    if (mr_memory_delete(c->api->svc, &c->who, id, &err) != 0)
+        api_reply_error(c, &err);
     else
-        reply(c, 204, NULL);
+        api_reply(c, 204, NULL);
 }
 
 void api_memory_promote(struct api_call *c)
 {
-    struct mr_identity who;
     char id[MR_UUID_LEN];
     struct mr_memory m;
     struct mr_err err;
-    if (!identify(c, &who) || !path_uuid(c, 0, "memory_id", id))
+    if (!path_uuid(c, 0, "memory_id", id))
         return;
-    if (mr_memory_promote(c->api->svc, &who, id, &m, &err) != 0) {
-        reply_error(c, &err);
+    if (mr_memory_promote(c->api->svc, &c->who, id, &m, &err) != 0) {
+        api_reply_error(c, &err);
         return;
     }
-    reply(c, 200, api_encode_memory(&m));
+    api_reply(c, 200, api_encode_memory(&m));
     mr_memory_clear(&m);
 }
 
 void api_conversation_create(struct api_call *c)
 {
-    struct mr_identity who;
     struct api_conversation_create r;
     struct mr_conversation conv;
     struct mr_err err;
     char *verr = NULL;
-    if (!identify(c, &who))
-        return;
     if (api_decode_conversation_create(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                        &verr) != 0) {
-        reply(c, 422, verr);
-    } else if (mr_conversation_create(c->api->svc, &who, &r.in, &conv, &err) != 0) {
-        reply_error(c, &err);
+        api_reply(c, 422, verr);
+    } else if (mr_conversation_create(c->api->svc, &c->who, &r.in, &conv, &err) != 0) {
+        api_reply_error(c, &err);
     } else {
-        reply(c, 201, api_encode_conversation(&conv));
+        api_reply(c, 201, api_encode_conversation(&conv));
         mr_conversation_clear(&conv);
     }
     api_conversation_create_free(&r);
@@ -318,19 +235,18 @@ void api_conversation_create(struct api_call *c)
 
 void api_conversation_list(struct api_call *c)
 {
-    struct mr_identity who;
     struct mr_page p;
     struct mr_conversation *v = NULL;
     size_t n = 0;
     int64_t total = 0;
     struct mr_err err;
-    if (!identify(c, &who) || !page(c, &p))
+    if (!page(c, &p))
         return;
-    if (mr_conversation_list(c->api->svc, &who, p, &v, &n, &total, &err) != 0) {
-        reply_error(c, &err);
+    if (mr_conversation_list(c->api->svc, &c->who, p, &v, &n, &total, &err) != 0) {
+        api_reply_error(c, &err);
         return;
     }
-    reply(c, 200, api_encode_conversation_page(v, n, total, p));
+    api_reply(c, 200, api_encode_conversation_page(v, n, total, p));
     for (size_t i = 0; i < n; i++)
         mr_conversation_clear(&v[i]);
     free(v);
@@ -338,37 +254,35 @@ void api_conversation_list(struct api_call *c)
 
 void api_conversation_get(struct api_call *c)
 {
-    struct mr_identity who;
     char id[MR_UUID_LEN];
     struct mr_conversation conv;
     struct mr_err err;
-    if (!identify(c, &who) || !path_uuid(c, 0, "conversation_id", id))
+    if (!path_uuid(c, 0, "conversation_id", id))
         return;
-    if (mr_conversation_get(c->api->svc, &who, id, &conv, &err) != 0) {
-        reply_error(c, &err);
+    if (mr_conversation_get(c->api->svc, &c->who, id, &conv, &err) != 0) {
+        api_reply_error(c, &err);
         return;
     }
-    reply(c, 200, api_encode_conversation(&conv));
+    api_reply(c, 200, api_encode_conversation(&conv));
     mr_conversation_clear(&conv);
 }
 
 void api_conversation_patch(struct api_call *c)
 {
-    struct mr_identity who;
     char id[MR_UUID_LEN];
     struct api_conversation_patch r;
     struct mr_conversation conv;
     struct mr_err err;
     char *verr = NULL;
-    if (!identify(c, &who) || !path_uuid(c, 0, "conversation_id", id))
+    if (!path_uuid(c, 0, "conversation_id", id))
         return;
     if (api_decode_conversation_patch(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                       &verr) != 0) {
-        reply(c, 422, verr);
-    } else if (mr_conversation_update(c->api->svc, &who, id, &r.in, &conv, &err) != 0) {
-        reply_error(c, &err);
+        api_reply(c, 422, verr);
+    } else if (mr_conversation_update(c->api->svc, &c->who, id, &r.in, &conv, &err) != 0) {
+        api_reply_error(c, &err);
     } else {
-        reply(c, 200, api_encode_conversation(&conv));
+        api_reply(c, 200, api_encode_conversation(&conv));
         mr_conversation_clear(&conv);
     }
     api_conversation_patch_free(&r);
@@ -376,33 +290,31 @@ void api_conversation_patch(struct api_call *c)
 
 void api_conversation_delete(struct api_call *c)
 {
-    struct mr_identity who;
     char id[MR_UUID_LEN];
     struct mr_err err;
-    if (!identify(c, &who) || !path_uuid(c, 0, "conversation_id", id))
+    if (!path_uuid(c, 0, "conversation_id", id))
         return;
-    if (mr_conversation_delete(c->api->svc, &who, id, &err) != 0)
-        reply_error(c, &err);
+    if (mr_conversation_delete(c->api->svc, &c->who, id, &err) != 0)
+        api_reply_error(c, &err);
     else
-        reply(c, 204, NULL);
+        api_reply(c, 204, NULL);
 }
 
 void api_conversation_memories(struct api_call *c)
 {
-    struct mr_identity who;
     char id[MR_UUID_LEN];
     struct mr_page p;
     struct mr_memory *v = NULL;
     size_t n = 0;
     int64_t total = 0;
     struct mr_err err;
-    if (!identify(c, &who) || !path_uuid(c, 0, "conversation_id", id) || !page(c, &p))
+    if (!path_uuid(c, 0, "conversation_id", id) || !page(c, &p))
         return;
-    if (mr_conversation_memories(c->api->svc, &who, id, p, &v, &n, &total, &err) != 0) {
-        reply_error(c, &err);
+    if (mr_conversation_memories(c->api->svc, &c->who, id, p, &v, &n, &total, &err) != 0) {
+        api_reply_error(c, &err);
         return;
     }
-    reply(c, 200, api_encode_memory_page(v, n, total, p));
+    api_reply(c, 200, api_encode_memory_page(v, n, total, p));
     for (size_t i = 0; i < n; i++)
         mr_memory_clear(&v[i]);
     free(v);
@@ -415,8 +327,8 @@ void api_health(struct api_call *c)
     const char *status = h.store_ok && h.embedder_ok ? "ok"
                          : h.store_ok                ? "degraded"
                                                      : "unavailable";
-    reply(c, h.store_ok ? 200 : 503,
-          api_encode_health(status, h.store_name, h.store_detail, h.embedder_name, h.dim,
-                            h.embedder_detail, h.has_index, h.indexed, h.graphs_building,
-                            c->api->version));
+    api_reply(c, h.store_ok ? 200 : 503,
+              api_encode_health(status, h.store_name, h.store_detail, h.embedder_name, h.dim,
+                                h.embedder_detail, h.has_index, h.indexed, h.graphs_building,
+                                c->api->version));
 }

@@ -4,22 +4,51 @@
 
 #include "memori/api.h"
 
+/*
+ * One request on its way through the API. The router fills who and
+ * principal before the handler runs (the auth stage of DESIGN.md §1), as
+ * its route's identity asks.
+ */
 struct api_call {
     struct mr_api *api;
     const struct mr_http_request *req;
     struct mr_http_response *res;
     const char *params[2];         /* path parameters, in order */
-    struct mr_principal principal; /* filled by identify() */
+    struct mr_principal principal; /* the verified caller */
+    struct mr_identity who;        /* whose memories: points into principal or the query */
 };
 
 typedef void (*api_handler)(struct api_call *c);
 
+/* Who a route needs to know the caller as. */
+enum api_identity {
+    API_ANONYMOUS, /* no identity: GET /health */
+    API_USER,      /* the caller's own memories */
+    /*
+     * The caller, or for an admin "all_users=true" (the whole tenant:
+     * who.user_id = NULL) or "user_id=U"; non-admins asking for either get 403.
+     */
+    API_ADMIN_SCOPE,
+};
+
+struct api_route {
+    const char *method;
+    const char *pattern; /* segments; "{}" matches any one */
+    api_handler fn;
+    enum api_identity identity;
+};
+
 /*
- * Finds the handler of method + path: 200 (fn and up to two path
+ * Finds the route of method + path: 200 (*out_route and up to two path
  * parameters filled), 404 (no such path) or 405 (allow lists the methods).
  */
-int api_route(const char *method, const char *path, api_handler *out_fn, char out_params[2][128],
-              char *allow, size_t allow_cap);
+int api_route(const char *method, const char *path, const struct api_route **out_route,
+              char out_params[2][128], char *allow, size_t allow_cap);
+
+/* Sets the answer; body is malloc'd JSON (or NULL) the server frees. */
+void api_reply(struct api_call *c, int status, char *body);
+/* Answers err as {"detail": msg} with its code's status; logs 5xx but 503. */
+void api_reply_error(struct api_call *c, const struct mr_err *err);
 
 void api_memory_create(struct api_call *c);
 void api_memory_search(struct api_call *c);

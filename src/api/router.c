@@ -4,6 +4,10 @@
  * method wins, so POST /api/memories/search is never read as a memory id; a
  * known path no route takes the method for is 405 with Allow, an unknown one
  * 404.
+ *
+ * The router is also the auth stage of DESIGN.md §1: each route says which
+ * identity it needs, and the caller is resolved here, once, before its
+ * handler runs.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,31 +15,26 @@
 
 #include "api_int.h"
 #include "handlers.h"
+#include "memori/util.h"
 
 #define MAX_SEGS 8
 
-struct route {
-    const char *method;
-    const char *pattern; /* segments; "{}" matches any one */
-    api_handler fn;
-};
-
-static const struct route routes[] = {
-    {"POST", "/api/memories", api_memory_create},
-    {"POST", "/api/memories/search", api_memory_search},
-    {"GET", "/api/memories/statistics/summary", api_memory_stats},
-    {"POST", "/api/memories/maintenance/archive", api_memory_archive},
-    {"GET", "/api/memories/{}", api_memory_get},
-    {"PATCH", "/api/memories/{}", api_memory_patch},
-    {"DELETE", "/api/memories/{}", api_memory_delete},
-    {"POST", "/api/memories/{}/promote", api_memory_promote},
-    {"POST", "/api/conversations", api_conversation_create},
-    {"GET", "/api/conversations", api_conversation_list},
-    {"GET", "/api/conversations/{}", api_conversation_get},
-    {"PATCH", "/api/conversations/{}", api_conversation_patch},
-    {"DELETE", "/api/conversations/{}", api_conversation_delete},
-    {"GET", "/api/conversations/{}/memories", api_conversation_memories},
-    {"GET", "/health", api_health},
+static const struct api_route routes[] = {
+    {"POST", "/api/memories", api_memory_create, API_USER},
+    {"POST", "/api/memories/search", api_memory_search, API_USER},
+    {"GET", "/api/memories/statistics/summary", api_memory_stats, API_ADMIN_SCOPE},
+    {"POST", "/api/memories/maintenance/archive", api_memory_archive, API_ADMIN_SCOPE},
+    {"GET", "/api/memories/{}", api_memory_get, API_USER},
+    {"PATCH", "/api/memories/{}", api_memory_patch, API_USER},
+    {"DELETE", "/api/memories/{}", api_memory_delete, API_USER},
+    {"POST", "/api/memories/{}/promote", api_memory_promote, API_USER},
+    {"POST", "/api/conversations", api_conversation_create, API_USER},
+    {"GET", "/api/conversations", api_conversation_list, API_USER},
+    {"GET", "/api/conversations/{}", api_conversation_get, API_USER},
+    {"PATCH", "/api/conversations/{}", api_conversation_patch, API_USER},
+    {"DELETE", "/api/conversations/{}", api_conversation_delete, API_USER},
+    {"GET", "/api/conversations/{}/memories", api_conversation_memories, API_USER},
+    {"GET", "/health", api_health, API_ANONYMOUS},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -90,8 +89,8 @@ static int match(const char *pattern, const struct segs *path, const char **para
     return literals;
 }
 
-int api_route(const char *method, const char *path, api_handler *out_fn, char out_params[2][128],
-              char *allow, size_t allow_cap)
+int api_route(const char *method, const char *path, const struct api_route **out_route,
+              char out_params[2][128], char *allow, size_t allow_cap)
 {
     struct segs segs;
     split(path, &segs);
@@ -129,7 +128,7 @@ int api_route(const char *method, const char *path, api_handler *out_fn, char ou
             if (pl[k] > 127)
                 out_params[k][126] = '\x01';
         }
-        *out_fn = routes[chosen].fn;
+        *out_route = &routes[chosen];
         return 200;
     }
     allow[0] = '\0';
@@ -144,12 +143,97 @@ int api_route(const char *method, const char *path, api_handler *out_fn, char ou
     return 405;
 }
 
+/*
+ * The caller (DESIGN.md §6): a verified JWT in production, X-User-Id in
+ * development and staging. Returns false after replying 401 (with
+ * WWW-Authenticate) or 422.
+ */
+static bool identify(struct api_call *c)
+{
+    struct mr_err err;
+    int rc = mr_auth_identify(c->api->auth, mr_http_header(c->req, "Authorization"),
+                              mr_http_header(c->req, "X-User-Id"), &c->principal, &err);
+    if (rc == MR_EVALIDATION) {
+        api_reply(c, 422,
+                  api_encode_param_error("header", "x-user-id", "string_type", err.msg, NULL));
+        return false;
+    }
+    if (rc != 0) {
+        api_reply_error(c, &err);
+        if (rc == MR_EUNAUTH)
+            c->res->www_authenticate = "Bearer";
+        return false;
+    }
+    c->who.user_id = c->principal.user_id;
+    c->who.tenant_id = c->principal.tenant_id;
+    return true;
+}
+
+/*
+ * Admin scope of a maintenance or statistics request: "all_users=true"
+ * (the whole tenant: who.user_id = NULL) or "user_id=U". Non-admins asking
+ * for either get 403. Returns false after replying.
+ */
+static bool admin_scope(struct api_call *c)
+{
+    int has_all, has_user;
+    const char *all = mr_http_query(c->req, "all_users", &has_all);
+    const char *user = mr_http_query(c->req, "user_id", &has_user);
+    bool all_users = false;
+    if (has_all) {
+        if (strcmp(all, "true") == 0 || strcmp(all, "1") == 0)
+            all_users = true;
+        else if (strcmp(all, "false") != 0 && strcmp(all, "0") != 0) {
+            api_reply(c, 422,
+                      api_encode_param_error("query", "all_users", "bool_parsing",
+                                             "Input should be a valid boolean, unable to "
+                                             "interpret input",
+                                             mr_utf8_valid(all, strlen(all)) ? all : NULL));
+            return false;
+        }
+    }
+    if (!all_users && !has_user)
+        return true;
+    if (!c->principal.admin) {
+        api_reply(c, 403, api_encode_detail("Admin privileges required"));
+        return false;
+    }
+    if (all_users) {
+        c->who.user_id = NULL;
+    } else {
+        size_t n = strlen(user);
+        if (n == 0 || !mr_utf8_valid(user, n) || mr_utf8_len(user, n) > MR_MAX_ID_CHARS) {
+            api_reply(c, 422,
+                      api_encode_param_error("query", "user_id", "string_type",
+                                             "user_id must be 1..255 characters of valid UTF-8",
+                                             NULL));
+            return false;
+        }
+        c->who.user_id = user;
+    }
+    return true;
+}
+
+/* The identity route asks for; false after replying. */
+static bool resolve_identity(struct api_call *c, enum api_identity identity)
+{
+    switch (identity) {
+    case API_ANONYMOUS:
+        return true;
+    case API_USER:
+        return identify(c);
+    case API_ADMIN_SCOPE:
+        return identify(c) && admin_scope(c);
+    }
+    return false;
+}
+
 void mr_api_handle(void *ctx, const struct mr_http_request *req, struct mr_http_response *res)
 {
     static __thread char allow[64];
     char params[2][128];
-    api_handler fn = NULL;
-    int found = api_route(req->method, req->path, &fn, params, allow, sizeof allow);
+    const struct api_route *route = NULL;
+    int found = api_route(req->method, req->path, &route, params, allow, sizeof allow);
     if (found == 404) {
         res->status = 404;
         res->body = api_encode_detail("Not Found");
@@ -161,6 +245,7 @@ void mr_api_handle(void *ctx, const struct mr_http_request *req, struct mr_http_
         res->body = api_encode_detail("Method Not Allowed");
         return;
     }
-    struct api_call call = {ctx, req, res, {params[0], params[1]}, {{0}, {0}, false}};
-    fn(&call);
+    struct api_call call = {.api = ctx, .req = req, .res = res, .params = {params[0], params[1]}};
+    if (resolve_identity(&call, route->identity))
+        route->fn(&call);
 }

@@ -16,9 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *path = malloc(size);
     memcpy(path, data + 1, size - 1);
     path[size - 1] = '\0'; /* MHD hands us NUL-terminated paths */
-    api_handler fn;
+    const struct api_route *route;
     char params[2][128], allow[64];
-    int status = api_route(method, path, &fn, params, allow, sizeof allow);
+    int status = api_route(method, path, &route, params, allow, sizeof allow);
     if (status == 200) {
         char uuid[MR_UUID_LEN];
         for (int i = 0; i < 2; i++)
