@@ -1,6 +1,6 @@
 /*
- * api_int.h — private to src/api/: the JSON codec (codec.c, the only user
- * of jansson here) and the handlers (handlers.c, router.c).
+ * api_int.h — private to src/api/: the JSON codec (codec.c) and the
+ * handlers (handlers.c, router.c).
  *
  * Decoders validate a request body the way FastAPI + pydantic do and, on
  * failure, return MR_EVALIDATION with *out_err holding the 422 body
@@ -12,38 +12,39 @@
 #ifndef MEMORI_API_INT_H
 #define MEMORI_API_INT_H
 
+#include "memori/json.h"
 #include "memori/service.h"
 
 struct api_memory_create {
     struct mr_memory_create in;
     struct mr_strv tags, entities;
     char *metadata;
-    void *doc;
+    struct mr_json *doc; /* the parsed body the strings point into */
 };
 
 struct api_memory_patch {
     struct mr_memory_patch in;
     struct mr_strv tags;
     char *metadata;
-    void *doc;
+    struct mr_json *doc; /* the parsed body the strings point into */
 };
 
 struct api_search {
     struct mr_search in;
     char conversation_id[MR_UUID_LEN];
-    void *doc;
+    struct mr_json *doc; /* the parsed body the strings point into */
 };
 
 struct api_conversation_create {
     struct mr_conversation_create in;
     char *metadata;
-    void *doc;
+    struct mr_json *doc; /* the parsed body the strings point into */
 };
 
 struct api_conversation_patch {
     struct mr_conversation_patch in;
     char *metadata;
-    void *doc;
+    struct mr_json *doc; /* the parsed body the strings point into */
 };
 
 int api_decode_memory_create(const char *body, size_t len, struct api_memory_create *out,
@@ -75,8 +76,7 @@ char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, in
                                    struct mr_page page);
 char *api_encode_health(const char *status, const char *store_name, const char *store_status,
                         const char *embed_name, size_t dim, const char *embed_status,
-                        bool has_index, size_t indexed, size_t building,
-                        const char *version);
+                        bool has_index, size_t indexed, size_t building, const char *version);
 /* {"detail": msg} */
 char *api_encode_detail(const char *msg);
 /* A one-item 422 body for a path or query parameter: loc = [where, name]. */

@@ -11,7 +11,6 @@
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <time.h>
 
 #include "memori/embed.h"
+#include "memori/json.h"
 #include "memori/util.h"
 
 #define BACKOFF_BASE_MS 200
@@ -149,58 +149,55 @@ static void scrub(const struct openai *o, const char *src, char *dst, size_t cap
 static void provider_message(const struct openai *o, const char *body, char *out, size_t cap)
 {
     out[0] = '\0';
-    json_t *doc = body ? json_loads(body, 0, NULL) : NULL;
-    json_t *e = json_object_get(doc, "error");
-    const char *msg = json_string_value(json_is_object(e) ? json_object_get(e, "message") : e);
+    struct mr_json *doc = body ? mr_json_parse(body, strlen(body), NULL) : NULL;
+    struct mr_json *e = mr_json_get(doc, "error");
+    const char *msg = mr_json_string_value(mr_json_is_object(e) ? mr_json_get(e, "message") : e);
     if (!msg)
-        msg = json_string_value(json_object_get(doc, "detail"));
+        msg = mr_json_string_value(mr_json_get(doc, "detail"));
     if (msg) {
         char tmp[200];
         scrub(o, msg, tmp, sizeof tmp);
         snprintf(out, cap, ": %s", tmp);
     }
-    json_decref(doc);
+    mr_json_free(doc);
 }
 
 /* Parses a 2xx body into out (n rows of dim), normalising each row. */
 static int parse_embeddings(const struct openai *o, const char *body, size_t n, float *out,
                             struct mr_err *err)
 {
-    json_error_t jerr;
-    json_t *doc = json_loads(body, 0, &jerr);
-    json_t *data = json_object_get(doc, "data");
+    struct mr_json *doc = mr_json_parse(body, strlen(body), NULL);
+    struct mr_json *data = mr_json_get(doc, "data");
     int rc = 0;
-    if (!json_is_array(data) || json_array_size(data) != n) {
+    if (!mr_json_is_array(data) || mr_json_size(data) != n) {
         rc = mr_err_set(err, MR_EUPSTREAM,
                         "embedding provider answered without %zu embeddings in \"data\"", n);
         goto out;
     }
     bool *seen = mr_xcalloc(n, sizeof *seen);
-    size_t i;
-    json_t *item;
-    json_array_foreach(data, i, item)
-    {
-        json_t *idx = json_object_get(item, "index"), *emb = json_object_get(item, "embedding");
-        size_t at = json_is_integer(idx) ? (size_t)json_integer_value(idx) : i;
-        if (at >= n || seen[at] || !json_is_array(emb)) {
+    for (size_t i = 0; i < n; i++) {
+        struct mr_json *item = mr_json_at(data, i);
+        struct mr_json *idx = mr_json_get(item, "index"), *emb = mr_json_get(item, "embedding");
+        size_t at = mr_json_is_integer(idx) ? (size_t)mr_json_integer_value(idx) : i;
+        if (at >= n || seen[at] || !mr_json_is_array(emb)) {
             rc = mr_err_set(err, MR_EUPSTREAM, "embedding provider answered a malformed item %zu",
                             i);
             break;
         }
-        if (json_array_size(emb) != o->dim) {
+        if (mr_json_size(emb) != o->dim) {
             rc = mr_err_set(err, MR_EUPSTREAM,
                             "embedding provider returned dimension %zu, expected %zu "
                             "(MEMORI_EMBEDDING_DIMENSIONS)",
-                            json_array_size(emb), o->dim);
+                            mr_json_size(emb), o->dim);
             break;
         }
         seen[at] = true;
         float *row = out + at * o->dim;
         double norm = 0;
         for (size_t k = 0; k < o->dim; k++) {
-            json_t *x = json_array_get(emb, k);
-            double v = json_number_value(x);
-            if (!json_is_number(x) || !isfinite(v)) {
+            struct mr_json *x = mr_json_at(emb, k);
+            double v = mr_json_number_value(x);
+            if (!mr_json_is_number(x) || !isfinite(v)) {
                 rc = mr_err_set(err, MR_EUPSTREAM, "embedding provider returned a non-number");
                 break;
             }
@@ -218,29 +215,30 @@ static int parse_embeddings(const struct openai *o, const char *body, size_t n, 
     }
     free(seen);
 out:
-    json_decref(doc);
+    mr_json_free(doc);
     return rc;
 }
 
 static char *request_body(const struct openai *o, const char *const *texts, const size_t *lens,
                           size_t n, struct mr_err *err)
 {
-    json_t *input = json_array();
+    struct mr_json *input = mr_json_array();
     for (size_t i = 0; i < n; i++) {
-        json_t *s = json_stringn(texts[i], lens[i]);
+        struct mr_json *s = mr_json_stringn(texts[i], lens[i]);
         if (!s) {
-            json_decref(input);
+            mr_json_free(input);
             mr_err_set(err, MR_EINVAL, "text %zu is not valid UTF-8", i);
             return NULL;
         }
-        json_array_append_new(input, s);
+        mr_json_append(input, s);
     }
-    json_t *req =
-        json_pack("{s:s, s:o, s:s}", "model", o->model, "input", input, "encoding_format", "float");
+    struct mr_json *req = mr_json_with(mr_json_object(), "model", mr_json_string(o->model));
+    req = mr_json_with(req, "input", input);
+    req = mr_json_with(req, "encoding_format", mr_json_string("float"));
     if (o->send_dimensions)
-        json_object_set_new(req, "dimensions", json_integer((json_int_t)o->dim));
-    char *body = json_dumps(req, JSON_COMPACT);
-    json_decref(req);
+        mr_json_set(req, "dimensions", mr_json_integer((int64_t)o->dim));
+    char *body = mr_json_print(req, 0);
+    mr_json_free(req);
     return body;
 }
 
