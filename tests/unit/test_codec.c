@@ -1,8 +1,12 @@
-/* Unit tests of request validation and response encoding (src/api/codec.c). */
+/*
+ * Unit tests of request validation and response encoding (src/api/codec.c),
+ * and of the identity each route asks the router for (src/api/router.c).
+ */
 #include <jansson.h>
 #include <stdlib.h>
 
 #include "../../src/api/api_int.h"
+#include "../../src/api/handlers.h"
 #include "test.h"
 
 #define UUID "123e4567-e89b-12d3-a456-426614174000"
@@ -218,8 +222,44 @@ TEST(test_stats_encoding_has_all_five_types)
     free(s);
 }
 
+TEST(test_only_health_is_anonymous)
+{
+    static const struct {
+        const char *method, *path;
+        enum api_identity identity;
+    } cases[] = {
+        {"POST", "/api/memories", API_USER},
+        {"POST", "/api/memories/search", API_USER},
+        {"GET", "/api/memories/statistics/summary", API_ADMIN_SCOPE},
+        {"POST", "/api/memories/maintenance/archive", API_ADMIN_SCOPE},
+        {"GET", "/api/memories/" UUID, API_USER},
+        {"GET", "/api/memories/search", API_USER}, /* a memory id, as Starlette routes it */
+        {"PATCH", "/api/memories/" UUID, API_USER},
+        {"DELETE", "/api/memories/" UUID, API_USER},
+        {"POST", "/api/memories/" UUID "/promote", API_USER},
+        {"POST", "/api/conversations/", API_USER},
+        {"GET", "/api/conversations", API_USER},
+        {"GET", "/api/conversations/" UUID, API_USER},
+        {"PATCH", "/api/conversations/" UUID, API_USER},
+        {"DELETE", "/api/conversations/" UUID, API_USER},
+        {"GET", "/api/conversations/" UUID "/memories", API_USER},
+        {"GET", "/health", API_ANONYMOUS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const struct api_route *route = NULL;
+        char params[2][128], allow[64];
+        int status = api_route(cases[i].method, cases[i].path, &route, params, allow, sizeof allow);
+        if (status != 200 || route->identity != cases[i].identity) {
+            test_fail(__FILE__, __LINE__, "%s %s: status %d, identity %d, want 200 and %d",
+                      cases[i].method, cases[i].path, status, route ? (int)route->identity : -1,
+                      (int)cases[i].identity);
+            return;
+        }
+    }
+}
+
 TEST_MAIN("codec", T(test_valid_create_decodes_with_defaults), T(test_create_validation_errors),
           T(test_content_length_counts_characters), T(test_search_decodes_and_validates),
           T(test_patch_distinguishes_absent_and_null),
           T(test_memory_encoding_matches_reference_fields),
-          T(test_stats_encoding_has_all_five_types))
+          T(test_stats_encoding_has_all_five_types), T(test_only_health_is_anonymous))
