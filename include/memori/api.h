@@ -1,7 +1,8 @@
 /*
- * api.h — the HTTP API of DESIGN.md §4 (src/api/): routes a request to its
- * handler, decodes and validates the body, calls the memory service and
- * encodes the answer. Plugs into the server as its mr_http_handler.
+ * api.h — the HTTP API of DESIGN.md §4 (src/api/): routes a request,
+ * resolves its caller once (the auth stage of DESIGN.md §1), decodes and
+ * validates the body, calls the memory service and encodes the answer.
+ * Plugs into the server as its mr_http_handler.
  */
 #ifndef MEMORI_API_H
 #define MEMORI_API_H
