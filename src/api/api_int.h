@@ -74,9 +74,8 @@ char *api_encode_archive(int64_t count, int days);
 char *api_encode_conversation(const struct mr_conversation *c);
 char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, int64_t total,
                                    struct mr_page page);
-char *api_encode_health(const char *status, const char *store_name, const char *store_status,
-                        const char *embed_name, size_t dim, const char *embed_status,
-                        bool has_index, size_t indexed, size_t building, const char *version);
+/* GET /health: status is "ok", "degraded" or "unavailable". */
+char *api_encode_health(const char *status, const struct mr_service_health *h, const char *version);
 /* {"detail": msg} */
 char *api_encode_detail(const char *msg);
 /* A one-item 422 body for a path or query parameter: loc = [where, name]. */

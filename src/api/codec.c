@@ -740,21 +740,20 @@ char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, in
     return page_json("conversations", a, total, page);
 }
 
-char *api_encode_health(const char *status, const char *store_name, const char *store_status,
-                        const char *embed_name, size_t dim, const char *embed_status,
-                        bool has_index, size_t indexed, size_t building, const char *version)
+char *api_encode_health(const char *status, const struct mr_service_health *h, const char *version)
 {
     /* Without an in-process index the store searches (pgvector) and counts nothing here. */
-    struct mr_json *index = one("kind", mr_json_string(has_index ? "in-process" : "store"));
-    if (has_index) {
-        index = mr_json_with(index, "memories", mr_json_integer((int64_t)indexed));
-        index = mr_json_with(index, "graphs_building", mr_json_integer((int64_t)building));
+    struct mr_json *index = one("kind", mr_json_string(h->has_index ? "in-process" : "store"));
+    if (h->has_index) {
+        index = mr_json_with(index, "memories", mr_json_integer((int64_t)h->indexed));
+        index =
+            mr_json_with(index, "graphs_building", mr_json_integer((int64_t)h->graphs_building));
     }
-    struct mr_json *store = one("backend", mr_json_string(store_name));
-    store = mr_json_with(store, "status", mr_json_string(store_status));
-    struct mr_json *embedder = one("model", mr_json_string(embed_name));
-    embedder = mr_json_with(embedder, "dimensions", mr_json_integer((int64_t)dim));
-    embedder = mr_json_with(embedder, "status", mr_json_string(embed_status));
+    struct mr_json *store = one("backend", mr_json_string(h->store_name));
+    store = mr_json_with(store, "status", mr_json_string(h->store_detail));
+    struct mr_json *embedder = one("model", mr_json_string(h->embedder_name));
+    embedder = mr_json_with(embedder, "dimensions", mr_json_integer((int64_t)h->dim));
+    embedder = mr_json_with(embedder, "status", mr_json_string(h->embedder_detail));
     struct mr_json *o = one("status", mr_json_string(status));
     o = mr_json_with(o, "version", mr_json_string(version));
     o = mr_json_with(o, "store", store);

@@ -327,8 +327,5 @@ void api_health(struct api_call *c)
     const char *status = h.store_ok && h.embedder_ok ? "ok"
                          : h.store_ok                ? "degraded"
                                                      : "unavailable";
-    api_reply(c, h.store_ok ? 200 : 503,
-              api_encode_health(status, h.store_name, h.store_detail, h.embedder_name, h.dim,
-                                h.embedder_detail, h.has_index, h.indexed, h.graphs_building,
-                                c->api->version));
+    api_reply(c, h.store_ok ? 200 : 503, api_encode_health(status, &h, c->api->version));
 }
