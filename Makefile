@@ -20,11 +20,13 @@ else
   OPT := -O2 -g
 endif
 CFLAGS += $(CFLAGS_BASE) $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libstemmer (Snowball) ships no pkg-config file: linked by name.
-LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lpthread -lm
+# libstemmer (Snowball) and libpg_query (Debian's libpg-query-dev) ship no pkg-config file:
+# linked by name. libpg_query's protobuf-c tree needs libprotobuf-c-dev's header only (the
+# code is inside libpg_query).
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lpg_query -lpthread -lm
 
 LIB_SRC := $(wildcard src/util/*.c src/config/*.c src/store/*.c src/embed/*.c src/index/*.c \
-	src/lexical/*.c src/core/*.c src/api/*.c src/http/*.c src/auth/*.c)
+	src/lexical/*.c src/core/*.c src/api/*.c src/http/*.c src/auth/*.c src/sql/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/src/main.o
 

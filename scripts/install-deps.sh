@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev wordnet-base dict-foldoc
       libcurl4-openssl-dev curl libhiredis-dev redis-server libjwt-dev clang libclang-rt-14-dev
-      libpq-dev libstemmer-dev)
+      libpq-dev libstemmer-dev libpg-query-dev libprotobuf-c-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
