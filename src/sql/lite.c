@@ -262,12 +262,13 @@ static int lite_error(sqlite3 *db, const char *text, size_t len, size_t stmt_off
                       struct mr_sql_diag *diag, struct mr_err *err)
 {
     int off = sqlite3_error_offset(db);
-    size_t at = off >= 0 ? stmt_off + (size_t)off : stmt_off;
+    const char *msg = sqlite3_errmsg(db);
+    /* "incomplete input" has no offset: it is at the end. */
+    size_t at = off >= 0 ? stmt_off + (size_t)off : strstr(msg, "incomplete") ? len : stmt_off;
     while (off < 0 && at < len && strchr(" \t\r\n;", text[at]))
         at++;
     int line, col, code;
     sql_position(text, len, at, &line, &col);
-    const char *msg = sqlite3_errmsg(db);
     enum mr_sql_diag_kind kind = kind_of(msg, &code);
     const char *colon = strstr(msg, ": ");
     return sql_fail(diag, err, code, kind, colon ? colon + 2 : "", line, col, "%s: %s", what, msg);

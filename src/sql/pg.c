@@ -445,14 +445,11 @@ static void walk_node(struct walk *w, struct scope *sc, const PgQuery__Node *n);
 static void walk_select(struct walk *w, struct scope *parent, const PgQuery__SelectStmt *st,
                         struct outcols *out);
 
-static void walk_message(struct walk *w, struct scope *sc, const ProtobufCMessage *m)
+static void walk_message(struct walk *w, struct scope *sc, const ProtobufCMessage *m);
+
+/* Every message-typed field of m, through protobuf-c's descriptors: any node kind is searched. */
+static void walk_fields(struct walk *w, struct scope *sc, const ProtobufCMessage *m)
 {
-    if (!m || failed(w))
-        return;
-    if (m->descriptor == &pg_query__node__descriptor) {
-        walk_node(w, sc, (const PgQuery__Node *)m);
-        return;
-    }
     const ProtobufCMessageDescriptor *d = m->descriptor;
     const char *base = (const char *)m;
     for (unsigned i = 0; i < d->n_fields && !failed(w); i++) {
@@ -471,6 +468,16 @@ static void walk_message(struct walk *w, struct scope *sc, const ProtobufCMessag
             continue;
         walk_message(w, sc, *(ProtobufCMessage *const *)(base + f->offset));
     }
+}
+
+static void walk_message(struct walk *w, struct scope *sc, const ProtobufCMessage *m)
+{
+    if (!m || failed(w))
+        return;
+    if (m->descriptor == &pg_query__node__descriptor)
+        walk_node(w, sc, (const PgQuery__Node *)m);
+    else
+        walk_fields(w, sc, m);
 }
 
 /* A column reference resolved: the base column it reads, through which FROM item. */
@@ -668,7 +675,7 @@ static void walk_node(struct walk *w, struct scope *sc, const PgQuery__Node *n)
             record(w, &b);
             join_pair(w, &a, &b);
         } else {
-            walk_message(w, sc, &e->base);
+            walk_fields(w, sc, &e->base);
         }
         break;
     }
@@ -703,7 +710,7 @@ static void walk_node(struct walk *w, struct scope *sc, const PgQuery__Node *n)
         break;
     }
     default:
-        walk_message(w, sc, (const ProtobufCMessage *)n);
+        walk_fields(w, sc, (const ProtobufCMessage *)n);
     }
     w->depth--;
 }
@@ -881,8 +888,24 @@ static void add_ctes(struct walk *w, struct scope *sc, const PgQuery__WithClause
         struct cte *self = &sc->ctes[sc->nctes++];
         *self = (struct cte){c->ctename, {.opaque = true}};
         struct outcols out = {0};
-        if (c->ctequery && c->ctequery->node_case == PG_QUERY__NODE__NODE_SELECT_STMT)
-            walk_select(w, sc, c->ctequery->select_stmt, &out);
+        const PgQuery__SelectStmt *q =
+            c->ctequery && c->ctequery->node_case == PG_QUERY__NODE__NODE_SELECT_STMT
+                ? c->ctequery->select_stmt
+                : NULL;
+        if (q && wc->recursive && q->op == PG_QUERY__SET_OPERATION__SETOP_UNION && q->larg) {
+            /* The first branch names the columns; the recursive one then reads them. */
+            struct outcols right = {0};
+            walk_select(w, sc, q->larg, &out);
+            self = &sc->ctes[sc->nctes - 1];
+            self->cols.opaque = false;
+            copy_cols(&self->cols, &out);
+            rename_cols(&self->cols, c->aliascolnames, c->n_aliascolnames);
+            walk_select(w, sc, q->rarg, &right);
+            free(right.v);
+            self = &sc->ctes[sc->nctes - 1];
+            free(self->cols.v);
+        } else if (q)
+            walk_select(w, sc, q, &out);
         else if (c->ctequery) {
             out.opaque = true;
             walk_node(w, sc, c->ctequery); /* WITH x AS (INSERT … RETURNING …) */
