@@ -107,7 +107,12 @@ static bool colref_is(const struct mr_sql_schema *s, const struct mr_sql_colref 
 static long schema_join(const struct mr_sql_schema *s, const struct mr_sql_colref *from,
                         const struct mr_sql_colref *to)
 {
-    for (size_t k = 0; k < s->njoins; k++) {
+    long ft = mr_sql_schema_find(s, from->table);
+    if (ft < 0)
+        return -1;
+    const struct mr_sql_table *t = &s->tables[ft];
+    /* Only the from table's own joins: they are contiguous (sqlb_finish sorts them). */
+    for (size_t k = t->first_join; k < t->first_join + t->njoins; k++) {
         const struct mr_sql_join *j = &s->joins[k];
         for (size_t i = 0; i < j->ncolumns; i++)
             if (colref_is(s, from, j->from_table, j->from_columns[i]) &&
@@ -170,7 +175,8 @@ struct mr_sql_analysis *sqlacc_finish(struct sqlacc *acc, const char *fingerprin
     a->dialect = acc->dialect;
     memcpy(a->fingerprint, fingerprint, 16);
 
-    qsort(acc->tables, acc->ntables, sizeof *acc->tables, str_cmp);
+    if (acc->ntables > 1)
+        qsort(acc->tables, acc->ntables, sizeof *acc->tables, str_cmp);
     a->tables = mr_xcalloc(acc->ntables + 1, sizeof *a->tables);
     for (size_t i = 0; i < acc->ntables; i++) {
         if (a->ntables && strcmp(a->tables[a->ntables - 1], acc->tables[i]) == 0)
@@ -180,7 +186,8 @@ struct mr_sql_analysis *sqlacc_finish(struct sqlacc *acc, const char *fingerprin
     }
     acc->ntables = 0;
 
-    qsort(acc->cols, acc->ncols, sizeof *acc->cols, colref_qcmp);
+    if (acc->ncols > 1)
+        qsort(acc->cols, acc->ncols, sizeof *acc->cols, colref_qcmp);
     a->columns = mr_xcalloc(acc->ncols + 1, sizeof *a->columns);
     for (size_t i = 0; i < acc->ncols; i++) {
         if (a->ncolumns && colref_cmp(&a->columns[a->ncolumns - 1], &acc->cols[i]) == 0)
@@ -192,7 +199,8 @@ struct mr_sql_analysis *sqlacc_finish(struct sqlacc *acc, const char *fingerprin
 
     for (size_t i = 0; i < acc->njoins; i++)
         orient(acc->schema, &acc->joins[i]);
-    qsort(acc->joins, acc->njoins, sizeof *acc->joins, join_qcmp);
+    if (acc->njoins > 1)
+        qsort(acc->joins, acc->njoins, sizeof *acc->joins, join_qcmp);
     a->joins = mr_xcalloc(acc->njoins + 1, sizeof *a->joins);
     for (size_t i = 0; i < acc->njoins; i++) {
         if (a->njoins && join_qcmp(&a->joins[a->njoins - 1], &acc->joins[i]) == 0) {

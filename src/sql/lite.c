@@ -22,8 +22,9 @@
 /* ---- the authorizer --------------------------------------------------------- */
 
 struct ddl_auth {
-    bool denied;  /* the statement did something other than define schema */
-    bool defines; /* it created a table or altered one: not an ignored statement */
+    bool denied;   /* the statement did something other than define schema */
+    bool defines;  /* it created a table or altered one: not an ignored statement */
+    char *created; /* the table a CREATE TABLE makes (malloc'd) */
 };
 
 static bool is_schema_table(const char *t)
@@ -47,6 +48,10 @@ static int ddl_authorizer(void *ctx, int action, const char *a1, const char *a2,
         return SQLITE_OK; /* a trigger's body is compiled, never run here */
     switch (action) {
     case SQLITE_CREATE_TABLE:
+        if (a1 && !st->created)
+            st->created = mr_xstrdup(a1);
+        st->defines = true;
+        return SQLITE_OK;
     case SQLITE_ALTER_TABLE:
         st->defines = true;
         return SQLITE_OK;
@@ -274,13 +279,54 @@ static int lite_error(sqlite3 *db, const char *text, size_t len, size_t stmt_off
     return sql_fail(diag, err, code, kind, colon ? colon + 2 : "", line, col, "%s: %s", what, msg);
 }
 
+/* Past spaces and comments. */
+static const char *skip_blank(const char *p)
+{
+    for (;;) {
+        while (*p && strchr(" \t\r\n\f", *p))
+            p++;
+        if (p[0] == '-' && p[1] == '-') {
+            p += strcspn(p, "\n");
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 2 : p + strlen(p);
+        } else {
+            return p;
+        }
+    }
+}
+
+/* Where each CREATE TABLE statement starts in the DDL, in the order they ran. */
 struct created {
     char *name;
     size_t off;
 };
 
-static int read_tables(sqlite3 *db, struct sqlb *b, const char *ddl, struct mr_sql_diag *diag,
-                       struct mr_err *err)
+struct createds {
+    struct created *v;
+    size_t n, cap, next;
+};
+
+static void createds_free(struct createds *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->v[i].name);
+    free(c->v);
+}
+
+/* The offset of table name's statement: sqlite_schema lists tables in creation order too. */
+static long created_at(struct createds *c, const char *name)
+{
+    for (size_t i = c->next; i < c->n; i++)
+        if (strcasecmp(c->v[i].name, name) == 0) {
+            c->next = i + 1;
+            return (long)c->v[i].off;
+        }
+    return -1;
+}
+
+static int read_tables(sqlite3 *db, struct sqlb *b, const char *ddl, struct createds *made,
+                       struct mr_sql_diag *diag, struct mr_err *err)
 {
     sqlite3_stmt *tabs = NULL, *cols = NULL, *fks = NULL;
     int rc = 0;
@@ -306,12 +352,10 @@ static int read_tables(sqlite3 *db, struct sqlb *b, const char *ddl, struct mr_s
     while (rc == 0 && sqlite3_step(tabs) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(tabs, 0);
         const char *sql = (const char *)sqlite3_column_text(tabs, 1);
-        /* Where it was defined: the first CREATE … name in the text, for messages. */
-        const char *at = sql ? strstr(ddl, sql) : NULL;
-        long loc = at ? (long)(at - ddl) : -1;
+        long loc = created_at(made, name);
         struct comments cm;
         read_comments(sql ? sql : "", &cm);
-        char *before = at ? comment_before(ddl, (size_t)(at - ddl)) : NULL;
+        char *before = loc >= 0 ? comment_before(ddl, (size_t)loc) : NULL;
         size_t t;
         rc = sqlb_add_table(b, NULL, name, cm.table ? cm.table : before, loc, &t, diag, err);
         free(before);
@@ -382,12 +426,15 @@ int sql_lite_parse_ddl(struct sqlb *b, const char *ddl, size_t len, struct mr_sq
     if (rc)
         return rc;
     struct ddl_auth st = {0};
+    struct createds made = {0};
     sqlite3_set_authorizer(db, ddl_authorizer, &st);
     const char *p = ddl;
     while (rc == 0 && *p) {
         sqlite3_stmt *stmt = NULL;
         const char *next = NULL;
+        free(st.created);
         st = (struct ddl_auth){0};
+        p = skip_blank(p); /* so a statement's offset is its first word's */
         int prc = sqlite3_prepare_v2(db, p, -1, &stmt, &next);
         if (prc != SQLITE_OK) {
             if (st.denied && next && next > p) {
@@ -409,11 +456,21 @@ int sql_lite_parse_ddl(struct sqlb *b, const char *ddl, size_t len, struct mr_sq
             rc = lite_error(db, ddl, len, (size_t)(p - ddl), "DDL does not run", diag, err);
         else if (!st.defines)
             b->ignored++;
+        if (src == SQLITE_DONE && st.created) {
+            if (made.n == made.cap) {
+                made.cap = made.cap ? made.cap * 2 : 16;
+                made.v = mr_xrealloc(made.v, made.cap * sizeof *made.v);
+            }
+            made.v[made.n++] = (struct created){st.created, (size_t)(p - ddl)};
+            st.created = NULL;
+        }
         sqlite3_finalize(stmt);
         p = next;
     }
+    free(st.created);
     if (rc == 0)
-        rc = read_tables(db, b, ddl, diag, err);
+        rc = read_tables(db, b, ddl, &made, diag, err);
+    createds_free(&made);
     sqlite3_close(db);
     return rc;
 }

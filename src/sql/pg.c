@@ -183,6 +183,10 @@ static int create_table(struct sqlb *b, const PgQuery__CreateStmt *cs, struct mr
         return 0;
     }
     size_t t;
+    if (cs->if_not_exists && sqlb_find_table(b, nonempty(rv->schemaname), rv->relname) >= 0) {
+        b->ignored++; /* CREATE TABLE IF NOT EXISTS of a table made before: PostgreSQL skips it */
+        return 0;
+    }
     int rc =
         sqlb_add_table(b, nonempty(rv->schemaname), rv->relname, NULL, rv->location, &t, diag, err);
     /* Columns first: a table constraint may name a column defined after it. */

@@ -644,7 +644,8 @@ int sqlb_finish(struct sqlb *b, struct mr_sql_schema **out_schema, struct mr_sql
         ord[t].old = t;
         ord[t].qualified = table_label(b, t);
     }
-    qsort(ord, b->ntables, sizeof *ord, order_cmp);
+    if (b->ntables > 1)
+        qsort(ord, b->ntables, sizeof *ord, order_cmp);
     newidx = mr_xcalloc(b->ntables + 1, sizeof *newidx);
     for (size_t i = 0; i < b->ntables; i++)
         newidx[ord[i].old] = i;
@@ -673,7 +674,8 @@ int sqlb_finish(struct sqlb *b, struct mr_sql_schema **out_schema, struct mr_sql
         j.v[i].from_table = newidx[j.v[i].from_table];
         j.v[i].to_table = newidx[j.v[i].to_table];
     }
-    qsort(j.v, j.n, sizeof *j.v, join_cmp);
+    if (j.n > 1)
+        qsort(j.v, j.n, sizeof *j.v, join_cmp);
     /* The same key declared twice (column and table constraint) is one join. */
     kept = 0;
     for (size_t i = 0; i < j.n; i++) {
@@ -943,7 +945,8 @@ static struct keyed *join_keys(const struct mr_sql_schema *s)
         k[i].index = (long)i;
         k[i].source = s->joins[i].source;
     }
-    qsort(k, n, sizeof *k, keyed_cmp);
+    if (n > 1)
+        qsort(k, n, sizeof *k, keyed_cmp);
     return k;
 }
 

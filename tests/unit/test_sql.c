@@ -297,6 +297,14 @@ TEST(test_pg_duplicates_and_unknown_targets_are_errors)
     CHECK(!s->tables[0].columns[1].nullable);
     CHECK_INT(s->ignored_statements, 1);
     mr_sql_schema_free(s);
+    /* CREATE TABLE IF NOT EXISTS of a table already made is skipped, as PostgreSQL does. */
+    CHECK_INT(parse_str(MR_SQL_POSTGRESQL,
+                        "CREATE TABLE a (x int); CREATE TABLE IF NOT EXISTS a (y int);", &s, &diag,
+                        &err),
+              0);
+    CHECK_STR(s->tables[0].columns[0].name, "x");
+    CHECK_INT(s->ignored_statements, 1);
+    mr_sql_schema_free(s);
 }
 
 TEST(test_sqlite_corpus)
