@@ -286,8 +286,12 @@ int mr_sql_analyze(enum mr_sql_dialect dialect, const struct mr_sql_schema *sche
 
 void mr_sql_analysis_free(struct mr_sql_analysis *a);
 
-/* The analysis as a JSON object text for the example's metadata ({"fingerprint", "tables",
- * "columns": ["t.c"], "joins": [{"from", "to", "declared"}]}); the caller frees it. */
+/*
+ * The analysis as a JSON object text for the example's metadata:
+ * {"dialect", "fingerprint", "tables": [..], "columns": ["t.c", ..],
+ * "joins": [{"from": "t.c", "to": "t.c", "in_schema": bool}]}. The caller
+ * frees it.
+ */
 char *mr_sql_analysis_to_json(const struct mr_sql_analysis *a);
 
 #endif
