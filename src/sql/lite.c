@@ -275,7 +275,8 @@ static int lite_error(sqlite3 *db, const char *text, size_t len, size_t stmt_off
     int line, col, code;
     sql_position(text, len, at, &line, &col);
     enum mr_sql_diag_kind kind = kind_of(msg, &code);
-    const char *colon = strstr(msg, ": ");
+    /* "no such table: x", "duplicate column name: x": the name after the colon. */
+    const char *colon = kind != MR_SQL_DIAG_SYNTAX ? strstr(msg, ": ") : NULL;
     return sql_fail(diag, err, code, kind, colon ? colon + 2 : "", line, col, "%s: %s", what, msg);
 }
 

@@ -43,17 +43,19 @@ static int parse_error(const char *text, const PgQueryError *e, const char *what
                     e->message ? e->message : "syntax error");
 }
 
+/* The tree of text, or NULL with *out_rc the error (err may be NULL). */
 static PgQuery__ParseResult *parse(const char *text, const char *what, struct mr_sql_diag *diag,
-                                   struct mr_err *err)
+                                   struct mr_err *err, int *out_rc)
 {
     PgQueryProtobufParseResult r = pg_query_parse_protobuf(text);
     PgQuery__ParseResult *tree = NULL;
+    *out_rc = 0;
     if (r.error)
-        parse_error(text, r.error, what, diag, err);
+        *out_rc = parse_error(text, r.error, what, diag, err);
     else if (!(tree = pg_query__parse_result__unpack(NULL, r.parse_tree.len,
                                                      (const uint8_t *)r.parse_tree.data)))
-        sql_fail(diag, err, MR_EINTERNAL, MR_SQL_DIAG_SYNTAX, "", 0, 0,
-                 "libpg_query's parse tree did not unpack");
+        *out_rc = sql_fail(diag, err, MR_EINTERNAL, MR_SQL_DIAG_SYNTAX, "", 0, 0,
+                           "libpg_query's parse tree did not unpack");
     pg_query_free_protobuf_parse_result(r);
     return tree;
 }
@@ -284,10 +286,10 @@ static int comment_on(struct sqlb *b, const PgQuery__CommentStmt *cs, long loc,
 
 int sql_pg_parse_ddl(struct sqlb *b, const char *ddl, struct mr_sql_diag *diag, struct mr_err *err)
 {
-    PgQuery__ParseResult *tree = parse(ddl, "DDL does not parse", diag, err);
+    int rc;
+    PgQuery__ParseResult *tree = parse(ddl, "DDL does not parse", diag, err, &rc);
     if (!tree)
-        return err->code ? err->code : MR_EVALIDATION;
-    int rc = 0;
+        return rc;
     for (size_t i = 0; rc == 0 && i < tree->n_stmts; i++) {
         const PgQuery__RawStmt *raw = tree->stmts[i];
         const PgQuery__Node *n = raw->stmt;
@@ -1082,10 +1084,10 @@ int sql_pg_analyze(struct sqlacc *acc, const char *sql, size_t len, char *out_fi
                    struct mr_sql_diag *diag, struct mr_err *err)
 {
     (void)len;
-    PgQuery__ParseResult *tree = parse(sql, "SQL does not parse", diag, err);
+    int rc;
+    PgQuery__ParseResult *tree = parse(sql, "SQL does not parse", diag, err, &rc);
     if (!tree)
-        return err->code ? err->code : MR_EVALIDATION;
-    int rc = 0;
+        return rc;
     if (tree->n_stmts != 1 || !tree->stmts[0]->stmt) {
         rc = sql_fail(diag, err, MR_EVALIDATION, MR_SQL_DIAG_STATEMENT, "", 0, 0,
                       "an example is one SQL statement; this has %zu", tree->n_stmts);

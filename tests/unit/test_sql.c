@@ -357,6 +357,11 @@ TEST(test_sqlite_errors_have_positions)
     CHECK_INT(diag.line, 2);
     CHECK_INT(diag.column, 87); /* "id" after "REFERENCES customers " */
     CHECK(strstr(err.msg, "near \"id\"") != NULL);
+    CHECK_STR(diag.name, "");
+    /* err may be NULL: the code and the diag still say what went wrong. */
+    CHECK_INT(parse_str(MR_SQL_SQLITE, "CREATE TABLE (", &s, &diag, NULL), MR_EVALIDATION);
+    CHECK_INT(parse_str(MR_SQL_POSTGRESQL, "CREATE TABLE (", &s, &diag, NULL), MR_EVALIDATION);
+    CHECK_INT(diag.kind, MR_SQL_DIAG_SYNTAX);
     CHECK_INT(parse_str(MR_SQL_SQLITE, "CREATE TABLE a (x);\nCREATE TABLE A (y);", &s, &diag, &err),
               MR_EVALIDATION);
     CHECK_INT(diag.kind, MR_SQL_DIAG_DUPLICATE_TABLE);
