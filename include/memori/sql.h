@@ -238,6 +238,17 @@ void mr_sql_render_join(const struct mr_sql_schema *s, size_t j, struct mr_sql_r
 
 void mr_sql_rendered_free(struct mr_sql_rendered *r);
 
+struct mr_sql_equijoin;
+
+/*
+ * A join an example made that its schema lacks (schema_join -1), as the
+ * relationship memory DESIGN.md §9 asks for: content like a schema join's,
+ * metadata with source "example" and the same join_key form, so a later
+ * import that declares it finds it (mr_sql_diff's keys).
+ */
+void mr_sql_render_example_join(enum mr_sql_dialect d, const struct mr_sql_equijoin *j,
+                                struct mr_sql_rendered *out);
+
 /*
  * The whole schema as the JSON the GET answers ({"dialect", "schema_hash",
  * "tables": [{"name", "description", "columns": [...], "foreign_keys":

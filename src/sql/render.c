@@ -265,3 +265,43 @@ char *mr_sql_schema_to_json(const struct mr_sql_schema *s)
     sqlbuf_puts(&b, "]}");
     return sqlbuf_take(&b);
 }
+
+void mr_sql_render_example_join(enum mr_sql_dialect d, const struct mr_sql_equijoin *j,
+                                struct mr_sql_rendered *out)
+{
+    struct sqlbuf f = {0}, t = {0}, key = {0}, b = {0};
+    sqlbuf_printf(&f, "%s.%s", j->from.table, j->from.column);
+    sqlbuf_printf(&t, "%s.%s", j->to.table, j->to.column);
+    sqlbuf_printf(&b, "%s → %s", f.s, t.s);
+    out->content = sqlbuf_take(&b);
+    sqlbuf_printf(&key, "%s(%s)->%s(%s)", j->from.table, j->from.column, j->to.table, j->to.column);
+    if (d == MR_SQL_SQLITE) /* as mr_sql_join_key: SQLite's names have no case */
+        for (char *p = key.s; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+    sqlbuf_puts(&b, "{\"kind\":\"join\",\"from\":");
+    sqlbuf_json_str(&b, f.s);
+    sqlbuf_puts(&b, ",\"to\":");
+    sqlbuf_json_str(&b, t.s);
+    sqlbuf_puts(&b, ",\"from_table\":");
+    sqlbuf_json_str(&b, j->from.table);
+    sqlbuf_puts(&b, ",\"from_columns\":[");
+    sqlbuf_json_str(&b, j->from.column);
+    sqlbuf_puts(&b, "],\"to_table\":");
+    sqlbuf_json_str(&b, j->to.table);
+    sqlbuf_puts(&b, ",\"to_columns\":[");
+    sqlbuf_json_str(&b, j->to.column);
+    sqlbuf_puts(&b, "],\"inferred\":false,\"source\":\"example\",\"join_key\":");
+    sqlbuf_json_str(&b, key.s);
+    sqlbuf_puts(&b, "}");
+    out->metadata_json = sqlbuf_take(&b);
+    bool self = strcmp(j->from.table, j->to.table) == 0;
+    out->nrelated = self ? 1 : 2;
+    out->related = mr_xcalloc(2, sizeof *out->related);
+    out->related[0] = mr_xstrdup(j->from.table);
+    if (!self)
+        out->related[1] = mr_xstrdup(j->to.table);
+    free(f.s);
+    free(t.s);
+    free(key.s);
+}

@@ -462,6 +462,38 @@ TEST(test_analysis_metadata_json)
     mr_sql_analysis_free(a);
 }
 
+TEST(test_an_undeclared_join_renders_as_an_example_relationship)
+{
+    struct mr_sql_analysis *a = NULL;
+    struct mr_err err = {0};
+    const char *sql = "SELECT 1 FROM sales.targets t JOIN regions r ON r.id = t.region_id";
+    const struct mr_sql_schema *s = schema(MR_SQL_POSTGRESQL);
+    CHECK_INT(mr_sql_analyze(MR_SQL_POSTGRESQL, s, sql, strlen(sql), &a, NULL, &err), 0);
+    CHECK_INT(a->njoins, 1);
+    CHECK_INT(a->joins[0].schema_join, -1);
+    struct mr_sql_rendered r;
+    mr_sql_render_example_join(MR_SQL_POSTGRESQL, &a->joins[0], &r);
+    CHECK_STR(r.content, "sales.targets.region_id → regions.id");
+    CHECK_STR(r.metadata_json,
+              "{\"kind\":\"join\",\"from\":\"sales.targets.region_id\",\"to\":\"regions.id\","
+              "\"from_table\":\"sales.targets\",\"from_columns\":[\"region_id\"],\"to_table\":"
+              "\"regions\",\"to_columns\":[\"id\"],\"inferred\":false,\"source\":\"example\","
+              "\"join_key\":\"sales.targets(region_id)->regions(id)\"}");
+    CHECK_INT(r.nrelated, 2);
+    mr_sql_rendered_free(&r);
+    mr_sql_analysis_free(a);
+
+    /* Its key is the one a later import that declares the join gives it. */
+    const char *ddl = "CREATE TABLE regions (id int PRIMARY KEY); CREATE TABLE sales.targets "
+                      "(region_id int REFERENCES regions);";
+    struct mr_sql_schema *declared;
+    CHECK_INT(mr_sql_parse_ddl(MR_SQL_POSTGRESQL, ddl, strlen(ddl), &declared, NULL, &err), 0);
+    char *key = mr_sql_join_key(declared, &declared->joins[0]);
+    CHECK_STR(key, "sales.targets(region_id)->regions(id)");
+    free(key);
+    mr_sql_schema_free(declared);
+}
+
 static void *analyse_many(void *arg)
 {
     const struct mr_sql_schema *s = arg;
@@ -507,4 +539,6 @@ TEST_MAIN("sql_examples", T(test_pg_aliases_and_on_join), T(test_pg_where_joins_
           T(test_pg_data_changes_are_examples_too), T(test_pg_syntax_errors_and_statement_count),
           T(test_fingerprints_ignore_literals_and_spacing), T(test_sqlite_examples),
           T(test_sqlite_example_errors), T(test_no_schema_records_names_as_written),
-          T(test_analysis_metadata_json), T(test_one_schema_many_threads))
+          T(test_analysis_metadata_json),
+          T(test_an_undeclared_join_renders_as_an_example_relationship),
+          T(test_one_schema_many_threads))
