@@ -531,7 +531,10 @@ static const struct rel *find_rel(struct walk *w, struct scope *sc, const char *
             const struct rel *r = &sc->rels[i];
             if (!r->alias || !sql_name_eq(w->dialect, r->alias, name))
                 continue;
-            if (schema && (!r->schema || !sql_name_eq(w->dialect, r->schema, schema)))
+            /* public.customers.name reads FROM customers too (the default schema). */
+            bool same = r->schema ? schema && sql_name_eq(w->dialect, r->schema, schema)
+                                  : !schema || (r->base && sql_default_schema(w->dialect, schema));
+            if (!same)
                 continue;
             return r;
         }
@@ -994,6 +997,8 @@ static void walk_select(struct walk *w, struct scope *parent, const PgQuery__Sel
         for (size_t i = 0; i < st->n_from_clause; i++)
             add_from(w, &sc, st->from_clause[i]);
         target_list(w, &sc, st->target_list, st->n_target_list, out);
+        if (st->n_values_lists)
+            out->opaque = true; /* VALUES (…): column1, column2, … of no table */
         walk_node(w, &sc, st->where_clause);
         for (size_t i = 0; i < st->n_group_clause; i++)
             walk_node(w, &sc, st->group_clause[i]);

@@ -274,6 +274,13 @@ TEST(test_pg_names_that_are_not_columns)
     CHECK_STR(columns_s, "");
     CHECK_INT(pg("SELECT 1"), 0);
     CHECK_STR(tables_s, "");
+    CHECK_INT(pg("SELECT v.x, v.column2 FROM (VALUES (1, 2)) AS v(x)"), 0);
+    /* Three-part names, the default schema optional as in PostgreSQL. */
+    CHECK_INT(pg("SELECT public.customers.name FROM customers"), 0);
+    CHECK_STR(columns_s, "customers.name");
+    CHECK_INT(pg("SELECT sales.targets.amount FROM sales.targets"), 0);
+    CHECK_STR(columns_s, "sales.targets.amount");
+    CHECK(pg("SELECT other.targets.amount FROM sales.targets") != 0);
 }
 
 TEST(test_pg_data_changes_are_examples_too)
