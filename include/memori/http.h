@@ -1,9 +1,11 @@
 /*
- * http.h — the HTTP server (src/http/, libmicrohttpd): accepts
- * connections, enforces the body-size limit, hands each complete request to
- * one handler and writes one access-log line per request on stderr.
+ * http.h — the HTTP/1.1 server (src/http/): accepts connections, reads each
+ * request one way only (strict framing: docs/security.md), enforces the size
+ * limits and the deadlines, hands each complete request to one handler and
+ * writes one access-log line per request on stderr.
  *
- * The handler runs on a server thread; many run at once.
+ * The handler runs on a worker thread; many run at once. HEAD is answered by
+ * the GET handler with the body left out.
  */
 #ifndef MEMORI_HTTP_H
 #define MEMORI_HTTP_H
@@ -37,14 +39,18 @@ struct mr_http_response {
 typedef void (*mr_http_handler)(void *ctx, const struct mr_http_request *req,
                                 struct mr_http_response *res);
 
+/* Limits and deadlines; a zero field takes the default named beside it. */
 struct mr_http_options {
     const char *host;
-    int port; /* 0: any free port (see mr_http_port) */
-    int threads;
-    size_t max_body_bytes;
-    int max_connections;
-    int connection_timeout_s;
-    size_t max_header_bytes;
+    int port;                 /* 0: any free port (see mr_http_port) */
+    int threads;              /* worker threads running handlers (4) */
+    size_t max_body_bytes;    /* larger bodies get 413 (1 MiB) */
+    int max_connections;      /* at the limit the longest-idle or slowest one is closed (1000) */
+    int connection_timeout_s; /* no byte read or written for this long: closed (30) */
+    size_t max_header_bytes;  /* request line + headers (32 KiB): 431 */
+    int header_timeout_s;     /* request line + headers as a whole, from the first byte (10) */
+    int body_timeout_s;       /* the whole body, from the end of the headers (30) */
+    int max_connections_per_peer; /* from one client address; 0: no limit (0) */
     mr_http_handler handler;
     void *ctx;
 };

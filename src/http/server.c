@@ -1,178 +1,869 @@
 /*
- * server.c — libmicrohttpd glue: its internal epoll thread pool accepts and
- * parses; we collect the body (bounded by max_body_bytes: 413 beyond it),
- * call the handler once per complete request, and log one line per request.
+ * server.c — the HTTP/1.1 server. One event-loop thread (epoll) owns every
+ * connection: it accepts, reads, frames each request with parse.c, keeps the
+ * deadlines and the connection limit, and writes the answers; a pool of
+ * worker threads runs the handler of each complete request and formats its
+ * answer. A connection is in one phase at a time:
+ *
+ *   HEAD (request line + headers) -> BODY -> HANDLER (a worker has it) ->
+ *   WRITE -> IDLE (keep-alive, waiting for the next request's first byte)
+ *   -> HEAD ...; LINGER after an answer that closes the connection.
+ *
+ * Deadlines are lists ordered by the time a connection entered them, one per
+ * fixed timeout (h2o's habit), so expiring and choosing whom to close at the
+ * limit are O(1): the oldest LINGER, else the longest IDLE, else the slowest
+ * HEAD (nginx's reusable connections). HANDLER and BODY are never evicted.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <microhttpd.h>
+#include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "http_int.h"
 #include "memori/clock.h"
 #include "memori/http.h"
 #include "memori/util.h"
 
-struct mr_http_server {
-    struct MHD_Daemon *daemon;
-    struct mr_http_options opt;
-    atomic_int in_flight;
-    int port;
+enum phase { PH_IDLE, PH_HEAD, PH_BODY, PH_HANDLER, PH_WRITE, PH_LINGER };
+enum { L_IDLE, L_HEAD, L_BODY, L_LINGER, N_LISTS };
+enum { K_ALL, K_ACT, K_PHASE, N_LINKS };
+enum { PEER_BUCKETS = 1024, LINGER_US = 2 * 1000 * 1000, TICK_MS = 100 };
+
+struct conn;
+struct link {
+    struct conn *prev, *next;
+};
+struct list {
+    struct conn *first, *last;
 };
 
-/* Per-request state, from the first callback to the completion callback. */
-struct req_state {
+/* Connections from one client address, for max_connections_per_peer. */
+struct peer {
+    struct peer *next;
+    unsigned char addr[16];
+    int count;
+};
+
+/* A decoded query value handed to the handler, freed after it. */
+struct qval {
+    struct qval *next;
+    char *value;
+};
+
+struct conn {
+    struct mr_http_server *srv;
+    int fd;
+    enum phase phase;
+    struct link links[N_LINKS];
+    int in_list[N_LINKS]; /* list index + 1 the connection is in, per link; 0: none */
+    int64_t last_io_us, phase_us;
+    struct peer *peer;
+    uint32_t events;
+    bool registered;
+    /* bytes received and not yet consumed (a head, a body, pipelined requests) */
+    char *in;
+    size_t in_len, in_cap;
+    struct mr_http_scan scan;
+    /* the request */
+    char *head_buf;
+    struct mr_http_head head;
+    char *path;
+    bool is_head, keep_alive, in_flight;
     int64_t started_us;
     char *body;
-    size_t len, cap;
-    int too_large;
+    size_t body_len, body_cap;
+    uint64_t body_left;
+    struct mr_http_chunked chunk;
+    struct qval *qvals;
+    /* the answer */
+    char *out;
+    size_t out_len, out_off;
+    bool close_after;
     int status;
-    char method[16];
-    char path[256];
+    bool closed;         /* its fd is closed; freed at the end of the loop's round */
+    struct conn *q_next; /* worker queue, answers back, or closed ones */
 };
 
-static const char *const TOO_LARGE_BODY = "{\"detail\":\"Request body is larger than the limit\"}";
+struct mr_http_server {
+    struct mr_http_options opt;
+    int listen_fd, ep, wake_fd;
+    int port;
+    pthread_t loop;
+    pthread_t *workers;
+    int n_workers;
+    /* event-loop thread only */
+    struct list all, act, lists[N_LISTS];
+    int n_conns;
+    bool accept_paused;
+    int64_t accept_retry_us;
+    struct peer *peers[PEER_BUCKETS];
+    struct conn *closed; /* closed this round: later events of the round may name them */
+    char scratch[65536];
+    /* worker queue and answers back, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct conn *jobs, *jobs_tail, *done, *done_tail;
+    bool workers_quit;
+    atomic_int stopping, quit, in_flight;
+};
 
-static enum MHD_Result send_response(struct MHD_Connection *conn, struct req_state *st,
-                                     struct mr_http_response *res)
+static void list_push(struct list *l, struct conn *c, int k, int id)
 {
-    size_t len = res->body ? strlen(res->body) : 0;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, res->body ? res->body : (char *)"",
-                                        res->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-    if (!r) {
-        free(res->body);
-        return MHD_NO;
-    }
-    if (res->body)
-        MHD_add_response_header(r, "Content-Type", "application/json");
-    if (res->allow)
-        MHD_add_response_header(r, "Allow", res->allow);
-    if (res->www_authenticate)
-        MHD_add_response_header(r, "WWW-Authenticate", res->www_authenticate);
-    st->status = res->status;
-    enum MHD_Result ret = MHD_queue_response(conn, (unsigned)res->status, r);
-    MHD_destroy_response(r);
-    return ret;
+    c->links[k].prev = l->last;
+    c->links[k].next = NULL;
+    if (l->last)
+        l->last->links[k].next = c;
+    else
+        l->first = c;
+    l->last = c;
+    c->in_list[k] = id + 1;
 }
 
-static enum MHD_Result reject_too_large(struct MHD_Connection *conn, struct req_state *st)
+static void list_remove(struct list *l, struct conn *c, int k)
 {
-    struct mr_http_response res = {413, mr_xstrdup(TOO_LARGE_BODY), NULL, NULL};
-    return send_response(conn, st, &res);
+    struct link *e = &c->links[k];
+    if (e->prev)
+        e->prev->links[k].next = e->next;
+    else
+        l->first = e->next;
+    if (e->next)
+        e->next->links[k].prev = e->prev;
+    else
+        l->last = e->prev;
+    e->prev = e->next = NULL;
+    c->in_list[k] = 0;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+static struct list *phase_list(struct mr_http_server *srv, enum phase ph)
 {
-    (void)version;
-    struct mr_http_server *srv = cls;
-    struct req_state *st = *con_cls;
-    if (!st) {
-        st = mr_xcalloc(1, sizeof *st);
-        st->started_us = mr_monotonic_us();
-        snprintf(st->method, sizeof st->method, "%s", method);
-        snprintf(st->path, sizeof st->path, "%s", url);
-        *con_cls = st;
-        atomic_fetch_add(&srv->in_flight, 1);
-        /* Refuse an announced oversize body before reading any of it. */
-        const char *cl =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-            char *end;
-            unsigned long long n = strtoull(cl, &end, 10);
-            if (end != cl && n > srv->opt.max_body_bytes)
-                return reject_too_large(conn, st);
-        }
-        return MHD_YES;
+    switch (ph) {
+    case PH_IDLE:
+        return &srv->lists[L_IDLE];
+    case PH_HEAD:
+        return &srv->lists[L_HEAD];
+    case PH_BODY:
+        return &srv->lists[L_BODY];
+    case PH_LINGER:
+        return &srv->lists[L_LINGER];
+    default:
+        return NULL;
     }
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        *upload_data_size = 0;
-        if (st->too_large || st->len + n > srv->opt.max_body_bytes) {
-            /* Keep reading (and dropping) so the client gets a clean 413. */
-            st->too_large = 1;
-            free(st->body);
-            st->body = NULL;
-            st->len = st->cap = 0;
-            return MHD_YES;
-        }
-        if (st->len + n + 1 > st->cap) {
-            st->cap = (st->len + n + 1) * 2;
-            if (st->cap > srv->opt.max_body_bytes + 1)
-                st->cap = srv->opt.max_body_bytes + 1;
-            st->body = mr_xrealloc(st->body, st->cap);
-        }
-        memcpy(st->body + st->len, upload_data, n);
-        st->len += n;
-        return MHD_YES;
-    }
-    if (st->too_large)
-        return reject_too_large(conn, st);
-
-    const char *qmark = strchr(url, '?'); /* MHD strips it; be safe */
-    char *path = mr_xstrndup(url, qmark ? (size_t)(qmark - url) : strlen(url));
-    struct mr_http_request req = {
-        .method = method,
-        .path = path,
-        .body = st->body ? st->body : "",
-        .body_len = st->len,
-        .conn = conn,
-    };
-    if (st->body)
-        st->body[st->len] = '\0';
-    struct mr_http_response res = {500, NULL, NULL, NULL};
-    srv->opt.handler(srv->opt.ctx, &req, &res);
-    free(path);
-    return send_response(conn, st, &res);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+/* Moves c into phase ph, whose deadline starts now. */
+static void set_phase(struct conn *c, enum phase ph)
 {
-    (void)conn;
-    struct mr_http_server *srv = cls;
-    struct req_state *st = *con_cls;
-    if (!st)
+    struct mr_http_server *srv = c->srv;
+    struct list *l = phase_list(srv, c->phase);
+    if (l && c->in_list[K_PHASE])
+        list_remove(l, c, K_PHASE);
+    c->phase = ph;
+    c->phase_us = mr_monotonic_us();
+    l = phase_list(srv, ph);
+    if (l)
+        list_push(l, c, K_PHASE, (int)(l - srv->lists));
+    /* A handler's time is the application's: no inactivity deadline meanwhile. */
+    if (ph == PH_HANDLER && c->in_list[K_ACT])
+        list_remove(&srv->act, c, K_ACT);
+    else if (ph != PH_HANDLER && !c->in_list[K_ACT]) {
+        c->last_io_us = c->phase_us;
+        list_push(&srv->act, c, K_ACT, 0);
+    }
+}
+
+/* Bytes moved: the inactivity deadline starts again. */
+static void touch(struct conn *c)
+{
+    c->last_io_us = mr_monotonic_us();
+    if (c->in_list[K_ACT]) {
+        list_remove(&c->srv->act, c, K_ACT);
+        list_push(&c->srv->act, c, K_ACT, 0);
+    }
+}
+
+static void set_events(struct conn *c, uint32_t events)
+{
+    if (c->registered && c->events == events)
         return;
-    int64_t us = mr_monotonic_us() - st->started_us;
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(c->srv->ep, c->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &ev) == 0) {
+        c->registered = true;
+        c->events = events;
+    }
+}
+
+static void wake(struct mr_http_server *srv)
+{
+    uint64_t one = 1;
+    ssize_t w = write(srv->wake_fd, &one, sizeof one);
+    (void)w;
+}
+
+static struct peer **peer_slot(struct mr_http_server *srv, const unsigned char addr[16])
+{
+    uint64_t h = mr_fnv1a64(MR_FNV64_BASIS, addr, 16);
+    struct peer **p = &srv->peers[h % PEER_BUCKETS];
+    while (*p && memcmp((*p)->addr, addr, 16) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static void reset_request(struct conn *c)
+{
+    free(c->head_buf);
+    free(c->path);
+    free(c->body);
+    free(c->out);
+    for (struct qval *q = c->qvals, *next; q; q = next) {
+        next = q->next;
+        free(q->value);
+        free(q);
+    }
+    c->head_buf = c->path = c->body = c->out = NULL;
+    c->qvals = NULL;
+    memset(&c->head, 0, sizeof c->head);
+    memset(&c->scan, 0, sizeof c->scan);
+    memset(&c->chunk, 0, sizeof c->chunk);
+    c->body_len = c->body_cap = c->out_len = c->out_off = 0;
+    c->body_left = 0;
+    c->is_head = c->close_after = false;
+    c->status = 0;
+    c->started_us = 0;
+}
+
+static void end_in_flight(struct conn *c)
+{
+    if (c->in_flight) {
+        c->in_flight = false;
+        atomic_fetch_sub(&c->srv->in_flight, 1);
+    }
+}
+
+/* One line a request, with the client's bytes escaped (no forged lines, no terminal codes). */
+static void log_access(struct conn *c, bool aborted)
+{
+    if (!c->head.method && !c->status)
+        return; /* nothing was asked (an idle or dropped connection) */
+    char method[4 * MR_HTTP_MAX_METHOD + 8], path[1024];
+    const char *m = c->head.method ? c->head.method : "-";
+    const char *p = c->path ? c->path : c->head.target ? c->head.target : "-";
+    mr_http_log_escape(m, strlen(m), method, sizeof method);
+    mr_http_log_escape(p, strlen(p), path, sizeof path);
+    long long us = (long long)(mr_monotonic_us() - c->started_us);
     /* Method, path, status and duration; never bodies, which hold users' memories. */
-    fprintf(stderr, "access %s %s %d %lldus%s\n", st->method, st->path, st->status, (long long)us,
-            toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
-    free(st->body);
-    free(st);
-    *con_cls = NULL;
-    atomic_fetch_sub(&srv->in_flight, 1);
+    fprintf(stderr, "access %s %s %d %lldus%s\n", method, path, c->status, us,
+            aborted ? " (aborted)" : "");
+}
+
+/* Closes c now (never one a worker holds); its memory goes at the end of the round. */
+static void close_conn(struct conn *c)
+{
+    struct mr_http_server *srv = c->srv;
+    if (c->closed)
+        return;
+    if (c->phase == PH_BODY || c->phase == PH_WRITE)
+        log_access(c, true);
+    end_in_flight(c);
+    struct list *l = phase_list(srv, c->phase);
+    if (l && c->in_list[K_PHASE])
+        list_remove(l, c, K_PHASE);
+    if (c->in_list[K_ACT])
+        list_remove(&srv->act, c, K_ACT);
+    list_remove(&srv->all, c, K_ALL);
+    close(c->fd);
+    if (c->peer && --c->peer->count == 0) {
+        struct peer **slot = peer_slot(srv, c->peer->addr);
+        struct peer *dead = *slot;
+        *slot = dead->next;
+        free(dead);
+    }
+    srv->n_conns--;
+    reset_request(c);
+    free(c->in);
+    c->in = NULL;
+    c->fd = -1;
+    c->closed = true;
+    c->q_next = srv->closed;
+    srv->closed = c;
+}
+
+static void free_closed(struct mr_http_server *srv)
+{
+    for (struct conn *c = srv->closed, *next; c; c = next) {
+        next = c->q_next;
+        free(c);
+    }
+    srv->closed = NULL;
+}
+
+static void http_date(char *out, size_t cap)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Formats the answer into c->out; a HEAD request's has the headers only. */
+static void format_response(struct conn *c, int status, const char *body, size_t len,
+                            const char *allow, const char *www_authenticate, bool close)
+{
+    c->close_after = close || !c->keep_alive || atomic_load(&c->srv->stopping);
+    c->status = status;
+    char date[64];
+    http_date(date, sizeof date);
+    size_t cap =
+        256 + len + (allow ? strlen(allow) : 0) + (www_authenticate ? strlen(www_authenticate) : 0);
+    c->out = mr_xmalloc(cap);
+    int o = snprintf(c->out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, mr_http_reason(status),
+                     date);
+    if (status != 204 && status != 304) {
+        if (body)
+            o += snprintf(c->out + o, cap - (size_t)o, "Content-Type: application/json\r\n");
+        o += snprintf(c->out + o, cap - (size_t)o, "Content-Length: %zu\r\n", len);
+    }
+    if (allow)
+        o += snprintf(c->out + o, cap - (size_t)o, "Allow: %s\r\n", allow);
+    if (www_authenticate)
+        o += snprintf(c->out + o, cap - (size_t)o, "WWW-Authenticate: %s\r\n", www_authenticate);
+    if (c->close_after)
+        o += snprintf(c->out + o, cap - (size_t)o, "Connection: close\r\n");
+    o += snprintf(c->out + o, cap - (size_t)o, "\r\n");
+    c->out_len = (size_t)o;
+    if (body && !c->is_head && status != 204 && status != 304) {
+        memcpy(c->out + c->out_len, body, len);
+        c->out_len += len;
+    }
+    c->out_off = 0;
+}
+
+static bool process(struct conn *c);
+
+/* The answer is out: log it, then keep the connection for the next request or linger. */
+static bool finish_response(struct conn *c)
+{
+    log_access(c, false);
+    end_in_flight(c);
+    bool close = c->close_after;
+    reset_request(c);
+    if (close || atomic_load(&c->srv->stopping)) {
+        /*
+         * Half-close and read what the client still sends for a while (nginx's
+         * lingering close): closing with unread bytes would reset the
+         * connection and the client could lose the answer.
+         */
+        shutdown(c->fd, SHUT_WR);
+        c->in_len = 0;
+        set_phase(c, PH_LINGER);
+        set_events(c, EPOLLIN);
+        if (atomic_load(&c->srv->stopping)) {
+            close_conn(c);
+            return false;
+        }
+        return true;
+    }
+    set_phase(c, PH_IDLE);
+    set_events(c, EPOLLIN);
+    if (!c->in_len) {
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+    return process(c); /* a pipelined request may be waiting */
+}
+
+/* Writes what it can of c->out; false when c was closed. */
+static bool flush(struct conn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            touch(c);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            set_events(c, EPOLLOUT);
+            return true;
+        }
+        close_conn(c);
+        return false;
+    }
+    return finish_response(c);
+}
+
+static bool start_write(struct conn *c)
+{
+    set_phase(c, PH_WRITE);
+    return flush(c);
+}
+
+/* An answer of the server's own ({"detail": …}), after which the connection closes. */
+static bool answer_error(struct conn *c, int status, const char *detail)
+{
+    if (!c->started_us)
+        c->started_us = mr_monotonic_us();
+    char body[256];
+    int n = snprintf(body, sizeof body, "{\"detail\":\"%s\"}", detail);
+    format_response(c, status, body, (size_t)n, NULL, NULL, true);
+    return start_write(c);
+}
+
+static void consume(struct conn *c, size_t n)
+{
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+}
+
+static void dispatch(struct conn *c)
+{
+    struct mr_http_server *srv = c->srv;
+    set_phase(c, PH_HANDLER);
+    c->in_flight = true;
+    atomic_fetch_add(&srv->in_flight, 1);
+    pthread_mutex_lock(&srv->mu);
+    c->q_next = NULL;
+    if (srv->jobs_tail)
+        srv->jobs_tail->q_next = c;
+    else
+        srv->jobs = c;
+    srv->jobs_tail = c;
+    pthread_cond_signal(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
+/* A complete head is c->in[scan.head_start, end): parse it and decide how the body is framed. */
+static bool start_request(struct conn *c, size_t end)
+{
+    struct mr_http_server *srv = c->srv;
+    size_t start = c->scan.head_start, len = end - start;
+    c->head_buf = mr_xmalloc(len + 1);
+    memcpy(c->head_buf, c->in + start, len);
+    c->head_buf[len] = '\0';
+    consume(c, end);
+    c->started_us = mr_monotonic_us();
+    const char *detail = NULL;
+    int st = mr_http_parse_head(c->head_buf, len, &c->head, &detail);
+    if (st)
+        return answer_error(c, st, detail);
+    c->path = mr_xmalloc(strlen(c->head.target) + 1);
+    st = mr_http_decode_path(c->head.target, c->path, &detail);
+    c->is_head = strcmp(c->head.method, "HEAD") == 0;
+    c->keep_alive = c->head.keep_alive;
+    if (st) {
+        /* The log shows what was sent (escaped), not a path cut at a NUL. */
+        free(c->path);
+        c->path = NULL;
+        return answer_error(c, st, detail);
+    }
+    if (c->head.chunked) {
+        set_phase(c, PH_BODY);
+    } else if (c->head.has_length && c->head.content_length) {
+        /* Refused from Content-Length, before reading any of it. */
+        if (c->head.content_length > srv->opt.max_body_bytes)
+            return answer_error(c, 413, "Request body is larger than the limit");
+        c->body_left = c->head.content_length;
+        c->body_cap = (size_t)c->body_left + 1;
+        c->body = mr_xmalloc(c->body_cap);
+        set_phase(c, PH_BODY);
+    } else {
+        dispatch(c);
+        return true;
+    }
+    if (c->head.expect_continue) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (send(c->fd, cont, sizeof cont - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof cont - 1)) {
+            close_conn(c);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Reads the body from c->in; dispatches when it is complete. */
+static bool read_body(struct conn *c)
+{
+    struct mr_http_server *srv = c->srv;
+    if (c->head.chunked) {
+        size_t used = 0;
+        const char *detail = NULL;
+        int st = mr_http_chunked_feed(&c->chunk, c->in, c->in_len, srv->opt.max_body_bytes,
+                                      &c->body, &c->body_len, &c->body_cap, &used, &detail);
+        consume(c, used);
+        if (st == 0)
+            return true;
+        if (st != 1)
+            return answer_error(c, st, detail);
+    } else {
+        size_t take = c->in_len < c->body_left ? c->in_len : (size_t)c->body_left;
+        memcpy(c->body + c->body_len, c->in, take);
+        c->body_len += take;
+        c->body_left -= take;
+        consume(c, take);
+        if (c->body_left)
+            return true;
+    }
+    dispatch(c);
+    return true;
+}
+
+/* Advances c over the bytes it has; false when c was closed. */
+static bool process(struct conn *c)
+{
+    for (;;) {
+        switch (c->phase) {
+        case PH_IDLE:
+            if (!c->in_len)
+                return true;
+            /* The first byte of the next request starts its header deadline. */
+            set_phase(c, PH_HEAD);
+            memset(&c->scan, 0, sizeof c->scan);
+            /* fall through */
+        case PH_HEAD: {
+            size_t end = 0;
+            const char *detail = NULL;
+            int st = mr_http_scan(&c->scan, c->in, c->in_len, c->srv->opt.max_header_bytes, &end,
+                                  &detail);
+            if (st == 0)
+                return true;
+            if (st != 1)
+                return answer_error(c, st, detail);
+            if (!start_request(c, end))
+                return false;
+            break;
+        }
+        case PH_BODY:
+            if (!c->in_len)
+                return true;
+            if (!read_body(c))
+                return false;
+            if (c->phase == PH_BODY)
+                return true;
+            break;
+        default:
+            return true;
+        }
+    }
+}
+
+static void on_readable(struct conn *c)
+{
+    struct mr_http_server *srv = c->srv;
+    for (int round = 0; round < 8; round++) {
+        ssize_t n = recv(c->fd, srv->scratch, sizeof srv->scratch, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            close_conn(c); /* the client is gone (a BODY is logged aborted) */
+            return;
+        }
+        touch(c);
+        if (c->phase == PH_LINGER)
+            continue; /* dropped: the answer is out */
+        if (c->in_len + (size_t)n > c->in_cap) {
+            c->in_cap = (c->in_len + (size_t)n) * 2;
+            if (c->in_cap < 4096)
+                c->in_cap = 4096;
+            c->in = mr_xrealloc(c->in, c->in_cap);
+        }
+        memcpy(c->in + c->in_len, srv->scratch, (size_t)n);
+        c->in_len += (size_t)n;
+        if (!process(c))
+            return;
+        if (c->phase != PH_IDLE && c->phase != PH_HEAD && c->phase != PH_BODY)
+            return;
+    }
+}
+
+static void on_event(struct conn *c, uint32_t events)
+{
+    if (c->closed)
+        return;
+    if (c->phase == PH_HANDLER) {
+        /* Hung up while a worker has it: stop hearing about it until the answer. */
+        if (events & (EPOLLHUP | EPOLLERR)) {
+            epoll_ctl(c->srv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+            c->registered = false;
+        }
+        return;
+    }
+    if (c->phase == PH_WRITE) {
+        if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+            flush(c);
+        return;
+    }
+    on_readable(c);
+}
+
+/* Whom to close for a new connection at the limit: linger, idle, slowest head, or none. */
+static struct conn *victim(struct mr_http_server *srv)
+{
+    if (srv->lists[L_LINGER].first)
+        return srv->lists[L_LINGER].first;
+    if (srv->lists[L_IDLE].first)
+        return srv->lists[L_IDLE].first;
+    return srv->lists[L_HEAD].first;
+}
+
+static void pause_accept(struct mr_http_server *srv, int64_t retry_us)
+{
+    struct epoll_event ev = {.events = 0, .data.ptr = NULL};
+    epoll_ctl(srv->ep, EPOLL_CTL_MOD, srv->listen_fd, &ev);
+    srv->accept_paused = true;
+    srv->accept_retry_us = retry_us;
+}
+
+static void refuse(int fd, int status, const char *detail)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n{\"detail\":\"%s\"}",
+                     status, mr_http_reason(status), strlen(detail) + 13, detail);
+    ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    close(fd);
+}
+
+static void on_accept(struct mr_http_server *srv)
+{
+    for (int k = 0; k < 64; k++) {
+        if (srv->n_conns >= srv->opt.max_connections && !victim(srv)) {
+            /* Every slot is doing work: the rest wait in the kernel's queue. */
+            pause_accept(srv, 0);
+            return;
+        }
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(srv->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                pause_accept(srv, mr_monotonic_us() + 100 * 1000);
+            return;
+        }
+        unsigned char addr[16] = {0};
+        if (ss.ss_family == AF_INET)
+            memcpy(addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        else if (ss.ss_family == AF_INET6)
+            memcpy(addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        struct peer **slot = peer_slot(srv, addr);
+        if (srv->opt.max_connections_per_peer > 0 && *slot &&
+            (*slot)->count >= srv->opt.max_connections_per_peer) {
+            refuse(fd, 503, "Too many connections from this address");
+            continue;
+        }
+        if (srv->n_conns >= srv->opt.max_connections)
+            close_conn(victim(srv));
+        if (!*slot) {
+            *slot = mr_xcalloc(1, sizeof **slot);
+            memcpy((*slot)->addr, addr, 16);
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct conn *c = mr_xcalloc(1, sizeof *c);
+        c->srv = srv;
+        c->fd = fd;
+        c->peer = *slot;
+        c->peer->count++;
+        srv->n_conns++;
+        list_push(&srv->all, c, K_ALL, 0);
+        c->phase = PH_IDLE;
+        set_phase(c, PH_HEAD); /* a new connection's header deadline starts at accept */
+        set_events(c, EPOLLIN);
+        if (!c->registered)
+            close_conn(c);
+    }
+}
+
+static void expire(struct mr_http_server *srv)
+{
+    int64_t now = mr_monotonic_us();
+    int64_t idle = (int64_t)srv->opt.connection_timeout_s * 1000000;
+    int64_t head = (int64_t)srv->opt.header_timeout_s * 1000000;
+    int64_t body = (int64_t)srv->opt.body_timeout_s * 1000000;
+    struct conn *c;
+    while ((c = srv->act.first) && c->last_io_us + idle <= now)
+        close_conn(c);
+    while ((c = srv->lists[L_HEAD].first) && c->phase_us + head <= now)
+        close_conn(c);
+    while ((c = srv->lists[L_BODY].first) && c->phase_us + body <= now)
+        close_conn(c);
+    while ((c = srv->lists[L_LINGER].first) && c->phase_us + LINGER_US <= now)
+        close_conn(c);
+    if (srv->accept_paused && srv->listen_fd >= 0 &&
+        (srv->n_conns < srv->opt.max_connections || victim(srv)) && now >= srv->accept_retry_us) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+        epoll_ctl(srv->ep, EPOLL_CTL_MOD, srv->listen_fd, &ev);
+        srv->accept_paused = false;
+    }
+}
+
+/* Answers back from the workers: write them. */
+static void drain_done(struct mr_http_server *srv)
+{
+    uint64_t v;
+    ssize_t r = read(srv->wake_fd, &v, sizeof v);
+    (void)r;
+    pthread_mutex_lock(&srv->mu);
+    struct conn *c = srv->done;
+    srv->done = srv->done_tail = NULL;
+    pthread_mutex_unlock(&srv->mu);
+    while (c) {
+        struct conn *next = c->q_next;
+        c->q_next = NULL;
+        if (!c->registered)
+            set_events(c, EPOLLOUT);
+        start_write(c);
+        c = next;
+    }
+}
+
+static void begin_stop(struct mr_http_server *srv)
+{
+    if (srv->listen_fd >= 0) {
+        epoll_ctl(srv->ep, EPOLL_CTL_DEL, srv->listen_fd, NULL);
+        close(srv->listen_fd);
+        srv->listen_fd = -1;
+    }
+    /* Nothing in progress on these; the ones being handled finish and close. */
+    for (struct conn *c = srv->all.first, *next; c; c = next) {
+        next = c->links[K_ALL].next;
+        if (c->phase == PH_IDLE || c->phase == PH_HEAD || c->phase == PH_BODY ||
+            c->phase == PH_LINGER)
+            close_conn(c);
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    struct mr_http_server *srv = arg;
+    struct epoll_event evs[256];
+    bool stopped = false;
+    while (!atomic_load(&srv->quit)) {
+        int n = epoll_wait(srv->ep, evs, 256, TICK_MS);
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == srv)
+                drain_done(srv);
+            else if (!p) {
+                if (srv->listen_fd >= 0 && !srv->accept_paused)
+                    on_accept(srv);
+            } else
+                on_event(p, evs[i].events);
+        }
+        if (atomic_load(&srv->stopping) && !stopped) {
+            begin_stop(srv);
+            stopped = true;
+        }
+        expire(srv);
+        free_closed(srv);
+    }
+    return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+    struct mr_http_server *srv = arg;
+    for (;;) {
+        pthread_mutex_lock(&srv->mu);
+        while (!srv->jobs && !srv->workers_quit)
+            pthread_cond_wait(&srv->cv, &srv->mu);
+        struct conn *c = srv->jobs;
+        if (srv->workers_quit) {
+            pthread_mutex_unlock(&srv->mu);
+            return NULL;
+        }
+        srv->jobs = c->q_next;
+        if (!srv->jobs)
+            srv->jobs_tail = NULL;
+        pthread_mutex_unlock(&srv->mu);
+
+        struct mr_http_request req = {
+            /* HEAD is GET without the body (RFC 9110 §9.3.2). */
+            .method = c->is_head ? "GET" : c->head.method,
+            .path = c->path,
+            .body = c->body ? c->body : "",
+            .body_len = c->body_len,
+            .conn = c,
+        };
+        if (c->body)
+            c->body[c->body_len] = '\0';
+        struct mr_http_response res = {500, NULL, NULL, NULL};
+        srv->opt.handler(srv->opt.ctx, &req, &res);
+        format_response(c, res.status, res.body, res.body ? strlen(res.body) : 0, res.allow,
+                        res.www_authenticate, false);
+        free(res.body);
+
+        pthread_mutex_lock(&srv->mu);
+        c->q_next = NULL;
+        if (srv->done_tail)
+            srv->done_tail->q_next = c;
+        else
+            srv->done = c;
+        srv->done_tail = c;
+        pthread_mutex_unlock(&srv->mu);
+        wake(srv);
+    }
 }
 
 const char *mr_http_header(const struct mr_http_request *req, const char *name)
 {
-    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+    const struct conn *c = req->conn;
+    return mr_http_head_field(&c->head, name);
 }
 
 const char *mr_http_query(const struct mr_http_request *req, const char *name, int *out_present)
 {
-    const char *v = NULL;
-    enum MHD_Result found = MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name,
-                                                          strlen(name), &v, NULL);
+    struct conn *c = req->conn;
+    char *v = mr_http_query_value(c->head.query, name);
     if (out_present)
-        *out_present = found == MHD_YES;
-    return found == MHD_YES ? (v ? v : "") : NULL;
+        *out_present = v != NULL;
+    if (v) {
+        struct qval *q = mr_xmalloc(sizeof *q);
+        q->value = v;
+        q->next = c->qvals;
+        c->qvals = q;
+    }
+    return v;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+static void fill_defaults(struct mr_http_options *o)
 {
-    (void)cls;
-    fputs("memori: http: ", stderr);
-    vfprintf(stderr, fmt, ap);
+    if (o->threads <= 0)
+        o->threads = 4;
+    if (!o->max_body_bytes)
+        o->max_body_bytes = 1 << 20;
+    if (o->max_connections <= 0)
+        o->max_connections = 1000;
+    if (o->connection_timeout_s <= 0)
+        o->connection_timeout_s = 30;
+    if (!o->max_header_bytes)
+        o->max_header_bytes = 32768;
+    if (o->header_timeout_s <= 0)
+        o->header_timeout_s = 10;
+    if (o->body_timeout_s <= 0)
+        o->body_timeout_s = 30;
+    if (o->max_connections_per_peer < 0)
+        o->max_connections_per_peer = 0;
 }
 
-struct mr_http_server *mr_http_start(const struct mr_http_options *opt, struct mr_err *err)
+static int listen_on(const struct mr_http_options *opt, int *out_port, struct mr_err *err)
 {
     struct addrinfo hints = {0}, *ai = NULL;
     char port[16];
@@ -183,35 +874,62 @@ struct mr_http_server *mr_http_start(const struct mr_http_options *opt, struct m
     int gai = getaddrinfo(opt->host, port, &hints, &ai);
     if (gai != 0) {
         mr_err_set(err, MR_EINVAL, "HOST=%s cannot be resolved: %s", opt->host, gai_strerror(gai));
-        return NULL;
+        return -1;
     }
-    struct mr_http_server *srv = mr_xcalloc(1, sizeof *srv);
-    srv->opt = *opt;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)opt->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
-        mhd_log, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)opt->threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        /* A slow or idle client (slowloris) is dropped after this, others unaffected. */
-        MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)(opt->connection_timeout_s > 0 ? opt->connection_timeout_s : 30),
-        MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(opt->max_connections > 0 ? opt->max_connections : 1000),
-        /* Bounds request line + headers per connection: larger ones get 431/413. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)(opt->max_header_bytes ? opt->max_header_bytes : 32768), MHD_OPTION_END);
-    freeaddrinfo(ai);
-    if (!srv->daemon) {
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
         mr_err_set(err, MR_EUNAVAIL, "cannot listen on %s:%d (in use, or not an address here)",
                    opt->host, opt->port);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *out_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+struct mr_http_server *mr_http_start(const struct mr_http_options *opt, struct mr_err *err)
+{
+    struct mr_http_server *srv = mr_xcalloc(1, sizeof *srv);
+    srv->opt = *opt;
+    fill_defaults(&srv->opt);
+    srv->listen_fd = listen_on(&srv->opt, &srv->port, err);
+    if (srv->listen_fd < 0) {
         free(srv);
         return NULL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : opt->port;
+    srv->ep = epoll_create1(EPOLL_CLOEXEC);
+    srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
+    struct epoll_event wev = {.events = EPOLLIN, .data.ptr = srv};
+    if (srv->ep < 0 || srv->wake_fd < 0 ||
+        epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->listen_fd, &lev) != 0 ||
+        epoll_ctl(srv->ep, EPOLL_CTL_ADD, srv->wake_fd, &wev) != 0) {
+        mr_err_set(err, MR_EUNAVAIL, "cannot start the HTTP event loop: %s", strerror(errno));
+        close(srv->listen_fd);
+        if (srv->ep >= 0)
+            close(srv->ep);
+        if (srv->wake_fd >= 0)
+            close(srv->wake_fd);
+        free(srv);
+        return NULL;
+    }
+    pthread_mutex_init(&srv->mu, NULL);
+    pthread_cond_init(&srv->cv, NULL);
+    srv->workers = mr_xcalloc((size_t)srv->opt.threads, sizeof *srv->workers);
+    for (int i = 0; i < srv->opt.threads; i++)
+        if (pthread_create(&srv->workers[i], NULL, worker_main, srv) == 0)
+            srv->n_workers++;
+    pthread_create(&srv->loop, NULL, loop_main, srv);
     return srv;
 }
 
@@ -224,12 +942,41 @@ void mr_http_stop(struct mr_http_server *srv, int grace_ms)
 {
     if (!srv)
         return;
-    MHD_quiesce_daemon(srv->daemon);
+    atomic_store(&srv->stopping, 1);
+    wake(srv);
     /* Let requests already being handled finish and be answered. */
     for (int waited = 0; atomic_load(&srv->in_flight) > 0 && waited < grace_ms; waited += 10) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    MHD_stop_daemon(srv->daemon);
+    atomic_store(&srv->quit, 1);
+    wake(srv);
+    pthread_join(srv->loop, NULL);
+    pthread_mutex_lock(&srv->mu);
+    srv->workers_quit = true;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+    for (int i = 0; i < srv->n_workers; i++)
+        pthread_join(srv->workers[i], NULL);
+    /* Every thread is gone: what is left (answers never written) is ours to free. */
+    for (struct conn *c = srv->all.first, *next; c; c = next) {
+        next = c->links[K_ALL].next;
+        close(c->fd);
+        reset_request(c);
+        free(c->in);
+        free(c);
+    }
+    for (int i = 0; i < PEER_BUCKETS; i++)
+        for (struct peer *p = srv->peers[i], *next; p; p = next) {
+            next = p->next;
+            free(p);
+        }
+    if (srv->listen_fd >= 0)
+        close(srv->listen_fd);
+    close(srv->ep);
+    close(srv->wake_fd);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->cv);
+    free(srv->workers);
     free(srv);
 }
