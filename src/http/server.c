@@ -433,6 +433,8 @@ static void dispatch(struct conn *c)
 {
     struct mr_http_server *srv = c->srv;
     set_phase(c, PH_HANDLER);
+    /* Not a byte more until the answer is out (pipelined requests wait in the kernel). */
+    set_events(c, 0);
     c->in_flight = true;
     atomic_fetch_add(&srv->in_flight, 1);
     pthread_mutex_lock(&srv->mu);
@@ -809,8 +811,17 @@ static void *worker_main(void *arg)
         format_response(c, res.status, res.body, res.body ? strlen(res.body) : 0, res.allow,
                         res.www_authenticate, false);
         free(res.body);
+        /*
+         * Send it from here: the loop leaves a HANDLER connection's socket
+         * alone, and the client need not wait for the loop to wake. The loop
+         * writes what is left and takes the connection back.
+         */
+        ssize_t sent = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent > 0)
+            c->out_off = (size_t)sent;
 
         pthread_mutex_lock(&srv->mu);
+        bool was_empty = !srv->done;
         c->q_next = NULL;
         if (srv->done_tail)
             srv->done_tail->q_next = c;
@@ -818,7 +829,8 @@ static void *worker_main(void *arg)
             srv->done = c;
         srv->done_tail = c;
         pthread_mutex_unlock(&srv->mu);
-        wake(srv);
+        if (was_empty) /* else the loop has a wake-up pending and takes the whole list */
+            wake(srv);
     }
 }
 
