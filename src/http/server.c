@@ -90,7 +90,7 @@ struct conn {
     /* the answer */
     char *out;
     size_t out_len, out_off;
-    bool close_after;
+    bool close_after, logged;
     int status;
     bool closed;         /* its fd is closed; freed at the end of the loop's round */
     struct conn *q_next; /* worker queue, answers back, or closed ones */
@@ -238,7 +238,7 @@ static void reset_request(struct conn *c)
     memset(&c->chunk, 0, sizeof c->chunk);
     c->body_len = c->body_cap = c->out_len = c->out_off = 0;
     c->body_left = 0;
-    c->is_head = c->close_after = false;
+    c->is_head = c->close_after = c->logged = false;
     c->status = 0;
     c->started_us = 0;
 }
@@ -273,7 +273,7 @@ static void close_conn(struct conn *c)
     struct mr_http_server *srv = c->srv;
     if (c->closed)
         return;
-    if (c->phase == PH_BODY || c->phase == PH_WRITE)
+    if (c->phase == PH_BODY || (c->phase == PH_WRITE && !c->logged))
         log_access(c, true);
     end_in_flight(c);
     struct list *l = phase_list(srv, c->phase);
@@ -354,7 +354,8 @@ static bool process(struct conn *c);
 /* The answer is out: log it, then keep the connection for the next request or linger. */
 static bool finish_response(struct conn *c)
 {
-    log_access(c, false);
+    if (!c->logged)
+        log_access(c, false);
     end_in_flight(c);
     bool close = c->close_after;
     reset_request(c);
@@ -819,6 +820,11 @@ static void *worker_main(void *arg)
         ssize_t sent = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (sent > 0)
             c->out_off = (size_t)sent;
+        /* Logged here, so a slow stderr holds one worker, never the event loop. */
+        if (c->out_off == c->out_len) {
+            log_access(c, false);
+            c->logged = true;
+        }
 
         pthread_mutex_lock(&srv->mu);
         bool was_empty = !srv->done;
