@@ -51,7 +51,7 @@ struct mr_http_head {
     bool chunked;
     bool has_length;
     uint64_t content_length; /* UINT64_MAX when too large to represent */
-    bool keep_alive;         /* HTTP/1.1 without "Connection: close" */
+    bool keep_alive;         /* no "Connection: close"; HTTP/1.0 with "Connection: keep-alive" */
     bool expect_continue;
 };
 

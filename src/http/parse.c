@@ -273,7 +273,7 @@ int mr_http_parse_head(char *buf, size_t len, struct mr_http_head *out, const ch
         return st;
     int n_length = 0, n_te = 0, n_host = 0;
     const char *length = NULL, *te = NULL, *expect = NULL;
-    bool close = false;
+    bool close = false, keep = false;
     for (size_t i = 0; i < out->n_fields; i++) {
         const struct mr_http_field *f = &out->fields[i];
         if (ieq(f->name, f->name_len, "content-length")) {
@@ -284,9 +284,10 @@ int mr_http_parse_head(char *buf, size_t len, struct mr_http_head *out, const ch
             te = f->value;
         } else if (ieq(f->name, f->name_len, "host"))
             n_host++;
-        else if (ieq(f->name, f->name_len, "connection"))
+        else if (ieq(f->name, f->name_len, "connection")) {
             close |= list_has(f->value, "close");
-        else if (ieq(f->name, f->name_len, "expect"))
+            keep |= list_has(f->value, "keep-alive");
+        } else if (ieq(f->name, f->name_len, "expect"))
             expect = f->value;
     }
     if (n_te) {
@@ -320,7 +321,8 @@ int mr_http_parse_head(char *buf, size_t len, struct mr_http_head *out, const ch
         return fail(out_detail, "Repeated Host header", 400);
     if (out->minor == 1 && n_host == 0)
         return fail(out_detail, "Missing Host header", 400);
-    out->keep_alive = out->minor == 1 && !close;
+    /* HTTP/1.0 keeps the connection only when asked to (RFC 9112 §9.3). */
+    out->keep_alive = !close && (out->minor == 1 || keep);
     if (expect && out->minor == 1) {
         if (strcasecmp(expect, "100-continue") != 0)
             return fail(out_detail, "Unsupported Expect", 417);

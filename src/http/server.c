@@ -340,6 +340,8 @@ static void format_response(struct conn *c, int status, const char *body, size_t
         o += snprintf(c->out + o, cap - (size_t)o, "WWW-Authenticate: %s\r\n", www_authenticate);
     if (c->close_after)
         o += snprintf(c->out + o, cap - (size_t)o, "Connection: close\r\n");
+    else if (c->head.minor == 0)
+        o += snprintf(c->out + o, cap - (size_t)o, "Connection: keep-alive\r\n");
     o += snprintf(c->out + o, cap - (size_t)o, "\r\n");
     c->out_len = (size_t)o;
     if (body && !c->is_head && status != 204 && status != 304) {
