@@ -26,7 +26,7 @@ CFLAGS += $(CFLAGS_BASE) $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lpg_query -lpthread -lm
 
 LIB_SRC := $(wildcard src/util/*.c src/config/*.c src/store/*.c src/embed/*.c src/index/*.c \
-	src/lexical/*.c src/core/*.c src/api/*.c src/http/*.c src/auth/*.c src/sql/*.c)
+	src/lexical/*.c src/core/*.c src/api/*.c src/http/*.c src/auth/*.c src/sql/*.c src/context/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/src/main.o
 
