@@ -168,13 +168,13 @@ static void attach(struct grow *g, size_t cur, size_t target)
 {
     size_t other = g->comp[target];
     struct ctx_vec path = {0};
-    for (size_t x = target; x != NONE && g->comp[x] != cur; x = g->parent[x]) {
+    for (size_t x = target; x != NONE && g->comp[x] != cur; x = g->parent[x])
         ctx_vec_push(&path, x);
-        ctx_vec_push(&g->joins, g->via[x]);
-    }
-    for (size_t i = path.n; i-- > 0;)
+    for (size_t i = path.n; i-- > 0;) {
+        ctx_vec_push(&g->joins, g->via[path.v[i]]);
         if (g->comp[path.v[i]] == NONE)
             add_table(g, path.v[i], cur);
+    }
     free(path.v);
     if (other != NONE)
         for (size_t i = 0; i < g->tables.n; i++)
