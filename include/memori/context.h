@@ -119,12 +119,18 @@ long mr_ctx_index_find(const struct mr_ctx_index *ix, const char *name);
 
 /*
  * A path of the join tree is ranked by its number of joins first, then by
- * the kinds of its joins: each join costs MR_CTX_HOP_COST plus its kind's
- * penalty (declared 0, inferred 1, example 2). Penalties stay below one hop
- * for paths within MR_CTX_MAX_HOPS_LIMIT, so a shorter path always wins and
- * among equally short ones the most declared one does.
+ * the kinds of its joins, then by the relevance of the tables it enters:
+ * each join costs MR_CTX_HOP_COST, plus MR_CTX_KIND_COST per step of its
+ * kind (declared 0, inferred 1, example 2), plus up to MR_CTX_RELEVANCE_COST
+ * for the table it enters, less the higher that table scores
+ * (round(MR_CTX_RELEVANCE_COST · (1 − score)), score clamped to [0, 1]).
+ * The steps are apart enough that within MR_CTX_MAX_HOPS_LIMIT joins a
+ * shorter path always wins, then the most declared one, then the one through
+ * the tables that match the question best; the last tie goes by name.
  */
-#define MR_CTX_HOP_COST 100
+#define MR_CTX_HOP_COST 1000000
+#define MR_CTX_KIND_COST 10000
+#define MR_CTX_RELEVANCE_COST 500
 /* The default bound on the joins one attaching path may take (notes: 3-4 hops help, longer drag).
  */
 #define MR_CTX_MAX_HOPS 4
@@ -161,14 +167,17 @@ struct mr_ctx_forest {
  *   3. when no target is reachable and fits, the strongest seed left starts
  *      the next tree (a seed farther than max_hops from every tree stays on
  *      its own, never dragged in with a long chain), while max_tables allows.
- * Ties (paths of equal cost) go to the table whose name sorts first, at
- * every step, so the forest depends on the schema and the seeds only.
- * max_hops is clamped to 1..MR_CTX_MAX_HOPS_LIMIT. Cost: one bounded
- * search per attached path, O((V + E) log V) at worst each.
- * The forest is the caller's: mr_ctx_forest_free.
+ * scores (NULL: all 0) are the tables' scores (mr_ctx_table_scores), for
+ * the relevance part of a path's cost. Ties (paths of equal cost) go to the
+ * table whose name sorts first, at every step, so the forest depends on the
+ * schema, the seeds and the scores only. max_hops is clamped to
+ * 1..MR_CTX_MAX_HOPS_LIMIT. Cost: one bounded search per attached path,
+ * O((V + E) log V) at worst each. The forest is the caller's:
+ * mr_ctx_forest_free.
  */
 void mr_ctx_join_forest(const struct mr_ctx_index *ix, const size_t *seeds, size_t nseeds,
-                        size_t max_tables, size_t max_hops, struct mr_ctx_forest *out_forest);
+                        const double *scores, size_t max_tables, size_t max_hops,
+                        struct mr_ctx_forest *out_forest);
 void mr_ctx_forest_free(struct mr_ctx_forest *f);
 
 /* ------------------------------------------------------------ schema linking */
@@ -205,7 +214,7 @@ struct mr_ctx_example {
  * the schema's tables) that the table's name, columns or descriptions hold:
  * a term counts name_weight in the name, column_weight in a column's name
  * (key_column_weight in a join's column, which names another table),
- * description_weight in a description, times prefix_weight when the table
+ * description_weight in a description, times abbreviation_weight when the table
  * has only an abbreviation of it (a schema term of >= 3 letters that
  * starts the question's term: `cust` for `customer`); and example is the
  * best score of the examples whose SQL uses the table.
@@ -218,20 +227,21 @@ struct mr_ctx_example {
  */
 struct mr_ctx_link_params {
     double w_retrieval, w_evidence, w_example;
-    double name_weight, column_weight, key_column_weight, description_weight, prefix_weight;
+    double name_weight, column_weight, key_column_weight, description_weight, abbreviation_weight;
     size_t max_seeds;
     double seed_ratio;
     double overlap;
     size_t max_hops;
-    bool join_tree; /* false: no bridges, the seeds and the fill only (the bench's variant) */
+    bool join_tree;  /* false: no bridges, the seeds and the fill only (the bench's variant) */
+    bool key_tables; /* with join_tree: add the tables the forest's matched key columns refer to */
 };
 
 #define MR_CTX_LINK_DEFAULTS                                                                       \
     {                                                                                              \
         .w_retrieval = 0.4, .w_evidence = 0.4, .w_example = 0.2, .name_weight = 1.0,               \
         .column_weight = 0.8, .key_column_weight = 0.4, .description_weight = 0.5,                 \
-        .prefix_weight = 0.5, .max_seeds = 4, .seed_ratio = 0.5, .overlap = 0.7,                   \
-        .max_hops = MR_CTX_MAX_HOPS, .join_tree = true                                             \
+        .abbreviation_weight = 0.5, .max_seeds = 4, .seed_ratio = 0.5, .overlap = 0.7,             \
+        .max_hops = MR_CTX_MAX_HOPS, .join_tree = true, .key_tables = true                         \
     }
 
 /*

@@ -60,6 +60,13 @@ struct mr_ctx_index {
     size_t *post_start;
     struct ctx_posting *post;
 
+    /*
+     * Terms that may abbreviate a question's word (3 to 6 ASCII letters: `qty`, `cust`,
+     * `rcv`), by first letter: abbr[abbr_start[c - 'a'] .. abbr_start[c - 'a' + 1]).
+     */
+    size_t abbr_start[27];
+    uint32_t *abbr;
+
     /* Terms of each column (name and description): colterm[colterm_start[c] ..). */
     size_t *colterm_start;
     uint32_t *colterm;
@@ -71,8 +78,12 @@ long ctx_vocab_find(const struct mr_ctx_index *ix, const char *s, size_t n);
 /* Cost penalty of a join kind, beside MR_CTX_HOP_COST. */
 static inline uint32_t ctx_kind_penalty(enum mr_ctx_join_kind k)
 {
-    return k == MR_CTX_JOIN_DECLARED ? 0 : k == MR_CTX_JOIN_INFERRED ? 1 : 2;
+    return k == MR_CTX_JOIN_DECLARED ? 0 : (uint32_t)k * MR_CTX_KIND_COST;
 }
+
+/* The shortest abbreviation and the longest (ctx_index.c collects them, ctx_link.c matches). */
+#define CTX_ABBR_MIN 3
+#define CTX_ABBR_MAX 6
 
 /* The cheapest arc (cost, then neighbour's name, then join index) from a to b, or NULL. */
 const struct ctx_arc *ctx_best_arc(const struct mr_ctx_index *ix, size_t a, size_t b);

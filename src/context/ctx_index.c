@@ -349,6 +349,31 @@ int mr_ctx_index_new(const struct mr_ctx_schema *s, struct mr_ctx_index **out_in
     free(colterms.v);
     free(refers);
 
+    /* Abbreviation candidates by first letter (a counting sort over the vocabulary). */
+    memset(ix->abbr_start, 0, sizeof ix->abbr_start);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t fillpos[26] = {0};
+        if (pass == 1) {
+            for (int c = 0; c < 26; c++)
+                ix->abbr_start[c + 1] += ix->abbr_start[c];
+            ix->abbr = mr_xmalloc((ix->abbr_start[26] ? ix->abbr_start[26] : 1) * sizeof *ix->abbr);
+            for (int c = 0; c < 26; c++)
+                fillpos[c] = ix->abbr_start[c];
+        }
+        for (size_t id = 0; id < ix->nterms; id++) {
+            const char *w = ix->text + ix->term_off[id];
+            size_t len = ix->term_len[id], k = 0;
+            while (k < len && w[k] >= 'a' && w[k] <= 'z')
+                k++;
+            if (k != len || len < CTX_ABBR_MIN || len > CTX_ABBR_MAX)
+                continue;
+            if (pass == 0)
+                ix->abbr_start[w[0] - 'a' + 1]++;
+            else
+                ix->abbr[fillpos[w[0] - 'a']++] = (uint32_t)id;
+        }
+    }
+
     /* Postings by term (a counting sort; occurrences come table by table, so each list is too). */
     ix->post_start = mr_xcalloc(ix->nterms + 1, sizeof *ix->post_start);
     for (size_t i = 0; i < b.nocc; i++)
@@ -386,6 +411,7 @@ void mr_ctx_index_free(struct mr_ctx_index *ix)
     free(ix->slots);
     free(ix->post_start);
     free(ix->post);
+    free(ix->abbr);
     free(ix->colterm_start);
     free(ix->colterm);
     free(ix);

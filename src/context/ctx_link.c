@@ -12,8 +12,6 @@
 #include "memori/lexical.h"
 #include "memori/util.h"
 
-/* Shortest schema term taken as an abbreviation of a question's term (`cust`, `ord`). */
-#define PREFIX_MIN 3
 /* Seeds are chosen among this many best tables: a seed is a strong table by definition. */
 #define SEED_POOL 64
 
@@ -84,6 +82,26 @@ static void take_postings(const struct mr_ctx_index *ix, const struct mr_ctx_lin
     }
 }
 
+/*
+ * True when a (a schema term) abbreviates w (a question's term): same first
+ * letter, and a's letters appear in w in order (`qty` in quantiti, `rcv` in
+ * receiv, `cust` in custom), w longer.
+ */
+static bool abbreviates(const char *a, size_t na, const char *w, size_t nw)
+{
+    if (na >= nw || a[0] != w[0])
+        return false;
+    size_t j = 1;
+    for (size_t i = 1; i < na; i++) {
+        while (j < nw && w[j] != a[i])
+            j++;
+        if (j == nw)
+            return false;
+        j++;
+    }
+    return true;
+}
+
 static void linking_build(const struct mr_ctx_index *ix, const char *question, size_t len,
                           const struct mr_ctx_link_params *p, struct linking *L)
 {
@@ -101,11 +119,16 @@ static void linking_build(const struct mr_ctx_index *ix, const char *question, s
         const char *ts = mr_lex_terms_term(terms, i, &tn);
         touched.n = 0;
         take_postings(ix, p, ctx_vocab_find(ix, ts, tn), 1, tw, &touched, L->matched);
-        /* Abbreviations the schema uses for the question's word: `cust`, `custom` for customer. */
-        if (p->prefix_weight > 0)
-            for (size_t k = PREFIX_MIN; k < tn; k++)
-                take_postings(ix, p, ctx_vocab_find(ix, ts, k), p->prefix_weight, tw, &touched,
-                              L->matched);
+        /* Abbreviations the schema uses for the question's word: `cust`, `qty`, `rcv`. */
+        if (p->abbreviation_weight > 0 && tn > CTX_ABBR_MIN && ts[0] >= 'a' && ts[0] <= 'z') {
+            size_t c = (size_t)(ts[0] - 'a');
+            for (size_t k = ix->abbr_start[c]; k < ix->abbr_start[c + 1]; k++) {
+                uint32_t id = ix->abbr[k];
+                if (ix->term_len[id] < tn &&
+                    abbreviates(ix->text + ix->term_off[id], ix->term_len[id], ts, tn))
+                    take_postings(ix, p, id, p->abbreviation_weight, tw, &touched, L->matched);
+            }
+        }
         if (touched.n == 0)
             continue; /* a word no table holds says nothing about which table */
         struct qterm *q = &L->q[L->nq++];
@@ -261,6 +284,30 @@ static size_t choose_seeds(const struct linking *L, const struct ranked *order, 
     return nseeds;
 }
 
+/* True when a question term matched column c of table t (its name or description). */
+static bool column_matched(const struct mr_ctx_index *ix, const struct linking *L, size_t t,
+                           size_t c)
+{
+    size_t gc = ix->col_base[t] + c;
+    for (size_t k = ix->colterm_start[gc]; k < ix->colterm_start[gc + 1]; k++) {
+        uint32_t id = ix->colterm[k];
+        if (L->matched[id / 8] & (1u << (id % 8)))
+            return true;
+    }
+    return false;
+}
+
+/* True when the question matched a column of j's from side other than a primary key's. */
+static bool key_matched(const struct mr_ctx_index *ix, const struct linking *L,
+                        const struct mr_ctx_join *j)
+{
+    for (size_t c = 0; c < j->ncolumns; c++)
+        if (!ix->schema.tables[j->from_table].columns[j->from_columns[c]].primary_key &&
+            column_matched(ix, L, j->from_table, j->from_columns[c]))
+            return true;
+    return false;
+}
+
 void mr_ctx_select(const struct mr_ctx_index *ix, const char *question, size_t len,
                    const struct mr_ctx_candidate *candidates, size_t ncandidates,
                    const struct mr_ctx_example *examples, size_t nexamples,
@@ -291,7 +338,7 @@ void mr_ctx_select(const struct mr_ctx_index *ix, const char *question, size_t l
 
     struct mr_ctx_forest f;
     if (p->join_tree)
-        mr_ctx_join_forest(ix, seeds, nseeds, max_tables, p->max_hops, &f);
+        mr_ctx_join_forest(ix, seeds, nseeds, score, max_tables, p->max_hops, &f);
     else {
         memset(&f, 0, sizeof f);
         f.tables = mr_xmalloc((nseeds ? nseeds : 1) * sizeof *f.tables);
@@ -318,6 +365,24 @@ void mr_ctx_select(const struct mr_ctx_index *ix, const char *question, size_t l
     }
     for (size_t i = 0; i < f.njoins; i++)
         ctx_vec_push(&joins, f.joins[i]);
+    /*
+     * The tables a matched key column of the forest refers to: "by buyer" matches
+     * fct_po_hdr.buyer_id, and the buyer's name is in the table it points at.
+     */
+    if (p->join_tree && p->key_tables)
+        for (size_t i = 0; i < out->ntables && out->ntables < cap; i++) {
+            size_t t = out->tables[i].table;
+            for (size_t a = ix->arc_start[t]; a < ix->arc_start[t + 1] && out->ntables < cap; a++) {
+                const struct ctx_arc *arc = &ix->arcs[a];
+                const struct mr_ctx_join *j = &ix->schema.joins[arc->join];
+                if (j->from_table != t || chosen[arc->to] || !key_matched(ix, &L, j))
+                    continue;
+                chosen[arc->to] = true;
+                ctx_vec_push(&joins, arc->join);
+                out->tables[out->ntables++] =
+                    (struct mr_ctx_pick){arc->to, score[arc->to], MR_CTX_MATCHED, true, NULL};
+            }
+        }
     /* The fill: the best tables left, each with its cheapest join to one chosen before it. */
     for (size_t k = 0; k < norder && out->ntables < cap; k++) {
         size_t t = order[k].table;
@@ -341,16 +406,8 @@ void mr_ctx_select(const struct mr_ctx_index *ix, const char *question, size_t l
         size_t t = out->tables[i].table;
         size_t nc = ix->schema.tables[t].ncolumns;
         bool *m = mr_xcalloc(nc ? nc : 1, sizeof *m);
-        for (size_t c = 0; c < nc; c++) {
-            size_t gc = ix->col_base[t] + c;
-            for (size_t k = ix->colterm_start[gc]; k < ix->colterm_start[gc + 1]; k++) {
-                uint32_t id = ix->colterm[k];
-                if (L.matched[id / 8] & (1u << (id % 8))) {
-                    m[c] = true;
-                    break;
-                }
-            }
-        }
+        for (size_t c = 0; c < nc; c++)
+            m[c] = column_matched(ix, &L, t, c);
         out->tables[i].matched_columns = m;
     }
 

@@ -69,13 +69,14 @@ static struct item heap_pop(struct heap *h)
 /* The forest while it grows, and the scratch of its searches (stamped, never cleared). */
 struct grow {
     const struct mr_ctx_index *ix;
-    size_t *comp;   /* per table: its tree while it is in the forest, else NONE */
-    bool *pending;  /* a seed not yet in the forest */
-    uint32_t *dist; /* valid where seen == gen */
-    size_t *parent; /* the table a path came from */
-    size_t *via;    /* the join it came by */
-    uint32_t *seen; /* gen: reached in this search */
-    uint32_t *done; /* gen: settled in this search */
+    uint32_t *enter; /* per table: the relevance part of the cost of entering it */
+    size_t *comp;    /* per table: its tree while it is in the forest, else NONE */
+    bool *pending;   /* a seed not yet in the forest */
+    uint32_t *dist;  /* valid where seen == gen */
+    size_t *parent;  /* the table a path came from */
+    size_t *via;     /* the join it came by */
+    uint32_t *seen;  /* gen: reached in this search */
+    uint32_t *done;  /* gen: settled in this search */
     uint32_t gen;
     struct heap heap;
     struct ctx_vec tables, tree, seed, joins;
@@ -148,7 +149,7 @@ static size_t search(struct grow *g, size_t cur, size_t room, size_t max_hops)
             size_t u = a->to;
             if (g->comp[u] == cur || g->done[u] == gen)
                 continue;
-            uint32_t d = it.cost + a->cost;
+            uint32_t d = it.cost + a->cost + g->enter[u];
             bool better = g->seen[u] != gen || d < g->dist[u] ||
                           (d == g->dist[u] && ix->rank[v] < ix->rank[g->parent[u]]);
             if (!better)
@@ -185,7 +186,8 @@ static void attach(struct grow *g, size_t cur, size_t target)
 }
 
 void mr_ctx_join_forest(const struct mr_ctx_index *ix, const size_t *seeds, size_t nseeds,
-                        size_t max_tables, size_t max_hops, struct mr_ctx_forest *out)
+                        const double *scores, size_t max_tables, size_t max_hops,
+                        struct mr_ctx_forest *out)
 {
     memset(out, 0, sizeof *out);
     size_t n = ix->n;
@@ -202,8 +204,13 @@ void mr_ctx_join_forest(const struct mr_ctx_index *ix, const size_t *seeds, size
     g.via = mr_xmalloc(alloc * sizeof *g.via);
     g.seen = mr_xcalloc(alloc, sizeof *g.seen);
     g.done = mr_xcalloc(alloc, sizeof *g.done);
-    for (size_t t = 0; t < n; t++)
+    g.enter = mr_xmalloc(alloc * sizeof *g.enter);
+    for (size_t t = 0; t < n; t++) {
         g.comp[t] = NONE;
+        double sc = scores ? scores[t] : 0;
+        sc = sc > 0 ? (sc < 1 ? sc : 1) : 0; /* NaN → 0 */
+        g.enter[t] = (uint32_t)(MR_CTX_RELEVANCE_COST * (1 - sc) + 0.5);
+    }
     struct ctx_vec order = {0}; /* the seeds, strongest first, once each */
     for (size_t i = 0; i < nseeds; i++)
         if (seeds[i] < n && !g.pending[seeds[i]]) {
@@ -254,6 +261,7 @@ void mr_ctx_join_forest(const struct mr_ctx_index *ix, const size_t *seeds, size
 
     free(order.v);
     free(g.comp);
+    free(g.enter);
     free(g.pending);
     free(g.dist);
     free(g.parent);

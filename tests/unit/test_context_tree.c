@@ -43,14 +43,14 @@ TEST(test_forest_chain_adds_the_tables_between)
     size_t seeds[] = {0, 4};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 2, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a b c d e");
     CHECK_INT(fo.ntrees, 1);
     CHECK_INT(fo.njoins, 4);
     CHECK(fo.is_seed[0] && !fo.is_seed[1] && !fo.is_seed[2] && !fo.is_seed[3] && fo.is_seed[4]);
     mr_ctx_forest_free(&fo);
     /* Four hops is the bound: with three, e stays its own tree and nothing is dragged in. */
-    mr_ctx_join_forest(f.ix, seeds, 2, 8, 3, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 8, 3, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a e");
     CHECK_INT(fo.ntrees, 2);
     CHECK_INT(fo.njoins, 0);
@@ -68,7 +68,7 @@ TEST(test_forest_seed_beyond_the_hop_bound_stays_unconnected)
     size_t seeds[] = {0, 6, 1};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 3, 10, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 3, NULL, 10, MR_CTX_MAX_HOPS, &fo);
     /* a and b join; g is 5 hops from b: its own tree, not a five-table chain. */
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a b g");
     CHECK_INT(fo.ntrees, 2);
@@ -90,7 +90,7 @@ TEST(test_forest_star_uses_the_hub_once)
     size_t seeds[] = {fx_t(&f, "l1"), fx_t(&f, "l3"), fx_t(&f, "l5")};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 3, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 3, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "l1 hub l3 l5");
     CHECK_INT(fo.njoins, 3);
     CHECK_INT(fo.ntrees, 1);
@@ -128,14 +128,14 @@ TEST(test_forest_cycle_ties_go_to_the_first_name)
         CHECK_INT(fx_build(&f), 0);
         size_t seeds[] = {fx_t(&f, "a"), fx_t(&f, "c")};
         struct mr_ctx_forest fo;
-        mr_ctx_join_forest(f.ix, seeds, 2, 8, MR_CTX_MAX_HOPS, &fo);
+        mr_ctx_join_forest(f.ix, seeds, 2, NULL, 8, MR_CTX_MAX_HOPS, &fo);
         /* Through b, whatever order the tables and joins came in; never a cycle. */
         CHECK_STR(forest_names(&f, &fo, rev ? buf2 : buf, sizeof buf), "a b c");
         CHECK_INT(fo.njoins, 2);
         mr_ctx_forest_free(&fo);
         /* Three seeds on the cycle: three joins, not four. */
         size_t three[] = {fx_t(&f, "a"), fx_t(&f, "c"), fx_t(&f, "d")};
-        mr_ctx_join_forest(f.ix, three, 3, 8, MR_CTX_MAX_HOPS, &fo);
+        mr_ctx_join_forest(f.ix, three, 3, NULL, 8, MR_CTX_MAX_HOPS, &fo);
         CHECK_INT(fo.ntables, 3);
         CHECK_INT(fo.njoins, 2);
         CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a d c");
@@ -157,7 +157,7 @@ TEST(test_forest_disconnected_parts_make_several_trees)
     size_t seeds[] = {a, c, b, d};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 4, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 4, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a x b c d");
     CHECK_INT(fo.ntrees, 2);
     CHECK_INT(fo.njoins, 3);
@@ -182,7 +182,7 @@ TEST(test_forest_bridge_two_hops_away)
     size_t seeds[] = {promo, sale};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 2, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "dim_promo lnk_sale_promo fct_sale");
     CHECK(fo.is_seed[0] && !fo.is_seed[1] && fo.is_seed[2]);
     CHECK_INT(fo.njoins, 2);
@@ -208,7 +208,7 @@ TEST(test_forest_prefers_declared_then_inferred_then_example)
     size_t seeds[] = {a, d};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 2, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a c d");
     mr_ctx_forest_free(&fo);
     fx_free(&f);
@@ -226,7 +226,7 @@ TEST(test_forest_prefers_declared_then_inferred_then_example)
     fx_join(&g, y, NULL, d, NULL, MR_CTX_JOIN_EXAMPLE);
     CHECK_INT(fx_build(&g), 0);
     size_t seeds2[] = {a, d};
-    mr_ctx_join_forest(g.ix, seeds2, 2, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(g.ix, seeds2, 2, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&g, &fo, buf, sizeof buf), "a z_inferred d");
     mr_ctx_forest_free(&fo);
     fx_free(&g);
@@ -245,7 +245,7 @@ TEST(test_forest_fewer_joins_beat_declared_ones)
     size_t seeds[] = {a, d};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 2, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a d");
     CHECK_INT(fo.njoins, 1);
     CHECK_INT(fo.joins[0], direct);
@@ -262,7 +262,7 @@ TEST(test_forest_parallel_joins_take_the_declared_one)
     CHECK_INT(fx_build(&f), 0);
     size_t seeds[] = {b, a};
     struct mr_ctx_forest fo;
-    mr_ctx_join_forest(f.ix, seeds, 2, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_INT(fo.njoins, 1);
     CHECK_INT(fo.joins[0], decl);
     mr_ctx_forest_free(&fo);
@@ -279,14 +279,14 @@ TEST(test_forest_respects_max_tables)
     struct mr_ctx_forest fo;
     char buf[256];
     /* a..d needs 4 tables; with 3, d comes alone rather than not at all. */
-    mr_ctx_join_forest(f.ix, seeds, 2, 3, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 3, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a d");
     CHECK_INT(fo.ntrees, 2);
     mr_ctx_forest_free(&fo);
-    mr_ctx_join_forest(f.ix, seeds, 2, 1, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 1, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a");
     mr_ctx_forest_free(&fo);
-    mr_ctx_join_forest(f.ix, seeds, 2, 0, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 0, MR_CTX_MAX_HOPS, &fo);
     CHECK_INT(fo.ntables, 0);
     mr_ctx_forest_free(&fo);
     fx_free(&f);
@@ -307,7 +307,7 @@ TEST(test_forest_merges_trees_a_later_tree_comes_near)
     size_t seeds[] = {fx_t(&f, "a"), fx_t(&f, "b"), fx_t(&f, "c")};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 3, 10, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 3, NULL, 10, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a b m c q3 q2 q1");
     CHECK_INT(fo.ntrees, 1);
     CHECK_INT(fo.njoins, 6);
@@ -315,7 +315,7 @@ TEST(test_forest_merges_trees_a_later_tree_comes_near)
         CHECK_INT(fo.tree[i], 0);
     mr_ctx_forest_free(&fo);
     /* Not when the merge does not fit: two trees. */
-    mr_ctx_join_forest(f.ix, seeds, 3, 5, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 3, NULL, 5, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a b m c");
     CHECK_INT(fo.ntrees, 2);
     CHECK_INT(fo.njoins, 2);
@@ -332,10 +332,10 @@ TEST(test_forest_ignores_repeated_and_unknown_seeds)
     size_t seeds[] = {2, 2, 99, 0, 2};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 5, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 5, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "c b a");
     mr_ctx_forest_free(&fo);
-    mr_ctx_join_forest(f.ix, NULL, 0, 8, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, NULL, 0, NULL, 8, MR_CTX_MAX_HOPS, &fo);
     CHECK_INT(fo.ntables, 0);
     CHECK_INT(fo.ntrees, 0);
     mr_ctx_forest_free(&fo);
@@ -367,7 +367,7 @@ TEST(test_forest_same_for_any_input_order)
         CHECK_INT(fx_build(&f), 0);
         size_t seeds[] = {fx_t(&f, "g00"), fx_t(&f, "g33"), fx_t(&f, "g30")};
         struct mr_ctx_forest fo;
-        mr_ctx_join_forest(f.ix, seeds, 3, 16, 6, &fo);
+        mr_ctx_join_forest(f.ix, seeds, 3, NULL, 16, 6, &fo);
         forest_names(&f, &fo, out[pass], sizeof out[pass]);
         CHECK_INT(fo.njoins, fo.ntables - 1);
         mr_ctx_forest_free(&fo);
@@ -397,11 +397,11 @@ TEST(test_forest_grid_ties_by_name)
     size_t seeds[] = {0, 15};
     struct mr_ctx_forest fo;
     char buf[256];
-    mr_ctx_join_forest(f.ix, seeds, 2, 16, 6, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 16, 6, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "g00 g01 g02 g03 g13 g23 g33");
     mr_ctx_forest_free(&fo);
     /* Beyond the default bound of 4 joins: two trees. */
-    mr_ctx_join_forest(f.ix, seeds, 2, 16, MR_CTX_MAX_HOPS, &fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 16, MR_CTX_MAX_HOPS, &fo);
     CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "g00 g33");
     mr_ctx_forest_free(&fo);
     fx_free(&f);
@@ -437,7 +437,7 @@ TEST(test_index_rejects_bad_schemas)
     CHECK_INT(fx_build(&e), 0);
     struct mr_ctx_forest fo;
     size_t seed = 0;
-    mr_ctx_join_forest(e.ix, &seed, 1, 8, 4, &fo);
+    mr_ctx_join_forest(e.ix, &seed, 1, NULL, 8, 4, &fo);
     CHECK_INT(fo.ntables, 0);
     mr_ctx_forest_free(&fo);
     fx_free(&e);
@@ -517,7 +517,7 @@ TEST(test_link_abbreviations_match_by_prefix)
     CHECK(s[fx_t(&f, "fct_ord")] < s[fx_t(&f, "dim_cust")]);
     struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
     double s2[FX_TABLES];
-    p.prefix_weight = 0;
+    p.abbreviation_weight = 0;
     mr_ctx_table_scores(f.ix, q, strlen(q), NULL, 0, NULL, 0, &p, s2);
     CHECK(s2[fx_t(&f, "fct_ord")] == 0);
     CHECK_INT(best_of(s2, f.nt), fx_t(&f, "dim_cust")); /* by its description alone */

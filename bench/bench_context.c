@@ -1,0 +1,886 @@
+/*
+ * bench_context.c — schema linking for POST /api/context (issue 17,
+ * docs/context.md): recall of the tables a gold query uses, on the
+ * development schema and questions of tests/data/context/, for
+ *   (a) BM25 top-k over table documents (name, description, columns and
+ *       their descriptions; memori's tokenizer and lexical index),
+ *   (b) memori's linking without the join tree (scores, seeds, fill),
+ *   (c) linking with the join tree (seeds connected through bridges),
+ *   (d) (c) without the examples' evidence,
+ * in the same run, at max_tables 8 (the API's default) and 10; then the
+ * time of one context assembly at a generated 1 000-table schema.
+ *
+ * The retrieval score (b)-(d) get is (a)'s normalised BM25, standing in for
+ * hybrid search until the context endpoint calls it. Joins: the schema's
+ * foreign keys, those inferred from names by the SQL module's rule
+ * (<stem>_id → the table <stem>, <stem>s, <stem>es or <ste>ies; copied here
+ * until that module is on main), and those the examples make that the schema
+ * does not declare (kind "example").
+ *
+ * usage: bench_context [DATA_DIR] [-v] [--sweep]
+ *   DATA_DIR: tests/data/context; -v lists the misses of (a)-(c) at max_tables 8;
+ *   --sweep: (c)'s recall over a grid of the linking constants, to show how
+ *   flat the optimum around MR_CTX_LINK_DEFAULTS is (docs/context.md).
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "memori/context.h"
+#include "memori/json.h"
+#include "memori/lexical.h"
+
+#define MAX_Q 256
+#define MAX_EX 256
+#define EX_TOP 3    /* examples a context call takes (max_examples' default) */
+#define CAND_TOP 50 /* table memories retrieval hands to linking */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "bench_context: out of memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (!p)
+        exit(1);
+    return p;
+}
+
+static char *read_file(const char *path, size_t *out_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = xmalloc((size_t)n + 1);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        perror(path);
+        exit(1);
+    }
+    fclose(f);
+    *out_len = (size_t)n;
+    return buf;
+}
+
+/* ---- a schema the bench builds ----------------------------------------- */
+
+struct schema {
+    struct mr_ctx_table *tables;
+    size_t nt, cap_t;
+    struct mr_ctx_join *joins;
+    size_t nj, cap_j;
+    size_t ninferred, nexample;
+    char **docs; /* per table: its document for BM25 */
+};
+
+static long find_table(const struct schema *s, const char *name)
+{
+    for (size_t t = 0; t < s->nt; t++)
+        if (strcasecmp(s->tables[t].name, name) == 0)
+            return (long)t;
+    return -1;
+}
+
+static long find_column(const struct mr_ctx_table *t, const char *name)
+{
+    for (size_t c = 0; c < t->ncolumns; c++)
+        if (strcasecmp(t->columns[c].name, name) == 0)
+            return (long)c;
+    return -1;
+}
+
+static struct mr_ctx_join *add_join(struct schema *s)
+{
+    if (s->nj == s->cap_j) {
+        s->cap_j = s->cap_j ? 2 * s->cap_j : 256;
+        s->joins = realloc(s->joins, s->cap_j * sizeof *s->joins);
+    }
+    struct mr_ctx_join *j = &s->joins[s->nj++];
+    memset(j, 0, sizeof *j);
+    return j;
+}
+
+static void join_columns(struct mr_ctx_join *j, size_t n)
+{
+    j->ncolumns = n;
+    j->from_columns = xmalloc(n * sizeof(size_t));
+    j->to_columns = xmalloc(n * sizeof(size_t));
+}
+
+/* The SQL module's inference rule (see the file comment). */
+static void infer_joins(struct schema *s)
+{
+    size_t declared = s->nj;
+    for (size_t t = 0; t < s->nt; t++) {
+        const struct mr_ctx_table *tab = &s->tables[t];
+        for (size_t c = 0; c < tab->ncolumns; c++) {
+            const char *name = tab->columns[c].name;
+            size_t n = strlen(name);
+            if (n <= 3 || strcasecmp(name + n - 3, "_id") != 0)
+                continue;
+            bool decl = false;
+            for (size_t k = 0; k < declared && !decl; k++)
+                if (s->joins[k].from_table == t)
+                    for (size_t x = 0; x < s->joins[k].ncolumns; x++)
+                        decl |= s->joins[k].from_columns[x] == c;
+            if (decl)
+                continue;
+            char stem[256], cand[4][272];
+            snprintf(stem, sizeof stem, "%.*s", (int)(n - 3), name);
+            size_t sl = strlen(stem);
+            snprintf(cand[0], sizeof cand[0], "%s", stem);
+            snprintf(cand[1], sizeof cand[1], "%ss", stem);
+            snprintf(cand[2], sizeof cand[2], "%ses", stem);
+            snprintf(cand[3], sizeof cand[3], "%.*sies", (int)(sl > 0 ? sl - 1 : 0), stem);
+            long to = -1;
+            for (int k = 0; k < 4 && to < 0; k++)
+                if (k < 3 || (sl > 0 && stem[sl - 1] == 'y'))
+                    to = find_table(s, cand[k]);
+            if (to < 0 || (size_t)to == t)
+                continue;
+            const struct mr_ctx_table *tt = &s->tables[to];
+            long pk = -1;
+            size_t npk = 0;
+            for (size_t x = 0; x < tt->ncolumns; x++)
+                if (tt->columns[x].primary_key)
+                    pk = (long)x, npk++;
+            if (npk != 1)
+                pk = npk ? -1 : find_column(tt, "id");
+            if (pk < 0)
+                continue;
+            struct mr_ctx_join *j = add_join(s);
+            j->from_table = t;
+            j->to_table = (size_t)to;
+            join_columns(j, 1);
+            ((size_t *)j->from_columns)[0] = c;
+            ((size_t *)j->to_columns)[0] = (size_t)pk;
+            j->kind = MR_CTX_JOIN_INFERRED;
+            s->ninferred++;
+        }
+    }
+}
+
+/* Each table's document, as a table memory's content reads (DESIGN.md §9). */
+static void make_docs(struct schema *s)
+{
+    s->docs = xmalloc(s->nt * sizeof *s->docs);
+    for (size_t t = 0; t < s->nt; t++) {
+        const struct mr_ctx_table *tab = &s->tables[t];
+        size_t cap = 256 + strlen(tab->name) + (tab->description ? strlen(tab->description) : 0);
+        for (size_t c = 0; c < tab->ncolumns; c++)
+            cap += 64 + strlen(tab->columns[c].name) + strlen(tab->columns[c].type) +
+                   (tab->columns[c].description ? strlen(tab->columns[c].description) : 0);
+        char *d = xmalloc(cap);
+        size_t n = (size_t)snprintf(d, cap, "Table %s%s%s. Columns:", tab->name,
+                                    tab->description ? " — " : "",
+                                    tab->description ? tab->description : "");
+        for (size_t c = 0; c < tab->ncolumns; c++) {
+            const struct mr_ctx_column *col = &tab->columns[c];
+            n += (size_t)snprintf(d + n, cap - n, "%s %s %s%s%s%s", c ? "," : "", col->name,
+                                  col->type, col->primary_key ? " (primary key)" : "",
+                                  col->description ? " — " : "",
+                                  col->description ? col->description : "");
+        }
+        s->docs[t] = d;
+    }
+}
+
+static const char *jstr(const struct mr_json *o, const char *key)
+{
+    return mr_json_string_value(mr_json_get(o, key));
+}
+
+/* tests/data/context/schema.json (DESIGN.md §9's tables form); strings borrowed from *out_json. */
+static void load_schema(const char *path, struct schema *s, struct mr_json **out_json)
+{
+    size_t len;
+    char *text = read_file(path, &len);
+    struct mr_json_error je;
+    struct mr_json *root = mr_json_parse(text, len, &je);
+    free(text);
+    if (!root) {
+        fprintf(stderr, "%s: %s at %zu\n", path, je.text, je.position);
+        exit(1);
+    }
+    struct mr_json *tables = mr_json_get(root, "tables");
+    s->nt = mr_json_size(tables);
+    s->tables = xmalloc(s->nt * sizeof *s->tables);
+    for (size_t t = 0; t < s->nt; t++) {
+        struct mr_json *jt = mr_json_at(tables, t);
+        struct mr_json *cols = mr_json_get(jt, "columns");
+        struct mr_ctx_table *tab = &s->tables[t];
+        tab->name = jstr(jt, "name");
+        tab->description = jstr(jt, "description");
+        tab->ncolumns = mr_json_size(cols);
+        struct mr_ctx_column *c = xmalloc(tab->ncolumns * sizeof *c);
+        for (size_t k = 0; k < tab->ncolumns; k++) {
+            struct mr_json *jc = mr_json_at(cols, k);
+            c[k].name = jstr(jc, "name");
+            c[k].type = jstr(jc, "type") ? jstr(jc, "type") : "";
+            c[k].description = jstr(jc, "description");
+            c[k].primary_key = mr_json_is_true(mr_json_get(jc, "primary_key"));
+        }
+        tab->columns = c;
+    }
+    for (size_t t = 0; t < s->nt; t++) {
+        struct mr_json *fks = mr_json_get(mr_json_at(tables, t), "foreign_keys");
+        for (size_t k = 0; k < mr_json_size(fks); k++) {
+            struct mr_json *fk = mr_json_at(fks, k), *ref = mr_json_get(fk, "references");
+            struct mr_json *fc = mr_json_get(fk, "columns"), *rc = mr_json_get(ref, "columns");
+            long to = find_table(s, jstr(ref, "table"));
+            if (to < 0 || mr_json_size(fc) != mr_json_size(rc)) {
+                fprintf(stderr, "%s: bad foreign key in %s\n", path, s->tables[t].name);
+                exit(1);
+            }
+            struct mr_ctx_join *j = add_join(s);
+            j->from_table = t;
+            j->to_table = (size_t)to;
+            join_columns(j, mr_json_size(fc));
+            for (size_t x = 0; x < j->ncolumns; x++) {
+                long a = find_column(&s->tables[t], mr_json_string_value(mr_json_at(fc, x)));
+                long b = find_column(&s->tables[to], mr_json_string_value(mr_json_at(rc, x)));
+                if (a < 0 || b < 0) {
+                    fprintf(stderr, "%s: bad key column in %s\n", path, s->tables[t].name);
+                    exit(1);
+                }
+                ((size_t *)j->from_columns)[x] = (size_t)a;
+                ((size_t *)j->to_columns)[x] = (size_t)b;
+            }
+            j->kind = MR_CTX_JOIN_DECLARED;
+        }
+    }
+    *out_json = root;
+}
+
+/* ---- questions and examples ---------------------------------------------- */
+
+struct question {
+    char *text;
+    long gold[16];
+    size_t ngold;
+};
+
+struct example {
+    char *question, *sql;
+    char *tables[16];
+    size_t ntables;
+};
+
+/* Splits line at tabs into at most n fields (in place); returns the count. */
+static size_t split_tabs(char *line, char **out, size_t n)
+{
+    size_t k = 0;
+    char *p = line;
+    while (k < n) {
+        out[k++] = p;
+        char *tab = strchr(p, '\t');
+        if (!tab)
+            break;
+        *tab = '\0';
+        p = tab + 1;
+    }
+    return k;
+}
+
+static size_t load_questions(const char *path, const struct schema *s, struct question *q)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    while (getline(&line, &cap, f) > 0 && n < MAX_Q) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *field[2];
+        if (split_tabs(line, field, 2) != 2)
+            continue;
+        q[n].text = xstrdup(field[0]);
+        q[n].ngold = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(field[1], " ", &save); t && q[n].ngold < 16;
+             t = strtok_r(NULL, " ", &save)) {
+            long x = find_table(s, t);
+            if (x < 0) {
+                fprintf(stderr, "%s: unknown table %s\n", path, t);
+                exit(1);
+            }
+            q[n].gold[q[n].ngold++] = x;
+        }
+        n++;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+/* Examples, and the joins they make that the schema lacks (added to s as kind "example"). */
+static size_t load_examples(const char *path, struct schema *s, struct example *e)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    char *line = NULL;
+    size_t cap = 0, n = 0;
+    while (getline(&line, &cap, f) > 0 && n < MAX_EX) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *field[4] = {0};
+        if (split_tabs(line, field, 4) < 3)
+            continue;
+        e[n].question = xstrdup(field[0]);
+        e[n].sql = xstrdup(field[2]);
+        e[n].ntables = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(field[1], " ", &save); t && e[n].ntables < 16;
+             t = strtok_r(NULL, " ", &save))
+            e[n].tables[e[n].ntables++] = xstrdup(t);
+        for (char *j = field[3] ? strtok_r(field[3], ";", &save) : NULL; j;
+             j = strtok_r(NULL, ";", &save)) {
+            char a[128], ac[128], b[128], bc[128];
+            if (sscanf(j, "%127[^.].%127[^=]=%127[^.].%127s", a, ac, b, bc) != 4)
+                continue;
+            long ta = find_table(s, a), tb = find_table(s, b);
+            long ca = ta >= 0 ? find_column(&s->tables[ta], ac) : -1;
+            long cb = tb >= 0 ? find_column(&s->tables[tb], bc) : -1;
+            if (ca < 0 || cb < 0) {
+                fprintf(stderr, "%s: bad join %s\n", path, j);
+                exit(1);
+            }
+            struct mr_ctx_join *x = add_join(s);
+            x->from_table = (size_t)ta;
+            x->to_table = (size_t)tb;
+            join_columns(x, 1);
+            ((size_t *)x->from_columns)[0] = (size_t)ca;
+            ((size_t *)x->to_columns)[0] = (size_t)cb;
+            x->kind = MR_CTX_JOIN_EXAMPLE;
+            s->nexample++;
+        }
+        n++;
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+/* ---- recall ---------------------------------------------------------------- */
+
+struct tally {
+    size_t all;
+    double recall;
+    double tables; /* tables returned, on average */
+};
+
+static void count(struct tally *t, const struct question *q, const size_t *got, size_t n)
+{
+    size_t hit = 0;
+    for (size_t g = 0; g < q->ngold; g++)
+        for (size_t i = 0; i < n; i++)
+            if ((long)got[i] == q->gold[g]) {
+                hit++;
+                break;
+            }
+    t->all += hit == q->ngold;
+    t->recall += (double)hit / (double)q->ngold;
+    t->tables += (double)n;
+}
+
+static void print_misses(const struct schema *s, const struct question *q, const size_t *got,
+                         size_t n, const char *variant)
+{
+    bool first = true;
+    for (size_t g = 0; g < q->ngold; g++) {
+        bool found = false;
+        for (size_t i = 0; i < n; i++)
+            found |= (long)got[i] == q->gold[g];
+        if (!found) {
+            if (first)
+                printf("  %s miss [%s]:", variant, q->text);
+            first = false;
+            printf(" %s", s->tables[q->gold[g]].name);
+        }
+    }
+    if (!first) {
+        printf("   got:");
+        for (size_t i = 0; i < n; i++)
+            printf(" %s", s->tables[got[i]].name);
+        printf("\n");
+    }
+}
+
+enum { V_BM25, V_LINK, V_TREE, V_TREE_NOEX, NVARIANTS };
+static const char *const variant_names[NVARIANTS] = {
+    "(a) BM25 top-k over table documents",
+    "(b) linking, no join tree",
+    "(c) linking + join tree",
+    "(d) linking + join tree, no examples",
+};
+
+/* The examples closest to the question, by BM25 over their questions. */
+static size_t closest_examples(const struct mr_lex_index *ex_ix, const struct mr_lex_terms *terms,
+                               const struct example *ex, struct mr_ctx_example *out)
+{
+    struct mr_lex_hit hits[EX_TOP];
+    size_t n = mr_lex_index_search(ex_ix, terms, NULL, NULL, EX_TOP, hits, NULL);
+    for (size_t i = 0; i < n; i++) {
+        const struct example *e = &ex[hits[i].id];
+        out[i] = (struct mr_ctx_example){
+            NULL,      e->question, e->sql, hits[i].lexical, false, (const char *const *)e->tables,
+            e->ntables};
+    }
+    return n;
+}
+
+static void recall_table(const struct schema *s, const struct mr_ctx_index *ix,
+                         const struct mr_lex_index *tab_ix, const struct mr_lex_index *ex_ix,
+                         const struct question *q, size_t nq, const struct example *ex,
+                         bool verbose)
+{
+    static const size_t budgets[] = {8, 10};
+    struct tally tally[2][NVARIANTS];
+    memset(tally, 0, sizeof tally);
+    for (size_t b = 0; b < 2; b++) {
+        size_t max_tables = budgets[b];
+        for (size_t i = 0; i < nq; i++) {
+            struct mr_lex_terms *terms = mr_lex_terms_new(q[i].text, strlen(q[i].text));
+            struct mr_lex_hit hits[CAND_TOP];
+            size_t nh = mr_lex_index_search(tab_ix, terms, NULL, NULL, CAND_TOP, hits, NULL);
+            size_t got[64], n;
+
+            n = nh < max_tables ? nh : max_tables;
+            for (size_t k = 0; k < n; k++)
+                got[k] = (size_t)hits[k].id;
+            count(&tally[b][V_BM25], &q[i], got, n);
+            if (verbose && b == 0)
+                print_misses(s, &q[i], got, n, "a");
+
+            struct mr_ctx_candidate cand[CAND_TOP];
+            for (size_t k = 0; k < nh; k++)
+                cand[k] = (struct mr_ctx_candidate){(size_t)hits[k].id, hits[k].lexical};
+            struct mr_ctx_example exs[EX_TOP];
+            size_t nex = closest_examples(ex_ix, terms, ex, exs);
+            for (int v = V_LINK; v < NVARIANTS; v++) {
+                struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+                p.join_tree = v != V_LINK;
+                struct mr_ctx_selection sel;
+                mr_ctx_select(ix, q[i].text, strlen(q[i].text), cand, nh, exs,
+                              v == V_TREE_NOEX ? 0 : nex, &p, max_tables, &sel, NULL);
+                for (size_t k = 0; k < sel.ntables; k++)
+                    got[k] = sel.tables[k].table;
+                count(&tally[b][v], &q[i], got, sel.ntables);
+                if (verbose && b == 0 && v != V_TREE_NOEX)
+                    print_misses(s, &q[i], got, sel.ntables, v == V_LINK ? "b" : "c");
+                mr_ctx_selection_free(&sel);
+            }
+            mr_lex_terms_free(terms);
+        }
+    }
+    printf("| variant | all gold tables @8 | mean recall @8 | all gold tables @10 | mean recall "
+           "@10 |\n|---|---|---|---|---|\n");
+    for (int v = 0; v < NVARIANTS; v++) {
+        printf("| %s |", variant_names[v]);
+        for (size_t b = 0; b < 2; b++)
+            printf(" %zu/%zu (%.0f %%) | %.3f |", tally[b][v].all, nq,
+                   100.0 * (double)tally[b][v].all / (double)nq, tally[b][v].recall / (double)nq);
+        printf("\n");
+    }
+}
+
+/* (c)'s all-of-them counts at 8 and 10 tables, and mean recall at 8, for params p. */
+static void score_params(const struct mr_ctx_index *ix, const struct mr_lex_index *tab_ix,
+                         const struct mr_lex_index *ex_ix, const struct question *q, size_t nq,
+                         const struct example *ex, const struct mr_ctx_link_params *p,
+                         size_t out_all[2], double *out_recall8)
+{
+    static const size_t budgets[] = {8, 10};
+    for (size_t b = 0; b < 2; b++) {
+        struct tally t = {0};
+        for (size_t i = 0; i < nq; i++) {
+            struct mr_lex_terms *terms = mr_lex_terms_new(q[i].text, strlen(q[i].text));
+            struct mr_lex_hit hits[CAND_TOP];
+            size_t nh = mr_lex_index_search(tab_ix, terms, NULL, NULL, CAND_TOP, hits, NULL);
+            struct mr_ctx_candidate cand[CAND_TOP];
+            for (size_t k = 0; k < nh; k++)
+                cand[k] = (struct mr_ctx_candidate){(size_t)hits[k].id, hits[k].lexical};
+            struct mr_ctx_example exs[EX_TOP];
+            size_t nex = closest_examples(ex_ix, terms, ex, exs);
+            struct mr_ctx_selection sel;
+            mr_ctx_select(ix, q[i].text, strlen(q[i].text), cand, nh, exs, nex, p, budgets[b], &sel,
+                          NULL);
+            size_t got[64];
+            for (size_t k = 0; k < sel.ntables; k++)
+                got[k] = sel.tables[k].table;
+            count(&t, &q[i], got, sel.ntables);
+            mr_ctx_selection_free(&sel);
+            mr_lex_terms_free(terms);
+        }
+        out_all[b] = t.all;
+        if (b == 0)
+            *out_recall8 = t.recall / (double)nq;
+    }
+}
+
+static void sweep(const struct mr_ctx_index *ix, const struct mr_lex_index *tab_ix,
+                  const struct mr_lex_index *ex_ix, const struct question *q, size_t nq,
+                  const struct example *ex)
+{
+    static const double w[][3] = {{0.4, 0.4, 0.2}, {0.3, 0.5, 0.2}, {0.5, 0.3, 0.2},
+                                  {0.3, 0.4, 0.3}, {0.2, 0.6, 0.2}, {0.4, 0.5, 0.1}};
+    static const size_t seeds[] = {2, 3, 4, 5, 6};
+    static const double ratio[] = {0.3, 0.4, 0.5, 0.6, 0.7};
+    static const double overlap[] = {0, 0.5, 0.7, 0.9};
+    static const double abbr[] = {0, 0.3, 0.5, 0.7};
+    size_t hist[64] = {0}, total = 0, best = 0, def_all[2];
+    double def_recall;
+    struct mr_ctx_link_params d = MR_CTX_LINK_DEFAULTS;
+    score_params(ix, tab_ix, ex_ix, q, nq, ex, &d, def_all, &def_recall);
+    printf("\nsweep of (c) around the defaults (all gold tables @8 / @10, mean recall @8):\n");
+    printf("defaults: %zu / %zu, %.3f\n", def_all[0], def_all[1], def_recall);
+    for (size_t a = 0; a < sizeof w / sizeof w[0]; a++)
+        for (size_t b = 0; b < sizeof seeds / sizeof seeds[0]; b++)
+            for (size_t c = 0; c < sizeof ratio / sizeof ratio[0]; c++)
+                for (size_t e = 0; e < sizeof overlap / sizeof overlap[0]; e++)
+                    for (size_t f = 0; f < sizeof abbr / sizeof abbr[0]; f++) {
+                        struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+                        p.w_retrieval = w[a][0];
+                        p.w_evidence = w[a][1];
+                        p.w_example = w[a][2];
+                        p.max_seeds = seeds[b];
+                        p.seed_ratio = ratio[c];
+                        p.overlap = overlap[e];
+                        p.abbreviation_weight = abbr[f];
+                        size_t all[2];
+                        double rec;
+                        score_params(ix, tab_ix, ex_ix, q, nq, ex, &p, all, &rec);
+                        hist[all[0]]++;
+                        total++;
+                        if (all[0] > best)
+                            best = all[0];
+                    }
+    printf("%zu settings; all gold tables @8 reached by how many:", total);
+    for (size_t k = 0; k <= best; k++)
+        if (hist[k])
+            printf(" %zu: %zu", k, hist[k]);
+    printf("\n");
+    /* One constant at a time, the others at their defaults. */
+    printf("one at a time (@8 / @10):\n  max_seeds");
+    for (size_t b = 0; b < sizeof seeds / sizeof seeds[0]; b++) {
+        struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+        p.max_seeds = seeds[b];
+        size_t all[2];
+        double rec;
+        score_params(ix, tab_ix, ex_ix, q, nq, ex, &p, all, &rec);
+        printf("  %zu: %zu/%zu", seeds[b], all[0], all[1]);
+    }
+    printf("\n  seed_ratio");
+    for (size_t c = 0; c < sizeof ratio / sizeof ratio[0]; c++) {
+        struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+        p.seed_ratio = ratio[c];
+        size_t all[2];
+        double rec;
+        score_params(ix, tab_ix, ex_ix, q, nq, ex, &p, all, &rec);
+        printf("  %.1f: %zu/%zu", ratio[c], all[0], all[1]);
+    }
+    printf("\n  overlap");
+    for (size_t e = 0; e < sizeof overlap / sizeof overlap[0]; e++) {
+        struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+        p.overlap = overlap[e];
+        size_t all[2];
+        double rec;
+        score_params(ix, tab_ix, ex_ix, q, nq, ex, &p, all, &rec);
+        printf("  %.1f: %zu/%zu", overlap[e], all[0], all[1]);
+    }
+    printf("\n  abbreviation_weight");
+    for (size_t f = 0; f < sizeof abbr / sizeof abbr[0]; f++) {
+        struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+        p.abbreviation_weight = abbr[f];
+        size_t all[2];
+        double rec;
+        score_params(ix, tab_ix, ex_ix, q, nq, ex, &p, all, &rec);
+        printf("  %.1f: %zu/%zu", abbr[f], all[0], all[1]);
+    }
+    printf("\n  weights (retrieval, evidence, example)");
+    for (size_t a = 0; a < sizeof w / sizeof w[0]; a++) {
+        struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+        p.w_retrieval = w[a][0];
+        p.w_evidence = w[a][1];
+        p.w_example = w[a][2];
+        size_t all[2];
+        double rec;
+        score_params(ix, tab_ix, ex_ix, q, nq, ex, &p, all, &rec);
+        printf("  (%.1f %.1f %.1f): %zu/%zu", w[a][0], w[a][1], w[a][2], all[0], all[1]);
+    }
+    struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+    p.key_tables = false;
+    size_t all[2];
+    double rec;
+    score_params(ix, tab_ix, ex_ix, q, nq, ex, &p, all, &rec);
+    printf("\n  key_tables off: %zu/%zu", all[0], all[1]);
+    p = (struct mr_ctx_link_params)MR_CTX_LINK_DEFAULTS;
+    for (size_t h = 2; h <= 6; h++) {
+        p.max_hops = h;
+        score_params(ix, tab_ix, ex_ix, q, nq, ex, &p, all, &rec);
+        printf("  max_hops %zu: %zu/%zu", h, all[0], all[1]);
+    }
+    printf("\n");
+}
+
+/* ---- a generated 1 000-table schema, for latency -------------------------- */
+
+static const char *const syll[] = {"ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa",
+                                   "do", "fe", "gu", "hi", "ja", "be", "co", "xi", "yu", "wa"};
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static uint64_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* Word w of a vocabulary of 8 000 pseudo-words of 2-3 syllables. */
+static void word(size_t w, char *out, size_t cap)
+{
+    size_t a = w % 20, b = (w / 20) % 20, c = w / 400;
+    if (c == 0)
+        snprintf(out, cap, "%s%s", syll[a], syll[b]);
+    else
+        snprintf(out, cap, "%s%s%s", syll[a], syll[b], syll[c % 20]);
+}
+
+static void generated_schema(struct schema *s, size_t ntables, size_t ncols)
+{
+    s->nt = ntables;
+    s->tables = xmalloc(ntables * sizeof *s->tables);
+    char w1[32], w2[32], buf[256];
+    for (size_t t = 0; t < ntables; t++) {
+        struct mr_ctx_table *tab = &s->tables[t];
+        word(next_rand() % 8000, w1, sizeof w1);
+        word(next_rand() % 8000, w2, sizeof w2);
+        snprintf(buf, sizeof buf, "%s_%s_%zu", t % 5 ? "dim" : "fct", w1, t);
+        tab->name = xstrdup(buf);
+        snprintf(buf, sizeof buf, "%s of %s and %s", w1, w2, t % 2 ? "stock" : "orders");
+        tab->description = xstrdup(buf);
+        tab->ncolumns = ncols;
+        struct mr_ctx_column *c = xmalloc(ncols * sizeof *c);
+        for (size_t k = 0; k < ncols; k++) {
+            word(next_rand() % 8000, w1, sizeof w1);
+            word(next_rand() % 8000, w2, sizeof w2);
+            snprintf(buf, sizeof buf, k == 0 ? "%s_key" : "%s_%s", w1, w2);
+            c[k].name = xstrdup(buf);
+            c[k].type = k % 3 ? "text" : "integer";
+            c[k].primary_key = k == 0;
+            if (k % 4 == 1) {
+                snprintf(buf, sizeof buf, "the %s %s", w2, w1);
+                c[k].description = xstrdup(buf);
+            }
+        }
+        tab->columns = c;
+    }
+    /* Areas of 20 tables: each table refers to 2-6 others of its area, one in ten elsewhere. */
+    for (size_t t = 0; t < ntables; t++) {
+        size_t nk = 2 + next_rand() % 5;
+        for (size_t k = 0; k < nk; k++) {
+            size_t area = t / 20 * 20, to;
+            if (next_rand() % 10 == 0)
+                to = next_rand() % ntables;
+            else
+                to = area + next_rand() % 20;
+            if (to >= ntables || to == t)
+                continue;
+            struct mr_ctx_join *j = add_join(s);
+            j->from_table = t;
+            j->to_table = to;
+            join_columns(j, 1);
+            ((size_t *)j->from_columns)[0] = 1 + k;
+            ((size_t *)j->to_columns)[0] = 0;
+            j->kind = next_rand() % 3 ? MR_CTX_JOIN_DECLARED : MR_CTX_JOIN_INFERRED;
+        }
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void latency(size_t ntables)
+{
+    struct schema s = {0};
+    generated_schema(&s, ntables, 16);
+    make_docs(&s);
+    struct mr_ctx_schema cs = {s.tables, s.nt, s.joins, s.nj};
+    struct mr_ctx_index *ix;
+    struct mr_err err;
+    double t0 = now_s();
+    if (mr_ctx_index_new(&cs, &ix, &err)) {
+        fprintf(stderr, "bench_context: %s\n", err.msg);
+        exit(1);
+    }
+    double build = now_s() - t0;
+    struct mr_lex_index *tab_ix = mr_lex_index_new();
+    for (size_t t = 0; t < s.nt; t++)
+        mr_lex_index_put(tab_ix, (int64_t)t, s.docs[t], strlen(s.docs[t]));
+
+    /* Rules, examples and recent turns of realistic sizes around the tables. */
+    struct mr_ctx_rule rules[10];
+    for (size_t i = 0; i < 10; i++)
+        rules[i] = (struct mr_ctx_rule){"00000000-0000-4000-8000-000000000000",
+                                        "Always qualify columns with their table alias and never "
+                                        "use SELECT * in production queries.",
+                                        1.0 - 0.05 * (double)i, i < 2};
+    struct mr_ctx_recent recent[5];
+    for (size_t i = 0; i < 5; i++)
+        recent[i] = (struct mr_ctx_recent){NULL, "The user asked for the same figures by month.",
+                                           "short_term", "2026-11-30T10:00:00Z"};
+
+    enum { RUNS = 300 };
+    double *ta = xmalloc(RUNS * sizeof *ta), *tc = xmalloc(RUNS * sizeof *tc);
+    size_t tokens = 0, tables = 0;
+    char q[512], w1[32];
+    for (int r = 0; r < RUNS; r++) {
+        /* A question of words from three tables' names and columns. */
+        size_t n = 0;
+        for (int k = 0; k < 3; k++) {
+            const struct mr_ctx_table *t = &s.tables[next_rand() % s.nt];
+            const char *nm = t->columns[1 + next_rand() % (t->ncolumns - 1)].name;
+            n += (size_t)snprintf(q + n, sizeof q - n, "%s%s", k ? " and " : "total ", nm);
+        }
+        word(next_rand() % 8000, w1, sizeof w1);
+        snprintf(q + n, sizeof q - n, " per %s", w1);
+
+        double c0 = now_s();
+        struct mr_lex_terms *terms = mr_lex_terms_new(q, strlen(q));
+        struct mr_lex_hit hits[CAND_TOP];
+        size_t nh = mr_lex_index_search(tab_ix, terms, NULL, NULL, CAND_TOP, hits, NULL);
+        mr_lex_terms_free(terms);
+        tc[r] = now_s() - c0;
+        struct mr_ctx_candidate cand[CAND_TOP];
+        for (size_t k = 0; k < nh; k++)
+            cand[k] = (struct mr_ctx_candidate){(size_t)hits[k].id, hits[k].lexical};
+        const char *tabs[] = {s.tables[hits[0].id].name, s.tables[hits[nh > 1].id].name};
+        struct mr_ctx_example exs[3];
+        for (size_t k = 0; k < 3; k++)
+            exs[k] = (struct mr_ctx_example){NULL,
+                                             "total per month",
+                                             "SELECT a.x, sum(b.y) FROM a JOIN b ON b.k = a.k "
+                                             "GROUP BY a.x",
+                                             0.5 - 0.1 * (double)k,
+                                             k == 0,
+                                             tabs,
+                                             2};
+        struct mr_ctx_request req = {q,  strlen(q), cand, nh,   exs, 3,   rules,
+                                     10, recent,    5,    2000, 8,   NULL};
+        struct mr_ctx_result *res;
+        double a0 = now_s();
+        if (mr_ctx_assemble(ix, &req, &res, &err)) {
+            fprintf(stderr, "bench_context: %s\n", err.msg);
+            exit(1);
+        }
+        ta[r] = now_s() - a0;
+        tokens += res->token_estimate;
+        tables += res->ntables;
+        mr_ctx_result_free(res);
+    }
+    qsort(ta, RUNS, sizeof *ta, cmp_double);
+    qsort(tc, RUNS, sizeof *tc, cmp_double);
+    printf("\n| generated schema | joins | index build | BM25 candidates p50 / p99 | context "
+           "assembly p50 / p99 | tables, tokens (mean) |\n|---|---|---|---|---|---|\n");
+    printf("| %zu tables x 16 columns | %zu | %.1f ms | %.3f / %.3f ms | %.3f / %.3f ms | %.1f, "
+           "%.0f |\n",
+           s.nt, s.nj, build * 1e3, tc[RUNS / 2] * 1e3, tc[RUNS * 99 / 100] * 1e3,
+           ta[RUNS / 2] * 1e3, ta[RUNS * 99 / 100] * 1e3, (double)tables / RUNS,
+           (double)tokens / RUNS);
+    free(ta);
+    free(tc);
+    mr_lex_index_destroy(tab_ix);
+    mr_ctx_index_free(ix);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "tests/data/context";
+    bool verbose = false, do_sweep = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-v") == 0)
+            verbose = true;
+        else if (strcmp(argv[i], "--sweep") == 0)
+            do_sweep = true;
+        else
+            dir = argv[i];
+    }
+    char path[1024];
+    struct schema s = {0};
+    struct mr_json *json;
+    snprintf(path, sizeof path, "%s/schema.json", dir);
+    load_schema(path, &s, &json);
+    size_t declared = s.nj;
+    infer_joins(&s);
+    static struct question q[MAX_Q];
+    static struct example ex[MAX_EX];
+    snprintf(path, sizeof path, "%s/examples.tsv", dir);
+    size_t nex = load_examples(path, &s, ex);
+    snprintf(path, sizeof path, "%s/questions.tsv", dir);
+    size_t nq = load_questions(path, &s, q);
+    make_docs(&s);
+
+    struct mr_ctx_schema cs = {s.tables, s.nt, s.joins, s.nj};
+    struct mr_ctx_index *ix;
+    struct mr_err err;
+    if (mr_ctx_index_new(&cs, &ix, &err)) {
+        fprintf(stderr, "bench_context: %s\n", err.msg);
+        return 1;
+    }
+    struct mr_lex_index *tab_ix = mr_lex_index_new(), *ex_ix = mr_lex_index_new();
+    for (size_t t = 0; t < s.nt; t++)
+        mr_lex_index_put(tab_ix, (int64_t)t, s.docs[t], strlen(s.docs[t]));
+    for (size_t i = 0; i < nex; i++)
+        mr_lex_index_put(ex_ix, (int64_t)i, ex[i].question, strlen(ex[i].question));
+    double gold = 0;
+    for (size_t i = 0; i < nq; i++)
+        gold += (double)q[i].ngold;
+    printf("development schema: %zu tables, %zu joins (%zu declared, %zu inferred from names, "
+           "%zu from examples); %zu questions, %.1f gold tables each; %zu examples\n\n",
+           s.nt, s.nj, declared, s.ninferred, s.nexample, nq, gold / (double)nq, nex);
+    recall_table(&s, ix, tab_ix, ex_ix, q, nq, ex, verbose);
+    if (do_sweep)
+        sweep(ix, tab_ix, ex_ix, q, nq, ex);
+    mr_lex_index_destroy(tab_ix);
+    mr_lex_index_destroy(ex_ix);
+    mr_ctx_index_free(ix);
+    mr_json_free(json);
+
+    latency(1000);
+    return 0;
+}
