@@ -20,7 +20,10 @@
  * usage: bench_context [DATA_DIR] [-v] [--sweep]
  *   DATA_DIR: tests/data/context; -v lists the misses of (a)-(c) at max_tables 8;
  *   --sweep: (c)'s recall over a grid of the linking constants, to show how
- *   flat the optimum around MR_CTX_LINK_DEFAULTS is (docs/context.md).
+ *   flat the optimum around MR_CTX_LINK_DEFAULTS is (docs/context.md);
+ *   --dump DIR: writes each question's whole prompt (no budget cut) to
+ *   DIR/NN.txt with its token estimate in DIR/estimates.tsv, to check the
+ *   estimate against a real tokenizer (docs/context.md, "Token estimate").
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -43,6 +46,14 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* This thread's CPU time: what a call costs without the slices other processes take. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -653,6 +664,61 @@ static void sweep(const struct mr_ctx_index *ix, const struct mr_lex_index *tab_
     printf("\n");
 }
 
+/* Every question's prompt, uncut, with rules and a recent turn of ordinary prose. */
+static void dump(const struct mr_ctx_index *ix, const struct mr_lex_index *tab_ix,
+                 const struct mr_lex_index *ex_ix, const struct question *q, size_t nq,
+                 const struct example *ex, const char *dir)
+{
+    static const struct mr_ctx_rule rules[] = {
+        {NULL, "Always use explicit JOIN ... ON syntax, never comma joins or subqueries in FROM.",
+         0.9, true},
+        {NULL, "Amounts are in euros unless the column says otherwise; round money to 2 decimals.",
+         0.6, false},
+        {NULL, "The fiscal year starts on 1 April.", 0.5, false},
+    };
+    static const struct mr_ctx_recent recent[] = {
+        {NULL, "The user wanted the same report for the previous quarter, split by month.",
+         "short_term", "2026-11-30T10:00:00Z"},
+    };
+    char path[1024];
+    snprintf(path, sizeof path, "%s/estimates.tsv", dir);
+    FILE *est = fopen(path, "w");
+    if (!est) {
+        perror(path);
+        exit(1);
+    }
+    for (size_t i = 0; i < nq; i++) {
+        struct mr_lex_terms *terms = mr_lex_terms_new(q[i].text, strlen(q[i].text));
+        struct mr_lex_hit hits[CAND_TOP];
+        size_t nh = mr_lex_index_search(tab_ix, terms, NULL, NULL, CAND_TOP, hits, NULL);
+        struct mr_ctx_candidate cand[CAND_TOP];
+        for (size_t k = 0; k < nh; k++)
+            cand[k] = (struct mr_ctx_candidate){(size_t)hits[k].id, hits[k].lexical};
+        struct mr_ctx_example exs[EX_TOP];
+        size_t nex = closest_examples(ex_ix, terms, ex, exs);
+        mr_lex_terms_free(terms);
+        struct mr_ctx_request req = {
+            q[i].text, strlen(q[i].text), cand, nh, exs, nex, rules, 3, recent, 1, 100000, 8, NULL};
+        struct mr_ctx_result *r;
+        struct mr_err err;
+        if (mr_ctx_assemble(ix, &req, &r, &err)) {
+            fprintf(stderr, "bench_context: %s\n", err.msg);
+            exit(1);
+        }
+        snprintf(path, sizeof path, "%s/%02zu.txt", dir, i);
+        FILE *f = fopen(path, "w");
+        if (!f || fwrite(r->prompt, 1, r->prompt_len, f) != r->prompt_len) {
+            perror(path);
+            exit(1);
+        }
+        fclose(f);
+        fprintf(est, "%02zu.txt\t%zu\t%zu\n", i, r->prompt_len, r->token_estimate);
+        mr_ctx_result_free(r);
+    }
+    fclose(est);
+    printf("\nprompts of %zu questions written to %s\n", nq, dir);
+}
+
 /* ---- a generated 1 000-table schema, for latency -------------------------- */
 
 static const char *const syll[] = {"ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa",
@@ -767,6 +833,7 @@ static void latency(size_t ntables)
 
     enum { RUNS = 300 };
     double *ta = xmalloc(RUNS * sizeof *ta), *tc = xmalloc(RUNS * sizeof *tc);
+    double *tu = xmalloc(RUNS * sizeof *tu);
     size_t tokens = 0, tables = 0;
     char q[512], w1[32];
     for (int r = 0; r < RUNS; r++) {
@@ -803,11 +870,12 @@ static void latency(size_t ntables)
         struct mr_ctx_request req = {q,  strlen(q), cand, nh,   exs, 3,   rules,
                                      10, recent,    5,    2000, 8,   NULL};
         struct mr_ctx_result *res;
-        double a0 = now_s();
+        double a0 = now_s(), u0 = cpu_s();
         if (mr_ctx_assemble(ix, &req, &res, &err)) {
             fprintf(stderr, "bench_context: %s\n", err.msg);
             exit(1);
         }
+        tu[r] = cpu_s() - u0;
         ta[r] = now_s() - a0;
         tokens += res->token_estimate;
         tables += res->ntables;
@@ -815,15 +883,18 @@ static void latency(size_t ntables)
     }
     qsort(ta, RUNS, sizeof *ta, cmp_double);
     qsort(tc, RUNS, sizeof *tc, cmp_double);
+    qsort(tu, RUNS, sizeof *tu, cmp_double);
     printf("\n| generated schema | joins | index build | BM25 candidates p50 / p99 | context "
-           "assembly p50 / p99 | tables, tokens (mean) |\n|---|---|---|---|---|---|\n");
-    printf("| %zu tables x 16 columns | %zu | %.1f ms | %.3f / %.3f ms | %.3f / %.3f ms | %.1f, "
-           "%.0f |\n",
+           "assembly p50 / p99 (wall) | p50 / p99 (CPU) | tables, tokens (mean) |\n"
+           "|---|---|---|---|---|---|---|\n");
+    printf("| %zu tables x 16 columns | %zu | %.1f ms | %.3f / %.3f ms | %.3f / %.3f ms | %.3f / "
+           "%.3f ms | %.1f, %.0f |\n",
            s.nt, s.nj, build * 1e3, tc[RUNS / 2] * 1e3, tc[RUNS * 99 / 100] * 1e3,
-           ta[RUNS / 2] * 1e3, ta[RUNS * 99 / 100] * 1e3, (double)tables / RUNS,
-           (double)tokens / RUNS);
+           ta[RUNS / 2] * 1e3, ta[RUNS * 99 / 100] * 1e3, tu[RUNS / 2] * 1e3,
+           tu[RUNS * 99 / 100] * 1e3, (double)tables / RUNS, (double)tokens / RUNS);
     free(ta);
     free(tc);
+    free(tu);
     mr_lex_index_destroy(tab_ix);
     mr_ctx_index_free(ix);
 }
@@ -832,11 +903,14 @@ int main(int argc, char **argv)
 {
     const char *dir = "tests/data/context";
     bool verbose = false, do_sweep = false;
+    const char *dump_dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-v") == 0)
             verbose = true;
         else if (strcmp(argv[i], "--sweep") == 0)
             do_sweep = true;
+        else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
+            dump_dir = argv[++i];
         else
             dir = argv[i];
     }
@@ -876,6 +950,8 @@ int main(int argc, char **argv)
     recall_table(&s, ix, tab_ix, ex_ix, q, nq, ex, verbose);
     if (do_sweep)
         sweep(ix, tab_ix, ex_ix, q, nq, ex);
+    if (dump_dir)
+        dump(ix, tab_ix, ex_ix, q, nq, ex, dump_dir);
     mr_lex_index_destroy(tab_ix);
     mr_lex_index_destroy(ex_ix);
     mr_ctx_index_free(ix);

@@ -26,26 +26,39 @@ static bool is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
+/* An ASCII symbol: not a letter, digit, space, tab or line break. */
+static bool is_symbol(unsigned char c)
+{
+    return c < 0x80 && !is_letter(c) && !is_digit(c) && c != ' ' && c != '\t' && c != '\n';
+}
+
+/*
+ * Calibrated against cl100k and o200k on the development prompts and on
+ * prose (docs/context.md): a BPE token is about a common word, however long,
+ * two symbols ("_id", ");"), three digits.
+ */
 size_t mr_ctx_token_estimate(const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t tokens = 0, i = 0;
     while (i < len) {
         unsigned char c = s[i];
-        if (is_letter(c) || is_digit(c)) {
-            bool letters = is_letter(c);
-            size_t j = i;
-            while (j < len && (letters ? is_letter(s[j]) : is_digit(s[j])))
+        size_t j = i + 1;
+        if (is_letter(c)) {
+            while (j < len && is_letter(s[j]))
                 j++;
-            size_t run = j - i, per = letters ? 4 : 3;
-            tokens += (run + per - 1) / per;
-            i = j;
-            continue;
-        }
-        /* Spaces and tabs fold into the next word; a continuation byte is part of a character. */
-        if (c != ' ' && c != '\t' && (c & 0xC0) != 0x80)
-            tokens++;
-        i++;
+            tokens += (j - i + 6) / 7;
+        } else if (is_digit(c)) {
+            while (j < len && is_digit(s[j]))
+                j++;
+            tokens += (j - i + 2) / 3;
+        } else if (is_symbol(c)) {
+            while (j < len && is_symbol(s[j]))
+                j++;
+            tokens += (j - i + 1) / 2;
+        } else if (c == '\n' || c >= 0xC0 || (c >= 0x80 && c < 0xC0 && (i == 0 || s[i - 1] < 0x80)))
+            tokens++; /* a line break; a character beyond ASCII (a stray continuation byte too) */
+        i = j;
     }
     return tokens;
 }
@@ -79,17 +92,21 @@ static void sb_str(struct sbuf *b, const char *s)
 /* s on one line: every run of whitespace or control bytes becomes one space, ends trimmed. */
 static void sb_line(struct sbuf *b, const char *s)
 {
-    bool space = false, any = false;
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p <= ' ' || *p == 0x7F) {
-            space = any;
-            continue;
-        }
-        if (space)
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    bool any = false;
+    while (*p) {
+        while (*p && (*p <= ' ' || *p == 0x7F))
+            p++;
+        const unsigned char *q = p;
+        while (*q && *q > ' ' && *q != 0x7F)
+            q++;
+        if (q == p)
+            break;
+        if (any)
             sb_add(b, " ", 1);
-        space = false;
+        sb_add(b, (const char *)p, (size_t)(q - p));
         any = true;
-        sb_add(b, (const char *)p, 1);
+        p = q;
     }
 }
 
@@ -379,16 +396,31 @@ static int cmp_example(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Cuts units (in the order given) while over budget; each cut is pushed on the log. */
+/* A cut, for putting back: which unit, in which phase of the cutting order. */
+struct cut {
+    size_t unit;
+    int phase;
+};
+
+struct cut_log {
+    struct cut *v;
+    size_t n, cap;
+};
+
+/* Cuts units (in the order given) while over budget; each cut is logged with its phase. */
 static bool cut_while_over(struct pack *p, struct unit **order, size_t n, size_t budget,
-                           size_t *sum, struct ctx_vec *log)
+                           size_t *sum, struct cut_log *log, int phase)
 {
     bool cut = false;
-    for (size_t k = 0; k<n && * sum> budget; k++) {
+    for (size_t k = 0; k < n && (*sum > budget); k++) {
         if (!order[k]->kept)
             continue;
         order[k]->kept = false;
-        ctx_vec_push(log, (size_t)(order[k] - p->units));
+        if (log->n == log->cap) {
+            log->cap = log->cap ? 2 * log->cap : 32;
+            log->v = mr_xrealloc(log->v, log->cap * sizeof *log->v);
+        }
+        log->v[log->n++] = (struct cut){(size_t)(order[k] - p->units), phase};
         *sum = total(p);
         cut = true;
     }
@@ -424,7 +456,7 @@ static bool trim_wide(struct pack *p, size_t budget, size_t *sum)
     }
     qsort(order, n, sizeof *order, cmp_cut);
     bool cut = false;
-    for (size_t k = 0; k<n && * sum> budget; k++) {
+    for (size_t k = 0; k < n && (*sum > budget); k++) {
         size_t i = order[k]->pos;
         const struct mr_ctx_table *t = table_of(p, i);
         size_t dropped = 0;
@@ -687,37 +719,46 @@ void mr_ctx_pack(const struct mr_ctx_index *ix, const struct mr_ctx_selection *s
     /* Cut in the documented order while over budget, logging each cut. */
     size_t sum = total(&p);
     bool truncated = false;
-    struct ctx_vec log = {0};
+    struct cut_log log = {0};
     struct unit **order = mr_xmalloc((p.nunits ? p.nunits : 1) * sizeof *order);
     size_t n = 0;
     for (size_t u = 0; u < p.nunits; u++)
         if (!p.units[u].pinned && !p.units[u].in_tree)
             order[n++] = &p.units[u];
     qsort(order, n, sizeof *order, cmp_cut);
-    truncated |= cut_while_over(&p, order, n, token_budget, &sum, &log);
+    truncated |= cut_while_over(&p, order, n, token_budget, &sum, &log, 1);
     truncated |= trim_wide(&p, token_budget, &sum);
     n = 0;
     for (size_t i = ntables; i-- > 0;) /* the forest, the last attached first */
         if (p.units[p.first[SEC_TABLES] + i].in_tree)
             order[n++] = &p.units[p.first[SEC_TABLES] + i];
-    truncated |= cut_while_over(&p, order, n, token_budget, &sum, &log);
+    truncated |= cut_while_over(&p, order, n, token_budget, &sum, &log, 3);
     n = 0;
     for (size_t u = 0; u < p.nunits; u++)
         if (p.units[u].pinned)
             order[n++] = &p.units[u];
     qsort(order, n, sizeof *order, cmp_cut);
-    truncated |= cut_while_over(&p, order, n, token_budget, &sum, &log);
+    truncated |= cut_while_over(&p, order, n, token_budget, &sum, &log, 4);
     free(order);
 
-    /* Put back what still fits, the last cut (the most important) first. */
+    /*
+     * Put back what still fits, the last cut (the most important) first. An item that does not
+     * fit may be passed over for a smaller one of its own phase, never for one of an earlier
+     * phase: a pinned rule left out keeps every other item out.
+     */
+    int blocked = 0; /* the phase of the first item that did not fit, 0 while none */
     for (size_t k = log.n; k-- > 0;) {
-        struct unit *u = &p.units[log.v[k]];
+        if (blocked && log.v[k].phase < blocked)
+            break;
+        struct unit *u = &p.units[log.v[k].unit];
         u->kept = true;
         size_t with = total(&p);
         if (with <= token_budget)
             sum = with;
-        else
+        else {
             u->kept = false;
+            blocked = log.v[k].phase;
+        }
     }
     free(log.v);
 

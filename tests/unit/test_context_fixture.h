@@ -29,7 +29,7 @@ struct fx {
  * ending in '*' is a primary key column; "#text" after a column is its
  * description (up to the next comma). Returns its index.
  */
-static size_t fx_table(struct fx *f, const char *name, const char *desc, const char *columns)
+static inline size_t fx_table(struct fx *f, const char *name, const char *desc, const char *columns)
 {
     size_t t = f->nt++;
     f->tables[t].name = name;
@@ -73,7 +73,7 @@ static size_t fx_table(struct fx *f, const char *name, const char *desc, const c
     return t;
 }
 
-static long fx_column(const struct fx *f, size_t t, const char *name)
+static inline long fx_column(const struct fx *f, size_t t, const char *name)
 {
     for (size_t c = 0; c < f->tables[t].ncolumns; c++)
         if (strcmp(f->cols[t][c].name, name) == 0)
@@ -82,8 +82,8 @@ static long fx_column(const struct fx *f, size_t t, const char *name)
 }
 
 /* a.ac = b.bc (columns by name; NULL: the first column of each). Returns the join's index. */
-static size_t fx_join(struct fx *f, size_t a, const char *ac, size_t b, const char *bc,
-                      enum mr_ctx_join_kind kind)
+static inline size_t fx_join(struct fx *f, size_t a, const char *ac, size_t b, const char *bc,
+                             enum mr_ctx_join_kind kind)
 {
     size_t j = f->nj++;
     f->from_col[j][0] = ac ? (size_t)fx_column(f, a, ac) : 0;
@@ -92,14 +92,14 @@ static size_t fx_join(struct fx *f, size_t a, const char *ac, size_t b, const ch
     return j;
 }
 
-static int fx_build(struct fx *f)
+static inline int fx_build(struct fx *f)
 {
     f->schema = (struct mr_ctx_schema){f->tables, f->nt, f->joins, f->nj};
     struct mr_err err;
     return mr_ctx_index_new(&f->schema, &f->ix, &err);
 }
 
-static void fx_free(struct fx *f)
+static inline void fx_free(struct fx *f)
 {
     mr_ctx_index_free(f->ix);
     for (size_t t = 0; t < f->nt; t++)
@@ -113,7 +113,7 @@ static void fx_free(struct fx *f)
 }
 
 /* Index of table name in f (the test's own lookup, not the index's). */
-static size_t fx_t(const struct fx *f, const char *name)
+static inline size_t fx_t(const struct fx *f, const char *name)
 {
     for (size_t t = 0; t < f->nt; t++)
         if (strcmp(f->tables[t].name, name) == 0)

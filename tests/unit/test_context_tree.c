@@ -48,6 +48,12 @@ TEST(test_forest_chain_adds_the_tables_between)
     CHECK_INT(fo.ntrees, 1);
     CHECK_INT(fo.njoins, 4);
     CHECK(fo.is_seed[0] && !fo.is_seed[1] && !fo.is_seed[2] && !fo.is_seed[3] && fo.is_seed[4]);
+    /* The joins in the order of the tables they attach: join k brings table k + 1. */
+    for (size_t k = 0; k < fo.njoins; k++) {
+        const struct mr_ctx_join *j = &f.joins[fo.joins[k]];
+        CHECK((j->from_table == fo.tables[k] && j->to_table == fo.tables[k + 1]) ||
+              (j->to_table == fo.tables[k] && j->from_table == fo.tables[k + 1]));
+    }
     mr_ctx_forest_free(&fo);
     /* Four hops is the bound: with three, e stays its own tree and nothing is dragged in. */
     mr_ctx_join_forest(f.ix, seeds, 2, NULL, 8, 3, &fo);
@@ -230,6 +236,43 @@ TEST(test_forest_prefers_declared_then_inferred_then_example)
     CHECK_STR(forest_names(&g, &fo, buf, sizeof buf), "a z_inferred d");
     mr_ctx_forest_free(&fo);
     fx_free(&g);
+}
+
+TEST(test_forest_prefers_relevant_bridges_at_equal_length)
+{
+    /* a → d through b or c, both declared: by name b, by relevance c when c matches better. */
+    struct fx f = {0};
+    size_t a = fx_table(&f, "a", NULL, "id*"), b = fx_table(&f, "b", NULL, "id*");
+    size_t c = fx_table(&f, "c", NULL, "id*"), d = fx_table(&f, "d", NULL, "id*");
+    size_t e = fx_table(&f, "e", NULL, "id*");
+    fx_join(&f, a, NULL, b, NULL, MR_CTX_JOIN_DECLARED);
+    fx_join(&f, b, NULL, d, NULL, MR_CTX_JOIN_DECLARED);
+    fx_join(&f, a, NULL, c, NULL, MR_CTX_JOIN_DECLARED);
+    fx_join(&f, c, NULL, d, NULL, MR_CTX_JOIN_DECLARED);
+    /* e is relevant but on a longer path: relevance never buys a longer path. */
+    fx_join(&f, a, NULL, e, NULL, MR_CTX_JOIN_DECLARED);
+    size_t ee = fx_table(&f, "ee", NULL, "id*");
+    fx_join(&f, e, NULL, ee, NULL, MR_CTX_JOIN_DECLARED);
+    fx_join(&f, ee, NULL, d, NULL, MR_CTX_JOIN_DECLARED);
+    CHECK_INT(fx_build(&f), 0);
+    size_t seeds[] = {a, d};
+    double scores[8] = {0.9, 0.0, 0.3, 0.8, 1.0, 1.0};
+    struct mr_ctx_forest fo;
+    char buf[256];
+    mr_ctx_join_forest(f.ix, seeds, 2, NULL, 8, MR_CTX_MAX_HOPS, &fo);
+    CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a b d");
+    mr_ctx_forest_free(&fo);
+    mr_ctx_join_forest(f.ix, seeds, 2, scores, 8, MR_CTX_MAX_HOPS, &fo);
+    CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a c d");
+    mr_ctx_forest_free(&fo);
+    /* The kind still comes first: make a-c inferred, and b wins again. */
+    f.joins[2].kind = MR_CTX_JOIN_INFERRED;
+    mr_ctx_index_free(f.ix);
+    CHECK_INT(fx_build(&f), 0);
+    mr_ctx_join_forest(f.ix, seeds, 2, scores, 8, MR_CTX_MAX_HOPS, &fo);
+    CHECK_STR(forest_names(&f, &fo, buf, sizeof buf), "a b d");
+    mr_ctx_forest_free(&fo);
+    fx_free(&f);
 }
 
 TEST(test_forest_fewer_joins_beat_declared_ones)
@@ -615,6 +658,58 @@ TEST(test_select_seeds_cover_different_terms)
     fx_free(&f);
 }
 
+TEST(test_select_adds_the_table_a_matched_key_refers_to)
+{
+    /* "by buyer" matches fct_po_hdr.buyer_id, a key to employees: the buyer's name is there. */
+    struct fx f = {0};
+    size_t po = fx_table(&f, "fct_po_hdr", "purchase orders",
+                         "po_key* bigint, buyer_id integer, "
+                         "po_dt date");
+    size_t emp = fx_table(&f, "employees", NULL, "id* integer, full_name text");
+    size_t other = fx_table(&f, "dim_site", NULL, "site_id* integer, site_nm text");
+    fx_join(&f, po, "buyer_id", emp, "id", MR_CTX_JOIN_DECLARED);
+    fx_join(&f, emp, "id", other, "site_id", MR_CTX_JOIN_INFERRED);
+    CHECK_INT(fx_build(&f), 0);
+    const char *q = "open purchase orders by buyer";
+    struct mr_ctx_selection sel;
+    double s[FX_TABLES];
+    mr_ctx_select(f.ix, q, strlen(q), NULL, 0, NULL, 0, NULL, 8, &sel, s);
+    CHECK(s[emp] == 0); /* nothing in employees says buyer */
+    CHECK_INT(sel.ntables, 2);
+    CHECK_INT(sel.tables[0].table, po);
+    CHECK_INT(sel.tables[1].table, emp);
+    CHECK(sel.tables[1].in_tree);
+    CHECK_INT(sel.njoins, 1);
+    CHECK_INT(sel.joins[0], 0);
+    mr_ctx_selection_free(&sel);
+    struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+    p.key_tables = false;
+    mr_ctx_select(f.ix, q, strlen(q), NULL, 0, NULL, 0, &p, 8, &sel, NULL);
+    CHECK_INT(sel.ntables, 1);
+    mr_ctx_selection_free(&sel);
+    (void)other;
+    fx_free(&f);
+}
+
+TEST(test_link_abbreviations_match_as_subsequences)
+{
+    struct fx f = {0};
+    size_t gr = fx_table(&f, "fct_gr", NULL, "gr_key* bigint, rcv_qty numeric, rcv_ts timestamp");
+    size_t cat = fx_table(&f, "dim_cat", NULL, "cat_key* integer, cat_nm text");
+    fx_table(&f, "misc", NULL, "id* integer");
+    CHECK_INT(fx_build(&f), 0);
+    const char *q = "received quantity";
+    double s[FX_TABLES];
+    mr_ctx_table_scores(f.ix, q, strlen(q), NULL, 0, NULL, 0, NULL, s);
+    CHECK(s[gr] > 0);   /* rcv in receiv, qty in quantiti */
+    CHECK(s[cat] == 0); /* cat: not a subsequence starting with the same letter of either */
+    struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+    p.abbreviation_weight = 0;
+    mr_ctx_table_scores(f.ix, q, strlen(q), NULL, 0, NULL, 0, &p, s);
+    CHECK(s[gr] == 0);
+    fx_free(&f);
+}
+
 TEST(test_select_fill_joins_attach_to_chosen_tables)
 {
     struct fx f = {0};
@@ -649,6 +744,7 @@ TEST_MAIN("context_tree", T(test_forest_chain_adds_the_tables_between),
           T(test_forest_star_uses_the_hub_once), T(test_forest_cycle_ties_go_to_the_first_name),
           T(test_forest_disconnected_parts_make_several_trees), T(test_forest_bridge_two_hops_away),
           T(test_forest_prefers_declared_then_inferred_then_example),
+          T(test_forest_prefers_relevant_bridges_at_equal_length),
           T(test_forest_fewer_joins_beat_declared_ones),
           T(test_forest_parallel_joins_take_the_declared_one), T(test_forest_respects_max_tables),
           T(test_forest_merges_trees_a_later_tree_comes_near),
@@ -659,4 +755,6 @@ TEST_MAIN("context_tree", T(test_forest_chain_adds_the_tables_between),
           T(test_link_abbreviations_match_by_prefix), T(test_link_examples_point_at_their_tables),
           T(test_select_bridges_tables_the_question_never_names),
           T(test_select_seeds_cover_different_terms),
+          T(test_select_adds_the_table_a_matched_key_refers_to),
+          T(test_link_abbreviations_match_as_subsequences),
           T(test_select_fill_joins_attach_to_chosen_tables))
