@@ -6,9 +6,10 @@
  *       their descriptions; memori's tokenizer and lexical index),
  *   (b) memori's linking without the join tree (scores, seeds, fill),
  *   (c) linking with the join tree (seeds connected through bridges),
- *   (d) (c) without the examples' evidence,
- * in the same run, at max_tables 8 (the API's default) and 10; then the
- * time of one context assembly at a generated 1 000-table schema.
+ *   (c+) (c) and the tables matched key columns refer to (the default),
+ *   (d) (c+) without the examples' evidence,
+ * in the same run, at max_tables 4, 6, 8 (the API's default) and 10; then
+ * the time of one context assembly at a generated 1 000-table schema.
  *
  * The retrieval score (b)-(d) get is (a)'s normalised BM25, standing in for
  * hybrid search until the context endpoint calls it. Joins: the schema's
@@ -18,7 +19,7 @@
  * does not declare (kind "example").
  *
  * usage: bench_context [DATA_DIR] [-v] [--sweep]
- *   DATA_DIR: tests/data/context; -v lists the misses of (a)-(c) at max_tables 8;
+ *   DATA_DIR: tests/data/context; -v lists the misses of (a), (b), (c+) at max_tables 8;
  *   --sweep: (c)'s recall over a grid of the linking constants, to show how
  *   flat the optimum around MR_CTX_LINK_DEFAULTS is (docs/context.md);
  *   --dump DIR: writes each question's whole prompt (no budget cut) to
@@ -447,13 +448,23 @@ static void print_misses(const struct schema *s, const struct question *q, const
     }
 }
 
-enum { V_BM25, V_LINK, V_TREE, V_TREE_NOEX, NVARIANTS };
+enum { V_BM25, V_LINK, V_BRIDGES, V_TREE, V_TREE_NOEX, NVARIANTS };
 static const char *const variant_names[NVARIANTS] = {
     "(a) BM25 top-k over table documents",
     "(b) linking, no join tree",
-    "(c) linking + join tree",
-    "(d) linking + join tree, no examples",
+    "(c) linking + join tree, bridges only",
+    "(c+) linking + join tree + tables matched keys name (default)",
+    "(d) = (c+) without the examples",
 };
+
+/* The variant's parameters: the defaults less what it leaves out. */
+static struct mr_ctx_link_params variant_params(int v)
+{
+    struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
+    p.join_tree = v != V_LINK;
+    p.key_tables = v == V_TREE || v == V_TREE_NOEX;
+    return p;
+}
 
 /* The examples closest to the question, by BM25 over their questions. */
 static size_t closest_examples(const struct mr_lex_index *ex_ix, const struct mr_lex_terms *terms,
@@ -475,11 +486,13 @@ static void recall_table(const struct schema *s, const struct mr_ctx_index *ix,
                          const struct question *q, size_t nq, const struct example *ex,
                          bool verbose)
 {
-    static const size_t budgets[] = {8, 10};
-    struct tally tally[2][NVARIANTS];
+    static const size_t budgets[] = {4, 6, 8, 10};
+    enum { NB = sizeof budgets / sizeof budgets[0] };
+    struct tally tally[NB][NVARIANTS];
     memset(tally, 0, sizeof tally);
-    for (size_t b = 0; b < 2; b++) {
+    for (size_t b = 0; b < NB; b++) {
         size_t max_tables = budgets[b];
+        bool show = verbose && max_tables == 8;
         for (size_t i = 0; i < nq; i++) {
             struct mr_lex_terms *terms = mr_lex_terms_new(q[i].text, strlen(q[i].text));
             struct mr_lex_hit hits[CAND_TOP];
@@ -490,7 +503,7 @@ static void recall_table(const struct schema *s, const struct mr_ctx_index *ix,
             for (size_t k = 0; k < n; k++)
                 got[k] = (size_t)hits[k].id;
             count(&tally[b][V_BM25], &q[i], got, n);
-            if (verbose && b == 0)
+            if (show)
                 print_misses(s, &q[i], got, n, "a");
 
             struct mr_ctx_candidate cand[CAND_TOP];
@@ -499,27 +512,32 @@ static void recall_table(const struct schema *s, const struct mr_ctx_index *ix,
             struct mr_ctx_example exs[EX_TOP];
             size_t nex = closest_examples(ex_ix, terms, ex, exs);
             for (int v = V_LINK; v < NVARIANTS; v++) {
-                struct mr_ctx_link_params p = MR_CTX_LINK_DEFAULTS;
-                p.join_tree = v != V_LINK;
+                struct mr_ctx_link_params p = variant_params(v);
                 struct mr_ctx_selection sel;
                 mr_ctx_select(ix, q[i].text, strlen(q[i].text), cand, nh, exs,
                               v == V_TREE_NOEX ? 0 : nex, &p, max_tables, &sel, NULL);
                 for (size_t k = 0; k < sel.ntables; k++)
                     got[k] = sel.tables[k].table;
                 count(&tally[b][v], &q[i], got, sel.ntables);
-                if (verbose && b == 0 && v != V_TREE_NOEX)
-                    print_misses(s, &q[i], got, sel.ntables, v == V_LINK ? "b" : "c");
+                if (show && (v == V_LINK || v == V_TREE))
+                    print_misses(s, &q[i], got, sel.ntables, v == V_LINK ? "b" : "c+");
                 mr_ctx_selection_free(&sel);
             }
             mr_lex_terms_free(terms);
         }
     }
-    printf("| variant | all gold tables @8 | mean recall @8 | all gold tables @10 | mean recall "
-           "@10 |\n|---|---|---|---|---|\n");
+    printf("all gold tables within max_tables, of %zu questions (mean table recall):\n\n", nq);
+    printf("| variant |");
+    for (size_t b = 0; b < NB; b++)
+        printf(" max_tables %zu |", budgets[b]);
+    printf("\n|---|");
+    for (size_t b = 0; b < NB; b++)
+        printf("---|");
+    printf("\n");
     for (int v = 0; v < NVARIANTS; v++) {
         printf("| %s |", variant_names[v]);
-        for (size_t b = 0; b < 2; b++)
-            printf(" %zu/%zu (%.0f %%) | %.3f |", tally[b][v].all, nq,
+        for (size_t b = 0; b < NB; b++)
+            printf(" %zu (%.0f %%), %.3f |", tally[b][v].all,
                    100.0 * (double)tally[b][v].all / (double)nq, tally[b][v].recall / (double)nq);
         printf("\n");
     }

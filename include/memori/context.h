@@ -204,26 +204,38 @@ struct mr_ctx_example {
 };
 
 /*
- * The weights and bounds of linking and selection, chosen on the
- * development schema (tests/data/context/, docs/context.md has the
- * measurement). MR_CTX_LINK_DEFAULTS is what the service uses.
+ * The weights and bounds of linking and selection (docs/context.md, "Schema
+ * linking", has the measurement on the development schema of
+ * tests/data/context/ and how flat it is around these values).
+ * MR_CTX_LINK_DEFAULTS is what the service uses.
  *
  * A table's score is
  *   w_retrieval·retrieval + w_evidence·evidence + w_example·example
- * where evidence is the share of the question's terms (weighted by idf over
- * the schema's tables) that the table's name, columns or descriptions hold:
- * a term counts name_weight in the name, column_weight in a column's name
- * (key_column_weight in a join's column, which names another table),
- * description_weight in a description, times abbreviation_weight when the table
- * has only an abbreviation of it (a schema term of >= 3 letters that
- * starts the question's term: `cust` for `customer`); and example is the
- * best score of the examples whose SQL uses the table.
+ * where retrieval is the candidate's score (0 for a table search did not
+ * return); evidence is the share of the question's terms, weighted by their
+ * idf over the schema's tables, that the table holds: a term counts
+ * name_weight in the table's name, column_weight in a column's name
+ * (key_column_weight in a column that refers to another table: it names
+ * that table rather than this one), description_weight in a description,
+ * the best of these, times abbreviation_weight when the table has only an
+ * abbreviation of it (a schema term of 3 to 6 letters with the question's
+ * word's first letter and its other letters in order: `cust`, `qty`, `rcv`
+ * for customer, quantity, received); terms no table holds are left out of
+ * the share. example is the best score of the examples whose SQL uses the
+ * table. Every part is in [0, 1], so is the score (the weights sum to 1).
  *
- * Seeds: the best table, then up to max_seeds − 1 more, greedily: each
- * next seed is the table with the best gain = score · (1 − overlap·covered)
- * where covered is the share of its evidence the seeds so far already
- * cover, taken while its gain is at least seed_ratio of the best score. A
- * table that only repeats what the seeds matched is then left to the fill.
+ * Seeds: the best table, then up to max_seeds − 1 more, greedily among the
+ * 64 best: each next seed is the table with the best gain = score ·
+ * (1 − overlap·covered), covered being the share of its evidence the seeds
+ * so far already hold, taken while the gain is at least seed_ratio of the
+ * best score. A table that only repeats what the seeds matched is left to
+ * the fill.
+ *
+ * Then the join forest of the seeds (mr_ctx_join_forest, paths of at most
+ * max_hops joins, relevance from the scores); then, with key_tables, the
+ * table each matched non-key column of a forest table refers to ("by buyer"
+ * matches fct_po_hdr.buyer_id → employees); then the fill: the best tables
+ * left, by score, up to max_tables.
  */
 struct mr_ctx_link_params {
     double w_retrieval, w_evidence, w_example;
@@ -256,7 +268,8 @@ void mr_ctx_table_scores(const struct mr_ctx_index *ix, const char *question, si
 
 /* Why a table is in the context (§10's "reason"). */
 enum mr_ctx_reason {
-    MR_CTX_MATCHED = 0, /* the question, retrieval or an example points at it */
+    MR_CTX_MATCHED = 0, /* the question, retrieval or an example points at it (a seed, a table a
+                           matched key column refers to, a fill table) */
     MR_CTX_JOIN = 1,    /* a bridge on the join tree between matched tables */
 };
 
@@ -267,17 +280,18 @@ struct mr_ctx_pick {
     size_t table;
     double score;
     enum mr_ctx_reason reason;
-    bool in_tree; /* a seed or bridge of the join forest (false: a fill table) */
+    bool in_tree; /* of the join forest, or referred to by its matched key (false: a fill table) */
     /* Per column of the table: a question term matched its name or description. */
     bool *matched_columns;
 };
 
 /*
  * The tables chosen for a question, in the order the prompt shows them: the
- * join forest's tables in attach order, then the fill tables by score (ties
- * by name). joins are indices into the schema's joins: the forest's, then
- * for each fill table the cheapest join to a table chosen before it (ties by
- * name), if it has one; never a cycle.
+ * join forest's tables in attach order, the tables its matched keys refer
+ * to, then the fill tables by score (ties by name). joins are indices into
+ * the schema's joins: the forest's, the matched keys', then for each fill
+ * table the cheapest join to a table chosen before it (ties by name), if it
+ * has one; one join per table that has one, so never a cycle.
  */
 struct mr_ctx_selection {
     struct mr_ctx_pick *tables;
@@ -393,10 +407,14 @@ struct mr_ctx_result {
  *      first (primary keys, join columns and matched columns are kept);
  *   3. the tables of the join forest, the last attached first;
  *   4. the pinned rules, lowest-scored first.
- * The prompt never exceeds the budget (it may be empty). sel may be NULL
- * (no schema: no tables); ix must then be NULL too. rules, examples and
- * recent are taken as given (the caller applies max_rules, max_examples).
- * *out_result is the caller's (mr_ctx_result_free).
+ * Then puts cut items back where they still fit, the last cut first; an
+ * item that does not fit may be passed over for a smaller one of its own
+ * step, never for one of an earlier step (a pinned rule left out keeps
+ * everything else out). The prompt never exceeds the budget (it may be
+ * empty). sel may be NULL (no schema: no tables); ix NULL makes it so.
+ * rules, examples and recent are taken as given (the caller applies
+ * max_rules, max_examples). *out_result is the caller's
+ * (mr_ctx_result_free).
  */
 void mr_ctx_pack(const struct mr_ctx_index *ix, const struct mr_ctx_selection *sel,
                  const struct mr_ctx_rule *rules, size_t nrules,
