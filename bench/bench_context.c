@@ -11,12 +11,14 @@
  * in the same run, at max_tables 4, 6, 8 (the API's default) and 10; then
  * the time of one context assembly at a generated 1 000-table schema.
  *
- * The retrieval score (b)-(d) get is (a)'s normalised BM25, standing in for
- * hybrid search until the context endpoint calls it. Joins: the schema's
- * foreign keys, those inferred from names by the SQL module's rule
- * (<stem>_id → the table <stem>, <stem>s, <stem>es or <ste>ies; copied here
- * until that module is on main), and those the examples make that the schema
- * does not declare (kind "example").
+ * The schema goes through the SQL module as an import would
+ * (mr_sql_schema_from_specs: its foreign keys and the joins it infers from
+ * names), then mr_ctx_schema_from_sql; the table documents are the table
+ * memories' content (mr_sql_render_table); each example's tables and the
+ * joins it makes that the schema does not declare (kind "example") come
+ * from mr_sql_analyze of its SQL. The retrieval score (b)-(d) get is (a)'s
+ * normalised BM25, standing in for hybrid search until the context
+ * endpoint calls it.
  *
  * usage: bench_context [DATA_DIR] [-v] [--sweep]
  *   DATA_DIR: tests/data/context; -v lists the misses of (a), (b), (c+) at max_tables 8;
@@ -37,6 +39,7 @@
 #include "memori/context.h"
 #include "memori/json.h"
 #include "memori/lexical.h"
+#include "memori/sql.h"
 
 #define MAX_Q 256
 #define MAX_EX 256
@@ -107,22 +110,6 @@ struct schema {
     char **docs; /* per table: its document for BM25 */
 };
 
-static long find_table(const struct schema *s, const char *name)
-{
-    for (size_t t = 0; t < s->nt; t++)
-        if (strcasecmp(s->tables[t].name, name) == 0)
-            return (long)t;
-    return -1;
-}
-
-static long find_column(const struct mr_ctx_table *t, const char *name)
-{
-    for (size_t c = 0; c < t->ncolumns; c++)
-        if (strcasecmp(t->columns[c].name, name) == 0)
-            return (long)c;
-    return -1;
-}
-
 static struct mr_ctx_join *add_join(struct schema *s)
 {
     if (s->nj == s->cap_j) {
@@ -139,59 +126,6 @@ static void join_columns(struct mr_ctx_join *j, size_t n)
     j->ncolumns = n;
     j->from_columns = xmalloc(n * sizeof(size_t));
     j->to_columns = xmalloc(n * sizeof(size_t));
-}
-
-/* The SQL module's inference rule (see the file comment). */
-static void infer_joins(struct schema *s)
-{
-    size_t declared = s->nj;
-    for (size_t t = 0; t < s->nt; t++) {
-        const struct mr_ctx_table *tab = &s->tables[t];
-        for (size_t c = 0; c < tab->ncolumns; c++) {
-            const char *name = tab->columns[c].name;
-            size_t n = strlen(name);
-            if (n <= 3 || strcasecmp(name + n - 3, "_id") != 0)
-                continue;
-            bool decl = false;
-            for (size_t k = 0; k < declared && !decl; k++)
-                if (s->joins[k].from_table == t)
-                    for (size_t x = 0; x < s->joins[k].ncolumns; x++)
-                        decl |= s->joins[k].from_columns[x] == c;
-            if (decl)
-                continue;
-            char stem[256], cand[4][272];
-            snprintf(stem, sizeof stem, "%.*s", (int)(n - 3), name);
-            size_t sl = strlen(stem);
-            snprintf(cand[0], sizeof cand[0], "%s", stem);
-            snprintf(cand[1], sizeof cand[1], "%ss", stem);
-            snprintf(cand[2], sizeof cand[2], "%ses", stem);
-            snprintf(cand[3], sizeof cand[3], "%.*sies", (int)(sl > 0 ? sl - 1 : 0), stem);
-            long to = -1;
-            for (int k = 0; k < 4 && to < 0; k++)
-                if (k < 3 || (sl > 0 && stem[sl - 1] == 'y'))
-                    to = find_table(s, cand[k]);
-            if (to < 0 || (size_t)to == t)
-                continue;
-            const struct mr_ctx_table *tt = &s->tables[to];
-            long pk = -1;
-            size_t npk = 0;
-            for (size_t x = 0; x < tt->ncolumns; x++)
-                if (tt->columns[x].primary_key)
-                    pk = (long)x, npk++;
-            if (npk != 1)
-                pk = npk ? -1 : find_column(tt, "id");
-            if (pk < 0)
-                continue;
-            struct mr_ctx_join *j = add_join(s);
-            j->from_table = t;
-            j->to_table = (size_t)to;
-            join_columns(j, 1);
-            ((size_t *)j->from_columns)[0] = c;
-            ((size_t *)j->to_columns)[0] = (size_t)pk;
-            j->kind = MR_CTX_JOIN_INFERRED;
-            s->ninferred++;
-        }
-    }
 }
 
 /* Each table's document, as a table memory's content reads (DESIGN.md §9). */
@@ -224,66 +158,95 @@ static const char *jstr(const struct mr_json *o, const char *key)
     return mr_json_string_value(mr_json_get(o, key));
 }
 
-/* tests/data/context/schema.json (DESIGN.md §9's tables form); strings borrowed from *out_json. */
-static void load_schema(const char *path, struct schema *s, struct mr_json **out_json)
+/* The development schema: the SQL module's, and the context module's view of it. */
+struct dev {
+    struct mr_json *json;         /* the strings the specs borrow */
+    struct mr_sql_schema *sql;    /* the strings the context schema borrows */
+    struct mr_ctx_join extra[64]; /* joins learned from examples */
+    size_t extra_cols[64][2];
+    size_t nextra;
+    struct mr_ctx_schema ctx;
+    char **docs; /* per table: its memory's content */
+};
+
+static const char *const *json_names(const struct mr_json *a, size_t *out_n)
+{
+    *out_n = mr_json_size(a);
+    const char **v = xmalloc(*out_n * sizeof *v);
+    for (size_t i = 0; i < *out_n; i++)
+        v[i] = mr_json_string_value(mr_json_at(a, i));
+    return v;
+}
+
+/* tests/data/context/schema.json (DESIGN.md §9's tables form), imported as the endpoint would. */
+static void load_schema(const char *path, struct dev *d)
 {
     size_t len;
     char *text = read_file(path, &len);
     struct mr_json_error je;
-    struct mr_json *root = mr_json_parse(text, len, &je);
+    d->json = mr_json_parse(text, len, &je);
     free(text);
-    if (!root) {
+    if (!d->json) {
         fprintf(stderr, "%s: %s at %zu\n", path, je.text, je.position);
         exit(1);
     }
-    struct mr_json *tables = mr_json_get(root, "tables");
-    s->nt = mr_json_size(tables);
-    s->tables = xmalloc(s->nt * sizeof *s->tables);
-    for (size_t t = 0; t < s->nt; t++) {
-        struct mr_json *jt = mr_json_at(tables, t);
-        struct mr_json *cols = mr_json_get(jt, "columns");
-        struct mr_ctx_table *tab = &s->tables[t];
-        tab->name = jstr(jt, "name");
-        tab->description = jstr(jt, "description");
-        tab->ncolumns = mr_json_size(cols);
-        struct mr_ctx_column *c = xmalloc(tab->ncolumns * sizeof *c);
-        for (size_t k = 0; k < tab->ncolumns; k++) {
+    struct mr_json *tables = mr_json_get(d->json, "tables");
+    size_t nt = mr_json_size(tables);
+    struct mr_sql_table_spec *specs = xmalloc(nt * sizeof *specs);
+    for (size_t t = 0; t < nt; t++) {
+        struct mr_json *jt = mr_json_at(tables, t), *cols = mr_json_get(jt, "columns");
+        struct mr_json *fks = mr_json_get(jt, "foreign_keys");
+        struct mr_sql_column_spec *c = xmalloc(mr_json_size(cols) * sizeof *c);
+        for (size_t k = 0; k < mr_json_size(cols); k++) {
             struct mr_json *jc = mr_json_at(cols, k);
-            c[k].name = jstr(jc, "name");
-            c[k].type = jstr(jc, "type") ? jstr(jc, "type") : "";
-            c[k].description = jstr(jc, "description");
-            c[k].primary_key = mr_json_is_true(mr_json_get(jc, "primary_key"));
+            c[k] = (struct mr_sql_column_spec){jstr(jc, "name"), jstr(jc, "type"),
+                                               jstr(jc, "description"),
+                                               mr_json_is_true(mr_json_get(jc, "primary_key")), -1};
         }
-        tab->columns = c;
-    }
-    for (size_t t = 0; t < s->nt; t++) {
-        struct mr_json *fks = mr_json_get(mr_json_at(tables, t), "foreign_keys");
+        struct mr_sql_fkey_spec *f = xmalloc(mr_json_size(fks) * sizeof *f);
         for (size_t k = 0; k < mr_json_size(fks); k++) {
             struct mr_json *fk = mr_json_at(fks, k), *ref = mr_json_get(fk, "references");
-            struct mr_json *fc = mr_json_get(fk, "columns"), *rc = mr_json_get(ref, "columns");
-            long to = find_table(s, jstr(ref, "table"));
-            if (to < 0 || mr_json_size(fc) != mr_json_size(rc)) {
-                fprintf(stderr, "%s: bad foreign key in %s\n", path, s->tables[t].name);
-                exit(1);
-            }
-            struct mr_ctx_join *j = add_join(s);
-            j->from_table = t;
-            j->to_table = (size_t)to;
-            join_columns(j, mr_json_size(fc));
-            for (size_t x = 0; x < j->ncolumns; x++) {
-                long a = find_column(&s->tables[t], mr_json_string_value(mr_json_at(fc, x)));
-                long b = find_column(&s->tables[to], mr_json_string_value(mr_json_at(rc, x)));
-                if (a < 0 || b < 0) {
-                    fprintf(stderr, "%s: bad key column in %s\n", path, s->tables[t].name);
-                    exit(1);
-                }
-                ((size_t *)j->from_columns)[x] = (size_t)a;
-                ((size_t *)j->to_columns)[x] = (size_t)b;
-            }
-            j->kind = MR_CTX_JOIN_DECLARED;
+            f[k].columns = json_names(mr_json_get(fk, "columns"), &f[k].ncolumns);
+            f[k].ref_table = jstr(ref, "table");
+            f[k].ref_columns = json_names(mr_json_get(ref, "columns"), &f[k].nref_columns);
+            f[k].source = MR_SQL_JOIN_DECLARED;
         }
+        specs[t] = (struct mr_sql_table_spec){
+            NULL, jstr(jt, "name"), jstr(jt, "description"), c, mr_json_size(cols),
+            f,    mr_json_size(fks)};
     }
-    *out_json = root;
+    struct mr_sql_diag diag;
+    struct mr_err err;
+    if (mr_sql_schema_from_specs(MR_SQL_POSTGRESQL, specs, nt, &d->sql, &diag, &err)) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        exit(1);
+    }
+    for (size_t t = 0; t < nt; t++) {
+        for (size_t k = 0; k < specs[t].nforeign_keys; k++) {
+            free((void *)specs[t].foreign_keys[k].columns);
+            free((void *)specs[t].foreign_keys[k].ref_columns);
+        }
+        free((void *)specs[t].columns);
+        free((void *)specs[t].foreign_keys);
+    }
+    free(specs);
+    d->docs = xmalloc(d->sql->ntables * sizeof *d->docs);
+    for (size_t t = 0; t < d->sql->ntables; t++) {
+        struct mr_sql_rendered r;
+        mr_sql_render_table(d->sql, t, &r);
+        d->docs[t] = xstrdup(r.content);
+        mr_sql_rendered_free(&r);
+    }
+}
+
+/* Builds the context schema once the examples' joins are known. */
+static void dev_context_schema(struct dev *d)
+{
+    struct mr_err err;
+    if (mr_ctx_schema_from_sql(d->sql, NULL, NULL, d->extra, d->nextra, &d->ctx, &err)) {
+        fprintf(stderr, "bench_context: %s\n", err.msg);
+        exit(1);
+    }
 }
 
 /* ---- questions and examples ---------------------------------------------- */
@@ -316,7 +279,7 @@ static size_t split_tabs(char *line, char **out, size_t n)
     return k;
 }
 
-static size_t load_questions(const char *path, const struct schema *s, struct question *q)
+static size_t load_questions(const char *path, const struct dev *d, struct question *q)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -337,7 +300,7 @@ static size_t load_questions(const char *path, const struct schema *s, struct qu
         char *save = NULL;
         for (char *t = strtok_r(field[1], " ", &save); t && q[n].ngold < 16;
              t = strtok_r(NULL, " ", &save)) {
-            long x = find_table(s, t);
+            long x = mr_sql_schema_find(d->sql, t);
             if (x < 0) {
                 fprintf(stderr, "%s: unknown table %s\n", path, t);
                 exit(1);
@@ -351,8 +314,11 @@ static size_t load_questions(const char *path, const struct schema *s, struct qu
     return n;
 }
 
-/* Examples, and the joins they make that the schema lacks (added to s as kind "example"). */
-static size_t load_examples(const char *path, struct schema *s, struct example *e)
+/*
+ * Examples (question <TAB> SQL): their tables, and the joins they make that
+ * the schema lacks (added to d as kind "example"), from mr_sql_analyze.
+ */
+static size_t load_examples(const char *path, struct dev *d, struct example *e)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -365,37 +331,47 @@ static size_t load_examples(const char *path, struct schema *s, struct example *
         if (line[0] == '#' || line[0] == '\n')
             continue;
         line[strcspn(line, "\r\n")] = '\0';
-        char *field[4] = {0};
-        if (split_tabs(line, field, 4) < 3)
+        char *field[2] = {0};
+        if (split_tabs(line, field, 2) < 2)
             continue;
         e[n].question = xstrdup(field[0]);
-        e[n].sql = xstrdup(field[2]);
-        e[n].ntables = 0;
-        char *save = NULL;
-        for (char *t = strtok_r(field[1], " ", &save); t && e[n].ntables < 16;
-             t = strtok_r(NULL, " ", &save))
-            e[n].tables[e[n].ntables++] = xstrdup(t);
-        for (char *j = field[3] ? strtok_r(field[3], ";", &save) : NULL; j;
-             j = strtok_r(NULL, ";", &save)) {
-            char a[128], ac[128], b[128], bc[128];
-            if (sscanf(j, "%127[^.].%127[^=]=%127[^.].%127s", a, ac, b, bc) != 4)
-                continue;
-            long ta = find_table(s, a), tb = find_table(s, b);
-            long ca = ta >= 0 ? find_column(&s->tables[ta], ac) : -1;
-            long cb = tb >= 0 ? find_column(&s->tables[tb], bc) : -1;
-            if (ca < 0 || cb < 0) {
-                fprintf(stderr, "%s: bad join %s\n", path, j);
-                exit(1);
-            }
-            struct mr_ctx_join *x = add_join(s);
-            x->from_table = (size_t)ta;
-            x->to_table = (size_t)tb;
-            join_columns(x, 1);
-            ((size_t *)x->from_columns)[0] = (size_t)ca;
-            ((size_t *)x->to_columns)[0] = (size_t)cb;
-            x->kind = MR_CTX_JOIN_EXAMPLE;
-            s->nexample++;
+        e[n].sql = xstrdup(field[1]);
+        struct mr_sql_analysis *a;
+        struct mr_sql_diag diag;
+        struct mr_err err;
+        if (mr_sql_analyze(MR_SQL_POSTGRESQL, d->sql, e[n].sql, strlen(e[n].sql), &a, &diag,
+                           &err)) {
+            fprintf(stderr, "%s: example %zu: %s\n", path, n + 1, err.msg);
+            exit(1);
         }
+        e[n].ntables = 0;
+        for (size_t k = 0; k < a->ntables && k < 16; k++)
+            e[n].tables[e[n].ntables++] = xstrdup(a->tables[k]);
+        for (size_t k = 0; k < a->njoins; k++) {
+            const struct mr_sql_equijoin *j = &a->joins[k];
+            if (j->schema_join >= 0 || d->nextra == 64)
+                continue;
+            long ta = mr_sql_schema_find(d->sql, j->from.table);
+            long tb = mr_sql_schema_find(d->sql, j->to.table);
+            long ca = ta >= 0 ? mr_sql_table_find_column(d->sql, (size_t)ta, j->from.column) : -1;
+            long cb = tb >= 0 ? mr_sql_table_find_column(d->sql, (size_t)tb, j->to.column) : -1;
+            if (ca < 0 || cb < 0)
+                continue;
+            bool seen = false; /* two examples may make the same join */
+            for (size_t x = 0; x < d->nextra; x++)
+                seen |= d->extra[x].from_table == (size_t)ta &&
+                        d->extra[x].to_table == (size_t)tb && d->extra_cols[x][0] == (size_t)ca &&
+                        d->extra_cols[x][1] == (size_t)cb;
+            if (seen)
+                continue;
+            size_t x = d->nextra++;
+            d->extra_cols[x][0] = (size_t)ca;
+            d->extra_cols[x][1] = (size_t)cb;
+            d->extra[x] = (struct mr_ctx_join){
+                (size_t)ta,          (size_t)tb, &d->extra_cols[x][0], &d->extra_cols[x][1], 1,
+                MR_CTX_JOIN_EXAMPLE, NULL};
+        }
+        mr_sql_analysis_free(a);
         n++;
     }
     free(line);
@@ -425,7 +401,7 @@ static void count(struct tally *t, const struct question *q, const size_t *got, 
     t->tables += (double)n;
 }
 
-static void print_misses(const struct schema *s, const struct question *q, const size_t *got,
+static void print_misses(const struct mr_ctx_schema *s, const struct question *q, const size_t *got,
                          size_t n, const char *variant)
 {
     bool first = true;
@@ -481,7 +457,7 @@ static size_t closest_examples(const struct mr_lex_index *ex_ix, const struct mr
     return n;
 }
 
-static void recall_table(const struct schema *s, const struct mr_ctx_index *ix,
+static void recall_table(const struct mr_ctx_schema *s, const struct mr_ctx_index *ix,
                          const struct mr_lex_index *tab_ix, const struct mr_lex_index *ex_ix,
                          const struct question *q, size_t nq, const struct example *ex,
                          bool verbose)
@@ -933,39 +909,39 @@ int main(int argc, char **argv)
             dir = argv[i];
     }
     char path[1024];
-    struct schema s = {0};
-    struct mr_json *json;
+    static struct dev d;
     snprintf(path, sizeof path, "%s/schema.json", dir);
-    load_schema(path, &s, &json);
-    size_t declared = s.nj;
-    infer_joins(&s);
+    load_schema(path, &d);
     static struct question q[MAX_Q];
     static struct example ex[MAX_EX];
     snprintf(path, sizeof path, "%s/examples.tsv", dir);
-    size_t nex = load_examples(path, &s, ex);
+    size_t nex = load_examples(path, &d, ex);
     snprintf(path, sizeof path, "%s/questions.tsv", dir);
-    size_t nq = load_questions(path, &s, q);
-    make_docs(&s);
+    size_t nq = load_questions(path, &d, q);
+    dev_context_schema(&d);
 
-    struct mr_ctx_schema cs = {s.tables, s.nt, s.joins, s.nj};
     struct mr_ctx_index *ix;
     struct mr_err err;
-    if (mr_ctx_index_new(&cs, &ix, &err)) {
+    if (mr_ctx_index_new(&d.ctx, &ix, &err)) {
         fprintf(stderr, "bench_context: %s\n", err.msg);
         return 1;
     }
     struct mr_lex_index *tab_ix = mr_lex_index_new(), *ex_ix = mr_lex_index_new();
-    for (size_t t = 0; t < s.nt; t++)
-        mr_lex_index_put(tab_ix, (int64_t)t, s.docs[t], strlen(s.docs[t]));
+    for (size_t t = 0; t < d.ctx.ntables; t++)
+        mr_lex_index_put(tab_ix, (int64_t)t, d.docs[t], strlen(d.docs[t]));
     for (size_t i = 0; i < nex; i++)
         mr_lex_index_put(ex_ix, (int64_t)i, ex[i].question, strlen(ex[i].question));
     double gold = 0;
     for (size_t i = 0; i < nq; i++)
         gold += (double)q[i].ngold;
-    printf("development schema: %zu tables, %zu joins (%zu declared, %zu inferred from names, "
-           "%zu from examples); %zu questions, %.1f gold tables each; %zu examples\n\n",
-           s.nt, s.nj, declared, s.ninferred, s.nexample, nq, gold / (double)nq, nex);
-    recall_table(&s, ix, tab_ix, ex_ix, q, nq, ex, verbose);
+    size_t declared = 0, inferred = 0;
+    for (size_t j = 0; j < d.sql->njoins; j++)
+        *(d.sql->joins[j].source == MR_SQL_JOIN_INFERRED ? &inferred : &declared) += 1;
+    printf("development schema: %zu tables, %zu joins (%zu declared, %zu inferred from names by "
+           "the SQL module, %zu from examples' SQL); %zu questions, %.1f gold tables each; %zu "
+           "examples\n\n",
+           d.ctx.ntables, d.ctx.njoins, declared, inferred, d.nextra, nq, gold / (double)nq, nex);
+    recall_table(&d.ctx, ix, tab_ix, ex_ix, q, nq, ex, verbose);
     if (do_sweep)
         sweep(ix, tab_ix, ex_ix, q, nq, ex);
     if (dump_dir)
@@ -973,7 +949,9 @@ int main(int argc, char **argv)
     mr_lex_index_destroy(tab_ix);
     mr_lex_index_destroy(ex_ix);
     mr_ctx_index_free(ix);
-    mr_json_free(json);
+    mr_ctx_schema_release(&d.ctx);
+    mr_sql_schema_free(d.sql);
+    mr_json_free(d.json);
 
     latency(1000);
     return 0;

@@ -89,6 +89,24 @@ struct mr_ctx_schema {
     size_t njoins;
 };
 
+struct mr_sql_schema; /* memori/sql.h */
+
+/*
+ * The context schema of the SQL module's schema s (its tables by qualified
+ * name, columns, declared and inferred joins, in s's order), then the extra
+ * joins (those learned from examples, which the service keeps as
+ * relationship memories with "source": "example"; copied as given). Strings
+ * and column index arrays are borrowed from s and extra: they must outlive
+ * *out. table_memory_ids and join_memory_ids (either NULL) are indexed like
+ * s->tables and s->joins. Error (MR_EINVAL, *out empty): an extra join's
+ * table out of range (its columns are checked by mr_ctx_index_new). Free
+ * *out's arrays with mr_ctx_schema_release.
+ */
+int mr_ctx_schema_from_sql(const struct mr_sql_schema *s, const char *const *table_memory_ids,
+                           const char *const *join_memory_ids, const struct mr_ctx_join *extra,
+                           size_t nextra, struct mr_ctx_schema *out, struct mr_err *err);
+void mr_ctx_schema_release(struct mr_ctx_schema *s);
+
 /*
  * What one schema costs to prepare once and use for every question: the
  * join graph (adjacency by table, edges weighted by kind), the schema's

@@ -6,6 +6,7 @@
 #include "test_context_fixture.h"
 #include "memori/context.h"
 #include "memori/err.h"
+#include "memori/sql.h"
 #include "test.h"
 
 /* The forest's tables as "a b c" (attach order), into buf. */
@@ -486,6 +487,63 @@ TEST(test_index_rejects_bad_schemas)
     fx_free(&e);
 }
 
+TEST(test_schema_from_sql_keeps_tables_joins_and_kinds)
+{
+    static const char ddl[] =
+        "CREATE TABLE customers (id integer PRIMARY KEY, name text);\n"
+        "CREATE TABLE orders (id integer PRIMARY KEY,\n"
+        "  customer_id integer REFERENCES customers (id), amount numeric);\n"
+        "CREATE TABLE order_items (id integer PRIMARY KEY, order_id integer, sku text);\n"
+        "CREATE TABLE skus (sku text PRIMARY KEY, label text);\n"
+        "COMMENT ON TABLE orders IS 'one row per order';\n";
+    struct mr_sql_schema *sql = NULL;
+    struct mr_sql_diag diag;
+    struct mr_err err;
+    CHECK_INT(mr_sql_parse_ddl(MR_SQL_POSTGRESQL, ddl, strlen(ddl), &sql, &diag, &err), 0);
+    long items = mr_sql_schema_find(sql, "order_items"), skus = mr_sql_schema_find(sql, "skus");
+    long cust = mr_sql_schema_find(sql, "customers");
+    CHECK(items >= 0 && skus >= 0 && cust >= 0);
+    /* order_items.sku = skus.sku: a join only an example made. */
+    size_t from_c = (size_t)mr_sql_table_find_column(sql, (size_t)items, "sku");
+    size_t to_c = (size_t)mr_sql_table_find_column(sql, (size_t)skus, "sku");
+    struct mr_ctx_join extra = {(size_t)items,       (size_t)skus, &from_c, &to_c, 1,
+                                MR_CTX_JOIN_EXAMPLE, "rel-1"};
+    const char *tids[8] = {0};
+    tids[cust] = "mem-customers";
+    struct mr_ctx_schema cs;
+    CHECK_INT(mr_ctx_schema_from_sql(sql, tids, NULL, &extra, 1, &cs, &err), 0);
+    CHECK_INT(cs.ntables, sql->ntables);
+    CHECK_INT(cs.njoins, sql->njoins + 1);
+    long ord = mr_sql_schema_find(sql, "orders");
+    CHECK_STR(cs.tables[ord].description, "one row per order");
+    CHECK_STR(cs.tables[cust].memory_id, "mem-customers");
+    CHECK(cs.tables[ord].memory_id == NULL);
+    size_t declared = 0, inferred = 0, example = 0;
+    for (size_t j = 0; j < cs.njoins; j++) {
+        declared += cs.joins[j].kind == MR_CTX_JOIN_DECLARED;
+        inferred += cs.joins[j].kind == MR_CTX_JOIN_INFERRED;
+        example += cs.joins[j].kind == MR_CTX_JOIN_EXAMPLE;
+    }
+    CHECK_INT(declared, 1); /* orders.customer_id */
+    CHECK_INT(inferred, 1); /* order_items.order_id → orders.id, by name */
+    CHECK_INT(example, 1);
+    struct mr_ctx_index *ix;
+    CHECK_INT(mr_ctx_index_new(&cs, &ix, &err), 0);
+    size_t seeds[] = {(size_t)cust, (size_t)skus};
+    struct mr_ctx_forest fo;
+    mr_ctx_join_forest(ix, seeds, 2, NULL, 8, MR_CTX_MAX_HOPS, &fo);
+    CHECK_INT(fo.ntables, 4);
+    CHECK_INT(fo.njoins, 3);
+    CHECK_INT(fo.ntrees, 1);
+    mr_ctx_forest_free(&fo);
+    mr_ctx_index_free(ix);
+    mr_ctx_schema_release(&cs);
+    /* An extra join to a table the schema does not have. */
+    extra.to_table = 99;
+    CHECK_INT(mr_ctx_schema_from_sql(sql, NULL, NULL, &extra, 1, &cs, &err), MR_EINVAL);
+    mr_sql_schema_free(sql);
+}
+
 /* ---- linking -------------------------------------------------------------- */
 
 /* A small warehouse: cryptic fact names, dimensions, a bridge. */
@@ -750,7 +808,7 @@ TEST_MAIN("context_tree", T(test_forest_chain_adds_the_tables_between),
           T(test_forest_merges_trees_a_later_tree_comes_near),
           T(test_forest_ignores_repeated_and_unknown_seeds),
           T(test_forest_same_for_any_input_order), T(test_forest_grid_ties_by_name),
-          T(test_index_rejects_bad_schemas),
+          T(test_schema_from_sql_keeps_tables_joins_and_kinds), T(test_index_rejects_bad_schemas),
           T(test_link_columns_rank_a_table_whose_name_does_not_match),
           T(test_link_abbreviations_match_by_prefix), T(test_link_examples_point_at_their_tables),
           T(test_select_bridges_tables_the_question_never_names),
