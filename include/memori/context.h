@@ -338,7 +338,7 @@ void mr_ctx_selection_free(struct mr_ctx_selection *sel);
  * of ASCII letters counts ceil(len/7), each run of digits ceil(len/3), each
  * run of other ASCII symbols ceil(len/2), each line break and each
  * character beyond ASCII 1, spaces and tabs 0. Measured against the cl100k
- * and o200k tokenizers: 1.10-1.22 × their count on the development
+ * and o200k tokenizers: 1.10-1.23 × their count on the development
  * prompts, 1.00-1.08 × on English prose, over on CJK and Cyrillic text,
  * about 0.88 × on German prose. Additive over lines: a text's estimate is
  * the sum of its lines' (no run crosses a line break).
