@@ -35,7 +35,8 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 E2E_SRC := $(wildcard tests/e2e/test_*.c)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(BUILD)/tests/%)
 TEST_SUPPORT := $(BUILD)/tests/support/test.o $(BUILD)/tests/support/fake_openai.o \
-	$(BUILD)/tests/support/redis_server.o $(BUILD)/tests/support/pg_server.o
+	$(BUILD)/tests/support/redis_server.o $(BUILD)/tests/support/pg_server.o \
+	$(BUILD)/tests/support/faulty_store.o
 E2E_SUPPORT := $(BUILD)/tests/support/http_client.o
 
 # The built-in model (docs/embeddings.md): made once from Debian's WordNet and

@@ -21,7 +21,8 @@ enum {
     MR_EVALIDATION = -8, /* request validation failed (422) */
     MR_EUPSTREAM = -9,   /* a provider answered wrongly (502) */
     MR_EUNAUTH = -10,    /* no or bad credentials (401) */
-    MR_EFORBIDDEN = -11  /* authenticated, not allowed (403) */
+    MR_EFORBIDDEN = -11, /* authenticated, not allowed (403) */
+    MR_EBUSY = -12       /* held by another process, e.g. a SQLite file in use (503) */
 };
 
 struct mr_err {

@@ -1,26 +1,33 @@
 /*
  * store.h — the storage interface: the only code that speaks SQL lives
  * behind it (src/store/). SQLite is the embedded default; PostgreSQL fits
- * the same table (src/store/postgres.c), and also searches vectors in SQL.
+ * the same table, and also searches vectors in SQL. Neither library's
+ * header reaches past src/store/: callers see our types only.
  *
  * Every request runs in one transaction: begin → calls → commit, or
  * rollback on any error, so a failed request leaves nothing half-written.
  * A transaction is bound to one connection and one thread until it ends.
+ * Both stores pool their connections alike (struct mr_store_pool_config):
+ * begin waits a bounded time for a free connection, then fails MR_EUNAVAIL.
  *
  * The store does not judge ownership: it returns rows by id and the memory
  * rules (src/core/) check user and tenant. Listing and counting calls take
- * an identity and never cross it.
+ * an identity and never cross it. Nor does it hold a rule of its own: what
+ * archival selects comes in as bounds (memori/rules.h).
  *
  * Getters zero their out struct first, so it is safe to clear after a failure.
  *
  * Errors: MR_ENOTFOUND for an absent row, MR_EUNAVAIL when the database
- * fails (busy past its timeout, disk full, I/O), MR_EINTERNAL for misuse.
+ * fails (busy past its timeout, disk full, I/O, no free connection),
+ * MR_EINTERNAL for misuse. Messages say what failed in our words; the
+ * database's own text (which names tables and constraints) goes to stderr.
  */
 #ifndef MEMORI_STORE_H
 #define MEMORI_STORE_H
 
 #include "memori/err.h"
 #include "memori/index.h"
+#include "memori/rules.h"
 #include "memori/types.h"
 
 struct mr_store;
@@ -91,15 +98,16 @@ struct mr_store_ops {
     int (*mem_stats)(struct mr_store_tx *tx, const struct mr_identity *who, struct mr_stats *out,
                      struct mr_err *err);
     /*
-     * Archival rule of DESIGN.md §3: archives the identity's short_term,
-     * unarchived memories created before cutoff with importance < 0.3 and
-     * access_count < 2; sets updated_at = now. who->user_id NULL: every user
-     * of the tenant (an admin's request). Returns their row ids and owners;
-     * free(*out_ids), and each (*out_users)[i] then *out_users.
+     * Archival (DESIGN.md §3): archives the identity's memories that the
+     * bounds select (mr_rule_archive_bounds: of bounds->type, not archived,
+     * created before, importance and access count below) — exactly those
+     * mr_rule_is_archivable accepts; sets updated_at = now. who->user_id
+     * NULL: every user of the tenant (an admin's request). Returns their row
+     * ids and owners; free(*out_ids), and each (*out_users)[i] then *out_users.
      */
-    int (*mem_archive)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t cutoff,
-                       int64_t now, int64_t **out_ids, char ***out_users, size_t *out_n,
-                       struct mr_err *err);
+    int (*mem_archive)(struct mr_store_tx *tx, const struct mr_identity *who,
+                       const struct mr_archive_bounds *bounds, int64_t now, int64_t **out_ids,
+                       char ***out_users, size_t *out_n, struct mr_err *err);
     /*
      * Vector search inside tx, for a store that holds its own vector index
      * (PostgreSQL with pgvector): who's best q->limit matches with every
@@ -138,34 +146,68 @@ struct mr_store_tx {
     struct mr_store *store;
 };
 
+/* A begin waits this long for a free connection by default (SQLAlchemy's pool_timeout). */
+#define MR_STORE_POOL_WAIT_MS 30000
+
+/*
+ * How a store pools its connections; the same on both stores (src/store/pool.c).
+ * Up to size connections stay open once opened; under load up to max_overflow
+ * more are opened and closed again when returned. A begin that finds them all
+ * busy waits up to wait_ms (0: MR_STORE_POOL_WAIT_MS) for one, then fails
+ * MR_EUNAVAIL (503) saying that the pool is exhausted.
+ */
+struct mr_store_pool_config {
+    int size;         /* DATABASE_POOL_SIZE; < 1 is 1 */
+    int max_overflow; /* DATABASE_MAX_OVERFLOW */
+    int wait_ms;
+};
+
 /*
  * Opens the SQLite store at path (created if absent), migrating its schema.
- * pool_size bounds concurrent connections. Returns NULL and fills err on failure.
- * Free with mr_store_close.
+ * One file serves one memori process (its vectors live in that process's
+ * index): the store holds an exclusive lock on "<path>.lock" while open, so
+ * a second open — by another process or this one — fails MR_EBUSY, naming
+ * the process that holds it; the lock dies with its process (kill -9
+ * included). Returns NULL and fills err on failure. Free with mr_store_close.
  */
-struct mr_store *mr_store_sqlite_open(const char *path, int pool_size, struct mr_err *err);
+struct mr_store *mr_store_sqlite_open_with(const char *path,
+                                           const struct mr_store_pool_config *pool,
+                                           struct mr_err *err);
+
+/* mr_store_sqlite_open_with keeping pool_size connections, waiting the default time. */
+static inline struct mr_store *mr_store_sqlite_open(const char *path, int pool_size,
+                                                    struct mr_err *err)
+{
+    struct mr_store_pool_config pool = {pool_size, 0, 0};
+    return mr_store_sqlite_open_with(path, &pool, err);
+}
 
 /*
- * Opens the PostgreSQL store at url (postgresql://user:password@host:port/db,
- * postgres://, or SQLAlchemy's postgresql+asyncpg://), creating the pgvector
- * extension and migrating the schema. The pool keeps up to pool_size
- * connections and opens up to max_overflow more under load (closed when
- * returned); a connection the server dropped is re-opened on its next use.
- * ef_search is pgvector's hnsw.ef_search (0: its default). Returns NULL and
- * fills err (password masked) on failure.
+ * True when url is one the PostgreSQL store opens: postgresql://, postgres://,
+ * or SQLAlchemy's driver forms (postgresql+asyncpg://, +psycopg2://,
+ * +psycopg://, +pg8000://).
  */
-struct mr_store *mr_store_postgres_open(const char *url, int pool_size, int max_overflow,
-                                        int ef_search, struct mr_err *err);
+bool mr_store_is_postgres_url(const char *url);
 
 /*
- * Fault injection (tests): a store that forwards to inner (which it then
- * owns) and, once armed with n, fails its n-th call with MR_EUNAVAIL
- * (a failing commit rolls back). n <= 0 never fails. calls() counts the
- * calls since arming.
+ * Opens the PostgreSQL store at url (postgresql://user:password@host:port/db
+ * or another form mr_store_is_postgres_url accepts), creating the pgvector
+ * extension and migrating the schema. A connection the server dropped is
+ * re-opened on its next use. ef_search is pgvector's hnsw.ef_search (0: its
+ * default). Returns NULL and fills err (password masked) on failure.
  */
-struct mr_store *mr_store_faulty_wrap(struct mr_store *inner);
-void mr_store_faulty_arm(struct mr_store *s, long n);
-long mr_store_faulty_calls(struct mr_store *s);
+struct mr_store *mr_store_postgres_open_with(const char *url,
+                                             const struct mr_store_pool_config *pool, int ef_search,
+                                             struct mr_err *err);
+
+/* mr_store_postgres_open_with pool_size + max_overflow connections, the default wait. */
+static inline struct mr_store *mr_store_postgres_open(const char *url, int pool_size,
+                                                      int max_overflow, int ef_search,
+                                                      struct mr_err *err)
+{
+    struct mr_store_pool_config pool = {pool_size, max_overflow, 0};
+    return mr_store_postgres_open_with(url, &pool, ef_search, err);
+}
 
 static inline int mr_store_begin(struct mr_store *s, int mode, struct mr_store_tx **out_tx,
                                  struct mr_err *err)
@@ -258,10 +300,11 @@ static inline int mr_store_mem_stats(struct mr_store_tx *tx, const struct mr_ide
     return tx->store->ops->mem_stats(tx, who, out, err);
 }
 static inline int mr_store_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who,
-                                       int64_t cutoff, int64_t now, int64_t **out_ids,
-                                       char ***out_users, size_t *out_n, struct mr_err *err)
+                                       const struct mr_archive_bounds *bounds, int64_t now,
+                                       int64_t **out_ids, char ***out_users, size_t *out_n,
+                                       struct mr_err *err)
 {
-    return tx->store->ops->mem_archive(tx, who, cutoff, now, out_ids, out_users, out_n, err);
+    return tx->store->ops->mem_archive(tx, who, bounds, now, out_ids, out_users, out_n, err);
 }
 static inline int mr_store_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
                                       const struct mr_index_query *q, struct mr_memory **out,

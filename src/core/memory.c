@@ -360,8 +360,8 @@ int mr_memory_archive(struct mr_service *svc, const struct mr_identity *who, int
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
         goto out;
-    rc = mr_store_mem_archive(tx, who, mr_rule_archive_cutoff(now, days), now, &ids, &users, &n,
-                              err);
+    struct mr_archive_bounds bounds = mr_rule_archive_bounds(now, days);
+    rc = mr_store_mem_archive(tx, who, &bounds, now, &ids, &users, &n, err);
     rc = core_finish(tx, rc, err);
     int64_t t0 = core_clock(svc);
     for (size_t i = 0; i < n; i++) {

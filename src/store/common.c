@@ -1,4 +1,4 @@
-/* common.c — see store_int.h. */
+/* common.c — the model check and the error report both stores use (see store_int.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,4 +18,30 @@ int store_model_matches(const char *where, const char *have_model, const char *h
                       "`memori reembed` (it rewrites the embeddings with the configured "
                       "model)",
                       where, have_model, have_dim ? have_dim : "?", model, dim, have_model);
+}
+
+int store_db_error(struct mr_err *err, int code, const char *backend, const char *what,
+                   const char *reason, const char *detail)
+{
+    /* One log line: the database's lines (ERROR, DETAIL, HINT, CONTEXT) joined by " | ". */
+    char line[2048];
+    size_t n = 0;
+    for (const char *p = detail ? detail : ""; *p && n + 5 < sizeof line; p++) {
+        if (*p == '\n') {
+            if (p[1] == '\0')
+                break;
+            memcpy(line + n, " | ", 3);
+            n += 3;
+        } else if (*p == '\t') {
+            line[n++] = ' ';
+        } else if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            /* Values in the text may come from clients: no byte of theirs forges a log line. */
+            n += (size_t)snprintf(line + n, sizeof line - n, "\\x%02x", (unsigned char)*p);
+        } else {
+            line[n++] = *p;
+        }
+    }
+    line[n] = '\0';
+    fprintf(stderr, "memori: %s error while %s: %s\n", backend, what, line);
+    return mr_err_set(err, code, "database error while %s: %s", what, reason);
 }

@@ -1,4 +1,4 @@
-/* pg_codec.c — PostgreSQL text and binary value forms (see pg_codec.h). */
+/* pg_codec.c — PostgreSQL text and binary value forms (see pg_codec.h); no libpq. */
 #include "pg_codec.h"
 
 #include <math.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "memori/store.h"
 #include "memori/util.h"
 
 static void buf_reserve(struct pg_buf *b, size_t more)
@@ -159,10 +160,22 @@ bad:
     return NULL;
 }
 
+/* SQLAlchemy's driver suffixes, which libpq does not know. */
+static const char *const driver_schemes[] = {"postgresql+asyncpg://", "postgresql+psycopg2://",
+                                             "postgresql+psycopg://", "postgresql+pg8000://"};
+
+bool mr_store_is_postgres_url(const char *url)
+{
+    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+        return true;
+    for (size_t i = 0; i < sizeof driver_schemes / sizeof *driver_schemes; i++)
+        if (strncmp(url, driver_schemes[i], strlen(driver_schemes[i])) == 0)
+            return true;
+    return false;
+}
+
 char *pg_conninfo_from_url(const char *url)
 {
-    static const char *const driver_schemes[] = {"postgresql+asyncpg://", "postgresql+psycopg2://",
-                                                 "postgresql+psycopg://", "postgresql+pg8000://"};
     for (size_t i = 0; i < sizeof driver_schemes / sizeof *driver_schemes; i++) {
         size_t n = strlen(driver_schemes[i]);
         if (strncmp(url, driver_schemes[i], n) == 0) {

@@ -1,8 +1,9 @@
 /*
  * pg_codec.h — PostgreSQL's text forms of the values memori stores, private
- * to src/store/postgres.c (and its unit test): TEXT[] and number array
+ * to the PostgreSQL store (src/store/pg_*.c) and its unit test: TEXT[]
  * literals, pgvector's binary input and text output, and the URL forms
- * SQLAlchemy users write. Pure functions, no libpq.
+ * SQLAlchemy users write (mr_store_is_postgres_url in store.h tells them).
+ * Pure functions, no libpq.
  */
 #ifndef MEMORI_STORE_PG_CODEC_H
 #define MEMORI_STORE_PG_CODEC_H

@@ -21,6 +21,7 @@ static const struct {
     {MR_EUPSTREAM, 502, "EUPSTREAM"},
     {MR_EUNAUTH, 401, "EUNAUTH"},
     {MR_EFORBIDDEN, 403, "EFORBIDDEN"},
+    {MR_EBUSY, 503, "EBUSY"},
 };
 
 int mr_err_set(struct mr_err *err, int code, const char *fmt, ...)

@@ -6,13 +6,30 @@
 #ifndef MEMORI_CONTRACT_STORE_H
 #define MEMORI_CONTRACT_STORE_H
 
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "memori/clock.h"
+#include "memori/rules.h"
 #include "memori/store.h"
 #include "test.h"
 
-/* Opens an empty store of the backend under test (a fresh database each call). */
-static struct mr_store *contract_open(void);
+/*
+ * Opens an empty store of the backend under test (a fresh database each
+ * call), pooled as given; NULL (and the reason printed) when it cannot.
+ */
+static struct mr_store *contract_open_pool(const struct mr_store_pool_config *pool);
+
+/* contract_open_pool with 4 connections and the default wait. */
+static struct mr_store *contract_open(void)
+{
+    struct mr_store_pool_config pool = {4, 0, 0};
+    return contract_open_pool(&pool);
+}
 
 #define CDIM 8
 static const struct mr_identity c_alice = {"alice", "t1"}, c_bob = {"bob", "t1"},
@@ -57,6 +74,38 @@ static void c_mem(struct mr_memory *m, const char *conv, const struct mr_identit
 static const char C1[] = "11111111-1111-4111-8111-111111111111";
 static const char C2[] = "22222222-2222-4222-8222-222222222222";
 
+/* Sends stderr (the server log) to a file until c_log_end, which returns what was written. */
+struct c_log {
+    int saved;
+    char path[512];
+};
+
+static void c_log_begin(struct c_log *l)
+{
+    fflush(stderr);
+    test_path(l->path, sizeof l->path, "stderr.log");
+    int fd = open(l->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    l->saved = dup(2);
+    dup2(fd, 2);
+    close(fd);
+}
+
+/* The text logged since c_log_begin; caller frees. */
+static char *c_log_end(struct c_log *l)
+{
+    fflush(stderr);
+    dup2(l->saved, 2);
+    close(l->saved);
+    FILE *f = fopen(l->path, "r");
+    char *text = mr_xcalloc(1, 65536);
+    if (f) {
+        size_t n = fread(text, 1, 65535, f);
+        text[n] = '\0';
+        fclose(f);
+    }
+    return text;
+}
+
 #define C_BEGIN(store, tx)                                                                         \
     do {                                                                                           \
         struct mr_err e_;                                                                          \
@@ -66,6 +115,7 @@ static const char C2[] = "22222222-2222-4222-8222-222222222222";
 TEST(contract_conversation_round_trip)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_conversation c, got;
@@ -106,6 +156,7 @@ TEST(contract_conversation_round_trip)
 TEST(contract_memory_round_trip)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_conversation c;
@@ -175,6 +226,7 @@ TEST(contract_memory_round_trip)
 TEST(contract_rollback_leaves_nothing)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_conversation c, got;
@@ -198,6 +250,7 @@ TEST(contract_rollback_leaves_nothing)
 TEST(contract_memory_needs_its_conversation)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_memory m;
@@ -212,6 +265,7 @@ TEST(contract_memory_needs_its_conversation)
 TEST(contract_delete_conversation_cascades)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_conversation c;
@@ -242,6 +296,7 @@ TEST(contract_delete_conversation_cascades)
 TEST(contract_lists_are_paged_and_scoped)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     C_BEGIN(s, tx);
@@ -295,6 +350,7 @@ TEST(contract_lists_are_paged_and_scoped)
 TEST(contract_stats_count_all_five_types_per_user)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_conversation c, cb;
@@ -336,9 +392,17 @@ TEST(contract_stats_count_all_five_types_per_user)
     mr_store_close(s);
 }
 
+/*
+ * Archival selects exactly what the rule (memori/rules.h) calls archivable:
+ * memories on each side of every bound — type, archived, age, importance,
+ * access count — and of another user, each expected archived iff
+ * mr_rule_is_archivable says so. Change a constant in rules.h and this
+ * test, and the stores, follow.
+ */
 TEST(contract_archive_applies_the_rule)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_conversation c, cb;
@@ -347,64 +411,173 @@ TEST(contract_archive_applies_the_rule)
     c_conv(&cb, C2, &c_bob, 1);
     CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
     CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
-    struct {
+    const int days = 30;
+    const int64_t now = 400 * MR_USEC_PER_DAY;
+    const struct mr_archive_bounds b = mr_rule_archive_bounds(now, days);
+    const double low = b.importance_below / 2, just_below = nextafter(b.importance_below, 0);
+    const int64_t old = b.created_before - 1;
+    struct row {
         enum mr_memory_type t;
         double imp;
         int64_t access, created;
-        bool archived, bob, expect;
-    } rows[] = {
-        {MR_SHORT_TERM, 0.2, 0, 10, false, false, true},
-        {MR_SHORT_TERM, 0.29, 1, 10, false, false, true},
-        {MR_SHORT_TERM, 0.3, 0, 10, false, false, false},  /* importance not < 0.3 */
-        {MR_SHORT_TERM, 0.1, 2, 10, false, false, false},  /* accessed twice */
-        {MR_SHORT_TERM, 0.1, 0, 100, false, false, false}, /* not old enough */
-        {MR_SHORT_TERM, 0.1, 0, 10, true, false, false},   /* already archived */
-        {MR_RULE, 0.1, 0, 10, false, false, false},        /* not short_term */
-        {MR_SHORT_TERM, 0.1, 0, 10, false, true, false},   /* bob's */
-    };
-    int64_t ids[8];
-    for (int i = 0; i < 8; i++) {
+        bool archived, bob;
+    } rows[16];
+    int n_rows = 0;
+    rows[n_rows++] = (struct row){b.type, low, 0, old, false, false};
+    rows[n_rows++] = (struct row){b.type, just_below, b.access_below - 1, old, false, false};
+    rows[n_rows++] = (struct row){b.type, b.importance_below, 0, old, false, false};
+    rows[n_rows++] = (struct row){b.type, low, b.access_below, old, false, false};
+    rows[n_rows++] = (struct row){b.type, low, 0, b.created_before, false, false};
+    rows[n_rows++] = (struct row){b.type, low, 0, now, false, false};
+    rows[n_rows++] = (struct row){b.type, low, 0, old, true, false};
+    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+        if ((enum mr_memory_type)t != b.type)
+            rows[n_rows++] = (struct row){(enum mr_memory_type)t, low, 0, old, false, false};
+    rows[n_rows++] = (struct row){b.type, low, 0, old, false, true};
+    int64_t ids[16];
+    bool expect[16];
+    int n_alice = 0, n_bob = 0;
+    for (int i = 0; i < n_rows; i++) {
         struct mr_memory m;
         c_mem(&m, rows[i].bob ? C2 : C1, rows[i].bob ? &c_bob : &c_alice, rows[i].t, rows[i].imp,
               rows[i].created);
         m.access_count = rows[i].access;
         m.is_archived = rows[i].archived;
+        expect[i] = mr_rule_is_archivable(&m, now, days);
+        n_alice += expect[i] && !rows[i].bob;
+        n_bob += expect[i] && rows[i].bob;
         CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
         ids[i] = m.id;
         mr_memory_clear(&m);
     }
+    /* Not vacuous: some are archivable, most are not. */
+    CHECK(n_alice >= 2 && n_bob == 1 && n_alice + n_bob < n_rows);
     int64_t *out;
     char **users;
     size_t n;
-    CHECK(mr_store_mem_archive(tx, &c_alice, 100, 500, &out, &users, &n, &err) == 0);
-    CHECK_INT(n, 2);
-    CHECK((out[0] == ids[0] && out[1] == ids[1]) || (out[0] == ids[1] && out[1] == ids[0]));
-    CHECK_STR(users[0], "alice");
+    CHECK(mr_store_mem_archive(tx, &c_alice, &b, now, &out, &users, &n, &err) == 0);
+    CHECK_INT(n, n_alice);
+    for (size_t k = 0; k < n; k++) {
+        bool wanted = false;
+        for (int i = 0; i < n_rows; i++)
+            wanted |= out[k] == ids[i] && expect[i] && !rows[i].bob;
+        CHECK(wanted);
+        CHECK_STR(users[k], "alice");
+    }
     for (size_t i = 0; i < n; i++)
         free(users[i]);
     free(users);
     free(out);
     /* The whole tenant (an admin's request) takes bob's too. */
     struct mr_identity tenant = {NULL, "t1"};
-    CHECK(mr_store_mem_archive(tx, &tenant, 100, 500, &out, &users, &n, &err) == 0);
-    CHECK_INT(n, 1);
-    CHECK_INT(out[0], ids[7]);
+    CHECK(mr_store_mem_archive(tx, &tenant, &b, now, &out, &users, &n, &err) == 0);
+    CHECK_INT(n, n_bob);
+    CHECK_INT(out[0], ids[n_rows - 1]);
     CHECK_STR(users[0], "bob");
     free(users[0]);
     free(users);
     free(out);
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < n_rows; i++) {
         struct mr_memory m;
         CHECK(mr_store_mem_get_by_id(tx, ids[i], &m, &err) == 0);
-        bool bobs = i == 7; /* archived by the tenant-wide call */
-        CHECK_INT(m.is_archived, rows[i].expect || rows[i].archived || bobs);
-        if (rows[i].expect)
-            CHECK_INT(m.updated_at, 500);
+        CHECK_INT(m.is_archived, expect[i] || rows[i].archived);
+        if (expect[i])
+            CHECK_INT(m.updated_at, now);
         mr_memory_clear(&m);
     }
     mr_store_rollback(tx);
     mr_conversation_clear(&c);
     mr_conversation_clear(&cb);
+    mr_store_close(s);
+}
+
+/*
+ * A database error reaches the client in our words (what failed), never the
+ * database's (table, column, constraint names, values); the server log gets
+ * the database's full text.
+ */
+TEST(contract_database_errors_name_no_schema_to_clients)
+{
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c;
+    struct mr_memory m;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    c_mem(&m, C1, &c_alice, MR_RULE, 0.5, 1);
+    CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+    struct c_log log;
+    c_log_begin(&log);
+    int rc = mr_store_mem_insert(tx, &m, &err); /* the same memory_id again */
+    char *logged = c_log_end(&log);
+    mr_store_rollback(tx);
+    mr_memory_clear(&m);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+    bool in_log = strstr(logged, "memory_id") != NULL;
+    free(logged);
+    CHECK_INT(rc, MR_ECONFLICT);
+    CHECK(strstr(err.msg, "inserting a memory") != NULL);
+    CHECK(strstr(err.msg, "memory_id") == NULL);
+    CHECK(strstr(err.msg, "memories") == NULL);
+    CHECK(strchr(err.msg, '\n') == NULL);
+    CHECK(in_log);
+}
+
+struct delayed_rollback {
+    struct mr_store_tx *tx;
+    int delay_ms;
+};
+
+static void *rollback_later(void *arg)
+{
+    struct delayed_rollback *d = arg;
+    struct timespec ts = {d->delay_ms / 1000, (long)(d->delay_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    mr_store_rollback(d->tx);
+    return NULL;
+}
+
+/*
+ * Both stores pool alike (struct mr_store_pool_config): with every
+ * connection, overflow included, in a transaction, a begin waits wait_ms,
+ * then fails MR_EUNAVAIL saying so; a connection returned during the wait
+ * is taken at once; the pool recovers when the transactions end.
+ */
+TEST(contract_pool_waits_then_fails_unavailable)
+{
+    enum { WAIT_MS = 300 };
+    struct mr_store_pool_config pool = {1, 1, WAIT_MS};
+    struct mr_store *s = contract_open_pool(&pool);
+    CHECK(s);
+    struct mr_store_tx *a, *b, *c;
+    struct mr_err err;
+    CHECK(mr_store_begin(s, MR_TX_READ, &a, &err) == 0);
+    CHECK(mr_store_begin(s, MR_TX_READ, &b, &err) == 0); /* the overflow connection */
+    int64_t t0 = mr_monotonic_us();
+    int rc = mr_store_begin(s, MR_TX_READ, &c, &err);
+    int64_t waited_ms = (mr_monotonic_us() - t0) / 1000;
+    if (rc == 0)
+        mr_store_rollback(c);
+    CHECK_INT(rc, MR_EUNAVAIL);
+    CHECK(waited_ms >= WAIT_MS && waited_ms < 10 * WAIT_MS);
+    CHECK(strstr(err.msg, "no free connection") != NULL);
+    /* b comes back a third of the way into the wait: the waiting begin takes it. */
+    struct delayed_rollback d = {b, WAIT_MS / 3};
+    pthread_t th;
+    pthread_create(&th, NULL, rollback_later, &d);
+    t0 = mr_monotonic_us();
+    rc = mr_store_begin(s, MR_TX_READ, &c, &err);
+    waited_ms = (mr_monotonic_us() - t0) / 1000;
+    pthread_join(th, NULL);
+    CHECK_INT(rc, 0);
+    CHECK(waited_ms < WAIT_MS);
+    mr_store_rollback(c);
+    mr_store_rollback(a);
+    CHECK(mr_store_health(s, &err) == 0);
     mr_store_close(s);
 }
 
@@ -426,6 +599,7 @@ static int count_scan(void *arg, const struct mr_memory *m)
 TEST(contract_scan_visits_every_memory)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_conversation c, cb;
@@ -455,6 +629,7 @@ TEST(contract_scan_visits_every_memory)
 TEST(contract_model_is_recorded_and_enforced)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_err err;
     CHECK(mr_store_check_model(s, "model-a", 384, &err) == 0);
     CHECK(mr_store_check_model(s, "model-a", 384, &err) == 0);
@@ -474,6 +649,7 @@ TEST(contract_model_is_recorded_and_enforced)
 TEST(contract_record_access_writes_what_a_search_changes)
 {
     struct mr_store *s = contract_open();
+    CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_conversation c;
@@ -532,6 +708,8 @@ TEST(contract_record_access_writes_what_a_search_changes)
         T(contract_delete_conversation_cascades), T(contract_lists_are_paged_and_scoped),          \
         T(contract_stats_count_all_five_types_per_user), T(contract_archive_applies_the_rule),     \
         T(contract_scan_visits_every_memory), T(contract_model_is_recorded_and_enforced),          \
-        T(contract_record_access_writes_what_a_search_changes)
+        T(contract_record_access_writes_what_a_search_changes),                                    \
+        T(contract_database_errors_name_no_schema_to_clients),                                     \
+        T(contract_pool_waits_then_fails_unavailable)
 
 #endif

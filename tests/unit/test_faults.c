@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "faulty_store.h"
 #include "memori/embed.h"
 #include "memori/index.h"
 #include "memori/rules.h"
@@ -27,16 +28,22 @@ struct env {
     struct mr_service *svc;
 };
 
-static void open_env(struct env *e, const char *path)
+/* False (and why, printed) when the store cannot open: the test then fails, never crashes. */
+static bool open_env(struct env *e, const char *path)
 {
     struct mr_err err;
     mr_clock_fixed_init(&e->clock, T0);
-    e->store = mr_store_faulty_wrap(mr_store_sqlite_open(path, 2, &err));
+    e->store = faulty_store_wrap(mr_store_sqlite_open(path, 2, &err));
+    if (!e->store) {
+        fprintf(stdout, "    cannot open the SQLite store: %s\n", err.msg);
+        return false;
+    }
     e->embedder = mr_embed_lexical_new(64, &err);
     e->index = mr_index_flat_new(64);
     e->svc = mr_service_new(
         &(struct mr_service_config){e->store, e->embedder, e->index, &e->clock, 7, 30, 10, 0.0});
     mr_service_load_index(e->svc, &err);
+    return true;
 }
 
 static void close_env(struct env *e)
@@ -101,11 +108,12 @@ static void copy_file(const char *from, const char *to)
 }
 
 /* The base database: a conversation with an old short-term memory and a rule. */
-static void make_base(const char *path)
+static bool make_base(const char *path)
 {
     struct env e;
     struct mr_err err;
-    open_env(&e, path);
+    if (!open_env(&e, path))
+        return false;
     struct mr_memory m;
     struct mr_memory_create in = {.content = "old scratch note about refunds",
                                   .content_len = 30,
@@ -124,6 +132,7 @@ static void make_base(const char *path)
     memcpy(rule_id, m.memory_id, MR_UUID_LEN);
     mr_memory_clear(&m);
     close_env(&e);
+    return true;
 }
 
 enum op {
@@ -225,18 +234,21 @@ TEST(test_every_write_fails_cleanly_at_every_call)
     char base[512], work[512];
     test_path(base, sizeof base, "fault-base.db");
     test_path(work, sizeof work, "fault-work.db");
-    make_base(base);
+    CHECK(make_base(base));
     char *before = dump(base);
     int checked = 0;
     for (int op = 0; op < N_OPS; op++) {
         for (long n = 1;; n++) {
             copy_file(base, work);
             struct env e;
-            open_env(&e, work);
+            if (!open_env(&e, work)) {
+                free(before);
+                CHECK(false);
+            }
             size_t indexed = mr_index_count(e.index);
-            mr_store_faulty_arm(e.store, n);
+            faulty_store_arm(e.store, n);
             int rc = run_op(&e, (enum op)op);
-            long calls = mr_store_faulty_calls(e.store);
+            long calls = faulty_store_calls(e.store);
             size_t indexed_after = mr_index_count(e.index);
             close_env(&e);
             if (rc == 0) {

@@ -6,8 +6,8 @@
 
 TEST(test_text_array_round_trips_every_awkward_element)
 {
-    static const char *const items[] = {"", "a", "b c", "quote\"d", "back\\slash", "{x,y}",
-                                        "NULL", "null", "✓ utf-8", " lead"};
+    static const char *const items[] = {"",      "a",    "b c",  "quote\"d", "back\\slash",
+                                        "{x,y}", "NULL", "null", "✓ utf-8",  " lead"};
     struct mr_strv v = {0}, back = {0};
     for (size_t i = 0; i < sizeof items / sizeof *items; i++)
         mr_strv_push(&v, items[i], strlen(items[i]));
@@ -54,8 +54,8 @@ TEST(test_vector_binary_and_text_forms)
     CHECK(back && dim == 3);
     CHECK(back[0] == v[0] && back[1] == v[1] && back[2] == v[2]);
     free(back);
-    static const char *const bad[] = {"", "[]", "[1,", "[1,2", "1,2]", "[1;2]", "[1,x]",
-                                      "[1,2]x", "[nan]", "[1,,2]"};
+    static const char *const bad[] = {"",      "[]",    "[1,",    "[1,2",  "1,2]",
+                                      "[1;2]", "[1,x]", "[1,2]x", "[nan]", "[1,,2]"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         back = pg_parse_vector(bad[i], &dim);
         CHECK(back == NULL && dim == 0);

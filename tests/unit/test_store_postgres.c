@@ -4,12 +4,19 @@
  * row locks that keep two processes' access counts, reconnecting after the
  * server restarts, migrations, a change of embedding dimension.
  */
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "../../src/store/pg_int.h"
 #include "contract_store.h"
+#include "memori/clock.h"
+#include "memori/rules.h"
 #include "pg_server.h"
 
 static int db_counter;
@@ -23,19 +30,29 @@ static bool new_database(char *url, size_t cap)
     return p && pg_server_database(p, name, url, cap) == 0;
 }
 
-static struct mr_store *open_url(const char *url, int pool)
+static struct mr_store *open_pool(const char *url, const struct mr_store_pool_config *pool)
 {
     struct mr_err err;
-    struct mr_store *s = mr_store_postgres_open(url, pool, 2, 40, &err);
+    struct mr_store *s = mr_store_postgres_open_with(url, pool, 40, &err);
     if (!s)
-        fprintf(stderr, "open failed: %s\n", err.msg);
+        fprintf(stdout, "    cannot open the PostgreSQL store: %s\n", err.msg);
     return s;
 }
 
-static struct mr_store *contract_open(void)
+static struct mr_store *open_url(const char *url, int pool)
+{
+    struct mr_store_pool_config cfg = {pool, 2, 0};
+    return open_pool(url, &cfg);
+}
+
+static struct mr_store *contract_open_pool(const struct mr_store_pool_config *pool)
 {
     char url[256];
-    return new_database(url, sizeof url) ? open_url(url, 4) : NULL;
+    if (!new_database(url, sizeof url)) {
+        fprintf(stdout, "    cannot create a database: no PostgreSQL server (see above)\n");
+        return NULL;
+    }
+    return open_pool(url, pool);
 }
 
 /* Runs one SQL statement on url outside memori; returns the first value (or "") into out. */
@@ -383,12 +400,14 @@ TEST(test_pg_model_change_retypes_the_vector_column)
     struct mr_conversation c;
     struct mr_memory m, got;
     CHECK(mr_store_check_model(s, "a", CDIM, &err) == 0);
-    CHECK(sql_value(url, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
-                         "WHERE attrelid = 'memori_memories'::regclass AND attname = 'embedding'",
+    CHECK(sql_value(url,
+                    "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = 'memori_memories'::regclass AND attname = 'embedding'",
                     v, sizeof v));
     CHECK_STR(v, "vector(8)");
-    CHECK(sql_value(url, "SELECT indexdef FROM pg_indexes WHERE indexname = "
-                         "'memori_memories_embedding_hnsw'",
+    CHECK(sql_value(url,
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = "
+                    "'memori_memories_embedding_hnsw'",
                     v, sizeof v));
     CHECK(strstr(v, "hnsw") != NULL);
     C_BEGIN(s, tx);
@@ -405,8 +424,9 @@ TEST(test_pg_model_change_retypes_the_vector_column)
     CHECK(mr_store_commit(tx, &err) == 0);
     CHECK(mr_store_check_model(s, "b", 4, &err) == 0);
     /* Vectors stay out of line after the retype, so access updates stay small (HOT). */
-    CHECK(sql_value(url, "SELECT attstorage FROM pg_attribute WHERE attrelid = "
-                         "'memori_memories'::regclass AND attname = 'embedding'",
+    CHECK(sql_value(url,
+                    "SELECT attstorage FROM pg_attribute WHERE attrelid = "
+                    "'memori_memories'::regclass AND attname = 'embedding'",
                     v, sizeof v));
     CHECK_STR(v, "e");
     CHECK(mr_store_begin(s, false, &tx, &err) == 0);
@@ -424,10 +444,249 @@ TEST(test_pg_model_change_retypes_the_vector_column)
     mr_store_close(s);
 }
 
+/*
+ * PostgreSQL's own text — its DETAIL line names the constraint, the table
+ * and the value — goes to the server log; the client reads what failed.
+ */
+TEST(test_pg_error_details_go_to_the_log_not_the_client)
+{
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_memory m;
+    C_BEGIN(s, tx);
+    c_mem(&m, C2, &c_alice, MR_RULE, 0.5, 1); /* C2 does not exist: a foreign key violation */
+    struct c_log log;
+    c_log_begin(&log);
+    int rc = mr_store_mem_insert(tx, &m, &err);
+    char *logged = c_log_end(&log);
+    mr_store_rollback(tx);
+    mr_memory_clear(&m);
+    mr_store_close(s);
+    bool detail_logged = strstr(logged, "DETAIL") && strstr(logged, "memori_conversations") &&
+                         strstr(logged, "fkey");
+    if (!detail_logged)
+        fprintf(stdout, "    logged: %s\n", logged);
+    free(logged);
+    CHECK_INT(rc, MR_ECONFLICT);
+    CHECK(strstr(err.msg, "inserting a memory") != NULL);
+    CHECK(strstr(err.msg, "DETAIL") == NULL);
+    CHECK(strstr(err.msg, "memori_") == NULL);
+    CHECK(strstr(err.msg, "fkey") == NULL);
+    CHECK(strstr(err.msg, C2) == NULL);
+    CHECK(detail_logged);
+}
+
+/*
+ * A store that cannot open (here: a database user who may not create the
+ * pgvector extension) fails with our message — what it was doing, why in
+ * our words — and the suite goes on; PostgreSQL's words go to the log.
+ */
+TEST(test_pg_open_without_pgvector_fails_with_a_message)
+{
+    char url[256], limited[300], sql[160];
+    CHECK(new_database(url, sizeof url));
+    snprintf(sql, sizeof sql,
+             "DO $$BEGIN CREATE ROLE memori_limited LOGIN; EXCEPTION WHEN duplicate_object "
+             "THEN NULL; END$$");
+    CHECK(sql_value(url, sql, NULL, 0));
+    /* It may create tables, so the migration gets as far as the extension. */
+    CHECK(sql_value(url, "GRANT CREATE ON SCHEMA public TO memori_limited", NULL, 0));
+    const char *at = strchr(url, '@');
+    CHECK(at != NULL);
+    snprintf(limited, sizeof limited, "postgresql://memori_limited%s", at);
+    struct mr_err err;
+    struct c_log log;
+    c_log_begin(&log);
+    struct mr_store *s = mr_store_postgres_open(limited, 1, 0, 0, &err);
+    char *logged = c_log_end(&log);
+    bool pg_words_logged = strstr(logged, "vector") != NULL;
+    free(logged);
+    mr_store_close(s);
+    CHECK(s == NULL);
+    CHECK(strstr(err.msg, "migrating the schema") != NULL);
+    CHECK(strstr(err.msg, "pgvector") != NULL);
+    CHECK(strstr(err.msg, "SQLSTATE 42501") != NULL);
+    CHECK(strstr(err.msg, "permission denied") == NULL);
+    CHECK(pg_words_logged);
+}
+
+/* Polls url until a backend of its database waits for a row lock; false after 5 s. */
+static bool wait_for_lock_waiter(const char *url)
+{
+    for (int i = 0; i < 500; i++) {
+        char n[16];
+        if (sql_value(url,
+                      "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                      "AND wait_event_type = 'Lock'",
+                      n, sizeof n) &&
+            atoi(n) > 0)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+struct archiver {
+    struct mr_store *s;
+    int64_t now;
+    int rc;
+    size_t n;
+    char msg[512];
+};
+
+static void *archive_once(void *arg)
+{
+    struct archiver *a = arg;
+    struct mr_err err = {0};
+    struct mr_store_tx *tx;
+    int64_t *ids = NULL;
+    char **users = NULL;
+    a->rc = mr_store_begin(a->s, true, &tx, &err);
+    if (a->rc == 0) {
+        struct mr_archive_bounds b = mr_rule_archive_bounds(a->now, 30);
+        a->rc = mr_store_mem_archive(tx, &c_alice, &b, a->now, &ids, &users, &a->n, &err);
+        if (a->rc == 0)
+            a->rc = mr_store_commit(tx, &err);
+        else
+            mr_store_rollback(tx);
+    }
+    for (size_t i = 0; users && i < a->n; i++)
+        free(users[i]);
+    free(users);
+    free(ids);
+    snprintf(a->msg, sizeof a->msg, "%s", err.msg);
+    return NULL;
+}
+
+/*
+ * The archival UPDATE and a search of the same user lock rows in one order
+ * (by id). Here a search-like transaction holds the lowest id, the archive
+ * starts, and the search then locks a higher id, as its `ORDER BY id FOR
+ * UPDATE` does: locking in scan order (the lowest id made last in the heap)
+ * the archive would already hold that row and PostgreSQL would abort one of
+ * the two as a deadlock.
+ */
+TEST(test_pg_archive_and_search_never_deadlock)
+{
+    enum { ROWS = 4 };
+    char url[256], sql[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    int64_t ids[ROWS];
+    int64_t now = 400 * MR_USEC_PER_DAY;
+    CHECK(mr_store_check_model(s, "m", CDIM, &err) == 0);
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < ROWS; i++) {
+        struct mr_memory m;
+        c_mem(&m, C1, &c_alice, MR_SHORT_TERM, 0.1, 10 + i); /* archivable */
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        ids[i] = m.id;
+        mr_memory_clear(&m);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    /* A non-HOT update (an indexed column) moves the lowest id to the end of every scan. */
+    snprintf(sql, sizeof sql,
+             "UPDATE memori_memories SET created_at = created_at - interval '1 microsecond' "
+             "WHERE id = %lld",
+             (long long)ids[0]);
+    CHECK(sql_value(url, sql, NULL, 0));
+
+    PGconn *search = PQconnectdb(url);
+    CHECK(PQstatus(search) == CONNECTION_OK);
+    snprintf(sql, sizeof sql, "BEGIN; SELECT id FROM memori_memories WHERE id = %lld FOR UPDATE",
+             (long long)ids[0]);
+    PGresult *res = PQexec(search, sql);
+    bool locked_low = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    struct archiver a = {s, now, -1, 0, ""};
+    pthread_t th;
+    pthread_create(&th, NULL, archive_once, &a);
+    bool archive_waits = wait_for_lock_waiter(url);
+    snprintf(sql, sizeof sql, "SELECT id FROM memori_memories WHERE id = %lld FOR UPDATE",
+             (long long)ids[ROWS - 1]);
+    res = PQexec(search, sql);
+    bool locked_high = PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!locked_high)
+        fprintf(stdout, "    search: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    PQclear(PQexec(search, "COMMIT"));
+    PQfinish(search);
+    pthread_join(th, NULL);
+    if (a.rc)
+        fprintf(stdout, "    archive: %s\n", a.msg);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+    CHECK(locked_low);
+    CHECK(archive_waits);
+    CHECK(locked_high);
+    CHECK_INT(a.rc, 0);
+    CHECK_INT(a.n, ROWS);
+}
+
+/*
+ * A statement's parameters are bounded (struct pg_params): one past a bound
+ * is this store's bug, and aborts with a message naming the bound instead
+ * of writing past the arrays. Up to the bound is fine.
+ */
+TEST(test_pg_params_past_their_bound_abort)
+{
+    static const char *const named[] = {"PG_MAX_PARAMS", "PG_MAX_OWNED", NULL};
+    for (int kind = 0; kind < 3; kind++) {
+        char log[512];
+        test_path(log, sizeof log, "params.log");
+        fflush(stdout);
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+            int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 2);
+            struct pg_params p = {0};
+            struct mr_strv none = {0};
+            if (kind == 0)
+                for (int i = 0; i <= PG_MAX_PARAMS; i++)
+                    pg_param_int(&p, i);
+            else if (kind == 1)
+                for (int i = 0; i <= PG_MAX_OWNED; i++)
+                    pg_param_strv(&p, &none);
+            else
+                for (int i = 0; i < PG_MAX_PARAMS; i++)
+                    pg_param_int(&p, i);
+            pg_params_free(&p);
+            _exit(0);
+        }
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid);
+        FILE *f = fopen(log, "r");
+        char text[512] = "";
+        size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+        text[n] = '\0';
+        if (f)
+            fclose(f);
+        if (named[kind]) {
+            CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+            CHECK(strstr(text, named[kind]) != NULL);
+        } else {
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+    }
+}
+
 TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_search_filters_in_sql_and_fills_the_limit),
-          T(test_pg_two_processes_never_lose_an_access), T(test_pg_concurrent_searches_never_deadlock),
+          T(test_pg_two_processes_never_lose_an_access),
+          T(test_pg_concurrent_searches_never_deadlock),
           T(test_pg_reconnects_after_the_server_restarts),
           T(test_pg_unreachable_server_is_unavailable_with_the_password_masked),
           T(test_pg_schema_is_versioned_and_a_newer_one_refused),
-          T(test_pg_model_change_retypes_the_vector_column))
+          T(test_pg_model_change_retypes_the_vector_column),
+          T(test_pg_error_details_go_to_the_log_not_the_client),
+          T(test_pg_archive_and_search_never_deadlock), T(test_pg_params_past_their_bound_abort),
+          T(test_pg_open_without_pgvector_fails_with_a_message))

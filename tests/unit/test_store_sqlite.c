@@ -2,21 +2,23 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "contract_store.h"
 
 static int db_counter;
 
-static struct mr_store *contract_open(void)
+static struct mr_store *contract_open_pool(const struct mr_store_pool_config *pool)
 {
     char name[64], path[512];
     snprintf(name, sizeof name, "contract-%d.db", db_counter++);
     struct mr_err err;
-    struct mr_store *s = mr_store_sqlite_open(test_path(path, sizeof path, name), 4, &err);
+    struct mr_store *s = mr_store_sqlite_open_with(test_path(path, sizeof path, name), pool, &err);
     if (!s)
-        fprintf(stderr, "open failed: %s\n", err.msg);
+        fprintf(stdout, "    cannot open the SQLite store: %s\n", err.msg);
     return s;
 }
 
@@ -235,8 +237,75 @@ TEST(test_sqlite_checkpoints_off_the_request_path)
     mr_store_close(s);
 }
 
+/*
+ * One SQLite file serves one memori process (its vectors live in that
+ * process's index): a second open is refused, in this process too, saying
+ * which process holds the file; closing the first lets the next one in.
+ */
+TEST(test_sqlite_second_open_of_one_file_is_refused)
+{
+    char path[512], pid[32];
+    test_path(path, sizeof path, "locked.db");
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    struct mr_err err;
+    struct mr_store *s = mr_store_sqlite_open(path, 1, &err);
+    CHECK(s);
+    struct mr_store *again = mr_store_sqlite_open(path, 1, &err);
+    if (again)
+        mr_store_close(again);
+    CHECK(again == NULL);
+    CHECK(strstr(err.msg, path) != NULL);
+    CHECK(strstr(err.msg, "in use") != NULL);
+    CHECK(strstr(err.msg, pid) != NULL);
+    CHECK_INT(err.code, MR_EBUSY);
+    mr_store_close(s);
+    s = mr_store_sqlite_open(path, 1, &err);
+    CHECK(s);
+    mr_store_close(s);
+}
+
+/* The lock dies with its process: kill -9 leaves no stale lock behind. */
+TEST(test_sqlite_lock_is_released_by_kill_9)
+{
+    char path[512], pid[32];
+    test_path(path, sizeof path, "killed.db");
+    int ready[2];
+    CHECK(pipe(ready) == 0);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        struct mr_err e;
+        struct mr_store *held = mr_store_sqlite_open(path, 1, &e);
+        if (write(ready[1], held ? "y" : "n", 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    close(ready[1]);
+    char c = 0;
+    CHECK(read(ready[0], &c, 1) == 1);
+    close(ready[0]);
+    struct mr_err err;
+    struct mr_store *s = c == 'y' ? mr_store_sqlite_open(path, 1, &err) : NULL;
+    bool refused = s == NULL;
+    mr_store_close(s);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    CHECK(c == 'y');
+    CHECK(refused);
+    snprintf(pid, sizeof pid, "pid %ld", (long)child);
+    CHECK(strstr(err.msg, pid) != NULL);
+    CHECK(strstr(err.msg, "in use by another memori process") != NULL);
+    CHECK_INT(err.code, MR_EBUSY);
+    s = mr_store_sqlite_open(path, 1, &err);
+    CHECK(s);
+    mr_store_close(s);
+}
+
 TEST_MAIN("store_sqlite", CONTRACT_STORE_TESTS, T(test_sqlite_data_survives_reopen),
           T(test_sqlite_schema_versioned_and_wal), T(test_sqlite_migrates_a_version_1_database),
           T(test_sqlite_refuses_newer_schema), T(test_sqlite_unopenable_path_is_an_error),
           T(test_sqlite_concurrent_writers_all_commit),
-          T(test_sqlite_checkpoints_off_the_request_path))
+          T(test_sqlite_checkpoints_off_the_request_path),
+          T(test_sqlite_second_open_of_one_file_is_refused),
+          T(test_sqlite_lock_is_released_by_kill_9))

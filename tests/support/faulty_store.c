@@ -1,13 +1,10 @@
-/*
- * faulty.c — a store that wraps a real one and fails the N-th call (SQLite's
- * test_vfs idea): proves that every write path leaves the database exactly
- * as it was when any of its store calls fails. Used by tests only.
- */
+/* faulty_store.c — see faulty_store.h. */
 #define _POSIX_C_SOURCE 200809L
+#include "faulty_store.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "memori/store.h"
 #include "memori/util.h"
 
 struct faulty {
@@ -128,9 +125,10 @@ FORWARD(mem_stats,
          struct mr_err *err),
         (IN(tx), who, out, err))
 FORWARD(mem_archive,
-        (struct mr_store_tx * tx, const struct mr_identity *who, int64_t cutoff, int64_t now,
-         int64_t **out_ids, char ***out_users, size_t *out_n, struct mr_err *err),
-        (IN(tx), who, cutoff, now, out_ids, out_users, out_n, err))
+        (struct mr_store_tx * tx, const struct mr_identity *who,
+         const struct mr_archive_bounds *bounds, int64_t now, int64_t **out_ids, char ***out_users,
+         size_t *out_n, struct mr_err *err),
+        (IN(tx), who, bounds, now, out_ids, out_users, out_n, err))
 FORWARD(mem_search,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
          struct mr_memory **out, float **out_scores, size_t *out_n, struct mr_err *err),
@@ -181,8 +179,10 @@ static const struct mr_store_ops faulty_ops = {
     .close = f_close,
 };
 
-struct mr_store *mr_store_faulty_wrap(struct mr_store *inner)
+struct mr_store *faulty_store_wrap(struct mr_store *inner)
 {
+    if (!inner)
+        return NULL;
     struct faulty *f = mr_xcalloc(1, sizeof *f);
     f->base.ops = &faulty_ops;
     f->inner = inner;
@@ -190,14 +190,14 @@ struct mr_store *mr_store_faulty_wrap(struct mr_store *inner)
     return &f->base;
 }
 
-void mr_store_faulty_arm(struct mr_store *s, long n)
+void faulty_store_arm(struct mr_store *s, long n)
 {
     struct faulty *f = (struct faulty *)s;
     atomic_store(&f->calls, 0);
     atomic_store(&f->countdown, n);
 }
 
-long mr_store_faulty_calls(struct mr_store *s)
+long faulty_store_calls(struct mr_store *s)
 {
     return atomic_load(&((struct faulty *)s)->calls);
 }

@@ -1,0 +1,171 @@
+/*
+ * pg_int.h — the PostgreSQL store's private header, shared by its files:
+ *
+ *   pg_store.c   open and close
+ *   pg_pool.c    connections (settings, prepared statements) in the shared
+ *                pool, transactions, reconnecting after a server restart
+ *   pg_schema.c  the migrations, the recorded model and the vector column
+ *                shaped for it, health
+ *   pg_row.c     bound parameters, result rows -> structs, SQLSTATE ->
+ *                memori's errors
+ *   pg_codec.c   PostgreSQL's value forms (arrays, vectors, URLs), no libpq
+ *   pg_ops.c     the statements and the operations on them
+ *
+ * This is the only header that includes libpq-fe.h (tests aside): the rest
+ * of memori sees store.h and our types only.
+ */
+#ifndef MEMORI_STORE_PG_INT_H
+#define MEMORI_STORE_PG_INT_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "memori/store.h"
+#include "pg_codec.h"
+#include "store_int.h"
+
+/* An arbitrary constant naming memori's advisory lock (migrations, model changes). */
+#define PG_SCHEMA_LOCK "SELECT pg_advisory_xact_lock(7262024)"
+
+/* The statements every connection prepares (SQL in pg_ops.c), named "m<id>". */
+enum pg_stmt {
+    P_META_GET,
+    P_META_PUT,
+    P_CONV_GET,
+    P_CONV_INSERT,
+    P_CONV_UPDATE,
+    P_CONV_DELETE,
+    P_CONV_LIST,
+    P_CONV_COUNT,
+    P_MEM_INSERT,
+    P_MEM_GET,
+    P_MEM_GET_BY_ID,
+    P_MEM_UPDATE,
+    P_MEM_UPDATE_EMB,
+    P_MEM_DELETE,
+    P_MEM_LIST_CONV,
+    P_MEM_COUNT_CONV,
+    P_MEM_IDS_CONV,
+    P_MEM_STATS,
+    P_MEM_ARCHIVE,
+    P_MEM_SEARCH,
+    P_MEM_LOCK,
+    P_MEM_ACCESS,
+    P_COUNT
+};
+extern const char *const pg_stmt_sql[P_COUNT];
+
+struct pconn;
+
+struct pg_tx {
+    struct mr_store_tx base;
+    struct pconn *conn;
+};
+
+/* One pooled connection; one transaction at a time. */
+struct pconn {
+    PGconn *pg;
+    struct pg_tx tx;
+};
+
+struct pg_store {
+    struct mr_store base;
+    char *conninfo;
+    char *redacted; /* the URL with its password masked, for the operator's messages */
+    int ef_search;
+    struct store_pool pool;
+};
+
+static inline struct pconn *pg_tx_conn(struct mr_store_tx *tx)
+{
+    return ((struct pg_tx *)tx)->conn;
+}
+
+/* ---- pg_store.c, pg_ops.c ---- */
+
+extern const struct mr_store_ops pg_store_ops;
+void pg_close(struct mr_store *s);
+
+/* ---- pg_pool.c ---- */
+
+/*
+ * A new connection, configured and with every statement prepared, after
+ * migrating the schema when migrate; `what` names the attempt in err
+ * ("connecting to <url>"). NULL and err on failure.
+ */
+struct pconn *pg_conn_open(struct pg_store *s, const char *what, bool migrate, struct mr_err *err);
+void pg_conn_close(struct pconn *c);
+extern const struct store_pool_ops pg_pool_ops;
+
+int pg_begin(struct mr_store *s, int mode, struct mr_store_tx **out_tx, struct mr_err *err);
+int pg_commit(struct mr_store_tx *tx, struct mr_err *err);
+void pg_rollback(struct mr_store_tx *tx);
+
+/* ---- pg_schema.c ---- */
+
+/* Applies the pending migrations on pg (the first connection), under the schema lock. */
+int pg_migrate(struct pg_store *s, PGconn *pg, struct mr_err *err);
+int pg_check_model(struct mr_store *s, const char *model, size_t dim, struct mr_err *err);
+int pg_set_model(struct mr_store_tx *tx, const char *model, size_t dim, struct mr_err *err);
+int pg_health(struct mr_store *s, struct mr_err *err);
+
+/* ---- pg_row.c ---- */
+
+/*
+ * Reports a failed result (res may be NULL: the connection's last error)
+ * of a call that was `what`: memori's code by SQLSTATE class, our words to
+ * err, PostgreSQL's full text (DETAIL and all) to the log. Returns the code.
+ */
+int pg_result_error(struct mr_err *err, PGconn *pg, const PGresult *res, const char *what);
+
+/* Runs sql with no parameters; 0 when it succeeded. */
+int pg_exec_simple(PGconn *pg, const char *sql, const char *what, struct mr_err *err);
+
+/*
+ * One statement's parameters: text values, and binary ones for vectors.
+ * Bounded by the widest statement; a call past a bound is a bug in this
+ * store and aborts with a message (pg_row.c), never writes past the arrays.
+ */
+#define PG_MAX_PARAMS 20 /* P_MEM_INSERT takes 18 */
+#define PG_MAX_OWNED 4   /* arrays and vectors built here: P_MEM_INSERT has 3 */
+struct pg_params {
+    int n;
+    const char *vals[PG_MAX_PARAMS];
+    int lens[PG_MAX_PARAMS];
+    int fmts[PG_MAX_PARAMS];
+    char num[PG_MAX_PARAMS][32]; /* numbers formatted here */
+    struct pg_buf owned[PG_MAX_OWNED];
+    int n_owned;
+};
+
+void pg_param_text(struct pg_params *p, const char *v); /* NULL is SQL NULL; v outlives p */
+void pg_param_int(struct pg_params *p, int64_t v);
+void pg_param_time(struct pg_params *p, int64_t t); /* MR_NO_TIME is NULL */
+void pg_param_double(struct pg_params *p, double v);
+void pg_param_bool(struct pg_params *p, bool v);
+void pg_param_strv(struct pg_params *p, const struct mr_strv *v); /* a TEXT[] */
+void pg_param_vector(struct pg_params *p, const float *v, size_t dim);
+void pg_params_free(struct pg_params *p);
+
+/* Runs prepared statement id with p (freed here): the result, or NULL with err set. */
+PGresult *pg_run(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, const char *what,
+                 struct mr_err *err);
+
+/* Runs a statement whose rows are not needed; *out_changed (may be NULL) = rows it affected. */
+int pg_run_done(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, const char *what,
+                int64_t *out_changed, struct mr_err *err);
+
+char *pg_val_dup(const PGresult *res, int row, int col); /* NULL for SQL NULL */
+int64_t pg_val_int(const PGresult *res, int row, int col);
+
+/* Row `row` of a MEM_COLS / CONV_COLS result into a new struct; a NULL embedding leaves dim 0. */
+int pg_read_memory(const PGresult *res, int row, struct mr_memory *m, struct mr_err *err);
+void pg_read_conversation(const PGresult *res, int row, struct mr_conversation *c);
+
+/*
+ * A UUID column refuses other text with an error that would abort the
+ * transaction; an id that is no UUID names no row, so callers say so first.
+ */
+bool pg_is_uuid(const char *s);
+
+#endif

@@ -1,0 +1,253 @@
+/*
+ * pg_schema.c — the PostgreSQL store's schema (see pg_int.h): migrations,
+ * versioned in memori_schema and run by the shared runner (migrate.c) under
+ * an advisory lock so two processes starting together do not race; the
+ * embedding model recorded in memori_meta, with the vector column given its
+ * dimension and HNSW index; the health probe.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "pg_int.h"
+
+/* Schema migrations, applied in order; memori_schema.version counts those applied. */
+static const struct store_migration migrations[] = {
+    {"CREATE EXTENSION IF NOT EXISTS vector;"
+     "CREATE TABLE memori_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+     "CREATE TABLE memori_conversations ("
+     "  id BIGSERIAL PRIMARY KEY,"
+     "  conversation_id UUID NOT NULL UNIQUE,"
+     "  user_id TEXT NOT NULL,"
+     "  tenant_id TEXT NOT NULL,"
+     "  data_source_id BIGINT,"
+     "  title TEXT,"
+     "  metadata JSONB NOT NULL DEFAULT '{}',"
+     "  is_active BOOLEAN NOT NULL DEFAULT true,"
+     "  last_activity_at TIMESTAMPTZ NOT NULL,"
+     "  created_at TIMESTAMPTZ NOT NULL,"
+     "  updated_at TIMESTAMPTZ NOT NULL);"
+     "CREATE INDEX memori_conversations_owner"
+     "  ON memori_conversations(tenant_id, user_id, last_activity_at DESC);"
+     /* embedding gets its dimension (and the HNSW index) when the model is recorded. */
+     "CREATE TABLE memori_memories ("
+     "  id BIGSERIAL PRIMARY KEY,"
+     "  memory_id UUID NOT NULL UNIQUE,"
+     "  conversation_id UUID NOT NULL"
+     "    REFERENCES memori_conversations(conversation_id) ON DELETE CASCADE,"
+     "  user_id TEXT NOT NULL,"
+     "  tenant_id TEXT NOT NULL,"
+     "  content TEXT NOT NULL,"
+     "  memory_type TEXT NOT NULL CHECK (memory_type IN"
+     "    ('short_term','long_term','rule','entity','relationship')),"
+     "  embedding vector NOT NULL,"
+     "  importance_score DOUBLE PRECISION NOT NULL CHECK (importance_score BETWEEN 0 AND 1),"
+     "  access_count BIGINT NOT NULL DEFAULT 0,"
+     "  last_accessed_at TIMESTAMPTZ,"
+     "  context_tags TEXT[] NOT NULL DEFAULT '{}',"
+     "  related_entities TEXT[] NOT NULL DEFAULT '{}',"
+     "  metadata JSONB NOT NULL DEFAULT '{}',"
+     "  expires_at TIMESTAMPTZ,"
+     "  is_archived BOOLEAN NOT NULL DEFAULT false,"
+     "  is_shared BOOLEAN NOT NULL DEFAULT false,"
+     "  created_at TIMESTAMPTZ NOT NULL,"
+     "  updated_at TIMESTAMPTZ NOT NULL)"
+     /*
+      * Every search rewrites its rows' access statistics. With the vector out
+      * of line (EXTERNAL, toast_tuple_target) a row is ~200 bytes, and with
+      * room left on each page (fillfactor) the update stays on its page (a HOT
+      * update): no new entry in any index, the HNSW one included, and the
+      * vector is not copied.
+      */
+     "  WITH (fillfactor = 80, toast_tuple_target = 128);"
+     "ALTER TABLE memori_memories ALTER COLUMN embedding SET STORAGE EXTERNAL;"
+     "CREATE INDEX memori_memories_conversation ON memori_memories(conversation_id, created_at);"
+     "CREATE INDEX memori_memories_owner ON memori_memories(tenant_id, user_id, memory_type);",
+     "creating the tables and the pgvector extension"},
+};
+#define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
+
+/* The runner's steps on one PGconn. */
+static int mg_begin(void *pg, struct mr_err *err)
+{
+    int rc = pg_exec_simple(pg, "BEGIN", "migrating the schema", err);
+    if (rc == 0)
+        rc = pg_exec_simple(pg, PG_SCHEMA_LOCK, "locking the schema", err);
+    if (rc == 0)
+        rc = pg_exec_simple(pg,
+                            "CREATE TABLE IF NOT EXISTS memori_schema (version INTEGER NOT NULL)",
+                            "migrating the schema", err);
+    if (rc)
+        PQclear(PQexec(pg, "ROLLBACK"));
+    return rc;
+}
+
+static int mg_read_version(void *pg, int *out, struct mr_err *err)
+{
+    PGresult *res = PQexec(pg, "SELECT max(version) FROM memori_schema");
+    int rc = 0;
+    *out = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = pg_result_error(err, pg, res, "reading the schema version");
+    else if (!PQgetisnull(res, 0, 0))
+        *out = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+static int mg_apply(void *pg, const struct store_migration *m, struct mr_err *err)
+{
+    char what[160];
+    snprintf(what, sizeof what, "migrating the schema (%s)", m->what);
+    return pg_exec_simple(pg, m->sql, what, err);
+}
+
+static int mg_write_version(void *pg, int version, struct mr_err *err)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "DELETE FROM memori_schema; INSERT INTO memori_schema VALUES (%d)",
+             version);
+    return pg_exec_simple(pg, sql, "migrating the schema", err);
+}
+
+static int mg_commit(void *pg, struct mr_err *err)
+{
+    return pg_exec_simple(pg, "COMMIT", "migrating the schema", err);
+}
+
+static void mg_rollback(void *pg)
+{
+    PQclear(PQexec(pg, "ROLLBACK"));
+}
+
+static const struct store_migrator migrator = {mg_begin,         mg_read_version, mg_apply,
+                                               mg_write_version, mg_commit,       mg_rollback};
+
+int pg_migrate(struct pg_store *s, PGconn *pg, struct mr_err *err)
+{
+    return store_migrate(&migrator, pg, s->redacted, migrations, N_MIGRATIONS, err);
+}
+
+static int meta_get(struct mr_store_tx *tx, const char *key, char **out, struct mr_err *err)
+{
+    struct pg_params p = {0};
+    pg_param_text(&p, key);
+    *out = NULL;
+    PGresult *res = pg_run(tx, P_META_GET, &p, "reading metadata", err);
+    if (!res)
+        return err->code;
+    if (PQntuples(res) == 1)
+        *out = pg_val_dup(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+static int meta_put(struct mr_store_tx *tx, const char *key, const char *value, struct mr_err *err)
+{
+    struct pg_params p = {0};
+    pg_param_text(&p, key);
+    pg_param_text(&p, value);
+    return pg_run_done(tx, P_META_PUT, &p, "writing metadata", NULL, err);
+}
+
+/* The dimension declared on the embedding column; 0 while it has none. */
+static int column_dim(PGconn *pg, int *out, struct mr_err *err)
+{
+    PGresult *res = PQexec(pg, "SELECT atttypmod FROM pg_attribute "
+                               "WHERE attrelid = 'memori_memories'::regclass "
+                               "AND attname = 'embedding'");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        int rc = pg_result_error(err, pg, res, "reading the embedding column");
+        PQclear(res);
+        return rc ? rc : MR_EINTERNAL;
+    }
+    int mod = atoi(PQgetvalue(res, 0, 0));
+    *out = mod > 0 ? mod : 0;
+    PQclear(res);
+    return 0;
+}
+
+/*
+ * Gives the embedding column dimension dim and its HNSW index. Rows of
+ * another dimension (only while `memori reembed` rewrites every row in the
+ * same transaction) hold zero vectors until rewritten.
+ */
+static int shape_embedding_column(PGconn *pg, size_t dim, struct mr_err *err)
+{
+    int have = 0;
+    int rc = column_dim(pg, &have, err);
+    if (rc)
+        return rc;
+    char sql[640];
+    if ((size_t)have != dim) {
+        snprintf(sql, sizeof sql,
+                 "DROP INDEX IF EXISTS memori_memories_embedding_hnsw;"
+                 "ALTER TABLE memori_memories ALTER COLUMN embedding TYPE vector(%zu) USING "
+                 "CASE WHEN vector_dims(embedding) = %zu THEN embedding::vector(%zu) "
+                 "ELSE array_fill(0::real, ARRAY[%zu])::vector(%zu) END;"
+                 "ALTER TABLE memori_memories ALTER COLUMN embedding SET STORAGE EXTERNAL",
+                 dim, dim, dim, dim, dim);
+        if ((rc = pg_exec_simple(pg, sql, "setting the embedding dimension", err)) != 0)
+            return rc;
+    }
+    return pg_exec_simple(pg,
+                          "CREATE INDEX IF NOT EXISTS memori_memories_embedding_hnsw "
+                          "ON memori_memories USING hnsw (embedding vector_cosine_ops)",
+                          "creating the vector index", err);
+}
+
+int pg_set_model(struct mr_store_tx *tx, const char *model, size_t dim, struct mr_err *err)
+{
+    char dims[32];
+    snprintf(dims, sizeof dims, "%zu", dim);
+    int rc = pg_exec_simple(pg_tx_conn(tx)->pg, PG_SCHEMA_LOCK, "locking the schema", err);
+    if (rc == 0)
+        rc = meta_put(tx, "embedding_model", model, err);
+    if (rc == 0)
+        rc = meta_put(tx, "embedding_dimensions", dims, err);
+    if (rc == 0)
+        rc = shape_embedding_column(pg_tx_conn(tx)->pg, dim, err);
+    return rc;
+}
+
+int pg_check_model(struct mr_store *base, const char *model, size_t dim, struct mr_err *err)
+{
+    struct pg_store *s = (struct pg_store *)base;
+    struct mr_store_tx *tx;
+    char *have_model = NULL, *have_dim = NULL;
+    int rc = pg_begin(base, true, &tx, err);
+    if (rc)
+        return rc;
+    /* Serialises with another process recording the model at the same moment. */
+    if ((rc = pg_exec_simple(pg_tx_conn(tx)->pg, PG_SCHEMA_LOCK, "locking the schema", err)) != 0 ||
+        (rc = meta_get(tx, "embedding_model", &have_model, err)) != 0 ||
+        (rc = meta_get(tx, "embedding_dimensions", &have_dim, err)) != 0)
+        goto out;
+    if (!have_model) {
+        rc = pg_set_model(tx, model, dim, err);
+        goto out;
+    }
+    if ((rc = store_model_matches(s->redacted, have_model, have_dim, model, dim, err)) != 0)
+        goto out;
+    rc = shape_embedding_column(pg_tx_conn(tx)->pg, dim, err);
+out:
+    free(have_model);
+    free(have_dim);
+    if (rc) {
+        pg_rollback(tx);
+        return rc;
+    }
+    return pg_commit(tx, err);
+}
+
+int pg_health(struct mr_store *base, struct mr_err *err)
+{
+    struct mr_store_tx *tx;
+    int rc = pg_begin(base, false, &tx, err);
+    if (rc)
+        return rc;
+    char *v = NULL;
+    rc = meta_get(tx, "embedding_model", &v, err);
+    free(v);
+    pg_rollback(tx);
+    return rc;
+}

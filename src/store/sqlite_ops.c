@@ -1,0 +1,542 @@
+/*
+ * sqlite_ops.c — the SQLite store's statements and the operations of
+ * store.h on them (see sqlite_int.h). No rule of the domain is written
+ * here: archival binds the bounds memori/rules.h computes, and expiry is
+ * the in-process index's to apply (it asks the rule).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlite_int.h"
+
+#define MEM_COLS                                                                                   \
+    "id, memory_id, conversation_id, user_id, tenant_id, content, memory_type, embedding, "        \
+    "importance_score, access_count, last_accessed_at, context_tags, related_entities, "           \
+    "metadata, expires_at, is_archived, created_at, updated_at, is_shared"
+#define CONV_COLS                                                                                  \
+    "id, conversation_id, user_id, tenant_id, data_source_id, title, metadata, is_active, "        \
+    "last_activity_at, created_at, updated_at"
+
+const char *const sqlite_stmt_sql[ST_COUNT] = {
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_PUT] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [ST_CONV_GET] = "SELECT " CONV_COLS " FROM conversations WHERE conversation_id = ?1",
+    [ST_CONV_INSERT] = "INSERT INTO conversations(conversation_id, user_id, tenant_id, "
+                       "data_source_id, title, metadata, is_active, last_activity_at, "
+                       "created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+    [ST_CONV_UPDATE] = "UPDATE conversations SET data_source_id=?2, title=?3, metadata=?4, "
+                       "is_active=?5, last_activity_at=?6, updated_at=?7 "
+                       "WHERE conversation_id=?1",
+    [ST_CONV_DELETE] = "DELETE FROM conversations WHERE conversation_id = ?1",
+    [ST_CONV_LIST] = "SELECT " CONV_COLS " FROM conversations WHERE tenant_id=?1 AND user_id=?2 "
+                     "ORDER BY last_activity_at DESC, id DESC LIMIT ?3 OFFSET ?4",
+    [ST_CONV_COUNT] = "SELECT count(*) FROM conversations WHERE tenant_id=?1 AND user_id=?2",
+    [ST_MEM_INSERT] = "INSERT INTO memories(memory_id, conversation_id, user_id, tenant_id, "
+                      "content, memory_type, embedding, importance_score, access_count, "
+                      "last_accessed_at, context_tags, related_entities, metadata, expires_at, "
+                      "is_archived, created_at, updated_at, is_shared) "
+                      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+    [ST_MEM_GET] = "SELECT " MEM_COLS " FROM memories WHERE memory_id = ?1",
+    [ST_MEM_GET_BY_ID] = "SELECT " MEM_COLS " FROM memories WHERE id = ?1",
+    [ST_MEM_UPDATE] = "UPDATE memories SET content=?2, memory_type=?3, importance_score=?4, "
+                      "access_count=?5, last_accessed_at=?6, context_tags=?7, "
+                      "related_entities=?8, metadata=?9, expires_at=?10, is_archived=?11, "
+                      "updated_at=?12, is_shared=?13 WHERE id=?1",
+    [ST_MEM_UPDATE_EMB] = "UPDATE memories SET embedding=?2 WHERE id=?1",
+    /*
+     * A search hit's statistics. Type and expiry are matched, not set: an
+     * UPDATE that names memory_type rewrites the row's memories_owner entry
+     * too, doubling the pages each search dirties. A row whose type or expiry
+     * did change (a promotion) matches nothing here and takes ST_MEM_ACCESS_FULL.
+     */
+    [ST_MEM_ACCESS] = "UPDATE memories SET importance_score=?2, access_count=?3, "
+                      "last_accessed_at=?4, updated_at=?5 "
+                      "WHERE id=?1 AND memory_type=?6 AND expires_at IS ?7",
+    [ST_MEM_ACCESS_FULL] = "UPDATE memories SET importance_score=?2, access_count=?3, "
+                           "last_accessed_at=?4, updated_at=?5, memory_type=?6, expires_at=?7 "
+                           "WHERE id=?1",
+    [ST_MEM_DELETE] = "DELETE FROM memories WHERE memory_id = ?1",
+    [ST_MEM_LIST_CONV] = "SELECT " MEM_COLS " FROM memories WHERE conversation_id=?1 "
+                         "ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
+    [ST_MEM_COUNT_CONV] = "SELECT count(*) FROM memories WHERE conversation_id=?1",
+    [ST_MEM_IDS_CONV] = "SELECT id FROM memories WHERE conversation_id=?1",
+    [ST_MEM_STATS] = "SELECT count(*), "
+                     "sum(memory_type='short_term'), sum(memory_type='long_term'), "
+                     "sum(memory_type='rule'), sum(memory_type='entity'), "
+                     "sum(memory_type='relationship'), sum(is_archived), avg(importance_score) "
+                     "FROM memories WHERE tenant_id=?1 AND (?2 IS NULL OR user_id=?2)",
+    /* Archival, its bounds bound (mr_rule_archive_bounds): the rule's constants live in rules.c. */
+    [ST_MEM_ARCHIVE] = "UPDATE memories SET is_archived=1, updated_at=?7 "
+                       "WHERE tenant_id=?1 AND (?2 IS NULL OR user_id=?2) AND memory_type=?3 "
+                       "AND is_archived=0 AND created_at < ?4 AND importance_score < ?5 "
+                       "AND access_count < ?6 RETURNING id, user_id",
+    [ST_MEM_SCAN] = "SELECT " MEM_COLS " FROM memories ORDER BY id",
+};
+
+static int s_conv_get(struct mr_store_tx *tx, const char *id, struct mr_conversation *out,
+                      struct mr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_CONV_GET);
+    sqlite_bind_text(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        sqlite_read_conversation(st, out);
+        sqlite3_reset(st);
+        return 0;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return mr_err_set(err, MR_ENOTFOUND, "Conversation not found");
+    return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, "reading a conversation");
+}
+
+static int s_conv_insert(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_CONV_INSERT);
+    sqlite_bind_text(st, 1, c->conversation_id);
+    sqlite_bind_text(st, 2, c->user_id);
+    sqlite_bind_text(st, 3, c->tenant_id);
+    if (c->has_data_source_id)
+        sqlite3_bind_int64(st, 4, c->data_source_id);
+    sqlite_bind_text(st, 5, c->title);
+    sqlite_bind_text(st, 6, c->metadata ? c->metadata : "{}");
+    sqlite3_bind_int(st, 7, c->is_active);
+    sqlite3_bind_int64(st, 8, c->last_activity_at);
+    sqlite3_bind_int64(st, 9, c->created_at);
+    sqlite3_bind_int64(st, 10, c->updated_at);
+    int rc = sqlite_exec_done(tx, st, "inserting a conversation", err);
+    if (rc == MR_ECONFLICT)
+        return mr_err_set(err, MR_ECONFLICT, "conversation %s already exists", c->conversation_id);
+    if (rc == 0)
+        c->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
+    return rc;
+}
+
+static int s_conv_update(struct mr_store_tx *tx, const struct mr_conversation *c,
+                         struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_CONV_UPDATE);
+    sqlite_bind_text(st, 1, c->conversation_id);
+    if (c->has_data_source_id)
+        sqlite3_bind_int64(st, 2, c->data_source_id);
+    sqlite_bind_text(st, 3, c->title);
+    sqlite_bind_text(st, 4, c->metadata ? c->metadata : "{}");
+    sqlite3_bind_int(st, 5, c->is_active);
+    sqlite3_bind_int64(st, 6, c->last_activity_at);
+    sqlite3_bind_int64(st, 7, c->updated_at);
+    int rc = sqlite_exec_done(tx, st, "updating a conversation", err);
+    if (rc == 0 && sqlite3_changes(sqlite_tx_conn(tx)->db) == 0)
+        return mr_err_set(err, MR_ENOTFOUND, "Conversation not found");
+    return rc;
+}
+
+static int s_conv_delete(struct mr_store_tx *tx, const char *id, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_CONV_DELETE);
+    sqlite_bind_text(st, 1, id);
+    int rc = sqlite_exec_done(tx, st, "deleting a conversation", err);
+    if (rc == 0 && sqlite3_changes(sqlite_tx_conn(tx)->db) == 0)
+        return mr_err_set(err, MR_ENOTFOUND, "Conversation not found");
+    return rc;
+}
+
+/* Runs a one-row count statement already bound. */
+static int count_rows(struct mr_store_tx *tx, sqlite3_stmt *st, int64_t *out, struct mr_err *err)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, "counting rows");
+    }
+    *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
+}
+
+/* Reads one row into the array slot; 0 or an error. */
+typedef int (*row_reader)(sqlite3_stmt *st, void *slot, struct mr_err *err);
+typedef void (*slot_clear)(void *slot);
+
+/*
+ * Steps st to the end, reading every row into a growing array of elem-sized
+ * slots. On failure frees what it read and returns the error.
+ */
+static int collect_rows(struct mr_store_tx *tx, sqlite3_stmt *st, size_t elem, row_reader read,
+                        slot_clear clear, void **out, size_t *out_n, const char *what,
+                        struct mr_err *err)
+{
+    char *v = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = mr_xrealloc(v, cap * elem);
+        }
+        if ((rc = read(st, v + n * elem, err)) != 0)
+            break;
+        n++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            clear(v + i * elem);
+        free(v);
+        *out = NULL;
+        *out_n = 0;
+        return rc < 0 ? rc : sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, what);
+    }
+    *out = v;
+    *out_n = n;
+    return 0;
+}
+
+static int read_conversation_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
+{
+    (void)err;
+    sqlite_read_conversation(st, slot);
+    return 0;
+}
+
+static int read_memory_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
+{
+    return sqlite_read_memory(st, slot, err);
+}
+
+static void clear_conversation(void *slot)
+{
+    mr_conversation_clear(slot);
+}
+static void clear_memory(void *slot)
+{
+    mr_memory_clear(slot);
+}
+
+static int s_conv_list(struct mr_store_tx *tx, const struct mr_identity *who, int64_t limit,
+                       int64_t offset, struct mr_conversation **out, size_t *out_n,
+                       int64_t *out_total, struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_CONV_COUNT);
+    sqlite_bind_text(st, 1, who->tenant_id);
+    sqlite_bind_text(st, 2, who->user_id);
+    int rc = count_rows(tx, st, out_total, err);
+    if (rc)
+        return rc;
+    st = sqlite_stmt(tx, ST_CONV_LIST);
+    sqlite_bind_text(st, 1, who->tenant_id);
+    sqlite_bind_text(st, 2, who->user_id);
+    sqlite3_bind_int64(st, 3, limit);
+    sqlite3_bind_int64(st, 4, offset);
+    return collect_rows(tx, st, sizeof **out, read_conversation_row, clear_conversation,
+                        (void **)out, out_n, "listing conversations", err);
+}
+
+static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_INSERT);
+    sqlite_bind_text(st, 1, m->memory_id);
+    sqlite_bind_text(st, 2, m->conversation_id);
+    sqlite_bind_text(st, 3, m->user_id);
+    sqlite_bind_text(st, 4, m->tenant_id);
+    sqlite_bind_text(st, 5, m->content);
+    sqlite_bind_text(st, 6, mr_memory_type_name(m->memory_type));
+    sqlite3_bind_blob(st, 7, m->embedding, (int)(m->dim * sizeof(float)), SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 8, m->importance_score);
+    sqlite3_bind_int64(st, 9, m->access_count);
+    sqlite_bind_time(st, 10, m->last_accessed_at);
+    sqlite_bind_strv(st, 11, &m->context_tags);
+    sqlite_bind_strv(st, 12, &m->related_entities);
+    sqlite_bind_text(st, 13, m->metadata ? m->metadata : "{}");
+    sqlite_bind_time(st, 14, m->expires_at);
+    sqlite3_bind_int(st, 15, m->is_archived);
+    sqlite3_bind_int64(st, 16, m->created_at);
+    sqlite3_bind_int64(st, 17, m->updated_at);
+    sqlite3_bind_int(st, 18, m->is_shared);
+    int rc = sqlite_exec_done(tx, st, "inserting a memory", err);
+    if (rc == 0)
+        m->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
+    return rc;
+}
+
+static int get_one_memory(struct mr_store_tx *tx, sqlite3_stmt *st, struct mr_memory *out,
+                          struct mr_err *err)
+{
+    memset(out, 0, sizeof *out); /* cleared even when absent, so callers may clear it */
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        rc = sqlite_read_memory(st, out, err);
+        sqlite3_reset(st);
+        return rc;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+    return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, "reading a memory");
+}
+
+static int s_mem_get(struct mr_store_tx *tx, const char *id, struct mr_memory *out,
+                     struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_GET);
+    sqlite_bind_text(st, 1, id);
+    return get_one_memory(tx, st, out, err);
+}
+
+static int s_mem_get_by_id(struct mr_store_tx *tx, int64_t id, struct mr_memory *out,
+                           struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_GET_BY_ID);
+    sqlite3_bind_int64(st, 1, id);
+    return get_one_memory(tx, st, out, err);
+}
+
+static int s_mem_update(struct mr_store_tx *tx, const struct mr_memory *m, bool with_embedding,
+                        struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_UPDATE);
+    sqlite3_bind_int64(st, 1, m->id);
+    sqlite_bind_text(st, 2, m->content);
+    sqlite_bind_text(st, 3, mr_memory_type_name(m->memory_type));
+    sqlite3_bind_double(st, 4, m->importance_score);
+    sqlite3_bind_int64(st, 5, m->access_count);
+    sqlite_bind_time(st, 6, m->last_accessed_at);
+    sqlite_bind_strv(st, 7, &m->context_tags);
+    sqlite_bind_strv(st, 8, &m->related_entities);
+    sqlite_bind_text(st, 9, m->metadata ? m->metadata : "{}");
+    sqlite_bind_time(st, 10, m->expires_at);
+    sqlite3_bind_int(st, 11, m->is_archived);
+    sqlite3_bind_int64(st, 12, m->updated_at);
+    sqlite3_bind_int(st, 13, m->is_shared);
+    int rc = sqlite_exec_done(tx, st, "updating a memory", err);
+    if (rc == 0 && sqlite3_changes(sqlite_tx_conn(tx)->db) == 0)
+        return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+    if (rc == 0 && with_embedding) {
+        st = sqlite_stmt(tx, ST_MEM_UPDATE_EMB);
+        sqlite3_bind_int64(st, 1, m->id);
+        sqlite3_bind_blob(st, 2, m->embedding, (int)(m->dim * sizeof(float)), SQLITE_TRANSIENT);
+        rc = sqlite_exec_done(tx, st, "updating an embedding", err);
+    }
+    return rc;
+}
+
+static int s_mem_delete(struct mr_store_tx *tx, const char *id, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_DELETE);
+    sqlite_bind_text(st, 1, id);
+    int rc = sqlite_exec_done(tx, st, "deleting a memory", err);
+    if (rc == 0 && sqlite3_changes(sqlite_tx_conn(tx)->db) == 0)
+        return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+    return rc;
+}
+
+static int s_mem_list_by_conversation(struct mr_store_tx *tx, const char *conv, int64_t limit,
+                                      int64_t offset, struct mr_memory **out, size_t *out_n,
+                                      int64_t *out_total, struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_COUNT_CONV);
+    sqlite_bind_text(st, 1, conv);
+    int rc = count_rows(tx, st, out_total, err);
+    if (rc)
+        return rc;
+    st = sqlite_stmt(tx, ST_MEM_LIST_CONV);
+    sqlite_bind_text(st, 1, conv);
+    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int64(st, 3, offset);
+    return collect_rows(tx, st, sizeof **out, read_memory_row, clear_memory, (void **)out, out_n,
+                        "listing memories", err);
+}
+
+/* Collects the first column of every row as int64 ids. */
+static int collect_ids(struct mr_store_tx *tx, sqlite3_stmt *st, int64_t **out, size_t *out_n,
+                       const char *what, struct mr_err *err)
+{
+    size_t cap = 0;
+    int rc;
+    *out = NULL;
+    *out_n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*out_n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = mr_xrealloc(*out, cap * sizeof **out);
+        }
+        (*out)[(*out_n)++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *out_n = 0;
+        return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, what);
+    }
+    return 0;
+}
+
+static int s_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv, int64_t **out,
+                                     size_t *out_n, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_IDS_CONV);
+    sqlite_bind_text(st, 1, conv);
+    return collect_ids(tx, st, out, out_n, "listing a conversation's memories", err);
+}
+
+static int s_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who, struct mr_stats *out,
+                       struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_STATS);
+    sqlite_bind_text(st, 1, who->tenant_id);
+    sqlite_bind_text(st, 2, who->user_id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, "computing statistics");
+    }
+    memset(out, 0, sizeof *out);
+    out->total = sqlite3_column_int64(st, 0);
+    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+        out->by_type[t] = sqlite3_column_int64(st, 1 + t);
+    out->archived = sqlite3_column_int64(st, 6);
+    out->average_importance = sqlite3_column_double(st, 7);
+    sqlite3_reset(st);
+    return 0;
+}
+
+static int s_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who,
+                         const struct mr_archive_bounds *b, int64_t now, int64_t **out_ids,
+                         char ***out_users, size_t *out_n, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_ARCHIVE);
+    sqlite_bind_text(st, 1, who->tenant_id);
+    sqlite_bind_text(st, 2, who->user_id);
+    sqlite_bind_text(st, 3, mr_memory_type_name(b->type));
+    sqlite3_bind_int64(st, 4, b->created_before);
+    sqlite3_bind_double(st, 5, b->importance_below);
+    sqlite3_bind_int64(st, 6, b->access_below);
+    sqlite3_bind_int64(st, 7, now);
+    size_t cap = 0, n = 0;
+    int64_t *ids = NULL;
+    char **users = NULL;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            ids = mr_xrealloc(ids, cap * sizeof *ids);
+            users = mr_xrealloc(users, cap * sizeof *users);
+        }
+        ids[n] = sqlite3_column_int64(st, 0);
+        users[n++] = sqlite_col_text(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < n; i++)
+            free(users[i]);
+        free(users);
+        free(ids);
+        *out_ids = NULL;
+        *out_users = NULL;
+        *out_n = 0;
+        return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, "archiving memories");
+    }
+    *out_ids = ids;
+    *out_users = users;
+    *out_n = n;
+    return 0;
+}
+
+static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                        const struct mr_index_query *q, struct mr_memory **out, float **out_scores,
+                        size_t *out_n, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q;
+    *out = NULL;
+    *out_scores = NULL;
+    *out_n = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+/* Runs one of the access statements for m; *changed says whether it matched the row. */
+static int access_update(struct mr_store_tx *tx, enum sqlite_stmt id, const struct mr_memory *m,
+                         bool *changed, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, id);
+    sqlite3_bind_int64(st, 1, m->id);
+    sqlite3_bind_double(st, 2, m->importance_score);
+    sqlite3_bind_int64(st, 3, m->access_count);
+    sqlite_bind_time(st, 4, m->last_accessed_at);
+    sqlite3_bind_int64(st, 5, m->updated_at);
+    sqlite_bind_text(st, 6, mr_memory_type_name(m->memory_type));
+    sqlite_bind_time(st, 7, m->expires_at);
+    int rc = sqlite_exec_done(tx, st, "recording an access", err);
+    *changed = rc == 0 && sqlite3_changes(sqlite_tx_conn(tx)->db) > 0;
+    return rc;
+}
+
+/* One cached UPDATE per memory: SQLite statements cost no round trip. */
+static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
+                               struct mr_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool changed = false;
+        int rc = access_update(tx, ST_MEM_ACCESS, &ms[i], &changed, err);
+        if (rc == 0 && !changed)
+            rc = access_update(tx, ST_MEM_ACCESS_FULL, &ms[i], &changed, err);
+        if (rc)
+            return rc;
+        if (!changed)
+            return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+    }
+    return 0;
+}
+
+static int s_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_SCAN);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct mr_memory m;
+        if ((rc = sqlite_read_memory(st, &m, err)) != 0)
+            break;
+        rc = fn(arg, &m);
+        mr_memory_clear(&m);
+        if (rc != 0)
+            break;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    return rc < 0 ? rc : sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, "scanning memories");
+}
+
+const struct mr_store_ops sqlite_store_ops = {
+    .name = "sqlite",
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .check_model = sqlite_check_model,
+    .set_model = sqlite_set_model,
+    .conv_get = s_conv_get,
+    .conv_insert = s_conv_insert,
+    .conv_update = s_conv_update,
+    .conv_delete = s_conv_delete,
+    .conv_list = s_conv_list,
+    .mem_insert = s_mem_insert,
+    .mem_get = s_mem_get,
+    .mem_get_by_id = s_mem_get_by_id,
+    .mem_update = s_mem_update,
+    .mem_delete = s_mem_delete,
+    .mem_list_by_conversation = s_mem_list_by_conversation,
+    .mem_ids_by_conversation = s_mem_ids_by_conversation,
+    .mem_stats = s_mem_stats,
+    .mem_archive = s_mem_archive,
+    .mem_search = s_mem_search,
+    .mem_record_access = s_mem_record_access,
+    .mem_scan = s_mem_scan,
+    .health = sqlite_health,
+    .close = sqlite_close,
+};
