@@ -796,6 +796,29 @@ TEST(test_model_change_is_refused_then_reembedded)
     stop();
 }
 
+/*
+ * One SQLite file serves one process (its vectors live in that process's
+ * index): a second `memori serve` on it refuses to start, exit code 2,
+ * naming the file and the process that has it. PostgreSQL serves any number.
+ */
+TEST(test_second_serve_on_one_sqlite_file_exits_2)
+{
+    if (strcmp(test_backend(), "sqlite") != 0)
+        return;
+    CHECK(start());
+    char url[600], pid[32], err[4096];
+    CHECK(test_database_url(srv.db, url, sizeof url) == 0);
+    snprintf(pid, sizeof pid, "(pid %ld)", (long)srv.pid);
+    char *env[] = {url, "PORT=0", NULL};
+    char *serve[] = {"serve", NULL};
+    int rc = run_memori(serve, env, err, sizeof err);
+    stop();
+    CHECK_INT(rc, 2);
+    CHECK(strstr(err, "in use by another memori process") != NULL);
+    CHECK(strstr(err, srv.db) != NULL);
+    CHECK(strstr(err, pid) != NULL);
+}
+
 TEST(test_search_finds_meaning)
 {
     CHECK(start());
@@ -1013,5 +1036,6 @@ TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud)
           T(test_oversize_body_is_413), T(test_health_and_access_log),
           T(test_data_survives_restart), T(test_graph_snapshot_is_reused_and_reconciled), T(test_fifty_concurrent_clients),
           T(test_bad_config_exits_2_naming_the_variable), T(test_cli_help_version_and_unknown),
-          T(test_model_change_is_refused_then_reembedded), T(test_search_finds_meaning),
+          T(test_model_change_is_refused_then_reembedded),
+          T(test_second_serve_on_one_sqlite_file_exits_2), T(test_search_finds_meaning),
           T(test_openai_provider_end_to_end), T(test_shared_redis_cache_across_processes))
