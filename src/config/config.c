@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "memori/embed.h"
+#include "memori/store.h"
 #include "memori/util.h"
 
 enum kind { K_STR, K_INT, K_BOOL, K_FLOAT, K_ENUM, K_SIZE };
@@ -310,8 +311,8 @@ static int parse_database_url(struct mr_config *cfg, struct mr_err *err)
             return 0;
         }
     }
-    if (strncmp(u, "postgresql://", 13) == 0 || strncmp(u, "postgres://", 11) == 0 ||
-        strncmp(u, "postgresql+asyncpg://", 21) == 0) {
+    /* The store's own list of forms, so the two never disagree. */
+    if (mr_store_is_postgres_url(u)) {
         cfg->db_kind = MR_DB_POSTGRES;
         return 0;
     }

@@ -308,9 +308,33 @@ TEST(test_database_location_masks_the_password)
     }
 }
 
+/* Every SQLAlchemy driver form the PostgreSQL store accepts, the configuration accepts too. */
+TEST(test_postgres_driver_urls_select_postgres)
+{
+    static const char *const urls[] = {
+        "DATABASE_URL=postgres://u:p@h/db",
+        "DATABASE_URL=postgresql+asyncpg://u:p@h/db",
+        "DATABASE_URL=postgresql+psycopg2://u:p@h:5432/db",
+        "DATABASE_URL=postgresql+psycopg://u:p@h/db",
+        "DATABASE_URL=postgresql+pg8000://u:p@h/db",
+    };
+    for (size_t i = 0; i < sizeof urls / sizeof *urls; i++) {
+        struct mr_config c;
+        struct mr_err err;
+        char *env[] = {(char *)urls[i], NULL};
+        int rc = load(&c, env, &err);
+        if (rc != 0 || c.db_kind != MR_DB_POSTGRES)
+            test_fail(__FILE__, __LINE__, "%s: %s", urls[i], rc ? err.msg : "not PostgreSQL");
+        mr_config_free(&c);
+        if (test_failed())
+            return;
+    }
+}
+
 TEST_MAIN("config", T(test_provider_defaults_come_from_the_registry),
           T(test_database_location_masks_the_password), T(test_defaults_match_reference),
           T(test_every_variable_is_read), T(test_bad_values_name_the_variable),
           T(test_secrets_never_in_messages), T(test_printing_masks_secrets),
           T(test_dotenv_is_read_and_environment_wins), T(test_dotenv_bad_value_and_bad_line),
-          T(test_missing_dotenv_is_fine), T(test_postgres_url_selects_postgres))
+          T(test_missing_dotenv_is_fine), T(test_postgres_url_selects_postgres),
+          T(test_postgres_driver_urls_select_postgres))
