@@ -648,6 +648,7 @@ TEST(test_pg_params_past_their_bound_abort)
         if (pid == 0) {
             int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
             dup2(fd, 2);
+            signal(SIGABRT, SIG_DFL); /* the expected abort is no crash of the suite's */
             struct pg_params p = {0};
             struct mr_strv none = {0};
             if (kind == 0)
