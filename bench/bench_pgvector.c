@@ -54,11 +54,8 @@ static struct figures pg_search(struct mr_store *s, const float *queries, size_t
     double lat[NQ];
     int hits = 0;
     for (int q = 0; q < NQ; q++) {
-        struct mr_index_query iq = {.vec = queries + (size_t)q * d,
-                                    .dim = d,
-                                    .now = 1,
-                                    .min_score = -2,
-                                    .limit = 10};
+        struct mr_index_query iq = {
+            .vec = queries + (size_t)q * d, .dim = d, .now = 1, .min_score = -2, .limit = 10};
         struct mr_err err;
         struct mr_store_tx *tx;
         struct mr_memory *got = NULL;
@@ -108,8 +105,8 @@ static struct figures local_search(const float *data, size_t n, size_t d, const 
     double lat[NQ];
     int hits = 0;
     for (int q = 0; q < NQ; q++) {
-        struct mr_index_query iq = {.vec = queries + (size_t)q * d, .now = 1, .min_score = -2,
-                                    .limit = 10};
+        struct mr_index_query iq = {
+            .vec = queries + (size_t)q * d, .now = 1, .min_score = -2, .limit = 10};
         struct mr_index_hit out[10];
         size_t got = 0;
         struct mr_err err;
@@ -155,8 +152,8 @@ static int64_t load(struct mr_store *s, const float *data, size_t n, size_t d)
             goto fail;
         if (i == 0)
             first = m.id;
-        if ((i + 1) % BATCH == 0 && (mr_store_commit(tx, &err) != 0 ||
-                                     mr_store_begin(s, true, &tx, &err) != 0))
+        if ((i + 1) % BATCH == 0 &&
+            (mr_store_commit(tx, &err) != 0 || mr_store_begin(s, true, &tx, &err) != 0))
             goto fail;
     }
     if (mr_store_commit(tx, &err) != 0)
