@@ -1,8 +1,8 @@
-/* Unit tests of the exact index: top-k against brute force, filters, removal. */
+/* Unit tests of the in-process index: top-k against brute force, filters, removal, graphs, int8. */
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "memori/index.h"
+#include "../../src/index/index_int.h"
 #include "test.h"
 
 #define DIM 24
@@ -38,7 +38,7 @@ static struct mr_index_query query(const float *q, size_t limit)
 TEST(test_topk_matches_brute_force)
 {
     enum { N = 500, K = 10 };
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     static float vecs[N][DIM];
     for (int i = 0; i < N; i++) {
         random_unit(vecs[i]);
@@ -68,7 +68,7 @@ TEST(test_topk_matches_brute_force)
 
 TEST(test_filters_apply_during_scan)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     float v[DIM];
     random_unit(v);
     put(ix, &alice, 1, MR_RULE, "c1", false, MR_NO_TIME, v);
@@ -105,7 +105,7 @@ TEST(test_filters_apply_during_scan)
 
 TEST(test_min_score_threshold)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     float a[DIM] = {1}, b[DIM] = {0, 1}, q[DIM] = {1};
     put(ix, &alice, 1, MR_RULE, "c", false, MR_NO_TIME, a);
     put(ix, &alice, 2, MR_RULE, "c", false, MR_NO_TIME, b);
@@ -124,7 +124,7 @@ TEST(test_min_score_threshold)
 
 TEST(test_remove_and_update_are_reflected)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     float v[DIM];
     for (int i = 1; i <= 100; i++) {
         random_unit(v);
@@ -162,7 +162,7 @@ TEST(test_remove_and_update_are_reflected)
 
 TEST(test_shared_entries_reach_the_tenant_once)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     float v[DIM];
     random_unit(v);
     struct mr_index_entry e = {1, "alice", "t1", "c", MR_RULE, false, MR_NO_TIME, v, true};
@@ -202,8 +202,8 @@ TEST(test_shared_entries_reach_the_tenant_once)
 TEST(test_ann_partition_matches_exact)
 {
     enum { NV = 3000, NQ = 100 };
-    struct mr_index *ann = mr_index_flat_new(DIM), *exact = mr_index_flat_new(DIM);
-    mr_index_flat_set_ann(ann, 500, 64);
+    struct mr_index *ann = mr_index_new(DIM), *exact = mr_index_new(DIM);
+    mr_index_set_ann(ann, 500, 64);
     static float vecs[NV][DIM];
     for (int i = 0; i < NV; i++) {
         random_unit(vecs[i]);
@@ -212,7 +212,7 @@ TEST(test_ann_partition_matches_exact)
         put(exact, &alice, i + 1, t, "c", false, MR_NO_TIME, vecs[i]);
     }
     /* The graph was built aside (searches meanwhile scan); measure the graph itself. */
-    mr_index_flat_wait_builds(ann);
+    ix_wait_builds(ann);
     /* Remove a third, move another vector: both must show at once. */
     for (int i = 0; i < NV; i += 3) {
         mr_index_remove(ann, &alice, i + 1);
@@ -262,7 +262,7 @@ TEST(test_ann_partition_matches_exact)
         mr_index_remove(ann, &alice, i + 1);
         mr_index_remove(exact, &alice, i + 1);
     }
-    mr_index_flat_wait_builds(ann);
+    ix_wait_builds(ann);
     for (int qi = 0; qi < 20; qi++) {
         float q[DIM];
         random_unit(q);
@@ -327,8 +327,8 @@ static void *writer(void *arg)
 /* Searches in parallel with writes (run under ThreadSanitizer by make test TSAN=1). */
 TEST(test_concurrent_writer_and_readers)
 {
-    struct rw r = {mr_index_flat_new(DIM), 0};
-    mr_index_flat_set_ann(r.ix, 100, 32); /* graph inserts and rebuilds under readers too */
+    struct rw r = {mr_index_new(DIM), 0};
+    mr_index_set_ann(r.ix, 100, 32); /* graph inserts and rebuilds under readers too */
     pthread_t w, rd[3];
     pthread_create(&w, NULL, writer, &r);
     for (int i = 0; i < 3; i++)
@@ -362,15 +362,15 @@ TEST(test_int8_kernel_matches_scalar_exactly)
         b[i] = (int8_t)(frand() * 127);
     }
     a[5] = b[5] = -127;
-    mr_dot_i8_fn dot = mr_index_dot_i8_fn();
+    ix_dot_i8_fn dot = ix_dot_i8_kernel();
     for (size_t dim = 1; dim <= 2048; dim++) {
         size_t off = dim % 7; /* unaligned starts */
-        CHECK_INT(dot(a + off, b + off, dim), mr_index_dot_i8_scalar(a + off, b + off, dim));
+        CHECK_INT(dot(a + off, b + off, dim), ix_dot_i8_scalar(a + off, b + off, dim));
     }
     float v[DIM];
     int8_t q[DIM];
     random_unit(v);
-    float scale = mr_index_quantize_i8(v, DIM, q);
+    float scale = ix_quantize_i8(v, DIM, q);
     for (int i = 0; i < DIM; i++)
         CHECK_NEAR(q[i] * scale, v[i], scale / 2 + 1e-7);
 }
@@ -378,8 +378,8 @@ TEST(test_int8_kernel_matches_scalar_exactly)
 TEST(test_int8_scan_rescores_in_float32)
 {
     enum { N = 3000, NQ = 60 };
-    struct mr_index *ix8 = mr_index_flat_new(DIM), *exact = mr_index_flat_new(DIM);
-    mr_index_flat_set_int8(ix8, true);
+    struct mr_index *ix8 = mr_index_new(DIM), *exact = mr_index_new(DIM);
+    mr_index_set_int8(ix8, true);
     static float vecs[N][DIM];
     for (int i = 0; i < N; i++) {
         random_unit(vecs[i]);
@@ -416,8 +416,7 @@ TEST(test_int8_scan_rescores_in_float32)
         total += (int)nb;
     }
     double recall = (double)found / total;
-    fprintf(stdout, "    int8 scan + float32 rescoring, recall@10 against float32: %.3f\n",
-            recall);
+    fprintf(stdout, "    int8 scan + float32 rescoring, recall@10 against float32: %.3f\n", recall);
     CHECK(recall >= 0.95);
     mr_index_destroy(ix8);
     mr_index_destroy(exact);
