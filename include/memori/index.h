@@ -46,7 +46,7 @@ struct mr_index_query {
     const char *conversation_id; /* NULL = any */
     unsigned type_mask;          /* bit (1u << type); 0 = every type */
     bool include_archived;       /* true: archived and live ones */
-    int64_t now;                 /* expired (expires_at <= now) never match */
+    int64_t now;                 /* entries expired at now (mr_rule_expired_at) never match */
     float min_score;             /* cosine >= min_score */
     size_t limit;
     bool include_shared; /* also what other users of the tenant shared (relaxed isolation) */

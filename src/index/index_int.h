@@ -251,7 +251,7 @@ struct ix_filter {
     const char *conversation_id; /* NULL = any */
     unsigned type_mask;          /* bit (1u << type); 0 = every type */
     bool include_archived;
-    int64_t now;                /* expired entries (expires_at <= now) never match */
+    int64_t now;                /* expired entries (the expiry rule, rules.h) never match */
     const struct ix_part *skip; /* entries also in this partition are left out (NULL: none) */
 };
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "index_int.h"
+#include "memori/rules.h"
 
 static uint64_t hash_key(const char *s, size_t n)
 {
@@ -223,7 +224,7 @@ bool ix_matches(const struct ix_part *p, size_t slot, const struct ix_filter *f)
         return false;
     if (m->is_archived && !f->include_archived)
         return false;
-    if (m->expires_at != MR_NO_TIME && m->expires_at <= f->now)
+    if (mr_rule_expired_at(m->expires_at, f->now))
         return false;
     if (f->conversation_id && strcmp(f->conversation_id, m->conversation_id) != 0)
         return false;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "../../src/index/index_int.h"
+#include "memori/rules.h"
 #include "test.h"
 
 #define DIM 24
@@ -101,6 +102,56 @@ TEST(test_filters_apply_during_scan)
     CHECK_INT(n, 2);
     CHECK(hits[0].id < hits[1].id); /* equal scores: lower id first */
     mr_index_destroy(ix);
+}
+
+/*
+ * Expiry is the rule's (rules.h), not the index's: around the boundary an
+ * entry is returned exactly when mr_rule_expired_at says it is not expired,
+ * whichever way the search reaches it (exact, int8, graph).
+ */
+TEST(test_expiry_follows_the_rule)
+{
+    enum { NOW = 1000, N = 600 };
+    const int64_t expiries[] = {MR_NO_TIME, NOW - 1, NOW, NOW + 1, 0, INT64_MAX};
+    enum { NE = sizeof expiries / sizeof *expiries };
+    static float vecs[N][DIM];
+    uint64_t own_rng = 7; /* its own stream: the other tests' vectors stay as they were */
+    for (int mode = 0; mode < 3; mode++) {
+        struct mr_index *ix = mr_index_new(DIM);
+        if (mode == 1)
+            mr_index_set_int8(ix, true);
+        if (mode == 2)
+            mr_index_set_ann(ix, 100, 64);
+        for (int i = 0; i < N; i++) {
+            test_random_unit(vecs[i], DIM, &own_rng);
+            put(ix, &alice, i + 1, MR_SHORT_TERM, "c", false, expiries[i % NE], vecs[i]);
+        }
+        ix_wait_builds(ix);
+        size_t live = 0;
+        for (int i = 0; i < N; i++)
+            live += !mr_rule_expired_at(expiries[i % NE], NOW);
+        struct mr_index_query q = query(vecs[0], N);
+        q.now = NOW;
+        struct mr_index_hit hits[N];
+        size_t n;
+        struct mr_err err;
+        CHECK(mr_index_search(ix, &alice, &q, hits, &n, &err) == 0);
+        if (mode < 2)
+            CHECK_INT(n, live); /* exact scans: every live one */
+        else
+            CHECK(n >= live * 9 / 10); /* the graph: most of them */
+        for (size_t k = 0; k < n; k++)
+            CHECK(!mr_rule_expired_at(expiries[(hits[k].id - 1) % NE], NOW));
+        /* Searched one by one, at the boundary itself. */
+        for (int i = 0; i < NE; i++) {
+            struct mr_index_query one = query(vecs[i], 1);
+            one.now = NOW;
+            CHECK(mr_index_search(ix, &alice, &one, hits, &n, &err) == 0);
+            bool found = n == 1 && hits[0].id == i + 1;
+            CHECK(found == !mr_rule_expired_at(expiries[i], NOW));
+        }
+        mr_index_destroy(ix);
+    }
 }
 
 TEST(test_min_score_threshold)
@@ -423,7 +474,8 @@ TEST(test_int8_scan_rescores_in_float32)
 }
 
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
-          T(test_min_score_threshold), T(test_remove_and_update_are_reflected),
-          T(test_shared_entries_reach_the_tenant_once), T(test_ann_partition_matches_exact),
-          T(test_concurrent_writer_and_readers), T(test_dot_matches_naive_for_odd_sizes),
-          T(test_int8_kernel_matches_scalar_exactly), T(test_int8_scan_rescores_in_float32))
+          T(test_expiry_follows_the_rule), T(test_min_score_threshold),
+          T(test_remove_and_update_are_reflected), T(test_shared_entries_reach_the_tenant_once),
+          T(test_ann_partition_matches_exact), T(test_concurrent_writer_and_readers),
+          T(test_dot_matches_naive_for_odd_sizes), T(test_int8_kernel_matches_scalar_exactly),
+          T(test_int8_scan_rescores_in_float32))
