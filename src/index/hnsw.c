@@ -98,19 +98,22 @@ const float *hnsw_vector(const struct hnsw *h, int64_t id)
 }
 
 /*
- * Beam search on one level from the entry points in `from`: leaves the up
- * to ef closest nodes in results (worst on top). visited is n bytes, cleared.
+ * Beam search on one level from the n_from entry points in from (any
+ * order: the heaps' total order makes the walk depend on the set alone):
+ * leaves the up to ef closest nodes in results (worst on top). visited is
+ * n bytes, cleared.
  */
-static void search_layer(const struct hnsw *h, const float *q, const struct ix_heap *from,
-                         size_t ef, int lvl, uint8_t *visited, struct ix_heap *results)
+static void search_layer(const struct hnsw *h, const float *q, const struct mr_index_hit *from,
+                         size_t n_from, size_t ef, int lvl, uint8_t *visited,
+                         struct ix_heap *results)
 {
     struct ix_heap frontier = {NULL, 0, 0, false}; /* best on top: explored next */
     results->n = 0;
     results->worst_on_top = true;
-    for (size_t i = 0; i < from->n; i++) {
-        visited[node_of(from->v[i])] = 1;
-        ix_heap_push(&frontier, from->v[i]);
-        ix_heap_push(results, from->v[i]);
+    for (size_t i = 0; i < n_from; i++) {
+        visited[node_of(from[i])] = 1;
+        ix_heap_push(&frontier, from[i]);
+        ix_heap_push(results, from[i]);
     }
     while (results->n > ef)
         ix_heap_pop(results);
@@ -125,9 +128,12 @@ static void search_layer(const struct hnsw *h, const float *q, const struct ix_h
                 continue;
             visited[nb] = 1;
             float s = sim(h, q, nb);
-            if (results->n < ef || s > results->v[0].score) {
+            if (results->n < ef) {
                 ix_heap_push(&frontier, cand(s, nb));
-                ix_heap_keep(results, ef, cand(s, nb));
+                ix_heap_push(results, cand(s, nb));
+            } else if (s > results->v[0].score) {
+                ix_heap_push(&frontier, cand(s, nb));
+                ix_heap_replace_top(results, cand(s, nb));
             }
         }
     }
@@ -236,15 +242,18 @@ void hnsw_add(struct hnsw *h, int64_t id, const float *vec)
         return;
     }
     uint8_t *visited = mr_xcalloc(h->n, 1);
-    struct ix_heap ep = {NULL, 0, 0, false}, res = {NULL, 0, 0, true};
+    struct ix_heap res = {NULL, 0, 0, true};
+    /* The entry points of each level: what the level above found (at most ef_construction). */
+    struct mr_index_hit *ep = mr_xmalloc(((size_t)h->ef_construction + 1) * sizeof *ep);
+    size_t n_ep = 1;
     size_t cur = (size_t)h->entry;
     float cs = sim(h, vec, cur);
     /* Greedy descent through the levels above the new node's. */
     descend(h, vec, h->max_level, lvl, &cur, &cs);
-    ix_heap_push(&ep, cand(cs, cur));
+    ep[0] = cand(cs, cur);
     for (int l = lvl < h->max_level ? lvl : h->max_level; l >= 0; l--) {
         memset(visited, 0, h->n);
-        search_layer(h, vec, &ep, (size_t)h->ef_construction, l, visited, &res);
+        search_layer(h, vec, ep, n_ep, (size_t)h->ef_construction, l, visited, &res);
         /* Connect to M diverse neighbours among those found, both ways. */
         struct mr_index_hit *found = mr_xmalloc((res.n ? res.n : 1) * sizeof *found);
         size_t nf = 0;
@@ -257,15 +266,14 @@ void hnsw_add(struct hnsw *h, int64_t id, const float *vec)
             link(h, mine[1 + k], node, l);
         free(found);
         /* The found set seeds the next level down. */
-        ep.n = 0;
-        for (size_t k = 0; k < res.n; k++)
-            ix_heap_push(&ep, res.v[k]);
+        memcpy(ep, res.v, res.n * sizeof *ep);
+        n_ep = res.n;
     }
     if (lvl > h->max_level) {
         h->max_level = lvl;
         h->entry = (int64_t)node;
     }
-    free(ep.v);
+    free(ep);
     free(res.v);
     free(visited);
 }
@@ -287,30 +295,29 @@ size_t hnsw_search(const struct hnsw *h, const float *q, size_t k, size_t ef, hn
     if (ef < k)
         ef = k;
     uint8_t *visited = mr_xmalloc(h->n);
-    struct ix_heap ep = {NULL, 0, 0, false}, res = {NULL, 0, 0, true};
+    struct ix_heap res = {NULL, 0, 0, true};
     size_t cur = (size_t)h->entry;
     float cs = sim(h, q, cur);
     descend(h, q, h->max_level, 0, &cur, &cs);
+    const struct mr_index_hit start = cand(cs, cur);
     size_t found = 0;
     /* Widen the beam until k accepted, live results are in it (filters, tombstones). */
     for (;;) {
         memset(visited, 0, h->n);
-        ep.n = 0;
-        ix_heap_push(&ep, cand(cs, cur));
-        search_layer(h, q, &ep, ef, 0, visited, &res);
-        ix_heap_sort(&res); /* best first */
+        search_layer(h, q, &start, 1, ef, 0, visited, &res);
+        ix_heap_flip(&res); /* popped best first, only as far as needed */
         found = 0;
-        for (size_t j = 0; j < res.n && found < k; j++) {
-            uint32_t c = node_of(res.v[j]);
-            if (h->deleted[c] || (accept && !accept(arg, h->ids[c])))
+        while (res.n && found < k) {
+            struct mr_index_hit c = ix_heap_pop(&res);
+            uint32_t node = node_of(c);
+            if (h->deleted[node] || (accept && !accept(arg, h->ids[node])))
                 continue;
-            out[found++] = (struct mr_index_hit){h->ids[c], res.v[j].score};
+            out[found++] = (struct mr_index_hit){h->ids[node], c.score};
         }
         if (found >= k || ef >= h->n)
             break;
         ef *= 4;
     }
-    free(ep.v);
     free(res.v);
     free(visited);
     return found;

@@ -28,8 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "memori/index.h"
+#include "memori/rules.h"
 #include "memori/util.h"
 
 /* ---- id maps (idmap.c) ---- */
@@ -94,6 +96,9 @@ static inline void ix_heap_keep(struct ix_heap *h, size_t k, struct mr_index_hit
     else if (k > 0 && ix_hit_better(x, h->v[0]))
         ix_heap_replace_top(h, x);
 }
+
+/* Turns h over in O(n): the best on top where the worst was, or the other way. */
+void ix_heap_flip(struct ix_heap *h);
 
 /* Sorts a worst_on_top heap's v best first, in place; v is no longer a heap. */
 void ix_heap_sort(struct ix_heap *h);
@@ -264,8 +269,23 @@ struct ix_filter {
 size_t ix_search_scope(struct ix *ix, const struct mr_identity *who, const struct mr_index_query *q,
                        const struct ix_part *out_parts[2], struct ix_filter out_filters[2]);
 
-/* Whether the entry at slot of p passes f. Lock held. */
-bool ix_matches(const struct ix_part *p, size_t slot, const struct ix_filter *f);
+/*
+ * Whether the entry at slot of p passes f: the one filter predicate of the
+ * index. Inline: the scans call it once per entry. Lock held.
+ */
+static inline bool ix_matches(const struct ix_part *p, size_t slot, const struct ix_filter *f)
+{
+    const struct ix_meta *m = &p->meta[slot];
+    if (f->type_mask && !(f->type_mask & (1u << m->memory_type)))
+        return false;
+    if (m->is_archived && !f->include_archived)
+        return false;
+    if (mr_rule_expired_at(m->expires_at, f->now))
+        return false;
+    if (f->conversation_id && strcmp(f->conversation_id, m->conversation_id) != 0)
+        return false;
+    return !(f->skip && ix_part_slot(f->skip, m->id) >= 0);
+}
 
 /* ix_matches by id; false when p has no such id. Lock held. */
 static inline bool ix_matches_id(const struct ix_part *p, int64_t id, const struct ix_filter *f)

@@ -2,9 +2,10 @@
  * partition.c — the partition table and each partition's entries (see
  * index_int.h): one partition per (tenant, user), one per tenant for what
  * its users shared, each holding its entries' metadata and vectors
- * contiguously beside an id → slot map. And the one filter predicate every
- * search of a partition applies (ix_matches), with the rule of which
- * partitions a search reaches (ix_search_scope).
+ * contiguously beside an id → slot map; and which partitions a search
+ * reaches (ix_search_scope). The filter predicate every search of a
+ * partition applies, ix_matches, is beside struct ix_filter in index_int.h,
+ * inline: it runs once per entry scanned.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -12,7 +13,6 @@
 #include <string.h>
 
 #include "index_int.h"
-#include "memori/rules.h"
 
 static uint64_t hash_key(const char *s, size_t n)
 {
@@ -215,18 +215,4 @@ size_t ix_search_scope(struct ix *ix, const struct mr_identity *who, const struc
         out_filters[n++].skip = own;
     }
     return n;
-}
-
-bool ix_matches(const struct ix_part *p, size_t slot, const struct ix_filter *f)
-{
-    const struct ix_meta *m = &p->meta[slot];
-    if (f->type_mask && !(f->type_mask & (1u << m->memory_type)))
-        return false;
-    if (m->is_archived && !f->include_archived)
-        return false;
-    if (mr_rule_expired_at(m->expires_at, f->now))
-        return false;
-    if (f->conversation_id && strcmp(f->conversation_id, m->conversation_id) != 0)
-        return false;
-    return !(f->skip && ix_part_slot(f->skip, m->id) >= 0);
 }
