@@ -4,7 +4,8 @@
  * HNSW index (hnsw.h with hnswbuild.c, hnswinsert.c, hnswscan.c):
  *
  *   index.c      the operations (the mr_index_ops table): the lock, writes, search
- *   partition.c  the partition table, each partition's entries, the filter predicate
+ *   partition.c  the partition table, each partition's entries, a search's scope
+ *                (the filter predicate, ix_matches, is inline in this header)
  *   scan.c       the exact float32 scan
  *   scan_int8.c  the compact scan: int8 copies, the best rescored in float32
  *   graph.c      a partition's graph: searched under the filter, built aside,
@@ -12,7 +13,7 @@
  *   snapshot.c   the graphs written to a file, offered back as build seeds
  *   hnsw.c       the HNSW graph itself
  *   idmap.c      id → small number (a partition's slot, a graph's node)
- *   heap.c       the heap of hits: the scans' top-k and the graph's beam
+ *   heap.c       the heap of hits: the scans' top-k, the graph's beam and frontier
  *   kernels.c    float32 dot-product kernels; quant.c: int8 ones
  *
  * Locking: one writer-preferring rwlock per index (struct ix.lock) guards

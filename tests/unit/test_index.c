@@ -391,6 +391,54 @@ TEST(test_concurrent_writer_and_readers)
     mr_index_destroy(r.ix);
 }
 
+/* The id map shared by partitions and graphs: removals inside probe runs lose nothing. */
+TEST(test_idmap_keeps_every_id_through_removals)
+{
+    enum { N = 5000 };
+    struct ix_idmap m = {0};
+    CHECK_INT(ix_idmap_get(&m, 1), -1);
+    CHECK_INT(ix_idmap_take(&m, 1), -1);
+    for (int64_t i = 0; i < N; i++)
+        ix_idmap_put(&m, i * 64, (uint32_t)i); /* ids of one stride: long probe runs */
+    for (int64_t i = 0; i < N; i += 3)
+        CHECK_INT(ix_idmap_take(&m, i * 64), i);
+    ix_idmap_put(&m, 64, 7); /* replaces */
+    for (int64_t i = 0; i < N; i++) {
+        long want = i % 3 == 0 ? -1 : i == 1 ? 7 : i;
+        CHECK_INT(ix_idmap_get(&m, i * 64), want);
+    }
+    CHECK_INT(m.used, N - (N + 2) / 3);
+    ix_idmap_free(&m);
+    CHECK_INT(ix_idmap_get(&m, 64), -1);
+}
+
+/* The heap shared by scans and graphs: the best k, best first, equal scores by lower id. */
+TEST(test_heap_keeps_the_best_k_ties_by_lower_id)
+{
+    enum { N = 1000, K = 25 };
+    struct mr_index_hit buf[K];
+    struct ix_heap top = {buf, 0, K, true};
+    for (int i = 0; i < N; i++) {
+        int64_t id = (i * 7919) % N; /* every id once, out of order */
+        ix_heap_keep(&top, K, (struct mr_index_hit){id, (float)(id / 10)});
+    }
+    CHECK_INT(top.n, K);
+    CHECK(top.v == buf); /* a caller's buffer is never grown */
+    struct ix_heap flipped = {NULL, 0, 0, true};
+    for (size_t i = 0; i < top.n; i++)
+        ix_heap_push(&flipped, top.v[i]);
+    ix_heap_flip(&flipped); /* now best on top */
+    ix_heap_sort(&top);
+    /* Scores 99 (ids 990..999), 98 (980..989), then of 97 the lower ids (970..974). */
+    for (int k = 0; k < K; k++) {
+        int64_t want = k < 10 ? 990 + k : k < 20 ? 980 + (k - 10) : 970 + (k - 20);
+        CHECK_INT(top.v[k].id, want);
+        CHECK_INT(ix_heap_pop(&flipped).id, want);
+    }
+    CHECK_INT(flipped.n, 0);
+    free(flipped.v);
+}
+
 TEST(test_dot_matches_naive_for_odd_sizes)
 {
     float a[67], b[67];
@@ -477,5 +525,6 @@ TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during
           T(test_expiry_follows_the_rule), T(test_min_score_threshold),
           T(test_remove_and_update_are_reflected), T(test_shared_entries_reach_the_tenant_once),
           T(test_ann_partition_matches_exact), T(test_concurrent_writer_and_readers),
-          T(test_dot_matches_naive_for_odd_sizes), T(test_int8_kernel_matches_scalar_exactly),
-          T(test_int8_scan_rescores_in_float32))
+          T(test_idmap_keeps_every_id_through_removals),
+          T(test_heap_keeps_the_best_k_ties_by_lower_id), T(test_dot_matches_naive_for_odd_sizes),
+          T(test_int8_kernel_matches_scalar_exactly), T(test_int8_scan_rescores_in_float32))
