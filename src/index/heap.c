@@ -38,11 +38,11 @@ static ALWAYS_INLINE void sift_down(struct mr_index_hit *v, size_t n, size_t i, 
 {
     struct mr_index_hit x = v[i];
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, top = l;
+        size_t l = 2 * i + 1;
         if (l >= n)
             break;
-        if (r < n && above(worst_on_top, v[r], v[l]))
-            top = r;
+        /* The child to compare with, chosen without a branch (see ix_hit_better). */
+        size_t top = l + (size_t)(l + 1 < n && above(worst_on_top, v[l + 1], v[l]));
         if (!above(worst_on_top, v[top], x))
             break;
         v[i] = v[top];
