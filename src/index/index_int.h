@@ -188,7 +188,7 @@ struct ix_build;
  * filter (ix_matches).
  */
 struct ix_part {
-    char *key; /* see ix_part_find */
+    char *key; /* names the tenant and user (make_key, partition.c) */
     struct ix_meta *meta;
     float *vecs; /* n × dim until the partition has a graph, then NULL (the graph's) */
     int8_t *q8;  /* int8 copies, n × dim, and their scales (only with int8 scans, no graph) */
