@@ -22,8 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "memori/hnsw.h"
-#include "memori/snapshot.h"
+#include "../src/index/index_int.h"
 #include "real_text.h"
 
 static long rss_kib(void)
@@ -56,10 +55,8 @@ static void *read_loop(void *arg)
     struct reader *r = arg;
     struct mr_identity who = {"u", "t"};
     for (size_t i = 0; !atomic_load(&r->stop); i++) {
-        struct mr_index_query iq = {.vec = r->queries + (i % (size_t)r->nq) * r->d,
-                                    .now = 1,
-                                    .min_score = -2,
-                                    .limit = 10};
+        struct mr_index_query iq = {
+            .vec = r->queries + (i % (size_t)r->nq) * r->d, .now = 1, .min_score = -2, .limit = 10};
         struct mr_index_hit out[10];
         size_t got;
         struct mr_err err;
@@ -97,8 +94,8 @@ static void index_as_served(const float *data, size_t n, size_t d, const float *
                             const char *snap, const char *save_to)
 {
     long rss0 = rss_kib();
-    struct mr_index *ix = mr_index_flat_new(d);
-    mr_index_flat_set_ann(ix, 0, 64); /* as `memori serve` loads: graphs after the load */
+    struct mr_index *ix = mr_index_new(d);
+    mr_index_set_ann(ix, 0, 64); /* as `memori serve` loads: graphs after the load */
     double t0 = now_s();
     for (size_t i = 0; i < n; i++) {
         struct mr_index_entry e = {.id = (int64_t)i + 1,
@@ -116,7 +113,7 @@ static void index_as_served(const float *data, size_t n, size_t d, const float *
         size_t graphs = 0;
         struct mr_err err;
         double r0 = now_s();
-        if (mr_snapshot_load(ix, snap, "bench", d, &graphs, &err) != 0 || graphs != 1)
+        if (mr_index_snapshot_load(ix, snap, "bench", d, &graphs, &err) != 0 || graphs != 1)
             fprintf(stderr, "bench_hnsw: snapshot not used: %s\n", graphs ? "" : err.msg);
         read = now_s() - r0;
     }
@@ -124,8 +121,8 @@ static void index_as_served(const float *data, size_t n, size_t d, const float *
     struct reader r = {.ix = ix, .queries = queries, .d = d, .nq = nq};
     pthread_t th;
     pthread_create(&th, NULL, read_loop, &r);
-    mr_index_flat_set_ann(ix, 20000, MR_HNSW_EF_DEFAULT);
-    mr_index_flat_wait_builds(ix);
+    mr_index_set_ann(ix, 20000, MR_INDEX_EF_DEFAULT);
+    ix_wait_builds(ix);
     double ready = now_s() - t0;
     atomic_store(&r.stop, true);
     pthread_join(th, NULL);
@@ -151,7 +148,7 @@ static void index_as_served(const float *data, size_t n, size_t d, const float *
         size_t graphs = 0;
         struct mr_err err;
         double s0 = now_s();
-        if (mr_snapshot_save(ix, save_to, "bench", d, &graphs, &err) != 0)
+        if (mr_index_snapshot_save(ix, save_to, "bench", d, &graphs, &err) != 0)
             fprintf(stderr, "bench_hnsw: %s\n", err.msg);
         struct stat st;
         printf("  snapshot written (as at a clean stop) in %.1f s: %.0f MiB\n", now_s() - s0,
@@ -197,8 +194,7 @@ int main(int argc, char **argv)
         data = clustered_vectors(n + (size_t)nq, d);
     }
     if (only_startup) {
-        printf("bench_hnsw: N %zu, d %zu, start-up only; kernel %s\n", n, d,
-               mr_index_kernel_name());
+        printf("bench_hnsw: N %zu, d %zu, start-up only; kernel %s\n", n, d, ix_kernel_name());
         startup(data, n, d, nq);
         free(data);
         return 0;
@@ -209,13 +205,13 @@ int main(int argc, char **argv)
     double exact_qps = nq / (now_s() - t0);
     long rss0 = rss_kib();
     t0 = now_s();
-    struct mr_hnsw *h = mr_hnsw_new(d, 16, 100, 42);
+    struct hnsw *h = hnsw_new(d, 16, 100, 42);
     for (size_t i = 0; i < n; i++)
-        mr_hnsw_add(h, (int64_t)i, data + i * d);
+        hnsw_add(h, (int64_t)i, data + i * d);
     double build = now_s() - t0;
     long rss1 = rss_kib();
     printf("bench_hnsw: N %zu, d %zu, M 16, ef_construction 100; kernel %s\n", n, d,
-           mr_index_kernel_name());
+           ix_kernel_name());
     printf("  build %.1f s (%.0f inserts/s); RSS +%ld MiB (vectors alone %.0f MiB)\n", build,
            n / build, (rss1 - rss0) / 1024, n * d * 4 / 1048576.0);
     printf("  exact scan (baseline): %.1f queries/s\n", exact_qps);
@@ -228,7 +224,7 @@ int main(int argc, char **argv)
         for (int q = 0; q < nq; q++) {
             struct mr_index_hit out[10];
             double a = now_s();
-            size_t got = mr_hnsw_search(h, data + (n + (size_t)q) * d, 10, efs[e], NULL, NULL, out);
+            size_t got = hnsw_search(h, data + (n + (size_t)q) * d, 10, efs[e], NULL, NULL, out);
             lat[q] = now_s() - a;
             sum += lat[q];
             int64_t ids[10];
@@ -241,7 +237,7 @@ int main(int argc, char **argv)
                nq / sum / exact_qps, lat[nq / 2] * 1e3, lat[nq * 99 / 100] * 1e3);
         free(lat);
     }
-    mr_hnsw_free(h);
+    hnsw_free(h);
     if (!only_recall)
         startup(data, n, d, nq);
     free(truth);

@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "../src/index/index_int.h" /* ix_wait_builds */
 #include "memori/store.h"
 #include "memori/util.h"
 #include "pg_server.h"
@@ -86,8 +87,8 @@ static struct figures local_search(const float *data, size_t n, size_t d, const 
                                    int64_t (*truth)[10], size_t threshold, size_t ef,
                                    double *build_s)
 {
-    struct mr_index *ix = mr_index_flat_new(d);
-    mr_index_flat_set_ann(ix, threshold, ef);
+    struct mr_index *ix = mr_index_new(d);
+    mr_index_set_ann(ix, threshold, ef);
     double t0 = now_s();
     for (size_t i = 0; i < n; i++) {
         struct mr_index_entry e = {.id = (int64_t)i,
@@ -100,7 +101,7 @@ static struct figures local_search(const float *data, size_t n, size_t d, const 
         struct mr_err err;
         mr_index_upsert(ix, &e, &err);
     }
-    mr_index_flat_wait_builds(ix); /* graphs are built aside: measure the finished one */
+    ix_wait_builds(ix); /* graphs are built aside: measure the finished one */
     *build_s = now_s() - t0;
     double lat[NQ];
     int hits = 0;

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "memori/index.h"
+#include "../src/index/index_int.h"
 #include "memori/util.h"
 #ifdef MEMORI_BENCH_FAISS
 #include "faiss_flat.h"
@@ -167,8 +167,8 @@ static void faiss_run(const float *data, size_t n, size_t d, int queries, double
 static void index_run(const float *data, size_t n, size_t d, int queries, double bw, bool int8,
                       int64_t (*truth)[10])
 {
-    struct mr_index *ix = mr_index_flat_new(d);
-    mr_index_flat_set_int8(ix, int8);
+    struct mr_index *ix = mr_index_new(d);
+    mr_index_set_int8(ix, int8);
     struct mr_err err;
     for (size_t i = 0; i < n; i++) {
         struct mr_index_entry e = {(int64_t)i + 1, "u",        "t",          "c",  MR_RULE,
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
            min_n = argc > 3 ? (size_t)atol(argv[3]) : 0;
     double bw = triad_gbs();
     printf("bench_scan: memory bandwidth (triad, same run): %.1f GB/s; dispatched kernel: %s\n", bw,
-           mr_index_kernel_name());
+           ix_kernel_name());
     printf("| %8s | %4s | %-14s | %9s | %8s | %8s | %6s | %7s | %7s |\n", "N", "d", "kernel",
            "queries/s", "p50 ms", "p99 ms", "GB/s", "of bw", "× naive");
     printf("|---|---|---|---|---|---|---|---|---|\n");
@@ -238,8 +238,8 @@ int main(int argc, char **argv)
             run("naive loop", naive_dot, data, n, d, queries, bw, &naive);
             const char *kernels[] = {"scalar", "avx2", "avx512"};
             for (int k = 0; k < 3; k++)
-                if (mr_index_kernel(kernels[k]))
-                    run(kernels[k], mr_index_kernel(kernels[k]), data, n, d, queries, bw, &naive);
+                if (ix_kernel(kernels[k]))
+                    run(kernels[k], ix_kernel(kernels[k]), data, n, d, queries, bw, &naive);
 #ifdef MEMORI_BENCH_FAISS
             faiss_run(data, n, d, queries, bw, naive);
 #endif

@@ -21,7 +21,6 @@
 #include "memori/http.h"
 #include "memori/index.h"
 #include "memori/service.h"
-#include "memori/snapshot.h"
 #include "memori/store.h"
 
 #ifndef MEMORI_VERSION
@@ -191,10 +190,10 @@ static int open_parts(struct app *a, bool check)
      * searches the shared rows, so every process sees every write at once.
      */
     if (c->db_kind == MR_DB_SQLITE) {
-        a->index = mr_index_flat_new(mr_embed_dim(a->embedder));
+        a->index = mr_index_new(mr_embed_dim(a->embedder));
         /* Loaded without graphs; cmd_serve sets the threshold once every entry is in. */
-        mr_index_flat_set_ann(a->index, 0, (size_t)c->hnsw_ef_search);
-        mr_index_flat_set_int8(a->index, c->index_int8);
+        mr_index_set_ann(a->index, 0, (size_t)c->hnsw_ef_search);
+        mr_index_set_int8(a->index, c->index_int8);
     }
     a->svc = mr_service_new(&(struct mr_service_config){
         .store = a->store,
@@ -224,10 +223,10 @@ static void save_snapshot(struct app *a)
 {
     struct mr_err err;
     size_t graphs = 0;
-    char *snap = mr_snapshot_path(a->cfg.sqlite_path);
+    char *snap = mr_index_snapshot_path(a->cfg.sqlite_path);
     int64_t t0 = mr_monotonic_us();
-    if (mr_snapshot_save(a->index, snap, mr_embed_name(a->embedder), mr_embed_dim(a->embedder),
-                         &graphs, &err) != 0)
+    if (mr_index_snapshot_save(a->index, snap, mr_embed_name(a->embedder),
+                               mr_embed_dim(a->embedder), &graphs, &err) != 0)
         fprintf(stderr, "memori: %s\n", err.msg);
     else if (graphs)
         fprintf(stderr, "memori: wrote %zu graphs to %s in %lld ms\n", graphs, snap,
@@ -256,9 +255,9 @@ static int cmd_serve(const char *env_file)
     }
     if (a.index && a.cfg.index_snapshot) {
         size_t graphs = 0;
-        char *snap = mr_snapshot_path(a.cfg.sqlite_path);
-        if (mr_snapshot_load(a.index, snap, mr_embed_name(a.embedder), mr_embed_dim(a.embedder),
-                             &graphs, &err) != 0)
+        char *snap = mr_index_snapshot_path(a.cfg.sqlite_path);
+        if (mr_index_snapshot_load(a.index, snap, mr_embed_name(a.embedder),
+                                   mr_embed_dim(a.embedder), &graphs, &err) != 0)
             fprintf(stderr, "memori: %s; building graphs from the store\n", err.msg);
         else if (graphs)
             fprintf(stderr, "memori: read %zu graphs from %s\n", graphs, snap);
@@ -266,7 +265,7 @@ static int cmd_serve(const char *env_file)
     }
     if (a.index) {
         /* Users past the threshold get their graphs built aside; searches scan until then. */
-        mr_index_flat_set_ann(a.index, (size_t)a.cfg.hnsw_threshold, (size_t)a.cfg.hnsw_ef_search);
+        mr_index_set_ann(a.index, (size_t)a.cfg.hnsw_threshold, (size_t)a.cfg.hnsw_ef_search);
         fprintf(stderr, "memori: indexed %zu memories in %lld ms (%zu graphs building)\n",
                 mr_index_count(a.index), (long long)((mr_monotonic_us() - t0) / 1000),
                 mr_index_building(a.index));

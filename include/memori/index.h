@@ -1,14 +1,20 @@
 /*
- * index.h — vector search over one caller's memories (src/index/).
+ * index.h — the in-process memory index (src/index/): vector search over
+ * one caller's memories, for the stores that do not search themselves.
  *
  * The index keeps every memory's vector in memory, partitioned by
  * (tenant, user), with the metadata search filters on beside it so filters
- * apply during the scan: a filtered query still fills `limit` when enough
- * memories match. The memory service keeps it in step with the store after
- * every committed write, and loads it from the store at start-up.
+ * apply during the search: a filtered query still fills `limit` when enough
+ * memories match. Partitions are scanned exactly (SIMD float32, or int8
+ * copies rescored in float32); a partition past the ANN threshold gets an
+ * HNSW graph, built aside while searches go on. The memory service keeps it
+ * in step with the store after every committed write, loads it from the
+ * store at start-up, and may keep its graphs in a snapshot file across
+ * restarts.
  *
  * Thread-safety: any number of searches run in parallel; writes take a
- * writer lock for the few microseconds of one entry's change.
+ * writer lock (writers first) for the few microseconds of one entry's
+ * change; graph builds copy under the read lock and work without it.
  */
 #ifndef MEMORI_INDEX_H
 #define MEMORI_INDEX_H
@@ -40,7 +46,7 @@ struct mr_index_query {
     const char *conversation_id; /* NULL = any */
     unsigned type_mask;          /* bit (1u << type); 0 = every type */
     bool include_archived;       /* true: archived and live ones */
-    int64_t now;                 /* expired (expires_at <= now) never match */
+    int64_t now;                 /* entries expired at now (mr_rule_expired_at) never match */
     float min_score;             /* cosine >= min_score */
     size_t limit;
     bool include_shared; /* also what other users of the tenant shared (relaxed isolation) */
@@ -81,84 +87,23 @@ struct mr_index {
 };
 
 /*
- * The partitioned index of dimension dim: exact scans, and an HNSW graph for
+ * The in-process index of dimension dim: exact scans, and an HNSW graph for
  * partitions of at least the ANN threshold (off until set). Free with
  * mr_index_destroy.
  */
-struct mr_index *mr_index_flat_new(size_t dim);
+struct mr_index *mr_index_new(size_t dim);
 
 /* The search beam by default: recall@10 0.96 on real embeddings at 100 k (docs/perf.md). */
-#define MR_HNSW_EF_DEFAULT 128
+#define MR_INDEX_EF_DEFAULT 128
 
 /*
  * Partitions with >= threshold entries (0: never) get an HNSW graph searched
- * with beam ef_search (0: MR_HNSW_EF_DEFAULT) instead of a full scan.
+ * with beam ef_search (0: MR_INDEX_EF_DEFAULT) instead of a full scan.
  * Partitions already that large start building theirs (aside) at once: a
  * bulk load runs with the threshold at 0, then sets it, so no entry goes
  * through a graph insert.
  */
-void mr_index_flat_set_ann(struct mr_index *ix, size_t threshold, size_t ef_search);
-
-/*
- * Graphs are built (and rebuilt) aside by background threads while searches
- * go on; this waits until none is running (tests, benchmarks, start-up
- * figures).
- */
-void mr_index_flat_wait_builds(struct mr_index *ix);
-
-struct mr_hnsw;
-
-/*
- * Calls fn for each partition that has a graph, with the partition's key (an
- * opaque string naming tenant and user) and the graph, under the index's
- * read lock (writers wait; fn must not call into the index). A non-zero
- * return stops the walk. For writing snapshots.
- */
-typedef int (*mr_index_graph_fn)(void *arg, const char *key, const struct mr_hnsw *g);
-void mr_index_flat_each_graph(struct mr_index *ix, mr_index_graph_fn fn, void *arg);
-
-/*
- * Offers g (a snapshot's graph, owned by the index from now on) to the
- * partition named key as the starting point of its first build: the build
- * then adds, drops and replaces only the entries that differ from the
- * graph, so a stale snapshot costs time, never correctness. Returns false
- * (and frees g) when no such partition waits for a graph. Call between the
- * load (threshold 0) and mr_index_flat_set_ann.
- */
-bool mr_index_flat_seed(struct mr_index *ix, const char *key, struct mr_hnsw *g);
-
-/*
- * Dot product of two dim-float vectors (the scan kernel): AVX2+FMA where the
- * CPU has it, else scalar, chosen once by CPUID (MEMORI_KERNEL=scalar|avx2|
- * avx512 forces one the CPU has). No alignment needed.
- */
-float mr_index_dot(const float *a, const float *b, size_t dim);
-
-/* The portable reference kernel. */
-float mr_index_dot_scalar(const float *a, const float *b, size_t dim);
-
-/* "avx512", "avx2" or "scalar": the kernel mr_index_dot uses. */
-const char *mr_index_kernel_name(void);
-
-typedef float (*mr_dot_fn)(const float *a, const float *b, size_t dim);
-
-/* The kernel mr_index_dot uses, to call without the dispatch in a hot loop. */
-mr_dot_fn mr_index_dot_fn(void);
-
-/* A kernel by name, or NULL when this CPU lacks it (tests and benchmarks). */
-mr_dot_fn mr_index_kernel(const char *name);
-
-/*
- * int8 compact vectors (quant.c): v scaled by max|v| / 127 into out (dim
- * bytes); returns the scale, so v·w ≈ dot_i8(a, b) × scale_a × scale_b.
- */
-float mr_index_quantize_i8(const float *v, size_t dim, int8_t *out);
-
-typedef int32_t (*mr_dot_i8_fn)(const int8_t *a, const int8_t *b, size_t dim);
-
-/* The exact integer dot product: the reference, and the one picked by CPUID (AVX2). */
-int32_t mr_index_dot_i8_scalar(const int8_t *a, const int8_t *b, size_t dim);
-mr_dot_i8_fn mr_index_dot_i8_fn(void);
+void mr_index_set_ann(struct mr_index *ix, size_t threshold, size_t ef_search);
 
 /*
  * Exact scans over an int8 copy of each vector (a quarter of the bytes
@@ -166,7 +111,59 @@ mr_dot_i8_fn mr_index_dot_i8_fn(void);
  * Partitions then hold 1.25 × the raw bytes; partitions with a graph are
  * unaffected. Set before loading (MEMORI_INDEX_INT8).
  */
-void mr_index_flat_set_int8(struct mr_index *ix, bool on);
+void mr_index_set_int8(struct mr_index *ix, bool on);
+
+/*
+ * Snapshots: the index's HNSW graphs saved to a file beside the SQLite
+ * database, so a restart reuses them instead of rebuilding (a graph of 1 M
+ * vectors takes a quarter of an hour to build, seconds to read).
+ *
+ * A snapshot is a cache, never the truth: the store is. Loading offers each
+ * graph to its partition as the starting point of the build that partition
+ * would have had anyway; that build adds, drops and replaces whatever
+ * differs from the store's entries, so a stale snapshot (writes after it
+ * was saved, a crash) costs time, and a damaged or foreign one is refused
+ * whole.
+ *
+ * File: "MRIXSNP1", a byte-order mark, the dimension and embedding model,
+ * the number of graphs, then each graph's partition key and the graph.
+ * Written to "<path>.tmp", synced, then renamed over path.
+ */
+
+/* The snapshot path for a SQLite database file: "<db>.hnsw". The caller frees it. */
+char *mr_index_snapshot_path(const char *db_path);
+
+/*
+ * Writes every graph of ix (of dimension dim) to path for model;
+ * *out_graphs says how many. A partition without a graph yet is left out;
+ * with no graph at all the file is left as it is (it may still seed a build
+ * in progress). MR_EUNAVAIL when the file cannot be written.
+ */
+int mr_index_snapshot_save(struct mr_index *ix, const char *path, const char *model, size_t dim,
+                           size_t *out_graphs, struct mr_err *err);
+
+/*
+ * Reads path and seeds ix's partitions with its graphs (call between the
+ * index load, threshold 0, and mr_index_set_ann); *out_graphs says how many
+ * were taken. No file: 0 graphs, success. A file for another model or
+ * dimension, or damaged anywhere: MR_EINVAL with the reason, and no graph
+ * is taken.
+ */
+int mr_index_snapshot_load(struct mr_index *ix, const char *path, const char *model, size_t dim,
+                           size_t *out_graphs, struct mr_err *err);
+
+/*
+ * Dot product of two dim-float vectors (the scan kernel): AVX2+FMA or
+ * AVX-512 where the CPU has it, else scalar, chosen once by CPUID
+ * (MEMORI_KERNEL=scalar|avx2|avx512 forces one the CPU has). No alignment
+ * needed.
+ */
+float mr_index_dot(const float *a, const float *b, size_t dim);
+
+typedef float (*mr_dot_fn)(const float *a, const float *b, size_t dim);
+
+/* The kernel mr_index_dot uses, to call without the dispatch in a hot loop. */
+mr_dot_fn mr_index_dot_fn(void);
 
 static inline int mr_index_upsert(struct mr_index *ix, const struct mr_index_entry *e,
                                   struct mr_err *err)

@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "memori/index.h"
+#include "index_int.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define MR_X86 1
 #endif
 
-float mr_index_dot_scalar(const float *a, const float *b, size_t dim)
+float ix_dot_scalar(const float *a, const float *b, size_t dim)
 {
     /* Four accumulators let the compiler keep several multiply-adds in flight. */
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
@@ -85,7 +85,7 @@ __attribute__((target("avx512f"))) static float dot_avx512(const float *a, const
 }
 #endif
 
-static mr_dot_fn chosen = mr_index_dot_scalar;
+static mr_dot_fn chosen = ix_dot_scalar;
 static const char *chosen_name = "scalar";
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -122,7 +122,7 @@ float mr_index_dot(const float *a, const float *b, size_t dim)
     return chosen(a, b, dim);
 }
 
-const char *mr_index_kernel_name(void)
+const char *ix_kernel_name(void)
 {
     pthread_once(&once, choose);
     return chosen_name;
@@ -134,10 +134,10 @@ mr_dot_fn mr_index_dot_fn(void)
     return chosen;
 }
 
-mr_dot_fn mr_index_kernel(const char *name)
+mr_dot_fn ix_kernel(const char *name)
 {
     if (strcmp(name, "scalar") == 0)
-        return mr_index_dot_scalar;
+        return ix_dot_scalar;
 #ifdef MR_X86
     __builtin_cpu_init();
     if (strcmp(name, "avx2") == 0 && __builtin_cpu_supports("avx2") &&

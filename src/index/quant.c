@@ -3,20 +3,20 @@
  * each vector scaled by its largest magnitude into [-127, 127], and the
  * integer dot product, AVX2 where the CPU has it (CPUID, once) and a scalar
  * reference otherwise. A scan over int8 reads a quarter of the bytes; its
- * best candidates are rescored in float32 (src/index/flat.c).
+ * best candidates are rescored in float32 (scan_int8.c).
  */
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
 
-#include "memori/index.h"
+#include "index_int.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define MR_X86 1
 #endif
 
-float mr_index_quantize_i8(const float *v, size_t dim, int8_t *out)
+float ix_quantize_i8(const float *v, size_t dim, int8_t *out)
 {
     float max = 0;
     for (size_t i = 0; i < dim; i++)
@@ -27,7 +27,7 @@ float mr_index_quantize_i8(const float *v, size_t dim, int8_t *out)
     return scale;
 }
 
-int32_t mr_index_dot_i8_scalar(const int8_t *a, const int8_t *b, size_t dim)
+int32_t ix_dot_i8_scalar(const int8_t *a, const int8_t *b, size_t dim)
 {
     int32_t s = 0;
     for (size_t i = 0; i < dim; i++)
@@ -62,7 +62,7 @@ __attribute__((target("avx2"))) static int32_t dot_i8_avx2(const int8_t *a, cons
 }
 #endif
 
-static mr_dot_i8_fn chosen = mr_index_dot_i8_scalar;
+static ix_dot_i8_fn chosen = ix_dot_i8_scalar;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void choose(void)
@@ -74,7 +74,7 @@ static void choose(void)
 #endif
 }
 
-mr_dot_i8_fn mr_index_dot_i8_fn(void)
+ix_dot_i8_fn ix_dot_i8_kernel(void)
 {
     pthread_once(&once, choose);
     return chosen;

@@ -39,7 +39,7 @@ static bool open_env(struct env *e, const char *path)
         return false;
     }
     e->embedder = mr_embed_lexical_new(64, &err);
-    e->index = mr_index_flat_new(64);
+    e->index = mr_index_new(64);
     e->svc = mr_service_new(
         &(struct mr_service_config){e->store, e->embedder, e->index, &e->clock, 7, 30, 10, 0.0});
     mr_service_load_index(e->svc, &err);

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "memori/hnsw.h"
+#include "../../src/index/index_int.h"
 #include "test.h"
 
 #define DIM 48
@@ -69,7 +69,7 @@ static bool even(void *arg, int64_t id)
     return id % 2 == 0;
 }
 
-static double recall(struct mr_hnsw *h, size_t ef, bool even_only)
+static double recall(struct hnsw *h, size_t ef, bool even_only)
 {
     int hits = 0;
     for (int qi = 0; qi < Q; qi++) {
@@ -77,7 +77,7 @@ static double recall(struct mr_hnsw *h, size_t ef, bool even_only)
         int64_t want[10];
         exact(q, even_only, want);
         struct mr_index_hit got[10];
-        size_t n = mr_hnsw_search(h, q, 10, ef, even_only ? even : NULL, NULL, got);
+        size_t n = hnsw_search(h, q, 10, ef, even_only ? even : NULL, NULL, got);
         for (size_t a = 0; a < n; a++)
             for (int b = 0; b < 10; b++)
                 hits += got[a].id == want[b];
@@ -85,23 +85,23 @@ static double recall(struct mr_hnsw *h, size_t ef, bool even_only)
     return hits / (double)(Q * 10);
 }
 
-static struct mr_hnsw *built;
+static struct hnsw *built;
 
-static struct mr_hnsw *build(void)
+static struct hnsw *build(void)
 {
     make_data();
     if (!built) {
-        built = mr_hnsw_new(DIM, 16, 100, 42);
+        built = hnsw_new(DIM, 16, 100, 42);
         for (int i = 0; i < N; i++)
-            mr_hnsw_add(built, i, data + (size_t)i * DIM);
+            hnsw_add(built, i, data + (size_t)i * DIM);
     }
     return built;
 }
 
 TEST(test_hnsw_recall_at_10_above_0_95)
 {
-    struct mr_hnsw *h = build();
-    CHECK_INT(mr_hnsw_count(h), N);
+    struct hnsw *h = build();
+    CHECK_INT(hnsw_count(h), N);
     double r = recall(h, 64, false);
     fprintf(stdout, "    recall@10 = %.3f at ef 64 (%d vectors, d %d)\n", r, N, DIM);
     CHECK(r >= 0.95);
@@ -109,9 +109,9 @@ TEST(test_hnsw_recall_at_10_above_0_95)
 
 TEST(test_hnsw_filtered_search_fills_k_with_accepted_only)
 {
-    struct mr_hnsw *h = build();
+    struct hnsw *h = build();
     struct mr_index_hit got[10];
-    size_t n = mr_hnsw_search(h, data + (size_t)N * DIM, 10, 32, even, NULL, got);
+    size_t n = hnsw_search(h, data + (size_t)N * DIM, 10, 32, even, NULL, got);
     CHECK_INT(n, 10);
     for (size_t i = 0; i < n; i++)
         CHECK(got[i].id % 2 == 0);
@@ -122,28 +122,28 @@ TEST(test_hnsw_filtered_search_fills_k_with_accepted_only)
 
 TEST(test_hnsw_deleted_are_never_returned)
 {
-    struct mr_hnsw *h = mr_hnsw_new(DIM, 16, 100, 1);
+    struct hnsw *h = hnsw_new(DIM, 16, 100, 1);
     make_data();
     for (int i = 0; i < 2000; i++)
-        mr_hnsw_add(h, i, data + (size_t)i * DIM);
+        hnsw_add(h, i, data + (size_t)i * DIM);
     struct mr_index_hit got[10];
     const float *q = data; /* node 0 itself */
-    size_t n = mr_hnsw_search(h, q, 10, 50, NULL, NULL, got);
+    size_t n = hnsw_search(h, q, 10, 50, NULL, NULL, got);
     CHECK(n == 10 && got[0].id == 0);
     for (size_t i = 0; i < n; i++)
-        mr_hnsw_delete(h, got[i].id);
-    CHECK_INT(mr_hnsw_count(h), 1990);
+        hnsw_delete(h, got[i].id);
+    CHECK_INT(hnsw_count(h), 1990);
     int64_t gone[10];
     for (size_t i = 0; i < 10; i++)
         gone[i] = got[i].id;
-    n = mr_hnsw_search(h, q, 10, 50, NULL, NULL, got);
+    n = hnsw_search(h, q, 10, 50, NULL, NULL, got);
     CHECK_INT(n, 10);
     for (size_t i = 0; i < n; i++)
         for (int j = 0; j < 10; j++)
             CHECK(got[i].id != gone[j]);
     for (size_t i = 1; i < n; i++)
         CHECK(got[i].score <= got[i - 1].score);
-    mr_hnsw_free(h);
+    hnsw_free(h);
 }
 
 int main(int argc, char **argv)
@@ -153,7 +153,7 @@ int main(int argc, char **argv)
         T(test_hnsw_filtered_search_fills_k_with_accepted_only),
         T(test_hnsw_deleted_are_never_returned)};
     int rc = test_run("hnsw", cases, sizeof cases / sizeof cases[0], argc, argv);
-    mr_hnsw_free(built);
+    hnsw_free(built);
     free(data);
     return rc;
 }

@@ -1,8 +1,9 @@
-/* Unit tests of the exact index: top-k against brute force, filters, removal. */
+/* Unit tests of the in-process index: top-k against brute force, filters, removal, graphs, int8. */
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "memori/index.h"
+#include "../../src/index/index_int.h"
+#include "memori/rules.h"
 #include "test.h"
 
 #define DIM 24
@@ -38,7 +39,7 @@ static struct mr_index_query query(const float *q, size_t limit)
 TEST(test_topk_matches_brute_force)
 {
     enum { N = 500, K = 10 };
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     static float vecs[N][DIM];
     for (int i = 0; i < N; i++) {
         random_unit(vecs[i]);
@@ -68,7 +69,7 @@ TEST(test_topk_matches_brute_force)
 
 TEST(test_filters_apply_during_scan)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     float v[DIM];
     random_unit(v);
     put(ix, &alice, 1, MR_RULE, "c1", false, MR_NO_TIME, v);
@@ -103,9 +104,59 @@ TEST(test_filters_apply_during_scan)
     mr_index_destroy(ix);
 }
 
+/*
+ * Expiry is the rule's (rules.h), not the index's: around the boundary an
+ * entry is returned exactly when mr_rule_expired_at says it is not expired,
+ * whichever way the search reaches it (exact, int8, graph).
+ */
+TEST(test_expiry_follows_the_rule)
+{
+    enum { NOW = 1000, N = 600 };
+    const int64_t expiries[] = {MR_NO_TIME, NOW - 1, NOW, NOW + 1, 0, INT64_MAX};
+    enum { NE = sizeof expiries / sizeof *expiries };
+    static float vecs[N][DIM];
+    uint64_t own_rng = 7; /* its own stream: the other tests' vectors stay as they were */
+    for (int mode = 0; mode < 3; mode++) {
+        struct mr_index *ix = mr_index_new(DIM);
+        if (mode == 1)
+            mr_index_set_int8(ix, true);
+        if (mode == 2)
+            mr_index_set_ann(ix, 100, 64);
+        for (int i = 0; i < N; i++) {
+            test_random_unit(vecs[i], DIM, &own_rng);
+            put(ix, &alice, i + 1, MR_SHORT_TERM, "c", false, expiries[i % NE], vecs[i]);
+        }
+        ix_wait_builds(ix);
+        size_t live = 0;
+        for (int i = 0; i < N; i++)
+            live += !mr_rule_expired_at(expiries[i % NE], NOW);
+        struct mr_index_query q = query(vecs[0], N);
+        q.now = NOW;
+        struct mr_index_hit hits[N];
+        size_t n;
+        struct mr_err err;
+        CHECK(mr_index_search(ix, &alice, &q, hits, &n, &err) == 0);
+        if (mode < 2)
+            CHECK_INT(n, live); /* exact scans: every live one */
+        else
+            CHECK(n >= live * 9 / 10); /* the graph: most of them */
+        for (size_t k = 0; k < n; k++)
+            CHECK(!mr_rule_expired_at(expiries[(hits[k].id - 1) % NE], NOW));
+        /* Searched one by one, at the boundary itself. */
+        for (int i = 0; i < NE; i++) {
+            struct mr_index_query one = query(vecs[i], 1);
+            one.now = NOW;
+            CHECK(mr_index_search(ix, &alice, &one, hits, &n, &err) == 0);
+            bool found = n == 1 && hits[0].id == i + 1;
+            CHECK(found == !mr_rule_expired_at(expiries[i], NOW));
+        }
+        mr_index_destroy(ix);
+    }
+}
+
 TEST(test_min_score_threshold)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     float a[DIM] = {1}, b[DIM] = {0, 1}, q[DIM] = {1};
     put(ix, &alice, 1, MR_RULE, "c", false, MR_NO_TIME, a);
     put(ix, &alice, 2, MR_RULE, "c", false, MR_NO_TIME, b);
@@ -124,7 +175,7 @@ TEST(test_min_score_threshold)
 
 TEST(test_remove_and_update_are_reflected)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     float v[DIM];
     for (int i = 1; i <= 100; i++) {
         random_unit(v);
@@ -162,7 +213,7 @@ TEST(test_remove_and_update_are_reflected)
 
 TEST(test_shared_entries_reach_the_tenant_once)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     float v[DIM];
     random_unit(v);
     struct mr_index_entry e = {1, "alice", "t1", "c", MR_RULE, false, MR_NO_TIME, v, true};
@@ -202,8 +253,8 @@ TEST(test_shared_entries_reach_the_tenant_once)
 TEST(test_ann_partition_matches_exact)
 {
     enum { NV = 3000, NQ = 100 };
-    struct mr_index *ann = mr_index_flat_new(DIM), *exact = mr_index_flat_new(DIM);
-    mr_index_flat_set_ann(ann, 500, 64);
+    struct mr_index *ann = mr_index_new(DIM), *exact = mr_index_new(DIM);
+    mr_index_set_ann(ann, 500, 64);
     static float vecs[NV][DIM];
     for (int i = 0; i < NV; i++) {
         random_unit(vecs[i]);
@@ -212,7 +263,7 @@ TEST(test_ann_partition_matches_exact)
         put(exact, &alice, i + 1, t, "c", false, MR_NO_TIME, vecs[i]);
     }
     /* The graph was built aside (searches meanwhile scan); measure the graph itself. */
-    mr_index_flat_wait_builds(ann);
+    ix_wait_builds(ann);
     /* Remove a third, move another vector: both must show at once. */
     for (int i = 0; i < NV; i += 3) {
         mr_index_remove(ann, &alice, i + 1);
@@ -262,7 +313,7 @@ TEST(test_ann_partition_matches_exact)
         mr_index_remove(ann, &alice, i + 1);
         mr_index_remove(exact, &alice, i + 1);
     }
-    mr_index_flat_wait_builds(ann);
+    ix_wait_builds(ann);
     for (int qi = 0; qi < 20; qi++) {
         float q[DIM];
         random_unit(q);
@@ -327,8 +378,8 @@ static void *writer(void *arg)
 /* Searches in parallel with writes (run under ThreadSanitizer by make test TSAN=1). */
 TEST(test_concurrent_writer_and_readers)
 {
-    struct rw r = {mr_index_flat_new(DIM), 0};
-    mr_index_flat_set_ann(r.ix, 100, 32); /* graph inserts and rebuilds under readers too */
+    struct rw r = {mr_index_new(DIM), 0};
+    mr_index_set_ann(r.ix, 100, 32); /* graph inserts and rebuilds under readers too */
     pthread_t w, rd[3];
     pthread_create(&w, NULL, writer, &r);
     for (int i = 0; i < 3; i++)
@@ -338,6 +389,54 @@ TEST(test_concurrent_writer_and_readers)
         pthread_join(rd[i], NULL);
     CHECK_INT(r.errors, 0);
     mr_index_destroy(r.ix);
+}
+
+/* The id map shared by partitions and graphs: removals inside probe runs lose nothing. */
+TEST(test_idmap_keeps_every_id_through_removals)
+{
+    enum { N = 5000 };
+    struct ix_idmap m = {0};
+    CHECK_INT(ix_idmap_get(&m, 1), -1);
+    CHECK_INT(ix_idmap_take(&m, 1), -1);
+    for (int64_t i = 0; i < N; i++)
+        ix_idmap_put(&m, i * 64, (uint32_t)i); /* ids of one stride: long probe runs */
+    for (int64_t i = 0; i < N; i += 3)
+        CHECK_INT(ix_idmap_take(&m, i * 64), i);
+    ix_idmap_put(&m, 64, 7); /* replaces */
+    for (int64_t i = 0; i < N; i++) {
+        long want = i % 3 == 0 ? -1 : i == 1 ? 7 : i;
+        CHECK_INT(ix_idmap_get(&m, i * 64), want);
+    }
+    CHECK_INT(m.used, N - (N + 2) / 3);
+    ix_idmap_free(&m);
+    CHECK_INT(ix_idmap_get(&m, 64), -1);
+}
+
+/* The heap shared by scans and graphs: the best k, best first, equal scores by lower id. */
+TEST(test_heap_keeps_the_best_k_ties_by_lower_id)
+{
+    enum { N = 1000, K = 25 };
+    struct mr_index_hit buf[K];
+    struct ix_heap top = {buf, 0, K, true};
+    for (int i = 0; i < N; i++) {
+        int64_t id = (i * 7919) % N; /* every id once, out of order */
+        ix_heap_keep(&top, K, (struct mr_index_hit){id, (float)(id / 10)});
+    }
+    CHECK_INT(top.n, K);
+    CHECK(top.v == buf); /* a caller's buffer is never grown */
+    struct ix_heap flipped = {NULL, 0, 0, true};
+    for (size_t i = 0; i < top.n; i++)
+        ix_heap_push(&flipped, top.v[i]);
+    ix_heap_flip(&flipped); /* now best on top */
+    ix_heap_sort(&top);
+    /* Scores 99 (ids 990..999), 98 (980..989), then of 97 the lower ids (970..974). */
+    for (int k = 0; k < K; k++) {
+        int64_t want = k < 10 ? 990 + k : k < 20 ? 980 + (k - 10) : 970 + (k - 20);
+        CHECK_INT(top.v[k].id, want);
+        CHECK_INT(ix_heap_pop(&flipped).id, want);
+    }
+    CHECK_INT(flipped.n, 0);
+    free(flipped.v);
 }
 
 TEST(test_dot_matches_naive_for_odd_sizes)
@@ -362,15 +461,15 @@ TEST(test_int8_kernel_matches_scalar_exactly)
         b[i] = (int8_t)(frand() * 127);
     }
     a[5] = b[5] = -127;
-    mr_dot_i8_fn dot = mr_index_dot_i8_fn();
+    ix_dot_i8_fn dot = ix_dot_i8_kernel();
     for (size_t dim = 1; dim <= 2048; dim++) {
         size_t off = dim % 7; /* unaligned starts */
-        CHECK_INT(dot(a + off, b + off, dim), mr_index_dot_i8_scalar(a + off, b + off, dim));
+        CHECK_INT(dot(a + off, b + off, dim), ix_dot_i8_scalar(a + off, b + off, dim));
     }
     float v[DIM];
     int8_t q[DIM];
     random_unit(v);
-    float scale = mr_index_quantize_i8(v, DIM, q);
+    float scale = ix_quantize_i8(v, DIM, q);
     for (int i = 0; i < DIM; i++)
         CHECK_NEAR(q[i] * scale, v[i], scale / 2 + 1e-7);
 }
@@ -378,8 +477,8 @@ TEST(test_int8_kernel_matches_scalar_exactly)
 TEST(test_int8_scan_rescores_in_float32)
 {
     enum { N = 3000, NQ = 60 };
-    struct mr_index *ix8 = mr_index_flat_new(DIM), *exact = mr_index_flat_new(DIM);
-    mr_index_flat_set_int8(ix8, true);
+    struct mr_index *ix8 = mr_index_new(DIM), *exact = mr_index_new(DIM);
+    mr_index_set_int8(ix8, true);
     static float vecs[N][DIM];
     for (int i = 0; i < N; i++) {
         random_unit(vecs[i]);
@@ -416,15 +515,16 @@ TEST(test_int8_scan_rescores_in_float32)
         total += (int)nb;
     }
     double recall = (double)found / total;
-    fprintf(stdout, "    int8 scan + float32 rescoring, recall@10 against float32: %.3f\n",
-            recall);
+    fprintf(stdout, "    int8 scan + float32 rescoring, recall@10 against float32: %.3f\n", recall);
     CHECK(recall >= 0.95);
     mr_index_destroy(ix8);
     mr_index_destroy(exact);
 }
 
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
-          T(test_min_score_threshold), T(test_remove_and_update_are_reflected),
-          T(test_shared_entries_reach_the_tenant_once), T(test_ann_partition_matches_exact),
-          T(test_concurrent_writer_and_readers), T(test_dot_matches_naive_for_odd_sizes),
+          T(test_expiry_follows_the_rule), T(test_min_score_threshold),
+          T(test_remove_and_update_are_reflected), T(test_shared_entries_reach_the_tenant_once),
+          T(test_ann_partition_matches_exact), T(test_concurrent_writer_and_readers),
+          T(test_idmap_keeps_every_id_through_removals),
+          T(test_heap_keeps_the_best_k_ties_by_lower_id), T(test_dot_matches_naive_for_odd_sizes),
           T(test_int8_kernel_matches_scalar_exactly), T(test_int8_scan_rescores_in_float32))

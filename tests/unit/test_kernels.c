@@ -5,7 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "memori/index.h"
+#include "../../src/index/index_int.h"
 #include "test.h"
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -41,10 +41,10 @@ static bool cpu_has(const char *name)
 
 static void check_kernel(const char *name)
 {
-    mr_dot_fn k = mr_index_kernel(name);
+    mr_dot_fn k = ix_kernel(name);
     if (!k && cpu_has(name)) {
         /* Skipping here would hide a kernel that was lost from the build. */
-        test_fail(__FILE__, __LINE__, "this CPU has %s but mr_index_kernel(\"%s\") is NULL", name,
+        test_fail(__FILE__, __LINE__, "this CPU has %s but ix_kernel(\"%s\") is NULL", name,
                   name);
         return;
     }
@@ -58,7 +58,7 @@ static void check_kernel(const char *name)
         double ref = 0;
         for (size_t i = 0; i < dim; i++)
             ref += (double)a[i] * b[i];
-        float got = k(a, b, dim), scalar = mr_index_dot_scalar(a, b, dim);
+        float got = k(a, b, dim), scalar = ix_dot_scalar(a, b, dim);
         if (fabs(got - scalar) > 1e-5 || fabs(got - ref) > 1e-5) {
             test_fail(__FILE__, __LINE__, "%s dim %zu: %.9g, scalar %.9g, exact %.9g", name, dim,
                       got, scalar, ref);
@@ -84,12 +84,12 @@ TEST(test_avx512_kernel_matches_scalar)
 
 TEST(test_dispatch_picks_a_real_kernel)
 {
-    const char *name = mr_index_kernel_name();
-    CHECK(mr_index_kernel(name) != NULL);
-    CHECK(mr_index_dot_fn() == mr_index_kernel(name));
+    const char *name = ix_kernel_name();
+    CHECK(ix_kernel(name) != NULL);
+    CHECK(mr_index_dot_fn() == ix_kernel(name));
     float a[3] = {1, 2, 3}, b[3] = {4, 5, 6};
     CHECK_NEAR(mr_index_dot(a, b, 3), 32, 1e-6);
-    CHECK(mr_index_kernel("sse9") == NULL);
+    CHECK(ix_kernel("sse9") == NULL);
 }
 
 TEST_MAIN("kernels", T(test_scalar_kernel_matches_exact_sum), T(test_avx2_kernel_matches_scalar),

@@ -37,7 +37,7 @@ static void setup_at(struct fixture *f, const char *path)
     snprintf(f->path, sizeof f->path, "%s", path);
     f->store = mr_store_sqlite_open(f->path, 4, &err);
     f->embedder = mr_embed_lexical_new(256, &err);
-    f->index = mr_index_flat_new(256);
+    f->index = mr_index_new(256);
     f->cfg = (struct mr_service_config){f->store, f->embedder, f->index, &f->clock, 7, 30, 10, 0.1};
     f->svc = mr_service_new(&f->cfg);
     mr_service_load_index(f->svc, &err);

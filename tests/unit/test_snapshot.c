@@ -9,9 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "memori/hnsw.h"
-#include "memori/index.h"
-#include "memori/snapshot.h"
+#include "../../src/index/index_int.h"
 #include "test.h"
 
 #define DIM 16
@@ -29,8 +27,8 @@ static float vecs[NV][DIM];
 
 static void put(struct mr_index *ix, const struct mr_identity *who, int64_t id, const float *v)
 {
-    struct mr_index_entry e = {id, who->user_id, who->tenant_id, "c", MR_RULE, false,
-                               MR_NO_TIME, v, false};
+    struct mr_index_entry e = {id, who->user_id, who->tenant_id, "c", MR_RULE, false, MR_NO_TIME,
+                               v,  false};
     struct mr_err err;
     mr_index_upsert(ix, &e, &err);
 }
@@ -39,16 +37,16 @@ static void put(struct mr_index *ix, const struct mr_identity *who, int64_t id, 
 static struct mr_index *load_with(int n_alice, size_t threshold, const char *snap, size_t *seeded,
                                   int *rc)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     for (int i = 0; i < n_alice; i++)
         put(ix, &alice, i + 1, vecs[i]);
     for (int i = 0; i < 50; i++)
         put(ix, &bob, 100000 + i, vecs[i]); /* too few for a graph */
     struct mr_err err;
     *seeded = 0;
-    *rc = snap ? mr_snapshot_load(ix, snap, "test-model", DIM, seeded, &err) : 0;
-    mr_index_flat_set_ann(ix, threshold, 64);
-    mr_index_flat_wait_builds(ix);
+    *rc = snap ? mr_index_snapshot_load(ix, snap, "test-model", DIM, seeded, &err) : 0;
+    mr_index_set_ann(ix, threshold, 64);
+    ix_wait_builds(ix);
     return ix;
 }
 
@@ -82,7 +80,7 @@ TEST(test_saved_graph_answers_as_before)
     int rc;
     struct mr_index *a = load(NV, NULL, &seeded, &rc);
     struct mr_err err;
-    CHECK_INT(mr_snapshot_save(a, path, "test-model", DIM, &graphs, &err), 0);
+    CHECK_INT(mr_index_snapshot_save(a, path, "test-model", DIM, &graphs, &err), 0);
     CHECK_INT(graphs, 1); /* alice's; bob is under the threshold */
     struct mr_index *b = load(NV, path, &seeded, &rc);
     CHECK_INT(rc, 0);
@@ -111,10 +109,10 @@ TEST(test_stale_snapshot_is_reconciled_with_the_entries)
     struct mr_err err;
     /* The snapshot knows the first 1000 entries only. */
     struct mr_index *old = load(1000, NULL, &seeded, &rc);
-    CHECK_INT(mr_snapshot_save(old, path, "test-model", DIM, &graphs, &err), 0);
+    CHECK_INT(mr_index_snapshot_save(old, path, "test-model", DIM, &graphs, &err), 0);
     mr_index_destroy(old);
     /* Since then: 200 added (1001..1200), ids 1..100 gone, 101..150 moved. */
-    struct mr_index *ix = mr_index_flat_new(DIM), *exact = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM), *exact = mr_index_new(DIM);
     static float moved[50][DIM];
     for (int i = 100; i < NV; i++) {
         const float *v = vecs[i];
@@ -125,10 +123,10 @@ TEST(test_stale_snapshot_is_reconciled_with_the_entries)
         put(ix, &alice, i + 1, v);
         put(exact, &alice, i + 1, v);
     }
-    CHECK_INT(mr_snapshot_load(ix, path, "test-model", DIM, &seeded, &err), 0);
+    CHECK_INT(mr_index_snapshot_load(ix, path, "test-model", DIM, &seeded, &err), 0);
     CHECK_INT(seeded, 1);
-    mr_index_flat_set_ann(ix, THRESHOLD, 64);
-    mr_index_flat_wait_builds(ix);
+    mr_index_set_ann(ix, THRESHOLD, 64);
+    ix_wait_builds(ix);
     CHECK_INT(mr_index_count(ix), NV - 100);
     struct mr_index_hit h[10], e[10];
     /* Every added and moved entry is found by its own vector; a removed one never. */
@@ -163,13 +161,13 @@ TEST(test_stale_snapshot_is_reconciled_with_the_entries)
 /* Reads path into a fresh index; its result code, and how many graphs were taken. */
 static int try_load(size_t *seeded)
 {
-    struct mr_index *ix = mr_index_flat_new(DIM);
+    struct mr_index *ix = mr_index_new(DIM);
     for (int i = 0; i < SMALL; i++)
         put(ix, &alice, i + 1, vecs[i]);
     struct mr_err err;
-    int rc = mr_snapshot_load(ix, path, "test-model", DIM, seeded, &err);
-    mr_index_flat_set_ann(ix, SMALL, 64);
-    mr_index_flat_wait_builds(ix);
+    int rc = mr_index_snapshot_load(ix, path, "test-model", DIM, seeded, &err);
+    mr_index_set_ann(ix, SMALL, 64);
+    ix_wait_builds(ix);
     /* Whatever was taken, the index answers, and exactly (its graph is checked). */
     struct mr_index_hit h;
     struct mr_index_query iq = {vecs[7], NULL, 0, false, 1000, -1.0f, 1, false};
@@ -203,11 +201,11 @@ TEST(test_damaged_or_foreign_snapshots_are_refused)
     CHECK_INT(try_load(&seeded), 0);
     CHECK_INT(seeded, 0);
     struct mr_index *a = load_with(SMALL, SMALL, NULL, &seeded, &rc);
-    CHECK_INT(mr_snapshot_save(a, path, "test-model", DIM, &graphs, &err), 0);
+    CHECK_INT(mr_index_snapshot_save(a, path, "test-model", DIM, &graphs, &err), 0);
     CHECK_INT(graphs, 1);
     /* Another model or dimension. */
-    CHECK(mr_snapshot_load(a, path, "other-model", DIM, &seeded, &err) == MR_EINVAL);
-    CHECK(mr_snapshot_load(a, path, "test-model", DIM + 1, &seeded, &err) == MR_EINVAL);
+    CHECK(mr_index_snapshot_load(a, path, "other-model", DIM, &seeded, &err) == MR_EINVAL);
+    CHECK(mr_index_snapshot_load(a, path, "test-model", DIM + 1, &seeded, &err) == MR_EINVAL);
     mr_index_destroy(a);
     long size = file_size();
     CHECK(size > 0);

@@ -1,0 +1,35 @@
+/*
+ * scan_int8.c — the compact scan (MEMORI_INDEX_INT8): a first pass over the
+ * int8 copies of a partition's vectors (a quarter of the bytes read) keeps
+ * the best max(4 × limit, 32) candidates by approximate score; each is then
+ * rescored in float32, so the scores returned are the exact ones.
+ */
+#include <stdlib.h>
+
+#include "index_int.h"
+
+void ix_scan_int8(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
+                  const struct mr_index_query *q, struct ix_heap *top)
+{
+    size_t dim = ix->dim, want = q->limit * 4 > 32 ? q->limit * 4 : 32;
+    /* Candidates carry their slot in the hit's id. */
+    struct ix_heap cands = {mr_xmalloc(want * sizeof *cands.v), 0, want, true};
+    int8_t *q8 = mr_xmalloc(dim);
+    float qscale = ix_quantize_i8(q->vec, dim, q8);
+    ix_dot_i8_fn dot8 = ix_dot_i8_kernel();
+    for (size_t i = 0; i < p->n; i++) {
+        if (!ix_matches(p, i, f))
+            continue;
+        float approx = (float)dot8(q8, p->q8 + i * dim, dim) * qscale * p->q8_scale[i];
+        ix_heap_keep(&cands, want, (struct mr_index_hit){(int64_t)i, approx});
+    }
+    mr_dot_fn dot = mr_index_dot_fn();
+    for (size_t c = 0; c < cands.n; c++) {
+        size_t slot = (size_t)cands.v[c].id;
+        float s = dot(q->vec, p->vecs + slot * dim, dim);
+        if (s >= q->min_score)
+            ix_heap_keep(top, q->limit, (struct mr_index_hit){p->meta[slot].id, s});
+    }
+    free(q8);
+    free(cands.v);
+}
