@@ -227,6 +227,37 @@ int mr_schema_get(struct mr_service *svc, const struct mr_identity *who, int64_t
 int mr_schema_delete(struct mr_service *svc, const struct mr_identity *who, int64_t ds,
                      struct mr_err *err);
 
+struct mr_sql_analysis;
+
+/* Body of POST /api/examples, its SQL analysed (mr_sql_analyze) by the caller. */
+struct mr_example_create {
+    const char *question;
+    size_t question_len;
+    const char *sql;
+    size_t sql_len;
+    int64_t data_source_id;
+    bool has_conversation_id;
+    char
+        conversation_id[MR_UUID_LEN]; /* absent: the caller's examples conversation of the source */
+    bool verified;
+    const char *metadata;                   /* JSON object text; NULL = {} */
+    const struct mr_sql_schema *schema;     /* the source's, NULL when it has none */
+    const struct mr_sql_analysis *analysis; /* of sql, against schema */
+};
+
+/*
+ * Stores an example memory of the caller (DESIGN.md §9): content the
+ * question, metadata the client's plus kind "example", sql, the analysis
+ * (fingerprint, tables, columns, joins), question_normalized and verified.
+ * The same (data source, normalised question, fingerprint) of the caller
+ * returns the stored one (*out_created false). Each join the SQL makes
+ * raises its join memory's importance; one the schema lacks becomes a
+ * relationship memory with source "example" (tenant knowledge).
+ */
+int mr_example_create(struct mr_service *svc, const struct mr_identity *who,
+                      const struct mr_example_create *in, struct mr_memory *out, bool *out_created,
+                      struct mr_err *err);
+
 /*
  * Rewrites every stored embedding with the service's embedder and records
  * its model in the store (`memori reembed`). One embedder call and one short

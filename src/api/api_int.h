@@ -99,4 +99,15 @@ int api_sql_error(const struct mr_err *err, const struct mr_sql_diag *diag, cons
                   int *out_status, char **out_body);
 char *api_encode_schema_summary(const struct mr_schema_summary *s);
 
+struct api_example {
+    struct mr_example_create in; /* schema and analysis: the handler's */
+    char *metadata;
+    struct mr_json *doc; /* the parsed body the strings point into */
+};
+
+/* POST /api/examples: question, sql, data_source_id (> 0), conversation_id?, verified?,
+ * metadata?. */
+int api_decode_example(const char *body, size_t len, struct api_example *out, char **out_err);
+void api_example_free(struct api_example *r);
+
 #endif

@@ -12,6 +12,7 @@
 
 #include "api_int.h"
 #include "memori/sql.h"
+#include "memori/util.h"
 
 static char *dump(struct mr_json *j)
 {
@@ -340,4 +341,78 @@ char *api_encode_schema_summary(const struct mr_schema_summary *s)
     mr_json_set(o, "removed", strv_json(&s->removed));
     mr_json_set(o, "unchanged", mr_json_integer((int64_t)s->unchanged));
     return dump(o);
+}
+
+/* ---- POST /api/examples ---- */
+
+int api_decode_example(const char *body, size_t len, struct api_example *out, char **out_err)
+{
+    memset(out, 0, sizeof *out);
+    struct mr_json_error jerr;
+    struct mr_json *doc = mr_json_parse(body, len, &jerr);
+    const char *field = NULL, *type = NULL, *msg = NULL;
+    if (!doc || !mr_json_is_object(doc)) {
+        *out_err = error_body(
+            NULL, -1, doc ? "model_attributes_type" : "json_invalid",
+            doc ? "Input should be a valid dictionary or object" : "JSON decode error", NULL);
+        mr_json_free(doc);
+        return MR_EVALIDATION;
+    }
+    out->doc = doc;
+    struct mr_example_create *in = &out->in;
+    const struct mr_json *q = mr_json_get(doc, "question"), *sql = mr_json_get(doc, "sql");
+    const struct mr_json *ds = mr_json_get(doc, "data_source_id");
+    const struct mr_json *conv = mr_json_get(doc, "conversation_id");
+    const struct mr_json *ver = mr_json_get(doc, "verified"), *md = mr_json_get(doc, "metadata");
+    if (!q || !mr_json_is_string(q) || mr_json_string_length(q) == 0) {
+        field = "question", type = q ? "string_type" : "missing";
+        msg = q ? "question must be a non-empty string" : "Field required";
+    } else if (!mr_utf8_valid(mr_json_string_value(q), mr_json_string_length(q)) ||
+               mr_utf8_len(mr_json_string_value(q), mr_json_string_length(q)) > 10000) {
+        field = "question", type = "string_too_long";
+        msg = "question must be at most 10000 characters";
+    } else if (!sql || !mr_json_is_string(sql) || mr_json_string_length(sql) == 0) {
+        field = "sql", type = sql ? "string_type" : "missing";
+        msg = sql ? "sql must be a non-empty string" : "Field required";
+    } else if (!ds || !mr_json_is_integer(ds)) {
+        field = "data_source_id", type = ds ? "int_type" : "missing";
+        msg = ds ? "Input should be a valid integer" : "Field required";
+    } else if (mr_json_integer_value(ds) <= 0) {
+        field = "data_source_id", type = "greater_than";
+        msg = "Input should be greater than 0";
+    } else if (conv && !mr_json_is_null(conv) &&
+               (!mr_json_is_string(conv) ||
+                mr_uuid_parse(mr_json_string_value(conv), mr_json_string_length(conv),
+                              in->conversation_id) != 0)) {
+        field = "conversation_id", type = "uuid_parsing";
+        msg = "Input should be a valid UUID";
+    } else if (ver && !mr_json_is_null(ver) && !mr_json_is_bool(ver)) {
+        field = "verified", type = "bool_type", msg = "Input should be a valid boolean";
+    } else if (md && !mr_json_is_null(md) && !mr_json_is_object(md)) {
+        field = "metadata", type = "dict_type", msg = "Input should be a valid dictionary";
+    }
+    if (field) {
+        *out_err = error_body(field, -1, type, msg, NULL);
+        api_example_free(out);
+        return MR_EVALIDATION;
+    }
+    in->question = mr_json_string_value(q);
+    in->question_len = mr_json_string_length(q);
+    in->sql = mr_json_string_value(sql);
+    in->sql_len = mr_json_string_length(sql);
+    in->data_source_id = mr_json_integer_value(ds);
+    in->has_conversation_id = conv && !mr_json_is_null(conv);
+    in->verified = ver && mr_json_is_true(ver);
+    if (md && !mr_json_is_null(md)) {
+        out->metadata = mr_json_print(md, 15);
+        in->metadata = out->metadata;
+    }
+    return 0;
+}
+
+void api_example_free(struct api_example *r)
+{
+    free(r->metadata);
+    mr_json_free(r->doc);
+    memset(r, 0, sizeof *r);
 }

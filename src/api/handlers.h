@@ -69,5 +69,6 @@ void api_health(struct api_call *c);
 void api_schema_put(struct api_call *c);
 void api_schema_get(struct api_call *c);
 void api_schema_delete(struct api_call *c);
+void api_example_create(struct api_call *c);
 
 #endif

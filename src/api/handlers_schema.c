@@ -101,3 +101,58 @@ void api_schema_delete(struct api_call *c)
     else
         api_reply(c, 204, NULL);
 }
+
+/*
+ * The example's SQL is analysed here, in the dialect of the source's stored
+ * schema (PostgreSQL when it has none) and against it, so the SQL module's
+ * diagnostics become 422s that name the unknown table or column.
+ */
+void api_example_create(struct api_call *c)
+{
+    struct api_example r;
+    char *verr = NULL;
+    if (api_decode_example(c->req->body, c->req->body_len, &r, &verr) != 0) {
+        api_reply(c, 422, verr);
+        return;
+    }
+    struct mr_sql_schema *schema = NULL;
+    struct mr_sql_analysis *an = NULL;
+    struct mr_sql_diag diag = {0};
+    struct mr_err err;
+    char *json = NULL, *body = NULL;
+    int status;
+    int rc = mr_schema_get(c->api->svc, &c->who, r.in.data_source_id, &json, &err);
+    if (rc == 0 && api_decode_schema(json, strlen(json), &schema, &status, &body) != 0) {
+        /* The stored schema no longer reads back: a bug, not the client's. */
+        free(body);
+        mr_err_set(&err, MR_EINTERNAL, "the stored schema of data source %lld does not read back",
+                   (long long)r.in.data_source_id);
+        api_reply_error(c, &err);
+        goto out;
+    }
+    if (rc != 0 && rc != MR_ENOTFOUND) {
+        api_reply_error(c, &err);
+        goto out;
+    }
+    enum mr_sql_dialect d = schema ? schema->dialect : MR_SQL_POSTGRESQL;
+    if (mr_sql_analyze(d, schema, r.in.sql, r.in.sql_len, &an, &diag, &err) != 0) {
+        api_sql_error(&err, &diag, "sql", &status, &body);
+        api_reply(c, status, body);
+        goto out;
+    }
+    r.in.schema = schema;
+    r.in.analysis = an;
+    struct mr_memory m;
+    bool created;
+    if (mr_example_create(c->api->svc, &c->who, &r.in, &m, &created, &err) != 0) {
+        api_reply_error(c, &err);
+    } else {
+        api_reply(c, created ? 201 : 200, api_encode_memory(&m));
+        mr_memory_clear(&m);
+    }
+out:
+    mr_sql_analysis_free(an);
+    mr_sql_schema_free(schema);
+    free(json);
+    api_example_free(&r);
+}

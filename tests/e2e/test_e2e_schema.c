@@ -299,6 +299,163 @@ TEST(test_schema_import_reimport_change_drop_delete)
     stop();
 }
 
+static void post_example(const char *user, const char *question, const char *sql, long ds,
+                         struct resp *r)
+{
+    json_t *o = json_pack("{s:s,s:s,s:I}", "question", question, "sql", sql, "data_source_id",
+                          (json_int_t)ds);
+    char *body = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    http(&srv, "POST", "/api/examples", user, body, SIZE_MAX, r);
+    free(body);
+}
+
+/* The join memory search finds for user whose metadata says source (and from_table), or NULL. */
+static json_t *find_join(const char *user, const char *query, const char *source,
+                         const char *from_table)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"query\":\"%s\",\"memory_types\":[\"relationship\"],\"limit\":20,"
+             "\"min_similarity\":0}",
+             query);
+    struct resp r;
+    json_t *found = NULL;
+    if (http(&srv, "POST", "/api/memories/search", user, body, SIZE_MAX, &r) == 0 &&
+        r.status == 200) {
+        json_t *results = json_object_get(r.json, "results");
+        for (size_t i = 0; i < json_array_size(results) && !found; i++) {
+            json_t *m = json_array_get(results, i);
+            json_t *md = json_object_get(m, "metadata");
+            if (jstr(md, "source") && strcmp(jstr(md, "source"), source) == 0 &&
+                jstr(md, "from_table") && strcmp(jstr(md, "from_table"), from_table) == 0)
+                found = json_incref(m);
+        }
+    }
+    resp_free(&r);
+    return found;
+}
+
+TEST(test_examples_dedup_joins_and_bad_sql)
+{
+    char *env[] = {"TENANT_ISOLATION_LEVEL=relaxed", NULL};
+    CHECK(start_with(env));
+    struct resp r;
+    put_ddl("alice", NULL, 7, "postgresql", DDL_V1, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    json_t *join = find_join("alice", "orders customer_id customers id", "declared", "orders");
+    CHECK(join != NULL);
+    CHECK_NEAR(jnum(join, "importance_score"), 0.5, 1e-9);
+    json_decref(join);
+
+    post_example("alice", "How many orders per customer?",
+                 "SELECT c.name, count(*) FROM orders o JOIN customers c ON o.customer_id = c.id "
+                 "WHERE o.total > 10 GROUP BY c.name",
+                 7, &r);
+    CHECK_INT(r.status, 201);
+    CHECK_STR(jstr(r.json, "memory_type"), "example");
+    CHECK_STR(jstr(r.json, "content"), "How many orders per customer?");
+    CHECK_INT(jint(r.json, "data_source_id"), 7);
+    char id[37];
+    snprintf(id, sizeof id, "%s", jstr(r.json, "memory_id"));
+    json_t *md = json_object_get(r.json, "metadata");
+    CHECK_STR(jstr(md, "kind"), "example");
+    CHECK_STR(jstr(md, "dialect"), "postgresql");
+    CHECK(strlen(jstr(md, "fingerprint")) == 16);
+    CHECK(strstr(jstr(md, "sql"), "JOIN customers") != NULL);
+    CHECK_INT(json_array_size(json_object_get(md, "tables")), 2);
+    json_t *j0 = json_array_get(json_object_get(md, "joins"), 0);
+    CHECK_STR(jstr(j0, "from"), "orders.customer_id");
+    CHECK_STR(jstr(j0, "to"), "customers.id");
+    CHECK(json_is_true(json_object_get(j0, "in_schema")));
+    resp_free(&r);
+
+    /* The join's memory got more important. */
+    join = find_join("alice", "orders customer_id customers id", "declared", "orders");
+    CHECK(join != NULL);
+    CHECK_NEAR(jnum(join, "importance_score"), 0.55, 1e-9);
+    json_decref(join);
+
+    /* The same question (other case and spacing) and SQL (another literal): the stored one. */
+    post_example("alice", "  how many ORDERS per   customer ",
+                 "select c.name, count(*) from orders o join customers c on o.customer_id = c.id "
+                 "where o.total > 99 group by c.name",
+                 7, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_STR(jstr(r.json, "memory_id"), id);
+    resp_free(&r);
+    /* Another user's same example is their own. */
+    post_example("bob", "How many orders per customer?",
+                 "SELECT c.name, count(*) FROM orders o JOIN customers c ON o.customer_id = c.id "
+                 "WHERE o.total > 10 GROUP BY c.name",
+                 7, &r);
+    CHECK_INT(r.status, 201);
+    CHECK(strcmp(jstr(r.json, "memory_id"), id) != 0);
+    resp_free(&r);
+
+    /* A join the schema does not declare becomes a relationship memory from the example. */
+    post_example("alice", "Products stored under an order's number",
+                 "SELECT p.title FROM products p JOIN orders o ON o.id = p.id", 7, &r);
+    CHECK_INT(r.status, 201);
+    j0 = json_array_get(json_object_get(json_object_get(r.json, "metadata"), "joins"), 0);
+    CHECK(j0 != NULL);
+    CHECK(json_is_false(json_object_get(j0, "in_schema")));
+    resp_free(&r);
+    join = find_join("bob", "orders id products id", "example", "orders");
+    if (!join)
+        join = find_join("bob", "orders id products id", "example", "products");
+    CHECK(join != NULL);
+    json_decref(join);
+
+    /* Bad SQL: 422 naming what is wrong; nothing stored. */
+    post_example("alice", "q1", "SELECT * FROM nope", 7, &r);
+    CHECK_INT(r.status, 422);
+    json_t *e = json_array_get(json_object_get(r.json, "detail"), 0);
+    CHECK_STR(jstr(e, "type"), "sql_unknown_table");
+    CHECK(strstr(jstr(e, "msg"), "nope") != NULL);
+    resp_free(&r);
+    post_example("alice", "q2", "SELECT o.nope FROM orders o", 7, &r);
+    CHECK_INT(r.status, 422);
+    e = json_array_get(json_object_get(r.json, "detail"), 0);
+    CHECK_STR(jstr(e, "type"), "sql_unknown_column");
+    CHECK(strstr(jstr(e, "msg"), "nope") != NULL);
+    resp_free(&r);
+    post_example("alice", "q3", "SELECT FROM WHERE", 7, &r);
+    CHECK_INT(r.status, 422);
+    e = json_array_get(json_object_get(r.json, "detail"), 0);
+    CHECK_STR(jstr(e, "type"), "sql_syntax");
+    resp_free(&r);
+    post_example("alice", "q4", "SELECT 1", 0, &r);
+    CHECK_INT(r.status, 422);
+    resp_free(&r);
+    http(&srv, "POST", "/api/examples", "alice", "{\"sql\":\"SELECT 1\",\"data_source_id\":1}",
+         SIZE_MAX, &r);
+    CHECK_INT(r.status, 422);
+    resp_free(&r);
+    /* A source without a schema: PostgreSQL syntax, names as written. */
+    post_example("alice", "One", "SELECT 1", 42, &r);
+    CHECK_INT(r.status, 201);
+    resp_free(&r);
+
+    /* Statistics and the search filter know the type. */
+    http(&srv, "GET", "/api/memories/statistics/summary", "alice", NULL, 0, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(jint(json_object_get(r.json, "by_type"), "examples"), 3);
+    resp_free(&r);
+    http(&srv, "POST", "/api/memories/search", "alice",
+         "{\"query\":\"orders per customer\",\"memory_types\":[\"example\"],"
+         "\"min_similarity\":0}",
+         SIZE_MAX, &r);
+    CHECK_INT(r.status, 200);
+    json_t *res = json_object_get(r.json, "results");
+    CHECK(json_array_size(res) >= 1);
+    for (size_t i = 0; i < json_array_size(res); i++)
+        CHECK_STR(jstr(json_array_get(res, i), "memory_type"), "example");
+    resp_free(&r);
+    stop();
+}
+
 static char *token(const char *sub, const char *tenant, bool admin)
 {
     struct mr_err err;
@@ -371,4 +528,5 @@ TEST(test_schema_roles_and_tenants_relaxed)
 }
 
 TEST_MAIN("e2e_schema", T(test_schema_import_reimport_change_drop_delete),
-          T(test_schema_roles_and_tenants_strict), T(test_schema_roles_and_tenants_relaxed))
+          T(test_examples_dedup_joins_and_bad_sql), T(test_schema_roles_and_tenants_strict),
+          T(test_schema_roles_and_tenants_relaxed))
