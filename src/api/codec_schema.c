@@ -175,10 +175,8 @@ static const char *decode_tables(struct specs *s, const struct mr_json *tables, 
             return msg;
         }
         size_t nc = mr_json_size(cols);
-        if (nc > MR_SQL_MAX_COLUMNS) {
-            snprintf(msg, cap, "table %s has more than %d columns", ts->name, MR_SQL_MAX_COLUMNS);
-            return msg;
-        }
+        if (nc > MR_SQL_MAX_COLUMNS)
+            return "too many columns";
         struct mr_sql_column_spec *cs = mr_xcalloc(nc ? nc : 1, sizeof *cs);
         s->columns[i] = cs;
         ts->columns = cs;
@@ -290,10 +288,15 @@ int api_decode_schema(const char *body, size_t len, struct mr_sql_schema **out, 
     } else if (tables && mr_json_is_array(tables)) {
         const char *why = decode_tables(&sp, tables, msg, sizeof msg);
         if (why) {
-            if (strcmp(why, "too many tables") == 0) {
+            if (strcmp(why, "too many tables") == 0 || strcmp(why, "too many columns") == 0) {
                 *out_status = 413;
                 rc = MR_ETOOLARGE;
-                snprintf(msg, sizeof msg, "the schema has more than %d tables", MR_SQL_MAX_TABLES);
+                if (why[9] == 't')
+                    snprintf(msg, sizeof msg, "the schema has more than %d tables",
+                             MR_SQL_MAX_TABLES);
+                else
+                    snprintf(msg, sizeof msg, "table %s has more than %d columns",
+                             sp.tables[sp.ntables - 1].name, MR_SQL_MAX_COLUMNS);
                 *out_body = dump(mr_json_with(mr_json_object(), "detail", mr_json_string(msg)));
             } else {
                 *out_body = error_body("tables", -1, "value_error", why, NULL);

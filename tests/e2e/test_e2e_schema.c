@@ -246,6 +246,25 @@ TEST(test_schema_import_reimport_change_drop_delete)
         CHECK_INT(r.status, 422);
         resp_free(&r);
     }
+    /* Over a limit: 413, in either form. */
+    size_t cap = 64 * 2100 + 256, n = 0;
+    char *wide = malloc(cap);
+    n += (size_t)snprintf(wide + n, cap - n, "CREATE TABLE wide (");
+    for (int i = 0; i <= 2000; i++)
+        n += (size_t)snprintf(wide + n, cap - n, "%sc%d integer", i ? ", " : "", i);
+    snprintf(wide + n, cap - n, ");");
+    put_ddl("alice", NULL, 7, "postgresql", wide, &r);
+    CHECK_INT(r.status, 413);
+    resp_free(&r);
+    n = (size_t)snprintf(wide, cap, "{\"tables\":[{\"name\":\"wide\",\"columns\":[");
+    for (int i = 0; i <= 2000; i++)
+        n += (size_t)snprintf(wide + n, cap - n, "%s{\"name\":\"c%d\"}", i ? "," : "", i);
+    snprintf(wide + n, cap - n, "]}]}");
+    http(&srv, "PUT", "/api/data-sources/7/schema", "alice", wide, SIZE_MAX, &r);
+    CHECK_INT(r.status, 413);
+    CHECK(strstr(jstr(r.json, "detail"), "wide") != NULL);
+    resp_free(&r);
+    free(wide);
     http(&srv, "PUT", "/api/data-sources/7/schema", "alice", "{\"nothing\":1}", SIZE_MAX, &r);
     CHECK_INT(r.status, 422);
     resp_free(&r);
