@@ -191,6 +191,73 @@ int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *w
                              struct mr_page page, struct mr_memory **out, size_t *out_n,
                              int64_t *out_total, struct mr_err *err);
 
+/* ---- data sources (DESIGN.md §9; src/core/schema.c) ---- */
+
+struct mr_sql_schema;
+
+/* What PUT /api/data-sources/{id}/schema answers. Table names, qualified. */
+struct mr_schema_summary {
+    int64_t data_source_id;
+    const char *dialect; /* static: "postgresql" | "sqlite" */
+    char schema_hash[72];
+    size_t tables, relationships, unchanged;
+    struct mr_strv added, updated, removed;
+};
+
+void mr_schema_summary_clear(struct mr_schema_summary *s);
+
+/*
+ * Replaces the tenant's schema of data source ds with schema (parsed by the
+ * caller), in one transaction: a failure leaves the previous one as it was.
+ * Table memories (entity, metadata kind "table") and join memories
+ * (relationship, kind "join") are tenant knowledge: owned by no user,
+ * readable by all the tenant's users in both isolation levels. Unchanged
+ * tables keep their memories untouched; changed ones are rewritten in place
+ * (same id, same access statistics) and re-embedded; dropped ones are
+ * archived (they leave search) and revived with their statistics if they
+ * come back (then listed as added). Who may call it is the API's decision.
+ */
+int mr_schema_put(struct mr_service *svc, const struct mr_identity *who, int64_t ds,
+                  const struct mr_sql_schema *schema, struct mr_schema_summary *out,
+                  struct mr_err *err);
+/* The stored schema's JSON (mr_sql_schema_to_json), the caller's; MR_ENOTFOUND when none. */
+int mr_schema_get(struct mr_service *svc, const struct mr_identity *who, int64_t ds,
+                  char **out_json, struct mr_err *err);
+/* Removes the schema and its memories (from search too); MR_ENOTFOUND when none. */
+int mr_schema_delete(struct mr_service *svc, const struct mr_identity *who, int64_t ds,
+                     struct mr_err *err);
+
+struct mr_sql_analysis;
+
+/* Body of POST /api/examples, its SQL analysed (mr_sql_analyze) by the caller. */
+struct mr_example_create {
+    const char *question;
+    size_t question_len;
+    const char *sql;
+    size_t sql_len;
+    int64_t data_source_id;
+    bool has_conversation_id;
+    char
+        conversation_id[MR_UUID_LEN]; /* absent: the caller's examples conversation of the source */
+    bool verified;
+    const char *metadata;                   /* JSON object text; NULL = {} */
+    const struct mr_sql_schema *schema;     /* the source's, NULL when it has none */
+    const struct mr_sql_analysis *analysis; /* of sql, against schema */
+};
+
+/*
+ * Stores an example memory of the caller (DESIGN.md §9): content the
+ * question, metadata the client's plus kind "example", sql, the analysis
+ * (fingerprint, tables, columns, joins), question_normalized and verified.
+ * The same (data source, normalised question, fingerprint) of the caller
+ * returns the stored one (*out_created false). Each join the SQL makes
+ * raises its join memory's importance; one the schema lacks becomes a
+ * relationship memory with source "example" (tenant knowledge).
+ */
+int mr_example_create(struct mr_service *svc, const struct mr_identity *who,
+                      const struct mr_example_create *in, struct mr_memory *out, bool *out_created,
+                      struct mr_err *err);
+
 /*
  * Rewrites every stored embedding with the service's embedder and records
  * its model in the store (`memori reembed`). One embedder call and one short

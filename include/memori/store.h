@@ -42,6 +42,23 @@ struct mr_store_tx;
  */
 enum mr_tx_mode { MR_TX_READ = 0, MR_TX_WRITE = 1, MR_TX_WRITE_LAZY = 2 };
 
+/*
+ * A data source's schema as last imported (DESIGN.md §9): tenant knowledge,
+ * one per (tenant, data source). schema_json is mr_sql_schema_to_json's
+ * text; conversation_id is the conversation that holds its memories.
+ */
+struct mr_source_schema {
+    char *tenant_id;
+    int64_t data_source_id;
+    char *dialect;
+    char *schema_hash;
+    char *schema_json;
+    char conversation_id[MR_UUID_LEN];
+    int64_t updated_at;
+};
+
+void mr_source_schema_clear(struct mr_source_schema *s);
+
 /* Called once per memory by mem_scan; a non-zero return stops the scan and is returned. */
 typedef int (*mr_store_scan_fn)(void *arg, const struct mr_memory *m);
 
@@ -131,6 +148,20 @@ struct mr_store_ops {
                              struct mr_err *err);
     /* Calls fn for every memory of every user (index load, re-embedding). */
     int (*mem_scan)(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err);
+
+    /* The stored schema of (tenant_id, data_source_id); MR_ENOTFOUND when none. */
+    int (*schema_get)(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                      struct mr_source_schema *out, struct mr_err *err);
+    /* Inserts or replaces the schema of (s->tenant_id, s->data_source_id). */
+    int (*schema_put)(struct mr_store_tx *tx, const struct mr_source_schema *s, struct mr_err *err);
+    /* Removes it (not its memories); MR_ENOTFOUND when none. */
+    int (*schema_delete)(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                         struct mr_err *err);
+    /* Row ids of the tenant's memories about data_source_id, every user's, archived too,
+     * in id order; free(*out). */
+    int (*mem_ids_by_data_source)(struct mr_store_tx *tx, const char *tenant_id,
+                                  int64_t data_source_id, int64_t **out, size_t *out_n,
+                                  struct mr_err *err);
 
     /* Cheap liveness probe for /health. */
     int (*health)(struct mr_store *s, struct mr_err *err);
@@ -321,6 +352,28 @@ static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn,
                                     struct mr_err *err)
 {
     return tx->store->ops->mem_scan(tx, fn, arg, err);
+}
+static inline int mr_store_schema_get(struct mr_store_tx *tx, const char *tenant_id,
+                                      int64_t data_source_id, struct mr_source_schema *out,
+                                      struct mr_err *err)
+{
+    return tx->store->ops->schema_get(tx, tenant_id, data_source_id, out, err);
+}
+static inline int mr_store_schema_put(struct mr_store_tx *tx, const struct mr_source_schema *s,
+                                      struct mr_err *err)
+{
+    return tx->store->ops->schema_put(tx, s, err);
+}
+static inline int mr_store_schema_delete(struct mr_store_tx *tx, const char *tenant_id,
+                                         int64_t data_source_id, struct mr_err *err)
+{
+    return tx->store->ops->schema_delete(tx, tenant_id, data_source_id, err);
+}
+static inline int mr_store_mem_ids_by_data_source(struct mr_store_tx *tx, const char *tenant_id,
+                                                  int64_t data_source_id, int64_t **out,
+                                                  size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->mem_ids_by_data_source(tx, tenant_id, data_source_id, out, out_n, err);
 }
 static inline int mr_store_health(struct mr_store *s, struct mr_err *err)
 {

@@ -20,6 +20,7 @@ enum mr_memory_type {
     MR_RULE,
     MR_ENTITY,
     MR_RELATIONSHIP,
+    MR_EXAMPLE, /* a question -> SQL pair (DESIGN.md §9) */
     MR_MEMORY_TYPE_COUNT
 };
 
@@ -82,12 +83,14 @@ struct mr_memory {
     bool is_archived;
     bool is_shared; /* visible read-only to the tenant under relaxed isolation */
     int64_t created_at, updated_at;
+    bool has_data_source_id; /* the database the memory is about (DESIGN.md §9) */
+    int64_t data_source_id;
 };
 
 /* Types an owner may share with the tenant (DESIGN.md §6). */
 static inline bool mr_memory_type_shareable(enum mr_memory_type t)
 {
-    return t == MR_RULE || t == MR_ENTITY || t == MR_RELATIONSHIP;
+    return t == MR_RULE || t == MR_ENTITY || t == MR_RELATIONSHIP || t == MR_EXAMPLE;
 }
 
 void mr_memory_clear(struct mr_memory *m);

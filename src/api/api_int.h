@@ -82,4 +82,32 @@ char *api_encode_detail(const char *msg);
 char *api_encode_param_error(const char *where, const char *name, const char *type, const char *msg,
                              const char *input);
 
+/* ---- data sources (DESIGN.md §9; codec_schema.c) ---- */
+
+struct mr_sql_schema;
+struct mr_sql_diag;
+
+/*
+ * A PUT schema body ({"dialect", "ddl"} or {"dialect"?, "tables"}) parsed
+ * into *out (mr_sql_schema_free). On failure: the code, *out_status (413 or
+ * 422) and *out_body (the answer, malloc'd).
+ */
+int api_decode_schema(const char *body, size_t len, struct mr_sql_schema **out, int *out_status,
+                      char **out_body);
+/* The answer to an SQL module failure: 413 for a limit, else 422 at ["body", field]. */
+int api_sql_error(const struct mr_err *err, const struct mr_sql_diag *diag, const char *field,
+                  int *out_status, char **out_body);
+char *api_encode_schema_summary(const struct mr_schema_summary *s);
+
+struct api_example {
+    struct mr_example_create in; /* schema and analysis: the handler's */
+    char *metadata;
+    struct mr_json *doc; /* the parsed body the strings point into */
+};
+
+/* POST /api/examples: question, sql, data_source_id (> 0), conversation_id?, verified?,
+ * metadata?. */
+int api_decode_example(const char *body, size_t len, struct api_example *out, char **out_err);
+void api_example_free(struct api_example *r);
+
 #endif

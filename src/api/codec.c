@@ -640,6 +640,8 @@ static struct mr_json *memory_json(const struct mr_memory *m)
     mr_json_set(o, "expires_at", time_or_null(m->expires_at));
     mr_json_set(o, "is_archived", mr_json_bool(m->is_archived));
     mr_json_set(o, "shared", mr_json_bool(m->is_shared));
+    mr_json_set(o, "data_source_id",
+                m->has_data_source_id ? mr_json_integer(m->data_source_id) : mr_json_null());
     mr_json_set(o, "created_at", time_or_null(m->created_at));
     mr_json_set(o, "updated_at", time_or_null(m->updated_at));
     return o;
@@ -692,6 +694,7 @@ char *api_encode_stats(const struct mr_stats *s)
     by_type = mr_json_with(by_type, "rules", mr_json_integer(s->by_type[MR_RULE]));
     by_type = mr_json_with(by_type, "entities", mr_json_integer(s->by_type[MR_ENTITY]));
     by_type = mr_json_with(by_type, "relationships", mr_json_integer(s->by_type[MR_RELATIONSHIP]));
+    by_type = mr_json_with(by_type, "examples", mr_json_integer(s->by_type[MR_EXAMPLE]));
     struct mr_json *o = one("total_memories", mr_json_integer(s->total));
     o = mr_json_with(o, "by_type", by_type);
     o = mr_json_with(o, "archived", mr_json_integer(s->archived));

@@ -65,5 +65,10 @@ void api_conversation_patch(struct api_call *c);
 void api_conversation_delete(struct api_call *c);
 void api_conversation_memories(struct api_call *c);
 void api_health(struct api_call *c);
+/* handlers_schema.c */
+void api_schema_put(struct api_call *c);
+void api_schema_get(struct api_call *c);
+void api_schema_delete(struct api_call *c);
+void api_example_create(struct api_call *c);
 
 #endif

@@ -34,6 +34,10 @@ static const struct api_route routes[] = {
     {"PATCH", "/api/conversations/{}", api_conversation_patch, API_USER},
     {"DELETE", "/api/conversations/{}", api_conversation_delete, API_USER},
     {"GET", "/api/conversations/{}/memories", api_conversation_memories, API_USER},
+    {"PUT", "/api/data-sources/{}/schema", api_schema_put, API_USER},
+    {"GET", "/api/data-sources/{}/schema", api_schema_get, API_USER},
+    {"DELETE", "/api/data-sources/{}/schema", api_schema_delete, API_USER},
+    {"POST", "/api/examples", api_example_create, API_USER},
     {"GET", "/health", api_health, API_ANONYMOUS},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])

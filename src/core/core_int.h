@@ -71,13 +71,32 @@ static inline bool core_owns(const struct mr_identity *who, const char *user_id,
            strcmp(who->tenant_id, tenant_id) == 0;
 }
 
-/* True when m is another user's memory that who may read under relaxed isolation. */
+/*
+ * True when m is tenant knowledge (DESIGN.md §9): a data source's schema
+ * memory, owned by no user (user_id ""), readable by every user of its
+ * tenant in both isolation levels.
+ */
+static inline bool core_tenant_knowledge(const struct mr_memory *m)
+{
+    return m->user_id && m->user_id[0] == '\0' && m->has_data_source_id && m->is_shared;
+}
+
+/* True when m is another user's memory that who may read (relaxed isolation, or tenant knowledge).
+ */
 static inline bool core_shared_with(const struct mr_service *svc, const struct mr_identity *who,
                                     const struct mr_memory *m)
 {
-    return svc->relaxed_sharing && m->is_shared && mr_memory_type_shareable(m->memory_type) &&
-           m->tenant_id && strcmp(who->tenant_id, m->tenant_id) == 0;
+    return (svc->relaxed_sharing || core_tenant_knowledge(m)) && m->is_shared &&
+           mr_memory_type_shareable(m->memory_type) && m->tenant_id &&
+           strcmp(who->tenant_id, m->tenant_id) == 0;
 }
+
+/*
+ * Creates the conversation that holds data source ds's schema memories for
+ * tenant_id (owned by no user: src/core/schema.c); its id into out.
+ */
+int core_schema_conversation_new(struct mr_store_tx *tx, const char *tenant_id, int64_t ds,
+                                 int64_t now, char out[MR_UUID_LEN], struct mr_err *err);
 
 /*
  * Puts m (with its vector) into the index; nothing when the store searches

@@ -1,5 +1,6 @@
 /* common.c — the model check and the error report both stores use (see store_int.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_int.h"
@@ -44,4 +45,13 @@ int store_db_error(struct mr_err *err, int code, const char *backend, const char
     line[n] = '\0';
     fprintf(stderr, "memori: %s error while %s: %s\n", backend, what, line);
     return mr_err_set(err, code, "database error while %s: %s", what, reason);
+}
+
+void mr_source_schema_clear(struct mr_source_schema *s)
+{
+    free(s->tenant_id);
+    free(s->dialect);
+    free(s->schema_hash);
+    free(s->schema_json);
+    memset(s, 0, sizeof *s);
 }

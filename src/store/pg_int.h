@@ -109,6 +109,16 @@ int pg_check_model(struct mr_store *s, const char *model, size_t dim, struct mr_
 int pg_set_model(struct mr_store_tx *tx, const char *model, size_t dim, struct mr_err *err);
 int pg_health(struct mr_store *s, struct mr_err *err);
 
+/* ---- pg_sources.c: the data-source operations of store.h ---- */
+
+int pg_schema_get(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                  struct mr_source_schema *out, struct mr_err *err);
+int pg_schema_put(struct mr_store_tx *tx, const struct mr_source_schema *s, struct mr_err *err);
+int pg_schema_delete(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                     struct mr_err *err);
+int pg_mem_ids_by_data_source(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                              int64_t **out, size_t *out_n, struct mr_err *err);
+
 /* ---- pg_row.c ---- */
 
 /*

@@ -30,9 +30,9 @@
     "id, memory_id, conversation_id, user_id, tenant_id, content, memory_type, "                   \
     "importance_score, access_count, " TS_OUT("last_accessed_at") ", context_tags, "              \
     "related_entities, metadata, " TS_OUT("expires_at") ", is_archived, "                        \
-    TS_OUT("created_at") ", " TS_OUT("updated_at") ", is_shared"
+    TS_OUT("created_at") ", " TS_OUT("updated_at") ", is_shared, data_source_id"
 /*
- * Column 18 is the embedding (or NULL where the caller needs none), cast to
+ * Column 19 is the embedding (or NULL where the caller needs none), cast to
  * plain vector: a prepared statement must keep its result type when a model
  * change gives the column another dimension.
  */
@@ -67,16 +67,17 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "INSERT INTO memori_memories(memory_id, conversation_id, user_id, tenant_id, content, "
         "memory_type, embedding, importance_score, access_count, last_accessed_at, "
         "context_tags, related_entities, metadata, expires_at, is_archived, created_at, "
-        "updated_at, is_shared) "
+        "updated_at, is_shared, data_source_id) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " TS_IN("$10") ", $11, $12, $13, "
-        TS_IN("$14") ", $15, " TS_IN("$16") ", " TS_IN("$17") ", $18) RETURNING id",
+        TS_IN("$14") ", $15, " TS_IN("$16") ", " TS_IN("$17") ", $18, $19) RETURNING id",
     [P_MEM_GET] = "SELECT " MEM_COLS " FROM memori_memories WHERE memory_id = $1",
     [P_MEM_GET_BY_ID] = "SELECT " MEM_COLS " FROM memori_memories WHERE id = $1",
     [P_MEM_UPDATE] =
         "UPDATE memori_memories SET content = $2, memory_type = $3, importance_score = $4, "
         "access_count = $5, last_accessed_at = " TS_IN("$6") ", context_tags = $7, "
         "related_entities = $8, metadata = $9, expires_at = " TS_IN("$10") ", "
-        "is_archived = $11, updated_at = " TS_IN("$12") ", is_shared = $13 WHERE id = $1",
+        "is_archived = $11, updated_at = " TS_IN("$12") ", is_shared = $13, "
+        "data_source_id = $14 WHERE id = $1",
     [P_MEM_UPDATE_EMB] = "UPDATE memori_memories SET embedding = $2 WHERE id = $1",
     [P_MEM_DELETE] = "DELETE FROM memori_memories WHERE memory_id = $1",
     [P_MEM_LIST_CONV] =
@@ -91,6 +92,7 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "count(*) FILTER (WHERE memory_type = 'rule'), "
         "count(*) FILTER (WHERE memory_type = 'entity'), "
         "count(*) FILTER (WHERE memory_type = 'relationship'), "
+        "count(*) FILTER (WHERE memory_type = 'example'), "
         "count(*) FILTER (WHERE is_archived), coalesce(avg(importance_score), 0) "
         "FROM memori_memories WHERE tenant_id = $1 AND ($2::text IS NULL OR user_id = $2)",
     /*
@@ -118,7 +120,7 @@ const char *const pg_stmt_sql[P_COUNT] = {
     [P_MEM_SEARCH] =
         "SELECT id, 1 - (embedding <=> $1) FROM memori_memories "
         "WHERE tenant_id = $2 AND (user_id = $3 OR ($4::boolean AND is_shared AND "
-        "  memory_type IN ('rule', 'entity', 'relationship'))) "
+        "  memory_type IN ('rule', 'entity', 'relationship', 'example'))) "
         "AND ($5::uuid IS NULL OR conversation_id = $5::uuid) "
         "AND ($6::text[] IS NULL OR memory_type = ANY($6::text[])) "
         "AND ($7::boolean OR NOT is_archived) "
@@ -161,6 +163,15 @@ static int s_conv_get(struct mr_store_tx *tx, const char *id, struct mr_conversa
         rc = mr_err_set(err, MR_ENOTFOUND, "Conversation not found");
     PQclear(res);
     return rc;
+}
+
+/* A memory's data_source_id, NULL when it has none. */
+static void data_source_param(struct pg_params *p, const struct mr_memory *m)
+{
+    if (m->has_data_source_id)
+        pg_param_int(p, m->data_source_id);
+    else
+        pg_param_text(p, NULL);
 }
 
 static void conv_params(struct pg_params *p, const struct mr_conversation *c)
@@ -299,6 +310,7 @@ static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_e
     pg_param_int(&p, m->created_at);
     pg_param_int(&p, m->updated_at);
     pg_param_bool(&p, m->is_shared);
+    data_source_param(&p, m);
     PGresult *res = pg_run(tx, P_MEM_INSERT, &p, "inserting a memory", err);
     if (!res)
         return err->code;
@@ -357,6 +369,7 @@ static int s_mem_update(struct mr_store_tx *tx, const struct mr_memory *m, bool 
     pg_param_bool(&p, m->is_archived);
     pg_param_int(&p, m->updated_at);
     pg_param_bool(&p, m->is_shared);
+    data_source_param(&p, m);
     int rc = pg_run_done(tx, P_MEM_UPDATE, &p, "updating a memory", &changed, err);
     if (rc == 0 && changed == 0)
         return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
@@ -451,8 +464,8 @@ static int s_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who, st
     out->total = pg_val_int(res, 0, 0);
     for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
         out->by_type[t] = pg_val_int(res, 0, 1 + t);
-    out->archived = pg_val_int(res, 0, 6);
-    out->average_importance = strtod(PQgetvalue(res, 0, 7), NULL);
+    out->archived = pg_val_int(res, 0, 1 + MR_MEMORY_TYPE_COUNT);
+    out->average_importance = strtod(PQgetvalue(res, 0, 2 + MR_MEMORY_TYPE_COUNT), NULL);
     PQclear(res);
     return 0;
 }
@@ -677,6 +690,10 @@ const struct mr_store_ops pg_store_ops = {
     .mem_search = s_mem_search,
     .mem_record_access = s_mem_record_access,
     .mem_scan = s_mem_scan,
+    .schema_get = pg_schema_get,
+    .schema_put = pg_schema_put,
+    .schema_delete = pg_schema_delete,
+    .mem_ids_by_data_source = pg_mem_ids_by_data_source,
     .health = pg_health,
     .close = pg_close,
 };

@@ -247,8 +247,10 @@ int pg_read_memory(const PGresult *res, int row, struct mr_memory *m, struct mr_
     m->created_at = pg_val_int(res, row, 15);
     m->updated_at = pg_val_int(res, row, 16);
     m->is_shared = val_bool(res, row, 17);
-    if (!PQgetisnull(res, row, 18) &&
-        !(m->embedding = pg_parse_vector(PQgetvalue(res, row, 18), &m->dim)))
+    m->has_data_source_id = !PQgetisnull(res, row, 18);
+    m->data_source_id = m->has_data_source_id ? pg_val_int(res, row, 18) : 0;
+    if (!PQgetisnull(res, row, 19) &&
+        !(m->embedding = pg_parse_vector(PQgetvalue(res, row, 19), &m->dim)))
         goto corrupt;
     if (!m->user_id || !m->tenant_id || !m->content)
         goto corrupt;

@@ -63,6 +63,23 @@ static const struct store_migration migrations[] = {
      "CREATE INDEX memori_memories_conversation ON memori_memories(conversation_id, created_at);"
      "CREATE INDEX memori_memories_owner ON memori_memories(tenant_id, user_id, memory_type);",
      "creating the tables and the pgvector extension"},
+    {"ALTER TABLE memori_memories ADD COLUMN data_source_id BIGINT;"
+     "ALTER TABLE memori_memories DROP CONSTRAINT memori_memories_memory_type_check;"
+     "ALTER TABLE memori_memories ADD CONSTRAINT memori_memories_memory_type_check CHECK"
+     "  (memory_type IN ('short_term','long_term','rule','entity','relationship','example'));"
+     "CREATE INDEX memori_memories_data_source"
+     "  ON memori_memories(tenant_id, data_source_id) WHERE data_source_id IS NOT NULL;"
+     /* A data source's schema as last imported: tenant knowledge, one row per source. */
+     "CREATE TABLE memori_data_source_schemas ("
+     "  tenant_id TEXT NOT NULL,"
+     "  data_source_id BIGINT NOT NULL,"
+     "  dialect TEXT NOT NULL,"
+     "  schema_hash TEXT NOT NULL,"
+     "  schema_json TEXT NOT NULL,"
+     "  conversation_id UUID NOT NULL,"
+     "  updated_at TIMESTAMPTZ NOT NULL,"
+     "  PRIMARY KEY (tenant_id, data_source_id));",
+     "adding data sources: memories' data_source_id, the type example, stored schemas"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

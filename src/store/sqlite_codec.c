@@ -145,6 +145,8 @@ int sqlite_read_memory(sqlite3_stmt *st, struct mr_memory *m, struct mr_err *err
     m->expires_at = col_time_or_null(st, 14);
     m->is_archived = sqlite3_column_int(st, 15) != 0;
     m->is_shared = sqlite3_column_int(st, 18) != 0;
+    m->has_data_source_id = sqlite3_column_type(st, 19) != SQLITE_NULL;
+    m->data_source_id = sqlite3_column_int64(st, 19);
     m->created_at = sqlite3_column_int64(st, 16);
     m->updated_at = sqlite3_column_int64(st, 17);
     if (!m->user_id || !m->tenant_id || !m->content)

@@ -114,6 +114,17 @@ int sqlite_check_model(struct mr_store *s, const char *model, size_t dim, struct
 int sqlite_set_model(struct mr_store_tx *tx, const char *model, size_t dim, struct mr_err *err);
 int sqlite_health(struct mr_store *s, struct mr_err *err);
 
+/* ---- sqlite_sources.c: the data-source operations of store.h ---- */
+
+int sqlite_schema_get(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                      struct mr_source_schema *out, struct mr_err *err);
+int sqlite_schema_put(struct mr_store_tx *tx, const struct mr_source_schema *s, struct mr_err *err);
+int sqlite_schema_delete(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                         struct mr_err *err);
+int sqlite_mem_ids_by_data_source(struct mr_store_tx *tx, const char *tenant_id,
+                                  int64_t data_source_id, int64_t **out, size_t *out_n,
+                                  struct mr_err *err);
+
 /* ---- sqlite_codec.c ---- */
 
 /* Reports SQLite result rc of a call that was `what`, in store_db_error's two voices. */

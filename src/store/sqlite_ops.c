@@ -12,7 +12,7 @@
 #define MEM_COLS                                                                                   \
     "id, memory_id, conversation_id, user_id, tenant_id, content, memory_type, embedding, "        \
     "importance_score, access_count, last_accessed_at, context_tags, related_entities, "           \
-    "metadata, expires_at, is_archived, created_at, updated_at, is_shared"
+    "metadata, expires_at, is_archived, created_at, updated_at, is_shared, data_source_id"
 #define CONV_COLS                                                                                  \
     "id, conversation_id, user_id, tenant_id, data_source_id, title, metadata, is_active, "        \
     "last_activity_at, created_at, updated_at"
@@ -35,14 +35,15 @@ const char *const sqlite_stmt_sql[ST_COUNT] = {
     [ST_MEM_INSERT] = "INSERT INTO memories(memory_id, conversation_id, user_id, tenant_id, "
                       "content, memory_type, embedding, importance_score, access_count, "
                       "last_accessed_at, context_tags, related_entities, metadata, expires_at, "
-                      "is_archived, created_at, updated_at, is_shared) "
-                      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18)",
+                      "is_archived, created_at, updated_at, is_shared, data_source_id) "
+                      "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,"
+                      "?19)",
     [ST_MEM_GET] = "SELECT " MEM_COLS " FROM memories WHERE memory_id = ?1",
     [ST_MEM_GET_BY_ID] = "SELECT " MEM_COLS " FROM memories WHERE id = ?1",
     [ST_MEM_UPDATE] = "UPDATE memories SET content=?2, memory_type=?3, importance_score=?4, "
                       "access_count=?5, last_accessed_at=?6, context_tags=?7, "
                       "related_entities=?8, metadata=?9, expires_at=?10, is_archived=?11, "
-                      "updated_at=?12, is_shared=?13 WHERE id=?1",
+                      "updated_at=?12, is_shared=?13, data_source_id=?14 WHERE id=?1",
     [ST_MEM_UPDATE_EMB] = "UPDATE memories SET embedding=?2 WHERE id=?1",
     /*
      * A search hit's statistics. Type and expiry are matched, not set: an
@@ -64,7 +65,8 @@ const char *const sqlite_stmt_sql[ST_COUNT] = {
     [ST_MEM_STATS] = "SELECT count(*), "
                      "sum(memory_type='short_term'), sum(memory_type='long_term'), "
                      "sum(memory_type='rule'), sum(memory_type='entity'), "
-                     "sum(memory_type='relationship'), sum(is_archived), avg(importance_score) "
+                     "sum(memory_type='relationship'), sum(memory_type='example'), "
+                     "sum(is_archived), avg(importance_score) "
                      "FROM memories WHERE tenant_id=?1 AND (?2 IS NULL OR user_id=?2)",
     /* Archival, its bounds bound (mr_rule_archive_bounds): the rule's constants live in rules.c. */
     [ST_MEM_ARCHIVE] = "UPDATE memories SET is_archived=1, updated_at=?7 "
@@ -235,6 +237,15 @@ static int s_conv_list(struct mr_store_tx *tx, const struct mr_identity *who, in
                         (void **)out, out_n, "listing conversations", err);
 }
 
+/* A memory's data_source_id, NULL when it has none. */
+static void bind_data_source(sqlite3_stmt *st, int i, const struct mr_memory *m)
+{
+    if (m->has_data_source_id)
+        sqlite3_bind_int64(st, i, m->data_source_id);
+    else
+        sqlite3_bind_null(st, i);
+}
+
 static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err)
 {
     sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_INSERT);
@@ -256,6 +267,7 @@ static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_e
     sqlite3_bind_int64(st, 16, m->created_at);
     sqlite3_bind_int64(st, 17, m->updated_at);
     sqlite3_bind_int(st, 18, m->is_shared);
+    bind_data_source(st, 19, m);
     int rc = sqlite_exec_done(tx, st, "inserting a memory", err);
     if (rc == 0)
         m->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
@@ -311,6 +323,7 @@ static int s_mem_update(struct mr_store_tx *tx, const struct mr_memory *m, bool 
     sqlite3_bind_int(st, 11, m->is_archived);
     sqlite3_bind_int64(st, 12, m->updated_at);
     sqlite3_bind_int(st, 13, m->is_shared);
+    bind_data_source(st, 14, m);
     int rc = sqlite_exec_done(tx, st, "updating a memory", err);
     if (rc == 0 && sqlite3_changes(sqlite_tx_conn(tx)->db) == 0)
         return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
@@ -400,8 +413,8 @@ static int s_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who, st
     out->total = sqlite3_column_int64(st, 0);
     for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
         out->by_type[t] = sqlite3_column_int64(st, 1 + t);
-    out->archived = sqlite3_column_int64(st, 6);
-    out->average_importance = sqlite3_column_double(st, 7);
+    out->archived = sqlite3_column_int64(st, 1 + MR_MEMORY_TYPE_COUNT);
+    out->average_importance = sqlite3_column_double(st, 2 + MR_MEMORY_TYPE_COUNT);
     sqlite3_reset(st);
     return 0;
 }
@@ -537,6 +550,10 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_search = s_mem_search,
     .mem_record_access = s_mem_record_access,
     .mem_scan = s_mem_scan,
+    .schema_get = sqlite_schema_get,
+    .schema_put = sqlite_schema_put,
+    .schema_delete = sqlite_schema_delete,
+    .mem_ids_by_data_source = sqlite_mem_ids_by_data_source,
     .health = sqlite_health,
     .close = sqlite_close,
 };

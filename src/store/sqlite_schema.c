@@ -50,6 +50,62 @@ static const struct store_migration migrations[] = {
      "creating the tables"},
     {"ALTER TABLE memories ADD COLUMN is_shared INTEGER NOT NULL DEFAULT 0;",
      "adding memories an owner shares with the tenant (TENANT_ISOLATION_LEVEL=relaxed)"},
+    /*
+     * SQLite cannot change a CHECK in place: the table is rebuilt (its
+     * documented way, "making other kinds of table schema changes"). Nothing
+     * references memories, so dropping the old table cascades nowhere.
+     */
+    {"CREATE TABLE memories_v3 ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  memory_id TEXT NOT NULL UNIQUE,"
+     "  conversation_id TEXT NOT NULL"
+     "    REFERENCES conversations(conversation_id) ON DELETE CASCADE,"
+     "  user_id TEXT NOT NULL,"
+     "  tenant_id TEXT NOT NULL,"
+     "  content TEXT NOT NULL,"
+     "  memory_type TEXT NOT NULL CHECK (memory_type IN"
+     "    ('short_term','long_term','rule','entity','relationship','example')),"
+     "  embedding BLOB NOT NULL,"
+     "  importance_score REAL NOT NULL CHECK (importance_score BETWEEN 0 AND 1),"
+     "  access_count INTEGER NOT NULL DEFAULT 0,"
+     "  last_accessed_at INTEGER,"
+     "  context_tags BLOB NOT NULL,"
+     "  related_entities BLOB NOT NULL,"
+     "  metadata TEXT NOT NULL DEFAULT '{}',"
+     "  expires_at INTEGER,"
+     "  is_archived INTEGER NOT NULL DEFAULT 0,"
+     "  created_at INTEGER NOT NULL,"
+     "  updated_at INTEGER NOT NULL,"
+     "  is_shared INTEGER NOT NULL DEFAULT 0,"
+     "  data_source_id INTEGER);"
+     "INSERT INTO memories_v3 (id, memory_id, conversation_id, user_id, tenant_id, content,"
+     "  memory_type, embedding, importance_score, access_count, last_accessed_at, context_tags,"
+     "  related_entities, metadata, expires_at, is_archived, created_at, updated_at, is_shared)"
+     "  SELECT id, memory_id, conversation_id, user_id, tenant_id, content, memory_type,"
+     "  embedding, importance_score, access_count, last_accessed_at, context_tags,"
+     "  related_entities, metadata, expires_at, is_archived, created_at, updated_at, is_shared"
+     "  FROM memories;"
+     /* Row ids are never reused: the new table continues the old one's sequence. */
+     "DELETE FROM sqlite_sequence WHERE name = 'memories_v3';"
+     "INSERT INTO sqlite_sequence(name, seq)"
+     "  SELECT 'memories_v3', seq FROM sqlite_sequence WHERE name = 'memories';"
+     "DROP TABLE memories;"
+     "ALTER TABLE memories_v3 RENAME TO memories;"
+     "CREATE INDEX memories_conversation ON memories(conversation_id, created_at);"
+     "CREATE INDEX memories_owner ON memories(tenant_id, user_id, memory_type);"
+     "CREATE INDEX memories_data_source ON memories(tenant_id, data_source_id)"
+     "  WHERE data_source_id IS NOT NULL;"
+     /* A data source's schema as last imported: tenant knowledge, one row per source. */
+     "CREATE TABLE data_source_schemas ("
+     "  tenant_id TEXT NOT NULL,"
+     "  data_source_id INTEGER NOT NULL,"
+     "  dialect TEXT NOT NULL,"
+     "  schema_hash TEXT NOT NULL,"
+     "  schema_json TEXT NOT NULL,"
+     "  conversation_id TEXT NOT NULL,"
+     "  updated_at INTEGER NOT NULL,"
+     "  PRIMARY KEY (tenant_id, data_source_id));",
+     "adding data sources: memories' data_source_id, the type example, stored schemas"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const char *const type_names[MR_MEMORY_TYPE_COUNT] = {
-    "short_term", "long_term", "rule", "entity", "relationship",
+    "short_term", "long_term", "rule", "entity", "relationship", "example",
 };
 
 const char *mr_memory_type_name(enum mr_memory_type t)

@@ -138,6 +138,20 @@ FORWARD(mem_record_access,
         (IN(tx), ms, n, err))
 FORWARD(mem_scan, (struct mr_store_tx * tx, mr_store_scan_fn fn, void *arg, struct mr_err *err),
         (IN(tx), fn, arg, err))
+FORWARD(schema_get,
+        (struct mr_store_tx * tx, const char *tenant, int64_t ds, struct mr_source_schema *out,
+         struct mr_err *err),
+        (IN(tx), tenant, ds, out, err))
+FORWARD(schema_put,
+        (struct mr_store_tx * tx, const struct mr_source_schema *sc, struct mr_err *err),
+        (IN(tx), sc, err))
+FORWARD(schema_delete,
+        (struct mr_store_tx * tx, const char *tenant, int64_t ds, struct mr_err *err),
+        (IN(tx), tenant, ds, err))
+FORWARD(mem_ids_by_data_source,
+        (struct mr_store_tx * tx, const char *tenant, int64_t ds, int64_t **out, size_t *out_n,
+         struct mr_err *err),
+        (IN(tx), tenant, ds, out, out_n, err))
 
 static int f_health(struct mr_store *s, struct mr_err *err)
 {
@@ -175,6 +189,10 @@ static const struct mr_store_ops faulty_ops = {
     .mem_search = f_mem_search,
     .mem_record_access = f_mem_record_access,
     .mem_scan = f_mem_scan,
+    .schema_get = f_schema_get,
+    .schema_put = f_schema_put,
+    .schema_delete = f_schema_delete,
+    .mem_ids_by_data_source = f_mem_ids_by_data_source,
     .health = f_health,
     .close = f_close,
 };

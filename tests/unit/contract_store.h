@@ -347,7 +347,7 @@ TEST(contract_lists_are_paged_and_scoped)
     mr_store_close(s);
 }
 
-TEST(contract_stats_count_all_five_types_per_user)
+TEST(contract_stats_count_all_six_types_per_user)
 {
     struct mr_store *s = contract_open();
     CHECK(s);
@@ -374,15 +374,16 @@ TEST(contract_stats_count_all_five_types_per_user)
     mr_memory_clear(&mb);
     struct mr_stats st;
     CHECK(mr_store_mem_stats(tx, &c_alice, &st, &err) == 0);
-    CHECK_INT(st.total, 15);
+    CHECK_INT(st.total, 21);
     for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
         CHECK_INT(st.by_type[t], t + 1);
-    CHECK_INT(st.archived, 4);
-    /* sum of 0.2k over k=0..t for t=0..4 = 0.2*(0+1+3+6+10) = 4.0 → 4/15 */
-    CHECK_NEAR(st.average_importance, 4.0 / 15, 1e-9);
+    CHECK_INT(st.by_type[MR_EXAMPLE], 6);
+    CHECK_INT(st.archived, 5);
+    /* sum of 0.2k over k=0..t for t=0..5 = 0.2*(0+1+3+6+10+15) = 7.0 → 7/21 */
+    CHECK_NEAR(st.average_importance, 7.0 / 21, 1e-9);
     struct mr_identity tenant = {NULL, "t1"};
     CHECK(mr_store_mem_stats(tx, &tenant, &st, &err) == 0);
-    CHECK_INT(st.total, 16); /* alice's 15 and bob's 1 */
+    CHECK_INT(st.total, 22); /* alice's 21 and bob's 1 */
     CHECK(mr_store_mem_stats(tx, &c_alice_t2, &st, &err) == 0);
     CHECK_INT(st.total, 0);
     CHECK_NEAR(st.average_importance, 0, 0);
@@ -702,14 +703,158 @@ TEST(contract_record_access_writes_what_a_search_changes)
     mr_store_close(s);
 }
 
+/*
+ * Data sources (DESIGN.md §9): a memory keeps its data_source_id (or none)
+ * through insert, update and read; the type example is stored; the ids of
+ * a tenant's memories about a source come back in id order, every user's
+ * and archived ones too, never another tenant's or source's.
+ */
+TEST(contract_memories_carry_their_data_source)
+{
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c, cb, c2;
+    c_conv(&c, C1, &c_alice, 1);
+    c_conv(&cb, C2, &c_bob, 1);
+    c_conv(&c2, "33333333-3333-4333-8333-333333333333", &c_alice_t2, 1);
+    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &c2, &err) == 0);
+    struct mr_memory m[5];
+    c_mem(&m[0], C1, &c_alice, MR_ENTITY, 0.5, 1);                    /* source 7 */
+    c_mem(&m[1], C1, &c_alice, MR_SHORT_TERM, 0.5, 2);                /* none */
+    c_mem(&m[2], C2, &c_bob, MR_EXAMPLE, 0.5, 3);                     /* source 7, archived */
+    c_mem(&m[3], C1, &c_alice, MR_RELATIONSHIP, 0.5, 4);              /* source 8 */
+    c_mem(&m[4], c2.conversation_id, &c_alice_t2, MR_ENTITY, 0.5, 5); /* t2's source 7 */
+    int64_t ds[5] = {7, -1, 7, 8, 7};
+    for (int i = 0; i < 5; i++) {
+        m[i].has_data_source_id = ds[i] >= 0;
+        m[i].data_source_id = ds[i] >= 0 ? ds[i] : 0;
+        m[i].is_archived = i == 2;
+        CHECK(mr_store_mem_insert(tx, &m[i], &err) == 0);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+
+    struct mr_memory got;
+    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
+    for (int i = 0; i < 5; i++) {
+        CHECK(mr_store_mem_get(tx, m[i].memory_id, &got, &err) == 0);
+        CHECK(got.has_data_source_id == (ds[i] >= 0));
+        if (ds[i] >= 0)
+            CHECK_INT(got.data_source_id, ds[i]);
+        CHECK_INT(got.memory_type, m[i].memory_type);
+        mr_memory_clear(&got);
+    }
+    int64_t *ids = NULL;
+    size_t n = 0;
+    CHECK(mr_store_mem_ids_by_data_source(tx, "t1", 7, &ids, &n, &err) == 0);
+    CHECK_INT(n, 2);
+    CHECK_INT(ids[0], m[0].id);
+    CHECK_INT(ids[1], m[2].id);
+    free(ids);
+    CHECK(mr_store_mem_ids_by_data_source(tx, "t1", 9, &ids, &n, &err) == 0);
+    CHECK_INT(n, 0);
+    free(ids);
+    /* An update moves a memory to another source, or to none. */
+    m[0].data_source_id = 8;
+    m[1].has_data_source_id = true;
+    m[1].data_source_id = 7;
+    CHECK(mr_store_mem_update(tx, &m[0], false, &err) == 0);
+    CHECK(mr_store_mem_update(tx, &m[1], false, &err) == 0);
+    CHECK(mr_store_mem_ids_by_data_source(tx, "t1", 8, &ids, &n, &err) == 0);
+    CHECK_INT(n, 2);
+    CHECK_INT(ids[0], m[0].id);
+    CHECK_INT(ids[1], m[3].id);
+    free(ids);
+    m[3].has_data_source_id = false;
+    CHECK(mr_store_mem_update(tx, &m[3], false, &err) == 0);
+    CHECK(mr_store_mem_get(tx, m[3].memory_id, &got, &err) == 0);
+    CHECK(!got.has_data_source_id);
+    mr_memory_clear(&got);
+    struct mr_stats st;
+    CHECK(mr_store_mem_stats(tx, &c_bob, &st, &err) == 0);
+    CHECK_INT(st.by_type[MR_EXAMPLE], 1);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    for (int i = 0; i < 5; i++)
+        mr_memory_clear(&m[i]);
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&cb);
+    mr_conversation_clear(&c2);
+    mr_store_close(s);
+}
+
+/*
+ * A data source's stored schema: absent (ENOTFOUND), put, replaced by a
+ * second put, kept per tenant, rolled back with its transaction, deleted.
+ */
+TEST(contract_source_schema_round_trip)
+{
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_source_schema sc = {0}, got;
+    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
+    CHECK(mr_store_schema_get(tx, "t1", 5, &got, &err) == MR_ENOTFOUND);
+    mr_source_schema_clear(&got);
+    sc.tenant_id = "t1";
+    sc.data_source_id = 5;
+    sc.dialect = "postgresql";
+    sc.schema_hash = "sha256:aa";
+    sc.schema_json = "{\"tables\":[]}";
+    snprintf(sc.conversation_id, sizeof sc.conversation_id, "%s", C1);
+    sc.updated_at = 1234567;
+    CHECK(mr_store_schema_put(tx, &sc, &err) == 0);
+    sc.dialect = "sqlite";
+    sc.schema_hash = "sha256:bb";
+    sc.schema_json = "{\"tables\":[{\"name\":\"orders ✓\"}]}";
+    sc.updated_at = 2234567;
+    CHECK(mr_store_schema_put(tx, &sc, &err) == 0); /* replaces */
+    sc.tenant_id = "t2";
+    sc.schema_hash = "sha256:t2";
+    CHECK(mr_store_schema_put(tx, &sc, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+
+    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
+    CHECK(mr_store_schema_get(tx, "t1", 5, &got, &err) == 0);
+    CHECK_STR(got.tenant_id, "t1");
+    CHECK_INT(got.data_source_id, 5);
+    CHECK_STR(got.dialect, "sqlite");
+    CHECK_STR(got.schema_hash, "sha256:bb");
+    CHECK_STR(got.schema_json, "{\"tables\":[{\"name\":\"orders ✓\"}]}");
+    CHECK_STR(got.conversation_id, C1);
+    CHECK_INT(got.updated_at, 2234567);
+    mr_source_schema_clear(&got);
+    CHECK(mr_store_schema_get(tx, "t1", 6, &got, &err) == MR_ENOTFOUND);
+    CHECK(mr_store_schema_delete(tx, "t1", 5, &err) == 0);
+    CHECK(mr_store_schema_delete(tx, "t1", 5, &err) == MR_ENOTFOUND);
+    mr_store_rollback(tx); /* the delete is undone */
+    CHECK(mr_store_begin(s, true, &tx, &err) == 0);
+    CHECK(mr_store_schema_get(tx, "t1", 5, &got, &err) == 0);
+    mr_source_schema_clear(&got);
+    CHECK(mr_store_schema_delete(tx, "t1", 5, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    CHECK(mr_store_schema_get(tx, "t1", 5, &got, &err) == MR_ENOTFOUND);
+    CHECK(mr_store_schema_get(tx, "t2", 5, &got, &err) == 0);
+    CHECK_STR(got.schema_hash, "sha256:t2");
+    mr_source_schema_clear(&got);
+    mr_store_rollback(tx);
+    mr_store_close(s);
+}
+
 #define CONTRACT_STORE_TESTS                                                                       \
     T(contract_conversation_round_trip), T(contract_memory_round_trip),                            \
         T(contract_rollback_leaves_nothing), T(contract_memory_needs_its_conversation),            \
         T(contract_delete_conversation_cascades), T(contract_lists_are_paged_and_scoped),          \
-        T(contract_stats_count_all_five_types_per_user), T(contract_archive_applies_the_rule),     \
+        T(contract_stats_count_all_six_types_per_user), T(contract_archive_applies_the_rule),      \
         T(contract_scan_visits_every_memory), T(contract_model_is_recorded_and_enforced),          \
         T(contract_record_access_writes_what_a_search_changes),                                    \
         T(contract_database_errors_name_no_schema_to_clients),                                     \
-        T(contract_pool_waits_then_fails_unavailable)
+        T(contract_pool_waits_then_fails_unavailable),                                             \
+        T(contract_memories_carry_their_data_source), T(contract_source_schema_round_trip)
 
 #endif

@@ -222,6 +222,21 @@ TEST(test_stats_encoding_has_all_five_types)
     free(s);
 }
 
+/* DESIGN.md §9: statistics count examples; the search filter accepts the type. */
+TEST(test_example_type_in_stats_and_search_filter)
+{
+    struct mr_stats st = {3, {0, 0, 0, 0, 0, 3}, 0, 0.5};
+    char *s = api_encode_stats(&st);
+    CHECK(strstr(s, "\"examples\":3") != NULL);
+    free(s);
+    struct api_search r;
+    char *err = NULL;
+    const char *q = "{\"query\":\"q\",\"memory_types\":[\"example\"]}";
+    CHECK(api_decode_search(q, strlen(q), &r, 1000, &err) == 0);
+    CHECK_INT(r.in.type_mask, 1u << MR_EXAMPLE);
+    api_search_free(&r);
+}
+
 TEST(test_only_health_is_anonymous)
 {
     static const struct {
@@ -262,4 +277,5 @@ TEST_MAIN("codec", T(test_valid_create_decodes_with_defaults), T(test_create_val
           T(test_content_length_counts_characters), T(test_search_decodes_and_validates),
           T(test_patch_distinguishes_absent_and_null),
           T(test_memory_encoding_matches_reference_fields),
-          T(test_stats_encoding_has_all_five_types), T(test_only_health_is_anonymous))
+          T(test_stats_encoding_has_all_five_types),
+          T(test_example_type_in_stats_and_search_filter), T(test_only_health_is_anonymous))

@@ -379,7 +379,7 @@ TEST(test_pg_schema_is_versioned_and_a_newer_one_refused)
     CHECK(s);
     mr_store_close(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "1");
+    CHECK_STR(v, "2");
     CHECK(sql_value(url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", v,
                     sizeof v));
     CHECK(strncmp(v, "0.8", 3) == 0);

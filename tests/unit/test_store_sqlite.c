@@ -81,7 +81,7 @@ TEST(test_sqlite_schema_versioned_and_wal)
     struct mr_store *s = mr_store_sqlite_open(path, 1, &err);
     CHECK(s);
     mr_store_close(s);
-    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 2);
+    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 3);
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     sqlite3_stmt *st;
@@ -105,12 +105,15 @@ TEST(test_sqlite_migrates_a_version_1_database)
     /* Turn it back into what version 1 wrote. */
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db, "ALTER TABLE memories DROP COLUMN is_shared; PRAGMA user_version=1",
+    CHECK(sqlite3_exec(db,
+                       "DROP TABLE data_source_schemas; DROP INDEX memories_data_source;"
+                       "ALTER TABLE memories DROP COLUMN data_source_id;"
+                       "ALTER TABLE memories DROP COLUMN is_shared; PRAGMA user_version=1",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     s = mr_store_sqlite_open(path, 1, &err);
     CHECK(s);
-    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 2);
+    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 3);
     CHECK(mr_store_begin(s, false, &tx, &err) == 0);
     CHECK(mr_store_mem_get(tx, m.memory_id, &got, &err) == 0);
     CHECK_STR(got.content, m.content);
