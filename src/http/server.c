@@ -316,16 +316,20 @@ static void http_date(char *out, size_t cap)
     strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* Formats the answer into c->out; a HEAD request's has the headers only. */
+/* Formats the answer into c->out; a HEAD request's has the headers only. extra may be NULL. */
 static void format_response(struct conn *c, int status, const char *body, size_t len,
-                            const char *allow, const char *www_authenticate, bool close)
+                            const struct mr_http_response *extra, bool close)
 {
+    const char *allow = extra ? extra->allow : NULL;
+    const char *www_authenticate = extra ? extra->www_authenticate : NULL;
+    const char *retry_after = extra ? extra->retry_after : NULL;
     c->close_after = close || !c->keep_alive || atomic_load(&c->srv->stopping);
     c->status = status;
     char date[64];
     http_date(date, sizeof date);
     size_t cap =
-        256 + len + (allow ? strlen(allow) : 0) + (www_authenticate ? strlen(www_authenticate) : 0);
+        256 + len + (allow ? strlen(allow) : 0) + (www_authenticate ? strlen(www_authenticate) : 0) +
+        (retry_after ? strlen(retry_after) : 0);
     c->out = mr_xmalloc(cap);
     int o = snprintf(c->out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, mr_http_reason(status),
                      date);
@@ -338,6 +342,8 @@ static void format_response(struct conn *c, int status, const char *body, size_t
         o += snprintf(c->out + o, cap - (size_t)o, "Allow: %s\r\n", allow);
     if (www_authenticate)
         o += snprintf(c->out + o, cap - (size_t)o, "WWW-Authenticate: %s\r\n", www_authenticate);
+    if (retry_after)
+        o += snprintf(c->out + o, cap - (size_t)o, "Retry-After: %s\r\n", retry_after);
     if (c->close_after)
         o += snprintf(c->out + o, cap - (size_t)o, "Connection: close\r\n");
     else if (c->head.minor == 0)
@@ -422,7 +428,7 @@ static bool answer_error(struct conn *c, int status, const char *detail)
         c->started_us = mr_monotonic_us();
     char body[256];
     int n = snprintf(body, sizeof body, "{\"detail\":\"%s\"}", detail);
-    format_response(c, status, body, (size_t)n, NULL, NULL, true);
+    format_response(c, status, body, (size_t)n, NULL, true);
     return start_write(c);
 }
 
@@ -809,10 +815,9 @@ static void *worker_main(void *arg)
         };
         if (c->body)
             c->body[c->body_len] = '\0';
-        struct mr_http_response res = {500, NULL, NULL, NULL};
+        struct mr_http_response res = {500, NULL, NULL, NULL, NULL};
         srv->opt.handler(srv->opt.ctx, &req, &res);
-        format_response(c, res.status, res.body, res.body ? strlen(res.body) : 0, res.allow,
-                        res.www_authenticate, false);
+        format_response(c, res.status, res.body, res.body ? strlen(res.body) : 0, &res, false);
         free(res.body);
         /*
          * Send it from here: the loop leaves a HANDLER connection's socket
