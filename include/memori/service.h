@@ -44,6 +44,12 @@ struct mr_service_config {
     /* Added after the agreed API; 0 / false keep the defaults. */
     int embed_batch_size; /* EMBEDDING_BATCH_SIZE: texts per embedder call of reembed; 0 = 100 */
     bool debug;           /* DEBUG=true: one stderr line per operation with its timing breakdown */
+    /*
+     * MEMORI_MAX_METADATA_BYTES: a memory's or conversation's metadata, as
+     * stored (compact JSON) after a create or a merge, past which the call is
+     * MR_ETOOLARGE and nothing is written; 0 = 65536.
+     */
+    size_t max_metadata_bytes;
 };
 
 /* A service over cfg's parts (copied). Free with mr_service_free. Never NULL. */

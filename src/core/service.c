@@ -11,6 +11,7 @@
 #include "core_int.h"
 
 #define DEFAULT_EMBED_BATCH 100
+#define DEFAULT_MAX_METADATA_BYTES 65536
 
 struct mr_service *mr_service_new(const struct mr_service_config *cfg)
 {
@@ -28,6 +29,8 @@ struct mr_service *mr_service_new(const struct mr_service_config *cfg)
         .embed_batch_size =
             cfg->embed_batch_size > 0 ? (size_t)cfg->embed_batch_size : DEFAULT_EMBED_BATCH,
         .debug = cfg->debug,
+        .max_metadata_bytes =
+            cfg->max_metadata_bytes ? cfg->max_metadata_bytes : DEFAULT_MAX_METADATA_BYTES,
     };
     return svc;
 }
