@@ -208,6 +208,7 @@ static int open_parts(struct app *a, bool check)
         .relaxed_sharing = strcmp(c->tenant_isolation_level, "relaxed") == 0,
         .embed_batch_size = c->embedding_batch_size,
         .debug = c->debug,
+        .max_metadata_bytes = c->max_metadata_bytes,
     });
     return 0;
 }
@@ -280,7 +281,8 @@ static int cmd_serve(const char *env_file)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct mr_api api = {a.svc, MEMORI_VERSION, &a.auth, (size_t)a.cfg.max_list_items};
+    struct mr_api api = {a.svc, MEMORI_VERSION, &a.auth, (size_t)a.cfg.max_list_items,
+                         a.cfg.max_response_bytes};
     struct mr_http_options opt = {
         .host = a.cfg.host,
         .port = a.cfg.port,
@@ -289,6 +291,9 @@ static int cmd_serve(const char *env_file)
         .max_connections = a.cfg.max_connections,
         .connection_timeout_s = a.cfg.connection_timeout_s,
         .max_header_bytes = a.cfg.max_header_bytes,
+        .header_timeout_s = a.cfg.header_timeout_s,
+        .body_timeout_s = a.cfg.body_timeout_s,
+        .max_connections_per_peer = a.cfg.max_connections_per_peer,
         .handler = mr_api_handle,
         .ctx = &api,
     };
