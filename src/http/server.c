@@ -697,8 +697,17 @@ static void on_accept(struct mr_http_server *srv)
         c->phase = PH_IDLE;
         set_phase(c, PH_HEAD); /* a new connection's header deadline starts at accept */
         set_events(c, EPOLLIN);
-        if (!c->registered)
+        if (!c->registered) {
             close_conn(c);
+            continue;
+        }
+        /*
+         * Read what is already there: a client that sent its request with
+         * its handshake is dispatched now, before the next accepts of this
+         * batch could close it as the oldest head at the limit (an attack
+         * that re-dials hundreds of sockets fills a batch).
+         */
+        on_readable(c);
     }
 }
 
