@@ -28,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,9 +88,9 @@ struct conn {
     uint64_t body_left;
     struct mr_http_chunked chunk;
     struct qval *qvals;
-    /* the answer */
-    char *out;
-    size_t out_len, out_off;
+    /* the answer: the head in out, then the handler's body (not copied) */
+    char *out, *out_body;
+    size_t out_len, out_body_len, out_off; /* out_off counts over both */
     bool close_after, logged;
     int status;
     bool closed;         /* its fd is closed; freed at the end of the loop's round */
@@ -226,17 +227,18 @@ static void reset_request(struct conn *c)
     free(c->path);
     free(c->body);
     free(c->out);
+    free(c->out_body);
     for (struct qval *q = c->qvals, *next; q; q = next) {
         next = q->next;
         free(q->value);
         free(q);
     }
-    c->head_buf = c->path = c->body = c->out = NULL;
+    c->head_buf = c->path = c->body = c->out = c->out_body = NULL;
     c->qvals = NULL;
     memset(&c->head, 0, sizeof c->head);
     memset(&c->scan, 0, sizeof c->scan);
     memset(&c->chunk, 0, sizeof c->chunk);
-    c->body_len = c->body_cap = c->out_len = c->out_off = 0;
+    c->body_len = c->body_cap = c->out_len = c->out_body_len = c->out_off = 0;
     c->body_left = 0;
     c->is_head = c->close_after = c->logged = false;
     c->status = 0;
@@ -316,9 +318,14 @@ static void http_date(char *out, size_t cap)
     strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* Formats the answer into c->out; a HEAD request's has the headers only. extra may be NULL. */
-static void format_response(struct conn *c, int status, const char *body, size_t len,
-                            const struct mr_http_response *extra, bool close)
+/*
+ * Formats the answer's head into c->out and keeps body after it: owned, a
+ * handler's malloc'd body is taken as it is (an answer of megabytes is not
+ * copied), else it is copied. A HEAD request's answer has no body. extra
+ * may be NULL.
+ */
+static void format_response(struct conn *c, int status, char *body, size_t len,
+                            const struct mr_http_response *extra, bool close, bool owned)
 {
     const char *allow = extra ? extra->allow : NULL;
     const char *www_authenticate = extra ? extra->www_authenticate : NULL;
@@ -327,9 +334,9 @@ static void format_response(struct conn *c, int status, const char *body, size_t
     c->status = status;
     char date[64];
     http_date(date, sizeof date);
-    size_t cap =
-        256 + len + (allow ? strlen(allow) : 0) + (www_authenticate ? strlen(www_authenticate) : 0) +
-        (retry_after ? strlen(retry_after) : 0);
+    size_t cap = 256 + (allow ? strlen(allow) : 0) +
+                 (www_authenticate ? strlen(www_authenticate) : 0) +
+                 (retry_after ? strlen(retry_after) : 0);
     c->out = mr_xmalloc(cap);
     int o = snprintf(c->out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, mr_http_reason(status),
                      date);
@@ -350,11 +357,29 @@ static void format_response(struct conn *c, int status, const char *body, size_t
         o += snprintf(c->out + o, cap - (size_t)o, "Connection: keep-alive\r\n");
     o += snprintf(c->out + o, cap - (size_t)o, "\r\n");
     c->out_len = (size_t)o;
+    c->out_body = NULL;
+    c->out_body_len = 0;
     if (body && !c->is_head && status != 204 && status != 304) {
-        memcpy(c->out + c->out_len, body, len);
-        c->out_len += len;
+        c->out_body = owned ? body : memcpy(mr_xmalloc(len), body, len);
+        c->out_body_len = len;
+    } else if (owned) {
+        free(body);
     }
     c->out_off = 0;
+}
+
+/* Sends what is left of the answer (head, then body) with one call; send(2)'s result. */
+static ssize_t send_out(struct conn *c, int flags)
+{
+    struct iovec iov[2];
+    int n = 0;
+    if (c->out_off < c->out_len)
+        iov[n++] = (struct iovec){c->out + c->out_off, c->out_len - c->out_off};
+    size_t body_off = c->out_off > c->out_len ? c->out_off - c->out_len : 0;
+    if (c->out_body_len > body_off)
+        iov[n++] = (struct iovec){c->out_body + body_off, c->out_body_len - body_off};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    return sendmsg(c->fd, &msg, MSG_NOSIGNAL | flags);
 }
 
 static bool process(struct conn *c);
@@ -396,8 +421,8 @@ static bool finish_response(struct conn *c)
 /* Writes what it can of c->out; false when c was closed. */
 static bool flush(struct conn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    while (c->out_off < c->out_len + c->out_body_len) {
+        ssize_t n = send_out(c, 0);
         if (n > 0) {
             c->out_off += (size_t)n;
             touch(c);
@@ -428,7 +453,7 @@ static bool answer_error(struct conn *c, int status, const char *detail)
         c->started_us = mr_monotonic_us();
     char body[256];
     int n = snprintf(body, sizeof body, "{\"detail\":\"%s\"}", detail);
-    format_response(c, status, body, (size_t)n, NULL, true);
+    format_response(c, status, body, (size_t)n, NULL, true, false);
     return start_write(c);
 }
 
@@ -826,18 +851,18 @@ static void *worker_main(void *arg)
             c->body[c->body_len] = '\0';
         struct mr_http_response res = {500, NULL, NULL, NULL, NULL};
         srv->opt.handler(srv->opt.ctx, &req, &res);
-        format_response(c, res.status, res.body, res.body ? strlen(res.body) : 0, &res, false);
-        free(res.body);
+        format_response(c, res.status, res.body, res.body ? strlen(res.body) : 0, &res, false,
+                        true);
         /*
          * Send it from here: the loop leaves a HANDLER connection's socket
          * alone, and the client need not wait for the loop to wake. The loop
          * writes what is left and takes the connection back.
          */
-        ssize_t sent = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t sent = send_out(c, MSG_DONTWAIT);
         if (sent > 0)
             c->out_off = (size_t)sent;
         /* Logged here, so a slow stderr holds one worker, never the event loop. */
-        if (c->out_off == c->out_len) {
+        if (c->out_off == c->out_len + c->out_body_len) {
             log_access(c, false);
             c->logged = true;
         }
