@@ -89,16 +89,19 @@ int api_check_content_type(const char *content_type, const char *body, size_t le
 
 /*
  * Encoders return malloc'd compact JSON the caller frees. The list
- * encoders (search, pages) stop adding items before the answer would pass
- * max_bytes (0: no bound) and then say "truncated": true; the first item is
- * always in. They write item by item into one buffer, never the whole list
- * as a tree.
+ * encoders (search, memory pages, conversation pages) stop adding items
+ * before the answer would pass max_bytes (0: no bound) and then say
+ * "truncated": true; the first item is always in. They write item by item
+ * into one buffer, never the whole list as a tree, and the search and
+ * memory-page encoders clear each memory of their input once it is written
+ * or left out (the caller still frees the array), so a large answer
+ * replaces the memories it is made of instead of adding to them.
  */
 char *api_encode_memory(const struct mr_memory *m);
-char *api_encode_search(const struct mr_search_results *r, const char *query, size_t query_len,
+char *api_encode_search(struct mr_search_results *r, const char *query, size_t query_len,
                         size_t max_bytes);
-char *api_encode_memory_page(const struct mr_memory *v, size_t n, int64_t total,
-                             struct mr_page page, size_t max_bytes);
+char *api_encode_memory_page(struct mr_memory *v, size_t n, int64_t total, struct mr_page page,
+                             size_t max_bytes);
 char *api_encode_stats(const struct mr_stats *s);
 char *api_encode_archive(int64_t count, int days);
 char *api_encode_conversation(const struct mr_conversation *c);

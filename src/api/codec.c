@@ -901,7 +901,7 @@ static struct mr_json *search_result_json(const struct mr_search_results *r, siz
     return o;
 }
 
-char *api_encode_search(const struct mr_search_results *r, const char *query, size_t query_len,
+char *api_encode_search(struct mr_search_results *r, const char *query, size_t query_len,
                         size_t max_bytes)
 {
     struct mr_json *q = mr_json_stringn(query, query_len);
@@ -910,8 +910,12 @@ char *api_encode_search(const struct mr_search_results *r, const char *query, si
     struct list_out o = {.max = max_bytes};
     size_t reserve = (qs ? strlen(qs) : 2) + 96;
     put_str(&o, "{\"results\":[");
-    for (size_t i = 0; i < r->n && put_item(&o, search_result_json(r, i), reserve); i++)
-        ;
+    /* Each memory goes once written (or left out): the answer replaces them, not adds to them. */
+    for (size_t i = 0; i < r->n; i++) {
+        if (!o.truncated)
+            put_item(&o, search_result_json(r, i), reserve);
+        mr_memory_clear(&r->memories[i]);
+    }
     char tail[96];
     snprintf(tail, sizeof tail, "],\"total\":%zu,\"query\":", o.n);
     put_str(&o, tail);
@@ -934,13 +938,16 @@ static char *page_close(struct list_out *o, int64_t total, struct mr_page page)
 
 #define PAGE_RESERVE 160
 
-char *api_encode_memory_page(const struct mr_memory *v, size_t n, int64_t total,
-                             struct mr_page page, size_t max_bytes)
+char *api_encode_memory_page(struct mr_memory *v, size_t n, int64_t total, struct mr_page page,
+                             size_t max_bytes)
 {
     struct list_out o = {.max = max_bytes};
     put_str(&o, "{\"memories\":[");
-    for (size_t i = 0; i < n && put_item(&o, memory_json(&v[i]), PAGE_RESERVE); i++)
-        ;
+    for (size_t i = 0; i < n; i++) {
+        if (!o.truncated)
+            put_item(&o, memory_json(&v[i]), PAGE_RESERVE);
+        mr_memory_clear(&v[i]);
+    }
     return page_close(&o, total, page);
 }
 

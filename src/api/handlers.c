@@ -140,7 +140,8 @@ void api_memory_search(struct api_call *c)
     } else if (mr_memory_search(c->api->svc, &c->who, &r.in, &out, &err) != 0) {
         api_reply_error(c, &err);
     } else {
-        api_reply(c, 200, api_encode_search(&out, r.in.query, r.in.query_len, c->api->max_response_bytes));
+        api_reply(c, 200,
+                  api_encode_search(&out, r.in.query, r.in.query_len, c->api->max_response_bytes));
         mr_search_results_clear(&out);
     }
     api_search_free(&r);
@@ -266,7 +267,8 @@ void api_conversation_list(struct api_call *c)
         api_reply_error(c, &err);
         return;
     }
-    api_reply(c, 200, api_encode_conversation_page(v, n, total, p, c->api->max_response_bytes));
+    api_reply(c, 200,
+              api_encode_conversation_page(v, n, total, p, c->api->max_response_bytes));
     for (size_t i = 0; i < n; i++)
         mr_conversation_clear(&v[i]);
     free(v);
@@ -335,9 +337,7 @@ void api_conversation_memories(struct api_call *c)
         return;
     }
     api_reply(c, 200, api_encode_memory_page(v, n, total, p, c->api->max_response_bytes));
-    for (size_t i = 0; i < n; i++)
-        mr_memory_clear(&v[i]);
-    free(v);
+    free(v); /* the encoder cleared each memory */
 }
 
 void api_health(struct api_call *c)

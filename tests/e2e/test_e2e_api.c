@@ -431,7 +431,7 @@ TEST(test_bad_requests_get_clear_4xx)
     resp_free(&r);
     http(&srv, "POST", "/api/conversations/" CONV, NULL, "{}", SIZE_MAX, &r);
     CHECK_STATUS(r, 405);
-    CHECK_STR(r.allow, "GET, PATCH, DELETE");
+    CHECK_STR(r.allow, "GET, HEAD, PATCH, DELETE"); /* HEAD wherever GET is (issue 13) */
     resp_free(&r);
     /* As FastAPI: GET …/search is GET …/{memory_id} with a bad UUID; PUT has no route. */
     http(&srv, "GET", "/api/memories/search", "alice", NULL, 0, &r);
@@ -445,7 +445,7 @@ TEST(test_bad_requests_get_clear_4xx)
     resp_free(&r);
     http(&srv, "POST", "/api/memories/statistics/summary", "alice", "{}", SIZE_MAX, &r);
     CHECK_STATUS(r, 405);
-    CHECK_STR(r.allow, "GET");
+    CHECK_STR(r.allow, "GET, HEAD");
     resp_free(&r);
     http(&srv, "POST", "/api/memories", NULL, "{\"content\": [", SIZE_MAX, &r);
     CHECK_STATUS(r, 422);

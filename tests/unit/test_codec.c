@@ -467,14 +467,15 @@ TEST(test_json_bodies_need_a_json_content_type)
     CHECK(api_check_content_type("text/plain", "", 0, &err) == 0);
 }
 
+/* A memory the list encoders may clear: every string malloc'd. */
 static struct mr_memory big_memory(size_t metadata_bytes)
 {
     struct mr_memory m = {0};
     strcpy(m.memory_id, UUID);
     strcpy(m.conversation_id, UUID);
-    m.user_id = "u";
-    m.tenant_id = "default";
-    m.content = "c";
+    m.user_id = strdup("u");
+    m.tenant_id = strdup("default");
+    m.content = strdup("c");
     m.last_accessed_at = m.expires_at = MR_NO_TIME;
     char *md = malloc(metadata_bytes + 16);
     int o = sprintf(md, "{\"b\":\"");
@@ -496,6 +497,8 @@ TEST(test_list_answers_are_bounded)
     }
     struct mr_search_results r = {v, scores, N};
     char *all = api_encode_search(&r, "q", 1, 0);
+    for (size_t i = 0; i < N; i++)
+        v[i] = big_memory(10000);
     json_t *o = json_loads(all, 0, NULL);
     CHECK_INT(json_array_size(json_object_get(o, "results")), N);
     CHECK_INT(json_integer_value(json_object_get(o, "total")), N);
@@ -518,6 +521,8 @@ TEST(test_list_answers_are_bounded)
     json_decref(o);
     free(part);
     CHECK(full > 100000);
+    for (size_t i = 0; i < N; i++)
+        v[i] = big_memory(10000);
     /* A bound smaller than one item still answers that item. */
     part = api_encode_memory_page(v, N, 42, (struct mr_page){10, 20}, 1000);
     o = json_loads(part, 0, NULL);
@@ -528,8 +533,8 @@ TEST(test_list_answers_are_bounded)
     CHECK(json_is_true(json_object_get(o, "truncated")));
     json_decref(o);
     free(part);
-    for (size_t i = 0; i < N; i++)
-        free(v[i].metadata);
+    for (size_t i = 0; i < N; i++) /* the encoders cleared what they were given */
+        CHECK(v[i].metadata == NULL && v[i].content == NULL);
 }
 
 /* HEAD is answered wherever GET is, so a 405's Allow says so (Starlette's habit too). */
