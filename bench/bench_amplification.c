@@ -71,7 +71,8 @@ static void *client(void *arg)
         } else {
             atomic_fetch_add(&answer_bytes, (long)strlen(r.body));
             atomic_fetch_add(&answers, 1);
-            atomic_fetch_add(&results_seen, (long)json_array_size(json_object_get(r.json, "results")));
+            atomic_fetch_add(&results_seen,
+                             (long)json_array_size(json_object_get(r.json, "results")));
             atomic_fetch_add(&truncated_seen, json_is_true(json_object_get(r.json, "truncated")));
             latency_ms[atomic_fetch_add(&latency_n, 1)] = ms;
         }

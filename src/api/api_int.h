@@ -84,8 +84,7 @@ int api_parse_bool_text(const char *s, bool *out);
  * other type, or none, is 422 model_attributes_type at loc ["body"] with the
  * body as input. Returns 0, or MR_EVALIDATION with *out_err the 422 body.
  */
-int api_check_content_type(const char *content_type, const char *body, size_t len,
-                           char **out_err);
+int api_check_content_type(const char *content_type, const char *body, size_t len, char **out_err);
 
 /*
  * Encoders return malloc'd compact JSON the caller frees. The list

@@ -318,8 +318,7 @@ int api_parse_bool_text(const char *s, bool *out)
     return -1;
 }
 
-int api_check_content_type(const char *content_type, const char *body, size_t len,
-                           char **out_err)
+int api_check_content_type(const char *content_type, const char *body, size_t len, char **out_err)
 {
     if (len == 0)
         return 0; /* no body: nothing to read as JSON (the decoders say what is missing) */
@@ -761,8 +760,8 @@ int api_decode_conversation_patch(const char *body, size_t len, struct api_conve
     }
     if (field(&v, "data_source_id", &is_null)) {
         long long ds = 0;
-        in->has_data_source_id = is_null || get_int(&v, "data_source_id", NULLABLE, INT64_MIN,
-                                                    INT64_MAX, &ds) > 0;
+        in->has_data_source_id =
+            is_null || get_int(&v, "data_source_id", NULLABLE, INT64_MIN, INT64_MAX, &ds) > 0;
         in->data_source_id_null = is_null;
         in->data_source_id = ds;
     }

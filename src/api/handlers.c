@@ -73,9 +73,8 @@ static bool query_int(struct api_call *c, const char *name, long long lo, long l
         snprintf(msg, sizeof msg, "Input should be %s than or equal to %lld",
                  below ? "greater" : "less", below ? lo : hi);
         api_reply(c, 422,
-                  api_encode_param_error("query", name,
-                                         below ? "greater_than_equal" : "less_than_equal", msg,
-                                         input));
+                  api_encode_param_error(
+                      "query", name, below ? "greater_than_equal" : "less_than_equal", msg, input));
         return false;
     }
     *out = x;
@@ -267,8 +266,7 @@ void api_conversation_list(struct api_call *c)
         api_reply_error(c, &err);
         return;
     }
-    api_reply(c, 200,
-              api_encode_conversation_page(v, n, total, p, c->api->max_response_bytes));
+    api_reply(c, 200, api_encode_conversation_page(v, n, total, p, c->api->max_response_bytes));
     for (size_t i = 0; i < n; i++)
         mr_conversation_clear(&v[i]);
     free(v);

@@ -84,8 +84,7 @@ static int claims_principal(const struct mr_auth *a, const struct mr_json *claim
         return unauth(err, "Token not valid yet");
     struct mr_json *sub = mr_json_get(claims, "sub"), *tenant = mr_json_get(claims, "tenant"),
                    *role = mr_json_get(claims, "role");
-    if (!valid_id(mr_json_string_value(sub)) ||
-        (tenant && !valid_id(mr_json_string_value(tenant))))
+    if (!valid_id(mr_json_string_value(sub)) || (tenant && !valid_id(mr_json_string_value(tenant))))
         return unauth(err, "Invalid token: sub and tenant must be strings of 1..255 characters");
     if (role && !mr_json_is_string(role))
         return unauth(err, "Invalid token: role must be a string");

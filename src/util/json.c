@@ -76,8 +76,7 @@ static size_t find_bigints(const char *t, size_t len, struct span **spans, size_
             for (i++; i < len && t[i] != '"'; i++) {
                 if (t[i] != '\\' || i + 1 >= len)
                     continue;
-                if (t[i + 1] == 'u' && len - i >= 6 &&
-                    memcmp(t + i + 2, "0000", 4) == 0)
+                if (t[i + 1] == 'u' && len - i >= 6 && memcmp(t + i + 2, "0000", 4) == 0)
                     *out_nul = true;
                 i++; /* the escaped character */
             }

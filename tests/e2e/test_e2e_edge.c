@@ -784,7 +784,8 @@ TEST(test_edge_variables_are_checked_at_start)
 {
     static const char *const bad[] = {"MEMORI_HEADER_TIMEOUT_S=0", "MEMORI_BODY_TIMEOUT_S=soon",
                                       "MEMORI_MAX_CONNECTIONS_PER_PEER=-3",
-                                      "MEMORI_MAX_METADATA_BYTES=12", "MEMORI_MAX_RESPONSE_BYTES=1k"};
+                                      "MEMORI_MAX_METADATA_BYTES=12",
+                                      "MEMORI_MAX_RESPONSE_BYTES=1k"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char *args[] = {"serve", NULL}, *env[] = {(char *)bad[i], "PORT=0", NULL};
         char err[2048], name[64];

@@ -68,8 +68,8 @@ static int raw(const char *method, const char *path, const char *headers, const 
     size_t blen = body ? strlen(body) : 0;
     size_t cap = blen + strlen(path) + (headers ? strlen(headers) : 0) + 256;
     char *req = malloc(cap);
-    int n = snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s", method,
-                     path, headers ? headers : "");
+    int n = snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s", method, path,
+                     headers ? headers : "");
     if (body)
         n += snprintf(req + n, cap - (size_t)n, "Content-Length: %zu\r\n", blen);
     n += snprintf(req + n, cap - (size_t)n, "\r\n%s", body ? body : "");
@@ -113,8 +113,8 @@ static int raw(const char *method, const char *path, const char *headers, const 
 }
 
 /* A JSON request as user (X-User-Id) with this Content-Type line (NULL: none). */
-static int send_as(const char *method, const char *path, const char *user,
-                   const char *content_type, const char *body, struct raw *out)
+static int send_as(const char *method, const char *path, const char *user, const char *content_type,
+                   const char *body, struct raw *out)
 {
     char headers[512] = "";
     int n = 0;
@@ -276,7 +276,8 @@ TEST(test_big_integers_in_metadata_are_kept)
     struct resp r;
     CHECK(http(&srv, "POST", "/api/memories", "big",
                "{\"content\":\"big numbers in metadata\",\"memory_type\":\"entity\","
-               "\"conversation_id\":\"" CONV "\",\"metadata\":{\"n\":123456789012345678901234567890,"
+               "\"conversation_id\":\"" CONV
+               "\",\"metadata\":{\"n\":123456789012345678901234567890,"
                "\"neg\":-9223372036854775809,\"l\":[18446744073709551616]}}",
                SIZE_MAX, &r) == 0);
     CHECK_INT(r.status, 201);
@@ -384,8 +385,8 @@ TEST(test_identity_header_is_trimmed)
 {
     CHECK(start(NULL));
     struct raw r;
-    CHECK(raw("POST", "/api/memories",
-              "X-User-Id: alice \t\r\nContent-Type: application/json\r\n", MEMORY, &r) == 0);
+    CHECK(raw("POST", "/api/memories", "X-User-Id: alice \t\r\nContent-Type: application/json\r\n",
+              MEMORY, &r) == 0);
     CHECK_INT(r.status, 201);
     CHECK_STR(json_string_value(json_object_get(r.json, "user_id")), "alice");
     raw_free(&r);
@@ -577,21 +578,21 @@ TEST(test_token_claims_and_alg_are_strict)
     struct resp r;
     /* The control: a well-typed token is served, its tenant is its own. */
     snprintf(claims, sizeof claims,
-             "{\"sub\":\"alice\",\"tenant\":\"t1\",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld}",
-             later, now, now - 10);
+             "{\"sub\":\"alice\",\"tenant\":\"t1\",\"exp\":%lld,\"iat\":%lld,\"nbf\":%lld}", later,
+             now, now - 10);
     CHECK_INT(status_with(token(hs256, claims), "/api/conversations", &r), 200);
     resp_free(&r);
-    CHECK(http_auth(&srv, "POST", "/api/conversations", token(hs256, claims), "{}", SIZE_MAX,
-                    &r) == 0);
+    CHECK(http_auth(&srv, "POST", "/api/conversations", token(hs256, claims), "{}", SIZE_MAX, &r) ==
+          0);
     CHECK_STR(jstr(r.json, "tenant_id"), "t1");
     resp_free(&r);
     static const char *const bad_claims[] = {
-        "{\"sub\":\"alice\",\"exp\":%lld,\"nbf\":%lld.5}",     /* a future nbf as a float */
-        "{\"sub\":\"alice\",\"exp\":%lld,\"nbf\":\"%lld\"}",   /* ... and as a string */
-        "{\"sub\":\"alice\",\"exp\":%lld.0,\"iat\":%lld}",     /* exp as a float */
-        "{\"sub\":\"alice\",\"exp\":%lld,\"iat\":\"%lld\"}",   /* iat as a string */
-        "{\"sub\":\"alice\",\"exp\":%lld,\"tenant\":%lld}",    /* tenant as a number */
-        "{\"sub\":\"alice\",\"exp\":%lld,\"role\":[%lld]}",    /* role not a string */
+        "{\"sub\":\"alice\",\"exp\":%lld,\"nbf\":%lld.5}",   /* a future nbf as a float */
+        "{\"sub\":\"alice\",\"exp\":%lld,\"nbf\":\"%lld\"}", /* ... and as a string */
+        "{\"sub\":\"alice\",\"exp\":%lld.0,\"iat\":%lld}",   /* exp as a float */
+        "{\"sub\":\"alice\",\"exp\":%lld,\"iat\":\"%lld\"}", /* iat as a string */
+        "{\"sub\":\"alice\",\"exp\":%lld,\"tenant\":%lld}",  /* tenant as a number */
+        "{\"sub\":\"alice\",\"exp\":%lld,\"role\":[%lld]}",  /* role not a string */
     };
     for (size_t i = 0; i < sizeof bad_claims / sizeof *bad_claims; i++) {
         snprintf(claims, sizeof claims, bad_claims[i], later, later);
@@ -604,9 +605,9 @@ TEST(test_token_claims_and_alg_are_strict)
     }
     /* "hs256" names no algorithm: JOSE names are case-sensitive. */
     snprintf(claims, sizeof claims, "{\"sub\":\"alice\",\"exp\":%lld}", later);
-    CHECK_INT(status_with(token("{\"alg\":\"hs256\",\"typ\":\"JWT\"}", claims),
-                          "/api/conversations", &r),
-              401);
+    CHECK_INT(
+        status_with(token("{\"alg\":\"hs256\",\"typ\":\"JWT\"}", claims), "/api/conversations", &r),
+        401);
     resp_free(&r);
     CHECK_INT(status_with(token(hs256, claims), "/api/conversations", &r), 200);
     resp_free(&r);
@@ -624,9 +625,9 @@ TEST(test_token_claims_and_alg_are_strict)
     /* An admin's all_users=TRUE reads the whole tenant (pydantic's booleans). */
     snprintf(claims, sizeof claims,
              "{\"sub\":\"root\",\"tenant\":\"t1\",\"role\":\"admin\",\"exp\":%lld}", later);
-    CHECK_INT(status_with(token(hs256, claims), "/api/memories/statistics/summary?all_users=TRUE",
-                          &r),
-              200);
+    CHECK_INT(
+        status_with(token(hs256, claims), "/api/memories/statistics/summary?all_users=TRUE", &r),
+        200);
     resp_free(&r);
     stop();
 }

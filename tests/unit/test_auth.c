@@ -204,5 +204,4 @@ TEST(test_secret_rules)
 TEST_MAIN("auth", T(test_development_identity_from_header),
           T(test_valid_token_gives_user_tenant_role), T(test_bad_tokens_are_401),
           T(test_token_without_exp_or_sub_is_401), T(test_claims_are_required),
-          T(test_claims_must_have_their_types),
-          T(test_secret_rules))
+          T(test_claims_must_have_their_types), T(test_secret_rules))

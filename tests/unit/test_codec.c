@@ -280,16 +280,16 @@ TEST(test_number_text_as_pydantic_reads_it)
     static const struct {
         const char *s;
         double want;
-    } floats[] = {{"0.5", 0.5},   {" 0.25 ", 0.25}, {"1e-1", 0.1}, {".5", 0.5},
-                  {"5.", 5},      {"+1", 1},        {"-0", 0},     {"1_000.5", 1000.5},
-                  {"1_0e-1", 1.0}};
+    } floats[] = {{"0.5", 0.5}, {" 0.25 ", 0.25}, {"1e-1", 0.1},       {".5", 0.5},    {"5.", 5},
+                  {"+1", 1},    {"-0", 0},        {"1_000.5", 1000.5}, {"1_0e-1", 1.0}};
     for (size_t i = 0; i < sizeof floats / sizeof *floats; i++) {
         double d = -1;
         CHECK(api_parse_float_text(floats[i].s, strlen(floats[i].s), &d) == 0);
         CHECK_NEAR(d, floats[i].want, 1e-12);
     }
-    static const char *const not_floats[] = {"0x1",  "0x1p3", "", " ", "1 0", "1__0", "_1", "1_",
-                                             "1e",   "e5",    ".", "--1", "1,5", "0.5abc", "１"};
+    static const char *const not_floats[] = {"0x1",  "0x1p3", "",    " ",      "1 0",
+                                             "1__0", "_1",    "1_",  "1e",     "e5",
+                                             ".",    "--1",   "1,5", "0.5abc", "１"};
     for (size_t i = 0; i < sizeof not_floats / sizeof *not_floats; i++) {
         double d;
         if (api_parse_float_text(not_floats[i], strlen(not_floats[i]), &d) == 0)
@@ -315,8 +315,8 @@ TEST(test_number_text_as_pydantic_reads_it)
         CHECK_INT(api_parse_int_text(ints[i].s, strlen(ints[i].s), &v), API_INT_OK);
         CHECK(v == ints[i].want);
     }
-    static const char *const not_ints[] = {"0x10", "1e3", "2.5", "3.", "+1", "", "1__0", "_1",
-                                           "1_",   "1 0", "--1", "ten"};
+    static const char *const not_ints[] = {"0x10", "1e3", "2.5", "3.",  "+1",  "",
+                                           "1__0", "_1",  "1_",  "1 0", "--1", "ten"};
     for (size_t i = 0; i < sizeof not_ints / sizeof *not_ints; i++) {
         int64_t v;
         CHECK_INT(api_parse_int_text(not_ints[i], strlen(not_ints[i]), &v), API_INT_BAD);
@@ -325,8 +325,8 @@ TEST(test_number_text_as_pydantic_reads_it)
     CHECK_INT(api_parse_int_text("9223372036854775808", 19, &v), API_INT_ABOVE);
     CHECK_INT(api_parse_int_text("-9223372036854775809", 20, &v), API_INT_BELOW);
 
-    static const char *const yes[] = {"1", "true", "TRUE", "True", "yes", "YES", "on", "On",
-                                      "t", "T",    "y",    "Y"};
+    static const char *const yes[] = {"1",  "true", "TRUE", "True", "yes", "YES",
+                                      "on", "On",   "t",    "T",    "y",   "Y"};
     static const char *const no[] = {"0", "false", "FALSE", "no", "NO", "off", "OFF", "f", "n"};
     bool b;
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
@@ -403,9 +403,10 @@ TEST(test_data_source_id_is_exact_int64)
 /* Integers past int64 inside metadata are kept as their digits, never refused. */
 TEST(test_big_integers_in_metadata_are_kept)
 {
-    const char *body = "{\"content\":\"c\",\"memory_type\":\"rule\",\"conversation_id\":\"" UUID
-                       "\",\"metadata\":{\"n\":123456789012345678901234567890,\"m\":"
-                       "-9223372036854775809,\"l\":[18446744073709551616],\"s\":\"99999999999999999999\"}}";
+    const char *body =
+        "{\"content\":\"c\",\"memory_type\":\"rule\",\"conversation_id\":\"" UUID
+        "\",\"metadata\":{\"n\":123456789012345678901234567890,\"m\":"
+        "-9223372036854775809,\"l\":[18446744073709551616],\"s\":\"99999999999999999999\"}}";
     struct api_memory_create r;
     char *err = NULL;
     CHECK(api_decode_memory_create(body, strlen(body), &r, 1000, &err) == 0);
@@ -432,12 +433,10 @@ TEST(test_big_integers_in_metadata_are_kept)
 /* FastAPI's rule: JSON bodies need application/json or application/…+json. */
 TEST(test_json_bodies_need_a_json_content_type)
 {
-    static const char *const accepted[] = {"application/json",
-                                           "application/json; charset=utf-8",
-                                           "APPLICATION/JSON",
-                                           " application/json ;charset=UTF-8",
-                                           "application/vnd.api+json",
-                                           "application/geo+json"};
+    static const char *const accepted[] = {
+        "application/json",         "application/json; charset=utf-8",
+        "APPLICATION/JSON",         " application/json ;charset=UTF-8",
+        "application/vnd.api+json", "application/geo+json"};
     for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++) {
         char *err = NULL;
         CHECK(api_check_content_type(accepted[i], "{}", 2, &err) == 0);

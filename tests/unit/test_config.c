@@ -53,12 +53,9 @@ TEST(test_edge_limits_are_read)
 {
     struct mr_config c;
     struct mr_err err;
-    char *env[] = {"MEMORI_HEADER_TIMEOUT_S=2",
-                   "MEMORI_BODY_TIMEOUT_S=7",
-                   "MEMORI_MAX_CONNECTIONS_PER_PEER=16",
-                   "MEMORI_MAX_METADATA_BYTES=4096",
-                   "MEMORI_MAX_RESPONSE_BYTES=65536",
-                   NULL};
+    char *env[] = {"MEMORI_HEADER_TIMEOUT_S=2",          "MEMORI_BODY_TIMEOUT_S=7",
+                   "MEMORI_MAX_CONNECTIONS_PER_PEER=16", "MEMORI_MAX_METADATA_BYTES=4096",
+                   "MEMORI_MAX_RESPONSE_BYTES=65536",    NULL};
     CHECK(load(&c, env, &err) == 0);
     CHECK_INT(c.header_timeout_s, 2);
     CHECK_INT(c.body_timeout_s, 7);
