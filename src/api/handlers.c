@@ -81,11 +81,7 @@ static bool query_int(struct api_call *c, const char *name, long long lo, long l
     return true;
 }
 
-/*
- * A JSON body's Content-Type, as FastAPI checks it (api_check_content_type);
- * false after replying 422.
- */
-static bool json_body(struct api_call *c)
+bool api_json_body(struct api_call *c)
 {
     char *verr = NULL;
     if (api_check_content_type(mr_http_header(c->req, "Content-Type"), c->req->body,
@@ -112,7 +108,7 @@ void api_memory_create(struct api_call *c)
     struct mr_memory m;
     struct mr_err err;
     char *verr = NULL;
-    if (!json_body(c))
+    if (!api_json_body(c))
         return;
     if (api_decode_memory_create(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                  &verr) != 0) {
@@ -132,7 +128,7 @@ void api_memory_search(struct api_call *c)
     struct mr_search_results out;
     struct mr_err err;
     char *verr = NULL;
-    if (!json_body(c))
+    if (!api_json_body(c))
         return;
     if (api_decode_search(c->req->body, c->req->body_len, &r, c->api->max_list_items, &verr) != 0) {
         api_reply(c, 422, verr);
@@ -192,7 +188,7 @@ void api_memory_patch(struct api_call *c)
     struct mr_memory m;
     struct mr_err err;
     char *verr = NULL;
-    if (!path_uuid(c, 0, "memory_id", id) || !json_body(c))
+    if (!path_uuid(c, 0, "memory_id", id) || !api_json_body(c))
         return;
     if (api_decode_memory_patch(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                 &verr) != 0) {
@@ -239,7 +235,7 @@ void api_conversation_create(struct api_call *c)
     struct mr_conversation conv;
     struct mr_err err;
     char *verr = NULL;
-    if (!json_body(c))
+    if (!api_json_body(c))
         return;
     if (api_decode_conversation_create(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                        &verr) != 0) {
@@ -294,7 +290,7 @@ void api_conversation_patch(struct api_call *c)
     struct mr_conversation conv;
     struct mr_err err;
     char *verr = NULL;
-    if (!path_uuid(c, 0, "conversation_id", id) || !json_body(c))
+    if (!path_uuid(c, 0, "conversation_id", id) || !api_json_body(c))
         return;
     if (api_decode_conversation_patch(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                       &verr) != 0) {

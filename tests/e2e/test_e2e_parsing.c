@@ -204,6 +204,9 @@ TEST(test_json_bodies_need_a_json_content_type)
         {"POST", "/api/conversations", "{\"title\":\"t\"}"},
         {"PATCH", "/api/memories/00000000-0000-4000-8000-000000000000", "{\"content\":\"x\"}"},
         {"PATCH", "/api/conversations/" CONV, "{\"title\":\"t\"}"},
+        {"PUT", "/api/data-sources/1/schema",
+         "{\"dialect\":\"sqlite\",\"ddl\":\"CREATE TABLE t(a)\"}"},
+        {"POST", "/api/examples", "{\"question\":\"q\",\"sql\":\"SELECT 1\",\"data_source_id\":1}"},
     };
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         struct raw r;
