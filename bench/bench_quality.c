@@ -182,10 +182,6 @@ static void evaluate(const char *name, struct mr_embedder *e, const char *sts, c
  * a plain BM25 written here independently of src/lexical/.
  * ====================================================================== */
 
-/* The model with another lexical share (src/embed/semantic.c; moves to embed.h with v2). */
-struct mr_embedder *mr_embed_semantic_open_share(const char *path, double lexical_share,
-                                                 struct mr_err *err);
-
 struct devset {
     const char *name;
     int n_docs, n_q;
