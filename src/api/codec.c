@@ -12,6 +12,7 @@
 
 #include "api_int.h"
 #include "memori/clock.h"
+#include "memori/fusion.h"
 
 /* ---------- validation ---------- */
 
@@ -340,6 +341,23 @@ static int get_type(struct v *v, const char *name, enum presence p, enum mr_memo
     return check_type(v, name, -1, x, out) == 0 ? 1 : -1;
 }
 
+static const char MODE_EXPECTED[] = "'hybrid', 'semantic' or 'lexical'";
+
+/* The search mode, an enum as pydantic checks one: anything but the three strings, null included. */
+static int get_mode(struct v *v, const char *name, enum mr_search_mode *out)
+{
+    struct mr_json *x = lookup(v, name, OPTIONAL);
+    if (!x)
+        return 0;
+    if (mr_json_is_string(x) &&
+        mr_search_mode_parse(mr_json_string_value(x), mr_json_string_length(x), out) == 0)
+        return 1;
+    char msg[96];
+    snprintf(msg, sizeof msg, "Input should be %s", MODE_EXPECTED);
+    add_err(v, name, -1, "enum", msg, x, one("expected", mr_json_string(MODE_EXPECTED)));
+    return -1;
+}
+
 static int get_strv(struct v *v, const char *name, enum presence p, struct mr_strv *out)
 {
     struct mr_json *x = lookup(v, name, p);
@@ -514,6 +532,7 @@ int api_decode_search(const char *body, size_t len, struct api_search *out, size
         /* An empty list filters nothing, as the reference's `if memory_types:`. */
     }
     get_bool(&v, "include_archived", OPTIONAL, &in->include_archived);
+    get_mode(&v, "mode", &in->mode);
     return finish(&v, out_err);
 }
 
@@ -652,19 +671,29 @@ char *api_encode_memory(const struct mr_memory *m)
     return dump(memory_json(m));
 }
 
+static double round4(double x)
+{
+    return round(x * 1e4) / 1e4;
+}
+
 char *api_encode_search(const struct mr_search_results *r, const char *query, size_t query_len)
 {
     struct mr_json *results = mr_json_array();
     for (size_t i = 0; i < r->n; i++) {
         struct mr_json *o = memory_json(&r->memories[i]);
-        /* Rounded to 4 places, as the reference does. */
-        mr_json_set(o, "similarity_score", mr_json_real(round(r->scores[i] * 1e4) / 1e4));
+        /* Rounded to 4 places, as the reference does (rounding keeps the order non-increasing). */
+        mr_json_set(o, "similarity_score", mr_json_real(round4(r->scores[i])));
+        struct mr_json *sides = one("semantic", mr_json_real(round4(r->semantic[i])));
+        mr_json_set(sides, "lexical", mr_json_real(round4(r->lexical[i])));
+        mr_json_set(o, "scores", sides);
         mr_json_append(results, o);
     }
     struct mr_json *o = mr_json_object();
     mr_json_set(o, "results", results);
     mr_json_set(o, "total", mr_json_integer((int64_t)r->n));
     mr_json_set(o, "query", mr_json_stringn(query, query_len));
+    /* The ranking used: the requested mode, or the one side the query had (service.h). */
+    mr_json_set(o, "mode", mr_json_string(mr_search_mode_name(r->mode)));
     return dump(o);
 }
 
