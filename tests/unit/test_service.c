@@ -78,14 +78,22 @@ static int create(struct fixture *f, const struct mr_identity *who, const char *
     return mr_memory_create(f->svc, who, &in, out, &err);
 }
 
-static size_t search(struct fixture *f, const struct mr_identity *who, const char *q,
-                     struct mr_search_results *out)
+static size_t search_mode(struct fixture *f, const struct mr_identity *who, const char *q,
+                          enum mr_search_mode mode, struct mr_search_results *out)
 {
-    struct mr_search s = {.query = q, .query_len = strlen(q), .has_min_similarity = true};
+    struct mr_search s = {
+        .query = q, .query_len = strlen(q), .has_min_similarity = true, .mode = mode};
     struct mr_err err;
     if (mr_memory_search(f->svc, who, &s, out, &err) != 0)
         return (size_t)-1;
     return out->n;
+}
+
+/* A search in the default mode (hybrid) with min_similarity 0. */
+static size_t search(struct fixture *f, const struct mr_identity *who, const char *q,
+                     struct mr_search_results *out)
+{
+    return search_mode(f, who, q, MR_SEARCH_HYBRID, out);
 }
 
 TEST(test_create_sets_defaults_and_expiry)
@@ -266,7 +274,15 @@ TEST(test_update_merges_metadata_replaces_tags_and_reembeds)
     mr_memory_clear(&got);
     CHECK_INT(search(&f, &alice, "euro cents", &r), 1);
     mr_search_results_clear(&r);
-    CHECK_INT(search(&f, &alice, "dates stored text", &r), 0);
+    /*
+     * The old text is found by neither side: not by its vector (semantic
+     * mode, min_similarity 0 keeps cosines >= 0) nor by its words (lexical
+     * mode). Hybrid at min_similarity 0 returns every memory, so it is not
+     * the mode that shows the re-embedding.
+     */
+    CHECK_INT(search_mode(&f, &alice, "dates stored text", MR_SEARCH_SEMANTIC, &r), 0);
+    mr_search_results_clear(&r);
+    CHECK_INT(search_mode(&f, &alice, "dates stored text", MR_SEARCH_LEXICAL, &r), 0);
     mr_search_results_clear(&r);
     mr_strv_clear(&tags);
     mr_strv_clear(&tags2);
@@ -611,6 +627,14 @@ static int refuse_search(struct mr_index *ix, const struct mr_identity *who,
     *out_n = 0;
     return 0;
 }
+static int refuse_candidates(struct mr_index *ix, const struct mr_identity *who,
+                             const struct mr_index_query *q, struct mr_index_candidate *out,
+                             size_t *out_n, struct mr_err *err)
+{
+    (void)ix, (void)who, (void)q, (void)out, (void)err;
+    *out_n = 0;
+    return 0;
+}
 static size_t refuse_count(struct mr_index *ix)
 {
     (void)ix;
@@ -626,6 +650,7 @@ static const struct mr_index_ops refusing_ops = {
     .set_archived = refuse_set_archived,
     .remove = refuse_remove,
     .search = refuse_search,
+    .candidates = refuse_candidates,
     .count = refuse_count,
     .building = refuse_count,
     .destroy = refuse_destroy,
