@@ -635,8 +635,8 @@ TEST(test_graph_snapshot_is_reused_and_reconciled)
     static const char *tables[] = {"orders", "customers", "invoices", "shipments", "products"};
     for (int i = 0; i < 40; i++) {
         char content[128];
-        snprintf(content, sizeof content, "the %s table, column c%d, holds note %d",
-                 tables[i % 5], i, i);
+        snprintf(content, sizeof content, "the %s table, column c%d, holds note %d", tables[i % 5],
+                 i, i);
         CHECK(create_memory("alice", content, "entity", CONV, NULL));
     }
     CHECK(graphs_ready());
@@ -1036,8 +1036,8 @@ TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud)
           T(test_promote_and_archive_and_statistics), T(test_conversations_endpoints),
           T(test_two_users_are_isolated), T(test_bad_requests_get_clear_4xx),
           T(test_oversize_body_is_413), T(test_health_and_access_log),
-          T(test_data_survives_restart), T(test_graph_snapshot_is_reused_and_reconciled), T(test_fifty_concurrent_clients),
-          T(test_bad_config_exits_2_naming_the_variable), T(test_cli_help_version_and_unknown),
-          T(test_model_change_is_refused_then_reembedded),
+          T(test_data_survives_restart), T(test_graph_snapshot_is_reused_and_reconciled),
+          T(test_fifty_concurrent_clients), T(test_bad_config_exits_2_naming_the_variable),
+          T(test_cli_help_version_and_unknown), T(test_model_change_is_refused_then_reembedded),
           T(test_second_serve_on_one_sqlite_file_exits_2), T(test_search_finds_meaning),
           T(test_openai_provider_end_to_end), T(test_shared_redis_cache_across_processes))

@@ -74,9 +74,8 @@ static long long search_total(const struct server *s, const char *query)
     snprintf(body, sizeof body, "{\"query\":\"%s\",\"min_similarity\":0.99,\"mode\":\"semantic\"}",
              query);
     struct resp r;
-    long long total = call(s, "POST", "/api/memories/search", body, &r) == 200
-                          ? jint(r.json, "total")
-                          : -1;
+    long long total =
+        call(s, "POST", "/api/memories/search", body, &r) == 200 ? jint(r.json, "total") : -1;
     resp_free(&r);
     return total;
 }
