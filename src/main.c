@@ -195,6 +195,15 @@ static int open_parts(struct app *a, bool check)
         mr_index_set_ann(a->index, 0, (size_t)c->hnsw_ef_search);
         mr_index_set_int8(a->index, c->index_int8);
     }
+    /*
+     * Each mode's default min_similarity is the registry's for the model;
+     * MEMORY_MIN_SIMILARITY_THRESHOLD, when set, is every mode's, as a
+     * request's min_similarity is (docs/ranking.md, "Thresholds").
+     */
+    struct mr_embed_thresholds th =
+        mr_embed_default_thresholds(c->embedding_provider, c->embedding_model);
+    if (c->has_min_similarity)
+        th.hybrid = th.semantic = th.lexical = c->min_similarity;
     a->svc = mr_service_new(&(struct mr_service_config){
         .store = a->store,
         .embedder = a->embedder,
@@ -203,8 +212,9 @@ static int open_parts(struct app *a, bool check)
         .short_term_expiry_days = c->short_term_expiry_days,
         .archive_threshold_days = c->archive_threshold_days,
         .default_limit = c->max_context_memories,
-        /* The configured threshold, or the registry's default for the model (config.c). */
-        .default_min_similarity = c->min_similarity,
+        .default_min_similarity = th.hybrid,
+        .semantic_min_similarity = th.semantic,
+        .lexical_min_similarity = th.lexical,
         .relaxed_sharing = strcmp(c->tenant_isolation_level, "relaxed") == 0,
         .embed_batch_size = c->embedding_batch_size,
         .debug = c->debug,

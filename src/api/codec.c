@@ -13,6 +13,7 @@
 #include "api_int.h"
 #include "memori/clock.h"
 #include "memori/util.h"
+#include "memori/fusion.h"
 
 /* ---------- validation ---------- */
 
@@ -523,6 +524,24 @@ static int get_type(struct v *v, const char *name, enum presence p, enum mr_memo
     return check_type(v, name, -1, x, out) == 0 ? 1 : -1;
 }
 
+static const char MODE_EXPECTED[] = "'hybrid', 'semantic' or 'lexical'";
+
+/* The search mode, an enum as pydantic checks one: anything but the three strings, null included.
+ */
+static int get_mode(struct v *v, const char *name, enum mr_search_mode *out)
+{
+    struct mr_json *x = lookup(v, name, OPTIONAL);
+    if (!x)
+        return 0;
+    if (mr_json_is_string(x) &&
+        mr_search_mode_parse(mr_json_string_value(x), mr_json_string_length(x), out) == 0)
+        return 1;
+    char msg[96];
+    snprintf(msg, sizeof msg, "Input should be %s", MODE_EXPECTED);
+    add_err(v, name, -1, "enum", msg, x, one("expected", mr_json_string(MODE_EXPECTED)));
+    return -1;
+}
+
 static int get_strv(struct v *v, const char *name, enum presence p, struct mr_strv *out)
 {
     struct mr_json *x = lookup(v, name, p);
@@ -697,6 +716,7 @@ int api_decode_search(const char *body, size_t len, struct api_search *out, size
         /* An empty list filters nothing, as the reference's `if memory_types:`. */
     }
     get_bool(&v, "include_archived", OPTIONAL, &in->include_archived);
+    get_mode(&v, "mode", &in->mode);
     return finish(&v, out_err);
 }
 
@@ -891,12 +911,20 @@ static bool put_item(struct list_out *o, struct mr_json *item, size_t reserve)
     return true;
 }
 
-/* One search result: the memory and its score. */
+static double round4(double x)
+{
+    return round(x * 1e4) / 1e4;
+}
+
+/* One search result: the memory, its fused score and both sides' scores. */
 static struct mr_json *search_result_json(const struct mr_search_results *r, size_t i)
 {
     struct mr_json *o = memory_json(&r->memories[i]);
-    /* Rounded to 4 places, as the reference does. */
-    mr_json_set(o, "similarity_score", mr_json_real(round(r->scores[i] * 1e4) / 1e4));
+    /* Rounded to 4 places, as the reference does (rounding keeps the order non-increasing). */
+    mr_json_set(o, "similarity_score", mr_json_real(round4(r->scores[i])));
+    struct mr_json *sides = one("semantic", mr_json_real(round4(r->semantic[i])));
+    mr_json_set(sides, "lexical", mr_json_real(round4(r->lexical[i])));
+    mr_json_set(o, "scores", sides);
     return o;
 }
 
@@ -919,7 +947,10 @@ char *api_encode_search(struct mr_search_results *r, const char *query, size_t q
     snprintf(tail, sizeof tail, "],\"total\":%zu,\"query\":", o.n);
     put_str(&o, tail);
     put_str(&o, qs ? qs : "\"\"");
-    put_str(&o, o.truncated ? ",\"truncated\":true}" : ",\"truncated\":false}");
+    /* The ranking used: the requested mode, or the one side the query had (service.h). */
+    put_str(&o, ",\"mode\":\"");
+    put_str(&o, mr_search_mode_name(r->mode));
+    put_str(&o, o.truncated ? "\",\"truncated\":true}" : "\",\"truncated\":false}");
     free(qs);
     return o.p;
 }

@@ -356,9 +356,10 @@ int mr_config_load(struct mr_config *cfg, char *const *env, const char *dotenv_p
     if (!cfg->embedding_model)
         cfg->embedding_model = mr_xstrdup(mr_embed_default_model(cfg->embedding_provider));
     cfg->has_min_similarity = mr_config_is_set(cfg, "MEMORY_MIN_SIMILARITY_THRESHOLD");
+    /* Unset: the default mode's (hybrid) calibrated default; main.c adds the other modes'. */
     if (!cfg->has_min_similarity)
         cfg->min_similarity =
-            mr_embed_default_threshold(cfg->embedding_provider, cfg->embedding_model);
+            mr_embed_default_thresholds(cfg->embedding_provider, cfg->embedding_model).hybrid;
     rc = parse_database_url(cfg, err);
 out:
     for (size_t i = 0; i < N_VARS; i++)

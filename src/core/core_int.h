@@ -24,7 +24,7 @@ struct mr_service {
     int short_term_expiry_days;
     int archive_threshold_days;
     int default_limit;
-    double default_min_similarity;
+    double min_similarity[MR_SEARCH_MODES]; /* each mode's default, by enum mr_search_mode */
     bool relaxed_sharing;
     size_t embed_batch_size;
     bool debug;

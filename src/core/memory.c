@@ -46,6 +46,8 @@ int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct cor
         .expires_at = m->expires_at,
         .vec = m->embedding,
         .is_shared = m->is_shared && mr_memory_type_shareable(m->memory_type),
+        .content = m->content,
+        .content_len = m->content ? strlen(m->content) : 0,
     };
     int64_t t0 = core_clock(svc);
     int rc = mr_index_upsert(svc->index, &e, err);

@@ -24,7 +24,9 @@ struct mr_service *mr_service_new(const struct mr_service_config *cfg)
         .short_term_expiry_days = cfg->short_term_expiry_days,
         .archive_threshold_days = cfg->archive_threshold_days,
         .default_limit = cfg->default_limit,
-        .default_min_similarity = cfg->default_min_similarity,
+        .min_similarity = {[MR_SEARCH_HYBRID] = cfg->default_min_similarity,
+                           [MR_SEARCH_SEMANTIC] = cfg->semantic_min_similarity,
+                           [MR_SEARCH_LEXICAL] = cfg->lexical_min_similarity},
         .relaxed_sharing = cfg->relaxed_sharing,
         .embed_batch_size =
             cfg->embed_batch_size > 0 ? (size_t)cfg->embed_batch_size : DEFAULT_EMBED_BATCH,

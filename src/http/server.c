@@ -41,6 +41,15 @@ enum phase { PH_IDLE, PH_HEAD, PH_BODY, PH_HANDLER, PH_WRITE, PH_LINGER };
 enum { L_IDLE, L_HEAD, L_BODY, L_LINGER, N_LISTS };
 enum { K_ALL, K_ACT, K_PHASE, N_LINKS };
 enum { PEER_BUCKETS = 1024, LINGER_US = 2 * 1000 * 1000, TICK_MS = 100 };
+/*
+ * A request head younger than this is not closed to make room: a client that
+ * connects and writes at once (its bytes follow the handshake's last packet)
+ * has them read before it can be chosen, so a flood of silent sockets cannot
+ * cycle it out in one burst of accepts. At the limit memori then accepts at
+ * most max_connections per HEAD_GRACE_US, which drains the kernel's queue
+ * ahead of a fresh client in well under a second.
+ */
+#define HEAD_GRACE_US (25 * 1000)
 
 struct conn;
 struct link {
@@ -647,14 +656,26 @@ static void on_event(struct conn *c, uint32_t events)
     on_readable(c);
 }
 
-/* Whom to close for a new connection at the limit: linger, idle, slowest head, or none. */
-static struct conn *victim(struct mr_http_server *srv)
+/*
+ * Whom to close for a new connection at the limit: linger, idle, the slowest
+ * head past its grace, or none. The HEAD list is in order of entry, so if its
+ * first is inside the grace, all are.
+ */
+static struct conn *victim(struct mr_http_server *srv, int64_t now)
 {
     if (srv->lists[L_LINGER].first)
         return srv->lists[L_LINGER].first;
     if (srv->lists[L_IDLE].first)
         return srv->lists[L_IDLE].first;
-    return srv->lists[L_HEAD].first;
+    struct conn *h = srv->lists[L_HEAD].first;
+    return h && h->phase_us + HEAD_GRACE_US <= now ? h : NULL;
+}
+
+/* When victim() may next have someone: the first head's grace end, or never (0). */
+static int64_t victim_due(struct mr_http_server *srv)
+{
+    struct conn *h = srv->lists[L_HEAD].first;
+    return h ? h->phase_us + HEAD_GRACE_US : 0;
 }
 
 static void pause_accept(struct mr_http_server *srv, int64_t retry_us)
@@ -680,9 +701,9 @@ static void refuse(int fd, int status, const char *detail)
 static void on_accept(struct mr_http_server *srv)
 {
     for (int k = 0; k < 64; k++) {
-        if (srv->n_conns >= srv->opt.max_connections && !victim(srv)) {
-            /* Every slot is doing work: the rest wait in the kernel's queue. */
-            pause_accept(srv, 0);
+        if (srv->n_conns >= srv->opt.max_connections && !victim(srv, mr_monotonic_us())) {
+            /* Every slot is doing work or new: the rest wait in the kernel's queue. */
+            pause_accept(srv, victim_due(srv));
             return;
         }
         struct sockaddr_storage ss;
@@ -705,7 +726,7 @@ static void on_accept(struct mr_http_server *srv)
             continue;
         }
         if (srv->n_conns >= srv->opt.max_connections)
-            close_conn(victim(srv));
+            close_conn(victim(srv, mr_monotonic_us()));
         if (!*slot) {
             *slot = mr_xcalloc(1, sizeof **slot);
             memcpy((*slot)->addr, addr, 16);
@@ -752,7 +773,8 @@ static void expire(struct mr_http_server *srv)
     while ((c = srv->lists[L_LINGER].first) && c->phase_us + LINGER_US <= now)
         close_conn(c);
     if (srv->accept_paused && srv->listen_fd >= 0 &&
-        (srv->n_conns < srv->opt.max_connections || victim(srv)) && now >= srv->accept_retry_us) {
+        (srv->n_conns < srv->opt.max_connections || victim(srv, now)) &&
+        now >= srv->accept_retry_us) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
         epoll_ctl(srv->ep, EPOLL_CTL_MOD, srv->listen_fd, &ev);
         srv->accept_paused = false;
@@ -795,13 +817,24 @@ static void begin_stop(struct mr_http_server *srv)
     }
 }
 
+/* The loop's sleep: a tick, or less when paused accepts may resume sooner. */
+static int wait_ms(const struct mr_http_server *srv)
+{
+    if (!srv->accept_paused || srv->accept_retry_us <= 0)
+        return TICK_MS;
+    int64_t left = srv->accept_retry_us - mr_monotonic_us();
+    if (left <= 0)
+        return 0;
+    return left / 1000 + 1 < TICK_MS ? (int)(left / 1000 + 1) : TICK_MS;
+}
+
 static void *loop_main(void *arg)
 {
     struct mr_http_server *srv = arg;
     struct epoll_event evs[256];
     bool stopped = false;
     while (!atomic_load(&srv->quit)) {
-        int n = epoll_wait(srv->ep, evs, 256, TICK_MS);
+        int n = epoll_wait(srv->ep, evs, 256, wait_ms(srv));
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == srv)

@@ -540,7 +540,7 @@ TEST(test_health_and_access_log)
     CHECK_STR(jstr(r.json, "status"), "ok");
     CHECK_STR(jstr(json_object_get(r.json, "store"), "status"), "ok");
     CHECK_STR(jstr(json_object_get(r.json, "store"), "backend"), test_backend());
-    CHECK_STR(jstr(json_object_get(r.json, "embedder"), "model"), "memori-wordnet-v1");
+    CHECK_STR(jstr(json_object_get(r.json, "embedder"), "model"), "memori-wordnet-v2");
     resp_free(&r);
     stop();
     FILE *f = fopen(srv.log, "r");
@@ -781,7 +781,8 @@ TEST(test_model_change_is_refused_then_reembedded)
     char *serve[] = {"serve", NULL}, *reembed[] = {"reembed", NULL};
     char err[4096];
     CHECK_INT(run_memori(serve, env, err, sizeof err), 1);
-    CHECK(strstr(err, "memori-wordnet-v1") != NULL);
+    CHECK(strstr(err, "memori-wordnet-v2") !=
+          NULL); /* the default model the memory was stored with */
     CHECK(strstr(err, "reembed") != NULL);
     CHECK_INT(run_memori(reembed, env, err, sizeof err), 0);
     CHECK(strstr(err, "re-embedded 1 memories") != NULL);
@@ -860,7 +861,9 @@ TEST(test_openai_provider_end_to_end)
     bool ok = create_memory("alice", "stored through the provider", "rule", CONV, id);
     struct resp r;
     http(&srv, "POST", "/api/memories/search", "alice",
-         "{\"query\":\"stored through the provider\",\"min_similarity\":0.99}", SIZE_MAX, &r);
+         "{\"query\":\"stored through the provider\",\"min_similarity\":0.99,"
+         "\"mode\":\"semantic\"}",
+         SIZE_MAX, &r);
     bool found = r.status == 200 && jint(r.json, "total") == 1;
     resp_free(&r);
     /* The provider fails: a clear 503, and nothing stored. */

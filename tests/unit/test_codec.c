@@ -494,7 +494,8 @@ TEST(test_list_answers_are_bounded)
         v[i] = big_memory(10000);
         scores[i] = 1.0 - (double)i / 100;
     }
-    struct mr_search_results r = {v, scores, N};
+    struct mr_search_results r = {
+        .memories = v, .scores = scores, .semantic = scores, .lexical = scores, .n = N};
     char *all = api_encode_search(&r, "q", 1, 0);
     for (size_t i = 0; i < N; i++)
         v[i] = big_memory(10000);

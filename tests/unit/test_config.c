@@ -23,7 +23,7 @@ TEST(test_defaults_match_reference)
     CHECK_STR(c.sqlite_path, "./memori.db");
     CHECK_INT(c.database_pool_size, 20);
     CHECK_INT(c.database_max_overflow, 10);
-    CHECK_STR(c.embedding_model, "memori-wordnet-v1");
+    CHECK_STR(c.embedding_model, "memori-wordnet-v2");
     CHECK_STR(c.model_path, "");
     CHECK_INT(c.short_term_expiry_days, 7);
     CHECK_INT(c.archive_threshold_days, 30);
@@ -287,19 +287,20 @@ TEST(test_provider_defaults_come_from_the_registry)
     char *openai[] = {"MEMORI_EMBEDDING_PROVIDER=openai", NULL};
     CHECK(load(&c, openai, &err) == 0);
     CHECK_STR(c.embedding_model, "text-embedding-ada-002");
+    /* Unset, the threshold is the default mode's (hybrid, the fused score; docs/ranking.md). */
     CHECK(!c.has_min_similarity);
-    CHECK_NEAR(c.min_similarity, 0.70, 0);
+    CHECK_NEAR(c.min_similarity, 0.35, 0);
     mr_config_free(&c);
     char *lexical[] = {"MEMORI_EMBEDDING_MODEL=memori-lexical-v1", NULL};
     CHECK(load(&c, lexical, &err) == 0);
-    CHECK_NEAR(c.min_similarity, 0.15, 0);
+    CHECK_NEAR(c.min_similarity, 0.05, 0);
     mr_config_free(&c);
     char *builtin[] = {NULL};
     CHECK(load(&c, builtin, &err) == 0);
-    CHECK_NEAR(c.min_similarity, 0.40, 0);
+    CHECK_NEAR(c.min_similarity, 0.35, 0);
     char buf[4096] = "";
     mr_config_each(&c, collect, buf);
-    CHECK(strstr(buf, "MEMORY_MIN_SIMILARITY_THRESHOLD=0.4 (model default)\n") != NULL);
+    CHECK(strstr(buf, "MEMORY_MIN_SIMILARITY_THRESHOLD=0.35 (model default)\n") != NULL);
     mr_config_free(&c);
     /* A given threshold wins, 0 included. */
     char *given[] = {"MEMORI_EMBEDDING_PROVIDER=openai", "MEMORY_MIN_SIMILARITY_THRESHOLD=0", NULL};
