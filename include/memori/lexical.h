@@ -161,8 +161,9 @@ struct mr_lex_hit {
 
 /*
  * The best `limit` documents holding at least one of q's terms and accepted
- * by accept (NULL accepts all; called only for documents that would enter
- * the current top `limit`), best first, ties by lower id, into out (room for
+ * by accept (NULL accepts all; asked first of the unfiltered top `limit`
+ * only, and when it drops one of them, of the documents that would enter
+ * the current top `limit` in a second pass), best first, ties by lower id, into out (room for
  * limit hits). Returns how many were written (0 for a query without terms).
  * *out_max (if not NULL) receives the query's normaliser.
  */

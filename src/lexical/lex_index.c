@@ -597,9 +597,10 @@ static void heap_add(struct mr_lex_hit *out, size_t *n, size_t limit, struct mr_
     }
 }
 
-size_t mr_lex_index_search_with(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
-                                const struct mr_lex_terms *q, mr_lex_accept_fn accept, void *arg,
-                                size_t limit, struct mr_lex_hit *out, double *out_max)
+/* The best `limit` accepted documents (accept NULL: all), the filter asked on the way. */
+static size_t search_filtered(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                              const struct mr_lex_terms *q, mr_lex_accept_fn accept, void *arg,
+                              size_t limit, struct mr_lex_hit *out, double *out_max)
 {
     size_t nq = mr_lex_terms_count(q);
     struct qterm *qt = mr_xmalloc((nq + 1) * sizeof *qt);
@@ -682,7 +683,7 @@ size_t mr_lex_index_search_with(const struct mr_lex_index *ix, const struct mr_l
         struct mr_lex_hit h = {ix->docs[s].id, score, 0};
         if (full && !worse(&out[0], &h))
             continue;
-        /* The filter runs only on documents that would enter. */
+        /* The filter runs only on documents that would enter (when it is asked on the way). */
         if (accept && !accept(arg, h.id))
             continue;
         heap_add(out, &n, limit, h);
@@ -698,4 +699,31 @@ size_t mr_lex_index_search_with(const struct mr_lex_index *ix, const struct mr_l
     free(cur);
     free(qt);
     return n;
+}
+
+/*
+ * The filter is asked lazily. Most searches' filters (archived, expired, a
+ * type) let the best documents through, and asking it of every document
+ * that enters the heap on the way (hundreds at limit 100, each a lookup in
+ * the vector index's metadata) cost as much as walking the postings (40 %
+ * of a hybrid search's lexical side at 100 k memories). So the best `limit`
+ * are found unfiltered, and the filter asked of those only: when it keeps
+ * them all, or there were fewer than `limit` (every document with a term),
+ * what it keeps is the answer; when it drops one of a full top `limit`, the
+ * search runs again asking it on the way. The answer is the same either way.
+ */
+size_t mr_lex_index_search_with(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                                const struct mr_lex_terms *q, mr_lex_accept_fn accept, void *arg,
+                                size_t limit, struct mr_lex_hit *out, double *out_max)
+{
+    size_t n = search_filtered(ix, stats, q, NULL, NULL, limit, out, out_max);
+    if (!accept)
+        return n;
+    size_t kept = 0;
+    for (size_t k = 0; k < n; k++)
+        if (accept(arg, out[k].id))
+            out[kept++] = out[k];
+    if (kept == n || n < limit)
+        return kept;
+    return search_filtered(ix, stats, q, accept, arg, limit, out, out_max);
 }
