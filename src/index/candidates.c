@@ -12,16 +12,31 @@
 
 #include "index_int.h"
 
-/* The filter a lexical search asks per document: the partition's predicate. */
+/*
+ * The filter a lexical search asks per document: the partition's
+ * predicate. It keeps the slot of each id it accepted, in order: the search
+ * asks it of its final hits in their order (lexical.h), so the cosines of
+ * those hits need not look their slots up again.
+ */
 struct lex_accept {
     const struct ix_part *p;
     const struct ix_filter *f;
+    int64_t *ids;
+    long *slots;
+    size_t n, cap;
 };
 
 static bool lex_accept(void *arg, int64_t id)
 {
-    const struct lex_accept *a = arg;
-    return ix_matches_id(a->p, id, a->f);
+    struct lex_accept *a = arg;
+    long slot = ix_part_slot(a->p, id);
+    if (slot < 0 || !ix_matches(a->p, (size_t)slot, a->f))
+        return false;
+    if (a->n < a->cap) {
+        a->ids[a->n] = id;
+        a->slots[a->n++] = slot;
+    }
+    return true;
 }
 
 /* Lexical hits best first, ties by lower id (as mr_lex_index_search orders them). */
@@ -61,6 +76,9 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
     struct mr_index_hit *vec = mr_xmalloc(k * sizeof *vec);
     struct mr_lex_hit *lex = mr_xmalloc(2 * k * sizeof *lex);
     int64_t *vec_ids = mr_xmalloc(k * sizeof *vec_ids);
+    struct lex_accept acc = {.ids = mr_xmalloc(k * sizeof *acc.ids),
+                             .slots = mr_xmalloc(k * sizeof *acc.slots),
+                             .cap = k};
     mr_dot_fn dot = mr_index_dot_fn();
 
     const struct ix_part *parts[2];
@@ -84,8 +102,10 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
     if (want_lex) {
         /* Each partition's best k, then the best k of both (one normaliser: one order). */
         for (size_t i = 0; i < n_parts; i++) {
-            struct lex_accept a = {parts[i], &filters[i]};
-            n_lex += mr_lex_index_search_with(parts[i]->lex, stats, q->terms, lex_accept, &a, k,
+            acc.p = parts[i];
+            acc.f = &filters[i];
+            acc.n = 0;
+            n_lex += mr_lex_index_search_with(parts[i]->lex, stats, q->terms, lex_accept, &acc, k,
                                               lex + n_lex, NULL);
         }
         if (n_parts > 1) {
@@ -120,7 +140,9 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
         float cosine = 0;
         if (q->vec) {
             const struct ix_part *p = parts[part_of(parts, n_parts, lex[i].id)];
-            long slot = ix_part_slot(p, lex[i].id);
+            long slot = n_parts == 1 && i < acc.n && acc.ids[i] == lex[i].id
+                            ? acc.slots[i]
+                            : ix_part_slot(p, lex[i].id);
             const float *v = slot >= 0 ? ix_part_vec(ix, p, (size_t)slot) : NULL;
             if (v)
                 cosine = dot(q->vec, v, ix->dim);
@@ -132,6 +154,8 @@ unlock:
     free(vec);
     free(lex);
     free(vec_ids);
+    free(acc.ids);
+    free(acc.slots);
     *out_n = n;
     return 0;
 }

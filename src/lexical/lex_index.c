@@ -154,7 +154,7 @@ static void id_table_build(struct mr_lex_index *ix, uint32_t cap)
     for (uint32_t s = 0; s < ix->n_slots; s++) {
         if (!ix->docs[s].live)
             continue;
-        uint32_t j = (uint32_t)id_hash(ix->docs[s].id) & (cap - 1);
+        uint32_t j = (uint32_t)id_hash(ix->slot_id[s]) & (cap - 1);
         while (ix->id_table[j])
             j = (j + 1) & (cap - 1);
         ix->id_table[j] = s + 1;
@@ -168,7 +168,7 @@ static uint32_t id_pos(const struct mr_lex_index *ix, int64_t id)
         return NO_SLOT;
     uint32_t mask = ix->id_table_cap - 1;
     for (uint32_t j = (uint32_t)id_hash(id) & mask; ix->id_table[j]; j = (j + 1) & mask)
-        if (ix->docs[ix->id_table[j] - 1].id == id)
+        if (ix->slot_id[ix->id_table[j] - 1] == id)
             return j;
     return NO_SLOT;
 }
@@ -184,7 +184,7 @@ static void id_table_delete(struct mr_lex_index *ix, uint32_t j)
 {
     uint32_t mask = ix->id_table_cap - 1, i = j;
     for (uint32_t k = (j + 1) & mask; ix->id_table[k]; k = (k + 1) & mask) {
-        uint32_t home = (uint32_t)id_hash(ix->docs[ix->id_table[k] - 1].id) & mask;
+        uint32_t home = (uint32_t)id_hash(ix->slot_id[ix->id_table[k] - 1]) & mask;
         /* The entry at k may move to the hole at i when its home is not in (i, k]. */
         bool stays = i <= k ? (home > i && home <= k) : (home > i || home <= k);
         if (!stays) {
