@@ -602,7 +602,7 @@ int main(int argc, char **argv)
         struct lat warm;
         search_all(b.svc, &questions, 1, &warm);
         lat_free(&warm);
-        int rounds = 3;
+        int rounds = 5;
         struct lat lq, lw;
         search_all(b.svc, &questions, rounds, &lq);
         search_all(b.svc, &words, rounds, &lw);

@@ -114,8 +114,8 @@ double mr_lex_normalise(double bm25, double max);
  * (document count, total length, df) are exact after every call; removed
  * documents' postings are skipped and reclaimed in batches.
  *
- * Memory: about 14 bytes per distinct term of each document plus ~50 bytes
- * per document and the vocabulary (mr_lex_index_bytes; docs/ranking.md has
+ * Memory: about 14 bytes per distinct term of each document plus ~60 bytes
+ * per document and the vocabulary (mr_lex_index_bytes; docs/perf.md has
  * the measurement at 10 k and 100 k documents).
  *
  * Thread-safety: none inside. The caller (the vector index's partition)
