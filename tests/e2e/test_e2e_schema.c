@@ -118,6 +118,9 @@ static void find_table(const char *user, const char *query, const char *name, ch
     resp_free(&r);
 }
 
+static void post_example(const char *user, const char *question, const char *sql, long ds,
+                         struct resp *r);
+
 TEST(test_schema_import_reimport_change_drop_delete)
 {
     char *env[] = {"TENANT_ISOLATION_LEVEL=relaxed", NULL};
@@ -286,6 +289,13 @@ TEST(test_schema_import_reimport_change_drop_delete)
     CHECK_INT(r.status, 200);
     CHECK_INT(jint(r.json, "tables"), 2);
     CHECK_INT(jint(r.json, "relationships"), 1);
+    resp_free(&r);
+    /* Its stored form reads back (an example is checked against it), schema-qualified names too. */
+    post_example("alice", "Reps per region",
+                 "SELECT g.label, count(*) FROM sales.reps p JOIN sales.regions g "
+                 "ON p.region_id = g.id GROUP BY g.label",
+                 8, &r);
+    CHECK_INT(r.status, 201);
     resp_free(&r);
     put_ddl("alice", NULL, 9, "sqlite",
             "CREATE TABLE Artist (ArtistId INTEGER PRIMARY KEY, Name TEXT); -- who records\n"
