@@ -40,6 +40,11 @@ static const char PG_SOURCE[] =
     "  FOREIGN KEY (order_no, region) REFERENCES sales.orders (order_no, region));"
     "CREATE VIEW sales.big_orders AS SELECT * FROM sales.orders WHERE total > 100;";
 
+static void quiet(void *arg, const char *message)
+{
+    (void)arg, (void)message; /* DROP ... IF EXISTS notices */
+}
+
 /* Creates the source database in the suite's cluster; its URL into url. False: no PostgreSQL. */
 static bool make_pg_source(char *url, size_t cap)
 {
@@ -49,6 +54,7 @@ static bool make_pg_source(char *url, size_t cap)
     PGconn *c = PQconnectdb(url);
     bool ok = PQstatus(c) == CONNECTION_OK;
     if (ok) {
+        PQsetNoticeProcessor(c, quiet, NULL);
         PGresult *r = PQexec(c, PG_SOURCE);
         ok = PQresultStatus(r) == PGRES_COMMAND_OK;
         if (!ok)
