@@ -553,8 +553,8 @@ static int import_direct(const char *env_file, long long ds, const char *user, c
             mr_schema_summary_clear(&sum);
         }
     } else if (a.cfg.db_kind == MR_DB_SQLITE) {
-        fprintf(stderr, "memori schema import: a running `memori serve` holds its SQLite file; "
-                        "import through it with --url http://host:port\n");
+        fprintf(stderr, "memori schema import: if a running `memori serve` holds that SQLite "
+                        "file, import through it with --url http://host:port\n");
     }
     app_close(&a);
     return rc;

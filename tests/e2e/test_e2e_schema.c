@@ -526,6 +526,12 @@ TEST(test_schema_is_tenant_knowledge_in_strict_isolation)
     char got[37];
     find_table("bob", "orders customer_id total", "orders", got);
     CHECK(got[0] != '\0');
+    char path[96];
+    snprintf(path, sizeof path, "/api/memories/%s", got);
+    http(&srv, "GET", path, "carol", NULL, 0, &r); /* and read by id */
+    CHECK_INT(r.status, 200);
+    CHECK_STR(jstr(r.json, "memory_type"), "entity");
+    resp_free(&r);
     find_table("alice", "customers people who buy", "customers", got);
     CHECK(got[0] != '\0');
     json_t *join = find_join("bob", "orders customer_id customers id", "declared", "orders");
