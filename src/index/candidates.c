@@ -132,23 +132,32 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
         free(bm25);
     }
     n = n_vec;
-    /* Then the lexical side's hits the vector side lacks, each with its cosine. */
+    /*
+     * Then the lexical side's hits the vector side lacks, each with its
+     * cosine: their vectors found first (each an id-map lookup) and
+     * prefetched, then the dot products, so the lookups' cache misses
+     * overlap instead of each waiting behind the previous hit's dot product.
+     */
     qsort(vec_ids, n_vec, sizeof *vec_ids, cmp_id);
+    const float **vecs = mr_xcalloc(n_lex + 1, sizeof *vecs);
+    for (size_t i = 0; i < n_lex; i++) {
+        if (!q->vec || bsearch(&lex[i].id, vec_ids, n_vec, sizeof *vec_ids, cmp_id))
+            continue;
+        const struct ix_part *p = parts[part_of(parts, n_parts, lex[i].id)];
+        long slot = n_parts == 1 && i < acc.n && acc.ids[i] == lex[i].id
+                        ? acc.slots[i]
+                        : ix_part_slot(p, lex[i].id);
+        vecs[i] = slot >= 0 ? ix_part_vec(ix, p, (size_t)slot) : NULL;
+        for (size_t b = 0; vecs[i] && b < ix->dim * sizeof(float); b += 64)
+            __builtin_prefetch((const char *)vecs[i] + b);
+    }
     for (size_t i = 0; i < n_lex; i++) {
         if (bsearch(&lex[i].id, vec_ids, n_vec, sizeof *vec_ids, cmp_id))
             continue;
-        float cosine = 0;
-        if (q->vec) {
-            const struct ix_part *p = parts[part_of(parts, n_parts, lex[i].id)];
-            long slot = n_parts == 1 && i < acc.n && acc.ids[i] == lex[i].id
-                            ? acc.slots[i]
-                            : ix_part_slot(p, lex[i].id);
-            const float *v = slot >= 0 ? ix_part_vec(ix, p, (size_t)slot) : NULL;
-            if (v)
-                cosine = dot(q->vec, v, ix->dim);
-        }
+        float cosine = vecs[i] ? dot(q->vec, vecs[i], ix->dim) : 0;
         out[n++] = (struct mr_index_candidate){lex[i].id, cosine, lex[i].lexical};
     }
+    free(vecs);
 unlock:
     pthread_rwlock_unlock(&ix->lock);
     free(vec);
