@@ -54,7 +54,7 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all run test bench clean distclean deps deps-check test-deps-check bench-deps-check \
-	format format-check model fuzz docs
+	format format-check model fuzz docs npm
 .SECONDARY:
 all: deps-check $(BUILD)/memori $(MODEL) docs
 
@@ -69,6 +69,7 @@ DOCS_FILES := $(DOCS_DIR)/index.html $(DOCS_DIR)/init.js $(DOCS_DIR)/swagger-ui.
 	$(DOCS_DIR)/swagger-ui-bundle.js
 
 docs: $(DOCS_FILES)
+npm: $(NPM_STAMP)
 
 $(NPM_STAMP): package.json package-lock.json
 	@command -v npm >/dev/null || scripts/install-deps.sh
