@@ -27,6 +27,7 @@
 
 #include "memori/err.h"
 #include "memori/index.h"
+#include "memori/lexical.h"
 #include "memori/rules.h"
 #include "memori/types.h"
 
@@ -146,6 +147,37 @@ struct mr_store_ops {
      */
     int (*mem_record_access)(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
                              struct mr_err *err);
+    /*
+     * Lexical (BM25) search inside tx, for a store that keeps the lexical
+     * statistics itself (PostgreSQL: each memory's terms as mr_lex_terms_new
+     * gives them, and per partition (tenant_id, user_id) the document count,
+     * total length and df per term, kept in step by every write in its
+     * transaction). who's memories holding at least one of terms' terms,
+     * with q's filters (types, conversation, archived, expiry at q->now,
+     * include_shared; q->vec, q->dim and q->min_score are ignored), scored
+     * by lexical.h's pure functions with who's partition statistics (a
+     * shared memory of another user included), so the numbers are the
+     * bits mr_lex_index_search gives over the same contents. The best k,
+     * best first, ties by lower id, into *out (free it; each hit's lexical
+     * = mr_lex_normalise(bm25, *out_max)); *out_max (may be NULL) the
+     * query's normaliser. A query without terms gives no hit and max 0.
+     * MR_ENOTSUP when the store has no lexical index (SQLite: the service
+     * keeps one in process).
+     */
+    int (*mem_lex_search)(struct mr_store_tx *tx, const struct mr_identity *who,
+                          const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                          size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                          struct mr_err *err);
+    /*
+     * The raw BM25 of each of ids[0..n) for terms, with who's partition
+     * statistics, into out_scores[0..n) (the caller's array): what a
+     * mem_lex_search would give it, 0 for an absent id or one sharing no
+     * term (a candidate only the vector side found). *out_max (may be NULL)
+     * the query's normaliser. MR_ENOTSUP as for mem_lex_search.
+     */
+    int (*mem_lex_score)(struct mr_store_tx *tx, const struct mr_identity *who,
+                         const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                         double *out_scores, double *out_max, struct mr_err *err);
     /* Calls fn for every memory of every user (index load, re-embedding). */
     int (*mem_scan)(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err);
 
@@ -347,6 +379,21 @@ static inline int mr_store_mem_record_access(struct mr_store_tx *tx, const struc
                                              size_t n, struct mr_err *err)
 {
     return tx->store->ops->mem_record_access(tx, ms, n, err);
+}
+static inline int mr_store_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                                          const struct mr_index_query *q,
+                                          const struct mr_lex_terms *terms, size_t k,
+                                          struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                                          struct mr_err *err)
+{
+    return tx->store->ops->mem_lex_search(tx, who, q, terms, k, out, out_n, out_max, err);
+}
+static inline int mr_store_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
+                                         const struct mr_lex_terms *terms, const int64_t *ids,
+                                         size_t n, double *out_scores, double *out_max,
+                                         struct mr_err *err)
+{
+    return tx->store->ops->mem_lex_score(tx, who, terms, ids, n, out_scores, out_max, err);
 }
 static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg,
                                     struct mr_err *err)

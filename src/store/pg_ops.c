@@ -67,9 +67,10 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "INSERT INTO memori_memories(memory_id, conversation_id, user_id, tenant_id, content, "
         "memory_type, embedding, importance_score, access_count, last_accessed_at, "
         "context_tags, related_entities, metadata, expires_at, is_archived, created_at, "
-        "updated_at, is_shared, data_source_id) "
+        "updated_at, is_shared, data_source_id, lex_terms, lex_tfs, lex_len) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " TS_IN("$10") ", $11, $12, $13, "
-        TS_IN("$14") ", $15, " TS_IN("$16") ", " TS_IN("$17") ", $18, $19) RETURNING id",
+        TS_IN("$14") ", $15, " TS_IN("$16") ", " TS_IN("$17") ", $18, $19, $20, $21, $22) "
+        "RETURNING id",
     [P_MEM_GET] = "SELECT " MEM_COLS " FROM memori_memories WHERE memory_id = $1",
     [P_MEM_GET_BY_ID] = "SELECT " MEM_COLS " FROM memori_memories WHERE id = $1",
     [P_MEM_UPDATE] =
@@ -77,7 +78,7 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "access_count = $5, last_accessed_at = " TS_IN("$6") ", context_tags = $7, "
         "related_entities = $8, metadata = $9, expires_at = " TS_IN("$10") ", "
         "is_archived = $11, updated_at = " TS_IN("$12") ", is_shared = $13, "
-        "data_source_id = $14 WHERE id = $1",
+        "data_source_id = $14, lex_terms = $15, lex_tfs = $16, lex_len = $17 WHERE id = $1",
     [P_MEM_UPDATE_EMB] = "UPDATE memori_memories SET embedding = $2 WHERE id = $1",
     [P_MEM_DELETE] = "DELETE FROM memori_memories WHERE memory_id = $1",
     [P_MEM_LIST_CONV] =
@@ -142,6 +143,46 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::float8[], $5::text[], $6::int8[], "
         "  $7::int8[]) AS v(id, ac, la, imp, mt, ex, up) "
         "WHERE m.id = v.id",
+    /*
+     * The lexical side (DESIGN.md §8): the partition's statistics and the
+     * candidates, in one statement so both come from one snapshot. The
+     * candidates are the rows holding a query term (the GIN index on
+     * lex_terms) that pass P_MEM_SEARCH's filters (the same predicates, the
+     * expiry one mirroring mr_rule_expired_at); each comes with its length
+     * and its tf of each query term, in the query's order. BM25 itself is
+     * computed in C by lexical.h's functions (s_mem_lex_search), so the
+     * numbers are the in-process index's bits. Always one row at least: the
+     * statistics with a NULL id when no memory matches.
+     */
+    [P_MEM_LEX_SEARCH] =
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($8::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
+        "  (SELECT array_agg(coalesce(d.df, 0) ORDER BY q.ord) FROM q LEFT JOIN memori_lex_df d "
+        "    ON d.tenant_id = $1 AND d.user_id = $2 AND d.term = q.term) AS dfs "
+        "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
+        "    ON p.tenant_id = $1 AND p.user_id = $2), "
+        "c AS (SELECT m.id, m.lex_len, array(SELECT coalesce(m.lex_tfs[array_position("
+        "    m.lex_terms, q.term)], 0) FROM q ORDER BY q.ord) AS tfs FROM memori_memories m "
+        "  WHERE m.lex_terms && $8::text[] AND m.tenant_id = $1 "
+        "  AND (m.user_id = $2 OR ($3::boolean AND m.is_shared AND "
+        "    m.memory_type IN ('rule', 'entity', 'relationship', 'example'))) "
+        "  AND ($4::uuid IS NULL OR m.conversation_id = $4::uuid) "
+        "  AND ($5::text[] IS NULL OR m.memory_type = ANY($5::text[])) "
+        "  AND ($6::boolean OR NOT m.is_archived) "
+        "  AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$7") ")) "
+        "SELECT st.n, st.total, st.dfs, c.id, c.lex_len, c.tfs FROM st LEFT JOIN c ON true",
+    /* The same for given rows, unfiltered: the vector side's candidates. */
+    [P_MEM_LEX_SCORE] =
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($3::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
+        "  (SELECT array_agg(coalesce(d.df, 0) ORDER BY q.ord) FROM q LEFT JOIN memori_lex_df d "
+        "    ON d.tenant_id = $1 AND d.user_id = $2 AND d.term = q.term) AS dfs "
+        "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
+        "    ON p.tenant_id = $1 AND p.user_id = $2), "
+        "c AS (SELECT m.id, m.lex_len, array(SELECT coalesce(m.lex_tfs[array_position("
+        "    m.lex_terms, q.term)], 0) FROM q ORDER BY q.ord) AS tfs FROM memori_memories m "
+        "  WHERE m.id = ANY($4::int8[]) AND m.lex_len IS NOT NULL) "
+        "SELECT st.n, st.total, st.dfs, c.id, c.lex_len, c.tfs FROM st LEFT JOIN c ON true",
 };
 /* clang-format on */
 
@@ -311,6 +352,7 @@ static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_e
     pg_param_int(&p, m->updated_at);
     pg_param_bool(&p, m->is_shared);
     data_source_param(&p, m);
+    pg_param_lex(&p, m->content);
     PGresult *res = pg_run(tx, P_MEM_INSERT, &p, "inserting a memory", err);
     if (!res)
         return err->code;
@@ -370,6 +412,7 @@ static int s_mem_update(struct mr_store_tx *tx, const struct mr_memory *m, bool 
     pg_param_int(&p, m->updated_at);
     pg_param_bool(&p, m->is_shared);
     data_source_param(&p, m);
+    pg_param_lex(&p, m->content);
     int rc = pg_run_done(tx, P_MEM_UPDATE, &p, "updating a memory", &changed, err);
     if (rc == 0 && changed == 0)
         return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
@@ -590,6 +633,184 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
     return 0;
 }
 
+/* Parses an int8[]/int4[] literal "{1,0,2}" into out[0..n) (missing elements are 0). */
+static void parse_ints(const char *s, uint64_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = 0;
+    if (*s == '{')
+        s++;
+    for (size_t i = 0; i < n && *s && *s != '}'; i++) {
+        char *end;
+        out[i] = strtoull(s, &end, 10);
+        s = *end == ',' ? end + 1 : end;
+    }
+}
+
+/* A query's terms as a partition knows them: the statistics of P_MEM_LEX_*'s rows. */
+struct lex_stats {
+    size_t nq;
+    uint64_t n_docs, total;
+    double *idf, avg, max;
+    uint64_t *tfs; /* nq, one candidate's */
+};
+
+/* Reads the statistics from row 0 of res; the normaliser as mr_lex_index_max computes it. */
+static void lex_stats_read(struct lex_stats *st, const PGresult *res, size_t nq)
+{
+    st->nq = nq;
+    st->n_docs = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    st->total = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+    st->idf = mr_xcalloc(nq + 1, sizeof *st->idf);
+    st->tfs = mr_xcalloc(nq + 1, sizeof *st->tfs);
+    uint64_t *df = mr_xcalloc(nq + 1, sizeof *df);
+    if (!PQgetisnull(res, 0, 2))
+        parse_ints(PQgetvalue(res, 0, 2), df, nq);
+    st->max = 0;
+    for (size_t i = 0; i < nq; i++) {
+        st->idf[i] = mr_lex_idf(df[i], st->n_docs);
+        st->max += mr_lex_term_max(st->idf[i]);
+    }
+    free(df);
+    st->avg = mr_lex_avg_len(st->total, st->n_docs);
+}
+
+/*
+ * Row r's BM25: its terms added in the query's order, from 0, as the
+ * in-process index accumulates them (a term the row lacks adds exactly 0).
+ */
+static double lex_row_score(struct lex_stats *st, const PGresult *res, int r)
+{
+    parse_ints(PQgetvalue(res, r, 5), st->tfs, st->nq);
+    uint32_t len = (uint32_t)strtoul(PQgetvalue(res, r, 4), NULL, 10);
+    double score = 0;
+    for (size_t i = 0; i < st->nq; i++)
+        if (st->tfs[i])
+            score += mr_lex_bm25_term(st->idf[i], (uint32_t)st->tfs[i], len, st->avg);
+    return score;
+}
+
+static void lex_stats_free(struct lex_stats *st)
+{
+    free(st->idf);
+    free(st->tfs);
+}
+
+/* Best first, ties by lower id (mr_lex_index_search's order). */
+static int lex_hit_order(const void *a, const void *b)
+{
+    const struct mr_lex_hit *x = a, *y = b;
+    if (x->bm25 != y->bm25)
+        return x->bm25 > y->bm25 ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                            size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                            struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    if (out_max)
+        *out_max = 0;
+    size_t nq = mr_lex_terms_count(terms);
+    if (nq == 0)
+        return 0; /* stop words and punctuation only: no lexical side, no error */
+    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
+        k = 0; /* no memory belongs to a conversation that cannot exist; max still reported */
+    struct pg_params p = {0};
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    pg_param_bool(&p, q->include_shared);
+    pg_param_text(&p, k ? q->conversation_id : NULL);
+    if (q->type_mask) {
+        struct mr_strv types = {0};
+        for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+            if (q->type_mask & (1u << t)) {
+                const char *name = mr_memory_type_name((enum mr_memory_type)t);
+                mr_strv_push(&types, name, strlen(name));
+            }
+        pg_param_strv(&p, &types);
+        mr_strv_clear(&types);
+    } else {
+        pg_param_text(&p, NULL);
+    }
+    pg_param_bool(&p, q->include_archived);
+    pg_param_int(&p, q->now);
+    pg_param_terms(&p, terms);
+    PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
+    if (!res)
+        return err->code;
+    struct lex_stats st;
+    lex_stats_read(&st, res, nq);
+    int rows = PQntuples(res);
+    struct mr_lex_hit *hits = mr_xcalloc((size_t)rows + 1, sizeof *hits);
+    size_t n = 0;
+    for (int r = 0; k && r < rows; r++) {
+        if (PQgetisnull(res, r, 3))
+            continue;
+        hits[n].id = pg_val_int(res, r, 3);
+        hits[n].bm25 = lex_row_score(&st, res, r);
+        n++;
+    }
+    PQclear(res);
+    qsort(hits, n, sizeof *hits, lex_hit_order);
+    if (n > k)
+        n = k;
+    for (size_t i = 0; i < n; i++)
+        hits[i].lexical = mr_lex_normalise(hits[i].bm25, st.max);
+    if (out_max)
+        *out_max = st.max;
+    lex_stats_free(&st);
+    *out = hits;
+    *out_n = n;
+    return 0;
+}
+
+static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
+                           const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                           double *out_scores, double *out_max, struct mr_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        out_scores[i] = 0;
+    if (out_max)
+        *out_max = 0;
+    size_t nq = mr_lex_terms_count(terms);
+    if (nq == 0)
+        return 0;
+    struct pg_params p = {0};
+    struct pg_buf list = {0};
+    pg_buf_add(&list, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        pg_buf_printf(&list, "%s%lld", i ? "," : "", (long long)ids[i]);
+    pg_buf_add(&list, "}", 1);
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    pg_param_terms(&p, terms);
+    pg_param_text(&p, list.s);
+    PGresult *res = pg_run(tx, P_MEM_LEX_SCORE, &p, "scoring memories by their words", err);
+    pg_buf_free(&list);
+    if (!res)
+        return err->code;
+    struct lex_stats st;
+    lex_stats_read(&st, res, nq);
+    for (int r = 0, rows = PQntuples(res); r < rows; r++) {
+        if (PQgetisnull(res, r, 3))
+            continue;
+        int64_t id = pg_val_int(res, r, 3);
+        double score = lex_row_score(&st, res, r);
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] == id)
+                out_scores[i] = score;
+    }
+    PQclear(res);
+    if (out_max)
+        *out_max = st.max;
+    lex_stats_free(&st);
+    return 0;
+}
+
 /* Appends one element of an int8[] literal; MR_NO_TIME is NULL. */
 static void array_int(struct pg_buf *b, size_t i, int64_t v)
 {
@@ -689,6 +910,8 @@ const struct mr_store_ops pg_store_ops = {
     .mem_archive = s_mem_archive,
     .mem_search = s_mem_search,
     .mem_record_access = s_mem_record_access,
+    .mem_lex_search = s_mem_lex_search,
+    .mem_lex_score = s_mem_lex_score,
     .mem_scan = s_mem_scan,
     .schema_get = pg_schema_get,
     .schema_put = pg_schema_put,

@@ -473,6 +473,34 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
                       "the SQLite store has no vector index: search the in-process index");
 }
 
+/* The service keeps SQLite's lexical index in process, beside its vector index. */
+static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                            size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                            struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q, (void)terms, (void)k;
+    *out = NULL;
+    *out_n = 0;
+    if (out_max)
+        *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: search the in-process index");
+}
+
+static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
+                           const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                           double *out_scores, double *out_max, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)terms, (void)ids;
+    for (size_t i = 0; i < n; i++)
+        out_scores[i] = 0;
+    if (out_max)
+        *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: score with the in-process index");
+}
+
 /* Runs one of the access statements for m; *changed says whether it matched the row. */
 static int access_update(struct mr_store_tx *tx, enum sqlite_stmt id, const struct mr_memory *m,
                          bool *changed, struct mr_err *err)
@@ -549,6 +577,8 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_archive = s_mem_archive,
     .mem_search = s_mem_search,
     .mem_record_access = s_mem_record_access,
+    .mem_lex_search = s_mem_lex_search,
+    .mem_lex_score = s_mem_lex_score,
     .mem_scan = s_mem_scan,
     .schema_get = sqlite_schema_get,
     .schema_put = sqlite_schema_put,

@@ -136,6 +136,15 @@ FORWARD(mem_search,
 FORWARD(mem_record_access,
         (struct mr_store_tx * tx, const struct mr_memory *ms, size_t n, struct mr_err *err),
         (IN(tx), ms, n, err))
+FORWARD(mem_lex_search,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
+         const struct mr_lex_terms *terms, size_t k, struct mr_lex_hit **out, size_t *out_n,
+         double *out_max, struct mr_err *err),
+        (IN(tx), who, q, terms, k, out, out_n, out_max, err))
+FORWARD(mem_lex_score,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
+         const int64_t *ids, size_t n, double *out_scores, double *out_max, struct mr_err *err),
+        (IN(tx), who, terms, ids, n, out_scores, out_max, err))
 FORWARD(mem_scan, (struct mr_store_tx * tx, mr_store_scan_fn fn, void *arg, struct mr_err *err),
         (IN(tx), fn, arg, err))
 FORWARD(schema_get,
@@ -188,6 +197,8 @@ static const struct mr_store_ops faulty_ops = {
     .mem_archive = f_mem_archive,
     .mem_search = f_mem_search,
     .mem_record_access = f_mem_record_access,
+    .mem_lex_search = f_mem_lex_search,
+    .mem_lex_score = f_mem_lex_score,
     .mem_scan = f_mem_scan,
     .schema_get = f_schema_get,
     .schema_put = f_schema_put,
