@@ -379,7 +379,7 @@ TEST(test_pg_schema_is_versioned_and_a_newer_one_refused)
     CHECK(s);
     mr_store_close(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "2");
+    CHECK_STR(v, "3"); /* 3: the lexical index */
     CHECK(sql_value(url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", v,
                     sizeof v));
     CHECK(strncmp(v, "0.8", 3) == 0);
@@ -680,8 +680,133 @@ TEST(test_pg_params_past_their_bound_abort)
     }
 }
 
+static const char *const lex_texts[] = {
+    "Orders are stored in fct_order_line with one row per order line",
+    "The customer_id column joins orders to customers",
+    "Revenue is reported per month in the finance schema",
+    "Customers who cancel an order get a refund within 30 days",
+    "the and of",
+    "Monthly revenue per customer: sum of order lines",
+    "Refunds are never issued after 90 days",
+    "Order lines carry a quantity and a unit price",
+};
+#define N_LEX ((int)(sizeof lex_texts / sizeof *lex_texts))
+
+static bool lex_accept_all(void *arg, int64_t id)
+{
+    (void)arg, (void)id;
+    return true;
+}
+
+/* The store's BM25 against an in-process index over the same contents, bit for bit. */
+static void lex_compare(struct mr_store *s, struct mr_lex_index *ix, const char *query)
+{
+    struct mr_lex_terms *t = mr_lex_terms_new(query, strlen(query));
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_index_query iq = {.now = 100, .limit = 10};
+    struct mr_lex_hit want[16], *got = NULL;
+    double want_max = -1, got_max = -1;
+    size_t nw = mr_lex_index_search(ix, t, lex_accept_all, NULL, 16, want, &want_max), ng = 0;
+    C_BEGIN(s, tx);
+    CHECK(mr_store_mem_lex_search(tx, &c_alice, &iq, t, 16, &got, &ng, &got_max, &err) == 0);
+    if (ng != nw)
+        for (size_t i = 0; i < nw || i < ng; i++)
+            fprintf(stdout, "    %s: want %lld got %lld\n", query,
+                    i < nw ? (long long)want[i].id : -1LL, i < ng ? (long long)got[i].id : -1LL);
+    CHECK_INT(ng, nw);
+    CHECK(got_max == want_max);
+    for (size_t i = 0; i < ng && i < nw; i++) {
+        CHECK_INT(got[i].id, want[i].id);
+        CHECK(got[i].bm25 == want[i].bm25);
+        CHECK(got[i].lexical == want[i].lexical);
+    }
+    for (size_t i = 0; i < nw; i++) {
+        double sc = -1;
+        CHECK(mr_store_mem_lex_score(tx, &c_alice, t, &want[i].id, 1, &sc, NULL, &err) == 0);
+        CHECK(sc == mr_lex_index_score(ix, t, want[i].id));
+    }
+    mr_store_rollback(tx);
+    free(got);
+    mr_lex_terms_free(t);
+}
+
+TEST(test_pg_lexical_scores_are_the_in_process_index_bits)
+{
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    struct mr_lex_index *ix = mr_lex_index_new();
+    int64_t ids[N_LEX];
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < N_LEX; i++) {
+        struct mr_memory m;
+        c_mem(&m, C1, &c_alice, MR_LONG_TERM, 0.5, i);
+        free(m.content);
+        m.content = mr_xstrdup(lex_texts[i]);
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        ids[i] = m.id;
+        mr_lex_index_put(ix, m.id, m.content, strlen(m.content));
+        mr_memory_clear(&m);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    static const char *const queries[] = {"order lines",    "customer refund",
+                                          "fct_order_line", "revenue per month",
+                                          "the and of",     "nothing matches"};
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++)
+        lex_compare(s, ix, queries[q]);
+    /* An update and a delete are reflected at once, statistics included. */
+    C_BEGIN(s, tx);
+    struct mr_memory m;
+    CHECK(mr_store_mem_get_by_id(tx, ids[2], &m, &err) == 0);
+    free(m.content);
+    m.content = mr_xstrdup("Order revenue per customer and per order line");
+    CHECK(mr_store_mem_update(tx, &m, false, &err) == 0);
+    mr_lex_index_put(ix, m.id, m.content, strlen(m.content));
+    mr_memory_clear(&m);
+    CHECK(mr_store_mem_get_by_id(tx, ids[0], &m, &err) == 0);
+    CHECK(mr_store_mem_delete(tx, m.memory_id, &err) == 0);
+    mr_lex_index_remove(ix, ids[0]);
+    mr_memory_clear(&m);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++)
+        lex_compare(s, ix, queries[q]);
+    /* A failing transaction leaves the statistics as they were. */
+    char before[256], after[256];
+    CHECK(sql_value(url,
+                    "SELECT n_docs || '/' || total_len || '/' || (SELECT sum(df) FROM "
+                    "memori_lex_df) FROM memori_lex_partitions",
+                    before, sizeof before));
+    C_BEGIN(s, tx);
+    struct mr_memory bad;
+    c_mem(&bad, C1, &c_alice, MR_LONG_TERM, 0.5, 9);
+    free(bad.content);
+    bad.content = mr_xstrdup("brand new words here");
+    CHECK(mr_store_mem_insert(tx, &bad, &err) == 0);
+    mr_memory_clear(&bad);
+    c_mem(&bad, C1, &c_alice, MR_LONG_TERM, 2.0, 9); /* importance out of range: refused */
+    CHECK(mr_store_mem_insert(tx, &bad, &err) != 0);
+    mr_memory_clear(&bad);
+    mr_store_rollback(tx);
+    CHECK(sql_value(url,
+                    "SELECT n_docs || '/' || total_len || '/' || (SELECT sum(df) FROM "
+                    "memori_lex_df) FROM memori_lex_partitions",
+                    after, sizeof after));
+    CHECK_STR(after, before);
+    mr_lex_index_destroy(ix);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
 TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_search_filters_in_sql_and_fills_the_limit),
+          T(test_pg_lexical_scores_are_the_in_process_index_bits),
           T(test_pg_two_processes_never_lose_an_access),
           T(test_pg_concurrent_searches_never_deadlock),
           T(test_pg_reconnects_after_the_server_restarts),
