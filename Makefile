@@ -1,7 +1,7 @@
 # memori — GNU Make + pkg-config. `make` builds build/memori; see README.md.
 CC ?= cc
-PKGS := libmicrohttpd jansson sqlite3 libpq libcurl hiredis libjwt
-TEST_PKGS := libcurl
+PKGS := jansson sqlite3 libpq libcurl hiredis libjwt
+TEST_PKGS := libcurl libcrypto
 BUILD ?= build
 
 CFLAGS_BASE := -std=c11 -D_DEFAULT_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \

@@ -9,12 +9,19 @@
  *
  * usage: bench_http [--seconds S] [--threads T] [--memories N] [--backend sqlite|postgres]
  *                   [--env NAME=VALUE]   (one more setting for the server)
+ *                   [--mode hybrid|semantic|lexical|all]
+ *
+ * --mode sends the search body's "mode" (absent: the server's default,
+ * hybrid); "all" measures the three modes with one client in interleaved
+ * rounds of S seconds each and prints each mode's p50 and p99 as a ratio of
+ * the semantic mode's in the same run (DESIGN.md §8: hybrid ≤ 1.3× at p99).
  */
 #define _GNU_SOURCE
 #include <curl/curl.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +37,7 @@ static double seconds = 3;
 static int threads = 4;
 static int memories = 10000;
 static const char *backend = "sqlite";
+static const char *search_mode; /* the search body's "mode"; NULL: none sent */
 static struct pg_server pg;
 
 static double now_s(void)
@@ -73,6 +81,9 @@ static void body_for(enum kind k, unsigned *seed, char *buf, size_t cap)
                  "{\"content\":\"The %s table links %s to %s by %s_id\",\"memory_type\":"
                  "\"entity\",\"conversation_id\":\"6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\"}",
                  a, b, c, a);
+    else if (search_mode)
+        snprintf(buf, cap, "{\"query\":\"how are %s and %s related\",\"limit\":10,\"mode\":\"%s\"}",
+                 a, b, search_mode);
     else
         snprintf(buf, cap, "{\"query\":\"how are %s and %s related\",\"limit\":10}", a, b);
 }
@@ -130,7 +141,17 @@ struct result {
     size_t n;
 };
 
+/* Latencies of a phase, appended to *lat (malloc'd, *n of them) when lat is not NULL. */
+static struct result phase_keep(enum kind k, double secs, long max_per_thread, double **lat,
+                                size_t *n_lat);
+
 static struct result phase(enum kind k, double secs, long max_per_thread)
+{
+    return phase_keep(k, secs, max_per_thread, NULL, NULL);
+}
+
+static struct result phase_keep(enum kind k, double secs, long max_per_thread, double **lat,
+                                size_t *n_lat)
 {
     pthread_t th[64];
     struct worker w[64];
@@ -153,6 +174,11 @@ static struct result phase(enum kind k, double secs, long max_per_thread)
         o += w[i].n;
         r.errors += w[i].errors;
         free(w[i].lat);
+    }
+    if (lat) {
+        *lat = realloc(*lat, (*n_lat + total + 1) * sizeof **lat);
+        memcpy(*lat + *n_lat, all, total * sizeof *all);
+        *n_lat += total;
     }
     qsort(all, total, sizeof *all, cmp_d);
     r.n = total;
@@ -242,6 +268,46 @@ static void print(const char *name, struct result r, double base_rps)
            r.p99_ms, r.rps / base_rps, r.n, r.errors);
 }
 
+#define ROUNDS 3
+
+/*
+ * The three modes with one client, in ROUNDS interleaved rounds (a shared
+ * machine's slow spells then hit every mode alike), each mode's latencies
+ * pooled over its rounds; ratios to the semantic mode's.
+ */
+static void modes_compared(long have, double base_rps)
+{
+    static const char *const modes[] = {"semantic", "hybrid", "lexical"};
+    double *lat[3] = {NULL, NULL, NULL};
+    size_t n[3] = {0, 0, 0};
+    int errors[3] = {0, 0, 0};
+    int saved = threads;
+    threads = 1;
+    for (int round = 0; round < ROUNDS; round++)
+        for (int m = 0; m < 3; m++) {
+            search_mode = modes[m];
+            errors[m] += phase_keep(SEARCH, seconds, 0, &lat[m], &n[m]).errors;
+        }
+    threads = saved;
+    double p50[3], p99[3];
+    for (int m = 0; m < 3; m++) {
+        qsort(lat[m], n[m], sizeof *lat[m], cmp_d);
+        p50[m] = n[m] ? lat[m][n[m] / 2] * 1e3 : 0;
+        p99[m] = n[m] ? lat[m][(size_t)(n[m] * 0.99)] * 1e3 : 0;
+        char name[64];
+        snprintf(name, sizeof name, "search (%ldk), %s, 1 client", have / 1000, modes[m]);
+        struct result r = {n[m] / (ROUNDS * seconds), p50[m], p99[m], errors[m], n[m]};
+        print(name, r, base_rps);
+    }
+    printf(
+        "\n| mode | p50 ms | p99 ms | p50 / semantic | p99 / semantic |\n|---|---|---|---|---|\n");
+    for (int m = 0; m < 3; m++)
+        printf("| %s | %.3f | %.3f | %.2f | %.2f |\n", modes[m], p50[m], p99[m], p50[m] / p50[0],
+               p99[m] / p99[0]);
+    for (int m = 0; m < 3; m++)
+        free(lat[m]);
+}
+
 int main(int argc, char **argv)
 {
     const char *bin = getenv("MEMORI_BIN") ? getenv("MEMORI_BIN") : "build/memori";
@@ -256,7 +322,10 @@ int main(int argc, char **argv)
             backend = argv[i + 1];
         else if (!strcmp(argv[i], "--env"))
             extra_env = argv[i + 1];
+        else if (!strcmp(argv[i], "--mode"))
+            search_mode = argv[i + 1];
     }
+    bool all_modes = search_mode && strcmp(search_mode, "all") == 0;
     if (threads < 1 || threads > 64)
         threads = 4;
     char abs[1024], dir[] = "/tmp/memori-bench-XXXXXX";
@@ -297,6 +366,10 @@ int main(int argc, char **argv)
     if (now_s() - wait0 > 0.5)
         printf("(waited %.1f s for the index's graph to be built aside)\n", now_s() - wait0);
     char name[64];
+    if (all_modes) {
+        modes_compared(have, base.rps);
+        goto stop;
+    }
     /* One client alone shows the latency without queueing; then all of them. */
     int all = threads;
     threads = 1;
@@ -305,9 +378,28 @@ int main(int argc, char **argv)
     threads = all;
     snprintf(name, sizeof name, "search (%ldk), %d clients", have / 1000, threads);
     print(name, phase(SEARCH, seconds, 0), base.rps);
+stop:
     kill(pid, SIGTERM);
     int status;
     waitpid(pid, &status, 0);
+    /* SQLite: the start-up of a server on this database (the index, lexical side included,
+     * rebuilt from the store), as its own log line says. */
+    if (strcmp(backend, "sqlite") == 0) {
+        port = 0;
+        pid = start_server(abs, dir);
+        char log[600], line[512];
+        snprintf(log, sizeof log, "%s/server.log", dir);
+        FILE *f = fopen(log, "r");
+        while (f && fgets(line, sizeof line, f))
+            if (strstr(line, "memori: indexed "))
+                printf("restart on %ldk memories: %s", have / 1000, line + strlen("memori: "));
+        if (f)
+            fclose(f);
+        if (pid > 0) {
+            kill(pid, SIGTERM);
+            waitpid(pid, &status, 0);
+        }
+    }
     pg_server_stop(&pg);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

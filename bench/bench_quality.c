@@ -8,6 +8,9 @@
  *     as today and at 0), the fused score: Spearman, recall@1/@5/@10 and MRR
  *     on every development set, the lexical weight, the candidate depth k',
  *     the min_similarity thresholds per provider and mode;
+ *   - the same retrieval through the service itself (a SQLite store, the
+ *     in-process index with its lexical side, mr_memory_search per mode at
+ *     the default limit 10), beside plain BM25 cut at the same 10;
  *   - the lexical index at 10 k and 100 k memories: bytes, puts, search time.
  *
  * usage: bench_quality [MODEL_FILE] [STS_FILE] [RETRIEVAL_FILE] [DATA_DIR]
@@ -19,11 +22,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "../src/index/index_int.h" /* ix_wait_builds: graphs built before timing */
+#include "memori/clock.h"
 #include "memori/embed.h"
 #include "memori/fusion.h"
 #include "memori/index.h"
 #include "memori/lexical.h"
+#include "memori/service.h"
+#include "memori/store.h"
 
 #define MAX_ROWS 4096
 
@@ -181,10 +189,6 @@ static void evaluate(const char *name, struct mr_embedder *e, const char *sts, c
  * score and the built-in model per mode on every development set, beside
  * a plain BM25 written here independently of src/lexical/.
  * ====================================================================== */
-
-/* The model with another lexical share (src/embed/semantic.c; moves to embed.h with v2). */
-struct mr_embedder *mr_embed_semantic_open_share(const char *path, double lexical_share,
-                                                 struct mr_err *err);
 
 struct devset {
     const char *name;
@@ -777,6 +781,159 @@ static struct metrics mean_of(const struct metrics *m, int n)
     return r;
 }
 
+/* --------------------------------------------- through the service itself */
+
+/* row's documents outside its best n set to NAN (ties by file order): a top-n answer. */
+static double *top_only(const struct devset *s, const double *m, int n)
+{
+    double *t = malloc((size_t)s->n_q * s->n_docs * sizeof *t);
+    for (int q = 0; q < s->n_q; q++) {
+        const double *row = m + (size_t)q * s->n_docs;
+        double *out = t + (size_t)q * s->n_docs;
+        for (int d = 0; d < s->n_docs; d++) {
+            int rank = 1;
+            for (int k = 0; k < s->n_docs && rank <= n; k++)
+                if (k != d && !isnan(row[k]) && (row[k] > row[d] || (row[k] == row[d] && k < d)))
+                    rank++;
+            out[d] = !isnan(row[d]) && rank <= n ? row[d] : NAN;
+        }
+    }
+    return t;
+}
+
+/*
+ * Each set's memories created through mr_memory_create in a fresh SQLite
+ * file (one user, one conversation, long-term so nothing expires), then
+ * every question searched with mr_memory_search in each mode at limit 10
+ * and min_similarity 0: exactly what POST /api/memories/search does below
+ * HTTP. Returns per mode the n_q × n_docs matrix of returned scores (NAN
+ * for a memory not returned).
+ */
+static void service_matrices(struct mr_embedder *e, const struct devset *s, const char *dir,
+                             double *out[MR_SEARCH_MODES])
+{
+    static int n_db;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/bench-quality-%d.db", dir, n_db++);
+    struct mr_err err;
+    struct mr_store *st = mr_store_sqlite_open(path, 2, &err);
+    if (!st) {
+        fprintf(stderr, "bench_quality: %s\n", err.msg);
+        exit(1);
+    }
+    struct mr_clock clock;
+    mr_clock_fixed_init(&clock, INT64_C(1767225600000000));
+    struct mr_index *ix = mr_index_new(mr_embed_dim(e));
+    struct mr_service *svc = mr_service_new(&(struct mr_service_config){
+        .store = st,
+        .embedder = e,
+        .index = ix,
+        .clock = &clock,
+        .short_term_expiry_days = 7,
+        .archive_threshold_days = 30,
+        .default_limit = 10,
+    });
+    const struct mr_identity who = {"bench", "default"};
+    int64_t *ids = malloc(s->n_docs * sizeof *ids);
+    for (int i = 0; i < s->n_docs; i++) {
+        struct mr_memory_create in = {.content = s->doc_text[i],
+                                      .content_len = strlen(s->doc_text[i]),
+                                      .memory_type = MR_LONG_TERM,
+                                      .importance_score = 0.5,
+                                      .expires_at = MR_NO_TIME};
+        memcpy(in.conversation_id, "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", MR_UUID_LEN);
+        struct mr_memory m;
+        if (mr_memory_create(svc, &who, &in, &m, &err) != 0) {
+            fprintf(stderr, "bench_quality: create: %s\n", err.msg);
+            exit(1);
+        }
+        ids[i] = m.id;
+        mr_memory_clear(&m);
+    }
+    for (int mode = 0; mode < MR_SEARCH_MODES; mode++) {
+        double *mat = malloc((size_t)s->n_q * s->n_docs * sizeof *mat);
+        for (size_t k = 0; k < (size_t)s->n_q * s->n_docs; k++)
+            mat[k] = NAN;
+        for (int q = 0; q < s->n_q; q++) {
+            struct mr_search sq = {.query = s->q_text[q],
+                                   .query_len = strlen(s->q_text[q]),
+                                   .limit = 10,
+                                   .has_min_similarity = true,
+                                   .mode = (enum mr_search_mode)mode};
+            struct mr_search_results r;
+            if (mr_memory_search(svc, &who, &sq, &r, &err) != 0) {
+                fprintf(stderr, "bench_quality: search: %s\n", err.msg);
+                exit(1);
+            }
+            for (size_t k = 0; k < r.n; k++)
+                for (int d = 0; d < s->n_docs; d++)
+                    if (ids[d] == r.memories[k].id)
+                        mat[(size_t)q * s->n_docs + d] = r.scores[k];
+            mr_search_results_clear(&r);
+        }
+        out[mode] = mat;
+    }
+    free(ids);
+    mr_service_free(svc);
+    mr_index_destroy(ix);
+    mr_store_close(st);
+    unlink(path);
+    char side[1300];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+}
+
+static void through_the_service(struct devset *sets, int n_sets, double *const *plain,
+                                struct mr_embedder *const *models, const char *const *model_names,
+                                int n_models)
+{
+    char dir[] = "/tmp/bench-quality-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    printf("\nThrough the service (mr_memory_search: SQLite store, in-process index with its "
+           "lexical side, default limit 10, min_similarity 0; plain BM25 cut at its top 10; MRR "
+           "over the 10 returned):\n\n");
+    printf(
+        "| set | system | recall@1 | recall@5 | recall@10 | MRR@10 |\n|---|---|---|---|---|---|\n");
+    int rows = 1 + n_models * MR_SEARCH_MODES;
+    struct metrics *all = calloc((size_t)rows * n_sets, sizeof *all);
+    char(*label)[128] = calloc(rows, sizeof *label);
+    snprintf(label[0], sizeof label[0], "plain BM25 (bench's own)");
+    for (int k = 0; k < n_sets; k++) {
+        double *p10 = top_only(&sets[k], plain[k], 10);
+        all[k] = measure(&sets[k], p10);
+        free(p10);
+        for (int m = 0; m < n_models; m++) {
+            double *mat[MR_SEARCH_MODES];
+            service_matrices(models[m], &sets[k], dir, mat);
+            for (int mode = 0; mode < MR_SEARCH_MODES; mode++) {
+                int r = 1 + m * MR_SEARCH_MODES + mode;
+                snprintf(label[r], sizeof label[r], "%s: %s", mr_search_mode_name(mode),
+                         model_names[m]);
+                all[(size_t)r * n_sets + k] = measure(&sets[k], mat[mode]);
+                free(mat[mode]);
+            }
+        }
+        for (int r = 0; r < rows; r++)
+            print_row(sets[k].name, label[r], all[(size_t)r * n_sets + k]);
+    }
+    for (int r = 0; r < rows; r++)
+        print_row("**mean of the 5**", label[r], mean_of(all + (size_t)r * n_sets, n_sets));
+    /* The target: hybrid (the default model, the first) against plain BM25. */
+    const struct metrics *h = all + (size_t)1 * n_sets, *b = all;
+    printf("\nhybrid (%s) / plain BM25, conversations: recall@10 %.3f / %.3f = %.2f×; "
+           "recall@1 %.2f×, recall@5 %.2f×, MRR@10 %.2f×\n",
+           model_names[0], h[0].r10, b[0].r10, h[0].r10 / b[0].r10, h[0].r1 / b[0].r1,
+           h[0].r5 / b[0].r5, h[0].mrr / b[0].mrr);
+    free(all);
+    free(label);
+    rmdir(dir);
+}
+
 /*
  * Thresholds on a score: per threshold t, the share of questions whose
  * evidence sits in the top 10 that keep it (score >= t), the share of
@@ -1110,6 +1267,13 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     }
     thresholds("lexical (normalised BM25, any provider)", sets, lex, &sp, sp.lex);
 
+    /* The same retrieval through mr_memory_search, per mode, for v2 (the default) and v1. */
+    {
+        struct mr_embedder *models[2] = {prov[1].e, prov[0].e};
+        const char *model_names[2] = {MR_SEMANTIC_V2_MODEL " (default)", MR_SEMANTIC_MODEL};
+        through_the_service(sets, N_SETS, plain, models, model_names, 2);
+    }
+
     for (int k = 0; k < N_SETS; k++) {
         free(lex[k]);
         free(plain[k]);
@@ -1244,6 +1408,141 @@ static void lexical_scale(void)
     free(g);
 }
 
+/* ------------------------------ the index with and without its lexical side */
+
+/* A three-word query from gloss src (as lexical_scale cuts them) into qt; returns its length. */
+static size_t three_words(const char *src, char *qt, size_t cap)
+{
+    int words = 0;
+    size_t len = 0;
+    for (const char *p = src; *p && words < 3 && len + 1 < cap; p++) {
+        if (*p == ' ' && (words++, len && qt[len - 1] == ' '))
+            continue;
+        qt[len++] = *p;
+    }
+    qt[len] = '\0';
+    return len;
+}
+
+/*
+ * The in-process index as the service uses it, at 10 k and 100 k memories
+ * of one user (two glosses each, memori-wordnet-v2 vectors): upserts per
+ * second with the content (the lexical side kept in step) and without it
+ * (content NULL: what the index cost before), the lexical side's bytes per
+ * memory, and mr_index_candidates per mode (CPU time; semantic: the vector
+ * side's best 10; hybrid: both sides' best k' = 100 with both scores;
+ * lexical: BM25's best 10 with cosines) as ratios to semantic. At 100 k the
+ * partition has its HNSW graph (the server's threshold, 20 000).
+ */
+static void index_scale(const char *model)
+{
+    int n_g;
+    char **g = glosses(&n_g);
+    struct mr_err err;
+    struct mr_embedder *e = mr_embed_semantic_open_share(model, 0, &err);
+    if (n_g < 100000 || !e) {
+        fprintf(stderr, "bench_quality: index scale skipped (%s)\n", e ? "glosses" : err.msg);
+        mr_embed_destroy(e);
+        return;
+    }
+    size_t dim = mr_embed_dim(e);
+    printf("\n## The index with its lexical side (%s vectors, one user)\n\n", mr_embed_name(e));
+    printf("| memories | upserts/s without content | upserts/s with content | with / without | "
+           "lexical bytes/memory | semantic p50 / p99 (CPU) | hybrid p50 / p99 | lexical p50 / "
+           "p99 | hybrid / semantic p50, p99 |\n|---|---|---|---|---|---|---|---|---|\n");
+    static const int sizes[] = {10000, 100000};
+    enum { NQ = 1000 };
+    char text[16384];
+    for (int si = 0; si < 2; si++) {
+        int n = sizes[si];
+        float *vecs = malloc((size_t)n * dim * sizeof *vecs);
+        char **texts = malloc(n * sizeof *texts);
+        for (int i = 0; i < n; i++) {
+            snprintf(text, sizeof text, "%s %s", g[i], g[(i + 1) % n_g]);
+            texts[i] = strdup(text);
+            mr_embed_one(e, texts[i], strlen(texts[i]), vecs + (size_t)i * dim, &err);
+        }
+        double rate[2];
+        struct mr_index *ix = NULL;
+        for (int with = 0; with < 2; with++) {
+            mr_index_destroy(ix);
+            ix = mr_index_new(dim);
+            double t0 = cpu_b();
+            for (int i = 0; i < n; i++) {
+                struct mr_index_entry en = {
+                    .id = i + 1,
+                    .user_id = "bench",
+                    .tenant_id = "default",
+                    .conversation_id = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+                    .memory_type = MR_LONG_TERM,
+                    .expires_at = MR_NO_TIME,
+                    .vec = vecs + (size_t)i * dim,
+                    .content = with ? texts[i] : NULL,
+                    .content_len = with ? strlen(texts[i]) : 0,
+                };
+                mr_index_upsert(ix, &en, &err);
+            }
+            rate[with] = n / (cpu_b() - t0);
+        }
+        size_t lex_bytes = mr_index_lexical_bytes(ix);
+        if (n >= 20000) {
+            mr_index_set_ann(ix, 20000, 0);
+            ix_wait_builds(ix);
+        }
+        const struct mr_identity who = {"bench", "default"};
+        double *lat[3];
+        struct mr_index_candidate *c = malloc(2 * mr_fusion_depth(10) * sizeof *c);
+        float *qv = malloc(dim * sizeof *qv);
+        for (int m = 0; m < 3; m++)
+            lat[m] = malloc(NQ * sizeof **lat);
+        for (int q = 0; q < NQ; q++) {
+            char qt[256];
+            size_t len = three_words(g[(q * 97) % n], qt, sizeof qt);
+            mr_embed_one(e, qt, len, qv, &err);
+            /* Modes interleaved per query: a slow spell of the machine hits all three. */
+            for (int m = 0; m < 3; m++) {
+                double t0 = cpu_b();
+                struct mr_lex_terms *t = mr_lex_terms_new(qt, len);
+                struct mr_index_query iq = {.vec = qv,
+                                            .now = 1,
+                                            .min_score = -2,
+                                            .limit = m == 1 ? mr_fusion_depth(10) : 10,
+                                            .terms = t,
+                                            .sides = m == 0   ? MR_INDEX_SIDE_VECTOR
+                                                     : m == 1 ? MR_INDEX_SIDE_VECTOR |
+                                                                    MR_INDEX_SIDE_LEXICAL
+                                                              : MR_INDEX_SIDE_LEXICAL};
+                size_t got;
+                mr_index_candidates(ix, &who, &iq, c, &got, &err);
+                mr_lex_terms_free(t);
+                lat[m][q] = cpu_b() - t0;
+            }
+        }
+        double p50[3], p99[3];
+        for (int m = 0; m < 3; m++) {
+            qsort(lat[m], NQ, sizeof *lat[m], cmp_double);
+            p50[m] = lat[m][NQ / 2] * 1e6;
+            p99[m] = lat[m][NQ * 99 / 100] * 1e6;
+            free(lat[m]);
+        }
+        printf("| %d | %.0f | %.0f | %.2f | %.0f | %.1f / %.1f µs | %.1f / %.1f µs | %.1f / %.1f "
+               "µs | %.2f, %.2f |\n",
+               n, rate[0], rate[1], rate[1] / rate[0], (double)lex_bytes / n, p50[0], p99[0],
+               p50[1], p99[1], p50[2], p99[2], p50[1] / p50[0], p99[1] / p99[0]);
+        free(c);
+        free(qv);
+        mr_index_destroy(ix);
+        for (int i = 0; i < n; i++)
+            free(texts[i]);
+        free(texts);
+        free(vecs);
+    }
+    mr_embed_destroy(e);
+    for (int i = 0; i < n_g; i++)
+        free(g[i]);
+    free(g);
+}
+
 int main(int argc, char **argv)
 {
     const char *model = argc > 1 ? argv[1] : "models/" MR_SEMANTIC_FILE;
@@ -1265,5 +1564,6 @@ int main(int argc, char **argv)
     mr_embed_destroy(sem);
     ranking(model, sts, dir, ret);
     lexical_scale();
+    index_scale(model);
     return 0;
 }

@@ -2,9 +2,9 @@
 # Installs the Debian packages memori's build and tests need.
 # --check-only: exit 1 when one is missing, install nothing.
 set -euo pipefail
-PKGS=(build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev wordnet-base dict-foldoc
+PKGS=(build-essential pkg-config libjansson-dev libsqlite3-dev wordnet-base dict-foldoc
       libcurl4-openssl-dev curl libhiredis-dev redis-server libjwt-dev clang libclang-rt-14-dev
-      libpq-dev libstemmer-dev libpg-query-dev libprotobuf-c-dev)
+      libpq-dev libstemmer-dev libpg-query-dev libprotobuf-c-dev libssl-dev)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -195,6 +195,15 @@ static int open_parts(struct app *a, bool check)
         mr_index_set_ann(a->index, 0, (size_t)c->hnsw_ef_search);
         mr_index_set_int8(a->index, c->index_int8);
     }
+    /*
+     * Each mode's default min_similarity is the registry's for the model;
+     * MEMORY_MIN_SIMILARITY_THRESHOLD, when set, is every mode's, as a
+     * request's min_similarity is (docs/ranking.md, "Thresholds").
+     */
+    struct mr_embed_thresholds th =
+        mr_embed_default_thresholds(c->embedding_provider, c->embedding_model);
+    if (c->has_min_similarity)
+        th.hybrid = th.semantic = th.lexical = c->min_similarity;
     a->svc = mr_service_new(&(struct mr_service_config){
         .store = a->store,
         .embedder = a->embedder,
@@ -203,11 +212,13 @@ static int open_parts(struct app *a, bool check)
         .short_term_expiry_days = c->short_term_expiry_days,
         .archive_threshold_days = c->archive_threshold_days,
         .default_limit = c->max_context_memories,
-        /* The configured threshold, or the registry's default for the model (config.c). */
-        .default_min_similarity = c->min_similarity,
+        .default_min_similarity = th.hybrid,
+        .semantic_min_similarity = th.semantic,
+        .lexical_min_similarity = th.lexical,
         .relaxed_sharing = strcmp(c->tenant_isolation_level, "relaxed") == 0,
         .embed_batch_size = c->embedding_batch_size,
         .debug = c->debug,
+        .max_metadata_bytes = c->max_metadata_bytes,
     });
     return 0;
 }
@@ -280,7 +291,8 @@ static int cmd_serve(const char *env_file)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct mr_api api = {a.svc, MEMORI_VERSION, &a.auth, (size_t)a.cfg.max_list_items};
+    struct mr_api api = {a.svc, MEMORI_VERSION, &a.auth, (size_t)a.cfg.max_list_items,
+                         a.cfg.max_response_bytes};
     struct mr_http_options opt = {
         .host = a.cfg.host,
         .port = a.cfg.port,
@@ -289,6 +301,9 @@ static int cmd_serve(const char *env_file)
         .max_connections = a.cfg.max_connections,
         .connection_timeout_s = a.cfg.connection_timeout_s,
         .max_header_bytes = a.cfg.max_header_bytes,
+        .header_timeout_s = a.cfg.header_timeout_s,
+        .body_timeout_s = a.cfg.body_timeout_s,
+        .max_connections_per_peer = a.cfg.max_connections_per_peer,
         .handler = mr_api_handle,
         .ctx = &api,
     };

@@ -16,6 +16,11 @@ struct mr_api {
     const char *version;
     const struct mr_auth *auth; /* who a request is from (DESIGN.md §6) */
     size_t max_list_items;      /* longest accepted string list in a body */
+    /*
+     * MEMORI_MAX_RESPONSE_BYTES: a search or a page stops adding results
+     * before its answer passes this and says "truncated": true (0: no bound).
+     */
+    size_t max_response_bytes;
 };
 
 /* The mr_http_handler of the API; ctx is a struct mr_api. */

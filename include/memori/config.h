@@ -61,10 +61,15 @@ struct mr_config {
     size_t max_body_bytes;
     int http_threads;
     int max_connections;
-    int connection_timeout_s; /* idle and slow-read connections are closed after it */
-    size_t max_header_bytes;  /* per-connection memory for the request line and headers */
-    int max_list_items;       /* context_tags, related_entities, memory_types */
-    int hnsw_threshold;       /* a user's memories at which search uses HNSW; 0 = never */
+    int connection_timeout_s;     /* idle and slow-read connections are closed after it */
+    size_t max_header_bytes;      /* per-connection memory for the request line and headers */
+    int header_timeout_s;         /* the request line and headers as a whole, from the first byte */
+    int body_timeout_s;           /* the whole body, from the end of the headers */
+    int max_connections_per_peer; /* from one client address; 0: no limit */
+    size_t max_metadata_bytes;    /* a memory's or conversation's metadata, after a merge */
+    size_t max_response_bytes;    /* one search or page answer; past it, fewer results */
+    int max_list_items;           /* context_tags, related_entities, memory_types */
+    int hnsw_threshold;           /* a user's memories at which search uses HNSW; 0 = never */
     int hnsw_ef_search;
     bool index_int8;     /* exact scans over int8 copies, rescored in float32 */
     bool index_snapshot; /* graphs saved beside the SQLite file at stop, reused at start */

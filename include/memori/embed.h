@@ -81,10 +81,21 @@ struct mr_embedder *mr_embed_lexical_new(size_t dim, struct mr_err *err);
 #define MR_MODEL_DIM_TOTAL (128 + MR_SEMANTIC_LEXICAL_DIM)
 
 /*
- * A built-in model by name (MR_SEMANTIC_MODEL or MR_LEXICAL_MODEL). dims 0
+ * memori-wordnet-v2: the same model file's semantic part alone (lexical
+ * share 0, 128 floats), the default since the lexical index ranks words
+ * (docs/ranking.md: better on STS, a third of the bytes, a tie on retrieval
+ * once fused with BM25). Its vectors differ from v1's, so a database
+ * recorded with one is refused by the other until `memori reembed`.
+ */
+#define MR_SEMANTIC_V2_MODEL "memori-wordnet-v2"
+#define MR_SEMANTIC_V2_DIM 128
+
+/*
+ * A built-in model by name (MR_SEMANTIC_V2_MODEL, MR_SEMANTIC_MODEL or
+ * MR_LEXICAL_MODEL). dims 0
  * is the model's own. model_path NULL or "" finds the semantic model's file
  * in ../models/ beside the executable. *out_threshold receives the model's
- * calibrated default similarity threshold. NULL with err filled (MR_EINVAL
+ * calibrated cosine threshold (its semantic-mode default). NULL with err filled (MR_EINVAL
  * for a bad name or dimension, naming the variable) on failure.
  */
 struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const char *model_path,
@@ -99,17 +110,30 @@ struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const 
 
 /*
  * The model a provider embeds with when MEMORI_EMBEDDING_MODEL is not
- * given: MR_SEMANTIC_MODEL for builtin, the reference's
+ * given: MR_SEMANTIC_V2_MODEL for builtin, the reference's
  * text-embedding-ada-002 for openai. NULL for an unknown provider.
  */
 const char *mr_embed_default_model(const char *provider);
 
 /*
- * The default MEMORY_MIN_SIMILARITY_THRESHOLD for model of provider: each
- * built-in model's calibrated one (docs/embeddings.md: wordnet 0.40,
- * lexical 0.15), the reference's 0.70 for a provider's model.
+ * The cosine threshold for model of provider (the semantic mode's default
+ * min_similarity): each built-in model's calibrated one (docs/embeddings.md,
+ * docs/ranking.md: wordnet-v1 0.40, wordnet-v2 0.60, lexical 0.15), the
+ * reference's 0.70 for a provider's model.
  */
 double mr_embed_default_threshold(const char *provider, const char *model);
+
+/*
+ * The default min_similarity of each search mode for model of provider, on
+ * the score that mode returns (docs/ranking.md, "Thresholds"): hybrid on
+ * the fused score, semantic on the cosine (mr_embed_default_threshold),
+ * lexical on the normalised BM25 (one value for every provider: it does not
+ * depend on the vectors).
+ */
+struct mr_embed_thresholds {
+    double hybrid, semantic, lexical;
+};
+struct mr_embed_thresholds mr_embed_default_thresholds(const char *provider, const char *model);
 
 /* An embedder as the configuration describes it (DESIGN.md §5). */
 struct mr_embed_spec {
@@ -140,6 +164,17 @@ struct mr_embedder *mr_embed_open(const struct mr_embed_spec *spec, struct mr_er
  * missing or malformed. Free with mr_embed_destroy.
  */
 struct mr_embedder *mr_embed_semantic_open(const char *path, struct mr_err *err);
+
+/*
+ * The same model with lexical_share (in [0, 1)) of the cosine given to its
+ * lexical part: 1 − MR_SEMANTIC_WEIGHT is memori-wordnet-v1 (what
+ * mr_embed_semantic_open opens), 0 drops the part and is memori-wordnet-v2
+ * (dimension 128); other shares are for bench_quality's measurements and
+ * name themselves "memori-wordnet-share". NULL with err filled as above, or
+ * MR_EINVAL for a share outside [0, 1).
+ */
+struct mr_embedder *mr_embed_semantic_open_share(const char *path, double lexical_share,
+                                                 struct mr_err *err);
 
 /* An OpenAI-compatible /v1/embeddings endpoint (OpenAI, Ollama, vLLM, TEI, llama.cpp). */
 struct mr_openai_options {

@@ -25,13 +25,7 @@
 
 #include "memori/index.h"
 #include "memori/lexical.h"
-
-/* The search body's "mode". */
-enum mr_search_mode {
-    MR_SEARCH_HYBRID = 0,
-    MR_SEARCH_SEMANTIC,
-    MR_SEARCH_LEXICAL,
-};
+#include "memori/service.h" /* enum mr_search_mode */
 
 /* "hybrid", "semantic" or "lexical" (s[0..n), exact) into *out: 0, or -1 for anything else. */
 int mr_search_mode_parse(const char *s, size_t n, enum mr_search_mode *out);

@@ -26,7 +26,10 @@ struct mr_http_request {
 /* A request header (case-insensitive name) or NULL. Valid during the handler. */
 const char *mr_http_header(const struct mr_http_request *req, const char *name);
 
-/* A decoded query parameter or NULL; *out_present says whether the key appeared at all. */
+/*
+ * A decoded query parameter or NULL; *out_present says whether the key
+ * appeared at all. A repeated key gives its last value, as FastAPI reads it.
+ */
 const char *mr_http_query(const struct mr_http_request *req, const char *name, int *out_present);
 
 struct mr_http_response {
@@ -34,6 +37,7 @@ struct mr_http_response {
     char *body;        /* malloc'd JSON or NULL; the server frees it */
     const char *allow; /* "Allow" header for 405, or NULL */
     const char *www_authenticate;
+    const char *retry_after; /* "Retry-After" header, or NULL */
 };
 
 typedef void (*mr_http_handler)(void *ctx, const struct mr_http_request *req,

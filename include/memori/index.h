@@ -12,6 +12,13 @@
  * store at start-up, and may keep its graphs in a snapshot file across
  * restarts.
  *
+ * Beside each partition's vectors is the lexical index of the same
+ * memories (lexical.h: BM25 over their content, the partition's own
+ * statistics), kept in step by the same writes and filtered by the same
+ * predicate, so one call returns a ranked search's candidates from both
+ * sides (mr_index_candidates, DESIGN.md §8). It is rebuilt from the content
+ * at every load; snapshots hold only the graphs.
+ *
  * Thread-safety: any number of searches run in parallel; writes take a
  * writer lock (writers first) for the few microseconds of one entry's
  * change; graph builds copy under the read lock and work without it.
@@ -27,8 +34,12 @@
 #include "memori/types.h"
 
 struct mr_index;
+struct mr_lex_terms; /* lexical.h */
 
-/* What the index holds per memory. vec points to dim floats (copied in). */
+/*
+ * What the index holds per memory. vec points to dim floats (copied in);
+ * content is tokenized into the lexical index (not kept).
+ */
 struct mr_index_entry {
     int64_t id;
     const char *user_id;
@@ -38,7 +49,9 @@ struct mr_index_entry {
     bool is_archived;
     int64_t expires_at; /* MR_NO_TIME = never */
     const float *vec;
-    bool is_shared; /* also searchable by the tenant's other users (include_shared) */
+    bool is_shared;      /* also searchable by the tenant's other users (include_shared) */
+    const char *content; /* the memory's text (content_len bytes; NULL: no lexical terms) */
+    size_t content_len;
 };
 
 struct mr_index_query {
@@ -51,11 +64,24 @@ struct mr_index_query {
     size_t limit;
     bool include_shared; /* also what other users of the tenant shared (relaxed isolation) */
     size_t dim;          /* floats in vec; the in-process index knows its own (0 there) */
+    /* mr_index_candidates only: */
+    const struct mr_lex_terms *terms; /* the query's lexical terms (mr_lex_terms_new) */
+    unsigned sides;                   /* MR_INDEX_SIDE_*: the sides that choose candidates */
 };
 
 struct mr_index_hit {
     int64_t id;
     float score;
+};
+
+#define MR_INDEX_SIDE_VECTOR 1u  /* the best q->limit by cosine (>= q->min_score) */
+#define MR_INDEX_SIDE_LEXICAL 2u /* the best q->limit by BM25 (at least one term in common) */
+
+/* One candidate of a ranked search, with both sides' scores computed exactly. */
+struct mr_index_candidate {
+    int64_t id;
+    float cosine;   /* the query vector · the memory's (0 without a query vector) */
+    double lexical; /* normalised BM25 (mr_lex_normalise) in the caller's partition, [0, 1) */
 };
 
 struct mr_index_ops {
@@ -75,6 +101,18 @@ struct mr_index_ops {
     int (*search)(struct mr_index *ix, const struct mr_identity *who,
                   const struct mr_index_query *q, struct mr_index_hit *out, size_t *out_n,
                   struct mr_err *err);
+    /*
+     * The candidates of a ranked search in who's partition (and what others
+     * shared, q->include_shared), every filter applied: the union of each
+     * side's best q->limit named by q->sides, each with its cosine and its
+     * lexical score, all under one hold of the read lock (so both scores
+     * describe the same entry). Lexical scores use who's own partition's
+     * statistics, shared memories' too (mr_lex_index_search_with). Unordered,
+     * one per id; out must hold 2 × q->limit.
+     */
+    int (*candidates)(struct mr_index *ix, const struct mr_identity *who,
+                      const struct mr_index_query *q, struct mr_index_candidate *out, size_t *out_n,
+                      struct mr_err *err);
     /* Number of entries across partitions. */
     size_t (*count)(struct mr_index *ix);
     /* Graphs being built or rebuilt aside right now (searches meanwhile scan). */
@@ -104,6 +142,12 @@ struct mr_index *mr_index_new(size_t dim);
  * through a graph insert.
  */
 void mr_index_set_ann(struct mr_index *ix, size_t threshold, size_t ef_search);
+
+/*
+ * Bytes the lexical indexes of every partition hold (mr_lex_index_bytes
+ * summed; docs/perf.md reports it per memory).
+ */
+size_t mr_index_lexical_bytes(struct mr_index *ix);
 
 /*
  * Exact scans over an int8 copy of each vector (a quarter of the bytes
@@ -184,6 +228,13 @@ static inline int mr_index_search(struct mr_index *ix, const struct mr_identity 
                                   size_t *out_n, struct mr_err *err)
 {
     return ix->ops->search(ix, who, q, out, out_n, err);
+}
+static inline int mr_index_candidates(struct mr_index *ix, const struct mr_identity *who,
+                                      const struct mr_index_query *q,
+                                      struct mr_index_candidate *out, size_t *out_n,
+                                      struct mr_err *err)
+{
+    return ix->ops->candidates(ix, who, q, out, out_n, err);
 }
 static inline size_t mr_index_count(struct mr_index *ix)
 {

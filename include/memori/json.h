@@ -29,6 +29,12 @@ enum mr_json_type {
     MR_JSON_TRUE,
     MR_JSON_FALSE,
     MR_JSON_NULL,
+    /*
+     * An integer past int64 (-2^63..2^63-1), kept as its exact digits, as
+     * Python's json keeps it: printed back unchanged, read as a number
+     * (mr_json_number_value: the nearest double), never as an integer.
+     */
+    MR_JSON_BIGINT,
 };
 
 /* Where and why a text failed to parse. */
@@ -39,8 +45,9 @@ struct mr_json_error {
 
 /*
  * Parses len bytes of JSON text (any value at the top, not only objects or
- * arrays; strings must be UTF-8 without NUL). Returns a new value, or NULL
- * with *out_err filled (out_err may be NULL).
+ * arrays; strings must be UTF-8 without NUL; integers past int64 become
+ * MR_JSON_BIGINT). Returns a new value, or NULL with *out_err filled
+ * (out_err may be NULL).
  */
 struct mr_json *mr_json_parse(const char *text, size_t len, struct mr_json_error *out_err);
 
@@ -80,9 +87,13 @@ static inline bool mr_json_is_real(const struct mr_json *v)
 {
     return mr_json_type(v) == MR_JSON_REAL;
 }
+static inline bool mr_json_is_bigint(const struct mr_json *v)
+{
+    return mr_json_type(v) == MR_JSON_BIGINT;
+}
 static inline bool mr_json_is_number(const struct mr_json *v)
 {
-    return mr_json_is_integer(v) || mr_json_is_real(v);
+    return mr_json_is_integer(v) || mr_json_is_real(v) || mr_json_is_bigint(v);
 }
 static inline bool mr_json_is_true(const struct mr_json *v)
 {
@@ -112,7 +123,7 @@ size_t mr_json_string_length(const struct mr_json *v);
 int64_t mr_json_integer_value(const struct mr_json *v);
 /* A real's value (0 for anything else). */
 double mr_json_real_value(const struct mr_json *v);
-/* An integer's or a real's value as a double (0 for anything else). */
+/* An integer's, a real's or a big integer's value as a double (0 for anything else). */
 double mr_json_number_value(const struct mr_json *v);
 
 /*

@@ -177,7 +177,32 @@ size_t mr_lex_index_search(const struct mr_lex_index *ix, const struct mr_lex_te
  */
 double mr_lex_index_score(const struct mr_lex_index *ix, const struct mr_lex_terms *q, int64_t id);
 
-/* The query's normaliser in this partition (0 for a query without terms). */
+/*
+ * The query's normaliser in this partition (0 for a query without terms).
+ * ix NULL stands for an empty partition.
+ */
 double mr_lex_index_max(const struct mr_lex_index *ix, const struct mr_lex_terms *q);
+
+/*
+ * Borrowed statistics: mr_lex_index_search and mr_lex_index_score over ix's
+ * documents, scored with the document count, average length and document
+ * frequencies of `stats` (another partition's index; NULL for an empty
+ * one's; stats == ix is the plain call, bit for bit). A search that also
+ * reaches what other users shared scores those memories with the caller's
+ * own partition's statistics, so every result of one query shares one
+ * normaliser (mr_lex_index_max(stats, q)), and a store keeping only the
+ * caller's statistics ranks the same (docs/ranking.md).
+ */
+size_t mr_lex_index_search_with(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                                const struct mr_lex_terms *q, mr_lex_accept_fn accept, void *arg,
+                                size_t limit, struct mr_lex_hit *out, double *out_max);
+
+/*
+ * The raw BM25 of each of ids[0..n_ids) (0 for an id ix does not hold) into
+ * out_bm25, with stats' statistics: the query resolved once for the batch.
+ */
+void mr_lex_index_score_with(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                             const struct mr_lex_terms *q, const int64_t *ids, size_t n_ids,
+                             double *out_bm25);
 
 #endif

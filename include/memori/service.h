@@ -26,6 +26,19 @@ struct mr_index;
 
 struct mr_service; /* opaque: its parts are the service's business (src/core/core_int.h) */
 
+/*
+ * The search body's "mode" (DESIGN.md §8): how results are ranked. Hybrid
+ * fuses the vector index's cosine with the lexical index's BM25; semantic
+ * is the reference templates' ranking (the cosine alone); lexical is BM25
+ * alone. Every mode reports both scores of each result.
+ */
+enum mr_search_mode {
+    MR_SEARCH_HYBRID = 0, /* the default */
+    MR_SEARCH_SEMANTIC,
+    MR_SEARCH_LEXICAL,
+};
+#define MR_SEARCH_MODES 3
+
 struct mr_service_config {
     struct mr_store *store;       /* borrowed: outlives the service */
     struct mr_embedder *embedder; /* borrowed */
@@ -34,6 +47,15 @@ struct mr_service_config {
     int short_term_expiry_days;
     int archive_threshold_days;
     int default_limit;
+    /*
+     * min_similarity of a search that sends none, on the fused score, in
+     * hybrid mode; the other modes' are below. main.c takes them from the
+     * embedder registry (each provider's and model's calibrated defaults,
+     * docs/ranking.md), or all three from MEMORY_MIN_SIMILARITY_THRESHOLD
+     * when it is set. A search ranked by one side only (semantic or lexical
+     * mode, a query of stop words, a store without a lexical side) uses that
+     * side's mode's.
+     */
     double default_min_similarity;
     /*
      * TENANT_ISOLATION_LEVEL=relaxed: searches (and reads by id) also see the
@@ -44,6 +66,14 @@ struct mr_service_config {
     /* Added after the agreed API; 0 / false keep the defaults. */
     int embed_batch_size; /* EMBEDDING_BATCH_SIZE: texts per embedder call of reembed; 0 = 100 */
     bool debug;           /* DEBUG=true: one stderr line per operation with its timing breakdown */
+    /*
+     * MEMORI_MAX_METADATA_BYTES: a memory's or conversation's metadata, as
+     * stored (compact JSON) after a create or a merge, past which the call is
+     * MR_ETOOLARGE and nothing is written; 0 = 65536.
+     */
+    size_t max_metadata_bytes;
+    double semantic_min_similarity; /* the default min_similarity in semantic mode */
+    double lexical_min_similarity;  /* the default min_similarity in lexical mode */
 };
 
 /* A service over cfg's parts (copied). Free with mr_service_free. Never NULL. */
@@ -107,12 +137,22 @@ struct mr_search {
     double min_similarity;
     unsigned type_mask; /* 0 = every type */
     bool include_archived;
+    enum mr_search_mode mode; /* 0 = hybrid */
 };
 
 struct mr_search_results {
     struct mr_memory *memories; /* n, best first, after their access stats were recorded */
-    double *scores;
+    double *scores;             /* the fused score in [0, 1], non-increasing (similarity_score) */
+    double *semantic;           /* the semantic score in [0, 1] of each (scores.semantic) */
+    double *lexical;            /* the normalised BM25 in [0, 1] of each (scores.lexical) */
     size_t n;
+    /*
+     * The ranking used: the requested mode, or the one side a hybrid search
+     * had (semantic for a query without an indexable term, lexical for a
+     * zero query vector), or semantic on a store that has no lexical index
+     * yet (PostgreSQL, whose lexical scores are then 0).
+     */
+    enum mr_search_mode mode;
 };
 
 void mr_search_results_clear(struct mr_search_results *r);
@@ -161,6 +201,14 @@ int mr_memory_delete(struct mr_service *svc, const struct mr_identity *who, cons
 /* MR_ECONFLICT when the memory is not short_term. */
 int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
                       struct mr_memory *out, struct mr_err *err);
+/*
+ * The caller's best matches for q, ranked by q->mode (DESIGN.md §8,
+ * docs/ranking.md): the vector side's and the lexical side's candidates
+ * under every filter, both scores computed exactly for each, fused, cut at
+ * min_similarity on the fused score, the first `limit`; then their access
+ * recorded. A query without an indexable term (stop words, punctuation)
+ * is ranked by its vector alone, never an error.
+ */
 int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
                      const struct mr_search *q, struct mr_search_results *out, struct mr_err *err);
 int mr_memory_stats(struct mr_service *svc, const struct mr_identity *who, struct mr_stats *out,

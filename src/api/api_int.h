@@ -64,16 +64,48 @@ int api_decode_conversation_patch(const char *body, size_t len, struct api_conve
                                   size_t max_items, char **out_err);
 void api_conversation_patch_free(struct api_conversation_patch *r);
 
-/* Encoders return malloc'd compact JSON the caller frees. */
+/*
+ * Numbers and booleans in text (JSON strings, query parameters) as
+ * pydantic v2 reads them in lax mode. Floats: Rust's f64 syntax (no hex),
+ * surrounding spaces and Python's underscores allowed; 0 or -1. Integers:
+ * exact over int64, spaces, leading zeros, a ".0" tail and underscores
+ * allowed; API_INT_ABOVE / API_INT_BELOW for an integer past int64.
+ * Booleans: 1/0, true/false, yes/no, on/off, t/f, y/n in any case; 0 or -1.
+ */
+enum { API_INT_OK = 0, API_INT_BAD = -1, API_INT_ABOVE = 1, API_INT_BELOW = 2 };
+int api_parse_float_text(const char *s, size_t n, double *out);
+int api_parse_int_text(const char *s, size_t n, int64_t *out);
+int api_parse_bool_text(const char *s, bool *out);
+
+/*
+ * FastAPI's rule for a JSON body (≥ 0.132, strict_content_type): a
+ * non-empty body is read as JSON only when Content-Type is application/json
+ * or application/<anything>+json (parameters such as charset allowed). Any
+ * other type, or none, is 422 model_attributes_type at loc ["body"] with the
+ * body as input. Returns 0, or MR_EVALIDATION with *out_err the 422 body.
+ */
+int api_check_content_type(const char *content_type, const char *body, size_t len, char **out_err);
+
+/*
+ * Encoders return malloc'd compact JSON the caller frees. The list
+ * encoders (search, memory pages, conversation pages) stop adding items
+ * before the answer would pass max_bytes (0: no bound) and then say
+ * "truncated": true; the first item is always in. They write item by item
+ * into one buffer, never the whole list as a tree, and the search and
+ * memory-page encoders clear each memory of their input once it is written
+ * or left out (the caller still frees the array), so a large answer
+ * replaces the memories it is made of instead of adding to them.
+ */
 char *api_encode_memory(const struct mr_memory *m);
-char *api_encode_search(const struct mr_search_results *r, const char *query, size_t query_len);
-char *api_encode_memory_page(const struct mr_memory *v, size_t n, int64_t total,
-                             struct mr_page page);
+char *api_encode_search(struct mr_search_results *r, const char *query, size_t query_len,
+                        size_t max_bytes);
+char *api_encode_memory_page(struct mr_memory *v, size_t n, int64_t total, struct mr_page page,
+                             size_t max_bytes);
 char *api_encode_stats(const struct mr_stats *s);
 char *api_encode_archive(int64_t count, int days);
 char *api_encode_conversation(const struct mr_conversation *c);
 char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, int64_t total,
-                                   struct mr_page page);
+                                   struct mr_page page, size_t max_bytes);
 /* GET /health: status is "ok", "degraded" or "unavailable". */
 char *api_encode_health(const char *status, const struct mr_service_health *h, const char *version);
 /* {"detail": msg} */

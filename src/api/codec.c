@@ -12,6 +12,8 @@
 
 #include "api_int.h"
 #include "memori/clock.h"
+#include "memori/util.h"
+#include "memori/fusion.h"
 
 /* ---------- validation ---------- */
 
@@ -167,6 +169,184 @@ static int get_string(struct v *v, const char *name, enum presence p, size_t min
     return 1;
 }
 
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+static void trim_space(const char **s, size_t *n)
+{
+    while (*n && is_space(**s)) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n && is_space((*s)[*n - 1]))
+        (*n)--;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/*
+ * Whether s[0..n) is a number as Rust's f64 parser reads one (pydantic v2's
+ * str → float): [+-]? then inf, infinity or nan (any case), or digits with an
+ * optional '.' and fraction (".5" and "5." too) and an optional exponent.
+ * No hexadecimal, no spaces inside.
+ */
+static bool float_syntax(const char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        i++;
+    size_t rest = n - i;
+    if ((rest == 3 && (strncasecmp(s + i, "inf", 3) == 0 || strncasecmp(s + i, "nan", 3) == 0)) ||
+        (rest == 8 && strncasecmp(s + i, "infinity", 8) == 0))
+        return true;
+    size_t digits = 0;
+    while (i < n && is_digit(s[i]))
+        i++, digits++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && is_digit(s[i]); i++)
+            digits++;
+    if (digits == 0)
+        return false;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t e = i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        if (i == e)
+            return false;
+    }
+    return i == n;
+}
+
+static bool two_underscores(const char *s, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (s[i] == '_' && s[i - 1] == '_')
+            return true;
+    return false;
+}
+
+/* Underscores as Python allows them in numbers: none first or last, never two together. */
+static bool underscores_ok(const char *s, size_t n)
+{
+    return n && s[0] != '_' && s[n - 1] != '_' && memchr(s, '_', n) && !two_underscores(s, n);
+}
+
+int api_parse_float_text(const char *s, size_t n, double *out)
+{
+    const char *t = s;
+    size_t tn = n;
+    trim_space(&t, &tn);
+    char *copy = mr_xmalloc(n + 1);
+    size_t k = 0;
+    if (float_syntax(t, tn)) {
+        memcpy(copy, t, tn);
+        k = tn;
+    } else if (underscores_ok(s, n)) {
+        /* pydantic strips the underscores of the text as sent (not trimmed), then parses. */
+        for (size_t i = 0; i < n; i++)
+            if (s[i] != '_')
+                copy[k++] = s[i];
+        if (!float_syntax(copy, k))
+            k = 0;
+    }
+    copy[k] = '\0';
+    int rc = -1;
+    if (k) {
+        *out = strtod(copy, NULL);
+        rc = 0;
+    }
+    free(copy);
+    return rc;
+}
+
+int api_parse_int_text(const char *s, size_t n, int64_t *out)
+{
+    trim_space(&s, &n);
+    /* A ".0…" tail is no fraction (pydantic strips it before parsing). */
+    const char *dot = memchr(s, '.', n);
+    if (dot) {
+        size_t zeros = n - (size_t)(dot - s) - 1;
+        if (zeros == 0)
+            return API_INT_BAD;
+        for (const char *z = dot + 1; z < s + n; z++)
+            if (*z != '0')
+                return API_INT_BAD;
+        n = (size_t)(dot - s);
+    }
+    bool neg = n && s[0] == '-';
+    s += neg;
+    n -= neg;
+    if (n == 0 || !is_digit(s[0]) || !is_digit(s[n - 1]) || two_underscores(s, n))
+        return API_INT_BAD;
+    uint64_t v = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    bool over = false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '_')
+            continue;
+        if (!is_digit(s[i]))
+            return API_INT_BAD;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (limit - d) / 10)
+            over = true;
+        else
+            v = v * 10 + d;
+    }
+    if (over)
+        return neg ? API_INT_BELOW : API_INT_ABOVE;
+    *out = !neg ? (int64_t)v : v > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)v;
+    return API_INT_OK;
+}
+
+int api_parse_bool_text(const char *s, bool *out)
+{
+    /* pydantic v2's str → bool: "0" and "1" exactly, the words in any case, nothing trimmed. */
+    static const char *const t[] = {"1", "true", "yes", "on", "t", "y"};
+    static const char *const f[] = {"0", "false", "no", "off", "f", "n"};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        if (strcasecmp(s, t[i]) == 0)
+            return *out = true, 0;
+        if (strcasecmp(s, f[i]) == 0)
+            return *out = false, 0;
+    }
+    return -1;
+}
+
+int api_check_content_type(const char *content_type, const char *body, size_t len, char **out_err)
+{
+    if (len == 0)
+        return 0; /* no body: nothing to read as JSON (the decoders say what is missing) */
+    if (content_type) {
+        /* Python's email.message reading, as FastAPI does: "type/subtype" before any ';'. */
+        const char *t = content_type;
+        size_t n = strcspn(t, ";");
+        trim_space(&t, &n);
+        const char *slash = memchr(t, '/', n);
+        bool one_slash = slash && !memchr(slash + 1, '/', n - (size_t)(slash + 1 - t));
+        size_t sub = slash ? n - (size_t)(slash + 1 - t) : 0;
+        if (one_slash && (size_t)(slash - t) == 11 && strncasecmp(t, "application", 11) == 0 &&
+            ((sub == 4 && strncasecmp(slash + 1, "json", 4) == 0) ||
+             (sub >= 5 && strncasecmp(slash + 1 + sub - 5, "+json", 5) == 0)))
+            return 0;
+    }
+    struct mr_json *errors = mr_json_array();
+    struct v v = {errors, NULL, 0};
+    /* The body as text, as FastAPI echoes it; null when it is not UTF-8. */
+    struct mr_json *input = mr_utf8_valid(body, len) ? mr_json_stringn(body, len) : NULL;
+    add_err(&v, NULL, -1, "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from", input, NULL);
+    mr_json_free(input);
+    *out_err = dump(one("detail", errors));
+    return MR_EVALIDATION;
+}
+
 /* A JSON number, or a numeric string (pydantic's lax mode); -1 on a type error. */
 static int as_number(struct mr_json *x, double *out, bool *parse_error)
 {
@@ -176,15 +356,8 @@ static int as_number(struct mr_json *x, double *out, bool *parse_error)
         return 0;
     }
     if (mr_json_is_string(x)) {
-        const char *s = mr_json_string_value(x);
-        char *end;
-        double d = strtod(s, &end);
-        while (*end == ' ')
-            end++;
-        if (end != s && *end == '\0' && mr_json_string_length(x) == strlen(s)) {
-            *out = d;
+        if (api_parse_float_text(mr_json_string_value(x), mr_json_string_length(x), out) == 0)
             return 0;
-        }
         *parse_error = true;
     }
     return -1;
@@ -224,55 +397,66 @@ static int get_float(struct v *v, const char *name, enum presence p, double lo, 
     return 1;
 }
 
+/* An integer within lo..hi, exact over all of int64 (no double in between). */
 static int get_int(struct v *v, const char *name, enum presence p, long long lo, long long hi,
                    long long *out)
 {
     struct mr_json *x = lookup(v, name, p);
     if (!x)
         return 0;
-    double d;
-    bool parse_error;
+    int64_t i = 0;
+    int range = 0; /* -1: below int64, 1: above it */
+    const char *type = NULL, *msg = NULL;
     if (mr_json_is_integer(x)) {
-        d = (double)mr_json_integer_value(x);
-    } else if (as_number(x, &d, &parse_error) != 0 || d != floor(d) || !isfinite(d)) {
-        bool frac = mr_json_is_real(x) && isfinite(mr_json_real_value(x));
-        add_err(v, name, -1,
-                frac                   ? "int_from_float"
-                : mr_json_is_string(x) ? "int_parsing"
-                                       : "int_type",
-                frac ? "Input should be a valid integer, got a number with a fractional part"
-                : mr_json_is_string(x)
-                    ? "Input should be a valid integer, unable to parse string as an integer"
-                    : "Input should be a valid integer",
-                x, NULL);
+        i = mr_json_integer_value(x);
+    } else if (mr_json_is_bigint(x)) {
+        range = mr_json_number_value(x) < 0 ? -1 : 1;
+    } else if (mr_json_is_real(x)) {
+        double d = mr_json_real_value(x); /* always finite: JSON has no NaN */
+        if (d != floor(d)) {
+            type = "int_from_float";
+            msg = "Input should be a valid integer, got a number with a fractional part";
+        } else if (d >= 9223372036854775808.0)
+            range = 1;
+        else if (d < -9223372036854775808.0)
+            range = -1;
+        else
+            i = (int64_t)d;
+    } else if (mr_json_is_string(x)) {
+        switch (api_parse_int_text(mr_json_string_value(x), mr_json_string_length(x), &i)) {
+        case API_INT_OK:
+            break;
+        case API_INT_ABOVE:
+            range = 1;
+            break;
+        case API_INT_BELOW:
+            range = -1;
+            break;
+        default:
+            type = "int_parsing";
+            msg = "Input should be a valid integer, unable to parse string as an integer";
+        }
+    } else {
+        type = "int_type";
+        msg = "Input should be a valid integer";
+    }
+    if (type) {
+        add_err(v, name, -1, type, msg, x, NULL);
         return -1;
     }
-    char msg[96];
-    if (d < (double)lo) {
-        snprintf(msg, sizeof msg, "Input should be greater than or equal to %lld", lo);
-        add_err(v, name, -1, "greater_than_equal", msg, x, one("ge", mr_json_integer(lo)));
+    char text[96];
+    if (range > 0 || (range == 0 && i > hi)) {
+        snprintf(text, sizeof text, "Input should be less than or equal to %lld", hi);
+        add_err(v, name, -1, "less_than_equal", text, x, one("le", mr_json_integer(hi)));
         return -1;
     }
-    if (d > (double)hi) {
-        snprintf(msg, sizeof msg, "Input should be less than or equal to %lld", hi);
-        add_err(v, name, -1, "less_than_equal", msg, x, one("le", mr_json_integer(hi)));
+    if (range < 0 || i < lo) {
+        snprintf(text, sizeof text, "Input should be greater than or equal to %lld", lo);
+        add_err(v, name, -1, "greater_than_equal", text, x, one("ge", mr_json_integer(lo)));
         return -1;
     }
-    *out = (long long)d;
+    *out = i;
     return 1;
-}
-
-static int parse_bool_text(const char *s, bool *out)
-{
-    static const char *const t[] = {"true", "1", "yes", "on", "t", "y"};
-    static const char *const f[] = {"false", "0", "no", "off", "f", "n"};
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-        if (strcasecmp(s, t[i]) == 0)
-            return *out = true, 0;
-        if (strcasecmp(s, f[i]) == 0)
-            return *out = false, 0;
-    }
-    return -1;
 }
 
 static int get_bool(struct v *v, const char *name, enum presence p, bool *out)
@@ -288,7 +472,7 @@ static int get_bool(struct v *v, const char *name, enum presence p, bool *out)
         *out = mr_json_integer_value(x) == 1;
         return 1;
     }
-    if (mr_json_is_string(x) && parse_bool_text(mr_json_string_value(x), out) == 0)
+    if (mr_json_is_string(x) && api_parse_bool_text(mr_json_string_value(x), out) == 0)
         return 1;
     add_err(v, name, -1, mr_json_is_string(x) ? "bool_parsing" : "bool_type",
             mr_json_is_string(x) ? "Input should be a valid boolean, unable to interpret input"
@@ -338,6 +522,24 @@ static int get_type(struct v *v, const char *name, enum presence p, enum mr_memo
     if (!x)
         return 0;
     return check_type(v, name, -1, x, out) == 0 ? 1 : -1;
+}
+
+static const char MODE_EXPECTED[] = "'hybrid', 'semantic' or 'lexical'";
+
+/* The search mode, an enum as pydantic checks one: anything but the three strings, null included.
+ */
+static int get_mode(struct v *v, const char *name, enum mr_search_mode *out)
+{
+    struct mr_json *x = lookup(v, name, OPTIONAL);
+    if (!x)
+        return 0;
+    if (mr_json_is_string(x) &&
+        mr_search_mode_parse(mr_json_string_value(x), mr_json_string_length(x), out) == 0)
+        return 1;
+    char msg[96];
+    snprintf(msg, sizeof msg, "Input should be %s", MODE_EXPECTED);
+    add_err(v, name, -1, "enum", msg, x, one("expected", mr_json_string(MODE_EXPECTED)));
+    return -1;
 }
 
 static int get_strv(struct v *v, const char *name, enum presence p, struct mr_strv *out)
@@ -514,6 +716,7 @@ int api_decode_search(const char *body, size_t len, struct api_search *out, size
         /* An empty list filters nothing, as the reference's `if memory_types:`. */
     }
     get_bool(&v, "include_archived", OPTIONAL, &in->include_archived);
+    get_mode(&v, "mode", &in->mode);
     return finish(&v, out_err);
 }
 
@@ -541,7 +744,7 @@ int api_decode_conversation_create(const char *body, size_t len,
     if (get_string(&v, "title", NULLABLE, 0, 500, &title, &tl) > 0)
         in->title = title;
     long long ds;
-    if (get_int(&v, "data_source_id", NULLABLE, INT64_MIN / 2, INT64_MAX / 2, &ds) > 0) {
+    if (get_int(&v, "data_source_id", NULLABLE, INT64_MIN, INT64_MAX, &ds) > 0) {
         in->has_data_source_id = true;
         in->data_source_id = ds;
     }
@@ -577,8 +780,8 @@ int api_decode_conversation_patch(const char *body, size_t len, struct api_conve
     }
     if (field(&v, "data_source_id", &is_null)) {
         long long ds = 0;
-        in->has_data_source_id = is_null || get_int(&v, "data_source_id", NULLABLE, INT64_MIN / 2,
-                                                    INT64_MAX / 2, &ds) > 0;
+        in->has_data_source_id =
+            is_null || get_int(&v, "data_source_id", NULLABLE, INT64_MIN, INT64_MAX, &ds) > 0;
         in->data_source_id_null = is_null;
         in->data_source_id = ds;
     }
@@ -652,39 +855,130 @@ char *api_encode_memory(const struct mr_memory *m)
     return dump(memory_json(m));
 }
 
-char *api_encode_search(const struct mr_search_results *r, const char *query, size_t query_len)
+/* ---------- bounded lists ---------- */
+
+/*
+ * A list answer written item by item into one buffer that stops growing at
+ * max bytes (0: no bound). Each item is built and printed alone, so the
+ * whole list never exists as a tree; the item that would pass the bound is
+ * left out with every one after it and the answer says "truncated": true.
+ * The first item is always in (a page must move on); a single memory is
+ * bounded by the request limits that made it.
+ */
+struct list_out {
+    char *p;
+    size_t len, cap, max;
+    size_t n; /* items written */
+    bool truncated;
+};
+
+static void put(struct list_out *o, const char *s, size_t n)
 {
-    struct mr_json *results = mr_json_array();
-    for (size_t i = 0; i < r->n; i++) {
-        struct mr_json *o = memory_json(&r->memories[i]);
-        /* Rounded to 4 places, as the reference does. */
-        mr_json_set(o, "similarity_score", mr_json_real(round(r->scores[i] * 1e4) / 1e4));
-        mr_json_append(results, o);
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 4096;
+        while (cap < o->len + n + 1)
+            cap *= 2;
+        o->p = mr_xrealloc(o->p, cap);
+        o->cap = cap;
     }
-    struct mr_json *o = mr_json_object();
-    mr_json_set(o, "results", results);
-    mr_json_set(o, "total", mr_json_integer((int64_t)r->n));
-    mr_json_set(o, "query", mr_json_stringn(query, query_len));
-    return dump(o);
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+    o->p[o->len] = '\0';
 }
 
-/* {"<key>": items, "total", "limit", "offset"}: the shape of every paged list. */
-static char *page_json(const char *key, struct mr_json *items, int64_t total, struct mr_page page)
+static void put_str(struct list_out *o, const char *s)
 {
-    struct mr_json *o = one(key, items);
-    o = mr_json_with(o, "total", mr_json_integer(total));
-    o = mr_json_with(o, "limit", mr_json_integer(page.limit));
-    o = mr_json_with(o, "offset", mr_json_integer(page.offset));
-    return dump(o);
+    put(o, s, strlen(s));
 }
 
-char *api_encode_memory_page(const struct mr_memory *v, size_t n, int64_t total,
-                             struct mr_page page)
+/* Adds item (taken) unless it would pass the bound; reserve: what the closing fields need. */
+static bool put_item(struct list_out *o, struct mr_json *item, size_t reserve)
 {
-    struct mr_json *a = mr_json_array();
-    for (size_t i = 0; i < n; i++)
-        mr_json_append(a, memory_json(&v[i]));
-    return page_json("memories", a, total, page);
+    char *s = o->truncated ? NULL : mr_json_print(item, 15);
+    mr_json_free(item);
+    if (!s)
+        return false;
+    size_t n = strlen(s);
+    if (o->n > 0 && o->max && o->len + 1 + n + reserve > o->max) {
+        free(s);
+        o->truncated = true;
+        return false;
+    }
+    if (o->n++)
+        put(o, ",", 1);
+    put(o, s, n);
+    free(s);
+    return true;
+}
+
+static double round4(double x)
+{
+    return round(x * 1e4) / 1e4;
+}
+
+/* One search result: the memory, its fused score and both sides' scores. */
+static struct mr_json *search_result_json(const struct mr_search_results *r, size_t i)
+{
+    struct mr_json *o = memory_json(&r->memories[i]);
+    /* Rounded to 4 places, as the reference does (rounding keeps the order non-increasing). */
+    mr_json_set(o, "similarity_score", mr_json_real(round4(r->scores[i])));
+    struct mr_json *sides = one("semantic", mr_json_real(round4(r->semantic[i])));
+    mr_json_set(sides, "lexical", mr_json_real(round4(r->lexical[i])));
+    mr_json_set(o, "scores", sides);
+    return o;
+}
+
+char *api_encode_search(struct mr_search_results *r, const char *query, size_t query_len,
+                        size_t max_bytes)
+{
+    struct mr_json *q = mr_json_stringn(query, query_len);
+    char *qs = mr_json_print(q, 0);
+    mr_json_free(q);
+    struct list_out o = {.max = max_bytes};
+    size_t reserve = (qs ? strlen(qs) : 2) + 96;
+    put_str(&o, "{\"results\":[");
+    /* Each memory goes once written (or left out): the answer replaces them, not adds to them. */
+    for (size_t i = 0; i < r->n; i++) {
+        if (!o.truncated)
+            put_item(&o, search_result_json(r, i), reserve);
+        mr_memory_clear(&r->memories[i]);
+    }
+    char tail[96];
+    snprintf(tail, sizeof tail, "],\"total\":%zu,\"query\":", o.n);
+    put_str(&o, tail);
+    put_str(&o, qs ? qs : "\"\"");
+    /* The ranking used: the requested mode, or the one side the query had (service.h). */
+    put_str(&o, ",\"mode\":\"");
+    put_str(&o, mr_search_mode_name(r->mode));
+    put_str(&o, o.truncated ? "\",\"truncated\":true}" : "\",\"truncated\":false}");
+    free(qs);
+    return o.p;
+}
+
+/* Closes a paged list: {"<key>": [items], "total", "limit", "offset", "truncated"}. */
+static char *page_close(struct list_out *o, int64_t total, struct mr_page page)
+{
+    char tail[160];
+    snprintf(tail, sizeof tail, "],\"total\":%lld,\"limit\":%lld,\"offset\":%lld,\"truncated\":%s}",
+             (long long)total, (long long)page.limit, (long long)page.offset,
+             o->truncated ? "true" : "false");
+    put_str(o, tail);
+    return o->p;
+}
+
+#define PAGE_RESERVE 160
+
+char *api_encode_memory_page(struct mr_memory *v, size_t n, int64_t total, struct mr_page page,
+                             size_t max_bytes)
+{
+    struct list_out o = {.max = max_bytes};
+    put_str(&o, "{\"memories\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (!o.truncated)
+            put_item(&o, memory_json(&v[i]), PAGE_RESERVE);
+        mr_memory_clear(&v[i]);
+    }
+    return page_close(&o, total, page);
 }
 
 char *api_encode_stats(const struct mr_stats *s)
@@ -735,12 +1029,13 @@ char *api_encode_conversation(const struct mr_conversation *c)
 }
 
 char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, int64_t total,
-                                   struct mr_page page)
+                                   struct mr_page page, size_t max_bytes)
 {
-    struct mr_json *a = mr_json_array();
-    for (size_t i = 0; i < n; i++)
-        mr_json_append(a, conversation_json(&v[i]));
-    return page_json("conversations", a, total, page);
+    struct list_out o = {.max = max_bytes};
+    put_str(&o, "{\"conversations\":[");
+    for (size_t i = 0; i < n && put_item(&o, conversation_json(&v[i]), PAGE_RESERVE); i++)
+        ;
+    return page_close(&o, total, page);
 }
 
 char *api_encode_health(const char *status, const struct mr_service_health *h, const char *version)

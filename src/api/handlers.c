@@ -56,11 +56,10 @@ static bool query_int(struct api_call *c, const char *name, long long lo, long l
         *out = def;
         return true;
     }
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
+    int64_t x = 0;
+    int rc = api_parse_int_text(v, strlen(v), &x);
     const char *input = mr_utf8_valid(v, strlen(v)) ? v : NULL;
-    if (errno || end == v || *end) {
+    if (rc == API_INT_BAD) {
         api_reply(c, 422,
                   api_encode_param_error("query", name, "int_parsing",
                                          "Input should be a valid integer, unable to parse string "
@@ -69,17 +68,27 @@ static bool query_int(struct api_call *c, const char *name, long long lo, long l
         return false;
     }
     char msg[96];
-    if (x < lo || x > hi) {
+    bool below = rc == API_INT_BELOW || (rc == API_INT_OK && x < lo);
+    if (below || rc == API_INT_ABOVE || x > hi) {
         snprintf(msg, sizeof msg, "Input should be %s than or equal to %lld",
-                 x < lo ? "greater" : "less", x < lo ? lo : hi);
+                 below ? "greater" : "less", below ? lo : hi);
         api_reply(c, 422,
-                  api_encode_param_error("query", name,
-                                         x < lo ? "greater_than_equal" : "less_than_equal", msg,
-                                         input));
+                  api_encode_param_error(
+                      "query", name, below ? "greater_than_equal" : "less_than_equal", msg, input));
         return false;
     }
     *out = x;
     return true;
+}
+
+bool api_json_body(struct api_call *c)
+{
+    char *verr = NULL;
+    if (api_check_content_type(mr_http_header(c->req, "Content-Type"), c->req->body,
+                               c->req->body_len, &verr) == 0)
+        return true;
+    api_reply(c, 422, verr);
+    return false;
 }
 
 static bool page(struct api_call *c, struct mr_page *p)
@@ -99,6 +108,8 @@ void api_memory_create(struct api_call *c)
     struct mr_memory m;
     struct mr_err err;
     char *verr = NULL;
+    if (!api_json_body(c))
+        return;
     if (api_decode_memory_create(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                  &verr) != 0) {
         api_reply(c, 422, verr);
@@ -117,12 +128,15 @@ void api_memory_search(struct api_call *c)
     struct mr_search_results out;
     struct mr_err err;
     char *verr = NULL;
+    if (!api_json_body(c))
+        return;
     if (api_decode_search(c->req->body, c->req->body_len, &r, c->api->max_list_items, &verr) != 0) {
         api_reply(c, 422, verr);
     } else if (mr_memory_search(c->api->svc, &c->who, &r.in, &out, &err) != 0) {
         api_reply_error(c, &err);
     } else {
-        api_reply(c, 200, api_encode_search(&out, r.in.query, r.in.query_len));
+        api_reply(c, 200,
+                  api_encode_search(&out, r.in.query, r.in.query_len, c->api->max_response_bytes));
         mr_search_results_clear(&out);
     }
     api_search_free(&r);
@@ -174,7 +188,7 @@ void api_memory_patch(struct api_call *c)
     struct mr_memory m;
     struct mr_err err;
     char *verr = NULL;
-    if (!path_uuid(c, 0, "memory_id", id))
+    if (!path_uuid(c, 0, "memory_id", id) || !api_json_body(c))
         return;
     if (api_decode_memory_patch(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                 &verr) != 0) {
@@ -221,6 +235,8 @@ void api_conversation_create(struct api_call *c)
     struct mr_conversation conv;
     struct mr_err err;
     char *verr = NULL;
+    if (!api_json_body(c))
+        return;
     if (api_decode_conversation_create(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                        &verr) != 0) {
         api_reply(c, 422, verr);
@@ -246,7 +262,7 @@ void api_conversation_list(struct api_call *c)
         api_reply_error(c, &err);
         return;
     }
-    api_reply(c, 200, api_encode_conversation_page(v, n, total, p));
+    api_reply(c, 200, api_encode_conversation_page(v, n, total, p, c->api->max_response_bytes));
     for (size_t i = 0; i < n; i++)
         mr_conversation_clear(&v[i]);
     free(v);
@@ -274,7 +290,7 @@ void api_conversation_patch(struct api_call *c)
     struct mr_conversation conv;
     struct mr_err err;
     char *verr = NULL;
-    if (!path_uuid(c, 0, "conversation_id", id))
+    if (!path_uuid(c, 0, "conversation_id", id) || !api_json_body(c))
         return;
     if (api_decode_conversation_patch(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                       &verr) != 0) {
@@ -314,10 +330,8 @@ void api_conversation_memories(struct api_call *c)
         api_reply_error(c, &err);
         return;
     }
-    api_reply(c, 200, api_encode_memory_page(v, n, total, p));
-    for (size_t i = 0; i < n; i++)
-        mr_memory_clear(&v[i]);
-    free(v);
+    api_reply(c, 200, api_encode_memory_page(v, n, total, p, c->api->max_response_bytes));
+    free(v); /* the encoder cleared each memory */
 }
 
 void api_health(struct api_call *c)

@@ -47,6 +47,12 @@ int api_route(const char *method, const char *path, const struct api_route **out
 
 /* Sets the answer; body is malloc'd JSON (or NULL) the server frees. */
 void api_reply(struct api_call *c, int status, char *body);
+/*
+ * A JSON body's Content-Type, as FastAPI checks it (api_check_content_type):
+ * every handler of a route with a JSON body asks first. False after
+ * replying 422.
+ */
+bool api_json_body(struct api_call *c);
 /* Answers err as {"detail": msg} with its code's status; logs 5xx but 503. */
 void api_reply_error(struct api_call *c, const struct mr_err *err);
 

@@ -57,7 +57,7 @@ static bool may_administer(struct api_call *c)
 void api_schema_put(struct api_call *c)
 {
     int64_t ds;
-    if (!path_data_source(c, &ds) || !may_administer(c))
+    if (!path_data_source(c, &ds) || !may_administer(c) || !api_json_body(c))
         return;
     struct mr_sql_schema *schema = NULL;
     int status;
@@ -111,6 +111,8 @@ void api_example_create(struct api_call *c)
 {
     struct api_example r;
     char *verr = NULL;
+    if (!api_json_body(c))
+        return;
     if (api_decode_example(c->req->body, c->req->body_len, &r, &verr) != 0) {
         api_reply(c, 422, verr);
         return;

@@ -142,7 +142,9 @@ int api_route(const char *method, const char *path, const struct api_route **out
         if (match(routes[i].pattern, &segs, p, pl, &np) != best_any)
             continue;
         size_t used = strlen(allow);
-        snprintf(allow + used, allow_cap - used, "%s%s", used ? ", " : "", routes[i].method);
+        /* HEAD is answered wherever GET is (the server runs GET for it), so it is allowed too. */
+        snprintf(allow + used, allow_cap - used, "%s%s%s", used ? ", " : "", routes[i].method,
+                 strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
     }
     return 405;
 }
@@ -184,17 +186,13 @@ static bool admin_scope(struct api_call *c)
     const char *all = mr_http_query(c->req, "all_users", &has_all);
     const char *user = mr_http_query(c->req, "user_id", &has_user);
     bool all_users = false;
-    if (has_all) {
-        if (strcmp(all, "true") == 0 || strcmp(all, "1") == 0)
-            all_users = true;
-        else if (strcmp(all, "false") != 0 && strcmp(all, "0") != 0) {
-            api_reply(c, 422,
-                      api_encode_param_error("query", "all_users", "bool_parsing",
-                                             "Input should be a valid boolean, unable to "
-                                             "interpret input",
-                                             mr_utf8_valid(all, strlen(all)) ? all : NULL));
-            return false;
-        }
+    if (has_all && api_parse_bool_text(all, &all_users) != 0) {
+        api_reply(c, 422,
+                  api_encode_param_error("query", "all_users", "bool_parsing",
+                                         "Input should be a valid boolean, unable to interpret "
+                                         "input",
+                                         mr_utf8_valid(all, strlen(all)) ? all : NULL));
+        return false;
     }
     if (!all_users && !has_user)
         return true;

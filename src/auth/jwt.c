@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "memori/auth.h"
+#include "memori/json.h"
 #include "memori/util.h"
 
 #define MIN_SECRET_BYTES 32
@@ -58,6 +59,42 @@ static int unauth(struct mr_err *err, const char *why)
     return mr_err_set(err, MR_EUNAUTH, "%s", why);
 }
 
+/*
+ * The principal of verified claims. exp is required; exp, nbf and iat must
+ * be integers (NumericDate in whole seconds: RFC 7519 allows fractions, we
+ * do not, and a string is never a date); sub, and tenant and role when
+ * present, must be strings.
+ */
+static int claims_principal(const struct mr_auth *a, const struct mr_json *claims,
+                            struct mr_principal *out, struct mr_err *err)
+{
+    if (!mr_json_is_object(claims))
+        return unauth(err, "Invalid token: bad signature or format");
+    struct mr_json *exp = mr_json_get(claims, "exp"), *nbf = mr_json_get(claims, "nbf"),
+                   *iat = mr_json_get(claims, "iat");
+    if (!exp)
+        return unauth(err, "Invalid token: no exp claim");
+    if (!mr_json_is_integer(exp) || (nbf && !mr_json_is_integer(nbf)) ||
+        (iat && !mr_json_is_integer(iat)))
+        return unauth(err, "Invalid token: exp, nbf and iat must be integers (seconds since 1970)");
+    int64_t now = mr_clock_now(a->clock) / MR_USEC_PER_SEC;
+    if (mr_json_integer_value(exp) <= now)
+        return unauth(err, "Token expired");
+    if (nbf && mr_json_integer_value(nbf) > now)
+        return unauth(err, "Token not valid yet");
+    struct mr_json *sub = mr_json_get(claims, "sub"), *tenant = mr_json_get(claims, "tenant"),
+                   *role = mr_json_get(claims, "role");
+    if (!valid_id(mr_json_string_value(sub)) || (tenant && !valid_id(mr_json_string_value(tenant))))
+        return unauth(err, "Invalid token: sub and tenant must be strings of 1..255 characters");
+    if (role && !mr_json_is_string(role))
+        return unauth(err, "Invalid token: role must be a string");
+    snprintf(out->user_id, sizeof out->user_id, "%s", mr_json_string_value(sub));
+    snprintf(out->tenant_id, sizeof out->tenant_id, "%s",
+             tenant && a->multi_tenant ? mr_json_string_value(tenant) : a->default_tenant);
+    out->admin = role && strcmp(mr_json_string_value(role), "admin") == 0;
+    return 0;
+}
+
 static int verify(const struct mr_auth *a, const char *authorization, struct mr_principal *out,
                   struct mr_err *err)
 {
@@ -79,41 +116,24 @@ static int verify(const struct mr_auth *a, const char *authorization, struct mr_
         jwt_free(jwt);
         return unauth(err, "Invalid token: bad signature or format");
     }
-    /* The algorithm is ours to choose, never the token's ("alg": "none", RS/HS confusion). */
-    if (jwt_get_alg(jwt) != want) {
+    /*
+     * The algorithm is ours to choose, never the token's ("alg": "none",
+     * RS/HS confusion), and named exactly: JOSE names are case-sensitive
+     * (RFC 7515 §4.1.1), though libjwt reads "hs256" as HS256.
+     */
+    const char *alg = jwt_get_header(jwt, "alg");
+    if (jwt_get_alg(jwt) != want || !alg || strcmp(alg, a->algorithm) != 0) {
         jwt_free(jwt);
         return unauth(err, "Invalid token: algorithm not accepted");
     }
-    int64_t now = mr_clock_now(a->clock) / MR_USEC_PER_SEC;
-    errno = 0;
-    long exp = jwt_get_grant_int(jwt, "exp");
-    if (errno != 0 || exp <= 0) {
-        jwt_free(jwt);
-        return unauth(err, "Invalid token: no exp claim");
-    }
-    if (exp <= now) {
-        jwt_free(jwt);
-        return unauth(err, "Token expired");
-    }
-    errno = 0;
-    long nbf = jwt_get_grant_int(jwt, "nbf");
-    if (errno == 0 && nbf > now) {
-        jwt_free(jwt);
-        return unauth(err, "Token not valid yet");
-    }
-    const char *sub = jwt_get_grant(jwt, "sub");
-    const char *tenant = jwt_get_grant(jwt, "tenant");
-    const char *role = jwt_get_grant(jwt, "role");
-    if (!valid_id(sub) || (tenant && !valid_id(tenant))) {
-        jwt_free(jwt);
-        return unauth(err, "Invalid token: sub and tenant must be 1..255 characters");
-    }
-    snprintf(out->user_id, sizeof out->user_id, "%s", sub);
-    snprintf(out->tenant_id, sizeof out->tenant_id, "%s",
-             tenant && a->multi_tenant ? tenant : a->default_tenant);
-    out->admin = role && strcmp(role, "admin") == 0;
+    /* The claims as JSON: libjwt 1.10 reads a float or a string as the integer 0. */
+    char *text = jwt_get_grants_json(jwt, NULL);
+    struct mr_json *claims = text ? mr_json_parse(text, strlen(text), NULL) : NULL;
+    free(text);
     jwt_free(jwt);
-    return 0;
+    rc = claims_principal(a, claims, out, err);
+    mr_json_free(claims);
+    return rc;
 }
 
 int mr_auth_identify(const struct mr_auth *a, const char *authorization, const char *x_user_id,

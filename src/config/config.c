@@ -79,6 +79,14 @@ static const struct var vars[] = {
     {"MEMORI_MAX_CONNECTIONS", K_INT, OFF(max_connections), "1000", 1, 100000, NULL, false},
     {"MEMORI_CONNECTION_TIMEOUT_S", K_INT, OFF(connection_timeout_s), "30", 1, 3600, NULL, false},
     {"MEMORI_MAX_HEADER_BYTES", K_SIZE, OFF(max_header_bytes), "32768", 4096, 1 << 20, NULL, false},
+    {"MEMORI_HEADER_TIMEOUT_S", K_INT, OFF(header_timeout_s), "10", 1, 3600, NULL, false},
+    {"MEMORI_BODY_TIMEOUT_S", K_INT, OFF(body_timeout_s), "30", 1, 3600, NULL, false},
+    {"MEMORI_MAX_CONNECTIONS_PER_PEER", K_INT, OFF(max_connections_per_peer), "0", 0, 100000, NULL,
+     false},
+    {"MEMORI_MAX_METADATA_BYTES", K_SIZE, OFF(max_metadata_bytes), "65536", 1024, 64 << 20, NULL,
+     false},
+    {"MEMORI_MAX_RESPONSE_BYTES", K_SIZE, OFF(max_response_bytes), "4194304", 65536,
+     INT64_C(1) << 30, NULL, false},
     {"MEMORI_MAX_LIST_ITEMS", K_INT, OFF(max_list_items), "1000", 1, 100000, NULL, false},
     {"MEMORI_HNSW_THRESHOLD", K_INT, OFF(hnsw_threshold), "20000", 0, 100000000, NULL, false},
     {"MEMORI_HNSW_EF_SEARCH", K_INT, OFF(hnsw_ef_search), "128", 1, 10000, NULL, false},
@@ -348,9 +356,10 @@ int mr_config_load(struct mr_config *cfg, char *const *env, const char *dotenv_p
     if (!cfg->embedding_model)
         cfg->embedding_model = mr_xstrdup(mr_embed_default_model(cfg->embedding_provider));
     cfg->has_min_similarity = mr_config_is_set(cfg, "MEMORY_MIN_SIMILARITY_THRESHOLD");
+    /* Unset: the default mode's (hybrid) calibrated default; main.c adds the other modes'. */
     if (!cfg->has_min_similarity)
         cfg->min_similarity =
-            mr_embed_default_threshold(cfg->embedding_provider, cfg->embedding_model);
+            mr_embed_default_thresholds(cfg->embedding_provider, cfg->embedding_model).hybrid;
     rc = parse_database_url(cfg, err);
 out:
     for (size_t i = 0; i < N_VARS; i++)

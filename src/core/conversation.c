@@ -20,11 +20,31 @@ static int get_owned(struct mr_store_tx *tx, const struct mr_identity *who, cons
     return 0;
 }
 
+/*
+ * A create whose id is taken (rc, MR_ECONFLICT): the caller's own is a
+ * conflict; another user's or tenant's answers as an unknown conversation
+ * does everywhere else (404, the message of a memory created into it), so
+ * the create tells nothing about who holds the id.
+ */
+static int taken_id(struct mr_store_tx *tx, const struct mr_identity *who, const char *id, int rc,
+                    struct mr_err *err)
+{
+    struct mr_conversation c = {0};
+    struct mr_err ignored;
+    if (mr_store_conv_get(tx, id, &c, &ignored) == 0 && !core_owns(who, c.user_id, c.tenant_id))
+        rc = mr_err_set(err, MR_ENOTFOUND, "Conversation %s not found", id);
+    mr_conversation_clear(&c);
+    return rc;
+}
+
 int mr_conversation_create(struct mr_service *svc, const struct mr_identity *who,
                            const struct mr_conversation_create *in, struct mr_conversation *out,
                            struct mr_err *err)
 {
     memset(out, 0, sizeof *out);
+    int rc = core_check_metadata(svc, in->metadata, false, err);
+    if (rc)
+        return rc;
     struct core_trace t;
     core_trace_start(svc, &t);
     int64_t now = mr_clock_now(svc->clock);
@@ -42,9 +62,11 @@ int mr_conversation_create(struct mr_service *svc, const struct mr_identity *who
     out->last_activity_at = out->created_at = out->updated_at = now;
 
     struct mr_store_tx *tx;
-    int rc = mr_store_begin(svc->store, true, &tx, err);
+    rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc == 0) {
         rc = mr_store_conv_insert(tx, out, err);
+        if (rc == MR_ECONFLICT)
+            rc = taken_id(tx, who, out->conversation_id, rc, err);
         rc = core_finish(tx, rc, err);
     }
     core_trace_end(svc, &t, "conversation_create", who, rc, "conversation %s",
@@ -107,6 +129,8 @@ int mr_conversation_update(struct mr_service *svc, const struct mr_identity *who
             char *merged = mr_json_merge_objects(out->metadata, p->metadata);
             if (!merged) {
                 rc = mr_err_set(err, MR_EINVAL, "metadata must be a JSON object");
+            } else if ((rc = core_check_metadata(svc, merged, true, err)) != 0) {
+                free(merged); /* nothing is written: the transaction rolls back */
             } else {
                 free(out->metadata);
                 out->metadata = merged;

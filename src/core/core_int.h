@@ -24,10 +24,11 @@ struct mr_service {
     int short_term_expiry_days;
     int archive_threshold_days;
     int default_limit;
-    double default_min_similarity;
+    double min_similarity[MR_SEARCH_MODES]; /* each mode's default, by enum mr_search_mode */
     bool relaxed_sharing;
     size_t embed_batch_size;
     bool debug;
+    size_t max_metadata_bytes;
 };
 
 /* True when the store's own vector index answers searches (no in-process index). */
@@ -62,6 +63,14 @@ static inline void core_trace_start(const struct mr_service *svc, struct core_tr
 void core_trace_end(const struct mr_service *svc, const struct core_trace *t, const char *op,
                     const struct mr_identity *who, int rc, const char *what_fmt, ...)
     __attribute__((format(printf, 6, 7)));
+
+/*
+ * The metadata bound (MEMORI_MAX_METADATA_BYTES) on what would be stored:
+ * metadata, the compact text after a create or a merge. MR_ETOOLARGE (413)
+ * naming the field, with merged saying which it was.
+ */
+int core_check_metadata(const struct mr_service *svc, const char *metadata, bool merged,
+                        struct mr_err *err);
 
 /* True when the row belongs to the caller (same user and tenant). */
 static inline bool core_owns(const struct mr_identity *who, const char *user_id,

@@ -21,6 +21,16 @@ int core_finish(struct mr_store_tx *tx, int rc, struct mr_err *err)
     return mr_store_commit(tx, err);
 }
 
+int core_check_metadata(const struct mr_service *svc, const char *metadata, bool merged,
+                        struct mr_err *err)
+{
+    size_t n = metadata ? strlen(metadata) : 0;
+    if (n <= svc->max_metadata_bytes)
+        return 0;
+    return mr_err_set(err, MR_ETOOLARGE, "metadata is %zu bytes%s; the limit is %zu bytes", n,
+                      merged ? " after the merge" : "", svc->max_metadata_bytes);
+}
+
 int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct core_trace *t,
                    struct mr_err *err)
 {
@@ -36,6 +46,8 @@ int core_index_put(struct mr_service *svc, const struct mr_memory *m, struct cor
         .expires_at = m->expires_at,
         .vec = m->embedding,
         .is_shared = m->is_shared && mr_memory_type_shareable(m->memory_type),
+        .content = m->content,
+        .content_len = m->content ? strlen(m->content) : 0,
     };
     int64_t t0 = core_clock(svc);
     int rc = mr_index_upsert(svc->index, &e, err);
@@ -145,11 +157,14 @@ int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
     if (in->shared && !mr_memory_type_shareable(in->memory_type))
         return mr_err_set(err, MR_EINVAL,
                           "Only rule, entity and relationship memories can be shared");
+    int rc = core_check_metadata(svc, in->metadata, false, err);
+    if (rc)
+        return rc;
 
     struct core_trace t;
     core_trace_start(svc, &t);
     struct mr_memory *m = out;
-    int rc = core_embed(svc, in->content, in->content_len, &t, &m->embedding, err);
+    rc = core_embed(svc, in->content, in->content_len, &t, &m->embedding, err);
     if (rc)
         goto fail;
     int64_t now = mr_clock_now(svc->clock);
@@ -255,7 +270,9 @@ int mr_memory_update(struct mr_service *svc, const struct mr_identity *who, cons
             merged = mr_json_merge_objects(out->metadata, p->metadata);
             if (!merged)
                 rc = mr_err_set(err, MR_EINVAL, "metadata must be a JSON object");
-            else {
+            else if (rc == 0) /* past the bound: nothing is written, the transaction rolls back */
+                rc = core_check_metadata(svc, merged, true, err);
+            if (merged && rc == 0) {
                 free(out->metadata);
                 out->metadata = merged;
                 merged = NULL;

@@ -1,16 +1,29 @@
 /*
- * search.c — semantic search (DESIGN.md §3, §4): embed the query, find the
- * caller's best live matches with every filter applied during the scan —
- * in the in-process index (SQLite) or in the store's own vector index
- * (PostgreSQL) — then record the access of each returned memory (+1 access,
- * +0.01 importance, promotion) in one transaction and one batched write,
- * committed without waiting for the disk (MR_TX_WRITE_LAZY): statistics may
- * lose their last fraction of a second on power loss, never a memory.
+ * search.c — ranked search (DESIGN.md §3, §4, §8; docs/ranking.md): embed
+ * the query and cut it into lexical terms; take the candidates of the
+ * request's mode with every filter applied before ranking — each side's
+ * best k' = mr_fusion_depth(limit) in hybrid, the one side's best `limit`
+ * in semantic or lexical mode — with both scores computed exactly for each;
+ * fuse (src/core/fusion.c), cut at min_similarity on the fused score, keep
+ * the first `limit` that still pass every filter when read back; then
+ * record the access of each returned memory (+1 access, +0.01 importance,
+ * promotion) in one transaction and one batched write, committed without
+ * waiting for the disk (MR_TX_WRITE_LAZY): statistics may lose their last
+ * fraction of a second on power loss, never a memory.
+ *
+ * Candidates come from the in-process index (SQLite: both sides, one call)
+ * or from the store's own vector index (PostgreSQL: the vector side only
+ * until its lexical round, so searches there rank semantically and report
+ * lexical scores of 0; that round adds the store's lexical candidates and
+ * scores in search_store, the rest is shared).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core_int.h"
+#include "memori/fusion.h"
+#include "memori/lexical.h"
 #include "memori/rules.h"
 
 void mr_search_results_clear(struct mr_search_results *r)
@@ -19,6 +32,8 @@ void mr_search_results_clear(struct mr_search_results *r)
         mr_memory_clear(&r->memories[i]);
     free(r->memories);
     free(r->scores);
+    free(r->semantic);
+    free(r->lexical);
     memset(r, 0, sizeof *r);
 }
 
@@ -44,60 +59,183 @@ static bool search_admits(const struct mr_service *svc, const struct mr_identity
     return !q->conversation_id || strcmp(q->conversation_id, m->conversation_id) == 0;
 }
 
+/* Room for `limit` results. */
+static void results_init(struct mr_search_results *out, size_t limit)
+{
+    out->memories = mr_xcalloc(limit + 1, sizeof *out->memories);
+    out->scores = mr_xcalloc(limit + 1, sizeof *out->scores);
+    out->semantic = mr_xcalloc(limit + 1, sizeof *out->semantic);
+    out->lexical = mr_xcalloc(limit + 1, sizeof *out->lexical);
+}
+
+/* Appends m (taken) with candidate c's scores. */
+static void results_push(struct mr_search_results *out, const struct mr_fusion *f,
+                         const struct mr_fusion_candidate *c, struct mr_memory *m)
+{
+    out->memories[out->n] = *m;
+    out->scores[out->n] = c->score;
+    out->semantic[out->n] = mr_fusion_semantic(f, c->cosine);
+    out->lexical[out->n] = c->lexical;
+    out->n++;
+}
+
+/* What one search asks, resolved: the fusion it ranks with and its cut. */
+struct search_plan {
+    struct mr_fusion f;
+    double min_similarity;
+    size_t limit;
+};
+
+/* The score a candidate must reach: a hair below the threshold, so rounding never drops a tie. */
+static bool passes(const struct search_plan *plan, const struct mr_fusion_candidate *c)
+{
+    return c->score >= plan->min_similarity - 1e-6;
+}
+
 /*
- * The in-process index's best matches for q, read back from the store in tx
- * (opened here, after the scan, so the write lock is not held during it).
+ * The in-process index's candidates for q (both sides under one read lock),
+ * ranked; the first plan->limit that pass the cut and, read back from the
+ * store in tx (opened here, after the index, so the write lock is not held
+ * meanwhile), every filter.
  */
 static int search_index(struct mr_service *svc, const struct mr_identity *who,
-                        const struct mr_index_query *q, struct core_trace *t,
-                        struct mr_store_tx **out_tx, struct mr_search_results *out,
-                        struct mr_err *err)
+                        const struct mr_index_query *q, const struct search_plan *plan,
+                        struct core_trace *t, struct mr_store_tx **out_tx,
+                        struct mr_search_results *out, struct mr_err *err)
 {
-    struct mr_index_hit *hits = mr_xcalloc(q->limit, sizeof *hits);
-    size_t n_hits = 0;
+    struct mr_index_candidate *got = mr_xcalloc(2 * q->limit + 1, sizeof *got);
+    size_t n = 0;
     int64_t t0 = core_clock(svc);
-    int rc = mr_index_search(svc->index, who, q, hits, &n_hits, err);
+    int rc = mr_index_candidates(svc->index, who, q, got, &n, err);
+    struct mr_fusion_candidate *c = mr_xcalloc(n + 1, sizeof *c);
+    for (size_t i = 0; i < n; i++)
+        c[i] = (struct mr_fusion_candidate){.id = got[i].id,
+                                            .cosine = got[i].cosine,
+                                            .lexical = got[i].lexical,
+                                            .has_cosine = true,
+                                            .has_lexical = true};
+    free(got);
+    mr_fusion_rank(&plan->f, c, n);
     t->index_us += core_clock(svc) - t0;
     if (rc == 0)
         rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, out_tx, err);
     if (rc) {
-        free(hits);
+        free(c);
         return rc;
     }
-    out->memories = mr_xcalloc(n_hits + 1, sizeof *out->memories);
-    out->scores = mr_xcalloc(n_hits + 1, sizeof *out->scores);
-    for (size_t i = 0; i < n_hits; i++) {
-        struct mr_memory *m = &out->memories[out->n];
-        int r = mr_store_mem_get_by_id(*out_tx, hits[i].id, m, err);
+    results_init(out, plan->limit);
+    for (size_t i = 0; i < n && out->n < plan->limit && passes(plan, &c[i]); i++) {
+        struct mr_memory m;
+        int r = mr_store_mem_get_by_id(*out_tx, c[i].id, &m, err);
         if (r == MR_ENOTFOUND)
-            continue; /* deleted between the scan and now */
+            continue; /* deleted between the index and now: the next candidate takes its place */
         if (r != 0) {
             rc = r;
             break;
         }
-        out->scores[out->n++] = hits[i].score;
+        if (!search_admits(svc, who, q, &m)) {
+            mr_memory_clear(&m);
+            continue;
+        }
+        results_push(out, &plan->f, &c[i], &m);
     }
-    free(hits);
+    free(c);
     return rc;
 }
 
-/* The store's own vector search (PostgreSQL), inside the request's transaction. */
+/*
+ * The store's own search (PostgreSQL), inside the request's transaction.
+ * Its vector side only, for now: every candidate's lexical score is 0 and
+ * the plan is semantic (mr_memory_search). The store's lexical round adds
+ * here its lexical top k' (terms and per-partition statistics in SQL, the
+ * same mr_lex_* functions), mr_fusion_union, and the missing side of each
+ * candidate from the store; ranking and the cut below stay as they are.
+ */
 static int search_store(struct mr_service *svc, const struct mr_identity *who,
-                        const struct mr_index_query *q, struct mr_store_tx **out_tx,
-                        struct mr_search_results *out, struct mr_err *err)
+                        const struct mr_index_query *q, const struct search_plan *plan,
+                        struct mr_store_tx **out_tx, struct mr_search_results *out,
+                        struct mr_err *err)
 {
     int rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, out_tx, err);
     if (rc)
         return rc;
-    float *scores = NULL;
-    rc = mr_store_mem_search(*out_tx, who, q, &out->memories, &scores, &out->n, err);
-    if (rc == 0) {
-        out->scores = mr_xcalloc(out->n + 1, sizeof *out->scores);
-        for (size_t i = 0; i < out->n; i++)
-            out->scores[i] = scores[i];
+    struct mr_memory *rows = NULL;
+    float *cosines = NULL;
+    size_t n = 0;
+    rc = mr_store_mem_search(*out_tx, who, q, &rows, &cosines, &n, err);
+    if (rc)
+        return rc;
+    struct mr_fusion_candidate *c = mr_xcalloc(n + 1, sizeof *c);
+    for (size_t i = 0; i < n; i++)
+        c[i] = (struct mr_fusion_candidate){.id = (int64_t)i, /* the row's position, for below */
+                                            .cosine = cosines[i],
+                                            .has_cosine = true,
+                                            .has_lexical = true};
+    free(cosines);
+    mr_fusion_rank(&plan->f, c, n);
+    results_init(out, plan->limit);
+    for (size_t i = 0; i < n; i++) {
+        struct mr_memory *m = &rows[c[i].id];
+        if (out->n < plan->limit && passes(plan, &c[i]) && search_admits(svc, who, q, m)) {
+            c[i].id = m->id;
+            results_push(out, &plan->f, &c[i], m);
+        } else {
+            mr_memory_clear(m);
+        }
     }
-    free(scores);
-    return rc;
+    free(c);
+    free(rows);
+    return 0;
+}
+
+static bool nonzero(const float *v, size_t dim)
+{
+    for (size_t i = 0; i < dim; i++)
+        if (v[i] != 0)
+            return true;
+    return false;
+}
+
+/*
+ * The plan for q: the requested mode, semantic on a store without a lexical
+ * side, the one side a hybrid query has (mr_fusion_for_query), and the
+ * mode's default threshold unless q gives one; then what the index asks of
+ * each side.
+ */
+static void plan_search(const struct mr_service *svc, const struct mr_search *q, bool has_vector,
+                        bool has_terms, struct search_plan *plan, struct mr_index_query *iq)
+{
+    struct mr_fusion f = MR_FUSION_DEFAULTS;
+    f.mode = q->mode;
+    if (core_searches_in_store(svc))
+        f.mode = MR_SEARCH_SEMANTIC;
+    plan->f = mr_fusion_for_query(&f, has_vector, has_terms);
+    unsigned m = (unsigned)plan->f.mode < MR_SEARCH_MODES ? (unsigned)plan->f.mode : 0;
+    /* 0 is a valid threshold (DESIGN.md §4 fixes the reference's `or`). */
+    plan->min_similarity = q->has_min_similarity ? q->min_similarity : svc->min_similarity[m];
+    plan->limit = q->limit ? q->limit : (size_t)svc->default_limit;
+    switch (plan->f.mode) {
+    case MR_SEARCH_SEMANTIC: {
+        /* Ranked by the cosine alone: its best `limit` over the cut are the results. */
+        double floor = plan->f.semantic_floor;
+        iq->sides = MR_INDEX_SIDE_VECTOR;
+        iq->limit = plan->limit;
+        iq->min_score = (float)(floor + plan->min_similarity * (1 - floor) - 1e-6);
+        break;
+    }
+    case MR_SEARCH_LEXICAL:
+        iq->sides = MR_INDEX_SIDE_LEXICAL;
+        iq->limit = plan->limit;
+        iq->min_score = -INFINITY;
+        break;
+    case MR_SEARCH_HYBRID:
+    default:
+        /* Enough of each side that the fused top `limit` is the exact one (docs/ranking.md). */
+        iq->sides = MR_INDEX_SIDE_VECTOR | MR_INDEX_SIDE_LEXICAL;
+        iq->limit = mr_fusion_depth(plan->limit);
+        iq->min_score = -INFINITY;
+        break;
+    }
 }
 
 int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
@@ -107,57 +245,47 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
     core_trace_start(svc, &t);
     memset(out, 0, sizeof *out);
     float *qv = NULL;
+    struct mr_lex_terms *terms = NULL;
     int rc = core_embed(svc, q->query, q->query_len, &t, &qv, err);
     if (rc)
         goto out;
-    size_t limit = q->limit ? q->limit : (size_t)svc->default_limit;
+    size_t dim = mr_embed_dim(svc->embedder);
+    terms = mr_lex_terms_new(q->query, q->query_len);
     int64_t now = mr_clock_now(svc->clock);
-    /* 0 is a valid threshold (DESIGN.md §4 fixes the reference's `or`). */
-    double min_sim = q->has_min_similarity ? q->min_similarity : svc->default_min_similarity;
     struct mr_index_query iq = {
         .vec = qv,
-        .dim = mr_embed_dim(svc->embedder),
+        .dim = dim,
         .conversation_id = q->conversation_id,
         .type_mask = q->type_mask,
         .include_archived = q->include_archived,
         .now = now,
-        /* A hair below the threshold so float rounding never drops an exact match. */
-        .min_score = (float)(min_sim - 1e-6),
-        .limit = limit,
         .include_shared = svc->relaxed_sharing,
+        .terms = terms,
     };
+    struct search_plan plan;
+    plan_search(svc, q, nonzero(qv, dim), mr_lex_terms_count(terms) > 0, &plan, &iq);
     struct mr_store_tx *tx = NULL;
-    rc = core_searches_in_store(svc) ? search_store(svc, who, &iq, &tx, out, err)
-                                     : search_index(svc, who, &iq, &t, &tx, out, err);
+    rc = core_searches_in_store(svc) ? search_store(svc, who, &iq, &plan, &tx, out, err)
+                                     : search_index(svc, who, &iq, &plan, &t, &tx, out, err);
     free(qv);
+    out->mode = plan.f.mode;
     if (!tx) {
         mr_search_results_clear(out);
         goto out;
     }
 
-    /*
-     * Only rows that still pass every filter are results. Of those, the
-     * caller's own get their access recorded; others' shared ones stay
-     * untouched.
-     */
+    /* Of the results, the caller's own get their access recorded; others' shared ones stay
+     * untouched. */
     struct mr_memory *owned = mr_xcalloc(out->n + 1, sizeof *owned);
     bool *promoted = mr_xcalloc(out->n + 1, sizeof *promoted);
-    size_t n_owned = 0, kept = 0;
+    size_t n_owned = 0;
     for (size_t i = 0; rc == 0 && i < out->n; i++) {
         struct mr_memory *m = &out->memories[i];
-        if (!search_admits(svc, who, &iq, m)) {
-            mr_memory_clear(m);
-            continue;
-        }
         if (core_owns(who, m->user_id, m->tenant_id)) {
-            promoted[kept] = mr_rule_record_access(m, now);
+            promoted[i] = mr_rule_record_access(m, now);
             owned[n_owned++] = *m; /* a shallow view for the batched write */
         }
-        out->scores[kept] = out->scores[i];
-        out->memories[kept++] = *m;
     }
-    if (rc == 0)
-        out->n = kept;
     if (rc == 0 && n_owned)
         rc = mr_store_mem_record_access(tx, owned, n_owned, err);
     free(owned);
@@ -174,6 +302,7 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
     if (rc)
         mr_search_results_clear(out);
 out:
+    mr_lex_terms_free(terms);
     core_trace_end(svc, &t, "search", who, rc, "%zu results", out->n);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include "core_int.h"
 
 #define DEFAULT_EMBED_BATCH 100
+#define DEFAULT_MAX_METADATA_BYTES 65536
 
 struct mr_service *mr_service_new(const struct mr_service_config *cfg)
 {
@@ -23,11 +24,15 @@ struct mr_service *mr_service_new(const struct mr_service_config *cfg)
         .short_term_expiry_days = cfg->short_term_expiry_days,
         .archive_threshold_days = cfg->archive_threshold_days,
         .default_limit = cfg->default_limit,
-        .default_min_similarity = cfg->default_min_similarity,
+        .min_similarity = {[MR_SEARCH_HYBRID] = cfg->default_min_similarity,
+                           [MR_SEARCH_SEMANTIC] = cfg->semantic_min_similarity,
+                           [MR_SEARCH_LEXICAL] = cfg->lexical_min_similarity},
         .relaxed_sharing = cfg->relaxed_sharing,
         .embed_batch_size =
             cfg->embed_batch_size > 0 ? (size_t)cfg->embed_batch_size : DEFAULT_EMBED_BATCH,
         .debug = cfg->debug,
+        .max_metadata_bytes =
+            cfg->max_metadata_bytes ? cfg->max_metadata_bytes : DEFAULT_MAX_METADATA_BYTES,
     };
     return svc;
 }

@@ -6,6 +6,7 @@
  * wire parts.
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,14 +14,31 @@
 #include "memori/embed.h"
 
 /*
- * Default MEMORY_MIN_SIMILARITY_THRESHOLD per model, chosen on the
- * development sets (docs/embeddings.md): between the cosines of unrelated
- * and of related question/memory pairs.
+ * Default min_similarity per model and search mode, chosen on the
+ * development sets: the cosine thresholds between the cosines of
+ * unrelated and of related question/memory pairs (docs/embeddings.md), the
+ * fused and lexical ones as the highest that keeps >= 95 % of the evidence
+ * in the top 10 (docs/ranking.md, "Thresholds").
  */
 #define LEXICAL_THRESHOLD 0.15
+#define LEXICAL_HYBRID_THRESHOLD 0.05
 #define WORDNET_THRESHOLD 0.40
+#define WORDNET_HYBRID_THRESHOLD 0.225
+#define WORDNET_V2_THRESHOLD 0.60
+#define WORDNET_V2_HYBRID_THRESHOLD 0.35
+/* Lexical mode ranks by BM25 alone: the same threshold whatever embeds the vectors. */
+#define LEXICAL_MODE_THRESHOLD 0.075
 /* The reference's default for OpenAI's models; a provider's own model is calibrated by its user. */
 #define PROVIDER_THRESHOLD 0.70
+/*
+ * Not measurable here (no provider is reachable). Half the cosine
+ * threshold, the fused score's share of the cosine (1 − w, w = 0.5): a
+ * memory with no word of the query in common then passes exactly when its
+ * cosine passes the reference's 0.70, and each shared word lowers the cosine
+ * it needs. The same rule gives 0.30 for wordnet-v2 and 0.20 for v1 where
+ * the measurement chose 0.35 and 0.225 (docs/ranking.md).
+ */
+#define PROVIDER_HYBRID_THRESHOLD 0.35
 #define OPENAI_DEFAULT_MODEL "text-embedding-ada-002"
 /* OpenAI's models that accept "dimensions" (shortened vectors); older ones refuse it. */
 #define OPENAI_SHORTENING_PREFIX "text-embedding-3"
@@ -28,7 +46,7 @@
 const char *mr_embed_default_model(const char *provider)
 {
     if (strcmp(provider, MR_PROVIDER_BUILTIN) == 0)
-        return MR_SEMANTIC_MODEL;
+        return MR_SEMANTIC_V2_MODEL;
     if (strcmp(provider, MR_PROVIDER_OPENAI) == 0)
         return OPENAI_DEFAULT_MODEL;
     return NULL;
@@ -36,9 +54,28 @@ const char *mr_embed_default_model(const char *provider)
 
 double mr_embed_default_threshold(const char *provider, const char *model)
 {
+    return mr_embed_default_thresholds(provider, model).semantic;
+}
+
+struct mr_embed_thresholds mr_embed_default_thresholds(const char *provider, const char *model)
+{
+    struct mr_embed_thresholds t = {PROVIDER_HYBRID_THRESHOLD, PROVIDER_THRESHOLD,
+                                    LEXICAL_MODE_THRESHOLD};
     if (strcmp(provider, MR_PROVIDER_BUILTIN) != 0)
-        return PROVIDER_THRESHOLD;
-    return model && strcmp(model, MR_LEXICAL_MODEL) == 0 ? LEXICAL_THRESHOLD : WORDNET_THRESHOLD;
+        return t;
+    if (!model)
+        model = mr_embed_default_model(provider);
+    if (strcmp(model, MR_LEXICAL_MODEL) == 0) {
+        t.hybrid = LEXICAL_HYBRID_THRESHOLD;
+        t.semantic = LEXICAL_THRESHOLD;
+    } else if (strcmp(model, MR_SEMANTIC_MODEL) == 0) {
+        t.hybrid = WORDNET_HYBRID_THRESHOLD;
+        t.semantic = WORDNET_THRESHOLD;
+    } else {
+        t.hybrid = WORDNET_V2_HYBRID_THRESHOLD;
+        t.semantic = WORDNET_V2_THRESHOLD;
+    }
+    return t;
 }
 
 /* <directory of this executable>/../models/<file>: build/memori finds models/. */
@@ -64,8 +101,9 @@ struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const 
         *out_threshold = mr_embed_default_threshold(MR_PROVIDER_BUILTIN, model);
         return mr_embed_lexical_new(dims, err);
     }
-    if (strcmp(model, MR_SEMANTIC_MODEL) == 0) {
-        size_t own = MR_MODEL_DIM_TOTAL;
+    bool v2 = strcmp(model, MR_SEMANTIC_V2_MODEL) == 0;
+    if (v2 || strcmp(model, MR_SEMANTIC_MODEL) == 0) {
+        size_t own = v2 ? MR_SEMANTIC_V2_DIM : MR_MODEL_DIM_TOTAL;
         if (dims != 0 && dims != own) {
             mr_err_set(err, MR_EINVAL,
                        "MEMORI_EMBEDDING_DIMENSIONS=%zu does not fit %s: expected 0 or %zu", dims,
@@ -78,12 +116,12 @@ struct mr_embedder *mr_embed_builtin_open(const char *model, size_t dims, const 
         else
             default_model_path(path, sizeof path);
         *out_threshold = mr_embed_default_threshold(MR_PROVIDER_BUILTIN, model);
-        return mr_embed_semantic_open(path, err);
+        return v2 ? mr_embed_semantic_open_share(path, 0, err) : mr_embed_semantic_open(path, err);
     }
     mr_err_set(err, MR_EINVAL,
-               "MEMORI_EMBEDDING_MODEL=%.64s is not a built-in model: expected %s "
+               "MEMORI_EMBEDDING_MODEL=%.64s is not a built-in model: expected %s, %s "
                "or %s",
-               model, MR_SEMANTIC_MODEL, MR_LEXICAL_MODEL);
+               model, MR_SEMANTIC_V2_MODEL, MR_SEMANTIC_MODEL, MR_LEXICAL_MODEL);
     return NULL;
 }
 

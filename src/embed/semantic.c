@@ -1,5 +1,5 @@
 /*
- * semantic.c — the built-in semantic model, memori-wordnet-v1.
+ * semantic.c — the built-in semantic models, memori-wordnet-v1 and -v2.
  *
  * Word vectors trained by tools/mkmodel.c on a corpus made from WordNet
  * (tools/mkcorpus.c), memory-mapped read-only. A text's vector is:
@@ -13,7 +13,7 @@
  * lexical share w_lex² is a parameter of mr_embed_semantic_open_share
  * (memori-wordnet-v1: 1 − MR_SEMANTIC_WEIGHT); at 0 the vector is the
  * semantic part alone, 128 floats, for rankers whose lexical side is a real
- * index (docs/ranking.md).
+ * index: memori-wordnet-v2 (docs/ranking.md).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
@@ -44,6 +44,7 @@ struct semantic {
     size_t strings_len;
     size_t sem_dim, lex_dim;
     float w_sem, w_lex;
+    const char *name; /* a static string: the model name stored with its vectors */
 };
 
 static long find_word(const struct semantic *s, const char *w, size_t n)
@@ -108,8 +109,7 @@ static bool semantic_part(const struct semantic *s, const char *text, size_t len
 
 static const char *sm_name(const struct mr_embedder *e)
 {
-    (void)e;
-    return MR_SEMANTIC_MODEL;
+    return ((const struct semantic *)e)->name;
 }
 
 static size_t sm_dim(const struct mr_embedder *e)
@@ -196,14 +196,6 @@ struct mr_embedder *mr_embed_semantic_open(const char *path, struct mr_err *err)
     return open_model(path, MR_SEMANTIC_WEIGHT, 1.0 - MR_SEMANTIC_WEIGHT, err);
 }
 
-/*
- * The model with lexical_share (w_lex², in [0, 1)) of the cosine given to its
- * lexical part; 0 drops the part. For bench_quality's measurement of the
- * shares (docs/ranking.md); declared there until the integration of issue 14
- * moves it to embed.h with the model name that uses it.
- */
-struct mr_embedder *mr_embed_semantic_open_share(const char *path, double lexical_share,
-                                                 struct mr_err *err);
 struct mr_embedder *mr_embed_semantic_open_share(const char *path, double lexical_share,
                                                  struct mr_err *err)
 {
@@ -285,5 +277,9 @@ static struct mr_embedder *open_model(const char *path, double w_sem2, double w_
     }
     s->w_sem = (float)sqrt(w_sem2);
     s->w_lex = (float)sqrt(w_lex2);
+    /* v1's share is written as 1 − MR_SEMANTIC_WEIGHT by both openers: the same double. */
+    s->name = w_lex2 == 0                          ? MR_SEMANTIC_V2_MODEL
+              : w_lex2 == 1.0 - MR_SEMANTIC_WEIGHT ? MR_SEMANTIC_MODEL
+                                                   : "memori-wordnet-share";
     return &s->base;
 }

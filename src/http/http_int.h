@@ -79,9 +79,9 @@ const char *mr_http_head_field(const struct mr_http_head *h, const char *name);
 int mr_http_decode_path(const char *target, char *out, const char **out_detail);
 
 /*
- * The decoded value of the first key `name` in a raw query string ('+' is a
- * space, %XX a byte), malloc'd (the caller frees), "" for a key without '=';
- * NULL when absent.
+ * The decoded value of key `name` in a raw query string ('+' is a space,
+ * %XX a byte), malloc'd (the caller frees), "" for a key without '=';
+ * NULL when absent. A repeated key gives its last value (FastAPI's reading).
  */
 char *mr_http_query_value(const char *query, const char *name);
 

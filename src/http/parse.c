@@ -374,6 +374,7 @@ int mr_http_decode_path(const char *target, char *out, const char **out_detail)
 char *mr_http_query_value(const char *query, const char *name)
 {
     size_t name_len = strlen(name);
+    char *last = NULL; /* a repeated key: the last value wins, as Starlette's QueryParams */
     for (const char *p = query; p && *p;) {
         const char *amp = strchr(p, '&');
         size_t seg = amp ? (size_t)(amp - p) : strlen(p);
@@ -385,13 +386,13 @@ char *mr_http_query_value(const char *query, const char *name)
         free(key);
         if (match) {
             size_t vlen = eq ? seg - klen - 1 : 0;
-            char *v = mr_xmalloc(vlen + 1);
-            v[eq ? pct_decode(eq + 1, vlen, true, v) : 0] = '\0';
-            return v;
+            free(last);
+            last = mr_xmalloc(vlen + 1);
+            last[eq ? pct_decode(eq + 1, vlen, true, last) : 0] = '\0';
         }
         p = amp ? amp + 1 : NULL;
     }
-    return NULL;
+    return last;
 }
 
 enum {

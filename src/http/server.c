@@ -28,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,15 @@ enum phase { PH_IDLE, PH_HEAD, PH_BODY, PH_HANDLER, PH_WRITE, PH_LINGER };
 enum { L_IDLE, L_HEAD, L_BODY, L_LINGER, N_LISTS };
 enum { K_ALL, K_ACT, K_PHASE, N_LINKS };
 enum { PEER_BUCKETS = 1024, LINGER_US = 2 * 1000 * 1000, TICK_MS = 100 };
+/*
+ * A request head younger than this is not closed to make room: a client that
+ * connects and writes at once (its bytes follow the handshake's last packet)
+ * has them read before it can be chosen, so a flood of silent sockets cannot
+ * cycle it out in one burst of accepts. At the limit memori then accepts at
+ * most max_connections per HEAD_GRACE_US, which drains the kernel's queue
+ * ahead of a fresh client in well under a second.
+ */
+#define HEAD_GRACE_US (25 * 1000)
 
 struct conn;
 struct link {
@@ -87,9 +97,9 @@ struct conn {
     uint64_t body_left;
     struct mr_http_chunked chunk;
     struct qval *qvals;
-    /* the answer */
-    char *out;
-    size_t out_len, out_off;
+    /* the answer: the head in out, then the handler's body (not copied) */
+    char *out, *out_body;
+    size_t out_len, out_body_len, out_off; /* out_off counts over both */
     bool close_after, logged;
     int status;
     bool closed;         /* its fd is closed; freed at the end of the loop's round */
@@ -226,17 +236,18 @@ static void reset_request(struct conn *c)
     free(c->path);
     free(c->body);
     free(c->out);
+    free(c->out_body);
     for (struct qval *q = c->qvals, *next; q; q = next) {
         next = q->next;
         free(q->value);
         free(q);
     }
-    c->head_buf = c->path = c->body = c->out = NULL;
+    c->head_buf = c->path = c->body = c->out = c->out_body = NULL;
     c->qvals = NULL;
     memset(&c->head, 0, sizeof c->head);
     memset(&c->scan, 0, sizeof c->scan);
     memset(&c->chunk, 0, sizeof c->chunk);
-    c->body_len = c->body_cap = c->out_len = c->out_off = 0;
+    c->body_len = c->body_cap = c->out_len = c->out_body_len = c->out_off = 0;
     c->body_left = 0;
     c->is_head = c->close_after = c->logged = false;
     c->status = 0;
@@ -316,16 +327,25 @@ static void http_date(char *out, size_t cap)
     strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* Formats the answer into c->out; a HEAD request's has the headers only. */
-static void format_response(struct conn *c, int status, const char *body, size_t len,
-                            const char *allow, const char *www_authenticate, bool close)
+/*
+ * Formats the answer's head into c->out and keeps body after it: owned, a
+ * handler's malloc'd body is taken as it is (an answer of megabytes is not
+ * copied), else it is copied. A HEAD request's answer has no body. extra
+ * may be NULL.
+ */
+static void format_response(struct conn *c, int status, char *body, size_t len,
+                            const struct mr_http_response *extra, bool close, bool owned)
 {
+    const char *allow = extra ? extra->allow : NULL;
+    const char *www_authenticate = extra ? extra->www_authenticate : NULL;
+    const char *retry_after = extra ? extra->retry_after : NULL;
     c->close_after = close || !c->keep_alive || atomic_load(&c->srv->stopping);
     c->status = status;
     char date[64];
     http_date(date, sizeof date);
-    size_t cap =
-        256 + len + (allow ? strlen(allow) : 0) + (www_authenticate ? strlen(www_authenticate) : 0);
+    size_t cap = 256 + (allow ? strlen(allow) : 0) +
+                 (www_authenticate ? strlen(www_authenticate) : 0) +
+                 (retry_after ? strlen(retry_after) : 0);
     c->out = mr_xmalloc(cap);
     int o = snprintf(c->out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, mr_http_reason(status),
                      date);
@@ -338,17 +358,37 @@ static void format_response(struct conn *c, int status, const char *body, size_t
         o += snprintf(c->out + o, cap - (size_t)o, "Allow: %s\r\n", allow);
     if (www_authenticate)
         o += snprintf(c->out + o, cap - (size_t)o, "WWW-Authenticate: %s\r\n", www_authenticate);
+    if (retry_after)
+        o += snprintf(c->out + o, cap - (size_t)o, "Retry-After: %s\r\n", retry_after);
     if (c->close_after)
         o += snprintf(c->out + o, cap - (size_t)o, "Connection: close\r\n");
     else if (c->head.minor == 0)
         o += snprintf(c->out + o, cap - (size_t)o, "Connection: keep-alive\r\n");
     o += snprintf(c->out + o, cap - (size_t)o, "\r\n");
     c->out_len = (size_t)o;
+    c->out_body = NULL;
+    c->out_body_len = 0;
     if (body && !c->is_head && status != 204 && status != 304) {
-        memcpy(c->out + c->out_len, body, len);
-        c->out_len += len;
+        c->out_body = owned ? body : memcpy(mr_xmalloc(len), body, len);
+        c->out_body_len = len;
+    } else if (owned) {
+        free(body);
     }
     c->out_off = 0;
+}
+
+/* Sends what is left of the answer (head, then body) with one call; send(2)'s result. */
+static ssize_t send_out(struct conn *c, int flags)
+{
+    struct iovec iov[2];
+    int n = 0;
+    if (c->out_off < c->out_len)
+        iov[n++] = (struct iovec){c->out + c->out_off, c->out_len - c->out_off};
+    size_t body_off = c->out_off > c->out_len ? c->out_off - c->out_len : 0;
+    if (c->out_body_len > body_off)
+        iov[n++] = (struct iovec){c->out_body + body_off, c->out_body_len - body_off};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    return sendmsg(c->fd, &msg, MSG_NOSIGNAL | flags);
 }
 
 static bool process(struct conn *c);
@@ -390,8 +430,8 @@ static bool finish_response(struct conn *c)
 /* Writes what it can of c->out; false when c was closed. */
 static bool flush(struct conn *c)
 {
-    while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+    while (c->out_off < c->out_len + c->out_body_len) {
+        ssize_t n = send_out(c, 0);
         if (n > 0) {
             c->out_off += (size_t)n;
             touch(c);
@@ -422,7 +462,7 @@ static bool answer_error(struct conn *c, int status, const char *detail)
         c->started_us = mr_monotonic_us();
     char body[256];
     int n = snprintf(body, sizeof body, "{\"detail\":\"%s\"}", detail);
-    format_response(c, status, body, (size_t)n, NULL, NULL, true);
+    format_response(c, status, body, (size_t)n, NULL, true, false);
     return start_write(c);
 }
 
@@ -616,14 +656,26 @@ static void on_event(struct conn *c, uint32_t events)
     on_readable(c);
 }
 
-/* Whom to close for a new connection at the limit: linger, idle, slowest head, or none. */
-static struct conn *victim(struct mr_http_server *srv)
+/*
+ * Whom to close for a new connection at the limit: linger, idle, the slowest
+ * head past its grace, or none. The HEAD list is in order of entry, so if its
+ * first is inside the grace, all are.
+ */
+static struct conn *victim(struct mr_http_server *srv, int64_t now)
 {
     if (srv->lists[L_LINGER].first)
         return srv->lists[L_LINGER].first;
     if (srv->lists[L_IDLE].first)
         return srv->lists[L_IDLE].first;
-    return srv->lists[L_HEAD].first;
+    struct conn *h = srv->lists[L_HEAD].first;
+    return h && h->phase_us + HEAD_GRACE_US <= now ? h : NULL;
+}
+
+/* When victim() may next have someone: the first head's grace end, or never (0). */
+static int64_t victim_due(struct mr_http_server *srv)
+{
+    struct conn *h = srv->lists[L_HEAD].first;
+    return h ? h->phase_us + HEAD_GRACE_US : 0;
 }
 
 static void pause_accept(struct mr_http_server *srv, int64_t retry_us)
@@ -649,9 +701,9 @@ static void refuse(int fd, int status, const char *detail)
 static void on_accept(struct mr_http_server *srv)
 {
     for (int k = 0; k < 64; k++) {
-        if (srv->n_conns >= srv->opt.max_connections && !victim(srv)) {
-            /* Every slot is doing work: the rest wait in the kernel's queue. */
-            pause_accept(srv, 0);
+        if (srv->n_conns >= srv->opt.max_connections && !victim(srv, mr_monotonic_us())) {
+            /* Every slot is doing work or new: the rest wait in the kernel's queue. */
+            pause_accept(srv, victim_due(srv));
             return;
         }
         struct sockaddr_storage ss;
@@ -674,7 +726,7 @@ static void on_accept(struct mr_http_server *srv)
             continue;
         }
         if (srv->n_conns >= srv->opt.max_connections)
-            close_conn(victim(srv));
+            close_conn(victim(srv, mr_monotonic_us()));
         if (!*slot) {
             *slot = mr_xcalloc(1, sizeof **slot);
             memcpy((*slot)->addr, addr, 16);
@@ -691,8 +743,17 @@ static void on_accept(struct mr_http_server *srv)
         c->phase = PH_IDLE;
         set_phase(c, PH_HEAD); /* a new connection's header deadline starts at accept */
         set_events(c, EPOLLIN);
-        if (!c->registered)
+        if (!c->registered) {
             close_conn(c);
+            continue;
+        }
+        /*
+         * Read what is already there: a client that sent its request with
+         * its handshake is dispatched now, before the next accepts of this
+         * batch could close it as the oldest head at the limit (an attack
+         * that re-dials hundreds of sockets fills a batch).
+         */
+        on_readable(c);
     }
 }
 
@@ -712,7 +773,8 @@ static void expire(struct mr_http_server *srv)
     while ((c = srv->lists[L_LINGER].first) && c->phase_us + LINGER_US <= now)
         close_conn(c);
     if (srv->accept_paused && srv->listen_fd >= 0 &&
-        (srv->n_conns < srv->opt.max_connections || victim(srv)) && now >= srv->accept_retry_us) {
+        (srv->n_conns < srv->opt.max_connections || victim(srv, now)) &&
+        now >= srv->accept_retry_us) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
         epoll_ctl(srv->ep, EPOLL_CTL_MOD, srv->listen_fd, &ev);
         srv->accept_paused = false;
@@ -755,13 +817,24 @@ static void begin_stop(struct mr_http_server *srv)
     }
 }
 
+/* The loop's sleep: a tick, or less when paused accepts may resume sooner. */
+static int wait_ms(const struct mr_http_server *srv)
+{
+    if (!srv->accept_paused || srv->accept_retry_us <= 0)
+        return TICK_MS;
+    int64_t left = srv->accept_retry_us - mr_monotonic_us();
+    if (left <= 0)
+        return 0;
+    return left / 1000 + 1 < TICK_MS ? (int)(left / 1000 + 1) : TICK_MS;
+}
+
 static void *loop_main(void *arg)
 {
     struct mr_http_server *srv = arg;
     struct epoll_event evs[256];
     bool stopped = false;
     while (!atomic_load(&srv->quit)) {
-        int n = epoll_wait(srv->ep, evs, 256, TICK_MS);
+        int n = epoll_wait(srv->ep, evs, 256, wait_ms(srv));
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
             if (p == srv)
@@ -809,21 +882,20 @@ static void *worker_main(void *arg)
         };
         if (c->body)
             c->body[c->body_len] = '\0';
-        struct mr_http_response res = {500, NULL, NULL, NULL};
+        struct mr_http_response res = {500, NULL, NULL, NULL, NULL};
         srv->opt.handler(srv->opt.ctx, &req, &res);
-        format_response(c, res.status, res.body, res.body ? strlen(res.body) : 0, res.allow,
-                        res.www_authenticate, false);
-        free(res.body);
+        format_response(c, res.status, res.body, res.body ? strlen(res.body) : 0, &res, false,
+                        true);
         /*
          * Send it from here: the loop leaves a HANDLER connection's socket
          * alone, and the client need not wait for the loop to wake. The loop
          * writes what is left and takes the connection back.
          */
-        ssize_t sent = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t sent = send_out(c, MSG_DONTWAIT);
         if (sent > 0)
             c->out_off = (size_t)sent;
         /* Logged here, so a slow stderr holds one worker, never the event loop. */
-        if (c->out_off == c->out_len) {
+        if (c->out_off == c->out_len + c->out_body_len) {
             log_access(c, false);
             c->logged = true;
         }

@@ -55,6 +55,17 @@ static void op_remove(struct mr_index *base, const struct mr_identity *who, int6
     pthread_rwlock_unlock(&ix->lock);
 }
 
+void ix_search_part(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
+                    const struct mr_index_query *q, struct ix_heap *top)
+{
+    if (p->graph)
+        ix_graph_search(ix, p, f, q, top);
+    else if (p->q8)
+        ix_scan_int8(ix, p, f, q, top);
+    else
+        ix_scan_f32(ix, p, f, q, top);
+}
+
 static int op_search(struct mr_index *base, const struct mr_identity *who,
                      const struct mr_index_query *q, struct mr_index_hit *out, size_t *out_n,
                      struct mr_err *err)
@@ -69,18 +80,32 @@ static int op_search(struct mr_index *base, const struct mr_identity *who,
     struct ix_filter filters[2];
     pthread_rwlock_rdlock(&ix->lock);
     size_t n_parts = ix_search_scope(ix, who, q, parts, filters);
-    for (size_t i = 0; i < n_parts; i++) {
-        if (parts[i]->graph)
-            ix_graph_search(ix, parts[i], &filters[i], q, &top);
-        else if (parts[i]->q8)
-            ix_scan_int8(ix, parts[i], &filters[i], q, &top);
-        else
-            ix_scan_f32(ix, parts[i], &filters[i], q, &top);
-    }
+    for (size_t i = 0; i < n_parts; i++)
+        ix_search_part(ix, parts[i], &filters[i], q, &top);
     pthread_rwlock_unlock(&ix->lock);
     ix_heap_sort(&top);
     *out_n = top.n;
     return 0;
+}
+
+static int op_candidates(struct mr_index *base, const struct mr_identity *who,
+                         const struct mr_index_query *q, struct mr_index_candidate *out,
+                         size_t *out_n, struct mr_err *err)
+{
+    (void)err;
+    return ix_candidates(ix_of(base), who, q, out, out_n);
+}
+
+size_t mr_index_lexical_bytes(struct mr_index *base)
+{
+    struct ix *ix = ix_of(base);
+    size_t b = 0;
+    pthread_rwlock_rdlock(&ix->lock);
+    for (size_t i = 0; i < ix->parts_cap; i++)
+        if (ix->parts[i])
+            b += mr_lex_index_bytes(ix->parts[i]->lex);
+    pthread_rwlock_unlock(&ix->lock);
+    return b;
 }
 
 static size_t op_count(struct mr_index *base)
@@ -130,6 +155,7 @@ static const struct mr_index_ops index_ops = {
     .set_archived = op_set_archived,
     .remove = op_remove,
     .search = op_search,
+    .candidates = op_candidates,
     .count = op_count,
     .building = op_building,
     .destroy = op_destroy,

@@ -4,6 +4,7 @@
  * HNSW index (hnsw.h with hnswbuild.c, hnswinsert.c, hnswscan.c):
  *
  *   index.c      the operations (the mr_index_ops table): the lock, writes, search
+ *   candidates.c a ranked search's candidates: both sides' best, both scores exact
  *   partition.c  the partition table, each partition's entries, a search's scope
  *                (the filter predicate, ix_matches, is inline in this header)
  *   scan.c       the exact float32 scan
@@ -32,6 +33,7 @@
 #include <string.h>
 
 #include "memori/index.h"
+#include "memori/lexical.h"
 #include "memori/rules.h"
 #include "memori/util.h"
 
@@ -182,10 +184,9 @@ struct ix_build;
 
 /*
  * One (tenant, user)'s entries, or what a tenant's users shared: the
- * metadata, the vectors (contiguous, n × dim), an id → slot map, and above
- * the ANN threshold a graph. A second per-partition structure (a lexical
- * index) would sit here beside the vectors and share meta, slots and the
- * filter (ix_matches).
+ * metadata, the vectors (contiguous, n × dim), an id → slot map, the lexical
+ * index of the same entries' content (sharing meta, slots and the filter,
+ * ix_matches), and above the ANN threshold a graph.
  */
 struct ix_part {
     char *key; /* names the tenant and user (make_key, partition.c) */
@@ -195,6 +196,11 @@ struct ix_part {
     float *q8_scale;
     size_t n, cap;
     struct ix_idmap slots; /* id → slot in meta, vecs, q8 */
+    /*
+     * BM25 over the same entries' content (lexical.h), with this
+     * partition's statistics; filtered by ix_matches like the vectors.
+     */
+    struct mr_lex_index *lex;
     /* Above the ANN threshold: an HNSW graph over the same entries. */
     struct hnsw *graph;
     size_t graph_dead;         /* tombstones; the graph is rebuilt when they outnumber the live */
@@ -312,6 +318,19 @@ void ix_scan_int8(const struct ix *ix, const struct ix_part *p, const struct ix_
                   const struct mr_index_query *q, struct ix_heap *top);
 void ix_graph_search(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
                      const struct mr_index_query *q, struct ix_heap *top);
+
+/*
+ * p's best entries for q into top by the partition's method: its graph,
+ * its int8 copies, or the float32 scan (index.c). Lock held (read).
+ */
+void ix_search_part(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
+                    const struct mr_index_query *q, struct ix_heap *top);
+
+/* ---- a ranked search's candidates (candidates.c) ---- */
+
+/* mr_index_candidates (index.h). Takes the read lock itself. */
+int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_index_query *q,
+                  struct mr_index_candidate *out, size_t *out_n);
 
 /* ---- graphs built aside (graph.c) ---- */
 

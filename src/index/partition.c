@@ -2,7 +2,8 @@
  * partition.c — the partition table and each partition's entries (see
  * index_int.h): one partition per (tenant, user), one per tenant for what
  * its users shared, each holding its entries' metadata and vectors
- * contiguously beside an id → slot map; and which partitions a search
+ * contiguously beside an id → slot map and the lexical index of their
+ * content; and which partitions a search
  * reaches (ix_search_scope). The filter predicate every search of a
  * partition applies, ix_matches, is beside struct ix_filter in index_int.h,
  * inline: it runs once per entry scanned.
@@ -92,6 +93,7 @@ struct ix_part *ix_part_find(struct ix *ix, const struct mr_identity *who, bool 
     }
     struct ix_part *p = mr_xcalloc(1, sizeof *p);
     p->key = key;
+    p->lex = mr_lex_index_new();
     insert(ix, p, klen);
     return p;
 }
@@ -106,6 +108,7 @@ void ix_part_free(struct ix_part *p)
     ix_idmap_free(&p->slots);
     hnsw_free(p->graph);
     hnsw_free(p->seed);
+    mr_lex_index_destroy(p->lex);
     free(p);
 }
 
@@ -147,6 +150,8 @@ void ix_part_put(struct ix *ix, struct ix_part *p, const struct mr_index_entry *
              e->conversation_id ? e->conversation_id : "");
     m->memory_type = (uint8_t)e->memory_type;
     m->is_archived = e->is_archived;
+    /* Replaces the document: its terms and the partition's statistics are exact at once. */
+    mr_lex_index_put(p->lex, e->id, e->content ? e->content : "", e->content ? e->content_len : 0);
     if (!p->graph) {
         memcpy(p->vecs + slot * dim, e->vec, dim * sizeof(float));
         if (p->q8)
@@ -188,6 +193,7 @@ bool ix_part_drop(struct ix *ix, struct ix_part *p, int64_t id)
         ix_build_touch(p, p->meta[slot].id); /* moved: a build copying by slot may have passed it */
     }
     p->n--;
+    mr_lex_index_remove(p->lex, id);
     ix_build_touch(p, id);
     if (p->graph) {
         hnsw_delete(p->graph, id);

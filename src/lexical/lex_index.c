@@ -354,30 +354,47 @@ size_t mr_lex_index_bytes(const struct mr_lex_index *ix)
 
 /* A query term as this partition knows it. */
 struct qterm {
-    uint32_t term; /* NO_SLOT: no document holds it */
-    double idf;
+    uint32_t term; /* NO_SLOT: no document of ix holds it */
+    double idf;    /* from the statistics' partition */
 };
 
-/* Resolves q's terms; returns the normaliser. qt holds mr_lex_terms_count(q) entries. */
-static double resolve(const struct mr_lex_index *ix, const struct mr_lex_terms *q, struct qterm *qt)
+/*
+ * Resolves q's terms: postings from ix, idf from st's statistics (st == ix
+ * for a partition's own; NULL for an empty partition's). Returns the
+ * normaliser, which depends on st only. qt holds mr_lex_terms_count(q) entries.
+ */
+static double resolve(const struct mr_lex_index *ix, const struct mr_lex_index *st,
+                      const struct mr_lex_terms *q, struct qterm *qt)
 {
     double max = 0;
+    uint64_t n_docs = st ? st->n_live : 0;
     for (size_t i = 0, n = mr_lex_terms_count(q); i < n; i++) {
         size_t wn;
         const char *w = mr_lex_terms_term(q, i, &wn);
-        uint32_t t = term_find(ix, w, wn);
-        uint64_t df = t == NO_SLOT ? 0 : ix->terms[t].df;
-        qt[i] = (struct qterm){df ? t : NO_SLOT, mr_lex_idf(df, ix->n_live)};
+        uint32_t t = ix ? term_find(ix, w, wn) : NO_SLOT;
+        if (t != NO_SLOT && ix->terms[t].df == 0)
+            t = NO_SLOT; /* only dead postings left */
+        uint64_t df = 0;
+        if (st == ix)
+            df = t == NO_SLOT ? 0 : ix->terms[t].df;
+        else if (st)
+            df = mr_lex_index_df(st, w, wn);
+        qt[i] = (struct qterm){t, mr_lex_idf(df, n_docs)};
         max += mr_lex_term_max(qt[i].idf);
     }
     return max;
+}
+
+static double avg_len_of(const struct mr_lex_index *st)
+{
+    return st ? mr_lex_avg_len(st->total_len, st->n_live) : 0;
 }
 
 double mr_lex_index_max(const struct mr_lex_index *ix, const struct mr_lex_terms *q)
 {
     size_t n = mr_lex_terms_count(q);
     struct qterm *qt = mr_xmalloc((n + 1) * sizeof *qt);
-    double max = resolve(ix, q, qt);
+    double max = resolve(ix, ix, q, qt);
     free(qt);
     return max;
 }
@@ -396,22 +413,38 @@ static uint32_t tf_in(const struct term *t, uint32_t s)
     return lo < t->n && t->post[lo].slot == s ? t->post[lo].tf : 0;
 }
 
-double mr_lex_index_score(const struct mr_lex_index *ix, const struct mr_lex_terms *q, int64_t id)
+/* The BM25 of slot s of ix with resolved terms, added in query order (the search's bits). */
+static double score_slot(const struct mr_lex_index *ix, const struct qterm *qt, size_t n,
+                         uint32_t s, double avg)
 {
-    uint32_t s = slot_of(ix, id);
-    size_t n = mr_lex_terms_count(q);
-    if (s == NO_SLOT || n == 0)
-        return 0;
-    struct qterm *qt = mr_xmalloc(n * sizeof *qt);
-    resolve(ix, q, qt);
-    double avg = mr_lex_avg_len(ix->total_len, ix->n_live), score = 0;
     const struct doc *d = &ix->docs[s];
-    /* Added in query order, as the search adds them: the same bits. */
+    double score = 0;
     for (size_t i = 0; i < n; i++)
         if (qt[i].term != NO_SLOT)
             score += mr_lex_bm25_term(qt[i].idf, tf_in(&ix->terms[qt[i].term], s), d->len, avg);
-    free(qt);
     return score;
+}
+
+void mr_lex_index_score_with(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                             const struct mr_lex_terms *q, const int64_t *ids, size_t n_ids,
+                             double *out_bm25)
+{
+    size_t n = mr_lex_terms_count(q);
+    struct qterm *qt = mr_xmalloc((n + 1) * sizeof *qt);
+    resolve(ix, stats, q, qt);
+    double avg = avg_len_of(stats);
+    for (size_t k = 0; k < n_ids; k++) {
+        uint32_t s = n ? slot_of(ix, ids[k]) : NO_SLOT;
+        out_bm25[k] = s == NO_SLOT ? 0 : score_slot(ix, qt, n, s, avg);
+    }
+    free(qt);
+}
+
+double mr_lex_index_score(const struct mr_lex_index *ix, const struct mr_lex_terms *q, int64_t id)
+{
+    double bm25;
+    mr_lex_index_score_with(ix, ix, q, &id, 1, &bm25);
+    return bm25;
 }
 
 /* a ranks below b: a lower score, or the same score and a higher id. */
@@ -458,9 +491,16 @@ size_t mr_lex_index_search(const struct mr_lex_index *ix, const struct mr_lex_te
                            mr_lex_accept_fn accept, void *arg, size_t limit, struct mr_lex_hit *out,
                            double *out_max)
 {
+    return mr_lex_index_search_with(ix, ix, q, accept, arg, limit, out, out_max);
+}
+
+size_t mr_lex_index_search_with(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                                const struct mr_lex_terms *q, mr_lex_accept_fn accept, void *arg,
+                                size_t limit, struct mr_lex_hit *out, double *out_max)
+{
     size_t nq = mr_lex_terms_count(q);
     struct qterm *qt = mr_xmalloc((nq + 1) * sizeof *qt);
-    double max = resolve(ix, q, qt);
+    double max = resolve(ix, stats, q, qt);
     if (out_max)
         *out_max = max;
     size_t n_post = 0;
@@ -479,7 +519,7 @@ size_t mr_lex_index_search(const struct mr_lex_index *ix, const struct mr_lex_te
     double *acc = mr_xcalloc(ix->n_slots, sizeof *acc);
     size_t cap = n_post < ix->n_slots ? n_post : ix->n_slots, n_touched = 0;
     uint32_t *touched = mr_xmalloc(cap * sizeof *touched);
-    double avg = mr_lex_avg_len(ix->total_len, ix->n_live);
+    double avg = avg_len_of(stats);
     for (size_t i = 0; i < nq; i++) {
         if (qt[i].term == NO_SLOT)
             continue;

@@ -431,7 +431,7 @@ TEST(test_bad_requests_get_clear_4xx)
     resp_free(&r);
     http(&srv, "POST", "/api/conversations/" CONV, NULL, "{}", SIZE_MAX, &r);
     CHECK_STATUS(r, 405);
-    CHECK_STR(r.allow, "GET, PATCH, DELETE");
+    CHECK_STR(r.allow, "GET, HEAD, PATCH, DELETE"); /* HEAD wherever GET is (issue 13) */
     resp_free(&r);
     /* As FastAPI: GET …/search is GET …/{memory_id} with a bad UUID; PUT has no route. */
     http(&srv, "GET", "/api/memories/search", "alice", NULL, 0, &r);
@@ -445,7 +445,7 @@ TEST(test_bad_requests_get_clear_4xx)
     resp_free(&r);
     http(&srv, "POST", "/api/memories/statistics/summary", "alice", "{}", SIZE_MAX, &r);
     CHECK_STATUS(r, 405);
-    CHECK_STR(r.allow, "GET");
+    CHECK_STR(r.allow, "GET, HEAD");
     resp_free(&r);
     http(&srv, "POST", "/api/memories", NULL, "{\"content\": [", SIZE_MAX, &r);
     CHECK_STATUS(r, 422);
@@ -540,7 +540,7 @@ TEST(test_health_and_access_log)
     CHECK_STR(jstr(r.json, "status"), "ok");
     CHECK_STR(jstr(json_object_get(r.json, "store"), "status"), "ok");
     CHECK_STR(jstr(json_object_get(r.json, "store"), "backend"), test_backend());
-    CHECK_STR(jstr(json_object_get(r.json, "embedder"), "model"), "memori-wordnet-v1");
+    CHECK_STR(jstr(json_object_get(r.json, "embedder"), "model"), "memori-wordnet-v2");
     resp_free(&r);
     stop();
     FILE *f = fopen(srv.log, "r");
@@ -635,8 +635,8 @@ TEST(test_graph_snapshot_is_reused_and_reconciled)
     static const char *tables[] = {"orders", "customers", "invoices", "shipments", "products"};
     for (int i = 0; i < 40; i++) {
         char content[128];
-        snprintf(content, sizeof content, "the %s table, column c%d, holds note %d",
-                 tables[i % 5], i, i);
+        snprintf(content, sizeof content, "the %s table, column c%d, holds note %d", tables[i % 5],
+                 i, i);
         CHECK(create_memory("alice", content, "entity", CONV, NULL));
     }
     CHECK(graphs_ready());
@@ -781,7 +781,8 @@ TEST(test_model_change_is_refused_then_reembedded)
     char *serve[] = {"serve", NULL}, *reembed[] = {"reembed", NULL};
     char err[4096];
     CHECK_INT(run_memori(serve, env, err, sizeof err), 1);
-    CHECK(strstr(err, "memori-wordnet-v1") != NULL);
+    CHECK(strstr(err, "memori-wordnet-v2") !=
+          NULL); /* the default model the memory was stored with */
     CHECK(strstr(err, "reembed") != NULL);
     CHECK_INT(run_memori(reembed, env, err, sizeof err), 0);
     CHECK(strstr(err, "re-embedded 1 memories") != NULL);
@@ -860,7 +861,9 @@ TEST(test_openai_provider_end_to_end)
     bool ok = create_memory("alice", "stored through the provider", "rule", CONV, id);
     struct resp r;
     http(&srv, "POST", "/api/memories/search", "alice",
-         "{\"query\":\"stored through the provider\",\"min_similarity\":0.99}", SIZE_MAX, &r);
+         "{\"query\":\"stored through the provider\",\"min_similarity\":0.99,"
+         "\"mode\":\"semantic\"}",
+         SIZE_MAX, &r);
     bool found = r.status == 200 && jint(r.json, "total") == 1;
     resp_free(&r);
     /* The provider fails: a clear 503, and nothing stored. */
@@ -1034,8 +1037,8 @@ TEST_MAIN("e2e_api", T(test_mutated_requests_never_get_5xx), T(test_memory_crud)
           T(test_promote_and_archive_and_statistics), T(test_conversations_endpoints),
           T(test_two_users_are_isolated), T(test_bad_requests_get_clear_4xx),
           T(test_oversize_body_is_413), T(test_health_and_access_log),
-          T(test_data_survives_restart), T(test_graph_snapshot_is_reused_and_reconciled), T(test_fifty_concurrent_clients),
-          T(test_bad_config_exits_2_naming_the_variable), T(test_cli_help_version_and_unknown),
-          T(test_model_change_is_refused_then_reembedded),
+          T(test_data_survives_restart), T(test_graph_snapshot_is_reused_and_reconciled),
+          T(test_fifty_concurrent_clients), T(test_bad_config_exits_2_naming_the_variable),
+          T(test_cli_help_version_and_unknown), T(test_model_change_is_refused_then_reembedded),
           T(test_second_serve_on_one_sqlite_file_exits_2), T(test_search_finds_meaning),
           T(test_openai_provider_end_to_end), T(test_shared_redis_cache_across_processes))

@@ -3,9 +3,8 @@
  * probe's reproductions (issue 13). Each case writes the request bytes, reads
  * the answer, and checks its status, that it is {"detail": "..."} JSON, and
  * whether the server closed the connection. Most run against the real
- * `memori serve`; the deadlines and per-peer limit that have no environment
- * variable yet run against the same server code started in this process with
- * a trivial handler.
+ * `memori serve`; a few run the same server code in this process with a
+ * trivial handler, to set its options below a second.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -564,8 +563,8 @@ TEST(test_keep_alive_pipelining_and_expect_continue)
     struct raw r;
     /* Three pipelined requests: three answers, in order, the connection kept. */
     CHECK(SEND("GET /health HTTP/1.1\r\nHost: x\r\n\r\nPOST /api/memories/search HTTP/1.1\r\n"
-               "Host: x\r\nContent-Length: 15\r\n\r\n{\"query\":\"abc\"}GET /health HTTP/1.1\r\n"
-               "Host: x\r\n\r\n",
+               "Host: x\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n"
+               "{\"query\":\"abc\"}GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
                300, &r) == 0);
     CHECK_INT(r.status, 200);
     CHECK_INT(r.answers, 3);
@@ -582,7 +581,7 @@ TEST(test_keep_alive_pipelining_and_expect_continue)
     int fd = tcp_dial(srv.port);
     CHECK(fd >= 0);
     const char head[] = "POST /api/memories/search HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                        "Content-Length: 15\r\n\r\n";
+                        "Content-Type: application/json\r\nContent-Length: 15\r\n\r\n";
     CHECK(write(fd, head, sizeof head - 1) == (ssize_t)(sizeof head - 1));
     char buf[1024] = "";
     struct pollfd p = {fd, POLLIN, 0};
@@ -725,7 +724,96 @@ TEST(test_trickled_headers_are_cut_at_the_header_deadline)
     stop();
 }
 
-/* The server code in this process, for options with no environment variable yet. */
+/*
+ * The deadlines and the per-peer limit from their variables (they reached
+ * the server's options only from code before): a header trickle cut at the
+ * 2 s header deadline, a body trickle at the 2 s body deadline, both well
+ * inside the 30 s inactivity timeout; four connections from one address,
+ * and the fifth is refused.
+ */
+static bool closed_within(int fd, int ms);
+
+TEST(test_edge_variables_take_effect)
+{
+    char *env[] = {"MEMORI_HEADER_TIMEOUT_S=2", "MEMORI_BODY_TIMEOUT_S=2",
+                   "MEMORI_MAX_CONNECTIONS_PER_PEER=4", "MEMORI_CONNECTION_TIMEOUT_S=30", NULL};
+    CHECK(start(env));
+    int head = tcp_dial(srv.port), body = tcp_dial(srv.port);
+    CHECK(head >= 0 && body >= 0);
+    CHECK(write(head, "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ", 39) == 39);
+    const char post[] = "POST /api/memories/search HTTP/1.1\r\nHost: x\r\n"
+                        "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{";
+    CHECK(write(body, post, sizeof post - 1) == (ssize_t)(sizeof post - 1));
+    int64_t t0 = mr_monotonic_us();
+    double head_s = 0, body_s = 0;
+    while (mr_monotonic_us() - t0 < 6000000 && !(head_s && body_s)) {
+        usleep(250 * 1000);
+        double now = (mr_monotonic_us() - t0) / 1e6;
+        if (!head_s && (send(head, "a", 1, MSG_NOSIGNAL) < 0 || closed_within(head, 1)))
+            head_s = now;
+        if (!body_s && (send(body, " ", 1, MSG_NOSIGNAL) < 0 || closed_within(body, 1)))
+            body_s = now;
+    }
+    close(head);
+    close(body);
+    fprintf(stdout, "    header trickle cut after %.1f s, body trickle after %.1f s\n", head_s,
+            body_s);
+    CHECK(head_s >= 1.5 && head_s < 4);
+    CHECK(body_s >= 1.5 && body_s < 4);
+    usleep(200 * 1000);
+    int fds[4];
+    for (int i = 0; i < 4; i++)
+        CHECK((fds[i] = tcp_dial(srv.port)) >= 0);
+    usleep(100 * 1000);
+    struct raw r;
+    CHECK(SEND("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 1000, &r) == 0);
+    CHECK_REFUSED(r, 503);
+    raw_free(&r);
+    close(fds[0]);
+    usleep(200 * 1000);
+    CHECK(SEND("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 300, &r) == 0);
+    CHECK_INT(r.status, 200);
+    raw_free(&r);
+    for (int i = 1; i < 4; i++)
+        close(fds[i]);
+    stop();
+}
+
+/* A bad value of each new variable stops start-up with exit 2, naming the variable. */
+TEST(test_edge_variables_are_checked_at_start)
+{
+    static const char *const bad[] = {"MEMORI_HEADER_TIMEOUT_S=0", "MEMORI_BODY_TIMEOUT_S=soon",
+                                      "MEMORI_MAX_CONNECTIONS_PER_PEER=-3",
+                                      "MEMORI_MAX_METADATA_BYTES=12",
+                                      "MEMORI_MAX_RESPONSE_BYTES=1k"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char *args[] = {"serve", NULL}, *env[] = {(char *)bad[i], "PORT=0", NULL};
+        char err[2048], name[64];
+        int rc = run_memori(args, env, err, sizeof err);
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(bad[i], "="), bad[i]);
+        if (rc != 2 || !strstr(err, name))
+            test_fail(__FILE__, __LINE__, "%s: exit %d, said: %s", bad[i], rc, err);
+    }
+}
+
+/* HEAD is answered wherever GET is, and a 405 says so in Allow. */
+TEST(test_405_allow_names_head)
+{
+    CHECK(start(NULL));
+    struct raw r;
+    CHECK(SEND("DELETE /health HTTP/1.1\r\nHost: x\r\n\r\n", 300, &r) == 0);
+    CHECK_INT(r.status, 405);
+    CHECK(strstr(r.head, "\r\nAllow: GET, HEAD\r\n") != NULL);
+    raw_free(&r);
+    CHECK(SEND("PUT /api/conversations HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 300,
+               &r) == 0);
+    CHECK_INT(r.status, 405);
+    CHECK(strstr(r.head, "\r\nAllow: POST, GET, HEAD\r\n") != NULL);
+    raw_free(&r);
+    stop();
+}
+
+/* The server code in this process, for options finer than a variable's whole seconds. */
 static void echo_handler(void *ctx, const struct mr_http_request *req, struct mr_http_response *res)
 {
     (void)ctx;
@@ -870,4 +958,6 @@ TEST_MAIN("e2e_edge", T(test_smuggled_request_after_chunked_body_never_runs),
           T(test_slot_exhaustion_fresh_client_served_within_1s),
           T(test_trickled_headers_are_cut_at_the_header_deadline),
           T(test_header_and_body_deadlines_are_whole),
-          T(test_limit_closes_idle_then_slowest_and_per_peer_limit))
+          T(test_limit_closes_idle_then_slowest_and_per_peer_limit),
+          T(test_edge_variables_take_effect), T(test_edge_variables_are_checked_at_start),
+          T(test_405_allow_names_head))

@@ -70,11 +70,12 @@ static long call(const struct server *s, const char *method, const char *path, c
 static long long search_total(const struct server *s, const char *query)
 {
     char body[256];
-    snprintf(body, sizeof body, "{\"query\":\"%s\",\"min_similarity\":0.99}", query);
+    /* The memory's own text: a cosine of 1 (semantic mode; hybrid adds a partial BM25 score). */
+    snprintf(body, sizeof body, "{\"query\":\"%s\",\"min_similarity\":0.99,\"mode\":\"semantic\"}",
+             query);
     struct resp r;
-    long long total = call(s, "POST", "/api/memories/search", body, &r) == 200
-                          ? jint(r.json, "total")
-                          : -1;
+    long long total =
+        call(s, "POST", "/api/memories/search", body, &r) == 200 ? jint(r.json, "total") : -1;
     resp_free(&r);
     return total;
 }

@@ -46,7 +46,7 @@ TEST(test_startup_line_names_the_sqlite_store)
     char db[512], want[600];
     CHECK(server_start(&s, fresh_db(db, sizeof db), NULL) == 0);
     CHECK_INT(server_stop(&s, SIGTERM), 0);
-    snprintf(want, sizeof want, "(store sqlite %s, model memori-wordnet-v1/384, ", db);
+    snprintf(want, sizeof want, "(store sqlite %s, model memori-wordnet-v2/128, ", db);
     CHECK(file_has(s.log, want));
 }
 
@@ -107,7 +107,7 @@ TEST(test_debug_logs_a_timing_line_per_operation)
     CHECK(create_and_search(&s));
     CHECK_INT(server_stop(&s, SIGTERM), 0);
     /* The effective configuration at start, then one line per operation. */
-    CHECK(file_has(s.log, "memori: debug: MEMORI_EMBEDDING_MODEL=memori-wordnet-v1"));
+    CHECK(file_has(s.log, "memori: debug: MEMORI_EMBEDDING_MODEL=memori-wordnet-v2"));
     CHECK(file_has(s.log, "memori: debug: create alice@default: ok, memory "));
     CHECK(file_has(s.log, "memori: debug: search alice@default: ok, 1 results in "));
     CHECK(file_has(s.log, "(embed "));
@@ -155,7 +155,7 @@ static void interrupted_reembed(void)
     CHECK(strstr(err, "MEMORI_EMBEDDING_MODEL=remote-model to finish it") != NULL);
     /* Finishing it (here back to the built-in model) makes the database servable again. */
     CHECK_INT(run_memori(reembed, as_before, err, sizeof err), 0);
-    CHECK(strstr(err, "re-embedded 1 memories with memori-wordnet-v1") != NULL);
+    CHECK(strstr(err, "re-embedded 1 memories with memori-wordnet-v2") != NULL);
     CHECK(server_start(&s, db, NULL) == 0);
     CHECK_INT(server_stop(&s, SIGTERM), 0);
 }
@@ -166,7 +166,7 @@ TEST(test_an_interrupted_reembed_is_refused_until_run_again)
     interrupted_reembed();
 }
 
-/* PostgreSQL also re-types the vector column: 384 → 16 at the marker, back to 384 at the end. */
+/* PostgreSQL also re-types the vector column: 128 → 16 at the marker, back to 128 at the end. */
 TEST(test_an_interrupted_reembed_on_postgres_is_refused_until_run_again)
 {
     if (!pg_server_shared())

@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *method = methods[data[0] % 6];
     char *path = malloc(size);
     memcpy(path, data + 1, size - 1);
-    path[size - 1] = '\0'; /* MHD hands us NUL-terminated paths */
+    path[size - 1] = '\0'; /* the server hands the router decoded, NUL-terminated paths */
     const struct api_route *route;
     char params[2][128], allow[64];
     int status = api_route(method, path, &route, params, allow, sizeof allow);

@@ -1,19 +1,24 @@
-/* fake_openai.c — see fake_openai.h. */
+/*
+ * fake_openai.c — see fake_openai.h. Served by memori's own HTTP server
+ * (src/http/), with a handler of its own: the fake speaks OpenAI's wire
+ * format, not memori's API.
+ */
 #define _GNU_SOURCE
 #include "fake_openai.h"
 
 #include <jansson.h>
-#include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "memori/http.h"
+
 #define MAX_QUEUE 64
 
 struct fake_openai {
-    struct MHD_Daemon *d;
+    struct mr_http_server *srv;
     size_t dim;
     int port;
     pthread_mutex_t lock;
@@ -21,11 +26,6 @@ struct fake_openai {
     int q_head, q_len;
     int requests, texts;
     char auth[256], model[128];
-};
-
-struct upload {
-    char *p;
-    size_t n;
 };
 
 static enum fake_mode next_mode(struct fake_openai *f)
@@ -39,17 +39,11 @@ static enum fake_mode next_mode(struct fake_openai *f)
     return m;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, char *body,
-                             const char *retry_after)
+static void reply(struct mr_http_response *res, int status, char *body, const char *retry_after)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    if (retry_after)
-        MHD_add_response_header(r, "Retry-After", retry_after);
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    res->status = status;
+    res->body = body;
+    res->retry_after = retry_after;
 }
 
 /* A deterministic, not normalised vector for text. */
@@ -69,53 +63,38 @@ static json_t *vector_of(const char *text, size_t dim, size_t len)
     return a;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
-                              const char *method, const char *version, const char *data,
-                              size_t *data_size, void **con_cls)
+static void handle(void *ctx, const struct mr_http_request *rq, struct mr_http_response *res)
 {
-    (void)version;
-    struct fake_openai *f = cls;
-    struct upload *u = *con_cls;
-    if (!u) {
-        *con_cls = calloc(1, sizeof *u);
-        return MHD_YES;
+    struct fake_openai *f = ctx;
+    if (strcmp(rq->method, "POST") != 0 || strcmp(rq->path, "/v1/embeddings") != 0) {
+        reply(res, 404, strdup("{\"error\":{\"message\":\"not found\"}}"), NULL);
+        return;
     }
-    if (*data_size) {
-        u->p = realloc(u->p, u->n + *data_size + 1);
-        memcpy(u->p + u->n, data, *data_size);
-        u->n += *data_size;
-        u->p[u->n] = '\0';
-        *data_size = 0;
-        return MHD_YES;
-    }
-    if (strcmp(method, "POST") != 0 || strcmp(url, "/v1/embeddings") != 0)
-        return reply(c, 404, strdup("{\"error\":{\"message\":\"not found\"}}"), NULL);
     pthread_mutex_lock(&f->lock);
     f->requests++;
     enum fake_mode m = next_mode(f);
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *auth = mr_http_header(rq, "Authorization");
     snprintf(f->auth, sizeof f->auth, "%s", auth ? auth : "");
     pthread_mutex_unlock(&f->lock);
-    json_t *req = json_loadb(u->p ? u->p : "", u->n, 0, NULL);
+    json_t *req = json_loadb(rq->body, rq->body_len, 0, NULL);
     json_t *input = json_object_get(req, "input");
     const char *model = json_string_value(json_object_get(req, "model"));
     pthread_mutex_lock(&f->lock);
     snprintf(f->model, sizeof f->model, "%s", model ? model : "");
     pthread_mutex_unlock(&f->lock);
-    enum MHD_Result ret;
     if (!json_is_array(input)) {
-        ret = reply(c, 400, strdup("{\"error\":{\"message\":\"input must be an array\"}}"), NULL);
+        reply(res, 400, strdup("{\"error\":{\"message\":\"input must be an array\"}}"), NULL);
     } else if (m == FAKE_429) {
-        ret = reply(c, 429, strdup("{\"error\":{\"message\":\"Rate limit reached\"}}"), "1");
+        reply(res, 429, strdup("{\"error\":{\"message\":\"Rate limit reached\"}}"), "1");
     } else if (m == FAKE_500) {
-        ret = reply(c, 500, strdup("{\"error\":{\"message\":\"internal error\"}}"), NULL);
+        reply(res, 500, strdup("{\"error\":{\"message\":\"internal error\"}}"), NULL);
     } else if (m == FAKE_401) {
         char body[512];
         snprintf(body, sizeof body, "{\"error\":{\"message\":\"Incorrect API key provided: %s\"}}",
                  auth && strlen(auth) > 7 ? auth + 7 : "");
-        ret = reply(c, 401, strdup(body), NULL);
+        reply(res, 401, strdup(body), NULL);
     } else if (m == FAKE_MALFORMED) {
-        ret = reply(c, 200, strdup("{\"data\": [ this is not json"), NULL);
+        reply(res, 200, strdup("{\"data\": [ this is not json"), NULL);
     } else {
         if (m == FAKE_SLOW)
             sleep(3);
@@ -137,25 +116,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         json_t *resp =
             json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object", "list", "data", out, "model",
                       model ? model : "", "usage", "prompt_tokens", 1, "total_tokens", 1);
-        ret = reply(c, 200, json_dumps(resp, JSON_COMPACT), NULL);
+        reply(res, 200, json_dumps(resp, JSON_COMPACT), NULL);
         json_decref(resp);
     }
     json_decref(req);
-    return ret;
-}
-
-static void done(void *cls, struct MHD_Connection *c, void **con_cls,
-                 enum MHD_RequestTerminationCode toe)
-{
-    (void)cls;
-    (void)c;
-    (void)toe;
-    struct upload *u = *con_cls;
-    if (u) {
-        free(u->p);
-        free(u);
-    }
-    *con_cls = NULL;
 }
 
 struct fake_openai *fake_openai_start(size_t dim)
@@ -163,14 +127,17 @@ struct fake_openai *fake_openai_start(size_t dim)
     struct fake_openai *f = calloc(1, sizeof *f);
     f->dim = dim;
     pthread_mutex_init(&f->lock, NULL);
-    f->d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG, 0,
-        NULL, NULL, handle, f, MHD_OPTION_NOTIFY_COMPLETED, done, f, MHD_OPTION_END);
-    if (!f->d) {
+    /* Enough workers that a slow answer (FAKE_SLOW) never holds back the others. */
+    struct mr_http_options o = {
+        .host = "127.0.0.1", .threads = 8, .max_body_bytes = 64 << 20, .handler = handle, .ctx = f};
+    struct mr_err err;
+    f->srv = mr_http_start(&o, &err);
+    if (!f->srv) {
+        pthread_mutex_destroy(&f->lock);
         free(f);
         return NULL;
     }
-    f->port = MHD_get_daemon_info(f->d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    f->port = mr_http_port(f->srv);
     return f;
 }
 
@@ -225,7 +192,7 @@ const char *fake_openai_last_model(struct fake_openai *f)
 
 void fake_openai_stop(struct fake_openai *f)
 {
-    MHD_stop_daemon(f->d);
+    mr_http_stop(f->srv, 5000);
     pthread_mutex_destroy(&f->lock);
     free(f);
 }

@@ -97,7 +97,8 @@ static int start(struct pg_server *p)
              "-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=300 "
              "-c shared_buffers=1GB -c maintenance_work_mem=2GB%s",
              p->port, p->dir, p->durable ? "" : " -c fsync=off -c full_page_writes=off");
-    const char *args[] = {"-D", data, "-l", server_log, "-w", "-t", "60", "-o", opts, "start", NULL};
+    const char *args[] = {"-D", data, "-l", server_log, "-w", "-t",
+                          "60", "-o", opts, "start",    NULL};
     if (run(log, "pg_ctl", args) != 0) {
         fprintf(stderr, "pg_server: pg_ctl start failed; see %s\n", server_log);
         return -1;
@@ -127,8 +128,8 @@ int pg_server_start(struct pg_server *p, bool durable)
     char log[600], data[600];
     log_path(p, log, sizeof log);
     data_path(p, data, sizeof data);
-    const char *args[] = {"-D", data, "-U", "memori", "-A", "trust", "-E", "UTF8",
-                          "--locale=C", "--no-sync", NULL};
+    const char *args[] = {"-D", data,   "-U",         "memori",    "-A", "trust",
+                          "-E", "UTF8", "--locale=C", "--no-sync", NULL};
     if (run(log, "initdb", args) != 0) {
         fprintf(stderr, "pg_server: initdb (in %s) failed; see %s\n", bindir(), log);
         return -1;
@@ -178,9 +179,8 @@ int pg_server_database(struct pg_server *p, const char *name, char *url, size_t 
         snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", name);
         PGresult *res = PQexec(pg, sql);
         const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        rc = PQresultStatus(res) == PGRES_COMMAND_OK || (state && strcmp(state, "42P04") == 0)
-                 ? 0
-                 : -1;
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK || (state && strcmp(state, "42P04") == 0) ? 0
+                                                                                               : -1;
         if (rc)
             fprintf(stderr, "pg_server: %s", PQresultErrorMessage(res));
         PQclear(res);

@@ -133,6 +133,46 @@ TEST(test_claims_are_required)
     free(t);
 }
 
+/* Claims of the wrong type are refused, not read as 0 or as absent (issue 13). */
+TEST(test_claims_must_have_their_types)
+{
+    struct mr_auth a = prod("HS256");
+    struct mr_err err;
+    struct mr_principal p;
+    static const char *const refused[] = {
+        /* A future nbf as a float or a string: libjwt reads both as 0 (valid now). */
+        "{\"sub\":\"alice\",\"exp\":4102444800,\"nbf\":4102444000.5}",
+        "{\"sub\":\"alice\",\"exp\":4102444800,\"nbf\":\"4102444000\"}",
+        "{\"sub\":\"alice\",\"exp\":4102444800.0}",
+        "{\"sub\":\"alice\",\"exp\":\"4102444800\"}",
+        "{\"sub\":\"alice\",\"exp\":4102444800,\"iat\":\"yesterday\"}",
+        "{\"sub\":\"alice\",\"exp\":4102444800,\"iat\":1767225600.25}",
+        /* A tenant that is not a string would otherwise be the default tenant. */
+        "{\"sub\":\"alice\",\"exp\":4102444800,\"tenant\":42}",
+        "{\"sub\":\"alice\",\"exp\":4102444800,\"tenant\":[\"acme\"]}",
+        "{\"sub\":\"alice\",\"exp\":4102444800,\"tenant\":null}",
+        "{\"sub\":\"alice\",\"exp\":4102444800,\"role\":[\"admin\"]}",
+        "{\"sub\":7,\"exp\":4102444800}",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        char *t = sign_raw(refused[i]);
+        int rc = check(&a, t, &p, &err);
+        free(t);
+        if (rc != MR_EUNAUTH) {
+            test_fail(__FILE__, __LINE__, "%s: rc %d, user '%s' tenant '%s'", refused[i], rc,
+                      p.user_id, p.tenant_id);
+            return;
+        }
+    }
+    /* The same claims with their types are accepted. */
+    char *t = sign_raw("{\"sub\":\"alice\",\"exp\":4102444800,\"nbf\":1767225000,"
+                       "\"iat\":1767225000,\"tenant\":\"acme\",\"role\":\"admin\"}");
+    CHECK(check(&a, t, &p, &err) == 0);
+    CHECK_STR(p.tenant_id, "acme");
+    CHECK(p.admin);
+    free(t);
+}
+
 TEST(test_token_without_exp_or_sub_is_401)
 {
     struct mr_auth a = prod("HS256");
@@ -164,4 +204,4 @@ TEST(test_secret_rules)
 TEST_MAIN("auth", T(test_development_identity_from_header),
           T(test_valid_token_gives_user_tenant_role), T(test_bad_tokens_are_401),
           T(test_token_without_exp_or_sub_is_401), T(test_claims_are_required),
-          T(test_secret_rules))
+          T(test_claims_must_have_their_types), T(test_secret_rules))

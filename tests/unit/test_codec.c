@@ -3,6 +3,7 @@
  * and of the identity each route asks the router for (src/api/router.c).
  */
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "../../src/api/api_int.h"
@@ -273,9 +274,296 @@ TEST(test_only_health_is_anonymous)
     }
 }
 
+/* Numbers in strings as pydantic v2 reads them (lax mode): no hex, Python's underscores. */
+TEST(test_number_text_as_pydantic_reads_it)
+{
+    static const struct {
+        const char *s;
+        double want;
+    } floats[] = {{"0.5", 0.5}, {" 0.25 ", 0.25}, {"1e-1", 0.1},       {".5", 0.5},    {"5.", 5},
+                  {"+1", 1},    {"-0", 0},        {"1_000.5", 1000.5}, {"1_0e-1", 1.0}};
+    for (size_t i = 0; i < sizeof floats / sizeof *floats; i++) {
+        double d = -1;
+        CHECK(api_parse_float_text(floats[i].s, strlen(floats[i].s), &d) == 0);
+        CHECK_NEAR(d, floats[i].want, 1e-12);
+    }
+    static const char *const not_floats[] = {"0x1",  "0x1p3", "",    " ",      "1 0",
+                                             "1__0", "_1",    "1_",  "1e",     "e5",
+                                             ".",    "--1",   "1,5", "0.5abc", "１"};
+    for (size_t i = 0; i < sizeof not_floats / sizeof *not_floats; i++) {
+        double d;
+        if (api_parse_float_text(not_floats[i], strlen(not_floats[i]), &d) == 0)
+            test_fail(__FILE__, __LINE__, "'%s' read as the float %g", not_floats[i], d);
+    }
+    double inf;
+    CHECK(api_parse_float_text("-Infinity", 9, &inf) == 0 && inf < 0 && isinf(inf));
+
+    static const struct {
+        const char *s;
+        int64_t want;
+    } ints[] = {{"5", 5},
+                {" 42 ", 42},
+                {"007", 7},
+                {"1_000", 1000},
+                {"3.0", 3},
+                {"-3.00", -3},
+                {"9223372036854775807", INT64_MAX},
+                {"-9223372036854775808", INT64_MIN},
+                {"9007199254740993", INT64_C(9007199254740993)}};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        int64_t v = 0;
+        CHECK_INT(api_parse_int_text(ints[i].s, strlen(ints[i].s), &v), API_INT_OK);
+        CHECK(v == ints[i].want);
+    }
+    static const char *const not_ints[] = {"0x10", "1e3", "2.5", "3.",  "+1",  "",
+                                           "1__0", "_1",  "1_",  "1 0", "--1", "ten"};
+    for (size_t i = 0; i < sizeof not_ints / sizeof *not_ints; i++) {
+        int64_t v;
+        CHECK_INT(api_parse_int_text(not_ints[i], strlen(not_ints[i]), &v), API_INT_BAD);
+    }
+    int64_t v;
+    CHECK_INT(api_parse_int_text("9223372036854775808", 19, &v), API_INT_ABOVE);
+    CHECK_INT(api_parse_int_text("-9223372036854775809", 20, &v), API_INT_BELOW);
+
+    static const char *const yes[] = {"1",  "true", "TRUE", "True", "yes", "YES",
+                                      "on", "On",   "t",    "T",    "y",   "Y"};
+    static const char *const no[] = {"0", "false", "FALSE", "no", "NO", "off", "OFF", "f", "n"};
+    bool b;
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        CHECK(api_parse_bool_text(yes[i], &b) == 0 && b);
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        CHECK(api_parse_bool_text(no[i], &b) == 0 && !b);
+    CHECK(api_parse_bool_text("maybe", &b) != 0);
+    CHECK(api_parse_bool_text(" true", &b) != 0);
+    CHECK(api_parse_bool_text("2", &b) != 0);
+}
+
+TEST(test_strict_numbers_in_bodies)
+{
+    EXPECT_ERROR("{\"importance_score\":\"0x1\"}", "float_parsing", "importance_score");
+    EXPECT_ERROR("{\"importance_score\":\"1e5\"}", "less_than_equal", "importance_score");
+    json_t *e = create_errors("{\"content\":\"c\",\"memory_type\":\"rule\",\"conversation_id\":"
+                              "\"" UUID "\",\"importance_score\":\" 0.75 \"}");
+    CHECK(e == NULL);
+    struct api_search r;
+    char *err = NULL;
+    const char *b = "{\"query\":\"q\",\"limit\":\"0x5\"}";
+    CHECK_INT(api_decode_search(b, strlen(b), &r, 1000, &err), MR_EVALIDATION);
+    CHECK(err && strstr(err, "int_parsing"));
+    api_search_free(&r);
+    free(err);
+    err = NULL;
+    b = "{\"query\":\"q\",\"limit\":\"5.0\"}";
+    CHECK(api_decode_search(b, strlen(b), &r, 1000, &err) == 0);
+    CHECK_INT(r.in.limit, 5);
+    api_search_free(&r);
+}
+
+/* data_source_id over all of int64, exactly; past it a 422 that says the bound. */
+TEST(test_data_source_id_is_exact_int64)
+{
+    static const struct {
+        const char *body;
+        int64_t want;
+    } ok[] = {{"{\"data_source_id\":9007199254740993}", INT64_C(9007199254740993)},
+              {"{\"data_source_id\":\"9007199254740993\"}", INT64_C(9007199254740993)},
+              {"{\"data_source_id\":9223372036854775807}", INT64_MAX},
+              {"{\"data_source_id\":-9223372036854775808}", INT64_MIN},
+              {"{\"data_source_id\":12.0}", 12}};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        struct api_conversation_create r;
+        char *err = NULL;
+        CHECK(api_decode_conversation_create(ok[i].body, strlen(ok[i].body), &r, 1000, &err) == 0);
+        CHECK(r.in.has_data_source_id && r.in.data_source_id == ok[i].want);
+        api_conversation_create_free(&r);
+        free(err);
+    }
+    static const struct {
+        const char *body, *type;
+    } bad[] = {{"{\"data_source_id\":9223372036854775808}", "less_than_equal"},
+               {"{\"data_source_id\":-9223372036854775809}", "greater_than_equal"},
+               {"{\"data_source_id\":123456789012345678901234567890}", "less_than_equal"},
+               {"{\"data_source_id\":\"99999999999999999999\"}", "less_than_equal"},
+               {"{\"data_source_id\":1e19}", "less_than_equal"},
+               {"{\"data_source_id\":\"0x10\"}", "int_parsing"},
+               {"{\"data_source_id\":1.5}", "int_from_float"},
+               {"{\"data_source_id\":true}", "int_type"}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct api_conversation_patch r;
+        char *err = NULL;
+        int rc = api_decode_conversation_patch(bad[i].body, strlen(bad[i].body), &r, 1000, &err);
+        api_conversation_patch_free(&r);
+        if (rc != MR_EVALIDATION || !strstr(err, bad[i].type) ||
+            !strstr(err, "\"loc\":[\"body\",\"data_source_id\"]"))
+            test_fail(__FILE__, __LINE__, "%s: %s", bad[i].body, err ? err : "accepted");
+        free(err);
+    }
+}
+
+/* Integers past int64 inside metadata are kept as their digits, never refused. */
+TEST(test_big_integers_in_metadata_are_kept)
+{
+    const char *body =
+        "{\"content\":\"c\",\"memory_type\":\"rule\",\"conversation_id\":\"" UUID
+        "\",\"metadata\":{\"n\":123456789012345678901234567890,\"m\":"
+        "-9223372036854775809,\"l\":[18446744073709551616],\"s\":\"99999999999999999999\"}}";
+    struct api_memory_create r;
+    char *err = NULL;
+    CHECK(api_decode_memory_create(body, strlen(body), &r, 1000, &err) == 0);
+    CHECK_STR(r.in.metadata, "{\"n\":123456789012345678901234567890,\"m\":-9223372036854775809,"
+                             "\"l\":[18446744073709551616],\"s\":\"99999999999999999999\"}");
+    /* Encoded back from the stored text, and merged, the digits stay. */
+    struct mr_memory m = {0};
+    m.user_id = m.tenant_id = m.content = "x";
+    m.metadata = (char *)r.in.metadata;
+    char *s = api_encode_memory(&m);
+    CHECK(strstr(s, "\"n\":123456789012345678901234567890,\"m\":-9223372036854775809"));
+    free(s);
+    char *merged = mr_json_merge_objects(r.in.metadata, "{\"k\":18446744073709551617}");
+    CHECK(merged && strstr(merged, "\"l\":[18446744073709551616]") &&
+          strstr(merged, "\"k\":18446744073709551617}"));
+    free(merged);
+    api_memory_create_free(&r);
+    /* A number as an object key is still not JSON; \u0000 in a string still refused. */
+    EXPECT_ERROR("{\"metadata\":{12345678901234567890123:1}}", "json_invalid", NULL);
+    EXPECT_ERROR("{\"metadata\":{\"a\":\"\\u0000\",\"b\":12345678901234567890123}}", "json_invalid",
+                 NULL);
+}
+
+/* FastAPI's rule: JSON bodies need application/json or application/…+json. */
+TEST(test_json_bodies_need_a_json_content_type)
+{
+    static const char *const accepted[] = {
+        "application/json",         "application/json; charset=utf-8",
+        "APPLICATION/JSON",         " application/json ;charset=UTF-8",
+        "application/vnd.api+json", "application/geo+json"};
+    for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++) {
+        char *err = NULL;
+        CHECK(api_check_content_type(accepted[i], "{}", 2, &err) == 0);
+        CHECK(err == NULL);
+    }
+    static const char *const refused[] = {NULL,
+                                          "",
+                                          "text/plain",
+                                          "text/plain; charset=utf-8",
+                                          "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x",
+                                          "application/geo+json-seq",
+                                          "application/not-really-json",
+                                          "application/json/x",
+                                          "application",
+                                          "text/json"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        char *err = NULL;
+        CHECK_INT(api_check_content_type(refused[i], "{\"a\": 1}", 8, &err), MR_EVALIDATION);
+        CHECK_STR(err, "{\"detail\":[{\"type\":\"model_attributes_type\",\"loc\":[\"body\"],"
+                       "\"msg\":\"Input should be a valid dictionary or object to extract fields "
+                       "from\",\"input\":\"{\\\"a\\\": 1}\"}]}");
+        free(err);
+    }
+    /* No body: nothing to read, whatever the type says. */
+    char *err = NULL;
+    CHECK(api_check_content_type("text/plain", "", 0, &err) == 0);
+}
+
+/* A memory the list encoders may clear: every string malloc'd. */
+static struct mr_memory big_memory(size_t metadata_bytes)
+{
+    struct mr_memory m = {0};
+    strcpy(m.memory_id, UUID);
+    strcpy(m.conversation_id, UUID);
+    m.user_id = strdup("u");
+    m.tenant_id = strdup("default");
+    m.content = strdup("c");
+    m.last_accessed_at = m.expires_at = MR_NO_TIME;
+    char *md = malloc(metadata_bytes + 16);
+    int o = sprintf(md, "{\"b\":\"");
+    memset(md + o, 'x', metadata_bytes);
+    strcpy(md + o + metadata_bytes, "\"}");
+    m.metadata = md;
+    return m;
+}
+
+/* A search or a page stops before the bound and says so; the first item is always in. */
+TEST(test_list_answers_are_bounded)
+{
+    enum { N = 10 };
+    struct mr_memory v[N];
+    double scores[N];
+    for (size_t i = 0; i < N; i++) {
+        v[i] = big_memory(10000);
+        scores[i] = 1.0 - (double)i / 100;
+    }
+    struct mr_search_results r = {
+        .memories = v, .scores = scores, .semantic = scores, .lexical = scores, .n = N};
+    char *all = api_encode_search(&r, "q", 1, 0);
+    for (size_t i = 0; i < N; i++)
+        v[i] = big_memory(10000);
+    json_t *o = json_loads(all, 0, NULL);
+    CHECK_INT(json_array_size(json_object_get(o, "results")), N);
+    CHECK_INT(json_integer_value(json_object_get(o, "total")), N);
+    CHECK(json_is_false(json_object_get(o, "truncated")));
+    json_decref(o);
+    size_t full = strlen(all);
+    free(all);
+    char *part = api_encode_search(&r, "q", 1, 35000);
+    CHECK(strlen(part) <= 35000);
+    o = json_loads(part, 0, NULL);
+    CHECK(o != NULL);
+    CHECK_INT(json_array_size(json_object_get(o, "results")), 3);
+    CHECK_INT(json_integer_value(json_object_get(o, "total")), 3);
+    CHECK_STR(json_string_value(json_object_get(o, "query")), "q");
+    CHECK(json_is_true(json_object_get(o, "truncated")));
+    /* The best ones are kept, in order. */
+    CHECK_NEAR(json_real_value(json_object_get(json_array_get(json_object_get(o, "results"), 2),
+                                               "similarity_score")),
+               0.98, 1e-9);
+    json_decref(o);
+    free(part);
+    CHECK(full > 100000);
+    for (size_t i = 0; i < N; i++)
+        v[i] = big_memory(10000);
+    /* A bound smaller than one item still answers that item. */
+    part = api_encode_memory_page(v, N, 42, (struct mr_page){10, 20}, 1000);
+    o = json_loads(part, 0, NULL);
+    CHECK_INT(json_array_size(json_object_get(o, "memories")), 1);
+    CHECK_INT(json_integer_value(json_object_get(o, "total")), 42);
+    CHECK_INT(json_integer_value(json_object_get(o, "limit")), 10);
+    CHECK_INT(json_integer_value(json_object_get(o, "offset")), 20);
+    CHECK(json_is_true(json_object_get(o, "truncated")));
+    json_decref(o);
+    free(part);
+    for (size_t i = 0; i < N; i++) /* the encoders cleared what they were given */
+        CHECK(v[i].metadata == NULL && v[i].content == NULL);
+}
+
+/* HEAD is answered wherever GET is, so a 405's Allow says so (Starlette's habit too). */
+TEST(test_405_allow_lists_head_beside_get)
+{
+    static const struct {
+        const char *method, *path, *allow;
+    } cases[] = {
+        {"PUT", "/api/conversations", "POST, GET, HEAD"},
+        {"DELETE", "/health", "GET, HEAD"},
+        {"PUT", "/api/memories/" UUID, "GET, HEAD, PATCH, DELETE"},
+        {"GET", "/api/memories/" UUID "/promote", "POST"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const struct api_route *route = NULL;
+        char params[2][128], allow[64];
+        CHECK_INT(api_route(cases[i].method, cases[i].path, &route, params, allow, sizeof allow),
+                  405);
+        CHECK_STR(allow, cases[i].allow);
+    }
+}
+
 TEST_MAIN("codec", T(test_valid_create_decodes_with_defaults), T(test_create_validation_errors),
           T(test_content_length_counts_characters), T(test_search_decodes_and_validates),
           T(test_patch_distinguishes_absent_and_null),
           T(test_memory_encoding_matches_reference_fields),
           T(test_stats_encoding_has_all_five_types),
-          T(test_example_type_in_stats_and_search_filter), T(test_only_health_is_anonymous))
+          T(test_example_type_in_stats_and_search_filter), T(test_only_health_is_anonymous),
+          T(test_number_text_as_pydantic_reads_it), T(test_strict_numbers_in_bodies),
+          T(test_data_source_id_is_exact_int64), T(test_big_integers_in_metadata_are_kept),
+          T(test_json_bodies_need_a_json_content_type), T(test_list_answers_are_bounded),
+          T(test_405_allow_lists_head_beside_get))

@@ -23,7 +23,7 @@ TEST(test_defaults_match_reference)
     CHECK_STR(c.sqlite_path, "./memori.db");
     CHECK_INT(c.database_pool_size, 20);
     CHECK_INT(c.database_max_overflow, 10);
-    CHECK_STR(c.embedding_model, "memori-wordnet-v1");
+    CHECK_STR(c.embedding_model, "memori-wordnet-v2");
     CHECK_STR(c.model_path, "");
     CHECK_INT(c.short_term_expiry_days, 7);
     CHECK_INT(c.archive_threshold_days, 30);
@@ -40,6 +40,29 @@ TEST(test_defaults_match_reference)
     CHECK_STR(c.environment, "development");
     CHECK_INT(c.max_body_bytes, 1048576);
     CHECK(c.secret_key == NULL);
+    /* The HTTP edge's deadlines and bounds (docs/security.md). */
+    CHECK_INT(c.header_timeout_s, 10);
+    CHECK_INT(c.body_timeout_s, 30);
+    CHECK_INT(c.max_connections_per_peer, 0);
+    CHECK_INT(c.max_metadata_bytes, 65536);
+    CHECK_INT(c.max_response_bytes, 4194304);
+    mr_config_free(&c);
+}
+
+TEST(test_edge_limits_are_read)
+{
+    struct mr_config c;
+    struct mr_err err;
+    char *env[] = {"MEMORI_HEADER_TIMEOUT_S=2",          "MEMORI_BODY_TIMEOUT_S=7",
+                   "MEMORI_MAX_CONNECTIONS_PER_PEER=16", "MEMORI_MAX_METADATA_BYTES=4096",
+                   "MEMORI_MAX_RESPONSE_BYTES=65536",    NULL};
+    CHECK(load(&c, env, &err) == 0);
+    CHECK_INT(c.header_timeout_s, 2);
+    CHECK_INT(c.body_timeout_s, 7);
+    CHECK_INT(c.max_connections_per_peer, 16);
+    CHECK_INT(c.max_metadata_bytes, 4096);
+    CHECK_INT(c.max_response_bytes, 65536);
+    CHECK(mr_config_is_set(&c, "MEMORI_HEADER_TIMEOUT_S"));
     mr_config_free(&c);
 }
 
@@ -138,6 +161,16 @@ TEST(test_bad_values_name_the_variable)
         {"MEMORI_EMBEDDING_PROVIDER=magic", "MEMORI_EMBEDDING_PROVIDER"},
         {"MEMORI_MAX_BODY_BYTES=10", "MEMORI_MAX_BODY_BYTES"},
         {"MEMORI_HTTP_THREADS=0", "MEMORI_HTTP_THREADS"},
+        {"MEMORI_HEADER_TIMEOUT_S=0", "MEMORI_HEADER_TIMEOUT_S"},
+        {"MEMORI_HEADER_TIMEOUT_S=2s", "MEMORI_HEADER_TIMEOUT_S"},
+        {"MEMORI_BODY_TIMEOUT_S=-1", "MEMORI_BODY_TIMEOUT_S"},
+        {"MEMORI_BODY_TIMEOUT_S=3601", "MEMORI_BODY_TIMEOUT_S"},
+        {"MEMORI_MAX_CONNECTIONS_PER_PEER=-1", "MEMORI_MAX_CONNECTIONS_PER_PEER"},
+        {"MEMORI_MAX_CONNECTIONS_PER_PEER=many", "MEMORI_MAX_CONNECTIONS_PER_PEER"},
+        {"MEMORI_MAX_METADATA_BYTES=100", "MEMORI_MAX_METADATA_BYTES"},
+        {"MEMORI_MAX_METADATA_BYTES=64KiB", "MEMORI_MAX_METADATA_BYTES"},
+        {"MEMORI_MAX_RESPONSE_BYTES=1000", "MEMORI_MAX_RESPONSE_BYTES"},
+        {"MEMORI_MAX_RESPONSE_BYTES=4294967296", "MEMORI_MAX_RESPONSE_BYTES"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct mr_config c;
@@ -254,19 +287,20 @@ TEST(test_provider_defaults_come_from_the_registry)
     char *openai[] = {"MEMORI_EMBEDDING_PROVIDER=openai", NULL};
     CHECK(load(&c, openai, &err) == 0);
     CHECK_STR(c.embedding_model, "text-embedding-ada-002");
+    /* Unset, the threshold is the default mode's (hybrid, the fused score; docs/ranking.md). */
     CHECK(!c.has_min_similarity);
-    CHECK_NEAR(c.min_similarity, 0.70, 0);
+    CHECK_NEAR(c.min_similarity, 0.35, 0);
     mr_config_free(&c);
     char *lexical[] = {"MEMORI_EMBEDDING_MODEL=memori-lexical-v1", NULL};
     CHECK(load(&c, lexical, &err) == 0);
-    CHECK_NEAR(c.min_similarity, 0.15, 0);
+    CHECK_NEAR(c.min_similarity, 0.05, 0);
     mr_config_free(&c);
     char *builtin[] = {NULL};
     CHECK(load(&c, builtin, &err) == 0);
-    CHECK_NEAR(c.min_similarity, 0.40, 0);
+    CHECK_NEAR(c.min_similarity, 0.35, 0);
     char buf[4096] = "";
     mr_config_each(&c, collect, buf);
-    CHECK(strstr(buf, "MEMORY_MIN_SIMILARITY_THRESHOLD=0.4 (model default)\n") != NULL);
+    CHECK(strstr(buf, "MEMORY_MIN_SIMILARITY_THRESHOLD=0.35 (model default)\n") != NULL);
     mr_config_free(&c);
     /* A given threshold wins, 0 included. */
     char *given[] = {"MEMORI_EMBEDDING_PROVIDER=openai", "MEMORY_MIN_SIMILARITY_THRESHOLD=0", NULL};
@@ -331,7 +365,7 @@ TEST(test_postgres_driver_urls_select_postgres)
     }
 }
 
-TEST_MAIN("config", T(test_provider_defaults_come_from_the_registry),
+TEST_MAIN("config", T(test_edge_limits_are_read), T(test_provider_defaults_come_from_the_registry),
           T(test_database_location_masks_the_password), T(test_defaults_match_reference),
           T(test_every_variable_is_read), T(test_bad_values_name_the_variable),
           T(test_secrets_never_in_messages), T(test_printing_masks_secrets),

@@ -1,4 +1,5 @@
 /* Unit tests of the in-process index: top-k against brute force, filters, removal, graphs, int8. */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -521,10 +522,165 @@ TEST(test_int8_scan_rescores_in_float32)
     mr_index_destroy(exact);
 }
 
+/* ---- a ranked search's candidates (candidates.c) ---- */
+
+static void put_text(struct mr_index *ix, const struct mr_identity *who, int64_t id,
+                     enum mr_memory_type t, bool shared, const float *v, const char *text)
+{
+    struct mr_index_entry e = {id, who->user_id, who->tenant_id, "c",         t, false, MR_NO_TIME,
+                               v,  shared,       text,           strlen(text)};
+    struct mr_err err;
+    mr_index_upsert(ix, &e, &err);
+}
+
+static const struct mr_index_candidate *find_candidate(const struct mr_index_candidate *c, size_t n,
+                                                       int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i].id == id)
+            return &c[i];
+    return NULL;
+}
+
+/*
+ * The candidates are the union of each side's exact top k under the
+ * filters, once each, with both scores those the sides give: the cosine of
+ * the entry's vector (a graph's too) and BM25 over the partition's content.
+ */
+TEST(test_candidates_are_both_sides_with_exact_scores)
+{
+    enum { N = 400, K = 20 };
+    static const char *words[] = {"orders",   "refunds", "invoice", "ledger", "customer",
+                                  "shipment", "cohort",  "churn",   "margin", "region"};
+    struct mr_index *ix = mr_index_new(DIM);
+    struct mr_lex_index *ref = mr_lex_index_new(); /* alice's partition's content, apart */
+    static float vecs[N + 1][DIM];
+    char text[128];
+    for (int i = 1; i <= N; i++) {
+        random_unit(vecs[i]);
+        snprintf(text, sizeof text, "%s %s note %d", words[i % 10], words[(i / 10) % 10], i);
+        /* Every third is a rule, the rest entities: the filter below keeps the entities. */
+        put_text(ix, &alice, i, i % 3 ? MR_ENTITY : MR_RULE, false, vecs[i], text);
+        mr_lex_index_put(ref, i, text, strlen(text));
+    }
+    float q[DIM];
+    random_unit(q);
+    struct mr_lex_terms *terms = mr_lex_terms_new("refunds ledger", 14);
+    struct mr_index_query iq = query(q, K);
+    iq.min_score = -2;
+    iq.terms = terms;
+    iq.sides = MR_INDEX_SIDE_VECTOR | MR_INDEX_SIDE_LEXICAL;
+    iq.type_mask = 1u << MR_ENTITY;
+    struct mr_index_candidate c[2 * K];
+    size_t n = 0;
+    struct mr_err err;
+    for (int pass = 0; pass < 2; pass++) {
+        CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+        CHECK(n >= K && n <= 2 * K);
+        double max = mr_lex_index_max(ref, terms);
+        for (size_t i = 0; i < n; i++) {
+            CHECK(c[i].id >= 1 && c[i].id <= N && c[i].id % 3 != 0);
+            CHECK(find_candidate(c, i, c[i].id) == NULL); /* once each */
+            CHECK_NEAR(c[i].cosine, mr_index_dot(q, vecs[c[i].id], DIM), 1e-6);
+            CHECK_NEAR(c[i].lexical, mr_lex_normalise(mr_lex_index_score(ref, terms, c[i].id), max),
+                       1e-12);
+        }
+        /* Each side's exact top K among the entities is there. */
+        int better_missing = 0;
+        struct mr_index_hit vec_top[K];
+        size_t nv = 0;
+        struct mr_index_query vq = iq;
+        CHECK(mr_index_search(ix, &alice, &vq, vec_top, &nv, &err) == 0);
+        for (size_t i = 0; i < nv; i++)
+            better_missing += find_candidate(c, n, vec_top[i].id) == NULL;
+        CHECK_INT(better_missing, 0);
+        struct mr_lex_hit lex_top[K];
+        size_t nl = 0;
+        /* The reference's top K among entities: search it all, keep the entities. */
+        struct mr_lex_hit all[N];
+        size_t na = mr_lex_index_search(ref, terms, NULL, NULL, N, all, NULL);
+        for (size_t i = 0; i < na && nl < K; i++)
+            if (all[i].id % 3 != 0)
+                lex_top[nl++] = all[i];
+        CHECK(nl == K);
+        for (size_t i = 0; i < nl; i++)
+            CHECK(find_candidate(c, n, lex_top[i].id) != NULL);
+        /* The second pass reads the vectors from a graph. */
+        mr_index_set_ann(ix, 100, 0);
+        ix_wait_builds(ix);
+    }
+    /* One side only. */
+    iq.sides = MR_INDEX_SIDE_LEXICAL;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK_INT(n, K);
+    iq.sides = MR_INDEX_SIDE_VECTOR;
+    iq.terms = NULL;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK_INT(n, K);
+    for (size_t i = 0; i < n; i++)
+        CHECK_NEAR(c[i].lexical, 0, 0);
+    mr_lex_terms_free(terms);
+    mr_lex_index_destroy(ref);
+    mr_index_destroy(ix);
+}
+
+/*
+ * A shared memory of another user is scored with the searcher's own
+ * partition's statistics (one normaliser per query); a removal or a new
+ * text takes effect at once.
+ */
+TEST(test_candidates_score_shared_memories_with_the_callers_statistics)
+{
+    struct mr_index *ix = mr_index_new(DIM);
+    struct mr_lex_index *own = mr_lex_index_new(), *bobs = mr_lex_index_new();
+    float v[DIM];
+    random_unit(v);
+    const char *mine[] = {"refunds are booked monthly", "refunds need a ticket",
+                          "orders ship daily"};
+    for (int i = 0; i < 3; i++) {
+        put_text(ix, &alice, i + 1, MR_RULE, false, v, mine[i]);
+        mr_lex_index_put(own, i + 1, mine[i], strlen(mine[i]));
+    }
+    const char *shared = "refunds above a limit need approval";
+    put_text(ix, &bob, 10, MR_RULE, true, v, shared);
+    mr_lex_index_put(bobs, 10, shared, strlen(shared));
+    struct mr_lex_terms *terms = mr_lex_terms_new("refunds approval", 16);
+    struct mr_index_query iq = query(v, 10);
+    iq.min_score = -2;
+    iq.terms = terms;
+    iq.sides = MR_INDEX_SIDE_LEXICAL;
+    iq.include_shared = true;
+    struct mr_index_candidate c[20];
+    size_t n = 0;
+    struct mr_err err;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK_INT(n, 3);
+    const struct mr_index_candidate *b = find_candidate(c, n, 10);
+    CHECK(b != NULL);
+    double bm25;
+    mr_lex_index_score_with(bobs, own, terms, &b->id, 1, &bm25);
+    CHECK_NEAR(b->lexical, mr_lex_normalise(bm25, mr_lex_index_max(own, terms)), 1e-12);
+    /* Not bob's own statistics (a partition of one document scores differently). */
+    CHECK(fabs(b->lexical - mr_lex_normalise(mr_lex_index_score(bobs, terms, 10),
+                                             mr_lex_index_max(bobs, terms))) > 1e-6);
+    /* Removal and replacement are seen by the next search. */
+    mr_index_remove(ix, &alice, 1);
+    put_text(ix, &alice, 2, MR_RULE, false, v, "orders need a ticket");
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(c[0].id, 10);
+    mr_lex_terms_free(terms);
+    mr_lex_index_destroy(own);
+    mr_lex_index_destroy(bobs);
+    mr_index_destroy(ix);
+}
+
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
           T(test_expiry_follows_the_rule), T(test_min_score_threshold),
           T(test_remove_and_update_are_reflected), T(test_shared_entries_reach_the_tenant_once),
           T(test_ann_partition_matches_exact), T(test_concurrent_writer_and_readers),
           T(test_idmap_keeps_every_id_through_removals),
           T(test_heap_keeps_the_best_k_ties_by_lower_id), T(test_dot_matches_naive_for_odd_sizes),
-          T(test_int8_kernel_matches_scalar_exactly), T(test_int8_scan_rescores_in_float32))
+          T(test_int8_kernel_matches_scalar_exactly), T(test_int8_scan_rescores_in_float32),
+          T(test_candidates_are_both_sides_with_exact_scores),
+          T(test_candidates_score_shared_memories_with_the_callers_statistics))

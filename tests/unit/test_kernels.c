@@ -44,8 +44,7 @@ static void check_kernel(const char *name)
     mr_dot_fn k = ix_kernel(name);
     if (!k && cpu_has(name)) {
         /* Skipping here would hide a kernel that was lost from the build. */
-        test_fail(__FILE__, __LINE__, "this CPU has %s but ix_kernel(\"%s\") is NULL", name,
-                  name);
+        test_fail(__FILE__, __LINE__, "this CPU has %s but ix_kernel(\"%s\") is NULL", name, name);
         return;
     }
     if (!k)

@@ -462,11 +462,52 @@ TEST(test_index_memory_per_document)
     mr_lex_index_destroy(ix);
 }
 
+/*
+ * Borrowed statistics: with stats == ix the same bits as the plain calls;
+ * with another partition's, its N, average length and df, by hand.
+ */
+TEST(test_bm25_with_another_partitions_statistics)
+{
+    struct mr_lex_index *ix = three_docs(), *other = mr_lex_index_new();
+    mr_lex_index_put(other, 50, "orders orders orders", 20);
+    mr_lex_index_put(other, 51, "shipments by region", 19);
+    struct mr_lex_terms *q = query("orders customers");
+    struct mr_lex_hit a[3], b[3];
+    double max_a, max_b;
+    size_t na = mr_lex_index_search(ix, q, NULL, NULL, 3, a, &max_a);
+    size_t nb = mr_lex_index_search_with(ix, ix, q, NULL, NULL, 3, b, &max_b);
+    CHECK_INT(na, nb);
+    CHECK(max_a == max_b);
+    for (size_t i = 0; i < na; i++)
+        CHECK(a[i].id == b[i].id && a[i].bm25 == b[i].bm25 && a[i].lexical == b[i].lexical);
+    /* Document 2 of three_docs scored with other's statistics: N 2, total 3 + 2, df(order) 1. */
+    double avg = mr_lex_avg_len(5, 2);
+    double want = mr_lex_bm25_term(mr_lex_idf(1, 2), 2, 3, avg) + /* order */
+                  mr_lex_bm25_term(mr_lex_idf(0, 2), 1, 3, avg);  /* custom: df 0 there */
+    int64_t id = 2;
+    double got;
+    mr_lex_index_score_with(ix, other, q, &id, 1, &got);
+    CHECK_NEAR(got, want, 1e-12);
+    nb = mr_lex_index_search_with(ix, other, q, NULL, NULL, 3, b, &max_b);
+    CHECK(max_b == mr_lex_index_max(other, q));
+    for (size_t i = 0; i < nb; i++)
+        if (b[i].id == 2)
+            CHECK(b[i].bm25 == got);
+    /* No statistics (an empty partition): still scores, never NaN. */
+    mr_lex_index_score_with(ix, NULL, q, &id, 1, &got);
+    CHECK(got > 0 && got == got);
+    CHECK(mr_lex_index_max(NULL, q) > 0);
+    mr_lex_terms_free(q);
+    mr_lex_index_destroy(other);
+    mr_lex_index_destroy(ix);
+}
+
 TEST_MAIN("lexical", T(test_tokenize_stems_and_lowers), T(test_tokenize_splits_identifiers),
           T(test_tokenize_drops_stop_words), T(test_stop_word_list_is_sorted_and_short),
           T(test_tokenize_non_ascii), T(test_terms_count_repeats),
           T(test_tokenize_in_parallel_threads), T(test_bm25_by_hand),
           T(test_bm25_pure_functions_match_the_index),
+          T(test_bm25_with_another_partitions_statistics),
           T(test_bm25_prefers_rare_terms_and_short_documents),
           T(test_index_search_applies_the_filter_and_fills_limit),
           T(test_index_empty_and_stop_word_queries),

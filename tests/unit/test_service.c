@@ -12,6 +12,7 @@
 #include "memori/rules.h"
 #include "memori/service.h"
 #include "memori/store.h"
+#include "memori/util.h"
 #include "test.h"
 
 static const int64_t T0 = INT64_C(1767225600000000);
@@ -78,14 +79,22 @@ static int create(struct fixture *f, const struct mr_identity *who, const char *
     return mr_memory_create(f->svc, who, &in, out, &err);
 }
 
-static size_t search(struct fixture *f, const struct mr_identity *who, const char *q,
-                     struct mr_search_results *out)
+static size_t search_mode(struct fixture *f, const struct mr_identity *who, const char *q,
+                          enum mr_search_mode mode, struct mr_search_results *out)
 {
-    struct mr_search s = {.query = q, .query_len = strlen(q), .has_min_similarity = true};
+    struct mr_search s = {
+        .query = q, .query_len = strlen(q), .has_min_similarity = true, .mode = mode};
     struct mr_err err;
     if (mr_memory_search(f->svc, who, &s, out, &err) != 0)
         return (size_t)-1;
     return out->n;
+}
+
+/* A search in the default mode (hybrid) with min_similarity 0. */
+static size_t search(struct fixture *f, const struct mr_identity *who, const char *q,
+                     struct mr_search_results *out)
+{
+    return search_mode(f, who, q, MR_SEARCH_HYBRID, out);
 }
 
 TEST(test_create_sets_defaults_and_expiry)
@@ -266,7 +275,15 @@ TEST(test_update_merges_metadata_replaces_tags_and_reembeds)
     mr_memory_clear(&got);
     CHECK_INT(search(&f, &alice, "euro cents", &r), 1);
     mr_search_results_clear(&r);
-    CHECK_INT(search(&f, &alice, "dates stored text", &r), 0);
+    /*
+     * The old text is found by neither side: not by its vector (semantic
+     * mode, min_similarity 0 keeps cosines >= 0) nor by its words (lexical
+     * mode). Hybrid at min_similarity 0 returns every memory, so it is not
+     * the mode that shows the re-embedding.
+     */
+    CHECK_INT(search_mode(&f, &alice, "dates stored text", MR_SEARCH_SEMANTIC, &r), 0);
+    mr_search_results_clear(&r);
+    CHECK_INT(search_mode(&f, &alice, "dates stored text", MR_SEARCH_LEXICAL, &r), 0);
     mr_search_results_clear(&r);
     mr_strv_clear(&tags);
     mr_strv_clear(&tags2);
@@ -611,6 +628,14 @@ static int refuse_search(struct mr_index *ix, const struct mr_identity *who,
     *out_n = 0;
     return 0;
 }
+static int refuse_candidates(struct mr_index *ix, const struct mr_identity *who,
+                             const struct mr_index_query *q, struct mr_index_candidate *out,
+                             size_t *out_n, struct mr_err *err)
+{
+    (void)ix, (void)who, (void)q, (void)out, (void)err;
+    *out_n = 0;
+    return 0;
+}
 static size_t refuse_count(struct mr_index *ix)
 {
     (void)ix;
@@ -626,6 +651,7 @@ static const struct mr_index_ops refusing_ops = {
     .set_archived = refuse_set_archived,
     .remove = refuse_remove,
     .search = refuse_search,
+    .candidates = refuse_candidates,
     .count = refuse_count,
     .building = refuse_count,
     .destroy = refuse_destroy,
@@ -841,6 +867,383 @@ TEST(test_interrupted_reembed_claims_no_model_and_a_rerun_finishes)
     fake_openai_stop(fake);
 }
 
+/* ---- ranking (DESIGN.md §8): the lexical side through the service ---- */
+
+/*
+ * An embedder whose vectors say nothing of words, so what a search finds by
+ * a word is the lexical index's doing: texts starting "filler" get F (cosine
+ * 0.1 with Q), texts starting "q" (the queries) Q, every other text a vector
+ * orthogonal to Q (cosine 0).
+ */
+#define STEER_DIM 8
+static const char *steer_name(const struct mr_embedder *e)
+{
+    (void)e;
+    return "test-steered";
+}
+static size_t steer_dim(const struct mr_embedder *e)
+{
+    (void)e;
+    return STEER_DIM;
+}
+static int steer_embed(struct mr_embedder *e, const char *const *texts, const size_t *lens,
+                       size_t n, float *out, struct mr_err *err)
+{
+    (void)e, (void)err;
+    for (size_t i = 0; i < n; i++) {
+        float *v = out + i * STEER_DIM;
+        memset(v, 0, STEER_DIM * sizeof *v);
+        if (lens[i] >= 6 && memcmp(texts[i], "filler", 6) == 0) {
+            v[0] = 0.1f;
+            v[1] = 0.99498744f; /* sqrt(1 - 0.01) */
+        } else if (lens[i] > 0 && texts[i][0] == 'q') {
+            v[0] = 1;
+        } else {
+            v[2] = 1;
+        }
+    }
+    return 0;
+}
+static int steer_health(struct mr_embedder *e, struct mr_err *err)
+{
+    (void)e, (void)err;
+    return 0;
+}
+static void steer_destroy(struct mr_embedder *e)
+{
+    free(e);
+}
+static const struct mr_embedder_ops steer_ops = {steer_name, steer_dim, steer_embed, steer_health,
+                                                 steer_destroy};
+
+/* The fixture with the steered embedder (and an index of its dimension). */
+static void setup_steered(struct fixture *f)
+{
+    setup(f);
+    mr_service_free(f->svc);
+    mr_index_destroy(f->index);
+    mr_embed_destroy(f->embedder);
+    struct mr_embedder *e = mr_xcalloc(1, sizeof *e);
+    e->ops = &steer_ops;
+    f->embedder = e;
+    f->index = mr_index_new(STEER_DIM);
+    f->cfg.embedder = f->embedder;
+    f->cfg.index = f->index;
+    f->svc = mr_service_new(&f->cfg);
+}
+
+static void create_fillers(struct fixture *f, int n, enum mr_memory_type t)
+{
+    for (int i = 0; i < n; i++) {
+        char text[96];
+        snprintf(text, sizeof text, "filler note number %d about the weather", i);
+        struct mr_memory m;
+        if (create(f, &alice, text, t, 0.5, &m) != 0)
+            test_fail(__FILE__, __LINE__, "filler %d not created", i);
+        mr_memory_clear(&m);
+    }
+}
+
+/* Whether id is among r's results. */
+static bool has_result(const struct mr_search_results *r, const char *memory_id)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->memories[i].memory_id, memory_id) == 0)
+            return true;
+    return false;
+}
+
+static int search_q(struct fixture *f, const struct mr_identity *who, struct mr_search *q,
+                    struct mr_search_results *out)
+{
+    struct mr_err err;
+    q->query_len = strlen(q->query);
+    q->has_min_similarity = true;
+    return mr_memory_search(f->svc, who, q, out, &err);
+}
+
+TEST(test_hybrid_finds_what_only_the_lexical_side_matches)
+{
+    struct fixture f;
+    setup_steered(&f);
+    /* 150 memories closer to the query's vector than the one holding its word. */
+    create_fillers(&f, 150, MR_LONG_TERM);
+    struct mr_memory target;
+    CHECK(create(&f, &alice, "ledger code xq_7781 names the revenue cube", MR_ENTITY, 0.5,
+                 &target) == 0);
+    struct mr_search_results r;
+    struct mr_search q = {.query = "quarterly xq_7781", .limit = 10};
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_INT(r.mode, MR_SEARCH_HYBRID);
+    CHECK_INT(r.n, 10);
+    CHECK_STR(r.memories[0].memory_id, target.memory_id);
+    CHECK_NEAR(r.semantic[0], 0, 1e-6);
+    CHECK(r.lexical[0] > 0.2);
+    CHECK_NEAR(r.scores[0], 0.5 * r.semantic[0] + 0.5 * r.lexical[0], 1e-9);
+    for (size_t i = 1; i < r.n; i++) {
+        CHECK_NEAR(r.semantic[i], 0.1, 1e-6); /* the fillers, by their vectors */
+        CHECK_NEAR(r.lexical[i], 0, 0);
+        CHECK(r.scores[i] <= r.scores[i - 1]);
+    }
+    mr_search_results_clear(&r);
+    /* The vector alone does not find it; BM25 alone finds only it. */
+    q.mode = MR_SEARCH_SEMANTIC;
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_INT(r.n, 10);
+    CHECK(!has_result(&r, target.memory_id));
+    mr_search_results_clear(&r);
+    q.mode = MR_SEARCH_LEXICAL;
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_INT(r.n, 1);
+    CHECK_STR(r.memories[0].memory_id, target.memory_id);
+    CHECK_NEAR(r.scores[0], r.lexical[0], 0);
+    mr_search_results_clear(&r);
+    mr_memory_clear(&target);
+    teardown(&f);
+}
+
+TEST(test_an_identifier_match_ranks_first)
+{
+    struct fixture f;
+    setup(&f);
+    const char *texts[] = {"cust_acct_id is the natural key of dim_customer_account",
+                           "cust_acct_key is the surrogate key of dim_customer_account",
+                           "each customer account has one row in dim_customer_account",
+                           "the account key of a customer is never reused"};
+    char ids[4][MR_UUID_LEN];
+    for (int i = 0; i < 4; i++) {
+        struct mr_memory m;
+        CHECK(create(&f, &alice, texts[i], MR_ENTITY, 0.5, &m) == 0);
+        memcpy(ids[i], m.memory_id, MR_UUID_LEN);
+        mr_memory_clear(&m);
+    }
+    struct mr_search_results r;
+    struct mr_search q = {.query = "what is cust_acct_key"};
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK(r.n >= 2);
+    CHECK_STR(r.memories[0].memory_id, ids[1]);
+    CHECK(r.lexical[0] > r.lexical[1]);
+    mr_search_results_clear(&r);
+    q.query = "cust_acct_id";
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_STR(r.memories[0].memory_id, ids[0]);
+    mr_search_results_clear(&r);
+    teardown(&f);
+}
+
+TEST(test_filters_apply_to_lexical_candidates)
+{
+    static const char CONV2[] = "44444444-4444-4444-8444-444444444444";
+    struct fixture f;
+    setup_steered(&f);
+    f.cfg.relaxed_sharing = true;
+    rebuild(&f);
+    struct mr_err err;
+    create_fillers(&f, 120, MR_ENTITY);
+    struct mr_memory keep, rule, other_conv, scratch, stale, bobs, bobs_shared;
+    /* The entities' texts are the longest: BM25 ranks them below the others. */
+    CHECK(create(&f, &alice, "xq_7781 is the ledger cube of the finance warehouse team", MR_ENTITY,
+                 0.5, &keep) == 0);
+    CHECK(create(&f, &alice, "xq_7781 must be read monthly", MR_RULE, 0.5, &rule) == 0);
+    struct mr_conversation_create cc = {.has_conversation_id = true};
+    memcpy(cc.conversation_id, CONV2, sizeof CONV2);
+    struct mr_conversation conv;
+    CHECK(mr_conversation_create(f.svc, &alice, &cc, &conv, &err) == 0);
+    mr_conversation_clear(&conv);
+    struct mr_memory_create in = {.content = "xq_7781 in another conversation of the finance team",
+                                  .content_len = 51,
+                                  .memory_type = MR_ENTITY,
+                                  .importance_score = 0.5,
+                                  .expires_at = MR_NO_TIME};
+    memcpy(in.conversation_id, CONV2, sizeof CONV2);
+    CHECK(mr_memory_create(f.svc, &alice, &in, &other_conv, &err) == 0);
+    CHECK(create(&f, &alice, "xq_7781 scratch note", MR_SHORT_TERM, 0.5, &scratch) == 0);
+    /* bob's conversation, bob's memories: one private, one shared (relaxed isolation). */
+    struct mr_conversation_create bc = {0};
+    CHECK(mr_conversation_create(f.svc, &bob, &bc, &conv, &err) == 0);
+    in.content = "xq_7781 private to bob";
+    in.content_len = strlen(in.content);
+    memcpy(in.conversation_id, conv.conversation_id, MR_UUID_LEN);
+    CHECK(mr_memory_create(f.svc, &bob, &in, &bobs, &err) == 0);
+    in.content = "xq_7781 shared by bob";
+    in.content_len = strlen(in.content);
+    in.memory_type = MR_RULE;
+    in.shared = true;
+    CHECK(mr_memory_create(f.svc, &bob, &in, &bobs_shared, &err) == 0);
+    mr_conversation_clear(&conv);
+
+    struct mr_search_results r;
+    /* Lexical: every match alice may see, bob's private one never. */
+    struct mr_search q = {.query = "quick xq_7781", .limit = 50, .mode = MR_SEARCH_LEXICAL};
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_INT(r.n, 5);
+    CHECK(!has_result(&r, bobs.memory_id));
+    CHECK(has_result(&r, bobs_shared.memory_id));
+    mr_search_results_clear(&r);
+    /* The lexical side filters before it ranks: its best 2 entities are the 2 entities. */
+    q.type_mask = 1u << MR_ENTITY;
+    q.limit = 2;
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_INT(r.n, 2);
+    CHECK(has_result(&r, keep.memory_id) && has_result(&r, other_conv.memory_id));
+    mr_search_results_clear(&r);
+    /* Type: the fillers fill the vector side; the lexical side is filtered too. */
+    q.mode = MR_SEARCH_HYBRID;
+    q.type_mask = 1u << MR_ENTITY;
+    q.limit = 10;
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_INT(r.n, 10); /* `limit` results come back when they exist */
+    CHECK(has_result(&r, keep.memory_id) && has_result(&r, other_conv.memory_id));
+    CHECK(!has_result(&r, rule.memory_id) && !has_result(&r, bobs_shared.memory_id));
+    for (size_t i = 0; i < r.n; i++)
+        CHECK_INT(r.memories[i].memory_type, MR_ENTITY);
+    mr_search_results_clear(&r);
+    /* Conversation. */
+    q.type_mask = 0;
+    q.conversation_id = CONV;
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_INT(r.n, 10);
+    CHECK(has_result(&r, keep.memory_id) && !has_result(&r, other_conv.memory_id));
+    mr_search_results_clear(&r);
+    q.conversation_id = CONV2;
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_INT(r.n, 1);
+    CHECK_STR(r.memories[0].memory_id, other_conv.memory_id);
+    mr_search_results_clear(&r);
+    q.conversation_id = NULL;
+    /* Archived: out unless asked for; expired: out. Never returned yet, so archivable. */
+    CHECK(create(&f, &alice, "xq_7781 stale note", MR_SHORT_TERM, 0.2, &stale) == 0);
+    int64_t n_archived = 0;
+    f.clock.fixed_us = T0 + 31 * MR_USEC_PER_DAY;
+    CHECK(mr_memory_archive(f.svc, &alice, 0, &n_archived, &err) == 0);
+    CHECK_INT(n_archived, 1);
+    f.clock.fixed_us = T0 + 1; /* before the short-term expiry, to see the archive flag alone */
+    q.mode = MR_SEARCH_LEXICAL;
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK(!has_result(&r, stale.memory_id) && has_result(&r, scratch.memory_id));
+    mr_search_results_clear(&r);
+    q.include_archived = true;
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK(has_result(&r, stale.memory_id));
+    mr_search_results_clear(&r);
+    q.include_archived = false;
+    f.clock.fixed_us = T0 + 8 * MR_USEC_PER_DAY;
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK(!has_result(&r, scratch.memory_id) && has_result(&r, keep.memory_id));
+    mr_search_results_clear(&r);
+    struct mr_memory *all[] = {&keep, &rule, &other_conv, &scratch, &stale, &bobs, &bobs_shared};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        mr_memory_clear(all[i]);
+    teardown(&f);
+}
+
+TEST(test_lexical_results_follow_updates_and_deletes_at_once)
+{
+    struct fixture f;
+    setup(&f);
+    struct mr_err err;
+    struct mr_memory m, got;
+    CHECK(create(&f, &alice, "the zorbly_cache table caches sessions", MR_ENTITY, 0.5, &m) == 0);
+    struct mr_search_results r;
+    CHECK_INT(search_mode(&f, &alice, "zorbly_cache", MR_SEARCH_LEXICAL, &r), 1);
+    mr_search_results_clear(&r);
+    struct mr_memory_patch p = {.content = "the session_store table keeps sessions",
+                                .content_len = 38};
+    CHECK(mr_memory_update(f.svc, &alice, m.memory_id, &p, &got, &err) == 0);
+    mr_memory_clear(&got);
+    CHECK_INT(search_mode(&f, &alice, "zorbly_cache", MR_SEARCH_LEXICAL, &r), 0);
+    mr_search_results_clear(&r);
+    CHECK_INT(search_mode(&f, &alice, "session_store", MR_SEARCH_LEXICAL, &r), 1);
+    mr_search_results_clear(&r);
+    /* A change that keeps the content (importance) keeps the terms. */
+    struct mr_memory_patch imp = {.has_importance = true, .importance_score = 0.9};
+    CHECK(mr_memory_update(f.svc, &alice, m.memory_id, &imp, &got, &err) == 0);
+    mr_memory_clear(&got);
+    CHECK_INT(search_mode(&f, &alice, "session_store", MR_SEARCH_LEXICAL, &r), 1);
+    mr_search_results_clear(&r);
+    CHECK(mr_memory_delete(f.svc, &alice, m.memory_id, &err) == 0);
+    CHECK_INT(search_mode(&f, &alice, "session_store", MR_SEARCH_LEXICAL, &r), 0);
+    mr_search_results_clear(&r);
+    CHECK_INT(search_mode(&f, &alice, "session_store", MR_SEARCH_HYBRID, &r), 0);
+    mr_search_results_clear(&r);
+    /* A restart rebuilds the lexical side from the stored content. */
+    CHECK(create(&f, &alice, "the orbit_log table records launches", MR_ENTITY, 0.5, &got) == 0);
+    mr_memory_clear(&got);
+    mr_service_free(f.svc);
+    mr_index_destroy(f.index);
+    f.index = mr_index_new(256);
+    f.cfg.index = f.index;
+    f.svc = mr_service_new(&f.cfg);
+    CHECK(mr_service_load_index(f.svc, &err) == 0);
+    CHECK_INT(search_mode(&f, &alice, "orbit_log", MR_SEARCH_LEXICAL, &r), 1);
+    mr_search_results_clear(&r);
+    mr_memory_clear(&m);
+    teardown(&f);
+}
+
+TEST(test_queries_and_memories_without_a_lexical_term)
+{
+    struct fixture f;
+    setup(&f);
+    struct mr_memory quiet, m;
+    CHECK(create(&f, &alice, "it is what it is", MR_LONG_TERM, 0.5, &quiet) == 0);
+    CHECK(create(&f, &alice, "invoices are paid monthly", MR_RULE, 0.5, &m) == 0);
+    mr_memory_clear(&m);
+    struct mr_search_results r;
+    /* No term in the query: ranked by the vector alone, never an error. */
+    CHECK_INT(search(&f, &alice, "what it is", &r), 2);
+    CHECK_INT(r.mode, MR_SEARCH_SEMANTIC);
+    CHECK_STR(r.memories[0].memory_id, quiet.memory_id);
+    CHECK_NEAR(r.scores[0], r.semantic[0], 0);
+    CHECK_NEAR(r.lexical[0], 0, 0);
+    mr_search_results_clear(&r);
+    CHECK(search(&f, &alice, "?! -- ...", &r) != (size_t)-1);
+    mr_search_results_clear(&r);
+    /* Lexical mode has nothing to rank such a query by. */
+    CHECK_INT(search_mode(&f, &alice, "what it is", MR_SEARCH_LEXICAL, &r), 0);
+    mr_search_results_clear(&r);
+    /* The memory without a term is a document of length 0: other searches are unaffected. */
+    CHECK(search_mode(&f, &alice, "invoices", MR_SEARCH_LEXICAL, &r) == 1);
+    mr_search_results_clear(&r);
+    mr_memory_clear(&quiet);
+    teardown(&f);
+}
+
+/* Each mode's default threshold applies to the score that mode returns. */
+TEST(test_each_mode_has_its_default_threshold)
+{
+    struct fixture f;
+    setup(&f);
+    f.cfg.default_min_similarity = 0.9;  /* hybrid */
+    f.cfg.semantic_min_similarity = 0.0; /* semantic */
+    f.cfg.lexical_min_similarity = 0.95; /* lexical: above any BM25 score */
+    rebuild(&f);
+    struct mr_memory m;
+    CHECK(create(&f, &alice, "refunds are booked as negative revenue", MR_RULE, 0.5, &m) == 0);
+    mr_memory_clear(&m);
+    struct mr_err err;
+    struct mr_search_results r;
+    struct mr_search q = {.query = "refunds revenue", .query_len = 15};
+    CHECK(mr_memory_search(f.svc, &alice, &q, &r, &err) == 0);
+    CHECK_INT(r.n, 0);
+    mr_search_results_clear(&r);
+    q.mode = MR_SEARCH_SEMANTIC;
+    CHECK(mr_memory_search(f.svc, &alice, &q, &r, &err) == 0);
+    CHECK_INT(r.n, 1);
+    mr_search_results_clear(&r);
+    q.mode = MR_SEARCH_LEXICAL;
+    CHECK(mr_memory_search(f.svc, &alice, &q, &r, &err) == 0);
+    CHECK_INT(r.n, 0);
+    mr_search_results_clear(&r);
+    /* A request's min_similarity wins in every mode. */
+    q.has_min_similarity = true;
+    q.min_similarity = 0.01;
+    CHECK(mr_memory_search(f.svc, &alice, &q, &r, &err) == 0);
+    CHECK_INT(r.n, 1);
+    mr_search_results_clear(&r);
+    teardown(&f);
+}
+
 TEST_MAIN("service", T(test_create_sets_defaults_and_expiry), T(test_create_rejects_blank_content),
           T(test_search_skips_expired), T(test_search_records_access_and_promotes),
           T(test_search_filters_and_threshold), T(test_users_are_isolated),
@@ -852,4 +1255,9 @@ TEST_MAIN("service", T(test_create_sets_defaults_and_expiry), T(test_create_reje
           T(test_search_rechecks_sharing_on_the_row_it_reads_back),
           T(test_load_index_failure_says_why), T(test_service_reports_health_and_capabilities),
           T(test_debug_traces_each_operation), T(test_reembed_calls_the_provider_once_per_batch),
-          T(test_interrupted_reembed_claims_no_model_and_a_rerun_finishes))
+          T(test_interrupted_reembed_claims_no_model_and_a_rerun_finishes),
+          T(test_hybrid_finds_what_only_the_lexical_side_matches),
+          T(test_an_identifier_match_ranks_first), T(test_filters_apply_to_lexical_candidates),
+          T(test_lexical_results_follow_updates_and_deletes_at_once),
+          T(test_queries_and_memories_without_a_lexical_term),
+          T(test_each_mode_has_its_default_threshold))

@@ -1,0 +1,137 @@
+/*
+ * candidates.c — a ranked search's candidates (index.h, mr_index_candidates;
+ * DESIGN.md §8, docs/ranking.md): each side's best k' in the partitions a
+ * search reaches, under the same filter predicate (ix_matches), their
+ * union, and the side each candidate lacks computed exactly — the cosine
+ * from the entry's vector, the BM25 from the partition's lexical index —
+ * all under one hold of the read lock, so both scores describe the same
+ * entry. Ranking them is the caller's (src/core/fusion.c): the index only
+ * finds and scores.
+ */
+#include <stdlib.h>
+
+#include "index_int.h"
+
+/* The filter a lexical search asks per document: the partition's predicate. */
+struct lex_accept {
+    const struct ix_part *p;
+    const struct ix_filter *f;
+};
+
+static bool lex_accept(void *arg, int64_t id)
+{
+    const struct lex_accept *a = arg;
+    return ix_matches_id(a->p, id, a->f);
+}
+
+/* Lexical hits best first, ties by lower id (as mr_lex_index_search orders them). */
+static int lex_best_first(const void *a, const void *b)
+{
+    const struct mr_lex_hit *x = a, *y = b;
+    if (x->bm25 != y->bm25)
+        return x->bm25 > y->bm25 ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The partition of the scope holding id (each id is in one: the shared filter skips own ones). */
+static size_t part_of(const struct ix_part *const *parts, size_t n_parts, int64_t id)
+{
+    for (size_t i = 0; i + 1 < n_parts; i++)
+        if (ix_part_slot(parts[i], id) >= 0)
+            return i;
+    return n_parts - 1;
+}
+
+int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_index_query *q,
+                  struct mr_index_candidate *out, size_t *out_n)
+{
+    *out_n = 0;
+    size_t k = q->limit, n_vec = 0, n_lex = 0, n = 0;
+    if (k == 0)
+        return 0;
+    bool want_vec = (q->sides & MR_INDEX_SIDE_VECTOR) && q->vec;
+    bool want_lex =
+        (q->sides & MR_INDEX_SIDE_LEXICAL) && q->terms && mr_lex_terms_count(q->terms) > 0;
+    struct mr_index_hit *vec = mr_xmalloc(k * sizeof *vec);
+    struct mr_lex_hit *lex = mr_xmalloc(2 * k * sizeof *lex);
+    int64_t *vec_ids = mr_xmalloc(k * sizeof *vec_ids);
+    mr_dot_fn dot = mr_index_dot_fn();
+
+    const struct ix_part *parts[2];
+    struct ix_filter filters[2];
+    pthread_rwlock_rdlock(&ix->lock);
+    size_t n_parts = ix_search_scope(ix, who, q, parts, filters);
+    /* Statistics: who's own partition's, for what others shared too (NULL: who has none). */
+    const struct ix_part *own = ix_part_find(ix, who, false, false);
+    const struct mr_lex_index *stats = own ? own->lex : NULL;
+    double max = q->terms ? mr_lex_index_max(stats, q->terms) : 0;
+    if (n_parts == 0)
+        goto unlock;
+
+    if (want_vec) {
+        struct ix_heap top = {vec, 0, k, true};
+        for (size_t i = 0; i < n_parts; i++)
+            ix_search_part(ix, parts[i], &filters[i], q, &top);
+        ix_heap_sort(&top);
+        n_vec = top.n;
+    }
+    if (want_lex) {
+        /* Each partition's best k, then the best k of both (one normaliser: one order). */
+        for (size_t i = 0; i < n_parts; i++) {
+            struct lex_accept a = {parts[i], &filters[i]};
+            n_lex += mr_lex_index_search_with(parts[i]->lex, stats, q->terms, lex_accept, &a, k,
+                                              lex + n_lex, NULL);
+        }
+        if (n_parts > 1) {
+            qsort(lex, n_lex, sizeof *lex, lex_best_first);
+            if (n_lex > k)
+                n_lex = k;
+        }
+    }
+
+    /* The vector side's hits, each with its BM25 (one query resolution per partition). */
+    for (size_t i = 0; i < n_vec; i++)
+        vec_ids[i] = vec[i].id;
+    for (size_t i = 0; i < n_vec; i++)
+        out[i] = (struct mr_index_candidate){vec[i].id, vec[i].score, 0};
+    if (q->terms && mr_lex_terms_count(q->terms) > 0 && n_vec > 0) {
+        double *bm25 = mr_xmalloc(n_vec * sizeof *bm25);
+        for (size_t pi = 0; pi < n_parts; pi++) {
+            mr_lex_index_score_with(parts[pi]->lex, stats, q->terms, vec_ids, n_vec, bm25);
+            /* An id absent from a partition scores 0 there: keep each id's own partition's. */
+            for (size_t i = 0; i < n_vec; i++)
+                if (part_of(parts, n_parts, vec_ids[i]) == pi)
+                    out[i].lexical = mr_lex_normalise(bm25[i], max);
+        }
+        free(bm25);
+    }
+    n = n_vec;
+    /* Then the lexical side's hits the vector side lacks, each with its cosine. */
+    qsort(vec_ids, n_vec, sizeof *vec_ids, cmp_id);
+    for (size_t i = 0; i < n_lex; i++) {
+        if (bsearch(&lex[i].id, vec_ids, n_vec, sizeof *vec_ids, cmp_id))
+            continue;
+        float cosine = 0;
+        if (q->vec) {
+            const struct ix_part *p = parts[part_of(parts, n_parts, lex[i].id)];
+            long slot = ix_part_slot(p, lex[i].id);
+            const float *v = slot >= 0 ? ix_part_vec(ix, p, (size_t)slot) : NULL;
+            if (v)
+                cosine = dot(q->vec, v, ix->dim);
+        }
+        out[n++] = (struct mr_index_candidate){lex[i].id, cosine, lex[i].lexical};
+    }
+unlock:
+    pthread_rwlock_unlock(&ix->lock);
+    free(vec);
+    free(lex);
+    free(vec_ids);
+    *out_n = n;
+    return 0;
+}
