@@ -14,7 +14,7 @@
 
 /*
  * Tokenises the memories that have no lexical columns yet (written before
- * migration 2), BACKFILL_BATCH rows a round trip: their columns are set in
+ * migration 3), BACKFILL_BATCH rows a round trip: their columns are set in
  * one UPDATE per batch (each row's arrays travel as one element of a TEXT[]
  * of array literals), and the triggers count them into the statistics.
  */
@@ -166,7 +166,7 @@ static const struct store_migration migrations[] = {
      * document. Each write locks its partition's row first: the partition's
      * writers then take df rows one at a time, so two servers never lose an
      * increment nor deadlock on df rows. Idempotent, so a database set
-     * back to version 1 re-runs it (the back-fill test does).
+     * back to version 2 re-runs it (the back-fill test does).
      */
     {"ALTER TABLE memori_memories ADD COLUMN IF NOT EXISTS lex_terms TEXT[],"
      "  ADD COLUMN IF NOT EXISTS lex_tfs INT4[], ADD COLUMN IF NOT EXISTS lex_len INT4;"
