@@ -141,6 +141,27 @@ struct mr_store_ops {
                       const struct mr_index_query *q, struct mr_memory **out, float **out_scores,
                       size_t *out_n, struct mr_err *err);
     /*
+     * mem_search's first half, for a search that fuses sides (DESIGN.md §8):
+     * who's best q->limit ids by the store's cosine (>= q->min_score) with
+     * every filter of q, best first, into *out (free it), nothing locked or
+     * read. The store's cosine chooses candidates only: the service computes
+     * the one it ranks with from the embeddings mem_lock reads, as the
+     * in-process index does (the same kernel, the same bits). MR_ENOTSUP as
+     * for mem_search.
+     */
+    int (*mem_vector_search)(struct mr_store_tx *tx, const struct mr_identity *who,
+                             const struct mr_index_query *q, struct mr_index_hit **out,
+                             size_t *out_n, struct mr_err *err);
+    /*
+     * Locks ids[0..n) until tx ends, in id order (as mem_search locks its
+     * hits, so two searches never deadlock), and reads them with their
+     * embeddings (the stored floats exactly) into *out, in id order; an
+     * absent id is skipped. Free each with mr_memory_clear, then the array.
+     * MR_ENOTSUP as for mem_search.
+     */
+    int (*mem_lock)(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                    size_t *out_n, struct mr_err *err);
+    /*
      * Writes what a search changes — access_count, last_accessed_at,
      * importance_score, memory_type, expires_at, updated_at — for n memories
      * (by id), in one statement where the backend can.
@@ -374,6 +395,18 @@ static inline int mr_store_mem_search(struct mr_store_tx *tx, const struct mr_id
                                       float **out_scores, size_t *out_n, struct mr_err *err)
 {
     return tx->store->ops->mem_search(tx, who, q, out, out_scores, out_n, err);
+}
+static inline int mr_store_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                                             const struct mr_index_query *q,
+                                             struct mr_index_hit **out, size_t *out_n,
+                                             struct mr_err *err)
+{
+    return tx->store->ops->mem_vector_search(tx, who, q, out, out_n, err);
+}
+static inline int mr_store_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n,
+                                    struct mr_memory **out, size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->mem_lock(tx, ids, n, out, out_n, err);
 }
 static inline int mr_store_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms,
                                              size_t n, struct mr_err *err)

@@ -136,6 +136,15 @@ const char *const pg_stmt_sql[P_COUNT] = {
     [P_MEM_LOCK] =
         "SELECT " MEM_COLS_BUT_EMB ", NULL FROM memori_memories "
         "WHERE id = ANY($1::int8[]) ORDER BY id FOR UPDATE",
+    /*
+     * The same with each row's embedding as vector_send gives it (hex of the
+     * binary form): the stored floats' exact bits, which the service needs
+     * to compute a cosine as the in-process index does, and no decimal text
+     * to format and parse. Column 19 NULL, 20 the bytes.
+     */
+    [P_MEM_LOCK_EMB] =
+        "SELECT " MEM_COLS_BUT_EMB ", NULL, vector_send(embedding) FROM memori_memories "
+        "WHERE id = ANY($1::int8[]) ORDER BY id FOR UPDATE",
     [P_MEM_ACCESS] =
         "UPDATE memori_memories AS m SET access_count = v.ac, "
         "last_accessed_at = " TS_IN("v.la") ", importance_score = v.imp, memory_type = v.mt, "
@@ -543,25 +552,31 @@ static int s_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who,
     return 0;
 }
 
-static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
-                        const struct mr_index_query *q, struct mr_memory **out, float **out_scores,
-                        size_t *out_n, struct mr_err *err)
+/* The array literal "{1,2,3}" of ids[0..n) into b. */
+static void id_list(struct pg_buf *b, const int64_t *ids, size_t n)
+{
+    pg_buf_add(b, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        pg_buf_printf(b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    pg_buf_add(b, "}", 1);
+}
+
+static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                               const struct mr_index_query *q, struct mr_index_hit **out,
+                               size_t *out_n, struct mr_err *err)
 {
     *out = NULL;
-    *out_scores = NULL;
     *out_n = 0;
+    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
+        return 0; /* no memory belongs to a conversation that cannot exist */
     struct pg_params p = {0};
-    struct mr_strv types = {0};
     pg_param_vector(&p, q->vec, q->dim);
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
     pg_param_bool(&p, q->include_shared);
-    if (q->conversation_id && !pg_is_uuid(q->conversation_id)) {
-        pg_params_free(&p);
-        return 0; /* no memory belongs to a conversation that cannot exist */
-    }
     pg_param_text(&p, q->conversation_id);
     if (q->type_mask) {
+        struct mr_strv types = {0};
         for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
             if (q->type_mask & (1u << t)) {
                 const char *name = mr_memory_type_name((enum mr_memory_type)t);
@@ -580,49 +595,99 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
         return err->code;
     /* The hits above the threshold, best first. */
     int n = PQntuples(res);
-    int64_t *ids = mr_xcalloc((size_t)n + 1, sizeof *ids);
-    float *scores = mr_xcalloc((size_t)n + 1, sizeof *scores);
+    struct mr_index_hit *hits = mr_xcalloc((size_t)n + 1, sizeof *hits);
     size_t n_hits = 0;
-    struct pg_buf list = {0};
-    pg_buf_add(&list, "{", 1);
     for (int i = 0; i < n; i++) {
         float score = strtof(PQgetvalue(res, i, 1), NULL);
         if (score < q->min_score)
             break; /* rows come best first: the rest score lower still */
-        ids[n_hits] = pg_val_int(res, i, 0);
-        scores[n_hits] = score;
-        pg_buf_printf(&list, "%s%lld", n_hits ? "," : "", (long long)ids[n_hits]);
+        hits[n_hits].id = pg_val_int(res, i, 0);
+        hits[n_hits].score = score;
         n_hits++;
     }
-    pg_buf_add(&list, "}", 1);
     PQclear(res);
-    struct mr_memory *v = mr_xcalloc(n_hits + 1, sizeof *v);
-    size_t kept = 0;
-    int rc = 0;
-    if (n_hits) {
-        struct pg_params lp = {0};
-        pg_param_text(&lp, list.s);
-        res = pg_run(tx, P_MEM_LOCK, &lp, "searching memories", err);
-        rc = res ? 0 : err->code;
-        /* Back into distance order; a hit deleted since the scan is gone. */
-        int rows = res ? PQntuples(res) : 0;
-        for (size_t h = 0; rc == 0 && h < n_hits; h++) {
-            for (int r = 0; r < rows; r++) {
-                if (pg_val_int(res, r, 0) != ids[h])
-                    continue;
-                rc = pg_read_memory(res, r, &v[kept], err);
-                if (rc == 0)
-                    scores[kept++] = scores[h];
-                break;
-            }
-        }
-        PQclear(res);
-    }
+    *out = hits;
+    *out_n = n_hits;
+    return 0;
+}
+
+/* Locks and reads ids[0..n) in id order; with_vectors: their embeddings too. */
+static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, bool with_vectors,
+                     struct mr_memory **out, size_t *out_n, struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    struct pg_buf list = {0};
+    id_list(&list, ids, n);
+    struct pg_params p = {0};
+    pg_param_text(&p, list.s);
+    PGresult *res =
+        pg_run(tx, with_vectors ? P_MEM_LOCK_EMB : P_MEM_LOCK, &p, "searching memories", err);
     pg_buf_free(&list);
-    free(ids);
+    if (!res)
+        return err->code;
+    int rows = PQntuples(res), rc = 0;
+    struct mr_memory *v = mr_xcalloc((size_t)rows + 1, sizeof *v);
+    size_t kept = 0;
+    for (int r = 0; rc == 0 && r < rows; r++) {
+        if ((rc = pg_read_memory(res, r, &v[kept], err)) != 0)
+            break;
+        kept++;
+        if (with_vectors && !PQgetisnull(res, r, 20) &&
+            !(v[kept - 1].embedding =
+                  pg_parse_vector_send(PQgetvalue(res, r, 20), &v[kept - 1].dim)))
+            rc = mr_err_set(err, MR_EINTERNAL, "a stored embedding is malformed");
+    }
+    PQclear(res);
     if (rc) {
         for (size_t j = 0; j < kept; j++)
             mr_memory_clear(&v[j]);
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *out_n = kept;
+    return 0;
+}
+
+static int s_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                      size_t *out_n, struct mr_err *err)
+{
+    return lock_rows(tx, ids, n, true, out, out_n, err);
+}
+
+static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                        const struct mr_index_query *q, struct mr_memory **out, float **out_scores,
+                        size_t *out_n, struct mr_err *err)
+{
+    *out = NULL;
+    *out_scores = NULL;
+    *out_n = 0;
+    struct mr_index_hit *hits = NULL;
+    size_t n_hits = 0;
+    int rc = s_mem_vector_search(tx, who, q, &hits, &n_hits, err);
+    if (rc)
+        return rc;
+    int64_t *ids = mr_xcalloc(n_hits + 1, sizeof *ids);
+    for (size_t h = 0; h < n_hits; h++)
+        ids[h] = hits[h].id;
+    struct mr_memory *rows = NULL, *v = mr_xcalloc(n_hits + 1, sizeof *v);
+    float *scores = mr_xcalloc(n_hits + 1, sizeof *scores);
+    size_t n_rows = 0, kept = 0;
+    if (n_hits)
+        rc = lock_rows(tx, ids, n_hits, false, &rows, &n_rows, err);
+    /* Back into distance order; a hit deleted since the scan is gone. */
+    for (size_t h = 0; rc == 0 && h < n_hits; h++)
+        for (size_t r = 0; r < n_rows; r++)
+            if (rows[r].id == hits[h].id) {
+                v[kept] = rows[r];
+                scores[kept++] = hits[h].score;
+                break;
+            }
+    free(rows);
+    free(ids);
+    free(hits);
+    if (rc) {
         free(v);
         free(scores);
         return rc;
@@ -909,6 +974,8 @@ const struct mr_store_ops pg_store_ops = {
     .mem_stats = s_mem_stats,
     .mem_archive = s_mem_archive,
     .mem_search = s_mem_search,
+    .mem_vector_search = s_mem_vector_search,
+    .mem_lock = s_mem_lock,
     .mem_record_access = s_mem_record_access,
     .mem_lex_search = s_mem_lex_search,
     .mem_lex_score = s_mem_lex_score,

@@ -473,6 +473,27 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
                       "the SQLite store has no vector index: search the in-process index");
 }
 
+static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                               const struct mr_index_query *q, struct mr_index_hit **out,
+                               size_t *out_n, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q;
+    *out = NULL;
+    *out_n = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+static int s_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                      size_t *out_n, struct mr_err *err)
+{
+    (void)tx, (void)ids, (void)n;
+    *out = NULL;
+    *out_n = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
 /* The service keeps SQLite's lexical index in process, beside its vector index. */
 static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
                             const struct mr_index_query *q, const struct mr_lex_terms *terms,
@@ -577,6 +598,8 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_archive = s_mem_archive,
     .mem_search = s_mem_search,
     .mem_record_access = s_mem_record_access,
+    .mem_vector_search = s_mem_vector_search,
+    .mem_lock = s_mem_lock,
     .mem_lex_search = s_mem_lex_search,
     .mem_lex_score = s_mem_lex_score,
     .mem_scan = s_mem_scan,

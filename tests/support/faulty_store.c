@@ -133,6 +133,14 @@ FORWARD(mem_search,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
          struct mr_memory **out, float **out_scores, size_t *out_n, struct mr_err *err),
         (IN(tx), who, q, out, out_scores, out_n, err))
+FORWARD(mem_vector_search,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
+         struct mr_index_hit **out, size_t *out_n, struct mr_err *err),
+        (IN(tx), who, q, out, out_n, err))
+FORWARD(mem_lock,
+        (struct mr_store_tx * tx, const int64_t *ids, size_t n, struct mr_memory **out,
+         size_t *out_n, struct mr_err *err),
+        (IN(tx), ids, n, out, out_n, err))
 FORWARD(mem_record_access,
         (struct mr_store_tx * tx, const struct mr_memory *ms, size_t n, struct mr_err *err),
         (IN(tx), ms, n, err))
@@ -197,6 +205,8 @@ static const struct mr_store_ops faulty_ops = {
     .mem_archive = f_mem_archive,
     .mem_search = f_mem_search,
     .mem_record_access = f_mem_record_access,
+    .mem_vector_search = f_mem_vector_search,
+    .mem_lock = f_mem_lock,
     .mem_lex_search = f_mem_lex_search,
     .mem_lex_score = f_mem_lex_score,
     .mem_scan = f_mem_scan,
