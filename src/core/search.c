@@ -225,8 +225,18 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
     bool *taken = NULL;
     size_t n_vec = 0, n_lex = 0, n = 0, n_rows = 0;
     double max = 0;
-    if (q->sides & MR_INDEX_SIDE_VECTOR)
-        rc = mr_store_mem_vector_search(tx, who, q, &vec, &n_vec, err);
+    if (q->sides & MR_INDEX_SIDE_VECTOR) {
+        /*
+         * Semantic mode's cut is the vector side's own: pgvector orders by
+         * its cosine in double, the kernel's float ones may tie where its
+         * don't, so a margin lets the exact ranking below break those ties
+         * as the in-process index does (lower id first).
+         */
+        struct mr_index_query vq = *q;
+        if (q->sides == MR_INDEX_SIDE_VECTOR)
+            vq.limit += q->limit;
+        rc = mr_store_mem_vector_search(tx, who, &vq, &vec, &n_vec, err);
+    }
     if (rc == 0 && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms)
         rc = mr_store_mem_lex_search(tx, who, q, q->terms, q->limit, &lex, &n_lex, &max, err);
     if (rc)
