@@ -166,43 +166,14 @@ static int cmp_id(const void *a, const void *b)
 }
 
 /*
- * Fills the lexical score of each of c[0..n) that lacks one (the vector
- * side's), from the store's statistics: the normaliser is max when the
- * lexical side ran (one normaliser, one order), else the one the store
- * reports with the scores.
- */
-static int store_lexical(struct mr_store_tx *tx, const struct mr_identity *who,
-                         const struct mr_lex_terms *terms, bool have_max, double max,
-                         struct mr_fusion_candidate *c, size_t n, struct mr_err *err)
-{
-    int64_t *ids = mr_xcalloc(n + 1, sizeof *ids);
-    size_t *at = mr_xcalloc(n + 1, sizeof *at), k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!c[i].has_lexical) {
-            at[k] = i;
-            ids[k++] = c[i].id;
-        }
-    double *bm25 = mr_xcalloc(k + 1, sizeof *bm25), got_max = 0;
-    int rc = k ? mr_store_mem_lex_score(tx, who, terms, ids, k, bm25, &got_max, err) : 0;
-    for (size_t j = 0; rc == 0 && j < k; j++) {
-        c[at[j]].lexical = mr_lex_normalise(bm25[j], have_max ? max : got_max);
-        c[at[j]].has_lexical = true;
-    }
-    free(ids);
-    free(at);
-    free(bm25);
-    return rc;
-}
-
-/*
  * The store's own search (PostgreSQL), inside the request's transaction:
  * each side's candidates from the store with every filter applied — the
  * vector side's best q->limit by pgvector's HNSW, the lexical side's best
  * q->limit by BM25 over the GIN-found rows with the partition's statistics
- * in SQL — their union, the lexical score of the vector side's candidates
- * from the same statistics, then every candidate locked and read (in id
- * order, as one batch: two searches never deadlock) with its embedding, and
- * its cosine computed here with the in-process index's kernel: the numbers
+ * in SQL — their union, then every candidate locked and read (in id order,
+ * as one batch: two searches never deadlock) with its embedding and its
+ * BM25 from the statistics read by the same statement, and its cosine
+ * computed here with the in-process index's kernel: the numbers
  * are the bits an embedded server computes over the same memories, so both
  * stores rank alike (test_store_contract). Ranking and the cut are
  * search_index's.
@@ -222,6 +193,7 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
     struct mr_memory *rows = NULL;
     struct mr_fusion_candidate *c = NULL;
     int64_t *ids = NULL;
+    double *bm25 = NULL;
     bool *taken = NULL;
     size_t n_vec = 0, n_lex = 0, n = 0, n_rows = 0;
     double max = 0;
@@ -243,19 +215,19 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
         goto out;
     c = mr_xcalloc(n_vec + n_lex + 1, sizeof *c);
     n = mr_fusion_union(vec, n_vec, lex, n_lex, c);
-    if (has_terms) {
-        rc = store_lexical(tx, who, q->terms, (q->sides & MR_INDEX_SIDE_LEXICAL) != 0, max, c, n,
-                           err);
-        if (rc)
-            goto out;
-    }
     ids = mr_xcalloc(n + 1, sizeof *ids);
+    bm25 = mr_xcalloc(n + 1, sizeof *bm25);
     for (size_t i = 0; i < n; i++)
         ids[i] = c[i].id;
     qsort(ids, n, sizeof *ids, cmp_id);
-    if (n && (rc = mr_store_mem_lock(tx, ids, n, &rows, &n_rows, err)) != 0)
+    if (n && (rc = mr_store_mem_lock(tx, who, has_terms ? q->terms : NULL, ids, n, &rows, &n_rows,
+                                     bm25, &max, err)) != 0)
         goto out;
-    /* Each candidate's cosine as the in-process index computes it; a deleted one drops out. */
+    /*
+     * Each candidate's cosine as the in-process index computes it, and its
+     * BM25 from the locking statement's snapshot (one normaliser, one
+     * order); a candidate deleted since it was chosen drops out.
+     */
     mr_dot_fn dot = mr_index_dot_fn();
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
@@ -264,6 +236,7 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
             continue;
         c[i].cosine =
             q->vec && m->embedding && m->dim == q->dim ? dot(q->vec, m->embedding, q->dim) : 0;
+        c[i].lexical = has_terms ? mr_lex_normalise(bm25[m - rows], max) : 0;
         c[i].has_cosine = c[i].has_lexical = true;
         c[kept++] = c[i];
     }
@@ -285,6 +258,7 @@ out:
     free(taken);
     free(rows);
     free(ids);
+    free(bm25);
     free(c);
     free(vec);
     free(lex);

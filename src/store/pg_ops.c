@@ -138,13 +138,26 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "WHERE id = ANY($1::int8[]) ORDER BY id FOR UPDATE",
     /*
      * The same with each row's embedding as vector_send gives it (hex of the
-     * binary form): the stored floats' exact bits, which the service needs
-     * to compute a cosine as the in-process index does, and no decimal text
-     * to format and parse. Column 19 NULL, 20 the bytes.
+     * binary form: the stored floats' exact bits, which the service needs to
+     * compute a cosine as the in-process index does, and no decimal text to
+     * format and parse), and what BM25 needs for the query's terms ($4):
+     * the row's length and tfs, the partition's ($2, $3) statistics — as
+     * P_MEM_LEX_SCORE has them, in the statement that locks, so every
+     * candidate's lexical score comes from one snapshot. Column 19 NULL, 20
+     * the bytes, 21 lex_len, 22 the tfs, 23..25 the statistics.
      */
     [P_MEM_LOCK_EMB] =
-        "SELECT " MEM_COLS_BUT_EMB ", NULL, vector_send(embedding) FROM memori_memories "
-        "WHERE id = ANY($1::int8[]) ORDER BY id FOR UPDATE",
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($4::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
+        "  (SELECT array_agg(coalesce(d.df, 0) ORDER BY q.ord) FROM q LEFT JOIN memori_lex_df d "
+        "    ON d.tenant_id = $2 AND d.user_id = $3 AND d.term = q.term) AS dfs "
+        "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
+        "    ON p.tenant_id = $2 AND p.user_id = $3) "
+        "SELECT " MEM_COLS_BUT_EMB ", NULL, vector_send(embedding), coalesce(lex_len, 0), "
+        "  array(SELECT coalesce(lex_tfs[array_position(lex_terms, q.term)], 0) FROM q "
+        "    ORDER BY q.ord), st.n, st.total, st.dfs "
+        "FROM memori_memories CROSS JOIN st WHERE id = ANY($1::int8[]) ORDER BY id "
+        "FOR UPDATE OF memori_memories",
     [P_MEM_ACCESS] =
         "UPDATE memori_memories AS m SET access_count = v.ac, "
         "last_accessed_at = " TS_IN("v.la") ", importance_score = v.imp, memory_type = v.mt, "
@@ -552,6 +565,73 @@ static int s_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who,
     return 0;
 }
 
+/* Parses an int8[]/int4[] literal "{1,0,2}" into out[0..n) (missing elements are 0). */
+static void parse_ints(const char *s, uint64_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = 0;
+    if (*s == '{')
+        s++;
+    for (size_t i = 0; i < n && *s && *s != '}'; i++) {
+        char *end;
+        out[i] = strtoull(s, &end, 10);
+        s = *end == ',' ? end + 1 : end;
+    }
+}
+
+/* A query's terms as a partition knows them: the statistics of P_MEM_LEX_*'s rows. */
+struct lex_stats {
+    size_t nq;
+    uint64_t n_docs, total;
+    double *idf, avg, max;
+    uint64_t *tfs; /* nq, one candidate's */
+};
+
+/*
+ * Reads the statistics from row 0 of res, columns col.. (N, total length,
+ * the dfs); the normaliser as mr_lex_index_max computes it.
+ */
+static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, size_t nq)
+{
+    st->nq = nq;
+    st->n_docs = strtoull(PQgetvalue(res, 0, col), NULL, 10);
+    st->total = strtoull(PQgetvalue(res, 0, col + 1), NULL, 10);
+    st->idf = mr_xcalloc(nq + 1, sizeof *st->idf);
+    st->tfs = mr_xcalloc(nq + 1, sizeof *st->tfs);
+    uint64_t *df = mr_xcalloc(nq + 1, sizeof *df);
+    if (!PQgetisnull(res, 0, col + 2))
+        parse_ints(PQgetvalue(res, 0, col + 2), df, nq);
+    st->max = 0;
+    for (size_t i = 0; i < nq; i++) {
+        st->idf[i] = mr_lex_idf(df[i], st->n_docs);
+        st->max += mr_lex_term_max(st->idf[i]);
+    }
+    free(df);
+    st->avg = mr_lex_avg_len(st->total, st->n_docs);
+}
+
+/*
+ * Row r's BM25 from its length and tfs in columns col, col + 1: its terms
+ * added in the query's order, from 0, as the in-process index accumulates
+ * them (a term the row lacks adds exactly 0).
+ */
+static double lex_row_score(struct lex_stats *st, const PGresult *res, int r, int col)
+{
+    parse_ints(PQgetvalue(res, r, col + 1), st->tfs, st->nq);
+    uint32_t len = (uint32_t)strtoul(PQgetvalue(res, r, col), NULL, 10);
+    double score = 0;
+    for (size_t i = 0; i < st->nq; i++)
+        if (st->tfs[i])
+            score += mr_lex_bm25_term(st->idf[i], (uint32_t)st->tfs[i], len, st->avg);
+    return score;
+}
+
+static void lex_stats_free(struct lex_stats *st)
+{
+    free(st->idf);
+    free(st->tfs);
+}
+
 /* The array literal "{1,2,3}" of ids[0..n) into b. */
 static void id_list(struct pg_buf *b, const int64_t *ids, size_t n)
 {
@@ -611,33 +691,59 @@ static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity 
     return 0;
 }
 
-/* Locks and reads ids[0..n) in id order; with_vectors: their embeddings too. */
-static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, bool with_vectors,
-                     struct mr_memory **out, size_t *out_n, struct mr_err *err)
+/*
+ * Locks and reads ids[0..n) in id order. With scored (mem_lock): their
+ * embeddings too, and into bm25[0..*out_n) their BM25 for terms with who's
+ * statistics (*out_max the normaliser).
+ */
+static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, bool scored,
+                     const struct mr_identity *who, const struct mr_lex_terms *terms,
+                     struct mr_memory **out, size_t *out_n, double *bm25, double *out_max,
+                     struct mr_err *err)
 {
     *out = NULL;
     *out_n = 0;
+    if (out_max)
+        *out_max = 0;
     struct pg_buf list = {0};
     id_list(&list, ids, n);
     struct pg_params p = {0};
     pg_param_text(&p, list.s);
-    PGresult *res =
-        pg_run(tx, with_vectors ? P_MEM_LOCK_EMB : P_MEM_LOCK, &p, "searching memories", err);
+    size_t nq = scored && terms ? mr_lex_terms_count(terms) : 0;
+    if (scored) {
+        pg_param_text(&p, who->tenant_id);
+        pg_param_text(&p, who->user_id);
+        if (nq)
+            pg_param_terms(&p, terms);
+        else
+            pg_param_text(&p, "{}");
+    }
+    PGresult *res = pg_run(tx, scored ? P_MEM_LOCK_EMB : P_MEM_LOCK, &p, "searching memories", err);
     pg_buf_free(&list);
     if (!res)
         return err->code;
     int rows = PQntuples(res), rc = 0;
     struct mr_memory *v = mr_xcalloc((size_t)rows + 1, sizeof *v);
     size_t kept = 0;
+    struct lex_stats st = {0};
+    if (nq && rows)
+        lex_stats_read(&st, res, 23, nq);
     for (int r = 0; rc == 0 && r < rows; r++) {
         if ((rc = pg_read_memory(res, r, &v[kept], err)) != 0)
             break;
-        kept++;
-        if (with_vectors && !PQgetisnull(res, r, 20) &&
-            !(v[kept - 1].embedding =
-                  pg_parse_vector_send(PQgetvalue(res, r, 20), &v[kept - 1].dim)))
-            rc = mr_err_set(err, MR_EINTERNAL, "a stored embedding is malformed");
+        struct mr_memory *m = &v[kept++];
+        if (!scored)
+            continue;
+        if (!PQgetisnull(res, r, 20) &&
+            !(m->embedding = pg_parse_vector_send(PQgetvalue(res, r, 20), &m->dim)))
+            rc = mr_err_set(err, MR_EINTERNAL, "the stored embedding of memory %s is malformed",
+                            m->memory_id);
+        bm25[kept - 1] = nq ? lex_row_score(&st, res, r, 21) : 0;
     }
+    if (out_max)
+        *out_max = nq && rows ? st.max : 0;
+    if (nq && rows)
+        lex_stats_free(&st);
     PQclear(res);
     if (rc) {
         for (size_t j = 0; j < kept; j++)
@@ -650,10 +756,12 @@ static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, bool 
     return 0;
 }
 
-static int s_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
-                      size_t *out_n, struct mr_err *err)
+static int s_mem_lock(struct mr_store_tx *tx, const struct mr_identity *who,
+                      const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                      struct mr_memory **out, size_t *out_n, double *out_bm25, double *out_max,
+                      struct mr_err *err)
 {
-    return lock_rows(tx, ids, n, true, out, out_n, err);
+    return lock_rows(tx, ids, n, true, who, terms, out, out_n, out_bm25, out_max, err);
 }
 
 static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
@@ -675,7 +783,7 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
     float *scores = mr_xcalloc(n_hits + 1, sizeof *scores);
     size_t n_rows = 0, kept = 0;
     if (n_hits)
-        rc = lock_rows(tx, ids, n_hits, false, &rows, &n_rows, err);
+        rc = lock_rows(tx, ids, n_hits, false, who, NULL, &rows, &n_rows, NULL, NULL, err);
     /* Back into distance order; a hit deleted since the scan is gone. */
     for (size_t h = 0; rc == 0 && h < n_hits; h++)
         for (size_t r = 0; r < n_rows; r++)
@@ -696,69 +804,6 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
     *out_scores = scores;
     *out_n = kept;
     return 0;
-}
-
-/* Parses an int8[]/int4[] literal "{1,0,2}" into out[0..n) (missing elements are 0). */
-static void parse_ints(const char *s, uint64_t *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = 0;
-    if (*s == '{')
-        s++;
-    for (size_t i = 0; i < n && *s && *s != '}'; i++) {
-        char *end;
-        out[i] = strtoull(s, &end, 10);
-        s = *end == ',' ? end + 1 : end;
-    }
-}
-
-/* A query's terms as a partition knows them: the statistics of P_MEM_LEX_*'s rows. */
-struct lex_stats {
-    size_t nq;
-    uint64_t n_docs, total;
-    double *idf, avg, max;
-    uint64_t *tfs; /* nq, one candidate's */
-};
-
-/* Reads the statistics from row 0 of res; the normaliser as mr_lex_index_max computes it. */
-static void lex_stats_read(struct lex_stats *st, const PGresult *res, size_t nq)
-{
-    st->nq = nq;
-    st->n_docs = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-    st->total = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-    st->idf = mr_xcalloc(nq + 1, sizeof *st->idf);
-    st->tfs = mr_xcalloc(nq + 1, sizeof *st->tfs);
-    uint64_t *df = mr_xcalloc(nq + 1, sizeof *df);
-    if (!PQgetisnull(res, 0, 2))
-        parse_ints(PQgetvalue(res, 0, 2), df, nq);
-    st->max = 0;
-    for (size_t i = 0; i < nq; i++) {
-        st->idf[i] = mr_lex_idf(df[i], st->n_docs);
-        st->max += mr_lex_term_max(st->idf[i]);
-    }
-    free(df);
-    st->avg = mr_lex_avg_len(st->total, st->n_docs);
-}
-
-/*
- * Row r's BM25: its terms added in the query's order, from 0, as the
- * in-process index accumulates them (a term the row lacks adds exactly 0).
- */
-static double lex_row_score(struct lex_stats *st, const PGresult *res, int r)
-{
-    parse_ints(PQgetvalue(res, r, 5), st->tfs, st->nq);
-    uint32_t len = (uint32_t)strtoul(PQgetvalue(res, r, 4), NULL, 10);
-    double score = 0;
-    for (size_t i = 0; i < st->nq; i++)
-        if (st->tfs[i])
-            score += mr_lex_bm25_term(st->idf[i], (uint32_t)st->tfs[i], len, st->avg);
-    return score;
-}
-
-static void lex_stats_free(struct lex_stats *st)
-{
-    free(st->idf);
-    free(st->tfs);
 }
 
 /* Best first, ties by lower id (mr_lex_index_search's order). */
@@ -808,7 +853,7 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
     if (!res)
         return err->code;
     struct lex_stats st;
-    lex_stats_read(&st, res, nq);
+    lex_stats_read(&st, res, 0, nq);
     int rows = PQntuples(res);
     struct mr_lex_hit *hits = mr_xcalloc((size_t)rows + 1, sizeof *hits);
     size_t n = 0;
@@ -816,7 +861,7 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
         if (PQgetisnull(res, r, 3))
             continue;
         hits[n].id = pg_val_int(res, r, 3);
-        hits[n].bm25 = lex_row_score(&st, res, r);
+        hits[n].bm25 = lex_row_score(&st, res, r, 4);
         n++;
     }
     PQclear(res);
@@ -859,12 +904,12 @@ static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who
     if (!res)
         return err->code;
     struct lex_stats st;
-    lex_stats_read(&st, res, nq);
+    lex_stats_read(&st, res, 0, nq);
     for (int r = 0, rows = PQntuples(res); r < rows; r++) {
         if (PQgetisnull(res, r, 3))
             continue;
         int64_t id = pg_val_int(res, r, 3);
-        double score = lex_row_score(&st, res, r);
+        double score = lex_row_score(&st, res, r, 4);
         for (size_t i = 0; i < n; i++)
             if (ids[i] == id)
                 out_scores[i] = score;

@@ -484,12 +484,16 @@ static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity 
                       "the SQLite store has no vector index: search the in-process index");
 }
 
-static int s_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
-                      size_t *out_n, struct mr_err *err)
+static int s_mem_lock(struct mr_store_tx *tx, const struct mr_identity *who,
+                      const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                      struct mr_memory **out, size_t *out_n, double *out_bm25, double *out_max,
+                      struct mr_err *err)
 {
-    (void)tx, (void)ids, (void)n;
+    (void)tx, (void)who, (void)terms, (void)ids, (void)n, (void)out_bm25;
     *out = NULL;
     *out_n = 0;
+    if (out_max)
+        *out_max = 0;
     return mr_err_set(err, MR_ENOTSUP,
                       "the SQLite store has no vector index: search the in-process index");
 }

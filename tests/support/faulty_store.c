@@ -138,9 +138,10 @@ FORWARD(mem_vector_search,
          struct mr_index_hit **out, size_t *out_n, struct mr_err *err),
         (IN(tx), who, q, out, out_n, err))
 FORWARD(mem_lock,
-        (struct mr_store_tx * tx, const int64_t *ids, size_t n, struct mr_memory **out,
-         size_t *out_n, struct mr_err *err),
-        (IN(tx), ids, n, out, out_n, err))
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
+         const int64_t *ids, size_t n, struct mr_memory **out, size_t *out_n, double *out_bm25,
+         double *out_max, struct mr_err *err),
+        (IN(tx), who, terms, ids, n, out, out_n, out_bm25, out_max, err))
 FORWARD(mem_record_access,
         (struct mr_store_tx * tx, const struct mr_memory *ms, size_t n, struct mr_err *err),
         (IN(tx), ms, n, err))
