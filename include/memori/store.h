@@ -154,19 +154,25 @@ struct mr_store_ops {
                              size_t *out_n, struct mr_err *err);
     /*
      * Locks ids[0..n) until tx ends, in id order (as mem_search locks its
-     * hits, so two searches never deadlock), and reads them with their
-     * embeddings (the stored floats exactly) into *out, in id order; an
-     * absent id is skipped. out_bm25 (room for n) receives each read row's
-     * raw BM25 for terms (NULL or none: 0) with who's partition statistics,
-     * read in the same statement, and *out_max the query's normaliser: what
-     * mem_lex_score would give, in one round trip and one snapshot with the
-     * rows. Free each with mr_memory_clear, then the array. MR_ENOTSUP as
-     * for mem_search.
+     * hits, so two searches never deadlock), and reads them (embeddings not
+     * loaded) into *out, in id order; an absent id is skipped. Free each
+     * with mr_memory_clear, then the array. MR_ENOTSUP as for mem_search.
      */
-    int (*mem_lock)(struct mr_store_tx *tx, const struct mr_identity *who,
-                    const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
-                    struct mr_memory **out, size_t *out_n, double *out_bm25, double *out_max,
-                    struct mr_err *err);
+    int (*mem_lock)(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                    size_t *out_n, struct mr_err *err);
+    /*
+     * What a fused search needs of its candidates ids[0..n) (distinct), read
+     * in one statement without locking them: for each i, out_found[i] (the
+     * row exists with a dim-float embedding), its embedding's stored floats
+     * exactly into out_vecs[i·dim..], and out_bm25[i] its raw BM25 for
+     * terms (NULL or none: 0) with who's partition statistics — what
+     * mem_lex_score would give — read in the same snapshot; *out_max the
+     * query's normaliser. The caller's arrays. MR_ENOTSUP as for mem_search.
+     */
+    int (*mem_candidates)(struct mr_store_tx *tx, const struct mr_identity *who,
+                          const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                          size_t dim, float *out_vecs, bool *out_found, double *out_bm25,
+                          double *out_max, struct mr_err *err);
     /*
      * Writes what a search changes — access_count, last_accessed_at,
      * importance_score, memory_type, expires_at, updated_at — for n memories
@@ -409,12 +415,18 @@ static inline int mr_store_mem_vector_search(struct mr_store_tx *tx, const struc
 {
     return tx->store->ops->mem_vector_search(tx, who, q, out, out_n, err);
 }
-static inline int mr_store_mem_lock(struct mr_store_tx *tx, const struct mr_identity *who,
-                                    const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
-                                    struct mr_memory **out, size_t *out_n, double *out_bm25,
-                                    double *out_max, struct mr_err *err)
+static inline int mr_store_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n,
+                                    struct mr_memory **out, size_t *out_n, struct mr_err *err)
 {
-    return tx->store->ops->mem_lock(tx, who, terms, ids, n, out, out_n, out_bm25, out_max, err);
+    return tx->store->ops->mem_lock(tx, ids, n, out, out_n, err);
+}
+static inline int mr_store_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                                          const struct mr_lex_terms *terms, const int64_t *ids,
+                                          size_t n, size_t dim, float *out_vecs, bool *out_found,
+                                          double *out_bm25, double *out_max, struct mr_err *err)
+{
+    return tx->store->ops->mem_candidates(tx, who, terms, ids, n, dim, out_vecs, out_found,
+                                          out_bm25, out_max, err);
 }
 static inline int mr_store_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms,
                                              size_t n, struct mr_err *err)

@@ -170,10 +170,10 @@ static int cmp_id(const void *a, const void *b)
  * each side's candidates from the store with every filter applied — the
  * vector side's best q->limit by pgvector's HNSW, the lexical side's best
  * q->limit by BM25 over the GIN-found rows with the partition's statistics
- * in SQL — their union, then every candidate locked and read (in id order,
- * as one batch: two searches never deadlock) with its embedding and its
- * BM25 from the statistics read by the same statement, and its cosine
- * computed here with the in-process index's kernel: the numbers
+ * in SQL — their union, then every candidate's embedding and BM25 (from the
+ * statistics read by the same statement), its cosine computed here with the
+ * in-process index's kernel, and only the results locked (in id order, as
+ * one batch: two searches never deadlock) and read back: the numbers
  * are the bits an embedded server computes over the same memories, so both
  * stores rank alike (test_store_contract). Ranking and the cut are
  * search_index's.
@@ -190,12 +190,12 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
     bool has_terms = q->terms && mr_lex_terms_count(q->terms) > 0;
     struct mr_index_hit *vec = NULL;
     struct mr_lex_hit *lex = NULL;
-    struct mr_memory *rows = NULL;
     struct mr_fusion_candidate *c = NULL;
     int64_t *ids = NULL;
     double *bm25 = NULL;
-    bool *taken = NULL;
-    size_t n_vec = 0, n_lex = 0, n = 0, n_rows = 0;
+    float *vecs = NULL;
+    bool *found = NULL;
+    size_t n_vec = 0, n_lex = 0, n = 0, dim = q->dim;
     double max = 0;
     if (q->sides & MR_INDEX_SIDE_VECTOR) {
         /*
@@ -217,48 +217,67 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
     n = mr_fusion_union(vec, n_vec, lex, n_lex, c);
     ids = mr_xcalloc(n + 1, sizeof *ids);
     bm25 = mr_xcalloc(n + 1, sizeof *bm25);
+    found = mr_xcalloc(n + 1, sizeof *found);
+    vecs = mr_xcalloc(n * dim + 1, sizeof *vecs);
     for (size_t i = 0; i < n; i++)
         ids[i] = c[i].id;
-    qsort(ids, n, sizeof *ids, cmp_id);
-    if (n && (rc = mr_store_mem_lock(tx, who, has_terms ? q->terms : NULL, ids, n, &rows, &n_rows,
-                                     bm25, &max, err)) != 0)
+    rc = mr_store_mem_candidates(tx, who, has_terms ? q->terms : NULL, ids, n, dim, vecs, found,
+                                 bm25, &max, err);
+    if (rc)
         goto out;
     /*
      * Each candidate's cosine as the in-process index computes it, and its
-     * BM25 from the locking statement's snapshot (one normaliser, one
-     * order); a candidate deleted since it was chosen drops out.
+     * BM25 from one statement's snapshot (one normaliser, one order); a
+     * candidate deleted since it was chosen drops out.
      */
     mr_dot_fn dot = mr_index_dot_fn();
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct mr_memory *m = row_by_id(rows, n_rows, c[i].id);
-        if (!m)
+        if (!found[i])
             continue;
-        c[i].cosine =
-            q->vec && m->embedding && m->dim == q->dim ? dot(q->vec, m->embedding, q->dim) : 0;
-        c[i].lexical = has_terms ? mr_lex_normalise(bm25[m - rows], max) : 0;
+        c[i].cosine = q->vec ? dot(q->vec, vecs + i * dim, dim) : 0;
+        c[i].lexical = has_terms ? mr_lex_normalise(bm25[i], max) : 0;
         c[i].has_cosine = c[i].has_lexical = true;
         c[kept++] = c[i];
     }
     n = kept;
     mr_fusion_rank(&plan->f, c, n);
+    /*
+     * Only what is returned is locked (its access statistics are written):
+     * the best over the cut, in id order, read back and filtered again; the
+     * next ones take the place of any a commit meanwhile deleted or moved
+     * out of the filters (one round almost always).
+     */
     results_init(out, plan->limit);
-    taken = mr_xcalloc(n_rows + 1, sizeof *taken);
-    for (size_t i = 0; i < n && out->n < plan->limit && passes(plan, &c[i]); i++) {
-        struct mr_memory *m = row_by_id(rows, n_rows, c[i].id);
-        if (!search_admits(svc, who, q, m))
-            continue;
-        results_push(out, &plan->f, &c[i], m);
-        taken[m - rows] = true;
+    size_t next = 0;
+    while (rc == 0 && out->n < plan->limit && next < n && passes(plan, &c[next])) {
+        size_t from = next, k = 0;
+        for (; next < n && k < plan->limit - out->n && passes(plan, &c[next]); next++)
+            ids[k++] = c[next].id;
+        qsort(ids, k, sizeof *ids, cmp_id);
+        struct mr_memory *rows = NULL;
+        size_t n_rows = 0;
+        if ((rc = mr_store_mem_lock(tx, ids, k, &rows, &n_rows, err)) != 0)
+            break;
+        bool *taken = mr_xcalloc(n_rows + 1, sizeof *taken);
+        for (size_t i = from; i < next; i++) {
+            struct mr_memory *m = row_by_id(rows, n_rows, c[i].id);
+            if (!m || !search_admits(svc, who, q, m))
+                continue;
+            results_push(out, &plan->f, &c[i], m);
+            taken[m - rows] = true;
+        }
+        for (size_t i = 0; i < n_rows; i++)
+            if (!taken[i])
+                mr_memory_clear(&rows[i]);
+        free(taken);
+        free(rows);
     }
 out:
-    for (size_t i = 0; i < n_rows; i++)
-        if (!taken || !taken[i])
-            mr_memory_clear(&rows[i]);
-    free(taken);
-    free(rows);
     free(ids);
     free(bm25);
+    free(found);
+    free(vecs);
     free(c);
     free(vec);
     free(lex);

@@ -50,7 +50,7 @@ enum pg_stmt {
     P_MEM_ARCHIVE,
     P_MEM_SEARCH,
     P_MEM_LOCK,
-    P_MEM_LOCK_EMB,
+    P_MEM_CANDIDATES,
     P_MEM_ACCESS,
     P_MEM_LEX_SEARCH,
     P_MEM_LEX_SCORE,

@@ -137,27 +137,27 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "SELECT " MEM_COLS_BUT_EMB ", NULL FROM memori_memories "
         "WHERE id = ANY($1::int8[]) ORDER BY id FOR UPDATE",
     /*
-     * The same with each row's embedding as vector_send gives it (hex of the
-     * binary form: the stored floats' exact bits, which the service needs to
-     * compute a cosine as the in-process index does, and no decimal text to
-     * format and parse), and what BM25 needs for the query's terms ($4):
-     * the row's length and tfs, the partition's ($2, $3) statistics — as
-     * P_MEM_LEX_SCORE has them, in the statement that locks, so every
-     * candidate's lexical score comes from one snapshot. Column 19 NULL, 20
-     * the bytes, 21 lex_len, 22 the tfs, 23..25 the statistics.
+     * A fused search's candidates, read (not locked: only the ones returned
+     * are, P_MEM_LOCK) with what their scores need: the embedding as
+     * vector_send gives it (hex of the binary form: the stored floats' exact
+     * bits, for a cosine computed as the in-process index computes it, and
+     * no decimal text to format and parse), and for the query's terms ($4)
+     * the row's length and tfs and the partition's ($2, $3) statistics, as
+     * P_MEM_LEX_SCORE has them, so every candidate's lexical score comes
+     * from one snapshot. Columns: id, the bytes, lex_len, the tfs, then
+     * N, total length and the dfs.
      */
-    [P_MEM_LOCK_EMB] =
+    [P_MEM_CANDIDATES] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($4::text[]) WITH ORDINALITY AS t(term, ord)), "
         "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
         "  (SELECT array_agg(coalesce(d.df, 0) ORDER BY q.ord) FROM q LEFT JOIN memori_lex_df d "
         "    ON d.tenant_id = $2 AND d.user_id = $3 AND d.term = q.term) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $2 AND p.user_id = $3) "
-        "SELECT " MEM_COLS_BUT_EMB ", NULL, vector_send(embedding), coalesce(lex_len, 0), "
-        "  array(SELECT coalesce(lex_tfs[array_position(lex_terms, q.term)], 0) FROM q "
+        "SELECT m.id, vector_send(m.embedding), coalesce(m.lex_len, 0), "
+        "  array(SELECT coalesce(m.lex_tfs[array_position(m.lex_terms, q.term)], 0) FROM q "
         "    ORDER BY q.ord), st.n, st.total, st.dfs "
-        "FROM memori_memories CROSS JOIN st WHERE id = ANY($1::int8[]) ORDER BY id "
-        "FOR UPDATE OF memori_memories",
+        "FROM memori_memories m CROSS JOIN st WHERE m.id = ANY($1::int8[])",
     [P_MEM_ACCESS] =
         "UPDATE memori_memories AS m SET access_count = v.ac, "
         "last_accessed_at = " TS_IN("v.la") ", importance_score = v.imp, memory_type = v.mt, "
@@ -632,6 +632,18 @@ static void lex_stats_free(struct lex_stats *st)
     free(st->tfs);
 }
 
+/* An id and its position in the caller's array, ordered by id for bsearch. */
+struct id_at {
+    int64_t id;
+    size_t i;
+};
+
+static int id_at_order(const void *a, const void *b)
+{
+    const struct id_at *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 /* The array literal "{1,2,3}" of ids[0..n) into b. */
 static void id_list(struct pg_buf *b, const int64_t *ids, size_t n)
 {
@@ -691,59 +703,26 @@ static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity 
     return 0;
 }
 
-/*
- * Locks and reads ids[0..n) in id order. With scored (mem_lock): their
- * embeddings too, and into bm25[0..*out_n) their BM25 for terms with who's
- * statistics (*out_max the normaliser).
- */
-static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, bool scored,
-                     const struct mr_identity *who, const struct mr_lex_terms *terms,
-                     struct mr_memory **out, size_t *out_n, double *bm25, double *out_max,
-                     struct mr_err *err)
+/* Locks and reads ids[0..n) in id order (their embeddings not loaded). */
+static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                     size_t *out_n, struct mr_err *err)
 {
     *out = NULL;
     *out_n = 0;
-    if (out_max)
-        *out_max = 0;
     struct pg_buf list = {0};
     id_list(&list, ids, n);
     struct pg_params p = {0};
     pg_param_text(&p, list.s);
-    size_t nq = scored && terms ? mr_lex_terms_count(terms) : 0;
-    if (scored) {
-        pg_param_text(&p, who->tenant_id);
-        pg_param_text(&p, who->user_id);
-        if (nq)
-            pg_param_terms(&p, terms);
-        else
-            pg_param_text(&p, "{}");
-    }
-    PGresult *res = pg_run(tx, scored ? P_MEM_LOCK_EMB : P_MEM_LOCK, &p, "searching memories", err);
+    PGresult *res = pg_run(tx, P_MEM_LOCK, &p, "searching memories", err);
     pg_buf_free(&list);
     if (!res)
         return err->code;
     int rows = PQntuples(res), rc = 0;
     struct mr_memory *v = mr_xcalloc((size_t)rows + 1, sizeof *v);
     size_t kept = 0;
-    struct lex_stats st = {0};
-    if (nq && rows)
-        lex_stats_read(&st, res, 23, nq);
-    for (int r = 0; rc == 0 && r < rows; r++) {
-        if ((rc = pg_read_memory(res, r, &v[kept], err)) != 0)
-            break;
-        struct mr_memory *m = &v[kept++];
-        if (!scored)
-            continue;
-        if (!PQgetisnull(res, r, 20) &&
-            !(m->embedding = pg_parse_vector_send(PQgetvalue(res, r, 20), &m->dim)))
-            rc = mr_err_set(err, MR_EINTERNAL, "the stored embedding of memory %s is malformed",
-                            m->memory_id);
-        bm25[kept - 1] = nq ? lex_row_score(&st, res, r, 21) : 0;
-    }
-    if (out_max)
-        *out_max = nq && rows ? st.max : 0;
-    if (nq && rows)
-        lex_stats_free(&st);
+    for (int r = 0; rc == 0 && r < rows; r++)
+        if ((rc = pg_read_memory(res, r, &v[kept], err)) == 0)
+            kept++;
     PQclear(res);
     if (rc) {
         for (size_t j = 0; j < kept; j++)
@@ -756,12 +735,75 @@ static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, bool 
     return 0;
 }
 
-static int s_mem_lock(struct mr_store_tx *tx, const struct mr_identity *who,
-                      const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
-                      struct mr_memory **out, size_t *out_n, double *out_bm25, double *out_max,
-                      struct mr_err *err)
+static int s_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                      size_t *out_n, struct mr_err *err)
 {
-    return lock_rows(tx, ids, n, true, who, terms, out, out_n, out_bm25, out_max, err);
+    return lock_rows(tx, ids, n, out, out_n, err);
+}
+
+static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                            size_t dim, float *out_vecs, bool *out_found, double *out_bm25,
+                            double *out_max, struct mr_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        out_found[i] = false;
+        out_bm25[i] = 0;
+    }
+    *out_max = 0;
+    if (n == 0)
+        return 0;
+    size_t nq = terms ? mr_lex_terms_count(terms) : 0;
+    struct pg_buf list = {0};
+    id_list(&list, ids, n);
+    struct pg_params p = {0};
+    pg_param_text(&p, list.s);
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    if (nq)
+        pg_param_terms(&p, terms);
+    else
+        pg_param_text(&p, "{}");
+    PGresult *res = pg_run(tx, P_MEM_CANDIDATES, &p, "scoring memories", err);
+    pg_buf_free(&list);
+    if (!res)
+        return err->code;
+    int rows = PQntuples(res), rc = 0;
+    /* Where each id sits in ids[] (ids are distinct; rows come in no order). */
+    struct id_at *at = mr_xcalloc(n + 1, sizeof *at);
+    for (size_t i = 0; i < n; i++)
+        at[i] = (struct id_at){ids[i], i};
+    qsort(at, n, sizeof *at, id_at_order);
+    struct lex_stats st = {0};
+    if (nq && rows)
+        lex_stats_read(&st, res, 4, nq);
+    for (int r = 0; rc == 0 && r < rows; r++) {
+        struct id_at key = {pg_val_int(res, r, 0), 0};
+        const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
+        if (!hit)
+            continue;
+        size_t d = 0;
+        float *v = PQgetisnull(res, r, 1) ? NULL : pg_parse_vector_send(PQgetvalue(res, r, 1), &d);
+        if (!v) {
+            rc = mr_err_set(err, MR_EINTERNAL,
+                            "the stored embedding of memory row %lld is malformed",
+                            (long long)key.id);
+            break;
+        }
+        if (d == dim) { /* another dimension: only mid-reembed, a zero vector until rewritten */
+            memcpy(out_vecs + hit->i * dim, v, dim * sizeof *v);
+            out_found[hit->i] = true;
+            out_bm25[hit->i] = nq ? lex_row_score(&st, res, r, 2) : 0;
+        }
+        free(v);
+    }
+    if (nq && rows) {
+        *out_max = st.max;
+        lex_stats_free(&st);
+    }
+    free(at);
+    PQclear(res);
+    return rc;
 }
 
 static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
@@ -783,7 +825,7 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
     float *scores = mr_xcalloc(n_hits + 1, sizeof *scores);
     size_t n_rows = 0, kept = 0;
     if (n_hits)
-        rc = lock_rows(tx, ids, n_hits, false, who, NULL, &rows, &n_rows, NULL, NULL, err);
+        rc = lock_rows(tx, ids, n_hits, &rows, &n_rows, err);
     /* Back into distance order; a hit deleted since the scan is gone. */
     for (size_t h = 0; rc == 0 && h < n_hits; h++)
         for (size_t r = 0; r < n_rows; r++)
@@ -1021,6 +1063,7 @@ const struct mr_store_ops pg_store_ops = {
     .mem_search = s_mem_search,
     .mem_vector_search = s_mem_vector_search,
     .mem_lock = s_mem_lock,
+    .mem_candidates = s_mem_candidates,
     .mem_record_access = s_mem_record_access,
     .mem_lex_search = s_mem_lex_search,
     .mem_lex_score = s_mem_lex_score,

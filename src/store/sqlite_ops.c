@@ -484,16 +484,25 @@ static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity 
                       "the SQLite store has no vector index: search the in-process index");
 }
 
-static int s_mem_lock(struct mr_store_tx *tx, const struct mr_identity *who,
-                      const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
-                      struct mr_memory **out, size_t *out_n, double *out_bm25, double *out_max,
-                      struct mr_err *err)
+static int s_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                      size_t *out_n, struct mr_err *err)
 {
-    (void)tx, (void)who, (void)terms, (void)ids, (void)n, (void)out_bm25;
+    (void)tx, (void)ids, (void)n;
     *out = NULL;
     *out_n = 0;
-    if (out_max)
-        *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                            size_t dim, float *out_vecs, bool *out_found, double *out_bm25,
+                            double *out_max, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)terms, (void)ids, (void)dim, (void)out_vecs, (void)out_bm25;
+    for (size_t i = 0; i < n; i++)
+        out_found[i] = false;
+    *out_max = 0;
     return mr_err_set(err, MR_ENOTSUP,
                       "the SQLite store has no vector index: search the in-process index");
 }
@@ -604,6 +613,7 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_record_access = s_mem_record_access,
     .mem_vector_search = s_mem_vector_search,
     .mem_lock = s_mem_lock,
+    .mem_candidates = s_mem_candidates,
     .mem_lex_search = s_mem_lex_search,
     .mem_lex_score = s_mem_lex_score,
     .mem_scan = s_mem_scan,

@@ -138,10 +138,14 @@ FORWARD(mem_vector_search,
          struct mr_index_hit **out, size_t *out_n, struct mr_err *err),
         (IN(tx), who, q, out, out_n, err))
 FORWARD(mem_lock,
+        (struct mr_store_tx * tx, const int64_t *ids, size_t n, struct mr_memory **out,
+         size_t *out_n, struct mr_err *err),
+        (IN(tx), ids, n, out, out_n, err))
+FORWARD(mem_candidates,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
-         const int64_t *ids, size_t n, struct mr_memory **out, size_t *out_n, double *out_bm25,
-         double *out_max, struct mr_err *err),
-        (IN(tx), who, terms, ids, n, out, out_n, out_bm25, out_max, err))
+         const int64_t *ids, size_t n, size_t dim, float *out_vecs, bool *out_found,
+         double *out_bm25, double *out_max, struct mr_err *err),
+        (IN(tx), who, terms, ids, n, dim, out_vecs, out_found, out_bm25, out_max, err))
 FORWARD(mem_record_access,
         (struct mr_store_tx * tx, const struct mr_memory *ms, size_t n, struct mr_err *err),
         (IN(tx), ms, n, err))
@@ -208,6 +212,7 @@ static const struct mr_store_ops faulty_ops = {
     .mem_record_access = f_mem_record_access,
     .mem_vector_search = f_mem_vector_search,
     .mem_lock = f_mem_lock,
+    .mem_candidates = f_mem_candidates,
     .mem_lex_search = f_mem_lex_search,
     .mem_lex_score = f_mem_lex_score,
     .mem_scan = f_mem_scan,
