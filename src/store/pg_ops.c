@@ -170,8 +170,10 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * candidates, in one statement so both come from one snapshot. The
      * candidates are the rows holding a query term (the GIN index on
      * lex_terms) that pass P_MEM_SEARCH's filters (the same predicates, the
-     * expiry one mirroring mr_rule_expired_at); each comes with its length
-     * and its tf of each query term, in the query's order. BM25 itself is
+     * expiry one mirroring mr_rule_expired_at); each comes as one row per
+     * query term it holds (its length, the term's position in the query and
+     * its tf), in id and query order: a join, not a subquery per candidate,
+     * which cost most of the statement with thousands of them. BM25 itself is
      * computed in C by lexical.h's functions (s_mem_lex_search), so the
      * numbers are the in-process index's bits. Always one row at least: the
      * statistics with a NULL id when no memory matches.
@@ -183,8 +185,7 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    ON d.tenant_id = $1 AND d.user_id = $2 AND d.term = q.term) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $1 AND p.user_id = $2), "
-        "c AS (SELECT m.id, m.lex_len, array(SELECT coalesce(m.lex_tfs[array_position("
-        "    m.lex_terms, q.term)], 0) FROM q ORDER BY q.ord) AS tfs FROM memori_memories m "
+        "c AS (SELECT m.id, m.lex_len, m.lex_terms, m.lex_tfs FROM memori_memories m "
         "  WHERE m.lex_terms && $8::text[] AND m.tenant_id = $1 "
         "  AND (m.user_id = $2 OR ($3::boolean AND m.is_shared AND "
         "    m.memory_type IN ('rule', 'entity', 'relationship', 'example'))) "
@@ -192,7 +193,9 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "  AND ($5::text[] IS NULL OR m.memory_type = ANY($5::text[])) "
         "  AND ($6::boolean OR NOT m.is_archived) "
         "  AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$7") ")) "
-        "SELECT st.n, st.total, st.dfs, c.id, c.lex_len, c.tfs FROM st LEFT JOIN c ON true",
+        "SELECT st.n, st.total, st.dfs, h.id, h.lex_len, h.ord, h.tf FROM st LEFT JOIN ("
+        "  SELECT c.id, c.lex_len, q.ord, c.lex_tfs[array_position(c.lex_terms, q.term)] AS tf "
+        "  FROM c JOIN q ON q.term = ANY(c.lex_terms)) AS h ON true ORDER BY h.id, h.ord",
     /* The same for given rows, unfiltered: the vector side's candidates. */
     [P_MEM_LEX_SCORE] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($3::text[]) WITH ORDINALITY AS t(term, ord)), "
@@ -611,19 +614,24 @@ static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, s
 }
 
 /*
- * Row r's BM25 from its length and tfs in columns col, col + 1: its terms
- * added in the query's order, from 0, as the in-process index accumulates
- * them (a term the row lacks adds exactly 0).
+ * The BM25 of a document of length len whose tf of each query term is in
+ * st->tfs: its terms added in the query's order, from 0, as the in-process
+ * index accumulates them (a term the document lacks adds exactly 0).
  */
-static double lex_row_score(struct lex_stats *st, const PGresult *res, int r, int col)
+static double lex_tfs_score(const struct lex_stats *st, uint32_t len)
 {
-    parse_ints(PQgetvalue(res, r, col + 1), st->tfs, st->nq);
-    uint32_t len = (uint32_t)strtoul(PQgetvalue(res, r, col), NULL, 10);
     double score = 0;
     for (size_t i = 0; i < st->nq; i++)
         if (st->tfs[i])
             score += mr_lex_bm25_term(st->idf[i], (uint32_t)st->tfs[i], len, st->avg);
     return score;
+}
+
+/* Row r's BM25 from its length and tfs in columns col, col + 1. */
+static double lex_row_score(struct lex_stats *st, const PGresult *res, int r, int col)
+{
+    parse_ints(PQgetvalue(res, r, col + 1), st->tfs, st->nq);
+    return lex_tfs_score(st, (uint32_t)strtoul(PQgetvalue(res, r, col), NULL, 10));
 }
 
 static void lex_stats_free(struct lex_stats *st)
@@ -899,11 +907,23 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
     int rows = PQntuples(res);
     struct mr_lex_hit *hits = mr_xcalloc((size_t)rows + 1, sizeof *hits);
     size_t n = 0;
-    for (int r = 0; k && r < rows; r++) {
-        if (PQgetisnull(res, r, 3))
+    /* One candidate's rows are consecutive (ORDER BY id, ord): its tfs, then its score. */
+    for (int r = 0; k && r < rows;) {
+        if (PQgetisnull(res, r, 3)) {
+            r++;
             continue;
-        hits[n].id = pg_val_int(res, r, 3);
-        hits[n].bm25 = lex_row_score(&st, res, r, 4);
+        }
+        int64_t id = pg_val_int(res, r, 3);
+        uint32_t len = (uint32_t)strtoul(PQgetvalue(res, r, 4), NULL, 10);
+        for (size_t i = 0; i < nq; i++)
+            st.tfs[i] = 0;
+        for (; r < rows && !PQgetisnull(res, r, 3) && pg_val_int(res, r, 3) == id; r++) {
+            long ord = strtol(PQgetvalue(res, r, 5), NULL, 10);
+            if (ord >= 1 && (size_t)ord <= nq && !PQgetisnull(res, r, 6))
+                st.tfs[ord - 1] = strtoull(PQgetvalue(res, r, 6), NULL, 10);
+        }
+        hits[n].id = id;
+        hits[n].bm25 = lex_tfs_score(&st, len);
         n++;
     }
     PQclear(res);
