@@ -829,8 +829,10 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
     struct mr_index_hit *hits = NULL;
     size_t n_hits = 0;
     int rc = s_mem_vector_search(tx, who, q, &hits, &n_hits, err);
-    if (rc)
-        return rc;
+    if (rc || n_hits == 0) {
+        free(hits);
+        return rc; /* no hit: nothing allocated, as before */
+    }
     int64_t *ids = mr_xcalloc(n_hits + 1, sizeof *ids);
     for (size_t h = 0; h < n_hits; h++)
         ids[h] = hits[h].id;
