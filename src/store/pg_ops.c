@@ -154,8 +154,8 @@ const char *const pg_stmt_sql[P_COUNT] = {
     [P_MEM_CANDIDATES] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($4::text[]) WITH ORDINALITY AS t(term, ord)), "
         "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
-        "  (SELECT array_agg(coalesce(d.df, 0) ORDER BY q.ord) FROM q LEFT JOIN memori_lex_df d "
-        "    ON d.tenant_id = $2 AND d.user_id = $3 AND d.term = q.term) AS dfs "
+        "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $2 "
+        "    AND d.user_id = $3 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $2 AND p.user_id = $3) "
         "SELECT m.id, vector_send(m.embedding), coalesce(m.lex_len, 0), "
@@ -177,7 +177,10 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * expiry one mirroring mr_rule_expired_at); each comes as one row per
      * query term it holds (its length, the term's position in the query and
      * its tf), in id and query order: a join, not a subquery per candidate,
-     * which cost most of the statement with thousands of them. BM25 itself is
+     * which cost most of the statement with thousands of them. Each query
+     * term's df is one index probe (a scalar subquery): as a join, the
+     * planner read the partition's whole vocabulary for a few terms (4 ms
+     * at 1 000 memories, growing with them). BM25 itself is
      * computed in C by lexical.h's functions (s_mem_lex_search), so the
      * numbers are the in-process index's bits. Always one row at least: the
      * statistics with a NULL id when no memory matches.
@@ -185,8 +188,8 @@ const char *const pg_stmt_sql[P_COUNT] = {
     [P_MEM_LEX_SEARCH] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($8::text[]) WITH ORDINALITY AS t(term, ord)), "
         "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
-        "  (SELECT array_agg(coalesce(d.df, 0) ORDER BY q.ord) FROM q LEFT JOIN memori_lex_df d "
-        "    ON d.tenant_id = $1 AND d.user_id = $2 AND d.term = q.term) AS dfs "
+        "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $1 "
+        "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $1 AND p.user_id = $2), "
         "c AS (SELECT m.id, m.lex_len, m.lex_terms, m.lex_tfs FROM memori_memories m "
@@ -205,8 +208,8 @@ const char *const pg_stmt_sql[P_COUNT] = {
     [P_MEM_LEX_SCORE] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($3::text[]) WITH ORDINALITY AS t(term, ord)), "
         "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
-        "  (SELECT array_agg(coalesce(d.df, 0) ORDER BY q.ord) FROM q LEFT JOIN memori_lex_df d "
-        "    ON d.tenant_id = $1 AND d.user_id = $2 AND d.term = q.term) AS dfs "
+        "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $1 "
+        "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $1 AND p.user_id = $2), "
         "c AS (SELECT m.id, m.lex_len, array(SELECT coalesce(m.lex_tfs[array_position("
