@@ -473,6 +473,68 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
                       "the SQLite store has no vector index: search the in-process index");
 }
 
+static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                               const struct mr_index_query *q, struct mr_index_hit **out,
+                               size_t *out_n, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q;
+    *out = NULL;
+    *out_n = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+static int s_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                      size_t *out_n, struct mr_err *err)
+{
+    (void)tx, (void)ids, (void)n;
+    *out = NULL;
+    *out_n = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                            size_t dim, float *out_vecs, bool *out_found, double *out_bm25,
+                            double *out_max, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)terms, (void)ids, (void)dim, (void)out_vecs, (void)out_bm25;
+    for (size_t i = 0; i < n; i++)
+        out_found[i] = false;
+    *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+/* The service keeps SQLite's lexical index in process, beside its vector index. */
+static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                            size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                            struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q, (void)terms, (void)k;
+    *out = NULL;
+    *out_n = 0;
+    if (out_max)
+        *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: search the in-process index");
+}
+
+static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
+                           const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                           double *out_scores, double *out_max, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)terms, (void)ids;
+    for (size_t i = 0; i < n; i++)
+        out_scores[i] = 0;
+    if (out_max)
+        *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: score with the in-process index");
+}
+
 /* Runs one of the access statements for m; *changed says whether it matched the row. */
 static int access_update(struct mr_store_tx *tx, enum sqlite_stmt id, const struct mr_memory *m,
                          bool *changed, struct mr_err *err)
@@ -549,6 +611,11 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_archive = s_mem_archive,
     .mem_search = s_mem_search,
     .mem_record_access = s_mem_record_access,
+    .mem_vector_search = s_mem_vector_search,
+    .mem_lock = s_mem_lock,
+    .mem_candidates = s_mem_candidates,
+    .mem_lex_search = s_mem_lex_search,
+    .mem_lex_score = s_mem_lex_score,
     .mem_scan = s_mem_scan,
     .schema_get = sqlite_schema_get,
     .schema_put = sqlite_schema_put,
