@@ -441,6 +441,21 @@ TEST(test_migrate_sqlite_to_postgres_searches_alike)
     for (int q = 0; q < 3; q++) {
         CHECK(strlen(lite[q]) > 40);
         CHECK_STR(pg[q], lite[q]);
+        free(pg[q]);
+    }
+
+    /* And back: PostgreSQL -> a new SQLite file searches alike too. */
+    char back[600];
+    snprintf(back, sizeof back, "sqlite:///%s", path_of("back.db"));
+    char *args_back[] = {"migrate", "--to", back, NULL};
+    CHECK_INT(memori(env, args_back), 0);
+    CHECK(strstr(out, "migration verified") != NULL);
+    CHECK(server_start(&srv, path_of("back.db"), NULL) == 0);
+    for (int q = 0; q < 3; q++)
+        pg[q] = search_text(queries[q][0], queries[q][1]);
+    CHECK_INT(server_stop(&srv, SIGTERM), 0);
+    for (int q = 0; q < 3; q++) {
+        CHECK_STR(pg[q], lite[q]);
         free(lite[q]);
         free(pg[q]);
     }
