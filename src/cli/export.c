@@ -336,7 +336,7 @@ struct importer {
     struct rec *pending;
     size_t n_pending;
     long long counts[REC_KINDS][C_COUNT];
-    bool stopped; /* a line failed without --keep-going */
+    bool stopped;         /* a line failed without --keep-going */
     long long unreadable; /* lines failed before their kind was known */
 };
 
