@@ -461,11 +461,10 @@ TEST(test_migrate_sqlite_to_postgres_searches_alike)
     }
 }
 
-/* Total memories of tenant "default" in the PostgreSQL database at url (-1 on failure). */
-static long long pg_memories(const char *url)
+/* Total memories of tenant "default" in the open store s (-1 on failure). */
+static long long count_memories(struct mr_store *s)
 {
     struct mr_err err;
-    struct mr_store *s = mr_store_postgres_open(url, 1, 0, 0, &err);
     struct mr_store_tx *tx;
     long long n = -1;
     if (s && mr_store_begin(s, MR_TX_READ, &tx, &err) == 0) {
@@ -475,6 +474,15 @@ static long long pg_memories(const char *url)
             n = st.total;
         mr_store_rollback(tx);
     }
+    return n;
+}
+
+/* count_memories of the PostgreSQL database at url. */
+static long long pg_memories(const char *url)
+{
+    struct mr_err err;
+    struct mr_store *s = mr_store_postgres_open(url, 1, 0, 0, &err);
+    long long n = count_memories(s);
     mr_store_close(s);
     return n;
 }
@@ -510,17 +518,20 @@ TEST(test_migrate_killed_midway_resumes_verified)
 
     char *env_src[] = {src, NULL};
     char *args[] = {"migrate", "--to", url, NULL};
+    /* Watched on one connection opened before, so a poll costs a query, not a connect. */
+    struct mr_err err;
+    struct mr_store *watch = mr_store_postgres_open(url, 1, 0, 0, &err);
+    CHECK(watch != NULL);
     pid_t pid = memori_spawn(args, env_src, path_of("migrate-killed.log"));
     CHECK(pid > 0);
-    long long seen = 0;
-    for (int tries = 0; tries < 3000; tries++) {
-        seen = pg_memories(url);
-        if (seen >= 500) /* at least one batch committed */
+    for (int tries = 0; tries < 20000; tries++) {
+        if (count_memories(watch) >= 500) /* at least one batch committed */
             break;
-        struct timespec ts = {0, 5 * 1000 * 1000};
+        struct timespec ts = {0, 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     kill(pid, SIGKILL);
+    mr_store_close(watch);
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
