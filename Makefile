@@ -27,7 +27,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lpg_query -l
 
 LIB_SRC := $(wildcard src/util/*.c src/config/*.c src/store/*.c src/embed/*.c src/index/*.c \
 	src/lexical/*.c src/core/*.c src/api/*.c src/http/*.c src/auth/*.c src/sql/*.c src/context/*.c \
-	src/obs/*.c)
+	src/obs/*.c src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/src/main.o
 

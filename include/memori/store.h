@@ -228,6 +228,42 @@ struct mr_store_ops {
                                   int64_t data_source_id, int64_t **out, size_t *out_n,
                                   struct mr_err *err);
 
+    /*
+     * ---- export, import and migrate (`memori export|import|migrate`) ----
+     *
+     * Pages walk rows in id order: rows with id > after_id, at most limit
+     * of them, so a caller streams a store of any size one page at a time.
+     * who NULL: every row; who->user_id NULL: the tenant's. Arrays are freed
+     * by the caller as for conv_list.
+     */
+    int (*conv_page)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                     size_t limit, struct mr_conversation **out, size_t *out_n, struct mr_err *err);
+    /* Memories as conv_page; embeddings loaded only when with_embedding (else dim 0). */
+    int (*mem_page)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                    size_t limit, bool with_embedding, struct mr_memory **out, size_t *out_n,
+                    struct mr_err *err);
+    /*
+     * Stored schemas in (tenant_id, data_source_id) order after (after_tenant,
+     * after_ds) (after_tenant NULL: from the first); tenant_id NULL: every
+     * tenant's. Free each with mr_source_schema_clear, then the array.
+     */
+    int (*schema_page)(struct mr_store_tx *tx, const char *tenant_id, const char *after_tenant,
+                       int64_t after_ds, size_t limit, struct mr_source_schema **out, size_t *out_n,
+                       struct mr_err *err);
+    /*
+     * The recorded model and dimension, without recording one (*out_model
+     * NULL when the database records none; the caller frees it).
+     */
+    int (*model_get)(struct mr_store_tx *tx, char **out_model, size_t *out_dim, struct mr_err *err);
+    /*
+     * Inserts a conversation or memory restored from elsewhere, keeping its
+     * row id c->id / m->id when no row of the target holds it (so a restored
+     * database answers with the same ids), else taking a fresh one; sets the
+     * id it got. MR_ECONFLICT when the UUID exists.
+     */
+    int (*conv_restore)(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err);
+    int (*mem_restore)(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err);
+
     /* Cheap liveness probe for /health. */
     int (*health)(struct mr_store *s, struct mr_err *err);
     void (*close)(struct mr_store *s);
@@ -474,6 +510,41 @@ static inline int mr_store_mem_ids_by_data_source(struct mr_store_tx *tx, const 
                                                   size_t *out_n, struct mr_err *err)
 {
     return tx->store->ops->mem_ids_by_data_source(tx, tenant_id, data_source_id, out, out_n, err);
+}
+static inline int mr_store_conv_page(struct mr_store_tx *tx, const struct mr_identity *who,
+                                     int64_t after_id, size_t limit, struct mr_conversation **out,
+                                     size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->conv_page(tx, who, after_id, limit, out, out_n, err);
+}
+static inline int mr_store_mem_page(struct mr_store_tx *tx, const struct mr_identity *who,
+                                    int64_t after_id, size_t limit, bool with_embedding,
+                                    struct mr_memory **out, size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->mem_page(tx, who, after_id, limit, with_embedding, out, out_n, err);
+}
+static inline int mr_store_schema_page(struct mr_store_tx *tx, const char *tenant_id,
+                                       const char *after_tenant, int64_t after_ds, size_t limit,
+                                       struct mr_source_schema **out, size_t *out_n,
+                                       struct mr_err *err)
+{
+    return tx->store->ops->schema_page(tx, tenant_id, after_tenant, after_ds, limit, out, out_n,
+                                       err);
+}
+static inline int mr_store_model_get(struct mr_store_tx *tx, char **out_model, size_t *out_dim,
+                                     struct mr_err *err)
+{
+    return tx->store->ops->model_get(tx, out_model, out_dim, err);
+}
+static inline int mr_store_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c,
+                                        struct mr_err *err)
+{
+    return tx->store->ops->conv_restore(tx, c, err);
+}
+static inline int mr_store_mem_restore(struct mr_store_tx *tx, struct mr_memory *m,
+                                       struct mr_err *err)
+{
+    return tx->store->ops->mem_restore(tx, m, err);
 }
 static inline int mr_store_health(struct mr_store *s, struct mr_err *err)
 {

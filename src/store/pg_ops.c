@@ -1104,4 +1104,238 @@ const struct mr_store_ops pg_store_ops = {
     .mem_ids_by_data_source = pg_mem_ids_by_data_source,
     .health = pg_health,
     .close = pg_close,
+    .conv_page = pg_conv_page,
+    .mem_page = pg_mem_page,
+    .schema_page = pg_schema_page,
+    .model_get = pg_model_get,
+    .conv_restore = pg_conv_restore,
+    .mem_restore = pg_mem_restore,
 };
+
+/* ---- export, import and migrate: run unprepared, as they run seldom ---- */
+
+/* sql with p (freed here): the result, or NULL with err set. */
+static PGresult *run_once(struct mr_store_tx *tx, const char *sql, struct pg_params *p,
+                          const char *what, struct mr_err *err)
+{
+    PGconn *pg = pg_tx_conn(tx)->pg;
+    PGresult *res = PQexecParams(pg, sql, p->n, NULL, p->vals, p->lens, p->fmts, 0);
+    pg_params_free(p);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    pg_result_error(err, pg, res, what);
+    PQclear(res);
+    return NULL;
+}
+
+/* The page's identity filter ($1 tenant, $2 user; NULL: any), after_id $3, limit $4. */
+static void page_params(struct pg_params *p, const struct mr_identity *who, int64_t after_id,
+                        size_t limit)
+{
+    pg_param_text(p, who ? who->tenant_id : NULL);
+    pg_param_text(p, who ? who->user_id : NULL);
+    pg_param_int(p, after_id);
+    pg_param_int(p, (int64_t)limit);
+}
+
+#define PAGE_WHERE                                                                                 \
+    " WHERE id > $3 AND ($1::text IS NULL OR tenant_id = $1) "                                     \
+    "AND ($2::text IS NULL OR user_id = $2) ORDER BY id LIMIT $4"
+
+int pg_conv_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                 size_t limit, struct mr_conversation **out, size_t *out_n, struct mr_err *err)
+{
+    struct pg_params p = {0};
+    *out = NULL;
+    *out_n = 0;
+    page_params(&p, who, after_id, limit);
+    PGresult *res = run_once(tx, "SELECT " CONV_COLS " FROM memori_conversations" PAGE_WHERE, &p,
+                             "paging conversations", err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    *out = mr_xcalloc((size_t)n + 1, sizeof **out);
+    for (int i = 0; i < n; i++)
+        pg_read_conversation(res, i, &(*out)[i]);
+    *out_n = (size_t)n;
+    PQclear(res);
+    return 0;
+}
+
+int pg_mem_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                size_t limit, bool with_embedding, struct mr_memory **out, size_t *out_n,
+                struct mr_err *err)
+{
+    struct pg_params p = {0};
+    *out = NULL;
+    *out_n = 0;
+    page_params(&p, who, after_id, limit);
+    PGresult *res = run_once(tx,
+                             with_embedding ? "SELECT " MEM_COLS " FROM memori_memories" PAGE_WHERE
+                                            : "SELECT " MEM_COLS_BUT_EMB
+                                              ", NULL FROM memori_memories" PAGE_WHERE,
+                             &p, "paging memories", err);
+    if (!res)
+        return err->code;
+    return read_memories(res, out, out_n, err); /* clears res */
+}
+
+int pg_schema_page(struct mr_store_tx *tx, const char *tenant_id, const char *after_tenant,
+                   int64_t after_ds, size_t limit, struct mr_source_schema **out, size_t *out_n,
+                   struct mr_err *err)
+{
+    struct pg_params p = {0};
+    *out = NULL;
+    *out_n = 0;
+    pg_param_text(&p, tenant_id);
+    pg_param_text(&p, after_tenant);
+    pg_param_int(&p, after_ds);
+    pg_param_int(&p, (int64_t)limit);
+    PGresult *res = run_once(
+        tx,
+        "SELECT tenant_id, data_source_id, dialect, schema_hash, schema_json, "
+        "conversation_id, " TS_OUT(
+            "updated_at") " "
+                          "FROM memori_data_source_schemas "
+                          "WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL "
+                          "OR (tenant_id, data_source_id) > ($2::text, $3::int8)) "
+                          "ORDER BY tenant_id, data_source_id LIMIT $4",
+        &p, "paging data-source schemas", err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    *out = mr_xcalloc((size_t)n + 1, sizeof **out);
+    for (int i = 0; i < n; i++) {
+        struct mr_source_schema *sc = &(*out)[i];
+        sc->tenant_id = pg_val_dup(res, i, 0);
+        sc->data_source_id = pg_val_int(res, i, 1);
+        sc->dialect = pg_val_dup(res, i, 2);
+        sc->schema_hash = pg_val_dup(res, i, 3);
+        sc->schema_json = pg_val_dup(res, i, 4);
+        snprintf(sc->conversation_id, sizeof sc->conversation_id, "%s", PQgetvalue(res, i, 5));
+        sc->updated_at = pg_val_int(res, i, 6);
+    }
+    *out_n = (size_t)n;
+    PQclear(res);
+    return 0;
+}
+
+int pg_model_get(struct mr_store_tx *tx, char **out_model, size_t *out_dim, struct mr_err *err)
+{
+    const char *keys[2] = {"embedding_model", "embedding_dimensions"};
+    char *vals[2] = {NULL, NULL};
+    *out_model = NULL;
+    *out_dim = 0;
+    for (int k = 0; k < 2; k++) {
+        struct pg_params p = {0};
+        pg_param_text(&p, keys[k]);
+        PGresult *res = pg_run(tx, P_META_GET, &p, "reading the recorded model", err);
+        if (!res) {
+            free(vals[0]);
+            return err->code;
+        }
+        if (PQntuples(res) == 1)
+            vals[k] = pg_val_dup(res, 0, 0);
+        PQclear(res);
+    }
+    *out_model = vals[0];
+    *out_dim = vals[1] ? (size_t)strtoull(vals[1], NULL, 10) : 0;
+    free(vals[1]);
+    return 0;
+}
+
+/*
+ * The row id to insert: the kept one ($n) when no row holds it, else the
+ * sequence's next. A kept id moves the sequence past it (in the same
+ * statement), so later inserts do not collide with it.
+ */
+#define KEEP_ID(table, n)                                                                          \
+    "CASE WHEN $" n "::int8 > 0 AND NOT EXISTS (SELECT 1 FROM " table " WHERE id = $" n            \
+    "::int8) THEN $" n "::int8 ELSE nextval(pg_get_serial_sequence('" table "', 'id')) END"
+#define BUMP_SEQ(table, n)                                                                         \
+    "SELECT ins.id, CASE WHEN ins.id = $" n "::int8 THEN (SELECT setval(s, greatest("              \
+    "coalesce(pg_sequence_last_value(s), 1), ins.id)) FROM (SELECT pg_get_serial_sequence('" table \
+    "', 'id')::regclass AS s) q) END FROM ins"
+
+int pg_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err)
+{
+    if (!pg_is_uuid(c->conversation_id))
+        return mr_err_set(err, MR_EINVAL, "conversation id %s is not a UUID", c->conversation_id);
+    struct pg_params p = {0};
+    pg_param_text(&p, c->conversation_id);
+    pg_param_text(&p, c->user_id);
+    pg_param_text(&p, c->tenant_id);
+    conv_params(&p, c);
+    pg_param_int(&p, c->last_activity_at);
+    pg_param_int(&p, c->created_at);
+    pg_param_int(&p, c->updated_at);
+    pg_param_int(&p, c->id);
+    /* clang-format off */
+    PGresult *res = run_once(tx,
+        "WITH ins AS (INSERT INTO memori_conversations(id, conversation_id, user_id, tenant_id, "
+        "data_source_id, title, metadata, is_active, last_activity_at, created_at, updated_at) "
+        "VALUES (" KEEP_ID("memori_conversations", "11") ", $1, $2, $3, $4, $5, $6, $7, "
+        TS_IN("$8") ", " TS_IN("$9") ", " TS_IN("$10") ") "
+        "ON CONFLICT (conversation_id) DO NOTHING RETURNING id) "
+        BUMP_SEQ("memori_conversations", "11"),
+        &p, "restoring a conversation", err);
+    /* clang-format on */
+    if (!res)
+        return err->code;
+    int rc = 0;
+    if (PQntuples(res) == 1)
+        c->id = pg_val_int(res, 0, 0);
+    else
+        rc = mr_err_set(err, MR_ECONFLICT, "conversation %s already exists", c->conversation_id);
+    PQclear(res);
+    return rc;
+}
+
+int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err)
+{
+    if (!pg_is_uuid(m->memory_id) || !pg_is_uuid(m->conversation_id))
+        return mr_err_set(err, MR_EINVAL, "memory or conversation id is not a UUID");
+    struct pg_params p = {0};
+    pg_param_text(&p, m->memory_id);
+    pg_param_text(&p, m->conversation_id);
+    pg_param_text(&p, m->user_id);
+    pg_param_text(&p, m->tenant_id);
+    pg_param_text(&p, m->content);
+    pg_param_text(&p, mr_memory_type_name(m->memory_type));
+    pg_param_vector(&p, m->embedding, m->dim);
+    pg_param_double(&p, m->importance_score);
+    pg_param_int(&p, m->access_count);
+    pg_param_time(&p, m->last_accessed_at);
+    pg_param_strv(&p, &m->context_tags);
+    pg_param_strv(&p, &m->related_entities);
+    pg_param_text(&p, m->metadata ? m->metadata : "{}");
+    pg_param_time(&p, m->expires_at);
+    pg_param_bool(&p, m->is_archived);
+    pg_param_int(&p, m->created_at);
+    pg_param_int(&p, m->updated_at);
+    pg_param_bool(&p, m->is_shared);
+    data_source_param(&p, m);
+    pg_param_int(&p, m->id);
+    /* clang-format off */
+    PGresult *res = run_once(tx,
+        "WITH ins AS (INSERT INTO memori_memories(id, memory_id, conversation_id, user_id, "
+        "tenant_id, content, memory_type, embedding, importance_score, access_count, "
+        "last_accessed_at, context_tags, related_entities, metadata, expires_at, is_archived, "
+        "created_at, updated_at, is_shared, data_source_id) "
+        "VALUES (" KEEP_ID("memori_memories", "20") ", $1, $2, $3, $4, $5, $6, $7, $8, $9, "
+        TS_IN("$10") ", $11, $12, $13, " TS_IN("$14") ", $15, " TS_IN("$16") ", "
+        TS_IN("$17") ", $18, $19) ON CONFLICT (memory_id) DO NOTHING RETURNING id) "
+        BUMP_SEQ("memori_memories", "20"),
+        &p, "restoring a memory", err);
+    /* clang-format on */
+    if (!res)
+        return err->code;
+    int rc = 0;
+    if (PQntuples(res) == 1)
+        m->id = pg_val_int(res, 0, 0);
+    else
+        rc = mr_err_set(err, MR_ECONFLICT, "memory %s already exists", m->memory_id);
+    PQclear(res);
+    return rc;
+}

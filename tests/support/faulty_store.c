@@ -175,6 +175,25 @@ FORWARD(mem_ids_by_data_source,
          struct mr_err *err),
         (IN(tx), tenant, ds, out, out_n, err))
 
+FORWARD(conv_page,
+        (struct mr_store_tx * tx, const struct mr_identity *who, int64_t after, size_t limit,
+         struct mr_conversation **out, size_t *out_n, struct mr_err *err),
+        (IN(tx), who, after, limit, out, out_n, err))
+FORWARD(mem_page,
+        (struct mr_store_tx * tx, const struct mr_identity *who, int64_t after, size_t limit,
+         bool with_embedding, struct mr_memory **out, size_t *out_n, struct mr_err *err),
+        (IN(tx), who, after, limit, with_embedding, out, out_n, err))
+FORWARD(schema_page,
+        (struct mr_store_tx * tx, const char *tenant, const char *after_tenant, int64_t after_ds,
+         size_t limit, struct mr_source_schema **out, size_t *out_n, struct mr_err *err),
+        (IN(tx), tenant, after_tenant, after_ds, limit, out, out_n, err))
+FORWARD(model_get, (struct mr_store_tx * tx, char **out_model, size_t *out_dim, struct mr_err *err),
+        (IN(tx), out_model, out_dim, err))
+FORWARD(conv_restore, (struct mr_store_tx * tx, struct mr_conversation *c, struct mr_err *err),
+        (IN(tx), c, err))
+FORWARD(mem_restore, (struct mr_store_tx * tx, struct mr_memory *m, struct mr_err *err),
+        (IN(tx), m, err))
+
 static int f_health(struct mr_store *s, struct mr_err *err)
 {
     return mr_store_health(((struct faulty *)s)->inner, err);
@@ -222,6 +241,12 @@ static const struct mr_store_ops faulty_ops = {
     .mem_ids_by_data_source = f_mem_ids_by_data_source,
     .health = f_health,
     .close = f_close,
+    .conv_page = f_conv_page,
+    .mem_page = f_mem_page,
+    .schema_page = f_schema_page,
+    .model_get = f_model_get,
+    .conv_restore = f_conv_restore,
+    .mem_restore = f_mem_restore,
 };
 
 struct mr_store *faulty_store_wrap(struct mr_store *inner)
