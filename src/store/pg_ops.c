@@ -1317,15 +1317,18 @@ int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *e
     pg_param_bool(&p, m->is_shared);
     data_source_param(&p, m);
     pg_param_int(&p, m->id);
+    /* The lexical columns as an insert writes them: a restored memory is found by its words. */
+    pg_param_lex(&p, m->content);
     /* clang-format off */
     PGresult *res = run_once(tx,
         "WITH ins AS (INSERT INTO memori_memories(id, memory_id, conversation_id, user_id, "
         "tenant_id, content, memory_type, embedding, importance_score, access_count, "
         "last_accessed_at, context_tags, related_entities, metadata, expires_at, is_archived, "
-        "created_at, updated_at, is_shared, data_source_id) "
+        "created_at, updated_at, is_shared, data_source_id, lex_terms, lex_tfs, lex_len) "
         "VALUES (" KEEP_ID("memori_memories", "20") ", $1, $2, $3, $4, $5, $6, $7, $8, $9, "
         TS_IN("$10") ", $11, $12, $13, " TS_IN("$14") ", $15, " TS_IN("$16") ", "
-        TS_IN("$17") ", $18, $19) ON CONFLICT (memory_id) DO NOTHING RETURNING id) "
+        TS_IN("$17") ", $18, $19, $21, $22, $23) ON CONFLICT (memory_id) DO NOTHING "
+        "RETURNING id) "
         BUMP_SEQ("memori_memories", "20"),
         &p, "restoring a memory", err);
     /* clang-format on */
