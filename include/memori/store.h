@@ -227,6 +227,27 @@ struct mr_store_ops {
     int (*mem_ids_by_data_source)(struct mr_store_tx *tx, const char *tenant_id,
                                   int64_t data_source_id, int64_t **out, size_t *out_n,
                                   struct mr_err *err);
+    /*
+     * Lookups of example ingestion (src/core/examples.c), answered by the
+     * database so that an example costs the same against any schema size.
+     * All take the tenant's memories about data_source_id, archived too, the
+     * lowest row id first; a metadata field matches only as a JSON string.
+     *
+     * mem_find_example: user_id's memory of type example whose metadata has
+     * question_normalized and fingerprint equal to the given ones, read whole
+     * into *out (*out_found false and *out zeroed when none).
+     */
+    int (*mem_find_example)(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
+                            int64_t data_source_id, const char *question_normalized,
+                            const char *fingerprint, struct mr_memory *out, bool *out_found,
+                            struct mr_err *err);
+    /* For each keys[i]: the row id of the tenant's join memory (user "", type relationship,
+     * metadata kind "join") whose join_key is keys[i], else 0, into out_ids[i]. */
+    int (*mem_find_joins)(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                          const char *const *keys, size_t n, int64_t *out_ids, struct mr_err *err);
+    /* The conversation of the source's first tenant-owned (user "") memory; "" when none. */
+    int (*ds_owner_conversation)(struct mr_store_tx *tx, const char *tenant_id,
+                                 int64_t data_source_id, char out[MR_UUID_LEN], struct mr_err *err);
 
     /*
      * ---- export, import and migrate (`memori export|import|migrate`) ----
@@ -510,6 +531,27 @@ static inline int mr_store_mem_ids_by_data_source(struct mr_store_tx *tx, const 
                                                   size_t *out_n, struct mr_err *err)
 {
     return tx->store->ops->mem_ids_by_data_source(tx, tenant_id, data_source_id, out, out_n, err);
+}
+static inline int mr_store_mem_find_example(struct mr_store_tx *tx, const char *tenant_id,
+                                            const char *user_id, int64_t data_source_id,
+                                            const char *question_normalized,
+                                            const char *fingerprint, struct mr_memory *out,
+                                            bool *out_found, struct mr_err *err)
+{
+    return tx->store->ops->mem_find_example(tx, tenant_id, user_id, data_source_id,
+                                            question_normalized, fingerprint, out, out_found, err);
+}
+static inline int mr_store_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id,
+                                          int64_t data_source_id, const char *const *keys, size_t n,
+                                          int64_t *out_ids, struct mr_err *err)
+{
+    return tx->store->ops->mem_find_joins(tx, tenant_id, data_source_id, keys, n, out_ids, err);
+}
+static inline int mr_store_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id,
+                                                 int64_t data_source_id, char out[MR_UUID_LEN],
+                                                 struct mr_err *err)
+{
+    return tx->store->ops->ds_owner_conversation(tx, tenant_id, data_source_id, out, err);
 }
 static inline int mr_store_conv_page(struct mr_store_tx *tx, const struct mr_identity *who,
                                      int64_t after_id, size_t limit, struct mr_conversation **out,

@@ -52,56 +52,30 @@ static const char *json_str(const struct mr_json *o, const char *key)
     return v && mr_json_is_string(v) ? mr_json_string_value(v) : NULL;
 }
 
-static bool str_eq(const char *a, const char *b)
-{
-    return a && b && strcmp(a, b) == 0;
-}
-
 /*
  * Finds, among the tenant's memories about ds, who's example with the same
- * normalised question and fingerprint (into *out_ex, *found), and the
- * tenant's join memories by join_key (*out_joins: n_keys row ids, 0 where
- * none). The conversation of the tenant's schema memories into conv ("" when none).
+ * normalised question and fingerprint (into *out_ex, *found); when there is
+ * none, the tenant's join memories by join_key (*out_joins: nkeys row ids, 0
+ * where none) and the conversation of the tenant's schema memories into conv
+ * ("" when none). The store answers each by a query on the source's rows, so
+ * the cost does not grow with the schema or the examples so far.
  */
 static int scan_source(struct mr_store_tx *tx, const struct mr_identity *who, int64_t ds,
                        const char *nq, const char *fp, struct mr_memory *out_ex, bool *found,
                        char **keys, size_t nkeys, int64_t *out_joins, char conv[MR_UUID_LEN],
                        struct mr_err *err)
 {
-    int64_t *ids = NULL;
-    size_t n = 0;
-    *found = false;
     conv[0] = '\0';
     for (size_t k = 0; k < nkeys; k++)
         out_joins[k] = 0;
-    int rc = mr_store_mem_ids_by_data_source(tx, who->tenant_id, ds, &ids, &n, err);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        struct mr_memory m;
-        if ((rc = mr_store_mem_get_by_id(tx, ids[i], &m, err)) != 0)
-            break;
-        struct mr_json *md = mr_json_parse(m.metadata, strlen(m.metadata), NULL);
-        bool keep = false;
-        if (m.memory_type == MR_EXAMPLE && core_owns(who, m.user_id, m.tenant_id) && !*found &&
-            str_eq(json_str(md, "question_normalized"), nq) &&
-            str_eq(json_str(md, "fingerprint"), fp)) {
-            *found = keep = true;
-        } else if (strcmp(m.user_id, TENANT_OWNER) == 0) {
-            if (!conv[0])
-                memcpy(conv, m.conversation_id, MR_UUID_LEN);
-            const char *key = json_str(md, "join_key");
-            if (m.memory_type == MR_RELATIONSHIP && str_eq(json_str(md, "kind"), "join") && key)
-                for (size_t k = 0; k < nkeys; k++)
-                    if (!out_joins[k] && strcmp(keys[k], key) == 0)
-                        out_joins[k] = m.id;
-        }
-        mr_json_free(md);
-        if (keep)
-            *out_ex = m;
-        else
-            mr_memory_clear(&m);
-    }
-    free(ids);
-    return rc;
+    int rc =
+        mr_store_mem_find_example(tx, who->tenant_id, who->user_id, ds, nq, fp, out_ex, found, err);
+    if (rc || *found)
+        return rc;
+    if ((rc = mr_store_mem_find_joins(tx, who->tenant_id, ds, (const char *const *)keys, nkeys,
+                                      out_joins, err)) != 0)
+        return rc;
+    return mr_store_ds_owner_conversation(tx, who->tenant_id, ds, conv, err);
 }
 
 /* The metadata of the example: the client's, then ours (kind, sql, the analysis). */

@@ -138,6 +138,17 @@ int pg_model_get(struct mr_store_tx *tx, char **out_model, size_t *out_dim, stru
 int pg_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err);
 int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err);
 
+/* ---- pg_ops.c: the lookups of example ingestion (store.h) ---- */
+
+int pg_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
+                        int64_t data_source_id, const char *question_normalized,
+                        const char *fingerprint, struct mr_memory *out, bool *out_found,
+                        struct mr_err *err);
+int pg_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                      const char *const *keys, size_t n, int64_t *out_ids, struct mr_err *err);
+int pg_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                             char out[MR_UUID_LEN], struct mr_err *err);
+
 /* ---- pg_row.c ---- */
 
 /*

@@ -1110,6 +1110,9 @@ const struct mr_store_ops pg_store_ops = {
     .model_get = pg_model_get,
     .conv_restore = pg_conv_restore,
     .mem_restore = pg_mem_restore,
+    .mem_find_example = pg_mem_find_example,
+    .mem_find_joins = pg_mem_find_joins,
+    .ds_owner_conversation = pg_ds_owner_conversation,
 };
 
 /* ---- export, import and migrate: run unprepared, as they run seldom ---- */
@@ -1341,4 +1344,105 @@ int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *e
         rc = mr_err_set(err, MR_ECONFLICT, "memory %s already exists", m->memory_id);
     PQclear(res);
     return rc;
+}
+
+/*
+ * ---- the lookups of example ingestion ----
+ *
+ * Run unprepared (an example makes a handful of them). memori_memories_data_source
+ * narrows to the source's rows; jsonb_typeof guards that a field matches
+ * only as a JSON string, as the core's reading did.
+ */
+
+int pg_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
+                        int64_t data_source_id, const char *question_normalized,
+                        const char *fingerprint, struct mr_memory *out, bool *out_found,
+                        struct mr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    *out_found = false;
+    if (!question_normalized || !fingerprint)
+        return 0;
+    struct pg_params p = {0};
+    pg_param_text(&p, tenant_id);
+    pg_param_int(&p, data_source_id);
+    pg_param_text(&p, user_id);
+    pg_param_text(&p, question_normalized);
+    pg_param_text(&p, fingerprint);
+    PGresult *res = run_once(tx,
+                             "SELECT " MEM_COLS " FROM memori_memories WHERE tenant_id = $1 "
+                             "AND data_source_id = $2 AND user_id = $3 "
+                             "AND memory_type = 'example' "
+                             "AND jsonb_typeof(metadata -> 'question_normalized') = 'string' "
+                             "AND metadata ->> 'question_normalized' = $4 "
+                             "AND jsonb_typeof(metadata -> 'fingerprint') = 'string' "
+                             "AND metadata ->> 'fingerprint' = $5 ORDER BY id LIMIT 1",
+                             &p, "looking up an example", err);
+    if (!res)
+        return err->code;
+    int rc = 0;
+    if (PQntuples(res) == 1) {
+        rc = pg_read_memory(res, 0, out, err);
+        *out_found = rc == 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int pg_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                      const char *const *keys, size_t n, int64_t *out_ids, struct mr_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        out_ids[i] = 0;
+    if (n == 0)
+        return 0;
+    /* One round trip: the keys as an array, each key's lowest row id. */
+    struct mr_strv kv = {0};
+    for (size_t i = 0; i < n; i++)
+        mr_strv_push(&kv, keys[i], strlen(keys[i]));
+    struct pg_params p = {0};
+    pg_param_text(&p, tenant_id);
+    pg_param_int(&p, data_source_id);
+    pg_param_strv(&p, &kv);
+    mr_strv_clear(&kv);
+    PGresult *res = run_once(tx,
+                             "SELECT metadata ->> 'join_key', min(id) FROM memori_memories "
+                             "WHERE tenant_id = $1 AND data_source_id = $2 AND user_id = '' "
+                             "AND memory_type = 'relationship' "
+                             "AND jsonb_typeof(metadata -> 'kind') = 'string' "
+                             "AND metadata ->> 'kind' = 'join' "
+                             "AND jsonb_typeof(metadata -> 'join_key') = 'string' "
+                             "AND metadata ->> 'join_key' = ANY($3::text[]) "
+                             "GROUP BY metadata ->> 'join_key'",
+                             &p, "looking up joins", err);
+    if (!res)
+        return err->code;
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *key = PQgetvalue(res, r, 0);
+        int64_t id = pg_val_int(res, r, 1);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(keys[i], key) == 0)
+                out_ids[i] = id;
+    }
+    PQclear(res);
+    return 0;
+}
+
+int pg_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                             char out[MR_UUID_LEN], struct mr_err *err)
+{
+    out[0] = '\0';
+    struct pg_params p = {0};
+    pg_param_text(&p, tenant_id);
+    pg_param_int(&p, data_source_id);
+    PGresult *res = run_once(tx,
+                             "SELECT conversation_id FROM memori_memories WHERE tenant_id = $1 "
+                             "AND data_source_id = $2 AND user_id = '' ORDER BY id LIMIT 1",
+                             &p, "finding a data source's conversation", err);
+    if (!res)
+        return err->code;
+    if (PQntuples(res) == 1)
+        snprintf(out, MR_UUID_LEN, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
 }

@@ -630,6 +630,9 @@ const struct mr_store_ops sqlite_store_ops = {
     .model_get = sqlite_model_get,
     .conv_restore = sqlite_conv_restore,
     .mem_restore = sqlite_mem_restore,
+    .mem_find_example = sqlite_mem_find_example,
+    .mem_find_joins = sqlite_mem_find_joins,
+    .ds_owner_conversation = sqlite_ds_owner_conversation,
 };
 
 /* ---- export, import and migrate: prepared per call, as they run seldom ---- */
@@ -860,4 +863,109 @@ int sqlite_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_er
         return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, what);
     m->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
     return 0;
+}
+
+/*
+ * ---- the lookups of example ingestion ----
+ *
+ * Prepared per call (an example makes a handful of them). The
+ * memories_data_source index narrows to the source's rows; json_type guards
+ * that a field matches only as a JSON string, as the core's reading did.
+ */
+
+int sqlite_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
+                            int64_t data_source_id, const char *question_normalized,
+                            const char *fingerprint, struct mr_memory *out, bool *out_found,
+                            struct mr_err *err)
+{
+    static const char what[] = "looking up an example";
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    *out_found = false;
+    if (!question_normalized || !fingerprint)
+        return 0;
+    int rc = prepare_once(tx,
+                          "SELECT " MEM_COLS " FROM memories WHERE tenant_id = ?1 "
+                          "AND data_source_id = ?2 AND user_id = ?3 AND memory_type = 'example' "
+                          "AND json_valid(metadata) "
+                          "AND json_type(metadata, '$.question_normalized') = 'text' "
+                          "AND json_extract(metadata, '$.question_normalized') = ?4 "
+                          "AND json_type(metadata, '$.fingerprint') = 'text' "
+                          "AND json_extract(metadata, '$.fingerprint') = ?5 ORDER BY id LIMIT 1",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, data_source_id);
+    sqlite_bind_text(st, 3, user_id);
+    sqlite_bind_text(st, 4, question_normalized);
+    sqlite_bind_text(st, 5, fingerprint);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        rc = sqlite_read_memory(st, out, err);
+        *out_found = rc == 0;
+    } else if (s != SQLITE_DONE) {
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sqlite_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
+                          const char *const *keys, size_t n, int64_t *out_ids, struct mr_err *err)
+{
+    static const char what[] = "looking up a join";
+    sqlite3_stmt *st = NULL;
+    for (size_t i = 0; i < n; i++)
+        out_ids[i] = 0;
+    if (n == 0)
+        return 0;
+    int rc = prepare_once(tx,
+                          "SELECT id FROM memories WHERE tenant_id = ?1 AND data_source_id = ?2 "
+                          "AND user_id = '' AND memory_type = 'relationship' "
+                          "AND json_valid(metadata) AND json_type(metadata, '$.kind') = 'text' "
+                          "AND json_extract(metadata, '$.kind') = 'join' "
+                          "AND json_type(metadata, '$.join_key') = 'text' "
+                          "AND json_extract(metadata, '$.join_key') = ?3 ORDER BY id LIMIT 1",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, data_source_id);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite_bind_text(st, 3, keys[i]);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW)
+            out_ids[i] = sqlite3_column_int64(st, 0);
+        else if (s != SQLITE_DONE)
+            rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sqlite_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id,
+                                 int64_t data_source_id, char out[MR_UUID_LEN], struct mr_err *err)
+{
+    static const char what[] = "finding a data source's conversation";
+    sqlite3_stmt *st = NULL;
+    out[0] = '\0';
+    int rc = prepare_once(tx,
+                          "SELECT conversation_id FROM memories WHERE tenant_id = ?1 "
+                          "AND data_source_id = ?2 AND user_id = '' ORDER BY id LIMIT 1",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, tenant_id);
+    sqlite3_bind_int64(st, 2, data_source_id);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        const unsigned char *c = sqlite3_column_text(st, 0);
+        snprintf(out, MR_UUID_LEN, "%s", c ? (const char *)c : "");
+    } else if (s != SQLITE_DONE) {
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+    }
+    sqlite3_finalize(st);
+    return rc;
 }

@@ -174,6 +174,18 @@ FORWARD(mem_ids_by_data_source,
         (struct mr_store_tx * tx, const char *tenant, int64_t ds, int64_t **out, size_t *out_n,
          struct mr_err *err),
         (IN(tx), tenant, ds, out, out_n, err))
+FORWARD(mem_find_example,
+        (struct mr_store_tx * tx, const char *tenant, const char *user, int64_t ds, const char *nq,
+         const char *fp, struct mr_memory *out, bool *out_found, struct mr_err *err),
+        (IN(tx), tenant, user, ds, nq, fp, out, out_found, err))
+FORWARD(mem_find_joins,
+        (struct mr_store_tx * tx, const char *tenant, int64_t ds, const char *const *keys, size_t n,
+         int64_t *out_ids, struct mr_err *err),
+        (IN(tx), tenant, ds, keys, n, out_ids, err))
+FORWARD(ds_owner_conversation,
+        (struct mr_store_tx * tx, const char *tenant, int64_t ds, char out[MR_UUID_LEN],
+         struct mr_err *err),
+        (IN(tx), tenant, ds, out, err))
 
 FORWARD(conv_page,
         (struct mr_store_tx * tx, const struct mr_identity *who, int64_t after, size_t limit,
@@ -239,6 +251,9 @@ static const struct mr_store_ops faulty_ops = {
     .schema_put = f_schema_put,
     .schema_delete = f_schema_delete,
     .mem_ids_by_data_source = f_mem_ids_by_data_source,
+    .mem_find_example = f_mem_find_example,
+    .mem_find_joins = f_mem_find_joins,
+    .ds_owner_conversation = f_ds_owner_conversation,
     .health = f_health,
     .close = f_close,
     .conv_page = f_conv_page,

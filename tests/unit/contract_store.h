@@ -1006,6 +1006,161 @@ TEST(contract_restore_keeps_a_free_row_id)
     mr_store_close(s);
 }
 
+/*
+ * The lookups of example ingestion: the example by (user, normalised
+ * question, fingerprint), join memories by join_key, the source's
+ * tenant-owned conversation. Each within tenant and data source, archived
+ * rows included, deleted ones gone, the lowest row id first, a metadata
+ * field matching only as a JSON string.
+ */
+static const struct mr_identity c_owner = {"", "t1"}, c_owner_t2 = {"", "t2"};
+
+static void c_ds_mem(struct mr_store_tx *tx, struct mr_memory *m, const char *conv,
+                     const struct mr_identity *who, enum mr_memory_type t, int64_t ds,
+                     bool archived, const char *metadata)
+{
+    struct mr_err err;
+    static int64_t created = 1;
+    c_mem(m, conv, who, t, 0.5, created++);
+    free(m->metadata);
+    m->metadata = mr_xstrdup(metadata);
+    m->has_data_source_id = true;
+    m->data_source_id = ds;
+    m->is_archived = archived;
+    CHECK(mr_store_mem_insert(tx, m, &err) == 0);
+}
+
+TEST(contract_example_lookups_stay_within_tenant_and_source)
+{
+    static const char CO[] = "33333333-3333-4333-8333-333333333333";
+    static const char CO2[] = "44444444-4444-4444-8444-444444444444";
+    static const char CT2[] = "55555555-5555-4555-8555-555555555555";
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation cv[4];
+    C_BEGIN(s, tx);
+    c_conv(&cv[0], C1, &c_alice, 1);
+    c_conv(&cv[1], CO, &c_owner, 1);
+    c_conv(&cv[2], CO2, &c_owner, 1);
+    c_conv(&cv[3], CT2, &c_owner_t2, 1);
+    for (int i = 0; i < 4; i++)
+        CHECK(mr_store_conv_insert(tx, &cv[i], &err) == 0);
+    struct mr_memory m[20];
+    const char *J = "{\"kind\":\"join\",\"join_key\":\"a=b\"}";
+    c_ds_mem(tx, &m[0], CO, &c_owner, MR_ENTITY, 7, false, "{\"kind\":\"table\"}");
+    c_ds_mem(tx, &m[1], CO2, &c_owner, MR_RELATIONSHIP, 7, false, J);
+    c_ds_mem(tx, &m[2], CO, &c_owner, MR_RELATIONSHIP, 7, false, J); /* a later twin */
+    c_ds_mem(tx, &m[3], CO, &c_owner, MR_RELATIONSHIP, 7, true,      /* archived */
+             "{\"kind\":\"join\",\"join_key\":\"c=d\"}");
+    c_ds_mem(tx, &m[4], CO2, &c_owner, MR_RELATIONSHIP, 8, false, /* another source */
+             "{\"kind\":\"join\",\"join_key\":\"e=f\"}");
+    c_ds_mem(tx, &m[5], C1, &c_alice, MR_RELATIONSHIP, 7, false, /* a user's */
+             "{\"kind\":\"join\",\"join_key\":\"g=h\"}");
+    c_ds_mem(tx, &m[6], CO, &c_owner, MR_ENTITY, 7, false, /* not a relationship */
+             "{\"kind\":\"join\",\"join_key\":\"i=j\"}");
+    c_ds_mem(tx, &m[7], CO, &c_owner, MR_RELATIONSHIP, 7, false, /* not a join */
+             "{\"kind\":\"foreign_key\",\"join_key\":\"k=l\"}");
+    c_ds_mem(tx, &m[8], CO, &c_owner, MR_RELATIONSHIP, 7, false, /* a number, not a string */
+             "{\"kind\":\"join\",\"join_key\":7}");
+    c_ds_mem(tx, &m[9], CT2, &c_owner_t2, MR_RELATIONSHIP, 7, false, /* another tenant */
+             "{\"kind\":\"join\",\"join_key\":\"m=n\"}");
+    c_ds_mem(tx, &m[10], C1, &c_alice, MR_EXAMPLE, 7, false,
+             "{\"question_normalized\":\"q\",\"fingerprint\":\"f1\",\"sql\":\"select 1\"}");
+    c_ds_mem(tx, &m[11], C1, &c_alice, MR_EXAMPLE, 7, true, /* archived */
+             "{\"question_normalized\":\"q2\",\"fingerprint\":\"f2\"}");
+    c_ds_mem(tx, &m[12], CT2, &c_alice_t2, MR_EXAMPLE, 7, false, /* another tenant */
+             "{\"question_normalized\":\"q\",\"fingerprint\":\"f1\"}");
+    c_ds_mem(tx, &m[13], C1, &c_alice, MR_EXAMPLE, 8, false, /* another source */
+             "{\"question_normalized\":\"q3\",\"fingerprint\":\"f3\"}");
+    c_ds_mem(tx, &m[14], C1, &c_alice, MR_ENTITY, 7, false, /* not an example */
+             "{\"question_normalized\":\"q4\",\"fingerprint\":\"f4\"}");
+    c_ds_mem(tx, &m[15], C1, &c_alice, MR_EXAMPLE, 7, false, /* a later twin */
+             "{\"question_normalized\":\"q\",\"fingerprint\":\"f1\"}");
+    c_ds_mem(tx, &m[16], C1, &c_alice, MR_EXAMPLE, 7, false, /* a number, not a string */
+             "{\"question_normalized\":\"q5\",\"fingerprint\":5}");
+    c_ds_mem(tx, &m[17], C1, &c_alice, MR_EXAMPLE, 7, false, /* deleted below */
+             "{\"question_normalized\":\"q6\",\"fingerprint\":\"f6\"}");
+    c_ds_mem(tx, &m[18], CO, &c_owner, MR_RELATIONSHIP, 7, false, /* deleted below */
+             "{\"kind\":\"join\",\"join_key\":\"o=p\"}");
+    c_ds_mem(tx, &m[19], C1, &c_alice, MR_EXAMPLE, 7, false, /* question differs */
+             "{\"question_normalized\":\"q7\",\"fingerprint\":\"f1\"}");
+    CHECK(mr_store_mem_delete(tx, m[17].memory_id, &err) == 0);
+    CHECK(mr_store_mem_delete(tx, m[18].memory_id, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    struct mr_memory got;
+    bool found = true;
+    CHECK(mr_store_mem_find_example(tx, "t1", "alice", 7, "q", "f1", &got, &found, &err) == 0);
+    CHECK(found);
+    CHECK_INT(got.id, m[10].id);
+    CHECK_STR(got.memory_id, m[10].memory_id);
+    CHECK(strstr(got.metadata, "select 1")); /* PostgreSQL's JSONB orders the keys its way */
+    CHECK_STR(got.user_id, "alice");
+    CHECK_INT(got.dim, CDIM);
+    CHECK(got.embedding && got.embedding[0] == 1);
+    mr_memory_clear(&got);
+    CHECK(mr_store_mem_find_example(tx, "t1", "alice", 7, "q2", "f2", &got, &found, &err) == 0);
+    CHECK(found && got.id == m[11].id && got.is_archived);
+    mr_memory_clear(&got);
+    CHECK(mr_store_mem_find_example(tx, "t2", "alice", 7, "q", "f1", &got, &found, &err) == 0);
+    CHECK(found && got.id == m[12].id);
+    mr_memory_clear(&got);
+    struct {
+        const char *tenant, *user;
+        int64_t ds;
+        const char *q, *fp;
+    } none[] = {
+        {"t1", "bob", 7, "q", "f1"},    {"t1", "", 7, "q", "f1"},
+        {"t3", "alice", 7, "q", "f1"},  {"t1", "alice", 9, "q", "f1"},
+        {"t1", "alice", 7, "q3", "f3"}, {"t1", "alice", 7, "q4", "f4"},
+        {"t1", "alice", 7, "q5", "5"},  {"t1", "alice", 7, "q6", "f6"},
+        {"t1", "alice", 7, "q", "f2"},  {"t1", "alice", 7, "Q", "f1"},
+    };
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        found = true;
+        got.id = 99;
+        CHECK(mr_store_mem_find_example(tx, none[i].tenant, none[i].user, none[i].ds, none[i].q,
+                                        none[i].fp, &got, &found, &err) == 0);
+        CHECK(!found);
+        CHECK_INT(got.id, 0);
+        mr_memory_clear(&got);
+    }
+
+    const char *keys[] = {"a=b", "c=d", "e=f", "g=h", "i=j", "k=l", "7", "m=n", "o=p", "a=b", "zz"};
+    int64_t want[] = {m[1].id, m[3].id, 0, 0, 0, 0, 0, 0, 0, m[1].id, 0};
+    int64_t ids[11];
+    CHECK(mr_store_mem_find_joins(tx, "t1", 7, keys, 11, ids, &err) == 0);
+    for (int i = 0; i < 11; i++)
+        CHECK_INT(ids[i], want[i]);
+    CHECK(mr_store_mem_find_joins(tx, "t1", 8, keys + 2, 1, ids, &err) == 0);
+    CHECK_INT(ids[0], m[4].id);
+    CHECK(mr_store_mem_find_joins(tx, "t2", 7, keys, 8, ids, &err) == 0);
+    for (int i = 0; i < 8; i++)
+        CHECK_INT(ids[i], i == 7 ? m[9].id : 0);
+    CHECK(mr_store_mem_find_joins(tx, "t1", 7, keys, 0, ids, &err) == 0);
+
+    char conv[MR_UUID_LEN] = "x";
+    CHECK(mr_store_ds_owner_conversation(tx, "t1", 7, conv, &err) == 0);
+    CHECK_STR(conv, CO);
+    CHECK(mr_store_ds_owner_conversation(tx, "t1", 8, conv, &err) == 0);
+    CHECK_STR(conv, CO2);
+    CHECK(mr_store_ds_owner_conversation(tx, "t2", 7, conv, &err) == 0);
+    CHECK_STR(conv, CT2);
+    CHECK(mr_store_ds_owner_conversation(tx, "t1", 9, conv, &err) == 0);
+    CHECK_STR(conv, "");
+    CHECK(mr_store_ds_owner_conversation(tx, "t3", 7, conv, &err) == 0);
+    CHECK_STR(conv, "");
+    mr_store_rollback(tx);
+    for (int i = 0; i < 20; i++)
+        mr_memory_clear(&m[i]);
+    for (int i = 0; i < 4; i++)
+        mr_conversation_clear(&cv[i]);
+    mr_store_close(s);
+}
+
 #define CONTRACT_STORE_TESTS                                                                       \
     T(contract_conversation_round_trip), T(contract_memory_round_trip),                            \
         T(contract_rollback_leaves_nothing), T(contract_memory_needs_its_conversation),            \
@@ -1017,6 +1172,7 @@ TEST(contract_restore_keeps_a_free_row_id)
         T(contract_pool_waits_then_fails_unavailable),                                             \
         T(contract_memories_carry_their_data_source), T(contract_source_schema_round_trip),        \
         T(contract_pages_walk_in_id_order_within_the_filter),                                      \
-        T(contract_restore_keeps_a_free_row_id)
+        T(contract_restore_keeps_a_free_row_id),                                                   \
+        T(contract_example_lookups_stay_within_tenant_and_source)
 
 #endif
