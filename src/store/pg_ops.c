@@ -1349,9 +1349,10 @@ int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *e
 /*
  * ---- the lookups of example ingestion ----
  *
- * Run unprepared (an example makes a handful of them). memori_memories_data_source
- * narrows to the source's rows; jsonb_typeof guards that a field matches
- * only as a JSON string, as the core's reading did.
+ * Run unprepared (an example makes a handful of them). The index
+ * memori_memories_data_source_type (schema version 4) narrows to the
+ * source's rows of one type and owner; jsonb_typeof guards that a field
+ * matches only as a JSON string, as the core's reading did.
  */
 
 int pg_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,

@@ -211,6 +211,16 @@ static const struct store_migration migrations[] = {
      "  OR OLD.lex_len IS DISTINCT FROM NEW.lex_len OR OLD.tenant_id <> NEW.tenant_id"
      "  OR OLD.user_id <> NEW.user_id) EXECUTE FUNCTION memori_lex_stats();",
      "adding the lexical index", pg_lex_backfill},
+    /*
+     * Example ingestion looks up a source's join memories and a user's
+     * examples by (tenant, source, type, user) (pg_mem_find_example,
+     * pg_mem_find_joins): one index range instead of every memory of the
+     * source or every join of the tenant. Idempotent, as version 3 is.
+     */
+    {"CREATE INDEX IF NOT EXISTS memori_memories_data_source_type"
+     "  ON memori_memories(tenant_id, data_source_id, memory_type, user_id)"
+     "  WHERE data_source_id IS NOT NULL;",
+     "indexing a data source's memories by type and owner"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -868,9 +868,10 @@ int sqlite_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_er
 /*
  * ---- the lookups of example ingestion ----
  *
- * Prepared per call (an example makes a handful of them). The
- * memories_data_source index narrows to the source's rows; json_type guards
- * that a field matches only as a JSON string, as the core's reading did.
+ * Prepared per call (an example makes a handful of them). The index
+ * memories_data_source_type (schema version 4) narrows to the source's rows
+ * of one type and owner; json_type guards that a field matches only as a
+ * JSON string, as the core's reading did.
  */
 
 int sqlite_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,

@@ -106,6 +106,15 @@ static const struct store_migration migrations[] = {
      "  updated_at INTEGER NOT NULL,"
      "  PRIMARY KEY (tenant_id, data_source_id));",
      "adding data sources: memories' data_source_id, the type example, stored schemas"},
+    /*
+     * Example ingestion looks up a source's join memories and a user's
+     * examples by (tenant, source, type, user): without this, SQLite takes
+     * memories_owner and reads every join of the tenant's other sources too.
+     */
+    {"CREATE INDEX IF NOT EXISTS memories_data_source_type"
+     "  ON memories(tenant_id, data_source_id, memory_type, user_id)"
+     "  WHERE data_source_id IS NOT NULL;",
+     "indexing a data source's memories by type and owner"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

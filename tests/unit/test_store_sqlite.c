@@ -81,7 +81,7 @@ TEST(test_sqlite_schema_versioned_and_wal)
     struct mr_store *s = mr_store_sqlite_open(path, 1, &err);
     CHECK(s);
     mr_store_close(s);
-    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 3);
+    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 4);
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     sqlite3_stmt *st;
@@ -107,13 +107,14 @@ TEST(test_sqlite_migrates_a_version_1_database)
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db,
                        "DROP TABLE data_source_schemas; DROP INDEX memories_data_source;"
+                       "DROP INDEX memories_data_source_type;"
                        "ALTER TABLE memories DROP COLUMN data_source_id;"
                        "ALTER TABLE memories DROP COLUMN is_shared; PRAGMA user_version=1",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     s = mr_store_sqlite_open(path, 1, &err);
     CHECK(s);
-    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 3);
+    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 4);
     CHECK(mr_store_begin(s, false, &tx, &err) == 0);
     CHECK(mr_store_mem_get(tx, m.memory_id, &got, &err) == 0);
     CHECK_STR(got.content, m.content);
