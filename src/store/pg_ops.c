@@ -1408,7 +1408,8 @@ int pg_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t dat
     mr_strv_clear(&kv);
     PGresult *res = run_once(tx,
                              "SELECT metadata ->> 'join_key', min(id) FROM memori_memories "
-                             "WHERE tenant_id = $1 AND data_source_id = $2 AND user_id = '' "
+                             "WHERE tenant_id = $1 AND data_source_id = $2 "
+                             "AND data_source_id IS NOT NULL AND user_id = '' "
                              "AND memory_type = 'relationship' "
                              "AND jsonb_typeof(metadata -> 'kind') = 'string' "
                              "AND metadata ->> 'kind' = 'join' "

@@ -215,12 +215,17 @@ static const struct store_migration migrations[] = {
      * Example ingestion looks up a source's join memories and a user's
      * examples by (tenant, source, type, user) (pg_mem_find_example,
      * pg_mem_find_joins): one index range instead of every memory of the
-     * source or every join of the tenant. Idempotent, as version 3 is.
+     * source or every join of the tenant; the tenant's join memories also by
+     * join_key, so a key costs the same against any schema size.
+     * Idempotent, as version 3 is.
      */
     {"CREATE INDEX IF NOT EXISTS memori_memories_data_source_type"
      "  ON memori_memories(tenant_id, data_source_id, memory_type, user_id)"
-     "  WHERE data_source_id IS NOT NULL;",
-     "indexing a data source's memories by type and owner"},
+     "  WHERE data_source_id IS NOT NULL;"
+     "CREATE INDEX IF NOT EXISTS memori_memories_join_key"
+     "  ON memori_memories(tenant_id, data_source_id, (metadata ->> 'join_key'))"
+     "  WHERE data_source_id IS NOT NULL AND memory_type = 'relationship' AND user_id = '';",
+     "indexing a data source's memories by type and owner, its joins by key"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

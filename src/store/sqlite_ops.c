@@ -870,8 +870,10 @@ int sqlite_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_er
  *
  * Prepared per call (an example makes a handful of them). The index
  * memories_data_source_type (schema version 4) narrows to the source's rows
- * of one type and owner; json_type guards that a field matches only as a
- * JSON string, as the core's reading did.
+ * of one type and owner, memories_join_key to a join by its key (named:
+ * without statistics the planner prefers the four-column one); json_type
+ * guards that a field matches only as a JSON string, as the core's reading
+ * did.
  */
 
 int sqlite_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
@@ -922,12 +924,13 @@ int sqlite_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t
     if (n == 0)
         return 0;
     int rc = prepare_once(tx,
-                          "SELECT id FROM memories WHERE tenant_id = ?1 AND data_source_id = ?2 "
-                          "AND user_id = '' AND memory_type = 'relationship' "
-                          "AND json_valid(metadata) AND json_type(metadata, '$.kind') = 'text' "
+                          "SELECT id FROM memories INDEXED BY memories_join_key "
+                          "WHERE tenant_id = ?1 AND data_source_id = ?2 "
+                          "AND data_source_id IS NOT NULL AND memory_type = 'relationship' "
+                          "AND user_id = '' AND json_extract(metadata, '$.join_key') = ?3 "
+                          "AND json_type(metadata, '$.kind') = 'text' "
                           "AND json_extract(metadata, '$.kind') = 'join' "
-                          "AND json_type(metadata, '$.join_key') = 'text' "
-                          "AND json_extract(metadata, '$.join_key') = ?3 ORDER BY id LIMIT 1",
+                          "AND json_type(metadata, '$.join_key') = 'text' ORDER BY id LIMIT 1",
                           &st, what, err);
     if (rc)
         return rc;

@@ -110,11 +110,16 @@ static const struct store_migration migrations[] = {
      * Example ingestion looks up a source's join memories and a user's
      * examples by (tenant, source, type, user): without this, SQLite takes
      * memories_owner and reads every join of the tenant's other sources too.
+     * The tenant's join memories also by join_key (sqlite_mem_find_joins
+     * names the index), so a key costs the same against any schema size.
      */
     {"CREATE INDEX IF NOT EXISTS memories_data_source_type"
      "  ON memories(tenant_id, data_source_id, memory_type, user_id)"
-     "  WHERE data_source_id IS NOT NULL;",
-     "indexing a data source's memories by type and owner"},
+     "  WHERE data_source_id IS NOT NULL;"
+     "CREATE INDEX IF NOT EXISTS memories_join_key"
+     "  ON memories(tenant_id, data_source_id, json_extract(metadata, '$.join_key'))"
+     "  WHERE data_source_id IS NOT NULL AND memory_type = 'relationship' AND user_id = '';",
+     "indexing a data source's memories by type and owner, its joins by key"},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

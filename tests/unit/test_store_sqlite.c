@@ -107,7 +107,7 @@ TEST(test_sqlite_migrates_a_version_1_database)
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     CHECK(sqlite3_exec(db,
                        "DROP TABLE data_source_schemas; DROP INDEX memories_data_source;"
-                       "DROP INDEX memories_data_source_type;"
+                       "DROP INDEX memories_data_source_type; DROP INDEX memories_join_key;"
                        "ALTER TABLE memories DROP COLUMN data_source_id;"
                        "ALTER TABLE memories DROP COLUMN is_shared; PRAGMA user_version=1",
                        NULL, NULL, NULL) == SQLITE_OK);
