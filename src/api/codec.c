@@ -1084,3 +1084,47 @@ char *api_encode_param_error(const char *where, const char *name, const char *ty
     }
     return dump(one("detail", detail));
 }
+
+/* ---------- the validators, for the other codecs (api_int.h) ---------- */
+
+static struct v fields_v(const struct api_fields *f)
+{
+    return (struct v){f->errors, f->obj, f->max_items};
+}
+
+struct mr_json *api_fields_begin(const char *body, size_t len, size_t max_items,
+                                 struct api_fields *out, char **out_err)
+{
+    memset(out, 0, sizeof *out);
+    struct mr_json *doc = parse_body(body, len, out_err);
+    if (doc)
+        *out = (struct api_fields){mr_json_array(), doc, max_items};
+    return doc;
+}
+
+int api_fields_string(struct api_fields *f, const char *name, bool required, size_t min_chars,
+                      size_t max_chars, const char **out, size_t *out_len)
+{
+    struct v v = fields_v(f);
+    return get_string(&v, name, required ? REQUIRED : NULLABLE, min_chars, max_chars, out, out_len);
+}
+
+int api_fields_int(struct api_fields *f, const char *name, bool nullable, long long lo,
+                   long long hi, long long *out)
+{
+    struct v v = fields_v(f);
+    return get_int(&v, name, nullable ? NULLABLE : OPTIONAL, lo, hi, out);
+}
+
+int api_fields_uuid(struct api_fields *f, const char *name, char out[MR_UUID_LEN])
+{
+    struct v v = fields_v(f);
+    return get_uuid(&v, name, NULLABLE, out);
+}
+
+int api_fields_finish(struct api_fields *f, char **out_err)
+{
+    struct v v = fields_v(f);
+    f->errors = NULL;
+    return finish(&v, out_err);
+}

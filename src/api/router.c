@@ -38,6 +38,7 @@ static const struct api_route routes[] = {
     {"GET", "/api/data-sources/{}/schema", api_schema_get, API_USER},
     {"DELETE", "/api/data-sources/{}/schema", api_schema_delete, API_USER},
     {"POST", "/api/examples", api_example_create, API_USER},
+    {"POST", "/api/context", api_context, API_USER},
     {"GET", "/health", api_health, API_ANONYMOUS},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
