@@ -343,7 +343,7 @@ struct mr_context_request {
     size_t token_budget;         /* 100..100000 */
     size_t max_tables;           /* 1..50 */
     size_t max_examples;         /* 0..20 */
-    size_t max_rules;            /* 0..100; pinned rules come on top of it */
+    size_t max_rules; /* 0..100; pinned rules count towards it but are never left out for it */
     mr_schema_reader read_schema;
 };
 

@@ -573,8 +573,9 @@ static bool admits(const struct mr_service *svc, const struct mr_identity *who,
 /*
  * One candidate of the rules or the examples read back (m, taken when
  * kept): rules apply unless they name another data source; examples must be
- * about ds. Pinned rules all; then max_rules − pinned unpinned ones, and
- * max_examples examples over the threshold, by score.
+ * about ds. Every pinned rule and the best max_rules unpinned ones
+ * (trim_rules cuts them to the room left), and max_examples examples over
+ * the threshold, by score.
  */
 static void consider(struct gather *g, const struct mr_context_request *req, int64_t ds,
                      bool has_ds, double example_floor, struct mr_memory *m, double score,
@@ -622,6 +623,28 @@ static void consider(struct gather *g, const struct mr_context_request *req, int
 drop:
     mr_json_free(md);
     mr_memory_clear(m);
+}
+
+/*
+ * Pinned rules count towards max_rules but are never left out for it: the
+ * unpinned ones keep the room the pinned leave, best first.
+ */
+static void trim_rules(struct gather *g, size_t max_rules)
+{
+    size_t pinned = 0, k = 0;
+    for (size_t i = 0; i < g->nrules; i++)
+        pinned += g->rules[i].pinned;
+    size_t room = max_rules > pinned ? max_rules - pinned : 0;
+    for (size_t i = 0; i < g->nrules; i++) {
+        if (!g->rules[i].pinned) {
+            if (room == 0)
+                continue; /* its memory stays in g->mems, unanswered: no access recorded */
+            room--;
+        }
+        g->rule_mem[k] = g->rule_mem[i];
+        g->rules[k++] = g->rules[i];
+    }
+    g->nrules = k;
 }
 
 /* The conversation's latest short-term memories, latest first, inside tx. */
@@ -857,6 +880,7 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
                 mr_memory_clear(&m);
         }
     }
+    trim_rules(&g, req->max_rules);
     if (rc == 0 && req->conversation_id)
         rc = gather_recent(&g, tx, req->conversation_id, now, err);
     if (rc)
