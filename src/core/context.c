@@ -54,6 +54,7 @@
 #define RECENT_SCAN 32
 #define CACHE_ENTRIES 16
 #define JOIN_RECHECK_US (5 * 1000000LL)
+#define RECORD_RECHECK_US 1000000LL
 
 /* ------------------------------------------------------------ schema cache */
 
@@ -82,6 +83,7 @@ struct ctx_entry {
     size_t nrows;
     int64_t max_id;     /* the highest memory id about the data source when last looked */
     int64_t checked_us; /* when (monotonic) */
+    int64_t record_us;  /* when the stored record was last read and found to be this entry's */
     int refs;           /* the cache's own reference counts one */
     uint64_t used;
 };
@@ -359,45 +361,30 @@ static int entry_stale(struct mr_service *svc, struct ctx_entry *e, bool *out_st
     return rc;
 }
 
-/* The index of the stored schema rec of (tenant, ds), from the cache or built; release it. */
-static int cache_get(struct mr_service *svc, const char *tenant, int64_t ds,
-                     const struct mr_source_schema *rec, mr_schema_reader read_schema,
-                     struct ctx_entry **out, struct mr_err *err)
+/* The cache's entry of (tenant, ds) with a reference taken, or NULL. */
+static struct ctx_entry *cache_find(struct core_ctx_cache *c, const char *tenant, int64_t ds)
 {
-    struct core_ctx_cache *c = svc->ctx_cache;
-    struct ctx_entry *hit = NULL, *dead = NULL;
+    struct ctx_entry *hit = NULL;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < CACHE_ENTRIES && !hit; i++)
-        if (c->e[i] && entry_matches(c->e[i], tenant, ds, rec)) {
+        if (c->e[i] && c->e[i]->ds == ds && strcmp(c->e[i]->tenant, tenant) == 0) {
             hit = c->e[i];
             hit->refs++;
             hit->used = ++c->tick;
         }
     pthread_mutex_unlock(&c->mu);
-    if (hit && mr_monotonic_us() - hit->checked_us > JOIN_RECHECK_US) {
-        bool stale;
-        int rc = entry_stale(svc, hit, &stale, err);
-        if (rc || stale) {
-            entry_release(c, hit);
-            hit = NULL;
-            if (rc)
-                return rc;
-        }
-    }
-    if (hit) {
-        *out = hit;
-        return 0;
-    }
-    struct ctx_entry *e;
-    int rc = entry_build(svc, tenant, ds, rec, read_schema, &e, err);
-    if (rc)
-        return rc;
-    /* Replace the source's older entry (or the least recently used one). */
+    return hit;
+}
+
+/* Puts e in the cache (taking the caller's reference as the cache's), instead of the source's
+ * older entry or the least recently used one. */
+static void cache_put(struct core_ctx_cache *c, struct ctx_entry *e)
+{
     pthread_mutex_lock(&c->mu);
     size_t slot = 0;
     bool found = false;
     for (size_t i = 0; i < CACHE_ENTRIES && !found; i++)
-        if (c->e[i] && c->e[i]->ds == ds && strcmp(c->e[i]->tenant, tenant) == 0) {
+        if (c->e[i] && c->e[i]->ds == e->ds && strcmp(c->e[i]->tenant, e->tenant) == 0) {
             slot = i;
             found = true;
         }
@@ -407,14 +394,86 @@ static int cache_get(struct mr_service *svc, const char *tenant, int64_t ds,
             if (!c->e[i])
                 break;
         }
-    dead = slot_take(c, slot);
-    e->refs = 2; /* the cache's and the caller's */
+    struct ctx_entry *dead = slot_take(c, slot);
+    e->refs++;
     e->used = ++c->tick;
     c->e[slot] = e;
     pthread_mutex_unlock(&c->mu);
     entry_free(dead);
+}
+
+void core_ctx_invalidate(struct mr_service *svc, const char *tenant, int64_t ds)
+{
+    struct core_ctx_cache *c = svc->ctx_cache;
+    struct ctx_entry *dead = NULL;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < CACHE_ENTRIES; i++)
+        if (c->e[i] && c->e[i]->ds == ds && strcmp(c->e[i]->tenant, tenant) == 0)
+            dead = slot_take(c, i);
+    pthread_mutex_unlock(&c->mu);
+    entry_free(dead);
+}
+
+/*
+ * The schema index of (tenant, ds) into *out (NULL: the source has no
+ * schema); release it with entry_release. A cached entry is used as it is
+ * for RECORD_RECHECK_US after its record was last read: this process's
+ * imports and deletes invalidate it at once (core_ctx_invalidate), another
+ * process's are seen within that bound. Past it, the record is read again
+ * and the entry kept only if it is still the record's.
+ */
+static int schema_index(struct mr_service *svc, const char *tenant, int64_t ds,
+                        mr_schema_reader read_schema, struct ctx_entry **out, struct mr_err *err)
+{
+    struct core_ctx_cache *c = svc->ctx_cache;
+    *out = NULL;
+    struct ctx_entry *e = cache_find(c, tenant, ds);
+    int64_t now = mr_monotonic_us();
+    int rc = 0;
+    if (!e || now - e->record_us >= RECORD_RECHECK_US) {
+        struct mr_source_schema rec;
+        struct mr_store_tx *tx;
+        if ((rc = mr_store_begin(svc->store, false, &tx, err)) != 0)
+            goto fail;
+        rc = mr_store_schema_get(tx, tenant, ds, &rec, err);
+        mr_store_rollback(tx);
+        if (rc == MR_ENOTFOUND) {
+            entry_release(c, e);
+            core_ctx_invalidate(svc, tenant, ds);
+            return 0;
+        }
+        if (rc)
+            goto fail;
+        if (e && !entry_matches(e, tenant, ds, &rec)) {
+            entry_release(c, e);
+            e = NULL;
+        }
+        if (!e) {
+            rc = entry_build(svc, tenant, ds, &rec, read_schema, &e, err);
+            if (rc == 0)
+                cache_put(c, e);
+        }
+        mr_source_schema_clear(&rec);
+        if (rc)
+            goto fail;
+        e->record_us = now; /* benign race: concurrent requests store about the same time */
+    }
+    if (now - e->checked_us > JOIN_RECHECK_US) {
+        bool stale;
+        if ((rc = entry_stale(svc, e, &stale, err)) != 0)
+            goto fail;
+        if (stale) {
+            /* A join an example taught: rebuilt at once, from a fresh read of the record. */
+            entry_release(c, e);
+            core_ctx_invalidate(svc, tenant, ds);
+            return schema_index(svc, tenant, ds, read_schema, out, err);
+        }
+    }
     *out = e;
     return 0;
+fail:
+    entry_release(c, e);
+    return rc;
 }
 
 /* ------------------------------------------------------------- retrieval */
@@ -720,45 +779,35 @@ void mr_context_clear(struct mr_context *c)
     memset(c, 0, sizeof *c);
 }
 
-/* Reads the conversation and the schema record in one read transaction. */
-static int read_request(struct mr_service *svc, const struct mr_identity *who,
-                        const struct mr_context_request *req, struct mr_context *out,
-                        struct mr_source_schema *rec, bool *out_has_rec, struct mr_err *err)
+/* The conversation (the caller's, or MR_ENOTFOUND) and the data source it gives. */
+static int read_conversation(struct mr_service *svc, const struct mr_identity *who,
+                             const struct mr_context_request *req, struct mr_context *out,
+                             struct mr_err *err)
 {
+    out->has_data_source_id = req->has_data_source_id;
+    out->data_source_id = req->data_source_id;
+    if (!req->conversation_id)
+        return 0;
     struct mr_store_tx *tx;
-    *out_has_rec = false;
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc)
         return rc;
-    out->has_data_source_id = req->has_data_source_id;
-    out->data_source_id = req->data_source_id;
-    if (req->conversation_id) {
-        struct mr_conversation c;
-        rc = mr_store_conv_get(tx, req->conversation_id, &c, err);
-        if (rc == 0 && !core_owns(who, c.user_id, c.tenant_id))
-            rc = MR_ENOTFOUND;
-        if (rc == MR_ENOTFOUND)
-            mr_err_set(err, MR_ENOTFOUND, "Conversation %s not found", req->conversation_id);
-        if (rc == 0 && !req->has_data_source_id && c.has_data_source_id) {
+    struct mr_conversation c;
+    rc = mr_store_conv_get(tx, req->conversation_id, &c, err);
+    mr_store_rollback(tx);
+    if (rc == 0 && !core_owns(who, c.user_id, c.tenant_id)) {
+        mr_conversation_clear(&c);
+        rc = MR_ENOTFOUND;
+    }
+    if (rc == MR_ENOTFOUND)
+        return mr_err_set(err, MR_ENOTFOUND, "Conversation %s not found", req->conversation_id);
+    if (rc == 0) {
+        if (!req->has_data_source_id && c.has_data_source_id) {
             out->has_data_source_id = true;
             out->data_source_id = c.data_source_id;
         }
-        if (rc == 0)
-            mr_conversation_clear(&c);
+        mr_conversation_clear(&c);
     }
-    if (rc == 0 && out->has_data_source_id) {
-        rc = mr_store_schema_get(tx, who->tenant_id, out->data_source_id, rec, err);
-        *out_has_rec = rc == 0;
-        if (rc == MR_ENOTFOUND)
-            rc = 0;
-    }
-    mr_store_rollback(tx);
-    if (rc == 0 && !out->has_data_source_id)
-        out->detail = "No data source: give data_source_id or a conversation that has one; "
-                      "the context has no tables";
-    else if (rc == 0 && !*out_has_rec)
-        out->detail = "The data source has no schema (PUT /api/data-sources/{id}/schema); the "
-                      "context has no tables";
     return rc;
 }
 
@@ -769,8 +818,6 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     memset(out, 0, sizeof *out);
     struct core_trace t;
     core_trace_start(svc, &t);
-    struct mr_source_schema rec = {0};
-    bool has_rec = false;
     struct ctx_entry *e = NULL;
     struct gather g = {0};
     float *qv = NULL;
@@ -780,12 +827,17 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     struct mr_memory *trows = NULL, *rrows = NULL, *erows = NULL;
     size_t ntc = 0, nrc = 0, nec = 0;
     bool *promoted = NULL;
-    int rc = read_request(svc, who, req, out, &rec, &has_rec, err);
+    int rc = read_conversation(svc, who, req, out, err);
+    if (rc == 0 && out->has_data_source_id)
+        rc = schema_index(svc, who->tenant_id, out->data_source_id, req->read_schema, &e, err);
     if (rc)
         goto out;
-    if (has_rec && (rc = cache_get(svc, who->tenant_id, out->data_source_id, &rec, req->read_schema,
-                                   &e, err)) != 0)
-        goto out;
+    if (!out->has_data_source_id)
+        out->detail = "No data source: give data_source_id or a conversation that has one; the "
+                      "context has no tables";
+    else if (!e)
+        out->detail = "The data source has no schema (PUT /api/data-sources/{id}/schema); the "
+                      "context has no tables";
     if ((rc = core_embed(svc, req->question, req->question_len, &t, &qv, err)) != 0)
         goto out;
     size_t dim = mr_embed_dim(svc->embedder);
@@ -861,7 +913,8 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
         struct mr_memory *rows = pass ? erows : rrows;
         size_t n = pass ? nec : nrc;
         enum mr_memory_type type = pass ? MR_EXAMPLE : MR_RULE;
-        for (size_t i = 0; i < n && rc == 0; i++) {
+        /* Examples stop at max_examples; every rule is read, for the pinned ones. */
+        for (size_t i = 0; i < n && rc == 0 && !(pass && g.nexamples >= req->max_examples); i++) {
             struct mr_memory m;
             if (rows) {
                 m = rows[c[i].id];
@@ -943,8 +996,6 @@ out:
     mr_lex_terms_free(terms);
     gather_free(&g);
     entry_release(svc->ctx_cache, e);
-    if (has_rec)
-        mr_source_schema_clear(&rec);
     if (rc)
         mr_context_clear(out);
     core_trace_end(svc, &t, "context", who, rc, "%zu tables",
