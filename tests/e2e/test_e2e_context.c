@@ -334,6 +334,47 @@ TEST(test_context_examples_shift_tables)
     stop();
 }
 
+/* A join only an example makes: drawn at once, marked as learned, preferred after declared ones. */
+static bool join_source(const json_t *o, const char *a, const char *b, const char *source)
+{
+    json_t *joins = json_object_get(o, "joins");
+    for (size_t i = 0; i < json_array_size(joins); i++) {
+        json_t *j = json_array_get(joins, i);
+        const char *f = jstr(j, "from"), *t = jstr(j, "to");
+        if (((strcmp(f, a) == 0 && strcmp(t, b) == 0) ||
+             (strcmp(f, b) == 0 && strcmp(t, a) == 0)) &&
+            strcmp(jstr(j, "source"), source) == 0)
+            return true;
+    }
+    return false;
+}
+
+TEST(test_context_join_taught_by_example)
+{
+    CHECK(start_with(NULL));
+    struct resp r;
+    put_schema("alice", NULL, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    const char *q = "{\"question\":\"drugs whose manufacturer is also an insurer\","
+                    "\"data_source_id\":11}";
+    context("alice", q, &r); /* builds and caches the schema's index */
+    CHECK_INT(r.status, 200);
+    CHECK(table_at(r.json, "drugs") >= 0);
+    CHECK(!join_source(r.json, "drugs.manufacturer", "insurers.insurer_name", "example"));
+    resp_free(&r);
+    CHECK(post_example("alice", "drugs made by an insurer",
+                       "SELECT d.drug_name FROM drugs d JOIN insurers s ON s.insurer_name = "
+                       "d.manufacturer"));
+    context("alice", q, &r);
+    CHECK_INT(r.status, 200);
+    CHECK(table_at(r.json, "insurers") >= 0);
+    CHECK(join_source(r.json, "drugs.manufacturer", "insurers.insurer_name", "example"));
+    CHECK(strstr(jstr(r.json, "prompt"), "(learned from examples)") != NULL);
+    resp_free(&r);
+    stop();
+}
+
 TEST(test_context_rules_recent_budget_and_determinism)
 {
     CHECK(start_with(NULL));
@@ -641,7 +682,7 @@ TEST(test_context_isolation_relaxed)
 }
 
 TEST_MAIN("e2e_context", T(test_context_bridge_table_joins_question_tables),
-          T(test_context_examples_shift_tables),
+          T(test_context_examples_shift_tables), T(test_context_join_taught_by_example),
           T(test_context_rules_recent_budget_and_determinism), T(test_context_bad_input),
           T(test_context_follows_reimport_and_delete), T(test_context_isolation_strict),
           T(test_context_isolation_relaxed))
