@@ -25,6 +25,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,10 +82,11 @@ struct ctx_entry {
     struct mr_ctx_index *ix;
     struct row_table *rows; /* by id */
     size_t nrows;
-    int64_t max_id;     /* the highest memory id about the data source when last looked */
-    int64_t checked_us; /* when (monotonic) */
-    int64_t record_us;  /* when the stored record was last read and found to be this entry's */
-    int refs;           /* the cache's own reference counts one */
+    /* Read and moved on by concurrent requests, hence atomic. */
+    _Atomic int64_t max_id;     /* the highest memory id about the data source when last looked */
+    _Atomic int64_t checked_us; /* when (monotonic) */
+    _Atomic int64_t record_us; /* when the stored record was last read and found to be this one's */
+    int refs;                  /* the cache's own reference counts one */
     uint64_t used;
 };
 
@@ -331,14 +333,14 @@ static int entry_stale(struct mr_service *svc, struct ctx_entry *e, bool *out_st
 {
     *out_stale = false;
     struct mr_store_tx *tx;
-    int64_t *ids = NULL, max_id = e->max_id;
+    int64_t *ids = NULL, seen = e->max_id, max_id = seen;
     size_t n = 0;
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc)
         return rc;
     rc = mr_store_mem_ids_by_data_source(tx, e->tenant, e->ds, &ids, &n, err);
     for (size_t i = 0; i < n && rc == 0 && !*out_stale; i++) {
-        if (ids[i] <= e->max_id)
+        if (ids[i] <= seen)
             continue;
         if (ids[i] > max_id)
             max_id = ids[i];
@@ -867,7 +869,7 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     if (!core_searches_in_store(svc)) {
         if (e)
             rc = index_ranked(svc, &owner, &tq, &f, &tc, &ntc, err);
-        if (rc == 0 && req->max_examples > 0 && e)
+        if (rc == 0 && req->max_examples > 0 && out->has_data_source_id)
             rc = index_ranked(svc, who, &eq, &f, &ec, &nec, err);
         if (rc == 0)
             rc = index_ranked(svc, who, &rq, &f, &rc_, &nrc, err);
@@ -880,7 +882,7 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     if (core_searches_in_store(svc)) {
         if (e)
             rc = store_ranked(tx, &owner, &tq, &f, &trows, &tc, &ntc, err);
-        if (rc == 0 && req->max_examples > 0 && e)
+        if (rc == 0 && req->max_examples > 0 && out->has_data_source_id)
             rc = store_ranked(tx, who, &eq, &f, &erows, &ec, &nec, err);
         if (rc == 0)
             rc = store_ranked(tx, who, &rq, &f, &rrows, &rc_, &nrc, err);

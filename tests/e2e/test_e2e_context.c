@@ -529,6 +529,14 @@ TEST(test_context_bad_input)
     CHECK(strstr(jstr(r.json, "detail"), "no schema") != NULL);
     CHECK(json_is_false(json_object_get(r.json, "truncated")));
     resp_free(&r);
+    /* Its examples still come (a source without a schema may have them). */
+    CHECK(post_example("alice", "patients per ward", "SELECT count(*) FROM patients"));
+    context("alice", "{\"question\":\"patients per ward\",\"data_source_id\":11}", &r);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(json_array_size(json_object_get(r.json, "tables")), 0);
+    CHECK_INT(json_array_size(json_object_get(r.json, "examples")), 1);
+    CHECK(jstr(r.json, "detail") != NULL);
+    resp_free(&r);
     /* No data source at all: the same, with its own note. */
     context("alice", "{\"question\":\"patients\"}", &r);
     CHECK_INT(r.status, 200);
