@@ -1,12 +1,15 @@
 /*
  * main.c — the `memori` command: `serve` (the HTTP API), `reembed`
  * (rewrite stored embeddings with the configured model), `config` (print
- * the effective configuration, secrets masked), --help and --version.
+ * the effective configuration, secrets masked), `token` (mint a JWT),
+ * `schema import` (a live database's catalogue as a data source's schema,
+ * sent to a running memori or written to the store), --help and --version.
  *
  * Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage
  * (a database that cannot be opened included).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +23,9 @@
 #include "memori/embed.h"
 #include "memori/http.h"
 #include "memori/index.h"
+#include "memori/json.h"
 #include "memori/service.h"
+#include "memori/sql.h"
 #include "memori/store.h"
 
 #ifndef MEMORI_VERSION
@@ -38,6 +43,8 @@ static const char usage[] =
     "  reembed    rewrite every stored embedding with the configured model\n"
     "  config     print the effective configuration (secrets masked)\n"
     "  token      mint a JWT: token --sub USER [--tenant T] [--role admin] [--ttl MINUTES]\n"
+    "  schema     schema import --data-source N --from postgresql://...|sqlite:///path\n"
+    "             [--url http://host:port]: import a live database's tables and joins\n"
     "\n"
     "options:\n"
     "  --env-file PATH   read variables from PATH instead of ./.env\n"
@@ -409,6 +416,234 @@ static int cmd_token(int argc, char **argv, const char *env_file)
     return rc;
 }
 
+/* ---- memori schema import ------------------------------------------------ */
+
+static const char schema_usage[] =
+    "usage: memori schema import --data-source N --from SOURCE [--url URL] [--user-id USER]\n"
+    "                            [--tenant TENANT]\n"
+    "\n"
+    "Reads the live database SOURCE's catalogue (tables, columns, keys, comments) and\n"
+    "imports it as data source N's schema (DESIGN.md, section 9).\n"
+    "  SOURCE  postgresql://user:password@host:port/db, or sqlite:///path/to/file.db\n"
+    "  --url   send it to a running memori (http://host:port), with\n"
+    "          Authorization: Bearer $MEMORI_TOKEN when set, else X-User-Id: USER;\n"
+    "          without --url it is written to the configured store (DATABASE_URL) directly,\n"
+    "          as tenant TENANT (default: the default tenant)\n";
+
+/* The one summary line and the changed tables' names, from either path. */
+static void print_summary(long long ds, const char *dialect, const char *hash, long long tables,
+                          long long rels, const struct mr_strv *added,
+                          const struct mr_strv *updated, const struct mr_strv *removed,
+                          long long unchanged)
+{
+    printf("data source %lld: %lld tables, %lld relationships (%s, %s)\n", ds, tables, rels,
+           dialect, hash);
+    printf("added %zu, updated %zu, removed %zu, unchanged %lld\n", added->len, updated->len,
+           removed->len, unchanged);
+    const struct mr_strv *lists[] = {added, updated, removed};
+    const char *names[] = {"added", "updated", "removed"};
+    for (int l = 0; l < 3; l++) {
+        if (!lists[l]->len)
+            continue;
+        printf("%s:", names[l]);
+        for (size_t i = 0; i < lists[l]->len; i++)
+            printf(" %s", lists[l]->items[i]);
+        printf("\n");
+    }
+}
+
+static void json_names(const struct mr_json *o, const char *key, struct mr_strv *out)
+{
+    const struct mr_json *a = mr_json_get(o, key);
+    for (size_t i = 0; a && mr_json_is_array(a) && i < mr_json_size(a); i++) {
+        const struct mr_json *v = mr_json_at(a, i);
+        if (mr_json_is_string(v))
+            mr_strv_push(out, mr_json_string_value(v), mr_json_string_length(v));
+    }
+}
+
+static long long json_int(const struct mr_json *o, const char *key)
+{
+    const struct mr_json *v = mr_json_get(o, key);
+    return v && mr_json_is_integer(v) ? (long long)mr_json_integer_value(v) : 0;
+}
+
+static const char *json_text(const struct mr_json *o, const char *key)
+{
+    const struct mr_json *v = mr_json_get(o, key);
+    return v && mr_json_is_string(v) ? mr_json_string_value(v) : "";
+}
+
+/* PUTs the schema's JSON form to a running memori; prints its summary. */
+static int import_over_http(const char *base, long long ds, const char *user,
+                            const struct mr_sql_schema *schema)
+{
+    char url[2048], auth[4096];
+    size_t blen = strlen(base);
+    while (blen && base[blen - 1] == '/')
+        blen--;
+    snprintf(url, sizeof url, "%.*s/api/data-sources/%lld/schema", (int)blen, base, ds);
+    const char *token = getenv("MEMORI_TOKEN");
+    const char *headers[3] = {"Content-Type: application/json", NULL, NULL};
+    if (token && *token)
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    else if (user)
+        snprintf(auth, sizeof auth, "X-User-Id: %s", user);
+    if ((token && *token) || user)
+        headers[1] = auth;
+    char *body = mr_sql_schema_to_json(schema), *answer = NULL;
+    struct mr_embed_http_call call = {"PUT", url, headers, body, strlen(body), 300000};
+    long status = 0;
+    struct mr_err err;
+    int rc = mr_embed_http_request(&call, &status, &answer, &err);
+    free(body);
+    if (rc) {
+        fprintf(stderr, "memori schema import: cannot reach %s: %s\n", url, err.msg);
+        return 2;
+    }
+    struct mr_json *o = mr_json_parse(answer, strlen(answer), NULL);
+    if (status != 200 || !o || !mr_json_is_object(o)) {
+        /* The server's reason: FastAPI-shaped {"detail": "..."} or a list of errors. */
+        const struct mr_json *d = o ? mr_json_get(o, "detail") : NULL;
+        char *printed = d && !mr_json_is_string(d) ? mr_json_print(d, 6) : NULL;
+        fprintf(stderr, "memori schema import: %s answered %ld: %s\n", url, status,
+                d && mr_json_is_string(d) ? mr_json_string_value(d)
+                : printed                 ? printed
+                                          : answer);
+        free(printed);
+        mr_json_free(o);
+        free(answer);
+        return status == 401 || status == 403 || status == 404 || status == 422 ? 2 : 1;
+    }
+    struct mr_strv added = {0}, updated = {0}, removed = {0};
+    json_names(o, "added", &added);
+    json_names(o, "updated", &updated);
+    json_names(o, "removed", &removed);
+    print_summary(json_int(o, "data_source_id"), json_text(o, "dialect"),
+                  json_text(o, "schema_hash"), json_int(o, "tables"), json_int(o, "relationships"),
+                  &added, &updated, &removed, json_int(o, "unchanged"));
+    mr_strv_clear(&added);
+    mr_strv_clear(&updated);
+    mr_strv_clear(&removed);
+    mr_json_free(o);
+    free(answer);
+    return 0;
+}
+
+/* Writes the schema to the configured store through the service, as a request would. */
+static int import_direct(const char *env_file, long long ds, const char *user, const char *tenant,
+                         const struct mr_sql_schema *schema)
+{
+    struct app a = {0};
+    struct mr_err err;
+    int rc = load_config(&a, env_file);
+    if (rc == 0)
+        rc = open_parts(&a, true);
+    if (rc == 0) {
+        struct mr_identity who = {user ? user : "default_user",
+                                  tenant ? tenant : a.auth.default_tenant};
+        struct mr_schema_summary sum;
+        if (mr_schema_put(a.svc, &who, ds, schema, &sum, &err) != 0) {
+            fprintf(stderr, "memori schema import: %s\n", err.msg);
+            rc = 1;
+        } else {
+            print_summary(sum.data_source_id, sum.dialect, sum.schema_hash, (long long)sum.tables,
+                          (long long)sum.relationships, &sum.added, &sum.updated, &sum.removed,
+                          (long long)sum.unchanged);
+            mr_schema_summary_clear(&sum);
+        }
+    } else if (a.cfg.db_kind == MR_DB_SQLITE) {
+        fprintf(stderr, "memori schema import: if a running `memori serve` holds that SQLite "
+                        "file, import through it with --url http://host:port\n");
+    }
+    app_close(&a);
+    return rc;
+}
+
+/* memori schema import --data-source N --from SOURCE [--url URL] [--user-id U] [--tenant T] */
+static int cmd_schema(int argc, char **argv, const char *env_file)
+{
+    const char *from = NULL, *url = NULL, *user = NULL, *tenant = NULL, *ds_text = NULL;
+    if (argc < 1 || strcmp(argv[0], "import") != 0) {
+        fprintf(stderr, "memori schema: %s\n%s",
+                argc < 1 ? "which subcommand?" : "unknown subcommand", schema_usage);
+        return 2;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char **slot = strcmp(argv[i], "--data-source") == 0 ? &ds_text
+                            : strcmp(argv[i], "--from") == 0      ? &from
+                            : strcmp(argv[i], "--url") == 0       ? &url
+                            : strcmp(argv[i], "--user-id") == 0   ? &user
+                            : strcmp(argv[i], "--tenant") == 0    ? &tenant
+                                                                  : NULL;
+        if (!slot) {
+            fprintf(stderr, "memori schema import: unknown option %s\n%s", argv[i], schema_usage);
+            return 2;
+        }
+        if (!v || !*v) {
+            fprintf(stderr, "memori schema import: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        *slot = v;
+        i++;
+    }
+    if (!ds_text || !from) {
+        fprintf(stderr, "memori schema import: --data-source and --from are required\n%s",
+                schema_usage);
+        return 2;
+    }
+    char *end;
+    errno = 0;
+    long long ds = strtoll(ds_text, &end, 10);
+    if (errno || end == ds_text || *end || ds <= 0) {
+        fprintf(stderr,
+                "memori schema import: --data-source must be a positive integer, not "
+                "'%s'\n",
+                ds_text);
+        return 2;
+    }
+    if (url && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        fprintf(stderr, "memori schema import: --url must be http://host:port or https://...\n");
+        return 2;
+    }
+    if (user && (strlen(user) > 255 || strpbrk(user, "\r\n"))) {
+        fprintf(stderr, "memori schema import: --user-id must be 1 to 255 characters\n");
+        return 2;
+    }
+    struct mr_sql_schema *schema = NULL;
+    struct mr_sql_diag diag;
+    struct mr_err err;
+    int rc;
+    if (mr_store_is_postgres_url(from)) {
+        struct mr_sql_catalog *cat = mr_sql_catalog_new();
+        rc = mr_store_pg_read(from, mr_sql_pg_catalog, MR_SQL_PG_CATALOG_QUERIES,
+                              mr_sql_catalog_row, cat, &err);
+        if (rc == 0)
+            rc = mr_sql_catalog_finish(cat, &schema, &diag, &err);
+        else
+            mr_sql_catalog_free(cat);
+    } else if (strncmp(from, "sqlite://", 9) == 0 && from[9]) {
+        /* sqlite:///abs/path (SQLAlchemy's form) or sqlite://relative/path */
+        rc = mr_sql_introspect_sqlite(from + 9, &schema, &diag, &err);
+    } else {
+        fprintf(stderr,
+                "memori schema import: --from must be postgresql://... or "
+                "sqlite:///path, not '%s'\n",
+                from);
+        return 2;
+    }
+    if (rc) {
+        /* The source cannot be read (2), or what it holds is not a schema memori takes (1). */
+        fprintf(stderr, "memori schema import: %s\n", err.msg);
+        return rc == MR_EUNAVAIL ? 2 : 1;
+    }
+    rc = url ? import_over_http(url, ds, user, schema)
+             : import_direct(env_file, ds, user, tenant, schema);
+    mr_sql_schema_free(schema);
+    return rc;
+}
+
 static void print_var(void *arg, const char *name, const char *value)
 {
     (void)arg;
@@ -447,6 +682,8 @@ int main(int argc, char **argv)
         }
         if (cmd && strcmp(cmd, "token") == 0)
             return cmd_token(argc - i, argv + i, env_file);
+        if (cmd && strcmp(cmd, "schema") == 0)
+            return cmd_schema(argc - i, argv + i, env_file);
         if (argv[i][0] == '-' || cmd) {
             fprintf(stderr, "memori: unknown argument '%s'\n%s", argv[i], usage);
             return 2;
@@ -465,6 +702,8 @@ int main(int argc, char **argv)
         return cmd_config(env_file);
     if (strcmp(cmd, "token") == 0)
         return cmd_token(0, NULL, env_file);
+    if (strcmp(cmd, "schema") == 0)
+        return cmd_schema(0, NULL, env_file);
     fprintf(stderr, "memori: unknown command '%s'\n%s", cmd, usage);
     return 2;
 }

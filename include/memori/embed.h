@@ -199,6 +199,26 @@ struct mr_openai_options {
  */
 struct mr_embedder *mr_embed_openai_new(const struct mr_openai_options *o, struct mr_err *err);
 
+/* One HTTP request (mr_embed_http_request). */
+struct mr_embed_http_call {
+    const char *method; /* "PUT", "GET", ... */
+    const char *url;
+    const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
+    const char *body;           /* body_len bytes; NULL: none */
+    size_t body_len;
+    long timeout_ms; /* the whole request */
+};
+
+/*
+ * Sends call with the provider's HTTP client (libcurl, behind this module)
+ * and waits: *out_status is the answer's status, *out_body its body (the
+ * caller frees; at most 64 MiB). For the `memori schema import --url` CLI,
+ * which needs one request and no second HTTP library. MR_EUNAVAIL with
+ * libcurl's reason when no answer came (unreachable, refused, timed out).
+ */
+int mr_embed_http_request(const struct mr_embed_http_call *call, long *out_status, char **out_body,
+                          struct mr_err *err);
+
 /*
  * The splitting the lexical embedder uses, exposed for tests: lower-cased
  * words of text, with identifiers split ("customerId", "customer_id" →

@@ -305,4 +305,46 @@ void mr_sql_analysis_free(struct mr_sql_analysis *a);
  */
 char *mr_sql_analysis_to_json(const struct mr_sql_analysis *a);
 
+/* ---- a live database (`memori schema import --from`) ---------------------- */
+
+/*
+ * The catalogue queries of a live PostgreSQL database, to run in order in
+ * one snapshot (the store's mr_store_pg_read), each row handed to
+ * mr_sql_catalog_row: tables, columns, foreign keys of every schema but the
+ * system's, with comments (pg_description) as descriptions.
+ */
+#define MR_SQL_PG_CATALOG_QUERIES 3
+extern const char *const mr_sql_pg_catalog[MR_SQL_PG_CATALOG_QUERIES];
+
+struct mr_sql_catalog;
+
+/* An empty PostgreSQL catalogue reader; mr_sql_catalog_finish (or _free) frees it. */
+struct mr_sql_catalog *mr_sql_catalog_new(void);
+
+/*
+ * One row of query (an index into mr_sql_pg_catalog): ncolumns text values,
+ * NULL for SQL NULL. Its type is the store's mr_store_row_fn. Errors are the
+ * builder's (limits: MR_ETOOLARGE; a duplicate: MR_EVALIDATION) or
+ * MR_EINTERNAL for a row the query cannot have given.
+ */
+int mr_sql_catalog_row(void *catalog, size_t query, size_t ncolumns, const char *const *values,
+                       struct mr_err *err);
+
+/*
+ * The schema the rows describe (dialect postgresql), with the checks and
+ * inference of mr_sql_schema_from_specs; frees c, success or not.
+ */
+int mr_sql_catalog_finish(struct mr_sql_catalog *c, struct mr_sql_schema **out_schema,
+                          struct mr_sql_diag *diag, struct mr_err *err);
+void mr_sql_catalog_free(struct mr_sql_catalog *c);
+
+/*
+ * The schema of the SQLite database file at path (opened read-only, never
+ * created): its tables, columns, keys (pragma table_xinfo and
+ * foreign_key_list) and `--` comments, as SQLite DDL is read. MR_EUNAVAIL
+ * when the file cannot be opened or is not a database.
+ */
+int mr_sql_introspect_sqlite(const char *path, struct mr_sql_schema **out_schema,
+                             struct mr_sql_diag *diag, struct mr_err *err);
+
 #endif

@@ -385,4 +385,24 @@ static inline void mr_store_close(struct mr_store *s)
         s->ops->close(s);
 }
 
+/*
+ * A row of a foreign database's query (mr_store_pg_read): ncolumns values as
+ * text, NULL for SQL NULL, valid during the call. Non-zero (an MR_E* code,
+ * err filled) stops the read and is returned.
+ */
+typedef int (*mr_store_row_fn)(void *arg, size_t query, size_t ncolumns, const char *const *values,
+                               struct mr_err *err);
+
+/*
+ * Reads another PostgreSQL database than memori's (url in any form
+ * mr_store_is_postgres_url accepts): connects, runs queries[0..nqueries)
+ * (no parameters) in one read-only repeatable-read transaction, and hands
+ * every row to row(arg, query index, ...), in order. For `memori schema
+ * import`, whose catalogue queries are the SQL module's (sql.h). Errors:
+ * MR_EUNAVAIL when the server is unreachable, refuses or fails a query (the
+ * message names the database, password masked), or what row returned.
+ */
+int mr_store_pg_read(const char *url, const char *const *queries, size_t nqueries,
+                     mr_store_row_fn row, void *arg, struct mr_err *err);
+
 #endif

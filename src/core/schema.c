@@ -411,13 +411,33 @@ int mr_schema_put(struct mr_service *svc, const struct mr_identity *who, int64_t
     int64_t *archived = NULL;
     size_t nput = 0, narch = 0;
     char *json = NULL;
-    build_items(&im);
 
     /* Plan in a read transaction, embed outside any. */
     struct mr_store_tx *tx;
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc)
         goto out;
+    /*
+     * The schema the source already has (same hash, same dialect): every
+     * table and join memory is already what this import would write, since
+     * imports are whole transactions and no user owns them. Answered from
+     * the record alone — a nightly `memori schema import` of an unchanged
+     * database then costs one read, not a pass over every memory
+     * (docs/perf.md, "Schema import").
+     */
+    struct mr_source_schema stored;
+    if (mr_store_schema_get(tx, who->tenant_id, data_source_id, &stored, err) == 0) {
+        bool same = stored.schema_hash && strcmp(stored.schema_hash, schema->hash) == 0 &&
+                    stored.dialect &&
+                    strcmp(stored.dialect, mr_sql_dialect_name(schema->dialect)) == 0;
+        mr_source_schema_clear(&stored);
+        if (same) {
+            mr_store_rollback(tx);
+            out->unchanged = schema->ntables;
+            goto summary;
+        }
+    }
+    build_items(&im);
     rc = load_existing(&im, tx, err);
     mr_store_rollback(tx);
     if (rc)
@@ -461,6 +481,7 @@ int mr_schema_put(struct mr_service *svc, const struct mr_identity *who, int64_t
     struct mr_identity owner = {TENANT_OWNER, who->tenant_id};
     for (size_t i = 0; i < narch && svc->index; i++)
         mr_index_set_archived(svc->index, &owner, archived[i], true);
+summary:
     out->data_source_id = data_source_id;
     out->dialect = mr_sql_dialect_name(schema->dialect);
     snprintf(out->schema_hash, sizeof out->schema_hash, "%s", schema->hash);

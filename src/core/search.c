@@ -47,8 +47,8 @@ void mr_search_results_clear(struct mr_search_results *r)
 static bool search_admits(const struct mr_service *svc, const struct mr_identity *who,
                           const struct mr_index_query *q, const struct mr_memory *m)
 {
-    if (!core_owns(who, m->user_id, m->tenant_id) &&
-        !(q->include_shared && core_shared_with(svc, who, m)))
+    /* core_shared_with: relaxed isolation's sharing, and tenant knowledge in both levels. */
+    if (!core_owns(who, m->user_id, m->tenant_id) && !core_shared_with(svc, who, m))
         return false;
     if (q->type_mask && !(q->type_mask & (1u << m->memory_type)))
         return false;

@@ -388,6 +388,56 @@ static const struct mr_embedder_ops openai_ops = {
     .destroy = oa_destroy,
 };
 
+/*
+ * One plain request beside the provider, for `memori schema import --url`:
+ * this file is libcurl's one includer (docs/architecture.md), and a second
+ * HTTP client for one CLI call would be a second copy of this one.
+ */
+int mr_embed_http_request(const struct mr_embed_http_call *call, long *out_status, char **out_body,
+                          struct mr_err *err)
+{
+    *out_status = 0;
+    *out_body = NULL;
+    pthread_once(&curl_once, curl_init);
+    CURL *c = curl_easy_init();
+    if (!c)
+        return mr_err_set(err, MR_EINTERNAL, "cannot start an HTTP client");
+    struct curl_slist *hdr = curl_slist_append(NULL, "Expect:");
+    for (size_t i = 0; call->headers && call->headers[i]; i++)
+        hdr = curl_slist_append(hdr, call->headers[i]);
+    struct body b = {0};
+    char cerr[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_URL, call->url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call->method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    if (call->body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, call->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)call->body_len);
+    }
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, call->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     call->timeout_ms < 10000 ? call->timeout_ms : 10000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    CURLcode cc = curl_easy_perform(c);
+    int rc = 0;
+    if (cc != CURLE_OK) {
+        rc = mr_err_set(err, MR_EUNAVAIL, "%s",
+                        b.too_big ? "the response is too large"
+                        : cerr[0] ? cerr
+                                  : curl_easy_strerror(cc));
+        free(b.p);
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, out_status);
+        *out_body = b.p ? b.p : mr_xstrdup("");
+    }
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
 struct mr_embedder *mr_embed_openai_new(const struct mr_openai_options *opt, struct mr_err *err)
 {
     size_t dim = opt->dim;

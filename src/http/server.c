@@ -293,6 +293,16 @@ static void close_conn(struct conn *c)
     if (c->in_list[K_ACT])
         list_remove(&srv->act, c, K_ACT);
     list_remove(&srv->all, c, K_ALL);
+    /*
+     * Out of the epoll set before the close: close() alone removes it only
+     * when no other descriptor shares the socket, and a child forked between
+     * our accept and its exec holds one, so epoll would go on reporting
+     * events for c after its memory is freed (ASan saw it in the tests that
+     * start a Redis or PostgreSQL server beside one of ours).
+     */
+    if (c->registered)
+        epoll_ctl(srv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+    c->registered = false;
     close(c->fd);
     if (c->peer && --c->peer->count == 0) {
         struct peer **slot = peer_slot(srv, c->peer->addr);

@@ -275,7 +275,8 @@ struct ix_filter {
 /*
  * The partitions a search by who reaches, in order, each with its filter:
  * who's own, then (q->include_shared) the tenant's shared one minus who's
- * own entries (each entry is returned once). Absent partitions are left
+ * own entries (each entry is returned once), or else the tenant's knowledge
+ * (the partition of user "": schema memories, DESIGN.md §9). Absent partitions are left
  * out; returns how many (0 to 2). Lock held.
  */
 size_t ix_search_scope(struct ix *ix, const struct mr_identity *who, const struct mr_index_query *q,

@@ -219,6 +219,19 @@ size_t ix_search_scope(struct ix *ix, const struct mr_identity *who, const struc
         out_parts[n] = shared;
         out_filters[n] = base;
         out_filters[n++].skip = own;
+    } else {
+        /*
+         * Strict isolation still reaches the tenant's knowledge (DESIGN.md §9): schema
+         * memories are owned by no user (user_id "", core_tenant_knowledge), so their
+         * partition is the tenant's "" one, which holds nothing else. Relaxed isolation
+         * reaches them through the shared partition above.
+         */
+        const struct mr_identity owner = {"", who->tenant_id};
+        const struct ix_part *knowledge = ix_part_find(ix, &owner, false, false);
+        if (knowledge && knowledge != own) {
+            out_parts[n] = knowledge;
+            out_filters[n++] = base;
+        }
     }
     return n;
 }

@@ -476,6 +476,38 @@ int sql_lite_parse_ddl(struct sqlb *b, const char *ddl, size_t len, struct mr_sq
     return rc;
 }
 
+/* ---- a live database ------------------------------------------------------------------ */
+
+int sql_lite_introspect(struct sqlb *b, const char *path, struct mr_sql_diag *diag,
+                        struct mr_err *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *probe = NULL;
+    int rc = 0;
+    /* Someone else's database: read-only, never created, waiting a while for its writers. */
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        rc = mr_err_set(err, MR_EUNAVAIL, "cannot open the SQLite database %s: %s", path,
+                        db ? sqlite3_errmsg(db) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+    /* Not a database (or a damaged one) shows at its first read, not at open. */
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1, &probe, NULL) !=
+            SQLITE_OK ||
+        sqlite3_step(probe) != SQLITE_ROW) {
+        rc = mr_err_set(err, MR_EUNAVAIL, "cannot read the SQLite database %s: %s", path,
+                        sqlite3_errmsg(db));
+        goto out;
+    }
+    struct createds none = {0};
+    rc = read_tables(db, b, "", &none, diag, err);
+out:
+    sqlite3_finalize(probe);
+    sqlite3_close(db);
+    return rc;
+}
+
 /* ---- examples ------------------------------------------------------------------------ */
 
 /* The scratch database of one schema: its tables, empty, for sqlite3_prepare_v2 to check against.

@@ -800,6 +800,17 @@ int mr_sql_schema_from_specs(enum mr_sql_dialect dialect, const struct mr_sql_ta
         if (dot) {
             schema = mr_xstrndup(name, (size_t)(dot - name));
             name = dot + 1;
+        } else if (schema && name) {
+            /*
+             * The GET form (mr_sql_schema_to_json) gives both the schema and the
+             * qualified name: "sales.orders" in schema sales is table orders, or
+             * the stored schema would not read back.
+             */
+            size_t n = strlen(schema);
+            bool prefixed = dialect == MR_SQL_SQLITE ? strncasecmp(name, schema, n) == 0
+                                                     : strncmp(name, schema, n) == 0;
+            if (prefixed && name[n] == '.' && name[n + 1])
+                name += n + 1;
         }
         if (ts->ncolumns > MR_SQL_MAX_COLUMNS) {
             rc = sql_fail(diag, err, MR_ETOOLARGE, MR_SQL_DIAG_TOO_MANY_COLUMNS,

@@ -7,7 +7,9 @@
  * Files: sqlutil.c (strings, names, errors, map), schema.c (builder, checks, inference, hashes,
  * lookups, diff), render.c (memory content, metadata and schema JSON), analyze.c (the example
  * analysis shared by both dialects), pg.c (the only includer of libpg_query's headers), lite.c (the
- * only includer of sqlite3.h here), sha256.c (the schema hash).
+ * only includer of sqlite3.h here; it also reads a live SQLite file), introspect.c (a live
+ * PostgreSQL catalogue's queries and rows, run by the store: mr_store_pg_read), sha256.c (the
+ * schema hash).
  */
 #ifndef MEMORI_SQL_INT_H
 #define MEMORI_SQL_INT_H
@@ -143,6 +145,9 @@ int sqlb_finish(struct sqlb *b, struct mr_sql_schema **out_schema, struct mr_sql
 int sql_pg_parse_ddl(struct sqlb *b, const char *ddl, struct mr_sql_diag *diag, struct mr_err *err);
 int sql_lite_parse_ddl(struct sqlb *b, const char *ddl, size_t len, struct mr_sql_diag *diag,
                        struct mr_err *err);
+/* The tables of the live SQLite database at path (opened read-only), as DDL's are read. */
+int sql_lite_introspect(struct sqlb *b, const char *path, struct mr_sql_diag *diag,
+                        struct mr_err *err);
 
 /* ---- example analysis ------------------------------------------------------ */
 

@@ -115,12 +115,16 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * hnsw.iterative_scan the scan goes on until the filters let `limit` rows
      * through); rows below min_similarity are dropped after, in C. The
      * expiry filter is the one place this store restates a rule: live at
-     * now ($8) is the negation of mr_rule_expired_at (rules.c).
+     * now ($8) is the negation of mr_rule_expired_at (rules.c). Another
+     * user's rows: shared ones under relaxed isolation ($4), and in both
+     * levels the tenant's knowledge — schema memories, owned by no user
+     * (user_id '', a data source: core_tenant_knowledge, DESIGN.md §9).
      */
     [P_MEM_SEARCH] =
         "SELECT id, 1 - (embedding <=> $1) FROM memori_memories "
-        "WHERE tenant_id = $2 AND (user_id = $3 OR ($4::boolean AND is_shared AND "
-        "  memory_type IN ('rule', 'entity', 'relationship', 'example'))) "
+        "WHERE tenant_id = $2 AND (user_id = $3 OR (is_shared AND "
+        "  memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($4::boolean OR "
+        "  (user_id = '' AND data_source_id IS NOT NULL)))) "
         "AND ($5::uuid IS NULL OR conversation_id = $5::uuid) "
         "AND ($6::text[] IS NULL OR memory_type = ANY($6::text[])) "
         "AND ($7::boolean OR NOT is_archived) "

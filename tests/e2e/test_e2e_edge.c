@@ -16,7 +16,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "http_client.h"
@@ -946,6 +948,49 @@ TEST(test_limit_closes_idle_then_slowest_and_per_peer_limit)
     mr_http_stop(s, 1000);
 }
 
+/*
+ * A child forked while the server holds a connection keeps that socket open,
+ * so closing it does not take it out of the epoll set by itself: events for
+ * the closed (and freed) connection must not reach it. Under ASan this was a
+ * use-after-free when the tests started a Redis or PostgreSQL child.
+ */
+TEST(test_a_forked_child_holding_sockets_never_wakes_a_closed_connection)
+{
+    struct mr_http_options o = {.max_connections = 1};
+    struct mr_http_server *s = local_start(&o);
+    CHECK(s);
+    int a = tcp_dial(srv.port);
+    CHECK(a >= 0);
+    CHECK(write(a, "GET", 3) == 3);
+    usleep(100 * 1000); /* accepted, past its head's grace */
+    pid_t child = fork();
+    if (child == 0) {
+        usleep(1500 * 1000); /* holds every descriptor the server had, then goes */
+        _exit(0);
+    }
+    CHECK(child > 0);
+    int b = tcp_dial(srv.port); /* at the limit: a is closed for b */
+    CHECK(b >= 0);
+    usleep(300 * 1000); /* a's connection freed at the end of that round */
+    /* The server side of a still exists in the child: these bytes raise events on it. */
+    const char more[] = " / HTTP/1.1\r\nHost: x\r\n\r\n";
+    ssize_t w = send(a, more, sizeof more - 1, MSG_NOSIGNAL);
+    (void)w;
+    usleep(200 * 1000);
+    /* The server still serves. */
+    const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(write(b, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+    char buf[512] = "";
+    struct pollfd p = {b, POLLIN, 0};
+    CHECK(poll(&p, 1, 1000) > 0 && read(b, buf, sizeof buf - 1) > 12);
+    CHECK(strncmp(buf, "HTTP/1.1 200", 12) == 0);
+    int st = 0;
+    waitpid(child, &st, 0);
+    close(a);
+    close(b);
+    mr_http_stop(s, 1000);
+}
+
 TEST_MAIN("e2e_edge", T(test_smuggled_request_after_chunked_body_never_runs),
           T(test_repeated_or_conflicting_content_length_is_400),
           T(test_unknown_transfer_codings_are_refused_at_once),
@@ -960,4 +1005,5 @@ TEST_MAIN("e2e_edge", T(test_smuggled_request_after_chunked_body_never_runs),
           T(test_header_and_body_deadlines_are_whole),
           T(test_limit_closes_idle_then_slowest_and_per_peer_limit),
           T(test_edge_variables_take_effect), T(test_edge_variables_are_checked_at_start),
-          T(test_405_allow_names_head))
+          T(test_405_allow_names_head),
+          T(test_a_forked_child_holding_sockets_never_wakes_a_closed_connection))

@@ -4,7 +4,8 @@
  * MEMORI_TEST_BACKEND=postgres — import, re-import unchanged, one column
  * changed, a table dropped and brought back (same memory), GET and DELETE,
  * bad input that leaves the stored schema as it was, tenant isolation and
- * admin-only changes in production.
+ * admin-only changes in production; schema memories found by every user of
+ * the tenant in strict isolation too.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -116,6 +117,9 @@ static void find_table(const char *user, const char *query, const char *name, ch
     }
     resp_free(&r);
 }
+
+static void post_example(const char *user, const char *question, const char *sql, long ds,
+                         struct resp *r);
 
 TEST(test_schema_import_reimport_change_drop_delete)
 {
@@ -285,6 +289,13 @@ TEST(test_schema_import_reimport_change_drop_delete)
     CHECK_INT(r.status, 200);
     CHECK_INT(jint(r.json, "tables"), 2);
     CHECK_INT(jint(r.json, "relationships"), 1);
+    resp_free(&r);
+    /* Its stored form reads back (an example is checked against it), schema-qualified names too. */
+    post_example("alice", "Reps per region",
+                 "SELECT g.label, count(*) FROM sales.reps p JOIN sales.regions g "
+                 "ON p.region_id = g.id GROUP BY g.label",
+                 8, &r);
+    CHECK_INT(r.status, 201);
     resp_free(&r);
     put_ddl("alice", NULL, 9, "sqlite",
             "CREATE TABLE Artist (ArtistId INTEGER PRIMARY KEY, Name TEXT); -- who records\n"
@@ -475,6 +486,86 @@ TEST(test_examples_dedup_joins_and_bad_sql)
     stop();
 }
 
+/* The number of results search gives user (or tok) for body whose content has needle, or -1. */
+static long search_count_with(const char *user, const char *tok, const char *body,
+                              const char *needle)
+{
+    struct resp r;
+    long n = -1;
+    int got = tok ? http_auth(&srv, "POST", "/api/memories/search", tok, body, SIZE_MAX, &r)
+                  : http(&srv, "POST", "/api/memories/search", user, body, SIZE_MAX, &r);
+    if (got == 0 && r.status == 200) {
+        json_t *res = json_object_get(r.json, "results");
+        n = 0;
+        for (size_t i = 0; i < json_array_size(res); i++) {
+            const char *c = jstr(json_array_get(res, i), "content");
+            n += c && strstr(c, needle) != NULL;
+        }
+    }
+    resp_free(&r);
+    return n;
+}
+
+static long search_count(const char *user, const char *tok, const char *body)
+{
+    return search_count_with(user, tok, body, "");
+}
+
+/*
+ * Strict isolation (DESIGN.md §9): schema memories are tenant knowledge, found by every
+ * user of the tenant; a user's own memories, shared-marked or about a data source, are not.
+ */
+TEST(test_schema_is_tenant_knowledge_in_strict_isolation)
+{
+    char *env[] = {"TENANT_ISOLATION_LEVEL=strict", NULL};
+    CHECK(start_with(env));
+    struct resp r;
+    put_ddl("alice", NULL, 5, "postgresql", DDL_V1, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    char got[37];
+    find_table("bob", "orders customer_id total", "orders", got);
+    CHECK(got[0] != '\0');
+    char path[96];
+    snprintf(path, sizeof path, "/api/memories/%s", got);
+    http(&srv, "GET", path, "carol", NULL, 0, &r); /* and read by id */
+    CHECK_INT(r.status, 200);
+    CHECK_STR(jstr(r.json, "memory_type"), "entity");
+    resp_free(&r);
+    find_table("alice", "customers people who buy", "customers", got);
+    CHECK(got[0] != '\0');
+    json_t *join = find_join("bob", "orders customer_id customers id", "declared", "orders");
+    CHECK(join != NULL);
+    json_decref(join);
+    /* The lexical and semantic modes reach them too. */
+    CHECK(search_count("bob", NULL,
+                       "{\"query\":\"orders customer_id\",\"mode\":\"lexical\","
+                       "\"memory_types\":[\"entity\"],\"min_similarity\":0}") >= 1);
+    CHECK(search_count("bob", NULL,
+                       "{\"query\":\"orders customer_id\",\"mode\":\"semantic\","
+                       "\"memory_types\":[\"entity\"],\"min_similarity\":0}") >= 1);
+
+    /* bob's own memories stay his: a shared-marked entity and an example about the source. */
+    http(&srv, "POST", "/api/memories", "bob",
+         "{\"content\":\"zebra warehouse codes of bob\",\"memory_type\":\"entity\","
+         "\"conversation_id\":\"7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\",\"shared\":true}",
+         SIZE_MAX, &r);
+    CHECK_INT(r.status, 201);
+    resp_free(&r);
+    post_example("bob", "Zebra orders per customer",
+                 "SELECT c.name FROM orders o JOIN customers c ON o.customer_id = c.id", 5, &r);
+    CHECK_INT(r.status, 201);
+    resp_free(&r);
+    const char *zebra = "{\"query\":\"zebra warehouse codes orders\",\"limit\":50,"
+                        "\"memory_types\":[\"entity\",\"example\"],\"min_similarity\":0}";
+    CHECK_INT(search_count_with("bob", NULL, zebra, "Zebra"), 1);
+    CHECK_INT(search_count_with("bob", NULL, zebra, "zebra"), 1);
+    CHECK_INT(search_count_with("carol", NULL, zebra, "Zebra"), 0);
+    CHECK_INT(search_count_with("carol", NULL, zebra, "zebra"), 0);
+    CHECK(search_count_with("carol", NULL, zebra, "Table orders") == 1);
+    stop();
+}
+
 static char *token(const char *sub, const char *tenant, bool admin)
 {
     struct mr_err err;
@@ -504,6 +595,10 @@ static void roles_and_tenants(const char *isolation)
     http_auth(&srv, "DELETE", "/api/data-sources/3/schema", alice, NULL, 0, &r);
     CHECK_INT(r.status, 403);
     resp_free(&r);
+    /* A user of the tenant finds the admin's import in either isolation level (§9). */
+    CHECK(search_count(NULL, alice,
+                       "{\"query\":\"orders customer_id total\",\"memory_types\":[\"entity\"],"
+                       "\"min_similarity\":0}") >= 1);
     /* Another tenant: nothing to see, its own schema for the same id is its own. */
     http_auth(&srv, "GET", "/api/data-sources/3/schema", other, NULL, 0, &r);
     CHECK_INT(r.status, 404);
@@ -547,5 +642,6 @@ TEST(test_schema_roles_and_tenants_relaxed)
 }
 
 TEST_MAIN("e2e_schema", T(test_schema_import_reimport_change_drop_delete),
-          T(test_examples_dedup_joins_and_bad_sql), T(test_schema_roles_and_tenants_strict),
-          T(test_schema_roles_and_tenants_relaxed))
+          T(test_examples_dedup_joins_and_bad_sql),
+          T(test_schema_is_tenant_knowledge_in_strict_isolation),
+          T(test_schema_roles_and_tenants_strict), T(test_schema_roles_and_tenants_relaxed))
