@@ -21,8 +21,8 @@
  * memories' content (mr_sql_render_table); each example's tables and the
  * joins it makes that the schema does not declare (kind "example") come
  * from mr_sql_analyze of its SQL. The retrieval score (b)-(d) get is (a)'s
- * normalised BM25, standing in for hybrid search until the context
- * endpoint calls it.
+ * normalised BM25, standing in for the hybrid search the endpoint uses (so
+ * the recall needs no embedder).
  *
  * usage: bench_context [DATA_DIR] [-v] [--sweep] [--no-service] [--model FILE]
  *   DATA_DIR: tests/data/context; -v lists the misses of (a), (b), (c+) at max_tables 8;
