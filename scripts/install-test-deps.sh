@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the PostgreSQL tests and benchmarks need beyond the build:
 # the PostgreSQL 15 server (the tests start throwaway clusters with it) and
-# pgvector (scripts/install-pgvector.sh). `make run` does not need them.
+# pgvector (scripts/install-pgvector.sh), and promtool (Debian's prometheus
+# package) that test_e2e_metrics checks GET /metrics with. `make run` does
+# not need them.
 # --check-only: exit 1 when one is missing, install nothing.
 # --with-faiss: also libfaiss-dev, which `make bench` compares the exact scan with.
 set -euo pipefail
 here=$(dirname "$0")
-PKGS=(postgresql-15 postgresql-server-dev-15 dpkg-dev)
+PKGS=(postgresql-15 postgresql-server-dev-15 dpkg-dev prometheus)
 if [ "${1:-}" = "--with-faiss" ]; then
     PKGS+=(libfaiss-dev)
     shift

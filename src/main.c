@@ -24,6 +24,7 @@
 #include "memori/http.h"
 #include "memori/index.h"
 #include "memori/json.h"
+#include "memori/metrics.h"
 #include "memori/service.h"
 #include "memori/sql.h"
 #include "memori/store.h"
@@ -172,8 +173,8 @@ static int open_parts(struct app *a, bool check)
             return 2;
         }
     }
-    if (l1 || l2)
-        a->embedder = mr_embed_cached_new(a->embedder, l1, l2);
+    /* Wrapped even without a level: the wrapper counts the provider's calls (GET /metrics). */
+    a->embedder = mr_embed_cached_new(a->embedder, l1, l2);
     if (c->db_kind == MR_DB_POSTGRES)
         a->store = mr_store_postgres_open(c->database_url, c->database_pool_size,
                                           c->database_max_overflow, c->hnsw_ef_search, &err);
@@ -311,9 +312,11 @@ static int cmd_serve(const char *env_file)
         .header_timeout_s = a.cfg.header_timeout_s,
         .body_timeout_s = a.cfg.body_timeout_s,
         .max_connections_per_peer = a.cfg.max_connections_per_peer,
+        .log_json = strcmp(a.cfg.log_format, "json") == 0,
         .handler = mr_api_handle,
         .ctx = &api,
     };
+    mr_metrics_set_enabled(a.cfg.metrics);
     struct mr_http_server *srv = mr_http_start(&opt, &err);
     if (!srv) {
         fprintf(stderr, "memori: %s\n", err.msg);

@@ -73,6 +73,8 @@ struct mr_config {
     int hnsw_ef_search;
     bool index_int8;     /* exact scans over int8 copies, rescored in float32 */
     bool index_snapshot; /* graphs saved beside the SQLite file at stop, reused at start */
+    char *log_format;    /* "text" | "json": the access lines' form */
+    bool metrics;        /* recording of the /metrics counters (MEMORI_METRICS) */
 
     uint64_t set_mask; /* which variables were given (bit = row of the table in config.c) */
 };

@@ -2,7 +2,10 @@
  * http.h — the HTTP/1.1 server (src/http/): accepts connections, reads each
  * request one way only (strict framing: docs/security.md), enforces the size
  * limits and the deadlines, hands each complete request to one handler and
- * writes one access-log line per request on stderr.
+ * writes one access-log line per request on stderr (text or JSON lines) and
+ * records it in the metrics (metrics.h). Each answer carries an X-Request-Id:
+ * the client's when it is acceptable (mr_obs_request_id_ok), else a fresh
+ * UUID; the log line names the same id.
  *
  * The handler runs on a worker thread; many run at once. HEAD is answered by
  * the GET handler with the body left out.
@@ -10,6 +13,7 @@
 #ifndef MEMORI_HTTP_H
 #define MEMORI_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,10 +38,15 @@ const char *mr_http_query(const struct mr_http_request *req, const char *name, i
 
 struct mr_http_response {
     int status;
-    char *body;        /* malloc'd JSON or NULL; the server frees it */
-    const char *allow; /* "Allow" header for 405, or NULL */
+    char *body;               /* malloc'd JSON or NULL; the server frees it */
+    const char *content_type; /* of body; NULL: application/json */
+    const char *allow;        /* "Allow" header for 405, or NULL */
     const char *www_authenticate;
     const char *retry_after; /* "Retry-After" header, or NULL */
+    /* For the log and the metrics; left NULL/0/"" by a handler that has none. */
+    const char *route; /* the route template ("/api/memories/{memory_id}"), static; NULL: none */
+    int route_id;      /* its mr_metrics_route id; 0: unmatched */
+    char user_tag[16]; /* mr_obs_user_tag of the caller, or "" */
 };
 
 typedef void (*mr_http_handler)(void *ctx, const struct mr_http_request *req,
@@ -55,6 +64,7 @@ struct mr_http_options {
     int header_timeout_s;     /* request line + headers as a whole, from the first byte (10) */
     int body_timeout_s;       /* the whole body, from the end of the headers (30) */
     int max_connections_per_peer; /* from one client address; 0: no limit (0) */
+    bool log_json;                /* access lines as JSON objects, one a line (LOG_FORMAT=json) */
     mr_http_handler handler;
     void *ctx;
 };

@@ -149,6 +149,13 @@ void mr_index_set_ann(struct mr_index *ix, size_t threshold, size_t ef_search);
  */
 size_t mr_index_lexical_bytes(struct mr_index *ix);
 
+/* What GET /metrics reports of an index (one pass over its partitions under the read lock). */
+struct mr_index_shape {
+    size_t partitions, graphs; /* graphs: partitions searched through an HNSW graph */
+    size_t lexical_documents, lexical_bytes;
+};
+void mr_index_shape(struct mr_index *ix, struct mr_index_shape *out);
+
 /*
  * Exact scans over an int8 copy of each vector (a quarter of the bytes
  * read), the best max(4 × limit, 32) candidates rescored in float32.

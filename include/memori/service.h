@@ -98,6 +98,13 @@ struct mr_service_health {
 };
 void mr_service_health(struct mr_service *svc, struct mr_service_health *out);
 
+/*
+ * The gauges of GET /metrics (metrics.h): store and model names, and the
+ * in-process index's counts when there is one; no store query.
+ */
+struct mr_metrics_state;
+void mr_service_metrics(struct mr_service *svc, struct mr_metrics_state *out);
+
 /* Capabilities, so callers never test for a NULL index. */
 #define MR_SERVICE_SEARCHES_IN_STORE 1u /* the store's own vector index answers searches */
 unsigned mr_service_capabilities(const struct mr_service *svc);

@@ -56,6 +56,9 @@ bool api_json_body(struct api_call *c);
 /* Answers err as {"detail": msg} with its code's status; logs 5xx but 503. */
 void api_reply_error(struct api_call *c, const struct mr_err *err);
 
+/* GET /metrics: the Prometheus exposition text (handlers_ops.c). */
+void api_metrics(struct api_call *c);
+
 void api_memory_create(struct api_call *c);
 void api_memory_search(struct api_call *c);
 void api_memory_stats(struct api_call *c);

@@ -9,12 +9,14 @@
  * identity it needs, and the caller is resolved here, once, before its
  * handler runs.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_int.h"
 #include "handlers.h"
+#include "memori/metrics.h"
 #include "memori/util.h"
 
 #define MAX_SEGS 8
@@ -40,8 +42,57 @@ static const struct api_route routes[] = {
     {"POST", "/api/examples", api_example_create, API_USER},
     {"POST", "/api/context", api_context, API_USER},
     {"GET", "/health", api_health, API_ANONYMOUS},
+    {"GET", "/metrics", api_metrics, API_ANONYMOUS},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/*
+ * Each route's template as FastAPI names it, for the log and the metrics'
+ * route label: "{}" becomes the parameter the segment before it names
+ * (memories -> {memory_id}, data-sources -> {data_source_id}), so a new
+ * route gets its label without a second table.
+ */
+static char route_labels[N_ROUTES][128];
+static int route_ids[N_ROUTES];
+static pthread_once_t labels_once = PTHREAD_ONCE_INIT;
+
+static void make_labels(void)
+{
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        char *out = route_labels[i];
+        size_t o = 0, cap = sizeof route_labels[i];
+        const char *p = routes[i].pattern, *prev = "", *prev_end = "";
+        while (*p && o + 1 < cap) {
+            if (p[0] == '{' && p[1] == '}') {
+                size_t n = (size_t)(prev_end - prev);
+                /* The singular of the collection: "ies" -> "y", else a final "s" dropped. */
+                char name[64];
+                if (n >= 3 && memcmp(prev_end - 3, "ies", 3) == 0)
+                    snprintf(name, sizeof name, "%.*sy", (int)(n - 3), prev);
+                else
+                    snprintf(name, sizeof name, "%.*s", (int)(n && prev_end[-1] == 's' ? n - 1 : n),
+                             prev);
+                for (char *k = name; *k; k++)
+                    if (*k == '-')
+                        *k = '_';
+                o += (size_t)snprintf(out + o, cap - o, "{%s_id}", name);
+                if (o >= cap)
+                    o = cap - 1;
+                p += 2;
+                continue;
+            }
+            if (*p == '/' && p[1] && p[1] != '{') {
+                prev = p + 1;
+                prev_end = strchr(prev, '/');
+                if (!prev_end)
+                    prev_end = prev + strlen(prev);
+            }
+            out[o++] = *p++;
+        }
+        out[o] = '\0';
+        route_ids[i] = mr_metrics_route(route_labels[i]);
+    }
+}
 
 struct segs {
     const char *s[MAX_SEGS];
@@ -173,6 +224,7 @@ static bool identify(struct api_call *c)
     }
     c->who.user_id = c->principal.user_id;
     c->who.tenant_id = c->principal.tenant_id;
+    mr_obs_user_tag(c->who.tenant_id, c->who.user_id, c->res->user_tag);
     return true;
 }
 
@@ -237,6 +289,11 @@ void mr_api_handle(void *ctx, const struct mr_http_request *req, struct mr_http_
     char params[2][128];
     const struct api_route *route = NULL;
     int found = api_route(req->method, req->path, &route, params, allow, sizeof allow);
+    pthread_once(&labels_once, make_labels);
+    if (found == 200) {
+        res->route = route_labels[route - routes];
+        res->route_id = route_ids[route - routes];
+    }
     if (found == 404) {
         res->status = 404;
         res->body = api_encode_detail("Not Found");

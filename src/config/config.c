@@ -92,6 +92,9 @@ static const struct var vars[] = {
     {"MEMORI_HNSW_EF_SEARCH", K_INT, OFF(hnsw_ef_search), "128", 1, 10000, NULL, false},
     {"MEMORI_INDEX_INT8", K_BOOL, OFF(index_int8), "false", 0, 0, NULL, false},
     {"MEMORI_INDEX_SNAPSHOT", K_BOOL, OFF(index_snapshot), "true", 0, 0, NULL, false},
+    {"LOG_FORMAT", K_ENUM, OFF(log_format), "text", 0, 0, "text|json", false},
+    /* Off only to measure what the metrics cost (docs/perf.md); /metrics then shows zeros. */
+    {"MEMORI_METRICS", K_BOOL, OFF(metrics), "true", 0, 0, NULL, false},
 };
 #define N_VARS (sizeof vars / sizeof vars[0])
 _Static_assert(N_VARS <= 64, "set_mask has one bit per variable");

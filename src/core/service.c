@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core_int.h"
+#include "memori/metrics.h"
 
 #define DEFAULT_EMBED_BATCH 100
 #define DEFAULT_MAX_METADATA_BYTES 65536
@@ -71,6 +72,23 @@ void mr_service_health(struct mr_service *svc, struct mr_service_health *out)
     out->has_index = svc->index != NULL;
     out->indexed = svc->index ? mr_index_count(svc->index) : 0;
     out->graphs_building = svc->index ? mr_index_building(svc->index) : 0;
+}
+
+void mr_service_metrics(struct mr_service *svc, struct mr_metrics_state *out)
+{
+    out->store = svc->store->ops->name;
+    out->embedding_model = mr_embed_name(svc->embedder);
+    out->has_index = svc->index != NULL;
+    if (!svc->index)
+        return;
+    struct mr_index_shape shape;
+    mr_index_shape(svc->index, &shape);
+    out->memories = mr_index_count(svc->index);
+    out->partitions = shape.partitions;
+    out->graphs_built = shape.graphs;
+    out->graphs_building = mr_index_building(svc->index);
+    out->lexical_documents = shape.lexical_documents;
+    out->lexical_bytes = shape.lexical_bytes;
 }
 
 void core_trace_end(const struct mr_service *svc, const struct core_trace *t, const char *op,

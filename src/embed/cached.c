@@ -1,7 +1,8 @@
 /*
  * cached.c — the caching embedder: L1 (in-process) → L2 (shared) → the
  * provider, filling the levels it missed. A cache that fails is skipped and
- * logged once per outage; the request goes on to the next level.
+ * logged once per outage; the request goes on to the next level. Without
+ * a level it only counts the provider's calls (metrics.h).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdatomic.h>
@@ -10,6 +11,8 @@
 #include <string.h>
 
 #include "memori/cache.h"
+#include "memori/clock.h"
+#include "memori/metrics.h"
 #include "memori/util.h"
 
 struct cached {
@@ -112,6 +115,13 @@ static int c_embed(struct mr_embedder *e, const char *const *texts, const size_t
                    float *out, struct mr_err *err)
 {
     struct cached *ce = (struct cached *)e;
+    if (!ce->l1 && !ce->l2) {
+        /* No level: only the provider's calls counted for the metrics (main.c always wraps). */
+        int64_t t0 = mr_monotonic_us();
+        int rc = mr_embed_batch(ce->inner, texts, lens, n, out, err);
+        mr_metrics_embed_call(mr_monotonic_us() - t0, rc != 0);
+        return rc;
+    }
     size_t dim = mr_embed_dim(ce->inner);
     const char *model = mr_embed_name(ce->inner);
     struct mr_cache_key *keys = mr_xmalloc(n * sizeof *keys);
@@ -119,14 +129,24 @@ static int c_embed(struct mr_embedder *e, const char *const *texts, const size_t
          *in_l2 = mr_xcalloc(n, sizeof *in_l2);
     for (size_t i = 0; i < n; i++)
         keys[i] = mr_cache_key_of(model, dim, texts[i], lens[i]);
+    size_t hits = 0;
     if (ce->l1) {
         lookup(ce, ce->l1, keys, n, dim, out, found);
         memcpy(in_l1, found, n * sizeof *found);
+        for (size_t i = 0; i < n; i++)
+            hits += in_l1[i];
+        mr_metrics_add(MR_M_CACHE_HIT_MEMORY, hits);
+        mr_metrics_add(MR_M_CACHE_MISS_MEMORY, n - hits);
     }
     if (ce->l2) {
+        size_t asked = n - hits, l2_hits = 0;
         lookup(ce, ce->l2, keys, n, dim, out, found);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             in_l2[i] = found[i] && !in_l1[i];
+            l2_hits += in_l2[i];
+        }
+        mr_metrics_add(MR_M_CACHE_HIT_REDIS, l2_hits);
+        mr_metrics_add(MR_M_CACHE_MISS_REDIS, asked - l2_hits);
     }
     /* The provider embeds what no level had, in one batch call. */
     size_t m = 0;
@@ -143,7 +163,9 @@ static int c_embed(struct mr_embedder *e, const char *const *texts, const size_t
                 idx[j++] = i;
             }
         float *v = mr_xmalloc(m * dim * sizeof *v);
+        int64_t t0 = mr_monotonic_us();
         rc = mr_embed_batch(ce->inner, t, l, m, v, err);
+        mr_metrics_embed_call(mr_monotonic_us() - t0, rc != 0);
         if (rc == 0)
             for (j = 0; j < m; j++)
                 memcpy(out + idx[j] * dim, v + j * dim, dim * sizeof(float));

@@ -35,6 +35,7 @@
 #include "http_int.h"
 #include "memori/clock.h"
 #include "memori/http.h"
+#include "memori/metrics.h"
 #include "memori/util.h"
 
 enum phase { PH_IDLE, PH_HEAD, PH_BODY, PH_HANDLER, PH_WRITE, PH_LINGER };
@@ -102,6 +103,11 @@ struct conn {
     size_t out_len, out_body_len, out_off; /* out_off counts over both */
     bool close_after, logged;
     int status;
+    /* for the log line and the metrics */
+    char request_id[MR_REQUEST_ID_MAX + 1];
+    const char *route;
+    int route_id;
+    char user_tag[16];
     bool closed;         /* its fd is closed; freed at the end of the loop's round */
     struct conn *q_next; /* worker queue, answers back, or closed ones */
 };
@@ -252,6 +258,19 @@ static void reset_request(struct conn *c)
     c->is_head = c->close_after = c->logged = false;
     c->status = 0;
     c->started_us = 0;
+    c->request_id[0] = c->user_tag[0] = '\0';
+    c->route = NULL;
+    c->route_id = 0;
+}
+
+/* The client's X-Request-Id when it is acceptable, else a fresh UUID (v4). */
+static void take_request_id(struct conn *c)
+{
+    const char *id = c->head.method ? mr_http_head_field(&c->head, "X-Request-Id") : NULL;
+    if (mr_obs_request_id_ok(id))
+        snprintf(c->request_id, sizeof c->request_id, "%s", id);
+    else
+        mr_uuid_v4(c->request_id);
 }
 
 static void end_in_flight(struct conn *c)
@@ -262,20 +281,69 @@ static void end_in_flight(struct conn *c)
     }
 }
 
-/* One line a request, with the client's bytes escaped (no forged lines, no terminal codes). */
+/*
+ * s for a JSON string: log-escaped first (printable ASCII, other bytes as
+ * \xNN), then '"' and '\' escaped, so a JSON line decodes to what the text
+ * line shows.
+ */
+static char *json_escape(const char *s, char *out, size_t cap)
+{
+    char tmp[1024];
+    mr_http_log_escape(s, strlen(s), tmp, sizeof tmp < cap / 2 ? sizeof tmp : cap / 2);
+    size_t o = 0;
+    for (const char *p = tmp; *p && o + 3 < cap; p++) {
+        if (*p == '"' || *p == '\\')
+            out[o++] = '\\';
+        out[o++] = *p;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/*
+ * One line a request, with the client's bytes escaped (no forged lines, no
+ * terminal codes): method, path, status, duration, then the route template,
+ * the caller's tag (never the id) and the request id. Never bodies, query
+ * strings or headers, which hold users' memories and credentials. The
+ * request is counted in the metrics here too, once, as it is logged once.
+ */
 static void log_access(struct conn *c, bool aborted)
 {
     if (!c->head.method && !c->status)
         return; /* nothing was asked (an idle or dropped connection) */
-    char method[4 * MR_HTTP_MAX_METHOD + 8], path[1024];
     const char *m = c->head.method ? c->head.method : "-";
     const char *p = c->path ? c->path : c->head.target ? c->head.target : "-";
+    const char *route = c->route ? c->route : "unmatched";
+    const char *user = c->user_tag[0] ? c->user_tag : "-";
+    if (!c->request_id[0])
+        take_request_id(c);
+    long long us = (long long)(mr_monotonic_us() - c->started_us);
+    if (c->status)
+        mr_metrics_http(c->route_id, c->head.method ? c->head.method : "", c->status, us);
+    if (c->srv->opt.log_json) {
+        char method[8 * MR_HTTP_MAX_METHOD + 8], path[2048], rid[4 * MR_REQUEST_ID_MAX + 8];
+        char when[40];
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        size_t k = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(when + k, sizeof when - k, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+        fprintf(stderr,
+                "{\"time\":\"%s\",\"type\":\"access\",\"method\":\"%s\",\"path\":\"%s\","
+                "\"route\":\"%s\",\"status\":%d,\"duration_ms\":%.3f,\"user\":\"%s\","
+                "\"request_id\":\"%s\",\"aborted\":%s}\n",
+                when, json_escape(m, method, sizeof method), json_escape(p, path, sizeof path),
+                route, c->status, (double)us / 1000.0, user,
+                json_escape(c->request_id, rid, sizeof rid), aborted ? "true" : "false");
+        return;
+    }
+    char method[4 * MR_HTTP_MAX_METHOD + 8], path[1024], rid[4 * MR_REQUEST_ID_MAX + 8];
     mr_http_log_escape(m, strlen(m), method, sizeof method);
     mr_http_log_escape(p, strlen(p), path, sizeof path);
-    long long us = (long long)(mr_monotonic_us() - c->started_us);
-    /* Method, path, status and duration; never bodies, which hold users' memories. */
-    fprintf(stderr, "access %s %s %d %lldus%s\n", method, path, c->status, us,
-            aborted ? " (aborted)" : "");
+    mr_http_log_escape(c->request_id, strlen(c->request_id), rid, sizeof rid);
+    fprintf(stderr, "access %s %s %d %lldus route=%s user=%s request_id=%s%s\n", method, path,
+            c->status, us, route, user, rid, aborted ? " (aborted)" : "");
 }
 
 /* Closes c now (never one a worker holds); its memory goes at the end of the round. */
@@ -349,19 +417,23 @@ static void format_response(struct conn *c, int status, char *body, size_t len,
     const char *allow = extra ? extra->allow : NULL;
     const char *www_authenticate = extra ? extra->www_authenticate : NULL;
     const char *retry_after = extra ? extra->retry_after : NULL;
+    const char *content_type = extra ? extra->content_type : NULL;
     c->close_after = close || !c->keep_alive || atomic_load(&c->srv->stopping);
     c->status = status;
     char date[64];
     http_date(date, sizeof date);
-    size_t cap = 256 + (allow ? strlen(allow) : 0) +
-                 (www_authenticate ? strlen(www_authenticate) : 0) +
+    if (!c->request_id[0])
+        take_request_id(c);
+    size_t cap = 256 + sizeof c->request_id + (content_type ? strlen(content_type) : 0) +
+                 (allow ? strlen(allow) : 0) + (www_authenticate ? strlen(www_authenticate) : 0) +
                  (retry_after ? strlen(retry_after) : 0);
     c->out = mr_xmalloc(cap);
     int o = snprintf(c->out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, mr_http_reason(status),
                      date);
     if (status != 204 && status != 304) {
         if (body)
-            o += snprintf(c->out + o, cap - (size_t)o, "Content-Type: application/json\r\n");
+            o += snprintf(c->out + o, cap - (size_t)o, "Content-Type: %s\r\n",
+                          content_type ? content_type : "application/json");
         o += snprintf(c->out + o, cap - (size_t)o, "Content-Length: %zu\r\n", len);
     }
     if (allow)
@@ -370,6 +442,7 @@ static void format_response(struct conn *c, int status, char *body, size_t len,
         o += snprintf(c->out + o, cap - (size_t)o, "WWW-Authenticate: %s\r\n", www_authenticate);
     if (retry_after)
         o += snprintf(c->out + o, cap - (size_t)o, "Retry-After: %s\r\n", retry_after);
+    o += snprintf(c->out + o, cap - (size_t)o, "X-Request-Id: %s\r\n", c->request_id);
     if (c->close_after)
         o += snprintf(c->out + o, cap - (size_t)o, "Connection: close\r\n");
     else if (c->head.minor == 0)
@@ -515,6 +588,7 @@ static bool start_request(struct conn *c, size_t end)
     int st = mr_http_parse_head(c->head_buf, len, &c->head, &detail);
     if (st)
         return answer_error(c, st, detail);
+    take_request_id(c);
     c->path = mr_xmalloc(strlen(c->head.target) + 1);
     st = mr_http_decode_path(c->head.target, c->path, &detail);
     c->is_head = strcmp(c->head.method, "HEAD") == 0;
@@ -892,8 +966,12 @@ static void *worker_main(void *arg)
         };
         if (c->body)
             c->body[c->body_len] = '\0';
-        struct mr_http_response res = {500, NULL, NULL, NULL, NULL};
+        struct mr_http_response res = {.status = 500};
         srv->opt.handler(srv->opt.ctx, &req, &res);
+        c->route = res.route;
+        c->route_id = res.route_id;
+        memcpy(c->user_tag, res.user_tag, sizeof c->user_tag);
+        c->user_tag[sizeof c->user_tag - 1] = '\0';
         format_response(c, res.status, res.body, res.body ? strlen(res.body) : 0, &res, false,
                         true);
         /*

@@ -108,6 +108,25 @@ size_t mr_index_lexical_bytes(struct mr_index *base)
     return b;
 }
 
+void mr_index_shape(struct mr_index *base, struct mr_index_shape *out)
+{
+    struct ix *ix = ix_of(base);
+    *out = (struct mr_index_shape){0};
+    pthread_rwlock_rdlock(&ix->lock);
+    for (size_t i = 0; i < ix->parts_cap; i++) {
+        const struct ix_part *p = ix->parts[i];
+        if (!p)
+            continue;
+        uint64_t docs = 0, total_len = 0;
+        mr_lex_index_stats(p->lex, &docs, &total_len);
+        out->partitions++;
+        out->graphs += p->graph != NULL;
+        out->lexical_documents += (size_t)docs;
+        out->lexical_bytes += mr_lex_index_bytes(p->lex);
+    }
+    pthread_rwlock_unlock(&ix->lock);
+}
+
 static size_t op_count(struct mr_index *base)
 {
     struct ix *ix = ix_of(base);

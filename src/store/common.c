@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memori/metrics.h"
 #include "store_int.h"
 
 int store_model_matches(const char *where, const char *have_model, const char *have_dim,
@@ -44,6 +45,7 @@ int store_db_error(struct mr_err *err, int code, const char *backend, const char
     }
     line[n] = '\0';
     fprintf(stderr, "memori: %s error while %s: %s\n", backend, what, line);
+    mr_metrics_add(MR_M_STORE_ERRORS, 1);
     return mr_err_set(err, code, "database error while %s: %s", what, reason);
 }
 
