@@ -2,20 +2,19 @@
  * lite.c — SQLite DDL and examples through SQLite itself: a scratch
  * in-memory database per import (and one per schema for examples, made on
  * first use), guarded by an authorizer that admits schema statements only.
- * The SQL module's only user of sqlite3.h (the store's SQLite code is
- * separate: src/store/); where this moves behind the store's wrapper is the
- * coordinator's call (docs/sql.md).
+ * The SQL module's only user of SQLite (the store's SQLite code is
+ * separate: src/store/); both reach sqlite3.h through src/util/sqlite_lib.h.
  *
  * Also our SQLite fingerprint (libpg_query's is PostgreSQL's grammar only):
  * SQLite's own tokens, normalised and hashed (docs/sql.md).
  */
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "../util/sqlite_lib.h"
 #include "memori/util.h"
 #include "sql_int.h"
 

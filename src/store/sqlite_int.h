@@ -10,16 +10,17 @@
  *                    errors
  *   sqlite_ops.c     the statements and the operations on them
  *
- * This is the only header that includes sqlite3.h (tests aside): the rest of
- * memori sees store.h and our types only.
+ * The store's only header that reaches sqlite3.h (through
+ * src/util/sqlite_lib.h, which the SQL module's scratch databases share;
+ * tests aside): the rest of memori sees store.h and our types only.
  */
 #ifndef MEMORI_STORE_SQLITE_INT_H
 #define MEMORI_STORE_SQLITE_INT_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 
+#include "../util/sqlite_lib.h"
 #include "memori/store.h"
 #include "store_int.h"
 
