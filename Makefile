@@ -54,9 +54,36 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all run test bench clean distclean deps deps-check test-deps-check bench-deps-check \
-	format format-check model fuzz
+	format format-check model fuzz docs npm
 .SECONDARY:
-all: deps-check $(BUILD)/memori $(MODEL)
+all: deps-check $(BUILD)/memori $(MODEL) docs
+
+# GET /docs: npm's swagger-ui-dist (and playwright-core, for the browser test) pinned by
+# package-lock.json, installed with `npm ci` into build/npm (scripts stay off: swagger-ui-dist's
+# @scarf/scarf would only report the install), then Swagger UI's two files and ours (web/)
+# copied beside the binary, where `memori serve` looks (MEMORI_DOCS_DIR overrides).
+NPM_DIR := build/npm
+NPM_STAMP := $(NPM_DIR)/node_modules/.package-lock.json
+DOCS_DIR := $(BUILD)/docs
+DOCS_FILES := $(DOCS_DIR)/index.html $(DOCS_DIR)/init.js $(DOCS_DIR)/swagger-ui.css \
+	$(DOCS_DIR)/swagger-ui-bundle.js
+
+docs: $(DOCS_FILES)
+npm: $(NPM_STAMP)
+
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || scripts/install-deps.sh
+	@mkdir -p $(NPM_DIR)
+	cp package.json package-lock.json $(NPM_DIR)/
+	cd $(NPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+$(DOCS_DIR)/%: web/%
+	@mkdir -p $(@D)
+	cp $< $@
+
+$(DOCS_DIR)/swagger-ui%: $(NPM_STAMP)
+	@mkdir -p $(@D)
+	cp $(NPM_DIR)/node_modules/swagger-ui-dist/swagger-ui$* $@
 
 # Installs missing Debian packages (build and tests) once; a stamp avoids re-checking.
 deps-check:

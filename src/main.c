@@ -253,8 +253,29 @@ static void save_snapshot(struct app *a)
     free(snap);
 }
 
+/*
+ * GET /docs' files: MEMORI_DOCS_DIR, else "docs" beside this binary (where
+ * make copies Swagger UI: build/docs). Into buf; NULL when neither is known.
+ */
+static const char *docs_dir(char *buf, size_t cap)
+{
+    const char *env = getenv("MEMORI_DOCS_DIR");
+    if (env && *env)
+        return env;
+    ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n <= 0 || (size_t)n >= cap - 6)
+        return NULL;
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return NULL;
+    snprintf(slash + 1, cap - (size_t)(slash + 1 - buf), "docs");
+    return buf;
+}
+
 static int cmd_serve(const char *env_file)
 {
+    char docs[4096];
     struct app a = {0};
     struct mr_err err = {0};
     int rc = load_config(&a, env_file);
@@ -299,8 +320,15 @@ static int cmd_serve(const char *env_file)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct mr_api api = {a.svc, MEMORI_VERSION, &a.auth, (size_t)a.cfg.max_list_items,
-                         a.cfg.max_response_bytes};
+    struct mr_api api = {a.svc,
+                         MEMORI_VERSION,
+                         &a.auth,
+                         (size_t)a.cfg.max_list_items,
+                         a.cfg.max_response_bytes,
+                         docs_dir(docs, sizeof docs)};
+    /* Generated once, before the first request: it is static (openapi.c). */
+    if (!mr_api_openapi(&api))
+        fprintf(stderr, "memori: the OpenAPI document could not be built\n");
     struct mr_http_options opt = {
         .host = a.cfg.host,
         .port = a.cfg.port,

@@ -21,7 +21,19 @@ struct mr_api {
      * before its answer passes this and says "truncated": true (0: no bound).
      */
     size_t max_response_bytes;
+    /*
+     * Where GET /docs finds Swagger UI's files (MEMORI_DOCS_DIR; main.c's
+     * default: "docs" beside the binary, where make copies them). NULL: /docs is 404.
+     */
+    const char *docs_dir;
 };
+
+/*
+ * GET /openapi.json's document (OpenAPI 3.1, compact JSON), generated from
+ * the route and field tables: built on the first call (serve calls it at
+ * start-up), the same static text after. NULL only when it cannot be built.
+ */
+const char *mr_api_openapi(const struct mr_api *api);
 
 /* The mr_http_handler of the API; ctx is a struct mr_api. */
 void mr_api_handle(void *ctx, const struct mr_http_request *req, struct mr_http_response *res);

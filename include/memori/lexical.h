@@ -114,8 +114,8 @@ double mr_lex_normalise(double bm25, double max);
  * (document count, total length, df) are exact after every call; removed
  * documents' postings are skipped and reclaimed in batches.
  *
- * Memory: about 14 bytes per distinct term of each document plus ~50 bytes
- * per document and the vocabulary (mr_lex_index_bytes; docs/ranking.md has
+ * Memory: about 14 bytes per distinct term of each document plus ~60 bytes
+ * per document and the vocabulary (mr_lex_index_bytes; docs/perf.md has
  * the measurement at 10 k and 100 k documents).
  *
  * Thread-safety: none inside. The caller (the vector index's partition)
@@ -161,8 +161,9 @@ struct mr_lex_hit {
 
 /*
  * The best `limit` documents holding at least one of q's terms and accepted
- * by accept (NULL accepts all; called only for documents that would enter
- * the current top `limit`), best first, ties by lower id, into out (room for
+ * by accept (NULL accepts all; asked first of the unfiltered top `limit`
+ * only, and when it drops one of them, of the documents that would enter
+ * the current top `limit` in a second pass), best first, ties by lower id, into out (room for
  * limit hits). Returns how many were written (0 for a query without terms).
  * *out_max (if not NULL) receives the query's normaliser.
  */

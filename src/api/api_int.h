@@ -144,30 +144,30 @@ void api_example_free(struct api_example *r);
 
 /* ---- the validators of codec.c, for the other codecs ---- */
 
+struct api_field; /* fields.h */
+
 /*
- * A body being validated field by field, as codec.c validates its own
- * (pydantic v2's lax mode, FastAPI's messages and loc paths). Fields not
- * asked for are ignored, as pydantic ignores extra fields.
+ * A body being validated field by field against fields.h's descriptions,
+ * as codec.c validates its own (pydantic v2's lax mode, FastAPI's messages
+ * and loc paths). Fields not asked for are ignored, as pydantic ignores
+ * extra fields.
  */
-struct api_fields {
+struct api_body {
     struct mr_json *errors; /* the errors so far */
     struct mr_json *obj;    /* the body object */
     size_t max_items;
 };
 
 /* Parses body as a JSON object: the document (the caller frees it), or NULL and the 422. */
-struct mr_json *api_fields_begin(const char *body, size_t len, size_t max_items,
-                                 struct api_fields *out, char **out_err);
-/* Each: 1 decoded, 0 absent (or null where allowed), -1 an error recorded. */
-int api_fields_string(struct api_fields *f, const char *name, bool required, size_t min_chars,
-                      size_t max_chars, const char **out, size_t *out_len);
-/* An optional integer in lo..hi; nullable: null is as absent. */
-int api_fields_int(struct api_fields *f, const char *name, bool nullable, long long lo,
-                   long long hi, long long *out);
-/* A nullable UUID. */
-int api_fields_uuid(struct api_fields *f, const char *name, char out[MR_UUID_LEN]);
+struct mr_json *api_body_begin(const char *body, size_t len, size_t max_items, struct api_body *out,
+                               char **out_err);
+/* Each: 1 decoded, 0 absent (or null where f allows it), -1 an error recorded. */
+int api_body_string(struct api_body *b, const struct api_field *f, const char **out,
+                    size_t *out_len);
+int api_body_int(struct api_body *b, const struct api_field *f, long long *out);
+int api_body_uuid(struct api_body *b, const struct api_field *f, char out[MR_UUID_LEN]);
 /* 0 when no error was recorded, else MR_EVALIDATION and *out_err the 422 body. */
-int api_fields_finish(struct api_fields *f, char **out_err);
+int api_body_finish(struct api_body *b, char **out_err);
 
 /* ---- POST /api/context (DESIGN.md §10; codec_context.c) ---- */
 

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "api_int.h"
+#include "fields.h"
 #include "memori/clock.h"
 #include "memori/util.h"
 #include "memori/fusion.h"
@@ -23,7 +24,7 @@ struct v {
     size_t max_items;       /* longest accepted list */
 };
 
-#define MAX_METADATA_DEPTH 32
+#define MAX_METADATA_DEPTH API_MAX_METADATA_DEPTH
 
 static void add_err(struct v *v, const char *field, int64_t index, const char *type,
                     const char *msg, struct mr_json *input, struct mr_json *ctx)
@@ -120,27 +121,27 @@ static struct mr_json *field(struct v *v, const char *name, bool *is_null)
     return x;
 }
 
-enum presence { REQUIRED, OPTIONAL, NULLABLE };
-
-/* Looks a field up under its presence rule; returns NULL when there is nothing to decode. */
-static struct mr_json *lookup(struct v *v, const char *name, enum presence p)
+/* Looks a field up under its presence rule (fields.h); returns NULL when there is nothing to
+ * decode. */
+static struct mr_json *lookup(struct v *v, const char *name, enum api_presence p)
 {
     bool is_null;
     struct mr_json *x = field(v, name, &is_null);
     if (!x) {
-        if (p == REQUIRED)
+        if (p == API_REQUIRED)
             add_err(v, name, -1, "missing", "Field required", v->obj, NULL);
         return NULL;
     }
-    if (is_null && p == NULLABLE)
+    if (is_null && p == API_NULLABLE)
         return NULL;
     return x;
 }
 
-static int get_string(struct v *v, const char *name, enum presence p, size_t min_chars,
-                      size_t max_chars, const char **out, size_t *out_len)
+static int get_string(struct v *v, const struct api_field *f, const char **out, size_t *out_len)
 {
-    struct mr_json *x = lookup(v, name, p);
+    const char *name = f->name;
+    size_t min_chars = (size_t)f->min, max_chars = (size_t)f->max;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     if (!mr_json_is_string(x)) {
@@ -363,10 +364,11 @@ static int as_number(struct mr_json *x, double *out, bool *parse_error)
     return -1;
 }
 
-static int get_float(struct v *v, const char *name, enum presence p, double lo, double hi,
-                     double *out)
+static int get_float(struct v *v, const struct api_field *f, double *out)
 {
-    struct mr_json *x = lookup(v, name, p);
+    const char *name = f->name;
+    double lo = f->fmin, hi = f->fmax;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     double d;
@@ -398,10 +400,11 @@ static int get_float(struct v *v, const char *name, enum presence p, double lo, 
 }
 
 /* An integer within lo..hi, exact over all of int64 (no double in between). */
-static int get_int(struct v *v, const char *name, enum presence p, long long lo, long long hi,
-                   long long *out)
+static int get_int(struct v *v, const struct api_field *f, long long *out)
 {
-    struct mr_json *x = lookup(v, name, p);
+    const char *name = f->name;
+    long long lo = f->min, hi = f->max;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     int64_t i = 0;
@@ -459,9 +462,10 @@ static int get_int(struct v *v, const char *name, enum presence p, long long lo,
     return 1;
 }
 
-static int get_bool(struct v *v, const char *name, enum presence p, bool *out)
+static int get_bool(struct v *v, const struct api_field *f, bool *out)
 {
-    struct mr_json *x = lookup(v, name, p);
+    const char *name = f->name;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     if (mr_json_is_bool(x)) {
@@ -481,9 +485,10 @@ static int get_bool(struct v *v, const char *name, enum presence p, bool *out)
     return -1;
 }
 
-static int get_uuid(struct v *v, const char *name, enum presence p, char out[MR_UUID_LEN])
+static int get_uuid(struct v *v, const struct api_field *f, char out[MR_UUID_LEN])
 {
-    struct mr_json *x = lookup(v, name, p);
+    const char *name = f->name;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     if (!mr_json_is_string(x)) {
@@ -516,9 +521,10 @@ static int check_type(struct v *v, const char *name, int64_t index, struct mr_js
     return -1;
 }
 
-static int get_type(struct v *v, const char *name, enum presence p, enum mr_memory_type *out)
+static int get_type(struct v *v, const struct api_field *f, enum mr_memory_type *out)
 {
-    struct mr_json *x = lookup(v, name, p);
+    const char *name = f->name;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     return check_type(v, name, -1, x, out) == 0 ? 1 : -1;
@@ -528,9 +534,10 @@ static const char MODE_EXPECTED[] = "'hybrid', 'semantic' or 'lexical'";
 
 /* The search mode, an enum as pydantic checks one: anything but the three strings, null included.
  */
-static int get_mode(struct v *v, const char *name, enum mr_search_mode *out)
+static int get_mode(struct v *v, const struct api_field *f, enum mr_search_mode *out)
 {
-    struct mr_json *x = lookup(v, name, OPTIONAL);
+    const char *name = f->name;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     if (mr_json_is_string(x) &&
@@ -542,9 +549,10 @@ static int get_mode(struct v *v, const char *name, enum mr_search_mode *out)
     return -1;
 }
 
-static int get_strv(struct v *v, const char *name, enum presence p, struct mr_strv *out)
+static int get_strv(struct v *v, const struct api_field *f, struct mr_strv *out)
 {
-    struct mr_json *x = lookup(v, name, p);
+    const char *name = f->name;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     if (!mr_json_is_array(x)) {
@@ -573,9 +581,10 @@ static int get_strv(struct v *v, const char *name, enum presence p, struct mr_st
 }
 
 /* A JSON object field, returned as compact text the caller frees. */
-static int get_object(struct v *v, const char *name, enum presence p, char **out)
+static int get_object(struct v *v, const struct api_field *f, char **out)
 {
-    struct mr_json *x = lookup(v, name, p);
+    const char *name = f->name;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     if (!mr_json_is_object(x)) {
@@ -591,9 +600,10 @@ static int get_object(struct v *v, const char *name, enum presence p, char **out
     return *out ? 1 : -1;
 }
 
-static int get_datetime(struct v *v, const char *name, enum presence p, int64_t *out)
+static int get_datetime(struct v *v, const struct api_field *f, int64_t *out)
 {
-    struct mr_json *x = lookup(v, name, p);
+    const char *name = f->name;
+    struct mr_json *x = lookup(v, name, f->presence);
     if (!x)
         return 0;
     if (mr_json_is_number(x) && isfinite(mr_json_number_value(x)) &&
@@ -622,6 +632,7 @@ static struct v start(struct mr_json *doc, size_t max_items)
 int api_decode_memory_create(const char *body, size_t len, struct api_memory_create *out,
                              size_t max_items, char **out_err)
 {
+    const struct api_field *mc = api_memory_create_fields;
     memset(out, 0, sizeof *out);
     struct mr_json *doc = parse_body(body, len, out_err);
     if (!doc)
@@ -631,15 +642,15 @@ int api_decode_memory_create(const char *body, size_t len, struct api_memory_cre
     struct mr_memory_create *in = &out->in;
     in->importance_score = 0.5;
     in->expires_at = MR_NO_TIME;
-    get_string(&v, "content", REQUIRED, 1, 10000, &in->content, &in->content_len);
-    get_type(&v, "memory_type", REQUIRED, &in->memory_type);
-    get_uuid(&v, "conversation_id", REQUIRED, in->conversation_id);
-    get_float(&v, "importance_score", OPTIONAL, 0.0, 1.0, &in->importance_score);
-    get_strv(&v, "context_tags", OPTIONAL, &out->tags);
-    get_strv(&v, "related_entities", OPTIONAL, &out->entities);
-    get_object(&v, "metadata", OPTIONAL, &out->metadata);
-    get_datetime(&v, "expires_at", NULLABLE, &in->expires_at);
-    get_bool(&v, "shared", OPTIONAL, &in->shared);
+    get_string(&v, &mc[MC_CONTENT], &in->content, &in->content_len);
+    get_type(&v, &mc[MC_MEMORY_TYPE], &in->memory_type);
+    get_uuid(&v, &mc[MC_CONVERSATION_ID], in->conversation_id);
+    get_float(&v, &mc[MC_IMPORTANCE], &in->importance_score);
+    get_strv(&v, &mc[MC_TAGS], &out->tags);
+    get_strv(&v, &mc[MC_ENTITIES], &out->entities);
+    get_object(&v, &mc[MC_METADATA], &out->metadata);
+    get_datetime(&v, &mc[MC_EXPIRES_AT], &in->expires_at);
+    get_bool(&v, &mc[MC_SHARED], &in->shared);
     in->context_tags = &out->tags;
     in->related_entities = &out->entities;
     in->metadata = out->metadata;
@@ -658,6 +669,7 @@ void api_memory_create_free(struct api_memory_create *r)
 int api_decode_memory_patch(const char *body, size_t len, struct api_memory_patch *out,
                             size_t max_items, char **out_err)
 {
+    const struct api_field *mp = api_memory_patch_fields;
     memset(out, 0, sizeof *out);
     struct mr_json *doc = parse_body(body, len, out_err);
     if (!doc)
@@ -665,14 +677,13 @@ int api_decode_memory_patch(const char *body, size_t len, struct api_memory_patc
     out->doc = doc;
     struct v v = start(doc, max_items);
     struct mr_memory_patch *in = &out->in;
-    get_string(&v, "content", NULLABLE, 1, 10000, &in->content, &in->content_len);
-    in->has_importance =
-        get_float(&v, "importance_score", NULLABLE, 0.0, 1.0, &in->importance_score) > 0;
-    if (get_strv(&v, "context_tags", NULLABLE, &out->tags) > 0)
+    get_string(&v, &mp[MP_CONTENT], &in->content, &in->content_len);
+    in->has_importance = get_float(&v, &mp[MP_IMPORTANCE], &in->importance_score) > 0;
+    if (get_strv(&v, &mp[MP_TAGS], &out->tags) > 0)
         in->context_tags = &out->tags;
-    get_object(&v, "metadata", NULLABLE, &out->metadata);
+    get_object(&v, &mp[MP_METADATA], &out->metadata);
     in->metadata = out->metadata;
-    in->has_shared = get_bool(&v, "shared", NULLABLE, &in->shared) > 0;
+    in->has_shared = get_bool(&v, &mp[MP_SHARED], &in->shared) > 0;
     return finish(&v, out_err);
 }
 
@@ -687,6 +698,7 @@ void api_memory_patch_free(struct api_memory_patch *r)
 int api_decode_search(const char *body, size_t len, struct api_search *out, size_t max_items,
                       char **out_err)
 {
+    const struct api_field *ms = api_search_fields;
     memset(out, 0, sizeof *out);
     struct mr_json *doc = parse_body(body, len, out_err);
     if (!doc)
@@ -694,15 +706,14 @@ int api_decode_search(const char *body, size_t len, struct api_search *out, size
     out->doc = doc;
     struct v v = start(doc, max_items);
     struct mr_search *in = &out->in;
-    get_string(&v, "query", REQUIRED, 1, 1000, &in->query, &in->query_len);
-    if (get_uuid(&v, "conversation_id", NULLABLE, out->conversation_id) > 0)
+    get_string(&v, &ms[MS_QUERY], &in->query, &in->query_len);
+    if (get_uuid(&v, &ms[MS_CONVERSATION_ID], out->conversation_id) > 0)
         in->conversation_id = out->conversation_id;
     long long limit = 0;
-    if (get_int(&v, "limit", OPTIONAL, 1, 100, &limit) > 0)
+    if (get_int(&v, &ms[MS_LIMIT], &limit) > 0)
         in->limit = (size_t)limit;
-    in->has_min_similarity =
-        get_float(&v, "min_similarity", NULLABLE, 0.0, 1.0, &in->min_similarity) > 0;
-    struct mr_json *types = lookup(&v, "memory_types", NULLABLE);
+    in->has_min_similarity = get_float(&v, &ms[MS_MIN_SIMILARITY], &in->min_similarity) > 0;
+    struct mr_json *types = lookup(&v, ms[MS_MEMORY_TYPES].name, ms[MS_MEMORY_TYPES].presence);
     if (types && mr_json_is_array(types) && mr_json_size(types) > v.max_items) {
         add_err(&v, "memory_types", -1, "too_long", "List is too long", mr_json_null(), NULL);
     } else if (types && !mr_json_is_array(types)) {
@@ -715,8 +726,8 @@ int api_decode_search(const char *body, size_t len, struct api_search *out, size
         }
         /* An empty list filters nothing, as the reference's `if memory_types:`. */
     }
-    get_bool(&v, "include_archived", OPTIONAL, &in->include_archived);
-    get_mode(&v, "mode", &in->mode);
+    get_bool(&v, &ms[MS_INCLUDE_ARCHIVED], &in->include_archived);
+    get_mode(&v, &ms[MS_MODE], &in->mode);
     return finish(&v, out_err);
 }
 
@@ -730,6 +741,7 @@ int api_decode_conversation_create(const char *body, size_t len,
                                    struct api_conversation_create *out, size_t max_items,
                                    char **out_err)
 {
+    const struct api_field *cc = api_conversation_create_fields;
     memset(out, 0, sizeof *out);
     /* An empty body is allowed here: every field has a default. */
     struct mr_json *doc = len == 0 ? mr_json_object() : parse_body(body, len, out_err);
@@ -738,19 +750,19 @@ int api_decode_conversation_create(const char *body, size_t len,
     out->doc = doc;
     struct v v = start(doc, max_items);
     struct mr_conversation_create *in = &out->in;
-    in->has_conversation_id = get_uuid(&v, "conversation_id", NULLABLE, in->conversation_id) > 0;
+    in->has_conversation_id = get_uuid(&v, &cc[CC_CONVERSATION_ID], in->conversation_id) > 0;
     const char *title = NULL;
     size_t tl;
-    if (get_string(&v, "title", NULLABLE, 0, 500, &title, &tl) > 0)
+    if (get_string(&v, &cc[CC_TITLE], &title, &tl) > 0)
         in->title = title;
     long long ds;
-    if (get_int(&v, "data_source_id", NULLABLE, INT64_MIN, INT64_MAX, &ds) > 0) {
+    if (get_int(&v, &cc[CC_DATA_SOURCE_ID], &ds) > 0) {
         in->has_data_source_id = true;
         in->data_source_id = ds;
     }
-    get_object(&v, "metadata", OPTIONAL, &out->metadata);
+    get_object(&v, &cc[CC_METADATA], &out->metadata);
     in->metadata = out->metadata;
-    in->has_is_active = get_bool(&v, "is_active", OPTIONAL, &in->is_active) > 0;
+    in->has_is_active = get_bool(&v, &cc[CC_IS_ACTIVE], &in->is_active) > 0;
     return finish(&v, out_err);
 }
 
@@ -764,6 +776,7 @@ void api_conversation_create_free(struct api_conversation_create *r)
 int api_decode_conversation_patch(const char *body, size_t len, struct api_conversation_patch *out,
                                   size_t max_items, char **out_err)
 {
+    const struct api_field *cp = api_conversation_patch_fields;
     memset(out, 0, sizeof *out);
     struct mr_json *doc = parse_body(body, len, out_err);
     if (!doc)
@@ -772,22 +785,21 @@ int api_decode_conversation_patch(const char *body, size_t len, struct api_conve
     struct v v = start(doc, max_items);
     struct mr_conversation_patch *in = &out->in;
     bool is_null;
-    if (field(&v, "title", &is_null)) {
+    if (field(&v, cp[CP_TITLE].name, &is_null)) {
         const char *title = NULL;
         size_t tl;
-        in->has_title = is_null || get_string(&v, "title", NULLABLE, 0, 500, &title, &tl) > 0;
+        in->has_title = is_null || get_string(&v, &cp[CP_TITLE], &title, &tl) > 0;
         in->title = title;
     }
-    if (field(&v, "data_source_id", &is_null)) {
+    if (field(&v, cp[CP_DATA_SOURCE_ID].name, &is_null)) {
         long long ds = 0;
-        in->has_data_source_id =
-            is_null || get_int(&v, "data_source_id", NULLABLE, INT64_MIN, INT64_MAX, &ds) > 0;
+        in->has_data_source_id = is_null || get_int(&v, &cp[CP_DATA_SOURCE_ID], &ds) > 0;
         in->data_source_id_null = is_null;
         in->data_source_id = ds;
     }
-    get_object(&v, "metadata", NULLABLE, &out->metadata);
+    get_object(&v, &cp[CP_METADATA], &out->metadata);
     in->metadata = out->metadata;
-    in->has_is_active = get_bool(&v, "is_active", NULLABLE, &in->is_active) > 0;
+    in->has_is_active = get_bool(&v, &cp[CP_IS_ACTIVE], &in->is_active) > 0;
     return finish(&v, out_err);
 }
 
@@ -1087,44 +1099,43 @@ char *api_encode_param_error(const char *where, const char *name, const char *ty
 
 /* ---------- the validators, for the other codecs (api_int.h) ---------- */
 
-static struct v fields_v(const struct api_fields *f)
+static struct v body_v(const struct api_body *b)
 {
-    return (struct v){f->errors, f->obj, f->max_items};
+    return (struct v){b->errors, b->obj, b->max_items};
 }
 
-struct mr_json *api_fields_begin(const char *body, size_t len, size_t max_items,
-                                 struct api_fields *out, char **out_err)
+struct mr_json *api_body_begin(const char *body, size_t len, size_t max_items, struct api_body *out,
+                               char **out_err)
 {
     memset(out, 0, sizeof *out);
     struct mr_json *doc = parse_body(body, len, out_err);
     if (doc)
-        *out = (struct api_fields){mr_json_array(), doc, max_items};
+        *out = (struct api_body){mr_json_array(), doc, max_items};
     return doc;
 }
 
-int api_fields_string(struct api_fields *f, const char *name, bool required, size_t min_chars,
-                      size_t max_chars, const char **out, size_t *out_len)
+int api_body_string(struct api_body *b, const struct api_field *f, const char **out,
+                    size_t *out_len)
 {
-    struct v v = fields_v(f);
-    return get_string(&v, name, required ? REQUIRED : NULLABLE, min_chars, max_chars, out, out_len);
+    struct v v = body_v(b);
+    return get_string(&v, f, out, out_len);
 }
 
-int api_fields_int(struct api_fields *f, const char *name, bool nullable, long long lo,
-                   long long hi, long long *out)
+int api_body_int(struct api_body *b, const struct api_field *f, long long *out)
 {
-    struct v v = fields_v(f);
-    return get_int(&v, name, nullable ? NULLABLE : OPTIONAL, lo, hi, out);
+    struct v v = body_v(b);
+    return get_int(&v, f, out);
 }
 
-int api_fields_uuid(struct api_fields *f, const char *name, char out[MR_UUID_LEN])
+int api_body_uuid(struct api_body *b, const struct api_field *f, char out[MR_UUID_LEN])
 {
-    struct v v = fields_v(f);
-    return get_uuid(&v, name, NULLABLE, out);
+    struct v v = body_v(b);
+    return get_uuid(&v, f, out);
 }
 
-int api_fields_finish(struct api_fields *f, char **out_err)
+int api_body_finish(struct api_body *b, char **out_err)
 {
-    struct v v = fields_v(f);
-    f->errors = NULL;
+    struct v v = body_v(b);
+    b->errors = NULL;
     return finish(&v, out_err);
 }

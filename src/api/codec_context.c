@@ -1,6 +1,7 @@
 /*
  * codec_context.c — the body and the answer of POST /api/context
- * (DESIGN.md §10). The body is validated with codec.c's validators, so its
+ * (DESIGN.md §10). The body is validated with codec.c's validators against
+ * its fields in fields.h (the OpenAPI document reads the same table), so its
  * 422s read like search's (pydantic's lax numbers, FastAPI's messages,
  * extra fields ignored).
  */
@@ -9,34 +10,36 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "fields.h"
 #include "memori/context.h"
 #include "memori/util.h"
 
 int api_decode_context(const char *body, size_t len, struct api_context *out, size_t max_items,
                        char **out_err)
 {
+    const struct api_field *cx = api_context_fields;
     memset(out, 0, sizeof *out);
-    struct api_fields f;
-    struct mr_json *doc = api_fields_begin(body, len, max_items, &f, out_err);
+    struct api_body b;
+    struct mr_json *doc = api_body_begin(body, len, max_items, &b, out_err);
     if (!doc)
         return MR_EVALIDATION;
     out->doc = doc;
     struct mr_context_request *in = &out->in;
     long long ds = 0, budget = 2000, tables = 8, examples = 3, rules = 10;
-    api_fields_string(&f, "question", true, 1, 1000, &in->question, &in->question_len);
-    in->has_data_source_id = api_fields_int(&f, "data_source_id", true, 1, INT64_MAX, &ds) > 0;
+    api_body_string(&b, &cx[CX_QUESTION], &in->question, &in->question_len);
+    in->has_data_source_id = api_body_int(&b, &cx[CX_DATA_SOURCE_ID], &ds) > 0;
     in->data_source_id = ds;
-    if (api_fields_uuid(&f, "conversation_id", out->conversation_id) > 0)
+    if (api_body_uuid(&b, &cx[CX_CONVERSATION_ID], out->conversation_id) > 0)
         in->conversation_id = out->conversation_id;
-    api_fields_int(&f, "token_budget", false, 100, 100000, &budget);
-    api_fields_int(&f, "max_tables", false, 1, 50, &tables);
-    api_fields_int(&f, "max_examples", false, 0, 20, &examples);
-    api_fields_int(&f, "max_rules", false, 0, 100, &rules);
+    api_body_int(&b, &cx[CX_TOKEN_BUDGET], &budget);
+    api_body_int(&b, &cx[CX_MAX_TABLES], &tables);
+    api_body_int(&b, &cx[CX_MAX_EXAMPLES], &examples);
+    api_body_int(&b, &cx[CX_MAX_RULES], &rules);
     in->token_budget = (size_t)budget;
     in->max_tables = (size_t)tables;
     in->max_examples = (size_t)examples;
     in->max_rules = (size_t)rules;
-    return api_fields_finish(&f, out_err);
+    return api_body_finish(&b, out_err);
 }
 
 void api_context_free(struct api_context *r)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "fields.h"
 #include "memori/sql.h"
 #include "memori/util.h"
 
@@ -371,7 +372,8 @@ int api_decode_example(const char *body, size_t len, struct api_example *out, ch
         field = "question", type = q ? "string_type" : "missing";
         msg = q ? "question must be a non-empty string" : "Field required";
     } else if (!mr_utf8_valid(mr_json_string_value(q), mr_json_string_length(q)) ||
-               mr_utf8_len(mr_json_string_value(q), mr_json_string_length(q)) > 10000) {
+               mr_utf8_len(mr_json_string_value(q), mr_json_string_length(q)) >
+                   (size_t)api_example_fields[EX_QUESTION].max) {
         field = "question", type = "string_too_long";
         msg = "question must be at most 10000 characters";
     } else if (!sql || !mr_json_is_string(sql) || mr_json_string_length(sql) == 0) {
@@ -380,7 +382,7 @@ int api_decode_example(const char *body, size_t len, struct api_example *out, ch
     } else if (!ds || !mr_json_is_integer(ds)) {
         field = "data_source_id", type = ds ? "int_type" : "missing";
         msg = ds ? "Input should be a valid integer" : "Field required";
-    } else if (mr_json_integer_value(ds) <= 0) {
+    } else if (mr_json_integer_value(ds) < api_example_fields[EX_DATA_SOURCE_ID].min) {
         field = "data_source_id", type = "greater_than";
         msg = "Input should be greater than 0";
     } else if (conv && !mr_json_is_null(conv) &&

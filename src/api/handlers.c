@@ -12,10 +12,8 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "fields.h"
 #include "memori/util.h"
-
-#define DEFAULT_PAGE_LIMIT 20
-#define MAX_PAGE_LIMIT 100
 
 void api_reply(struct api_call *c, int status, char *body)
 {
@@ -46,10 +44,11 @@ static bool path_uuid(struct api_call *c, int i, const char *name, char out[MR_U
     return false;
 }
 
-/* Integer query parameter within lo..hi, def when absent; false after replying 422. */
-static bool query_int(struct api_call *c, const char *name, long long lo, long long hi,
-                      long long def, long long *out)
+/* Integer query parameter f (fields.h), def when absent; false after replying 422. */
+static bool query_int(struct api_call *c, const struct api_field *f, long long def, long long *out)
 {
+    const char *name = f->name;
+    long long lo = f->min, hi = f->max;
     int present;
     const char *v = mr_http_query(c->req, name, &present);
     if (!present) {
@@ -94,8 +93,8 @@ bool api_json_body(struct api_call *c)
 static bool page(struct api_call *c, struct mr_page *p)
 {
     long long limit, offset;
-    if (!query_int(c, "limit", 1, MAX_PAGE_LIMIT, DEFAULT_PAGE_LIMIT, &limit) ||
-        !query_int(c, "offset", 0, INT32_MAX, 0, &offset))
+    if (!query_int(c, &api_page_query[PQ_LIMIT], api_page_query[PQ_LIMIT].def, &limit) ||
+        !query_int(c, &api_page_query[PQ_OFFSET], api_page_query[PQ_OFFSET].def, &offset))
         return false;
     p->limit = limit;
     p->offset = offset;
@@ -157,8 +156,8 @@ void api_memory_archive(struct api_call *c)
     struct mr_err err;
     long long days;
     int64_t count = 0;
-    if (!query_int(c, "days_threshold", 1, 365, mr_service_archive_threshold_days(c->api->svc),
-                   &days))
+    if (!query_int(c, &api_archive_query[AQ_DAYS_THRESHOLD],
+                   mr_service_archive_threshold_days(c->api->svc), &days))
         return;
     if (mr_memory_archive(c->api->svc, &c->who, (int)days, &count, &err) != 0)
         api_reply_error(c, &err);

@@ -31,12 +31,37 @@ enum api_identity {
     API_ADMIN_SCOPE,
 };
 
+/*
+ * What the OpenAPI document (openapi.c) says of a route beyond what the
+ * table and the field sets (fields.h) tell it. 401, 403, 413, 422 and 503
+ * follow from the identity, the parameters and the body; a route without a
+ * description is still documented, as "METHOD pattern" answering 200.
+ */
+struct api_route_doc {
+    const char *summary;
+    const char *body;   /* the request body's field set (fields.h), NULL: none */
+    int status;         /* the answer on success (0: 200) */
+    const char *answer; /* its schema (openapi.c), a "text/..." media type, or NULL: no body */
+    const char *query;  /* query parameter sets (fields.h), space-separated, or NULL */
+    const char *also;   /* other statuses answering the same schema ("200", "503"), or NULL */
+    const char *errors; /* error statuses beyond the derived ones ("404 409"), or NULL */
+};
+
 struct api_route {
     const char *method;
     const char *pattern; /* segments; "{}" matches any one */
     api_handler fn;
     enum api_identity identity;
+    struct api_route_doc doc;
 };
+
+/* The route table, n routes, in router.c's order (for the document and the tests). */
+const struct api_route *api_routes(size_t *out_n);
+/*
+ * The route's template as FastAPI names it ("/api/memories/{memory_id}"):
+ * the log's and the metrics' route label. Static storage.
+ */
+const char *api_route_label(const struct api_route *r);
 
 /*
  * Finds the route of method + path: 200 (*out_route and up to two path
@@ -58,6 +83,10 @@ void api_reply_error(struct api_call *c, const struct mr_err *err);
 
 /* GET /metrics: the Prometheus exposition text (handlers_ops.c). */
 void api_metrics(struct api_call *c);
+/* GET /openapi.json, GET /docs and its files (handlers_docs.c). */
+void api_openapi(struct api_call *c);
+void api_docs(struct api_call *c);
+void api_docs_file(struct api_call *c);
 
 void api_memory_create(struct api_call *c);
 void api_memory_search(struct api_call *c);

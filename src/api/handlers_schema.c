@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "fields.h"
 #include "memori/sql.h"
 #include "memori/util.h"
 
@@ -33,7 +34,7 @@ static bool path_data_source(struct api_call *c, int64_t *out)
                                          input));
         return false;
     }
-    if (x <= 0) {
+    if (x < api_path_params[PP_DATA_SOURCE_ID].min) {
         api_reply(c, 422,
                   api_encode_param_error("path", "data_source_id", "greater_than",
                                          "Input should be greater than 0", input));

@@ -15,34 +15,80 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "fields.h"
 #include "handlers.h"
 #include "memori/metrics.h"
 #include "memori/util.h"
 
 #define MAX_SEGS 8
 
+/*
+ * One line a route: method, pattern, handler, identity, then its
+ * description for GET /openapi.json (struct api_route_doc: summary, body
+ * field set, success status, answer schema, query sets, other statuses of
+ * the same answer, further error statuses).
+ */
+#define DOC(...)                                                                                   \
+    {                                                                                              \
+        __VA_ARGS__                                                                                \
+    }
 static const struct api_route routes[] = {
-    {"POST", "/api/memories", api_memory_create, API_USER},
-    {"POST", "/api/memories/search", api_memory_search, API_USER},
-    {"GET", "/api/memories/statistics/summary", api_memory_stats, API_ADMIN_SCOPE},
-    {"POST", "/api/memories/maintenance/archive", api_memory_archive, API_ADMIN_SCOPE},
-    {"GET", "/api/memories/{}", api_memory_get, API_USER},
-    {"PATCH", "/api/memories/{}", api_memory_patch, API_USER},
-    {"DELETE", "/api/memories/{}", api_memory_delete, API_USER},
-    {"POST", "/api/memories/{}/promote", api_memory_promote, API_USER},
-    {"POST", "/api/conversations", api_conversation_create, API_USER},
-    {"GET", "/api/conversations", api_conversation_list, API_USER},
-    {"GET", "/api/conversations/{}", api_conversation_get, API_USER},
-    {"PATCH", "/api/conversations/{}", api_conversation_patch, API_USER},
-    {"DELETE", "/api/conversations/{}", api_conversation_delete, API_USER},
-    {"GET", "/api/conversations/{}/memories", api_conversation_memories, API_USER},
-    {"PUT", "/api/data-sources/{}/schema", api_schema_put, API_USER},
-    {"GET", "/api/data-sources/{}/schema", api_schema_get, API_USER},
-    {"DELETE", "/api/data-sources/{}/schema", api_schema_delete, API_USER},
-    {"POST", "/api/examples", api_example_create, API_USER},
-    {"POST", "/api/context", api_context, API_USER},
-    {"GET", "/health", api_health, API_ANONYMOUS},
-    {"GET", "/metrics", api_metrics, API_ANONYMOUS},
+    /* clang-format off */
+    {"POST", "/api/memories", api_memory_create, API_USER,
+     DOC("Create a memory", "MemoryCreate", 201, "Memory", NULL, NULL, "404")},
+    {"POST", "/api/memories/search", api_memory_search, API_USER,
+     DOC("Search memories (hybrid, semantic or lexical)", "MemorySearch", 200, "SearchResults")},
+    {"GET", "/api/memories/statistics/summary", api_memory_stats, API_ADMIN_SCOPE,
+     DOC("Statistics of the caller's memories (an admin: the tenant's or a user's)", NULL, 200,
+         "Statistics", "ScopeQuery")},
+    {"POST", "/api/memories/maintenance/archive", api_memory_archive, API_ADMIN_SCOPE,
+     DOC("Archive old unimportant short-term memories", NULL, 200, "ArchiveResult",
+         "ArchiveQuery ScopeQuery")},
+    {"GET", "/api/memories/{}", api_memory_get, API_USER,
+     DOC("Get a memory", NULL, 200, "Memory", NULL, NULL, "404")},
+    {"PATCH", "/api/memories/{}", api_memory_patch, API_USER,
+     DOC("Update a memory", "MemoryUpdate", 200, "Memory", NULL, NULL, "404")},
+    {"DELETE", "/api/memories/{}", api_memory_delete, API_USER,
+     DOC("Delete a memory", NULL, 204, NULL, NULL, NULL, "404")},
+    {"POST", "/api/memories/{}/promote", api_memory_promote, API_USER,
+     DOC("Promote a short-term memory to long-term", NULL, 200, "Memory", NULL, NULL, "404 409")},
+    {"POST", "/api/conversations", api_conversation_create, API_USER,
+     DOC("Create a conversation", "ConversationCreate", 201, "Conversation", NULL, NULL, "409")},
+    {"GET", "/api/conversations", api_conversation_list, API_USER,
+     DOC("List conversations, newest activity first", NULL, 200, "ConversationPage",
+         "PageQuery")},
+    {"GET", "/api/conversations/{}", api_conversation_get, API_USER,
+     DOC("Get a conversation", NULL, 200, "Conversation", NULL, NULL, "404")},
+    {"PATCH", "/api/conversations/{}", api_conversation_patch, API_USER,
+     DOC("Update a conversation", "ConversationUpdate", 200, "Conversation", NULL, NULL, "404")},
+    {"DELETE", "/api/conversations/{}", api_conversation_delete, API_USER,
+     DOC("Delete a conversation and its memories", NULL, 204, NULL, NULL, NULL, "404")},
+    {"GET", "/api/conversations/{}/memories", api_conversation_memories, API_USER,
+     DOC("A conversation's memories", NULL, 200, "MemoryPage", "PageQuery", NULL, "404")},
+    {"PUT", "/api/data-sources/{}/schema", api_schema_put, API_USER,
+     DOC("Store a data source's schema (DDL or JSON tables)", "SchemaPut", 200, "SchemaSummary",
+         NULL, NULL, "403")},
+    {"GET", "/api/data-sources/{}/schema", api_schema_get, API_USER,
+     DOC("A data source's stored schema", NULL, 200, "DataSourceSchema", NULL, NULL, "404")},
+    {"DELETE", "/api/data-sources/{}/schema", api_schema_delete, API_USER,
+     DOC("Remove a data source's schema", NULL, 204, NULL, NULL, NULL, "403 404")},
+    {"POST", "/api/examples", api_example_create, API_USER,
+     DOC("Store a question -> SQL example (201; 200 when it exists)", "ExampleCreate", 201,
+         "Memory", NULL, "200")},
+    {"POST", "/api/context", api_context, API_USER,
+     DOC("Context for a question: rules, tables and joins, examples, recent turns, a prompt",
+         "ContextRequest", 200, "Context", NULL, NULL, "404")},
+    {"GET", "/health", api_health, API_ANONYMOUS,
+     DOC("Store and embedder status", NULL, 200, "Health", NULL, "503")},
+    {"GET", "/metrics", api_metrics, API_ANONYMOUS,
+     DOC("Prometheus metrics (text format 0.0.4)", NULL, 200, "text/plain")},
+    {"GET", "/openapi.json", api_openapi, API_ANONYMOUS,
+     DOC("This document (OpenAPI 3.1)", NULL, 200, "application/json")},
+    {"GET", "/docs", api_docs, API_ANONYMOUS,
+     DOC("Swagger UI for this document", NULL, 200, "text/html", NULL, NULL, "404")},
+    {"GET", "/docs/{}", api_docs_file, API_ANONYMOUS,
+     DOC("A file of the Swagger UI page", NULL, 200, "text/plain", NULL, NULL, "404")},
+    /* clang-format on */
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -92,6 +138,18 @@ static void make_labels(void)
         out[o] = '\0';
         route_ids[i] = mr_metrics_route(route_labels[i]);
     }
+}
+
+const struct api_route *api_routes(size_t *out_n)
+{
+    *out_n = N_ROUTES;
+    return routes;
+}
+
+const char *api_route_label(const struct api_route *r)
+{
+    pthread_once(&labels_once, make_labels);
+    return route_labels[r - routes];
 }
 
 struct segs {
@@ -257,7 +315,8 @@ static bool admin_scope(struct api_call *c)
         c->who.user_id = NULL;
     } else {
         size_t n = strlen(user);
-        if (n == 0 || !mr_utf8_valid(user, n) || mr_utf8_len(user, n) > MR_MAX_ID_CHARS) {
+        if (n == 0 || !mr_utf8_valid(user, n) ||
+            mr_utf8_len(user, n) > (size_t)api_scope_query[SQ_USER_ID].max) {
             api_reply(c, 422,
                       api_encode_param_error("query", "user_id", "string_type",
                                              "user_id must be 1..255 characters of valid UTF-8",

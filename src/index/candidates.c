@@ -12,16 +12,31 @@
 
 #include "index_int.h"
 
-/* The filter a lexical search asks per document: the partition's predicate. */
+/*
+ * The filter a lexical search asks per document: the partition's
+ * predicate. It keeps the slot of each id it accepted, in order: the search
+ * asks it of its final hits in their order (lexical.h), so the cosines of
+ * those hits need not look their slots up again.
+ */
 struct lex_accept {
     const struct ix_part *p;
     const struct ix_filter *f;
+    int64_t *ids;
+    long *slots;
+    size_t n, cap;
 };
 
 static bool lex_accept(void *arg, int64_t id)
 {
-    const struct lex_accept *a = arg;
-    return ix_matches_id(a->p, id, a->f);
+    struct lex_accept *a = arg;
+    long slot = ix_part_slot(a->p, id);
+    if (slot < 0 || !ix_matches(a->p, (size_t)slot, a->f))
+        return false;
+    if (a->n < a->cap) {
+        a->ids[a->n] = id;
+        a->slots[a->n++] = slot;
+    }
+    return true;
 }
 
 /* Lexical hits best first, ties by lower id (as mr_lex_index_search orders them). */
@@ -61,6 +76,9 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
     struct mr_index_hit *vec = mr_xmalloc(k * sizeof *vec);
     struct mr_lex_hit *lex = mr_xmalloc(2 * k * sizeof *lex);
     int64_t *vec_ids = mr_xmalloc(k * sizeof *vec_ids);
+    struct lex_accept acc = {.ids = mr_xmalloc(k * sizeof *acc.ids),
+                             .slots = mr_xmalloc(k * sizeof *acc.slots),
+                             .cap = k};
     mr_dot_fn dot = mr_index_dot_fn();
 
     const struct ix_part *parts[2];
@@ -84,8 +102,10 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
     if (want_lex) {
         /* Each partition's best k, then the best k of both (one normaliser: one order). */
         for (size_t i = 0; i < n_parts; i++) {
-            struct lex_accept a = {parts[i], &filters[i]};
-            n_lex += mr_lex_index_search_with(parts[i]->lex, stats, q->terms, lex_accept, &a, k,
+            acc.p = parts[i];
+            acc.f = &filters[i];
+            acc.n = 0;
+            n_lex += mr_lex_index_search_with(parts[i]->lex, stats, q->terms, lex_accept, &acc, k,
                                               lex + n_lex, NULL);
         }
         if (n_parts > 1) {
@@ -112,26 +132,39 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
         free(bm25);
     }
     n = n_vec;
-    /* Then the lexical side's hits the vector side lacks, each with its cosine. */
+    /*
+     * Then the lexical side's hits the vector side lacks, each with its
+     * cosine: their vectors found first (each an id-map lookup) and
+     * prefetched, then the dot products, so the lookups' cache misses
+     * overlap instead of each waiting behind the previous hit's dot product.
+     */
     qsort(vec_ids, n_vec, sizeof *vec_ids, cmp_id);
+    const float **vecs = mr_xcalloc(n_lex + 1, sizeof *vecs);
+    for (size_t i = 0; i < n_lex; i++) {
+        if (!q->vec || bsearch(&lex[i].id, vec_ids, n_vec, sizeof *vec_ids, cmp_id))
+            continue;
+        const struct ix_part *p = parts[part_of(parts, n_parts, lex[i].id)];
+        long slot = n_parts == 1 && i < acc.n && acc.ids[i] == lex[i].id
+                        ? acc.slots[i]
+                        : ix_part_slot(p, lex[i].id);
+        vecs[i] = slot >= 0 ? ix_part_vec(ix, p, (size_t)slot) : NULL;
+        for (size_t b = 0; vecs[i] && b < ix->dim * sizeof(float); b += 64)
+            __builtin_prefetch((const char *)vecs[i] + b);
+    }
     for (size_t i = 0; i < n_lex; i++) {
         if (bsearch(&lex[i].id, vec_ids, n_vec, sizeof *vec_ids, cmp_id))
             continue;
-        float cosine = 0;
-        if (q->vec) {
-            const struct ix_part *p = parts[part_of(parts, n_parts, lex[i].id)];
-            long slot = ix_part_slot(p, lex[i].id);
-            const float *v = slot >= 0 ? ix_part_vec(ix, p, (size_t)slot) : NULL;
-            if (v)
-                cosine = dot(q->vec, v, ix->dim);
-        }
+        float cosine = vecs[i] ? dot(q->vec, vecs[i], ix->dim) : 0;
         out[n++] = (struct mr_index_candidate){lex[i].id, cosine, lex[i].lexical};
     }
+    free(vecs);
 unlock:
     pthread_rwlock_unlock(&ix->lock);
     free(vec);
     free(lex);
     free(vec_ids);
+    free(acc.ids);
+    free(acc.slots);
     *out_n = n;
     return 0;
 }

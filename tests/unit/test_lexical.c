@@ -502,6 +502,132 @@ TEST(test_bm25_with_another_partitions_statistics)
     mr_lex_index_destroy(ix);
 }
 
+/* Word r of a synthetic vocabulary: letters only, distinct for r < 15 * 5 * 15 * 5. */
+static size_t zipf_word(size_t r, char *out)
+{
+    static const char cons[] = "bcdfgklmnprstvz", vow[] = "aeiou";
+    out[0] = cons[r % 15];
+    out[1] = vow[(r / 15) % 5];
+    out[2] = cons[(r / 75) % 15];
+    out[3] = vow[(r / 1125) % 5];
+    out[4] = 'x';
+    return 5;
+}
+
+/* A word rank drawn with P(r) ∝ 1 / (r + 1) over V words (cdf holds V partial sums). */
+static size_t zipf_rank(uint64_t *state, const double *cdf, size_t v)
+{
+    double u = (test_frand(state) + 1) / 2 * cdf[v - 1];
+    size_t lo = 0, hi = v - 1;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cdf[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static size_t zipf_text(uint64_t *state, const double *cdf, size_t v, size_t n_words, char *buf)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n_words; i++) {
+        if (i)
+            buf[len++] = ' ';
+        len += zipf_word(zipf_rank(state, cdf, v), buf + len);
+    }
+    return len;
+}
+
+static bool not_multiple_of_3(void *arg, int64_t id)
+{
+    (void)arg;
+    return id % 3 != 0;
+}
+
+/* Hits best first, ties by lower id: the order the search promises. */
+static int hit_order(const void *a, const void *b)
+{
+    const struct mr_lex_hit *x = a, *y = b;
+    if (x->bm25 != y->bm25)
+        return x->bm25 > y->bm25 ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+TEST(test_search_skipping_matches_exhaustive_scoring)
+{
+    /*
+     * The search skips documents that cannot enter the top `limit`
+     * (MaxScore). Against the exhaustive answer — every live document
+     * scored one by one with mr_lex_index_score_with, those with a term in
+     * common and accepted, sorted — it must return the same ids in the same
+     * order with the same bits: Zipf-distributed words (long and short
+     * posting lists, repeats within a document), removals and replacements
+     * (dead postings, compactions), a filter, several limits, and another
+     * partition's statistics.
+     */
+    enum { V = 400, N = 3000, NQ = 150 };
+    static double cdf[V];
+    for (size_t r = 0; r < V; r++)
+        cdf[r] = (r ? cdf[r - 1] : 0) + 1.0 / (double)(r + 1);
+    uint64_t state = 2026;
+    struct mr_lex_index *ix = mr_lex_index_new(), *other = mr_lex_index_new();
+    static bool live[N];
+    char text[1024];
+    for (int round = 0; round < 2 * N; round++) {
+        int64_t id = (int64_t)((test_frand(&state) + 1) / 2 * N) % N;
+        if (round > N && test_frand(&state) < -0.6) {
+            mr_lex_index_remove(ix, id);
+            live[id] = false;
+            continue;
+        }
+        size_t n_words = 1 + (size_t)((test_frand(&state) + 1) * 12);
+        mr_lex_index_put(ix, id, text, zipf_text(&state, cdf, V, n_words, text));
+        live[id] = true;
+    }
+    for (int64_t id = 0; id < 500; id++)
+        mr_lex_index_put(other, 10000 + id, text, zipf_text(&state, cdf, V, 8, text));
+    static const size_t limits[] = {1, 3, 10, 100};
+    struct mr_lex_hit got[100], want[N];
+    static int64_t ids[N];
+    static double bm25[N];
+    size_t n_ids = 0, compared = 0;
+    for (int64_t id = 0; id < N; id++)
+        if (live[id])
+            ids[n_ids++] = id;
+    for (int k = 0; k < NQ; k++) {
+        size_t n_words = 1 + (size_t)((test_frand(&state) + 1) * 2.5);
+        size_t len = zipf_text(&state, cdf, V, n_words, text);
+        struct mr_lex_terms *q = mr_lex_terms_new(text, len);
+        const struct mr_lex_index *stats = k % 4 == 3 ? other : ix;
+        mr_lex_accept_fn accept = k % 2 ? not_multiple_of_3 : NULL;
+        size_t limit = limits[k % 4 == 3 ? (k / 4) % 4 : k % 4];
+        double max, max_want = mr_lex_index_max(stats, q);
+        mr_lex_index_score_with(ix, stats, q, ids, n_ids, bm25);
+        size_t n_want = 0;
+        for (size_t i = 0; i < n_ids; i++)
+            if (bm25[i] > 0 && (!accept || accept(NULL, ids[i])))
+                want[n_want++] = (struct mr_lex_hit){ids[i], bm25[i], 0};
+        qsort(want, n_want, sizeof *want, hit_order);
+        if (n_want > limit)
+            n_want = limit;
+        size_t n = mr_lex_index_search_with(ix, stats, q, accept, NULL, limit, got, &max);
+        CHECK_INT(n, n_want);
+        CHECK(max == max_want);
+        for (size_t i = 0; i < n && i < n_want; i++) {
+            CHECK_INT(got[i].id, want[i].id);
+            CHECK(got[i].bm25 == want[i].bm25);
+            CHECK(got[i].lexical == mr_lex_normalise(want[i].bm25, max_want));
+        }
+        compared += n;
+        mr_lex_terms_free(q);
+    }
+    CHECK(compared > NQ * 5); /* the queries found something to compare */
+    mr_lex_index_destroy(other);
+    mr_lex_index_destroy(ix);
+}
+
 TEST_MAIN("lexical", T(test_tokenize_stems_and_lowers), T(test_tokenize_splits_identifiers),
           T(test_tokenize_drops_stop_words), T(test_stop_word_list_is_sorted_and_short),
           T(test_tokenize_non_ascii), T(test_terms_count_repeats),
@@ -512,4 +638,5 @@ TEST_MAIN("lexical", T(test_tokenize_stems_and_lowers), T(test_tokenize_splits_i
           T(test_index_search_applies_the_filter_and_fills_limit),
           T(test_index_empty_and_stop_word_queries),
           T(test_index_remove_and_replace_update_statistics),
-          T(test_index_churn_matches_a_fresh_build), T(test_index_memory_per_document))
+          T(test_index_churn_matches_a_fresh_build), T(test_index_memory_per_document),
+          T(test_search_skipping_matches_exhaustive_scoring))
