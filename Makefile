@@ -27,7 +27,7 @@ LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lstemmer -lpg_query -l
 
 LIB_SRC := $(wildcard src/util/*.c src/config/*.c src/store/*.c src/embed/*.c src/index/*.c \
 	src/lexical/*.c src/core/*.c src/api/*.c src/http/*.c src/auth/*.c src/sql/*.c src/context/*.c \
-	src/obs/*.c)
+	src/obs/*.c src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ := $(BUILD)/src/main.o
 
@@ -195,7 +195,8 @@ run: all
 # The e2e suites that run a second time against PostgreSQL (crash is SQLite's own).
 E2E_PG_BIN := $(BUILD)/tests/test_e2e_api $(BUILD)/tests/test_e2e_auth $(BUILD)/tests/test_e2e_limits \
 	$(BUILD)/tests/test_e2e_metrics \
-	$(BUILD)/tests/test_e2e_schema $(BUILD)/tests/test_e2e_introspect $(BUILD)/tests/test_e2e_context
+	$(BUILD)/tests/test_e2e_schema $(BUILD)/tests/test_e2e_introspect $(BUILD)/tests/test_e2e_ranking \
+	$(BUILD)/tests/test_e2e_context
 TSAN_TESTS := $(BUILD)/tests/test_index $(BUILD)/tests/test_snapshot $(BUILD)/tests/test_cache $(BUILD)/tests/test_store_sqlite \
 	$(BUILD)/tests/test_store_postgres $(BUILD)/tests/test_contract_cache \
 	$(BUILD)/tests/test_contract_embed $(BUILD)/tests/test_metrics

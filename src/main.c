@@ -3,7 +3,8 @@
  * (rewrite stored embeddings with the configured model), `config` (print
  * the effective configuration, secrets masked), `token` (mint a JWT),
  * `schema import` (a live database's catalogue as a data source's schema,
- * sent to a running memori or written to the store), --help and --version.
+ * sent to a running memori or written to the store), `export`, `import`
+ * and `migrate` (src/cli/, cli.h), --help and --version.
  *
  * Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage
  * (a database that cannot be opened included).
@@ -19,6 +20,7 @@
 #include "memori/api.h"
 #include "memori/auth.h"
 #include "memori/cache.h"
+#include "memori/cli.h"
 #include "memori/config.h"
 #include "memori/embed.h"
 #include "memori/http.h"
@@ -46,6 +48,11 @@ static const char usage[] =
     "  token      mint a JWT: token --sub USER [--tenant T] [--role admin] [--ttl MINUTES]\n"
     "  schema     schema import --data-source N --from postgresql://...|sqlite:///path\n"
     "             [--url http://host:port]: import a live database's tables and joins\n"
+    "  export     export [--out FILE|-] [--tenant T] [--user U] [--with-vectors]: the store\n"
+    "             as JSON lines (a backup)\n"
+    "  import     import [--in FILE|-] [--keep-going] [--reembed]: JSON lines into the store\n"
+    "  migrate    migrate --to postgresql://...|sqlite:///path [--merge]: copy the store into\n"
+    "             another, resumable, verified by counts and id checksums\n"
     "\n"
     "options:\n"
     "  --env-file PATH   read variables from PATH instead of ./.env\n"
@@ -391,6 +398,34 @@ static int cmd_reembed(const char *env_file)
     return rc;
 }
 
+/* ---- memori export, import, migrate (src/cli/) ------------------------------ */
+
+struct cli_app {
+    struct app a;
+    const char *env_file;
+};
+
+/* mr_cli_open_fn: the configuration, embedder and store, as `serve` opens them. */
+static int cli_open(void *arg, bool check, struct mr_cli_parts *out)
+{
+    struct cli_app *c = arg;
+    int rc = load_config(&c->a, c->env_file);
+    if (rc == 0)
+        rc = open_parts(&c->a, check);
+    if (rc == 0)
+        *out = (struct mr_cli_parts){&c->a.cfg, c->a.store, c->a.embedder};
+    return rc;
+}
+
+static int cmd_cli(int (*run)(int, char **, mr_cli_open_fn, void *), int argc, char **argv,
+                   const char *env_file)
+{
+    struct cli_app c = {.env_file = env_file};
+    int rc = run(argc, argv, cli_open, &c);
+    app_close(&c.a);
+    return rc;
+}
+
 /* memori token --sub U [--tenant T] [--role admin] [--ttl MINUTES] */
 static int cmd_token(int argc, char **argv, const char *env_file)
 {
@@ -715,6 +750,12 @@ int main(int argc, char **argv)
             return cmd_token(argc - i, argv + i, env_file);
         if (cmd && strcmp(cmd, "schema") == 0)
             return cmd_schema(argc - i, argv + i, env_file);
+        if (cmd && strcmp(cmd, "export") == 0)
+            return cmd_cli(mr_cli_export, argc - i, argv + i, env_file);
+        if (cmd && strcmp(cmd, "import") == 0)
+            return cmd_cli(mr_cli_import, argc - i, argv + i, env_file);
+        if (cmd && strcmp(cmd, "migrate") == 0)
+            return cmd_cli(mr_cli_migrate, argc - i, argv + i, env_file);
         if (argv[i][0] == '-' || cmd) {
             fprintf(stderr, "memori: unknown argument '%s'\n%s", argv[i], usage);
             return 2;
@@ -735,6 +776,12 @@ int main(int argc, char **argv)
         return cmd_token(0, NULL, env_file);
     if (strcmp(cmd, "schema") == 0)
         return cmd_schema(0, NULL, env_file);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_cli(mr_cli_export, 0, NULL, env_file);
+    if (strcmp(cmd, "import") == 0)
+        return cmd_cli(mr_cli_import, 0, NULL, env_file);
+    if (strcmp(cmd, "migrate") == 0)
+        return cmd_cli(mr_cli_migrate, 0, NULL, env_file);
     fprintf(stderr, "memori: unknown command '%s'\n%s", cmd, usage);
     return 2;
 }

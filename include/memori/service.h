@@ -156,8 +156,7 @@ struct mr_search_results {
     /*
      * The ranking used: the requested mode, or the one side a hybrid search
      * had (semantic for a query without an indexable term, lexical for a
-     * zero query vector), or semantic on a store that has no lexical index
-     * yet (PostgreSQL, whose lexical scores are then 0).
+     * zero query vector); the same on both stores.
      */
     enum mr_search_mode mode;
 };

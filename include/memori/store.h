@@ -27,6 +27,7 @@
 
 #include "memori/err.h"
 #include "memori/index.h"
+#include "memori/lexical.h"
 #include "memori/rules.h"
 #include "memori/types.h"
 
@@ -140,12 +141,76 @@ struct mr_store_ops {
                       const struct mr_index_query *q, struct mr_memory **out, float **out_scores,
                       size_t *out_n, struct mr_err *err);
     /*
+     * mem_search's first half, for a search that fuses sides (DESIGN.md §8):
+     * who's best q->limit ids by the store's cosine (>= q->min_score) with
+     * every filter of q, best first, into *out (free it), nothing locked or
+     * read. The store's cosine chooses candidates only: the service computes
+     * the one it ranks with from the embeddings mem_lock reads, as the
+     * in-process index does (the same kernel, the same bits). MR_ENOTSUP as
+     * for mem_search.
+     */
+    int (*mem_vector_search)(struct mr_store_tx *tx, const struct mr_identity *who,
+                             const struct mr_index_query *q, struct mr_index_hit **out,
+                             size_t *out_n, struct mr_err *err);
+    /*
+     * Locks ids[0..n) until tx ends, in id order (as mem_search locks its
+     * hits, so two searches never deadlock), and reads them (embeddings not
+     * loaded) into *out, in id order; an absent id is skipped. Free each
+     * with mr_memory_clear, then the array. MR_ENOTSUP as for mem_search.
+     */
+    int (*mem_lock)(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                    size_t *out_n, struct mr_err *err);
+    /*
+     * What a fused search needs of its candidates ids[0..n) (distinct), read
+     * in one statement without locking them: for each i, out_found[i] (the
+     * row exists with a dim-float embedding), its embedding's stored floats
+     * exactly into out_vecs[i·dim..], and out_bm25[i] its raw BM25 for
+     * terms (NULL or none: 0) with who's partition statistics — what
+     * mem_lex_score would give — read in the same snapshot; *out_max the
+     * query's normaliser. The caller's arrays. MR_ENOTSUP as for mem_search.
+     */
+    int (*mem_candidates)(struct mr_store_tx *tx, const struct mr_identity *who,
+                          const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                          size_t dim, float *out_vecs, bool *out_found, double *out_bm25,
+                          double *out_max, struct mr_err *err);
+    /*
      * Writes what a search changes — access_count, last_accessed_at,
      * importance_score, memory_type, expires_at, updated_at — for n memories
      * (by id), in one statement where the backend can.
      */
     int (*mem_record_access)(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
                              struct mr_err *err);
+    /*
+     * Lexical (BM25) search inside tx, for a store that keeps the lexical
+     * statistics itself (PostgreSQL: each memory's terms as mr_lex_terms_new
+     * gives them, and per partition (tenant_id, user_id) the document count,
+     * total length and df per term, kept in step by every write in its
+     * transaction). who's memories holding at least one of terms' terms,
+     * with q's filters (types, conversation, archived, expiry at q->now,
+     * include_shared; q->vec, q->dim and q->min_score are ignored), scored
+     * by lexical.h's pure functions with who's partition statistics (a
+     * shared memory of another user included), so the numbers are the
+     * bits mr_lex_index_search gives over the same contents. The best k,
+     * best first, ties by lower id, into *out (free it; each hit's lexical
+     * = mr_lex_normalise(bm25, *out_max)); *out_max (may be NULL) the
+     * query's normaliser. A query without terms gives no hit and max 0.
+     * MR_ENOTSUP when the store has no lexical index (SQLite: the service
+     * keeps one in process).
+     */
+    int (*mem_lex_search)(struct mr_store_tx *tx, const struct mr_identity *who,
+                          const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                          size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                          struct mr_err *err);
+    /*
+     * The raw BM25 of each of ids[0..n) for terms, with who's partition
+     * statistics, into out_scores[0..n) (the caller's array): what a
+     * mem_lex_search would give it, 0 for an absent id or one sharing no
+     * term (a candidate only the vector side found). *out_max (may be NULL)
+     * the query's normaliser. MR_ENOTSUP as for mem_lex_search.
+     */
+    int (*mem_lex_score)(struct mr_store_tx *tx, const struct mr_identity *who,
+                         const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                         double *out_scores, double *out_max, struct mr_err *err);
     /* Calls fn for every memory of every user (index load, re-embedding). */
     int (*mem_scan)(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err);
 
@@ -162,6 +227,42 @@ struct mr_store_ops {
     int (*mem_ids_by_data_source)(struct mr_store_tx *tx, const char *tenant_id,
                                   int64_t data_source_id, int64_t **out, size_t *out_n,
                                   struct mr_err *err);
+
+    /*
+     * ---- export, import and migrate (`memori export|import|migrate`) ----
+     *
+     * Pages walk rows in id order: rows with id > after_id, at most limit
+     * of them, so a caller streams a store of any size one page at a time.
+     * who NULL: every row; who->user_id NULL: the tenant's. Arrays are freed
+     * by the caller as for conv_list.
+     */
+    int (*conv_page)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                     size_t limit, struct mr_conversation **out, size_t *out_n, struct mr_err *err);
+    /* Memories as conv_page; embeddings loaded only when with_embedding (else dim 0). */
+    int (*mem_page)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                    size_t limit, bool with_embedding, struct mr_memory **out, size_t *out_n,
+                    struct mr_err *err);
+    /*
+     * Stored schemas in (tenant_id, data_source_id) order after (after_tenant,
+     * after_ds) (after_tenant NULL: from the first); tenant_id NULL: every
+     * tenant's. Free each with mr_source_schema_clear, then the array.
+     */
+    int (*schema_page)(struct mr_store_tx *tx, const char *tenant_id, const char *after_tenant,
+                       int64_t after_ds, size_t limit, struct mr_source_schema **out, size_t *out_n,
+                       struct mr_err *err);
+    /*
+     * The recorded model and dimension, without recording one (*out_model
+     * NULL when the database records none; the caller frees it).
+     */
+    int (*model_get)(struct mr_store_tx *tx, char **out_model, size_t *out_dim, struct mr_err *err);
+    /*
+     * Inserts a conversation or memory restored from elsewhere, keeping its
+     * row id c->id / m->id when no row of the target holds it (so a restored
+     * database answers with the same ids), else taking a fresh one; sets the
+     * id it got. MR_ECONFLICT when the UUID exists.
+     */
+    int (*conv_restore)(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err);
+    int (*mem_restore)(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err);
 
     /* Cheap liveness probe for /health. */
     int (*health)(struct mr_store *s, struct mr_err *err);
@@ -343,10 +444,45 @@ static inline int mr_store_mem_search(struct mr_store_tx *tx, const struct mr_id
 {
     return tx->store->ops->mem_search(tx, who, q, out, out_scores, out_n, err);
 }
+static inline int mr_store_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                                             const struct mr_index_query *q,
+                                             struct mr_index_hit **out, size_t *out_n,
+                                             struct mr_err *err)
+{
+    return tx->store->ops->mem_vector_search(tx, who, q, out, out_n, err);
+}
+static inline int mr_store_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n,
+                                    struct mr_memory **out, size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->mem_lock(tx, ids, n, out, out_n, err);
+}
+static inline int mr_store_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                                          const struct mr_lex_terms *terms, const int64_t *ids,
+                                          size_t n, size_t dim, float *out_vecs, bool *out_found,
+                                          double *out_bm25, double *out_max, struct mr_err *err)
+{
+    return tx->store->ops->mem_candidates(tx, who, terms, ids, n, dim, out_vecs, out_found,
+                                          out_bm25, out_max, err);
+}
 static inline int mr_store_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms,
                                              size_t n, struct mr_err *err)
 {
     return tx->store->ops->mem_record_access(tx, ms, n, err);
+}
+static inline int mr_store_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                                          const struct mr_index_query *q,
+                                          const struct mr_lex_terms *terms, size_t k,
+                                          struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                                          struct mr_err *err)
+{
+    return tx->store->ops->mem_lex_search(tx, who, q, terms, k, out, out_n, out_max, err);
+}
+static inline int mr_store_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
+                                         const struct mr_lex_terms *terms, const int64_t *ids,
+                                         size_t n, double *out_scores, double *out_max,
+                                         struct mr_err *err)
+{
+    return tx->store->ops->mem_lex_score(tx, who, terms, ids, n, out_scores, out_max, err);
 }
 static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg,
                                     struct mr_err *err)
@@ -374,6 +510,41 @@ static inline int mr_store_mem_ids_by_data_source(struct mr_store_tx *tx, const 
                                                   size_t *out_n, struct mr_err *err)
 {
     return tx->store->ops->mem_ids_by_data_source(tx, tenant_id, data_source_id, out, out_n, err);
+}
+static inline int mr_store_conv_page(struct mr_store_tx *tx, const struct mr_identity *who,
+                                     int64_t after_id, size_t limit, struct mr_conversation **out,
+                                     size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->conv_page(tx, who, after_id, limit, out, out_n, err);
+}
+static inline int mr_store_mem_page(struct mr_store_tx *tx, const struct mr_identity *who,
+                                    int64_t after_id, size_t limit, bool with_embedding,
+                                    struct mr_memory **out, size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->mem_page(tx, who, after_id, limit, with_embedding, out, out_n, err);
+}
+static inline int mr_store_schema_page(struct mr_store_tx *tx, const char *tenant_id,
+                                       const char *after_tenant, int64_t after_ds, size_t limit,
+                                       struct mr_source_schema **out, size_t *out_n,
+                                       struct mr_err *err)
+{
+    return tx->store->ops->schema_page(tx, tenant_id, after_tenant, after_ds, limit, out, out_n,
+                                       err);
+}
+static inline int mr_store_model_get(struct mr_store_tx *tx, char **out_model, size_t *out_dim,
+                                     struct mr_err *err)
+{
+    return tx->store->ops->model_get(tx, out_model, out_dim, err);
+}
+static inline int mr_store_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c,
+                                        struct mr_err *err)
+{
+    return tx->store->ops->conv_restore(tx, c, err);
+}
+static inline int mr_store_mem_restore(struct mr_store_tx *tx, struct mr_memory *m,
+                                       struct mr_err *err)
+{
+    return tx->store->ops->mem_restore(tx, m, err);
 }
 static inline int mr_store_health(struct mr_store *s, struct mr_err *err)
 {

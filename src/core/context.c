@@ -541,8 +541,10 @@ static int index_ranked(struct mr_service *svc, const struct mr_identity *who,
 /*
  * The store's own search (PostgreSQL) for q, inside tx: the rows it returns
  * (*out_rows, the caller's) and their fused scores, ranked; a candidate's id
- * is its row's position. The vector side only, as mr_memory_search has it
- * there (f is semantic).
+ * is its row's position. The vector side only (f is semantic), and
+ * mem_search locks every row it returns until tx ends: search's hybrid path
+ * on PostgreSQL (mem_vector_search, mem_candidates, mem_lock of the results
+ * only) is the one to move to.
  */
 static int store_ranked(struct mr_store_tx *tx, const struct mr_identity *who,
                         const struct mr_index_query *q, const struct mr_fusion *f,
@@ -846,7 +848,7 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     terms = mr_lex_terms_new(req->question, req->question_len);
     struct mr_fusion f0 = MR_FUSION_DEFAULTS;
     if (core_searches_in_store(svc))
-        f0.mode = MR_SEARCH_SEMANTIC; /* as search there: the store has no lexical side yet */
+        f0.mode = MR_SEARCH_SEMANTIC; /* store_ranked: the store's vector side only, for now */
     struct mr_fusion f = mr_fusion_for_query(&f0, nonzero(qv, dim), mr_lex_terms_count(terms) > 0);
     unsigned mode = (unsigned)f.mode < MR_SEARCH_MODES ? (unsigned)f.mode : 0;
     double example_floor = svc->min_similarity[mode];

@@ -12,10 +12,10 @@
  * fraction of a second on power loss, never a memory.
  *
  * Candidates come from the in-process index (SQLite: both sides, one call)
- * or from the store's own vector index (PostgreSQL: the vector side only
- * until its lexical round, so searches there rank semantically and report
- * lexical scores of 0; that round adds the store's lexical candidates and
- * scores in search_store, the rest is shared).
+ * or from the store's own indexes (PostgreSQL: pgvector for the vector
+ * side, a GIN-indexed term column and per-partition statistics for the
+ * lexical one; search_store), with the same numbers either way; ranking,
+ * the cut and the access writes are shared.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -143,13 +143,40 @@ static int search_index(struct mr_service *svc, const struct mr_identity *who,
     return rc;
 }
 
+/* Rows (sorted by id) by id; NULL when absent (deleted since the candidates were chosen). */
+static struct mr_memory *row_by_id(struct mr_memory *rows, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (rows[mid].id == id)
+            return &rows[mid];
+        if (rows[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
 /*
- * The store's own search (PostgreSQL), inside the request's transaction.
- * Its vector side only, for now: every candidate's lexical score is 0 and
- * the plan is semantic (mr_memory_search). The store's lexical round adds
- * here its lexical top k' (terms and per-partition statistics in SQL, the
- * same mr_lex_* functions), mr_fusion_union, and the missing side of each
- * candidate from the store; ranking and the cut below stay as they are.
+ * The store's own search (PostgreSQL), inside the request's transaction:
+ * each side's candidates from the store with every filter applied — the
+ * vector side's best q->limit by pgvector's HNSW, the lexical side's best
+ * q->limit by BM25 over the GIN-found rows with the partition's statistics
+ * in SQL — their union, then every candidate's embedding and BM25 (from the
+ * statistics read by the same statement), its cosine computed here with the
+ * in-process index's kernel, and only the results locked (in id order, as
+ * one batch: two searches never deadlock) and read back: the numbers
+ * are the bits an embedded server computes over the same memories, so both
+ * stores rank alike (test_store_contract). Ranking and the cut are
+ * search_index's.
  */
 static int search_store(struct mr_service *svc, const struct mr_identity *who,
                         const struct mr_index_query *q, const struct search_plan *plan,
@@ -159,33 +186,102 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
     int rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, out_tx, err);
     if (rc)
         return rc;
-    struct mr_memory *rows = NULL;
-    float *cosines = NULL;
-    size_t n = 0;
-    rc = mr_store_mem_search(*out_tx, who, q, &rows, &cosines, &n, err);
-    if (rc)
-        return rc;
-    struct mr_fusion_candidate *c = mr_xcalloc(n + 1, sizeof *c);
-    for (size_t i = 0; i < n; i++)
-        c[i] = (struct mr_fusion_candidate){.id = (int64_t)i, /* the row's position, for below */
-                                            .cosine = cosines[i],
-                                            .has_cosine = true,
-                                            .has_lexical = true};
-    free(cosines);
-    mr_fusion_rank(&plan->f, c, n);
-    results_init(out, plan->limit);
-    for (size_t i = 0; i < n; i++) {
-        struct mr_memory *m = &rows[c[i].id];
-        if (out->n < plan->limit && passes(plan, &c[i]) && search_admits(svc, who, q, m)) {
-            c[i].id = m->id;
-            results_push(out, &plan->f, &c[i], m);
-        } else {
-            mr_memory_clear(m);
-        }
+    struct mr_store_tx *tx = *out_tx;
+    bool has_terms = q->terms && mr_lex_terms_count(q->terms) > 0;
+    struct mr_index_hit *vec = NULL;
+    struct mr_lex_hit *lex = NULL;
+    struct mr_fusion_candidate *c = NULL;
+    int64_t *ids = NULL;
+    double *bm25 = NULL;
+    float *vecs = NULL;
+    bool *found = NULL;
+    size_t n_vec = 0, n_lex = 0, n = 0, dim = q->dim;
+    double max = 0;
+    if (q->sides & MR_INDEX_SIDE_VECTOR) {
+        /*
+         * Semantic mode's cut is the vector side's own: pgvector orders by
+         * its cosine in double, the kernel's float ones may tie where its
+         * don't, so a margin lets the exact ranking below break those ties
+         * as the in-process index does (lower id first).
+         */
+        struct mr_index_query vq = *q;
+        if (q->sides == MR_INDEX_SIDE_VECTOR)
+            vq.limit += q->limit;
+        rc = mr_store_mem_vector_search(tx, who, &vq, &vec, &n_vec, err);
     }
+    if (rc == 0 && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms)
+        rc = mr_store_mem_lex_search(tx, who, q, q->terms, q->limit, &lex, &n_lex, &max, err);
+    if (rc)
+        goto out;
+    c = mr_xcalloc(n_vec + n_lex + 1, sizeof *c);
+    n = mr_fusion_union(vec, n_vec, lex, n_lex, c);
+    ids = mr_xcalloc(n + 1, sizeof *ids);
+    bm25 = mr_xcalloc(n + 1, sizeof *bm25);
+    found = mr_xcalloc(n + 1, sizeof *found);
+    vecs = mr_xcalloc(n * dim + 1, sizeof *vecs);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = c[i].id;
+    rc = mr_store_mem_candidates(tx, who, has_terms ? q->terms : NULL, ids, n, dim, vecs, found,
+                                 bm25, &max, err);
+    if (rc)
+        goto out;
+    /*
+     * Each candidate's cosine as the in-process index computes it, and its
+     * BM25 from one statement's snapshot (one normaliser, one order); a
+     * candidate deleted since it was chosen drops out.
+     */
+    mr_dot_fn dot = mr_index_dot_fn();
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!found[i])
+            continue;
+        c[i].cosine = q->vec ? dot(q->vec, vecs + i * dim, dim) : 0;
+        c[i].lexical = has_terms ? mr_lex_normalise(bm25[i], max) : 0;
+        c[i].has_cosine = c[i].has_lexical = true;
+        c[kept++] = c[i];
+    }
+    n = kept;
+    mr_fusion_rank(&plan->f, c, n);
+    /*
+     * Only what is returned is locked (its access statistics are written):
+     * the best over the cut, in id order, read back and filtered again; the
+     * next ones take the place of any a commit meanwhile deleted or moved
+     * out of the filters (one round almost always).
+     */
+    results_init(out, plan->limit);
+    size_t next = 0;
+    while (rc == 0 && out->n < plan->limit && next < n && passes(plan, &c[next])) {
+        size_t from = next, k = 0;
+        for (; next < n && k < plan->limit - out->n && passes(plan, &c[next]); next++)
+            ids[k++] = c[next].id;
+        qsort(ids, k, sizeof *ids, cmp_id);
+        struct mr_memory *rows = NULL;
+        size_t n_rows = 0;
+        if ((rc = mr_store_mem_lock(tx, ids, k, &rows, &n_rows, err)) != 0)
+            break;
+        bool *taken = mr_xcalloc(n_rows + 1, sizeof *taken);
+        for (size_t i = from; i < next; i++) {
+            struct mr_memory *m = row_by_id(rows, n_rows, c[i].id);
+            if (!m || !search_admits(svc, who, q, m))
+                continue;
+            results_push(out, &plan->f, &c[i], m);
+            taken[m - rows] = true;
+        }
+        for (size_t i = 0; i < n_rows; i++)
+            if (!taken[i])
+                mr_memory_clear(&rows[i]);
+        free(taken);
+        free(rows);
+    }
+out:
+    free(ids);
+    free(bm25);
+    free(found);
+    free(vecs);
     free(c);
-    free(rows);
-    return 0;
+    free(vec);
+    free(lex);
+    return rc;
 }
 
 static bool nonzero(const float *v, size_t dim)
@@ -197,18 +293,14 @@ static bool nonzero(const float *v, size_t dim)
 }
 
 /*
- * The plan for q: the requested mode, semantic on a store without a lexical
- * side, the one side a hybrid query has (mr_fusion_for_query), and the
- * mode's default threshold unless q gives one; then what the index asks of
- * each side.
+ * The plan for q: the requested mode, the one side a hybrid query has (mr_fusion_for_query), and
+ * the mode's default threshold unless q gives one; then what the index asks of each side.
  */
 static void plan_search(const struct mr_service *svc, const struct mr_search *q, bool has_vector,
                         bool has_terms, struct search_plan *plan, struct mr_index_query *iq)
 {
     struct mr_fusion f = MR_FUSION_DEFAULTS;
     f.mode = q->mode;
-    if (core_searches_in_store(svc))
-        f.mode = MR_SEARCH_SEMANTIC;
     plan->f = mr_fusion_for_query(&f, has_vector, has_terms);
     unsigned m = (unsigned)plan->f.mode < MR_SEARCH_MODES ? (unsigned)plan->f.mode : 0;
     /* 0 is a valid threshold (DESIGN.md §4 fixes the reference's `or`). */

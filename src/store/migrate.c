@@ -24,6 +24,7 @@ int store_migrate(const struct store_migrator *mg, void *db, const char *where,
     }
     for (int v = version; v < n; v++) {
         if ((rc = mg->apply(db, &steps[v], err)) != 0 ||
+            (steps[v].run && (rc = steps[v].run(db, err)) != 0) ||
             (rc = mg->write_version(db, v + 1, err)) != 0)
             goto out;
     }

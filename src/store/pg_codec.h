@@ -47,6 +47,13 @@ void pg_vector_bin(const float *v, size_t dim, unsigned char *out);
 float *pg_parse_vector(const char *s, size_t *out_dim);
 
 /*
+ * Parses vector_send()'s output as a text-format bytea ("\\x" then hex of
+ * pg_vector_bin's layout) into a new array of *out_dim floats, the stored
+ * bits exactly (no decimal round trip). NULL on a malformed or empty one.
+ */
+float *pg_parse_vector_send(const char *s, size_t *out_dim);
+
+/*
  * A libpq connection URI from DATABASE_URL: postgresql+asyncpg:// and
  * postgresql+psycopg2:// (SQLAlchemy's driver suffixes) become postgresql://.
  * Returns a new string.

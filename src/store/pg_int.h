@@ -50,7 +50,10 @@ enum pg_stmt {
     P_MEM_ARCHIVE,
     P_MEM_SEARCH,
     P_MEM_LOCK,
+    P_MEM_CANDIDATES,
     P_MEM_ACCESS,
+    P_MEM_LEX_SEARCH,
+    P_MEM_LEX_SCORE,
     P_COUNT
 };
 extern const char *const pg_stmt_sql[P_COUNT];
@@ -108,6 +111,8 @@ int pg_migrate(struct pg_store *s, PGconn *pg, struct mr_err *err);
 int pg_check_model(struct mr_store *s, const char *model, size_t dim, struct mr_err *err);
 int pg_set_model(struct mr_store_tx *tx, const char *model, size_t dim, struct mr_err *err);
 int pg_health(struct mr_store *s, struct mr_err *err);
+/* The migration's C step: tokenises the memories written before the lexical columns. */
+int pg_lex_backfill(void *pg, struct mr_err *err);
 
 /* ---- pg_sources.c: the data-source operations of store.h ---- */
 
@@ -118,6 +123,20 @@ int pg_schema_delete(struct mr_store_tx *tx, const char *tenant_id, int64_t data
                      struct mr_err *err);
 int pg_mem_ids_by_data_source(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
                               int64_t **out, size_t *out_n, struct mr_err *err);
+
+/* ---- pg_ops.c: export, import and migrate (store.h) ---- */
+
+int pg_conv_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                 size_t limit, struct mr_conversation **out, size_t *out_n, struct mr_err *err);
+int pg_mem_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                size_t limit, bool with_embedding, struct mr_memory **out, size_t *out_n,
+                struct mr_err *err);
+int pg_schema_page(struct mr_store_tx *tx, const char *tenant_id, const char *after_tenant,
+                   int64_t after_ds, size_t limit, struct mr_source_schema **out, size_t *out_n,
+                   struct mr_err *err);
+int pg_model_get(struct mr_store_tx *tx, char **out_model, size_t *out_dim, struct mr_err *err);
+int pg_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err);
+int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err);
 
 /* ---- pg_row.c ---- */
 
@@ -136,8 +155,8 @@ int pg_exec_simple(PGconn *pg, const char *sql, const char *what, struct mr_err 
  * Bounded by the widest statement; a call past a bound is a bug in this
  * store and aborts with a message (pg_row.c), never writes past the arrays.
  */
-#define PG_MAX_PARAMS 20 /* P_MEM_INSERT takes 18 */
-#define PG_MAX_OWNED 4   /* arrays and vectors built here: P_MEM_INSERT has 3 */
+#define PG_MAX_PARAMS 24 /* P_MEM_INSERT takes 22 */
+#define PG_MAX_OWNED 6   /* arrays and vectors built here: P_MEM_INSERT has 5 */
 struct pg_params {
     int n;
     const char *vals[PG_MAX_PARAMS];
@@ -156,6 +175,18 @@ void pg_param_bool(struct pg_params *p, bool v);
 void pg_param_strv(struct pg_params *p, const struct mr_strv *v); /* a TEXT[] */
 void pg_param_vector(struct pg_params *p, const float *v, size_t dim);
 void pg_params_free(struct pg_params *p);
+
+struct mr_lex_terms;
+/*
+ * The lexical columns of a memory whose content is text (NULL: none), as
+ * memori's tokenizer gives them: its distinct terms as a TEXT[] literal
+ * into terms, their counts as an INT4[] literal into tfs (appended); returns
+ * the BM25 length. pg_param_lex binds the three (lex_terms, lex_tfs, lex_len).
+ */
+uint32_t pg_lex_arrays(const char *text, struct pg_buf *terms, struct pg_buf *tfs);
+void pg_param_lex(struct pg_params *p, const char *content);
+/* A query's distinct terms as a TEXT[], in the query's order. */
+void pg_param_terms(struct pg_params *p, const struct mr_lex_terms *t);
 
 /* Runs prepared statement id with p (freed here): the result, or NULL with err set. */
 PGresult *pg_run(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, const char *what,

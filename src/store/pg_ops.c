@@ -67,9 +67,10 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "INSERT INTO memori_memories(memory_id, conversation_id, user_id, tenant_id, content, "
         "memory_type, embedding, importance_score, access_count, last_accessed_at, "
         "context_tags, related_entities, metadata, expires_at, is_archived, created_at, "
-        "updated_at, is_shared, data_source_id) "
+        "updated_at, is_shared, data_source_id, lex_terms, lex_tfs, lex_len) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " TS_IN("$10") ", $11, $12, $13, "
-        TS_IN("$14") ", $15, " TS_IN("$16") ", " TS_IN("$17") ", $18, $19) RETURNING id",
+        TS_IN("$14") ", $15, " TS_IN("$16") ", " TS_IN("$17") ", $18, $19, $20, $21, $22) "
+        "RETURNING id",
     [P_MEM_GET] = "SELECT " MEM_COLS " FROM memori_memories WHERE memory_id = $1",
     [P_MEM_GET_BY_ID] = "SELECT " MEM_COLS " FROM memori_memories WHERE id = $1",
     [P_MEM_UPDATE] =
@@ -77,7 +78,7 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "access_count = $5, last_accessed_at = " TS_IN("$6") ", context_tags = $7, "
         "related_entities = $8, metadata = $9, expires_at = " TS_IN("$10") ", "
         "is_archived = $11, updated_at = " TS_IN("$12") ", is_shared = $13, "
-        "data_source_id = $14 WHERE id = $1",
+        "data_source_id = $14, lex_terms = $15, lex_tfs = $16, lex_len = $17 WHERE id = $1",
     [P_MEM_UPDATE_EMB] = "UPDATE memori_memories SET embedding = $2 WHERE id = $1",
     [P_MEM_DELETE] = "DELETE FROM memori_memories WHERE memory_id = $1",
     [P_MEM_LIST_CONV] =
@@ -139,6 +140,28 @@ const char *const pg_stmt_sql[P_COUNT] = {
     [P_MEM_LOCK] =
         "SELECT " MEM_COLS_BUT_EMB ", NULL FROM memori_memories "
         "WHERE id = ANY($1::int8[]) ORDER BY id FOR UPDATE",
+    /*
+     * A fused search's candidates, read (not locked: only the ones returned
+     * are, P_MEM_LOCK) with what their scores need: the embedding as
+     * vector_send gives it (hex of the binary form: the stored floats' exact
+     * bits, for a cosine computed as the in-process index computes it, and
+     * no decimal text to format and parse), and for the query's terms ($4)
+     * the row's length and tfs and the partition's ($2, $3) statistics, as
+     * P_MEM_LEX_SCORE has them, so every candidate's lexical score comes
+     * from one snapshot. Columns: id, the bytes, lex_len, the tfs, then
+     * N, total length and the dfs.
+     */
+    [P_MEM_CANDIDATES] =
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($4::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
+        "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $2 "
+        "    AND d.user_id = $3 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
+        "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
+        "    ON p.tenant_id = $2 AND p.user_id = $3) "
+        "SELECT m.id, vector_send(m.embedding), coalesce(m.lex_len, 0), "
+        "  array(SELECT coalesce(m.lex_tfs[array_position(m.lex_terms, q.term)], 0) FROM q "
+        "    ORDER BY q.ord), st.n, st.total, st.dfs "
+        "FROM memori_memories m CROSS JOIN st WHERE m.id = ANY($1::int8[])",
     [P_MEM_ACCESS] =
         "UPDATE memori_memories AS m SET access_count = v.ac, "
         "last_accessed_at = " TS_IN("v.la") ", importance_score = v.imp, memory_type = v.mt, "
@@ -146,6 +169,53 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::float8[], $5::text[], $6::int8[], "
         "  $7::int8[]) AS v(id, ac, la, imp, mt, ex, up) "
         "WHERE m.id = v.id",
+    /*
+     * The lexical side (DESIGN.md §8): the partition's statistics and the
+     * candidates, in one statement so both come from one snapshot. The
+     * candidates are the rows holding a query term (the GIN index on
+     * lex_terms) that pass P_MEM_SEARCH's filters (the same predicates, the
+     * expiry one mirroring mr_rule_expired_at); each comes as one row per
+     * query term it holds (its length, the term's position in the query and
+     * its tf), in id and query order: a join, not a subquery per candidate,
+     * which cost most of the statement with thousands of them. Each query
+     * term's df is one index probe (a scalar subquery): as a join, the
+     * planner read the partition's whole vocabulary for a few terms (4 ms
+     * at 1 000 memories, growing with them). BM25 itself is
+     * computed in C by lexical.h's functions (s_mem_lex_search), so the
+     * numbers are the in-process index's bits. Always one row at least: the
+     * statistics with a NULL id when no memory matches.
+     */
+    [P_MEM_LEX_SEARCH] =
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($8::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
+        "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $1 "
+        "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
+        "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
+        "    ON p.tenant_id = $1 AND p.user_id = $2), "
+        "c AS (SELECT m.id, m.lex_len, m.lex_terms, m.lex_tfs FROM memori_memories m "
+        "  WHERE m.lex_terms && $8::text[] AND m.tenant_id = $1 "
+        "  AND (m.user_id = $2 OR (m.is_shared AND "
+        "    m.memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($3::boolean OR "
+        "    (m.user_id = '' AND m.data_source_id IS NOT NULL)))) "
+        "  AND ($4::uuid IS NULL OR m.conversation_id = $4::uuid) "
+        "  AND ($5::text[] IS NULL OR m.memory_type = ANY($5::text[])) "
+        "  AND ($6::boolean OR NOT m.is_archived) "
+        "  AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$7") ")) "
+        "SELECT st.n, st.total, st.dfs, h.id, h.lex_len, h.ord, h.tf FROM st LEFT JOIN ("
+        "  SELECT c.id, c.lex_len, q.ord, c.lex_tfs[array_position(c.lex_terms, q.term)] AS tf "
+        "  FROM c JOIN q ON q.term = ANY(c.lex_terms)) AS h ON true ORDER BY h.id, h.ord",
+    /* The same for given rows, unfiltered: the vector side's candidates. */
+    [P_MEM_LEX_SCORE] =
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($3::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
+        "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $1 "
+        "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
+        "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
+        "    ON p.tenant_id = $1 AND p.user_id = $2), "
+        "c AS (SELECT m.id, m.lex_len, array(SELECT coalesce(m.lex_tfs[array_position("
+        "    m.lex_terms, q.term)], 0) FROM q ORDER BY q.ord) AS tfs FROM memori_memories m "
+        "  WHERE m.id = ANY($4::int8[]) AND m.lex_len IS NOT NULL) "
+        "SELECT st.n, st.total, st.dfs, c.id, c.lex_len, c.tfs FROM st LEFT JOIN c ON true",
 };
 /* clang-format on */
 
@@ -315,6 +385,7 @@ static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_e
     pg_param_int(&p, m->updated_at);
     pg_param_bool(&p, m->is_shared);
     data_source_param(&p, m);
+    pg_param_lex(&p, m->content);
     PGresult *res = pg_run(tx, P_MEM_INSERT, &p, "inserting a memory", err);
     if (!res)
         return err->code;
@@ -374,6 +445,7 @@ static int s_mem_update(struct mr_store_tx *tx, const struct mr_memory *m, bool 
     pg_param_int(&p, m->updated_at);
     pg_param_bool(&p, m->is_shared);
     data_source_param(&p, m);
+    pg_param_lex(&p, m->content);
     int rc = pg_run_done(tx, P_MEM_UPDATE, &p, "updating a memory", &changed, err);
     if (rc == 0 && changed == 0)
         return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
@@ -504,25 +576,115 @@ static int s_mem_archive(struct mr_store_tx *tx, const struct mr_identity *who,
     return 0;
 }
 
-static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
-                        const struct mr_index_query *q, struct mr_memory **out, float **out_scores,
-                        size_t *out_n, struct mr_err *err)
+/* Parses an int8[]/int4[] literal "{1,0,2}" into out[0..n) (missing elements are 0). */
+static void parse_ints(const char *s, uint64_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = 0;
+    if (*s == '{')
+        s++;
+    for (size_t i = 0; i < n && *s && *s != '}'; i++) {
+        char *end;
+        out[i] = strtoull(s, &end, 10);
+        s = *end == ',' ? end + 1 : end;
+    }
+}
+
+/* A query's terms as a partition knows them: the statistics of P_MEM_LEX_*'s rows. */
+struct lex_stats {
+    size_t nq;
+    uint64_t n_docs, total;
+    double *idf, avg, max;
+    uint64_t *tfs; /* nq, one candidate's */
+};
+
+/*
+ * Reads the statistics from row 0 of res, columns col.. (N, total length,
+ * the dfs); the normaliser as mr_lex_index_max computes it.
+ */
+static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, size_t nq)
+{
+    st->nq = nq;
+    st->n_docs = strtoull(PQgetvalue(res, 0, col), NULL, 10);
+    st->total = strtoull(PQgetvalue(res, 0, col + 1), NULL, 10);
+    st->idf = mr_xcalloc(nq + 1, sizeof *st->idf);
+    st->tfs = mr_xcalloc(nq + 1, sizeof *st->tfs);
+    uint64_t *df = mr_xcalloc(nq + 1, sizeof *df);
+    if (!PQgetisnull(res, 0, col + 2))
+        parse_ints(PQgetvalue(res, 0, col + 2), df, nq);
+    st->max = 0;
+    for (size_t i = 0; i < nq; i++) {
+        st->idf[i] = mr_lex_idf(df[i], st->n_docs);
+        st->max += mr_lex_term_max(st->idf[i]);
+    }
+    free(df);
+    st->avg = mr_lex_avg_len(st->total, st->n_docs);
+}
+
+/*
+ * The BM25 of a document of length len whose tf of each query term is in
+ * st->tfs: its terms added in the query's order, from 0, as the in-process
+ * index accumulates them (a term the document lacks adds exactly 0).
+ */
+static double lex_tfs_score(const struct lex_stats *st, uint32_t len)
+{
+    double score = 0;
+    for (size_t i = 0; i < st->nq; i++)
+        if (st->tfs[i])
+            score += mr_lex_bm25_term(st->idf[i], (uint32_t)st->tfs[i], len, st->avg);
+    return score;
+}
+
+/* Row r's BM25 from its length and tfs in columns col, col + 1. */
+static double lex_row_score(struct lex_stats *st, const PGresult *res, int r, int col)
+{
+    parse_ints(PQgetvalue(res, r, col + 1), st->tfs, st->nq);
+    return lex_tfs_score(st, (uint32_t)strtoul(PQgetvalue(res, r, col), NULL, 10));
+}
+
+static void lex_stats_free(struct lex_stats *st)
+{
+    free(st->idf);
+    free(st->tfs);
+}
+
+/* An id and its position in the caller's array, ordered by id for bsearch. */
+struct id_at {
+    int64_t id;
+    size_t i;
+};
+
+static int id_at_order(const void *a, const void *b)
+{
+    const struct id_at *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The array literal "{1,2,3}" of ids[0..n) into b. */
+static void id_list(struct pg_buf *b, const int64_t *ids, size_t n)
+{
+    pg_buf_add(b, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        pg_buf_printf(b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    pg_buf_add(b, "}", 1);
+}
+
+static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                               const struct mr_index_query *q, struct mr_index_hit **out,
+                               size_t *out_n, struct mr_err *err)
 {
     *out = NULL;
-    *out_scores = NULL;
     *out_n = 0;
+    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
+        return 0; /* no memory belongs to a conversation that cannot exist */
     struct pg_params p = {0};
-    struct mr_strv types = {0};
     pg_param_vector(&p, q->vec, q->dim);
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
     pg_param_bool(&p, q->include_shared);
-    if (q->conversation_id && !pg_is_uuid(q->conversation_id)) {
-        pg_params_free(&p);
-        return 0; /* no memory belongs to a conversation that cannot exist */
-    }
     pg_param_text(&p, q->conversation_id);
     if (q->type_mask) {
+        struct mr_strv types = {0};
         for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
             if (q->type_mask & (1u << t)) {
                 const char *name = mr_memory_type_name((enum mr_memory_type)t);
@@ -541,49 +703,159 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
         return err->code;
     /* The hits above the threshold, best first. */
     int n = PQntuples(res);
-    int64_t *ids = mr_xcalloc((size_t)n + 1, sizeof *ids);
-    float *scores = mr_xcalloc((size_t)n + 1, sizeof *scores);
+    struct mr_index_hit *hits = mr_xcalloc((size_t)n + 1, sizeof *hits);
     size_t n_hits = 0;
-    struct pg_buf list = {0};
-    pg_buf_add(&list, "{", 1);
     for (int i = 0; i < n; i++) {
         float score = strtof(PQgetvalue(res, i, 1), NULL);
         if (score < q->min_score)
             break; /* rows come best first: the rest score lower still */
-        ids[n_hits] = pg_val_int(res, i, 0);
-        scores[n_hits] = score;
-        pg_buf_printf(&list, "%s%lld", n_hits ? "," : "", (long long)ids[n_hits]);
+        hits[n_hits].id = pg_val_int(res, i, 0);
+        hits[n_hits].score = score;
         n_hits++;
     }
-    pg_buf_add(&list, "}", 1);
     PQclear(res);
-    struct mr_memory *v = mr_xcalloc(n_hits + 1, sizeof *v);
-    size_t kept = 0;
-    int rc = 0;
-    if (n_hits) {
-        struct pg_params lp = {0};
-        pg_param_text(&lp, list.s);
-        res = pg_run(tx, P_MEM_LOCK, &lp, "searching memories", err);
-        rc = res ? 0 : err->code;
-        /* Back into distance order; a hit deleted since the scan is gone. */
-        int rows = res ? PQntuples(res) : 0;
-        for (size_t h = 0; rc == 0 && h < n_hits; h++) {
-            for (int r = 0; r < rows; r++) {
-                if (pg_val_int(res, r, 0) != ids[h])
-                    continue;
-                rc = pg_read_memory(res, r, &v[kept], err);
-                if (rc == 0)
-                    scores[kept++] = scores[h];
-                break;
-            }
-        }
-        PQclear(res);
-    }
+    *out = hits;
+    *out_n = n_hits;
+    return 0;
+}
+
+/* Locks and reads ids[0..n) in id order (their embeddings not loaded). */
+static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                     size_t *out_n, struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    struct pg_buf list = {0};
+    id_list(&list, ids, n);
+    struct pg_params p = {0};
+    pg_param_text(&p, list.s);
+    PGresult *res = pg_run(tx, P_MEM_LOCK, &p, "searching memories", err);
     pg_buf_free(&list);
-    free(ids);
+    if (!res)
+        return err->code;
+    int rows = PQntuples(res), rc = 0;
+    struct mr_memory *v = mr_xcalloc((size_t)rows + 1, sizeof *v);
+    size_t kept = 0;
+    for (int r = 0; rc == 0 && r < rows; r++)
+        if ((rc = pg_read_memory(res, r, &v[kept], err)) == 0)
+            kept++;
+    PQclear(res);
     if (rc) {
         for (size_t j = 0; j < kept; j++)
             mr_memory_clear(&v[j]);
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *out_n = kept;
+    return 0;
+}
+
+static int s_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                      size_t *out_n, struct mr_err *err)
+{
+    return lock_rows(tx, ids, n, out, out_n, err);
+}
+
+static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                            size_t dim, float *out_vecs, bool *out_found, double *out_bm25,
+                            double *out_max, struct mr_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        out_found[i] = false;
+        out_bm25[i] = 0;
+    }
+    *out_max = 0;
+    if (n == 0)
+        return 0;
+    size_t nq = terms ? mr_lex_terms_count(terms) : 0;
+    struct pg_buf list = {0};
+    id_list(&list, ids, n);
+    struct pg_params p = {0};
+    pg_param_text(&p, list.s);
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    if (nq)
+        pg_param_terms(&p, terms);
+    else
+        pg_param_text(&p, "{}");
+    PGresult *res = pg_run(tx, P_MEM_CANDIDATES, &p, "scoring memories", err);
+    pg_buf_free(&list);
+    if (!res)
+        return err->code;
+    int rows = PQntuples(res), rc = 0;
+    /* Where each id sits in ids[] (ids are distinct; rows come in no order). */
+    struct id_at *at = mr_xcalloc(n + 1, sizeof *at);
+    for (size_t i = 0; i < n; i++)
+        at[i] = (struct id_at){ids[i], i};
+    qsort(at, n, sizeof *at, id_at_order);
+    struct lex_stats st = {0};
+    if (nq && rows)
+        lex_stats_read(&st, res, 4, nq);
+    for (int r = 0; rc == 0 && r < rows; r++) {
+        struct id_at key = {pg_val_int(res, r, 0), 0};
+        const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
+        if (!hit)
+            continue;
+        size_t d = 0;
+        float *v = PQgetisnull(res, r, 1) ? NULL : pg_parse_vector_send(PQgetvalue(res, r, 1), &d);
+        if (!v) {
+            rc = mr_err_set(err, MR_EINTERNAL,
+                            "the stored embedding of memory row %lld is malformed",
+                            (long long)key.id);
+            break;
+        }
+        if (d == dim) { /* another dimension: only mid-reembed, a zero vector until rewritten */
+            memcpy(out_vecs + hit->i * dim, v, dim * sizeof *v);
+            out_found[hit->i] = true;
+            out_bm25[hit->i] = nq ? lex_row_score(&st, res, r, 2) : 0;
+        }
+        free(v);
+    }
+    if (nq && rows) {
+        *out_max = st.max;
+        lex_stats_free(&st);
+    }
+    free(at);
+    PQclear(res);
+    return rc;
+}
+
+static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                        const struct mr_index_query *q, struct mr_memory **out, float **out_scores,
+                        size_t *out_n, struct mr_err *err)
+{
+    *out = NULL;
+    *out_scores = NULL;
+    *out_n = 0;
+    struct mr_index_hit *hits = NULL;
+    size_t n_hits = 0;
+    int rc = s_mem_vector_search(tx, who, q, &hits, &n_hits, err);
+    if (rc || n_hits == 0) {
+        free(hits);
+        return rc; /* no hit: nothing allocated, as before */
+    }
+    int64_t *ids = mr_xcalloc(n_hits + 1, sizeof *ids);
+    for (size_t h = 0; h < n_hits; h++)
+        ids[h] = hits[h].id;
+    struct mr_memory *rows = NULL, *v = mr_xcalloc(n_hits + 1, sizeof *v);
+    float *scores = mr_xcalloc(n_hits + 1, sizeof *scores);
+    size_t n_rows = 0, kept = 0;
+    if (n_hits)
+        rc = lock_rows(tx, ids, n_hits, &rows, &n_rows, err);
+    /* Back into distance order; a hit deleted since the scan is gone. */
+    for (size_t h = 0; rc == 0 && h < n_hits; h++)
+        for (size_t r = 0; r < n_rows; r++)
+            if (rows[r].id == hits[h].id) {
+                v[kept] = rows[r];
+                scores[kept++] = hits[h].score;
+                break;
+            }
+    free(rows);
+    free(ids);
+    free(hits);
+    if (rc) {
         free(v);
         free(scores);
         return rc;
@@ -591,6 +863,133 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
     *out = v;
     *out_scores = scores;
     *out_n = kept;
+    return 0;
+}
+
+/* Best first, ties by lower id (mr_lex_index_search's order). */
+static int lex_hit_order(const void *a, const void *b)
+{
+    const struct mr_lex_hit *x = a, *y = b;
+    if (x->bm25 != y->bm25)
+        return x->bm25 > y->bm25 ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                            size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                            struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    if (out_max)
+        *out_max = 0;
+    size_t nq = mr_lex_terms_count(terms);
+    if (nq == 0)
+        return 0; /* stop words and punctuation only: no lexical side, no error */
+    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
+        k = 0; /* no memory belongs to a conversation that cannot exist; max still reported */
+    struct pg_params p = {0};
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    pg_param_bool(&p, q->include_shared);
+    pg_param_text(&p, k ? q->conversation_id : NULL);
+    if (q->type_mask) {
+        struct mr_strv types = {0};
+        for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+            if (q->type_mask & (1u << t)) {
+                const char *name = mr_memory_type_name((enum mr_memory_type)t);
+                mr_strv_push(&types, name, strlen(name));
+            }
+        pg_param_strv(&p, &types);
+        mr_strv_clear(&types);
+    } else {
+        pg_param_text(&p, NULL);
+    }
+    pg_param_bool(&p, q->include_archived);
+    pg_param_int(&p, q->now);
+    pg_param_terms(&p, terms);
+    PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
+    if (!res)
+        return err->code;
+    struct lex_stats st;
+    lex_stats_read(&st, res, 0, nq);
+    int rows = PQntuples(res);
+    struct mr_lex_hit *hits = mr_xcalloc((size_t)rows + 1, sizeof *hits);
+    size_t n = 0;
+    /* One candidate's rows are consecutive (ORDER BY id, ord): its tfs, then its score. */
+    for (int r = 0; k && r < rows;) {
+        if (PQgetisnull(res, r, 3)) {
+            r++;
+            continue;
+        }
+        int64_t id = pg_val_int(res, r, 3);
+        uint32_t len = (uint32_t)strtoul(PQgetvalue(res, r, 4), NULL, 10);
+        for (size_t i = 0; i < nq; i++)
+            st.tfs[i] = 0;
+        for (; r < rows && !PQgetisnull(res, r, 3) && pg_val_int(res, r, 3) == id; r++) {
+            long ord = strtol(PQgetvalue(res, r, 5), NULL, 10);
+            if (ord >= 1 && (size_t)ord <= nq && !PQgetisnull(res, r, 6))
+                st.tfs[ord - 1] = strtoull(PQgetvalue(res, r, 6), NULL, 10);
+        }
+        hits[n].id = id;
+        hits[n].bm25 = lex_tfs_score(&st, len);
+        n++;
+    }
+    PQclear(res);
+    qsort(hits, n, sizeof *hits, lex_hit_order);
+    if (n > k)
+        n = k;
+    for (size_t i = 0; i < n; i++)
+        hits[i].lexical = mr_lex_normalise(hits[i].bm25, st.max);
+    if (out_max)
+        *out_max = st.max;
+    lex_stats_free(&st);
+    *out = hits;
+    *out_n = n;
+    return 0;
+}
+
+static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
+                           const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                           double *out_scores, double *out_max, struct mr_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        out_scores[i] = 0;
+    if (out_max)
+        *out_max = 0;
+    size_t nq = mr_lex_terms_count(terms);
+    if (nq == 0)
+        return 0;
+    struct pg_params p = {0};
+    struct pg_buf list = {0};
+    pg_buf_add(&list, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        pg_buf_printf(&list, "%s%lld", i ? "," : "", (long long)ids[i]);
+    pg_buf_add(&list, "}", 1);
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    pg_param_terms(&p, terms);
+    pg_param_text(&p, list.s);
+    PGresult *res = pg_run(tx, P_MEM_LEX_SCORE, &p, "scoring memories by their words", err);
+    pg_buf_free(&list);
+    if (!res)
+        return err->code;
+    struct lex_stats st;
+    lex_stats_read(&st, res, 0, nq);
+    for (int r = 0, rows = PQntuples(res); r < rows; r++) {
+        if (PQgetisnull(res, r, 3))
+            continue;
+        int64_t id = pg_val_int(res, r, 3);
+        double score = lex_row_score(&st, res, r, 4);
+        for (size_t i = 0; i < n; i++)
+            if (ids[i] == id)
+                out_scores[i] = score;
+    }
+    PQclear(res);
+    if (out_max)
+        *out_max = st.max;
+    lex_stats_free(&st);
     return 0;
 }
 
@@ -692,7 +1091,12 @@ const struct mr_store_ops pg_store_ops = {
     .mem_stats = s_mem_stats,
     .mem_archive = s_mem_archive,
     .mem_search = s_mem_search,
+    .mem_vector_search = s_mem_vector_search,
+    .mem_lock = s_mem_lock,
+    .mem_candidates = s_mem_candidates,
     .mem_record_access = s_mem_record_access,
+    .mem_lex_search = s_mem_lex_search,
+    .mem_lex_score = s_mem_lex_score,
     .mem_scan = s_mem_scan,
     .schema_get = pg_schema_get,
     .schema_put = pg_schema_put,
@@ -700,4 +1104,241 @@ const struct mr_store_ops pg_store_ops = {
     .mem_ids_by_data_source = pg_mem_ids_by_data_source,
     .health = pg_health,
     .close = pg_close,
+    .conv_page = pg_conv_page,
+    .mem_page = pg_mem_page,
+    .schema_page = pg_schema_page,
+    .model_get = pg_model_get,
+    .conv_restore = pg_conv_restore,
+    .mem_restore = pg_mem_restore,
 };
+
+/* ---- export, import and migrate: run unprepared, as they run seldom ---- */
+
+/* sql with p (freed here): the result, or NULL with err set. */
+static PGresult *run_once(struct mr_store_tx *tx, const char *sql, struct pg_params *p,
+                          const char *what, struct mr_err *err)
+{
+    PGconn *pg = pg_tx_conn(tx)->pg;
+    PGresult *res = PQexecParams(pg, sql, p->n, NULL, p->vals, p->lens, p->fmts, 0);
+    pg_params_free(p);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    pg_result_error(err, pg, res, what);
+    PQclear(res);
+    return NULL;
+}
+
+/* The page's identity filter ($1 tenant, $2 user; NULL: any), after_id $3, limit $4. */
+static void page_params(struct pg_params *p, const struct mr_identity *who, int64_t after_id,
+                        size_t limit)
+{
+    pg_param_text(p, who ? who->tenant_id : NULL);
+    pg_param_text(p, who ? who->user_id : NULL);
+    pg_param_int(p, after_id);
+    pg_param_int(p, (int64_t)limit);
+}
+
+#define PAGE_WHERE                                                                                 \
+    " WHERE id > $3 AND ($1::text IS NULL OR tenant_id = $1) "                                     \
+    "AND ($2::text IS NULL OR user_id = $2) ORDER BY id LIMIT $4"
+
+int pg_conv_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                 size_t limit, struct mr_conversation **out, size_t *out_n, struct mr_err *err)
+{
+    struct pg_params p = {0};
+    *out = NULL;
+    *out_n = 0;
+    page_params(&p, who, after_id, limit);
+    PGresult *res = run_once(tx, "SELECT " CONV_COLS " FROM memori_conversations" PAGE_WHERE, &p,
+                             "paging conversations", err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    *out = mr_xcalloc((size_t)n + 1, sizeof **out);
+    for (int i = 0; i < n; i++)
+        pg_read_conversation(res, i, &(*out)[i]);
+    *out_n = (size_t)n;
+    PQclear(res);
+    return 0;
+}
+
+int pg_mem_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                size_t limit, bool with_embedding, struct mr_memory **out, size_t *out_n,
+                struct mr_err *err)
+{
+    struct pg_params p = {0};
+    *out = NULL;
+    *out_n = 0;
+    page_params(&p, who, after_id, limit);
+    PGresult *res = run_once(tx,
+                             with_embedding ? "SELECT " MEM_COLS " FROM memori_memories" PAGE_WHERE
+                                            : "SELECT " MEM_COLS_BUT_EMB
+                                              ", NULL FROM memori_memories" PAGE_WHERE,
+                             &p, "paging memories", err);
+    if (!res)
+        return err->code;
+    return read_memories(res, out, out_n, err); /* clears res */
+}
+
+int pg_schema_page(struct mr_store_tx *tx, const char *tenant_id, const char *after_tenant,
+                   int64_t after_ds, size_t limit, struct mr_source_schema **out, size_t *out_n,
+                   struct mr_err *err)
+{
+    struct pg_params p = {0};
+    *out = NULL;
+    *out_n = 0;
+    pg_param_text(&p, tenant_id);
+    pg_param_text(&p, after_tenant);
+    pg_param_int(&p, after_ds);
+    pg_param_int(&p, (int64_t)limit);
+    PGresult *res = run_once(
+        tx,
+        "SELECT tenant_id, data_source_id, dialect, schema_hash, schema_json, "
+        "conversation_id, " TS_OUT(
+            "updated_at") " "
+                          "FROM memori_data_source_schemas "
+                          "WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2::text IS NULL "
+                          "OR (tenant_id, data_source_id) > ($2::text, $3::int8)) "
+                          "ORDER BY tenant_id, data_source_id LIMIT $4",
+        &p, "paging data-source schemas", err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    *out = mr_xcalloc((size_t)n + 1, sizeof **out);
+    for (int i = 0; i < n; i++) {
+        struct mr_source_schema *sc = &(*out)[i];
+        sc->tenant_id = pg_val_dup(res, i, 0);
+        sc->data_source_id = pg_val_int(res, i, 1);
+        sc->dialect = pg_val_dup(res, i, 2);
+        sc->schema_hash = pg_val_dup(res, i, 3);
+        sc->schema_json = pg_val_dup(res, i, 4);
+        snprintf(sc->conversation_id, sizeof sc->conversation_id, "%s", PQgetvalue(res, i, 5));
+        sc->updated_at = pg_val_int(res, i, 6);
+    }
+    *out_n = (size_t)n;
+    PQclear(res);
+    return 0;
+}
+
+int pg_model_get(struct mr_store_tx *tx, char **out_model, size_t *out_dim, struct mr_err *err)
+{
+    const char *keys[2] = {"embedding_model", "embedding_dimensions"};
+    char *vals[2] = {NULL, NULL};
+    *out_model = NULL;
+    *out_dim = 0;
+    for (int k = 0; k < 2; k++) {
+        struct pg_params p = {0};
+        pg_param_text(&p, keys[k]);
+        PGresult *res = pg_run(tx, P_META_GET, &p, "reading the recorded model", err);
+        if (!res) {
+            free(vals[0]);
+            return err->code;
+        }
+        if (PQntuples(res) == 1)
+            vals[k] = pg_val_dup(res, 0, 0);
+        PQclear(res);
+    }
+    *out_model = vals[0];
+    *out_dim = vals[1] ? (size_t)strtoull(vals[1], NULL, 10) : 0;
+    free(vals[1]);
+    return 0;
+}
+
+/*
+ * The row id to insert: the kept one ($n) when no row holds it, else the
+ * sequence's next. A kept id moves the sequence past it (in the same
+ * statement), so later inserts do not collide with it.
+ */
+#define KEEP_ID(table, n)                                                                          \
+    "CASE WHEN $" n "::int8 > 0 AND NOT EXISTS (SELECT 1 FROM " table " WHERE id = $" n            \
+    "::int8) THEN $" n "::int8 ELSE nextval(pg_get_serial_sequence('" table "', 'id')) END"
+#define BUMP_SEQ(table, n)                                                                         \
+    "SELECT ins.id, CASE WHEN ins.id = $" n "::int8 THEN (SELECT setval(s, greatest("              \
+    "coalesce(pg_sequence_last_value(s), 1), ins.id)) FROM (SELECT pg_get_serial_sequence('" table \
+    "', 'id')::regclass AS s) q) END FROM ins"
+
+int pg_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err)
+{
+    if (!pg_is_uuid(c->conversation_id))
+        return mr_err_set(err, MR_EINVAL, "conversation id %s is not a UUID", c->conversation_id);
+    struct pg_params p = {0};
+    pg_param_text(&p, c->conversation_id);
+    pg_param_text(&p, c->user_id);
+    pg_param_text(&p, c->tenant_id);
+    conv_params(&p, c);
+    pg_param_int(&p, c->last_activity_at);
+    pg_param_int(&p, c->created_at);
+    pg_param_int(&p, c->updated_at);
+    pg_param_int(&p, c->id);
+    /* clang-format off */
+    PGresult *res = run_once(tx,
+        "WITH ins AS (INSERT INTO memori_conversations(id, conversation_id, user_id, tenant_id, "
+        "data_source_id, title, metadata, is_active, last_activity_at, created_at, updated_at) "
+        "VALUES (" KEEP_ID("memori_conversations", "11") ", $1, $2, $3, $4, $5, $6, $7, "
+        TS_IN("$8") ", " TS_IN("$9") ", " TS_IN("$10") ") "
+        "ON CONFLICT (conversation_id) DO NOTHING RETURNING id) "
+        BUMP_SEQ("memori_conversations", "11"),
+        &p, "restoring a conversation", err);
+    /* clang-format on */
+    if (!res)
+        return err->code;
+    int rc = 0;
+    if (PQntuples(res) == 1)
+        c->id = pg_val_int(res, 0, 0);
+    else
+        rc = mr_err_set(err, MR_ECONFLICT, "conversation %s already exists", c->conversation_id);
+    PQclear(res);
+    return rc;
+}
+
+int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err)
+{
+    if (!pg_is_uuid(m->memory_id) || !pg_is_uuid(m->conversation_id))
+        return mr_err_set(err, MR_EINVAL, "memory or conversation id is not a UUID");
+    struct pg_params p = {0};
+    pg_param_text(&p, m->memory_id);
+    pg_param_text(&p, m->conversation_id);
+    pg_param_text(&p, m->user_id);
+    pg_param_text(&p, m->tenant_id);
+    pg_param_text(&p, m->content);
+    pg_param_text(&p, mr_memory_type_name(m->memory_type));
+    pg_param_vector(&p, m->embedding, m->dim);
+    pg_param_double(&p, m->importance_score);
+    pg_param_int(&p, m->access_count);
+    pg_param_time(&p, m->last_accessed_at);
+    pg_param_strv(&p, &m->context_tags);
+    pg_param_strv(&p, &m->related_entities);
+    pg_param_text(&p, m->metadata ? m->metadata : "{}");
+    pg_param_time(&p, m->expires_at);
+    pg_param_bool(&p, m->is_archived);
+    pg_param_int(&p, m->created_at);
+    pg_param_int(&p, m->updated_at);
+    pg_param_bool(&p, m->is_shared);
+    data_source_param(&p, m);
+    pg_param_int(&p, m->id);
+    /* The lexical columns as an insert writes them: a restored memory is found by its words. */
+    pg_param_lex(&p, m->content);
+    /* clang-format off */
+    PGresult *res = run_once(tx,
+        "WITH ins AS (INSERT INTO memori_memories(id, memory_id, conversation_id, user_id, "
+        "tenant_id, content, memory_type, embedding, importance_score, access_count, "
+        "last_accessed_at, context_tags, related_entities, metadata, expires_at, is_archived, "
+        "created_at, updated_at, is_shared, data_source_id, lex_terms, lex_tfs, lex_len) "
+        "VALUES (" KEEP_ID("memori_memories", "20") ", $1, $2, $3, $4, $5, $6, $7, $8, $9, "
+        TS_IN("$10") ", $11, $12, $13, " TS_IN("$14") ", $15, " TS_IN("$16") ", "
+        TS_IN("$17") ", $18, $19, $21, $22, $23) ON CONFLICT (memory_id) DO NOTHING "
+        "RETURNING id) "
+        BUMP_SEQ("memori_memories", "20"),
+        &p, "restoring a memory", err);
+    /* clang-format on */
+    if (!res)
+        return err->code;
+    int rc = 0;
+    if (PQntuples(res) == 1)
+        m->id = pg_val_int(res, 0, 0);
+    else
+        rc = mr_err_set(err, MR_ECONFLICT, "memory %s already exists", m->memory_id);
+    PQclear(res);
+    return rc;
+}

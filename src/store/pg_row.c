@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "memori/json.h"
+#include "memori/lexical.h"
 #include "pg_int.h"
 
 /*
@@ -151,6 +152,47 @@ void pg_param_vector(struct pg_params *p, const float *v, size_t dim)
     p->vals[i] = b->s;
     p->lens[i] = (int)size;
     p->fmts[i] = 1;
+}
+
+uint32_t pg_lex_arrays(const char *text, struct pg_buf *terms, struct pg_buf *tfs)
+{
+    struct mr_lex_terms *t = mr_lex_terms_new(text ? text : "", text ? strlen(text) : 0);
+    struct mr_strv v = {0};
+    size_t n = mr_lex_terms_count(t);
+    pg_buf_add(tfs, "{", 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t wn;
+        const char *w = mr_lex_terms_term(t, i, &wn);
+        mr_strv_push(&v, w, wn);
+        pg_buf_printf(tfs, "%s%u", i ? "," : "", (unsigned)mr_lex_terms_tf(t, i));
+    }
+    pg_buf_add(tfs, "}", 1);
+    pg_text_array(terms, &v);
+    mr_strv_clear(&v);
+    uint32_t len = mr_lex_terms_length(t);
+    mr_lex_terms_free(t);
+    return len;
+}
+
+void pg_param_lex(struct pg_params *p, const char *content)
+{
+    struct pg_buf *terms = owned(p), *tfs = owned(p);
+    uint32_t len = pg_lex_arrays(content, terms, tfs);
+    pg_param_text(p, terms->s);
+    pg_param_text(p, tfs->s);
+    pg_param_int(p, len);
+}
+
+void pg_param_terms(struct pg_params *p, const struct mr_lex_terms *t)
+{
+    struct mr_strv v = {0};
+    for (size_t i = 0, n = mr_lex_terms_count(t); i < n; i++) {
+        size_t wn;
+        const char *w = mr_lex_terms_term(t, i, &wn);
+        mr_strv_push(&v, w, wn);
+    }
+    pg_param_strv(p, &v);
+    mr_strv_clear(&v);
 }
 
 void pg_params_free(struct pg_params *p)

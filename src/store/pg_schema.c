@@ -10,6 +10,77 @@
 
 #include "pg_int.h"
 
+#define BACKFILL_BATCH 500
+
+/*
+ * Tokenises the memories that have no lexical columns yet (written before
+ * migration 3), BACKFILL_BATCH rows a round trip: their columns are set in
+ * one UPDATE per batch (each row's arrays travel as one element of a TEXT[]
+ * of array literals), and the triggers count them into the statistics.
+ */
+int pg_lex_backfill(void *db, struct mr_err *err)
+{
+    PGconn *pg = db;
+    int64_t last = 0;
+    for (;;) {
+        char after[32];
+        snprintf(after, sizeof after, "%lld", (long long)last);
+        const char *vals[1] = {after};
+        PGresult *res = PQexecParams(pg,
+                                     "SELECT id, content FROM memori_memories WHERE lex_len IS "
+                                     "NULL AND id > $1 ORDER BY id LIMIT 500", /* BACKFILL_BATCH */
+                                     1, NULL, vals, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            int rc = pg_result_error(err, pg, res, "tokenising the existing memories");
+            PQclear(res);
+            return rc;
+        }
+        int n = PQntuples(res);
+        struct mr_strv terms = {0}, tfs = {0};
+        struct pg_buf ids = {0}, lens = {0}, t = {0}, f = {0};
+        pg_buf_add(&ids, "{", 1);
+        pg_buf_add(&lens, "{", 1);
+        for (int i = 0; i < n; i++) {
+            t.len = f.len = 0;
+            uint32_t len = pg_lex_arrays(PQgetvalue(res, i, 1), &t, &f);
+            mr_strv_push(&terms, t.s, t.len);
+            mr_strv_push(&tfs, f.s, f.len);
+            pg_buf_printf(&ids, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+            pg_buf_printf(&lens, "%s%u", i ? "," : "", (unsigned)len);
+            last = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        }
+        PQclear(res);
+        pg_buf_add(&ids, "}", 1);
+        pg_buf_add(&lens, "}", 1);
+        struct pg_buf terms_lit = {0}, tfs_lit = {0};
+        pg_text_array(&terms_lit, &terms);
+        pg_text_array(&tfs_lit, &tfs);
+        int rc = 0;
+        if (n) {
+            const char *uv[4] = {ids.s, terms_lit.s, tfs_lit.s, lens.s};
+            res = PQexecParams(pg,
+                               "UPDATE memori_memories AS m SET lex_terms = v.terms::text[], "
+                               "lex_tfs = v.tfs::int4[], lex_len = v.len "
+                               "FROM unnest($1::int8[], $2::text[], $3::text[], $4::int4[]) "
+                               "AS v(id, terms, tfs, len) WHERE m.id = v.id",
+                               4, NULL, uv, NULL, NULL, 0);
+            if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                rc = pg_result_error(err, pg, res, "tokenising the existing memories");
+            PQclear(res);
+        }
+        mr_strv_clear(&terms);
+        mr_strv_clear(&tfs);
+        pg_buf_free(&ids);
+        pg_buf_free(&lens);
+        pg_buf_free(&t);
+        pg_buf_free(&f);
+        pg_buf_free(&terms_lit);
+        pg_buf_free(&tfs_lit);
+        if (rc || n < BACKFILL_BATCH)
+            return rc;
+    }
+}
+
 /* Schema migrations, applied in order; memori_schema.version counts those applied. */
 static const struct store_migration migrations[] = {
     {"CREATE EXTENSION IF NOT EXISTS vector;"
@@ -80,6 +151,66 @@ static const struct store_migration migrations[] = {
      "  updated_at TIMESTAMPTZ NOT NULL,"
      "  PRIMARY KEY (tenant_id, data_source_id));",
      "adding data sources: memories' data_source_id, the type example, stored schemas"},
+    /*
+     * The lexical index (DESIGN.md §8, docs/ranking.md): each memory's terms
+     * as memori's tokenizer gives them (not to_tsvector: its parser and
+     * stemmer differ), their counts and the BM25 length, computed in C on
+     * every write (pg_param_lex); a GIN index finds candidates. Per
+     * partition (tenant_id, user_id), as the in-process index partitions:
+     * the document count, total length and df per term, kept by triggers in
+     * the writing statement itself, so every path (a conversation's cascade
+     * included) and every failure (the statement's, the transaction's)
+     * keeps them exact. Archival and expiry are filters: they change no
+     * statistic, as in the in-process index. A row whose lex_len is NULL
+     * (written before this version, until the back-fill below) is no
+     * document. Each write locks its partition's row first: the partition's
+     * writers then take df rows one at a time, so two servers never lose an
+     * increment nor deadlock on df rows. Idempotent, so a database set
+     * back to version 2 re-runs it (the back-fill test does).
+     */
+    {"ALTER TABLE memori_memories ADD COLUMN IF NOT EXISTS lex_terms TEXT[],"
+     "  ADD COLUMN IF NOT EXISTS lex_tfs INT4[], ADD COLUMN IF NOT EXISTS lex_len INT4;"
+     "CREATE INDEX IF NOT EXISTS memori_memories_lex ON memori_memories USING gin (lex_terms);"
+     "CREATE TABLE IF NOT EXISTS memori_lex_partitions ("
+     "  tenant_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+     "  n_docs BIGINT NOT NULL, total_len BIGINT NOT NULL,"
+     "  PRIMARY KEY (tenant_id, user_id));"
+     "CREATE TABLE IF NOT EXISTS memori_lex_df ("
+     "  tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, term TEXT NOT NULL, df BIGINT NOT NULL,"
+     "  PRIMARY KEY (tenant_id, user_id, term));"
+     "CREATE OR REPLACE FUNCTION memori_lex_stats() RETURNS trigger LANGUAGE plpgsql AS $f$ "
+     "BEGIN "
+     "  IF TG_OP <> 'INSERT' AND OLD.lex_len IS NOT NULL THEN "
+     "    UPDATE memori_lex_partitions SET n_docs = n_docs - 1, total_len = total_len - OLD.lex_len"
+     "      WHERE tenant_id = OLD.tenant_id AND user_id = OLD.user_id;"
+     "    UPDATE memori_lex_df AS d SET df = d.df - 1 FROM unnest(OLD.lex_terms) AS t(term)"
+     "      WHERE d.tenant_id = OLD.tenant_id AND d.user_id = OLD.user_id AND d.term = t.term;"
+     "    DELETE FROM memori_lex_df WHERE tenant_id = OLD.tenant_id AND user_id = OLD.user_id"
+     "      AND term = ANY(OLD.lex_terms) AND df <= 0;"
+     "  END IF;"
+     "  IF TG_OP <> 'DELETE' AND NEW.lex_len IS NOT NULL THEN "
+     "    INSERT INTO memori_lex_partitions AS p"
+     "      VALUES (NEW.tenant_id, NEW.user_id, 1, NEW.lex_len)"
+     "      ON CONFLICT (tenant_id, user_id) DO UPDATE"
+     "      SET n_docs = p.n_docs + 1, total_len = p.total_len + excluded.total_len;"
+     "    INSERT INTO memori_lex_df AS d"
+     "      SELECT NEW.tenant_id, NEW.user_id, t.term, 1 FROM unnest(NEW.lex_terms) AS t(term)"
+     "      ORDER BY t.term"
+     "      ON CONFLICT (tenant_id, user_id, term) DO UPDATE SET df = d.df + 1;"
+     "  END IF;"
+     "  RETURN NULL;"
+     "END $f$;"
+     "DROP TRIGGER IF EXISTS memori_lex_write ON memori_memories;"
+     "CREATE TRIGGER memori_lex_write AFTER INSERT OR DELETE ON memori_memories"
+     "  FOR EACH ROW EXECUTE FUNCTION memori_lex_stats();"
+     "DROP TRIGGER IF EXISTS memori_lex_change ON memori_memories;"
+     /* An update that keeps the content (access statistics, archival) costs nothing here. */
+     "CREATE TRIGGER memori_lex_change AFTER UPDATE OF lex_terms, lex_tfs, lex_len, tenant_id,"
+     "  user_id ON memori_memories FOR EACH ROW WHEN ("
+     "  OLD.lex_terms IS DISTINCT FROM NEW.lex_terms OR OLD.lex_tfs IS DISTINCT FROM NEW.lex_tfs"
+     "  OR OLD.lex_len IS DISTINCT FROM NEW.lex_len OR OLD.tenant_id <> NEW.tenant_id"
+     "  OR OLD.user_id <> NEW.user_id) EXECUTE FUNCTION memori_lex_stats();",
+     "adding the lexical index", pg_lex_backfill},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -126,6 +126,20 @@ int sqlite_mem_ids_by_data_source(struct mr_store_tx *tx, const char *tenant_id,
                                   int64_t data_source_id, int64_t **out, size_t *out_n,
                                   struct mr_err *err);
 
+/* ---- sqlite_ops.c: export, import and migrate (store.h) ---- */
+
+int sqlite_conv_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                     size_t limit, struct mr_conversation **out, size_t *out_n, struct mr_err *err);
+int sqlite_mem_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                    size_t limit, bool with_embedding, struct mr_memory **out, size_t *out_n,
+                    struct mr_err *err);
+int sqlite_schema_page(struct mr_store_tx *tx, const char *tenant_id, const char *after_tenant,
+                       int64_t after_ds, size_t limit, struct mr_source_schema **out, size_t *out_n,
+                       struct mr_err *err);
+int sqlite_model_get(struct mr_store_tx *tx, char **out_model, size_t *out_dim, struct mr_err *err);
+int sqlite_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err);
+int sqlite_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err);
+
 /* ---- sqlite_codec.c ---- */
 
 /* Reports SQLite result rc of a call that was `what`, in store_db_error's two voices. */

@@ -4,6 +4,7 @@
  * here: archival binds the bounds memori/rules.h computes, and expiry is
  * the in-process index's to apply (it asks the rule).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -473,6 +474,68 @@ static int s_mem_search(struct mr_store_tx *tx, const struct mr_identity *who,
                       "the SQLite store has no vector index: search the in-process index");
 }
 
+static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                               const struct mr_index_query *q, struct mr_index_hit **out,
+                               size_t *out_n, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q;
+    *out = NULL;
+    *out_n = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+static int s_mem_lock(struct mr_store_tx *tx, const int64_t *ids, size_t n, struct mr_memory **out,
+                      size_t *out_n, struct mr_err *err)
+{
+    (void)tx, (void)ids, (void)n;
+    *out = NULL;
+    *out_n = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                            size_t dim, float *out_vecs, bool *out_found, double *out_bm25,
+                            double *out_max, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)terms, (void)ids, (void)dim, (void)out_vecs, (void)out_bm25;
+    for (size_t i = 0; i < n; i++)
+        out_found[i] = false;
+    *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no vector index: search the in-process index");
+}
+
+/* The service keeps SQLite's lexical index in process, beside its vector index. */
+static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                            size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                            struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q, (void)terms, (void)k;
+    *out = NULL;
+    *out_n = 0;
+    if (out_max)
+        *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: search the in-process index");
+}
+
+static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
+                           const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                           double *out_scores, double *out_max, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)terms, (void)ids;
+    for (size_t i = 0; i < n; i++)
+        out_scores[i] = 0;
+    if (out_max)
+        *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: score with the in-process index");
+}
+
 /* Runs one of the access statements for m; *changed says whether it matched the row. */
 static int access_update(struct mr_store_tx *tx, enum sqlite_stmt id, const struct mr_memory *m,
                          bool *changed, struct mr_err *err)
@@ -549,6 +612,11 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_archive = s_mem_archive,
     .mem_search = s_mem_search,
     .mem_record_access = s_mem_record_access,
+    .mem_vector_search = s_mem_vector_search,
+    .mem_lock = s_mem_lock,
+    .mem_candidates = s_mem_candidates,
+    .mem_lex_search = s_mem_lex_search,
+    .mem_lex_score = s_mem_lex_score,
     .mem_scan = s_mem_scan,
     .schema_get = sqlite_schema_get,
     .schema_put = sqlite_schema_put,
@@ -556,4 +624,240 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_ids_by_data_source = sqlite_mem_ids_by_data_source,
     .health = sqlite_health,
     .close = sqlite_close,
+    .conv_page = sqlite_conv_page,
+    .mem_page = sqlite_mem_page,
+    .schema_page = sqlite_schema_page,
+    .model_get = sqlite_model_get,
+    .conv_restore = sqlite_conv_restore,
+    .mem_restore = sqlite_mem_restore,
 };
+
+/* ---- export, import and migrate: prepared per call, as they run seldom ---- */
+
+static int prepare_once(struct mr_store_tx *tx, const char *sql, sqlite3_stmt **out,
+                        const char *what, struct mr_err *err)
+{
+    sqlite3 *db = sqlite_tx_conn(tx)->db;
+    int rc = sqlite3_prepare_v2(db, sql, -1, out, NULL);
+    return rc == SQLITE_OK ? 0 : sqlite_db_error(err, db, rc, what);
+}
+
+/* Binds the page's identity filter (?1 tenant, ?2 user; NULL: any), after_id ?3, limit ?4. */
+static void bind_page(sqlite3_stmt *st, const struct mr_identity *who, int64_t after_id,
+                      size_t limit)
+{
+    sqlite_bind_text(st, 1, who ? who->tenant_id : NULL);
+    sqlite_bind_text(st, 2, who ? who->user_id : NULL);
+    sqlite3_bind_int64(st, 3, after_id);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
+}
+
+#define PAGE_WHERE                                                                                 \
+    " WHERE id > ?3 AND (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR user_id = ?2) "          \
+    "ORDER BY id LIMIT ?4"
+
+int sqlite_conv_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                     size_t limit, struct mr_conversation **out, size_t *out_n, struct mr_err *err)
+{
+    static const char what[] = "paging conversations";
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    *out_n = 0;
+    int rc = prepare_once(tx, "SELECT " CONV_COLS " FROM conversations" PAGE_WHERE, &st, what, err);
+    if (rc)
+        return rc;
+    bind_page(st, who, after_id, limit);
+    rc = collect_rows(tx, st, sizeof **out, read_conversation_row, clear_conversation, (void **)out,
+                      out_n, what, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sqlite_mem_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                    size_t limit, bool with_embedding, struct mr_memory **out, size_t *out_n,
+                    struct mr_err *err)
+{
+    static const char what[] = "paging memories";
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    *out_n = 0;
+    int rc = prepare_once(tx, "SELECT " MEM_COLS " FROM memories" PAGE_WHERE, &st, what, err);
+    if (rc)
+        return rc;
+    bind_page(st, who, after_id, limit);
+    rc = collect_rows(tx, st, sizeof **out, read_memory_row, clear_memory, (void **)out, out_n,
+                      what, err);
+    sqlite3_finalize(st);
+    /* The row reader checks every embedding; a page without them drops them after. */
+    for (size_t i = 0; rc == 0 && !with_embedding && i < *out_n; i++) {
+        free((*out)[i].embedding);
+        (*out)[i].embedding = NULL;
+        (*out)[i].dim = 0;
+    }
+    return rc;
+}
+
+int sqlite_schema_page(struct mr_store_tx *tx, const char *tenant_id, const char *after_tenant,
+                       int64_t after_ds, size_t limit, struct mr_source_schema **out, size_t *out_n,
+                       struct mr_err *err)
+{
+    static const char what[] = "paging data-source schemas";
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    *out_n = 0;
+    int rc = prepare_once(tx,
+                          "SELECT tenant_id, data_source_id, dialect, schema_hash, schema_json, "
+                          "conversation_id, updated_at FROM data_source_schemas "
+                          "WHERE (?1 IS NULL OR tenant_id = ?1) "
+                          "AND (?2 IS NULL OR (tenant_id, data_source_id) > (?2, ?3)) "
+                          "ORDER BY tenant_id, data_source_id LIMIT ?4",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, tenant_id);
+    sqlite_bind_text(st, 2, after_tenant);
+    sqlite3_bind_int64(st, 3, after_ds);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
+    size_t cap = 0;
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*out_n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *out = mr_xrealloc(*out, cap * sizeof **out);
+        }
+        struct mr_source_schema *sc = &(*out)[(*out_n)++];
+        memset(sc, 0, sizeof *sc);
+        sc->tenant_id = sqlite_col_text(st, 0);
+        sc->data_source_id = sqlite3_column_int64(st, 1);
+        sc->dialect = sqlite_col_text(st, 2);
+        sc->schema_hash = sqlite_col_text(st, 3);
+        sc->schema_json = sqlite_col_text(st, 4);
+        const unsigned char *c = sqlite3_column_text(st, 5);
+        snprintf(sc->conversation_id, sizeof sc->conversation_id, "%s", c ? (const char *)c : "");
+        sc->updated_at = sqlite3_column_int64(st, 6);
+    }
+    if (s != SQLITE_DONE) {
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+        for (size_t i = 0; i < *out_n; i++)
+            mr_source_schema_clear(&(*out)[i]);
+        free(*out);
+        *out = NULL;
+        *out_n = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sqlite_model_get(struct mr_store_tx *tx, char **out_model, size_t *out_dim, struct mr_err *err)
+{
+    const char *keys[2] = {"embedding_model", "embedding_dimensions"};
+    char *vals[2] = {NULL, NULL};
+    int rc = 0;
+    *out_model = NULL;
+    *out_dim = 0;
+    for (int k = 0; k < 2 && rc == 0; k++) {
+        sqlite3_stmt *st = sqlite_stmt(tx, ST_META_GET);
+        sqlite_bind_text(st, 1, keys[k]);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW)
+            vals[k] = sqlite_col_text(st, 0);
+        else if (s != SQLITE_DONE)
+            rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, "reading the recorded model");
+        sqlite3_reset(st);
+    }
+    if (rc == 0 && vals[0]) {
+        *out_model = vals[0];
+        vals[0] = NULL;
+        *out_dim = vals[1] ? (size_t)strtoull(vals[1], NULL, 10) : 0;
+    }
+    free(vals[0]);
+    free(vals[1]);
+    return rc;
+}
+
+/* The row id to insert: keep (?n) when no row holds it, else NULL (SQLite picks the next). */
+#define KEEP_ID(table, n)                                                                          \
+    "(SELECT CASE WHEN ?" n " > 0 AND NOT EXISTS (SELECT 1 FROM " table " WHERE id = ?" n          \
+    ") THEN ?" n " END)"
+
+int sqlite_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err)
+{
+    static const char what[] = "restoring a conversation";
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_once(tx,
+                          "INSERT INTO conversations(id, conversation_id, user_id, tenant_id, "
+                          "data_source_id, title, metadata, is_active, last_activity_at, "
+                          "created_at, updated_at) VALUES (" KEEP_ID(
+                              "conversations", "11") ",?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, c->conversation_id);
+    sqlite_bind_text(st, 2, c->user_id);
+    sqlite_bind_text(st, 3, c->tenant_id);
+    if (c->has_data_source_id)
+        sqlite3_bind_int64(st, 4, c->data_source_id);
+    sqlite_bind_text(st, 5, c->title);
+    sqlite_bind_text(st, 6, c->metadata ? c->metadata : "{}");
+    sqlite3_bind_int(st, 7, c->is_active);
+    sqlite3_bind_int64(st, 8, c->last_activity_at);
+    sqlite3_bind_int64(st, 9, c->created_at);
+    sqlite3_bind_int64(st, 10, c->updated_at);
+    sqlite3_bind_int64(st, 11, c->id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
+        return mr_err_set(err, MR_ECONFLICT, "conversation %s already exists", c->conversation_id);
+    if (rc != SQLITE_DONE)
+        return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, what);
+    c->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
+    return 0;
+}
+
+int sqlite_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err)
+{
+    static const char what[] = "restoring a memory";
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_once(tx,
+                          "INSERT INTO memories(id, memory_id, conversation_id, user_id, "
+                          "tenant_id, content, memory_type, embedding, importance_score, "
+                          "access_count, last_accessed_at, context_tags, related_entities, "
+                          "metadata, expires_at, is_archived, created_at, updated_at, is_shared, "
+                          "data_source_id) VALUES (" KEEP_ID(
+                              "memories", "20") ",?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,"
+                                                "?14,?15,?16,?17,?18,?19)",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, m->memory_id);
+    sqlite_bind_text(st, 2, m->conversation_id);
+    sqlite_bind_text(st, 3, m->user_id);
+    sqlite_bind_text(st, 4, m->tenant_id);
+    sqlite_bind_text(st, 5, m->content);
+    sqlite_bind_text(st, 6, mr_memory_type_name(m->memory_type));
+    sqlite3_bind_blob(st, 7, m->embedding, (int)(m->dim * sizeof(float)), SQLITE_TRANSIENT);
+    sqlite3_bind_double(st, 8, m->importance_score);
+    sqlite3_bind_int64(st, 9, m->access_count);
+    sqlite_bind_time(st, 10, m->last_accessed_at);
+    sqlite_bind_strv(st, 11, &m->context_tags);
+    sqlite_bind_strv(st, 12, &m->related_entities);
+    sqlite_bind_text(st, 13, m->metadata ? m->metadata : "{}");
+    sqlite_bind_time(st, 14, m->expires_at);
+    sqlite3_bind_int(st, 15, m->is_archived);
+    sqlite3_bind_int64(st, 16, m->created_at);
+    sqlite3_bind_int64(st, 17, m->updated_at);
+    sqlite3_bind_int(st, 18, m->is_shared);
+    bind_data_source(st, 19, m);
+    sqlite3_bind_int64(st, 20, m->id);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return mr_err_set(err, MR_ECONFLICT,
+                          "memory %s already exists, or its conversation "
+                          "does not",
+                          m->memory_id);
+    if (rc != SQLITE_DONE)
+        return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, what);
+    m->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
+    return 0;
+}

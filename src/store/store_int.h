@@ -62,10 +62,16 @@ void store_pool_destroy(struct store_pool *p);
 
 /* ---- migrate.c: one migration runner, fed each store's steps ---- */
 
-/* One schema version: its statements and what they do (for messages). */
+/*
+ * One schema version: its statements, what they do (for messages), and
+ * what SQL cannot do (run, may be NULL: e.g. tokenising existing rows with
+ * memori's tokenizer), called on the same connection right after sql, in
+ * the same transaction.
+ */
 struct store_migration {
     const char *sql;
     const char *what;
+    int (*run)(void *db, struct mr_err *err);
 };
 
 /* What the runner asks of a backend, on one connection `db`. */

@@ -133,9 +133,31 @@ FORWARD(mem_search,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
          struct mr_memory **out, float **out_scores, size_t *out_n, struct mr_err *err),
         (IN(tx), who, q, out, out_scores, out_n, err))
+FORWARD(mem_vector_search,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
+         struct mr_index_hit **out, size_t *out_n, struct mr_err *err),
+        (IN(tx), who, q, out, out_n, err))
+FORWARD(mem_lock,
+        (struct mr_store_tx * tx, const int64_t *ids, size_t n, struct mr_memory **out,
+         size_t *out_n, struct mr_err *err),
+        (IN(tx), ids, n, out, out_n, err))
+FORWARD(mem_candidates,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
+         const int64_t *ids, size_t n, size_t dim, float *out_vecs, bool *out_found,
+         double *out_bm25, double *out_max, struct mr_err *err),
+        (IN(tx), who, terms, ids, n, dim, out_vecs, out_found, out_bm25, out_max, err))
 FORWARD(mem_record_access,
         (struct mr_store_tx * tx, const struct mr_memory *ms, size_t n, struct mr_err *err),
         (IN(tx), ms, n, err))
+FORWARD(mem_lex_search,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
+         const struct mr_lex_terms *terms, size_t k, struct mr_lex_hit **out, size_t *out_n,
+         double *out_max, struct mr_err *err),
+        (IN(tx), who, q, terms, k, out, out_n, out_max, err))
+FORWARD(mem_lex_score,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
+         const int64_t *ids, size_t n, double *out_scores, double *out_max, struct mr_err *err),
+        (IN(tx), who, terms, ids, n, out_scores, out_max, err))
 FORWARD(mem_scan, (struct mr_store_tx * tx, mr_store_scan_fn fn, void *arg, struct mr_err *err),
         (IN(tx), fn, arg, err))
 FORWARD(schema_get,
@@ -152,6 +174,25 @@ FORWARD(mem_ids_by_data_source,
         (struct mr_store_tx * tx, const char *tenant, int64_t ds, int64_t **out, size_t *out_n,
          struct mr_err *err),
         (IN(tx), tenant, ds, out, out_n, err))
+
+FORWARD(conv_page,
+        (struct mr_store_tx * tx, const struct mr_identity *who, int64_t after, size_t limit,
+         struct mr_conversation **out, size_t *out_n, struct mr_err *err),
+        (IN(tx), who, after, limit, out, out_n, err))
+FORWARD(mem_page,
+        (struct mr_store_tx * tx, const struct mr_identity *who, int64_t after, size_t limit,
+         bool with_embedding, struct mr_memory **out, size_t *out_n, struct mr_err *err),
+        (IN(tx), who, after, limit, with_embedding, out, out_n, err))
+FORWARD(schema_page,
+        (struct mr_store_tx * tx, const char *tenant, const char *after_tenant, int64_t after_ds,
+         size_t limit, struct mr_source_schema **out, size_t *out_n, struct mr_err *err),
+        (IN(tx), tenant, after_tenant, after_ds, limit, out, out_n, err))
+FORWARD(model_get, (struct mr_store_tx * tx, char **out_model, size_t *out_dim, struct mr_err *err),
+        (IN(tx), out_model, out_dim, err))
+FORWARD(conv_restore, (struct mr_store_tx * tx, struct mr_conversation *c, struct mr_err *err),
+        (IN(tx), c, err))
+FORWARD(mem_restore, (struct mr_store_tx * tx, struct mr_memory *m, struct mr_err *err),
+        (IN(tx), m, err))
 
 static int f_health(struct mr_store *s, struct mr_err *err)
 {
@@ -188,6 +229,11 @@ static const struct mr_store_ops faulty_ops = {
     .mem_archive = f_mem_archive,
     .mem_search = f_mem_search,
     .mem_record_access = f_mem_record_access,
+    .mem_vector_search = f_mem_vector_search,
+    .mem_lock = f_mem_lock,
+    .mem_candidates = f_mem_candidates,
+    .mem_lex_search = f_mem_lex_search,
+    .mem_lex_score = f_mem_lex_score,
     .mem_scan = f_mem_scan,
     .schema_get = f_schema_get,
     .schema_put = f_schema_put,
@@ -195,6 +241,12 @@ static const struct mr_store_ops faulty_ops = {
     .mem_ids_by_data_source = f_mem_ids_by_data_source,
     .health = f_health,
     .close = f_close,
+    .conv_page = f_conv_page,
+    .mem_page = f_mem_page,
+    .schema_page = f_schema_page,
+    .model_get = f_model_get,
+    .conv_restore = f_conv_restore,
+    .mem_restore = f_mem_restore,
 };
 
 struct mr_store *faulty_store_wrap(struct mr_store *inner)

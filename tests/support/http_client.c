@@ -118,7 +118,9 @@ int server_start(struct server *s, const char *db, char *const *env)
     size_t n = strlen(s->log);
     snprintf(s->log + n, sizeof s->log - n, "server-%d.log", counter++);
     char url[600];
-    if (test_database_url(db, url, sizeof url) != 0)
+    if (strncmp(db, "postgresql://", 13) == 0)
+        snprintf(url, sizeof url, "DATABASE_URL=%s", db); /* a database the test made itself */
+    else if (test_database_url(db, url, sizeof url) != 0)
         return -1;
     char *extra[32] = {url, "PORT=0", "HOST=127.0.0.1", "MEMORI_HTTP_THREADS=4"};
     size_t k = 4;
@@ -160,6 +162,14 @@ int server_stop(struct server *s, int sig)
     waitpid(s->pid, &status, 0);
     s->pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+pid_t memori_spawn(char *const *args, char *const *env, const char *log)
+{
+    char *argv[16] = {abs_bin()};
+    for (int i = 0; args[i] && i < 14; i++)
+        argv[i + 1] = args[i];
+    return spawn(argv, env, log);
 }
 
 int run_memori(char *const *args, char *const *env, char *err, size_t err_cap)

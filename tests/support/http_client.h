@@ -31,13 +31,16 @@ int test_database_url(const char *db, char *url, size_t cap);
 /*
  * Starts MEMORI_BIN serve with DATABASE_URL for db (test_database_url), PORT=0 and the
  * extra NAME=VALUE pairs in env (NULL-terminated, may be NULL); waits for
- * its "listening on" line. Returns 0, or -1 (the log says why).
+ * its "listening on" line. db may also be a postgresql:// URL, served as it
+ * is. Returns 0, or -1 (the log says why).
  */
 int server_start(struct server *s, const char *db, char *const *env);
 
 /* Sends sig and waits; returns the exit status (or 128+signal). */
 int server_stop(struct server *s, int sig);
 
+/* Starts MEMORI_BIN with args and env, its output into log; its pid (not waited for). */
+pid_t memori_spawn(char *const *args, char *const *env, const char *log);
 /* Runs MEMORI_BIN with args and env until it exits; returns its exit code, stderr into err. */
 int run_memori(char *const *args, char *const *env, char *err, size_t err_cap);
 

@@ -846,6 +846,166 @@ TEST(contract_source_schema_round_trip)
     mr_store_close(s);
 }
 
+/* export/migrate: pages walk every row once, in id order, within the identity asked for. */
+TEST(contract_pages_walk_in_id_order_within_the_filter)
+{
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    char *model = (char *)"unset";
+    size_t dim = 1;
+    C_BEGIN(s, tx);
+    /* A fresh database records no model, and reading it records none. */
+    CHECK(mr_store_model_get(tx, &model, &dim, &err) == 0);
+    CHECK(model == NULL);
+    CHECK_INT(dim, 0);
+    const char *ids[3] = {C1, C2, "33333333-3333-4333-8333-333333333333"};
+    const struct mr_identity *whos[3] = {&c_alice, &c_bob, &c_alice_t2};
+    for (int i = 0; i < 3; i++) {
+        struct mr_conversation c;
+        c_conv(&c, ids[i], whos[i], 1);
+        CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+        mr_conversation_clear(&c);
+    }
+    for (int i = 0; i < 7; i++) {
+        struct mr_memory m;
+        c_mem(&m, ids[i % 3], whos[i % 3], MR_RULE, 0.5, i);
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        mr_memory_clear(&m);
+    }
+    const char *tenants[3] = {"t1", "t1", "t2"};
+    const int64_t sources[3] = {9, 5, 5};
+    for (int i = 0; i < 3; i++) {
+        struct mr_source_schema sc = {(char *)tenants[i],
+                                      sources[i],
+                                      (char *)"sqlite",
+                                      (char *)"sha256:x",
+                                      (char *)"{}",
+                                      "",
+                                      7};
+        snprintf(sc.conversation_id, sizeof sc.conversation_id, "%s", C1);
+        CHECK(mr_store_schema_put(tx, &sc, &err) == 0);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(mr_store_check_model(s, "model-a", CDIM, &err) == 0);
+
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    CHECK(mr_store_model_get(tx, &model, &dim, &err) == 0);
+    CHECK_STR(model, "model-a");
+    CHECK_INT(dim, CDIM);
+    free(model);
+    /* Every memory, two a page, ascending; with and without their vectors. */
+    struct mr_identity t1 = {NULL, "t1"};
+    const struct mr_identity *filters[3] = {NULL, &t1, &c_alice};
+    const int expect[3] = {7, 5, 3};
+    for (int f = 0; f < 3; f++) {
+        int64_t after = 0;
+        int seen = 0;
+        for (;;) {
+            struct mr_memory *ms;
+            size_t n;
+            CHECK(mr_store_mem_page(tx, filters[f], after, 2, f == 0, &ms, &n, &err) == 0);
+            for (size_t i = 0; i < n; i++) {
+                CHECK(ms[i].id > after);
+                CHECK_INT(ms[i].dim, f == 0 ? CDIM : 0);
+                if (filters[f])
+                    CHECK_STR(ms[i].tenant_id, filters[f]->tenant_id);
+                after = ms[i].id;
+                mr_memory_clear(&ms[i]);
+            }
+            free(ms);
+            seen += (int)n;
+            if (n < 2)
+                break;
+        }
+        CHECK_INT(seen, expect[f]);
+    }
+    struct mr_conversation *cs;
+    size_t n;
+    CHECK(mr_store_conv_page(tx, &t1, 0, 10, &cs, &n, &err) == 0);
+    CHECK_INT(n, 2);
+    CHECK(cs[0].id < cs[1].id);
+    for (size_t i = 0; i < n; i++)
+        mr_conversation_clear(&cs[i]);
+    free(cs);
+    /* Schemas in (tenant, data source) order, after a key. */
+    struct mr_source_schema *ss;
+    CHECK(mr_store_schema_page(tx, NULL, NULL, 0, 2, &ss, &n, &err) == 0);
+    CHECK_INT(n, 2);
+    CHECK(strcmp(ss[0].tenant_id, "t1") == 0 && ss[0].data_source_id == 5);
+    CHECK(strcmp(ss[1].tenant_id, "t1") == 0 && ss[1].data_source_id == 9);
+    CHECK_STR(ss[1].conversation_id, C1);
+    CHECK_INT(ss[1].updated_at, 7);
+    for (size_t i = 0; i < n; i++)
+        mr_source_schema_clear(&ss[i]);
+    free(ss);
+    CHECK(mr_store_schema_page(tx, NULL, "t1", 9, 2, &ss, &n, &err) == 0);
+    CHECK_INT(n, 1);
+    CHECK(strcmp(ss[0].tenant_id, "t2") == 0 && ss[0].data_source_id == 5);
+    mr_source_schema_clear(&ss[0]);
+    free(ss);
+    CHECK(mr_store_schema_page(tx, "t2", NULL, 0, 10, &ss, &n, &err) == 0);
+    CHECK_INT(n, 1);
+    mr_source_schema_clear(&ss[0]);
+    free(ss);
+    mr_store_rollback(tx);
+    mr_store_close(s);
+}
+
+/* import/migrate: a restored row keeps its id when free; later inserts never collide with it. */
+TEST(contract_restore_keeps_a_free_row_id)
+{
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c, r, again;
+    struct mr_memory m, kept, taken, next;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    c_conv(&r, C2, &c_alice, 1);
+    r.id = 1000;
+    CHECK(mr_store_conv_restore(tx, &r, &err) == 0);
+    CHECK_INT(r.id, 1000);
+    c_conv(&again, "33333333-3333-4333-8333-333333333333", &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &again, &err) == 0);
+    CHECK(again.id > 1000);
+    c_mem(&m, C1, &c_alice, MR_RULE, 0.5, 1);
+    CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+    c_mem(&kept, C2, &c_alice, MR_RULE, 0.5, 1);
+    kept.id = 5000;
+    CHECK(mr_store_mem_restore(tx, &kept, &err) == 0);
+    CHECK_INT(kept.id, 5000);
+    c_mem(&taken, C2, &c_alice, MR_RULE, 0.5, 1);
+    taken.id = m.id; /* held: a fresh id instead */
+    CHECK(mr_store_mem_restore(tx, &taken, &err) == 0);
+    CHECK(taken.id != m.id && taken.id > 5000);
+    c_mem(&next, C1, &c_alice, MR_RULE, 0.5, 1);
+    CHECK(mr_store_mem_insert(tx, &next, &err) == 0);
+    CHECK(next.id > taken.id);
+    /* The same UUID again: a conflict that leaves the transaction usable. */
+    CHECK_INT(mr_store_mem_restore(tx, &kept, &err), MR_ECONFLICT);
+    CHECK_INT(mr_store_conv_restore(tx, &r, &err), MR_ECONFLICT);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    struct mr_memory got;
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    CHECK(mr_store_mem_get_by_id(tx, 5000, &got, &err) == 0);
+    CHECK_STR(got.memory_id, kept.memory_id);
+    CHECK_INT(got.dim, CDIM);
+    mr_memory_clear(&got);
+    mr_store_rollback(tx);
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&r);
+    mr_conversation_clear(&again);
+    mr_memory_clear(&m);
+    mr_memory_clear(&kept);
+    mr_memory_clear(&taken);
+    mr_memory_clear(&next);
+    mr_store_close(s);
+}
+
 #define CONTRACT_STORE_TESTS                                                                       \
     T(contract_conversation_round_trip), T(contract_memory_round_trip),                            \
         T(contract_rollback_leaves_nothing), T(contract_memory_needs_its_conversation),            \
@@ -855,6 +1015,8 @@ TEST(contract_source_schema_round_trip)
         T(contract_record_access_writes_what_a_search_changes),                                    \
         T(contract_database_errors_name_no_schema_to_clients),                                     \
         T(contract_pool_waits_then_fails_unavailable),                                             \
-        T(contract_memories_carry_their_data_source), T(contract_source_schema_round_trip)
+        T(contract_memories_carry_their_data_source), T(contract_source_schema_round_trip),        \
+        T(contract_pages_walk_in_id_order_within_the_filter),                                      \
+        T(contract_restore_keeps_a_free_row_id)
 
 #endif

@@ -60,6 +60,23 @@ TEST(test_vector_binary_and_text_forms)
         back = pg_parse_vector(bad[i], &dim);
         CHECK(back == NULL && dim == 0);
     }
+    /* vector_send's bytes as a text bytea: the same floats, bit for bit. */
+    back = pg_parse_vector_send("\\x000300003f800000bf0000003dcccccd", &dim);
+    CHECK(back && dim == 3);
+    CHECK(back[0] == v[0] && back[1] == v[1] && back[2] == v[2]);
+    free(back);
+    static const char *const bad_send[] = {"",
+                                           "x0003",
+                                           "\\x",
+                                           "\\x0000",
+                                           "\\x000300003f800000",
+                                           "\\x000100003f80000",
+                                           "\\x000100003f80000g",
+                                           "\\x000100007fc00000"};
+    for (size_t i = 0; i < sizeof bad_send / sizeof *bad_send; i++) {
+        back = pg_parse_vector_send(bad_send[i], &dim);
+        CHECK(back == NULL && dim == 0);
+    }
 }
 
 TEST(test_urls_lose_driver_suffixes_and_passwords)

@@ -379,7 +379,7 @@ TEST(test_pg_schema_is_versioned_and_a_newer_one_refused)
     CHECK(s);
     mr_store_close(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "2");
+    CHECK_STR(v, "3"); /* 3: the lexical index */
     CHECK(sql_value(url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", v,
                     sizeof v));
     CHECK(strncmp(v, "0.8", 3) == 0);
@@ -680,8 +680,324 @@ TEST(test_pg_params_past_their_bound_abort)
     }
 }
 
+static const char *const lex_texts[] = {
+    "Orders are stored in fct_order_line with one row per order line",
+    "The customer_id column joins orders to customers",
+    "Revenue is reported per month in the finance schema",
+    "Customers who cancel an order get a refund within 30 days",
+    "the and of",
+    "Monthly revenue per customer: sum of order lines",
+    "Refunds are never issued after 90 days",
+    "Order lines carry a quantity and a unit price",
+};
+#define N_LEX ((int)(sizeof lex_texts / sizeof *lex_texts))
+
+static bool lex_accept_all(void *arg, int64_t id)
+{
+    (void)arg, (void)id;
+    return true;
+}
+
+/* The store's BM25 against an in-process index over the same contents, bit for bit. */
+static void lex_compare(struct mr_store *s, struct mr_lex_index *ix, const char *query)
+{
+    struct mr_lex_terms *t = mr_lex_terms_new(query, strlen(query));
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_index_query iq = {.now = 100, .limit = 10};
+    struct mr_lex_hit want[16], *got = NULL;
+    double want_max = -1, got_max = -1;
+    size_t nw = mr_lex_index_search(ix, t, lex_accept_all, NULL, 16, want, &want_max), ng = 0;
+    C_BEGIN(s, tx);
+    CHECK(mr_store_mem_lex_search(tx, &c_alice, &iq, t, 16, &got, &ng, &got_max, &err) == 0);
+    if (ng != nw)
+        for (size_t i = 0; i < nw || i < ng; i++)
+            fprintf(stdout, "    %s: want %lld got %lld\n", query,
+                    i < nw ? (long long)want[i].id : -1LL, i < ng ? (long long)got[i].id : -1LL);
+    CHECK_INT(ng, nw);
+    CHECK(got_max == want_max);
+    for (size_t i = 0; i < ng && i < nw; i++) {
+        CHECK_INT(got[i].id, want[i].id);
+        CHECK(got[i].bm25 == want[i].bm25);
+        CHECK(got[i].lexical == want[i].lexical);
+    }
+    for (size_t i = 0; i < nw; i++) {
+        double sc = -1;
+        CHECK(mr_store_mem_lex_score(tx, &c_alice, t, &want[i].id, 1, &sc, NULL, &err) == 0);
+        CHECK(sc == mr_lex_index_score(ix, t, want[i].id));
+    }
+    mr_store_rollback(tx);
+    free(got);
+    mr_lex_terms_free(t);
+}
+
+TEST(test_pg_lexical_scores_are_the_in_process_index_bits)
+{
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    struct mr_lex_index *ix = mr_lex_index_new();
+    int64_t ids[N_LEX];
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < N_LEX; i++) {
+        struct mr_memory m;
+        c_mem(&m, C1, &c_alice, MR_LONG_TERM, 0.5, i);
+        free(m.content);
+        m.content = mr_xstrdup(lex_texts[i]);
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        ids[i] = m.id;
+        mr_lex_index_put(ix, m.id, m.content, strlen(m.content));
+        mr_memory_clear(&m);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    static const char *const queries[] = {"order lines",    "customer refund",
+                                          "fct_order_line", "revenue per month",
+                                          "the and of",     "nothing matches"};
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++)
+        lex_compare(s, ix, queries[q]);
+    /* An update and a delete are reflected at once, statistics included. */
+    C_BEGIN(s, tx);
+    struct mr_memory m;
+    CHECK(mr_store_mem_get_by_id(tx, ids[2], &m, &err) == 0);
+    free(m.content);
+    m.content = mr_xstrdup("Order revenue per customer and per order line");
+    CHECK(mr_store_mem_update(tx, &m, false, &err) == 0);
+    mr_lex_index_put(ix, m.id, m.content, strlen(m.content));
+    mr_memory_clear(&m);
+    CHECK(mr_store_mem_get_by_id(tx, ids[0], &m, &err) == 0);
+    CHECK(mr_store_mem_delete(tx, m.memory_id, &err) == 0);
+    mr_lex_index_remove(ix, ids[0]);
+    mr_memory_clear(&m);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++)
+        lex_compare(s, ix, queries[q]);
+    /* A failing transaction leaves the statistics as they were. */
+    char before[256], after[256];
+    CHECK(sql_value(url,
+                    "SELECT n_docs || '/' || total_len || '/' || (SELECT sum(df) FROM "
+                    "memori_lex_df) FROM memori_lex_partitions",
+                    before, sizeof before));
+    C_BEGIN(s, tx);
+    struct mr_memory bad;
+    c_mem(&bad, C1, &c_alice, MR_LONG_TERM, 0.5, 9);
+    free(bad.content);
+    bad.content = mr_xstrdup("brand new words here");
+    CHECK(mr_store_mem_insert(tx, &bad, &err) == 0);
+    mr_memory_clear(&bad);
+    c_mem(&bad, C1, &c_alice, MR_LONG_TERM, 2.0, 9); /* importance out of range: refused */
+    CHECK(mr_store_mem_insert(tx, &bad, &err) != 0);
+    mr_memory_clear(&bad);
+    mr_store_rollback(tx);
+    CHECK(sql_value(url,
+                    "SELECT n_docs || '/' || total_len || '/' || (SELECT sum(df) FROM "
+                    "memori_lex_df) FROM memori_lex_partitions",
+                    after, sizeof after));
+    CHECK_STR(after, before);
+    mr_lex_index_destroy(ix);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
+/* The lexical statistics recomputed from the rows differ from the kept ones nowhere. */
+#define LEX_STATS_DRIFT                                                                            \
+    "SELECT (SELECT count(*) FROM (SELECT tenant_id, user_id, count(*) AS n_docs, "                \
+    "  sum(lex_len) AS total_len FROM memori_memories WHERE lex_len IS NOT NULL "                  \
+    "  GROUP BY 1, 2) r FULL JOIN memori_lex_partitions p USING (tenant_id, user_id) "             \
+    "  WHERE coalesce(r.n_docs, 0) <> coalesce(p.n_docs, 0) "                                      \
+    "  OR coalesce(r.total_len, 0) <> coalesce(p.total_len, 0)) + "                                \
+    "(SELECT count(*) FROM (SELECT tenant_id, user_id, t.term, count(*) AS df "                    \
+    "  FROM memori_memories, unnest(lex_terms) AS t(term) WHERE lex_len IS NOT NULL "              \
+    "  GROUP BY 1, 2, 3) r FULL JOIN memori_lex_df d USING (tenant_id, user_id, term) "            \
+    "  WHERE r.df IS DISTINCT FROM d.df)"
+
+/*
+ * Memories written before migration 3 (the database set back to version 2,
+ * its lexical columns, tables and triggers gone) are tokenised by the
+ * migration's back-fill in batches, counted into the statistics, and found
+ * lexically as the in-process index finds them.
+ */
+TEST(test_pg_backfill_makes_older_memories_lexical)
+{
+    enum { ROWS = 1100 }; /* three back-fill batches */
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    struct mr_lex_index *ix = mr_lex_index_new();
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < ROWS; i++) {
+        struct mr_memory m;
+        c_mem(&m, C1, &c_alice, MR_LONG_TERM, 0.5, i);
+        free(m.content);
+        char text[256];
+        snprintf(text, sizeof text, "%s n%d", lex_texts[i % N_LEX], i % 37);
+        m.content = mr_xstrdup(text);
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        mr_lex_index_put(ix, m.id, m.content, strlen(m.content));
+        mr_memory_clear(&m);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    mr_store_close(s);
+    CHECK(sql_value(url,
+                    "DROP TRIGGER memori_lex_write ON memori_memories;"
+                    "DROP TRIGGER memori_lex_change ON memori_memories;"
+                    "DROP FUNCTION memori_lex_stats();"
+                    "DROP TABLE memori_lex_df, memori_lex_partitions;"
+                    "ALTER TABLE memori_memories DROP COLUMN lex_terms, DROP COLUMN lex_tfs,"
+                    "  DROP COLUMN lex_len;"
+                    "UPDATE memori_schema SET version = 2",
+                    NULL, 0));
+    char v[64];
+    CHECK(
+        sql_value(url, "SELECT count(*) FROM pg_attribute WHERE attname = 'lex_len'", v, sizeof v));
+    CHECK_STR(v, "0");
+    s = open_url(url, 2); /* migrates to 3: the columns, then the back-fill */
+    CHECK(s);
+    CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
+    CHECK_STR(v, "3");
+    CHECK(
+        sql_value(url, "SELECT count(*) FROM memori_memories WHERE lex_len IS NULL", v, sizeof v));
+    CHECK_STR(v, "0");
+    CHECK(sql_value(url, "SELECT n_docs FROM memori_lex_partitions", v, sizeof v));
+    CHECK_INT(atol(v), ROWS);
+    CHECK(sql_value(url, LEX_STATS_DRIFT, v, sizeof v));
+    CHECK_STR(v, "0");
+    static const char *const queries[] = {"order lines", "customer refund", "fct_order_line",
+                                          "revenue n12", "n36"};
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++)
+        lex_compare(s, ix, queries[q]);
+    mr_lex_index_destroy(ix);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
+struct lex_writer {
+    const char *url;
+    int id; /* 0..: which writer */
+    int rounds;
+    int errors;
+    long kept; /* memories it left */
+};
+
+/*
+ * Creates memories (in batches of three, one transaction each) and deletes
+ * every other batch's first, with lexical searches between; alice's and
+ * bob's partitions both, so writers share df rows in each.
+ */
+static void *lex_write_rounds(void *arg)
+{
+    struct lex_writer *w = arg;
+    struct mr_store *s = open_url(w->url, 1);
+    if (!s) {
+        w->errors++;
+        return NULL;
+    }
+    struct mr_lex_terms *t = mr_lex_terms_new("order customer revenue", 22);
+    struct mr_index_query iq = {.now = 100, .limit = 10};
+    for (int r = 0; r < w->rounds; r++) {
+        struct mr_err err;
+        struct mr_store_tx *tx;
+        const struct mr_identity *who = (r + w->id) % 2 ? &c_bob : &c_alice;
+        if (mr_store_begin(s, true, &tx, &err) != 0) {
+            w->errors++;
+            continue;
+        }
+        int rc = 0;
+        char first[MR_UUID_LEN] = "";
+        for (int k = 0; rc == 0 && k < 3; k++) {
+            struct mr_memory m;
+            c_mem(&m, who == &c_bob ? C2 : C1, who, MR_LONG_TERM, 0.5, r);
+            free(m.content);
+            char text[256];
+            snprintf(text, sizeof text, "%s w%d r%d", lex_texts[(r + k + w->id) % N_LEX], w->id, r);
+            m.content = mr_xstrdup(text);
+            rc = mr_store_mem_insert(tx, &m, &err);
+            if (k == 0)
+                snprintf(first, sizeof first, "%s", m.memory_id);
+            mr_memory_clear(&m);
+        }
+        if (rc == 0 && r % 2)
+            rc = mr_store_mem_delete(tx, first, &err);
+        struct mr_lex_hit *hits = NULL;
+        size_t n = 0;
+        if (rc == 0)
+            rc = mr_store_mem_lex_search(tx, who, &iq, t, 10, &hits, &n, NULL, &err);
+        free(hits);
+        if (rc)
+            fprintf(stderr, "    writer %d: %s\n", w->id, err.msg);
+        rc = rc ? (mr_store_rollback(tx), -1) : mr_store_commit(tx, &err);
+        w->errors += rc != 0;
+        w->kept += rc == 0 ? 3 - r % 2 : 0;
+    }
+    mr_lex_terms_free(t);
+    mr_store_close(s);
+    return NULL;
+}
+
+/*
+ * Parallel writers (creates, deletes, lexical searches, two partitions)
+ * keep the statistics exact: no lost increment, no deadlock on df rows,
+ * and the kept counts equal the ones recomputed from the rows.
+ */
+TEST(test_pg_concurrent_writers_keep_the_lexical_statistics)
+{
+    enum { WRITERS = 4, ROUNDS = 30 };
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 1);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c, cb;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    c_conv(&cb, C2, &c_bob, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    pthread_t th[WRITERS];
+    struct lex_writer w[WRITERS];
+    for (int i = 0; i < WRITERS; i++) {
+        w[i] = (struct lex_writer){url, i, ROUNDS, 0, 0};
+        pthread_create(&th[i], NULL, lex_write_rounds, &w[i]);
+    }
+    long kept = 0;
+    int errors = 0;
+    for (int i = 0; i < WRITERS; i++) {
+        pthread_join(th[i], NULL);
+        kept += w[i].kept;
+        errors += w[i].errors;
+    }
+    CHECK_INT(errors, 0);
+    CHECK_INT(kept, WRITERS * (ROUNDS / 2 * 3 + ROUNDS / 2 * 2));
+    char v[64];
+    CHECK(sql_value(url, "SELECT sum(n_docs) FROM memori_lex_partitions", v, sizeof v));
+    CHECK_INT(atol(v), kept);
+    CHECK(sql_value(url, "SELECT count(*) FROM memori_lex_partitions", v, sizeof v));
+    CHECK_STR(v, "2");
+    CHECK(sql_value(url, LEX_STATS_DRIFT, v, sizeof v));
+    CHECK_STR(v, "0");
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&cb);
+    mr_store_close(s);
+}
+
 TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_search_filters_in_sql_and_fills_the_limit),
+          T(test_pg_lexical_scores_are_the_in_process_index_bits),
+          T(test_pg_backfill_makes_older_memories_lexical),
+          T(test_pg_concurrent_writers_keep_the_lexical_statistics),
           T(test_pg_two_processes_never_lose_an_access),
           T(test_pg_concurrent_searches_never_deadlock),
           T(test_pg_reconnects_after_the_server_restarts),

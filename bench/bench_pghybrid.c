@@ -1,0 +1,217 @@
+/*
+ * bench_pghybrid.c — hybrid ranking on PostgreSQL (issue 14), through the
+ * service as a request runs it (embed the query, both sides' candidates
+ * from the store, the exact scores, fusion, the access write and commit):
+ *
+ *   - search p50/p99 per mode (semantic, lexical, hybrid) over the same
+ *     queries in the same run, the modes taking turns query by query, as
+ *     ratios to semantic;
+ *   - write throughput (creates/s, one transaction each, fsync on) into
+ *     three databases of the same cluster, in turns of CHUNK creates so
+ *     the machine's load drifts alike over all three: "lexical" (migration
+ *     3 as shipped: the lexical columns, their GIN index and the
+ *     statistics' triggers), "no triggers" (the triggers disabled) and
+ *     "no lexical index" (the triggers disabled and the GIN index dropped;
+ *     the columns are still computed in C and written).
+ *
+ * Memories are 12-word spans of English text (WordNet glosses and GCIDE,
+ * real_text.h), embedded by the built-in model (memori-wordnet-v2);
+ * queries are 5-word spans of other text. The PostgreSQL server is a
+ * throwaway cluster with its durable defaults, started here, sharing the
+ * machine's cores with this client.
+ *
+ * usage: bench_pghybrid [N] [NQ]   (default 10000 memories, 300 queries)
+ */
+#include "real_text.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "memori/embed.h"
+#include "memori/fusion.h"
+#include "memori/service.h"
+#include "memori/store.h"
+#include "memori/util.h"
+#include "pg_server.h"
+
+#define CHUNK 250
+#define SPAN 12
+#define QSPAN 5
+#define N_DB 3
+
+static const struct mr_identity who = {"bench", "default"};
+static const char CONV[] = "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+static const char *const DB_NAME[N_DB] = {"lexical", "no triggers", "no lexical index"};
+static const char *const DB_SQL[N_DB] = {
+    NULL,
+    "ALTER TABLE memori_memories DISABLE TRIGGER memori_lex_write, "
+    "  DISABLE TRIGGER memori_lex_change",
+    "ALTER TABLE memori_memories DISABLE TRIGGER memori_lex_write, "
+    "  DISABLE TRIGGER memori_lex_change; DROP INDEX memori_memories_lex"};
+
+static void die(const char *what, const char *msg)
+{
+    fprintf(stderr, "bench_pghybrid: %s: %s\n", what, msg);
+    exit(1);
+}
+
+static void run_sql(const char *url, const char *sql)
+{
+    PGconn *pg = PQconnectdb(url);
+    PGresult *res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        die(sql, PQresultErrorMessage(res));
+    PQclear(res);
+    PQfinish(pg);
+}
+
+/* Span i of len words (spans at an even stride over the text), NUL-terminated into out. */
+static void span(const struct words *w, size_t i, size_t count, size_t len, char *out, size_t cap)
+{
+    size_t start = (size_t)((double)i * (double)(w->n - len - 1) / (double)count);
+    size_t a = w->starts[start], b = w->starts[start + len];
+    size_t n = b - a - 1 < cap - 1 ? b - a - 1 : cap - 1;
+    memcpy(out, w->text + a, n);
+    out[n] = '\0';
+}
+
+struct db {
+    char url[256];
+    struct mr_store *store;
+    struct mr_service *svc;
+    struct mr_service_config cfg;
+    double write_s;
+};
+
+int main(int argc, char **argv)
+{
+    size_t n = argc > 1 ? (size_t)atol(argv[1]) : 10000;
+    size_t nq = argc > 2 ? (size_t)atol(argv[2]) : 300;
+    struct words w = {0};
+    static const char *const wn[] = {"data.noun", "data.verb", "data.adj", "data.adv"};
+    char path[256];
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "/usr/share/wordnet/%s", wn[i]);
+        read_wordnet(&w, path);
+    }
+    read_gzip_text(&w, "/usr/share/dictd/gcide.dict.dz");
+    if (w.n < (n + nq) * 2)
+        die("text", "too few words (wordnet-base, dict-gcide installed?)");
+    struct mr_err err;
+    double threshold;
+    struct mr_embedder *e = mr_embed_builtin_open(MR_SEMANTIC_V2_MODEL, 0,
+                                                  "models/" MR_SEMANTIC_FILE, &threshold, &err);
+    if (!e)
+        die("the built-in model", err.msg);
+    struct pg_server pg;
+    if (pg_server_start(&pg, true) != 0)
+        die("postgres", "cannot start a cluster");
+    struct db db[N_DB];
+    for (int k = 0; k < N_DB; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "bench_%d", k);
+        if (pg_server_database(&pg, name, db[k].url, sizeof db[k].url) != 0)
+            die("postgres", "cannot create a database");
+        db[k].store = mr_store_postgres_open(db[k].url, 2, 0, 0, &err);
+        if (!db[k].store ||
+            mr_store_check_model(db[k].store, MR_SEMANTIC_V2_MODEL, mr_embed_dim(e), &err) != 0)
+            die("open", err.msg);
+        if (DB_SQL[k])
+            run_sql(db[k].url, DB_SQL[k]);
+        db[k].cfg = (struct mr_service_config){db[k].store, e, NULL, NULL, 7, 30, 10, threshold};
+        db[k].svc = mr_service_new(&db[k].cfg);
+        db[k].write_s = 0;
+    }
+
+    /* Writes: the three databases in turns of CHUNK creates each. */
+    char text[512];
+    for (size_t base = 0; base < n; base += CHUNK)
+        for (int k = 0; k < N_DB; k++) {
+            double t0 = now_s();
+            for (size_t i = base; i < base + CHUNK && i < n; i++) {
+                span(&w, 2 * i, 2 * (n + nq), SPAN, text, sizeof text);
+                struct mr_memory_create in = {.content = text,
+                                              .content_len = strlen(text),
+                                              .memory_type = i % 4 ? MR_LONG_TERM : MR_ENTITY,
+                                              .importance_score = 0.5,
+                                              .expires_at = MR_NO_TIME};
+                memcpy(in.conversation_id, CONV, sizeof CONV);
+                struct mr_memory m;
+                if (mr_memory_create(db[k].svc, &who, &in, &m, &err) != 0)
+                    die("create", err.msg);
+                mr_memory_clear(&m);
+            }
+            db[k].write_s += now_s() - t0;
+        }
+    printf("## writes: %zu creates per database through mr_memory_create, one transaction each, "
+           "in turns of %d\n\n",
+           n, CHUNK);
+    printf("| database | creates/s | ratio to lexical |\n|---|---|---|\n");
+    for (int k = 0; k < N_DB; k++)
+        printf("| %s | %.0f | %.3f |\n", DB_NAME[k], (double)n / db[k].write_s,
+               db[0].write_s / db[k].write_s);
+
+    /* Searches on the full database: every query in every mode, the modes taking turns. */
+    static const enum mr_search_mode modes[3] = {MR_SEARCH_SEMANTIC, MR_SEARCH_LEXICAL,
+                                                 MR_SEARCH_HYBRID};
+    double *lat[3];
+    size_t results[3] = {0};
+    for (int m = 0; m < 3; m++)
+        lat[m] = calloc(nq, sizeof *lat[m]);
+    size_t warm = nq / 10;
+    for (size_t q = 0; q < nq + warm; q++) {
+        /* Other text than the memories' (the odd spans), shorter, like a question. */
+        span(&w, 2 * (q % nq) + 1, 2 * (n + nq), QSPAN, text, sizeof text);
+        for (int j = 0; j < 3; j++) {
+            int m = (int)((q + (size_t)j) % 3);
+            struct mr_search s = {.query = text,
+                                  .query_len = strlen(text),
+                                  .limit = 10,
+                                  .has_min_similarity = true,
+                                  .min_similarity = 0,
+                                  .mode = modes[m]};
+            struct mr_search_results r;
+            double t0 = now_s();
+            if (mr_memory_search(db[0].svc, &who, &s, &r, &err) != 0)
+                die("search", err.msg);
+            double t = now_s() - t0;
+            if (q >= warm) {
+                lat[m][q - warm] = t;
+                results[m] += r.n;
+            }
+            mr_search_results_clear(&r);
+        }
+    }
+    double p50[3], p99[3];
+    for (int m = 0; m < 3; m++) {
+        qsort(lat[m], nq, sizeof *lat[m], cmp_d);
+        p50[m] = lat[m][nq / 2] * 1e3;
+        p99[m] = lat[m][nq * 99 / 100] * 1e3;
+    }
+    printf("\n## searches: %zu memories, %zu queries per mode (after %zu warm-up), limit 10, "
+           "min_similarity 0\n\n",
+           n, nq, warm);
+    printf("| mode | p50 ms | p99 ms | p50 / semantic | p99 / semantic | results/query |\n"
+           "|---|---|---|---|---|---|\n");
+    for (int m = 0; m < 3; m++)
+        printf("| %s | %.2f | %.2f | %.2f | %.2f | %.1f |\n", mr_search_mode_name(modes[m]), p50[m],
+               p99[m], p50[m] / p50[0], p99[m] / p99[0], (double)results[m] / (double)nq);
+
+    if (getenv("PGLEX_PAUSE")) {
+        fprintf(stderr, "PAUSE %s\n", db[0].url);
+        sleep(600);
+    }
+    for (int m = 0; m < 3; m++)
+        free(lat[m]);
+    for (int k = 0; k < N_DB; k++) {
+        mr_service_free(db[k].svc);
+        mr_store_close(db[k].store);
+    }
+    pg_server_stop(&pg);
+    mr_embed_destroy(e);
+    free(w.text);
+    free(w.starts);
+    return 0;
+}
