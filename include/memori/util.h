@@ -23,6 +23,24 @@ void *mr_xrealloc_aligned(void *p, size_t old_n, size_t n);
 char *mr_xstrdup(const char *s);
 char *mr_xstrndup(const char *s, size_t n);
 
+/*
+ * A growable string: owned bytes, NUL-terminated once anything is added
+ * (s is NULL while empty). Zero-initialise; appends never fail (they abort
+ * on out-of-memory, as mr_xrealloc does).
+ */
+struct mr_strbuf {
+    char *s;
+    size_t len, cap;
+};
+
+void mr_strbuf_add(struct mr_strbuf *b, const char *s, size_t n);
+void mr_strbuf_puts(struct mr_strbuf *b, const char *s);
+void mr_strbuf_printf(struct mr_strbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The text, owned by the caller; the buffer is empty after. Never NULL. */
+char *mr_strbuf_take(struct mr_strbuf *b);
+void mr_strbuf_free(struct mr_strbuf *b);
+
 #define MR_FNV64_BASIS UINT64_C(14695981039346656037)
 
 /* FNV-1a (64 bit) of n bytes continuing from h (start with MR_FNV64_BASIS). */

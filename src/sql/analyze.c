@@ -280,40 +280,40 @@ void mr_sql_analysis_free(struct mr_sql_analysis *a)
 
 char *mr_sql_analysis_to_json(const struct mr_sql_analysis *a)
 {
-    struct sqlbuf b = {0};
-    sqlbuf_puts(&b, "{\"dialect\":");
-    sqlbuf_json_str(&b, mr_sql_dialect_name(a->dialect));
-    sqlbuf_puts(&b, ",\"fingerprint\":");
-    sqlbuf_json_str(&b, a->fingerprint);
-    sqlbuf_puts(&b, ",\"tables\":[");
+    struct mr_strbuf b = {0};
+    mr_strbuf_puts(&b, "{\"dialect\":");
+    sql_json_str(&b, mr_sql_dialect_name(a->dialect));
+    mr_strbuf_puts(&b, ",\"fingerprint\":");
+    sql_json_str(&b, a->fingerprint);
+    mr_strbuf_puts(&b, ",\"tables\":[");
     for (size_t i = 0; i < a->ntables; i++) {
         if (i)
-            sqlbuf_puts(&b, ",");
-        sqlbuf_json_str(&b, a->tables[i]);
+            mr_strbuf_puts(&b, ",");
+        sql_json_str(&b, a->tables[i]);
     }
-    sqlbuf_puts(&b, "],\"columns\":[");
-    struct sqlbuf t = {0};
+    mr_strbuf_puts(&b, "],\"columns\":[");
+    struct mr_strbuf t = {0};
     for (size_t i = 0; i < a->ncolumns; i++) {
         t.len = 0;
-        sqlbuf_printf(&t, "%s.%s", a->columns[i].table, a->columns[i].column);
+        mr_strbuf_printf(&t, "%s.%s", a->columns[i].table, a->columns[i].column);
         if (i)
-            sqlbuf_puts(&b, ",");
-        sqlbuf_json_str(&b, t.s);
+            mr_strbuf_puts(&b, ",");
+        sql_json_str(&b, t.s);
     }
-    sqlbuf_puts(&b, "],\"joins\":[");
+    mr_strbuf_puts(&b, "],\"joins\":[");
     for (size_t i = 0; i < a->njoins; i++) {
         const struct mr_sql_equijoin *j = &a->joins[i];
-        sqlbuf_puts(&b, i ? ",{\"from\":" : "{\"from\":");
+        mr_strbuf_puts(&b, i ? ",{\"from\":" : "{\"from\":");
         t.len = 0;
-        sqlbuf_printf(&t, "%s.%s", j->from.table, j->from.column);
-        sqlbuf_json_str(&b, t.s);
-        sqlbuf_puts(&b, ",\"to\":");
+        mr_strbuf_printf(&t, "%s.%s", j->from.table, j->from.column);
+        sql_json_str(&b, t.s);
+        mr_strbuf_puts(&b, ",\"to\":");
         t.len = 0;
-        sqlbuf_printf(&t, "%s.%s", j->to.table, j->to.column);
-        sqlbuf_json_str(&b, t.s);
-        sqlbuf_printf(&b, ",\"in_schema\":%s}", j->schema_join >= 0 ? "true" : "false");
+        mr_strbuf_printf(&t, "%s.%s", j->to.table, j->to.column);
+        sql_json_str(&b, t.s);
+        mr_strbuf_printf(&b, ",\"in_schema\":%s}", j->schema_join >= 0 ? "true" : "false");
     }
-    sqlbuf_puts(&b, "]}");
+    mr_strbuf_puts(&b, "]}");
     free(t.s);
-    return sqlbuf_take(&b);
+    return mr_strbuf_take(&b);
 }

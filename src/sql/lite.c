@@ -127,11 +127,11 @@ static void add_comment(char **slot, const char *s, size_t n)
     if (!c)
         return;
     if (*slot) {
-        struct sqlbuf b = {0};
-        sqlbuf_printf(&b, "%s %s", *slot, c);
+        struct mr_strbuf b = {0};
+        mr_strbuf_printf(&b, "%s %s", *slot, c);
         free(*slot);
         free(c);
-        *slot = sqlbuf_take(&b);
+        *slot = mr_strbuf_take(&b);
     } else {
         *slot = c;
     }
@@ -213,7 +213,7 @@ static void free_comments(struct comments *c)
 static char *comment_before(const char *ddl, size_t off)
 {
     size_t end = off;
-    struct sqlbuf b = {0};
+    struct mr_strbuf b = {0};
     char *lines[16];
     size_t n = 0;
     while (end > 0 && n < 16) {
@@ -234,8 +234,8 @@ static char *comment_before(const char *ddl, size_t off)
     while (n--) {
         if (lines[n]) {
             if (b.len)
-                sqlbuf_puts(&b, " ");
-            sqlbuf_puts(&b, lines[n]);
+                mr_strbuf_puts(&b, " ");
+            mr_strbuf_puts(&b, lines[n]);
             free(lines[n]);
         }
     }
@@ -518,15 +518,15 @@ struct lite_state {
 
 static pthread_mutex_t make_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void quote_ident(struct sqlbuf *b, const char *s)
+static void quote_ident(struct mr_strbuf *b, const char *s)
 {
-    sqlbuf_puts(b, "\"");
+    mr_strbuf_puts(b, "\"");
     for (const char *p = s; *p; p++) {
         if (*p == '"')
-            sqlbuf_puts(b, "\"");
-        sqlbuf_add(b, p, 1);
+            mr_strbuf_puts(b, "\"");
+        mr_strbuf_add(b, p, 1);
     }
-    sqlbuf_puts(b, "\"");
+    mr_strbuf_puts(b, "\"");
 }
 
 static int build_scratch(const struct mr_sql_schema *s, sqlite3 **out, struct mr_err *err)
@@ -535,24 +535,24 @@ static int build_scratch(const struct mr_sql_schema *s, sqlite3 **out, struct mr
     int rc = open_scratch(&db, err);
     if (rc)
         return rc;
-    struct sqlbuf b = {0};
-    sqlbuf_puts(&b, "BEGIN;");
+    struct mr_strbuf b = {0};
+    mr_strbuf_puts(&b, "BEGIN;");
     for (size_t t = 0; t < s->ntables; t++) {
         const struct mr_sql_table *tab = &s->tables[t];
-        sqlbuf_puts(&b, "CREATE TABLE ");
+        mr_strbuf_puts(&b, "CREATE TABLE ");
         /* A schema-qualified name (from the JSON form) is one name to SQLite. */
         quote_ident(&b, tab->schema ? tab->qualified : tab->name);
-        sqlbuf_puts(&b, "(");
+        mr_strbuf_puts(&b, "(");
         for (size_t c = 0; c < tab->ncolumns; c++) {
             if (c)
-                sqlbuf_puts(&b, ",");
+                mr_strbuf_puts(&b, ",");
             quote_ident(&b, tab->columns[c].name);
         }
         if (!tab->ncolumns)
-            sqlbuf_puts(&b, "\"\"");
-        sqlbuf_puts(&b, ");");
+            mr_strbuf_puts(&b, "\"\"");
+        mr_strbuf_puts(&b, ");");
     }
-    sqlbuf_puts(&b, "COMMIT;");
+    mr_strbuf_puts(&b, "COMMIT;");
     char *msg = NULL;
     if (sqlite3_exec(db, b.s, NULL, NULL, &msg) != SQLITE_OK) {
         rc = mr_err_set(err, MR_EINTERNAL, "scratch schema: %s", msg ? msg : "?");
@@ -729,7 +729,7 @@ static bool ident_char(unsigned char c)
 void sql_lite_fingerprint(const char *sql, size_t len, char out[17])
 {
     /* The normalised tokens, each ended by a NUL, then hashed with IN lists collapsed. */
-    struct sqlbuf toks = {0};
+    struct mr_strbuf toks = {0};
     size_t i = 0;
     while (i < len) {
         unsigned char c = (unsigned char)sql[i];
@@ -760,12 +760,12 @@ void sql_lite_fingerprint(const char *sql, size_t len, char out[17])
                         break;
                 }
             i++;
-            sqlbuf_puts(&toks, "?");
+            mr_strbuf_puts(&toks, "?");
         } else if (c == '"' || c == '`' || c == '[') {
             char close = c == '[' ? ']' : (char)c;
             for (i++; i < len && sql[i] != close; i++) {
                 char l = sql[i] >= 'A' && sql[i] <= 'Z' ? (char)(sql[i] - 'A' + 'a') : sql[i];
-                sqlbuf_add(&toks, &l, 1);
+                mr_strbuf_add(&toks, &l, 1);
             }
             i++;
         } else if ((c >= '0' && c <= '9') ||
@@ -775,15 +775,15 @@ void sql_lite_fingerprint(const char *sql, size_t len, char out[17])
                                    (sql[i - 1] == 'e' || sql[i - 1] == 'E')));
                  i++)
                 ;
-            sqlbuf_puts(&toks, "?");
+            mr_strbuf_puts(&toks, "?");
         } else if (c == '?' || c == ':' || c == '@' || c == '$') {
             for (i++; i < len && ident_char((unsigned char)sql[i]); i++)
                 ;
-            sqlbuf_puts(&toks, "?");
+            mr_strbuf_puts(&toks, "?");
         } else if (ident_char(c)) {
             for (; i < len && ident_char((unsigned char)sql[i]); i++) {
                 char l = sql[i] >= 'A' && sql[i] <= 'Z' ? (char)(sql[i] - 'A' + 'a') : sql[i];
-                sqlbuf_add(&toks, &l, 1);
+                mr_strbuf_add(&toks, &l, 1);
             }
         } else {
             /* Two-character operators are one token. */
@@ -792,12 +792,12 @@ void sql_lite_fingerprint(const char *sql, size_t len, char out[17])
             for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
                 if (i + 1 < len && sql[i] == ops[k][0] && sql[i + 1] == ops[k][1])
                     n = 2;
-            sqlbuf_add(&toks, sql + i, n);
+            mr_strbuf_add(&toks, sql + i, n);
             i += n;
         }
         if (toks.len == start)
-            sqlbuf_puts(&toks, "\"\""); /* an empty quoted name is still a token */
-        sqlbuf_add(&toks, "", 1);
+            mr_strbuf_puts(&toks, "\"\""); /* an empty quoted name is still a token */
+        mr_strbuf_add(&toks, "", 1);
     }
     uint64_t h = MR_FNV64_BASIS;
     const char *prev = NULL;
@@ -827,34 +827,34 @@ void sql_lite_fingerprint(const char *sql, size_t len, char out[17])
 
 char *sql_lite_to_pg_quotes(const char *sql, size_t len)
 {
-    struct sqlbuf b = {0};
+    struct mr_strbuf b = {0};
     for (size_t i = 0; i < len; i++) {
         char c = sql[i];
         if (c == '\'' || c == '"') {
             size_t j = i + 1;
             while (j < len && sql[j] != c)
                 j++;
-            sqlbuf_add(&b, sql + i, j < len ? j - i + 1 : len - i);
+            mr_strbuf_add(&b, sql + i, j < len ? j - i + 1 : len - i);
             i = j;
         } else if (c == '`' || c == '[') {
             char close = c == '[' ? ']' : '`';
             size_t j = i + 1;
-            sqlbuf_puts(&b, "\"");
+            mr_strbuf_puts(&b, "\"");
             for (; j < len && sql[j] != close; j++) {
                 if (sql[j] == '"')
-                    sqlbuf_puts(&b, "\"");
-                sqlbuf_add(&b, sql + j, 1);
+                    mr_strbuf_puts(&b, "\"");
+                mr_strbuf_add(&b, sql + j, 1);
             }
-            sqlbuf_puts(&b, "\"");
+            mr_strbuf_puts(&b, "\"");
             i = j;
         } else if (c == '-' && i + 1 < len && sql[i + 1] == '-') {
             while (i < len && sql[i] != '\n')
-                sqlbuf_add(&b, sql + i++, 1);
+                mr_strbuf_add(&b, sql + i++, 1);
             if (i < len)
-                sqlbuf_add(&b, sql + i, 1);
+                mr_strbuf_add(&b, sql + i, 1);
         } else {
-            sqlbuf_add(&b, &c, 1);
+            mr_strbuf_add(&b, &c, 1);
         }
     }
-    return sqlbuf_take(&b);
+    return mr_strbuf_take(&b);
 }

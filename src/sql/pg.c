@@ -90,7 +90,7 @@ static const char *type_alias(const char *n)
     return n;
 }
 
-static void render_type(const PgQuery__TypeName *tn, struct sqlbuf *out)
+static void render_type(const PgQuery__TypeName *tn, struct mr_strbuf *out)
 {
     if (!tn || !tn->n_names)
         return;
@@ -99,8 +99,8 @@ static void render_type(const PgQuery__TypeName *tn, struct sqlbuf *out)
         if (!s || (i + 1 < tn->n_names && strcmp(s, "pg_catalog") == 0))
             continue;
         if (out->len)
-            sqlbuf_puts(out, ".");
-        sqlbuf_puts(out, i + 1 == tn->n_names ? type_alias(s) : s);
+            mr_strbuf_puts(out, ".");
+        mr_strbuf_puts(out, i + 1 == tn->n_names ? type_alias(s) : s);
     }
     /* An interval's modifiers are a field bitmask, not what was written: leave them out. */
     bool interval = out->len && strcmp(out->s, "interval") == 0;
@@ -110,12 +110,12 @@ static void render_type(const PgQuery__TypeName *tn, struct sqlbuf *out)
         if (m->node_case != PG_QUERY__NODE__NODE_A_CONST ||
             m->a_const->val_case != PG_QUERY__A__CONST__VAL_IVAL)
             continue;
-        sqlbuf_printf(out, "%s%d", nmods++ ? "," : "(", m->a_const->ival->ival);
+        mr_strbuf_printf(out, "%s%d", nmods++ ? "," : "(", m->a_const->ival->ival);
     }
     if (nmods)
-        sqlbuf_puts(out, ")");
+        mr_strbuf_puts(out, ")");
     for (size_t i = 0; i < tn->n_array_bounds; i++)
-        sqlbuf_puts(out, "[]");
+        mr_strbuf_puts(out, "[]");
 }
 
 /* The names of a list of String nodes, into a NULL-padded array the caller frees. */
@@ -161,7 +161,7 @@ static int add_column(struct sqlb *b, size_t t, const PgQuery__ColumnDef *cd,
         else if (n->constraint->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY)
             pk = true;
     }
-    struct sqlbuf type = {0};
+    struct mr_strbuf type = {0};
     render_type(cd->type_name, &type);
     int rc = sqlb_add_column(b, t, cd->colname, type.s ? type.s : "", NULL, pk, nullable,
                              cd->location, diag, err);
@@ -438,12 +438,12 @@ static const char *table_name(const struct walk *w, long table, const char *tnam
 }
 
 /* The qualified name of a table as written, with no schema to resolve it against. */
-static const char *written_name(struct walk *w, const PgQuery__RangeVar *rv, struct sqlbuf *keep)
+static const char *written_name(struct walk *w, const PgQuery__RangeVar *rv, struct mr_strbuf *keep)
 {
     if (sql_default_schema(w->dialect, rv->schemaname))
         return rv->relname;
     keep->len = 0;
-    sqlbuf_printf(keep, "%s.%s", rv->schemaname, rv->relname);
+    mr_strbuf_printf(keep, "%s.%s", rv->schemaname, rv->relname);
     return keep->s;
 }
 
@@ -764,7 +764,7 @@ static void add_range_var(struct walk *w, struct scope *sc, const PgQuery__Range
     long t = -1;
     const char *tname = rv->relname;
     if (w->s) {
-        struct sqlbuf q = {0};
+        struct mr_strbuf q = {0};
         const char *qn = written_name(w, rv, &q);
         t = mr_sql_schema_find(w->s, qn);
         if (t < 0 && strict(w))
@@ -776,7 +776,7 @@ static void add_range_var(struct walk *w, struct scope *sc, const PgQuery__Range
     } else {
         /* Names as written must outlive the scope (a CTE's columns keep them): the acc owns them.
          */
-        struct sqlbuf q = {0};
+        struct mr_strbuf q = {0};
         tname = sqlacc_keep(w->acc, mr_xstrdup(written_name(w, rv, &q)));
         free(q.s);
         sqlacc_table(w->acc, tname);

@@ -24,9 +24,9 @@ static char *qualify(enum mr_sql_dialect d, const char *schema, const char *name
 {
     if (sql_default_schema(d, schema))
         return mr_xstrdup(name);
-    struct sqlbuf b = {0};
-    sqlbuf_printf(&b, "%s.%s", schema, name);
-    return sqlbuf_take(&b);
+    struct mr_strbuf b = {0};
+    mr_strbuf_printf(&b, "%s.%s", schema, name);
+    return mr_strbuf_take(&b);
 }
 
 /* ---- builder ---------------------------------------------------------------- */
@@ -920,20 +920,20 @@ const char *mr_sql_table_hash(const struct mr_sql_schema *s, size_t t)
 
 char *mr_sql_join_key(const struct mr_sql_schema *s, const struct mr_sql_join *j)
 {
-    struct sqlbuf b = {0};
+    struct mr_strbuf b = {0};
     const struct mr_sql_table *f = &s->tables[j->from_table], *t = &s->tables[j->to_table];
-    sqlbuf_printf(&b, "%s(", f->qualified);
+    mr_strbuf_printf(&b, "%s(", f->qualified);
     for (size_t i = 0; i < j->ncolumns; i++)
-        sqlbuf_printf(&b, "%s%s", i ? "," : "", f->columns[j->from_columns[i]].name);
-    sqlbuf_printf(&b, ")->%s(", t->qualified);
+        mr_strbuf_printf(&b, "%s%s", i ? "," : "", f->columns[j->from_columns[i]].name);
+    mr_strbuf_printf(&b, ")->%s(", t->qualified);
     for (size_t i = 0; i < j->ncolumns; i++)
-        sqlbuf_printf(&b, "%s%s", i ? "," : "", t->columns[j->to_columns[i]].name);
-    sqlbuf_puts(&b, ")");
+        mr_strbuf_printf(&b, "%s%s", i ? "," : "", t->columns[j->to_columns[i]].name);
+    mr_strbuf_puts(&b, ")");
     if (s->dialect == MR_SQL_SQLITE)
         for (char *p = b.s; *p; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p - 'A' + 'a');
-    return sqlbuf_take(&b);
+    return mr_strbuf_take(&b);
 }
 
 struct keyed {

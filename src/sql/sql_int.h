@@ -20,21 +20,12 @@
 #include <stdint.h>
 
 #include "memori/sql.h"
+#include "memori/util.h"
 
-/* ---- growable string ----------------------------------------------------- */
+/* ---- text ---------------------------------------------------------------- */
 
-struct sqlbuf {
-    char *s;
-    size_t len, cap;
-};
-
-void sqlbuf_add(struct sqlbuf *b, const char *s, size_t n);
-void sqlbuf_puts(struct sqlbuf *b, const char *s);
-void sqlbuf_printf(struct sqlbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s as a JSON string literal, quotes included (control characters escaped). */
-void sqlbuf_json_str(struct sqlbuf *b, const char *s);
-/* The text, owned by the caller; the buffer is empty after. Never NULL. */
-char *sqlbuf_take(struct sqlbuf *b);
+void sql_json_str(struct mr_strbuf *b, const char *s);
 
 /* ---- names --------------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /*
- * sqlutil.c — the small parts every file of the SQL module uses: a growable
- * string with a JSON string writer (the module builds its JSON by hand, so
+ * sqlutil.c — the small parts every file of the SQL module uses: a JSON
+ * string writer over memori's growable string (the module builds its JSON by hand, so
  * jansson stays behind its one wrapper), name comparison per dialect,
  * positions, errors and a string → index map.
  */
@@ -12,85 +12,38 @@
 #include "memori/util.h"
 #include "sql_int.h"
 
-static void reserve(struct sqlbuf *b, size_t extra)
+void sql_json_str(struct mr_strbuf *b, const char *s)
 {
-    if (b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    b->s = mr_xrealloc(b->s, cap);
-    b->cap = cap;
-}
-
-void sqlbuf_add(struct sqlbuf *b, const char *s, size_t n)
-{
-    reserve(b, n);
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-void sqlbuf_puts(struct sqlbuf *b, const char *s)
-{
-    sqlbuf_add(b, s, strlen(s));
-}
-
-void sqlbuf_printf(struct sqlbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n <= 0)
-        return;
-    reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void sqlbuf_json_str(struct sqlbuf *b, const char *s)
-{
-    sqlbuf_add(b, "\"", 1);
+    mr_strbuf_add(b, "\"", 1);
     const char *run = s;
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        sqlbuf_add(b, run, (size_t)(p - run));
+        mr_strbuf_add(b, run, (size_t)(p - run));
         run = p + 1;
         switch (c) {
         case '"':
-            sqlbuf_add(b, "\\\"", 2);
+            mr_strbuf_add(b, "\\\"", 2);
             break;
         case '\\':
-            sqlbuf_add(b, "\\\\", 2);
+            mr_strbuf_add(b, "\\\\", 2);
             break;
         case '\n':
-            sqlbuf_add(b, "\\n", 2);
+            mr_strbuf_add(b, "\\n", 2);
             break;
         case '\r':
-            sqlbuf_add(b, "\\r", 2);
+            mr_strbuf_add(b, "\\r", 2);
             break;
         case '\t':
-            sqlbuf_add(b, "\\t", 2);
+            mr_strbuf_add(b, "\\t", 2);
             break;
         default:
-            sqlbuf_printf(b, "\\u%04x", c);
+            mr_strbuf_printf(b, "\\u%04x", c);
         }
     }
-    sqlbuf_puts(b, run);
-    sqlbuf_add(b, "\"", 1);
-}
-
-char *sqlbuf_take(struct sqlbuf *b)
-{
-    char *s = b->s ? b->s : mr_xstrdup("");
-    b->s = NULL;
-    b->len = b->cap = 0;
-    return s;
+    mr_strbuf_puts(b, run);
+    mr_strbuf_add(b, "\"", 1);
 }
 
 bool sql_name_eq(enum mr_sql_dialect d, const char *a, const char *b)

@@ -11,61 +11,21 @@
 #include "memori/store.h"
 #include "memori/util.h"
 
-static void buf_reserve(struct pg_buf *b, size_t more)
+void pg_text_array(struct mr_strbuf *b, const struct mr_strv *v)
 {
-    if (b->len + more + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    b->s = mr_xrealloc(b->s, cap);
-    b->cap = cap;
-}
-
-void pg_buf_add(struct pg_buf *b, const char *s, size_t n)
-{
-    buf_reserve(b, n);
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-void pg_buf_printf(struct pg_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    buf_reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void pg_buf_free(struct pg_buf *b)
-{
-    free(b->s);
-    memset(b, 0, sizeof *b);
-}
-
-void pg_text_array(struct pg_buf *b, const struct mr_strv *v)
-{
-    pg_buf_add(b, "{", 1);
+    mr_strbuf_add(b, "{", 1);
     for (size_t i = 0; i < v->len; i++) {
         if (i)
-            pg_buf_add(b, ",", 1);
-        pg_buf_add(b, "\"", 1);
+            mr_strbuf_add(b, ",", 1);
+        mr_strbuf_add(b, "\"", 1);
         for (const char *p = v->items[i]; *p; p++) {
             if (*p == '"' || *p == '\\')
-                pg_buf_add(b, "\\", 1);
-            pg_buf_add(b, p, 1);
+                mr_strbuf_add(b, "\\", 1);
+            mr_strbuf_add(b, p, 1);
         }
-        pg_buf_add(b, "\"", 1);
+        mr_strbuf_add(b, "\"", 1);
     }
-    pg_buf_add(b, "}", 1);
+    mr_strbuf_add(b, "}", 1);
 }
 
 int pg_parse_text_array(const char *s, struct mr_strv *out)
@@ -75,17 +35,17 @@ int pg_parse_text_array(const char *s, struct mr_strv *out)
     s++;
     if (*s == '}')
         return s[1] == '\0' ? 0 : -1;
-    struct pg_buf el = {0};
+    struct mr_strbuf el = {0};
     for (;;) {
         el.len = 0;
-        pg_buf_add(&el, "", 0);
+        mr_strbuf_add(&el, "", 0);
         if (*s == '"') {
             for (s++; *s != '"'; s++) {
                 if (*s == '\\')
                     s++;
                 if (*s == '\0')
                     goto bad;
-                pg_buf_add(&el, s, 1);
+                mr_strbuf_add(&el, s, 1);
             }
             s++;
             mr_strv_push(out, el.s, el.len);
@@ -106,10 +66,10 @@ int pg_parse_text_array(const char *s, struct mr_strv *out)
             goto bad;
         s++;
     }
-    pg_buf_free(&el);
+    mr_strbuf_free(&el);
     return s[1] == '\0' ? 0 : -1;
 bad:
-    pg_buf_free(&el);
+    mr_strbuf_free(&el);
     return -1;
 }
 
@@ -232,8 +192,8 @@ char *pg_conninfo_from_url(const char *url)
     for (size_t i = 0; i < sizeof driver_schemes / sizeof *driver_schemes; i++) {
         size_t n = strlen(driver_schemes[i]);
         if (strncmp(url, driver_schemes[i], n) == 0) {
-            struct pg_buf b = {0};
-            pg_buf_printf(&b, "postgresql://%s", url + n);
+            struct mr_strbuf b = {0};
+            mr_strbuf_printf(&b, "postgresql://%s", url + n);
             return b.s;
         }
     }
@@ -249,8 +209,8 @@ char *pg_url_redacted(const char *url)
     const char *colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
     if (!colon)
         return mr_xstrdup(url);
-    struct pg_buf b = {0};
-    pg_buf_add(&b, url, (size_t)(colon - url) + 1);
-    pg_buf_printf(&b, "***%s", at);
+    struct mr_strbuf b = {0};
+    mr_strbuf_add(&b, url, (size_t)(colon - url) + 1);
+    mr_strbuf_printf(&b, "***%s", at);
     return b.s;
 }

@@ -12,19 +12,10 @@
 #include <stdint.h>
 
 #include "memori/types.h"
-
-/* A growing text buffer (owned bytes, NUL-terminated). */
-struct pg_buf {
-    char *s;
-    size_t len, cap;
-};
-
-void pg_buf_add(struct pg_buf *b, const char *s, size_t n);
-void pg_buf_printf(struct pg_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void pg_buf_free(struct pg_buf *b);
+#include "memori/util.h"
 
 /* Appends v as a TEXT[] literal: every element quoted, " and \ escaped ({} when empty). */
-void pg_text_array(struct pg_buf *b, const struct mr_strv *v);
+void pg_text_array(struct mr_strbuf *b, const struct mr_strv *v);
 
 /*
  * Parses a TEXT[] literal as PostgreSQL prints it ({a,"b c",""}) into out

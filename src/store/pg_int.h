@@ -163,7 +163,7 @@ struct pg_params {
     int lens[PG_MAX_PARAMS];
     int fmts[PG_MAX_PARAMS];
     char num[PG_MAX_PARAMS][32]; /* numbers formatted here */
-    struct pg_buf owned[PG_MAX_OWNED];
+    struct mr_strbuf owned[PG_MAX_OWNED];
     int n_owned;
 };
 
@@ -183,7 +183,7 @@ struct mr_lex_terms;
  * into terms, their counts as an INT4[] literal into tfs (appended); returns
  * the BM25 length. pg_param_lex binds the three (lex_terms, lex_tfs, lex_len).
  */
-uint32_t pg_lex_arrays(const char *text, struct pg_buf *terms, struct pg_buf *tfs);
+uint32_t pg_lex_arrays(const char *text, struct mr_strbuf *terms, struct mr_strbuf *tfs);
 void pg_param_lex(struct pg_params *p, const char *content);
 /* A query's distinct terms as a TEXT[], in the query's order. */
 void pg_param_terms(struct pg_params *p, const struct mr_lex_terms *t);

@@ -661,12 +661,12 @@ static int id_at_order(const void *a, const void *b)
 }
 
 /* The array literal "{1,2,3}" of ids[0..n) into b. */
-static void id_list(struct pg_buf *b, const int64_t *ids, size_t n)
+static void id_list(struct mr_strbuf *b, const int64_t *ids, size_t n)
 {
-    pg_buf_add(b, "{", 1);
+    mr_strbuf_add(b, "{", 1);
     for (size_t i = 0; i < n; i++)
-        pg_buf_printf(b, "%s%lld", i ? "," : "", (long long)ids[i]);
-    pg_buf_add(b, "}", 1);
+        mr_strbuf_printf(b, "%s%lld", i ? "," : "", (long long)ids[i]);
+    mr_strbuf_add(b, "}", 1);
 }
 
 static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
@@ -725,12 +725,12 @@ static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, struc
 {
     *out = NULL;
     *out_n = 0;
-    struct pg_buf list = {0};
+    struct mr_strbuf list = {0};
     id_list(&list, ids, n);
     struct pg_params p = {0};
     pg_param_text(&p, list.s);
     PGresult *res = pg_run(tx, P_MEM_LOCK, &p, "searching memories", err);
-    pg_buf_free(&list);
+    mr_strbuf_free(&list);
     if (!res)
         return err->code;
     int rows = PQntuples(res), rc = 0;
@@ -770,7 +770,7 @@ static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *wh
     if (n == 0)
         return 0;
     size_t nq = terms ? mr_lex_terms_count(terms) : 0;
-    struct pg_buf list = {0};
+    struct mr_strbuf list = {0};
     id_list(&list, ids, n);
     struct pg_params p = {0};
     pg_param_text(&p, list.s);
@@ -781,7 +781,7 @@ static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *wh
     else
         pg_param_text(&p, "{}");
     PGresult *res = pg_run(tx, P_MEM_CANDIDATES, &p, "scoring memories", err);
-    pg_buf_free(&list);
+    mr_strbuf_free(&list);
     if (!res)
         return err->code;
     int rows = PQntuples(res), rc = 0;
@@ -962,17 +962,17 @@ static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who
     if (nq == 0)
         return 0;
     struct pg_params p = {0};
-    struct pg_buf list = {0};
-    pg_buf_add(&list, "{", 1);
+    struct mr_strbuf list = {0};
+    mr_strbuf_add(&list, "{", 1);
     for (size_t i = 0; i < n; i++)
-        pg_buf_printf(&list, "%s%lld", i ? "," : "", (long long)ids[i]);
-    pg_buf_add(&list, "}", 1);
+        mr_strbuf_printf(&list, "%s%lld", i ? "," : "", (long long)ids[i]);
+    mr_strbuf_add(&list, "}", 1);
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
     pg_param_terms(&p, terms);
     pg_param_text(&p, list.s);
     PGresult *res = pg_run(tx, P_MEM_LEX_SCORE, &p, "scoring memories by their words", err);
-    pg_buf_free(&list);
+    mr_strbuf_free(&list);
     if (!res)
         return err->code;
     struct lex_stats st;
@@ -994,14 +994,14 @@ static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who
 }
 
 /* Appends one element of an int8[] literal; MR_NO_TIME is NULL. */
-static void array_int(struct pg_buf *b, size_t i, int64_t v)
+static void array_int(struct mr_strbuf *b, size_t i, int64_t v)
 {
     if (i)
-        pg_buf_add(b, ",", 1);
+        mr_strbuf_add(b, ",", 1);
     if (v == MR_NO_TIME)
-        pg_buf_add(b, "NULL", 4);
+        mr_strbuf_add(b, "NULL", 4);
     else
-        pg_buf_printf(b, "%lld", (long long)v);
+        mr_strbuf_printf(b, "%lld", (long long)v);
 }
 
 static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
@@ -1010,26 +1010,26 @@ static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *m
     if (n == 0)
         return 0;
     struct pg_params p = {0};
-    struct pg_buf cols[7] = {{0}};
+    struct mr_strbuf cols[7] = {{0}};
     for (int c = 0; c < 7; c++)
-        pg_buf_add(&cols[c], "{", 1);
+        mr_strbuf_add(&cols[c], "{", 1);
     for (size_t i = 0; i < n; i++) {
         array_int(&cols[0], i, ms[i].id);
         array_int(&cols[1], i, ms[i].access_count);
         array_int(&cols[2], i, ms[i].last_accessed_at);
-        pg_buf_printf(&cols[3], "%s%.17g", i ? "," : "", ms[i].importance_score);
-        pg_buf_printf(&cols[4], "%s%s", i ? "," : "", mr_memory_type_name(ms[i].memory_type));
+        mr_strbuf_printf(&cols[3], "%s%.17g", i ? "," : "", ms[i].importance_score);
+        mr_strbuf_printf(&cols[4], "%s%s", i ? "," : "", mr_memory_type_name(ms[i].memory_type));
         array_int(&cols[5], i, ms[i].expires_at);
         array_int(&cols[6], i, ms[i].updated_at);
     }
     for (int c = 0; c < 7; c++) {
-        pg_buf_add(&cols[c], "}", 1);
+        mr_strbuf_add(&cols[c], "}", 1);
         pg_param_text(&p, cols[c].s);
     }
     int64_t changed = 0;
     int rc = pg_run_done(tx, P_MEM_ACCESS, &p, "recording accesses", &changed, err);
     for (int c = 0; c < 7; c++)
-        pg_buf_free(&cols[c]);
+        mr_strbuf_free(&cols[c]);
     if (rc == 0 && changed != (int64_t)n)
         return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
     return rc;

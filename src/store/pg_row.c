@@ -87,7 +87,7 @@ static int next(struct pg_params *p)
 }
 
 /* A buffer the parameters own until pg_params_free, checked against PG_MAX_OWNED. */
-static struct pg_buf *owned(struct pg_params *p)
+static struct mr_strbuf *owned(struct pg_params *p)
 {
     if (p->n_owned >= PG_MAX_OWNED)
         params_overflow("arrays and vectors (PG_MAX_OWNED)", PG_MAX_OWNED);
@@ -135,18 +135,18 @@ void pg_param_bool(struct pg_params *p, bool v)
 
 void pg_param_strv(struct pg_params *p, const struct mr_strv *v)
 {
-    struct pg_buf *b = owned(p);
+    struct mr_strbuf *b = owned(p);
     pg_text_array(b, v);
     pg_param_text(p, b->s);
 }
 
 void pg_param_vector(struct pg_params *p, const float *v, size_t dim)
 {
-    struct pg_buf *b = owned(p);
+    struct mr_strbuf *b = owned(p);
     size_t size = pg_vector_bin_size(dim);
     unsigned char *bin = mr_xmalloc(size);
     pg_vector_bin(v, dim, bin);
-    pg_buf_add(b, (const char *)bin, size);
+    mr_strbuf_add(b, (const char *)bin, size);
     free(bin);
     int i = next(p);
     p->vals[i] = b->s;
@@ -154,19 +154,19 @@ void pg_param_vector(struct pg_params *p, const float *v, size_t dim)
     p->fmts[i] = 1;
 }
 
-uint32_t pg_lex_arrays(const char *text, struct pg_buf *terms, struct pg_buf *tfs)
+uint32_t pg_lex_arrays(const char *text, struct mr_strbuf *terms, struct mr_strbuf *tfs)
 {
     struct mr_lex_terms *t = mr_lex_terms_new(text ? text : "", text ? strlen(text) : 0);
     struct mr_strv v = {0};
     size_t n = mr_lex_terms_count(t);
-    pg_buf_add(tfs, "{", 1);
+    mr_strbuf_add(tfs, "{", 1);
     for (size_t i = 0; i < n; i++) {
         size_t wn;
         const char *w = mr_lex_terms_term(t, i, &wn);
         mr_strv_push(&v, w, wn);
-        pg_buf_printf(tfs, "%s%u", i ? "," : "", (unsigned)mr_lex_terms_tf(t, i));
+        mr_strbuf_printf(tfs, "%s%u", i ? "," : "", (unsigned)mr_lex_terms_tf(t, i));
     }
-    pg_buf_add(tfs, "}", 1);
+    mr_strbuf_add(tfs, "}", 1);
     pg_text_array(terms, &v);
     mr_strv_clear(&v);
     uint32_t len = mr_lex_terms_length(t);
@@ -176,7 +176,7 @@ uint32_t pg_lex_arrays(const char *text, struct pg_buf *terms, struct pg_buf *tf
 
 void pg_param_lex(struct pg_params *p, const char *content)
 {
-    struct pg_buf *terms = owned(p), *tfs = owned(p);
+    struct mr_strbuf *terms = owned(p), *tfs = owned(p);
     uint32_t len = pg_lex_arrays(content, terms, tfs);
     pg_param_text(p, terms->s);
     pg_param_text(p, tfs->s);
@@ -198,7 +198,7 @@ void pg_param_terms(struct pg_params *p, const struct mr_lex_terms *t)
 void pg_params_free(struct pg_params *p)
 {
     for (int i = 0; i < p->n_owned; i++)
-        pg_buf_free(&p->owned[i]);
+        mr_strbuf_free(&p->owned[i]);
     p->n_owned = 0;
     p->n = 0;
 }

@@ -37,22 +37,22 @@ int pg_lex_backfill(void *db, struct mr_err *err)
         }
         int n = PQntuples(res);
         struct mr_strv terms = {0}, tfs = {0};
-        struct pg_buf ids = {0}, lens = {0}, t = {0}, f = {0};
-        pg_buf_add(&ids, "{", 1);
-        pg_buf_add(&lens, "{", 1);
+        struct mr_strbuf ids = {0}, lens = {0}, t = {0}, f = {0};
+        mr_strbuf_add(&ids, "{", 1);
+        mr_strbuf_add(&lens, "{", 1);
         for (int i = 0; i < n; i++) {
             t.len = f.len = 0;
             uint32_t len = pg_lex_arrays(PQgetvalue(res, i, 1), &t, &f);
             mr_strv_push(&terms, t.s, t.len);
             mr_strv_push(&tfs, f.s, f.len);
-            pg_buf_printf(&ids, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
-            pg_buf_printf(&lens, "%s%u", i ? "," : "", (unsigned)len);
+            mr_strbuf_printf(&ids, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+            mr_strbuf_printf(&lens, "%s%u", i ? "," : "", (unsigned)len);
             last = strtoll(PQgetvalue(res, i, 0), NULL, 10);
         }
         PQclear(res);
-        pg_buf_add(&ids, "}", 1);
-        pg_buf_add(&lens, "}", 1);
-        struct pg_buf terms_lit = {0}, tfs_lit = {0};
+        mr_strbuf_add(&ids, "}", 1);
+        mr_strbuf_add(&lens, "}", 1);
+        struct mr_strbuf terms_lit = {0}, tfs_lit = {0};
         pg_text_array(&terms_lit, &terms);
         pg_text_array(&tfs_lit, &tfs);
         int rc = 0;
@@ -70,12 +70,12 @@ int pg_lex_backfill(void *db, struct mr_err *err)
         }
         mr_strv_clear(&terms);
         mr_strv_clear(&tfs);
-        pg_buf_free(&ids);
-        pg_buf_free(&lens);
-        pg_buf_free(&t);
-        pg_buf_free(&f);
-        pg_buf_free(&terms_lit);
-        pg_buf_free(&tfs_lit);
+        mr_strbuf_free(&ids);
+        mr_strbuf_free(&lens);
+        mr_strbuf_free(&t);
+        mr_strbuf_free(&f);
+        mr_strbuf_free(&terms_lit);
+        mr_strbuf_free(&tfs_lit);
         if (rc || n < BACKFILL_BATCH)
             return rc;
     }

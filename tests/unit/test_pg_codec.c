@@ -11,13 +11,13 @@ TEST(test_text_array_round_trips_every_awkward_element)
     struct mr_strv v = {0}, back = {0};
     for (size_t i = 0; i < sizeof items / sizeof *items; i++)
         mr_strv_push(&v, items[i], strlen(items[i]));
-    struct pg_buf b = {0};
+    struct mr_strbuf b = {0};
     pg_text_array(&b, &v);
     CHECK(pg_parse_text_array(b.s, &back) == 0);
     CHECK_INT(back.len, v.len);
     for (size_t i = 0; i < v.len; i++)
         CHECK_STR(back.items[i], v.items[i]);
-    pg_buf_free(&b);
+    mr_strbuf_free(&b);
     mr_strv_clear(&v);
     mr_strv_clear(&back);
 }

@@ -413,7 +413,7 @@ TEST(test_limits_have_their_own_errors)
     free(text);
 
     /* 2 001 columns: 413 naming the table, in both dialects and in specs. */
-    struct sqlbuf_ {
+    struct mr_strbuf_ {
         char *s;
         size_t n;
     } b = {malloc(64 * 2100), 0};

@@ -1,6 +1,7 @@
 /* Unit tests of src/util: time, UUIDs, UTF-8, errors. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include "memori/clock.h"
 #include "memori/err.h"
 #include "memori/types.h"
@@ -122,8 +123,33 @@ TEST(test_aligned_growth_keeps_alignment_and_bytes)
     free(p);
 }
 
+TEST(test_strbuf_grows_keeps_nul_and_hands_over)
+{
+    struct mr_strbuf b = {0};
+    char *empty = mr_strbuf_take(&b);
+    CHECK_STR(empty, ""); /* an untouched buffer still gives a string */
+    free(empty);
+    for (int i = 0; i < 1000; i++)
+        mr_strbuf_printf(&b, "%d,", i % 10);
+    CHECK_INT(b.len, 2000);
+    CHECK(b.cap > b.len && b.s[b.len] == '\0');
+    mr_strbuf_add(&b, "a\0b", 3); /* bytes, not a C string */
+    CHECK_INT(b.len, 2003);
+    CHECK(memcmp(b.s + 2000, "a\0b", 4) == 0);
+    mr_strbuf_puts(&b, "");
+    CHECK_INT(b.len, 2003);
+    char *s = mr_strbuf_take(&b);
+    CHECK(b.s == NULL && b.len == 0 && b.cap == 0);
+    CHECK(strncmp(s, "0,1,2,", 6) == 0);
+    free(s);
+    mr_strbuf_puts(&b, "x");
+    mr_strbuf_free(&b);
+    CHECK(b.s == NULL && b.len == 0);
+}
+
 TEST_MAIN("util", T(test_time_format_omits_zero_fraction), T(test_time_parse_round_trips_and_zones),
           T(test_time_parse_rejects_garbage), T(test_uuid_v4_is_canonical_and_random),
           T(test_uuid_parse_accepts_pydantic_forms), T(test_utf8_validation),
           T(test_error_codes_map_to_statuses), T(test_memory_type_names_round_trip),
-          T(test_aligned_growth_keeps_alignment_and_bytes))
+          T(test_aligned_growth_keeps_alignment_and_bytes),
+          T(test_strbuf_grows_keeps_nul_and_hands_over))
