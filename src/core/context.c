@@ -18,9 +18,9 @@
  *
  * Retrieval is search's (DESIGN.md §8): the query's vector and terms, both
  * sides' candidates with exact scores, fused (src/core/fusion.c), through
- * the in-process index (SQLite) or the store's own search (PostgreSQL, its
- * vector side). Tables are looked up in the schema's owner partition (tenant
- * knowledge, user ""), rules and examples in the caller's (and the tenant's
+ * the in-process index (SQLite) or the store's candidates (PostgreSQL,
+ * core_store_candidates, as search takes them). Tables are looked up in the schema's owner
+ * partition (tenant knowledge, user ""), rules and examples in the caller's (and the tenant's
  * shared one under relaxed isolation).
  */
 #include <math.h>
@@ -539,28 +539,25 @@ static int index_ranked(struct mr_service *svc, const struct mr_identity *who,
 }
 
 /*
- * The store's own search (PostgreSQL) for q, inside tx: the rows it returns
- * (*out_rows, the caller's) and their fused scores, ranked; a candidate's id
- * is its row's position. The vector side only (f is semantic), and
- * mem_search locks every row it returns until tx ends: search's hybrid path
- * on PostgreSQL (mem_vector_search, mem_candidates, mem_lock of the results
- * only) is the one to move to.
+ * The store's candidates (PostgreSQL) for q, inside tx, fused and ranked as
+ * index_ranked ranks the in-process index's: the same candidates, scores
+ * and order as search's store path (core_store_candidates); nothing locked,
+ * rows read back by id as on SQLite.
  */
 static int store_ranked(struct mr_store_tx *tx, const struct mr_identity *who,
                         const struct mr_index_query *q, const struct mr_fusion *f,
-                        struct mr_memory **out_rows, struct cand **out, size_t *out_n,
-                        struct mr_err *err)
+                        struct cand **out, size_t *out_n, struct mr_err *err)
 {
-    float *cos = NULL;
+    struct mr_fusion_candidate *got = NULL;
     size_t n = 0;
-    *out_rows = NULL;
-    int rc = mr_store_mem_search(tx, who, q, out_rows, &cos, &n, err);
+    int rc = core_store_candidates(tx, who, q, &got, &n, err);
     if (rc)
         return rc;
     struct cand *c = mr_xcalloc(n + 1, sizeof *c);
     for (size_t i = 0; i < n; i++)
-        c[i] = (struct cand){(int64_t)i, mr_fusion_score(f, cos[i], 0), (*out_rows)[i].id};
-    free(cos);
+        c[i] =
+            (struct cand){got[i].id, mr_fusion_score(f, got[i].cosine, got[i].lexical), got[i].id};
+    free(got);
     qsort(c, n, sizeof *c, cmp_cand);
     *out = c;
     *out_n = n;
@@ -828,7 +825,6 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     struct mr_lex_terms *terms = NULL;
     struct mr_store_tx *tx = NULL;
     struct cand *tc = NULL, *rc_ = NULL, *ec = NULL;
-    struct mr_memory *trows = NULL, *rrows = NULL, *erows = NULL;
     size_t ntc = 0, nrc = 0, nec = 0;
     bool *promoted = NULL;
     int rc = read_conversation(svc, who, req, out, err);
@@ -847,8 +843,6 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     size_t dim = mr_embed_dim(svc->embedder);
     terms = mr_lex_terms_new(req->question, req->question_len);
     struct mr_fusion f0 = MR_FUSION_DEFAULTS;
-    if (core_searches_in_store(svc))
-        f0.mode = MR_SEARCH_SEMANTIC; /* store_ranked: the store's vector side only, for now */
     struct mr_fusion f = mr_fusion_for_query(&f0, nonzero(qv, dim), mr_lex_terms_count(terms) > 0);
     unsigned mode = (unsigned)f.mode < MR_SEARCH_MODES ? (unsigned)f.mode : 0;
     double example_floor = svc->min_similarity[mode];
@@ -883,11 +877,11 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
         goto out;
     if (core_searches_in_store(svc)) {
         if (e)
-            rc = store_ranked(tx, &owner, &tq, &f, &trows, &tc, &ntc, err);
+            rc = store_ranked(tx, &owner, &tq, &f, &tc, &ntc, err);
         if (rc == 0 && req->max_examples > 0 && out->has_data_source_id)
-            rc = store_ranked(tx, who, &eq, &f, &erows, &ec, &nec, err);
+            rc = store_ranked(tx, who, &eq, &f, &ec, &nec, err);
         if (rc == 0)
-            rc = store_ranked(tx, who, &rq, &f, &rrows, &rc_, &nrc, err);
+            rc = store_ranked(tx, who, &rq, &f, &rc_, &nrc, err);
     }
     if (rc)
         goto out;
@@ -897,14 +891,14 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
         int64_t *ids = mr_xcalloc(ntc + 1, sizeof *ids);
         double *scores = mr_xcalloc(ntc + 1, sizeof *scores);
         for (size_t i = 0; i < ntc; i++) {
-            ids[i] = trows ? trows[tc[i].id].id : tc[i].id;
+            ids[i] = tc[i].id;
             scores[i] = tc[i].score;
         }
         map_tables(&g, e, ids, scores, ntc);
         free(ids);
         free(scores);
     }
-    /* Rules and examples, read back (or taken from the store's rows) in rank order. */
+    /* Rules and examples, read back in rank order. */
     g.rules = mr_xcalloc(nrc + 1, sizeof *g.rules);
     g.rule_mem = mr_xcalloc(nrc + 1, sizeof *g.rule_mem);
     g.examples = mr_xcalloc(req->max_examples + 1, sizeof *g.examples);
@@ -914,22 +908,16 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     size_t room = req->max_rules;
     for (int pass = 0; pass < 2 && rc == 0; pass++) {
         const struct cand *c = pass ? ec : rc_;
-        struct mr_memory *rows = pass ? erows : rrows;
         size_t n = pass ? nec : nrc;
         enum mr_memory_type type = pass ? MR_EXAMPLE : MR_RULE;
         /* Examples stop at max_examples; every rule is read, for the pinned ones. */
         for (size_t i = 0; i < n && rc == 0 && !(pass && g.nexamples >= req->max_examples); i++) {
             struct mr_memory m;
-            if (rows) {
-                m = rows[c[i].id];
-                memset(&rows[c[i].id], 0, sizeof m);
-            } else {
-                int r = mr_store_mem_get_by_id(tx, c[i].id, &m, err);
-                if (r == MR_ENOTFOUND)
-                    continue; /* deleted since the index answered */
-                if ((rc = r) != 0)
-                    break;
-            }
+            int r = mr_store_mem_get_by_id(tx, c[i].id, &m, err);
+            if (r == MR_ENOTFOUND)
+                continue; /* deleted since the candidates were chosen */
+            if ((rc = r) != 0)
+                break;
             if (admits(svc, who, &m, type, now))
                 consider(&g, req, out->data_source_id, out->has_data_source_id, example_floor, &m,
                          c[i].score, &room);
@@ -983,15 +971,6 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
 out:
     if (tx)
         mr_store_rollback(tx);
-    for (size_t i = 0; trows && i < ntc; i++)
-        mr_memory_clear(&trows[i]);
-    for (size_t i = 0; rrows && i < nrc; i++)
-        mr_memory_clear(&rrows[i]);
-    for (size_t i = 0; erows && i < nec; i++)
-        mr_memory_clear(&erows[i]);
-    free(trows);
-    free(rrows);
-    free(erows);
     free(tc);
     free(rc_);
     free(ec);
