@@ -204,6 +204,7 @@ int main(int argc, char **argv)
                p99[m], p50[m] / p50[0], p99[m] / p99[0], (double)results[m] / (double)nq);
 
     if (getenv("PGLEX_PAUSE")) {
+        fflush(stdout); /* the tables are read while the cluster waits */
         fprintf(stderr, "PAUSE %s\n", db[0].url);
         sleep(600);
     }
