@@ -9,7 +9,11 @@
  *   (c+) (c) and the tables matched key columns refer to (the default),
  *   (d) (c+) without the examples' evidence,
  * in the same run, at max_tables 4, 6, 8 (the API's default) and 10; then
- * the time of one context assembly at a generated 1 000-table schema.
+ * the time of one context assembly at a generated 1 000-table schema; then
+ * the whole service call (mr_context_build, what POST /api/context does
+ * below HTTP) at that schema imported into a SQLite store with 10 000
+ * memories for the user, beside a search's (mr_memory_search) in the same
+ * run: issue 17's target is context p99 <= 3 x search p99.
  *
  * The schema goes through the SQL module as an import would
  * (mr_sql_schema_from_specs: its foreign keys and the joins it infers from
@@ -17,16 +21,18 @@
  * memories' content (mr_sql_render_table); each example's tables and the
  * joins it makes that the schema does not declare (kind "example") come
  * from mr_sql_analyze of its SQL. The retrieval score (b)-(d) get is (a)'s
- * normalised BM25, standing in for hybrid search until the context
- * endpoint calls it.
+ * normalised BM25, standing in for the hybrid search the endpoint uses (so
+ * the recall needs no embedder).
  *
- * usage: bench_context [DATA_DIR] [-v] [--sweep]
+ * usage: bench_context [DATA_DIR] [-v] [--sweep] [--no-service] [--model FILE]
  *   DATA_DIR: tests/data/context; -v lists the misses of (a), (b), (c+) at max_tables 8;
  *   --sweep: (c)'s recall over a grid of the linking constants, to show how
  *   flat the optimum around MR_CTX_LINK_DEFAULTS is (docs/context.md);
  *   --dump DIR: writes each question's whole prompt (no budget cut) to
  *   DIR/NN.txt with its token estimate in DIR/estimates.tsv, to check the
- *   estimate against a real tokenizer (docs/context.md, "Token estimate").
+ *   estimate against a real tokenizer (docs/context.md, "Token estimate");
+ *   --no-service skips the service measurement; --model FILE is the built-in
+ *   model's file (models/memori-wordnet-v1.bin).
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -35,11 +41,19 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "../src/api/api_int.h" /* api_decode_schema: the stored schema's reader the API hands over */
+#include "memori/clock.h"
 #include "memori/context.h"
+#include "memori/embed.h"
+#include "memori/index.h"
 #include "memori/json.h"
 #include "memori/lexical.h"
+#include "memori/service.h"
 #include "memori/sql.h"
+#include "memori/store.h"
+#include "memori/util.h"
 
 #define MAX_Q 256
 #define MAX_EX 256
@@ -893,11 +907,288 @@ static void latency(size_t ntables)
     mr_ctx_index_free(ix);
 }
 
+/* ---- the service call at 1 000 tables and 10 000 memories ------------------ */
+
+static int read_schema(const char *json, size_t len, struct mr_sql_schema **out, struct mr_err *err)
+{
+    int status;
+    char *body = NULL;
+    if (api_decode_schema(json, len, out, &status, &body) == 0)
+        return 0;
+    free(body);
+    return mr_err_set(err, MR_EINTERNAL, "the stored schema does not read back");
+}
+
+static void die(const char *what, const struct mr_err *err)
+{
+    fprintf(stderr, "bench_context: %s: %s\n", what, err->msg);
+    exit(1);
+}
+
+/* The generated schema as the SQL module's (its joins as foreign keys). */
+static struct mr_sql_schema *sql_of(const struct schema *s)
+{
+    struct mr_sql_table_spec *specs = xmalloc(s->nt * sizeof *specs);
+    for (size_t t = 0; t < s->nt; t++) {
+        const struct mr_ctx_table *tab = &s->tables[t];
+        struct mr_sql_column_spec *cols = xmalloc(tab->ncolumns * sizeof *cols);
+        for (size_t c = 0; c < tab->ncolumns; c++)
+            cols[c] = (struct mr_sql_column_spec){tab->columns[c].name, tab->columns[c].type,
+                                                  tab->columns[c].description,
+                                                  tab->columns[c].primary_key, -1};
+        size_t nfk = 0;
+        for (size_t j = 0; j < s->nj; j++)
+            nfk += s->joins[j].from_table == t;
+        struct mr_sql_fkey_spec *fks = xmalloc((nfk + 1) * sizeof *fks);
+        size_t k = 0;
+        for (size_t j = 0; j < s->nj; j++) {
+            const struct mr_ctx_join *jn = &s->joins[j];
+            if (jn->from_table != t)
+                continue;
+            const char **fc = xmalloc(sizeof *fc), **tc = xmalloc(sizeof *tc);
+            fc[0] = tab->columns[jn->from_columns[0]].name;
+            tc[0] = s->tables[jn->to_table].columns[jn->to_columns[0]].name;
+            fks[k++] = (struct mr_sql_fkey_spec){fc, 1, s->tables[jn->to_table].name,
+                                                 tc, 1, MR_SQL_JOIN_DECLARED};
+        }
+        specs[t] = (struct mr_sql_table_spec){
+            NULL, tab->name, tab->description, cols, tab->ncolumns, fks, k};
+    }
+    struct mr_sql_schema *out;
+    struct mr_sql_diag diag = {0};
+    struct mr_err err;
+    if (mr_sql_schema_from_specs(MR_SQL_POSTGRESQL, specs, s->nt, &out, &diag, &err))
+        die("generated schema", &err);
+    for (size_t t = 0; t < s->nt; t++) {
+        for (size_t k = 0; k < specs[t].nforeign_keys; k++) {
+            free((void *)specs[t].foreign_keys[k].columns);
+            free((void *)specs[t].foreign_keys[k].ref_columns);
+        }
+        free((void *)specs[t].columns);
+        free((void *)specs[t].foreign_keys);
+    }
+    free(specs);
+    return out;
+}
+
+/* A question of words from three tables' columns, as latency() asks. */
+static void question(const struct schema *s, char *q, size_t cap)
+{
+    char w1[32];
+    size_t n = 0;
+    for (int k = 0; k < 3; k++) {
+        const struct mr_ctx_table *t = &s->tables[next_rand() % s->nt];
+        const char *nm = t->columns[1 + next_rand() % (t->ncolumns - 1)].name;
+        n += (size_t)snprintf(q + n, cap - n, "%s%s", k ? " and " : "total ", nm);
+    }
+    word(next_rand() % 8000, w1, sizeof w1);
+    snprintf(q + n, cap - n, " per %s", w1);
+}
+
+static void service_latency(const char *model_path)
+{
+    enum {
+        MEMORIES = 10000,
+        RULES = 20,
+        PINNED = 2,
+        TURNS = 50,
+        EXAMPLES = 30,
+        OTHER_CONVERSATIONS = 99,
+        RUNS = 300
+    };
+    struct mr_err err;
+    char dir[] = "/tmp/bench-context-XXXXXX", path[256];
+    if (!mkdtemp(dir)) {
+        perror("bench_context: mkdtemp");
+        exit(1);
+    }
+    snprintf(path, sizeof path, "%s/memori.db", dir);
+    struct mr_embed_spec spec = {.provider = MR_PROVIDER_BUILTIN, .model_path = model_path};
+    struct mr_embedder *e = mr_embed_open(&spec, &err);
+    if (!e)
+        die("embedder", &err);
+    struct mr_store *st = mr_store_sqlite_open(path, 2, &err);
+    if (!st)
+        die("store", &err);
+    struct mr_embed_thresholds th =
+        mr_embed_default_thresholds(MR_PROVIDER_BUILTIN, mr_embed_name(e));
+    struct mr_index *ix = mr_index_new(mr_embed_dim(e));
+    struct mr_service *svc = mr_service_new(&(struct mr_service_config){
+        .store = st,
+        .embedder = e,
+        .index = ix,
+        .short_term_expiry_days = 7,
+        .archive_threshold_days = 30,
+        .default_limit = 10,
+        .default_min_similarity = th.hybrid,
+        .semantic_min_similarity = th.semantic,
+        .lexical_min_similarity = th.lexical,
+    });
+    const struct mr_identity who = {"bench", "default"};
+
+    struct schema s = {0};
+    rng = 0x2545F4914F6CDD1Dull;
+    generated_schema(&s, 1000, 16);
+    struct mr_sql_schema *sql = sql_of(&s);
+    struct mr_schema_summary sum;
+    double t0 = now_s();
+    if (mr_schema_put(svc, &who, 1, sql, &sum, &err))
+        die("schema import", &err);
+    double import_s = now_s() - t0;
+    mr_schema_summary_clear(&sum);
+
+    struct mr_conversation_create cc = {.has_data_source_id = true, .data_source_id = 1};
+    struct mr_conversation conv;
+    if (mr_conversation_create(svc, &who, &cc, &conv, &err))
+        die("conversation", &err);
+    char text[512], w1[32], w2[32], w3[32];
+    static char others[OTHER_CONVERSATIONS][MR_UUID_LEN];
+    for (int i = 0; i < OTHER_CONVERSATIONS; i++)
+        mr_uuid_v4(others[i]);
+    t0 = now_s();
+    for (int i = 0; i < MEMORIES - EXAMPLES; i++) {
+        word(next_rand() % 8000, w1, sizeof w1);
+        word(next_rand() % 8000, w2, sizeof w2);
+        word(next_rand() % 8000, w3, sizeof w3);
+        enum mr_memory_type type = i < RULES           ? MR_RULE
+                                   : i < RULES + TURNS ? MR_SHORT_TERM
+                                   : i % 2             ? MR_LONG_TERM
+                                                       : MR_ENTITY;
+        if (type == MR_RULE)
+            snprintf(text, sizeof text,
+                     "Always filter %s by %s and report %s in EUR, never with SELECT *.", w1, w2,
+                     w3);
+        else if (type == MR_SHORT_TERM)
+            snprintf(text, sizeof text, "The user asked for %s per %s, then about %s.", w1, w2, w3);
+        else
+            snprintf(text, sizeof text, "The team calls %s the %s of %s; see the wiki.", w1, w2,
+                     w3);
+        struct mr_memory_create in = {.content = text,
+                                      .content_len = strlen(text),
+                                      .memory_type = type,
+                                      .importance_score = 0.5,
+                                      .metadata = i < PINNED ? "{\"pinned\":true}" : NULL,
+                                      .expires_at = MR_NO_TIME};
+        /* The context's conversation holds the rules and the turns; the rest are spread over
+         * the user's other conversations (a realistic conversation is short). */
+        if (i < RULES + TURNS)
+            memcpy(in.conversation_id, conv.conversation_id, MR_UUID_LEN);
+        else
+            memcpy(in.conversation_id, others[i % OTHER_CONVERSATIONS], MR_UUID_LEN);
+        struct mr_memory m;
+        if (mr_memory_create(svc, &who, &in, &m, &err))
+            die("memory", &err);
+        mr_memory_clear(&m);
+    }
+    /* Examples: each a join of the schema, as an assistant would store them. */
+    for (int i = 0; i < EXAMPLES; i++) {
+        const struct mr_sql_join *j = &sql->joins[next_rand() % sql->njoins];
+        const struct mr_sql_table *f = &sql->tables[j->from_table], *t = &sql->tables[j->to_table];
+        char q[256], x[512];
+        snprintf(q, sizeof q, "count of %s per %s", f->columns[2].name, t->columns[1].name);
+        snprintf(x, sizeof x, "SELECT t.%s, count(*) FROM %s f JOIN %s t ON t.%s = f.%s GROUP BY 1",
+                 t->columns[1].name, f->qualified, t->qualified, t->columns[j->to_columns[0]].name,
+                 f->columns[j->from_columns[0]].name);
+        struct mr_sql_analysis *an;
+        struct mr_sql_diag diag = {0};
+        if (mr_sql_analyze(MR_SQL_POSTGRESQL, sql, x, strlen(x), &an, &diag, &err))
+            die("example SQL", &err);
+        struct mr_example_create in = {.question = q,
+                                       .question_len = strlen(q),
+                                       .sql = x,
+                                       .sql_len = strlen(x),
+                                       .data_source_id = 1,
+                                       .has_conversation_id = true,
+                                       .verified = i % 3 == 0,
+                                       .schema = sql,
+                                       .analysis = an};
+        memcpy(in.conversation_id, conv.conversation_id, MR_UUID_LEN);
+        struct mr_memory m;
+        bool created;
+        if (mr_example_create(svc, &who, &in, &m, &created, &err))
+            die("example", &err);
+        mr_memory_clear(&m);
+        mr_sql_analysis_free(an);
+    }
+    double fill_s = now_s() - t0;
+
+    struct mr_context_request cr = {.conversation_id = conv.conversation_id,
+                                    .token_budget = 2000,
+                                    .max_tables = 8,
+                                    .max_examples = 3,
+                                    .max_rules = 10,
+                                    .read_schema = read_schema};
+    struct mr_context out;
+    char q[512];
+    question(&s, q, sizeof q);
+    cr.question = q;
+    cr.question_len = strlen(q);
+    t0 = now_s();
+    if (mr_context_build(svc, &who, &cr, &out, &err))
+        die("context", &err);
+    double cold = now_s() - t0;
+    mr_context_clear(&out);
+
+    double *ts = xmalloc(RUNS * sizeof *ts), *tx = xmalloc(RUNS * sizeof *tx);
+    size_t tokens = 0, tables = 0, rules = 0;
+    for (int r = 0; r < RUNS; r++) {
+        question(&s, q, sizeof q);
+        struct mr_search sq = {.query = q, .query_len = strlen(q), .limit = 10};
+        struct mr_search_results res;
+        double a = now_s();
+        if (mr_memory_search(svc, &who, &sq, &res, &err))
+            die("search", &err);
+        ts[r] = now_s() - a;
+        mr_search_results_clear(&res);
+        cr.question = q;
+        cr.question_len = strlen(q);
+        a = now_s();
+        if (mr_context_build(svc, &who, &cr, &out, &err))
+            die("context", &err);
+        tx[r] = now_s() - a;
+        tokens += out.result->token_estimate;
+        tables += out.result->ntables;
+        rules += out.result->nrules;
+        mr_context_clear(&out);
+    }
+    qsort(ts, RUNS, sizeof *ts, cmp_double);
+    qsort(tx, RUNS, sizeof *tx, cmp_double);
+    double sp99 = ts[RUNS * 99 / 100], cp99 = tx[RUNS * 99 / 100];
+    printf("\nservice call (SQLite, in-process index, %s): 1 000 tables (%zu joins), %d memories "
+           "for the user in %d conversations (the context's: %d rules, %d pinned, %d turns; %d "
+           "examples); import %.1f s, memories %.1f s\n",
+           mr_embed_name(e), sql->njoins, MEMORIES, OTHER_CONVERSATIONS + 1, RULES, PINNED, TURNS,
+           EXAMPLES, import_s, fill_s);
+    printf("\n| call | p50 | p99 | first call (index built) | tables, rules, tokens (mean) |\n"
+           "|---|---|---|---|---|\n");
+    printf("| search (limit 10) | %.2f ms | %.2f ms | | |\n", ts[RUNS / 2] * 1e3, sp99 * 1e3);
+    printf("| context (8 tables, 2 000 tokens) | %.2f ms | %.2f ms | %.1f ms | %.1f, %.1f, %.0f "
+           "|\n",
+           tx[RUNS / 2] * 1e3, cp99 * 1e3, cold * 1e3, (double)tables / RUNS, (double)rules / RUNS,
+           (double)tokens / RUNS);
+    printf("\ncontext p99 / search p99 = %.2f (target <= 3); p50 / p50 = %.2f\n", cp99 / sp99,
+           tx[RUNS / 2] / ts[RUNS / 2]);
+    free(ts);
+    free(tx);
+    mr_conversation_clear(&conv);
+    mr_sql_schema_free(sql);
+    mr_service_free(svc);
+    mr_index_destroy(ix);
+    mr_store_close(st);
+    mr_embed_destroy(e);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/memori.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/memori.db-shm", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = "tests/data/context";
-    bool verbose = false, do_sweep = false;
-    const char *dump_dir = NULL;
+    bool verbose = false, do_sweep = false, service = true;
+    const char *dump_dir = NULL, *model = "models/memori-wordnet-v1.bin";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-v") == 0)
             verbose = true;
@@ -905,6 +1196,10 @@ int main(int argc, char **argv)
             do_sweep = true;
         else if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc)
             dump_dir = argv[++i];
+        else if (strcmp(argv[i], "--no-service") == 0)
+            service = false;
+        else if (strcmp(argv[i], "--model") == 0 && i + 1 < argc)
+            model = argv[++i];
         else
             dir = argv[i];
     }
@@ -954,5 +1249,7 @@ int main(int argc, char **argv)
     mr_json_free(d.json);
 
     latency(1000);
+    if (service)
+        service_latency(model);
     return 0;
 }

@@ -326,4 +326,58 @@ int mr_service_reembed(struct mr_service *svc, int64_t *out_count, struct mr_err
 /* What an unfinished re-embedding records as the model, followed by the new model's name. */
 #define MR_REEMBED_MARKER "unfinished-reembed:"
 
+/* ---- context for a question (DESIGN.md §10; src/core/context.c, docs/context.md) ---- */
+
+struct mr_ctx_result; /* memori/context.h */
+
+/*
+ * Reads a stored schema's JSON (mr_sql_schema_to_json's form) back into a
+ * schema (*out the caller's, mr_sql_schema_free). The API's codec owns that
+ * decoding (the JSON → specs step of PUT), so the service is handed it
+ * rather than keeping a second copy of the rule.
+ */
+typedef int (*mr_schema_reader)(const char *json, size_t len, struct mr_sql_schema **out,
+                                struct mr_err *err);
+
+/* Body of POST /api/context, validated by the caller (ranges of §10). */
+struct mr_context_request {
+    const char *question;
+    size_t question_len;
+    bool has_data_source_id;
+    int64_t data_source_id;      /* absent: the conversation's */
+    const char *conversation_id; /* NULL: none (then no recent turns) */
+    size_t token_budget;         /* 100..100000 */
+    size_t max_tables;           /* 1..50 */
+    size_t max_examples;         /* 0..20 */
+    size_t max_rules; /* 0..100; pinned rules count towards it but are never left out for it */
+    mr_schema_reader read_schema;
+};
+
+/* What POST /api/context answers. */
+struct mr_context {
+    bool has_data_source_id;
+    int64_t data_source_id;
+    struct mr_ctx_result *result; /* the rules, tables, joins, examples, recent turns and prompt */
+    const char *detail;           /* static note ("… has no schema"), or NULL */
+};
+
+void mr_context_clear(struct mr_context *c);
+
+/*
+ * The context for who's question (DESIGN.md §10): the data source's schema
+ * (a per-(tenant, data source) index cached by schema_hash and the stored
+ * record's version, so a re-import or a delete is never served stale), table
+ * candidates from hybrid retrieval over its table memories, the closest
+ * examples of the data source, the caller's pinned rules and then the most
+ * relevant ones (and the tenant's shared ones under relaxed isolation), the
+ * conversation's latest short-term memories, assembled by mr_ctx_assemble
+ * within the token budget. The caller's own rules, examples and recent turns
+ * that the answer holds get their access recorded, as search does.
+ * MR_ENOTFOUND: the conversation is not the caller's. A data source without
+ * a schema (or none given) is no error: no tables, and detail says why.
+ */
+int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
+                     const struct mr_context_request *req, struct mr_context *out,
+                     struct mr_err *err);
+
 #endif

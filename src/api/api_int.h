@@ -142,4 +142,51 @@ struct api_example {
 int api_decode_example(const char *body, size_t len, struct api_example *out, char **out_err);
 void api_example_free(struct api_example *r);
 
+/* ---- the validators of codec.c, for the other codecs ---- */
+
+struct api_field; /* fields.h */
+
+/*
+ * A body being validated field by field against fields.h's descriptions,
+ * as codec.c validates its own (pydantic v2's lax mode, FastAPI's messages
+ * and loc paths). Fields not asked for are ignored, as pydantic ignores
+ * extra fields.
+ */
+struct api_body {
+    struct mr_json *errors; /* the errors so far */
+    struct mr_json *obj;    /* the body object */
+    size_t max_items;
+};
+
+/* Parses body as a JSON object: the document (the caller frees it), or NULL and the 422. */
+struct mr_json *api_body_begin(const char *body, size_t len, size_t max_items, struct api_body *out,
+                               char **out_err);
+/* Each: 1 decoded, 0 absent (or null where f allows it), -1 an error recorded. */
+int api_body_string(struct api_body *b, const struct api_field *f, const char **out,
+                    size_t *out_len);
+int api_body_int(struct api_body *b, const struct api_field *f, long long *out);
+int api_body_uuid(struct api_body *b, const struct api_field *f, char out[MR_UUID_LEN]);
+/* 0 when no error was recorded, else MR_EVALIDATION and *out_err the 422 body. */
+int api_body_finish(struct api_body *b, char **out_err);
+
+/* ---- POST /api/context (DESIGN.md §10; codec_context.c) ---- */
+
+struct api_context {
+    struct mr_context_request in;
+    char conversation_id[MR_UUID_LEN];
+    struct mr_json *doc; /* the parsed body the strings point into */
+};
+
+/*
+ * {"question" (1..1000), "data_source_id"? (> 0, nullable), "conversation_id"?
+ * (nullable), "token_budget"? (2000, 100..100000), "max_tables"? (8, 1..50),
+ * "max_examples"? (3, 0..20), "max_rules"? (10, 0..100)}. read_schema is the
+ * caller's to set.
+ */
+int api_decode_context(const char *body, size_t len, struct api_context *out, size_t max_items,
+                       char **out_err);
+void api_context_free(struct api_context *r);
+/* §10's answer: question, data_source_id, the result's lists, prompt, token_estimate, truncated. */
+char *api_encode_context(const struct mr_context *c, const char *question, size_t question_len);
+
 #endif

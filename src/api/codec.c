@@ -1096,3 +1096,46 @@ char *api_encode_param_error(const char *where, const char *name, const char *ty
     }
     return dump(one("detail", detail));
 }
+
+/* ---------- the validators, for the other codecs (api_int.h) ---------- */
+
+static struct v body_v(const struct api_body *b)
+{
+    return (struct v){b->errors, b->obj, b->max_items};
+}
+
+struct mr_json *api_body_begin(const char *body, size_t len, size_t max_items, struct api_body *out,
+                               char **out_err)
+{
+    memset(out, 0, sizeof *out);
+    struct mr_json *doc = parse_body(body, len, out_err);
+    if (doc)
+        *out = (struct api_body){mr_json_array(), doc, max_items};
+    return doc;
+}
+
+int api_body_string(struct api_body *b, const struct api_field *f, const char **out,
+                    size_t *out_len)
+{
+    struct v v = body_v(b);
+    return get_string(&v, f, out, out_len);
+}
+
+int api_body_int(struct api_body *b, const struct api_field *f, long long *out)
+{
+    struct v v = body_v(b);
+    return get_int(&v, f, out);
+}
+
+int api_body_uuid(struct api_body *b, const struct api_field *f, char out[MR_UUID_LEN])
+{
+    struct v v = body_v(b);
+    return get_uuid(&v, f, out);
+}
+
+int api_body_finish(struct api_body *b, char **out_err)
+{
+    struct v v = body_v(b);
+    b->errors = NULL;
+    return finish(&v, out_err);
+}

@@ -83,6 +83,20 @@ const struct api_field api_conversation_patch_fields[CP_N] = {
     [CP_IS_ACTIVE] = OF("is_active", API_BOOLEAN, API_NULLABLE, NULL),
 };
 
+/* Defaults (the codec's): token_budget 2000, max_tables 8, max_examples 3, max_rules 10. */
+const struct api_field api_context_fields[CX_N] = {
+    [CX_QUESTION] = STR("question", API_REQUIRED, 1, QUERY_MAX, NULL),
+    [CX_DATA_SOURCE_ID] =
+        INT("data_source_id", API_NULLABLE, 1, API_NO_MAX, "Absent: the conversation's."),
+    [CX_CONVERSATION_ID] =
+        OF("conversation_id", API_UUID, API_NULLABLE, "The caller's; its latest turns are shown."),
+    [CX_TOKEN_BUDGET] = INT("token_budget", API_OPTIONAL, 100, 100000, "Default 2000."),
+    [CX_MAX_TABLES] = INT("max_tables", API_OPTIONAL, 1, 50, "Default 8."),
+    [CX_MAX_EXAMPLES] = INT("max_examples", API_OPTIONAL, 0, 20, "Default 3."),
+    [CX_MAX_RULES] = INT("max_rules", API_OPTIONAL, 0, 100,
+                         "Default 10; pinned rules count towards it but are never left out."),
+};
+
 const struct api_field api_example_fields[EX_N] = {
     [EX_QUESTION] = STR("question", API_REQUIRED, 1, CONTENT_MAX, NULL),
     [EX_SQL] =
@@ -135,6 +149,7 @@ static const struct api_fields sets[] = {
     SET("ConversationCreate", api_conversation_create_fields, true, "An empty body is {}."),
     SET("ConversationUpdate", api_conversation_patch_fields, false, NULL),
     SET("ExampleCreate", api_example_fields, false, NULL),
+    SET("ContextRequest", api_context_fields, false, NULL),
     SET("SchemaPut", api_schema_fields, false, "Either ddl (with dialect) or tables."),
     SET("PageQuery", api_page_query, false, NULL),
     SET("ArchiveQuery", api_archive_query, false, NULL),

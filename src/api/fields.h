@@ -100,6 +100,19 @@ extern const struct api_field api_conversation_patch_fields[CP_N];
 enum { EX_QUESTION, EX_SQL, EX_DATA_SOURCE_ID, EX_CONVERSATION_ID, EX_VERIFIED, EX_METADATA, EX_N };
 extern const struct api_field api_example_fields[EX_N];
 
+/* POST /api/context (DESIGN.md §10) */
+enum {
+    CX_QUESTION,
+    CX_DATA_SOURCE_ID,
+    CX_CONVERSATION_ID,
+    CX_TOKEN_BUDGET,
+    CX_MAX_TABLES,
+    CX_MAX_EXAMPLES,
+    CX_MAX_RULES,
+    CX_N
+};
+extern const struct api_field api_context_fields[CX_N];
+
 /* PUT /api/data-sources/{data_source_id}/schema ("ddl" or "tables") */
 enum { SC_DIALECT, SC_DDL, SC_TABLES, SC_N };
 extern const struct api_field api_schema_fields[SC_N];

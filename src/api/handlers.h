@@ -109,4 +109,7 @@ void api_schema_get(struct api_call *c);
 void api_schema_delete(struct api_call *c);
 void api_example_create(struct api_call *c);
 
+/* handlers_context.c */
+void api_context(struct api_call *c);
+
 #endif

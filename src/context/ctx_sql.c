@@ -56,7 +56,8 @@ int mr_ctx_schema_from_sql(const struct mr_sql_schema *s, const char *const *tab
                                         kind_of(x->source),
                                         join_memory_ids ? join_memory_ids[j] : NULL};
     }
-    memcpy(joins + s->njoins, extra, nextra * sizeof *extra);
+    if (nextra) /* extra may be NULL then, and memcpy's pointers must not be */
+        memcpy(joins + s->njoins, extra, nextra * sizeof *extra);
     *out = (struct mr_ctx_schema){tables, s->ntables, joins, nj};
     return 0;
 }

@@ -29,9 +29,28 @@ struct mr_service {
     size_t embed_batch_size;
     bool debug;
     size_t max_metadata_bytes;
+    struct core_ctx_cache *ctx_cache; /* the data sources' context indexes (context.c) */
 };
 
+/* The cache of context indexes (src/core/context.c); never NULL. */
+struct core_ctx_cache *core_ctx_cache_new(void);
+void core_ctx_cache_free(struct core_ctx_cache *c);
+/* Drops the cached context index of (tenant, ds): its schema was just imported or deleted, or an
+ * example taught it a join. */
+void core_ctx_invalidate(struct mr_service *svc, const char *tenant, int64_t ds);
+
 /* True when the store's own vector index answers searches (no in-process index). */
+/*
+ * The store's fused-search candidates for q (PostgreSQL: both sides as
+ * q->sides asks, every filter applied), each with its exact cosine and
+ * normalised BM25, unranked and unlocked, into *out (the caller frees).
+ * search.c's store path and the context's retrieval share it.
+ */
+struct mr_fusion_candidate;
+int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                          const struct mr_index_query *q, struct mr_fusion_candidate **out,
+                          size_t *out_n, struct mr_err *err);
+
 static inline bool core_searches_in_store(const struct mr_service *svc)
 {
     return svc->index == NULL;

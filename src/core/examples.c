@@ -338,6 +338,8 @@ int mr_example_create(struct mr_service *svc, const struct mr_identity *who,
     rc = core_index_put(svc, out, &t, err);
     for (size_t k = 0; k < n_new && rc == 0; k++)
         rc = core_index_put(svc, &new_joins[k], &t, err);
+    if (n_new)
+        core_ctx_invalidate(svc, who->tenant_id, in->data_source_id); /* a join it now draws */
 out:
     if (rc)
         mr_memory_clear(out);

@@ -474,7 +474,8 @@ int mr_schema_put(struct mr_service *svc, const struct mr_identity *who, int64_t
     if ((rc = core_finish(tx, rc, err)) != 0)
         goto out;
 
-    /* Committed: the index follows. */
+    /* Committed: the index and the context cache follow. */
+    core_ctx_invalidate(svc, who->tenant_id, data_source_id);
     for (size_t i = 0; i < nput && rc == 0; i++)
         rc = core_index_put(svc, &put[i], &t, err);
     struct mr_identity owner = {TENANT_OWNER, who->tenant_id};
@@ -541,6 +542,7 @@ int mr_schema_delete(struct mr_service *svc, const struct mr_identity *who, int6
         rc = mr_store_schema_delete(tx, who->tenant_id, data_source_id, err);
     if ((rc = core_finish(tx, rc, err)) != 0)
         goto out;
+    core_ctx_invalidate(svc, who->tenant_id, data_source_id);
     struct mr_identity owner = {TENANT_OWNER, who->tenant_id};
     for (size_t i = 0; i < n; i++)
         core_index_remove(svc, &owner, ids[i], &t);

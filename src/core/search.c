@@ -166,27 +166,21 @@ static int cmp_id(const void *a, const void *b)
 }
 
 /*
- * The store's own search (PostgreSQL), inside the request's transaction:
- * each side's candidates from the store with every filter applied — the
- * vector side's best q->limit by pgvector's HNSW, the lexical side's best
- * q->limit by BM25 over the GIN-found rows with the partition's statistics
- * in SQL — their union, then every candidate's embedding and BM25 (from the
- * statistics read by the same statement), its cosine computed here with the
- * in-process index's kernel, and only the results locked (in id order, as
- * one batch: two searches never deadlock) and read back: the numbers
- * are the bits an embedded server computes over the same memories, so both
- * stores rank alike (test_store_contract). Ranking and the cut are
- * search_index's.
+ * The store's candidates for q (PostgreSQL), inside tx: each side's from the
+ * store with every filter applied — the vector side's best q->limit by
+ * pgvector's HNSW, the lexical side's best q->limit by BM25 over the
+ * GIN-found rows with the partition's statistics in SQL — their union, then
+ * every candidate's embedding and BM25 (from the statistics read by the same
+ * statement), its cosine computed here with the in-process index's kernel:
+ * the numbers are the bits an embedded server computes over the same
+ * memories, so both stores rank alike (test_store_ranking). Unranked, no
+ * row locked; a candidate deleted meanwhile is left out.
  */
-static int search_store(struct mr_service *svc, const struct mr_identity *who,
-                        const struct mr_index_query *q, const struct search_plan *plan,
-                        struct mr_store_tx **out_tx, struct mr_search_results *out,
-                        struct mr_err *err)
+int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                          const struct mr_index_query *q, struct mr_fusion_candidate **out,
+                          size_t *out_n, struct mr_err *err)
 {
-    int rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, out_tx, err);
-    if (rc)
-        return rc;
-    struct mr_store_tx *tx = *out_tx;
+    int rc = 0;
     bool has_terms = q->terms && mr_lex_terms_count(q->terms) > 0;
     struct mr_index_hit *vec = NULL;
     struct mr_lex_hit *lex = NULL;
@@ -197,12 +191,14 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
     bool *found = NULL;
     size_t n_vec = 0, n_lex = 0, n = 0, dim = q->dim;
     double max = 0;
+    *out = NULL;
+    *out_n = 0;
     if (q->sides & MR_INDEX_SIDE_VECTOR) {
         /*
          * Semantic mode's cut is the vector side's own: pgvector orders by
          * its cosine in double, the kernel's float ones may tie where its
-         * don't, so a margin lets the exact ranking below break those ties
-         * as the in-process index does (lower id first).
+         * don't, so a margin lets the exact ranking break those ties as the
+         * in-process index does (lower id first).
          */
         struct mr_index_query vq = *q;
         if (q->sides == MR_INDEX_SIDE_VECTOR)
@@ -225,11 +221,7 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
                                  bm25, &max, err);
     if (rc)
         goto out;
-    /*
-     * Each candidate's cosine as the in-process index computes it, and its
-     * BM25 from one statement's snapshot (one normaliser, one order); a
-     * candidate deleted since it was chosen drops out.
-     */
+    /* One statement's snapshot: one normaliser, one order. */
     mr_dot_fn dot = mr_index_dot_fn();
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
@@ -240,8 +232,41 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
         c[i].has_cosine = c[i].has_lexical = true;
         c[kept++] = c[i];
     }
-    n = kept;
+    *out = c;
+    *out_n = kept;
+    c = NULL;
+out:
+    free(ids);
+    free(bm25);
+    free(found);
+    free(vecs);
+    free(c);
+    free(vec);
+    free(lex);
+    return rc;
+}
+
+/*
+ * The store's own search (PostgreSQL), inside the request's transaction:
+ * core_store_candidates ranked as search_index ranks, and only the results
+ * locked (in id order, as one batch: two searches never deadlock) and read
+ * back.
+ */
+static int search_store(struct mr_service *svc, const struct mr_identity *who,
+                        const struct mr_index_query *q, const struct search_plan *plan,
+                        struct mr_store_tx **out_tx, struct mr_search_results *out,
+                        struct mr_err *err)
+{
+    int rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, out_tx, err);
+    if (rc)
+        return rc;
+    struct mr_store_tx *tx = *out_tx;
+    struct mr_fusion_candidate *c = NULL;
+    size_t n = 0;
+    if ((rc = core_store_candidates(tx, who, q, &c, &n, err)) != 0)
+        return rc;
     mr_fusion_rank(&plan->f, c, n);
+    int64_t *ids = mr_xcalloc(n + 1, sizeof *ids);
     /*
      * Only what is returned is locked (its access statistics are written):
      * the best over the cut, in id order, read back and filtered again; the
@@ -273,14 +298,8 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
         free(taken);
         free(rows);
     }
-out:
     free(ids);
-    free(bm25);
-    free(found);
-    free(vecs);
     free(c);
-    free(vec);
-    free(lex);
     return rc;
 }
 

@@ -34,12 +34,15 @@ struct mr_service *mr_service_new(const struct mr_service_config *cfg)
         .debug = cfg->debug,
         .max_metadata_bytes =
             cfg->max_metadata_bytes ? cfg->max_metadata_bytes : DEFAULT_MAX_METADATA_BYTES,
+        .ctx_cache = core_ctx_cache_new(),
     };
     return svc;
 }
 
 void mr_service_free(struct mr_service *svc)
 {
+    if (svc)
+        core_ctx_cache_free(svc->ctx_cache);
     free(svc);
 }
 

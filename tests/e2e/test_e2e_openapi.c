@@ -482,6 +482,7 @@ static int check_readme(json_t *doc, size_t *out_checked)
         const char *prefix = strcmp(base, "M") == 0   ? "/api/memories"
                              : strcmp(base, "C") == 0 ? "/api/conversations"
                              : strcmp(base, "S") == 0 ? "/api/memories/search"
+                             : strcmp(base, "B") == 0 ? "/api"
                                                       : NULL;
         char path[300], what[400];
         snprintf(path, sizeof path, "%s%s", prefix ? prefix : "?", rest);
