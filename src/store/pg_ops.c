@@ -172,18 +172,22 @@ const char *const pg_stmt_sql[P_COUNT] = {
     /*
      * The lexical side (DESIGN.md §8): the partition's statistics and the
      * candidates, in one statement so both come from one snapshot. The
-     * candidates are the rows holding a query term (the GIN index on
-     * lex_terms) that pass P_MEM_SEARCH's filters (the same predicates, the
-     * expiry one mirroring mr_rule_expired_at); each comes as one row per
-     * query term it holds (its length, the term's position in the query and
-     * its tf), in id and query order: a join, not a subquery per candidate,
-     * which cost most of the statement with thousands of them. Each query
+     * candidates are the rows holding a query term that pass P_MEM_SEARCH's
+     * filters (the same predicates, the expiry one mirroring
+     * mr_rule_expired_at); each comes as one row per query term it holds
+     * (its length, the term's position in the query and its tf), unordered:
+     * s_mem_lex_search groups them by id. Each query term is its own GIN
+     * probe (lex_terms @> {term}, a lateral join over the query's terms),
+     * so a row is read once per term it holds and the term's tf is found
+     * once. One probe for all the terms (lex_terms && $terms) then a join
+     * of the rows with the terms compared every term with every row's
+     * terms: twice the time at 10 000 memories (docs/perf.md, "Hybrid on
+     * PostgreSQL"); an ORDER BY id, ord cost a sixth of it more. Each query
      * term's df is one index probe (a scalar subquery): as a join, the
-     * planner read the partition's whole vocabulary for a few terms (4 ms
-     * at 1 000 memories, growing with them). BM25 itself is
-     * computed in C by lexical.h's functions (s_mem_lex_search), so the
-     * numbers are the in-process index's bits. Always one row at least: the
-     * statistics with a NULL id when no memory matches.
+     * planner read the partition's whole vocabulary for a few terms. BM25
+     * itself is computed in C by lexical.h's functions, so the numbers are
+     * the in-process index's bits. Always one row at least: the statistics
+     * with a NULL id when no memory matches.
      */
     [P_MEM_LEX_SEARCH] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($8::text[]) WITH ORDINALITY AS t(term, ord)), "
@@ -191,19 +195,19 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $1 "
         "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
-        "    ON p.tenant_id = $1 AND p.user_id = $2), "
-        "c AS (SELECT m.id, m.lex_len, m.lex_terms, m.lex_tfs FROM memori_memories m "
-        "  WHERE m.lex_terms && $8::text[] AND m.tenant_id = $1 "
-        "  AND (m.user_id = $2 OR (m.is_shared AND "
-        "    m.memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($3::boolean OR "
-        "    (m.user_id = '' AND m.data_source_id IS NOT NULL)))) "
-        "  AND ($4::uuid IS NULL OR m.conversation_id = $4::uuid) "
-        "  AND ($5::text[] IS NULL OR m.memory_type = ANY($5::text[])) "
-        "  AND ($6::boolean OR NOT m.is_archived) "
-        "  AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$7") ")) "
+        "    ON p.tenant_id = $1 AND p.user_id = $2) "
         "SELECT st.n, st.total, st.dfs, h.id, h.lex_len, h.ord, h.tf FROM st LEFT JOIN ("
-        "  SELECT c.id, c.lex_len, q.ord, c.lex_tfs[array_position(c.lex_terms, q.term)] AS tf "
-        "  FROM c JOIN q ON q.term = ANY(c.lex_terms)) AS h ON true ORDER BY h.id, h.ord",
+        "  SELECT m.id, m.lex_len, q.ord, m.lex_tfs[array_position(m.lex_terms, q.term)] AS tf "
+        "  FROM q CROSS JOIN LATERAL (SELECT m.id, m.lex_len, m.lex_terms, m.lex_tfs "
+        "    FROM memori_memories m "
+        "    WHERE m.lex_terms @> ARRAY[q.term] AND m.tenant_id = $1 "
+        "    AND (m.user_id = $2 OR (m.is_shared AND "
+        "      m.memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($3::boolean OR "
+        "      (m.user_id = '' AND m.data_source_id IS NOT NULL)))) "
+        "    AND ($4::uuid IS NULL OR m.conversation_id = $4::uuid) "
+        "    AND ($5::text[] IS NULL OR m.memory_type = ANY($5::text[])) "
+        "    AND ($6::boolean OR NOT m.is_archived) "
+        "    AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$7") ")) AS m) AS h ON true",
     /* The same for given rows, unfiltered: the vector side's candidates. */
     [P_MEM_LEX_SCORE] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($3::text[]) WITH ORDINALITY AS t(term, ord)), "
@@ -875,6 +879,21 @@ static int lex_hit_order(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* One row of P_MEM_LEX_SEARCH: a candidate, its length, a query term's index and its tf. */
+struct lex_posting {
+    int64_t id;
+    uint32_t len;
+    size_t term;
+    uint64_t tf;
+};
+
+/* By id (a candidate's rows together); the term order within one does not matter. */
+static int lex_posting_order(const void *a, const void *b)
+{
+    const struct lex_posting *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
                             const struct mr_index_query *q, const struct mr_lex_terms *terms,
                             size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
@@ -914,29 +933,36 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
         return err->code;
     struct lex_stats st;
     lex_stats_read(&st, res, 0, nq);
+    /* One row per (candidate, query term it holds), unordered: grouped here by id. */
     int rows = PQntuples(res);
-    struct mr_lex_hit *hits = mr_xcalloc((size_t)rows + 1, sizeof *hits);
-    size_t n = 0;
-    /* One candidate's rows are consecutive (ORDER BY id, ord): its tfs, then its score. */
-    for (int r = 0; k && r < rows;) {
-        if (PQgetisnull(res, r, 3)) {
-            r++;
+    struct lex_posting *post = mr_xcalloc((size_t)rows + 1, sizeof *post);
+    size_t n_post = 0;
+    for (int r = 0; k && r < rows; r++) {
+        if (PQgetisnull(res, r, 3))
             continue;
-        }
-        int64_t id = pg_val_int(res, r, 3);
-        uint32_t len = (uint32_t)strtoul(PQgetvalue(res, r, 4), NULL, 10);
-        for (size_t i = 0; i < nq; i++)
-            st.tfs[i] = 0;
-        for (; r < rows && !PQgetisnull(res, r, 3) && pg_val_int(res, r, 3) == id; r++) {
-            long ord = strtol(PQgetvalue(res, r, 5), NULL, 10);
-            if (ord >= 1 && (size_t)ord <= nq && !PQgetisnull(res, r, 6))
-                st.tfs[ord - 1] = strtoull(PQgetvalue(res, r, 6), NULL, 10);
-        }
+        long ord = strtol(PQgetvalue(res, r, 5), NULL, 10);
+        if (ord < 1 || (size_t)ord > nq || PQgetisnull(res, r, 6))
+            continue;
+        post[n_post++] = (struct lex_posting){
+            pg_val_int(res, r, 3), (uint32_t)strtoul(PQgetvalue(res, r, 4), NULL, 10),
+            (size_t)ord - 1, strtoull(PQgetvalue(res, r, 6), NULL, 10)};
+    }
+    PQclear(res);
+    qsort(post, n_post, sizeof *post, lex_posting_order);
+    struct mr_lex_hit *hits = mr_xcalloc(n_post + 1, sizeof *hits);
+    size_t n = 0;
+    for (size_t i = 0; i < n_post;) {
+        int64_t id = post[i].id;
+        uint32_t len = post[i].len;
+        for (size_t t = 0; t < nq; t++)
+            st.tfs[t] = 0;
+        for (; i < n_post && post[i].id == id; i++)
+            st.tfs[post[i].term] = post[i].tf;
         hits[n].id = id;
         hits[n].bm25 = lex_tfs_score(&st, len);
         n++;
     }
-    PQclear(res);
+    free(post);
     qsort(hits, n, sizeof *hits, lex_hit_order);
     if (n > k)
         n = k;
