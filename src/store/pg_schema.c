@@ -133,7 +133,7 @@ static const struct store_migration migrations[] = {
      "ALTER TABLE memori_memories ALTER COLUMN embedding SET STORAGE EXTERNAL;"
      "CREATE INDEX memori_memories_conversation ON memori_memories(conversation_id, created_at);"
      "CREATE INDEX memori_memories_owner ON memori_memories(tenant_id, user_id, memory_type);",
-     "creating the tables and the pgvector extension"},
+     "creating the tables and the pgvector extension", NULL},
     {"ALTER TABLE memori_memories ADD COLUMN data_source_id BIGINT;"
      "ALTER TABLE memori_memories DROP CONSTRAINT memori_memories_memory_type_check;"
      "ALTER TABLE memori_memories ADD CONSTRAINT memori_memories_memory_type_check CHECK"
@@ -150,7 +150,7 @@ static const struct store_migration migrations[] = {
      "  conversation_id UUID NOT NULL,"
      "  updated_at TIMESTAMPTZ NOT NULL,"
      "  PRIMARY KEY (tenant_id, data_source_id));",
-     "adding data sources: memories' data_source_id, the type example, stored schemas"},
+     "adding data sources: memories' data_source_id, the type example, stored schemas", NULL},
     /*
      * The lexical index (DESIGN.md §8, docs/ranking.md): each memory's terms
      * as memori's tokenizer gives them (not to_tsvector: its parser and
@@ -225,7 +225,7 @@ static const struct store_migration migrations[] = {
      "CREATE INDEX IF NOT EXISTS memori_memories_join_key"
      "  ON memori_memories(tenant_id, data_source_id, (metadata ->> 'join_key'))"
      "  WHERE data_source_id IS NOT NULL AND memory_type = 'relationship' AND user_id = '';",
-     "indexing a data source's memories by type and owner, its joins by key"},
+     "indexing a data source's memories by type and owner, its joins by key", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

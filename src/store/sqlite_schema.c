@@ -47,9 +47,9 @@ static const struct store_migration migrations[] = {
      "  updated_at INTEGER NOT NULL);"
      "CREATE INDEX memories_conversation ON memories(conversation_id, created_at);"
      "CREATE INDEX memories_owner ON memories(tenant_id, user_id, memory_type);",
-     "creating the tables"},
+     "creating the tables", NULL},
     {"ALTER TABLE memories ADD COLUMN is_shared INTEGER NOT NULL DEFAULT 0;",
-     "adding memories an owner shares with the tenant (TENANT_ISOLATION_LEVEL=relaxed)"},
+     "adding memories an owner shares with the tenant (TENANT_ISOLATION_LEVEL=relaxed)", NULL},
     /*
      * SQLite cannot change a CHECK in place: the table is rebuilt (its
      * documented way, "making other kinds of table schema changes"). Nothing
@@ -105,7 +105,7 @@ static const struct store_migration migrations[] = {
      "  conversation_id TEXT NOT NULL,"
      "  updated_at INTEGER NOT NULL,"
      "  PRIMARY KEY (tenant_id, data_source_id));",
-     "adding data sources: memories' data_source_id, the type example, stored schemas"},
+     "adding data sources: memories' data_source_id, the type example, stored schemas", NULL},
     /*
      * Example ingestion looks up a source's join memories and a user's
      * examples by (tenant, source, type, user): without this, SQLite takes
@@ -119,7 +119,7 @@ static const struct store_migration migrations[] = {
      "CREATE INDEX IF NOT EXISTS memories_join_key"
      "  ON memories(tenant_id, data_source_id, json_extract(metadata, '$.join_key'))"
      "  WHERE data_source_id IS NOT NULL AND memory_type = 'relationship' AND user_id = '';",
-     "indexing a data source's memories by type and owner, its joins by key"},
+     "indexing a data source's memories by type and owner, its joins by key", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
