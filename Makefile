@@ -165,6 +165,7 @@ $(MODEL): $(TOOLS)/mkcorpus $(TOOLS)/mkmodel
 FUZZ_DIR := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS = -std=c11 -D_DEFAULT_SOURCE -O1 -g -Iinclude -Wall -Wextra -Werror \
+	-Wno-missing-field-initializers \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)

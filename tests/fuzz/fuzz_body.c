@@ -63,12 +63,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = malloc(size + 1);
     memcpy(text, data, size);
     text[size] = '\0';
-    double d;
+    double num;
     int64_t i;
-    bool b;
-    api_parse_float_text(body, size, &d);
+    bool flag;
+    api_parse_float_text(body, size, &num);
     api_parse_int_text(body, size, &i);
-    api_parse_bool_text(text, &b);
+    api_parse_bool_text(text, &flag);
     api_check_content_type(text, body, size, &err);
     free(err);
     free(text);
