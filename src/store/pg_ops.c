@@ -365,30 +365,36 @@ static int s_conv_list(struct mr_store_tx *tx, const struct mr_identity *who, in
     return 0;
 }
 
+/* A memory's stored fields as $1..$19, in memori_memories' column order (insert, restore). */
+static void memory_row_params(struct pg_params *p, const struct mr_memory *m)
+{
+    pg_param_text(p, m->memory_id);
+    pg_param_text(p, m->conversation_id);
+    pg_param_text(p, m->user_id);
+    pg_param_text(p, m->tenant_id);
+    pg_param_text(p, m->content);
+    pg_param_text(p, mr_memory_type_name(m->memory_type));
+    pg_param_vector(p, m->embedding, m->dim);
+    pg_param_double(p, m->importance_score);
+    pg_param_int(p, m->access_count);
+    pg_param_time(p, m->last_accessed_at);
+    pg_param_strv(p, &m->context_tags);
+    pg_param_strv(p, &m->related_entities);
+    pg_param_text(p, m->metadata ? m->metadata : "{}");
+    pg_param_time(p, m->expires_at);
+    pg_param_bool(p, m->is_archived);
+    pg_param_int(p, m->created_at);
+    pg_param_int(p, m->updated_at);
+    pg_param_bool(p, m->is_shared);
+    data_source_param(p, m);
+}
+
 static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err)
 {
     if (!pg_is_uuid(m->memory_id) || !pg_is_uuid(m->conversation_id))
         return mr_err_set(err, MR_EINVAL, "memory or conversation id is not a UUID");
     struct pg_params p = {0};
-    pg_param_text(&p, m->memory_id);
-    pg_param_text(&p, m->conversation_id);
-    pg_param_text(&p, m->user_id);
-    pg_param_text(&p, m->tenant_id);
-    pg_param_text(&p, m->content);
-    pg_param_text(&p, mr_memory_type_name(m->memory_type));
-    pg_param_vector(&p, m->embedding, m->dim);
-    pg_param_double(&p, m->importance_score);
-    pg_param_int(&p, m->access_count);
-    pg_param_time(&p, m->last_accessed_at);
-    pg_param_strv(&p, &m->context_tags);
-    pg_param_strv(&p, &m->related_entities);
-    pg_param_text(&p, m->metadata ? m->metadata : "{}");
-    pg_param_time(&p, m->expires_at);
-    pg_param_bool(&p, m->is_archived);
-    pg_param_int(&p, m->created_at);
-    pg_param_int(&p, m->updated_at);
-    pg_param_bool(&p, m->is_shared);
-    data_source_param(&p, m);
+    memory_row_params(&p, m);
     pg_param_lex(&p, m->content);
     PGresult *res = pg_run(tx, P_MEM_INSERT, &p, "inserting a memory", err);
     if (!res)
@@ -1326,25 +1332,7 @@ int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *e
     if (!pg_is_uuid(m->memory_id) || !pg_is_uuid(m->conversation_id))
         return mr_err_set(err, MR_EINVAL, "memory or conversation id is not a UUID");
     struct pg_params p = {0};
-    pg_param_text(&p, m->memory_id);
-    pg_param_text(&p, m->conversation_id);
-    pg_param_text(&p, m->user_id);
-    pg_param_text(&p, m->tenant_id);
-    pg_param_text(&p, m->content);
-    pg_param_text(&p, mr_memory_type_name(m->memory_type));
-    pg_param_vector(&p, m->embedding, m->dim);
-    pg_param_double(&p, m->importance_score);
-    pg_param_int(&p, m->access_count);
-    pg_param_time(&p, m->last_accessed_at);
-    pg_param_strv(&p, &m->context_tags);
-    pg_param_strv(&p, &m->related_entities);
-    pg_param_text(&p, m->metadata ? m->metadata : "{}");
-    pg_param_time(&p, m->expires_at);
-    pg_param_bool(&p, m->is_archived);
-    pg_param_int(&p, m->created_at);
-    pg_param_int(&p, m->updated_at);
-    pg_param_bool(&p, m->is_shared);
-    data_source_param(&p, m);
+    memory_row_params(&p, m);
     pg_param_int(&p, m->id);
     /* The lexical columns as an insert writes them: a restored memory is found by its words. */
     pg_param_lex(&p, m->content);

@@ -247,9 +247,9 @@ static void bind_data_source(sqlite3_stmt *st, int i, const struct mr_memory *m)
         sqlite3_bind_null(st, i);
 }
 
-static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err)
+/* A memory's stored fields as ?1..?19, in the memories table's column order (insert, restore). */
+static void bind_memory_row(sqlite3_stmt *st, const struct mr_memory *m)
 {
-    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_INSERT);
     sqlite_bind_text(st, 1, m->memory_id);
     sqlite_bind_text(st, 2, m->conversation_id);
     sqlite_bind_text(st, 3, m->user_id);
@@ -269,6 +269,12 @@ static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_e
     sqlite3_bind_int64(st, 17, m->updated_at);
     sqlite3_bind_int(st, 18, m->is_shared);
     bind_data_source(st, 19, m);
+}
+
+static int s_mem_insert(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_INSERT);
+    bind_memory_row(st, m);
     int rc = sqlite_exec_done(tx, st, "inserting a memory", err);
     if (rc == 0)
         m->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
@@ -832,25 +838,7 @@ int sqlite_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_er
                           &st, what, err);
     if (rc)
         return rc;
-    sqlite_bind_text(st, 1, m->memory_id);
-    sqlite_bind_text(st, 2, m->conversation_id);
-    sqlite_bind_text(st, 3, m->user_id);
-    sqlite_bind_text(st, 4, m->tenant_id);
-    sqlite_bind_text(st, 5, m->content);
-    sqlite_bind_text(st, 6, mr_memory_type_name(m->memory_type));
-    sqlite3_bind_blob(st, 7, m->embedding, (int)(m->dim * sizeof(float)), SQLITE_TRANSIENT);
-    sqlite3_bind_double(st, 8, m->importance_score);
-    sqlite3_bind_int64(st, 9, m->access_count);
-    sqlite_bind_time(st, 10, m->last_accessed_at);
-    sqlite_bind_strv(st, 11, &m->context_tags);
-    sqlite_bind_strv(st, 12, &m->related_entities);
-    sqlite_bind_text(st, 13, m->metadata ? m->metadata : "{}");
-    sqlite_bind_time(st, 14, m->expires_at);
-    sqlite3_bind_int(st, 15, m->is_archived);
-    sqlite3_bind_int64(st, 16, m->created_at);
-    sqlite3_bind_int64(st, 17, m->updated_at);
-    sqlite3_bind_int(st, 18, m->is_shared);
-    bind_data_source(st, 19, m);
+    bind_memory_row(st, m);
     sqlite3_bind_int64(st, 20, m->id);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
