@@ -148,6 +148,15 @@ struct mr_json *mr_json_real(double x);
 struct mr_json *mr_json_bool(bool b);
 struct mr_json *mr_json_null(void);
 
+/* The shapes memori's stored fields take in JSON, for the API and `memori export` alike. */
+struct mr_strv;
+/* The strings of v as an array. */
+struct mr_json *mr_json_strv(const struct mr_strv *v);
+/* A timestamp as the API writes it (ISO-8601, UTC), null for MR_NO_TIME. */
+struct mr_json *mr_json_time_or_null(int64_t t);
+/* A stored JSON object text as a value; {} when text is NULL or not an object. */
+struct mr_json *mr_json_object_or_empty(const char *text);
+
 /*
  * Sets member key of object o to v, taking the caller's reference to v.
  * Returns 0, or -1 (v released, o unchanged) when o is not an object or v

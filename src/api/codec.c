@@ -812,30 +812,6 @@ void api_conversation_patch_free(struct api_conversation_patch *r)
 
 /* ---------- response encoders ---------- */
 
-static struct mr_json *time_or_null(int64_t t)
-{
-    char buf[40];
-    return t == MR_NO_TIME ? mr_json_null() : mr_json_string(mr_time_format(t, buf, sizeof buf));
-}
-
-static struct mr_json *strv_json(const struct mr_strv *s)
-{
-    struct mr_json *a = mr_json_array();
-    for (size_t i = 0; i < s->len; i++)
-        mr_json_append(a, mr_json_string(s->items[i]));
-    return a;
-}
-
-static struct mr_json *object_or_empty(const char *text)
-{
-    struct mr_json *o = text ? mr_json_parse(text, strlen(text), NULL) : NULL;
-    if (!mr_json_is_object(o)) {
-        mr_json_free(o);
-        o = mr_json_object();
-    }
-    return o;
-}
-
 static struct mr_json *memory_json(const struct mr_memory *m)
 {
     struct mr_json *o = mr_json_object();
@@ -848,17 +824,17 @@ static struct mr_json *memory_json(const struct mr_memory *m)
     mr_json_set(o, "memory_type", mr_json_string(mr_memory_type_name(m->memory_type)));
     mr_json_set(o, "importance_score", mr_json_real(m->importance_score));
     mr_json_set(o, "access_count", mr_json_integer(m->access_count));
-    mr_json_set(o, "last_accessed_at", time_or_null(m->last_accessed_at));
-    mr_json_set(o, "context_tags", strv_json(&m->context_tags));
-    mr_json_set(o, "related_entities", strv_json(&m->related_entities));
-    mr_json_set(o, "metadata", object_or_empty(m->metadata));
-    mr_json_set(o, "expires_at", time_or_null(m->expires_at));
+    mr_json_set(o, "last_accessed_at", mr_json_time_or_null(m->last_accessed_at));
+    mr_json_set(o, "context_tags", mr_json_strv(&m->context_tags));
+    mr_json_set(o, "related_entities", mr_json_strv(&m->related_entities));
+    mr_json_set(o, "metadata", mr_json_object_or_empty(m->metadata));
+    mr_json_set(o, "expires_at", mr_json_time_or_null(m->expires_at));
     mr_json_set(o, "is_archived", mr_json_bool(m->is_archived));
     mr_json_set(o, "shared", mr_json_bool(m->is_shared));
     mr_json_set(o, "data_source_id",
                 m->has_data_source_id ? mr_json_integer(m->data_source_id) : mr_json_null());
-    mr_json_set(o, "created_at", time_or_null(m->created_at));
-    mr_json_set(o, "updated_at", time_or_null(m->updated_at));
+    mr_json_set(o, "created_at", mr_json_time_or_null(m->created_at));
+    mr_json_set(o, "updated_at", mr_json_time_or_null(m->updated_at));
     return o;
 }
 
@@ -1027,11 +1003,11 @@ static struct mr_json *conversation_json(const struct mr_conversation *c)
     mr_json_set(o, "data_source_id",
                 c->has_data_source_id ? mr_json_integer(c->data_source_id) : mr_json_null());
     mr_json_set(o, "title", c->title ? mr_json_string(c->title) : mr_json_null());
-    mr_json_set(o, "metadata", object_or_empty(c->metadata));
+    mr_json_set(o, "metadata", mr_json_object_or_empty(c->metadata));
     mr_json_set(o, "is_active", mr_json_bool(c->is_active));
-    mr_json_set(o, "last_activity_at", time_or_null(c->last_activity_at));
-    mr_json_set(o, "created_at", time_or_null(c->created_at));
-    mr_json_set(o, "updated_at", time_or_null(c->updated_at));
+    mr_json_set(o, "last_activity_at", mr_json_time_or_null(c->last_activity_at));
+    mr_json_set(o, "created_at", mr_json_time_or_null(c->created_at));
+    mr_json_set(o, "updated_at", mr_json_time_or_null(c->updated_at));
     return o;
 }
 

@@ -324,14 +324,6 @@ out:
     return rc;
 }
 
-static struct mr_json *strv_json(const struct mr_strv *v)
-{
-    struct mr_json *a = mr_json_array();
-    for (size_t i = 0; i < v->len; i++)
-        mr_json_append(a, mr_json_string(v->items[i]));
-    return a;
-}
-
 char *api_encode_schema_summary(const struct mr_schema_summary *s)
 {
     struct mr_json *o = mr_json_object();
@@ -340,9 +332,9 @@ char *api_encode_schema_summary(const struct mr_schema_summary *s)
     mr_json_set(o, "schema_hash", mr_json_string(s->schema_hash));
     mr_json_set(o, "tables", mr_json_integer((int64_t)s->tables));
     mr_json_set(o, "relationships", mr_json_integer((int64_t)s->relationships));
-    mr_json_set(o, "added", strv_json(&s->added));
-    mr_json_set(o, "updated", strv_json(&s->updated));
-    mr_json_set(o, "removed", strv_json(&s->removed));
+    mr_json_set(o, "added", mr_json_strv(&s->added));
+    mr_json_set(o, "updated", mr_json_strv(&s->updated));
+    mr_json_set(o, "removed", mr_json_strv(&s->removed));
     mr_json_set(o, "unchanged", mr_json_integer((int64_t)s->unchanged));
     return dump(o);
 }

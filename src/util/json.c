@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memori/clock.h"
+#include "memori/types.h"
 #include "memori/util.h"
 
 static json_t *J(const struct mr_json *v)
@@ -391,6 +393,30 @@ struct mr_json *mr_json_bool(bool b)
 struct mr_json *mr_json_null(void)
 {
     return M(json_null());
+}
+
+struct mr_json *mr_json_strv(const struct mr_strv *v)
+{
+    struct mr_json *a = mr_json_array();
+    for (size_t i = 0; i < v->len; i++)
+        mr_json_append(a, mr_json_string(v->items[i]));
+    return a;
+}
+
+struct mr_json *mr_json_time_or_null(int64_t t)
+{
+    char buf[40];
+    return t == MR_NO_TIME ? mr_json_null() : mr_json_string(mr_time_format(t, buf, sizeof buf));
+}
+
+struct mr_json *mr_json_object_or_empty(const char *text)
+{
+    struct mr_json *o = text ? mr_json_parse(text, strlen(text), NULL) : NULL;
+    if (!mr_json_is_object(o)) {
+        mr_json_free(o);
+        o = mr_json_object();
+    }
+    return o;
 }
 
 int mr_json_set(struct mr_json *o, const char *key, struct mr_json *v)
