@@ -263,18 +263,25 @@ static void conv_params(struct pg_params *p, const struct mr_conversation *c)
     pg_param_bool(p, c->is_active);
 }
 
+/* A conversation's stored fields as $1..$10, in memori_conversations' column order (insert,
+ * restore). */
+static void conversation_row_params(struct pg_params *p, const struct mr_conversation *c)
+{
+    pg_param_text(p, c->conversation_id);
+    pg_param_text(p, c->user_id);
+    pg_param_text(p, c->tenant_id);
+    conv_params(p, c);
+    pg_param_int(p, c->last_activity_at);
+    pg_param_int(p, c->created_at);
+    pg_param_int(p, c->updated_at);
+}
+
 static int s_conv_insert(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err)
 {
     if (!pg_is_uuid(c->conversation_id))
         return mr_err_set(err, MR_EINVAL, "conversation id %s is not a UUID", c->conversation_id);
     struct pg_params p = {0};
-    pg_param_text(&p, c->conversation_id);
-    pg_param_text(&p, c->user_id);
-    pg_param_text(&p, c->tenant_id);
-    conv_params(&p, c);
-    pg_param_int(&p, c->last_activity_at);
-    pg_param_int(&p, c->created_at);
-    pg_param_int(&p, c->updated_at);
+    conversation_row_params(&p, c);
     PGresult *res = pg_run(tx, P_CONV_INSERT, &p, "inserting a conversation", err);
     if (!res)
         return err->code;
@@ -1298,13 +1305,7 @@ int pg_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c, struct mr
     if (!pg_is_uuid(c->conversation_id))
         return mr_err_set(err, MR_EINVAL, "conversation id %s is not a UUID", c->conversation_id);
     struct pg_params p = {0};
-    pg_param_text(&p, c->conversation_id);
-    pg_param_text(&p, c->user_id);
-    pg_param_text(&p, c->tenant_id);
-    conv_params(&p, c);
-    pg_param_int(&p, c->last_activity_at);
-    pg_param_int(&p, c->created_at);
-    pg_param_int(&p, c->updated_at);
+    conversation_row_params(&p, c);
     pg_param_int(&p, c->id);
     /* clang-format off */
     PGresult *res = run_once(tx,

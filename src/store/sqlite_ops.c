@@ -95,9 +95,9 @@ static int s_conv_get(struct mr_store_tx *tx, const char *id, struct mr_conversa
     return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, "reading a conversation");
 }
 
-static int s_conv_insert(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err)
+/* A conversation's stored fields as ?1..?10, in the table's column order (insert, restore). */
+static void bind_conversation_row(sqlite3_stmt *st, const struct mr_conversation *c)
 {
-    sqlite3_stmt *st = sqlite_stmt(tx, ST_CONV_INSERT);
     sqlite_bind_text(st, 1, c->conversation_id);
     sqlite_bind_text(st, 2, c->user_id);
     sqlite_bind_text(st, 3, c->tenant_id);
@@ -109,6 +109,12 @@ static int s_conv_insert(struct mr_store_tx *tx, struct mr_conversation *c, stru
     sqlite3_bind_int64(st, 8, c->last_activity_at);
     sqlite3_bind_int64(st, 9, c->created_at);
     sqlite3_bind_int64(st, 10, c->updated_at);
+}
+
+static int s_conv_insert(struct mr_store_tx *tx, struct mr_conversation *c, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_CONV_INSERT);
+    bind_conversation_row(st, c);
     int rc = sqlite_exec_done(tx, st, "inserting a conversation", err);
     if (rc == MR_ECONFLICT)
         return mr_err_set(err, MR_ECONFLICT, "conversation %s already exists", c->conversation_id);
@@ -801,17 +807,7 @@ int sqlite_conv_restore(struct mr_store_tx *tx, struct mr_conversation *c, struc
                           &st, what, err);
     if (rc)
         return rc;
-    sqlite_bind_text(st, 1, c->conversation_id);
-    sqlite_bind_text(st, 2, c->user_id);
-    sqlite_bind_text(st, 3, c->tenant_id);
-    if (c->has_data_source_id)
-        sqlite3_bind_int64(st, 4, c->data_source_id);
-    sqlite_bind_text(st, 5, c->title);
-    sqlite_bind_text(st, 6, c->metadata ? c->metadata : "{}");
-    sqlite3_bind_int(st, 7, c->is_active);
-    sqlite3_bind_int64(st, 8, c->last_activity_at);
-    sqlite3_bind_int64(st, 9, c->created_at);
-    sqlite3_bind_int64(st, 10, c->updated_at);
+    bind_conversation_row(st, c);
     sqlite3_bind_int64(st, 11, c->id);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
