@@ -290,12 +290,14 @@ static struct mr_json *schema(const char *name, const char *literal, size_t max_
     return s;
 }
 
-/* tools/list's "tools", built once (the tables are static, and so is max_list_items). */
+/*
+ * tools/list's "tools", built on the first call and the same text after
+ * (the tables are static, and so is the one process's max_list_items).
+ */
 static char *tools_text;
-static size_t tools_max_items;
-static pthread_once_t tools_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t tools_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void build_tools(void)
+static char *build_tools(size_t max_items)
 {
     struct mr_json *list = mr_json_array();
     for (size_t i = 0; i < N_TOOLS; i++) {
@@ -308,24 +310,27 @@ static void build_tools(void)
         struct mr_json *o = mr_json_with(mr_json_object(), "name", mr_json_string(t->name));
         o = mr_json_with(o, "title", mr_json_string(t->title));
         o = mr_json_with(o, "description", mr_json_string(t->description));
-        o = mr_json_with(o, "inputSchema", schema(t->input, t->input_json, tools_max_items));
-        o = mr_json_with(o, "outputSchema", schema(t->output, t->output_json, tools_max_items));
+        o = mr_json_with(o, "inputSchema", schema(t->input, t->input_json, max_items));
+        o = mr_json_with(o, "outputSchema", schema(t->output, t->output_json, max_items));
         o = mr_json_with(o, "annotations", ann);
         if (mr_json_append(list, o) != 0) {
             fprintf(stderr, "memori: the MCP tool %s does not build\n", t->name);
             abort();
         }
     }
-    tools_text = mr_json_print(list, 15);
+    char *text = mr_json_print(list, 15);
     mr_json_free(list);
+    return text;
 }
 
 static struct mr_json *tools_list(const struct mr_api *api)
 {
-    tools_max_items = api->max_list_items;
-    pthread_once(&tools_once, build_tools);
-    return mr_json_with(mr_json_object(), "tools",
-                        mr_json_parse(tools_text, strlen(tools_text), NULL));
+    pthread_mutex_lock(&tools_lock);
+    if (!tools_text)
+        tools_text = build_tools(api->max_list_items);
+    const char *text = tools_text;
+    pthread_mutex_unlock(&tools_lock);
+    return mr_json_with(mr_json_object(), "tools", mr_json_parse(text, strlen(text), NULL));
 }
 
 /* A 422 body's errors as one message naming the arguments: "arguments.limit: ...; ...". */
@@ -425,9 +430,8 @@ static struct mr_json *tools_call(struct api_call *c, const struct mr_json *id,
 
 /* ---------- messages ---------- */
 
-/* What the POST is about: the caller's session and what it negotiated. */
+/* The session a POST belongs to: what its initialize negotiated. */
 struct session {
-    bool valid;
     char version[MR_MCP_VERSION_MAX];
 };
 
@@ -574,7 +578,6 @@ static bool check_session(struct api_call *c, struct session *s)
         reply_transport(c, 400, RPC_TRANSPORT, msg);
         return false;
     }
-    s->valid = true;
     return true;
 }
 
