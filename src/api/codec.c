@@ -506,8 +506,9 @@ static int get_uuid(struct v *v, const struct api_field *f, char out[MR_UUID_LEN
     return 1;
 }
 
-static const char ENUM_MSG[] =
-    "Input should be 'short_term', 'long_term', 'rule', 'entity' or 'relationship'";
+/* Every type mr_memory_type_parse accepts, the sixth (example, DESIGN.md §9) included. */
+#define TYPE_EXPECTED "'short_term', 'long_term', 'rule', 'entity', 'relationship' or 'example'"
+static const char ENUM_MSG[] = "Input should be " TYPE_EXPECTED;
 
 static int check_type(struct v *v, const char *name, int64_t index, struct mr_json *x,
                       enum mr_memory_type *out)
@@ -515,9 +516,7 @@ static int check_type(struct v *v, const char *name, int64_t index, struct mr_js
     if (mr_json_is_string(x) &&
         mr_memory_type_parse(mr_json_string_value(x), mr_json_string_length(x), out) == 0)
         return 0;
-    add_err(v, name, index, "enum", ENUM_MSG, x,
-            one("expected",
-                mr_json_string("'short_term', 'long_term', 'rule', 'entity' or 'relationship'")));
+    add_err(v, name, index, "enum", ENUM_MSG, x, one("expected", mr_json_string(TYPE_EXPECTED)));
     return -1;
 }
 
