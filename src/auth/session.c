@@ -1,13 +1,8 @@
 /*
  * session.c — MCP session ids (auth.h): signed, not stored, so that a
  * session survives a restart and works on every process behind a load
- * balancer. HMAC-SHA-256 is libcrypto's (already linked through libcurl,
- * libpq and libjwt); this file is the only one that asks it for a MAC, as
- * src/obs/reqlog.c is for a digest.
+ * balancer.
  */
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +26,7 @@ static void mac_hex(const struct mr_auth *a, const struct mr_principal *p, const
     size_t n = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
         n += strlen(parts[i]) + 1;
-    unsigned char *msg = mr_xmalloc(n), md[EVP_MAX_MD_SIZE];
+    unsigned char *msg = mr_xmalloc(n), md[MR_SHA256_LEN];
     size_t o = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         size_t len = strlen(parts[i]) + 1;
@@ -39,11 +34,7 @@ static void mac_hex(const struct mr_auth *a, const struct mr_principal *p, const
         o += len;
     }
     const char *key = a->secret ? a->secret : "";
-    unsigned int md_len = 0;
-    if (!HMAC(EVP_sha256(), key, (int)strlen(key), msg, n, md, &md_len) || md_len < MAC_HEX / 2) {
-        fprintf(stderr, "memori: HMAC-SHA-256 failed\n");
-        abort();
-    }
+    mr_hmac_sha256(key, strlen(key), msg, n, md);
     free(msg);
     for (size_t i = 0; i < MAC_HEX / 2; i++) {
         out[2 * i] = hexdigits[md[i] >> 4];
@@ -90,7 +81,11 @@ bool mr_auth_mcp_session_check(const struct mr_auth *a, const struct mr_principa
     snprintf(nonce, sizeof nonce, "%.*s", NONCE_HEX, dot + 1);
     mac_hex(a, p, version, nonce, mac);
     /* Constant time: how much of a forged MAC matched is not told by the clock. */
-    if (CRYPTO_memcmp(mac, dot + 2 + NONCE_HEX, MAC_HEX) != 0)
+    const char *given = dot + 2 + NONCE_HEX;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < MAC_HEX; i++)
+        diff |= (unsigned char)(mac[i] ^ given[i]);
+    if (diff)
         return false;
     memcpy(out_version, version, sizeof version);
     return true;
