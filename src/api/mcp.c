@@ -36,8 +36,10 @@
 #include "memori/util.h"
 
 #define LATEST_VERSION "2025-06-18"
+/* The last version with JSON-RPC batches (2025-06-18 removed them). */
+#define BATCH_VERSION "2025-03-26"
 /* Newest first; the first is what a client asking for an unknown version is offered. */
-static const char *const versions[] = {LATEST_VERSION, "2025-03-26"};
+static const char *const versions[] = {LATEST_VERSION, BATCH_VERSION};
 
 /* JSON-RPC's codes, and the two the MCP SDKs answer transport errors with. */
 enum {
@@ -45,7 +47,6 @@ enum {
     RPC_INVALID_REQUEST = -32600,
     RPC_METHOD_NOT_FOUND = -32601,
     RPC_INVALID_PARAMS = -32602,
-    RPC_INTERNAL_ERROR = -32603,
     RPC_TRANSPORT = -32000,
     RPC_NO_SESSION = -32001,
 };
@@ -581,13 +582,13 @@ static bool check_session(struct api_call *c, struct session *s)
     return true;
 }
 
-/* A JSON array of messages: allowed by 2025-03-26, removed from 2025-06-18. */
+/* A JSON array of messages: answered in a BATCH_VERSION session, refused in later ones. */
 static void batch(struct api_call *c, const struct mr_json *msgs)
 {
     struct session s = {0};
     if (!check_session(c, &s))
         return;
-    if (strcmp(s.version, "2025-03-26") != 0) {
+    if (strcmp(s.version, BATCH_VERSION) != 0) {
         char msg[200];
         snprintf(msg, sizeof msg,
                  "Invalid Request: protocol version %s has no batches; send one message a POST",
