@@ -8,7 +8,7 @@
  * Client and server share this machine's cores; figures say so.
  *
  * usage: bench_http [--seconds S] [--threads T] [--memories N] [--backend sqlite|postgres]
- *                   [--env NAME=VALUE]   (one more setting for the server)
+ *                   [--env NAME=VALUE]   (one more setting for the server; repeatable)
  *                   [--mode hybrid|semantic|lexical|all]
  *
  * --mode sends the search body's "mode" (absent: the server's default,
@@ -220,8 +220,9 @@ static long index_building(void)
     return p ? atol(p + strlen("\"graphs_building\":")) : 0;
 }
 
-/* One more NAME=VALUE for the server (--env), e.g. MEMORI_HNSW_EF_SEARCH=64; NULL: none. */
-static char *extra_env;
+/* More NAME=VALUE settings for the server (--env, up to 8), e.g. MEMORI_HNSW_EF_SEARCH=64. */
+static char *extra_env[9];
+static int n_extra_env;
 
 static pid_t start_server(const char *bin, const char *dir)
 {
@@ -240,7 +241,9 @@ static pid_t start_server(const char *bin, const char *dir)
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
         /* Access logging stays on: it is part of what a request costs. */
-        char *env[] = {url, "PORT=0", "HOST=127.0.0.1", extra_env, NULL};
+        char *env[4 + 9] = {url, "PORT=0", "HOST=127.0.0.1"};
+        for (int i = 0; i < n_extra_env; i++)
+            env[3 + i] = extra_env[i];
         char *args[] = {(char *)bin, "serve", NULL};
         if (chdir(dir) != 0)
             _exit(126);
@@ -320,8 +323,8 @@ int main(int argc, char **argv)
             memories = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--backend"))
             backend = argv[i + 1];
-        else if (!strcmp(argv[i], "--env"))
-            extra_env = argv[i + 1];
+        else if (!strcmp(argv[i], "--env") && n_extra_env < 8)
+            extra_env[n_extra_env++] = argv[i + 1];
         else if (!strcmp(argv[i], "--mode"))
             search_mode = argv[i + 1];
     }
