@@ -20,7 +20,8 @@
  * memori-wordnet-v1 (d 384) and the same randomly rotated (dense, like a
  * provider's 384-d embeddings): recall@10, speed, RSS per vector at 10 k and
  * N, recall for rescoring depths; --crossover adds the partition size from
- * which a graph's p99 beats the compact scan's (the HNSW threshold).
+ * which a graph's p99 beats the compact scan's (the HNSW threshold), at
+ * the sizes --at 10000,20000,... (--v2: memori-wordnet-v2's vectors only).
  */
 #include "bench_util.h"
 
@@ -372,6 +373,10 @@ static void rotate(float *v, size_t rows, size_t d)
     free(m);
 }
 
+/* The partition sizes the crossover is measured at (--at N,N,...). */
+static size_t crossover_at[16] = {2000, 5000, 10000, 20000, 50000, 100000, 200000};
+static int n_crossover_at = 7;
+
 /*
  * One data set: the int8 scan against float32 (recall, speed, memory) at
  * 10 k and max_n, the rescoring depth's effect, and the crossover where a
@@ -430,9 +435,8 @@ static void compact_case(const char *name, const float *data, size_t max_n, size
                "graph CPU p99 | graph recall@10 | graph build s |\n"
                "|---|---|---|---|---|---|---|---|---|\n",
                MR_INDEX_EF_DEFAULT);
-        const size_t cx[] = {2000, 5000, 10000, 20000, 50000, 100000, 200000};
-        for (int ci = 0; ci < 7 && cx[ci] <= max_n; ci++) {
-            size_t m = cx[ci];
+        for (int ci = 0; ci < n_crossover_at && crossover_at[ci] <= max_n; ci++) {
+            size_t m = crossover_at[ci];
             struct mr_index *ix = index_of(data, m, d, true, 0);
             struct timed ts = search_timed(ix, qs, nq, d, 10, 3, truth);
             mr_index_destroy(ix);
@@ -453,7 +457,7 @@ static void compact_case(const char *name, const float *data, size_t max_n, size
 }
 
 /* --compact: three data sets of real text (see usage); max_n spans each, nq queries apart. */
-static int compact(size_t max_n, int nq, bool crossover)
+static int compact(size_t max_n, int nq, bool crossover, bool only_v2)
 {
     size_t d, words;
     float *v2 = real_vectors_share(max_n + (size_t)nq, "models/" MR_SEMANTIC_FILE, 0, &d, &words);
@@ -466,6 +470,8 @@ static int compact(size_t max_n, int nq, bool crossover)
     compact_case(MR_SEMANTIC_V2_MODEL " (the default model)", v2, max_n, d, v2 + max_n * d, nq,
                  crossover);
     free(v2);
+    if (only_v2)
+        return 0;
     float *v1 = real_vectors(max_n + (size_t)nq, "models/" MR_SEMANTIC_FILE, &d, &words);
     if (!v1)
         return 1;
@@ -484,17 +490,23 @@ int main(int argc, char **argv)
     size_t n = argc > 1 ? (size_t)atol(argv[1]) : 100000,
            d = argc > 2 ? (size_t)atol(argv[2]) : 384;
     bool only_startup = false, only_recall = false, real = false, compact_scan = false,
-         crossover = false;
+         crossover = false, only_v2 = false;
     for (int i = 3; i < argc; i++) {
         compact_scan |= strcmp(argv[i], "--compact") == 0;
         crossover |= strcmp(argv[i], "--crossover") == 0;
+        only_v2 |= strcmp(argv[i], "--v2") == 0;
+        if (strcmp(argv[i], "--at") == 0 && i + 1 < argc) {
+            n_crossover_at = 0;
+            for (char *t = strtok(argv[++i], ","); t && n_crossover_at < 16; t = strtok(NULL, ","))
+                crossover_at[n_crossover_at++] = (size_t)atol(t);
+        }
         only_startup |= strcmp(argv[i], "--startup") == 0;
         only_recall |= strcmp(argv[i], "--recall") == 0;
         real |= strcmp(argv[i], "--real") == 0;
     }
     int nq = 200;
     if (compact_scan || crossover)
-        return compact(n, nq, crossover);
+        return compact(n, nq, crossover, only_v2);
     float *data;
     if (real) {
         size_t words = 0;
