@@ -125,8 +125,9 @@ struct mr_index {
 };
 
 /*
- * The in-process index of dimension dim: exact scans, and an HNSW graph for
- * partitions of at least the ANN threshold (off until set). Free with
+ * The in-process index of dimension dim: exact scans (int8 copies rescored
+ * in float32, see mr_index_set_int8), and an HNSW graph for partitions of
+ * at least the ANN threshold (off until set). Free with
  * mr_index_destroy.
  */
 struct mr_index *mr_index_new(size_t dim);
@@ -160,7 +161,8 @@ void mr_index_shape(struct mr_index *ix, struct mr_index_shape *out);
  * Exact scans over an int8 copy of each vector (a quarter of the bytes
  * read), the best max(4 × limit, 32) candidates rescored in float32.
  * Partitions then hold 1.25 × the raw bytes; partitions with a graph are
- * unaffected. Set before loading (MEMORI_INDEX_INT8).
+ * unaffected. On in a new index (MEMORI_INDEX_INT8 defaults to true); set
+ * before loading.
  */
 void mr_index_set_int8(struct mr_index *ix, bool on);
 

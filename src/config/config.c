@@ -88,9 +88,9 @@ static const struct var vars[] = {
     {"MEMORI_MAX_RESPONSE_BYTES", K_SIZE, OFF(max_response_bytes), "4194304", 65536,
      INT64_C(1) << 30, NULL, false},
     {"MEMORI_MAX_LIST_ITEMS", K_INT, OFF(max_list_items), "1000", 1, 100000, NULL, false},
-    {"MEMORI_HNSW_THRESHOLD", K_INT, OFF(hnsw_threshold), "20000", 0, 100000000, NULL, false},
+    {"MEMORI_HNSW_THRESHOLD", K_INT, OFF(hnsw_threshold), "15000", 0, 100000000, NULL, false},
     {"MEMORI_HNSW_EF_SEARCH", K_INT, OFF(hnsw_ef_search), "128", 1, 10000, NULL, false},
-    {"MEMORI_INDEX_INT8", K_BOOL, OFF(index_int8), "false", 0, 0, NULL, false},
+    {"MEMORI_INDEX_INT8", K_BOOL, OFF(index_int8), "true", 0, 0, NULL, false},
     {"MEMORI_INDEX_SNAPSHOT", K_BOOL, OFF(index_snapshot), "true", 0, 0, NULL, false},
     {"LOG_FORMAT", K_ENUM, OFF(log_format), "text", 0, 0, "text|json", false},
     /* Off only to measure what the metrics cost (docs/perf.md); /metrics then shows zeros. */
