@@ -66,3 +66,13 @@ void mr_memory_clear(struct mr_memory *m)
     mr_strv_clear(&m->related_entities);
     memset(m, 0, sizeof *m);
 }
+
+void mr_history_event_clear(struct mr_history_event *e)
+{
+    free(e->user_id);
+    free(e->tenant_id);
+    free(e->actor);
+    free(e->kind);
+    free(e->changes);
+    memset(e, 0, sizeof *e);
+}
