@@ -125,11 +125,13 @@ static const struct store_migration migrations[] = {
      * unique among a user's live memories (the index, not the code, keeps
      * two racing creates of one fact from both storing it), and every
      * change's event, kept after the memory is deleted (no foreign key).
+     * The table and indexes are created if absent: a database set back to
+     * an older version (whose memories table is rebuilt) re-runs this.
      */
     {"ALTER TABLE memories ADD COLUMN dedup_key TEXT;"
-     "CREATE UNIQUE INDEX memories_dedup ON memories(tenant_id, user_id, dedup_key)"
+     "CREATE UNIQUE INDEX IF NOT EXISTS memories_dedup ON memories(tenant_id, user_id, dedup_key)"
      "  WHERE dedup_key IS NOT NULL AND is_archived = 0;"
-     "CREATE TABLE memory_history ("
+     "CREATE TABLE IF NOT EXISTS memory_history ("
      "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
      "  memory_id TEXT NOT NULL,"
      "  user_id TEXT NOT NULL,"
@@ -138,7 +140,7 @@ static const struct store_migration migrations[] = {
      "  kind TEXT NOT NULL,"
      "  changes TEXT NOT NULL DEFAULT '{}',"
      "  created_at INTEGER NOT NULL);"
-     "CREATE INDEX memory_history_memory ON memory_history(memory_id, id);",
+     "CREATE INDEX IF NOT EXISTS memory_history_memory ON memory_history(memory_id, id);",
      "adding memory hygiene: dedup keys and the history of every change", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
