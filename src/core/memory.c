@@ -251,6 +251,9 @@ static int answer_duplicate(struct mr_service *svc, struct mr_store_tx *tx,
     struct mr_json *changes = mr_json_object();
     core_history_note(changes, "access_count", mr_json_integer(before.access_count),
                       mr_json_integer(dup->access_count));
+    if (before.importance_score != dup->importance_score)
+        core_history_note(changes, "importance_score", mr_json_real(before.importance_score),
+                          mr_json_real(dup->importance_score));
     if (*out_promoted) {
         /* The promotion this access caused is part of the same event. */
         core_history_note(changes, "memory_type",
@@ -258,8 +261,6 @@ static int answer_duplicate(struct mr_service *svc, struct mr_store_tx *tx,
                           mr_json_string(mr_memory_type_name(dup->memory_type)));
         core_history_note(changes, "expires_at", mr_json_time_or_null(before.expires_at),
                           mr_json_time_or_null(dup->expires_at));
-        core_history_note(changes, "importance_score", mr_json_real(before.importance_score),
-                          mr_json_real(dup->importance_score));
     }
     return core_history_append(tx, who, "duplicate", dup, changes, now, err);
 }
@@ -358,6 +359,16 @@ int mr_memory_create_outcome(struct mr_service *svc, const struct mr_identity *w
         if (rc == 0 && has && mr_rule_is_expired(&found, now)) {
             /* Search no longer returns it: it gives up the key, and the fact is stored anew. */
             rc = mr_store_mem_set_dedup_key(tx, found.id, NULL, err);
+            mr_memory_clear(&found);
+            has = false;
+        } else if (rc == 0 && has && found.memory_type != m.memory_type) {
+            /*
+             * A search's automatic promotion changed its type after its key was
+             * written: the key is made right, and this is no duplicate of it.
+             */
+            char its[72];
+            core_dedup_key(&found, its);
+            rc = claim_key(tx, &found, its, err);
             mr_memory_clear(&found);
             has = false;
         }
@@ -748,6 +759,12 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, con
                             mr_memory_type_name(was));
         else
             rc = mr_store_mem_update(tx, out, false, err);
+        if (rc == 0 && out->user_id && out->user_id[0]) {
+            /* The key names the type: a promoted memory is a long_term one's duplicate now. */
+            char key[72];
+            core_dedup_key(out, key);
+            rc = claim_key(tx, out, key, err);
+        }
         if (rc == 0)
             rc = core_history_append(tx, who, "promote", out, core_history_changes(&before, out),
                                      now, err);
