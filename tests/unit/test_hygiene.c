@@ -5,13 +5,13 @@
  * docs/perf.md "Hygiene (issue 20)"), and fault injection: a failing
  * history write fails the change it records.
  */
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../src/core/core_int.h"
 #include "faulty_store.h"
+#include "pg_server.h"
 #include "memori/embed.h"
 #include "memori/fusion.h"
 #include "memori/index.h"
@@ -103,7 +103,8 @@ static bool open_env(struct env *e, const char *path, bool faulty, struct mr_emb
 static void close_env(struct env *e)
 {
     mr_service_free(e->svc);
-    mr_index_destroy(e->index);
+    if (e->index)
+        mr_index_destroy(e->index);
     mr_store_close(e->store);
 }
 
@@ -255,93 +256,130 @@ TEST(test_dedup_threshold_keeps_false_merges_under_one_percent)
 
 /* ---- fault injection ---- */
 
-static long count_rows(const char *path, const char *sql)
+/* What the memory id looks like to its owner: content, type, archived, accesses, events. */
+static void state(struct env *e, const char *id, char *out, size_t cap)
 {
-    sqlite3 *db;
-    long n = -1;
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        return -1;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
+    struct mr_err err;
+    struct mr_memory m;
+    struct mr_history_event *ev = NULL;
+    size_t n = 0;
+    int64_t total = -1;
+    struct mr_stats st = {0};
+    int rc = mr_memory_get(e->svc, &alice, id, &m, &err);
+    mr_memory_history(e->svc, &alice, false, id, (struct mr_page){100, 0}, &ev, &n, &total, &err);
+    mr_memory_stats(e->svc, &alice, &st, &err);
+    snprintf(out, cap, "%s|%s|%d|%lld|%.3f|%lld events|%lld memories, %lld archived",
+             rc ? "absent" : m.content, rc ? "" : mr_memory_type_name(m.memory_type),
+             rc ? -1 : m.is_archived, rc ? -1LL : (long long)m.access_count,
+             rc ? -1.0 : m.importance_score, (long long)total, (long long)st.total,
+             (long long)st.archived);
+    for (size_t i = 0; i < n; i++)
+        mr_history_event_clear(&ev[i]);
+    free(ev);
+    if (rc == 0)
+        mr_memory_clear(&m);
 }
 
 /*
  * Each write path with its history write failing: the call fails with the
- * store's error and leaves memories and history as they were.
+ * store's error and leaves the memory, its statistics and its history as
+ * they were; without the fault the same call goes through.
  */
-TEST(test_failing_history_write_fails_the_change)
+static void history_faults(struct env *e)
+{
+    struct mr_err err;
+    struct mr_memory m, got;
+    enum mr_create_outcome how;
+    if (create(e, "refunds are negative payments", MR_SHORT_TERM, MR_DEDUP_OFF, &m, &how) != 0) {
+        CHECK(false);
+        return;
+    }
+    char id[MR_UUID_LEN], before[1024], after[1024];
+    memcpy(id, m.memory_id, MR_UUID_LEN);
+    mr_memory_clear(&m);
+    state(e, id, before, sizeof before);
+    CHECK(strstr(before, "|1 events|1 memories, 0 archived") != NULL);
+
+    faulty_store_fail_op(e->store, "hist_insert");
+    CHECK(create(e, "a new fact about invoices", MR_RULE, MR_DEDUP_OFF, &m, &how) == MR_EUNAVAIL);
+    CHECK(create(e, "Refunds are  negative payments", MR_SHORT_TERM, MR_DEDUP_OFF, &m, &how) ==
+          MR_EUNAVAIL);
+    CHECK(create(e, "Refunds are negative payments.", MR_SHORT_TERM, MR_DEDUP_MERGE, &m, &how) ==
+          MR_EUNAVAIL);
+    struct mr_memory_patch p = {.content = "refunds are payments below zero", .content_len = 31};
+    CHECK(mr_memory_update(e->svc, &alice, id, &p, &got, &err) == MR_EUNAVAIL);
+    CHECK(mr_memory_promote(e->svc, &alice, id, &got, &err) == MR_EUNAVAIL);
+    CHECK(mr_memory_delete(e->svc, &alice, id, &err) == MR_EUNAVAIL);
+    faulty_store_fail_op(e->store, NULL);
+    state(e, id, after, sizeof after);
+    CHECK_STR(after, before);
+
+    /* Supersede, failing then not. */
+    CHECK(create(e, "refunds are stored as negative amounts", MR_SHORT_TERM, MR_DEDUP_OFF, &m,
+                 &how) == 0);
+    char(*olds)[MR_UUID_LEN] = mr_xcalloc(1, sizeof *olds);
+    memcpy(olds[0], id, MR_UUID_LEN);
+    struct mr_memory_patch sp = {.supersedes = (const char(*)[MR_UUID_LEN])olds, .n_supersedes = 1};
+    state(e, id, before, sizeof before);
+    faulty_store_fail_op(e->store, "hist_insert");
+    CHECK(mr_memory_update(e->svc, &alice, m.memory_id, &sp, &got, &err) == MR_EUNAVAIL);
+    faulty_store_fail_op(e->store, NULL);
+    state(e, id, after, sizeof after);
+    CHECK_STR(after, before);
+    CHECK(mr_memory_update(e->svc, &alice, m.memory_id, &sp, &got, &err) == 0);
+    mr_memory_clear(&got);
+    state(e, id, after, sizeof after);
+    CHECK(strstr(after, "|short_term|1|") != NULL && strstr(after, "|2 events|") != NULL);
+    /* And the calls that failed above go through without the fault. */
+    CHECK(mr_memory_promote(e->svc, &alice, m.memory_id, &got, &err) == 0);
+    mr_memory_clear(&got);
+    CHECK(mr_memory_delete(e->svc, &alice, m.memory_id, &err) == 0);
+    free(olds);
+    mr_memory_clear(&m);
+}
+
+TEST(test_failing_history_write_fails_the_change_sqlite)
 {
     struct mr_err err;
     struct mr_embedder *emb = mr_embed_lexical_new(64, &err);
     char path[512];
     struct env e;
-    CHECK(open_env(&e, test_path(path, sizeof path, "faulty-history.db"), true, emb));
-    struct mr_memory m, got;
-    enum mr_create_outcome how;
-    CHECK(create(&e, "refunds are negative payments", MR_SHORT_TERM, MR_DEDUP_OFF, &m, &how) == 0);
-    char id[MR_UUID_LEN];
-    memcpy(id, m.memory_id, MR_UUID_LEN);
-    mr_memory_clear(&m);
-    static const char mem_q[] = "SELECT count(*) || ':' || sum(access_count) || ':' || "
-                                "group_concat(content || memory_type || importance_score || "
-                                "is_archived) FROM memories";
-    long memories = count_rows(path, "SELECT count(*) FROM memories");
-    long events = count_rows(path, "SELECT count(*) FROM memory_history");
-    CHECK_INT(memories, 1);
-    CHECK_INT(events, 1);
-    (void)mem_q;
+    if (open_env(&e, test_path(path, sizeof path, "faulty-history.db"), true, emb)) {
+        history_faults(&e);
+        close_env(&e);
+    } else {
+        CHECK(false);
+    }
+    mr_embed_destroy(emb);
+}
 
-    faulty_store_fail_op(e.store, "hist_insert");
-    /* create, an exact duplicate, a merge */
-    CHECK(create(&e, "a new fact about invoices", MR_RULE, MR_DEDUP_OFF, &m, &how) == MR_EUNAVAIL);
-    CHECK(create(&e, "Refunds are  negative payments", MR_SHORT_TERM, MR_DEDUP_OFF, &m, &how) ==
-          MR_EUNAVAIL);
-    CHECK(create(&e, "refunds are negative payments too", MR_SHORT_TERM, MR_DEDUP_MERGE, &m,
-                 &how) != 0 ||
-          how == MR_CREATE_STORED);
-    if (how == MR_CREATE_STORED)
-        mr_memory_clear(&m);
-    /* update, supersede, promote, delete */
-    struct mr_memory_patch p = {.content = "refunds are payments below zero", .content_len = 31};
-    CHECK(mr_memory_update(e.svc, &alice, id, &p, &got, &err) == MR_EUNAVAIL);
-    CHECK(mr_memory_promote(e.svc, &alice, id, &got, &err) == MR_EUNAVAIL);
-    CHECK(mr_memory_delete(e.svc, &alice, id, &err) == MR_EUNAVAIL);
-    faulty_store_fail_op(e.store, NULL);
-    CHECK_INT(count_rows(path, "SELECT count(*) FROM memories"), memories);
-    CHECK_INT(count_rows(path, "SELECT count(*) FROM memory_history"), events);
-    CHECK_INT(count_rows(path, "SELECT access_count FROM memories"), 0);
-    CHECK(mr_memory_get(e.svc, &alice, id, &got, &err) == 0);
-    CHECK_STR(got.content, "refunds are negative payments");
-    CHECK(got.memory_type == MR_SHORT_TERM);
-    mr_memory_clear(&got);
-
-    /* The supersede path: a second memory, superseding the first, with the history failing. */
-    CHECK(create(&e, "refunds are stored as negative amounts", MR_SHORT_TERM, MR_DEDUP_OFF, &m,
-                 &how) == 0);
-    char(*olds)[MR_UUID_LEN] = mr_xcalloc(1, sizeof *olds);
-    memcpy(olds[0], id, MR_UUID_LEN);
-    struct mr_memory_patch sp = {.supersedes = (const char(*)[MR_UUID_LEN])olds, .n_supersedes = 1};
-    long before = count_rows(path, "SELECT count(*) FROM memory_history");
-    faulty_store_fail_op(e.store, "hist_insert");
-    CHECK(mr_memory_update(e.svc, &alice, m.memory_id, &sp, &got, &err) == MR_EUNAVAIL);
-    faulty_store_fail_op(e.store, NULL);
-    CHECK_INT(count_rows(path, "SELECT count(*) FROM memory_history"), before);
-    CHECK_INT(count_rows(path, "SELECT count(*) FROM memories WHERE is_archived = 1"), 0);
-    /* And without the fault it goes through: the old one archived, both events written. */
-    CHECK(mr_memory_update(e.svc, &alice, m.memory_id, &sp, &got, &err) == 0);
-    mr_memory_clear(&got);
-    CHECK_INT(count_rows(path, "SELECT count(*) FROM memories WHERE is_archived = 1"), 1);
-    CHECK_INT(count_rows(path, "SELECT count(*) FROM memory_history"), before + 2);
-    free(olds);
-    mr_memory_clear(&m);
+TEST(test_failing_history_write_fails_the_change_postgres)
+{
+    struct mr_err err;
+    struct pg_server *pg = pg_server_shared();
+    char url[256];
+    CHECK(pg && pg_server_database(pg, "hygiene_faults", url, sizeof url) == 0);
+    struct mr_store *inner = mr_store_postgres_open(url, 2, 2, 40, &err);
+    if (!inner)
+        fprintf(stdout, "    %s\n", err.msg);
+    CHECK(inner);
+    struct mr_embedder *emb = mr_embed_lexical_new(64, &err);
+    CHECK(mr_store_check_model(inner, mr_embed_name(emb), 64, &err) == 0);
+    struct env e = {.store = faulty_store_wrap(inner), .embedder = emb};
+    /* No in-process index: PostgreSQL searches its own rows, near duplicates included. */
+    e.svc = mr_service_new(&(struct mr_service_config){
+        .store = e.store,
+        .embedder = emb,
+        .short_term_expiry_days = 7,
+        .archive_threshold_days = 30,
+        .default_limit = 10,
+    });
+    history_faults(&e);
     close_env(&e);
     mr_embed_destroy(emb);
 }
 
 TEST_MAIN("hygiene", T(test_normalise_collapses_unicode_space_and_folds_ascii_only),
           T(test_dedup_threshold_keeps_false_merges_under_one_percent),
-          T(test_failing_history_write_fails_the_change))
+          T(test_failing_history_write_fails_the_change_sqlite),
+          T(test_failing_history_write_fails_the_change_postgres))
