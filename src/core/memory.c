@@ -199,7 +199,7 @@ static int claim_key(struct mr_store_tx *tx, const struct mr_memory *m, const ch
  * winning under "replace" and the stored ones under "keep"; expiry the
  * later. *out_reembed when the vector changed.
  */
-static int merge_into(struct mr_service *svc, struct mr_memory *target, struct mr_memory *m,
+static int merge_into(struct mr_service *svc, struct mr_memory *target, const struct mr_memory *m,
                       enum mr_dedup_policy policy, int64_t now, bool *out_reembed,
                       struct mr_err *err)
 {
@@ -219,10 +219,11 @@ static int merge_into(struct mr_service *svc, struct mr_memory *target, struct m
     if (policy == MR_DEDUP_REPLACE && strcmp(target->content, m->content) != 0) {
         free(target->content);
         target->content = mr_xstrdup(m->content);
+        /* A copy: m stays whole for another attempt should this transaction have to retry. */
         free(target->embedding);
-        target->embedding = m->embedding;
+        target->embedding = mr_xmalloc(m->dim * sizeof *target->embedding);
+        memcpy(target->embedding, m->embedding, m->dim * sizeof *target->embedding);
         target->dim = m->dim;
-        m->embedding = NULL;
         *out_reembed = true;
     }
     if (m->importance_score > target->importance_score)
@@ -266,16 +267,39 @@ static int answer_duplicate(struct mr_service *svc, struct mr_store_tx *tx,
 }
 
 /*
+ * Memory id read in tx for a write of its statistics or fields: on a store
+ * that several processes share (PostgreSQL), locked until tx ends, as
+ * search locks its hits, so two concurrent duplicates or merges never lose
+ * one another's change (its embedding is then not read: dim 0).
+ */
+static int read_for_write(struct mr_service *svc, struct mr_store_tx *tx, int64_t id,
+                          struct mr_memory *out, struct mr_err *err)
+{
+    if (!core_searches_in_store(svc))
+        return mr_store_mem_get_by_id(tx, id, out, err);
+    memset(out, 0, sizeof *out);
+    struct mr_memory *rows = NULL;
+    size_t n = 0;
+    int rc = mr_store_mem_lock(tx, &id, 1, &rows, &n, err);
+    if (rc == 0 && n == 1)
+        *out = rows[0];
+    else if (rc == 0)
+        rc = mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+    free(rows);
+    return rc;
+}
+
+/*
  * The first of the near duplicates c[0..n) that is still the caller's live
  * memory of m's type and data source, read into *out (found: *out_found).
  */
-static int pick_near(struct mr_store_tx *tx, const struct mr_identity *who,
+static int pick_near(struct mr_service *svc, struct mr_store_tx *tx, const struct mr_identity *who,
                      const struct mr_memory *m, const struct mr_fusion_candidate *c, size_t n,
                      int64_t now, struct mr_memory *out, bool *out_found, struct mr_err *err)
 {
     *out_found = false;
     for (size_t i = 0; i < n; i++) {
-        int rc = mr_store_mem_get_by_id(tx, c[i].id, out, err);
+        int rc = read_for_write(svc, tx, c[i].id, out, err);
         if (rc == MR_ENOTFOUND)
             continue;
         if (rc)
@@ -374,7 +398,11 @@ int mr_memory_create_outcome(struct mr_service *svc, const struct mr_identity *w
         }
         if (rc == 0 && has) {
             how = MR_CREATE_DUPLICATE;
-            rc = answer_duplicate(svc, tx, who, &found, now, &reindex, err);
+            int64_t id = found.id;
+            mr_memory_clear(&found);
+            rc = read_for_write(svc, tx, id, &found, err);
+            if (rc == 0)
+                rc = answer_duplicate(svc, tx, who, &found, now, &reindex, err);
         }
         /* Near: merged into the best live match above the threshold. */
         if (rc == 0 && !has && mode == MR_DEDUP_MERGE) {
@@ -382,7 +410,7 @@ int mr_memory_create_outcome(struct mr_service *svc, const struct mr_identity *w
             size_t n = 0;
             rc = core_dedup_near(svc, tx, who, &m, svc->dedup_threshold, now, &c, &n, err);
             if (rc == 0 && n)
-                rc = pick_near(tx, who, &m, c, n, now, &found, &has, err);
+                rc = pick_near(svc, tx, who, &m, c, n, now, &found, &has, err);
             free(c);
             if (rc == 0 && has) {
                 how = MR_CREATE_MERGED;
@@ -432,8 +460,8 @@ int mr_memory_create_outcome(struct mr_service *svc, const struct mr_identity *w
         m.id = 0;
         reindex = reembed = false;
     }
-    if (how == MR_CREATE_STORED || reindex) {
-        /* The index needs the vector: a merge that kept the content or a duplicate has none. */
+    if (svc->index && (how == MR_CREATE_STORED || reindex)) {
+        /* The index needs the vector (every read of this store loads it; kept as a guard). */
         if (!out->embedding || out->dim == 0) {
             struct mr_store_tx *tx;
             if ((rc = mr_store_begin(svc->store, MR_TX_READ, &tx, err)) == 0) {
