@@ -21,13 +21,12 @@
 #define SECRET "e2e-secret-0123456789abcdef0123456789"
 
 static struct server srv;
-static int db_n;
+static int db_n; /* servers started: part of the conversation ids, so tests never share one */
 
 static bool start_with(char *const *env)
 {
-    char name[64], path[512];
-    snprintf(name, sizeof name, "hygiene-%d.db", db_n++);
-    return server_start(&srv, test_path(path, sizeof path, name), env) == 0;
+    db_n++;
+    return server_start_fresh(&srv, "hygiene", env) == 0;
 }
 
 static bool start(void)
@@ -37,9 +36,7 @@ static bool start(void)
 
 static void stop(void)
 {
-    int rc = server_stop(&srv, SIGTERM);
-    if (rc != 0)
-        test_fail(__FILE__, __LINE__, "server exited %d; see %s", rc, srv.log);
+    server_stop_checked(&srv);
 }
 
 /* A fresh conversation id per call, so tests do not share one. */
