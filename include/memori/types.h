@@ -39,6 +39,8 @@ struct mr_strv {
 void mr_strv_push(struct mr_strv *v, const char *s, size_t n);
 void mr_strv_copy(struct mr_strv *dst, const struct mr_strv *src);
 void mr_strv_clear(struct mr_strv *v);
+/* True when a and b hold the same strings in the same order. */
+bool mr_strv_equal(const struct mr_strv *a, const struct mr_strv *b);
 
 /* Who is asking: every store query is scoped by both (DESIGN.md §6). */
 struct mr_identity {

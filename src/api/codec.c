@@ -580,9 +580,11 @@ static int get_choice(struct v *v, const struct api_field *f, int *out)
     return -1;
 }
 
-/* A list of UUIDs (canonical) into a new array *out of *out_n (the caller frees it). */
-static int get_uuids(struct v *v, const struct api_field *f, char (**out)[MR_UUID_LEN],
-                     size_t *out_n)
+/*
+ * Field f as a list of at most max_items (*out, borrowed): 1, 0 when absent,
+ * -1 after recording the error (not a list, too long).
+ */
+static int list_field(struct v *v, const struct api_field *f, struct mr_json **out)
 {
     const char *name = f->name;
     struct mr_json *x = lookup(v, name, f->presence);
@@ -599,6 +601,19 @@ static int get_uuids(struct v *v, const struct api_field *f, char (**out)[MR_UUI
                 one("max_length", mr_json_integer((int64_t)v->max_items)));
         return -1;
     }
+    *out = x;
+    return 1;
+}
+
+/* A list of UUIDs (canonical) into a new array *out of *out_n (the caller frees it). */
+static int get_uuids(struct v *v, const struct api_field *f, char (**out)[MR_UUID_LEN],
+                     size_t *out_n)
+{
+    const char *name = f->name;
+    struct mr_json *x = NULL;
+    int got = list_field(v, f, &x);
+    if (got <= 0)
+        return got;
     int rc = 1;
     *out = mr_xcalloc(mr_json_size(x) + 1, sizeof **out);
     *out_n = 0;
@@ -625,20 +640,10 @@ static int get_uuids(struct v *v, const struct api_field *f, char (**out)[MR_UUI
 static int get_strv(struct v *v, const struct api_field *f, struct mr_strv *out)
 {
     const char *name = f->name;
-    struct mr_json *x = lookup(v, name, f->presence);
-    if (!x)
-        return 0;
-    if (!mr_json_is_array(x)) {
-        add_err(v, name, -1, "list_type", "Input should be a valid list", x, NULL);
-        return -1;
-    }
-    if (mr_json_size(x) > v->max_items) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "List should have at most %zu items", v->max_items);
-        add_err(v, name, -1, "too_long", msg, mr_json_null(),
-                one("max_length", mr_json_integer((int64_t)v->max_items)));
-        return -1;
-    }
+    struct mr_json *x = NULL;
+    int got = list_field(v, f, &x);
+    if (got <= 0)
+        return got;
     int rc = 1;
     for (size_t i = 0; i < mr_json_size(x); i++) {
         struct mr_json *item = mr_json_at(x, i);

@@ -13,16 +13,6 @@
 #include "core_int.h"
 #include "memori/json.h"
 
-static bool strv_equal(const struct mr_strv *a, const struct mr_strv *b)
-{
-    if (a->len != b->len)
-        return false;
-    for (size_t i = 0; i < a->len; i++)
-        if (strcmp(a->items[i], b->items[i]) != 0)
-            return false;
-    return true;
-}
-
 /* Equal as JSON texts: both stores' spellings of one object (JSONB adds spaces) compare equal. */
 static bool json_text_equal(const char *a, const char *b)
 {
@@ -111,9 +101,9 @@ static bool same(const struct mr_memory *a, const struct mr_memory *b, enum fiel
     case F_IMPORTANCE:
         return a->importance_score == b->importance_score;
     case F_TAGS:
-        return strv_equal(&a->context_tags, &b->context_tags);
+        return mr_strv_equal(&a->context_tags, &b->context_tags);
     case F_ENTITIES:
-        return strv_equal(&a->related_entities, &b->related_entities);
+        return mr_strv_equal(&a->related_entities, &b->related_entities);
     case F_METADATA:
         return json_text_equal(a->metadata, b->metadata);
     case F_EXPIRES:

@@ -1374,6 +1374,20 @@ int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *e
  * matches only as a JSON string, as the core's reading did.
  */
 
+/* The one row of res (NULL: the query failed, err says why), if any, into *out; frees res. */
+static int first_memory(PGresult *res, struct mr_memory *out, bool *out_found, struct mr_err *err)
+{
+    if (!res)
+        return err->code;
+    int rc = 0;
+    if (PQntuples(res) == 1) {
+        rc = pg_read_memory(res, 0, out, err);
+        *out_found = rc == 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
 int pg_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
                         int64_t data_source_id, const char *question_normalized,
                         const char *fingerprint, struct mr_memory *out, bool *out_found,
@@ -1398,15 +1412,7 @@ int pg_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const cha
                              "AND jsonb_typeof(metadata -> 'fingerprint') = 'string' "
                              "AND metadata ->> 'fingerprint' = $5 ORDER BY id LIMIT 1",
                              &p, "looking up an example", err);
-    if (!res)
-        return err->code;
-    int rc = 0;
-    if (PQntuples(res) == 1) {
-        rc = pg_read_memory(res, 0, out, err);
-        *out_found = rc == 0;
-    }
-    PQclear(res);
-    return rc;
+    return first_memory(res, out, out_found, err);
 }
 
 int pg_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
@@ -1567,15 +1573,7 @@ int pg_mem_find_dedup(struct mr_store_tx *tx, const char *tenant_id, const char 
                              "AND user_id = $2 AND dedup_key = $3 AND dedup_key IS NOT NULL "
                              "AND NOT is_archived LIMIT 1",
                              &p, "looking up a duplicate", err);
-    if (!res)
-        return err->code;
-    int rc = 0;
-    if (PQntuples(res) == 1) {
-        rc = pg_read_memory(res, 0, out, err);
-        *out_found = rc == 0;
-    }
-    PQclear(res);
-    return rc;
+    return first_memory(res, out, out_found, err);
 }
 
 int pg_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key, struct mr_err *err)

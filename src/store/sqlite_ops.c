@@ -864,6 +864,24 @@ int sqlite_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_er
  * did.
  */
 
+/*
+ * Steps st (prepared per call, bound) once: its row read into *out when there
+ * is one (*out_found), then finalized. 0 or the error.
+ */
+static int first_memory(struct mr_store_tx *tx, sqlite3_stmt *st, const char *what,
+                        struct mr_memory *out, bool *out_found, struct mr_err *err)
+{
+    int rc = 0, s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        rc = sqlite_read_memory(st, out, err);
+        *out_found = rc == 0;
+    } else if (s != SQLITE_DONE) {
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int sqlite_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
                             int64_t data_source_id, const char *question_normalized,
                             const char *fingerprint, struct mr_memory *out, bool *out_found,
@@ -891,15 +909,7 @@ int sqlite_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const
     sqlite_bind_text(st, 3, user_id);
     sqlite_bind_text(st, 4, question_normalized);
     sqlite_bind_text(st, 5, fingerprint);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        rc = sqlite_read_memory(st, out, err);
-        *out_found = rc == 0;
-    } else if (s != SQLITE_DONE) {
-        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    return first_memory(tx, st, what, out, out_found, err);
 }
 
 int sqlite_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
@@ -1068,15 +1078,7 @@ int sqlite_mem_find_dedup(struct mr_store_tx *tx, const char *tenant_id, const c
     sqlite_bind_text(st, 1, tenant_id);
     sqlite_bind_text(st, 2, user_id);
     sqlite_bind_text(st, 3, key);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        rc = sqlite_read_memory(st, out, err);
-        *out_found = rc == 0;
-    } else if (s != SQLITE_DONE) {
-        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    return first_memory(tx, st, what, out, out_found, err);
 }
 
 int sqlite_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key,

@@ -37,6 +37,16 @@ void mr_strv_copy(struct mr_strv *dst, const struct mr_strv *src)
         mr_strv_push(dst, src->items[i], strlen(src->items[i]));
 }
 
+bool mr_strv_equal(const struct mr_strv *a, const struct mr_strv *b)
+{
+    if (a->len != b->len)
+        return false;
+    for (size_t i = 0; i < a->len; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return false;
+    return true;
+}
+
 void mr_strv_clear(struct mr_strv *v)
 {
     for (size_t i = 0; i < v->len; i++)
