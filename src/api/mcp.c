@@ -439,7 +439,12 @@ struct session {
 static struct mr_json *initialize(struct api_call *c, const struct mr_json *id,
                                   const struct mr_json *params)
 {
-    static __thread char session_id[MR_MCP_SESSION_MAX];
+    /*
+     * The answer's "Mcp-Session-Id: ..." line: the server formats the answer
+     * on this thread right after the handler returns, before its next request.
+     */
+    static __thread char header[MR_MCP_SESSION_MAX + 32];
+    char session_id[MR_MCP_SESSION_MAX];
     const char *asked = mr_json_string_value(mr_json_get(params, "protocolVersion"));
     if (!asked)
         return rpc_error(id, RPC_INVALID_PARAMS,
@@ -447,7 +452,8 @@ static struct mr_json *initialize(struct api_call *c, const struct mr_json *id,
     /* Version negotiation: the client's when we speak it, else our latest (it may then leave). */
     const char *version = supported(asked) ? asked : LATEST_VERSION;
     mr_auth_mcp_session_new(c->api->auth, &c->principal, version, session_id);
-    c->res->mcp_session_id = session_id;
+    snprintf(header, sizeof header, "Mcp-Session-Id: %s", session_id);
+    c->res->extra_header = header;
 
     struct mr_json *caps =
         mr_json_with(mr_json_object(), "tools", mr_json_object()); /* no listChanged: fixed */

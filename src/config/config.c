@@ -95,6 +95,8 @@ static const struct var vars[] = {
     {"LOG_FORMAT", K_ENUM, OFF(log_format), "text", 0, 0, "text|json", false},
     /* Off only to measure what the metrics cost (docs/perf.md); /metrics then shows zeros. */
     {"MEMORI_METRICS", K_BOOL, OFF(metrics), "true", 0, 0, NULL, false},
+    /* A create's near-duplicate handling when its body names none (docs/hygiene.md). */
+    {"MEMORI_DEDUP", K_ENUM, OFF(dedup), "off", 0, 0, "off|merge", false},
 };
 #define N_VARS (sizeof vars / sizeof vars[0])
 _Static_assert(N_VARS <= 64, "set_mask has one bit per variable");

@@ -707,6 +707,68 @@ TEST(test_candidates_are_both_sides_with_exact_scores)
 }
 
 /*
+ * Each side takes its own depth (q->limit for the vector side, q->lex_limit
+ * for the lexical one): hybrid's k' differ per side (mr_fusion_depth_*).
+ */
+TEST(test_candidates_take_each_sides_own_depth)
+{
+    enum { N = 300, KV = 5, KL = 15 };
+    static const char *words[] = {"orders", "refunds", "invoice", "ledger", "customer"};
+    struct mr_index *ix = mr_index_new(DIM);
+    struct mr_lex_index *ref = mr_lex_index_new();
+    static float vecs[N + 1][DIM];
+    char text[128];
+    for (int i = 1; i <= N; i++) {
+        random_unit(vecs[i]);
+        snprintf(text, sizeof text, "%s %s note %d", words[i % 5], words[(i / 5) % 5], i);
+        put_text(ix, &alice, i, MR_ENTITY, false, vecs[i], text);
+        mr_lex_index_put(ref, i, text, strlen(text));
+    }
+    float q[DIM];
+    random_unit(q);
+    struct mr_lex_terms *terms = mr_lex_terms_new("refunds ledger", 14);
+    struct mr_index_query iq = query(q, KV);
+    iq.min_score = -2;
+    iq.terms = terms;
+    iq.lex_limit = KL;
+    iq.sides = MR_INDEX_SIDE_VECTOR | MR_INDEX_SIDE_LEXICAL;
+    struct mr_index_candidate c[KV + KL];
+    size_t n = 0;
+    struct mr_err err;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK(n >= KL && n <= KV + KL);
+    struct mr_index_hit vec_top[KV];
+    size_t nv = 0;
+    CHECK(mr_index_search(ix, &alice, &iq, vec_top, &nv, &err) == 0);
+    CHECK_INT(nv, KV);
+    for (size_t i = 0; i < nv; i++)
+        CHECK(find_candidate(c, n, vec_top[i].id) != NULL);
+    struct mr_lex_hit lex_top[KL + 1];
+    size_t nl = mr_lex_index_search(ref, terms, NULL, NULL, KL + 1, lex_top, NULL);
+    CHECK_INT(nl, KL + 1);
+    for (size_t i = 0; i < KL; i++)
+        CHECK(find_candidate(c, n, lex_top[i].id) != NULL);
+    /* The lexical side stops at its depth: candidates beyond it come only from the vector side. */
+    size_t lexical_only = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool in_vec = false;
+        for (size_t k = 0; k < nv; k++)
+            in_vec = in_vec || vec_top[k].id == c[i].id;
+        lexical_only += !in_vec;
+    }
+    CHECK(lexical_only <= KL);
+    iq.sides = MR_INDEX_SIDE_LEXICAL;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK_INT(n, KL);
+    iq.sides = MR_INDEX_SIDE_VECTOR;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK_INT(n, KV);
+    mr_lex_terms_free(terms);
+    mr_lex_index_destroy(ref);
+    mr_index_destroy(ix);
+}
+
+/*
  * A shared memory of another user is scored with the searcher's own
  * partition's statistics (one normaliser per query); a removal or a new
  * text takes effect at once.
@@ -766,4 +828,5 @@ TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during
           T(test_int8_kernel_matches_scalar_exactly), T(test_int8_scan_rescores_in_float32),
           T(test_int8_is_the_default_and_equals_float32_where_it_must),
           T(test_candidates_are_both_sides_with_exact_scores),
-          T(test_candidates_score_shared_memories_with_the_callers_statistics))
+          T(test_candidates_score_shared_memories_with_the_callers_statistics),
+          T(test_candidates_take_each_sides_own_depth))
