@@ -551,30 +551,10 @@ TEST(test_the_readme_examples_validate_against_their_schemas)
 
 /* ---- /docs ---- */
 
-/* A raw GET: the whole answer (head and body, malloc'd) or NULL. */
+/* A raw GET of the server under test: the whole answer (head and body, malloc'd) or NULL. */
 static char *raw_get(const char *path)
 {
-    int fd = tcp_dial(srv.port);
-    if (fd < 0)
-        return NULL;
-    char req[512];
-    int n =
-        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return NULL;
-    }
-    size_t len = 0, cap = 1 << 16;
-    char *out = malloc(cap);
-    ssize_t k;
-    while ((k = read(fd, out + len, cap - len - 1)) > 0) {
-        len += (size_t)k;
-        if (cap - len < 4096)
-            out = realloc(out, cap *= 2);
-    }
-    close(fd);
-    out[len] = '\0';
-    return out;
+    return http_raw_get(&srv, path);
 }
 
 TEST(test_docs_without_its_files_is_a_404_that_says_how_to_install)
@@ -625,6 +605,7 @@ TEST(test_docs_serves_its_local_files_only)
     CHECK(page);
     bool ok = strncmp(page, "HTTP/1.1 200", 12) == 0 && strstr(page, "Content-Type: text/html") &&
               strstr(page, "Content-Security-Policy: default-src 'self'") &&
+              strstr(page, "Cache-Control: no-cache") &&
               strstr(page, "/docs/swagger-ui-bundle.js") && strstr(page, "/docs/init.js") &&
               !strstr(page, "http://") && !strstr(page, "https://") && !strstr(page, "<script>");
     if (!ok)
