@@ -110,6 +110,7 @@ void api_docs(struct api_call *c);
 void api_docs_file(struct api_call *c);
 
 void api_memory_create(struct api_call *c);
+void api_memory_list(struct api_call *c);
 void api_memory_search(struct api_call *c);
 void api_memory_stats(struct api_call *c);
 void api_memory_archive(struct api_call *c);

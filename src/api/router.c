@@ -36,6 +36,9 @@ static const struct api_route routes[] = {
     /* clang-format off */
     {"POST", "/api/memories", api_memory_create, API_USER,
      DOC("Create a memory", "MemoryCreate", 201, "Memory", NULL, NULL, "404")},
+    {"GET", "/api/memories", api_memory_list, API_USER,
+     DOC("List the caller's memories, newest first (archived and expired too)", NULL, 200,
+         "MemoryPage", "PageQuery MemoryListQuery")},
     {"POST", "/api/memories/search", api_memory_search, API_USER,
      DOC("Search memories (hybrid, semantic or lexical)", "MemorySearch", 200, "SearchResults")},
     {"GET", "/api/memories/statistics/summary", api_memory_stats, API_ADMIN_SCOPE,
