@@ -67,7 +67,10 @@ NPM_STAMP := $(NPM_DIR)/node_modules/.package-lock.json
 DOCS_DIR := $(BUILD)/docs
 DOCS_FILES := $(DOCS_DIR)/index.html $(DOCS_DIR)/init.js $(DOCS_DIR)/swagger-ui.css \
 	$(DOCS_DIR)/swagger-ui-bundle.js
-docs: $(DOCS_FILES)
+# GET /ui: the dashboard's own files (web/ui/, no npm package), under the same directory.
+UI_FILES := $(patsubst web/%,$(DOCS_DIR)/%,$(wildcard web/ui/*))
+
+docs: $(DOCS_FILES) $(UI_FILES)
 npm: $(NPM_STAMP)
 
 $(NPM_STAMP): package.json package-lock.json

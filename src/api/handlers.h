@@ -108,6 +108,9 @@ void api_metrics(struct api_call *c);
 void api_openapi(struct api_call *c);
 void api_docs(struct api_call *c);
 void api_docs_file(struct api_call *c);
+/* GET /ui and its files: the dashboard (handlers_ui.c). */
+void api_ui(struct api_call *c);
+void api_ui_file(struct api_call *c);
 
 void api_memory_create(struct api_call *c);
 void api_memory_list(struct api_call *c);

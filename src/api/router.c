@@ -91,6 +91,11 @@ static const struct api_route routes[] = {
      DOC("Swagger UI for this document", NULL, 200, "text/html", NULL, NULL, "404")},
     {"GET", "/docs/{}", api_docs_file, API_ANONYMOUS,
      DOC("A file of the Swagger UI page", NULL, 200, "text/plain", NULL, NULL, "404")},
+    {"GET", "/ui", api_ui, API_ANONYMOUS,
+     DOC("The dashboard: memories, search scores, statistics, schema graphs", NULL, 200,
+         "text/html", NULL, NULL, "404")},
+    {"GET", "/ui/{}", api_ui_file, API_ANONYMOUS,
+     DOC("A file of the dashboard", NULL, 200, "text/plain", NULL, NULL, "404")},
     /* clang-format on */
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
