@@ -172,7 +172,7 @@
   // ---- search ----
 
   async function search(query, mode) {
-    const answer = await api("POST", "/api/memories/search", { query, mode, limit: 20, min_similarity: 0 });
+    const answer = await api("POST", "/api/memories/search", { query, mode, limit: 10, min_similarity: 0 });
     const list = $("results");
     list.replaceChildren();
     if (!answer.results.length) {
@@ -389,8 +389,10 @@
     // Fit the layout into the view, leaving room for the boxes.
     const xs = raw.map((p) => p.x), ys = raw.map((p) => p.y);
     const minX = Math.min(...xs), maxX = Math.max(...xs), minY = Math.min(...ys), maxY = Math.max(...ys);
-    const sx = (W - 2 * pad) / Math.max(1, maxX - minX), sy = (H - 2 * pad) / Math.max(1, maxY - minY);
-    const pos = raw.map((p) => ({ x: nodes.length === 1 ? W / 2 : pad + (p.x - minX) * sx, y: nodes.length === 1 ? H / 2 : pad / 1.5 + (p.y - minY) * sy }));
+    // One scale for both axes (the layout's shape kept), centred.
+    const sc = Math.min((W - 2 * pad) / Math.max(1, maxX - minX), (H - pad) / Math.max(1, maxY - minY));
+    const cx = (minX + maxX) / 2, cy = (minY + maxY) / 2;
+    const pos = raw.map((p) => ({ x: W / 2 + (p.x - cx) * sc, y: H / 2 + (p.y - cy) * sc }));
 
     svg.append(
       el(
