@@ -636,22 +636,12 @@ TEST(test_docs_serves_its_local_files_only)
     CHECK(stop());
 }
 
-/* Whether cmd (a program name) is on PATH or an executable path. */
-static bool have(const char *cmd)
-{
-    if (strchr(cmd, '/'))
-        return access(cmd, X_OK) == 0;
-    char line[256];
-    snprintf(line, sizeof line, "command -v %s >/dev/null 2>&1", cmd);
-    return system(line) == 0;
-}
-
 TEST(test_docs_runs_a_search_in_chromium)
 {
     /* Not a skip: CI installs both (scripts/install-test-deps.sh). */
-    if (!have("node"))
+    if (!have_command("node"))
         test_fail(__FILE__, __LINE__, "node missing: scripts/install-test-deps.sh installs it");
-    if (!have("/usr/bin/chromium"))
+    if (!have_command("/usr/bin/chromium"))
         test_fail(__FILE__, __LINE__, "chromium missing: scripts/install-test-deps.sh installs it");
     if (access("build/npm/node_modules/playwright-core/package.json", R_OK) != 0)
         test_fail(__FILE__, __LINE__, "playwright-core missing: make runs npm ci into build/npm");

@@ -333,6 +333,15 @@ char *http_raw_get(const struct server *s, const char *path)
     return out;
 }
 
+bool have_command(const char *cmd)
+{
+    if (strchr(cmd, '/'))
+        return access(cmd, X_OK) == 0;
+    char line[256];
+    snprintf(line, sizeof line, "command -v %s >/dev/null 2>&1", cmd);
+    return system(line) == 0;
+}
+
 long proc_rss_kib(pid_t pid)
 {
     char path[64], line[256];

@@ -73,6 +73,9 @@ int tcp_dial(int port);
  * NULL. */
 char *http_raw_get(const struct server *s, const char *path);
 
+/* Whether cmd (a program name) is on PATH, or (a path) is executable. */
+bool have_command(const char *cmd);
+
 /* Resident set size of process pid in KiB (VmRSS), or -1. */
 long proc_rss_kib(pid_t pid);
 
