@@ -140,7 +140,7 @@ const struct api_field api_path_params[PP_N] = {
     [PP_DATA_SOURCE_ID] = INT("data_source_id", API_REQUIRED, 1, API_NO_MAX, NULL),
     [PP_DOC_ID] = STR("doc_id", API_REQUIRED, 1, 64,
                       "index.html, init.js, swagger-ui.css or swagger-ui-bundle.js"),
-    [PP_UI_ID] = STR("ui_id", API_REQUIRED, 1, 64, "A file of the dashboard: ui.js or ui.css"),
+    [PP_UI_ID] = STR("ui_id", API_REQUIRED, 1, 64, "index.html, ui.js or ui.css"),
 };
 
 #define SET(id, a, empty, d)                                                                       \
