@@ -326,6 +326,21 @@ TEST(test_the_documented_limits_and_enums_are_enforced)
     }
     CHECK_INT(search_status("{\"query\":\"x\",\"mode\":\"fuzzy\"}", type, loc), 422);
     CHECK_STR(type, "enum");
+    /* An unknown type's message names every type the document lists (and the server takes). */
+    struct resp r;
+    CHECK(http(&srv, "POST", "/api/memories/search", "alice",
+               "{\"query\":\"x\",\"memory_types\":[\"memo\"]}", SIZE_MAX, &r) == 0);
+    CHECK_INT(r.status, 422);
+    const char *msg = json_string_value(
+        json_object_get(json_array_get(json_object_get(r.json, "detail"), 0), "msg"));
+    CHECK(msg);
+    json_array_foreach(types, i, m)
+    {
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "'%s'", json_string_value(m));
+        CHECK(msg && strstr(msg, quoted));
+    }
+    resp_free(&r);
     /* The list cap is the server's MEMORI_MAX_LIST_ITEMS. */
     json_t *tags = property(doc, "MemoryCreate", "context_tags");
     CHECK(json_integer_value(json_object_get(tags, "maxItems")) > 0);
