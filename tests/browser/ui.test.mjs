@@ -40,6 +40,17 @@ function check(cond, msg) {
   return !!cond;
 }
 
+// Submits a search from the page and waits for its own answer (the list says which query it shows).
+async function searchFor(page, query, mode) {
+  await page.fill("#query", query);
+  await page.selectOption("#search-mode", mode);
+  await page.click("#search-form button[type=submit]");
+  await page.waitForFunction(([q, m]) => {
+    const l = document.getElementById("results");
+    return l.getAttribute("data-query") === q && l.getAttribute("data-mode") === m;
+  }, [query, mode], { timeout: 15000 });
+}
+
 // A REST call as the test's user (or another one), from node.
 async function rest(method, path, body, as = user) {
   const headers = { "Content-Type": "application/json" };
@@ -173,10 +184,7 @@ try {
   await page.waitForFunction((k) => document.querySelectorAll("#memory-rows tr[data-memory-id]").length === k, n, { timeout: 15000 });
 
   // Search: ranked results, each with its fused, semantic and lexical bars.
-  await page.fill("#query", "how should I write joins instead of subqueries?");
-  await page.click("#search-form button[type=submit]");
-  const results = page.locator("#results li.result");
-  await results.first().waitFor({ timeout: 15000 });
+  await searchFor(page, "how should I write joins instead of subqueries?", "hybrid");
   const ranked = await page.evaluate(() =>
     [...document.querySelectorAll("#results li.result")].map((li) => ({
       text: li.querySelector(".content").textContent,
@@ -193,10 +201,7 @@ try {
   check(ranked[0].semantic > 0 && ranked[0].lexical > 0, `the best result's bars: semantic ${ranked[0].semantic}, lexical ${ranked[0].lexical}`);
   check(Math.abs(ranked[0].fillWidth - ranked[0].fused * 100) < 0.05, "the fused bar's length is not its score");
   // The hostile memory as a search result is text as well.
-  await page.fill("#query", "hostile note script onerror");
-  await page.selectOption("#search-mode", "lexical");
-  await page.click("#search-form button[type=submit]");
-  await page.locator("#results li.result .content", { hasText: "<script>" }).first().waitFor({ timeout: 15000 });
+  await searchFor(page, "hostile note script onerror", "lexical");
   const lexTop = await page.evaluate(() => {
     const li = document.querySelector("#results li.result");
     const v = (cls) => Number(li.querySelector(`svg.bar.${cls}`).getAttribute("data-value"));
@@ -206,10 +211,7 @@ try {
   // In lexical mode the score is the lexical one (docs/ranking.md); both sides are still shown.
   check(lexTop.lexical > 0 && Math.abs(lexTop.fused - lexTop.lexical) < 1e-3, `a lexical search's bars: score ${lexTop.fused}, lexical ${lexTop.lexical}`);
   check(lexTop.imgs === 0 && lexTop.xss === undefined, "the hostile search result made an element or ran");
-  await page.fill("#query", "how should I write joins instead of subqueries?");
-  await page.selectOption("#search-mode", "hybrid");
-  await page.click("#search-form button[type=submit]");
-  await page.locator("#results li.result .content", { hasText: "explicit JOINs" }).first().waitFor({ timeout: 15000 });
+  await searchFor(page, "how should I write joins instead of subqueries?", "hybrid");
 
   // Statistics: by type from the summary, importance and accesses from the list.
   await page.click("#load"); // reload the charts after the searches' accesses

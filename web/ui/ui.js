@@ -172,11 +172,16 @@
   // ---- search ----
 
   async function search(query, mode) {
-    const answer = await api("POST", "/api/memories/search", { query, mode, limit: 10, min_similarity: 0 });
     const list = $("results");
+    // The old answer goes first: what shows is always this query's.
     list.replaceChildren();
+    list.removeAttribute("data-query");
+    list.removeAttribute("data-mode");
+    const answer = await api("POST", "/api/memories/search", { query, mode, limit: 10, min_similarity: 0 });
     if (!answer.results.length) {
       list.append(el("li", { class: "empty" }, "Nothing matches"));
+      list.setAttribute("data-query", query);
+      list.setAttribute("data-mode", answer.mode);
       return;
     }
     answer.results.forEach((r, i) => {
@@ -198,6 +203,8 @@
         ),
       );
     });
+    list.setAttribute("data-query", query);
+    list.setAttribute("data-mode", answer.mode);
     setStatus(`${answer.results.length} result${answer.results.length === 1 ? "" : "s"} (${answer.mode})`);
   }
 
