@@ -11,7 +11,6 @@
  * A missing node or chromium is a failure, since the test scripts install both.
  */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -27,21 +26,15 @@
 #define SECRET "ui-e2e-secret-0123456789abcdef0123456789"
 
 static struct server srv;
-static int db_n;
 
 static bool start(char *const *env)
 {
-    char name[64], path[512];
-    snprintf(name, sizeof name, "ui-%d.db", db_n++);
-    return server_start(&srv, test_path(path, sizeof path, name), env) == 0;
+    return server_start_fresh(&srv, "ui", env) == 0;
 }
 
 static bool stop(void)
 {
-    int rc = server_stop(&srv, SIGTERM);
-    if (rc != 0)
-        test_fail(__FILE__, __LINE__, "server exited %d; see %s", rc, srv.log);
-    return rc == 0;
+    return server_stop_checked(&srv);
 }
 
 static long create(const char *user, const char *conv, const char *type, const char *content)
