@@ -11,6 +11,7 @@
  * A missing node or chromium is a failure, since the test scripts install both.
  */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -27,8 +28,23 @@
 
 static struct server srv;
 
+/*
+ * A test that fails returns before its stop(): its server is stopped here,
+ * before the next test's starts or as the binary exits, so none is left
+ * running after the suite.
+ */
+static void stop_leftover(void)
+{
+    if (srv.pid > 0)
+        server_stop(&srv, SIGTERM);
+}
+
 static bool start(char *const *env)
 {
+    static bool registered;
+    if (!registered)
+        registered = atexit(stop_leftover) == 0;
+    stop_leftover();
     return server_start_fresh(&srv, "ui", env) == 0;
 }
 
