@@ -35,6 +35,8 @@ struct mr_service *mr_service_new(const struct mr_service_config *cfg)
         .max_metadata_bytes =
             cfg->max_metadata_bytes ? cfg->max_metadata_bytes : DEFAULT_MAX_METADATA_BYTES,
         .ctx_cache = core_ctx_cache_new(),
+        .dedup_default = cfg->dedup_default == MR_DEDUP_MERGE ? MR_DEDUP_MERGE : MR_DEDUP_OFF,
+        .dedup_threshold = cfg->dedup_threshold > 0 ? cfg->dedup_threshold : MR_DEDUP_THRESHOLD,
     };
     return svc;
 }
