@@ -348,6 +348,8 @@ TEST(test_import_malformed_line_stops_or_is_skipped)
         char *args[] = {"import", "--in", files[k], NULL};
         CHECK_INT(memori(url, args), 2);
         CHECK(strstr(out, "line 3: ") != NULL);
+        if (k == 2) /* refused for its field, as a history line: not as an unknown kind */
+            CHECK(strstr(out, "line 3: \"memory_id\" must be a UUID") != NULL);
         /* The line before is in; the bad one and everything after are not. */
         CHECK_INT(exported(url, "conversation"), 1);
         CHECK_INT(exported(url, "memory"), 0);
