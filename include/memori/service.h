@@ -284,6 +284,16 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, con
 int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
                      const struct mr_search *q, struct mr_search_results *out, struct mr_err *err);
 /*
+ * GET /api/memories: the caller's own memories (archived and expired ones
+ * too, with their state), newest first, only those of memory_type when it
+ * is >= 0 (an enum mr_memory_type; -1: every type); *out_total counts all
+ * the filter selects. out: an array of *out_n, embeddings not loaded (free
+ * each with mr_memory_clear, then the array).
+ */
+int mr_memory_list(struct mr_service *svc, const struct mr_identity *who, int memory_type,
+                   struct mr_page page, struct mr_memory **out, size_t *out_n, int64_t *out_total,
+                   struct mr_err *err);
+/*
  * memory_id's history (every change, oldest first; docs/hygiene.md), the
  * page asked: the owner's while the memory exists; after its delete, an
  * admin's of its tenant only. Others get MR_ENOTFOUND. *out: *out_n events

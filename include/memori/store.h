@@ -293,6 +293,18 @@ struct mr_store_ops {
     void (*close)(struct mr_store *s);
 
     /*
+     * GET /api/memories (the dashboard's table): who's own memories (its
+     * tenant and user, neither NULL), archived and expired ones too, only
+     * those of memory_type when it is >= 0 (an enum mr_memory_type; -1:
+     * every type), newest first (created_at, then id, descending), limit of
+     * them from offset; *out_total counts every row the filter selects.
+     * Embeddings are not loaded (dim 0). Freed as for conv_list.
+     */
+    int (*mem_list)(struct mr_store_tx *tx, const struct mr_identity *who, int memory_type,
+                    int64_t limit, int64_t offset, struct mr_memory **out, size_t *out_n,
+                    int64_t *out_total, struct mr_err *err);
+
+    /*
      * ---- memory hygiene (issue 20, docs/hygiene.md) ----
      *
      * A memory's dedup_key (its normalised content's hash with its type and
@@ -504,6 +516,14 @@ static inline int mr_store_mem_list_by_conversation(struct mr_store_tx *tx, cons
 {
     return tx->store->ops->mem_list_by_conversation(tx, conv, limit, offset, out, out_n, out_total,
                                                     err);
+}
+static inline int mr_store_mem_list(struct mr_store_tx *tx, const struct mr_identity *who,
+                                    int memory_type, int64_t limit, int64_t offset,
+                                    struct mr_memory **out, size_t *out_n, int64_t *out_total,
+                                    struct mr_err *err)
+{
+    return tx->store->ops->mem_list(tx, who, memory_type, limit, offset, out, out_n, out_total,
+                                    err);
 }
 static inline int mr_store_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv,
                                                    int64_t **out, size_t *out_n, struct mr_err *err)

@@ -523,6 +523,53 @@ static int s_mem_list_by_conversation(struct mr_store_tx *tx, const char *conv, 
     return res ? read_memories(res, out, out_n, err) : err->code;
 }
 
+/*
+ * GET /api/memories: run unprepared (a person paging the dashboard, not a
+ * hot path), so the statement table keeps to what requests run often.
+ */
+#define MEM_LIST_WHERE                                                                             \
+    " FROM memori_memories WHERE tenant_id = $1 AND user_id = $2 "                                 \
+    "AND ($3::text IS NULL OR memory_type = $3)"
+
+static int s_mem_list(struct mr_store_tx *tx, const struct mr_identity *who, int memory_type,
+                      int64_t limit, int64_t offset, struct mr_memory **out, size_t *out_n,
+                      int64_t *out_total, struct mr_err *err)
+{
+    const char *type =
+        memory_type >= 0 ? mr_memory_type_name((enum mr_memory_type)memory_type) : NULL;
+    PGconn *pg = pg_tx_conn(tx)->pg;
+    *out = NULL;
+    *out_n = 0;
+    *out_total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        struct pg_params p = {0};
+        pg_param_text(&p, who->tenant_id);
+        pg_param_text(&p, who->user_id);
+        pg_param_text(&p, type);
+        if (pass == 1) {
+            pg_param_int(&p, limit);
+            pg_param_int(&p, offset);
+        }
+        PGresult *res =
+            PQexecParams(pg,
+                         pass == 0 ? "SELECT count(*)" MEM_LIST_WHERE
+                                   : "SELECT " MEM_COLS_BUT_EMB ", NULL" MEM_LIST_WHERE
+                                     " ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
+                         p.n, NULL, p.vals, p.lens, p.fmts, 0);
+        pg_params_free(&p);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            pg_result_error(err, pg, res, "listing memories");
+            PQclear(res);
+            return err->code;
+        }
+        if (pass == 1)
+            return read_memories(res, out, out_n, err); /* clears res */
+        *out_total = PQntuples(res) == 1 ? pg_val_int(res, 0, 0) : 0;
+        PQclear(res);
+    }
+    return 0;
+}
+
 static int s_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv, int64_t **out,
                                      size_t *out_n, struct mr_err *err)
 {
@@ -1152,6 +1199,7 @@ const struct mr_store_ops pg_store_ops = {
     .mem_find_example = pg_mem_find_example,
     .mem_find_joins = pg_mem_find_joins,
     .ds_owner_conversation = pg_ds_owner_conversation,
+    .mem_list = s_mem_list,
     .hist_insert = pg_hist_insert,
     .hist_list = pg_hist_list,
     .mem_find_dedup = pg_mem_find_dedup,

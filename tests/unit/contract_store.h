@@ -347,6 +347,102 @@ TEST(contract_lists_are_paged_and_scoped)
     mr_store_close(s);
 }
 
+TEST(contract_memory_list_is_the_owners_newest_first_by_type)
+{
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c, cb, ct;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    c_conv(&cb, C2, &c_bob, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    char c3[MR_UUID_LEN];
+    mr_uuid_v4(c3);
+    c_conv(&ct, c3, &c_alice_t2, 1);
+    CHECK(mr_store_conv_insert(tx, &ct, &err) == 0);
+    /* alice: 5 memories created 10..50, rules at 20 and 40, one archived and one expired. */
+    for (int i = 0; i < 5; i++) {
+        struct mr_memory m;
+        c_mem(&m, C1, &c_alice, i % 2 ? MR_RULE : MR_SHORT_TERM, 0.5, (i + 1) * 10);
+        m.is_archived = i == 0;
+        m.expires_at = i == 2 ? 5 : MR_NO_TIME;
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        mr_memory_clear(&m);
+    }
+    /* Same created_at: the later row first. */
+    struct mr_memory tie;
+    c_mem(&tie, C1, &c_alice, MR_ENTITY, 0.5, 50);
+    CHECK(mr_store_mem_insert(tx, &tie, &err) == 0);
+    int64_t tie_id = tie.id;
+    mr_memory_clear(&tie);
+    /* Nobody else's: bob's, and alice's in another tenant. */
+    struct mr_memory other;
+    c_mem(&other, C2, &c_bob, MR_RULE, 0.5, 99);
+    CHECK(mr_store_mem_insert(tx, &other, &err) == 0);
+    mr_memory_clear(&other);
+    c_mem(&other, c3, &c_alice_t2, MR_RULE, 0.5, 99);
+    CHECK(mr_store_mem_insert(tx, &other, &err) == 0);
+    mr_memory_clear(&other);
+
+    struct mr_memory *v;
+    size_t n;
+    int64_t total;
+    CHECK(mr_store_mem_list(tx, &c_alice, -1, 3, 1, &v, &n, &total, &err) == 0);
+    CHECK_INT(total, 6);
+    CHECK_INT(n, 3);
+    CHECK_INT(v[0].created_at, 50); /* offset 1 skips the tie's later row */
+    CHECK(v[0].id != tie_id);
+    CHECK_INT(v[1].created_at, 40);
+    CHECK_INT(v[2].created_at, 30);
+    CHECK_INT(v[2].expires_at, 5); /* expired rows are listed, with their expiry */
+    CHECK_INT(v[0].dim, 0);
+    CHECK(v[0].embedding == NULL);
+    CHECK_STR(v[1].user_id, "alice");
+    CHECK_INT(v[1].context_tags.len, 2);
+    for (size_t i = 0; i < n; i++)
+        mr_memory_clear(&v[i]);
+    free(v);
+    CHECK(mr_store_mem_list(tx, &c_alice, -1, 1, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(v[0].id, tie_id);
+    mr_memory_clear(&v[0]);
+    free(v);
+    CHECK(mr_store_mem_list(tx, &c_alice, MR_RULE, 10, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(total, 2);
+    CHECK_INT(n, 2);
+    CHECK_INT(v[0].created_at, 40);
+    CHECK_INT(v[1].created_at, 20);
+    CHECK(v[0].memory_type == MR_RULE && v[1].memory_type == MR_RULE);
+    for (size_t i = 0; i < n; i++)
+        mr_memory_clear(&v[i]);
+    free(v);
+    /* The archived one (created 10) is listed too, last. */
+    CHECK(mr_store_mem_list(tx, &c_alice, MR_SHORT_TERM, 10, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(total, 3);
+    CHECK_INT(n, 3);
+    CHECK(v[2].is_archived && v[2].created_at == 10);
+    for (size_t i = 0; i < n; i++)
+        mr_memory_clear(&v[i]);
+    free(v);
+    /* Past the end: nothing, still counted. */
+    CHECK(mr_store_mem_list(tx, &c_alice, -1, 10, 100, &v, &n, &total, &err) == 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(total, 6);
+    free(v);
+    CHECK(mr_store_mem_list(tx, &c_bob, MR_EXAMPLE, 10, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(total, 0);
+    free(v);
+    mr_store_rollback(tx);
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&cb);
+    mr_conversation_clear(&ct);
+    mr_store_close(s);
+}
+
 TEST(contract_stats_count_all_six_types_per_user)
 {
     struct mr_store *s = contract_open();
@@ -1269,6 +1365,7 @@ TEST(contract_history_pages_and_restores)
     T(contract_conversation_round_trip), T(contract_memory_round_trip),                            \
         T(contract_rollback_leaves_nothing), T(contract_memory_needs_its_conversation),            \
         T(contract_delete_conversation_cascades), T(contract_lists_are_paged_and_scoped),          \
+        T(contract_memory_list_is_the_owners_newest_first_by_type),                                \
         T(contract_stats_count_all_six_types_per_user), T(contract_archive_applies_the_rule),      \
         T(contract_scan_visits_every_memory), T(contract_model_is_recorded_and_enforced),          \
         T(contract_record_access_writes_what_a_search_changes),                                    \
