@@ -21,6 +21,7 @@
 
 /* The parts a service is built from; callers that build one include their headers. */
 struct mr_store;
+struct mr_store_tx;
 struct mr_embedder;
 struct mr_index;
 
@@ -104,6 +105,16 @@ int mr_dedup_policy_parse(const char *s, size_t n, enum mr_dedup_policy *out);
  * docs/perf.md, "Hygiene (issue 20)").
  */
 #define MR_DEDUP_THRESHOLD 0.73
+
+/*
+ * Gives memory m, restored or rewritten in tx by import or migrate (its row
+ * id set), the dedup key a create gives it (docs/hygiene.md) when it is live;
+ * when another live memory of its user holds that key already (the second
+ * of two restored ones saying the same) it keeps none, as a PATCH collision
+ * does, so a restore never fails on a duplicate. An archived memory's key is
+ * left as it is (a restored one has none).
+ */
+int mr_dedup_restore_key(struct mr_store_tx *tx, const struct mr_memory *m, struct mr_err *err);
 
 /* What a create did. */
 enum mr_create_outcome {

@@ -333,6 +333,23 @@ struct mr_store_ops {
      */
     int (*mem_set_dedup_key)(struct mr_store_tx *tx, int64_t id, const char *key,
                              struct mr_err *err);
+
+    /*
+     * ---- history carried by export, import and migrate ----
+     *
+     * Up to limit events with id > after_id, in id order, of every memory
+     * (who NULL) or of who's tenant (and user, when set), deleted memories'
+     * included. Free each with mr_history_event_clear, then the array.
+     */
+    int (*hist_page)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                     size_t limit, struct mr_history_event **out, size_t *out_n,
+                     struct mr_err *err);
+    /*
+     * Inserts an event restored from elsewhere as it is (created_at kept),
+     * keeping its id e->id when no event of the target holds it, else taking
+     * a fresh one; sets the id it got. Events that follow still get higher ids.
+     */
+    int (*hist_restore)(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err);
 };
 
 struct mr_store {
@@ -676,6 +693,17 @@ static inline int mr_store_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id,
                                              struct mr_err *err)
 {
     return tx->store->ops->mem_set_dedup_key(tx, id, key, err);
+}
+static inline int mr_store_hist_page(struct mr_store_tx *tx, const struct mr_identity *who,
+                                     int64_t after_id, size_t limit, struct mr_history_event **out,
+                                     size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->hist_page(tx, who, after_id, limit, out, out_n, err);
+}
+static inline int mr_store_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e,
+                                        struct mr_err *err)
+{
+    return tx->store->ops->hist_restore(tx, e, err);
 }
 static inline int mr_store_health(struct mr_store *s, struct mr_err *err)
 {

@@ -703,6 +703,8 @@ const struct mr_store_ops sqlite_store_ops = {
     .hist_list = sqlite_hist_list,
     .mem_find_dedup = sqlite_mem_find_dedup,
     .mem_set_dedup_key = sqlite_mem_set_dedup_key,
+    .hist_page = sqlite_hist_page,
+    .hist_restore = sqlite_hist_restore,
 };
 
 /* ---- export, import and migrate: prepared per call, as they run seldom ---- */
@@ -1153,5 +1155,54 @@ int sqlite_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key
     sqlite3_finalize(st);
     if (rc == MR_ECONFLICT)
         return mr_err_set(err, MR_ECONFLICT, "another live memory of this user holds this content");
+    return rc;
+}
+
+int sqlite_hist_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                     size_t limit, struct mr_history_event **out, size_t *out_n, struct mr_err *err)
+{
+    static const char what[] = "paging memory history";
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    *out_n = 0;
+    int rc = prepare_once(tx,
+                          "SELECT id, memory_id, user_id, tenant_id, actor, kind, changes, "
+                          "created_at FROM memory_history" PAGE_WHERE,
+                          &st, what, err);
+    if (rc)
+        return rc;
+    bind_page(st, who, after_id, limit);
+    rc = collect_rows(tx, st, sizeof **out, read_history_row, clear_history, (void **)out, out_n,
+                      what, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sqlite_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
+{
+    static const char what[] = "restoring a memory's history";
+    sqlite3_stmt *st = NULL;
+    /* AUTOINCREMENT's sequence follows a kept id, so later events still come after it. */
+    int rc = prepare_once(tx,
+                          "INSERT INTO memory_history(id, memory_id, user_id, tenant_id, actor, "
+                          "kind, changes, created_at) VALUES (" KEEP_ID(
+                              "memory_history", "8") ", ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, e->memory_id);
+    sqlite_bind_text(st, 2, e->user_id);
+    sqlite_bind_text(st, 3, e->tenant_id);
+    sqlite_bind_text(st, 4, e->actor);
+    sqlite_bind_text(st, 5, e->kind);
+    sqlite_bind_text(st, 6, e->changes ? e->changes : "{}");
+    sqlite3_bind_int64(st, 7, e->created_at);
+    sqlite3_bind_int64(st, 8, e->id);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE)
+        e->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
+    else
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+    sqlite3_finalize(st);
     return rc;
 }
