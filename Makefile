@@ -58,7 +58,8 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 .SECONDARY:
 all: deps-check $(BUILD)/memori $(MODEL) docs
 
-# GET /docs: npm's swagger-ui-dist (and playwright-core, for the browser test) pinned by
+# GET /docs: npm's swagger-ui-dist (and, for the tests, playwright-core for the browser and
+# @modelcontextprotocol/sdk, the MCP client tests/mcp/ drives POST /mcp with) pinned by
 # package-lock.json, installed with `npm ci` into build/npm (scripts stay off: swagger-ui-dist's
 # @scarf/scarf would only report the install), then Swagger UI's two files and ours (web/)
 # copied beside the binary, where `memori serve` looks (MEMORI_DOCS_DIR overrides).
@@ -200,7 +201,7 @@ E2E_PG_BIN := $(BUILD)/tests/test_e2e_api $(BUILD)/tests/test_e2e_auth $(BUILD)/
 	$(BUILD)/tests/test_e2e_metrics \
 	$(BUILD)/tests/test_e2e_schema $(BUILD)/tests/test_e2e_introspect $(BUILD)/tests/test_e2e_ranking \
 	$(BUILD)/tests/test_e2e_context $(BUILD)/tests/test_e2e_ui \
-	$(BUILD)/tests/test_e2e_hygiene
+	$(BUILD)/tests/test_e2e_hygiene $(BUILD)/tests/test_e2e_mcp
 TSAN_TESTS := $(BUILD)/tests/test_index $(BUILD)/tests/test_snapshot $(BUILD)/tests/test_cache $(BUILD)/tests/test_store_sqlite \
 	$(BUILD)/tests/test_group_commit \
 	$(BUILD)/tests/test_store_postgres $(BUILD)/tests/test_contract_cache \

@@ -56,4 +56,27 @@ char *mr_auth_mint(const struct mr_auth *a, const char *sub, const char *tenant,
  */
 int mr_auth_check_secret(const char *secret, struct mr_err *err);
 
+/*
+ * MCP session ids (POST /mcp, src/api/mcp.c): "<protocol version>.<32 hex
+ * nonce>.<32 hex MAC>", the MAC an HMAC-SHA-256 under SECRET_KEY of the
+ * version, the nonce and the caller's tenant and user. Nothing is stored:
+ * any memori process sharing the key verifies an id another one issued (the
+ * PostgreSQL deployment runs many behind a load balancer), and an id is
+ * good only for the caller it was issued to. Outside production the key may
+ * be empty; identity is unauthenticated there anyway.
+ */
+#define MR_MCP_SESSION_MAX 96 /* bytes of an id, NUL included */
+#define MR_MCP_VERSION_MAX 16 /* bytes of its protocol version, NUL included */
+
+/* A new id for p at protocol version (at most MR_MCP_VERSION_MAX - 1 bytes) into out. */
+void mr_auth_mcp_session_new(const struct mr_auth *a, const struct mr_principal *p,
+                             const char *version, char out[MR_MCP_SESSION_MAX]);
+
+/*
+ * Whether id is one mr_auth_mcp_session_new issued for p (any process with
+ * the same key); on true, its protocol version into out_version.
+ */
+bool mr_auth_mcp_session_check(const struct mr_auth *a, const struct mr_principal *p,
+                               const char *id, char out_version[MR_MCP_VERSION_MAX]);
+
 #endif

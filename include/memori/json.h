@@ -115,6 +115,14 @@ size_t mr_json_size(const struct mr_json *a);
 /* Item i of array a (borrowed), or NULL. */
 struct mr_json *mr_json_at(const struct mr_json *a, size_t i);
 
+/*
+ * Calls fn for each member of object o, in insertion order (v borrowed);
+ * stops at the first non-zero fn returns and returns it. 0 for anything
+ * but an object.
+ */
+int mr_json_each(const struct mr_json *o, int (*fn)(const char *key, struct mr_json *v, void *ctx),
+                 void *ctx);
+
 /* A string's UTF-8 text (NUL-terminated; owned by v), or NULL for a non-string. */
 const char *mr_json_string_value(const struct mr_json *v);
 /* A string's length in bytes (0 for a non-string). */

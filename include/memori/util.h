@@ -67,6 +67,14 @@ void mr_uuid_v4(char out[MR_UUID_LEN]);
  */
 int mr_uuid_parse(const char *s, size_t n, char out[MR_UUID_LEN]);
 
+#define MR_SHA256_LEN 32
+
+/* SHA-256 of n bytes of p (src/util/crypto.c, libcrypto's only includer). */
+void mr_sha256(const void *p, size_t n, unsigned char out[MR_SHA256_LEN]);
+/* HMAC-SHA-256 of msg[0..n) under key[0..key_len) (an empty key is allowed). */
+void mr_hmac_sha256(const void *key, size_t key_len, const void *msg, size_t n,
+                    unsigned char out[MR_SHA256_LEN]);
+
 /* True when s[0..n) is valid UTF-8 (no overlongs, no surrogates). */
 bool mr_utf8_valid(const char *s, size_t n);
 

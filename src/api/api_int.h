@@ -194,4 +194,15 @@ void api_context_free(struct api_context *r);
 /* §10's answer: question, data_source_id, the result's lists, prompt, token_estimate, truncated. */
 char *api_encode_context(const struct mr_context *c, const char *question, size_t question_len);
 
+/* ---- MCP (POST /mcp; mcp.c) ---- */
+
+/*
+ * The JSON Schema of a request field set (fields.h: "MemoryCreate",
+ * "PageQuery") or of an answer (openapi.c: "Memory", "SearchResults"),
+ * standing alone (every $ref replaced by what it names), from the tables
+ * GET /openapi.json is generated from (openapi.c). A new value, or NULL for
+ * an unknown name.
+ */
+struct mr_json *api_json_schema(const char *name, size_t max_items);
+
 #endif

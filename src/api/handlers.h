@@ -139,4 +139,7 @@ void api_example_create(struct api_call *c);
 /* handlers_context.c */
 void api_context(struct api_call *c);
 
+/* POST /mcp: the Model Context Protocol over Streamable HTTP (mcp.c). */
+void api_mcp(struct api_call *c);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_int.h"
 #include "fields.h"
 #include "handlers.h"
 #include "memori/fusion.h"
@@ -554,6 +555,78 @@ static char *build(const struct mr_api *api)
     char *text = doc ? mr_json_print(doc, 15) : NULL;
     mr_json_free(doc);
     return text;
+}
+
+/* ---- standalone schemas, for MCP's tools (mcp.c) ---- */
+
+#define REF_PREFIX "#/components/schemas/"
+
+static struct mr_json *standalone(const struct mr_json *v, const struct mr_json *schemas,
+                                  int depth);
+
+struct standalone_ctx {
+    const struct mr_json *schemas;
+    struct mr_json *out;
+    int depth;
+};
+
+static int copy_member(const char *key, struct mr_json *v, void *ctx)
+{
+    struct standalone_ctx *c = ctx;
+    if (strcmp(key, "$ref") == 0)
+        return 0;
+    return mr_json_set(c->out, key, standalone(v, c->schemas, c->depth));
+}
+
+/*
+ * v with each {"$ref": "#/components/schemas/X", ...} replaced by X (its
+ * siblings, a description, kept): a schema a client reads without the
+ * document around it. The schemas have no cycles; the depth bound is for
+ * a mistake. A new value, or NULL.
+ */
+static struct mr_json *standalone(const struct mr_json *v, const struct mr_json *schemas, int depth)
+{
+    if (depth > 32)
+        return NULL;
+    if (mr_json_is_array(v)) {
+        struct mr_json *a = mr_json_array();
+        for (size_t i = 0; i < mr_json_size(v); i++)
+            if (mr_json_append(a, standalone(mr_json_at(v, i), schemas, depth + 1)) != 0) {
+                mr_json_free(a);
+                return NULL;
+            }
+        return a;
+    }
+    if (!mr_json_is_object(v))
+        return v ? mr_json_ref((struct mr_json *)v) : NULL;
+    const char *ref_to = mr_json_string_value(mr_json_get(v, "$ref"));
+    struct standalone_ctx c = {schemas, mr_json_object(), depth + 1};
+    if (ref_to && strncmp(ref_to, REF_PREFIX, strlen(REF_PREFIX)) == 0) {
+        mr_json_free(c.out);
+        c.out = standalone(mr_json_get(schemas, ref_to + strlen(REF_PREFIX)), schemas, depth + 1);
+    }
+    if (!c.out || mr_json_each(v, copy_member, &c) != 0) {
+        mr_json_free(c.out);
+        return NULL;
+    }
+    return c.out;
+}
+
+struct mr_json *api_json_schema(const char *name, size_t max_items)
+{
+    struct mr_json *comp = components(max_items), *out = NULL;
+    const struct mr_json *schemas = mr_json_get(comp, "schemas");
+    const struct mr_json *named = mr_json_get(schemas, name);
+    const struct api_fields *set = named ? NULL : api_fields_find(name);
+    if (named) {
+        out = standalone(named, schemas, 0);
+    } else if (set) {
+        struct mr_json *s = set_schema(set, max_items);
+        out = standalone(s, schemas, 0);
+        mr_json_free(s);
+    }
+    mr_json_free(comp);
+    return out;
 }
 
 static char *document;

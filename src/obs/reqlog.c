@@ -1,29 +1,13 @@
 /*
- * reqlog.c — the request log's helpers (metrics.h): the user tag, the only
- * includer of OpenSSL's SHA-256 (libcrypto, which libcurl, libpq and libjwt
- * already bring), and the check of a client's X-Request-Id.
+ * reqlog.c — the request log's helpers (metrics.h): the user tag and the
+ * check of a client's X-Request-Id.
  */
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "memori/metrics.h"
 #include "memori/util.h"
-
-/* Fetched once: SHA256() looks the algorithm up on every call, most of its cost on short texts. */
-static EVP_MD *sha256;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void fetch_sha256(void)
-{
-    sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (!sha256) {
-        fprintf(stderr, "memori: libcrypto has no SHA-256\n");
-        abort();
-    }
-}
 
 /*
  * The last (tenant, user) this thread tagged, and its tag: a worker thread
@@ -51,16 +35,12 @@ void mr_obs_user_tag(const char *tenant, const char *user, char out[MR_USER_TAG_
         memcpy(out, last_tag.tag, MR_USER_TAG_LEN);
         return;
     }
-    unsigned char small[2 * TAG_CACHE_NAME], d[EVP_MAX_MD_SIZE];
+    unsigned char small[2 * TAG_CACHE_NAME], d[MR_SHA256_LEN];
     unsigned char *text = tn + un + 1 <= sizeof small ? small : mr_xmalloc(tn + un + 1);
     memcpy(text, t, tn);
     text[tn] = ':';
     memcpy(text + tn + 1, u, un);
-    pthread_once(&sha256_once, fetch_sha256);
-    if (!EVP_Digest(text, tn + un + 1, d, NULL, sha256, NULL)) {
-        fprintf(stderr, "memori: SHA-256 failed\n");
-        abort();
-    }
+    mr_sha256(text, tn + un + 1, d);
     if (text != small)
         free(text);
     for (int i = 0; i < 6; i++)

@@ -300,6 +300,20 @@ struct mr_json *mr_json_at(const struct mr_json *a, size_t i)
     return M(json_array_get(J(a), i));
 }
 
+int mr_json_each(const struct mr_json *o, int (*fn)(const char *key, struct mr_json *v, void *ctx),
+                 void *ctx)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(J(o), key, v)
+    {
+        int rc = fn(key, M(v), ctx);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 const char *mr_json_string_value(const struct mr_json *v)
 {
     return is_bigint(J(v)) ? NULL : json_string_value(J(v));

@@ -201,7 +201,49 @@ TEST(test_secret_rules)
     CHECK(mr_auth_check_secret(SECRET, &err) == 0);
 }
 
+TEST(test_mcp_sessions_are_signed_for_one_caller)
+{
+    struct mr_auth a = prod("HS256"), other = prod("HS256");
+    other.secret = "another-0123456789abcdef0123456789abcdef";
+    struct mr_principal alice = {"alice", "acme", false}, bob = {"bob", "acme", false},
+                        alice_elsewhere = {"alice", "globex", false};
+    char id[MR_MCP_SESSION_MAX], id2[MR_MCP_SESSION_MAX], version[MR_MCP_VERSION_MAX];
+    mr_auth_mcp_session_new(&a, &alice, "2025-03-26", id);
+    mr_auth_mcp_session_new(&a, &alice, "2025-03-26", id2);
+    CHECK(strncmp(id, "2025-03-26.", 11) == 0);
+    CHECK(strcmp(id, id2) != 0); /* a fresh nonce each time */
+    CHECK(mr_auth_mcp_session_check(&a, &alice, id, version));
+    CHECK_STR(version, "2025-03-26");
+    /* Another caller, another tenant, another key: not theirs. */
+    CHECK(!mr_auth_mcp_session_check(&a, &bob, id, version));
+    CHECK(!mr_auth_mcp_session_check(&a, &alice_elsewhere, id, version));
+    CHECK(!mr_auth_mcp_session_check(&other, &alice, id, version));
+    /* Any byte changed, the version relabelled, cut or grown: refused. */
+    for (size_t i = 0; id[i]; i++) {
+        char bad[MR_MCP_SESSION_MAX];
+        memcpy(bad, id, sizeof bad);
+        bad[i] = bad[i] == 'a' ? 'b' : 'a';
+        CHECK(!mr_auth_mcp_session_check(&a, &alice, bad, version));
+    }
+    char relabelled[MR_MCP_SESSION_MAX];
+    snprintf(relabelled, sizeof relabelled, "2025-06-18%s", id + 10);
+    CHECK(!mr_auth_mcp_session_check(&a, &alice, relabelled, version));
+    char cut[MR_MCP_SESSION_MAX], grown[MR_MCP_SESSION_MAX + 8];
+    snprintf(cut, sizeof cut, "%.*s", (int)strlen(id) - 1, id);
+    snprintf(grown, sizeof grown, "%s0", id);
+    CHECK(!mr_auth_mcp_session_check(&a, &alice, cut, version));
+    CHECK(!mr_auth_mcp_session_check(&a, &alice, grown, version));
+    CHECK(!mr_auth_mcp_session_check(&a, &alice, "", version));
+    CHECK(!mr_auth_mcp_session_check(&a, &alice, NULL, version));
+    /* Development's empty key still binds the id to its caller. */
+    struct mr_auth dev = {false, true, "", "HS256", "default", mr_clock_system()};
+    mr_auth_mcp_session_new(&dev, &alice, "2025-06-18", id);
+    CHECK(mr_auth_mcp_session_check(&dev, &alice, id, version));
+    CHECK(!mr_auth_mcp_session_check(&dev, &bob, id, version));
+}
+
 TEST_MAIN("auth", T(test_development_identity_from_header),
           T(test_valid_token_gives_user_tenant_role), T(test_bad_tokens_are_401),
           T(test_token_without_exp_or_sub_is_401), T(test_claims_are_required),
-          T(test_claims_must_have_their_types), T(test_secret_rules))
+          T(test_claims_must_have_their_types), T(test_secret_rules),
+          T(test_mcp_sessions_are_signed_for_one_caller))

@@ -260,6 +260,7 @@ TEST(test_only_health_is_anonymous)
         {"DELETE", "/api/conversations/" UUID, API_USER},
         {"GET", "/api/conversations/" UUID "/memories", API_USER},
         {"GET", "/health", API_ANONYMOUS},
+        {"POST", "/mcp", API_USER}, /* MCP's tools act for the caller, as REST's routes */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const struct api_route *route = NULL;
@@ -557,6 +558,68 @@ TEST(test_405_allow_lists_head_beside_get)
     }
 }
 
+/* Counts members and checks their order (mr_json_each). */
+static int count_member(const char *key, struct mr_json *v, void *ctx)
+{
+    int *n = ctx;
+    static const char *const order[] = {"b", "a", "c"};
+    if (*n < 3 && strcmp(key, order[*n]) != 0)
+        return -1;
+    (*n)++;
+    return mr_json_is_integer(v) && mr_json_integer_value(v) == 3 ? 7 : 0;
+}
+
+TEST(test_json_each_visits_members_in_order_and_stops)
+{
+    const char text[] = "{\"b\":1,\"a\":2,\"c\":3,\"d\":4}";
+    struct mr_json *o = mr_json_parse(text, strlen(text), NULL);
+    CHECK(o);
+    int n = 0;
+    int rc = mr_json_each(o, count_member, &n);
+    mr_json_free(o);
+    CHECK_INT(rc, 7); /* stopped at "c", the first non-zero */
+    CHECK_INT(n, 3);
+    n = 0;
+    CHECK_INT(mr_json_each(NULL, count_member, &n), 0);
+    CHECK_INT(n, 0);
+}
+
+/* Whether text (a printed schema) holds needle. */
+static bool holds(struct mr_json *schema, const char *needle)
+{
+    char *text = mr_json_print(schema, 15);
+    bool found = text && strstr(text, needle);
+    free(text);
+    return found;
+}
+
+TEST(test_standalone_schemas_replace_every_ref)
+{
+    /* MCP's tools carry them (mcp.c): a client reads them without the OpenAPI document. */
+    static const char *const names[] = {"MemoryCreate",  "MemorySearch", "ContextRequest",
+                                        "ExampleCreate", "PageQuery",    "Memory",
+                                        "SearchResults", "Context",      "ConversationPage"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        struct mr_json *s = api_json_schema(names[i], 100);
+        CHECK(s);
+        bool object = strcmp(mr_json_string_value(mr_json_get(s, "type")), "object") == 0;
+        bool refs = holds(s, "$ref");
+        mr_json_free(s);
+        CHECK(object);
+        CHECK(!refs);
+    }
+    /* A $ref's target comes in with what stood beside it (memory_type's enum, search's mode). */
+    struct mr_json *s = api_json_schema("MemorySearch", 100);
+    bool mode = holds(s, "\"mode\":{\"type\":\"string\",\"enum\":[\"hybrid\"");
+    bool described = holds(s, "Default hybrid");
+    bool max_items = holds(s, "\"maxItems\":100");
+    mr_json_free(s);
+    CHECK(mode);
+    CHECK(described);
+    CHECK(max_items);
+    CHECK(api_json_schema("NoSuchSchema", 100) == NULL);
+}
+
 TEST_MAIN("codec", T(test_valid_create_decodes_with_defaults), T(test_create_validation_errors),
           T(test_content_length_counts_characters), T(test_search_decodes_and_validates),
           T(test_patch_distinguishes_absent_and_null),
@@ -566,4 +629,6 @@ TEST_MAIN("codec", T(test_valid_create_decodes_with_defaults), T(test_create_val
           T(test_number_text_as_pydantic_reads_it), T(test_strict_numbers_in_bodies),
           T(test_data_source_id_is_exact_int64), T(test_big_integers_in_metadata_are_kept),
           T(test_json_bodies_need_a_json_content_type), T(test_list_answers_are_bounded),
-          T(test_405_allow_lists_head_beside_get))
+          T(test_405_allow_lists_head_beside_get),
+          T(test_json_each_visits_members_in_order_and_stops),
+          T(test_standalone_schemas_replace_every_ref))

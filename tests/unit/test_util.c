@@ -1,5 +1,6 @@
 /* Unit tests of src/util: time, UUIDs, UTF-8, errors. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "memori/clock.h"
@@ -148,6 +149,27 @@ TEST(test_strbuf_grows_keeps_nul_and_hands_over)
     CHECK(b.s == NULL && b.len == 0);
 }
 
+static void hex(const unsigned char *d, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+TEST(test_sha256_and_hmac_match_the_standard_vectors)
+{
+    unsigned char d[MR_SHA256_LEN];
+    char h[2 * MR_SHA256_LEN + 1];
+    mr_sha256("abc", 3, d); /* FIPS 180-2, appendix B.1 */
+    hex(d, sizeof d, h);
+    CHECK_STR(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    mr_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, d); /* RFC 4231, case 2 */
+    hex(d, sizeof d, h);
+    CHECK_STR(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    mr_hmac_sha256("", 0, "", 0, d); /* an empty key and message are legal */
+    hex(d, sizeof d, h);
+    CHECK_STR(h, "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
 TEST(test_json_update_appends_in_order_and_overwrites)
 {
     struct mr_json *o = mr_json_object();
@@ -171,4 +193,5 @@ TEST_MAIN("util", T(test_time_format_omits_zero_fraction), T(test_time_parse_rou
           T(test_error_codes_map_to_statuses), T(test_memory_type_names_round_trip),
           T(test_aligned_growth_keeps_alignment_and_bytes),
           T(test_strbuf_grows_keeps_nul_and_hands_over),
+          T(test_sha256_and_hmac_match_the_standard_vectors),
           T(test_json_update_appends_in_order_and_overwrites))
