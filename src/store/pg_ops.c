@@ -146,6 +146,9 @@ const char *const pg_stmt_sql[P_COUNT] = {
     [P_MEM_LOCK] =
         "SELECT " MEM_COLS_BUT_EMB ", NULL FROM memori_memories "
         "WHERE id = ANY($1::int8[]) ORDER BY id FOR UPDATE",
+    /* Only locks them, in id order (the access merge's first step). */
+    [P_MEM_LOCK_IDS] = "SELECT id FROM memori_memories WHERE id = ANY($1::int8[]) ORDER BY id "
+                       "FOR UPDATE",
     /* The same rows in a read transaction (a search: its accesses are merged later). */
     [P_MEM_READ_IDS] = "SELECT " MEM_COLS_BUT_EMB ", NULL FROM memori_memories "
                        "WHERE id = ANY($1::int8[]) ORDER BY id",
@@ -1070,16 +1073,19 @@ static void array_int(struct mr_strbuf *b, size_t i, int64_t v)
         mr_strbuf_printf(b, "%lld", (long long)v);
 }
 
-static int cmp_int64(const void *a, const void *b)
+static int cmp_delta(const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    int64_t x = ((const struct mr_access_delta *)a)->id,
+            y = ((const struct mr_access_delta *)b)->id;
     return (x > y) - (x < y);
 }
 
 /*
- * One statement for the batch: three arrays unnested beside the rule's bound
- * constants. The deltas of count 0 only lock their rows (FOR UPDATE), in id
- * order as every lock of rows here.
+ * The batch's rows locked first, in id order (P_MEM_LOCK_IDS): an UPDATE
+ * joined to an unnest locks its rows in whatever order the plan visits
+ * them, and two servers' flushes over the same rows would deadlock. Then one
+ * statement merges the batch (three arrays unnested beside the rule's bound
+ * constants); the deltas of count 0 were only to be locked.
  */
 static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_access_delta *d, size_t n,
                                size_t *out_changed, struct mr_err *err)
@@ -1088,14 +1094,28 @@ static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_access_de
         *out_changed = 0;
     if (n == 0)
         return 0;
+    struct mr_access_delta *v = mr_xmalloc(n * sizeof *v);
+    memcpy(v, d, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_delta);
+    struct pg_params lp = {0};
+    struct mr_strbuf ids = {0};
+    mr_strbuf_add(&ids, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        array_int(&ids, i, v[i].id);
+    mr_strbuf_add(&ids, "}", 1);
+    pg_param_text(&lp, ids.s);
+    PGresult *res = pg_run(tx, P_MEM_LOCK_IDS, &lp, "recording accesses", err);
+    mr_strbuf_free(&ids);
+    int rc = res ? 0 : err->code;
+    PQclear(res);
     struct pg_params p = {0};
     struct mr_strbuf cols[3] = {{0}};
     for (int c = 0; c < 3; c++)
         mr_strbuf_add(&cols[c], "{", 1);
     for (size_t i = 0; i < n; i++) {
-        array_int(&cols[0], i, d[i].id);
-        array_int(&cols[1], i, d[i].count > 0 ? d[i].count : 0);
-        array_int(&cols[2], i, d[i].count > 0 ? d[i].last_at : MR_NO_TIME);
+        array_int(&cols[0], i, v[i].id);
+        array_int(&cols[1], i, v[i].count > 0 ? v[i].count : 0);
+        array_int(&cols[2], i, v[i].count > 0 ? v[i].last_at : MR_NO_TIME);
     }
     for (int c = 0; c < 3; c++) {
         mr_strbuf_add(&cols[c], "}", 1);
@@ -1108,26 +1128,15 @@ static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_access_de
     pg_param_text(&p, mr_memory_type_name(MR_SHORT_TERM));
     pg_param_text(&p, mr_memory_type_name(MR_LONG_TERM));
     int64_t changed = 0;
-    int rc = pg_run_done(tx, P_MEM_ACCESS, &p, "recording accesses", &changed, err);
+    if (rc == 0)
+        rc = pg_run_done(tx, P_MEM_ACCESS, &p, "recording accesses", &changed, err);
+    else
+        pg_params_free(&p);
     for (int c = 0; c < 3; c++)
         mr_strbuf_free(&cols[c]);
+    free(v);
     if (rc == 0 && out_changed)
         *out_changed = (size_t)changed;
-    int64_t *lock = mr_xcalloc(n, sizeof *lock);
-    size_t n_lock = 0;
-    for (size_t i = 0; i < n; i++)
-        if (d[i].count <= 0)
-            lock[n_lock++] = d[i].id;
-    if (rc == 0 && n_lock) {
-        qsort(lock, n_lock, sizeof *lock, cmp_int64);
-        struct mr_memory *rows = NULL;
-        size_t n_rows = 0;
-        rc = lock_rows(tx, lock, n_lock, &rows, &n_rows, err);
-        for (size_t i = 0; i < n_rows; i++)
-            mr_memory_clear(&rows[i]);
-        free(rows);
-    }
-    free(lock);
     return rc;
 }
 
