@@ -35,6 +35,14 @@ struct mr_api {
  */
 const char *mr_api_openapi(const struct mr_api *api);
 
+/*
+ * A memory's and a conversation's JSON objects as every answer writes them
+ * (the reference templates' response models); `memori export` writes its
+ * lines from the same objects. The caller frees them (mr_json_free).
+ */
+struct mr_json *mr_api_memory_json(const struct mr_memory *m);
+struct mr_json *mr_api_conversation_json(const struct mr_conversation *c);
+
 /* The mr_http_handler of the API; ctx is a struct mr_api. */
 void mr_api_handle(void *ctx, const struct mr_http_request *req, struct mr_http_response *res);
 

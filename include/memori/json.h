@@ -171,6 +171,13 @@ int mr_json_set(struct mr_json *o, const char *key, struct mr_json *v);
  */
 struct mr_json *mr_json_with(struct mr_json *o, const char *key, struct mr_json *v);
 
+/*
+ * Sets every member of object from into object o, in from's order, taking
+ * the caller's reference to from (released in every case). 0, or -1 when
+ * either is not an object.
+ */
+int mr_json_update(struct mr_json *o, struct mr_json *from);
+
 /* Appends v to array a, taking the caller's reference; 0, or -1 as mr_json_set. */
 int mr_json_append(struct mr_json *a, struct mr_json *v);
 

@@ -506,8 +506,9 @@ static int get_uuid(struct v *v, const struct api_field *f, char out[MR_UUID_LEN
     return 1;
 }
 
-static const char ENUM_MSG[] =
-    "Input should be 'short_term', 'long_term', 'rule', 'entity' or 'relationship'";
+/* Every type mr_memory_type_parse accepts, the sixth (example, DESIGN.md §9) included. */
+#define TYPE_EXPECTED "'short_term', 'long_term', 'rule', 'entity', 'relationship' or 'example'"
+static const char ENUM_MSG[] = "Input should be " TYPE_EXPECTED;
 
 static int check_type(struct v *v, const char *name, int64_t index, struct mr_json *x,
                       enum mr_memory_type *out)
@@ -515,9 +516,7 @@ static int check_type(struct v *v, const char *name, int64_t index, struct mr_js
     if (mr_json_is_string(x) &&
         mr_memory_type_parse(mr_json_string_value(x), mr_json_string_length(x), out) == 0)
         return 0;
-    add_err(v, name, index, "enum", ENUM_MSG, x,
-            one("expected",
-                mr_json_string("'short_term', 'long_term', 'rule', 'entity' or 'relationship'")));
+    add_err(v, name, index, "enum", ENUM_MSG, x, one("expected", mr_json_string(TYPE_EXPECTED)));
     return -1;
 }
 
@@ -812,7 +811,7 @@ void api_conversation_patch_free(struct api_conversation_patch *r)
 
 /* ---------- response encoders ---------- */
 
-static struct mr_json *memory_json(const struct mr_memory *m)
+struct mr_json *mr_api_memory_json(const struct mr_memory *m)
 {
     struct mr_json *o = mr_json_object();
     mr_json_set(o, "id", mr_json_integer(m->id));
@@ -840,7 +839,7 @@ static struct mr_json *memory_json(const struct mr_memory *m)
 
 char *api_encode_memory(const struct mr_memory *m)
 {
-    return dump(memory_json(m));
+    return dump(mr_api_memory_json(m));
 }
 
 /* ---------- bounded lists ---------- */
@@ -907,7 +906,7 @@ static double round4(double x)
 /* One search result: the memory, its fused score and both sides' scores. */
 static struct mr_json *search_result_json(const struct mr_search_results *r, size_t i)
 {
-    struct mr_json *o = memory_json(&r->memories[i]);
+    struct mr_json *o = mr_api_memory_json(&r->memories[i]);
     /* Rounded to 4 places, as the reference does (rounding keeps the order non-increasing). */
     mr_json_set(o, "similarity_score", mr_json_real(round4(r->scores[i])));
     struct mr_json *sides = one("semantic", mr_json_real(round4(r->semantic[i])));
@@ -963,7 +962,7 @@ char *api_encode_memory_page(struct mr_memory *v, size_t n, int64_t total, struc
     put_str(&o, "{\"memories\":[");
     for (size_t i = 0; i < n; i++) {
         if (!o.truncated)
-            put_item(&o, memory_json(&v[i]), PAGE_RESERVE);
+            put_item(&o, mr_api_memory_json(&v[i]), PAGE_RESERVE);
         mr_memory_clear(&v[i]);
     }
     return page_close(&o, total, page);
@@ -993,7 +992,7 @@ char *api_encode_archive(int64_t count, int days)
     return dump(o);
 }
 
-static struct mr_json *conversation_json(const struct mr_conversation *c)
+struct mr_json *mr_api_conversation_json(const struct mr_conversation *c)
 {
     struct mr_json *o = mr_json_object();
     mr_json_set(o, "id", mr_json_integer(c->id));
@@ -1013,7 +1012,7 @@ static struct mr_json *conversation_json(const struct mr_conversation *c)
 
 char *api_encode_conversation(const struct mr_conversation *c)
 {
-    return dump(conversation_json(c));
+    return dump(mr_api_conversation_json(c));
 }
 
 char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, int64_t total,
@@ -1021,7 +1020,7 @@ char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, in
 {
     struct list_out o = {.max = max_bytes};
     put_str(&o, "{\"conversations\":[");
-    for (size_t i = 0; i < n && put_item(&o, conversation_json(&v[i]), PAGE_RESERVE); i++)
+    for (size_t i = 0; i < n && put_item(&o, mr_api_conversation_json(&v[i]), PAGE_RESERVE); i++)
         ;
     return page_close(&o, total, page);
 }

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memori/api.h"
 #include "memori/cli.h"
 #include "memori/clock.h"
 #include "memori/json.h"
@@ -40,22 +41,15 @@ static const char export_usage[] =
     "conversation, memory and data-source schema (schemas are the tenant's: left out\n"
     "with --user). --with-vectors adds each memory's embedding (else import re-embeds).\n";
 
+/*
+ * A line is the API's JSON of the row (what GET answers) with its kind, and
+ * for a memory its embedding when exported with vectors.
+ */
 static struct mr_json *conversation_line(const struct mr_conversation *c)
 {
     struct mr_json *o = mr_json_object();
-    mr_json_set(o, "kind", mr_json_string("conversation"));
-    mr_json_set(o, "id", mr_json_integer(c->id));
-    mr_json_set(o, "conversation_id", mr_json_string(c->conversation_id));
-    mr_json_set(o, "user_id", mr_json_string(c->user_id));
-    mr_json_set(o, "tenant_id", mr_json_string(c->tenant_id));
-    mr_json_set(o, "data_source_id",
-                c->has_data_source_id ? mr_json_integer(c->data_source_id) : mr_json_null());
-    mr_json_set(o, "title", c->title ? mr_json_string(c->title) : mr_json_null());
-    mr_json_set(o, "metadata", mr_json_object_or_empty(c->metadata));
-    mr_json_set(o, "is_active", mr_json_bool(c->is_active));
-    mr_json_set(o, "last_activity_at", mr_json_time_or_null(c->last_activity_at));
-    mr_json_set(o, "created_at", mr_json_time_or_null(c->created_at));
-    mr_json_set(o, "updated_at", mr_json_time_or_null(c->updated_at));
+    mr_json_set(o, "kind", mr_json_string("conversation")); /* first: a line's kind leads it */
+    mr_json_update(o, mr_api_conversation_json(c));
     return o;
 }
 
@@ -63,26 +57,7 @@ static struct mr_json *memory_line(const struct mr_memory *m)
 {
     struct mr_json *o = mr_json_object();
     mr_json_set(o, "kind", mr_json_string("memory"));
-    mr_json_set(o, "id", mr_json_integer(m->id));
-    mr_json_set(o, "memory_id", mr_json_string(m->memory_id));
-    mr_json_set(o, "conversation_id", mr_json_string(m->conversation_id));
-    mr_json_set(o, "user_id", mr_json_string(m->user_id));
-    mr_json_set(o, "tenant_id", mr_json_string(m->tenant_id));
-    mr_json_set(o, "content", mr_json_string(m->content));
-    mr_json_set(o, "memory_type", mr_json_string(mr_memory_type_name(m->memory_type)));
-    mr_json_set(o, "importance_score", mr_json_real(m->importance_score));
-    mr_json_set(o, "access_count", mr_json_integer(m->access_count));
-    mr_json_set(o, "last_accessed_at", mr_json_time_or_null(m->last_accessed_at));
-    mr_json_set(o, "context_tags", mr_json_strv(&m->context_tags));
-    mr_json_set(o, "related_entities", mr_json_strv(&m->related_entities));
-    mr_json_set(o, "metadata", mr_json_object_or_empty(m->metadata));
-    mr_json_set(o, "expires_at", mr_json_time_or_null(m->expires_at));
-    mr_json_set(o, "is_archived", mr_json_bool(m->is_archived));
-    mr_json_set(o, "shared", mr_json_bool(m->is_shared));
-    mr_json_set(o, "data_source_id",
-                m->has_data_source_id ? mr_json_integer(m->data_source_id) : mr_json_null());
-    mr_json_set(o, "created_at", mr_json_time_or_null(m->created_at));
-    mr_json_set(o, "updated_at", mr_json_time_or_null(m->updated_at));
+    mr_json_update(o, mr_api_memory_json(m));
     if (m->dim) {
         /* Each float widened to a double prints exactly and reads back to the same float. */
         struct mr_json *v = mr_json_array();

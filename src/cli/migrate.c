@@ -46,19 +46,183 @@ static void tally_add(struct tally *t, const char *key, size_t len)
     t->sum += h;
 }
 
-static void tally_schema(struct tally *t, const struct mr_source_schema *s)
-{
-    char key[512];
-    int n = snprintf(key, sizeof key, "%s/%lld", s->tenant_id, (long long)s->data_source_id);
-    tally_add(t, key, n > 0 && (size_t)n < sizeof key ? (size_t)n : sizeof key - 1);
-}
-
 enum { T_CONV, T_MEM, T_SCHEMA, T_COUNT };
-static const char *const table_names[T_COUNT] = {"conversations", "memories", "schemas"};
+
+/* Where a table's walk is: the last row's id, or for schemas its (tenant, data source). */
+struct cursor {
+    int64_t id;
+    char *tenant;
+};
 
 /*
- * Walks a store's three tables in one read transaction, tallying each.
- * foreign (may be NULL): rows it holds that `other` does not are counted in
+ * One table as migrate walks it: a page of rows after the cursor, the key
+ * the checksum hashes, a lookup of a row's key in another store
+ * (MR_ENOTFOUND when absent) and its copy there. Rows are row_size bytes
+ * each; every function takes the row by address.
+ */
+struct table {
+    const char *name;
+    size_t row_size;
+    int (*page)(struct mr_store_tx *tx, const struct cursor *after, size_t limit, bool full,
+                void **out, size_t *out_n, struct mr_err *err);
+    size_t (*key)(const void *row, char *buf, size_t cap);
+    int (*find)(struct mr_store_tx *tx, const void *row, struct mr_err *err);
+    int (*put)(struct mr_store_tx *tx, void *row, struct mr_err *err);
+    void (*advance)(struct cursor *c, const void *row);
+    void (*clear)(void *row);
+};
+
+static size_t copy_key(const char *key, char *buf, size_t cap)
+{
+    size_t n = strlen(key);
+    n = n < cap ? n : cap - 1;
+    memcpy(buf, key, n);
+    return n;
+}
+
+static int conv_page(struct mr_store_tx *tx, const struct cursor *after, size_t limit, bool full,
+                     void **out, size_t *out_n, struct mr_err *err)
+{
+    (void)full;
+    return mr_store_conv_page(tx, NULL, after->id, limit, (struct mr_conversation **)out, out_n,
+                              err);
+}
+static size_t conv_key(const void *row, char *buf, size_t cap)
+{
+    return copy_key(((const struct mr_conversation *)row)->conversation_id, buf, cap);
+}
+static int conv_find(struct mr_store_tx *tx, const void *row, struct mr_err *err)
+{
+    struct mr_conversation c;
+    int rc = mr_store_conv_get(tx, ((const struct mr_conversation *)row)->conversation_id, &c, err);
+    mr_conversation_clear(&c);
+    return rc;
+}
+static int conv_put(struct mr_store_tx *tx, void *row, struct mr_err *err)
+{
+    return mr_store_conv_restore(tx, row, err);
+}
+static void conv_advance(struct cursor *c, const void *row)
+{
+    c->id = ((const struct mr_conversation *)row)->id;
+}
+static void conv_clear(void *row)
+{
+    mr_conversation_clear(row);
+}
+
+/* Memories are read with their embeddings only when they are copied (full). */
+static int mem_page(struct mr_store_tx *tx, const struct cursor *after, size_t limit, bool full,
+                    void **out, size_t *out_n, struct mr_err *err)
+{
+    return mr_store_mem_page(tx, NULL, after->id, limit, full, (struct mr_memory **)out, out_n,
+                             err);
+}
+static size_t mem_key(const void *row, char *buf, size_t cap)
+{
+    return copy_key(((const struct mr_memory *)row)->memory_id, buf, cap);
+}
+static int mem_find(struct mr_store_tx *tx, const void *row, struct mr_err *err)
+{
+    struct mr_memory m;
+    int rc = mr_store_mem_get(tx, ((const struct mr_memory *)row)->memory_id, &m, err);
+    mr_memory_clear(&m);
+    return rc;
+}
+static int mem_put(struct mr_store_tx *tx, void *row, struct mr_err *err)
+{
+    return mr_store_mem_restore(tx, row, err);
+}
+static void mem_advance(struct cursor *c, const void *row)
+{
+    c->id = ((const struct mr_memory *)row)->id;
+}
+static void mem_clear(void *row)
+{
+    mr_memory_clear(row);
+}
+
+static int schema_page(struct mr_store_tx *tx, const struct cursor *after, size_t limit, bool full,
+                       void **out, size_t *out_n, struct mr_err *err)
+{
+    (void)full;
+    return mr_store_schema_page(tx, NULL, after->tenant, after->id, limit,
+                                (struct mr_source_schema **)out, out_n, err);
+}
+static size_t schema_key(const void *row, char *buf, size_t cap)
+{
+    const struct mr_source_schema *s = row;
+    int n = snprintf(buf, cap, "%s/%lld", s->tenant_id, (long long)s->data_source_id);
+    return n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
+}
+static int schema_find(struct mr_store_tx *tx, const void *row, struct mr_err *err)
+{
+    const struct mr_source_schema *s = row;
+    struct mr_source_schema o;
+    int rc = mr_store_schema_get(tx, s->tenant_id, s->data_source_id, &o, err);
+    mr_source_schema_clear(&o);
+    return rc;
+}
+static int schema_put(struct mr_store_tx *tx, void *row, struct mr_err *err)
+{
+    return mr_store_schema_put(tx, row, err);
+}
+static void schema_advance(struct cursor *c, const void *row)
+{
+    const struct mr_source_schema *s = row;
+    free(c->tenant);
+    c->tenant = mr_xstrdup(s->tenant_id);
+    c->id = s->data_source_id;
+}
+static void schema_clear(void *row)
+{
+    mr_source_schema_clear(row);
+}
+
+/* In copy order: conversations first (memories reference them). */
+static const struct table tables[T_COUNT] = {
+    {"conversations", sizeof(struct mr_conversation), conv_page, conv_key, conv_find, conv_put,
+     conv_advance, conv_clear},
+    {"memories", sizeof(struct mr_memory), mem_page, mem_key, mem_find, mem_put, mem_advance,
+     mem_clear},
+    {"schemas", sizeof(struct mr_source_schema), schema_page, schema_key, schema_find, schema_put,
+     schema_advance, schema_clear},
+};
+
+/*
+ * Reads one page of t after *c in tx (or, tx NULL, in its own short read
+ * transaction of s), moving *c past it. *out_n < MIGRATE_BATCH is the last.
+ */
+static int read_page(struct mr_store *s, struct mr_store_tx *tx, const struct table *t,
+                     struct cursor *c, bool full, void **out, size_t *out_n, struct mr_err *err)
+{
+    struct mr_store_tx *own = NULL;
+    *out = NULL;
+    *out_n = 0;
+    if (!tx) {
+        int rc = mr_store_begin(s, MR_TX_READ, &own, err);
+        if (rc)
+            return rc;
+        tx = own;
+    }
+    int rc = t->page(tx, c, MIGRATE_BATCH, full, out, out_n, err);
+    if (own)
+        mr_store_rollback(own);
+    if (rc == 0 && *out_n)
+        t->advance(c, (char *)*out + (*out_n - 1) * t->row_size);
+    return rc;
+}
+
+static void free_page(const struct table *t, void *rows, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        t->clear((char *)rows + i * t->row_size);
+    free(rows);
+}
+
+/*
+ * Walks a store's tables in one read transaction, tallying each.
+ * other (may be NULL): rows s holds that `other` does not are counted in
  * *out_foreign (the --merge check).
  */
 static int walk(struct mr_store *s, struct tally out[T_COUNT], struct mr_store *other,
@@ -69,81 +233,27 @@ static int walk(struct mr_store *s, struct tally out[T_COUNT], struct mr_store *
     if (rc == 0 && other)
         rc = mr_store_begin(other, MR_TX_READ, &otx, err);
     memset(out, 0, T_COUNT * sizeof *out);
-    for (int64_t after = 0; rc == 0;) {
-        struct mr_conversation *cs = NULL;
-        size_t k = 0;
-        if ((rc = mr_store_conv_page(tx, NULL, after, MIGRATE_BATCH, &cs, &k, err)) != 0)
-            break;
-        for (size_t i = 0; i < k; i++) {
-            tally_add(&out[T_CONV], cs[i].conversation_id, strlen(cs[i].conversation_id));
-            if (otx && rc == 0) {
-                struct mr_conversation c;
-                int g = mr_store_conv_get(otx, cs[i].conversation_id, &c, err);
-                mr_conversation_clear(&c);
+    for (int ti = 0; ti < T_COUNT && rc == 0; ti++) {
+        const struct table *t = &tables[ti];
+        struct cursor c = {0};
+        for (size_t k = MIGRATE_BATCH; rc == 0 && k == MIGRATE_BATCH;) {
+            void *rows;
+            if ((rc = read_page(s, tx, t, &c, false, &rows, &k, err)) != 0)
+                break;
+            for (size_t i = 0; i < k; i++) {
+                const void *row = (char *)rows + i * t->row_size;
+                char key[512];
+                tally_add(&out[ti], key, t->key(row, key, sizeof key));
+                int g = otx && rc == 0 ? t->find(otx, row, err) : 0;
                 if (g == MR_ENOTFOUND)
                     (*out_foreign)++;
                 else if (g)
                     rc = g;
             }
-            after = cs[i].id;
-            mr_conversation_clear(&cs[i]);
+            free_page(t, rows, k);
         }
-        free(cs);
-        if (k < MIGRATE_BATCH)
-            break;
+        free(c.tenant);
     }
-    for (int64_t after = 0; rc == 0;) {
-        struct mr_memory *ms = NULL;
-        size_t k = 0;
-        if ((rc = mr_store_mem_page(tx, NULL, after, MIGRATE_BATCH, false, &ms, &k, err)) != 0)
-            break;
-        for (size_t i = 0; i < k; i++) {
-            tally_add(&out[T_MEM], ms[i].memory_id, strlen(ms[i].memory_id));
-            if (otx && rc == 0) {
-                struct mr_memory m;
-                int g = mr_store_mem_get(otx, ms[i].memory_id, &m, err);
-                mr_memory_clear(&m);
-                if (g == MR_ENOTFOUND)
-                    (*out_foreign)++;
-                else if (g)
-                    rc = g;
-            }
-            after = ms[i].id;
-            mr_memory_clear(&ms[i]);
-        }
-        free(ms);
-        if (k < MIGRATE_BATCH)
-            break;
-    }
-    char *after_tenant = NULL;
-    int64_t after_ds = 0;
-    while (rc == 0) {
-        struct mr_source_schema *ss = NULL;
-        size_t k = 0;
-        if ((rc = mr_store_schema_page(tx, NULL, after_tenant, after_ds, MIGRATE_BATCH, &ss, &k,
-                                       err)) != 0)
-            break;
-        for (size_t i = 0; i < k; i++) {
-            tally_schema(&out[T_SCHEMA], &ss[i]);
-            if (otx && rc == 0) {
-                struct mr_source_schema o;
-                int g = mr_store_schema_get(otx, ss[i].tenant_id, ss[i].data_source_id, &o, err);
-                mr_source_schema_clear(&o);
-                if (g == MR_ENOTFOUND)
-                    (*out_foreign)++;
-                else if (g)
-                    rc = g;
-            }
-            free(after_tenant);
-            after_tenant = mr_xstrdup(ss[i].tenant_id);
-            after_ds = ss[i].data_source_id;
-            mr_source_schema_clear(&ss[i]);
-        }
-        free(ss);
-        if (k < MIGRATE_BATCH)
-            break;
-    }
-    free(after_tenant);
     if (otx)
         mr_store_rollback(otx);
     if (tx)
@@ -155,74 +265,25 @@ struct copied {
     long long added[T_COUNT], present[T_COUNT];
 };
 
-/* Writes one batch of conversations into the target: one transaction. */
-static int copy_conversations(struct mr_store *dst, struct mr_conversation *cs, size_t k,
-                              struct copied *n, struct mr_err *err)
+/* Writes one page of table ti into the target: one transaction, rows it holds skipped. */
+static int copy_page(struct mr_store *dst, int ti, void *rows, size_t k, struct copied *n,
+                     struct mr_err *err)
 {
+    const struct table *t = &tables[ti];
     struct mr_store_tx *tx;
     long long added = 0, present = 0;
     int rc = mr_store_begin(dst, MR_TX_WRITE, &tx, err);
     for (size_t i = 0; rc == 0 && i < k; i++) {
-        struct mr_conversation have;
-        rc = mr_store_conv_get(tx, cs[i].conversation_id, &have, err);
-        mr_conversation_clear(&have);
-        if (rc == 0) {
-            present++;
-        } else if (rc == MR_ENOTFOUND && (rc = mr_store_conv_restore(tx, &cs[i], err)) == 0) {
-            added++;
-        }
-    }
-    if (rc == 0 && (rc = mr_store_commit(tx, err)) == 0) {
-        n->added[T_CONV] += added;
-        n->present[T_CONV] += present;
-    } else if (rc && tx) {
-        mr_store_rollback(tx);
-    }
-    return rc;
-}
-
-static int copy_memories(struct mr_store *dst, struct mr_memory *ms, size_t k, struct copied *n,
-                         struct mr_err *err)
-{
-    struct mr_store_tx *tx;
-    long long added = 0, present = 0;
-    int rc = mr_store_begin(dst, MR_TX_WRITE, &tx, err);
-    for (size_t i = 0; rc == 0 && i < k; i++) {
-        struct mr_memory have;
-        rc = mr_store_mem_get(tx, ms[i].memory_id, &have, err);
-        mr_memory_clear(&have);
+        void *row = (char *)rows + i * t->row_size;
+        rc = t->find(tx, row, err);
         if (rc == 0)
             present++;
-        else if (rc == MR_ENOTFOUND && (rc = mr_store_mem_restore(tx, &ms[i], err)) == 0)
+        else if (rc == MR_ENOTFOUND && (rc = t->put(tx, row, err)) == 0)
             added++;
     }
     if (rc == 0 && (rc = mr_store_commit(tx, err)) == 0) {
-        n->added[T_MEM] += added;
-        n->present[T_MEM] += present;
-    } else if (rc && tx) {
-        mr_store_rollback(tx);
-    }
-    return rc;
-}
-
-static int copy_schemas(struct mr_store *dst, struct mr_source_schema *ss, size_t k,
-                        struct copied *n, struct mr_err *err)
-{
-    struct mr_store_tx *tx;
-    long long added = 0, present = 0;
-    int rc = mr_store_begin(dst, MR_TX_WRITE, &tx, err);
-    for (size_t i = 0; rc == 0 && i < k; i++) {
-        struct mr_source_schema have;
-        rc = mr_store_schema_get(tx, ss[i].tenant_id, ss[i].data_source_id, &have, err);
-        mr_source_schema_clear(&have);
-        if (rc == 0)
-            present++;
-        else if (rc == MR_ENOTFOUND && (rc = mr_store_schema_put(tx, &ss[i], err)) == 0)
-            added++;
-    }
-    if (rc == 0 && (rc = mr_store_commit(tx, err)) == 0) {
-        n->added[T_SCHEMA] += added;
-        n->present[T_SCHEMA] += present;
+        n->added[ti] += added;
+        n->present[ti] += present;
     } else if (rc && tx) {
         mr_store_rollback(tx);
     }
@@ -230,72 +291,26 @@ static int copy_schemas(struct mr_store *dst, struct mr_source_schema *ss, size_
 }
 
 /*
- * Copies every table, conversations first (memories reference them). Each
- * page is read in its own short read transaction, so the source is never
- * held for the whole copy; rows added to it meanwhile are copied if their
- * page is read after, and the verification says whether both sides agree.
+ * Copies every table in order. Each page is read in its own short read
+ * transaction, so the source is never held for the whole copy; rows added
+ * to it meanwhile are copied if their page is read after, and the
+ * verification says whether both sides agree.
  */
 static int copy_all(struct mr_store *src, struct mr_store *dst, struct copied *n,
                     struct mr_err *err)
 {
     int rc = 0;
-    struct mr_store_tx *tx = NULL;
-    for (int64_t after = 0; rc == 0;) {
-        struct mr_conversation *cs = NULL;
-        size_t k = 0;
-        if ((rc = mr_store_begin(src, MR_TX_READ, &tx, err)) != 0)
-            break;
-        rc = mr_store_conv_page(tx, NULL, after, MIGRATE_BATCH, &cs, &k, err);
-        mr_store_rollback(tx);
-        if (rc == 0 && k)
-            rc = copy_conversations(dst, cs, k, n, err);
-        for (size_t i = 0; i < k; i++) {
-            after = cs[i].id;
-            mr_conversation_clear(&cs[i]);
+    for (int ti = 0; ti < T_COUNT && rc == 0; ti++) {
+        struct cursor c = {0};
+        for (size_t k = MIGRATE_BATCH; rc == 0 && k == MIGRATE_BATCH;) {
+            void *rows;
+            rc = read_page(src, NULL, &tables[ti], &c, true, &rows, &k, err);
+            if (rc == 0 && k)
+                rc = copy_page(dst, ti, rows, k, n, err);
+            free_page(&tables[ti], rows, k);
         }
-        free(cs);
-        if (k < MIGRATE_BATCH)
-            break;
+        free(c.tenant);
     }
-    for (int64_t after = 0; rc == 0;) {
-        struct mr_memory *ms = NULL;
-        size_t k = 0;
-        if ((rc = mr_store_begin(src, MR_TX_READ, &tx, err)) != 0)
-            break;
-        rc = mr_store_mem_page(tx, NULL, after, MIGRATE_BATCH, true, &ms, &k, err);
-        mr_store_rollback(tx);
-        if (rc == 0 && k)
-            rc = copy_memories(dst, ms, k, n, err);
-        for (size_t i = 0; i < k; i++) {
-            after = ms[i].id;
-            mr_memory_clear(&ms[i]);
-        }
-        free(ms);
-        if (k < MIGRATE_BATCH)
-            break;
-    }
-    char *after_tenant = NULL;
-    int64_t after_ds = 0;
-    while (rc == 0) {
-        struct mr_source_schema *ss = NULL;
-        size_t k = 0;
-        if ((rc = mr_store_begin(src, MR_TX_READ, &tx, err)) != 0)
-            break;
-        rc = mr_store_schema_page(tx, NULL, after_tenant, after_ds, MIGRATE_BATCH, &ss, &k, err);
-        mr_store_rollback(tx);
-        if (rc == 0 && k)
-            rc = copy_schemas(dst, ss, k, n, err);
-        for (size_t i = 0; i < k; i++) {
-            free(after_tenant);
-            after_tenant = mr_xstrdup(ss[i].tenant_id);
-            after_ds = ss[i].data_source_id;
-            mr_source_schema_clear(&ss[i]);
-        }
-        free(ss);
-        if (k < MIGRATE_BATCH)
-            break;
-    }
-    free(after_tenant);
     return rc;
 }
 
@@ -432,7 +447,7 @@ int mr_cli_migrate(int argc, char **argv, mr_cli_open_fn open, void *arg)
                               src_t[t].sum == dst_t[t].sum;
         printf("%s: copied %lld, already there %lld; source %lld, target %lld, checksum "
                "%016" PRIx64 "%016" PRIx64 " %s\n",
-               table_names[t], n.added[t], n.present[t], src_t[t].n, dst_t[t].n, src_t[t].x,
+               tables[t].name, n.added[t], n.present[t], src_t[t].n, dst_t[t].n, src_t[t].x,
                src_t[t].sum, ok ? "verified" : "MISMATCH");
         if (!ok)
             rc = 1;

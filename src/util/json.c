@@ -424,6 +424,13 @@ int mr_json_set(struct mr_json *o, const char *key, struct mr_json *v)
     return json_object_set_new(J(o), key, J(v));
 }
 
+int mr_json_update(struct mr_json *o, struct mr_json *from)
+{
+    int rc = json_object_update(J(o), J(from));
+    json_decref(J(from));
+    return rc;
+}
+
 struct mr_json *mr_json_with(struct mr_json *o, const char *key, struct mr_json *v)
 {
     if (!o || !v) {

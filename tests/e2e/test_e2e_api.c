@@ -20,21 +20,16 @@
 #define CONV "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 static struct server srv;
-static int db_n;
 
 static bool start(void)
 {
-    char name[64], path[512];
-    snprintf(name, sizeof name, "e2e-%d.db", db_n++);
-    return server_start(&srv, test_path(path, sizeof path, name), NULL) == 0;
+    return server_start_fresh(&srv, "e2e", NULL) == 0;
 }
 
 /* Stops the server; a non-zero exit (a crash, or a leak under ASan) fails the test. */
 static void stop(void)
 {
-    int rc = server_stop(&srv, SIGTERM);
-    if (rc != 0)
-        test_fail(__FILE__, __LINE__, "server exited %d; see %s", rc, srv.log);
+    server_stop_checked(&srv);
 }
 
 /* Creates a memory; returns its memory_id in id (37 bytes) or fails the test. */
@@ -628,9 +623,8 @@ TEST(test_graph_snapshot_is_reused_and_reconciled)
     if (strcmp(test_backend(), "sqlite") != 0)
         return; /* PostgreSQL searches with pgvector: no graphs in memori */
     char *env[] = {"MEMORI_HNSW_THRESHOLD=30", NULL};
-    char name[64], db[512];
-    snprintf(name, sizeof name, "e2e-%d.db", db_n++);
-    test_path(db, sizeof db, name);
+    char db[512];
+    test_path(db, sizeof db, "e2e-graphs.db"); /* named: the test restarts on it */
     CHECK(server_start(&srv, db, env) == 0);
     static const char *tables[] = {"orders", "customers", "invoices", "shipments", "products"};
     for (int i = 0; i < 40; i++) {

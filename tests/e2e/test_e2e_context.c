@@ -30,17 +30,12 @@ static struct mr_auth auth = {true, true, SECRET, "HS256", "default", NULL};
 
 static bool start_with(char *const *env)
 {
-    static int n;
-    char name[64], path[512];
-    snprintf(name, sizeof name, "context-%d.db", n++);
-    return server_start(&srv, test_path(path, sizeof path, name), env) == 0;
+    return server_start_fresh(&srv, "context", env) == 0;
 }
 
 static void stop(void)
 {
-    int rc = server_stop(&srv, SIGTERM);
-    if (rc != 0)
-        test_fail(__FILE__, __LINE__, "server exited %d; see %s", rc, srv.log);
+    server_stop_checked(&srv);
 }
 
 /* ------------------------------------------------------------ the schema */

@@ -29,20 +29,15 @@
 #define CONV "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 static struct server srv;
-static int db_n;
 
 static bool start(char *const *env)
 {
-    char name[64], path[512];
-    snprintf(name, sizeof name, "edge-%d.db", db_n++);
-    return server_start(&srv, test_path(path, sizeof path, name), env) == 0;
+    return server_start_fresh(&srv, "edge", env) == 0;
 }
 
 static void stop(void)
 {
-    int rc = server_stop(&srv, SIGTERM);
-    if (rc != 0)
-        test_fail(__FILE__, __LINE__, "server exited %d; see %s", rc, srv.log);
+    server_stop_checked(&srv);
 }
 
 /* What came back on one connection. */

@@ -26,21 +26,15 @@
 #define CONV "5e2b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 static struct server srv;
-static int db_n;
 
 static bool start(char *const *env)
 {
-    char name[64], path[512];
-    snprintf(name, sizeof name, "openapi-%d.db", db_n++);
-    return server_start(&srv, test_path(path, sizeof path, name), env) == 0;
+    return server_start_fresh(&srv, "openapi", env) == 0;
 }
 
 static bool stop(void)
 {
-    int rc = server_stop(&srv, SIGTERM);
-    if (rc != 0)
-        test_fail(__FILE__, __LINE__, "server exited %d; see %s", rc, srv.log);
-    return rc == 0;
+    return server_stop_checked(&srv);
 }
 
 /* The live document, parsed (json_decref), or NULL. */
@@ -326,6 +320,21 @@ TEST(test_the_documented_limits_and_enums_are_enforced)
     }
     CHECK_INT(search_status("{\"query\":\"x\",\"mode\":\"fuzzy\"}", type, loc), 422);
     CHECK_STR(type, "enum");
+    /* An unknown type's message names every type the document lists (and the server takes). */
+    struct resp r;
+    CHECK(http(&srv, "POST", "/api/memories/search", "alice",
+               "{\"query\":\"x\",\"memory_types\":[\"memo\"]}", SIZE_MAX, &r) == 0);
+    CHECK_INT(r.status, 422);
+    const char *msg = json_string_value(
+        json_object_get(json_array_get(json_object_get(r.json, "detail"), 0), "msg"));
+    CHECK(msg);
+    json_array_foreach(types, i, m)
+    {
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "'%s'", json_string_value(m));
+        CHECK(msg && strstr(msg, quoted));
+    }
+    resp_free(&r);
     /* The list cap is the server's MEMORI_MAX_LIST_ITEMS. */
     json_t *tags = property(doc, "MemoryCreate", "context_tags");
     CHECK(json_integer_value(json_object_get(tags, "maxItems")) > 0);

@@ -164,6 +164,22 @@ int server_stop(struct server *s, int sig)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+int server_start_fresh(struct server *s, const char *prefix, char *const *env)
+{
+    static int n; /* the test binaries run their tests one at a time */
+    char name[96], path[512];
+    snprintf(name, sizeof name, "%s-%d.db", prefix, n++);
+    return server_start(s, test_path(path, sizeof path, name), env);
+}
+
+bool server_stop_checked(struct server *s)
+{
+    int rc = server_stop(s, SIGTERM);
+    if (rc != 0)
+        test_fail(__FILE__, __LINE__, "server exited %d; see %s", rc, s->log);
+    return rc == 0;
+}
+
 pid_t memori_spawn(char *const *args, char *const *env, const char *log)
 {
     char *argv[16] = {abs_bin()};

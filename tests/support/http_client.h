@@ -39,6 +39,18 @@ int server_start(struct server *s, const char *db, char *const *env);
 /* Sends sig and waits; returns the exit status (or 128+signal). */
 int server_stop(struct server *s, int sig);
 
+/*
+ * server_start on a fresh test database "<prefix>-<n>.db" (n counts up in
+ * this process), so each test starts from an empty store. 0 or -1.
+ */
+int server_start_fresh(struct server *s, const char *prefix, char *const *env);
+
+/*
+ * Stops s with SIGTERM; a non-zero exit (a crash, or a leak under ASan)
+ * fails the running test, naming the server's log. True when it exited 0.
+ */
+bool server_stop_checked(struct server *s);
+
 /* Starts MEMORI_BIN with args and env, its output into log; its pid (not waited for). */
 pid_t memori_spawn(char *const *args, char *const *env, const char *log);
 /* Runs MEMORI_BIN with args and env until it exits; returns its exit code, stderr into err. */

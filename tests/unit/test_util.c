@@ -4,6 +4,7 @@
 #include <string.h>
 #include "memori/clock.h"
 #include "memori/err.h"
+#include "memori/json.h"
 #include "memori/types.h"
 #include "memori/util.h"
 #include "test.h"
@@ -147,9 +148,27 @@ TEST(test_strbuf_grows_keeps_nul_and_hands_over)
     CHECK(b.s == NULL && b.len == 0);
 }
 
+TEST(test_json_update_appends_in_order_and_overwrites)
+{
+    struct mr_json *o = mr_json_object();
+    mr_json_set(o, "kind", mr_json_string("memory"));
+    mr_json_set(o, "id", mr_json_integer(1));
+    struct mr_json *from = mr_json_object();
+    mr_json_set(from, "id", mr_json_integer(7));
+    mr_json_set(from, "content", mr_json_string("x"));
+    CHECK_INT(mr_json_update(o, from), 0);
+    char *s = mr_json_print(o, 0);
+    CHECK_STR(s, "{\"kind\":\"memory\",\"id\":7,\"content\":\"x\"}");
+    free(s);
+    CHECK_INT(mr_json_update(o, mr_json_array()), -1); /* not an object: released, o kept */
+    CHECK(mr_json_get(o, "content") && mr_json_get(o, "kind"));
+    mr_json_free(o);
+}
+
 TEST_MAIN("util", T(test_time_format_omits_zero_fraction), T(test_time_parse_round_trips_and_zones),
           T(test_time_parse_rejects_garbage), T(test_uuid_v4_is_canonical_and_random),
           T(test_uuid_parse_accepts_pydantic_forms), T(test_utf8_validation),
           T(test_error_codes_map_to_statuses), T(test_memory_type_names_round_trip),
           T(test_aligned_growth_keeps_alignment_and_bytes),
-          T(test_strbuf_grows_keeps_nul_and_hands_over))
+          T(test_strbuf_grows_keeps_nul_and_hands_over),
+          T(test_json_update_appends_in_order_and_overwrites))
