@@ -290,6 +290,7 @@ static int flush_once(struct core_access *a, struct mr_err *err)
     if (rc) {
         pthread_mutex_lock(&a->mu);
         a->failures++;
+        a->failing = true;
         pthread_mutex_unlock(&a->mu);
         pthread_mutex_unlock(&a->flush_mu);
         return rc;
