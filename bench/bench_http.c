@@ -8,14 +8,22 @@
  * Client and server share this machine's cores; figures say so.
  *
  * usage: bench_http [--seconds S] [--threads T] [--memories N] [--backend sqlite|postgres]
- *                   [--env NAME=VALUE]   (one more setting for the server)
- *                   [--mode hybrid|semantic|lexical|all]
+ *                   [--env NAME=VALUE]   (one more setting for the server; repeatable)
+ *                   [--mode hybrid|semantic|lexical|all] [--per-client-users]
  *                   [--clients 1,4,16]
  *
  * --clients measures the search phase once per client count of the list,
  * each beside GET /health with as many clients in the same run, its ×base
  * the ratio to that row (issue 15's throughput table); without it, search
  * runs with 1 client and with --threads.
+ *
+ * Every client is user "bench" and creates into one conversation (each
+ * create touches its row), unless --per-client-users makes client N user
+ * "bench-N" with a conversation of its own (and searches then see that
+ * user's memories only): on PostgreSQL the rows one user's creates all
+ * update (the conversation, the user's lexical statistics) serialise their
+ * commits, which no WAL flush can then share (docs/perf.md, "Group commit
+ * (issue 15)").
  *
  * --mode sends the search body's "mode" (absent: the server's default,
  * hybrid); "all" measures the three modes with one client in interleaved
@@ -45,6 +53,8 @@ static int memories = 10000;
 static const char *backend = "sqlite";
 static const char *search_mode; /* the search body's "mode"; NULL: none sent */
 static const char *client_list; /* --clients: "1,4,16"; NULL: 1 and --threads */
+/* --per-client-users: each client is its own user (bench-N) with its own conversation. */
+static bool per_client_users;
 static struct pg_server pg;
 
 static double now_s(void)
@@ -79,15 +89,18 @@ struct worker {
     long max_requests;
 };
 
-static void body_for(enum kind k, unsigned *seed, char *buf, size_t cap)
+static void body_for(enum kind k, int client, unsigned *seed, char *buf, size_t cap)
 {
     const char *a = words[rand_r(seed) % NWORDS], *b = words[rand_r(seed) % NWORDS],
                *c = words[rand_r(seed) % NWORDS];
+    char tail[16] = "9e0f1a2b3c4d"; /* the conversation id's last group */
+    if (per_client_users)
+        snprintf(tail, sizeof tail, "%012x", (unsigned)client);
     if (k == CREATE)
         snprintf(buf, cap,
                  "{\"content\":\"The %s table links %s to %s by %s_id\",\"memory_type\":"
-                 "\"entity\",\"conversation_id\":\"6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\"}",
-                 a, b, c, a);
+                 "\"entity\",\"conversation_id\":\"6f1b2c3d-4e5f-4a6b-8c7d-%s\"}",
+                 a, b, c, a, tail);
     else if (search_mode)
         snprintf(buf, cap, "{\"query\":\"how are %s and %s related\",\"limit\":10,\"mode\":\"%s\"}",
                  a, b, search_mode);
@@ -106,7 +119,10 @@ static void *run(void *arg)
                                            : "/api/memories/search";
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, "X-User-Id: bench");
+    char user[64] = "X-User-Id: bench";
+    if (per_client_users)
+        snprintf(user, sizeof user, "X-User-Id: bench-%d", w->id);
+    h = curl_slist_append(h, user);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
@@ -114,7 +130,7 @@ static void *run(void *arg)
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     for (long i = 0; now_s() < w->until && (w->max_requests == 0 || i < w->max_requests); i++) {
         if (w->kind != HEALTH) {
-            body_for(w->kind, &seed, body, sizeof body);
+            body_for(w->kind, w->id, &seed, body, sizeof body);
             curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         }
         double t0 = now_s();
@@ -227,8 +243,9 @@ static long index_building(void)
     return p ? atol(p + strlen("\"graphs_building\":")) : 0;
 }
 
-/* One more NAME=VALUE for the server (--env), e.g. MEMORI_HNSW_EF_SEARCH=64; NULL: none. */
-static char *extra_env;
+/* More NAME=VALUE settings for the server (--env, up to 8), e.g. MEMORI_HNSW_EF_SEARCH=64. */
+static char *extra_env[9];
+static int n_extra_env;
 
 static pid_t start_server(const char *bin, const char *dir)
 {
@@ -247,7 +264,9 @@ static pid_t start_server(const char *bin, const char *dir)
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
         /* Access logging stays on: it is part of what a request costs. */
-        char *env[] = {url, "PORT=0", "HOST=127.0.0.1", extra_env, NULL};
+        char *env[4 + 9] = {url, "PORT=0", "HOST=127.0.0.1"};
+        for (int i = 0; i < n_extra_env; i++)
+            env[3 + i] = extra_env[i];
         char *args[] = {(char *)bin, "serve", NULL};
         if (chdir(dir) != 0)
             _exit(126);
@@ -318,21 +337,28 @@ static void modes_compared(long have, double base_rps)
 int main(int argc, char **argv)
 {
     const char *bin = getenv("MEMORI_BIN") ? getenv("MEMORI_BIN") : "build/memori";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--seconds"))
-            seconds = atof(argv[i + 1]);
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--per-client-users"))
+            per_client_users = true;
+        else if (!v)
+            break; /* an option without its value */
+        else if (!strcmp(argv[i], "--seconds"))
+            seconds = atof(argv[++i]);
         else if (!strcmp(argv[i], "--threads"))
-            threads = atoi(argv[i + 1]);
+            threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--memories"))
-            memories = atoi(argv[i + 1]);
+            memories = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--backend"))
-            backend = argv[i + 1];
-        else if (!strcmp(argv[i], "--env"))
-            extra_env = argv[i + 1];
+            backend = argv[++i];
+        else if (!strcmp(argv[i], "--env") && n_extra_env < 8)
+            extra_env[n_extra_env++] = argv[++i];
         else if (!strcmp(argv[i], "--mode"))
-            search_mode = argv[i + 1];
+            search_mode = argv[++i];
         else if (!strcmp(argv[i], "--clients"))
-            client_list = argv[i + 1];
+            client_list = argv[++i];
+        else
+            i++; /* an unknown option and its value, skipped as before */
     }
     bool all_modes = search_mode && strcmp(search_mode, "all") == 0;
     if (threads < 1 || threads > 64)

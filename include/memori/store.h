@@ -7,6 +7,9 @@
  * Every request runs in one transaction: begin → calls → commit, or
  * rollback on any error, so a failed request leaves nothing half-written.
  * A transaction is bound to one connection and one thread until it ends.
+ * A write's commit returns 0 only once its writes are durable (for
+ * MR_TX_WRITE); a store may commit several concurrent writes with one
+ * flush (SQLite's group commit), each still failing or succeeding alone.
  * Both stores pool their connections alike (struct mr_store_pool_config):
  * begin waits a bounded time for a free connection, then fails MR_EUNAVAIL.
  *
@@ -353,6 +356,19 @@ static inline struct mr_store *mr_store_sqlite_open(const char *path, int pool_s
     struct mr_store_pool_config pool = {pool_size, 0, 0};
     return mr_store_sqlite_open_with(path, &pool, err);
 }
+
+/*
+ * Group commit on SQLite (docs/decisions.md): concurrent write transactions
+ * of one process share SQLite transactions and their fsyncs, each in its
+ * own savepoint; a commit returns once its batch is durable. These are its
+ * counters: batches committed, the write transactions they held, and the
+ * writers waiting for their turn right now. MR_ENOTSUP for another store.
+ */
+struct mr_store_group_stats {
+    uint64_t batches, jobs;
+    int queued;
+};
+int mr_store_sqlite_group_stats(struct mr_store *s, struct mr_store_group_stats *out);
 
 /*
  * True when url is one the PostgreSQL store opens: postgresql://, postgres://,

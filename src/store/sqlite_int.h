@@ -4,7 +4,8 @@
  *   sqlite_store.c   open and close, the one-process file lock, the
  *                    checkpointer thread, the ops table
  *   sqlite_pool.c    connections (opened, configured, statements prepared)
- *                    in the shared pool; transactions and the writer mutex
+ *                    in the shared pool; read transactions
+ *   sqlite_group.c   write transactions: one writer connection, group commit
  *   sqlite_schema.c  the migrations, the recorded embedding model, health
  *   sqlite_codec.c   rows <-> structs, parameter binding, statement steps,
  *                    errors
@@ -19,6 +20,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../util/sqlite_lib.h"
 #include "memori/store.h"
@@ -53,27 +55,46 @@ enum sqlite_stmt {
 extern const char *const sqlite_stmt_sql[ST_COUNT];
 
 struct sqlite_conn;
+struct group_member;
 
 struct sqlite_tx {
     struct mr_store_tx base;
     struct sqlite_conn *conn;
+    bool job;       /* a write transaction (sqlite_group.c), malloc'd; else the conn's own */
+    bool savepoint; /* a job that joined an open batch, inside SAVEPOINT mr_job */
 };
 
 /* One connection of the pool, with its statements; one transaction at a time. */
 struct sqlite_conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];
-    bool lazy;    /* synchronous=NORMAL set (MR_TX_WRITE_LAZY), else FULL */
-    bool writing; /* holds the store's writer mutex */
+    bool lazy; /* synchronous=NORMAL set (MR_TX_WRITE_LAZY), else FULL */
     struct sqlite_tx tx;
 };
 
 struct sqlite_store {
     struct mr_store base;
     char *path;
-    int lock_fd; /* holds the flock on "<path>.lock"; -1 when none */
-    struct store_pool pool;
-    pthread_mutex_t writer; /* one write transaction of this process at a time */
+    int lock_fd;            /* holds the flock on "<path>.lock"; -1 when none */
+    struct store_pool pool; /* the readers' connections */
+    /*
+     * Group commit (sqlite_group.c): the one connection that writes, and
+     * whose turn it is. Writers of this process queue on group_lock for
+     * the turn rather than on SQLite's busy handler, which polls with
+     * sleeps of 1, 2, 5 … 100 ms for a lock held for a fraction of one.
+     * batch_* and members belong to the turn's holder; group_lock guards
+     * the hand-over and what waiters read.
+     */
+    struct sqlite_conn *wconn;
+    pthread_mutex_t group_lock;
+    pthread_cond_t turn_free;  /* busy went false */
+    pthread_cond_t batch_done; /* a batch was settled: its members' results are set */
+    bool busy;                 /* a job holds the turn (wconn) */
+    int queued;                /* writers waiting for the turn */
+    bool batch_open, batch_lazy;
+    int batch_jobs;                 /* jobs kept in the open batch */
+    struct group_member *members;   /* those of them waiting for its commit */
+    uint64_t batches, batched_jobs; /* committed so far (mr_store_sqlite_group_stats) */
     /*
      * Checkpoints run on their own thread and connection, not inside the
      * commit that happened to cross the threshold: a checkpoint fsyncs the
@@ -106,6 +127,18 @@ extern const struct store_pool_ops sqlite_pool_ops;
 int sqlite_begin(struct mr_store *s, int mode, struct mr_store_tx **out_tx, struct mr_err *err);
 int sqlite_commit(struct mr_store_tx *tx, struct mr_err *err);
 void sqlite_rollback(struct mr_store_tx *tx);
+
+/* ---- sqlite_group.c: write transactions ---- */
+
+void sqlite_group_init(struct sqlite_store *s);
+void sqlite_group_destroy(struct sqlite_store *s);
+/* A write transaction (mode MR_TX_WRITE or MR_TX_WRITE_LAZY) on s->wconn, in a batch. */
+int sqlite_group_begin(struct sqlite_store *s, int mode, struct mr_store_tx **out_tx,
+                       struct mr_err *err);
+/* Returns once the batch holding tx's writes is committed (0) or has failed; frees tx. */
+int sqlite_group_commit(struct mr_store_tx *tx, struct mr_err *err);
+/* Rolls tx's writes back, leaving its batch's others; frees tx. */
+void sqlite_group_rollback(struct mr_store_tx *tx);
 
 /* ---- sqlite_schema.c ---- */
 

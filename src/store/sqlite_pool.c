@@ -4,15 +4,10 @@
  * every statement prepared once.
  *
  * Why a pool: WAL lets readers run beside the one writer, so searches and
- * reads of many HTTP threads proceed in parallel; writers take the write
- * lock at BEGIN (BEGIN IMMEDIATE) so two writers never deadlock upgrading.
- *
- * Why a writer mutex in front of BEGIN IMMEDIATE: SQLite's busy handler
- * polls with sleeps of 1, 2, 5, 10 … 100 ms, so writers of one process
- * queueing on the database lock wait tens of milliseconds for a lock held
- * for a fraction of one. Writers of this process queue on a mutex instead
- * and get the lock the moment it is released; the busy handler is left for
- * a checkpoint (or a tool) holding the file.
+ * reads of many HTTP threads proceed in parallel. Write transactions do not
+ * take a pooled connection: they run on the store's one writer connection,
+ * grouped (sqlite_group.c), which takes the write lock at BEGIN (BEGIN
+ * IMMEDIATE) so that no transaction ever deadlocks upgrading.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -119,23 +114,21 @@ static void pool_close(void *owner, void *conn)
 
 const struct store_pool_ops sqlite_pool_ops = {pool_open, pool_close};
 
-/* Returns tx's connection to the pool, releasing the writer mutex if it held it. */
+/* Returns a read transaction's connection to the pool. */
 static void release(struct mr_store_tx *tx)
 {
     struct sqlite_store *s = (struct sqlite_store *)tx->store;
     struct sqlite_conn *c = sqlite_tx_conn(tx);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_reset(c->stmts[i]);
-    if (c->writing) {
-        c->writing = false;
-        pthread_mutex_unlock(&s->writer);
-    }
     store_pool_checkin(&s->pool, c, false);
 }
 
 int sqlite_begin(struct mr_store *base, int mode, struct mr_store_tx **out_tx, struct mr_err *err)
 {
     struct sqlite_store *s = (struct sqlite_store *)base;
+    if (mode != MR_TX_READ)
+        return sqlite_group_begin(s, mode, out_tx, err);
     void *conn;
     int rc = store_pool_checkout(&s->pool, &conn, err);
     if (rc)
@@ -143,23 +136,7 @@ int sqlite_begin(struct mr_store *base, int mode, struct mr_store_tx **out_tx, s
     struct sqlite_conn *c = conn;
     c->tx.base.store = base;
     c->tx.conn = c;
-
-    /* The durability of this commit; settable only between transactions. */
-    bool lazy = mode == MR_TX_WRITE_LAZY;
-    rc = SQLITE_OK;
-    if (lazy != c->lazy) {
-        rc = sqlite3_exec(c->db, lazy ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL",
-                          NULL, NULL, NULL);
-        if (rc == SQLITE_OK)
-            c->lazy = lazy;
-    }
-    if (rc == SQLITE_OK && mode != MR_TX_READ) {
-        pthread_mutex_lock(&s->writer);
-        c->writing = true;
-    }
-    if (rc == SQLITE_OK)
-        rc =
-            sqlite3_exec(c->db, mode != MR_TX_READ ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+    rc = sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         sqlite_db_error(err, c->db, rc, "starting a transaction");
         release(&c->tx.base);
@@ -171,6 +148,10 @@ int sqlite_begin(struct mr_store *base, int mode, struct mr_store_tx **out_tx, s
 
 void sqlite_rollback(struct mr_store_tx *tx)
 {
+    if (((struct sqlite_tx *)tx)->job) {
+        sqlite_group_rollback(tx);
+        return;
+    }
     struct sqlite_conn *c = sqlite_tx_conn(tx);
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_reset(c->stmts[i]);
@@ -179,17 +160,11 @@ void sqlite_rollback(struct mr_store_tx *tx)
     release(tx);
 }
 
+/* A read transaction has nothing to commit: it ends as a rollback does. */
 int sqlite_commit(struct mr_store_tx *tx, struct mr_err *err)
 {
-    struct sqlite_conn *c = sqlite_tx_conn(tx);
-    for (int i = 0; i < ST_COUNT; i++)
-        sqlite3_reset(c->stmts[i]);
-    int rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        sqlite_db_error(err, c->db, rc, "committing");
-        sqlite_rollback(tx);
-        return MR_EUNAVAIL;
-    }
-    release(tx);
+    if (((struct sqlite_tx *)tx)->job)
+        return sqlite_group_commit(tx, err);
+    sqlite_rollback(tx);
     return 0;
 }

@@ -115,10 +115,11 @@ void sqlite_close(struct mr_store *base)
         pthread_join(s->checkpointer, NULL);
     }
     store_pool_destroy(&s->pool);
+    sqlite_conn_close(s->wconn);
     /* The lock goes last: the file is free once no connection of ours is left on it. */
     if (s->lock_fd >= 0)
         close(s->lock_fd);
-    pthread_mutex_destroy(&s->writer);
+    sqlite_group_destroy(s);
     pthread_mutex_destroy(&s->wal_lock);
     pthread_cond_destroy(&s->wal_grew);
     free(s->path);
@@ -134,13 +135,16 @@ struct mr_store *mr_store_sqlite_open_with(const char *path,
     s->path = mr_xstrdup(path);
     s->lock_fd = -1;
     store_pool_init(&s->pool, &sqlite_pool_ops, s, pool);
-    pthread_mutex_init(&s->writer, NULL);
+    sqlite_group_init(s);
     pthread_mutex_init(&s->wal_lock, NULL);
     pthread_cond_init(&s->wal_grew, NULL);
 
     if (lock_file(s, err) != 0)
         goto fail;
-    /* The first connection migrates the schema, prepares its statements on it, joins the pool. */
+    /*
+     * The first connection migrates the schema, prepares its statements on
+     * it and becomes the writer; readers' connections are opened on demand.
+     */
     struct sqlite_conn *c;
     if (sqlite_conn_open(s, false, &c, err) != 0)
         goto fail;
@@ -148,7 +152,7 @@ struct mr_store *mr_store_sqlite_open_with(const char *path,
         sqlite_conn_close(c);
         goto fail;
     }
-    store_pool_add(&s->pool, c);
+    s->wconn = c;
     s->has_checkpointer = pthread_create(&s->checkpointer, NULL, checkpoint_main, s) == 0;
     return &s->base;
 fail:
