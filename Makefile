@@ -197,7 +197,7 @@ run: all
 E2E_PG_BIN := $(BUILD)/tests/test_e2e_api $(BUILD)/tests/test_e2e_auth $(BUILD)/tests/test_e2e_limits \
 	$(BUILD)/tests/test_e2e_metrics \
 	$(BUILD)/tests/test_e2e_schema $(BUILD)/tests/test_e2e_introspect $(BUILD)/tests/test_e2e_ranking \
-	$(BUILD)/tests/test_e2e_context
+	$(BUILD)/tests/test_e2e_context $(BUILD)/tests/test_e2e_hygiene
 TSAN_TESTS := $(BUILD)/tests/test_index $(BUILD)/tests/test_snapshot $(BUILD)/tests/test_cache $(BUILD)/tests/test_store_sqlite \
 	$(BUILD)/tests/test_group_commit \
 	$(BUILD)/tests/test_store_postgres $(BUILD)/tests/test_contract_cache \

@@ -622,14 +622,14 @@ static int by_score_desc(const void *a, const void *b)
  * (exact scan here), the lexical index's top k', their union, each missing
  * side computed exactly, fused; documents outside the union NAN.
  */
-static double *fuse_pipeline(const struct devset *s, const double *cos, struct mr_lex_index *ix,
-                             double w, size_t kprime)
+static double *fuse_pipeline2(const struct devset *s, const double *cos, struct mr_lex_index *ix,
+                              double w, size_t kv, size_t kl)
 {
     struct mr_fusion base = {MR_SEARCH_HYBRID, w, 0};
     double *m = malloc((size_t)s->n_q * s->n_docs * sizeof *m);
     struct mr_index_hit *all = malloc(s->n_docs * sizeof *all);
-    struct mr_lex_hit *lex = malloc((kprime + 1) * sizeof *lex);
-    struct mr_fusion_candidate *c = malloc((2 * kprime + 1) * sizeof *c);
+    struct mr_lex_hit *lex = malloc((kl + 1) * sizeof *lex);
+    struct mr_fusion_candidate *c = malloc((kv + kl + 1) * sizeof *c);
     for (int q = 0; q < s->n_q; q++) {
         double *row = m + (size_t)q * s->n_docs;
         const double *crow = cos + (size_t)q * s->n_docs;
@@ -638,10 +638,10 @@ static double *fuse_pipeline(const struct devset *s, const double *cos, struct m
             all[i] = (struct mr_index_hit){i, (float)crow[i]};
         }
         qsort(all, s->n_docs, sizeof *all, by_score_desc);
-        size_t nv = kprime < (size_t)s->n_docs ? kprime : (size_t)s->n_docs;
+        size_t nv = kv < (size_t)s->n_docs ? kv : (size_t)s->n_docs;
         struct mr_lex_terms *t = mr_lex_terms_new(s->q_text[q], strlen(s->q_text[q]));
         double max;
-        size_t nl = mr_lex_index_search(ix, t, NULL, NULL, kprime, lex, &max);
+        size_t nl = mr_lex_index_search(ix, t, NULL, NULL, kl, lex, &max);
         size_t n = mr_fusion_union(all, nv, lex, nl, c);
         for (size_t k = 0; k < n; k++) {
             if (!c[k].has_cosine)
@@ -662,6 +662,14 @@ static double *fuse_pipeline(const struct devset *s, const double *cos, struct m
     free(lex);
     free(c);
     return m;
+}
+
+/* The pipeline with each side's depth for `limit` results as the service takes it (fusion.h). */
+static double *fuse_pipeline(const struct devset *s, const double *cos, struct mr_lex_index *ix,
+                             double w, size_t limit)
+{
+    return fuse_pipeline2(s, cos, ix, w, mr_fusion_depth_vector(limit),
+                          mr_fusion_depth_lexical(limit));
 }
 
 static struct metrics measure(const struct devset *s, const double *m)
@@ -1039,7 +1047,7 @@ static void depth_rows(const char *label, const struct devset *s, const double *
 {
     double *x = fuse_all(s, cos, lex, MR_FUSION_LEXICAL_WEIGHT);
     for (size_t di = 0; di < n_depths; di++) {
-        double *h = fuse_pipeline(s, cos, ix, MR_FUSION_LEXICAL_WEIGHT, depths[di]);
+        double *h = fuse_pipeline2(s, cos, ix, MR_FUSION_LEXICAL_WEIGHT, depths[di], depths[di]);
         struct metrics m = measure(s, h);
         int same = 0;
         for (int q = 0; q < s->n_q; q++)
@@ -1077,6 +1085,75 @@ static struct devset with_distractors(const struct devset *s, int n)
     free(used);
     free(g);
     return d;
+}
+
+/* A development set in a pool of distractors, with what the depth grid needs of it. */
+struct big_pool {
+    struct devset d;
+    int n_own;         /* the set's own memories (the rest are glosses) */
+    double *cos, *lex; /* n_q × n_docs */
+    double *exact;     /* the exact fusion over every memory */
+    struct mr_lex_index *ix;
+};
+
+static void big_pool_open(struct big_pool *b, const struct devset *s, int n, struct mr_embedder *e)
+{
+    b->d = with_distractors(s, n);
+    b->n_own = s->n_docs;
+    b->cos = cos_matrix(e, &b->d);
+    b->ix = lex_build(&b->d, false);
+    b->lex = lex_matrix(&b->d, b->ix);
+    b->exact = fuse_all(&b->d, b->cos, b->lex, MR_FUSION_LEXICAL_WEIGHT);
+}
+
+static void big_pool_close(struct big_pool *b)
+{
+    free(b->cos);
+    free(b->lex);
+    free(b->exact);
+    mr_lex_index_destroy(b->ix);
+    for (int i = b->n_own; i < b->d.n_docs; i++)
+        free(b->d.doc_text[i]);
+    free(b->d.doc_id);
+    free(b->d.doc_text);
+}
+
+/*
+ * Each side's depth on its own (k' vector × k' lexical) for `limit` results
+ * over n_pools pools: the mean recall@10 and MRR over the pools, and the
+ * questions whose top `limit` equals the exact fusion's over every memory
+ * (all pools, and the worst pool's share).
+ */
+static void depth_grid(struct big_pool *pools, int n_pools, int limit, const size_t *kv, int n_kv,
+                       const size_t *kl, int n_kl)
+{
+    printf("| limit | k' vector | k' lexical | mean recall@10 | mean MRR | questions whose top "
+           "`limit` equals the exact one | worst pool |\n|---|---|---|---|---|---|---|\n");
+    for (int a = 0; a < n_kv; a++) {
+        for (int b = 0; b < n_kl; b++) {
+            struct metrics m[N_SETS];
+            int same = 0, total = 0;
+            double worst = 1;
+            for (int p = 0; p < n_pools; p++) {
+                struct big_pool *bp = &pools[p];
+                double *h =
+                    fuse_pipeline2(&bp->d, bp->cos, bp->ix, MR_FUSION_LEXICAL_WEIGHT, kv[a], kl[b]);
+                m[p] = measure(&bp->d, h);
+                int sp = 0;
+                for (int q = 0; q < bp->d.n_q; q++)
+                    sp += same_top(h + (size_t)q * bp->d.n_docs,
+                                   bp->exact + (size_t)q * bp->d.n_docs, bp->d.n_docs, limit);
+                same += sp;
+                total += bp->d.n_q;
+                if ((double)sp / bp->d.n_q < worst)
+                    worst = (double)sp / bp->d.n_q;
+                free(h);
+            }
+            struct metrics mm = mean_of(m, n_pools);
+            printf("| %d | %zu | %zu | %.3f | %.3f | %.3f (%d/%d) | %.3f |\n", limit, kv[a], kl[b],
+                   mm.r10, mm.mrr, (double)same / total, same, total, worst);
+        }
+    }
 }
 
 static void ranking(const char *model, const char *sts, const char *dir, const char *pairs_file)
@@ -1130,9 +1207,10 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     for (int k = 0; k < N_SETS; k++)
         printf("%s %d memories / %d questions%s", names[k], sets[k].n_docs, sets[k].n_q,
                k + 1 < N_SETS ? "; " : "");
-    printf(" (%d answerable, %d not); STS %d pairs. hybrid: w = %.2f, k' = "
-           "mr_fusion_depth(10) = %zu.\n\n",
-           n_pos, n_neg, sp.n, MR_FUSION_LEXICAL_WEIGHT, mr_fusion_depth(10));
+    printf(" (%d answerable, %d not); STS %d pairs. hybrid: w = %.2f, k' for limit 10: "
+           "vector side %zu, lexical side %zu (fusion.h).\n\n",
+           n_pos, n_neg, sp.n, MR_FUSION_LEXICAL_WEIGHT, mr_fusion_depth_vector(10),
+           mr_fusion_depth_lexical(10));
 
     /* Sentence similarity. */
     printf("| system | STS Spearman |\n|---|---|\n");
@@ -1146,7 +1224,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     }
 
     /* Retrieval per set and system. */
-    size_t kp = mr_fusion_depth(10);
+    const size_t lim = 10; /* results per question; each side's depth as the service's */
     printf(
         "\n| set | system | recall@1 | recall@5 | recall@10 | MRR |\n|---|---|---|---|---|---|\n");
     struct metrics all[7][N_SETS];
@@ -1158,7 +1236,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     for (int k = 0; k < N_SETS; k++) {
         double *h[3];
         for (int p = 0; p < 3; p++)
-            h[p] = fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], MR_FUSION_LEXICAL_WEIGHT, kp);
+            h[p] = fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], MR_FUSION_LEXICAL_WEIGHT, lim);
         all[0][k] = measure(&sets[k], plain[k]);
         all[1][k] = measure(&sets[k], lex[k]);
         all[2][k] = measure(&sets[k], prov[0].cos[k]);
@@ -1185,7 +1263,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
         struct metrics m = measure(s, cl);
         printf("| lexical + context | %.3f | %.3f | %.3f | %.3f |\n", m.r1, m.r5, m.r10, m.mrr);
         for (int p = 0; p < 2; p++) {
-            double *h = fuse_pipeline(s, prov[p].cos[0], cix, MR_FUSION_LEXICAL_WEIGHT, kp);
+            double *h = fuse_pipeline(s, prov[p].cos[0], cix, MR_FUSION_LEXICAL_WEIGHT, lim);
             m = measure(s, h);
             printf("| hybrid + context: %s | %.3f | %.3f | %.3f | %.3f |\n", prov[p].name, m.r1,
                    m.r5, m.r10, m.mrr);
@@ -1245,12 +1323,46 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
         free(big.doc_text);
     }
 
+    /*
+     * Each side's depth on its own: every set in a pool of 10 000 glosses
+     * (the vector side is the cost, docs/perf.md).
+     */
+    {
+        struct big_pool pools[N_SETS];
+        for (int k = 0; k < N_SETS; k++)
+            big_pool_open(&pools[k], &sets[k], 10000, prov[1].e);
+        printf("\nEach side's depth (hybrid, w = %.2f, wordnet share 0), every set with 10 000 "
+               "glosses added to its pool; means over the 5 pools:\n\n",
+               MR_FUSION_LEXICAL_WEIGHT);
+        static const size_t kv10[] = {10, 20, 30, 40, 50, 100};
+        static const size_t kl10[] = {10, 20, 30, 50, 100};
+        depth_grid(pools, N_SETS, 10, kv10, 6, kl10, 5);
+        static const size_t kv50[] = {50, 100, 150, 200};
+        static const size_t kl50[] = {50, 100, 200};
+        depth_grid(pools, N_SETS, 50, kv50, 4, kl50, 3);
+        printf("\nThe rule's depths for limit 10: vector %zu, lexical %zu; for 50: %zu, %zu.\n",
+               mr_fusion_depth_vector(10), mr_fusion_depth_lexical(10), mr_fusion_depth_vector(50),
+               mr_fusion_depth_lexical(50));
+        for (int k = 0; k < N_SETS; k++)
+            big_pool_close(&pools[k]);
+    }
+    {
+        struct big_pool pool;
+        big_pool_open(&pool, &sets[0], 100000, prov[1].e);
+        printf("\nThe conversations with 100 000 glosses added to the pool:\n\n");
+        static const size_t kv10[] = {20, 40, 50, 100};
+        static const size_t kl10[] = {20, 50, 100};
+        depth_grid(&pool, 1, 10, kv10, 4, kl10, 3);
+        big_pool_close(&pool);
+    }
+
     /* Thresholds per provider and mode. */
     printf("\nThresholds for min_similarity (the score each mode returns):\n");
     for (int p = 0; p < 3; p++) {
         double *fused[N_SETS];
         for (int k = 0; k < N_SETS; k++)
-            fused[k] = fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], MR_FUSION_LEXICAL_WEIGHT, kp);
+            fused[k] =
+                fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], MR_FUSION_LEXICAL_WEIGHT, lim);
         struct mr_fusion f = {MR_SEARCH_HYBRID, MR_FUSION_LEXICAL_WEIGHT, 0};
         double *sf = malloc(sp.n * sizeof *sf);
         for (int i = 0; i < sp.n; i++)
@@ -1376,7 +1488,7 @@ static void lexical_scale(void)
         /* Queries: three words from a gloss of the set, every 97th. */
         enum { NQ = 1000 };
         double lat[NQ];
-        size_t depth = mr_fusion_depth(10);
+        size_t depth = mr_fusion_depth_lexical(10);
         struct mr_lex_hit *hits = malloc(depth * sizeof *hits);
         for (int q = 0; q < NQ; q++) {
             const char *src = g[(q * 97) % n];
@@ -1491,7 +1603,8 @@ static void index_scale(const char *model)
         }
         const struct mr_identity who = {"bench", "default"};
         double *lat[3];
-        struct mr_index_candidate *c = malloc(2 * mr_fusion_depth(10) * sizeof *c);
+        struct mr_index_candidate *c =
+            malloc((mr_fusion_depth_vector(10) + mr_fusion_depth_lexical(10)) * sizeof *c);
         float *qv = malloc(dim * sizeof *qv);
         for (int m = 0; m < 3; m++)
             lat[m] = malloc(NQ * sizeof **lat);
@@ -1506,7 +1619,8 @@ static void index_scale(const char *model)
                 struct mr_index_query iq = {.vec = qv,
                                             .now = 1,
                                             .min_score = -2,
-                                            .limit = m == 1 ? mr_fusion_depth(10) : 10,
+                                            .limit = m == 1 ? mr_fusion_depth_vector(10) : 10,
+                                            .lex_limit = m == 1 ? mr_fusion_depth_lexical(10) : 0,
                                             .terms = t,
                                             .sides = m == 0   ? MR_INDEX_SIDE_VECTOR
                                                      : m == 1 ? MR_INDEX_SIDE_VECTOR |

@@ -22,7 +22,9 @@
  *      hits all three);
  *   2. the lexical index's bytes per memory (mr_index_lexical_bytes, the
  *      arrays at capacity) and the process's RSS growth while loading;
- *   3. creates/s through mr_memory_create with the lexical index and
+ *   3. with BENCH_RANK_DEPTHS set, what each side's candidate depth costs
+ *      in the index alone (depth_cost), the depths compared in the same run;
+ *   4. creates/s through mr_memory_create with the lexical index and
  *      without it (an index wrapper that forwards every entry without its
  *      content, so the lexical side indexes nothing), the same texts, in
  *      alternating blocks in one scratch database.
@@ -33,6 +35,7 @@
  * the server's default threshold (20 000), as `memori serve` builds it.
  */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,7 +46,9 @@
 
 #include "memori/clock.h"
 #include "memori/embed.h"
+#include "memori/fusion.h"
 #include "memori/index.h"
+#include "memori/lexical.h"
 #include "memori/service.h"
 #include "memori/store.h"
 #include "memori/types.h"
@@ -519,6 +524,96 @@ static void print_latency(size_t size, const char *kind, struct lat *l)
     }
 }
 
+/*
+ * What each side's depth costs in the index alone (mr_index_candidates and
+ * the fusion's ranking, as search_index runs them; no embedding, no store):
+ * the vector side's and the lexical side's k' varied on their own, against
+ * the semantic mode's vector side at `limit`. Every query's vector is
+ * embedded first; the depths take turns as the modes do in search_all.
+ */
+struct depth_cfg {
+    size_t kv, kl; /* 0: that side not asked */
+};
+
+static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct strs *qs,
+                       size_t size, const char *kind)
+{
+    static const struct depth_cfg cfgs[] = {{LIMIT, 0}, {100, 100}, {100, 20}, {20, 100},
+                                            {50, 50},   {50, 20},   {40, 20},  {30, 30},
+                                            {30, 20},   {20, 20},   {0, LIMIT}};
+    enum { ROUNDS = 5 };
+    size_t n_cfg = sizeof cfgs / sizeof cfgs[0];
+    /* BENCH_RANK_DEPTHS="10,0 20,20 ...": these depths instead (the first is the baseline). */
+    struct depth_cfg mine[32];
+    const char *env = getenv("BENCH_RANK_DEPTHS");
+    const struct depth_cfg *use = cfgs;
+    if (env && strchr(env, ',')) {
+        size_t m = 0;
+        for (const char *p = env;
+             p && m < 32 && sscanf(p, "%zu,%zu", &mine[m].kv, &mine[m].kl) == 2; m++) {
+            if (mine[m].kv + mine[m].kl > 512 || mine[m].kv + mine[m].kl == 0)
+                die("BENCH_RANK_DEPTHS: each pair's sum must be in 1..512", NULL);
+            p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
+        }
+        use = mine;
+        n_cfg = m;
+    }
+    size_t dim = mr_embed_dim(e), total = qs->n * ROUNDS;
+    struct mr_err err;
+    float *vecs = malloc(qs->n * dim * sizeof *vecs);
+    for (size_t q = 0; q < qs->n; q++)
+        if (mr_embed_one(e, qs->s[q], strlen(qs->s[q]), vecs + q * dim, &err) != 0)
+            die("embed", &err);
+    double *cpu[32];
+    for (size_t c = 0; c < n_cfg; c++)
+        cpu[c] = malloc(total * sizeof **cpu);
+    struct mr_index_candidate *got = malloc(512 * sizeof *got);
+    struct mr_fusion_candidate *fc = malloc(512 * sizeof *fc);
+    for (int r = 0; r < ROUNDS; r++)
+        for (size_t k = 0; k < n_cfg; k++) {
+            size_t c = (k + (size_t)r) % n_cfg;
+            for (size_t q = 0; q < qs->n; q++) {
+                double c0 = cpu_s();
+                struct mr_lex_terms *t = mr_lex_terms_new(qs->s[q], strlen(qs->s[q]));
+                struct mr_index_query iq = {.vec = vecs + q * dim,
+                                            .now = 1,
+                                            .min_score = -INFINITY,
+                                            .limit = use[c].kv ? use[c].kv : use[c].kl,
+                                            .lex_limit = use[c].kl,
+                                            .terms = t,
+                                            .sides = (use[c].kv ? MR_INDEX_SIDE_VECTOR : 0) |
+                                                     (use[c].kl ? MR_INDEX_SIDE_LEXICAL : 0)};
+                size_t n = 0;
+                if (mr_index_candidates(ix, &who, &iq, got, &n, &err) != 0)
+                    die("candidates", &err);
+                for (size_t i = 0; i < n; i++)
+                    fc[i] = (struct mr_fusion_candidate){
+                        .id = got[i].id, .cosine = got[i].cosine, .lexical = got[i].lexical};
+                struct mr_fusion f = MR_FUSION_DEFAULTS;
+                mr_fusion_rank(&f, fc, n);
+                mr_lex_terms_free(t);
+                cpu[c][(size_t)r * qs->n + q] = cpu_s() - c0;
+            }
+        }
+    double base50 = pct(cpu[0], total, 0.50), base99 = pct(cpu[0], total, 0.99);
+    for (size_t c = 0; c < n_cfg; c++) {
+        char name[96];
+        if (!use[c].kl)
+            snprintf(name, sizeof name, "semantic: vector %zu", use[c].kv);
+        else if (!use[c].kv)
+            snprintf(name, sizeof name, "lexical: lexical %zu", use[c].kl);
+        else
+            snprintf(name, sizeof name, "hybrid: vector %zu, lexical %zu", use[c].kv, use[c].kl);
+        double p50 = pct(cpu[c], total, 0.50), p99 = pct(cpu[c], total, 0.99);
+        printf("| %zuk | %s | %s | %.1f | %.1f | %.2f | %.2f |\n", size / 1000, kind, name,
+               p50 * 1e6, p99 * 1e6, p50 / base50, p99 / base99);
+        free(cpu[c]);
+    }
+    free(got);
+    free(fc);
+    free(vecs);
+}
+
 int main(int argc, char **argv)
 {
     size_t sizes[8] = {10000, 100000}, n_sizes = 2;
@@ -608,6 +703,13 @@ int main(int argc, char **argv)
         search_all(b.svc, &words, rounds, &lw);
         print_latency(n, "questions", &lq);
         print_latency(n, "gloss words", &lw);
+        if (getenv("BENCH_RANK_DEPTHS")) { /* "1", or the depths to compare (depth_cost) */
+            printf("\n| memories | queries | depths | CPU p50 µs | CPU p99 µs | p50 / semantic | "
+                   "p99 / semantic |\n|---|---|---|---|---|---|---|\n");
+            depth_cost(b.index, e, &questions, n, "questions");
+            depth_cost(b.index, e, &words, n, "gloss words");
+            printf("\n");
+        }
         lat_free(&lq);
         lat_free(&lw);
         strs_free(&words);

@@ -85,12 +85,16 @@ static inline void read_gzip_text(struct words *w, const char *file)
 /*
  * count embeddings (count × *out_dim floats, unit length) of text spans, or
  * NULL when the model or the text is missing. *out_words: the words read.
+ * lexical_share < 0 is the model file's memori-wordnet-v1 (d 384); 0 is
+ * memori-wordnet-v2, the default model (d 128).
  */
-static inline float *real_vectors(size_t count, const char *model, size_t *out_dim,
-                                  size_t *out_words)
+static inline float *real_vectors_share(size_t count, const char *model, double lexical_share,
+                                        size_t *out_dim, size_t *out_words)
 {
     struct mr_err err;
-    struct mr_embedder *e = mr_embed_semantic_open(model, &err);
+    struct mr_embedder *e = lexical_share < 0
+                                ? mr_embed_semantic_open(model, &err)
+                                : mr_embed_semantic_open_share(model, lexical_share, &err);
     if (!e) {
         fprintf(stderr, "real_vectors: %s\n", err.msg);
         return NULL;
@@ -135,6 +139,13 @@ static inline float *real_vectors(size_t count, const char *model, size_t *out_d
     mr_embed_destroy(e);
     *out_dim = d;
     return out;
+}
+
+/* real_vectors_share with memori-wordnet-v1 (d 384). */
+static inline float *real_vectors(size_t count, const char *model, size_t *out_dim,
+                                  size_t *out_words)
+{
+    return real_vectors_share(count, model, -1, out_dim, out_words);
 }
 
 #endif

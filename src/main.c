@@ -234,6 +234,7 @@ static int open_parts(struct app *a, bool check)
         .embed_batch_size = c->embedding_batch_size,
         .debug = c->debug,
         .max_metadata_bytes = c->max_metadata_bytes,
+        .dedup_default = strcmp(c->dedup, "merge") == 0 ? MR_DEDUP_MERGE : MR_DEDUP_OFF,
     });
     return 0;
 }

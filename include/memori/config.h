@@ -75,6 +75,7 @@ struct mr_config {
     bool index_snapshot; /* graphs saved beside the SQLite file at stop, reused at start */
     char *log_format;    /* "text" | "json": the access lines' form */
     bool metrics;        /* recording of the /metrics counters (MEMORI_METRICS) */
+    char *dedup;         /* "off" | "merge": a create's default "dedup" (MEMORI_DEDUP) */
 
     uint64_t set_mask; /* which variables were given (bit = row of the table in config.c) */
 };

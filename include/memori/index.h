@@ -67,6 +67,7 @@ struct mr_index_query {
     /* mr_index_candidates only: */
     const struct mr_lex_terms *terms; /* the query's lexical terms (mr_lex_terms_new) */
     unsigned sides;                   /* MR_INDEX_SIDE_*: the sides that choose candidates */
+    size_t lex_limit;                 /* the lexical side's depth (0: limit, as the vector side) */
 };
 
 struct mr_index_hit {
@@ -75,7 +76,7 @@ struct mr_index_hit {
 };
 
 #define MR_INDEX_SIDE_VECTOR 1u  /* the best q->limit by cosine (>= q->min_score) */
-#define MR_INDEX_SIDE_LEXICAL 2u /* the best q->limit by BM25 (at least one term in common) */
+#define MR_INDEX_SIDE_LEXICAL 2u /* the best q->lex_limit by BM25 (at least one term in common) */
 
 /* One candidate of a ranked search, with both sides' scores computed exactly. */
 struct mr_index_candidate {
@@ -104,11 +105,13 @@ struct mr_index_ops {
     /*
      * The candidates of a ranked search in who's partition (and what others
      * shared, q->include_shared), every filter applied: the union of each
-     * side's best q->limit named by q->sides, each with its cosine and its
-     * lexical score, all under one hold of the read lock (so both scores
-     * describe the same entry). Lexical scores use who's own partition's
-     * statistics, shared memories' too (mr_lex_index_search_with). Unordered,
-     * one per id; out must hold 2 × q->limit.
+     * side's best named by q->sides (the vector side's q->limit, the lexical
+     * side's q->lex_limit, or q->limit when that is 0), each with its cosine
+     * and its lexical score, all under one hold of the read lock (so both
+     * scores describe the same entry). Lexical scores use who's own
+     * partition's statistics, shared memories' too
+     * (mr_lex_index_search_with). Unordered, one per id; out must hold
+     * q->limit + the lexical depth.
      */
     int (*candidates)(struct mr_index *ix, const struct mr_identity *who,
                       const struct mr_index_query *q, struct mr_index_candidate *out, size_t *out_n,
@@ -125,8 +128,9 @@ struct mr_index {
 };
 
 /*
- * The in-process index of dimension dim: exact scans, and an HNSW graph for
- * partitions of at least the ANN threshold (off until set). Free with
+ * The in-process index of dimension dim: exact scans (int8 copies rescored
+ * in float32, see mr_index_set_int8), and an HNSW graph for partitions of
+ * at least the ANN threshold (off until set). Free with
  * mr_index_destroy.
  */
 struct mr_index *mr_index_new(size_t dim);
@@ -160,7 +164,8 @@ void mr_index_shape(struct mr_index *ix, struct mr_index_shape *out);
  * Exact scans over an int8 copy of each vector (a quarter of the bytes
  * read), the best max(4 × limit, 32) candidates rescored in float32.
  * Partitions then hold 1.25 × the raw bytes; partitions with a graph are
- * unaffected. Set before loading (MEMORI_INDEX_INT8).
+ * unaffected. On in a new index (MEMORI_INDEX_INT8 defaults to true); set
+ * before loading.
  */
 void mr_index_set_int8(struct mr_index *ix, bool on);
 

@@ -83,6 +83,42 @@ struct mr_service_config {
      */
     int access_flush_ms;
     int access_flush_hits;
+    /*
+     * MEMORI_DEDUP: a create's near-duplicate handling when it asks for none
+     * (0 = MR_DEDUP_OFF), and the fused score at or above which a new memory
+     * is merged into its best match (0 = MR_DEDUP_THRESHOLD, docs/hygiene.md).
+     */
+    int dedup_default;
+    double dedup_threshold;
+};
+
+/*
+ * Near duplicates on create (issue 20, docs/hygiene.md): "merge" folds a
+ * new memory into the caller's live memory of the same type (and data
+ * source) whose fused score (DESIGN.md §8) against it is at least the
+ * threshold; "off" stores it. Exact duplicates (same normalised content,
+ * type, data source and user) are always answered with the stored memory.
+ */
+enum mr_dedup_mode { MR_DEDUP_DEFAULT = 0, MR_DEDUP_OFF, MR_DEDUP_MERGE };
+/* A merge keeps the stored content or replaces it with the new one. */
+enum mr_dedup_policy { MR_DEDUP_KEEP = 0, MR_DEDUP_REPLACE };
+
+/* "off"/"merge" and "keep"/"replace" (s[0..n), exact): 0 and *out, or -1. */
+int mr_dedup_mode_parse(const char *s, size_t n, enum mr_dedup_mode *out);
+int mr_dedup_policy_parse(const char *s, size_t n, enum mr_dedup_policy *out);
+
+/*
+ * The fused score at or above which a near duplicate is merged, calibrated
+ * on tests/data/dedup_dev.tsv for the built-in model (false merges <= 1 %;
+ * docs/perf.md, "Hygiene (issue 20)").
+ */
+#define MR_DEDUP_THRESHOLD 0.73
+
+/* What a create did. */
+enum mr_create_outcome {
+    MR_CREATE_STORED = 0, /* a new memory (201) */
+    MR_CREATE_DUPLICATE,  /* an exact duplicate: the stored one, its access counted (200) */
+    MR_CREATE_MERGED,     /* a near duplicate merged into the stored one (200) */
 };
 
 /* A service over cfg's parts (copied). Free with mr_service_free. Never NULL. */
@@ -134,9 +170,11 @@ struct mr_memory_create {
     double importance_score;
     const struct mr_strv *context_tags;
     const struct mr_strv *related_entities;
-    const char *metadata; /* JSON object text; NULL = {} */
-    int64_t expires_at;   /* MR_NO_TIME = the type's default */
-    bool shared;          /* only rule, entity and relationship may be shared */
+    const char *metadata;        /* JSON object text; NULL = {} */
+    int64_t expires_at;          /* MR_NO_TIME = the type's default */
+    bool shared;                 /* only rule, entity and relationship may be shared */
+    enum mr_dedup_mode dedup;    /* MR_DEDUP_DEFAULT: the service's (MEMORI_DEDUP) */
+    enum mr_dedup_policy policy; /* a merge's content: kept (default) or replaced */
 };
 
 /* Body of PATCH /api/memories/{id}: NULL / false fields stay unchanged. */
@@ -149,6 +187,13 @@ struct mr_memory_patch {
     const char *metadata;               /* merged into the stored object */
     bool has_shared;
     bool shared;
+    /*
+     * Memories this one supersedes (canonical UUIDs): each is archived and
+     * linked (its metadata "superseded_by", this one's "supersedes"). The
+     * caller's only (else MR_ENOTFOUND); itself or a cycle is MR_ECONFLICT.
+     */
+    const char (*supersedes)[MR_UUID_LEN];
+    size_t n_supersedes;
 };
 
 struct mr_search {
@@ -214,6 +259,16 @@ int mr_service_load_index(struct mr_service *svc, struct mr_err *err);
 
 int mr_memory_create(struct mr_service *svc, const struct mr_identity *who,
                      const struct mr_memory_create *in, struct mr_memory *out, struct mr_err *err);
+/*
+ * mr_memory_create, telling what it did (*out_outcome, may be NULL): an
+ * exact duplicate of a live memory of the caller answers that memory with
+ * its access counted; with dedup merge a near duplicate is merged into it
+ * (docs/hygiene.md); else a new memory. Every change appends its history
+ * event in the same transaction.
+ */
+int mr_memory_create_outcome(struct mr_service *svc, const struct mr_identity *who,
+                             const struct mr_memory_create *in, struct mr_memory *out,
+                             enum mr_create_outcome *out_outcome, struct mr_err *err);
 int mr_memory_get(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
                   struct mr_memory *out, struct mr_err *err);
 int mr_memory_update(struct mr_service *svc, const struct mr_identity *who, const char *memory_id,
@@ -233,6 +288,15 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, con
  */
 int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
                      const struct mr_search *q, struct mr_search_results *out, struct mr_err *err);
+/*
+ * memory_id's history (every change, oldest first; docs/hygiene.md), the
+ * page asked: the owner's while the memory exists; after its delete, an
+ * admin's of its tenant only. Others get MR_ENOTFOUND. *out: *out_n events
+ * (free each with mr_history_event_clear, then the array).
+ */
+int mr_memory_history(struct mr_service *svc, const struct mr_identity *who, bool admin,
+                      const char *memory_id, struct mr_page page, struct mr_history_event **out,
+                      size_t *out_n, int64_t *out_total, struct mr_err *err);
 int mr_memory_stats(struct mr_service *svc, const struct mr_identity *who, struct mr_stats *out,
                     struct mr_err *err);
 /*

@@ -178,6 +178,9 @@ long mr_sql_table_find_column(const struct mr_sql_schema *s, size_t t, const cha
 /* "sha256:<hex>" of one table's canonical form (columns, descriptions, its joins). */
 const char *mr_sql_table_hash(const struct mr_sql_schema *s, size_t t);
 
+/* "sha256:<hex>" (72 bytes with its NUL) of p[0..n): the schema hashes' function, for others. */
+void mr_sql_sha256(const void *p, size_t n, char out[72]);
+
 /* ---- diff on re-import --------------------------------------------------- */
 
 enum mr_sql_change { MR_SQL_UNCHANGED = 0, MR_SQL_ADDED, MR_SQL_UPDATED, MR_SQL_REMOVED };

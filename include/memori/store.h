@@ -310,6 +310,36 @@ struct mr_store_ops {
     /* Cheap liveness probe for /health. */
     int (*health)(struct mr_store *s, struct mr_err *err);
     void (*close)(struct mr_store *s);
+
+    /*
+     * ---- memory hygiene (issue 20, docs/hygiene.md) ----
+     *
+     * A memory's dedup_key (its normalised content's hash with its type and
+     * data source, src/core/dedup.c) is unique among the live (not
+     * archived) rows of one user: a unique index holds it, so two writers
+     * racing to store one fact cannot both succeed. NULL: not deduplicated.
+     */
+    /* Appends e (its id set); fails like any write, failing the change it records. */
+    int (*hist_insert)(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err);
+    /*
+     * memory_id's events, oldest first, the page [offset, offset + limit);
+     * *out_total all of them. Free each with mr_history_event_clear, then
+     * the array. No events: *out_n = *out_total = 0 (not MR_ENOTFOUND).
+     */
+    int (*hist_list)(struct mr_store_tx *tx, const char *memory_id, int64_t limit, int64_t offset,
+                     struct mr_history_event **out, size_t *out_n, int64_t *out_total,
+                     struct mr_err *err);
+    /* The live memory of (tenant, user) holding key, into *out when *out_found. */
+    int (*mem_find_dedup)(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
+                          const char *key, struct mr_memory *out, bool *out_found,
+                          struct mr_err *err);
+    /*
+     * Sets (key NULL: clears) memory id's dedup_key. MR_ECONFLICT when another
+     * live memory of its user holds key (the unique index refused it; on
+     * PostgreSQL the transaction is then aborted and must be retried).
+     */
+    int (*mem_set_dedup_key)(struct mr_store_tx *tx, int64_t id, const char *key,
+                             struct mr_err *err);
 };
 
 struct mr_store {
@@ -623,6 +653,29 @@ static inline int mr_store_mem_restore(struct mr_store_tx *tx, struct mr_memory 
                                        struct mr_err *err)
 {
     return tx->store->ops->mem_restore(tx, m, err);
+}
+static inline int mr_store_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e,
+                                       struct mr_err *err)
+{
+    return tx->store->ops->hist_insert(tx, e, err);
+}
+static inline int mr_store_hist_list(struct mr_store_tx *tx, const char *memory_id, int64_t limit,
+                                     int64_t offset, struct mr_history_event **out, size_t *out_n,
+                                     int64_t *out_total, struct mr_err *err)
+{
+    return tx->store->ops->hist_list(tx, memory_id, limit, offset, out, out_n, out_total, err);
+}
+static inline int mr_store_mem_find_dedup(struct mr_store_tx *tx, const char *tenant_id,
+                                          const char *user_id, const char *key,
+                                          struct mr_memory *out, bool *out_found,
+                                          struct mr_err *err)
+{
+    return tx->store->ops->mem_find_dedup(tx, tenant_id, user_id, key, out, out_found, err);
+}
+static inline int mr_store_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key,
+                                             struct mr_err *err)
+{
+    return tx->store->ops->mem_set_dedup_key(tx, id, key, err);
 }
 static inline int mr_store_health(struct mr_store *s, struct mr_err *err)
 {

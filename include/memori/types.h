@@ -39,6 +39,8 @@ struct mr_strv {
 void mr_strv_push(struct mr_strv *v, const char *s, size_t n);
 void mr_strv_copy(struct mr_strv *dst, const struct mr_strv *src);
 void mr_strv_clear(struct mr_strv *v);
+/* True when a and b hold the same strings in the same order. */
+bool mr_strv_equal(const struct mr_strv *a, const struct mr_strv *b);
 
 /* Who is asking: every store query is scoped by both (DESIGN.md §6). */
 struct mr_identity {
@@ -94,6 +96,26 @@ static inline bool mr_memory_type_shareable(enum mr_memory_type t)
 }
 
 void mr_memory_clear(struct mr_memory *m);
+
+/*
+ * One event of a memory's history (issue 20, docs/hygiene.md): who did what
+ * to it, when, and the old and new value of each field it changed, as a JSON
+ * object {"field": {"old": v, "new": v}, ...}. Kept after the memory is
+ * deleted; user_id and tenant_id are the memory's owner's (who may read it),
+ * actor the caller's.
+ */
+struct mr_history_event {
+    int64_t id; /* its order: events of one memory are listed by id */
+    char memory_id[MR_UUID_LEN];
+    char *user_id;
+    char *tenant_id;
+    char *actor;
+    char *kind;    /* "create", "update", "promote", "archive", "merge", "delete", ... */
+    char *changes; /* JSON object text */
+    int64_t created_at;
+};
+
+void mr_history_event_clear(struct mr_history_event *e);
 
 /* Per-user statistics (DESIGN.md §4, statistics/summary). */
 struct mr_stats {

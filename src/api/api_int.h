@@ -25,6 +25,7 @@ struct api_memory_create {
 struct api_memory_patch {
     struct mr_memory_patch in;
     struct mr_strv tags;
+    char (*supersedes)[MR_UUID_LEN];
     char *metadata;
     struct mr_json *doc; /* the parsed body the strings point into */
 };
@@ -101,6 +102,10 @@ char *api_encode_search(struct mr_search_results *r, const char *query, size_t q
                         size_t max_bytes);
 char *api_encode_memory_page(struct mr_memory *v, size_t n, int64_t total, struct mr_page page,
                              size_t max_bytes);
+/* GET /api/memories/{id}/history: {"events", "total", "limit", "offset", "truncated"}; clears v's.
+ */
+char *api_encode_history_page(struct mr_history_event *v, size_t n, int64_t total,
+                              struct mr_page page, size_t max_bytes);
 char *api_encode_stats(const struct mr_stats *s);
 char *api_encode_archive(int64_t count, int days);
 char *api_encode_conversation(const struct mr_conversation *c);

@@ -548,7 +548,43 @@ static int get_mode(struct v *v, const struct api_field *f, enum mr_search_mode 
     return -1;
 }
 
-static int get_strv(struct v *v, const struct api_field *f, struct mr_strv *out)
+/* One of f->choices (pydantic's enum check: anything else, null included, is refused): its index.
+ */
+static int get_choice(struct v *v, const struct api_field *f, int *out)
+{
+    const char *name = f->name;
+    struct mr_json *x = lookup(v, name, f->presence);
+    if (!x)
+        return 0;
+    size_t n = 0;
+    while (f->choices[n])
+        n++;
+    for (size_t i = 0; mr_json_is_string(x) && i < n; i++)
+        if (strlen(f->choices[i]) == mr_json_string_length(x) &&
+            memcmp(f->choices[i], mr_json_string_value(x), mr_json_string_length(x)) == 0) {
+            *out = (int)i;
+            return 1;
+        }
+    /* "'a', 'b' or 'c'", as pydantic lists an enum's members. */
+    char expected[256];
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < sizeof expected; i++)
+        o += (size_t)snprintf(expected + o, sizeof expected - o, "%s'%s'",
+                              i == 0       ? ""
+                              : i + 1 == n ? " or "
+                                           : ", ",
+                              f->choices[i]);
+    char msg[300];
+    snprintf(msg, sizeof msg, "Input should be %s", expected);
+    add_err(v, name, -1, "enum", msg, x, one("expected", mr_json_string(expected)));
+    return -1;
+}
+
+/*
+ * Field f as a list of at most max_items (*out, borrowed): 1, 0 when absent,
+ * -1 after recording the error (not a list, too long).
+ */
+static int list_field(struct v *v, const struct api_field *f, struct mr_json **out)
 {
     const char *name = f->name;
     struct mr_json *x = lookup(v, name, f->presence);
@@ -565,6 +601,49 @@ static int get_strv(struct v *v, const struct api_field *f, struct mr_strv *out)
                 one("max_length", mr_json_integer((int64_t)v->max_items)));
         return -1;
     }
+    *out = x;
+    return 1;
+}
+
+/* A list of UUIDs (canonical) into a new array *out of *out_n (the caller frees it). */
+static int get_uuids(struct v *v, const struct api_field *f, char (**out)[MR_UUID_LEN],
+                     size_t *out_n)
+{
+    const char *name = f->name;
+    struct mr_json *x = NULL;
+    int got = list_field(v, f, &x);
+    if (got <= 0)
+        return got;
+    int rc = 1;
+    *out = mr_xcalloc(mr_json_size(x) + 1, sizeof **out);
+    *out_n = 0;
+    for (size_t i = 0; i < mr_json_size(x); i++) {
+        struct mr_json *item = mr_json_at(x, i);
+        if (!mr_json_is_string(item)) {
+            add_err(v, name, (int64_t)i, "uuid_type",
+                    "UUID input should be a string, bytes or UUID object", item, NULL);
+            rc = -1;
+        } else if (mr_uuid_parse(mr_json_string_value(item), mr_json_string_length(item),
+                                 (*out)[*out_n]) != 0) {
+            add_err(v, name, (int64_t)i, "uuid_parsing",
+                    "Input should be a valid UUID, expected 32 hexadecimal digits, optionally "
+                    "hyphenated as 8-4-4-4-12",
+                    item, NULL);
+            rc = -1;
+        } else {
+            (*out_n)++;
+        }
+    }
+    return rc;
+}
+
+static int get_strv(struct v *v, const struct api_field *f, struct mr_strv *out)
+{
+    const char *name = f->name;
+    struct mr_json *x = NULL;
+    int got = list_field(v, f, &x);
+    if (got <= 0)
+        return got;
     int rc = 1;
     for (size_t i = 0; i < mr_json_size(x); i++) {
         struct mr_json *item = mr_json_at(x, i);
@@ -650,6 +729,11 @@ int api_decode_memory_create(const char *body, size_t len, struct api_memory_cre
     get_object(&v, &mc[MC_METADATA], &out->metadata);
     get_datetime(&v, &mc[MC_EXPIRES_AT], &in->expires_at);
     get_bool(&v, &mc[MC_SHARED], &in->shared);
+    int choice = 0;
+    if (get_choice(&v, &mc[MC_DEDUP], &choice) > 0)
+        in->dedup = choice == 1 ? MR_DEDUP_MERGE : MR_DEDUP_OFF; /* api_dedup_modes' order */
+    if (get_choice(&v, &mc[MC_DEDUP_POLICY], &choice) > 0)
+        in->policy = choice == 1 ? MR_DEDUP_REPLACE : MR_DEDUP_KEEP;
     in->context_tags = &out->tags;
     in->related_entities = &out->entities;
     in->metadata = out->metadata;
@@ -683,11 +767,14 @@ int api_decode_memory_patch(const char *body, size_t len, struct api_memory_patc
     get_object(&v, &mp[MP_METADATA], &out->metadata);
     in->metadata = out->metadata;
     in->has_shared = get_bool(&v, &mp[MP_SHARED], &in->shared) > 0;
+    if (get_uuids(&v, &mp[MP_SUPERSEDES], &out->supersedes, &in->n_supersedes) > 0)
+        in->supersedes = (const char(*)[MR_UUID_LEN])out->supersedes;
     return finish(&v, out_err);
 }
 
 void api_memory_patch_free(struct api_memory_patch *r)
 {
+    free(r->supersedes);
     mr_strv_clear(&r->tags);
     free(r->metadata);
     mr_json_free(r->doc);
@@ -964,6 +1051,27 @@ char *api_encode_memory_page(struct mr_memory *v, size_t n, int64_t total, struc
         if (!o.truncated)
             put_item(&o, mr_api_memory_json(&v[i]), PAGE_RESERVE);
         mr_memory_clear(&v[i]);
+    }
+    return page_close(&o, total, page);
+}
+
+char *api_encode_history_page(struct mr_history_event *v, size_t n, int64_t total,
+                              struct mr_page page, size_t max_bytes)
+{
+    struct list_out o = {.max = max_bytes};
+    put_str(&o, "{\"events\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (!o.truncated) {
+            struct mr_json *e = mr_json_object();
+            mr_json_set(e, "id", mr_json_integer(v[i].id));
+            mr_json_set(e, "memory_id", mr_json_string(v[i].memory_id));
+            mr_json_set(e, "kind", mr_json_string(v[i].kind ? v[i].kind : ""));
+            mr_json_set(e, "actor", mr_json_string(v[i].actor ? v[i].actor : ""));
+            mr_json_set(e, "created_at", mr_json_time_or_null(v[i].created_at));
+            mr_json_set(e, "changes", mr_json_object_or_empty(v[i].changes));
+            put_item(&o, e, PAGE_RESERVE);
+        }
+        mr_history_event_clear(&v[i]);
     }
     return page_close(&o, total, page);
 }

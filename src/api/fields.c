@@ -34,6 +34,9 @@
         n, k, p, 0, 0, 0, 0, 0, false, d                                                           \
     }
 
+const char *const api_dedup_modes[] = {"off", "merge", NULL};
+const char *const api_dedup_policies[] = {"keep", "replace", NULL};
+
 const struct api_field api_memory_create_fields[MC_N] = {
     [MC_CONTENT] = STR("content", API_REQUIRED, 1, CONTENT_MAX, "The memory's text."),
     [MC_MEMORY_TYPE] = OF("memory_type", API_MEMORY_TYPE, API_REQUIRED, NULL),
@@ -47,6 +50,14 @@ const struct api_field api_memory_create_fields[MC_N] = {
                          "Absent: the type's default expiry (DESIGN.md §3)."),
     [MC_SHARED] =
         OF("shared", API_BOOLEAN, API_OPTIONAL, "Also found by the tenant's other users."),
+    [MC_DEDUP] = {"dedup", API_ENUM, API_OPTIONAL, 0, 0, 0, 0, 0, false,
+                  "Near duplicates: merge into the closest live memory of the type (200, "
+                  "X-Memori-Merged), or off. Default MEMORI_DEDUP. Exact duplicates always "
+                  "answer the stored memory (200, X-Memori-Duplicate).",
+                  api_dedup_modes},
+    [MC_DEDUP_POLICY] = {"dedup_policy", API_ENUM, API_OPTIONAL, 0, 0, 0, 0, 0, false,
+                         "A merge keeps the stored content (default) or replaces it.",
+                         api_dedup_policies},
 };
 
 const struct api_field api_memory_patch_fields[MP_N] = {
@@ -55,6 +66,8 @@ const struct api_field api_memory_patch_fields[MP_N] = {
     [MP_TAGS] = OF("context_tags", API_STRINGS, API_NULLABLE, "Replaces the tags."),
     [MP_METADATA] = OF("metadata", API_OBJECT, API_NULLABLE, "Merged key by key."),
     [MP_SHARED] = OF("shared", API_BOOLEAN, API_NULLABLE, NULL),
+    [MP_SUPERSEDES] = OF("supersedes", API_UUIDS, API_NULLABLE,
+                         "The caller's memories this one replaces: archived and linked."),
 };
 
 const struct api_field api_search_fields[MS_N] = {

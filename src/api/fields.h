@@ -25,6 +25,8 @@ enum api_kind {
     API_SEARCH_MODE,  /* one of mr_search_mode_name's */
     API_SQL_DIALECT,  /* one of mr_sql_dialect_name's */
     API_SQL_TABLES,   /* the JSON tables of a schema (openapi.c's SqlTable) */
+    API_ENUM,         /* one of the strings in choices */
+    API_UUIDS,        /* a list of UUIDs, at most max_list_items */
 };
 
 /* OPTIONAL: may be absent, never null; NULLABLE: absent or null. */
@@ -45,6 +47,7 @@ struct api_field {
     long long def;      /* an integer query parameter's default (has_def) */
     bool has_def;
     const char *description;
+    const char *const *choices; /* API_ENUM: its values, NULL-terminated */
 };
 
 /* A named set of fields: a request body, or the query parameters of some routes. */
@@ -67,12 +70,14 @@ enum {
     MC_METADATA,
     MC_EXPIRES_AT,
     MC_SHARED,
+    MC_DEDUP,
+    MC_DEDUP_POLICY,
     MC_N
 };
 extern const struct api_field api_memory_create_fields[MC_N];
 
 /* PATCH /api/memories/{memory_id} */
-enum { MP_CONTENT, MP_IMPORTANCE, MP_TAGS, MP_METADATA, MP_SHARED, MP_N };
+enum { MP_CONTENT, MP_IMPORTANCE, MP_TAGS, MP_METADATA, MP_SHARED, MP_SUPERSEDES, MP_N };
 extern const struct api_field api_memory_patch_fields[MP_N];
 
 /* POST /api/memories/search */
@@ -116,6 +121,10 @@ extern const struct api_field api_context_fields[CX_N];
 /* PUT /api/data-sources/{data_source_id}/schema ("ddl" or "tables") */
 enum { SC_DIALECT, SC_DDL, SC_TABLES, SC_N };
 extern const struct api_field api_schema_fields[SC_N];
+
+/* The values of MemoryCreate's "dedup" and "dedup_policy" (docs/hygiene.md). */
+extern const char *const api_dedup_modes[];
+extern const char *const api_dedup_policies[];
 
 /* Query parameters: a page (limit, offset), archival, an admin's scope. */
 enum { PQ_LIMIT, PQ_OFFSET, PQ_N };

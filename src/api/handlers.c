@@ -104,6 +104,7 @@ static bool page(struct api_call *c, struct mr_page *p)
 void api_memory_create(struct api_call *c)
 {
     struct api_memory_create r;
+    enum mr_create_outcome how = MR_CREATE_STORED;
     struct mr_memory m;
     struct mr_err err;
     char *verr = NULL;
@@ -112,13 +113,36 @@ void api_memory_create(struct api_call *c)
     if (api_decode_memory_create(c->req->body, c->req->body_len, &r, c->api->max_list_items,
                                  &verr) != 0) {
         api_reply(c, 422, verr);
-    } else if (mr_memory_create(c->api->svc, &c->who, &r.in, &m, &err) != 0) {
+    } else if (mr_memory_create_outcome(c->api->svc, &c->who, &r.in, &m, &how, &err) != 0) {
         api_reply_error(c, &err);
     } else {
-        api_reply(c, 201, api_encode_memory(&m));
+        /* A duplicate or a merge answers the stored memory, 200, and says which it was. */
+        c->res->extra_header = how == MR_CREATE_DUPLICATE ? "X-Memori-Duplicate: true"
+                               : how == MR_CREATE_MERGED  ? "X-Memori-Merged: true"
+                                                          : NULL;
+        api_reply(c, how == MR_CREATE_STORED ? 201 : 200, api_encode_memory(&m));
         mr_memory_clear(&m);
     }
     api_memory_create_free(&r);
+}
+
+void api_memory_history(struct api_call *c)
+{
+    char id[MR_UUID_LEN];
+    struct mr_page p;
+    if (!path_uuid(c, 0, "memory_id", id) || !page(c, &p))
+        return;
+    struct mr_history_event *v = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    struct mr_err err;
+    if (mr_memory_history(c->api->svc, &c->who, c->principal.admin, id, p, &v, &n, &total, &err) !=
+        0) {
+        api_reply_error(c, &err);
+        return;
+    }
+    api_reply(c, 200, api_encode_history_page(v, n, total, p, c->api->max_response_bytes));
+    free(v);
 }
 
 void api_memory_search(struct api_call *c)

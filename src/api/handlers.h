@@ -96,6 +96,8 @@ void api_memory_get(struct api_call *c);
 void api_memory_patch(struct api_call *c);
 void api_memory_delete(struct api_call *c);
 void api_memory_promote(struct api_call *c);
+/* GET /api/memories/{memory_id}/history (docs/hygiene.md). */
+void api_memory_history(struct api_call *c);
 void api_conversation_create(struct api_call *c);
 void api_conversation_list(struct api_call *c);
 void api_conversation_get(struct api_call *c);

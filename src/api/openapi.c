@@ -59,6 +59,18 @@ static const char ANSWERS[] =
     " {'$ref': '#/components/schemas/Memory'}}, 'total': {'type': 'integer'},"
     " 'limit': {'type': 'integer'}, 'offset': {'type': 'integer'},"
     " 'truncated': {'type': 'boolean'}}},"
+    "'HistoryEvent': {'type': 'object', 'required': ['id', 'memory_id', 'kind', 'actor',"
+    " 'created_at', 'changes'], 'properties': {'id': {'type': 'integer'},"
+    " 'memory_id': {'type': 'string', 'format': 'uuid'}, 'kind': {'type': 'string', 'enum':"
+    " ['create', 'update', 'promote', 'archive', 'merge', 'duplicate', 'delete', 'supersede']},"
+    " 'actor': {'type': 'string'}, 'created_at': {'type': 'string', 'format': 'date-time'},"
+    " 'changes': {'type': 'object', 'description': 'Each changed field: {old, new}.',"
+    " 'additionalProperties': {'type': 'object', 'properties': {'old': {}, 'new': {}}}}}},"
+    "'HistoryPage': {'type': 'object', 'required': ['events', 'total', 'limit', 'offset',"
+    " 'truncated'], 'properties': {'events': {'type': 'array', 'items':"
+    " {'$ref': '#/components/schemas/HistoryEvent'}}, 'total': {'type': 'integer'},"
+    " 'limit': {'type': 'integer'}, 'offset': {'type': 'integer'},"
+    " 'truncated': {'type': 'boolean'}}},"
     "'Conversation': {'type': 'object', 'required': ['id', 'conversation_id', 'user_id',"
     " 'tenant_id', 'metadata', 'is_active', 'created_at', 'updated_at'], 'properties': {"
     " 'id': {'type': 'integer'}, 'conversation_id': {'type': 'string', 'format': 'uuid'},"
@@ -243,6 +255,18 @@ static struct mr_json *field_schema(const struct api_field *f, size_t max_items)
     case API_SQL_TABLES:
         s = mr_json_with(typed("array"), "items", ref("SqlTable"));
         s = mr_json_with(s, "maxItems", mr_json_integer(f->max));
+        break;
+    case API_ENUM: {
+        size_t n = 0;
+        while (f->choices && f->choices[n])
+            n++;
+        s = enum_of(f->choices, n);
+        break;
+    }
+    case API_UUIDS:
+        s = mr_json_with(typed("array"), "items",
+                         mr_json_with(typed("string"), "format", mr_json_string("uuid")));
+        s = mr_json_with(s, "maxItems", mr_json_integer((int64_t)max_items));
         break;
     }
     if (f->has_def)

@@ -531,16 +531,6 @@ static bool same_text(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static bool same_strv(const struct mr_strv *a, const struct mr_strv *b)
-{
-    if (a->len != b->len)
-        return false;
-    for (size_t i = 0; i < a->len; i++)
-        if (strcmp(a->items[i], b->items[i]) != 0)
-            return false;
-    return true;
-}
-
 static bool same_conversation(const struct mr_conversation *a, const struct mr_conversation *b)
 {
     return same_text(a->user_id, b->user_id) && same_text(a->tenant_id, b->tenant_id) &&
@@ -559,8 +549,8 @@ static bool same_memory(const struct mr_memory *a, const struct mr_memory *b)
            same_text(a->content, b->content) && a->memory_type == b->memory_type &&
            a->importance_score == b->importance_score && a->access_count == b->access_count &&
            a->last_accessed_at == b->last_accessed_at &&
-           same_strv(&a->context_tags, &b->context_tags) &&
-           same_strv(&a->related_entities, &b->related_entities) &&
+           mr_strv_equal(&a->context_tags, &b->context_tags) &&
+           mr_strv_equal(&a->related_entities, &b->related_entities) &&
            same_json(a->metadata, b->metadata) && a->expires_at == b->expires_at &&
            a->is_archived == b->is_archived && a->is_shared == b->is_shared &&
            a->has_data_source_id == b->has_data_source_id &&

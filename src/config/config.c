@@ -88,13 +88,15 @@ static const struct var vars[] = {
     {"MEMORI_MAX_RESPONSE_BYTES", K_SIZE, OFF(max_response_bytes), "4194304", 65536,
      INT64_C(1) << 30, NULL, false},
     {"MEMORI_MAX_LIST_ITEMS", K_INT, OFF(max_list_items), "1000", 1, 100000, NULL, false},
-    {"MEMORI_HNSW_THRESHOLD", K_INT, OFF(hnsw_threshold), "20000", 0, 100000000, NULL, false},
+    {"MEMORI_HNSW_THRESHOLD", K_INT, OFF(hnsw_threshold), "15000", 0, 100000000, NULL, false},
     {"MEMORI_HNSW_EF_SEARCH", K_INT, OFF(hnsw_ef_search), "128", 1, 10000, NULL, false},
-    {"MEMORI_INDEX_INT8", K_BOOL, OFF(index_int8), "false", 0, 0, NULL, false},
+    {"MEMORI_INDEX_INT8", K_BOOL, OFF(index_int8), "true", 0, 0, NULL, false},
     {"MEMORI_INDEX_SNAPSHOT", K_BOOL, OFF(index_snapshot), "true", 0, 0, NULL, false},
     {"LOG_FORMAT", K_ENUM, OFF(log_format), "text", 0, 0, "text|json", false},
     /* Off only to measure what the metrics cost (docs/perf.md); /metrics then shows zeros. */
     {"MEMORI_METRICS", K_BOOL, OFF(metrics), "true", 0, 0, NULL, false},
+    /* A create's near-duplicate handling when its body names none (docs/hygiene.md). */
+    {"MEMORI_DEDUP", K_ENUM, OFF(dedup), "off", 0, 0, "off|merge", false},
 };
 #define N_VARS (sizeof vars / sizeof vars[0])
 _Static_assert(N_VARS <= 64, "set_mask has one bit per variable");

@@ -31,6 +31,8 @@ struct mr_service {
     size_t max_metadata_bytes;
     struct core_ctx_cache *ctx_cache; /* the data sources' context indexes (context.c) */
     struct core_access *access;       /* pending access statistics and their flusher (access.c) */
+    enum mr_dedup_mode dedup_default; /* MEMORI_DEDUP: MR_DEDUP_OFF or MR_DEDUP_MERGE */
+    double dedup_threshold;           /* the fused score a near duplicate reaches */
 };
 
 /*
@@ -214,5 +216,52 @@ int core_get_owned_memory(struct mr_store_tx *tx, const struct mr_identity *who,
  */
 int core_embed(struct mr_service *svc, const char *text, size_t len, struct core_trace *t,
                float **out, struct mr_err *err);
+
+/* ---- memory hygiene (issue 20, docs/hygiene.md): history.c, dedup.c ---- */
+
+struct mr_json;
+
+/*
+ * The fields that differ between before and after, as {"field": {"old",
+ * "new"}} (before NULL: a create, every field's old value null; after NULL:
+ * a delete). Access statistics and updated_at are not history.
+ */
+struct mr_json *core_history_changes(const struct mr_memory *before, const struct mr_memory *after);
+/* Adds one more entry to changes (old, new taken; NULL is null). */
+void core_history_note(struct mr_json *changes, const char *field, struct mr_json *old,
+                       struct mr_json *new);
+/*
+ * Appends m's event of kind with changes (taken) inside tx, by who at now:
+ * its failure is the change's (the caller rolls back).
+ */
+int core_history_append(struct mr_store_tx *tx, const struct mr_identity *who, const char *kind,
+                        const struct mr_memory *m, struct mr_json *changes, int64_t now,
+                        struct mr_err *err);
+
+/* A deep copy of src into dst without its vector (dim 0): a change's "before". */
+void core_memory_copy(struct mr_memory *dst, const struct mr_memory *src);
+
+/* text[0..n) normalised for exact duplicates (dedup.c's rule): a new string, *out_len bytes. */
+char *core_dedup_normalise(const char *text, size_t n, size_t *out_len);
+/* m's dedup key ("sha256:<hex>"): its type, data source and normalised content. */
+void core_dedup_key(const struct mr_memory *m, char out[72]);
+/*
+ * Records one access of m (the caller's own, read in tx) at now inside tx:
+ * m's pending accesses settled into the row and m read again
+ * (core_access_settle), then this one merged as an increment, as the
+ * flusher merges a search's. *out_promoted when the access promoted it.
+ */
+int core_record_access(struct mr_service *svc, struct mr_store_tx *tx, struct mr_memory *m,
+                       int64_t now, bool *out_promoted, struct mr_err *err);
+/*
+ * who's live memories of m's type whose fused score against m's content
+ * (m's embedding and terms as the query) is at least threshold, best
+ * first, into *out (*out_n of them; the caller frees the array). Candidates
+ * from the in-process index, else from the store in tx.
+ */
+struct mr_fusion_candidate;
+int core_dedup_near(struct mr_service *svc, struct mr_store_tx *tx, const struct mr_identity *who,
+                    const struct mr_memory *m, double threshold, int64_t now,
+                    struct mr_fusion_candidate **out, size_t *out_n, struct mr_err *err);
 
 #endif

@@ -2,7 +2,8 @@
  * search.c — ranked search (DESIGN.md §3, §4, §8; docs/ranking.md): embed
  * the query and cut it into lexical terms; take the candidates of the
  * request's mode with every filter applied before ranking — each side's
- * best k' = mr_fusion_depth(limit) in hybrid, the one side's best `limit`
+ * best k' in hybrid (mr_fusion_depth_vector, mr_fusion_depth_lexical:
+ * different depths per side), the one side's best `limit`
  * in semantic or lexical mode — with both scores computed exactly for each;
  * fuse (src/core/fusion.c), cut at min_similarity on the fused score, keep
  * the first `limit` that still pass every filter when read back, in a read
@@ -107,7 +108,8 @@ static int search_index(struct mr_service *svc, const struct mr_identity *who,
                         struct core_trace *t, struct mr_store_tx **out_tx,
                         struct mr_search_results *out, struct mr_err *err)
 {
-    struct mr_index_candidate *got = mr_xcalloc(2 * q->limit + 1, sizeof *got);
+    size_t room = q->limit + (q->lex_limit ? q->lex_limit : q->limit);
+    struct mr_index_candidate *got = mr_xcalloc(room + 1, sizeof *got);
     size_t n = 0;
     int64_t t0 = core_clock(svc);
     int rc = mr_index_candidates(svc->index, who, q, got, &n, err);
@@ -210,7 +212,8 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
         rc = mr_store_mem_vector_search(tx, who, &vq, &vec, &n_vec, err);
     }
     if (rc == 0 && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms)
-        rc = mr_store_mem_lex_search(tx, who, q, q->terms, q->limit, &lex, &n_lex, &max, err);
+        rc = mr_store_mem_lex_search(tx, who, q, q->terms, q->lex_limit ? q->lex_limit : q->limit,
+                                     &lex, &n_lex, &max, err);
     if (rc)
         goto out;
     c = mr_xcalloc(n_vec + n_lex + 1, sizeof *c);
@@ -345,9 +348,13 @@ static void plan_search(const struct mr_service *svc, const struct mr_search *q,
         break;
     case MR_SEARCH_HYBRID:
     default:
-        /* Enough of each side that the fused top `limit` is the exact one (docs/ranking.md). */
+        /*
+         * Enough of each side that the fused top `limit` keeps the quality of
+         * the exact one (docs/ranking.md, "The candidate depth k'").
+         */
         iq->sides = MR_INDEX_SIDE_VECTOR | MR_INDEX_SIDE_LEXICAL;
-        iq->limit = mr_fusion_depth(plan->limit);
+        iq->limit = mr_fusion_depth_vector(plan->limit);
+        iq->lex_limit = mr_fusion_depth_lexical(plan->limit);
         iq->min_score = -INFINITY;
         break;
     }

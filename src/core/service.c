@@ -36,6 +36,8 @@ struct mr_service *mr_service_new(const struct mr_service_config *cfg)
             cfg->max_metadata_bytes ? cfg->max_metadata_bytes : DEFAULT_MAX_METADATA_BYTES,
         .ctx_cache = core_ctx_cache_new(),
         .access = core_access_new(cfg->store, cfg->access_flush_ms, cfg->access_flush_hits),
+        .dedup_default = cfg->dedup_default == MR_DEDUP_MERGE ? MR_DEDUP_MERGE : MR_DEDUP_OFF,
+        .dedup_threshold = cfg->dedup_threshold > 0 ? cfg->dedup_threshold : MR_DEDUP_THRESHOLD,
     };
     return svc;
 }

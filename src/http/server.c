@@ -41,7 +41,7 @@
 enum phase { PH_IDLE, PH_HEAD, PH_BODY, PH_HANDLER, PH_WRITE, PH_LINGER };
 enum { L_IDLE, L_HEAD, L_BODY, L_LINGER, N_LISTS };
 enum { K_ALL, K_ACT, K_PHASE, N_LINKS };
-enum { PEER_BUCKETS = 1024, LINGER_US = 2 * 1000 * 1000, TICK_MS = 100 };
+enum { PEER_BUCKETS = 1024, LINGER_US = 2 * 1000 * 1000, TICK_MS = 100, IN_KEEP = 4096 };
 /*
  * A request head younger than this is not closed to make room: a client that
  * connects and writes at once (its bytes follow the handshake's last packet)
@@ -88,7 +88,7 @@ struct conn {
     size_t in_len, in_cap;
     struct mr_http_scan scan;
     /* the request */
-    char *head_buf;
+    char *head_buf; /* head_inline, or malloc'd when the head is larger (req_buf) */
     struct mr_http_head head;
     char *path;
     bool is_head, keep_alive, in_flight;
@@ -110,7 +110,21 @@ struct conn {
     char user_tag[16];
     bool closed;         /* its fd is closed; freed at the end of the loop's round */
     struct conn *q_next; /* worker queue, answers back, or closed ones */
+    /* The usual request's head, path and answer head, without a malloc each (req_buf). */
+    char head_inline[1024], path_inline[256], out_inline[512];
 };
+
+/* A request's buffer of n bytes: the connection's own when it fits, else malloc'd. */
+static char *req_buf(char *own, size_t own_cap, size_t n)
+{
+    return n <= own_cap ? own : mr_xmalloc(n);
+}
+
+static void req_buf_free(char *p, const char *own)
+{
+    if (p != own)
+        free(p);
+}
 
 struct mr_http_server {
     struct mr_http_options opt;
@@ -127,11 +141,17 @@ struct mr_http_server {
     struct peer *peers[PEER_BUCKETS];
     struct conn *closed; /* closed this round: later events of the round may name them */
     char scratch[65536];
-    /* worker queue and answers back, under mu */
+    /* worker queue, under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct conn *jobs, *jobs_tail, *done, *done_tail;
+    struct conn *jobs, *jobs_tail;
     bool workers_quit;
+    /*
+     * Answers back: a lock-free stack the workers push on and the loop takes
+     * whole (drain_done), so a worker handing an answer back never contends
+     * for mu with the loop's dispatches or with the workers taking jobs.
+     */
+    _Atomic(struct conn *) done;
     atomic_int stopping, quit, in_flight;
 };
 
@@ -238,10 +258,10 @@ static struct peer **peer_slot(struct mr_http_server *srv, const unsigned char a
 
 static void reset_request(struct conn *c)
 {
-    free(c->head_buf);
-    free(c->path);
+    req_buf_free(c->head_buf, c->head_inline);
+    req_buf_free(c->path, c->path_inline);
     free(c->body);
-    free(c->out);
+    req_buf_free(c->out, c->out_inline);
     free(c->out_body);
     for (struct qval *q = c->qvals, *next; q; q = next) {
         next = q->next;
@@ -397,12 +417,19 @@ static void free_closed(struct mr_http_server *srv)
     srv->closed = NULL;
 }
 
-static void http_date(char *out, size_t cap)
+/* The Date header's value (IMF-fixdate), formatted once a second per thread. */
+static const char *http_date(void)
 {
+    static _Thread_local time_t last = -1;
+    static _Thread_local char date[64];
     time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(out, cap, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (now != last) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        last = now;
+    }
+    return date;
 }
 
 /*
@@ -419,16 +446,17 @@ static void format_response(struct conn *c, int status, char *body, size_t len,
     const char *retry_after = extra ? extra->retry_after : NULL;
     const char *content_type = extra ? extra->content_type : NULL;
     const char *csp = extra ? extra->content_security_policy : NULL;
+    const char *more = extra ? extra->extra_header : NULL;
     c->close_after = close || !c->keep_alive || atomic_load(&c->srv->stopping);
     c->status = status;
-    char date[64];
-    http_date(date, sizeof date);
+    const char *date = http_date();
     if (!c->request_id[0])
         take_request_id(c);
     size_t cap = 256 + sizeof c->request_id + (content_type ? strlen(content_type) : 0) +
                  (allow ? strlen(allow) : 0) + (www_authenticate ? strlen(www_authenticate) : 0) +
-                 (retry_after ? strlen(retry_after) : 0) + (csp ? strlen(csp) + 32 : 0);
-    c->out = mr_xmalloc(cap);
+                 (retry_after ? strlen(retry_after) : 0) + (csp ? strlen(csp) + 32 : 0) +
+                 (more ? strlen(more) + 2 : 0);
+    c->out = req_buf(c->out_inline, sizeof c->out_inline, cap);
     int o = snprintf(c->out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, mr_http_reason(status),
                      date);
     if (status != 204 && status != 304) {
@@ -445,6 +473,8 @@ static void format_response(struct conn *c, int status, char *body, size_t len,
         o += snprintf(c->out + o, cap - (size_t)o, "Retry-After: %s\r\n", retry_after);
     if (csp)
         o += snprintf(c->out + o, cap - (size_t)o, "Content-Security-Policy: %s\r\n", csp);
+    if (more)
+        o += snprintf(c->out + o, cap - (size_t)o, "%s\r\n", more);
     o += snprintf(c->out + o, cap - (size_t)o, "X-Request-Id: %s\r\n", c->request_id);
     if (c->close_after)
         o += snprintf(c->out + o, cap - (size_t)o, "Connection: close\r\n");
@@ -505,7 +535,12 @@ static bool finish_response(struct conn *c)
     }
     set_phase(c, PH_IDLE);
     set_events(c, EPOLLIN);
-    if (!c->in_len) {
+    /*
+     * A keep-alive connection keeps a read buffer of the usual size for its
+     * next request (one malloc and free fewer each); a larger one, grown for
+     * a long head or pipelined requests, is given back.
+     */
+    if (!c->in_len && c->in_cap > IN_KEEP) {
         free(c->in);
         c->in = NULL;
         c->in_cap = 0;
@@ -573,8 +608,9 @@ static void dispatch(struct conn *c)
     else
         srv->jobs = c;
     srv->jobs_tail = c;
-    pthread_cond_signal(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
+    /* After the unlock: a worker woken while mu is held would only block on it again. */
+    pthread_cond_signal(&srv->cv);
 }
 
 /* A complete head is c->in[scan.head_start, end): parse it and decide how the body is framed. */
@@ -582,7 +618,7 @@ static bool start_request(struct conn *c, size_t end)
 {
     struct mr_http_server *srv = c->srv;
     size_t start = c->scan.head_start, len = end - start;
-    c->head_buf = mr_xmalloc(len + 1);
+    c->head_buf = req_buf(c->head_inline, sizeof c->head_inline, len + 1);
     memcpy(c->head_buf, c->in + start, len);
     c->head_buf[len] = '\0';
     consume(c, end);
@@ -592,13 +628,13 @@ static bool start_request(struct conn *c, size_t end)
     if (st)
         return answer_error(c, st, detail);
     take_request_id(c);
-    c->path = mr_xmalloc(strlen(c->head.target) + 1);
+    c->path = req_buf(c->path_inline, sizeof c->path_inline, strlen(c->head.target) + 1);
     st = mr_http_decode_path(c->head.target, c->path, &detail);
     c->is_head = strcmp(c->head.method, "HEAD") == 0;
     c->keep_alive = c->head.keep_alive;
     if (st) {
         /* The log shows what was sent (escaped), not a path cut at a NUL. */
-        free(c->path);
+        req_buf_free(c->path, c->path_inline);
         c->path = NULL;
         return answer_error(c, st, detail);
     }
@@ -710,8 +746,8 @@ static void on_readable(struct conn *c)
             continue; /* dropped: the answer is out */
         if (c->in_len + (size_t)n > c->in_cap) {
             c->in_cap = (c->in_len + (size_t)n) * 2;
-            if (c->in_cap < 4096)
-                c->in_cap = 4096;
+            if (c->in_cap < IN_KEEP)
+                c->in_cap = IN_KEEP;
             c->in = mr_xrealloc(c->in, c->in_cap);
         }
         memcpy(c->in + c->in_len, srv->scratch, (size_t)n);
@@ -874,10 +910,13 @@ static void drain_done(struct mr_http_server *srv)
     uint64_t v;
     ssize_t r = read(srv->wake_fd, &v, sizeof v);
     (void)r;
-    pthread_mutex_lock(&srv->mu);
-    struct conn *c = srv->done;
-    srv->done = srv->done_tail = NULL;
-    pthread_mutex_unlock(&srv->mu);
+    /* Taken whole, newest first: reversed, so answers are written in the order they came. */
+    struct conn *c = NULL;
+    for (struct conn *p = atomic_exchange(&srv->done, NULL), *next; p; p = next) {
+        next = p->q_next;
+        p->q_next = c;
+        c = p;
+    }
     while (c) {
         struct conn *next = c->q_next;
         c->q_next = NULL;
@@ -991,16 +1030,11 @@ static void *worker_main(void *arg)
             c->logged = true;
         }
 
-        pthread_mutex_lock(&srv->mu);
-        bool was_empty = !srv->done;
-        c->q_next = NULL;
-        if (srv->done_tail)
-            srv->done_tail->q_next = c;
-        else
-            srv->done = c;
-        srv->done_tail = c;
-        pthread_mutex_unlock(&srv->mu);
-        if (was_empty) /* else the loop has a wake-up pending and takes the whole list */
+        struct conn *top = atomic_load(&srv->done);
+        do
+            c->q_next = top;
+        while (!atomic_compare_exchange_weak(&srv->done, &top, c));
+        if (!top) /* else the loop has a wake-up pending and takes the whole stack */
             wake(srv);
     }
 }

@@ -67,18 +67,19 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
                   struct mr_index_candidate *out, size_t *out_n)
 {
     *out_n = 0;
-    size_t k = q->limit, n_vec = 0, n_lex = 0, n = 0;
+    /* Each side's depth: the lexical one may differ (mr_fusion_depth_lexical). */
+    size_t k = q->limit, kl = q->lex_limit ? q->lex_limit : q->limit, n_vec = 0, n_lex = 0, n = 0;
     if (k == 0)
         return 0;
     bool want_vec = (q->sides & MR_INDEX_SIDE_VECTOR) && q->vec;
     bool want_lex =
         (q->sides & MR_INDEX_SIDE_LEXICAL) && q->terms && mr_lex_terms_count(q->terms) > 0;
     struct mr_index_hit *vec = mr_xmalloc(k * sizeof *vec);
-    struct mr_lex_hit *lex = mr_xmalloc(2 * k * sizeof *lex);
+    struct mr_lex_hit *lex = mr_xmalloc(2 * kl * sizeof *lex);
     int64_t *vec_ids = mr_xmalloc(k * sizeof *vec_ids);
-    struct lex_accept acc = {.ids = mr_xmalloc(k * sizeof *acc.ids),
-                             .slots = mr_xmalloc(k * sizeof *acc.slots),
-                             .cap = k};
+    struct lex_accept acc = {.ids = mr_xmalloc(kl * sizeof *acc.ids),
+                             .slots = mr_xmalloc(kl * sizeof *acc.slots),
+                             .cap = kl};
     mr_dot_fn dot = mr_index_dot_fn();
 
     const struct ix_part *parts[2];
@@ -100,18 +101,18 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
         n_vec = top.n;
     }
     if (want_lex) {
-        /* Each partition's best k, then the best k of both (one normaliser: one order). */
+        /* Each partition's best kl, then the best kl of both (one normaliser: one order). */
         for (size_t i = 0; i < n_parts; i++) {
             acc.p = parts[i];
             acc.f = &filters[i];
             acc.n = 0;
-            n_lex += mr_lex_index_search_with(parts[i]->lex, stats, q->terms, lex_accept, &acc, k,
+            n_lex += mr_lex_index_search_with(parts[i]->lex, stats, q->terms, lex_accept, &acc, kl,
                                               lex + n_lex, NULL);
         }
         if (n_parts > 1) {
             qsort(lex, n_lex, sizeof *lex, lex_best_first);
-            if (n_lex > k)
-                n_lex = k;
+            if (n_lex > kl)
+                n_lex = kl;
         }
     }
 

@@ -1,8 +1,11 @@
 /*
- * scan_int8.c — the compact scan (MEMORI_INDEX_INT8): a first pass over the
- * int8 copies of a partition's vectors (a quarter of the bytes read) keeps
- * the best max(4 × limit, 32) candidates by approximate score; each is then
- * rescored in float32, so the scores returned are the exact ones.
+ * scan_int8.c — the compact scan, the default (MEMORI_INDEX_INT8): a first
+ * pass over the int8 copies of a partition's vectors (a quarter of the
+ * bytes read) keeps the best max(4 × limit, 32) candidates by approximate
+ * score; each is then rescored in float32, so the scores returned are the
+ * exact ones. On real embeddings (memori-wordnet-v2 and v1, a dense 384-d
+ * case) recall@10 against the float32 scan is 1.000 at 10 k–100 k
+ * (docs/perf.md, "Compact scans and the request path").
  */
 #include <stdlib.h>
 
@@ -12,7 +15,12 @@ void ix_scan_int8(const struct ix *ix, const struct ix_part *p, const struct ix_
                   const struct mr_index_query *q, struct ix_heap *top)
 {
     size_t dim = ix->dim, want = q->limit * 4 > 32 ? q->limit * 4 : 32;
-    /* Candidates carry their slot in the hit's id. */
+    /*
+     * Candidates carry their entry's id, not its slot: equal estimates (the
+     * same vector stored more than want times) are then kept by lower id,
+     * as the float32 scan ranks the equal exact scores they get, and the
+     * two return the same entries. The slot is looked up for the rescoring.
+     */
     struct ix_heap cands = {mr_xmalloc(want * sizeof *cands.v), 0, want, true};
     int8_t *q8 = mr_xmalloc(dim);
     float qscale = ix_quantize_i8(q->vec, dim, q8);
@@ -21,14 +29,15 @@ void ix_scan_int8(const struct ix *ix, const struct ix_part *p, const struct ix_
         if (!ix_matches(p, i, f))
             continue;
         float approx = (float)dot8(q8, p->q8 + i * dim, dim) * qscale * p->q8_scale[i];
-        ix_heap_keep(&cands, want, (struct mr_index_hit){(int64_t)i, approx});
+        ix_heap_keep(&cands, want, (struct mr_index_hit){p->meta[i].id, approx});
     }
     mr_dot_fn dot = mr_index_dot_fn();
     for (size_t c = 0; c < cands.n; c++) {
-        size_t slot = (size_t)cands.v[c].id;
+        int64_t id = cands.v[c].id;
+        size_t slot = (size_t)ix_part_slot(p, id);
         float s = dot(q->vec, p->vecs + slot * dim, dim);
         if (s >= q->min_score)
-            ix_heap_keep(top, q->limit, (struct mr_index_hit){p->meta[slot].id, s});
+            ix_heap_keep(top, q->limit, (struct mr_index_hit){id, s});
     }
     free(q8);
     free(cands.v);

@@ -84,3 +84,11 @@ void sql_sha256_hex(struct sql_sha256 *c, char out[72])
     for (int i = 0; i < 8; i++)
         snprintf(out + 7 + 8 * i, 9, "%08x", c->h[i]);
 }
+
+void mr_sql_sha256(const void *p, size_t n, char out[72])
+{
+    struct sql_sha256 c;
+    sql_sha256_init(&c);
+    sql_sha256_add(&c, p, n);
+    sql_sha256_hex(&c, out);
+}

@@ -1218,6 +1218,10 @@ const struct mr_store_ops pg_store_ops = {
     .mem_find_example = pg_mem_find_example,
     .mem_find_joins = pg_mem_find_joins,
     .ds_owner_conversation = pg_ds_owner_conversation,
+    .hist_insert = pg_hist_insert,
+    .hist_list = pg_hist_list,
+    .mem_find_dedup = pg_mem_find_dedup,
+    .mem_set_dedup_key = pg_mem_set_dedup_key,
 };
 
 /* ---- export, import and migrate: run unprepared, as they run seldom ---- */
@@ -1436,6 +1440,20 @@ int pg_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_err *e
  * matches only as a JSON string, as the core's reading did.
  */
 
+/* The one row of res (NULL: the query failed, err says why), if any, into *out; frees res. */
+static int first_memory(PGresult *res, struct mr_memory *out, bool *out_found, struct mr_err *err)
+{
+    if (!res)
+        return err->code;
+    int rc = 0;
+    if (PQntuples(res) == 1) {
+        rc = pg_read_memory(res, 0, out, err);
+        *out_found = rc == 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
 int pg_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
                         int64_t data_source_id, const char *question_normalized,
                         const char *fingerprint, struct mr_memory *out, bool *out_found,
@@ -1460,15 +1478,7 @@ int pg_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const cha
                              "AND jsonb_typeof(metadata -> 'fingerprint') = 'string' "
                              "AND metadata ->> 'fingerprint' = $5 ORDER BY id LIMIT 1",
                              &p, "looking up an example", err);
-    if (!res)
-        return err->code;
-    int rc = 0;
-    if (PQntuples(res) == 1) {
-        rc = pg_read_memory(res, 0, out, err);
-        *out_found = rc == 0;
-    }
-    PQclear(res);
-    return rc;
+    return first_memory(res, out, out_found, err);
 }
 
 int pg_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
@@ -1528,4 +1538,123 @@ int pg_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id, int6
         snprintf(out, MR_UUID_LEN, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     return 0;
+}
+
+/*
+ * ---- memory hygiene (issue 20) ----
+ *
+ * Run unprepared, as the lookups of example ingestion are: a create makes
+ * one lookup and one or two writes here.
+ */
+
+int pg_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
+{
+    if (!pg_is_uuid(e->memory_id))
+        return mr_err_set(err, MR_EINVAL, "memory id is not a UUID");
+    struct pg_params p = {0};
+    pg_param_text(&p, e->memory_id);
+    pg_param_text(&p, e->user_id);
+    pg_param_text(&p, e->tenant_id);
+    pg_param_text(&p, e->actor);
+    pg_param_text(&p, e->kind);
+    pg_param_text(&p, e->changes ? e->changes : "{}");
+    pg_param_int(&p, e->created_at);
+    PGresult *res = run_once(tx,
+                             "INSERT INTO memori_memory_history(memory_id, user_id, tenant_id, "
+                             "actor, kind, changes, created_at) VALUES ($1, $2, $3, $4, $5, "
+                             "$6::jsonb, " TS_IN("$7") ") RETURNING id",
+                             &p, "recording a memory's history", err);
+    if (!res)
+        return err->code;
+    e->id = pg_val_int(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+int pg_hist_list(struct mr_store_tx *tx, const char *memory_id, int64_t limit, int64_t offset,
+                 struct mr_history_event **out, size_t *out_n, int64_t *out_total,
+                 struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    *out_total = 0;
+    if (!pg_is_uuid(memory_id))
+        return 0;
+    struct pg_params p = {0};
+    pg_param_text(&p, memory_id);
+    pg_param_int(&p, limit);
+    pg_param_int(&p, offset);
+    /* The total rides on every row (a window over the whole set), so one round trip. */
+    PGresult *res =
+        run_once(tx,
+                 "SELECT id, memory_id, user_id, tenant_id, actor, kind, changes::text, " TS_OUT(
+                     "created_at") ", count(*) OVER () FROM memori_memory_history "
+                                   "WHERE memory_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+                 &p, "reading a memory's history", err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    struct mr_history_event *v = mr_xcalloc((size_t)n + 1, sizeof *v);
+    for (int i = 0; i < n; i++) {
+        v[i].id = pg_val_int(res, i, 0);
+        snprintf(v[i].memory_id, sizeof v[i].memory_id, "%s", PQgetvalue(res, i, 1));
+        v[i].user_id = pg_val_dup(res, i, 2);
+        v[i].tenant_id = pg_val_dup(res, i, 3);
+        v[i].actor = pg_val_dup(res, i, 4);
+        v[i].kind = pg_val_dup(res, i, 5);
+        v[i].changes = pg_val_dup(res, i, 6);
+        v[i].created_at = pg_val_int(res, i, 7);
+        *out_total = pg_val_int(res, i, 8);
+    }
+    PQclear(res);
+    if (n == 0 && offset > 0) {
+        /* A page past the end still tells how many there are. */
+        p = (struct pg_params){0};
+        pg_param_text(&p, memory_id);
+        res = run_once(tx, "SELECT count(*) FROM memori_memory_history WHERE memory_id = $1", &p,
+                       "reading a memory's history", err);
+        if (!res) {
+            free(v);
+            return err->code;
+        }
+        *out_total = pg_val_int(res, 0, 0);
+        PQclear(res);
+    }
+    *out = v;
+    *out_n = (size_t)n;
+    return 0;
+}
+
+int pg_mem_find_dedup(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
+                      const char *key, struct mr_memory *out, bool *out_found, struct mr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    *out_found = false;
+    struct pg_params p = {0};
+    pg_param_text(&p, tenant_id);
+    pg_param_text(&p, user_id);
+    pg_param_text(&p, key);
+    PGresult *res = run_once(tx,
+                             "SELECT " MEM_COLS " FROM memori_memories WHERE tenant_id = $1 "
+                             "AND user_id = $2 AND dedup_key = $3 AND dedup_key IS NOT NULL "
+                             "AND NOT is_archived LIMIT 1",
+                             &p, "looking up a duplicate", err);
+    return first_memory(res, out, out_found, err);
+}
+
+int pg_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key, struct mr_err *err)
+{
+    struct pg_params p = {0};
+    pg_param_int(&p, id);
+    pg_param_text(&p, key);
+    PGresult *res = run_once(tx, "UPDATE memori_memories SET dedup_key = $2 WHERE id = $1", &p,
+                             "recording a memory's dedup key", err);
+    if (!res)
+        return err->code == MR_ECONFLICT
+                   ? mr_err_set(err, MR_ECONFLICT,
+                                "another live memory of this user holds this content")
+                   : err->code;
+    int64_t changed = strtoll(PQcmdTuples(res), NULL, 10);
+    PQclear(res);
+    return changed ? 0 : mr_err_set(err, MR_ENOTFOUND, "Memory not found");
 }

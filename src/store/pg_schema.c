@@ -226,6 +226,30 @@ static const struct store_migration migrations[] = {
      "  ON memori_memories(tenant_id, data_source_id, (metadata ->> 'join_key'))"
      "  WHERE data_source_id IS NOT NULL AND memory_type = 'relationship' AND user_id = '';",
      "indexing a data source's memories by type and owner, its joins by key", NULL},
+    /*
+     * Memory hygiene (issue 20, docs/hygiene.md): each memory's dedup key,
+     * unique among a user's live memories (the index, not the code, keeps
+     * two racing creates of one fact from both storing it: the second
+     * waits for the first and fails, and the service retries into the
+     * duplicate), and every change's event, kept after the memory is
+     * deleted (no foreign key). Idempotent, as versions 3 and 4 are.
+     */
+    {"ALTER TABLE memori_memories ADD COLUMN IF NOT EXISTS dedup_key TEXT;"
+     "CREATE UNIQUE INDEX IF NOT EXISTS memori_memories_dedup"
+     "  ON memori_memories(tenant_id, user_id, dedup_key)"
+     "  WHERE dedup_key IS NOT NULL AND NOT is_archived;"
+     "CREATE TABLE IF NOT EXISTS memori_memory_history ("
+     "  id BIGSERIAL PRIMARY KEY,"
+     "  memory_id UUID NOT NULL,"
+     "  user_id TEXT NOT NULL,"
+     "  tenant_id TEXT NOT NULL,"
+     "  actor TEXT NOT NULL,"
+     "  kind TEXT NOT NULL,"
+     "  changes JSONB NOT NULL DEFAULT '{}',"
+     "  created_at TIMESTAMPTZ NOT NULL);"
+     "CREATE INDEX IF NOT EXISTS memori_memory_history_memory"
+     "  ON memori_memory_history(memory_id, id);",
+     "adding memory hygiene: dedup keys and the history of every change", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -184,6 +184,18 @@ int sqlite_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t
 int sqlite_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id,
                                  int64_t data_source_id, char out[MR_UUID_LEN], struct mr_err *err);
 
+/* ---- sqlite_ops.c: memory hygiene, history and dedup keys (store.h) ---- */
+
+int sqlite_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err);
+int sqlite_hist_list(struct mr_store_tx *tx, const char *memory_id, int64_t limit, int64_t offset,
+                     struct mr_history_event **out, size_t *out_n, int64_t *out_total,
+                     struct mr_err *err);
+int sqlite_mem_find_dedup(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
+                          const char *key, struct mr_memory *out, bool *out_found,
+                          struct mr_err *err);
+int sqlite_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key,
+                             struct mr_err *err);
+
 /* ---- sqlite_codec.c ---- */
 
 /* Reports SQLite result rc of a call that was `what`, in store_db_error's two voices. */

@@ -669,6 +669,10 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_find_example = sqlite_mem_find_example,
     .mem_find_joins = sqlite_mem_find_joins,
     .ds_owner_conversation = sqlite_ds_owner_conversation,
+    .hist_insert = sqlite_hist_insert,
+    .hist_list = sqlite_hist_list,
+    .mem_find_dedup = sqlite_mem_find_dedup,
+    .mem_set_dedup_key = sqlite_mem_set_dedup_key,
 };
 
 /* ---- export, import and migrate: prepared per call, as they run seldom ---- */
@@ -884,6 +888,24 @@ int sqlite_mem_restore(struct mr_store_tx *tx, struct mr_memory *m, struct mr_er
  * did.
  */
 
+/*
+ * Steps st (prepared per call, bound) once: its row read into *out when there
+ * is one (*out_found), then finalized. 0 or the error.
+ */
+static int first_memory(struct mr_store_tx *tx, sqlite3_stmt *st, const char *what,
+                        struct mr_memory *out, bool *out_found, struct mr_err *err)
+{
+    int rc = 0, s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        rc = sqlite_read_memory(st, out, err);
+        *out_found = rc == 0;
+    } else if (s != SQLITE_DONE) {
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int sqlite_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
                             int64_t data_source_id, const char *question_normalized,
                             const char *fingerprint, struct mr_memory *out, bool *out_found,
@@ -911,15 +933,7 @@ int sqlite_mem_find_example(struct mr_store_tx *tx, const char *tenant_id, const
     sqlite_bind_text(st, 3, user_id);
     sqlite_bind_text(st, 4, question_normalized);
     sqlite_bind_text(st, 5, fingerprint);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        rc = sqlite_read_memory(st, out, err);
-        *out_found = rc == 0;
-    } else if (s != SQLITE_DONE) {
-        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
-    }
-    sqlite3_finalize(st);
-    return rc;
+    return first_memory(tx, st, what, out, out_found, err);
 }
 
 int sqlite_mem_find_joins(struct mr_store_tx *tx, const char *tenant_id, int64_t data_source_id,
@@ -979,5 +993,135 @@ int sqlite_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id,
         rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * ---- memory hygiene (issue 20) ----
+ *
+ * Prepared per call, as the lookups of example ingestion are: a create
+ * makes one lookup and one or two writes here.
+ */
+
+int sqlite_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
+{
+    static const char what[] = "recording a memory's history";
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_once(tx,
+                          "INSERT INTO memory_history(memory_id, user_id, tenant_id, actor, kind, "
+                          "changes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, e->memory_id);
+    sqlite_bind_text(st, 2, e->user_id);
+    sqlite_bind_text(st, 3, e->tenant_id);
+    sqlite_bind_text(st, 4, e->actor);
+    sqlite_bind_text(st, 5, e->kind);
+    sqlite_bind_text(st, 6, e->changes ? e->changes : "{}");
+    sqlite3_bind_int64(st, 7, e->created_at);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE)
+        e->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
+    else
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int read_history_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
+{
+    (void)err;
+    struct mr_history_event *e = slot;
+    memset(e, 0, sizeof *e);
+    e->id = sqlite3_column_int64(st, 0);
+    const unsigned char *id = sqlite3_column_text(st, 1);
+    snprintf(e->memory_id, sizeof e->memory_id, "%s", id ? (const char *)id : "");
+    e->user_id = sqlite_col_text(st, 2);
+    e->tenant_id = sqlite_col_text(st, 3);
+    e->actor = sqlite_col_text(st, 4);
+    e->kind = sqlite_col_text(st, 5);
+    e->changes = sqlite_col_text(st, 6);
+    e->created_at = sqlite3_column_int64(st, 7);
+    return 0;
+}
+
+static void clear_history(void *slot)
+{
+    mr_history_event_clear(slot);
+}
+
+int sqlite_hist_list(struct mr_store_tx *tx, const char *memory_id, int64_t limit, int64_t offset,
+                     struct mr_history_event **out, size_t *out_n, int64_t *out_total,
+                     struct mr_err *err)
+{
+    static const char what[] = "reading a memory's history";
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    *out_n = 0;
+    *out_total = 0;
+    int rc = prepare_once(tx, "SELECT count(*) FROM memory_history WHERE memory_id = ?1", &st, what,
+                          err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, memory_id);
+    rc = count_rows(tx, st, out_total, err);
+    sqlite3_finalize(st);
+    if (rc || *out_total == 0)
+        return rc;
+    rc = prepare_once(tx,
+                      "SELECT id, memory_id, user_id, tenant_id, actor, kind, changes, created_at "
+                      "FROM memory_history WHERE memory_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3",
+                      &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, memory_id);
+    sqlite3_bind_int64(st, 2, limit);
+    sqlite3_bind_int64(st, 3, offset);
+    rc = collect_rows(tx, st, sizeof **out, read_history_row, clear_history, (void **)out, out_n,
+                      what, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sqlite_mem_find_dedup(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
+                          const char *key, struct mr_memory *out, bool *out_found,
+                          struct mr_err *err)
+{
+    static const char what[] = "looking up a duplicate";
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof *out);
+    *out_found = false;
+    int rc = prepare_once(tx,
+                          "SELECT " MEM_COLS " FROM memories INDEXED BY memories_dedup "
+                          "WHERE tenant_id = ?1 AND user_id = ?2 AND dedup_key = ?3 "
+                          "AND dedup_key IS NOT NULL AND is_archived = 0 LIMIT 1",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, tenant_id);
+    sqlite_bind_text(st, 2, user_id);
+    sqlite_bind_text(st, 3, key);
+    return first_memory(tx, st, what, out, out_found, err);
+}
+
+int sqlite_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key,
+                             struct mr_err *err)
+{
+    static const char what[] = "recording a memory's dedup key";
+    sqlite3_stmt *st = NULL;
+    int rc = prepare_once(tx, "UPDATE memories SET dedup_key = ?2 WHERE id = ?1", &st, what, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite_bind_text(st, 2, key);
+    int s = sqlite3_step(st);
+    if (s != SQLITE_DONE)
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+    else if (sqlite3_changes(sqlite_tx_conn(tx)->db) == 0)
+        rc = mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+    sqlite3_finalize(st);
+    if (rc == MR_ECONFLICT)
+        return mr_err_set(err, MR_ECONFLICT, "another live memory of this user holds this content");
     return rc;
 }

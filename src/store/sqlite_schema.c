@@ -120,6 +120,28 @@ static const struct store_migration migrations[] = {
      "  ON memories(tenant_id, data_source_id, json_extract(metadata, '$.join_key'))"
      "  WHERE data_source_id IS NOT NULL AND memory_type = 'relationship' AND user_id = '';",
      "indexing a data source's memories by type and owner, its joins by key", NULL},
+    /*
+     * Memory hygiene (issue 20, docs/hygiene.md): each memory's dedup key,
+     * unique among a user's live memories (the index, not the code, keeps
+     * two racing creates of one fact from both storing it), and every
+     * change's event, kept after the memory is deleted (no foreign key).
+     * The table and indexes are created if absent: a database set back to
+     * an older version (whose memories table is rebuilt) re-runs this.
+     */
+    {"ALTER TABLE memories ADD COLUMN dedup_key TEXT;"
+     "CREATE UNIQUE INDEX IF NOT EXISTS memories_dedup ON memories(tenant_id, user_id, dedup_key)"
+     "  WHERE dedup_key IS NOT NULL AND is_archived = 0;"
+     "CREATE TABLE IF NOT EXISTS memory_history ("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     "  memory_id TEXT NOT NULL,"
+     "  user_id TEXT NOT NULL,"
+     "  tenant_id TEXT NOT NULL,"
+     "  actor TEXT NOT NULL,"
+     "  kind TEXT NOT NULL,"
+     "  changes TEXT NOT NULL DEFAULT '{}',"
+     "  created_at INTEGER NOT NULL);"
+     "CREATE INDEX IF NOT EXISTS memory_history_memory ON memory_history(memory_id, id);",
+     "adding memory hygiene: dedup keys and the history of every change", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

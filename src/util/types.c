@@ -37,6 +37,16 @@ void mr_strv_copy(struct mr_strv *dst, const struct mr_strv *src)
         mr_strv_push(dst, src->items[i], strlen(src->items[i]));
 }
 
+bool mr_strv_equal(const struct mr_strv *a, const struct mr_strv *b)
+{
+    if (a->len != b->len)
+        return false;
+    for (size_t i = 0; i < a->len; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return false;
+    return true;
+}
+
 void mr_strv_clear(struct mr_strv *v)
 {
     for (size_t i = 0; i < v->len; i++)
@@ -65,4 +75,14 @@ void mr_memory_clear(struct mr_memory *m)
     mr_strv_clear(&m->context_tags);
     mr_strv_clear(&m->related_entities);
     memset(m, 0, sizeof *m);
+}
+
+void mr_history_event_clear(struct mr_history_event *e)
+{
+    free(e->user_id);
+    free(e->tenant_id);
+    free(e->actor);
+    free(e->kind);
+    free(e->changes);
+    memset(e, 0, sizeof *e);
 }

@@ -137,8 +137,12 @@ TEST(test_counters_move_by_exactly_the_requests_sent)
     char *base = scrape();
     CHECK(base);
     char ids[3][37], path[128];
+    /* Three different facts: the same one again would be answered as its duplicate (200). */
+    static const char *const facts[] = {"orders join customers on customer_id",
+                                        "orders join products on product_id",
+                                        "orders join regions on region_id"};
     for (int i = 0; i < 3; i++)
-        CHECK(create_memory("alice", "orders join customers on customer_id", ids[i]));
+        CHECK(create_memory("alice", facts[i], ids[i]));
     for (int i = 0; i < 5; i++)
         CHECK_INT(status_of("GET", "/health", NULL), 200);
     for (int i = 0; i < 2; i++) {

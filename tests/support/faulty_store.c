@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "memori/util.h"
 
@@ -12,6 +13,7 @@ struct faulty {
     struct mr_store *inner;
     atomic_long countdown; /* fails when it reaches 0; negative: never */
     atomic_long calls;
+    const char *fail_op; /* every call of this op fails (faulty_store_fail_op); NULL: none */
 };
 
 struct faulty_tx {
@@ -20,9 +22,13 @@ struct faulty_tx {
 };
 
 /* True (and err filled) when this call is the one to fail. */
-static bool trip(struct faulty *f, struct mr_err *err)
+static bool trip(struct faulty *f, const char *op, struct mr_err *err)
 {
     atomic_fetch_add(&f->calls, 1);
+    if (f->fail_op && strcmp(f->fail_op, op) == 0) {
+        mr_err_set(err, MR_EUNAVAIL, "database error: injected fault in %s", op);
+        return true;
+    }
     if (atomic_fetch_sub(&f->countdown, 1) == 1) {
         mr_err_set(err, MR_EUNAVAIL, "database error: injected fault");
         return true;
@@ -36,7 +42,7 @@ static bool trip(struct faulty *f, struct mr_err *err)
 static int f_begin(struct mr_store *s, int mode, struct mr_store_tx **out_tx, struct mr_err *err)
 {
     struct faulty *f = (struct faulty *)s;
-    if (trip(f, err))
+    if (trip(f, "begin", err))
         return MR_EUNAVAIL;
     struct mr_store_tx *inner;
     int rc = mr_store_begin(f->inner, mode, &inner, err);
@@ -53,7 +59,7 @@ static int f_commit(struct mr_store_tx *tx, struct mr_err *err)
 {
     struct mr_store_tx *inner = IN(tx);
     int rc;
-    if (trip(F(tx), err)) {
+    if (trip(F(tx), "commit", err)) {
         mr_store_rollback(inner);
         rc = MR_EUNAVAIL;
     } else {
@@ -78,7 +84,7 @@ static int f_check_model(struct mr_store *s, const char *model, size_t dim, stru
 #define FORWARD(name, params, args)                                                                \
     static int f_##name params                                                                     \
     {                                                                                              \
-        if (trip(F(tx), err))                                                                      \
+        if (trip(F(tx), #name, err))                                                               \
             return MR_EUNAVAIL;                                                                    \
         return IN(tx)->store->ops->name args;                                                      \
     }
@@ -207,6 +213,20 @@ FORWARD(conv_restore, (struct mr_store_tx * tx, struct mr_conversation *c, struc
 FORWARD(mem_restore, (struct mr_store_tx * tx, struct mr_memory *m, struct mr_err *err),
         (IN(tx), m, err))
 
+FORWARD(hist_insert, (struct mr_store_tx * tx, struct mr_history_event *e, struct mr_err *err),
+        (IN(tx), e, err))
+FORWARD(hist_list,
+        (struct mr_store_tx * tx, const char *memory_id, int64_t limit, int64_t offset,
+         struct mr_history_event **out, size_t *out_n, int64_t *out_total, struct mr_err *err),
+        (IN(tx), memory_id, limit, offset, out, out_n, out_total, err))
+FORWARD(mem_find_dedup,
+        (struct mr_store_tx * tx, const char *tenant, const char *user, const char *key,
+         struct mr_memory *out, bool *out_found, struct mr_err *err),
+        (IN(tx), tenant, user, key, out, out_found, err))
+FORWARD(mem_set_dedup_key,
+        (struct mr_store_tx * tx, int64_t id, const char *key, struct mr_err *err),
+        (IN(tx), id, key, err))
+
 static int f_health(struct mr_store *s, struct mr_err *err)
 {
     return mr_store_health(((struct faulty *)s)->inner, err);
@@ -263,6 +283,10 @@ static const struct mr_store_ops faulty_ops = {
     .model_get = f_model_get,
     .conv_restore = f_conv_restore,
     .mem_restore = f_mem_restore,
+    .hist_insert = f_hist_insert,
+    .hist_list = f_hist_list,
+    .mem_find_dedup = f_mem_find_dedup,
+    .mem_set_dedup_key = f_mem_set_dedup_key,
 };
 
 struct mr_store *faulty_store_wrap(struct mr_store *inner)
@@ -286,4 +310,9 @@ void faulty_store_arm(struct mr_store *s, long n)
 long faulty_store_calls(struct mr_store *s)
 {
     return atomic_load(&((struct faulty *)s)->calls);
+}
+
+void faulty_store_fail_op(struct mr_store *s, const char *op)
+{
+    ((struct faulty *)s)->fail_op = op;
 }

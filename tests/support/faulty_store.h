@@ -16,6 +16,13 @@ struct mr_store *faulty_store_wrap(struct mr_store *inner);
 /* Fails the n-th call from now on (n <= 0: never) and restarts the count. */
 void faulty_store_arm(struct mr_store *s, long n);
 
+/*
+ * Fails every call of the op named op (its field name in struct mr_store_ops,
+ * "hist_insert"; "begin", "commit") until called again with NULL: for a test
+ * that one kind of write failing fails the change it belongs to.
+ */
+void faulty_store_fail_op(struct mr_store *s, const char *op);
+
 /* The calls since the last arming. */
 long faulty_store_calls(struct mr_store *s);
 

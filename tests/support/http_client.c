@@ -233,6 +233,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
                  data + 17);
     if (len > 13 && strncasecmp(data, "Content-Type:", 13) == 0)
         snprintf(r->content_type, sizeof r->content_type, "%.*s", (int)(len - 13), data + 13);
+    if (len > 9 && strncasecmp(data, "X-Memori-", 9) == 0)
+        snprintf(r->memori, sizeof r->memori, "%.*s", (int)len, data);
     return len;
 }
 
@@ -306,6 +308,7 @@ static int request(const struct server *s, const char *method, const char *path,
     trim(out->allow);
     trim(out->content_type);
     trim(out->www_authenticate);
+    trim(out->memori);
     out->json = json_loads(out->body, JSON_DECODE_ANY, NULL);
     return rc == CURLE_OK ? 0 : -1;
 }

@@ -63,6 +63,7 @@ struct resp {
     char allow[64];
     char content_type[64];
     char www_authenticate[64];
+    char memori[64]; /* the last X-Memori-* header line ("X-Memori-Duplicate: true"), or "" */
 };
 
 /*

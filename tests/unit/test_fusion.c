@@ -124,10 +124,15 @@ TEST(test_search_mode_parse)
 
 TEST(test_fusion_depth_covers_the_limit)
 {
-    for (size_t limit = 1; limit <= 1000; limit++)
-        CHECK(mr_fusion_depth(limit) >= limit);
-    CHECK(mr_fusion_depth(10) >= 100); /* measured in a pool of 10 k (docs/ranking.md) */
-    CHECK(mr_fusion_depth(50) >= 200);
+    for (size_t limit = 1; limit <= 1000; limit++) {
+        CHECK(mr_fusion_depth_vector(limit) >= limit);
+        CHECK(mr_fusion_depth_lexical(limit) >= limit);
+    }
+    /* Measured in pools of 10 k (docs/ranking.md, "The candidate depth k'"). */
+    CHECK(mr_fusion_depth_vector(10) >= 40);
+    CHECK(mr_fusion_depth_lexical(10) >= 20);
+    CHECK(mr_fusion_depth_vector(50) >= 200);
+    CHECK(mr_fusion_depth_lexical(50) >= 100);
 }
 
 TEST(test_fusion_union_flags_missing_sides)

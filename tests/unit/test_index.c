@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "../../src/index/index_int.h"
+#include "memori/config.h"
 #include "memori/rules.h"
 #include "test.h"
 
@@ -119,8 +120,7 @@ TEST(test_expiry_follows_the_rule)
     uint64_t own_rng = 7; /* its own stream: the other tests' vectors stay as they were */
     for (int mode = 0; mode < 3; mode++) {
         struct mr_index *ix = mr_index_new(DIM);
-        if (mode == 1)
-            mr_index_set_int8(ix, true);
+        mr_index_set_int8(ix, mode == 1);
         if (mode == 2)
             mr_index_set_ann(ix, 100, 64);
         for (int i = 0; i < N; i++) {
@@ -255,6 +255,7 @@ TEST(test_ann_partition_matches_exact)
 {
     enum { NV = 3000, NQ = 100 };
     struct mr_index *ann = mr_index_new(DIM), *exact = mr_index_new(DIM);
+    mr_index_set_int8(exact, false);
     mr_index_set_ann(ann, 500, 64);
     static float vecs[NV][DIM];
     for (int i = 0; i < NV; i++) {
@@ -480,6 +481,7 @@ TEST(test_int8_scan_rescores_in_float32)
     enum { N = 3000, NQ = 60 };
     struct mr_index *ix8 = mr_index_new(DIM), *exact = mr_index_new(DIM);
     mr_index_set_int8(ix8, true);
+    mr_index_set_int8(exact, false);
     static float vecs[N][DIM];
     for (int i = 0; i < N; i++) {
         random_unit(vecs[i]);
@@ -519,6 +521,86 @@ TEST(test_int8_scan_rescores_in_float32)
     fprintf(stdout, "    int8 scan + float32 rescoring, recall@10 against float32: %.3f\n", recall);
     CHECK(recall >= 0.95);
     mr_index_destroy(ix8);
+    mr_index_destroy(exact);
+}
+
+/*
+ * The compact scan is the default (MEMORI_INDEX_INT8 defaults to true, and a
+ * new index scans int8 copies), and where the float32 top-k is unambiguous —
+ * each query's 10 best stand well above the rest, by more than int8 can
+ * blur — it returns exactly the float32 scan's entries, scores and order;
+ * so it does for a vector stored more often than its candidates' depth,
+ * whose equal scores rank by lower id (ids given in shuffled order, so the
+ * partition's slots do not follow them).
+ */
+TEST(test_int8_is_the_default_and_equals_float32_where_it_must)
+{
+    struct mr_config cfg;
+    struct mr_err err;
+    char *env[] = {NULL};
+    CHECK(mr_config_load(&cfg, env, NULL, &err) == 0);
+    CHECK(cfg.index_int8);
+    mr_config_free(&cfg);
+
+    enum { N = 4000, NQ = 20, PLANT = 10, DUP = 100 };
+    struct mr_index *def = mr_index_new(DIM), *exact = mr_index_new(DIM);
+    mr_index_set_int8(exact, false);
+    static float vecs[N][DIM], qs[NQ][DIM];
+    uint64_t own_rng = 31;
+    for (int qi = 0; qi < NQ; qi++)
+        test_random_unit(qs[qi], DIM, &own_rng);
+    /* Ids 1..N in a shuffled order of insertion. */
+    static int64_t order[N];
+    for (int i = 0; i < N; i++)
+        order[i] = i + 1;
+    for (int i = N - 1; i > 0; i--) {
+        int j = (int)((test_frand(&own_rng) + 1) * 0.5f * (float)(i + 1)) % (i + 1);
+        int64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < N; i++) {
+        int64_t id = order[i];
+        float *v = vecs[id - 1];
+        if (id <= NQ * PLANT) {
+            /* Near its query (cosine > 0.98); random unit vectors are below 0.8 in d 24. */
+            const float *q = qs[(id - 1) / PLANT];
+            float noise[DIM], norm = 0;
+            test_random_unit(noise, DIM, &own_rng);
+            for (int k = 0; k < DIM; k++) {
+                v[k] = q[k] + 0.1f * noise[k];
+                norm += v[k] * v[k];
+            }
+            for (int k = 0; k < DIM; k++)
+                v[k] /= sqrtf(norm);
+        } else if (id <= NQ * PLANT + DUP) {
+            memcpy(v, qs[NQ - 1], sizeof vecs[0]); /* DUP copies of the last query */
+        } else {
+            test_random_unit(v, DIM, &own_rng);
+        }
+        put(def, &alice, id, MR_RULE, "c", false, MR_NO_TIME, v);
+        put(exact, &alice, id, MR_RULE, "c", false, MR_NO_TIME, v);
+    }
+    pthread_rwlock_rdlock(&ix_of(def)->lock);
+    const struct ix_part *p = ix_part_find(ix_of(def), &alice, false, false);
+    CHECK(p && p->q8); /* the default index keeps int8 copies and scans them */
+    pthread_rwlock_unlock(&ix_of(def)->lock);
+    for (int qi = 0; qi < NQ; qi++) {
+        struct mr_index_query iq = query(qs[qi], PLANT);
+        struct mr_index_hit a[PLANT], b[PLANT];
+        size_t na, nb;
+        CHECK(mr_index_search(def, &alice, &iq, a, &na, &err) == 0);
+        CHECK(mr_index_search(exact, &alice, &iq, b, &nb, &err) == 0);
+        CHECK_INT(na, PLANT);
+        CHECK_INT(nb, PLANT);
+        for (size_t i = 0; i < nb; i++) {
+            CHECK_INT(a[i].id, b[i].id);
+            CHECK(a[i].score == b[i].score);
+        }
+        if (qi == NQ - 1) /* the duplicated vector: the copies' 10 lowest ids */
+            CHECK_INT(b[0].id, NQ * PLANT + 1);
+    }
+    mr_index_destroy(def);
     mr_index_destroy(exact);
 }
 
@@ -625,6 +707,68 @@ TEST(test_candidates_are_both_sides_with_exact_scores)
 }
 
 /*
+ * Each side takes its own depth (q->limit for the vector side, q->lex_limit
+ * for the lexical one): hybrid's k' differ per side (mr_fusion_depth_*).
+ */
+TEST(test_candidates_take_each_sides_own_depth)
+{
+    enum { N = 300, KV = 5, KL = 15 };
+    static const char *words[] = {"orders", "refunds", "invoice", "ledger", "customer"};
+    struct mr_index *ix = mr_index_new(DIM);
+    struct mr_lex_index *ref = mr_lex_index_new();
+    static float vecs[N + 1][DIM];
+    char text[128];
+    for (int i = 1; i <= N; i++) {
+        random_unit(vecs[i]);
+        snprintf(text, sizeof text, "%s %s note %d", words[i % 5], words[(i / 5) % 5], i);
+        put_text(ix, &alice, i, MR_ENTITY, false, vecs[i], text);
+        mr_lex_index_put(ref, i, text, strlen(text));
+    }
+    float q[DIM];
+    random_unit(q);
+    struct mr_lex_terms *terms = mr_lex_terms_new("refunds ledger", 14);
+    struct mr_index_query iq = query(q, KV);
+    iq.min_score = -2;
+    iq.terms = terms;
+    iq.lex_limit = KL;
+    iq.sides = MR_INDEX_SIDE_VECTOR | MR_INDEX_SIDE_LEXICAL;
+    struct mr_index_candidate c[KV + KL];
+    size_t n = 0;
+    struct mr_err err;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK(n >= KL && n <= KV + KL);
+    struct mr_index_hit vec_top[KV];
+    size_t nv = 0;
+    CHECK(mr_index_search(ix, &alice, &iq, vec_top, &nv, &err) == 0);
+    CHECK_INT(nv, KV);
+    for (size_t i = 0; i < nv; i++)
+        CHECK(find_candidate(c, n, vec_top[i].id) != NULL);
+    struct mr_lex_hit lex_top[KL + 1];
+    size_t nl = mr_lex_index_search(ref, terms, NULL, NULL, KL + 1, lex_top, NULL);
+    CHECK_INT(nl, KL + 1);
+    for (size_t i = 0; i < KL; i++)
+        CHECK(find_candidate(c, n, lex_top[i].id) != NULL);
+    /* The lexical side stops at its depth: candidates beyond it come only from the vector side. */
+    size_t lexical_only = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool in_vec = false;
+        for (size_t k = 0; k < nv; k++)
+            in_vec = in_vec || vec_top[k].id == c[i].id;
+        lexical_only += !in_vec;
+    }
+    CHECK(lexical_only <= KL);
+    iq.sides = MR_INDEX_SIDE_LEXICAL;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK_INT(n, KL);
+    iq.sides = MR_INDEX_SIDE_VECTOR;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK_INT(n, KV);
+    mr_lex_terms_free(terms);
+    mr_lex_index_destroy(ref);
+    mr_index_destroy(ix);
+}
+
+/*
  * A shared memory of another user is scored with the searcher's own
  * partition's statistics (one normaliser per query); a removal or a new
  * text takes effect at once.
@@ -682,5 +826,7 @@ TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during
           T(test_idmap_keeps_every_id_through_removals),
           T(test_heap_keeps_the_best_k_ties_by_lower_id), T(test_dot_matches_naive_for_odd_sizes),
           T(test_int8_kernel_matches_scalar_exactly), T(test_int8_scan_rescores_in_float32),
+          T(test_int8_is_the_default_and_equals_float32_where_it_must),
           T(test_candidates_are_both_sides_with_exact_scores),
-          T(test_candidates_score_shared_memories_with_the_callers_statistics))
+          T(test_candidates_score_shared_memories_with_the_callers_statistics),
+          T(test_candidates_take_each_sides_own_depth))

@@ -380,7 +380,7 @@ TEST(test_pg_schema_is_versioned_and_a_newer_one_refused)
     CHECK(s);
     mr_store_close(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "4"); /* 3: the lexical index; 4: a data source's memories by type */
+    CHECK_STR(v, "5"); /* 3: the lexical index; 4: a data source's memories by type; 5: hygiene */
     CHECK(sql_value(url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", v,
                     sizeof v));
     CHECK(strncmp(v, "0.8", 3) == 0);
@@ -863,10 +863,10 @@ TEST(test_pg_backfill_makes_older_memories_lexical)
     CHECK(
         sql_value(url, "SELECT count(*) FROM pg_attribute WHERE attname = 'lex_len'", v, sizeof v));
     CHECK_STR(v, "0");
-    s = open_url(url, 2); /* migrates to 3: the columns, then the back-fill; then 4 */
+    s = open_url(url, 2); /* migrates to 3: the columns, then the back-fill; then 4 and 5 */
     CHECK(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "4");
+    CHECK_STR(v, "5");
     CHECK(
         sql_value(url, "SELECT count(*) FROM memori_memories WHERE lex_len IS NULL", v, sizeof v));
     CHECK_STR(v, "0");

@@ -81,7 +81,7 @@ TEST(test_sqlite_schema_versioned_and_wal)
     struct mr_store *s = mr_store_sqlite_open(path, 1, &err);
     CHECK(s);
     mr_store_close(s);
-    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 4);
+    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 5);
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     sqlite3_stmt *st;
@@ -114,7 +114,7 @@ TEST(test_sqlite_migrates_a_version_1_database)
     sqlite3_close(db);
     s = mr_store_sqlite_open(path, 1, &err);
     CHECK(s);
-    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 4);
+    CHECK_INT(pragma_int(path, "PRAGMA user_version"), 5);
     CHECK(mr_store_begin(s, false, &tx, &err) == 0);
     CHECK(mr_store_mem_get(tx, m.memory_id, &got, &err) == 0);
     CHECK_STR(got.content, m.content);
