@@ -389,21 +389,29 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
     /*
      * The rows are read, then merged with their pending accesses and this
      * one recorded (of the results, the caller's own; others' shared ones
-     * stay untouched): core_access_serve.
+     * stay untouched). When a flush committed during the read, the search
+     * runs again: its filters (type, expiry) must see the rows as served.
      */
     bool *record = NULL, *promoted = NULL;
-    struct mr_store_tx *tx = NULL;
-    uint64_t seen = core_access_epoch(svc->access);
-    rc = core_searches_in_store(svc) ? search_store(svc, who, &iq, &plan, &tx, out, err)
-                                     : search_index(svc, who, &iq, &plan, &t, &tx, out, err);
-    if (tx)
-        mr_store_rollback(tx); /* a read transaction: nothing to commit */
-    if (rc == 0) {
+    for (;;) {
+        struct mr_store_tx *tx = NULL;
+        uint64_t seen = core_access_epoch(svc->access);
+        rc = core_searches_in_store(svc) ? search_store(svc, who, &iq, &plan, &tx, out, err)
+                                         : search_index(svc, who, &iq, &plan, &t, &tx, out, err);
+        if (tx)
+            mr_store_rollback(tx); /* a read transaction: nothing to commit */
+        if (rc)
+            break;
         record = mr_xcalloc(out->n + 1, sizeof *record);
         promoted = mr_xcalloc(out->n + 1, sizeof *promoted);
         for (size_t i = 0; i < out->n; i++)
             record[i] = core_owns(who, out->memories[i].user_id, out->memories[i].tenant_id);
-        rc = core_access_serve(svc, seen, out->memories, out->n, record, promoted, now, err);
+        if (core_access_apply(svc->access, seen, out->memories, out->n, record, promoted, now))
+            break;
+        free(record);
+        free(promoted);
+        record = promoted = NULL;
+        mr_search_results_clear(out);
     }
     out->mode = plan.f.mode;
     /*
