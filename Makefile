@@ -67,8 +67,10 @@ NPM_STAMP := $(NPM_DIR)/node_modules/.package-lock.json
 DOCS_DIR := $(BUILD)/docs
 DOCS_FILES := $(DOCS_DIR)/index.html $(DOCS_DIR)/init.js $(DOCS_DIR)/swagger-ui.css \
 	$(DOCS_DIR)/swagger-ui-bundle.js
+# GET /ui: the dashboard's own files (web/ui/, no npm package), under the same directory.
+UI_FILES := $(patsubst web/%,$(DOCS_DIR)/%,$(wildcard web/ui/*))
 
-docs: $(DOCS_FILES)
+docs: $(DOCS_FILES) $(UI_FILES)
 npm: $(NPM_STAMP)
 
 $(NPM_STAMP): package.json package-lock.json
@@ -197,7 +199,8 @@ run: all
 E2E_PG_BIN := $(BUILD)/tests/test_e2e_api $(BUILD)/tests/test_e2e_auth $(BUILD)/tests/test_e2e_limits \
 	$(BUILD)/tests/test_e2e_metrics \
 	$(BUILD)/tests/test_e2e_schema $(BUILD)/tests/test_e2e_introspect $(BUILD)/tests/test_e2e_ranking \
-	$(BUILD)/tests/test_e2e_context $(BUILD)/tests/test_e2e_hygiene
+	$(BUILD)/tests/test_e2e_context $(BUILD)/tests/test_e2e_ui \
+	$(BUILD)/tests/test_e2e_hygiene
 TSAN_TESTS := $(BUILD)/tests/test_index $(BUILD)/tests/test_snapshot $(BUILD)/tests/test_cache $(BUILD)/tests/test_store_sqlite \
 	$(BUILD)/tests/test_group_commit \
 	$(BUILD)/tests/test_store_postgres $(BUILD)/tests/test_contract_cache \

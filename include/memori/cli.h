@@ -40,6 +40,15 @@ int mr_cli_import(int argc, char **argv, mr_cli_open_fn open, void *arg);
 /* memori migrate --to postgresql://...|sqlite:///path [--merge] */
 int mr_cli_migrate(int argc, char **argv, mr_cli_open_fn open, void *arg);
 
+/*
+ * 0 when tx holds an event like e — the same memory, time, kind and actor,
+ * whatever its id (a target holding e's id gave it another) — MR_ENOTFOUND
+ * when not, or the store's error. How import and migrate skip an event
+ * they copied before.
+ */
+int mr_cli_history_find(struct mr_store_tx *tx, const struct mr_history_event *e,
+                        struct mr_err *err);
+
 /* The format's header line's "kind", and the version this build writes and reads. */
 #define MR_EXPORT_KIND "memori-export"
 #define MR_EXPORT_VERSION 1

@@ -44,6 +44,7 @@ struct mr_http_response {
     const char *www_authenticate;
     const char *retry_after;             /* "Retry-After" header, or NULL */
     const char *content_security_policy; /* "Content-Security-Policy" header (pages), or NULL */
+    const char *cache_control;           /* "Cache-Control" header (pages), or NULL */
     const char *extra_header;            /* one more "Name: value" line (static text), or NULL */
     /* For the log and the metrics; left NULL/0/"" by a handler that has none. */
     const char *route; /* the route template ("/api/memories/{memory_id}"), static; NULL: none */

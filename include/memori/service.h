@@ -21,6 +21,7 @@
 
 /* The parts a service is built from; callers that build one include their headers. */
 struct mr_store;
+struct mr_store_tx;
 struct mr_embedder;
 struct mr_index;
 
@@ -113,6 +114,16 @@ int mr_dedup_policy_parse(const char *s, size_t n, enum mr_dedup_policy *out);
  * docs/perf.md, "Hygiene (issue 20)").
  */
 #define MR_DEDUP_THRESHOLD 0.73
+
+/*
+ * Gives memory m, restored or rewritten in tx by import or migrate (its row
+ * id set), the dedup key a create gives it (docs/hygiene.md) when it is live;
+ * when another live memory of its user holds that key already (the second
+ * of two restored ones saying the same) it keeps none, as a PATCH collision
+ * does, so a restore never fails on a duplicate. An archived memory's key is
+ * left as it is (a restored one has none).
+ */
+int mr_dedup_restore_key(struct mr_store_tx *tx, const struct mr_memory *m, struct mr_err *err);
 
 /* What a create did. */
 enum mr_create_outcome {
@@ -288,6 +299,16 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, con
  */
 int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
                      const struct mr_search *q, struct mr_search_results *out, struct mr_err *err);
+/*
+ * GET /api/memories: the caller's own memories (archived and expired ones
+ * too, with their state), newest first, only those of memory_type when it
+ * is >= 0 (an enum mr_memory_type; -1: every type); *out_total counts all
+ * the filter selects. out: an array of *out_n, embeddings not loaded (free
+ * each with mr_memory_clear, then the array).
+ */
+int mr_memory_list(struct mr_service *svc, const struct mr_identity *who, int memory_type,
+                   struct mr_page page, struct mr_memory **out, size_t *out_n, int64_t *out_total,
+                   struct mr_err *err);
 /*
  * memory_id's history (every change, oldest first; docs/hygiene.md), the
  * page asked: the owner's while the memory exists; after its delete, an

@@ -312,6 +312,18 @@ struct mr_store_ops {
     void (*close)(struct mr_store *s);
 
     /*
+     * GET /api/memories (the dashboard's table): who's own memories (its
+     * tenant and user, neither NULL), archived and expired ones too, only
+     * those of memory_type when it is >= 0 (an enum mr_memory_type; -1:
+     * every type), newest first (created_at, then id, descending), limit of
+     * them from offset; *out_total counts every row the filter selects.
+     * Embeddings are not loaded (dim 0). Freed as for conv_list.
+     */
+    int (*mem_list)(struct mr_store_tx *tx, const struct mr_identity *who, int memory_type,
+                    int64_t limit, int64_t offset, struct mr_memory **out, size_t *out_n,
+                    int64_t *out_total, struct mr_err *err);
+
+    /*
      * ---- memory hygiene (issue 20, docs/hygiene.md) ----
      *
      * A memory's dedup_key (its normalised content's hash with its type and
@@ -340,6 +352,23 @@ struct mr_store_ops {
      */
     int (*mem_set_dedup_key)(struct mr_store_tx *tx, int64_t id, const char *key,
                              struct mr_err *err);
+
+    /*
+     * ---- history carried by export, import and migrate ----
+     *
+     * Up to limit events with id > after_id, in id order, of every memory
+     * (who NULL) or of who's tenant (and user, when set), deleted memories'
+     * included. Free each with mr_history_event_clear, then the array.
+     */
+    int (*hist_page)(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                     size_t limit, struct mr_history_event **out, size_t *out_n,
+                     struct mr_err *err);
+    /*
+     * Inserts an event restored from elsewhere as it is (created_at kept),
+     * keeping its id e->id when no event of the target holds it, else taking
+     * a fresh one; sets the id it got. Events that follow still get higher ids.
+     */
+    int (*hist_restore)(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err);
 };
 
 struct mr_store {
@@ -506,6 +535,14 @@ static inline int mr_store_mem_list_by_conversation(struct mr_store_tx *tx, cons
 {
     return tx->store->ops->mem_list_by_conversation(tx, conv, limit, offset, out, out_n, out_total,
                                                     err);
+}
+static inline int mr_store_mem_list(struct mr_store_tx *tx, const struct mr_identity *who,
+                                    int memory_type, int64_t limit, int64_t offset,
+                                    struct mr_memory **out, size_t *out_n, int64_t *out_total,
+                                    struct mr_err *err)
+{
+    return tx->store->ops->mem_list(tx, who, memory_type, limit, offset, out, out_n, out_total,
+                                    err);
 }
 static inline int mr_store_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv,
                                                    int64_t **out, size_t *out_n, struct mr_err *err)
@@ -676,6 +713,17 @@ static inline int mr_store_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id,
                                              struct mr_err *err)
 {
     return tx->store->ops->mem_set_dedup_key(tx, id, key, err);
+}
+static inline int mr_store_hist_page(struct mr_store_tx *tx, const struct mr_identity *who,
+                                     int64_t after_id, size_t limit, struct mr_history_event **out,
+                                     size_t *out_n, struct mr_err *err)
+{
+    return tx->store->ops->hist_page(tx, who, after_id, limit, out, out_n, err);
+}
+static inline int mr_store_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e,
+                                        struct mr_err *err)
+{
+    return tx->store->ops->hist_restore(tx, e, err);
 }
 static inline int mr_store_health(struct mr_store *s, struct mr_err *err)
 {

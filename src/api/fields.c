@@ -142,12 +142,18 @@ const struct api_field api_scope_query[SQ_N] = {
     [SQ_USER_ID] = STR("user_id", API_OPTIONAL, 1, MR_MAX_ID_CHARS, "Admins only: that user."),
 };
 
+const struct api_field api_memory_list_query[LQ_N] = {
+    [LQ_MEMORY_TYPE] =
+        OF("memory_type", API_MEMORY_TYPE, API_OPTIONAL, "Only the memories of this type."),
+};
+
 const struct api_field api_path_params[PP_N] = {
     [PP_MEMORY_ID] = OF("memory_id", API_UUID, API_REQUIRED, NULL),
     [PP_CONVERSATION_ID] = OF("conversation_id", API_UUID, API_REQUIRED, NULL),
     [PP_DATA_SOURCE_ID] = INT("data_source_id", API_REQUIRED, 1, API_NO_MAX, NULL),
     [PP_DOC_ID] = STR("doc_id", API_REQUIRED, 1, 64,
                       "index.html, init.js, swagger-ui.css or swagger-ui-bundle.js"),
+    [PP_UI_ID] = STR("ui_id", API_REQUIRED, 1, 64, "index.html, ui.js or ui.css"),
 };
 
 #define SET(id, a, empty, d)                                                                       \
@@ -167,6 +173,7 @@ static const struct api_fields sets[] = {
     SET("PageQuery", api_page_query, false, NULL),
     SET("ArchiveQuery", api_archive_query, false, NULL),
     SET("ScopeQuery", api_scope_query, false, NULL),
+    SET("MemoryListQuery", api_memory_list_query, false, NULL),
 };
 
 const struct api_fields *api_fields_find(const char *id)

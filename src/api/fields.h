@@ -133,9 +133,12 @@ enum { AQ_DAYS_THRESHOLD, AQ_N };
 extern const struct api_field api_archive_query[AQ_N];
 enum { SQ_ALL_USERS, SQ_USER_ID, SQ_N };
 extern const struct api_field api_scope_query[SQ_N];
+/* GET /api/memories' filter, beside its page. */
+enum { LQ_MEMORY_TYPE, LQ_N };
+extern const struct api_field api_memory_list_query[LQ_N];
 
 /* Path parameters, by the name the route label gives them (router.c). */
-enum { PP_MEMORY_ID, PP_CONVERSATION_ID, PP_DATA_SOURCE_ID, PP_DOC_ID, PP_N };
+enum { PP_MEMORY_ID, PP_CONVERSATION_ID, PP_DATA_SOURCE_ID, PP_DOC_ID, PP_UI_ID, PP_N };
 extern const struct api_field api_path_params[PP_N];
 
 /* The sets by id (bodies and query sets), for the routes' descriptions; NULL when unknown. */

@@ -126,6 +126,56 @@ void api_memory_create(struct api_call *c)
     api_memory_create_free(&r);
 }
 
+/*
+ * GET /api/memories?memory_type=T: T as an enum mr_memory_type, -1 when
+ * absent; false after replying 422 as FastAPI answers a bad enum query.
+ */
+static bool query_memory_type(struct api_call *c, int *out)
+{
+    int present;
+    const char *name = api_memory_list_query[LQ_MEMORY_TYPE].name;
+    const char *v = mr_http_query(c->req, name, &present);
+    enum mr_memory_type t;
+    *out = -1;
+    if (!present)
+        return true;
+    if (mr_memory_type_parse(v, strlen(v), &t) == 0) {
+        *out = (int)t;
+        return true;
+    }
+    /* The message lists every type the parser accepts, from its own names. */
+    char msg[256];
+    size_t o = (size_t)snprintf(msg, sizeof msg, "Input should be ");
+    for (int i = 0; i < MR_MEMORY_TYPE_COUNT && o < sizeof msg; i++)
+        o += (size_t)snprintf(msg + o, sizeof msg - o, "%s'%s'",
+                              i == 0                          ? ""
+                              : i == MR_MEMORY_TYPE_COUNT - 1 ? " or "
+                                                              : ", ",
+                              mr_memory_type_name((enum mr_memory_type)i));
+    api_reply(
+        c, 422,
+        api_encode_param_error("query", name, "enum", msg, mr_utf8_valid(v, strlen(v)) ? v : NULL));
+    return false;
+}
+
+void api_memory_list(struct api_call *c)
+{
+    struct mr_page p;
+    struct mr_memory *v = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    int type;
+    struct mr_err err;
+    if (!page(c, &p) || !query_memory_type(c, &type))
+        return;
+    if (mr_memory_list(c->api->svc, &c->who, type, p, &v, &n, &total, &err) != 0) {
+        api_reply_error(c, &err);
+        return;
+    }
+    api_reply(c, 200, api_encode_memory_page(v, n, total, p, c->api->max_response_bytes));
+    free(v); /* the encoder cleared each memory */
+}
+
 void api_memory_history(struct api_call *c)
 {
     char id[MR_UUID_LEN];

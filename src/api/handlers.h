@@ -81,14 +81,39 @@ bool api_json_body(struct api_call *c);
 /* Answers err as {"detail": msg} with its code's status; logs 5xx but 503. */
 void api_reply_error(struct api_call *c, const struct mr_err *err);
 
+/*
+ * A page's files, served from a directory make fills (handlers_docs.c):
+ * only the names of the allow-list, never a path from the request, so
+ * nothing beside them can be read. files[0] is the page itself.
+ */
+struct api_static_file {
+    const char *name;
+    const char *type; /* Content-Type */
+};
+struct api_static_dir {
+    const char *subdir; /* under mr_api.docs_dir: "" (Swagger UI) or "ui" */
+    const struct api_static_file *files;
+    size_t n_files;
+    const char *csp;           /* Content-Security-Policy of every file */
+    const char *cache_control; /* Cache-Control of every file */
+    const char *what;          /* "Swagger UI", for the log and a 500's message */
+    const char *missing;       /* the 404's detail when the files are not installed */
+};
+/* Answers file `name` of d (NULL: files[0]); 404 for a name off the list or a file absent. */
+void api_serve_static(struct api_call *c, const struct api_static_dir *d, const char *name);
+
 /* GET /metrics: the Prometheus exposition text (handlers_ops.c). */
 void api_metrics(struct api_call *c);
 /* GET /openapi.json, GET /docs and its files (handlers_docs.c). */
 void api_openapi(struct api_call *c);
 void api_docs(struct api_call *c);
 void api_docs_file(struct api_call *c);
+/* GET /ui and its files: the dashboard (handlers_ui.c). */
+void api_ui(struct api_call *c);
+void api_ui_file(struct api_call *c);
 
 void api_memory_create(struct api_call *c);
+void api_memory_list(struct api_call *c);
 void api_memory_search(struct api_call *c);
 void api_memory_stats(struct api_call *c);
 void api_memory_archive(struct api_call *c);

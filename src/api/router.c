@@ -37,6 +37,9 @@ static const struct api_route routes[] = {
     {"POST", "/api/memories", api_memory_create, API_USER,
      DOC("Create a memory (200 for a duplicate or a merge)", "MemoryCreate", 201, "Memory", NULL,
          "200", "404")},
+    {"GET", "/api/memories", api_memory_list, API_USER,
+     DOC("List the caller's memories, newest first (archived and expired too)", NULL, 200,
+         "MemoryPage", "PageQuery MemoryListQuery")},
     {"POST", "/api/memories/search", api_memory_search, API_USER,
      DOC("Search memories (hybrid, semantic or lexical)", "MemorySearch", 200, "SearchResults")},
     {"GET", "/api/memories/statistics/summary", api_memory_stats, API_ADMIN_SCOPE,
@@ -93,6 +96,11 @@ static const struct api_route routes[] = {
      DOC("Swagger UI for this document", NULL, 200, "text/html", NULL, NULL, "404")},
     {"GET", "/docs/{}", api_docs_file, API_ANONYMOUS,
      DOC("A file of the Swagger UI page", NULL, 200, "text/plain", NULL, NULL, "404")},
+    {"GET", "/ui", api_ui, API_ANONYMOUS,
+     DOC("The dashboard: memories, search scores, statistics, schema graphs", NULL, 200,
+         "text/html", NULL, NULL, "404")},
+    {"GET", "/ui/{}", api_ui_file, API_ANONYMOUS,
+     DOC("A file of the dashboard", NULL, 200, "text/plain", NULL, NULL, "404")},
     /* clang-format on */
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])

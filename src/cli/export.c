@@ -5,7 +5,8 @@
  * The format: a header line {"kind":"memori-export","version":1,
  * "embedding_model":…,"dim":…,"vectors":bool}, then one object a line —
  * every conversation ("kind":"conversation"), then every memory ("memory",
- * examples included), then every stored data-source schema ("schema") —
+ * examples included), then every memory's history event ("history", its
+ * own kind as "event"), then every stored data-source schema ("schema") —
  * each with every stored field, timestamps in the API's ISO 8601 form.
  * Memories carry "embedding" only with --with-vectors.
  *
@@ -13,7 +14,10 @@
  * its memory stays bounded whatever the store's size; the whole export is
  * one read transaction, one consistent snapshot. Import keys every record
  * by its UUID: an equal record is left alone ("unchanged"), a different one
- * is rewritten ("updated"), so a re-import changes nothing.
+ * is rewritten ("updated"), so a re-import changes nothing. An event is
+ * keyed by its memory, time, kind and actor (mr_cli_history_find) and keeps
+ * its id where the target has it free. A memory added or rewritten gets its
+ * dedup key as a create would (mr_dedup_restore_key).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -27,6 +31,7 @@
 #include "memori/cli.h"
 #include "memori/clock.h"
 #include "memori/json.h"
+#include "memori/service.h"
 #include "memori/util.h"
 
 #define EXPORT_PAGE 500
@@ -38,8 +43,9 @@ static const char export_usage[] =
     "usage: memori export [--out FILE|-] [--tenant T] [--user U] [--with-vectors]\n"
     "\n"
     "Writes the configured store (DATABASE_URL) as JSON lines: a header, then every\n"
-    "conversation, memory and data-source schema (schemas are the tenant's: left out\n"
-    "with --user). --with-vectors adds each memory's embedding (else import re-embeds).\n";
+    "conversation, memory, history event and data-source schema (schemas are the\n"
+    "tenant's: left out with --user). --with-vectors adds each memory's embedding (else import "
+    "re-embeds).\n";
 
 /*
  * A line is the API's JSON of the row (what GET answers) with its kind, and
@@ -83,6 +89,22 @@ static struct mr_json *schema_line(const struct mr_source_schema *s)
     return o;
 }
 
+/* An event's own kind is "event": "kind" names the line's. */
+static struct mr_json *history_line(const struct mr_history_event *e)
+{
+    struct mr_json *o = mr_json_object();
+    mr_json_set(o, "kind", mr_json_string("history"));
+    mr_json_set(o, "id", mr_json_integer(e->id));
+    mr_json_set(o, "memory_id", mr_json_string(e->memory_id));
+    mr_json_set(o, "user_id", mr_json_string(e->user_id));
+    mr_json_set(o, "tenant_id", mr_json_string(e->tenant_id));
+    mr_json_set(o, "actor", mr_json_string(e->actor));
+    mr_json_set(o, "event", mr_json_string(e->kind));
+    mr_json_set(o, "created_at", mr_json_time_or_null(e->created_at));
+    mr_json_set(o, "changes", mr_json_object_or_empty(e->changes));
+    return o;
+}
+
 /* Prints o (taken) as one line; -1 when it could not be made or written. */
 static int put_line(FILE *f, struct mr_json *o)
 {
@@ -96,7 +118,7 @@ static int put_line(FILE *f, struct mr_json *o)
 }
 
 struct export_counts {
-    long long conversations, memories, schemas;
+    long long conversations, memories, events, schemas;
 };
 
 static int export_store(struct mr_store_tx *tx, FILE *f, const struct mr_identity *who,
@@ -133,6 +155,22 @@ static int export_store(struct mr_store_tx *tx, FILE *f, const struct mr_identit
         }
         free(ms);
         n->memories += (long long)k;
+        if (k < EXPORT_PAGE)
+            break;
+    }
+    for (after = 0; rc == 0;) {
+        struct mr_history_event *es = NULL;
+        size_t k = 0;
+        if ((rc = mr_store_hist_page(tx, who, after, EXPORT_PAGE, &es, &k, err)) != 0)
+            return rc;
+        for (size_t i = 0; i < k; i++) {
+            if (rc == 0 && put_line(f, history_line(&es[i])) != 0)
+                rc = mr_err_set(err, MR_EUNAVAIL, "cannot write the export: %s", strerror(errno));
+            after = es[i].id;
+            mr_history_event_clear(&es[i]);
+        }
+        free(es);
+        n->events += (long long)k;
         if (k < EXPORT_PAGE)
             break;
     }
@@ -228,9 +266,10 @@ int mr_cli_export(int argc, char **argv, mr_cli_open_fn open, void *arg)
         rc = 1;
     } else {
         fprintf(stderr,
-                "memori export: %lld conversations, %lld memories, %lld schemas%s written to "
-                "%s\n",
-                n.conversations, n.memories, n.schemas, with_vectors ? " (with vectors)" : "",
+                "memori export: %lld conversations, %lld memories, %lld history events, %lld "
+                "schemas%s written to %s\n",
+                n.conversations, n.memories, n.events, n.schemas,
+                with_vectors ? " (with vectors)" : "",
                 strcmp(out_path, "-") == 0 ? "standard output" : out_path);
     }
 out:
@@ -255,8 +294,9 @@ static const char import_usage[] =
     "are refused unless --reembed (which embeds every memory anew). A malformed line\n"
     "stops the import (exit 2) unless --keep-going.\n";
 
-enum rec_kind { REC_CONV, REC_MEM, REC_SCHEMA, REC_KINDS };
-static const char *const kind_names[REC_KINDS] = {"conversations", "memories", "schemas"};
+enum rec_kind { REC_CONV, REC_MEM, REC_HIST, REC_SCHEMA, REC_KINDS };
+static const char *const kind_names[REC_KINDS] = {"conversations", "memories", "history",
+                                                  "schemas"};
 enum { C_ADDED, C_UPDATED, C_UNCHANGED, C_FAILED, C_COUNT };
 
 struct rec {
@@ -265,6 +305,7 @@ struct rec {
     struct mr_conversation conv;
     struct mr_memory mem;
     struct mr_source_schema schema;
+    struct mr_history_event hist;
     bool has_vector;
 };
 
@@ -273,6 +314,7 @@ static void rec_clear(struct rec *r)
     mr_conversation_clear(&r->conv);
     mr_memory_clear(&r->mem);
     mr_source_schema_clear(&r->schema);
+    mr_history_event_clear(&r->hist);
     memset(r, 0, sizeof *r);
 }
 
@@ -516,6 +558,18 @@ static int parse_schema(const struct mr_json *o, struct mr_source_schema *s, cha
     return 0;
 }
 
+static int parse_history(const struct mr_json *o, struct mr_history_event *e, char *why)
+{
+    if (get_int(o, "id", 0, 0, &e->id, why) || get_uuid(o, "memory_id", e->memory_id, why) ||
+        get_text(o, "user_id", true, &e->user_id, why) ||
+        get_text(o, "tenant_id", true, &e->tenant_id, why) ||
+        get_text(o, "actor", true, &e->actor, why) || get_text(o, "event", true, &e->kind, why) ||
+        get_time(o, "created_at", true, &e->created_at, why) ||
+        get_object(o, "changes", &e->changes, why))
+        return -1;
+    return 0;
+}
+
 /* Metadata texts compared as JSON (PostgreSQL's JSONB prints its own way). */
 static bool same_json(const char *a, const char *b)
 {
@@ -630,6 +684,11 @@ static int write_recs(struct importer *im, struct mr_store_tx *tx, struct rec *r
                     which[n_texts++] = i;
             }
             mr_memory_clear(&have);
+        } else if (r->kind == REC_HIST) {
+            /* Events are never rewritten: one like it is this one, copied before. */
+            rc = mr_cli_history_find(tx, &r->hist, err);
+            if (rc == 0)
+                act[i] = A_UNCHANGED;
         } else {
             struct mr_source_schema have;
             rc = mr_store_schema_get(tx, r->schema.tenant_id, r->schema.data_source_id, &have, err);
@@ -679,6 +738,11 @@ static int write_recs(struct importer *im, struct mr_store_tx *tx, struct rec *r
                 r->mem.id = row_id[i];
                 rc = mr_store_mem_update(tx, &r->mem, r->mem.dim > 0, err);
             }
+            /* Its content's key, so a create of it here is answered as a duplicate. */
+            if (rc == 0)
+                rc = mr_dedup_restore_key(tx, &r->mem, err);
+        } else if (r->kind == REC_HIST) {
+            rc = mr_store_hist_restore(tx, &r->hist, err);
         } else {
             rc = mr_store_schema_put(tx, &r->schema, err);
         }
@@ -884,6 +948,9 @@ int mr_cli_import(int argc, char **argv, mr_cli_open_fn open, void *arg)
         } else if (strcmp(kind, "memory") == 0) {
             rk = REC_MEM;
             bad_line = parse_memory(&im, o, r, why);
+        } else if (strcmp(kind, "history") == 0) {
+            rk = REC_HIST;
+            bad_line = parse_history(o, &r->hist, why);
         } else if (strcmp(kind, "schema") == 0) {
             rk = REC_SCHEMA;
             bad_line = parse_schema(o, &r->schema, why);
@@ -919,8 +986,9 @@ int mr_cli_import(int argc, char **argv, mr_cli_open_fn open, void *arg)
         fprintf(stderr, "memori import: stopped at the first bad line (--keep-going skips bad "
                         "lines); the lines before it are stored\n");
         rc = 2;
-    } else if (rc == 0 && (im.counts[REC_CONV][C_FAILED] || im.counts[REC_MEM][C_FAILED] ||
-                           im.counts[REC_SCHEMA][C_FAILED] || im.unreadable))
+    } else if (rc == 0 &&
+               (im.counts[REC_CONV][C_FAILED] || im.counts[REC_MEM][C_FAILED] ||
+                im.counts[REC_HIST][C_FAILED] || im.counts[REC_SCHEMA][C_FAILED] || im.unreadable))
         rc = 1; /* --keep-going: done, but not everything is in */
     free(line);
     free(im.pending);

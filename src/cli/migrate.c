@@ -11,7 +11,10 @@
  * whose UUID the target holds and copies the rest. The end is verified:
  * per table, the count and a checksum of the ids (the XOR and the sum of
  * each UUID's FNV-1a hash: order-free, so both sides are walked in their own
- * id order) must be equal on both sides.
+ * id order) must be equal on both sides. History events, which have no
+ * UUID, are known by their memory, time, kind and actor instead; a copied
+ * live memory gets its dedup key (mr_dedup_restore_key), so the target
+ * catches duplicates of it as the source did.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
@@ -20,6 +23,7 @@
 #include <string.h>
 
 #include "memori/cli.h"
+#include "memori/service.h"
 #include "memori/util.h"
 
 #define MIGRATE_BATCH 500
@@ -46,7 +50,7 @@ static void tally_add(struct tally *t, const char *key, size_t len)
     t->sum += h;
 }
 
-enum { T_CONV, T_MEM, T_SCHEMA, T_COUNT };
+enum { T_CONV, T_MEM, T_HIST, T_SCHEMA, T_COUNT };
 
 /* Where a table's walk is: the last row's id, or for schemas its (tenant, data source). */
 struct cursor {
@@ -129,9 +133,11 @@ static int mem_find(struct mr_store_tx *tx, const void *row, struct mr_err *err)
     mr_memory_clear(&m);
     return rc;
 }
+/* A copied memory gets its dedup key, so a create of its content on the target is a duplicate. */
 static int mem_put(struct mr_store_tx *tx, void *row, struct mr_err *err)
 {
-    return mr_store_mem_restore(tx, row, err);
+    int rc = mr_store_mem_restore(tx, row, err);
+    return rc ? rc : mr_dedup_restore_key(tx, row, err);
 }
 static void mem_advance(struct cursor *c, const void *row)
 {
@@ -140,6 +146,65 @@ static void mem_advance(struct cursor *c, const void *row)
 static void mem_clear(void *row)
 {
     mr_memory_clear(row);
+}
+
+/*
+ * An event is known by its memory, time, kind and actor, not its id: a
+ * target that held the id already gave it a fresh one.
+ */
+static int hist_page(struct mr_store_tx *tx, const struct cursor *after, size_t limit, bool full,
+                     void **out, size_t *out_n, struct mr_err *err)
+{
+    (void)full;
+    return mr_store_hist_page(tx, NULL, after->id, limit, (struct mr_history_event **)out, out_n,
+                              err);
+}
+static size_t hist_key(const void *row, char *buf, size_t cap)
+{
+    const struct mr_history_event *e = row;
+    int n = snprintf(buf, cap, "%s/%lld/%s/%s", e->memory_id, (long long)e->created_at, e->kind,
+                     e->actor);
+    return n > 0 && (size_t)n < cap ? (size_t)n : cap - 1;
+}
+int mr_cli_history_find(struct mr_store_tx *tx, const struct mr_history_event *e,
+                        struct mr_err *err)
+{
+    int rc = MR_ENOTFOUND;
+    int64_t offset = 0, total = 0;
+    do {
+        struct mr_history_event *v = NULL;
+        size_t n = 0;
+        int got = mr_store_hist_list(tx, e->memory_id, MIGRATE_BATCH, offset, &v, &n, &total, err);
+        if (got)
+            rc = got;
+        for (size_t i = 0; i < n; i++) {
+            if (rc == MR_ENOTFOUND && v[i].created_at == e->created_at &&
+                strcmp(v[i].kind, e->kind) == 0 && strcmp(v[i].actor, e->actor) == 0)
+                rc = 0;
+            mr_history_event_clear(&v[i]);
+        }
+        free(v);
+        offset += (int64_t)n;
+        if (n == 0)
+            break;
+    } while (rc == MR_ENOTFOUND && offset < total);
+    return rc;
+}
+static int hist_find(struct mr_store_tx *tx, const void *row, struct mr_err *err)
+{
+    return mr_cli_history_find(tx, row, err);
+}
+static int hist_put(struct mr_store_tx *tx, void *row, struct mr_err *err)
+{
+    return mr_store_hist_restore(tx, row, err);
+}
+static void hist_advance(struct cursor *c, const void *row)
+{
+    c->id = ((const struct mr_history_event *)row)->id;
+}
+static void hist_clear(void *row)
+{
+    mr_history_event_clear(row);
 }
 
 static int schema_page(struct mr_store_tx *tx, const struct cursor *after, size_t limit, bool full,
@@ -179,12 +244,14 @@ static void schema_clear(void *row)
     mr_source_schema_clear(row);
 }
 
-/* In copy order: conversations first (memories reference them). */
+/* In copy order: conversations first (memories reference them), history after memories. */
 static const struct table tables[T_COUNT] = {
     {"conversations", sizeof(struct mr_conversation), conv_page, conv_key, conv_find, conv_put,
      conv_advance, conv_clear},
     {"memories", sizeof(struct mr_memory), mem_page, mem_key, mem_find, mem_put, mem_advance,
      mem_clear},
+    {"history", sizeof(struct mr_history_event), hist_page, hist_key, hist_find, hist_put,
+     hist_advance, hist_clear},
     {"schemas", sizeof(struct mr_source_schema), schema_page, schema_key, schema_find, schema_put,
      schema_advance, schema_clear},
 };

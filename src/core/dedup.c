@@ -111,6 +111,22 @@ void core_dedup_key(const struct mr_memory *m, char out[72])
     free(norm);
 }
 
+int mr_dedup_restore_key(struct mr_store_tx *tx, const struct mr_memory *m, struct mr_err *err)
+{
+    if (m->is_archived)
+        return 0;
+    char key[72];
+    core_dedup_key(m, key);
+    struct mr_memory other;
+    bool found = false;
+    int rc = mr_store_mem_find_dedup(tx, m->tenant_id, m->user_id, key, &other, &found, err);
+    /* Looked up first: on PostgreSQL a refused key write would abort the whole batch. */
+    if (rc == 0)
+        rc = mr_store_mem_set_dedup_key(tx, m->id, found && other.id != m->id ? NULL : key, err);
+    mr_memory_clear(&other);
+    return rc;
+}
+
 int core_record_access(struct mr_service *svc, struct mr_store_tx *tx, struct mr_memory *m,
                        int64_t now, bool *out_promoted, struct mr_err *err)
 {

@@ -446,6 +446,7 @@ static void format_response(struct conn *c, int status, char *body, size_t len,
     const char *retry_after = extra ? extra->retry_after : NULL;
     const char *content_type = extra ? extra->content_type : NULL;
     const char *csp = extra ? extra->content_security_policy : NULL;
+    const char *cache_control = extra ? extra->cache_control : NULL;
     const char *more = extra ? extra->extra_header : NULL;
     c->close_after = close || !c->keep_alive || atomic_load(&c->srv->stopping);
     c->status = status;
@@ -455,7 +456,7 @@ static void format_response(struct conn *c, int status, char *body, size_t len,
     size_t cap = 256 + sizeof c->request_id + (content_type ? strlen(content_type) : 0) +
                  (allow ? strlen(allow) : 0) + (www_authenticate ? strlen(www_authenticate) : 0) +
                  (retry_after ? strlen(retry_after) : 0) + (csp ? strlen(csp) + 32 : 0) +
-                 (more ? strlen(more) + 2 : 0);
+                 (cache_control ? strlen(cache_control) + 32 : 0) + (more ? strlen(more) + 2 : 0);
     c->out = req_buf(c->out_inline, sizeof c->out_inline, cap);
     int o = snprintf(c->out, cap, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, mr_http_reason(status),
                      date);
@@ -473,6 +474,8 @@ static void format_response(struct conn *c, int status, char *body, size_t len,
         o += snprintf(c->out + o, cap - (size_t)o, "Retry-After: %s\r\n", retry_after);
     if (csp)
         o += snprintf(c->out + o, cap - (size_t)o, "Content-Security-Policy: %s\r\n", csp);
+    if (cache_control)
+        o += snprintf(c->out + o, cap - (size_t)o, "Cache-Control: %s\r\n", cache_control);
     if (more)
         o += snprintf(c->out + o, cap - (size_t)o, "%s\r\n", more);
     o += snprintf(c->out + o, cap - (size_t)o, "X-Request-Id: %s\r\n", c->request_id);

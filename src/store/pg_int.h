@@ -161,6 +161,9 @@ int pg_hist_list(struct mr_store_tx *tx, const char *memory_id, int64_t limit, i
 int pg_mem_find_dedup(struct mr_store_tx *tx, const char *tenant_id, const char *user_id,
                       const char *key, struct mr_memory *out, bool *out_found, struct mr_err *err);
 int pg_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key, struct mr_err *err);
+int pg_hist_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                 size_t limit, struct mr_history_event **out, size_t *out_n, struct mr_err *err);
+int pg_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err);
 
 /* ---- pg_row.c ---- */
 

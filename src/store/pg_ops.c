@@ -551,6 +551,53 @@ static int s_mem_list_by_conversation(struct mr_store_tx *tx, const char *conv, 
     return res ? read_memories(res, out, out_n, err) : err->code;
 }
 
+/*
+ * GET /api/memories: run unprepared (a person paging the dashboard, not a
+ * hot path), so the statement table keeps to what requests run often.
+ */
+#define MEM_LIST_WHERE                                                                             \
+    " FROM memori_memories WHERE tenant_id = $1 AND user_id = $2 "                                 \
+    "AND ($3::text IS NULL OR memory_type = $3)"
+
+static int s_mem_list(struct mr_store_tx *tx, const struct mr_identity *who, int memory_type,
+                      int64_t limit, int64_t offset, struct mr_memory **out, size_t *out_n,
+                      int64_t *out_total, struct mr_err *err)
+{
+    const char *type =
+        memory_type >= 0 ? mr_memory_type_name((enum mr_memory_type)memory_type) : NULL;
+    PGconn *pg = pg_tx_conn(tx)->pg;
+    *out = NULL;
+    *out_n = 0;
+    *out_total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        struct pg_params p = {0};
+        pg_param_text(&p, who->tenant_id);
+        pg_param_text(&p, who->user_id);
+        pg_param_text(&p, type);
+        if (pass == 1) {
+            pg_param_int(&p, limit);
+            pg_param_int(&p, offset);
+        }
+        PGresult *res =
+            PQexecParams(pg,
+                         pass == 0 ? "SELECT count(*)" MEM_LIST_WHERE
+                                   : "SELECT " MEM_COLS_BUT_EMB ", NULL" MEM_LIST_WHERE
+                                     " ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5",
+                         p.n, NULL, p.vals, p.lens, p.fmts, 0);
+        pg_params_free(&p);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            pg_result_error(err, pg, res, "listing memories");
+            PQclear(res);
+            return err->code;
+        }
+        if (pass == 1)
+            return read_memories(res, out, out_n, err); /* clears res */
+        *out_total = PQntuples(res) == 1 ? pg_val_int(res, 0, 0) : 0;
+        PQclear(res);
+    }
+    return 0;
+}
+
 static int s_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv, int64_t **out,
                                      size_t *out_n, struct mr_err *err)
 {
@@ -1218,10 +1265,13 @@ const struct mr_store_ops pg_store_ops = {
     .mem_find_example = pg_mem_find_example,
     .mem_find_joins = pg_mem_find_joins,
     .ds_owner_conversation = pg_ds_owner_conversation,
+    .mem_list = s_mem_list,
     .hist_insert = pg_hist_insert,
     .hist_list = pg_hist_list,
     .mem_find_dedup = pg_mem_find_dedup,
     .mem_set_dedup_key = pg_mem_set_dedup_key,
+    .hist_page = pg_hist_page,
+    .hist_restore = pg_hist_restore,
 };
 
 /* ---- export, import and migrate: run unprepared, as they run seldom ---- */
@@ -1571,6 +1621,21 @@ int pg_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e, struct mr
     return 0;
 }
 
+/* Row i of a select of HIST_COLS into *e. */
+#define HIST_COLS                                                                                  \
+    "id, memory_id, user_id, tenant_id, actor, kind, changes::text, " TS_OUT("created_at")
+static void history_row(PGresult *res, int i, struct mr_history_event *e)
+{
+    e->id = pg_val_int(res, i, 0);
+    snprintf(e->memory_id, sizeof e->memory_id, "%s", PQgetvalue(res, i, 1));
+    e->user_id = pg_val_dup(res, i, 2);
+    e->tenant_id = pg_val_dup(res, i, 3);
+    e->actor = pg_val_dup(res, i, 4);
+    e->kind = pg_val_dup(res, i, 5);
+    e->changes = pg_val_dup(res, i, 6);
+    e->created_at = pg_val_int(res, i, 7);
+}
+
 int pg_hist_list(struct mr_store_tx *tx, const char *memory_id, int64_t limit, int64_t offset,
                  struct mr_history_event **out, size_t *out_n, int64_t *out_total,
                  struct mr_err *err)
@@ -1585,25 +1650,16 @@ int pg_hist_list(struct mr_store_tx *tx, const char *memory_id, int64_t limit, i
     pg_param_int(&p, limit);
     pg_param_int(&p, offset);
     /* The total rides on every row (a window over the whole set), so one round trip. */
-    PGresult *res =
-        run_once(tx,
-                 "SELECT id, memory_id, user_id, tenant_id, actor, kind, changes::text, " TS_OUT(
-                     "created_at") ", count(*) OVER () FROM memori_memory_history "
-                                   "WHERE memory_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
-                 &p, "reading a memory's history", err);
+    PGresult *res = run_once(tx,
+                             "SELECT " HIST_COLS ", count(*) OVER () FROM memori_memory_history "
+                             "WHERE memory_id = $1 ORDER BY id LIMIT $2 OFFSET $3",
+                             &p, "reading a memory's history", err);
     if (!res)
         return err->code;
     int n = PQntuples(res);
     struct mr_history_event *v = mr_xcalloc((size_t)n + 1, sizeof *v);
     for (int i = 0; i < n; i++) {
-        v[i].id = pg_val_int(res, i, 0);
-        snprintf(v[i].memory_id, sizeof v[i].memory_id, "%s", PQgetvalue(res, i, 1));
-        v[i].user_id = pg_val_dup(res, i, 2);
-        v[i].tenant_id = pg_val_dup(res, i, 3);
-        v[i].actor = pg_val_dup(res, i, 4);
-        v[i].kind = pg_val_dup(res, i, 5);
-        v[i].changes = pg_val_dup(res, i, 6);
-        v[i].created_at = pg_val_int(res, i, 7);
+        history_row(res, i, &v[i]);
         *out_total = pg_val_int(res, i, 8);
     }
     PQclear(res);
@@ -1657,4 +1713,58 @@ int pg_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key, st
     int64_t changed = strtoll(PQcmdTuples(res), NULL, 10);
     PQclear(res);
     return changed ? 0 : mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+}
+
+int pg_hist_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                 size_t limit, struct mr_history_event **out, size_t *out_n, struct mr_err *err)
+{
+    struct pg_params p = {0};
+    *out = NULL;
+    *out_n = 0;
+    page_params(&p, who, after_id, limit);
+    PGresult *res = run_once(tx, "SELECT " HIST_COLS " FROM memori_memory_history" PAGE_WHERE, &p,
+                             "paging memory history", err);
+    if (!res)
+        return err->code;
+    int n = PQntuples(res);
+    struct mr_history_event *v = mr_xcalloc((size_t)n + 1, sizeof *v);
+    for (int i = 0; i < n; i++)
+        history_row(res, i, &v[i]);
+    PQclear(res);
+    *out = v;
+    *out_n = (size_t)n;
+    return 0;
+}
+
+int pg_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
+{
+    if (!pg_is_uuid(e->memory_id))
+        return mr_err_set(err, MR_EINVAL, "memory id is not a UUID");
+    struct pg_params p = {0};
+    pg_param_text(&p, e->memory_id);
+    pg_param_text(&p, e->user_id);
+    pg_param_text(&p, e->tenant_id);
+    pg_param_text(&p, e->actor);
+    pg_param_text(&p, e->kind);
+    pg_param_text(&p, e->changes ? e->changes : "{}");
+    pg_param_int(&p, e->created_at);
+    pg_param_int(&p, e->id);
+    /* The sequence is moved past a kept id, as a restored memory's is. */
+    /* clang-format off */
+    PGresult *res = run_once(tx,
+        "WITH ins AS (INSERT INTO memori_memory_history(id, memory_id, user_id, tenant_id, "
+        "actor, kind, changes, created_at) VALUES (" KEEP_ID("memori_memory_history", "8") ", "
+        "$1, $2, $3, $4, $5, $6::jsonb, " TS_IN("$7") ") RETURNING id) "
+        BUMP_SEQ("memori_memory_history", "8"),
+        &p, "restoring a memory's history", err);
+    /* clang-format on */
+    if (!res)
+        return err->code;
+    int rc = 0;
+    if (PQntuples(res) == 1)
+        e->id = pg_val_int(res, 0, 0);
+    else
+        rc = mr_err_set(err, MR_EUNAVAIL, "restoring a memory's history: no row was written");
+    PQclear(res);
+    return rc;
 }

@@ -195,6 +195,10 @@ int sqlite_mem_find_dedup(struct mr_store_tx *tx, const char *tenant_id, const c
                           struct mr_err *err);
 int sqlite_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key,
                              struct mr_err *err);
+int sqlite_hist_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                     size_t limit, struct mr_history_event **out, size_t *out_n,
+                     struct mr_err *err);
+int sqlite_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err);
 
 /* ---- sqlite_codec.c ---- */
 

@@ -389,6 +389,59 @@ static int s_mem_list_by_conversation(struct mr_store_tx *tx, const char *conv, 
                         "listing memories", err);
 }
 
+/*
+ * GET /api/memories: prepared per call (a person paging the dashboard, not
+ * a hot path), so the statement table keeps to what requests run often.
+ */
+#define MEM_LIST_WHERE                                                                             \
+    " FROM memories WHERE tenant_id = ?1 AND user_id = ?2 AND (?3 IS NULL OR memory_type = ?3)"
+
+static int s_mem_list(struct mr_store_tx *tx, const struct mr_identity *who, int memory_type,
+                      int64_t limit, int64_t offset, struct mr_memory **out, size_t *out_n,
+                      int64_t *out_total, struct mr_err *err)
+{
+    static const char what[] = "listing memories";
+    sqlite3 *db = sqlite_tx_conn(tx)->db;
+    const char *type =
+        memory_type >= 0 ? mr_memory_type_name((enum mr_memory_type)memory_type) : NULL;
+    sqlite3_stmt *count = NULL, *st = NULL;
+    *out = NULL;
+    *out_n = 0;
+    *out_total = 0;
+    int rc = sqlite3_prepare_v2(db, "SELECT count(*)" MEM_LIST_WHERE, -1, &count, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT " MEM_COLS MEM_LIST_WHERE
+                                " ORDER BY created_at DESC, id DESC LIMIT ?4 OFFSET ?5",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        rc = sqlite_db_error(err, db, rc, what);
+        goto out;
+    }
+    sqlite_bind_text(count, 1, who->tenant_id);
+    sqlite_bind_text(count, 2, who->user_id);
+    sqlite_bind_text(count, 3, type);
+    if ((rc = count_rows(tx, count, out_total, err)))
+        goto out;
+    sqlite_bind_text(st, 1, who->tenant_id);
+    sqlite_bind_text(st, 2, who->user_id);
+    sqlite_bind_text(st, 3, type);
+    sqlite3_bind_int64(st, 4, limit);
+    sqlite3_bind_int64(st, 5, offset);
+    rc = collect_rows(tx, st, sizeof **out, read_memory_row, clear_memory, (void **)out, out_n,
+                      what, err);
+    /* The row reader checks every embedding; the list drops them after (as mem_page). */
+    for (size_t i = 0; rc == 0 && i < *out_n; i++) {
+        free((*out)[i].embedding);
+        (*out)[i].embedding = NULL;
+        (*out)[i].dim = 0;
+    }
+out:
+    sqlite3_finalize(count);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Collects the first column of every row as int64 ids. */
 static int collect_ids(struct mr_store_tx *tx, sqlite3_stmt *st, int64_t **out, size_t *out_n,
                        const char *what, struct mr_err *err)
@@ -669,10 +722,13 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_find_example = sqlite_mem_find_example,
     .mem_find_joins = sqlite_mem_find_joins,
     .ds_owner_conversation = sqlite_ds_owner_conversation,
+    .mem_list = s_mem_list,
     .hist_insert = sqlite_hist_insert,
     .hist_list = sqlite_hist_list,
     .mem_find_dedup = sqlite_mem_find_dedup,
     .mem_set_dedup_key = sqlite_mem_set_dedup_key,
+    .hist_page = sqlite_hist_page,
+    .hist_restore = sqlite_hist_restore,
 };
 
 /* ---- export, import and migrate: prepared per call, as they run seldom ---- */
@@ -1123,5 +1179,54 @@ int sqlite_mem_set_dedup_key(struct mr_store_tx *tx, int64_t id, const char *key
     sqlite3_finalize(st);
     if (rc == MR_ECONFLICT)
         return mr_err_set(err, MR_ECONFLICT, "another live memory of this user holds this content");
+    return rc;
+}
+
+int sqlite_hist_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t after_id,
+                     size_t limit, struct mr_history_event **out, size_t *out_n, struct mr_err *err)
+{
+    static const char what[] = "paging memory history";
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    *out_n = 0;
+    int rc = prepare_once(tx,
+                          "SELECT id, memory_id, user_id, tenant_id, actor, kind, changes, "
+                          "created_at FROM memory_history" PAGE_WHERE,
+                          &st, what, err);
+    if (rc)
+        return rc;
+    bind_page(st, who, after_id, limit);
+    rc = collect_rows(tx, st, sizeof **out, read_history_row, clear_history, (void **)out, out_n,
+                      what, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sqlite_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
+{
+    static const char what[] = "restoring a memory's history";
+    sqlite3_stmt *st = NULL;
+    /* AUTOINCREMENT's sequence follows a kept id, so later events still come after it. */
+    int rc = prepare_once(tx,
+                          "INSERT INTO memory_history(id, memory_id, user_id, tenant_id, actor, "
+                          "kind, changes, created_at) VALUES (" KEEP_ID(
+                              "memory_history", "8") ", ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                          &st, what, err);
+    if (rc)
+        return rc;
+    sqlite_bind_text(st, 1, e->memory_id);
+    sqlite_bind_text(st, 2, e->user_id);
+    sqlite_bind_text(st, 3, e->tenant_id);
+    sqlite_bind_text(st, 4, e->actor);
+    sqlite_bind_text(st, 5, e->kind);
+    sqlite_bind_text(st, 6, e->changes ? e->changes : "{}");
+    sqlite3_bind_int64(st, 7, e->created_at);
+    sqlite3_bind_int64(st, 8, e->id);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE)
+        e->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
+    else
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+    sqlite3_finalize(st);
     return rc;
 }

@@ -422,7 +422,7 @@ TEST(test_bad_requests_get_clear_4xx)
     resp_free(&r);
     http(&srv, "PUT", "/api/memories", NULL, "{}", SIZE_MAX, &r);
     CHECK_STATUS(r, 405);
-    CHECK_STR(r.allow, "POST");
+    CHECK_STR(r.allow, "POST, GET, HEAD"); /* GET lists the caller's memories (issue 19) */
     resp_free(&r);
     http(&srv, "POST", "/api/conversations/" CONV, NULL, "{}", SIZE_MAX, &r);
     CHECK_STATUS(r, 405);

@@ -8,7 +8,8 @@
  * migrate SQLite -> the suite's PostgreSQL answers searches with the same
  * ids and scores; a migrate killed with SIGKILL mid-way completes when run
  * again, verified; a target holding another database's rows is refused
- * unless --merge.
+ * unless --merge; a memory's history and its dedup key are carried by
+ * export/import and by migrate.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -69,18 +70,25 @@ static bool make_conversation(const char *user, const char *title, char id[37])
     return ok;
 }
 
-static bool make_memory(const char *user, const char *conv, const char *content, const char *type,
-                        double importance, char id[37])
+/* POSTs a memory of user; the response (status 200/201) into *r, freed by the caller. */
+static bool create_memory(const char *user, const char *conv, const char *content, const char *type,
+                          double importance, struct resp *r)
 {
     char body[1024];
-    struct resp r;
     snprintf(body, sizeof body,
              "{\"conversation_id\":\"%s\",\"content\":\"%s\",\"memory_type\":\"%s\","
              "\"importance_score\":%g,\"context_tags\":[\"sales\",\"q3\"],"
              "\"related_entities\":[\"orders\"],\"metadata\":{\"src\":\"e2e\",\"deep\":{\"x\":1}},"
              "\"expires_at\":\"2099-01-02T03:04:05.123456Z\"}",
              conv, content, type, importance);
-    bool ok = post("/api/memories", user, body, &r);
+    return post("/api/memories", user, body, r);
+}
+
+static bool make_memory(const char *user, const char *conv, const char *content, const char *type,
+                        double importance, char id[37])
+{
+    struct resp r;
+    bool ok = create_memory(user, conv, content, type, importance, &r);
     if (ok && id)
         snprintf(id, 37, "%s", jstr(r.json, "memory_id"));
     resp_free(&r);
@@ -322,17 +330,26 @@ TEST(test_import_malformed_line_stops_or_is_skipped)
         "\"tenant_id\":\"default\",\"content\":\"never stored\",\"memory_type\":\"long_term\","
         "\"importance_score\":7,\"created_at\":\"2026-01-01T00:00:00Z\",\"updated_at\":"
         "\"2026-01-01T00:00:00Z\"}";
-    char files[2][512]; /* copied: path_of's buffers are reused */
+    /* A history line whose memory_id is no UUID: the same rules as any bad line. */
+    const char *bad_history =
+        "{\"kind\":\"history\",\"id\":5,\"memory_id\":\"not-a-uuid\",\"user_id\":\"carol\","
+        "\"tenant_id\":\"default\",\"actor\":\"carol\",\"event\":\"create\","
+        "\"created_at\":\"2026-01-01T00:00:00Z\",\"changes\":{}}";
+    char files[3][512]; /* copied: path_of's buffers are reused */
     snprintf(files[0], sizeof files[0], "%s",
              write_with_bad_line("bad-json.jsonl", "{\"kind\":\"memory\", oops"));
     snprintf(files[1], sizeof files[1], "%s", write_with_bad_line("bad-field.jsonl", bad_memory));
-    for (int k = 0; k < 2; k++) {
+    snprintf(files[2], sizeof files[2], "%s",
+             write_with_bad_line("bad-history.jsonl", bad_history));
+    for (int k = 0; k < 3; k++) {
         char db[32];
         snprintf(db, sizeof db, "stop-%d.db", k);
         sqlite_env(db, url, sizeof url);
         char *args[] = {"import", "--in", files[k], NULL};
         CHECK_INT(memori(url, args), 2);
         CHECK(strstr(out, "line 3: ") != NULL);
+        if (k == 2) /* refused for its field, as a history line: not as an unknown kind */
+            CHECK(strstr(out, "line 3: \"memory_id\" must be a UUID") != NULL);
         /* The line before is in; the bad one and everything after are not. */
         CHECK_INT(exported(url, "conversation"), 1);
         CHECK_INT(exported(url, "memory"), 0);
@@ -346,6 +363,7 @@ TEST(test_import_malformed_line_stops_or_is_skipped)
         CHECK_INT(exported(url, "conversation"), 1);
         CHECK_INT(exported(url, "memory"), 1); /* line 4's; line 3's never */
         CHECK(strstr(out, "never stored") == NULL);
+        CHECK_INT(exported(url, "history"), 0);
     }
 }
 
@@ -475,6 +493,124 @@ TEST(test_migrate_sqlite_to_postgres_searches_alike)
     }
 }
 
+/* The "events" of GET /api/memories/{id}/history as user (a new reference; NULL on failure). */
+static json_t *history_of(const char *user, const char *id)
+{
+    char path[128];
+    struct resp r;
+    snprintf(path, sizeof path, "/api/memories/%s/history", id);
+    json_t *events = NULL;
+    if (http(&srv, "GET", path, user, NULL, 0, &r) == 0 && r.status == 200)
+        events = json_incref(json_object_get(r.json, "events"));
+    resp_free(&r);
+    return events;
+}
+
+/* Whether an identical create of content is answered as the stored duplicate (200 and header). */
+static bool is_duplicate(const char *user, const char *conv, const char *content, const char *id)
+{
+    struct resp r;
+    bool ok = create_memory(user, conv, content, "long_term", 0.5, &r) && r.status == 200 &&
+              strcmp(r.memori, "X-Memori-Duplicate: true") == 0 &&
+              strcmp(jstr(r.json, "memory_id"), id) == 0;
+    resp_free(&r);
+    return ok;
+}
+
+/*
+ * Issue 20 follow-up: a memory's history and its dedup key survive export ->
+ * import and migrate SQLite -> PostgreSQL: its events answer the same on the
+ * copy (compared as JSON: JSONB orders an object's keys its own way), and an
+ * identical create there is its duplicate.
+ */
+TEST(test_history_and_dedup_keys_are_carried)
+{
+    static const char CONTENT[] = "Quarters follow the fiscal calendar starting in February";
+    char url[600], fresh[600], pg_url[256], pg_env[300], conv[37], id[37], deleted[37];
+    sqlite_env("hist.db", url, sizeof url);
+    sqlite_env("hist-copy.db", fresh, sizeof fresh);
+    CHECK(server_start(&srv, path_of("hist.db"), NULL) == 0);
+    struct resp r;
+    bool ok =
+        make_conversation("gina", "Fiscal", conv) &&
+        make_memory("gina", conv, CONTENT, "long_term", 0.5, id) &&
+        make_memory("gina", conv, "a memory whose history outlives it", "long_term", 0.5, deleted);
+    char path[128];
+    snprintf(path, sizeof path, "/api/memories/%s", id);
+    ok = ok &&
+         http(&srv, "PATCH", path, "gina", "{\"importance_score\":0.9,\"context_tags\":[\"fy\"]}",
+              SIZE_MAX, &r) == 0 &&
+         r.status == 200;
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/memories/%s", deleted);
+    ok = ok && http(&srv, "DELETE", path, "gina", NULL, 0, &r) == 0 && r.status == 204;
+    resp_free(&r);
+    ok = ok && is_duplicate("gina", conv, CONTENT, id);
+    json_t *want = ok ? history_of("gina", id) : NULL;
+    CHECK_INT(server_stop(&srv, SIGTERM), 0);
+    CHECK(ok);
+    CHECK(want && json_array_size(want) >= 2); /* create, update */
+
+    char *exp[] = {"export", "--out", (char *)path_of("hist.jsonl"), NULL};
+    CHECK_INT(memori(url, exp), 0);
+    CHECK(strstr(out, "history events") != NULL);
+    char *imp[] = {"import", "--in", (char *)path_of("hist.jsonl"), NULL};
+    CHECK_INT(memori(fresh, imp), 0);
+    long long ad, up, un, fa;
+    CHECK(counts("history", &ad, &up, &un, &fa));
+    CHECK(ad >= 4 && up == 0 && un == 0 && fa == 0); /* both memories' events, the deleted one's */
+    CHECK_INT(memori(fresh, imp), 0);                /* a re-import adds no event twice */
+    long long added = ad;
+    CHECK(counts("history", &ad, &up, &un, &fa));
+    CHECK(ad == 0 && un == added);
+
+    CHECK(pg_database("export_history", pg_url, sizeof pg_url, pg_env, sizeof pg_env));
+    char *mig[] = {"migrate", "--to", pg_url, NULL};
+    CHECK_INT(memori(url, mig), 0);
+    CHECK(strstr(out, "migration verified") != NULL);
+    CHECK(strstr(out, "history: copied ") != NULL);
+    CHECK(strstr(out, "history: copied 0,") == NULL);
+
+    const char *targets[] = {path_of("hist-copy.db"), pg_url};
+    for (int t = 0; t < 2; t++) {
+        CHECK(server_start(&srv, targets[t], NULL) == 0);
+        json_t *got = history_of("gina", id);
+        bool same = got && json_equal(got, want);
+        if (!same) {
+            char *a = json_dumps(want, JSON_SORT_KEYS), *b = got ? json_dumps(got, 0) : NULL;
+            fprintf(stderr, "history on %s:\n  want %s\n  got  %s\n", targets[t], a, b ? b : "-");
+            free(a);
+            free(b);
+        }
+        json_decref(got);
+        bool dup = is_duplicate("gina", conv, CONTENT, id);
+        CHECK_INT(server_stop(&srv, SIGTERM), 0);
+        CHECK(same);
+        CHECK(dup);
+    }
+    json_decref(want);
+
+    /* Two restored memories saying the same: both are stored, the first one holds the key. */
+    const char *twin =
+        "{\"kind\":\"memory\",\"memory_id\":\"bbbbbbbb-2222-4333-8444-555555555555\","
+        "\"conversation_id\":\"11111111-2222-4333-8444-555555555555\",\"user_id\":\"carol\","
+        "\"tenant_id\":\"default\",\"content\":\"Carol  reads the CHURN report\","
+        "\"memory_type\":\"long_term\",\"created_at\":\"2026-01-01T00:00:00Z\","
+        "\"updated_at\":\"2026-01-01T00:00:00Z\"}";
+    char twins[600];
+    sqlite_env("twins.db", twins, sizeof twins);
+    char *imp_twins[] = {"import", "--in", (char *)write_with_bad_line("twins.jsonl", twin), NULL};
+    CHECK_INT(memori(twins, imp_twins), 0);
+    CHECK(counts("memories", &ad, &up, &un, &fa));
+    CHECK(ad == 2 && fa == 0);
+    CHECK(server_start(&srv, path_of("twins.db"), NULL) == 0);
+    bool twin_dup =
+        is_duplicate("carol", "11111111-2222-4333-8444-555555555555",
+                     "Carol reads the churn report", "bbbbbbbb-2222-4333-8444-555555555555");
+    CHECK_INT(server_stop(&srv, SIGTERM), 0);
+    CHECK(twin_dup);
+}
+
 /* Total memories of tenant "default" in the open store s (-1 on failure). */
 static long long count_memories(struct mr_store *s)
 {
@@ -597,4 +733,5 @@ TEST_MAIN("e2e_export", T(test_export_import_gives_byte_equal_answers),
           T(test_import_refuses_vectors_of_another_model),
           T(test_migrate_sqlite_to_postgres_searches_alike),
           T(test_migrate_killed_midway_resumes_verified),
-          T(test_migrate_refuses_other_data_unless_merge))
+          T(test_migrate_refuses_other_data_unless_merge),
+          T(test_history_and_dedup_keys_are_carried))

@@ -560,30 +560,10 @@ TEST(test_the_readme_examples_validate_against_their_schemas)
 
 /* ---- /docs ---- */
 
-/* A raw GET: the whole answer (head and body, malloc'd) or NULL. */
+/* A raw GET of the server under test: the whole answer (head and body, malloc'd) or NULL. */
 static char *raw_get(const char *path)
 {
-    int fd = tcp_dial(srv.port);
-    if (fd < 0)
-        return NULL;
-    char req[512];
-    int n =
-        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return NULL;
-    }
-    size_t len = 0, cap = 1 << 16;
-    char *out = malloc(cap);
-    ssize_t k;
-    while ((k = read(fd, out + len, cap - len - 1)) > 0) {
-        len += (size_t)k;
-        if (cap - len < 4096)
-            out = realloc(out, cap *= 2);
-    }
-    close(fd);
-    out[len] = '\0';
-    return out;
+    return http_raw_get(&srv, path);
 }
 
 TEST(test_docs_without_its_files_is_a_404_that_says_how_to_install)
@@ -634,6 +614,7 @@ TEST(test_docs_serves_its_local_files_only)
     CHECK(page);
     bool ok = strncmp(page, "HTTP/1.1 200", 12) == 0 && strstr(page, "Content-Type: text/html") &&
               strstr(page, "Content-Security-Policy: default-src 'self'") &&
+              strstr(page, "Cache-Control: no-cache") &&
               strstr(page, "/docs/swagger-ui-bundle.js") && strstr(page, "/docs/init.js") &&
               !strstr(page, "http://") && !strstr(page, "https://") && !strstr(page, "<script>");
     if (!ok)
@@ -664,22 +645,12 @@ TEST(test_docs_serves_its_local_files_only)
     CHECK(stop());
 }
 
-/* Whether cmd (a program name) is on PATH or an executable path. */
-static bool have(const char *cmd)
-{
-    if (strchr(cmd, '/'))
-        return access(cmd, X_OK) == 0;
-    char line[256];
-    snprintf(line, sizeof line, "command -v %s >/dev/null 2>&1", cmd);
-    return system(line) == 0;
-}
-
 TEST(test_docs_runs_a_search_in_chromium)
 {
     /* Not a skip: CI installs both (scripts/install-test-deps.sh). */
-    if (!have("node"))
+    if (!have_command("node"))
         test_fail(__FILE__, __LINE__, "node missing: scripts/install-test-deps.sh installs it");
-    if (!have("/usr/bin/chromium"))
+    if (!have_command("/usr/bin/chromium"))
         test_fail(__FILE__, __LINE__, "chromium missing: scripts/install-test-deps.sh installs it");
     if (access("build/npm/node_modules/playwright-core/package.json", R_OK) != 0)
         test_fail(__FILE__, __LINE__, "playwright-core missing: make runs npm ci into build/npm");

@@ -213,6 +213,11 @@ FORWARD(conv_restore, (struct mr_store_tx * tx, struct mr_conversation *c, struc
 FORWARD(mem_restore, (struct mr_store_tx * tx, struct mr_memory *m, struct mr_err *err),
         (IN(tx), m, err))
 
+FORWARD(mem_list,
+        (struct mr_store_tx * tx, const struct mr_identity *who, int memory_type, int64_t limit,
+         int64_t offset, struct mr_memory **out, size_t *out_n, int64_t *out_total,
+         struct mr_err *err),
+        (IN(tx), who, memory_type, limit, offset, out, out_n, out_total, err))
 FORWARD(hist_insert, (struct mr_store_tx * tx, struct mr_history_event *e, struct mr_err *err),
         (IN(tx), e, err))
 FORWARD(hist_list,
@@ -226,6 +231,12 @@ FORWARD(mem_find_dedup,
 FORWARD(mem_set_dedup_key,
         (struct mr_store_tx * tx, int64_t id, const char *key, struct mr_err *err),
         (IN(tx), id, key, err))
+FORWARD(hist_page,
+        (struct mr_store_tx * tx, const struct mr_identity *who, int64_t after_id, size_t limit,
+         struct mr_history_event **out, size_t *out_n, struct mr_err *err),
+        (IN(tx), who, after_id, limit, out, out_n, err))
+FORWARD(hist_restore, (struct mr_store_tx * tx, struct mr_history_event *e, struct mr_err *err),
+        (IN(tx), e, err))
 
 static int f_health(struct mr_store *s, struct mr_err *err)
 {
@@ -283,10 +294,13 @@ static const struct mr_store_ops faulty_ops = {
     .model_get = f_model_get,
     .conv_restore = f_conv_restore,
     .mem_restore = f_mem_restore,
+    .mem_list = f_mem_list,
     .hist_insert = f_hist_insert,
     .hist_list = f_hist_list,
     .mem_find_dedup = f_mem_find_dedup,
     .mem_set_dedup_key = f_mem_set_dedup_key,
+    .hist_page = f_hist_page,
+    .hist_restore = f_hist_restore,
 };
 
 struct mr_store *faulty_store_wrap(struct mr_store *inner)

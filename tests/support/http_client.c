@@ -327,6 +327,40 @@ int tcp_dial(int port)
     return fd;
 }
 
+char *http_raw_get(const struct server *s, const char *path)
+{
+    int fd = tcp_dial(s->port);
+    if (fd < 0)
+        return NULL;
+    char req[512];
+    int n =
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path);
+    if (n < 0 || n >= (int)sizeof req || write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return NULL;
+    }
+    size_t len = 0, cap = 1 << 16;
+    char *out = malloc(cap);
+    ssize_t k;
+    while ((k = read(fd, out + len, cap - len - 1)) > 0) {
+        len += (size_t)k;
+        if (cap - len < 4096)
+            out = realloc(out, cap *= 2);
+    }
+    close(fd);
+    out[len] = '\0';
+    return out;
+}
+
+bool have_command(const char *cmd)
+{
+    if (strchr(cmd, '/'))
+        return access(cmd, X_OK) == 0;
+    char line[256];
+    snprintf(line, sizeof line, "command -v %s >/dev/null 2>&1", cmd);
+    return system(line) == 0;
+}
+
 long proc_rss_kib(pid_t pid)
 {
     char path[64], line[256];

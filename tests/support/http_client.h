@@ -82,6 +82,13 @@ void resp_free(struct resp *r);
 /* A TCP connection to 127.0.0.1:port, or -1. */
 int tcp_dial(int port);
 
+/* A raw GET of path (HTTP/1.1, Connection: close): the whole answer, head and body (free it), or
+ * NULL. */
+char *http_raw_get(const struct server *s, const char *path);
+
+/* Whether cmd (a program name) is on PATH, or (a path) is executable. */
+bool have_command(const char *cmd);
+
 /* Resident set size of process pid in KiB (VmRSS), or -1. */
 long proc_rss_kib(pid_t pid);
 

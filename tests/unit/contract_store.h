@@ -347,6 +347,102 @@ TEST(contract_lists_are_paged_and_scoped)
     mr_store_close(s);
 }
 
+TEST(contract_memory_list_is_the_owners_newest_first_by_type)
+{
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_conversation c, cb, ct;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    c_conv(&cb, C2, &c_bob, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    char c3[MR_UUID_LEN];
+    mr_uuid_v4(c3);
+    c_conv(&ct, c3, &c_alice_t2, 1);
+    CHECK(mr_store_conv_insert(tx, &ct, &err) == 0);
+    /* alice: 5 memories created 10..50, rules at 20 and 40, one archived and one expired. */
+    for (int i = 0; i < 5; i++) {
+        struct mr_memory m;
+        c_mem(&m, C1, &c_alice, i % 2 ? MR_RULE : MR_SHORT_TERM, 0.5, (i + 1) * 10);
+        m.is_archived = i == 0;
+        m.expires_at = i == 2 ? 5 : MR_NO_TIME;
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        mr_memory_clear(&m);
+    }
+    /* Same created_at: the later row first. */
+    struct mr_memory tie;
+    c_mem(&tie, C1, &c_alice, MR_ENTITY, 0.5, 50);
+    CHECK(mr_store_mem_insert(tx, &tie, &err) == 0);
+    int64_t tie_id = tie.id;
+    mr_memory_clear(&tie);
+    /* Nobody else's: bob's, and alice's in another tenant. */
+    struct mr_memory other;
+    c_mem(&other, C2, &c_bob, MR_RULE, 0.5, 99);
+    CHECK(mr_store_mem_insert(tx, &other, &err) == 0);
+    mr_memory_clear(&other);
+    c_mem(&other, c3, &c_alice_t2, MR_RULE, 0.5, 99);
+    CHECK(mr_store_mem_insert(tx, &other, &err) == 0);
+    mr_memory_clear(&other);
+
+    struct mr_memory *v;
+    size_t n;
+    int64_t total;
+    CHECK(mr_store_mem_list(tx, &c_alice, -1, 3, 1, &v, &n, &total, &err) == 0);
+    CHECK_INT(total, 6);
+    CHECK_INT(n, 3);
+    CHECK_INT(v[0].created_at, 50); /* offset 1 skips the tie's later row */
+    CHECK(v[0].id != tie_id);
+    CHECK_INT(v[1].created_at, 40);
+    CHECK_INT(v[2].created_at, 30);
+    CHECK_INT(v[2].expires_at, 5); /* expired rows are listed, with their expiry */
+    CHECK_INT(v[0].dim, 0);
+    CHECK(v[0].embedding == NULL);
+    CHECK_STR(v[1].user_id, "alice");
+    CHECK_INT(v[1].context_tags.len, 2);
+    for (size_t i = 0; i < n; i++)
+        mr_memory_clear(&v[i]);
+    free(v);
+    CHECK(mr_store_mem_list(tx, &c_alice, -1, 1, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(n, 1);
+    CHECK_INT(v[0].id, tie_id);
+    mr_memory_clear(&v[0]);
+    free(v);
+    CHECK(mr_store_mem_list(tx, &c_alice, MR_RULE, 10, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(total, 2);
+    CHECK_INT(n, 2);
+    CHECK_INT(v[0].created_at, 40);
+    CHECK_INT(v[1].created_at, 20);
+    CHECK(v[0].memory_type == MR_RULE && v[1].memory_type == MR_RULE);
+    for (size_t i = 0; i < n; i++)
+        mr_memory_clear(&v[i]);
+    free(v);
+    /* The archived one (created 10) is listed too, last. */
+    CHECK(mr_store_mem_list(tx, &c_alice, MR_SHORT_TERM, 10, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(total, 3);
+    CHECK_INT(n, 3);
+    CHECK(v[2].is_archived && v[2].created_at == 10);
+    for (size_t i = 0; i < n; i++)
+        mr_memory_clear(&v[i]);
+    free(v);
+    /* Past the end: nothing, still counted. */
+    CHECK(mr_store_mem_list(tx, &c_alice, -1, 10, 100, &v, &n, &total, &err) == 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(total, 6);
+    free(v);
+    CHECK(mr_store_mem_list(tx, &c_bob, MR_EXAMPLE, 10, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(n, 0);
+    CHECK_INT(total, 0);
+    free(v);
+    mr_store_rollback(tx);
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&cb);
+    mr_conversation_clear(&ct);
+    mr_store_close(s);
+}
+
 TEST(contract_stats_count_all_six_types_per_user)
 {
     struct mr_store *s = contract_open();
@@ -1176,10 +1272,115 @@ TEST(contract_example_lookups_stay_within_tenant_and_source)
     mr_store_close(s);
 }
 
+/* A history event as the core appends it, of memory mem and who, at t. */
+static void c_event(struct mr_history_event *e, const char *mem, const struct mr_identity *who,
+                    const char *kind, int64_t t)
+{
+    memset(e, 0, sizeof *e);
+    snprintf(e->memory_id, sizeof e->memory_id, "%s", mem);
+    e->user_id = (char *)who->user_id;
+    e->tenant_id = (char *)who->tenant_id;
+    e->actor = (char *)who->user_id;
+    e->kind = (char *)kind;
+    e->changes = (char *)"{\"content\":{\"old\":null,\"new\":\"x\"}}";
+    e->created_at = t;
+}
+
+static void c_events_free(struct mr_history_event *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mr_history_event_clear(&v[i]);
+    free(v);
+}
+
+/*
+ * export/migrate: history is paged in id order across memories, within the
+ * filter; a restored event keeps its time, and its id when free, and later
+ * events still come after it.
+ */
+TEST(contract_history_pages_and_restores)
+{
+    static const char MA[] = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+    static const char MB[] = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+    struct mr_store *s = contract_open();
+    CHECK(s);
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    struct mr_history_event e[4], *v = NULL;
+    size_t n = 0;
+    C_BEGIN(s, tx);
+    c_event(&e[0], MA, &c_alice, "create", 1000);
+    c_event(&e[1], MB, &c_bob, "create", 2000);
+    c_event(&e[2], MB, &c_alice_t2, "update", 3000);
+    c_event(&e[3], MA, &c_alice, "update", 4000);
+    for (int i = 0; i < 4; i++)
+        CHECK(mr_store_hist_insert(tx, &e[i], &err) == 0);
+    CHECK(mr_store_hist_page(tx, NULL, 0, 2, &v, &n, &err) == 0);
+    CHECK_INT(n, 2);
+    CHECK_INT(v[0].id, e[0].id);
+    CHECK_INT(v[1].id, e[1].id);
+    CHECK_STR(v[1].memory_id, MB);
+    CHECK_STR(v[1].user_id, "bob");
+    CHECK_STR(v[1].tenant_id, "t1");
+    CHECK_STR(v[1].actor, "bob");
+    CHECK_STR(v[1].kind, "create");
+    CHECK(strstr(v[1].changes, "\"content\"") && strstr(v[1].changes, "\"x\""));
+    CHECK_INT(v[1].created_at, 2000);
+    c_events_free(v, n);
+    CHECK(mr_store_hist_page(tx, NULL, e[1].id, 10, &v, &n, &err) == 0);
+    CHECK_INT(n, 2);
+    CHECK_INT(v[0].id, e[2].id);
+    CHECK_INT(v[1].id, e[3].id);
+    c_events_free(v, n);
+    CHECK(mr_store_hist_page(tx, &c_alice, 0, 10, &v, &n, &err) == 0);
+    CHECK_INT(n, 2);
+    CHECK_INT(v[0].id, e[0].id);
+    CHECK_INT(v[1].id, e[3].id);
+    c_events_free(v, n);
+    struct mr_identity tenant1 = {NULL, "t1"};
+    CHECK(mr_store_hist_page(tx, &tenant1, e[0].id, 10, &v, &n, &err) == 0);
+    CHECK_INT(n, 2);
+    CHECK_INT(v[0].id, e[1].id);
+    CHECK_INT(v[1].id, e[3].id);
+    c_events_free(v, n);
+    CHECK(mr_store_hist_page(tx, NULL, e[3].id, 10, &v, &n, &err) == 0);
+    CHECK_INT(n, 0);
+    c_events_free(v, n);
+
+    struct mr_history_event kept, taken, next;
+    c_event(&kept, MB, &c_bob, "delete", 5000);
+    kept.id = 7000;
+    CHECK(mr_store_hist_restore(tx, &kept, &err) == 0);
+    CHECK_INT(kept.id, 7000);
+    c_event(&taken, MB, &c_bob, "merge", 6000);
+    taken.id = e[0].id; /* held: a fresh id instead */
+    CHECK(mr_store_hist_restore(tx, &taken, &err) == 0);
+    CHECK(taken.id > 7000);
+    c_event(&next, MA, &c_alice, "archive", 8000);
+    CHECK(mr_store_hist_insert(tx, &next, &err) == 0);
+    CHECK(next.id > taken.id);
+    CHECK(mr_store_commit(tx, &err) == 0);
+
+    /* Read back in another transaction: kept as restored, in id order. */
+    int64_t total = 0;
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    CHECK(mr_store_hist_list(tx, MB, 10, 0, &v, &n, &total, &err) == 0);
+    CHECK_INT(n, 4);
+    CHECK_INT(v[2].id, 7000);
+    CHECK_STR(v[2].kind, "delete");
+    CHECK_INT(v[2].created_at, 5000);
+    CHECK_INT(v[3].id, taken.id);
+    CHECK_INT(v[3].created_at, 6000);
+    c_events_free(v, n);
+    mr_store_rollback(tx);
+    mr_store_close(s);
+}
+
 #define CONTRACT_STORE_TESTS                                                                       \
     T(contract_conversation_round_trip), T(contract_memory_round_trip),                            \
         T(contract_rollback_leaves_nothing), T(contract_memory_needs_its_conversation),            \
         T(contract_delete_conversation_cascades), T(contract_lists_are_paged_and_scoped),          \
+        T(contract_memory_list_is_the_owners_newest_first_by_type),                                \
         T(contract_stats_count_all_six_types_per_user), T(contract_archive_applies_the_rule),      \
         T(contract_scan_visits_every_memory), T(contract_model_is_recorded_and_enforced),          \
         T(contract_record_access_merges_what_searches_changed),                                    \
@@ -1188,6 +1389,7 @@ TEST(contract_example_lookups_stay_within_tenant_and_source)
         T(contract_memories_carry_their_data_source), T(contract_source_schema_round_trip),        \
         T(contract_pages_walk_in_id_order_within_the_filter),                                      \
         T(contract_restore_keeps_a_free_row_id),                                                   \
-        T(contract_example_lookups_stay_within_tenant_and_source)
+        T(contract_example_lookups_stay_within_tenant_and_source),                                 \
+        T(contract_history_pages_and_restores)
 
 #endif
