@@ -205,7 +205,7 @@ E2E_PG_BIN := $(BUILD)/tests/test_e2e_api $(BUILD)/tests/test_e2e_auth $(BUILD)/
 TSAN_TESTS := $(BUILD)/tests/test_index $(BUILD)/tests/test_snapshot $(BUILD)/tests/test_cache $(BUILD)/tests/test_store_sqlite \
 	$(BUILD)/tests/test_group_commit \
 	$(BUILD)/tests/test_store_postgres $(BUILD)/tests/test_contract_cache \
-	$(BUILD)/tests/test_contract_embed $(BUILD)/tests/test_metrics
+	$(BUILD)/tests/test_contract_embed $(BUILD)/tests/test_metrics $(BUILD)/tests/test_access
 
 # Seconds one test binary may run before scripts/run-tests.sh kills it and counts it failed:
 # the slowest takes ~10 s plain; the sanitizers are several times slower.

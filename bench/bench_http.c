@@ -10,6 +10,12 @@
  * usage: bench_http [--seconds S] [--threads T] [--memories N] [--backend sqlite|postgres]
  *                   [--env NAME=VALUE]   (one more setting for the server; repeatable)
  *                   [--mode hybrid|semantic|lexical|all] [--per-client-users]
+ *                   [--clients 1,4,16]
+ *
+ * --clients measures the search phase once per client count of the list,
+ * each beside GET /health with as many clients in the same run, its ×base
+ * the ratio to that row (issue 15's throughput table); without it, search
+ * runs with 1 client and with --threads.
  *
  * Every client is user "bench" and creates into one conversation (each
  * create touches its row), unless --per-client-users makes client N user
@@ -46,6 +52,7 @@ static int threads = 4;
 static int memories = 10000;
 static const char *backend = "sqlite";
 static const char *search_mode; /* the search body's "mode"; NULL: none sent */
+static const char *client_list; /* --clients: "1,4,16"; NULL: 1 and --threads */
 /* --per-client-users: each client is its own user (bench-N) with its own conversation. */
 static bool per_client_users;
 static struct pg_server pg;
@@ -348,6 +355,8 @@ int main(int argc, char **argv)
             extra_env[n_extra_env++] = argv[++i];
         else if (!strcmp(argv[i], "--mode"))
             search_mode = argv[++i];
+        else if (!strcmp(argv[i], "--clients"))
+            client_list = argv[++i];
         else
             i++; /* an unknown option and its value, skipped as before */
     }
@@ -394,6 +403,26 @@ int main(int argc, char **argv)
     char name[64];
     if (all_modes) {
         modes_compared(have, base.rps);
+        goto stop;
+    }
+    if (client_list) {
+        /* Each client count beside /health with as many clients, in this run. */
+        int all = threads;
+        for (const char *p = client_list; *p;) {
+            int c = atoi(p);
+            if (c >= 1 && c <= 64) {
+                threads = c;
+                struct result h = phase(HEALTH, seconds, 0);
+                snprintf(name, sizeof name, "GET /health, %d client%s", c, c > 1 ? "s" : "");
+                print(name, h, h.rps);
+                snprintf(name, sizeof name, "search (%ldk), %d client%s", have / 1000, c,
+                         c > 1 ? "s" : "");
+                print(name, phase(SEARCH, seconds, 0), h.rps);
+            }
+            p += strcspn(p, ",");
+            p += *p == ',';
+        }
+        threads = all;
         goto stop;
     }
     /* One client alone shows the latency without queueing; then all of them. */

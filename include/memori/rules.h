@@ -37,6 +37,18 @@ bool mr_rule_expired_at(int64_t expires_at, int64_t now);
  */
 bool mr_rule_record_access(struct mr_memory *m, int64_t now);
 
+/*
+ * k accesses at once, the latest at last_at (src/core/access.c merges them
+ * in batches): what k calls of mr_rule_record_access up to last_at give —
+ * access_count + k, last_accessed_at and updated_at at least last_at,
+ * importance + k x 0.01 capped at 1, then the promotion when the merged
+ * values meet its bar (both grow with k, so the bar is met after the k-th
+ * call exactly when it is met after some call). k <= 0 changes nothing.
+ * The stores' mem_record_access computes the same in SQL. Returns true when
+ * it promoted.
+ */
+bool mr_rule_record_accesses(struct mr_memory *m, int64_t k, int64_t last_at);
+
 /* True when m meets the promotion criteria. */
 bool mr_rule_should_promote(const struct mr_memory *m);
 

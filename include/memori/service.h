@@ -76,6 +76,15 @@ struct mr_service_config {
     double semantic_min_similarity; /* the default min_similarity in semantic mode */
     double lexical_min_similarity;  /* the default min_similarity in lexical mode */
     /*
+     * Access statistics (docs/decisions.md): searches and context answers
+     * record them in memory, and a flusher thread merges them into the store
+     * access_flush_ms after the first unflushed one (0 = 100; < 0: no thread,
+     * only mr_service_flush_access and mr_service_free write them) or as
+     * soon as access_flush_hits are pending (0 = 1024).
+     */
+    int access_flush_ms;
+    int access_flush_hits;
+    /*
      * MEMORI_DEDUP: a create's near-duplicate handling when it asks for none
      * (0 = MR_DEDUP_OFF), and the fused score at or above which a new memory
      * is merged into its best match (0 = MR_DEDUP_THRESHOLD, docs/hygiene.md).
@@ -126,6 +135,13 @@ enum mr_create_outcome {
 /* A service over cfg's parts (copied). Free with mr_service_free. Never NULL. */
 struct mr_service *mr_service_new(const struct mr_service_config *cfg);
 void mr_service_free(struct mr_service *svc);
+
+/*
+ * Writes the pending access statistics to the store now, in one batch.
+ * mr_service_free does it too (a clean stop loses none); a crash loses at
+ * most the last flush interval's.
+ */
+int mr_service_flush_access(struct mr_service *svc, struct mr_err *err);
 
 /* MEMORY_ARCHIVE_THRESHOLD_DAYS: the default of ?days_threshold. */
 int mr_service_archive_threshold_days(const struct mr_service *svc);

@@ -41,7 +41,7 @@ struct mr_store_tx;
  * Transaction modes. MR_TX_WRITE_LAZY is a write whose commit does not wait
  * for the disk (SQLite synchronous=NORMAL, PostgreSQL synchronous_commit=off):
  * durable against a crash of memori, may lose its last fraction of a second
- * on power loss — for search's access statistics, never for memories.
+ * on power loss — for the access flusher's statistics, never for memories.
  * Callers may pass false/true for MR_TX_READ/MR_TX_WRITE.
  */
 enum mr_tx_mode { MR_TX_READ = 0, MR_TX_WRITE = 1, MR_TX_WRITE_LAZY = 2 };
@@ -62,6 +62,13 @@ struct mr_source_schema {
 };
 
 void mr_source_schema_clear(struct mr_source_schema *s);
+
+/* Accesses of one memory merged at once (mem_record_access). */
+struct mr_access_delta {
+    int64_t id;      /* the row id */
+    int64_t count;   /* how many accesses; 0 only locks the row */
+    int64_t last_at; /* the latest access's time (MR_NO_TIME when count is 0) */
+};
 
 /* Called once per memory by mem_scan; a non-zero return stops the scan and is returned. */
 typedef int (*mr_store_scan_fn)(void *arg, const struct mr_memory *m);
@@ -157,7 +164,8 @@ struct mr_store_ops {
                              size_t *out_n, struct mr_err *err);
     /*
      * Locks ids[0..n) until tx ends, in id order (as mem_search locks its
-     * hits, so two searches never deadlock), and reads them (embeddings not
+     * hits, so two searches never deadlock) — in a read transaction
+     * (MR_TX_READ) it locks nothing — and reads them (embeddings not
      * loaded) into *out, in id order; an absent id is skipped. Free each
      * with mr_memory_clear, then the array. MR_ENOTSUP as for mem_search.
      */
@@ -177,12 +185,23 @@ struct mr_store_ops {
                           size_t dim, float *out_vecs, bool *out_found, double *out_bm25,
                           double *out_max, struct mr_err *err);
     /*
-     * Writes what a search changes — access_count, last_accessed_at,
-     * importance_score, memory_type, expires_at, updated_at — for n memories
-     * (by id), in one statement where the backend can.
+     * Merges batched accesses into live rows (the access flusher's,
+     * src/core/access.c), an increment on whatever the row holds now, never
+     * an overwrite: for each d[i] with count > 0, row d[i].id gets
+     * access_count + count, last_accessed_at and updated_at at least
+     * last_at, importance_score + count x MR_ACCESS_IMPORTANCE_BOOST capped
+     * at 1, and then the promotion (long_term, no expiry, + the promotion
+     * boost) when those merged values meet the bar — exactly
+     * mr_rule_record_accesses, in SQL, the rule's constants bound as
+     * parameters, in one statement where the backend can. A row that no
+     * longer exists is skipped (a deleted memory is never resurrected);
+     * *out_changed (may be NULL) counts the rows merged. A count of 0
+     * changes nothing but, where the store locks rows (PostgreSQL), locks
+     * the row until tx ends, so a read-modify-write of the row after it sees
+     * every committed access.
      */
-    int (*mem_record_access)(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
-                             struct mr_err *err);
+    int (*mem_record_access)(struct mr_store_tx *tx, const struct mr_access_delta *d, size_t n,
+                             size_t *out_changed, struct mr_err *err);
     /*
      * Lexical (BM25) search inside tx, for a store that keeps the lexical
      * statistics itself (PostgreSQL: each memory's terms as mr_lex_terms_new
@@ -568,10 +587,11 @@ static inline int mr_store_mem_candidates(struct mr_store_tx *tx, const struct m
     return tx->store->ops->mem_candidates(tx, who, terms, ids, n, dim, out_vecs, out_found,
                                           out_bm25, out_max, err);
 }
-static inline int mr_store_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms,
-                                             size_t n, struct mr_err *err)
+static inline int mr_store_mem_record_access(struct mr_store_tx *tx,
+                                             const struct mr_access_delta *d, size_t n,
+                                             size_t *out_changed, struct mr_err *err)
 {
-    return tx->store->ops->mem_record_access(tx, ms, n, err);
+    return tx->store->ops->mem_record_access(tx, d, n, out_changed, err);
 }
 static inline int mr_store_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
                                           const struct mr_index_query *q,

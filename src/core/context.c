@@ -873,7 +873,9 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
         if (rc)
             goto out;
     }
-    if ((rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, &tx, err)) != 0)
+    /* A read transaction: the accesses go to the pending table (access.c), after it. */
+    uint64_t seen = core_access_epoch(svc->access);
+    if ((rc = mr_store_begin(svc->store, MR_TX_READ, &tx, err)) != 0)
         goto out;
     if (core_searches_in_store(svc)) {
         if (e)
@@ -948,23 +950,18 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     if ((rc = mr_ctx_assemble(e ? e->ix : NULL, &cr, &out->result, err)) != 0)
         goto out;
 
+    mr_store_rollback(tx);
+    tx = NULL;
     /* The caller's own items the answer holds count as accessed; shared ones stay untouched. */
     const struct mr_ctx_result *res = out->result;
-    struct mr_memory *owned = mr_xcalloc(g.nmems + 1, sizeof *owned);
+    bool *record = mr_xcalloc(g.nmems + 1, sizeof *record);
     promoted = mr_xcalloc(g.nmems + 1, sizeof *promoted);
-    size_t n_owned = 0;
     for (size_t i = 0; i < g.nmems; i++) {
         struct mr_memory *m = &g.mems[i];
-        if (answered(res, m->memory_id) && core_owns(who, m->user_id, m->tenant_id)) {
-            promoted[i] = mr_rule_record_access(m, now);
-            owned[n_owned++] = *m;
-        }
+        record[i] = answered(res, m->memory_id) && core_owns(who, m->user_id, m->tenant_id);
     }
-    if (n_owned)
-        rc = mr_store_mem_record_access(tx, owned, n_owned, err);
-    free(owned);
-    rc = core_finish(tx, rc, err);
-    tx = NULL;
+    rc = core_access_serve(svc, seen, g.mems, g.nmems, record, promoted, now, err);
+    free(record);
     for (size_t i = 0; rc == 0 && svc->index && i < g.nmems; i++)
         if (promoted[i])
             rc = core_index_put(svc, &g.mems[i], &t, err);

@@ -192,6 +192,8 @@ int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *w
     core_trace_start(svc, &t);
     struct mr_store_tx *tx;
     struct mr_conversation c = {0};
+    uint64_t seen = core_access_epoch(svc->access);
+    bool listed = false;
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc == 0) {
         rc = get_owned(tx, who, id, &c, err);
@@ -199,8 +201,17 @@ int mr_conversation_memories(struct mr_service *svc, const struct mr_identity *w
             mr_conversation_clear(&c);
             rc = mr_store_mem_list_by_conversation(tx, id, page.limit, page.offset, out, out_n,
                                                    out_total, err);
+            listed = rc == 0;
         }
         mr_store_rollback(tx);
+    }
+    /* As served: with the accesses not written yet (src/core/access.c). */
+    if (listed && (rc = core_access_serve(svc, seen, *out, *out_n, NULL, NULL, 0, err)) != 0) {
+        for (size_t i = 0; i < *out_n; i++)
+            mr_memory_clear(&(*out)[i]);
+        free(*out);
+        *out = NULL;
+        *out_n = 0;
     }
     core_trace_end(svc, &t, "conversation_memories", who, rc, "conversation %.36s, %zu memories",
                    id, rc ? 0 : *out_n);

@@ -30,9 +30,73 @@ struct mr_service {
     bool debug;
     size_t max_metadata_bytes;
     struct core_ctx_cache *ctx_cache; /* the data sources' context indexes (context.c) */
+    struct core_access *access;       /* pending access statistics and their flusher (access.c) */
     enum mr_dedup_mode dedup_default; /* MEMORI_DEDUP: MR_DEDUP_OFF or MR_DEDUP_MERGE */
     double dedup_threshold;           /* the fused score a near duplicate reaches */
 };
+
+/*
+ * ---- access statistics (src/core/access.c) ----
+ *
+ * Searches and context answers record accesses here, in memory; a flusher
+ * thread merges them into the store in batches (mem_record_access), every
+ * interval_ms after the first unflushed one (0: 100; < 0: no thread, only
+ * core_access_flush and the stop write them) or at once past max_hits (<= 0:
+ * 1024). Every read that serves rows merges the pending accesses into them.
+ */
+struct core_access;
+struct core_access *core_access_new(struct mr_store *store, int interval_ms, int max_hits);
+/* Stops the flusher and writes what is pending (a failure is told on stderr); NULL is a no-op. */
+void core_access_free(struct core_access *a);
+/* Writes every pending access now, in one batch (nothing pending: no transaction). */
+int core_access_flush(struct core_access *a, struct mr_err *err);
+
+/*
+ * A read that serves rows: take core_access_epoch before reading them from
+ * the store, then core_access_apply. apply merges each row's pending
+ * accesses into it and, for the rows with record[i] (record may be NULL),
+ * records one more access now (out_promoted[i]: it promoted the row, which
+ * the index must then learn). It returns false, having changed nothing,
+ * when a flush committed while the rows were read: read them again.
+ */
+uint64_t core_access_epoch(struct core_access *a);
+bool core_access_apply(struct core_access *a, uint64_t seen, struct mr_memory *ms, size_t n,
+                       const bool *record, bool *out_promoted, int64_t now);
+
+/*
+ * core_access_apply until it holds: when a flush committed during the read,
+ * the rows' statistics are read again (by id, in a read transaction of its
+ * own) and merged anew. Errors: the store's.
+ */
+int core_access_serve(struct mr_service *svc, uint64_t seen, struct mr_memory *ms, size_t n,
+                      const bool *record, bool *out_promoted, int64_t now, struct mr_err *err);
+
+/*
+ * Merges m's pending accesses into m, unchecked: for a filter on what is
+ * served (a pending promotion has changed type and expiry), never for
+ * values returned.
+ */
+void core_access_peek(struct core_access *a, struct mr_memory *m);
+
+/*
+ * A write that reads m in tx and writes its columns back settles m's pending
+ * accesses first: merges them into the row in tx (on PostgreSQL also locking
+ * it) and reads *m again. After the transaction ends, core_access_settled
+ * with its result puts them back as pending if it rolled back.
+ */
+struct core_access_taken {
+    int64_t id, k, last;
+};
+int core_access_settle(struct mr_service *svc, struct mr_store_tx *tx, struct mr_memory *m,
+                       struct core_access_taken *out, struct mr_err *err);
+void core_access_settled(struct mr_service *svc, const struct core_access_taken *t, int rc);
+
+/* What the table holds and has written, for tests and the stop. */
+struct core_access_stats {
+    int64_t pending; /* accesses not committed to the store yet */
+    uint64_t flushes, flushed, failures;
+};
+void core_access_stats(struct core_access *a, struct core_access_stats *out);
 
 /* The cache of context indexes (src/core/context.c); never NULL. */
 struct core_ctx_cache *core_ctx_cache_new(void);
@@ -182,9 +246,10 @@ char *core_dedup_normalise(const char *text, size_t n, size_t *out_len);
 /* m's dedup key ("sha256:<hex>"): its type, data source and normalised content. */
 void core_dedup_key(const struct mr_memory *m, char out[72]);
 /*
- * Records one access of m (the caller's own, read in tx) at now as a
- * search's hit does: the rule, then the store's write. *out_promoted when
- * the access promoted it.
+ * Records one access of m (the caller's own, read in tx) at now inside tx:
+ * m's pending accesses settled into the row and m read again
+ * (core_access_settle), then this one merged as an increment, as the
+ * flusher merges a search's. *out_promoted when the access promoted it.
  */
 int core_record_access(struct mr_service *svc, struct mr_store_tx *tx, struct mr_memory *m,
                        int64_t now, bool *out_promoted, struct mr_err *err);

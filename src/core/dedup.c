@@ -131,13 +131,22 @@ int core_record_access(struct mr_service *svc, struct mr_store_tx *tx, struct mr
                        int64_t now, bool *out_promoted, struct mr_err *err)
 {
     /*
-     * The access rule and write of a search's hit (DESIGN.md §3, search.c):
-     * one path for every access, so a change of how accesses are written
-     * changes them all.
+     * The access rule of a search's hit (DESIGN.md §3), written in this
+     * write transaction: the row's pending accesses (src/core/access.c)
+     * settled into it first, so the row read back holds them and the
+     * promotion is decided on what is served, then this one merged as an
+     * increment — what the flusher does for a search.
      */
-    (void)svc;
-    *out_promoted = mr_rule_record_access(m, now);
-    return mr_store_mem_record_access(tx, m, 1, err);
+    struct core_access_taken taken;
+    *out_promoted = false;
+    int rc = core_access_settle(svc, tx, m, &taken, err);
+    struct mr_access_delta d = {m->id, 1, now};
+    if (rc == 0)
+        rc = mr_store_mem_record_access(tx, &d, 1, NULL, err);
+    if (rc == 0)
+        *out_promoted = mr_rule_record_accesses(m, 1, now);
+    core_access_settled(svc, &taken, rc);
+    return rc;
 }
 
 static bool nonzero(const float *v, size_t dim)

@@ -507,11 +507,15 @@ int mr_memory_get(struct mr_service *svc, const struct mr_identity *who, const c
     struct core_trace t;
     core_trace_start(svc, &t);
     struct mr_store_tx *tx;
+    uint64_t seen = core_access_epoch(svc->access);
     int rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc == 0) {
         rc = mr_store_mem_get(tx, memory_id, out, err);
         mr_store_rollback(tx);
     }
+    /* As served: with the accesses not written yet (src/core/access.c). */
+    if (rc == 0)
+        rc = core_access_serve(svc, seen, out, 1, NULL, NULL, 0, err);
     if (rc == 0 && !core_owns(who, out->user_id, out->tenant_id) &&
         !core_shared_with(svc, who, out)) {
         mr_memory_clear(out);
@@ -671,9 +675,13 @@ int mr_memory_update(struct mr_service *svc, const struct mr_identity *who, cons
     archived = mr_xcalloc(p->n_supersedes + 1, sizeof *archived);
 
     struct mr_store_tx *tx;
+    struct core_access_taken taken = {0};
     if ((rc = mr_store_begin(svc->store, true, &tx, err)) != 0)
         goto out;
     rc = core_get_owned_memory(tx, who, memory_id, out, err);
+    /* Its pending accesses into the row first: every column is written back. */
+    if (rc == 0)
+        rc = core_access_settle(svc, tx, out, &taken, err);
     if (rc == 0) {
         core_memory_copy(&before, out);
         if (p->content) {
@@ -723,6 +731,7 @@ int mr_memory_update(struct mr_service *svc, const struct mr_identity *who, cons
                                      core_history_changes(&before, out), now, err);
     }
     rc = core_finish(tx, rc, err);
+    core_access_settled(svc, &taken, rc);
     if (rc == 0)
         rc = core_index_put(svc, out, &t, err);
     for (size_t i = 0; rc == 0 && svc->index && i < n_archived; i++)
@@ -772,10 +781,14 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, con
     struct core_trace t;
     core_trace_start(svc, &t);
     struct mr_store_tx *tx;
+    struct core_access_taken taken = {0};
     int rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
         goto out;
     rc = core_get_owned_memory(tx, who, memory_id, out, err);
+    /* Pending accesses may have promoted it already (409): settled into the row first. */
+    if (rc == 0)
+        rc = core_access_settle(svc, tx, out, &taken, err);
     if (rc == 0) {
         enum mr_memory_type was = out->memory_type;
         struct mr_memory before;
@@ -799,6 +812,7 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, con
         mr_memory_clear(&before);
     }
     rc = core_finish(tx, rc, err);
+    core_access_settled(svc, &taken, rc);
     if (rc == 0)
         rc = core_index_put(svc, out, &t, err);
     if (rc)
@@ -814,7 +828,10 @@ int mr_memory_stats(struct mr_service *svc, const struct mr_identity *who, struc
     struct core_trace t;
     core_trace_start(svc, &t);
     struct mr_store_tx *tx;
-    int rc = mr_store_begin(svc->store, false, &tx, err);
+    /* Counted in SQL: the pending accesses (and their promotions) are written first. */
+    int rc = core_access_flush(svc->access, err);
+    if (rc == 0)
+        rc = mr_store_begin(svc->store, false, &tx, err);
     if (rc == 0) {
         rc = mr_store_mem_stats(tx, who, out, err);
         mr_store_rollback(tx);
@@ -834,7 +851,10 @@ int mr_memory_archive(struct mr_service *svc, const struct mr_identity *who, int
     struct core_trace t;
     core_trace_start(svc, &t);
     struct mr_store_tx *tx;
-    int rc = mr_store_begin(svc->store, true, &tx, err);
+    /* Selected in SQL on access count and importance: the pending accesses are written first. */
+    int rc = core_access_flush(svc->access, err);
+    if (rc == 0)
+        rc = mr_store_begin(svc->store, true, &tx, err);
     if (rc)
         goto out;
     struct mr_archive_bounds bounds = mr_rule_archive_bounds(now, days);

@@ -60,6 +60,26 @@ bool mr_rule_record_access(struct mr_memory *m, int64_t now)
     return false;
 }
 
+bool mr_rule_record_accesses(struct mr_memory *m, int64_t k, int64_t last_at)
+{
+    if (k <= 0)
+        return false;
+    m->access_count += k;
+    if (m->last_accessed_at == MR_NO_TIME || m->last_accessed_at < last_at)
+        m->last_accessed_at = last_at;
+    if (m->updated_at < last_at)
+        m->updated_at = last_at;
+    m->importance_score =
+        mr_rule_add_importance(m->importance_score, (double)k * MR_ACCESS_IMPORTANCE_BOOST);
+    if (!mr_rule_should_promote(m))
+        return false;
+    int64_t updated_at = m->updated_at;
+    bool promoted = mr_rule_promote(m, last_at) == 0;
+    if (m->updated_at < updated_at)
+        m->updated_at = updated_at;
+    return promoted;
+}
+
 int64_t mr_rule_archive_cutoff(int64_t now, int days)
 {
     return now - (int64_t)days * MR_USEC_PER_DAY;

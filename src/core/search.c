@@ -6,11 +6,12 @@
  * different depths per side), the one side's best `limit`
  * in semantic or lexical mode — with both scores computed exactly for each;
  * fuse (src/core/fusion.c), cut at min_similarity on the fused score, keep
- * the first `limit` that still pass every filter when read back; then
- * record the access of each returned memory (+1 access, +0.01 importance,
- * promotion) in one transaction and one batched write, committed without
- * waiting for the disk (MR_TX_WRITE_LAZY): statistics may lose their last
- * fraction of a second on power loss, never a memory.
+ * the first `limit` that still pass every filter when read back, in a read
+ * transaction; then record the access of each returned memory (+1 access,
+ * +0.01 importance, promotion) in the service's pending access table
+ * (src/core/access.c), which merges it into what every later read serves
+ * and writes it to the store in batches off the request path: a search
+ * writes nothing.
  *
  * Candidates come from the in-process index (SQLite: both sides, one call)
  * or from the store's own indexes (PostgreSQL: pgvector for the vector
@@ -46,8 +47,11 @@ void mr_search_results_clear(struct mr_search_results *r)
  * may have passed its expiry.
  */
 static bool search_admits(const struct mr_service *svc, const struct mr_identity *who,
-                          const struct mr_index_query *q, const struct mr_memory *m)
+                          const struct mr_index_query *q, const struct mr_memory *row)
 {
+    /* As served: a pending promotion has changed its type and expiry already. */
+    struct mr_memory view = *row, *m = &view;
+    core_access_peek(svc->access, m);
     /* core_shared_with: relaxed isolation's sharing, and tenant knowledge in both levels. */
     if (!core_owns(who, m->user_id, m->tenant_id) && !core_shared_with(svc, who, m))
         return false;
@@ -96,8 +100,8 @@ static bool passes(const struct search_plan *plan, const struct mr_fusion_candid
 /*
  * The in-process index's candidates for q (both sides under one read lock),
  * ranked; the first plan->limit that pass the cut and, read back from the
- * store in tx (opened here, after the index, so the write lock is not held
- * meanwhile), every filter.
+ * store in the read transaction tx (opened here, after the index), every
+ * filter.
  */
 static int search_index(struct mr_service *svc, const struct mr_identity *who,
                         const struct mr_index_query *q, const struct search_plan *plan,
@@ -120,7 +124,7 @@ static int search_index(struct mr_service *svc, const struct mr_identity *who,
     mr_fusion_rank(&plan->f, c, n);
     t->index_us += core_clock(svc) - t0;
     if (rc == 0)
-        rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, out_tx, err);
+        rc = mr_store_begin(svc->store, MR_TX_READ, out_tx, err);
     if (rc) {
         free(c);
         return rc;
@@ -252,15 +256,15 @@ out:
 /*
  * The store's own search (PostgreSQL), inside the request's transaction:
  * core_store_candidates ranked as search_index ranks, and only the results
- * locked (in id order, as one batch: two searches never deadlock) and read
- * back.
+ * read back (in id order, as one batch), in a read transaction: nothing is
+ * locked, the accesses are merged into the rows later (access.c).
  */
 static int search_store(struct mr_service *svc, const struct mr_identity *who,
                         const struct mr_index_query *q, const struct search_plan *plan,
                         struct mr_store_tx **out_tx, struct mr_search_results *out,
                         struct mr_err *err)
 {
-    int rc = mr_store_begin(svc->store, MR_TX_WRITE_LAZY, out_tx, err);
+    int rc = mr_store_begin(svc->store, MR_TX_READ, out_tx, err);
     if (rc)
         return rc;
     struct mr_store_tx *tx = *out_tx;
@@ -271,8 +275,8 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
     mr_fusion_rank(&plan->f, c, n);
     int64_t *ids = mr_xcalloc(n + 1, sizeof *ids);
     /*
-     * Only what is returned is locked (its access statistics are written):
-     * the best over the cut, in id order, read back and filtered again; the
+     * Only what is returned is read back: the best over the cut, in id
+     * order, read back and filtered again; the
      * next ones take the place of any a commit meanwhile deleted or moved
      * out of the filters (one round almost always).
      */
@@ -382,44 +386,48 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
     };
     struct search_plan plan;
     plan_search(svc, q, nonzero(qv, dim), mr_lex_terms_count(terms) > 0, &plan, &iq);
-    struct mr_store_tx *tx = NULL;
-    rc = core_searches_in_store(svc) ? search_store(svc, who, &iq, &plan, &tx, out, err)
-                                     : search_index(svc, who, &iq, &plan, &t, &tx, out, err);
-    free(qv);
-    out->mode = plan.f.mode;
-    if (!tx) {
+    /*
+     * The rows are read, then merged with their pending accesses and this
+     * one recorded (of the results, the caller's own; others' shared ones
+     * stay untouched). When a flush committed during the read, the search
+     * runs again: its filters (type, expiry) must see the rows as served.
+     */
+    bool *record = NULL, *promoted = NULL;
+    for (;;) {
+        struct mr_store_tx *tx = NULL;
+        uint64_t seen = core_access_epoch(svc->access);
+        rc = core_searches_in_store(svc) ? search_store(svc, who, &iq, &plan, &tx, out, err)
+                                         : search_index(svc, who, &iq, &plan, &t, &tx, out, err);
+        if (tx)
+            mr_store_rollback(tx); /* a read transaction: nothing to commit */
+        if (rc)
+            break;
+        record = mr_xcalloc(out->n + 1, sizeof *record);
+        promoted = mr_xcalloc(out->n + 1, sizeof *promoted);
+        for (size_t i = 0; i < out->n; i++)
+            record[i] = core_owns(who, out->memories[i].user_id, out->memories[i].tenant_id);
+        if (core_access_apply(svc->access, seen, out->memories, out->n, record, promoted, now))
+            break;
+        free(record);
+        free(promoted);
+        record = promoted = NULL;
         mr_search_results_clear(out);
-        goto out;
     }
-
-    /* Of the results, the caller's own get their access recorded; others' shared ones stay
-     * untouched. */
-    struct mr_memory *owned = mr_xcalloc(out->n + 1, sizeof *owned);
-    bool *promoted = mr_xcalloc(out->n + 1, sizeof *promoted);
-    size_t n_owned = 0;
-    for (size_t i = 0; rc == 0 && i < out->n; i++) {
-        struct mr_memory *m = &out->memories[i];
-        if (core_owns(who, m->user_id, m->tenant_id)) {
-            promoted[i] = mr_rule_record_access(m, now);
-            owned[n_owned++] = *m; /* a shallow view for the batched write */
-        }
-    }
-    if (rc == 0 && n_owned)
-        rc = mr_store_mem_record_access(tx, owned, n_owned, err);
-    free(owned);
-    rc = core_finish(tx, rc, err);
+    out->mode = plan.f.mode;
     /*
      * Promotions changed type and expiry: the index must filter on the new
      * values. Only those: an index write takes its write lock, which every
      * concurrent search would wait for.
      */
     for (size_t i = 0; rc == 0 && svc->index && i < out->n; i++)
-        if (promoted[i])
+        if (promoted && promoted[i])
             rc = core_index_put(svc, &out->memories[i], &t, err);
+    free(record);
     free(promoted);
     if (rc)
         mr_search_results_clear(out);
 out:
+    free(qv);
     mr_lex_terms_free(terms);
     core_trace_end(svc, &t, "search", who, rc, "%zu results", out->n);
     return rc;

@@ -35,6 +35,7 @@ struct mr_service *mr_service_new(const struct mr_service_config *cfg)
         .max_metadata_bytes =
             cfg->max_metadata_bytes ? cfg->max_metadata_bytes : DEFAULT_MAX_METADATA_BYTES,
         .ctx_cache = core_ctx_cache_new(),
+        .access = core_access_new(cfg->store, cfg->access_flush_ms, cfg->access_flush_hits),
         .dedup_default = cfg->dedup_default == MR_DEDUP_MERGE ? MR_DEDUP_MERGE : MR_DEDUP_OFF,
         .dedup_threshold = cfg->dedup_threshold > 0 ? cfg->dedup_threshold : MR_DEDUP_THRESHOLD,
     };
@@ -43,9 +44,16 @@ struct mr_service *mr_service_new(const struct mr_service_config *cfg)
 
 void mr_service_free(struct mr_service *svc)
 {
-    if (svc)
-        core_ctx_cache_free(svc->ctx_cache);
+    if (!svc)
+        return;
+    core_access_free(svc->access); /* first: its last flush needs the store, which outlives us */
+    core_ctx_cache_free(svc->ctx_cache);
     free(svc);
+}
+
+int mr_service_flush_access(struct mr_service *svc, struct mr_err *err)
+{
+    return core_access_flush(svc->access, err);
 }
 
 int mr_service_archive_threshold_days(const struct mr_service *svc)

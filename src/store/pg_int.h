@@ -52,6 +52,8 @@ enum pg_stmt {
     P_MEM_LOCK,
     P_MEM_CANDIDATES,
     P_MEM_ACCESS,
+    P_MEM_READ_IDS,
+    P_MEM_LOCK_IDS,
     P_MEM_LEX_SEARCH,
     P_MEM_LEX_SCORE,
     P_COUNT
@@ -63,6 +65,7 @@ struct pconn;
 struct pg_tx {
     struct mr_store_tx base;
     struct pconn *conn;
+    bool read_only; /* begun MR_TX_READ */
 };
 
 /* One pooled connection; one transaction at a time. */

@@ -22,6 +22,12 @@
 
 /* µs since the epoch <-> timestamptz, exactly (an int8 times 1 µs). */
 #define TS_IN(x) "(timestamptz 'epoch' + (" x ")::int8 * interval '1 microsecond')"
+/* The merged importance and the promotion test of P_MEM_ACCESS. */
+#define PG_IMP                                                                                     \
+    "least(1, round((m.importance_score + v.k * $4::float8) * 1e9::float8) / 1e9::float8)"
+#define PG_PROMOTES                                                                                \
+    "(v.k > 0 AND m.memory_type = $8::text AND m.access_count + v.k >= $5::int8 AND " PG_IMP       \
+    " >= $6::float8)"
 #define TS_OUT(c) "(extract(epoch from " c ") * 1000000)::int8"
 
 /* The SQL reads best laid out by hand. */
@@ -140,6 +146,12 @@ const char *const pg_stmt_sql[P_COUNT] = {
     [P_MEM_LOCK] =
         "SELECT " MEM_COLS_BUT_EMB ", NULL FROM memori_memories "
         "WHERE id = ANY($1::int8[]) ORDER BY id FOR UPDATE",
+    /* Only locks them, in id order (the access merge's first step). */
+    [P_MEM_LOCK_IDS] = "SELECT id FROM memori_memories WHERE id = ANY($1::int8[]) ORDER BY id "
+                       "FOR UPDATE",
+    /* The same rows in a read transaction (a search: its accesses are merged later). */
+    [P_MEM_READ_IDS] = "SELECT " MEM_COLS_BUT_EMB ", NULL FROM memori_memories "
+                       "WHERE id = ANY($1::int8[]) ORDER BY id",
     /*
      * A fused search's candidates, read (not locked: only the ones returned
      * are, P_MEM_LOCK) with what their scores need: the embedding as
@@ -162,13 +174,29 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "  array(SELECT coalesce(m.lex_tfs[array_position(m.lex_terms, q.term)], 0) FROM q "
         "    ORDER BY q.ord), st.n, st.total, st.dfs "
         "FROM memori_memories m CROSS JOIN st WHERE m.id = ANY($1::int8[])",
+    /*
+     * Batched accesses merged into the live rows (mr_rule_record_accesses in
+     * SQL): v.k accesses of row v.id, the latest at v.la; the access boost
+     * $4, the promotion bar $5 accesses and importance $6 on the merged
+     * values, of type $8, and the promotion's boost $7 and type $9. Every
+     * expression reads the row's latest committed version (an UPDATE waits
+     * for a concurrent one and re-evaluates), so several servers' increments
+     * add up and the promotion is decided on the sum. A row of k = 0 is only
+     * locked. round(x * 1e9) / 1e9 is mr_rule_add_importance's rounding.
+     */
     [P_MEM_ACCESS] =
-        "UPDATE memori_memories AS m SET access_count = v.ac, "
-        "last_accessed_at = " TS_IN("v.la") ", importance_score = v.imp, memory_type = v.mt, "
-        "expires_at = " TS_IN("v.ex") ", updated_at = " TS_IN("v.up") " "
-        "FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::float8[], $5::text[], $6::int8[], "
-        "  $7::int8[]) AS v(id, ac, la, imp, mt, ex, up) "
-        "WHERE m.id = v.id",
+        "UPDATE memori_memories AS m SET access_count = m.access_count + v.k, "
+        "last_accessed_at = CASE WHEN v.k > 0 THEN greatest(m.last_accessed_at, " TS_IN("v.la") ") "
+        "  ELSE m.last_accessed_at END, "
+        "updated_at = CASE WHEN v.k > 0 THEN greatest(m.updated_at, " TS_IN("v.la") ") "
+        "  ELSE m.updated_at END, "
+        "importance_score = CASE WHEN " PG_PROMOTES " THEN "
+        "  least(1, round((" PG_IMP " + $7::float8) * 1e9::float8) / 1e9::float8) "
+        "  WHEN v.k > 0 THEN " PG_IMP " ELSE m.importance_score END, "
+        "memory_type = CASE WHEN " PG_PROMOTES " THEN $9::text ELSE m.memory_type END, "
+        "expires_at = CASE WHEN " PG_PROMOTES " THEN NULL ELSE m.expires_at END "
+        "FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS v(id, k, la) "
+        "WHERE m.id = v.id AND v.k > 0",
     /*
      * The lexical side (DESIGN.md §8): the partition's statistics and the
      * candidates, in one statement so both come from one snapshot. The
@@ -793,7 +821,9 @@ static int lock_rows(struct mr_store_tx *tx, const int64_t *ids, size_t n, struc
     id_list(&list, ids, n);
     struct pg_params p = {0};
     pg_param_text(&p, list.s);
-    PGresult *res = pg_run(tx, P_MEM_LOCK, &p, "searching memories", err);
+    /* A read transaction cannot lock (READ ONLY refuses FOR UPDATE), nor needs to. */
+    enum pg_stmt st = ((struct pg_tx *)tx)->read_only ? P_MEM_READ_IDS : P_MEM_LOCK;
+    PGresult *res = pg_run(tx, st, &p, "searching memories", err);
     mr_strbuf_free(&list);
     if (!res)
         return err->code;
@@ -1090,34 +1120,70 @@ static void array_int(struct mr_strbuf *b, size_t i, int64_t v)
         mr_strbuf_printf(b, "%lld", (long long)v);
 }
 
-static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
-                               struct mr_err *err)
+static int cmp_delta(const void *a, const void *b)
 {
+    int64_t x = ((const struct mr_access_delta *)a)->id,
+            y = ((const struct mr_access_delta *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The batch's rows locked first, in id order (P_MEM_LOCK_IDS): an UPDATE
+ * joined to an unnest locks its rows in whatever order the plan visits
+ * them, and two servers' flushes over the same rows would deadlock. Then one
+ * statement merges the batch (three arrays unnested beside the rule's bound
+ * constants); the deltas of count 0 were only to be locked.
+ */
+static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_access_delta *d, size_t n,
+                               size_t *out_changed, struct mr_err *err)
+{
+    if (out_changed)
+        *out_changed = 0;
     if (n == 0)
         return 0;
+    struct mr_access_delta *v = mr_xmalloc(n * sizeof *v);
+    memcpy(v, d, n * sizeof *v);
+    qsort(v, n, sizeof *v, cmp_delta);
+    struct pg_params lp = {0};
+    struct mr_strbuf ids = {0};
+    mr_strbuf_add(&ids, "{", 1);
+    for (size_t i = 0; i < n; i++)
+        array_int(&ids, i, v[i].id);
+    mr_strbuf_add(&ids, "}", 1);
+    pg_param_text(&lp, ids.s);
+    PGresult *res = pg_run(tx, P_MEM_LOCK_IDS, &lp, "recording accesses", err);
+    mr_strbuf_free(&ids);
+    int rc = res ? 0 : err->code;
+    PQclear(res);
     struct pg_params p = {0};
-    struct mr_strbuf cols[7] = {{0}};
-    for (int c = 0; c < 7; c++)
+    struct mr_strbuf cols[3] = {{0}};
+    for (int c = 0; c < 3; c++)
         mr_strbuf_add(&cols[c], "{", 1);
     for (size_t i = 0; i < n; i++) {
-        array_int(&cols[0], i, ms[i].id);
-        array_int(&cols[1], i, ms[i].access_count);
-        array_int(&cols[2], i, ms[i].last_accessed_at);
-        mr_strbuf_printf(&cols[3], "%s%.17g", i ? "," : "", ms[i].importance_score);
-        mr_strbuf_printf(&cols[4], "%s%s", i ? "," : "", mr_memory_type_name(ms[i].memory_type));
-        array_int(&cols[5], i, ms[i].expires_at);
-        array_int(&cols[6], i, ms[i].updated_at);
+        array_int(&cols[0], i, v[i].id);
+        array_int(&cols[1], i, v[i].count > 0 ? v[i].count : 0);
+        array_int(&cols[2], i, v[i].count > 0 ? v[i].last_at : MR_NO_TIME);
     }
-    for (int c = 0; c < 7; c++) {
+    for (int c = 0; c < 3; c++) {
         mr_strbuf_add(&cols[c], "}", 1);
         pg_param_text(&p, cols[c].s);
     }
+    pg_param_double(&p, MR_ACCESS_IMPORTANCE_BOOST);
+    pg_param_int(&p, MR_PROMOTION_MIN_ACCESS);
+    pg_param_double(&p, MR_PROMOTION_MIN_IMPORTANCE);
+    pg_param_double(&p, MR_PROMOTION_IMPORTANCE_BOOST);
+    pg_param_text(&p, mr_memory_type_name(MR_SHORT_TERM));
+    pg_param_text(&p, mr_memory_type_name(MR_LONG_TERM));
     int64_t changed = 0;
-    int rc = pg_run_done(tx, P_MEM_ACCESS, &p, "recording accesses", &changed, err);
-    for (int c = 0; c < 7; c++)
+    if (rc == 0)
+        rc = pg_run_done(tx, P_MEM_ACCESS, &p, "recording accesses", &changed, err);
+    else
+        pg_params_free(&p);
+    for (int c = 0; c < 3; c++)
         mr_strbuf_free(&cols[c]);
-    if (rc == 0 && changed != (int64_t)n)
-        return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+    free(v);
+    if (rc == 0 && out_changed)
+        *out_changed = (size_t)changed;
     return rc;
 }
 

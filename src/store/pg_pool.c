@@ -133,6 +133,7 @@ int pg_begin(struct mr_store *base, int mode, struct mr_store_tx **out_tx, struc
     }
     c->tx.base.store = base;
     c->tx.conn = c;
+    c->tx.read_only = mode == MR_TX_READ;
     *out_tx = &c->tx.base;
     return 0;
 }

@@ -18,6 +18,10 @@
     "id, conversation_id, user_id, tenant_id, data_source_id, title, metadata, is_active, "        \
     "last_activity_at, created_at, updated_at"
 
+/* The merged importance and the promotion test of the access statements (their ?2..?8). */
+#define SQ_IMP "min(1.0, round((importance_score + ?2 * ?4) * 1e9) / 1e9)"
+#define SQ_PROMOTES "(memory_type = ?8 AND access_count + ?2 >= ?5 AND " SQ_IMP " >= ?6)"
+
 const char *const sqlite_stmt_sql[ST_COUNT] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_PUT] = "INSERT INTO meta(key, value) VALUES (?1, ?2) "
@@ -47,17 +51,24 @@ const char *const sqlite_stmt_sql[ST_COUNT] = {
                       "updated_at=?12, is_shared=?13, data_source_id=?14 WHERE id=?1",
     [ST_MEM_UPDATE_EMB] = "UPDATE memories SET embedding=?2 WHERE id=?1",
     /*
-     * A search hit's statistics. Type and expiry are matched, not set: an
-     * UPDATE that names memory_type rewrites the row's memories_owner entry
-     * too, doubling the pages each search dirties. A row whose type or expiry
-     * did change (a promotion) matches nothing here and takes ST_MEM_ACCESS_FULL.
+     * Batched accesses merged into the live row (mr_rule_record_accesses in
+     * SQL): ?2 accesses, the latest at ?3, the access boost ?4; the promotion
+     * bar is ?5 accesses and importance ?6 on the merged values, a type ?8.
+     * Type and expiry are set only by ST_MEM_ACCESS_FULL, for a row that the
+     * merge promotes: an UPDATE that names memory_type rewrites the row's
+     * memories_owner entry too, doubling the pages a flush dirties.
+     * round(x * 1e9) / 1e9 is mr_rule_add_importance's rounding, bit for bit.
      */
-    [ST_MEM_ACCESS] = "UPDATE memories SET importance_score=?2, access_count=?3, "
-                      "last_accessed_at=?4, updated_at=?5 "
-                      "WHERE id=?1 AND memory_type=?6 AND expires_at IS ?7",
-    [ST_MEM_ACCESS_FULL] = "UPDATE memories SET importance_score=?2, access_count=?3, "
-                           "last_accessed_at=?4, updated_at=?5, memory_type=?6, expires_at=?7 "
-                           "WHERE id=?1",
+    [ST_MEM_ACCESS] = "UPDATE memories SET access_count = access_count + ?2, "
+                      "last_accessed_at = max(coalesce(last_accessed_at, ?3), ?3), "
+                      "updated_at = max(updated_at, ?3), importance_score = " SQ_IMP " "
+                      "WHERE id = ?1 AND NOT (" SQ_PROMOTES ")",
+    [ST_MEM_ACCESS_FULL] = "UPDATE memories SET access_count = access_count + ?2, "
+                           "last_accessed_at = max(coalesce(last_accessed_at, ?3), ?3), "
+                           "updated_at = max(updated_at, ?3), "
+                           "importance_score = min(1.0, round((" SQ_IMP " + ?7) * 1e9) / 1e9), "
+                           "memory_type = ?9, expires_at = NULL "
+                           "WHERE id = ?1 AND " SQ_PROMOTES,
     [ST_MEM_DELETE] = "DELETE FROM memories WHERE memory_id = ?1",
     [ST_MEM_LIST_CONV] = "SELECT " MEM_COLS " FROM memories WHERE conversation_id=?1 "
                          "ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
@@ -601,37 +612,50 @@ static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who
                       "the SQLite store has no lexical index: score with the in-process index");
 }
 
-/* Runs one of the access statements for m; *changed says whether it matched the row. */
-static int access_update(struct mr_store_tx *tx, enum sqlite_stmt id, const struct mr_memory *m,
-                         bool *changed, struct mr_err *err)
+/* Runs one of the access statements for d; *changed says whether it matched the row. */
+static int access_update(struct mr_store_tx *tx, enum sqlite_stmt id,
+                         const struct mr_access_delta *d, bool *changed, struct mr_err *err)
 {
     sqlite3_stmt *st = sqlite_stmt(tx, id);
-    sqlite3_bind_int64(st, 1, m->id);
-    sqlite3_bind_double(st, 2, m->importance_score);
-    sqlite3_bind_int64(st, 3, m->access_count);
-    sqlite_bind_time(st, 4, m->last_accessed_at);
-    sqlite3_bind_int64(st, 5, m->updated_at);
-    sqlite_bind_text(st, 6, mr_memory_type_name(m->memory_type));
-    sqlite_bind_time(st, 7, m->expires_at);
-    int rc = sqlite_exec_done(tx, st, "recording an access", err);
+    sqlite3_bind_int64(st, 1, d->id);
+    sqlite3_bind_int64(st, 2, d->count);
+    sqlite3_bind_int64(st, 3, d->last_at);
+    sqlite3_bind_double(st, 4, MR_ACCESS_IMPORTANCE_BOOST);
+    sqlite3_bind_int64(st, 5, MR_PROMOTION_MIN_ACCESS);
+    sqlite3_bind_double(st, 6, MR_PROMOTION_MIN_IMPORTANCE);
+    sqlite_bind_text(st, 8, mr_memory_type_name(MR_SHORT_TERM));
+    if (id == ST_MEM_ACCESS_FULL) {
+        sqlite3_bind_double(st, 7, MR_PROMOTION_IMPORTANCE_BOOST);
+        sqlite_bind_text(st, 9, mr_memory_type_name(MR_LONG_TERM));
+    }
+    int rc = sqlite_exec_done(tx, st, "recording accesses", err);
     *changed = rc == 0 && sqlite3_changes(sqlite_tx_conn(tx)->db) > 0;
     return rc;
 }
 
-/* One cached UPDATE per memory: SQLite statements cost no round trip. */
-static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_memory *ms, size_t n,
-                               struct mr_err *err)
+/*
+ * One cached UPDATE per memory (SQLite statements cost no round trip); the
+ * promoting one only when the plain merge matched nothing. SQLite has no row
+ * locks: the write transaction already excludes every other writer, so a
+ * count of 0 runs nothing.
+ */
+static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_access_delta *d, size_t n,
+                               size_t *out_changed, struct mr_err *err)
 {
+    size_t merged = 0;
     for (size_t i = 0; i < n; i++) {
+        if (d[i].count <= 0)
+            continue;
         bool changed = false;
-        int rc = access_update(tx, ST_MEM_ACCESS, &ms[i], &changed, err);
+        int rc = access_update(tx, ST_MEM_ACCESS, &d[i], &changed, err);
         if (rc == 0 && !changed)
-            rc = access_update(tx, ST_MEM_ACCESS_FULL, &ms[i], &changed, err);
+            rc = access_update(tx, ST_MEM_ACCESS_FULL, &d[i], &changed, err);
         if (rc)
             return rc;
-        if (!changed)
-            return mr_err_set(err, MR_ENOTFOUND, "Memory not found");
+        merged += changed; /* neither matched: deleted since the accesses */
     }
+    if (out_changed)
+        *out_changed = merged;
     return 0;
 }
 

@@ -153,8 +153,9 @@ FORWARD(mem_candidates,
          double *out_bm25, double *out_max, struct mr_err *err),
         (IN(tx), who, terms, ids, n, dim, out_vecs, out_found, out_bm25, out_max, err))
 FORWARD(mem_record_access,
-        (struct mr_store_tx * tx, const struct mr_memory *ms, size_t n, struct mr_err *err),
-        (IN(tx), ms, n, err))
+        (struct mr_store_tx * tx, const struct mr_access_delta *d, size_t n, size_t *out_changed,
+         struct mr_err *err),
+        (IN(tx), d, n, out_changed, err))
 FORWARD(mem_lex_search,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
          const struct mr_lex_terms *terms, size_t k, struct mr_lex_hit **out, size_t *out_n,

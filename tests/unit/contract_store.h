@@ -743,57 +743,72 @@ TEST(contract_model_is_recorded_and_enforced)
     mr_store_close(s);
 }
 
-TEST(contract_record_access_writes_what_a_search_changes)
+/*
+ * The access flusher's batch (src/core/access.c): increments merged into
+ * the live rows, the promotion decided on the merged values — what
+ * mr_rule_record_accesses gives on the same rows — a deleted row skipped,
+ * a count of 0 changing nothing.
+ */
+TEST(contract_record_access_merges_what_searches_changed)
 {
     struct mr_store *s = contract_open();
     CHECK(s);
     struct mr_store_tx *tx;
     struct mr_err err;
     struct mr_conversation c;
-    struct mr_memory m[3], got;
+    struct mr_memory m[4], got;
     C_BEGIN(s, tx);
     c_conv(&c, C1, &c_alice, 1);
     CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
-    for (int i = 0; i < 3; i++) {
-        c_mem(&m[i], C1, &c_alice, MR_SHORT_TERM, 0.5, i);
+    /* 0: stays short of the bar; 1: the merge crosses it; 2: untouched; 3: deleted. */
+    const double importance[4] = {0.61, 0.68, 0.5, 0.5};
+    const int64_t count[4] = {3, 4, 0, 0};
+    for (int i = 0; i < 4; i++) {
+        c_mem(&m[i], C1, &c_alice, MR_SHORT_TERM, importance[i], i);
+        m[i].access_count = count[i];
         m[i].expires_at = 1000;
         CHECK(mr_store_mem_insert(tx, &m[i], &err) == 0);
     }
     CHECK(mr_store_commit(tx, &err) == 0);
-    /* The first two were returned by a search; the second got promoted. */
-    for (int i = 0; i < 2; i++) {
-        m[i].access_count = 5 + i;
-        m[i].last_accessed_at = 500 + i;
-        m[i].importance_score = 0.61 + i / 10.0;
-        m[i].updated_at = 500 + i;
-    }
-    m[1].memory_type = MR_LONG_TERM;
-    m[1].expires_at = MR_NO_TIME;
-    /* As a search writes them: a commit that does not wait for the disk. */
-    CHECK(mr_store_begin(s, MR_TX_WRITE_LAZY, &tx, &err) == 0);
-    CHECK(mr_store_mem_record_access(tx, m, 2, &err) == 0);
-    CHECK(mr_store_mem_record_access(tx, m, 0, &err) == 0);
-    CHECK(mr_store_commit(tx, &err) == 0);
-    /* The next ordinary write on the pool is durable again (and sees the lazy one). */
     C_BEGIN(s, tx);
-    CHECK(mr_store_mem_get(tx, m[0].memory_id, &got, &err) == 0);
-    CHECK_INT(got.access_count, 5);
-    mr_memory_clear(&got);
+    CHECK(mr_store_mem_delete(tx, m[3].memory_id, &err) == 0);
     CHECK(mr_store_commit(tx, &err) == 0);
+    struct mr_access_delta d[4] = {
+        {m[0].id, 2, 500}, {m[1].id, 2, 501}, {m[2].id, 0, MR_NO_TIME}, {m[3].id, 7, 502}};
+    /* As the flusher writes them: a commit that does not wait for the disk. */
+    size_t changed = 99;
+    CHECK(mr_store_begin(s, MR_TX_WRITE_LAZY, &tx, &err) == 0);
+    CHECK(mr_store_mem_record_access(tx, d, 4, &changed, &err) == 0);
+    CHECK(mr_store_mem_record_access(tx, d, 0, NULL, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK_INT(changed, 2);
     CHECK(mr_store_begin(s, false, &tx, &err) == 0);
     for (int i = 0; i < 3; i++) {
+        struct mr_memory want = m[i];
+        bool promoted = mr_rule_record_accesses(&want, d[i].count, d[i].last_at);
+        CHECK(promoted == (i == 1));
         CHECK(mr_store_mem_get(tx, m[i].memory_id, &got, &err) == 0);
-        CHECK_INT(got.access_count, i < 2 ? 5 + i : 0);
-        CHECK(got.last_accessed_at == (i < 2 ? 500 + i : MR_NO_TIME));
-        CHECK_NEAR(got.importance_score, i < 2 ? 0.61 + i / 10.0 : 0.5, 0);
-        CHECK_INT(got.memory_type, i == 1 ? MR_LONG_TERM : MR_SHORT_TERM);
-        CHECK(got.expires_at == (i == 1 ? MR_NO_TIME : 1000));
-        CHECK_INT(got.updated_at, i < 2 ? 500 + i : i);
+        CHECK_INT(got.access_count, want.access_count);
+        CHECK(got.last_accessed_at == want.last_accessed_at);
+        CHECK_NEAR(got.importance_score, want.importance_score, 0);
+        CHECK_INT(got.memory_type, want.memory_type);
+        CHECK(got.expires_at == want.expires_at);
+        CHECK_INT(got.updated_at, want.updated_at);
         CHECK_STR(got.content, "content ✓"); /* untouched columns stay */
         mr_memory_clear(&got);
     }
+    CHECK(mr_store_mem_get(tx, m[3].memory_id, &got, &err) == MR_ENOTFOUND); /* not resurrected */
     mr_store_rollback(tx);
-    for (int i = 0; i < 3; i++)
+    /* The promoted row: long_term, no expiry, 0.70 + 0.1. */
+    CHECK(mr_store_begin(s, false, &tx, &err) == 0);
+    CHECK(mr_store_mem_get(tx, m[1].memory_id, &got, &err) == 0);
+    CHECK_INT(got.memory_type, MR_LONG_TERM);
+    CHECK(got.expires_at == MR_NO_TIME);
+    CHECK_NEAR(got.importance_score, 0.8, 1e-12);
+    CHECK_INT(got.access_count, 6);
+    mr_memory_clear(&got);
+    mr_store_rollback(tx);
+    for (int i = 0; i < 4; i++)
         mr_memory_clear(&m[i]);
     mr_conversation_clear(&c);
     mr_store_close(s);
@@ -1368,7 +1383,7 @@ TEST(contract_history_pages_and_restores)
         T(contract_memory_list_is_the_owners_newest_first_by_type),                                \
         T(contract_stats_count_all_six_types_per_user), T(contract_archive_applies_the_rule),      \
         T(contract_scan_visits_every_memory), T(contract_model_is_recorded_and_enforced),          \
-        T(contract_record_access_writes_what_a_search_changes),                                    \
+        T(contract_record_access_merges_what_searches_changed),                                    \
         T(contract_database_errors_name_no_schema_to_clients),                                     \
         T(contract_pool_waits_then_fails_unavailable),                                             \
         T(contract_memories_carry_their_data_source), T(contract_source_schema_round_trip),        \

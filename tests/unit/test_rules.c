@@ -148,7 +148,35 @@ TEST(test_expired_at_is_the_expiry_rule)
     CHECK(mr_rule_expired_at(T0, T0));
 }
 
-TEST_MAIN("rules", T(test_short_term_expires_after_7_days), T(test_other_types_never_expire),
+/*
+ * k accesses at once (the flusher's batch, served rows) give what k single
+ * accesses give, bit for bit, whatever the start: promotion included.
+ */
+TEST(test_accesses_at_once_are_k_single_accesses)
+{
+    const double starts[] = {0, 0.05, 0.5, 0.6, 0.65, 0.66, 0.69, 0.7, 0.95, 0.999, 1};
+    const enum mr_memory_type types[] = {MR_SHORT_TERM, MR_LONG_TERM, MR_RULE};
+    for (size_t t = 0; t < sizeof types / sizeof *types; t++)
+        for (size_t s = 0; s < sizeof starts / sizeof *starts; s++)
+            for (int64_t count0 = 0; count0 < 7; count0++)
+                for (int64_t k = 0; k <= 40; k++) {
+                    struct mr_memory one = mem(types[t], starts[s], count0);
+                    struct mr_memory batch = one;
+                    bool promoted = false;
+                    for (int64_t i = 1; i <= k; i++)
+                        promoted |= mr_rule_record_access(&one, T0 + i);
+                    CHECK(mr_rule_record_accesses(&batch, k, T0 + k) == promoted);
+                    CHECK_INT(batch.access_count, one.access_count);
+                    CHECK(batch.importance_score == one.importance_score);
+                    CHECK_INT(batch.memory_type, one.memory_type);
+                    CHECK(batch.expires_at == one.expires_at);
+                    CHECK(batch.last_accessed_at == one.last_accessed_at);
+                    CHECK(batch.updated_at == one.updated_at);
+                }
+}
+
+TEST_MAIN("rules", T(test_accesses_at_once_are_k_single_accesses),
+          T(test_short_term_expires_after_7_days), T(test_other_types_never_expire),
           T(test_access_increments_count_time_and_importance), T(test_importance_capped_at_one),
           T(test_promotion_at_access_5_and_importance_0_7), T(test_no_promotion_below_importance),
           T(test_no_promotion_below_access_count), T(test_promote_only_short_term),

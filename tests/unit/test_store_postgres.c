@@ -229,9 +229,10 @@ static void *touch_rounds(void *arg)
         }
         int rc = mr_store_mem_search(tx, &c_alice, &iq, &got, &scores, &n, &err);
         if (rc == 0 && n == limit) {
-            for (size_t i = 0; i < n; i++)
-                got[i].access_count++;
-            rc = mr_store_mem_record_access(tx, got, n, &err);
+            struct mr_access_delta d[64];
+            for (size_t i = 0; i < n && i < 64; i++)
+                d[i] = (struct mr_access_delta){got[i].id, 1, 1};
+            rc = mr_store_mem_record_access(tx, d, n < 64 ? n : 64, NULL, &err);
         }
         if (rc)
             fprintf(stderr, "    search/access: %s\n", err.msg);
