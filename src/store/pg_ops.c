@@ -1597,18 +1597,26 @@ int pg_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id, int6
  * one lookup and one or two writes here.
  */
 
-int pg_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
+/* An event's seven columns as $1..$7, as insert and restore both name them. */
+static int history_params(struct pg_params *p, const struct mr_history_event *e, struct mr_err *err)
 {
     if (!pg_is_uuid(e->memory_id))
         return mr_err_set(err, MR_EINVAL, "memory id is not a UUID");
+    pg_param_text(p, e->memory_id);
+    pg_param_text(p, e->user_id);
+    pg_param_text(p, e->tenant_id);
+    pg_param_text(p, e->actor);
+    pg_param_text(p, e->kind);
+    pg_param_text(p, e->changes ? e->changes : "{}");
+    pg_param_int(p, e->created_at);
+    return 0;
+}
+
+int pg_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
+{
     struct pg_params p = {0};
-    pg_param_text(&p, e->memory_id);
-    pg_param_text(&p, e->user_id);
-    pg_param_text(&p, e->tenant_id);
-    pg_param_text(&p, e->actor);
-    pg_param_text(&p, e->kind);
-    pg_param_text(&p, e->changes ? e->changes : "{}");
-    pg_param_int(&p, e->created_at);
+    if (history_params(&p, e, err) != 0)
+        return MR_EINVAL;
     PGresult *res = run_once(tx,
                              "INSERT INTO memori_memory_history(memory_id, user_id, tenant_id, "
                              "actor, kind, changes, created_at) VALUES ($1, $2, $3, $4, $5, "
@@ -1738,16 +1746,9 @@ int pg_hist_page(struct mr_store_tx *tx, const struct mr_identity *who, int64_t 
 
 int pg_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
 {
-    if (!pg_is_uuid(e->memory_id))
-        return mr_err_set(err, MR_EINVAL, "memory id is not a UUID");
     struct pg_params p = {0};
-    pg_param_text(&p, e->memory_id);
-    pg_param_text(&p, e->user_id);
-    pg_param_text(&p, e->tenant_id);
-    pg_param_text(&p, e->actor);
-    pg_param_text(&p, e->kind);
-    pg_param_text(&p, e->changes ? e->changes : "{}");
-    pg_param_int(&p, e->created_at);
+    if (history_params(&p, e, err) != 0)
+        return MR_EINVAL;
     pg_param_int(&p, e->id);
     /* The sequence is moved past a kept id, as a restored memory's is. */
     /* clang-format off */

@@ -1059,6 +1059,30 @@ int sqlite_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id,
  * makes one lookup and one or two writes here.
  */
 
+/*
+ * Binds an event's seven columns (?1..?7, as insert and restore both name
+ * them), runs st and finalizes it; e->id becomes the stored row's id.
+ */
+static int write_history(struct mr_store_tx *tx, sqlite3_stmt *st, struct mr_history_event *e,
+                         const char *what, struct mr_err *err)
+{
+    sqlite_bind_text(st, 1, e->memory_id);
+    sqlite_bind_text(st, 2, e->user_id);
+    sqlite_bind_text(st, 3, e->tenant_id);
+    sqlite_bind_text(st, 4, e->actor);
+    sqlite_bind_text(st, 5, e->kind);
+    sqlite_bind_text(st, 6, e->changes ? e->changes : "{}");
+    sqlite3_bind_int64(st, 7, e->created_at);
+    int rc = 0;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE)
+        e->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
+    else
+        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int sqlite_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
 {
     static const char what[] = "recording a memory's history";
@@ -1069,20 +1093,7 @@ int sqlite_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e, struc
                           &st, what, err);
     if (rc)
         return rc;
-    sqlite_bind_text(st, 1, e->memory_id);
-    sqlite_bind_text(st, 2, e->user_id);
-    sqlite_bind_text(st, 3, e->tenant_id);
-    sqlite_bind_text(st, 4, e->actor);
-    sqlite_bind_text(st, 5, e->kind);
-    sqlite_bind_text(st, 6, e->changes ? e->changes : "{}");
-    sqlite3_bind_int64(st, 7, e->created_at);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE)
-        e->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
-    else
-        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
-    sqlite3_finalize(st);
-    return rc;
+    return write_history(tx, st, e, what, err);
 }
 
 static int read_history_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
@@ -1214,19 +1225,6 @@ int sqlite_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e, stru
                           &st, what, err);
     if (rc)
         return rc;
-    sqlite_bind_text(st, 1, e->memory_id);
-    sqlite_bind_text(st, 2, e->user_id);
-    sqlite_bind_text(st, 3, e->tenant_id);
-    sqlite_bind_text(st, 4, e->actor);
-    sqlite_bind_text(st, 5, e->kind);
-    sqlite_bind_text(st, 6, e->changes ? e->changes : "{}");
-    sqlite3_bind_int64(st, 7, e->created_at);
     sqlite3_bind_int64(st, 8, e->id);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE)
-        e->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
-    else
-        rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
-    sqlite3_finalize(st);
-    return rc;
+    return write_history(tx, st, e, what, err);
 }
