@@ -96,11 +96,17 @@ static void body_for(enum kind k, int client, unsigned *seed, char *buf, size_t 
     char tail[16] = "9e0f1a2b3c4d"; /* the conversation id's last group */
     if (per_client_users)
         snprintf(tail, sizeof tail, "%012x", (unsigned)client);
+    /*
+     * Each create's text is unique (its row number): 20 words give 8 000 triples, and memori
+     * answers an exact duplicate with the stored memory (issue 20), so repeated triples would
+     * leave fewer memories than --memories asks for.
+     */
+    static atomic_long rows;
     if (k == CREATE)
         snprintf(buf, cap,
-                 "{\"content\":\"The %s table links %s to %s by %s_id\",\"memory_type\":"
+                 "{\"content\":\"The %s table links %s to %s by %s_id (row %ld)\",\"memory_type\":"
                  "\"entity\",\"conversation_id\":\"6f1b2c3d-4e5f-4a6b-8c7d-%s\"}",
-                 a, b, c, a, tail);
+                 a, b, c, a, atomic_fetch_add(&rows, 1), tail);
     else if (search_mode)
         snprintf(buf, cap, "{\"query\":\"how are %s and %s related\",\"limit\":10,\"mode\":\"%s\"}",
                  a, b, search_mode);
