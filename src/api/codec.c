@@ -485,25 +485,31 @@ static int get_bool(struct v *v, const struct api_field *f, bool *out)
     return -1;
 }
 
-static int get_uuid(struct v *v, const struct api_field *f, char out[MR_UUID_LEN])
+/* x as a UUID into out (canonical), as pydantic checks one; index -1 for a field, else its item. */
+static int check_uuid(struct v *v, const char *name, int64_t index, struct mr_json *x,
+                      char out[MR_UUID_LEN])
 {
-    const char *name = f->name;
-    struct mr_json *x = lookup(v, name, f->presence);
-    if (!x)
-        return 0;
     if (!mr_json_is_string(x)) {
-        add_err(v, name, -1, "uuid_type", "UUID input should be a string, bytes or UUID object", x,
-                NULL);
+        add_err(v, name, index, "uuid_type", "UUID input should be a string, bytes or UUID object",
+                x, NULL);
         return -1;
     }
     if (mr_uuid_parse(mr_json_string_value(x), mr_json_string_length(x), out) != 0) {
-        add_err(v, name, -1, "uuid_parsing",
+        add_err(v, name, index, "uuid_parsing",
                 "Input should be a valid UUID, expected 32 hexadecimal digits, optionally "
                 "hyphenated as 8-4-4-4-12",
                 x, NULL);
         return -1;
     }
-    return 1;
+    return 0;
+}
+
+static int get_uuid(struct v *v, const struct api_field *f, char out[MR_UUID_LEN])
+{
+    struct mr_json *x = lookup(v, f->name, f->presence);
+    if (!x)
+        return 0;
+    return check_uuid(v, f->name, -1, x, out) == 0 ? 1 : -1;
 }
 
 /* Every type mr_memory_type_parse accepts, the sixth (example, DESIGN.md §9) included. */
@@ -618,21 +624,10 @@ static int get_uuids(struct v *v, const struct api_field *f, char (**out)[MR_UUI
     *out = mr_xcalloc(mr_json_size(x) + 1, sizeof **out);
     *out_n = 0;
     for (size_t i = 0; i < mr_json_size(x); i++) {
-        struct mr_json *item = mr_json_at(x, i);
-        if (!mr_json_is_string(item)) {
-            add_err(v, name, (int64_t)i, "uuid_type",
-                    "UUID input should be a string, bytes or UUID object", item, NULL);
-            rc = -1;
-        } else if (mr_uuid_parse(mr_json_string_value(item), mr_json_string_length(item),
-                                 (*out)[*out_n]) != 0) {
-            add_err(v, name, (int64_t)i, "uuid_parsing",
-                    "Input should be a valid UUID, expected 32 hexadecimal digits, optionally "
-                    "hyphenated as 8-4-4-4-12",
-                    item, NULL);
-            rc = -1;
-        } else {
+        if (check_uuid(v, name, (int64_t)i, mr_json_at(x, i), (*out)[*out_n]) == 0)
             (*out_n)++;
-        }
+        else
+            rc = -1;
     }
     return rc;
 }
