@@ -487,14 +487,6 @@ struct cand {
     int64_t tie; /* the row id: equal scores go to the older memory */
 };
 
-static bool nonzero(const float *v, size_t dim)
-{
-    for (size_t i = 0; i < dim; i++)
-        if (v[i] != 0)
-            return true;
-    return false;
-}
-
 /* The question's query for the index: its sides as the fusion's mode asks. */
 static struct mr_index_query base_query(const struct mr_fusion *f, const float *qv, size_t dim,
                                         const struct mr_lex_terms *terms, int64_t now)
@@ -843,7 +835,8 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     size_t dim = mr_embed_dim(svc->embedder);
     terms = mr_lex_terms_new(req->question, req->question_len);
     struct mr_fusion f0 = MR_FUSION_DEFAULTS;
-    struct mr_fusion f = mr_fusion_for_query(&f0, nonzero(qv, dim), mr_lex_terms_count(terms) > 0);
+    struct mr_fusion f =
+        mr_fusion_for_query(&f0, core_vec_nonzero(qv, dim), mr_lex_terms_count(terms) > 0);
     unsigned mode = (unsigned)f.mode < MR_SEARCH_MODES ? (unsigned)f.mode : 0;
     double example_floor = svc->min_similarity[mode];
     int64_t now = mr_clock_now(svc->clock);

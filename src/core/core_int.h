@@ -166,6 +166,18 @@ static inline bool core_owns(const struct mr_identity *who, const char *user_id,
 }
 
 /*
+ * True when v has a non-zero component: a query or text whose embedding is
+ * all zeros has no semantic side to fuse (mr_fusion_for_query).
+ */
+static inline bool core_vec_nonzero(const float *v, size_t dim)
+{
+    for (size_t i = 0; i < dim; i++)
+        if (v[i] != 0)
+            return true;
+    return false;
+}
+
+/*
  * True when m is tenant knowledge (DESIGN.md §9): a data source's schema
  * memory, owned by no user (user_id ""), readable by every user of its
  * tenant in both isolation levels.

@@ -149,14 +149,6 @@ int core_record_access(struct mr_service *svc, struct mr_store_tx *tx, struct mr
     return rc;
 }
 
-static bool nonzero(const float *v, size_t dim)
-{
-    for (size_t i = 0; i < dim; i++)
-        if (v[i] != 0)
-            return true;
-    return false;
-}
-
 /* How many of the best candidates are looked at: the best is nearly always the one. */
 #define NEAR_CANDIDATES 10
 
@@ -198,7 +190,8 @@ int core_dedup_near(struct mr_service *svc, struct mr_store_tx *tx, const struct
     if (rc == 0) {
         /* The hybrid score a search ranks with, the same fallback for a one-sided query. */
         struct mr_fusion f = MR_FUSION_DEFAULTS;
-        f = mr_fusion_for_query(&f, nonzero(m->embedding, dim), mr_lex_terms_count(terms) > 0);
+        f = mr_fusion_for_query(&f, core_vec_nonzero(m->embedding, dim),
+                                mr_lex_terms_count(terms) > 0);
         mr_fusion_rank(&f, c, n);
         size_t k = 0;
         while (k < n && c[k].score >= threshold)

@@ -310,14 +310,6 @@ static int search_store(struct mr_service *svc, const struct mr_identity *who,
     return rc;
 }
 
-static bool nonzero(const float *v, size_t dim)
-{
-    for (size_t i = 0; i < dim; i++)
-        if (v[i] != 0)
-            return true;
-    return false;
-}
-
 /*
  * The plan for q: the requested mode, the one side a hybrid query has (mr_fusion_for_query), and
  * the mode's default threshold unless q gives one; then what the index asks of each side.
@@ -385,7 +377,7 @@ int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
         .terms = terms,
     };
     struct search_plan plan;
-    plan_search(svc, q, nonzero(qv, dim), mr_lex_terms_count(terms) > 0, &plan, &iq);
+    plan_search(svc, q, core_vec_nonzero(qv, dim), mr_lex_terms_count(terms) > 0, &plan, &iq);
     /*
      * The rows are read, then merged with their pending accesses and this
      * one recorded (of the results, the caller's own; others' shared ones
