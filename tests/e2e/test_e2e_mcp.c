@@ -252,17 +252,10 @@ static int call(const char *user, const char *sid, const char *tool, const char 
 
 /* ---------- the SDK client ---------- */
 
-static bool have(const char *cmd)
-{
-    char line[256];
-    snprintf(line, sizeof line, "command -v %s >/dev/null 2>&1", cmd);
-    return system(line) == 0;
-}
-
 TEST(test_the_sdk_client_lists_and_calls_every_tool)
 {
     /* Not a skip: make installs the SDK (npm ci into build/npm) and the test scripts node. */
-    if (!have("node"))
+    if (!have_command("node"))
         test_fail(__FILE__, __LINE__, "node missing: scripts/install-test-deps.sh installs it");
     if (access("build/npm/node_modules/@modelcontextprotocol/sdk/package.json", R_OK) != 0)
         test_fail(__FILE__, __LINE__,
@@ -270,23 +263,7 @@ TEST(test_the_sdk_client_lists_and_calls_every_tool)
     if (test_failed())
         return;
     CHECK(start(NULL));
-    char url[64], cmd[1024], log[600];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", srv.port);
-    snprintf(log, sizeof log, "%s/mcp-sdk.log", test_tmpdir());
-    snprintf(cmd, sizeof cmd,
-             "MEMORI_URL=%s MEMORI_NPM_DIR=build/npm timeout 120 node tests/mcp/mcp.test.mjs "
-             ">%s 2>&1",
-             url, log);
-    int rc = system(cmd);
-    char text[8192] = "";
-    FILE *f = fopen(log, "r");
-    if (f) {
-        text[fread(text, 1, sizeof text - 1, f)] = '\0';
-        fclose(f);
-    }
-    fprintf(stdout, "    %s", text);
-    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
-    CHECK(strstr(text, "mcp.test: ok"));
+    CHECK(run_node_test(&srv, "tests/mcp/mcp.test.mjs", NULL, 120, "mcp-sdk.log", "mcp.test: ok"));
     CHECK(stop());
 }
 

@@ -665,23 +665,9 @@ TEST(test_docs_runs_a_search_in_chromium)
     long created = r.status;
     resp_free(&r);
     CHECK_INT(created, 201);
-    char url[64], cmd[1024], log[600];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", srv.port);
-    snprintf(log, sizeof log, "%s/browser.log", test_tmpdir());
-    snprintf(cmd, sizeof cmd,
-             "MEMORI_URL=%s MEMORI_NPM_DIR=build/npm MEMORI_SCREENSHOT=build/browser/docs.png "
-             "MEMORI_EXPECT='prefers JOINs' timeout 120 node tests/browser/docs.test.mjs >%s 2>&1",
-             url, log);
-    int rc = system(cmd);
-    char text[4096] = "";
-    FILE *f = fopen(log, "r");
-    if (f) {
-        text[fread(text, 1, sizeof text - 1, f)] = '\0';
-        fclose(f);
-    }
-    fprintf(stdout, "    %s", text);
-    CHECK(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
-    CHECK(strstr(text, "docs.test: ok"));
+    CHECK(run_node_test(&srv, "tests/browser/docs.test.mjs",
+                        "MEMORI_SCREENSHOT=build/browser/docs.png MEMORI_EXPECT='prefers JOINs'",
+                        120, "browser.log", "docs.test: ok"));
     struct stat st;
     CHECK(stat("build/browser/docs.png", &st) == 0 && st.st_size > 10000);
     CHECK(stop());

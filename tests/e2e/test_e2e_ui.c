@@ -352,22 +352,10 @@ static bool browser_ready(void)
 /* Runs tests/browser/ui.test.mjs on the server with extra env text; its output into stdout. */
 static bool run_browser(const char *label, const char *extra)
 {
-    char url[64], cmd[2048], log[600];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", srv.port);
-    snprintf(log, sizeof log, "%s/ui-browser-%s.log", test_tmpdir(), label);
-    snprintf(cmd, sizeof cmd,
-             "MEMORI_URL=%s MEMORI_NPM_DIR=build/npm MEMORI_SHOT_DIR=build/screenshots "
-             "MEMORI_LABEL=%s %s timeout 150 node tests/browser/ui.test.mjs >%s 2>&1",
-             url, label, extra, log);
-    int rc = system(cmd);
-    char text[8192] = "";
-    FILE *f = fopen(log, "r");
-    if (f) {
-        text[fread(text, 1, sizeof text - 1, f)] = '\0';
-        fclose(f);
-    }
-    fprintf(stdout, "    %s", text);
-    return WIFEXITED(rc) && WEXITSTATUS(rc) == 0 && strstr(text, "ui.test: ok");
+    char env[1024], log[128];
+    snprintf(env, sizeof env, "MEMORI_SHOT_DIR=build/screenshots MEMORI_LABEL=%s %s", label, extra);
+    snprintf(log, sizeof log, "ui-browser-%s.log", label);
+    return run_node_test(&srv, "tests/browser/ui.test.mjs", env, 150, log, "ui.test: ok");
 }
 
 static bool screenshot(const char *path)

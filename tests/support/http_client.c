@@ -352,6 +352,26 @@ char *http_raw_get(const struct server *s, const char *path)
     return out;
 }
 
+bool run_node_test(const struct server *s, const char *script, const char *env, int seconds,
+                   const char *log_name, const char *ok_line)
+{
+    char log[600], cmd[2048];
+    snprintf(log, sizeof log, "%s/%s", test_tmpdir(), log_name);
+    snprintf(cmd, sizeof cmd,
+             "MEMORI_URL=http://127.0.0.1:%d MEMORI_NPM_DIR=build/npm %s timeout %d node %s "
+             ">%s 2>&1",
+             s->port, env ? env : "", seconds, script, log);
+    int rc = system(cmd);
+    char text[8192] = "";
+    FILE *f = fopen(log, "r");
+    if (f) {
+        text[fread(text, 1, sizeof text - 1, f)] = '\0';
+        fclose(f);
+    }
+    fprintf(stdout, "    %s", text);
+    return WIFEXITED(rc) && WEXITSTATUS(rc) == 0 && strstr(text, ok_line);
+}
+
 bool have_command(const char *cmd)
 {
     if (strchr(cmd, '/'))

@@ -89,6 +89,15 @@ char *http_raw_get(const struct server *s, const char *path);
 /* Whether cmd (a program name) is on PATH, or (a path) is executable. */
 bool have_command(const char *cmd);
 
+/*
+ * Runs a node test script (under tests/browser/ or tests/mcp/) against s:
+ * `MEMORI_URL=<s's url> MEMORI_NPM_DIR=build/npm <env> timeout <seconds> node
+ * <script>`, its output into <test dir>/<log_name> and then onto stdout.
+ * True when it exited 0 and printed ok_line.
+ */
+bool run_node_test(const struct server *s, const char *script, const char *env, int seconds,
+                   const char *log_name, const char *ok_line);
+
 /* Resident set size of process pid in KiB (VmRSS), or -1. */
 long proc_rss_kib(pid_t pid);
 
