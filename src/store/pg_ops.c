@@ -752,6 +752,24 @@ static int id_at_order(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/* A search's type filter as its statement's parameter: the names in mask, or NULL for every type.
+ */
+static void param_types(struct pg_params *p, unsigned mask)
+{
+    if (!mask) {
+        pg_param_text(p, NULL);
+        return;
+    }
+    struct mr_strv types = {0};
+    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+        if (mask & (1u << t)) {
+            const char *name = mr_memory_type_name((enum mr_memory_type)t);
+            mr_strv_push(&types, name, strlen(name));
+        }
+    pg_param_strv(p, &types);
+    mr_strv_clear(&types);
+}
+
 /* The array literal "{1,2,3}" of ids[0..n) into b. */
 static void id_list(struct mr_strbuf *b, const int64_t *ids, size_t n)
 {
@@ -775,18 +793,7 @@ static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity 
     pg_param_text(&p, who->user_id);
     pg_param_bool(&p, q->include_shared);
     pg_param_text(&p, q->conversation_id);
-    if (q->type_mask) {
-        struct mr_strv types = {0};
-        for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
-            if (q->type_mask & (1u << t)) {
-                const char *name = mr_memory_type_name((enum mr_memory_type)t);
-                mr_strv_push(&types, name, strlen(name));
-            }
-        pg_param_strv(&p, &types);
-        mr_strv_clear(&types);
-    } else {
-        pg_param_text(&p, NULL);
-    }
+    param_types(&p, q->type_mask);
     pg_param_bool(&p, q->include_archived);
     pg_param_int(&p, q->now);
     pg_param_int(&p, (int64_t)q->limit);
@@ -1003,18 +1010,7 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
     pg_param_text(&p, who->user_id);
     pg_param_bool(&p, q->include_shared);
     pg_param_text(&p, k ? q->conversation_id : NULL);
-    if (q->type_mask) {
-        struct mr_strv types = {0};
-        for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
-            if (q->type_mask & (1u << t)) {
-                const char *name = mr_memory_type_name((enum mr_memory_type)t);
-                mr_strv_push(&types, name, strlen(name));
-            }
-        pg_param_strv(&p, &types);
-        mr_strv_clear(&types);
-    } else {
-        pg_param_text(&p, NULL);
-    }
+    param_types(&p, q->type_mask);
     pg_param_bool(&p, q->include_archived);
     pg_param_int(&p, q->now);
     pg_param_terms(&p, terms);
