@@ -10,6 +10,8 @@
 # SIGKILL after TEST_KILL_GRACE more; one killed by a signal, or exiting
 # without its summary or non-zero after a clean one, counts as one more
 # failure. The binaries that failed so are listed before the closing line.
+# Each binary's wall time follows its output ("time NAME: S s"), and the
+# slowest ten are listed before the closing line, for CI logs.
 set -u
 build=$1
 shift
@@ -22,6 +24,7 @@ passed=0
 failed=0
 skipped=0
 broken=()
+times=()
 for arg in "$@"; do
     bin=${arg#postgres:}
     name=$bin
@@ -36,6 +39,7 @@ for arg in "$@"; do
     # and signals the whole group, so the servers it started go too.
     # (The braces keep bash's own "Segmentation fault" notice out: we report it below.)
     t0=$SECONDS
+    start=$EPOCHREALTIME
     if [ -n "$backend" ]; then
         { MEMORI_TEST_BACKEND=$backend timeout -k "$grace" "$limit" "$bin" >"$log" 2>&1; } 2>/dev/null
     else
@@ -43,7 +47,10 @@ for arg in "$@"; do
     fi
     rc=$?
     elapsed=$((SECONDS - t0))
+    wall=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
     grep -v '^access ' "$log"
+    echo "time $name: $wall s"
+    times+=("$wall $name")
     f=0
     line=$(grep -E '^[a-z_0-9]+: [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -1)
     if [ -n "$line" ]; then
@@ -72,6 +79,10 @@ for arg in "$@"; do
         failed=$((failed + 1))
     fi
 done
+if [ ${#times[@]} -gt 0 ]; then
+    echo "slowest binaries (wall seconds):"
+    printf '%s\n' "${times[@]}" | sort -rn | head -10 | sed 's/^/    /'
+fi
 if [ ${#broken[@]} -gt 0 ]; then
     echo "binaries that did not finish cleanly:"
     printf '    %s\n' "${broken[@]}"
