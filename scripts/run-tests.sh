@@ -19,7 +19,15 @@ export MEMORI_BIN="$build/memori"
 limit=${TEST_TIMEOUT:-300}
 grace=${TEST_KILL_GRACE:-10}
 log=$(mktemp "${TMPDIR:-/tmp}/memori-run-tests-XXXXXX")
-trap 'rm -f "$log"' EXIT
+# One initdb per run: each binary's throwaway PostgreSQL cluster is a copy of
+# this template (tests/support/pg_server.c), made by the first that needs one.
+own_template=
+if [ -z "${MEMORI_TEST_PG_TEMPLATE:-}" ]; then
+    MEMORI_TEST_PG_TEMPLATE=$(mktemp -d "${TMPDIR:-/tmp}/memori-pg-template-XXXXXX")
+    own_template=$MEMORI_TEST_PG_TEMPLATE
+    export MEMORI_TEST_PG_TEMPLATE
+fi
+trap 'rm -f "$log"; [ -z "$own_template" ] || rm -rf "$own_template"' EXIT
 passed=0
 failed=0
 skipped=0
