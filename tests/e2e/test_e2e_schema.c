@@ -633,6 +633,19 @@ static long listed_id(const json_t *page, size_t i)
     return d ? (long)json_integer_value(json_object_get(d, "data_source_id")) : -1;
 }
 
+/* GET path as tok answers 200 with total sources and exactly ids[0..n) on the page, in order. */
+static void check_listed(const char *tok, const char *path, long total, const long *ids, size_t n)
+{
+    struct resp r;
+    http_auth(&srv, "GET", path, tok, NULL, 0, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(jint(r.json, "total"), total);
+    CHECK_INT(arr_len(r.json, "data_sources"), n);
+    for (size_t i = 0; i < n; i++)
+        CHECK_INT(listed_id(r.json, i), ids[i]);
+    resp_free(&r);
+}
+
 /* GET /api/data-sources: the tenant's stored schemas by id, paged, no other tenant's. */
 TEST(test_data_sources_are_listed_per_tenant)
 {
@@ -642,11 +655,7 @@ TEST(test_data_sources_are_listed_per_tenant)
     char *admin = token("root", "t1", true), *alice = token("alice", "t1", false);
     char *other = token("root", "t2", true);
     struct resp r;
-    http_auth(&srv, "GET", "/api/data-sources", alice, NULL, 0, &r);
-    CHECK_INT(r.status, 200);
-    CHECK_INT(arr_len(r.json, "data_sources"), 0);
-    CHECK_INT(jint(r.json, "total"), 0);
-    resp_free(&r);
+    check_listed(alice, "/api/data-sources", 0, NULL, 0);
     /* Written out of order: listed by id. */
     put_ddl(NULL, admin, 9, "sqlite",
             "CREATE TABLE shops (id INTEGER PRIMARY KEY, city TEXT);\n"
@@ -660,12 +669,8 @@ TEST(test_data_sources_are_listed_per_tenant)
     put_ddl(NULL, other, 5, "postgresql", DDL_V1, &r);
     CHECK_INT(r.status, 200);
     resp_free(&r);
+    check_listed(alice, "/api/data-sources", 2, (long[]){4, 9}, 2);
     http_auth(&srv, "GET", "/api/data-sources", alice, NULL, 0, &r);
-    CHECK_INT(r.status, 200);
-    CHECK_INT(jint(r.json, "total"), 2);
-    CHECK_INT(arr_len(r.json, "data_sources"), 2);
-    CHECK_INT(listed_id(r.json, 0), 4);
-    CHECK_INT(listed_id(r.json, 1), 9);
     json_t *first = json_array_get(json_object_get(r.json, "data_sources"), 0);
     CHECK_STR(json_string_value(json_object_get(first, "dialect")), "postgresql");
     CHECK_INT(jint(first, "tables"), 3);
@@ -678,28 +683,17 @@ TEST(test_data_sources_are_listed_per_tenant)
     CHECK_INT(jint(second, "relationships"), 0);
     resp_free(&r);
     /* Paged: the second one alone. */
-    http_auth(&srv, "GET", "/api/data-sources?limit=1&offset=1", alice, NULL, 0, &r);
-    CHECK_INT(r.status, 200);
-    CHECK_INT(jint(r.json, "total"), 2);
-    CHECK_INT(arr_len(r.json, "data_sources"), 1);
-    CHECK_INT(listed_id(r.json, 0), 9);
-    resp_free(&r);
+    check_listed(alice, "/api/data-sources?limit=1&offset=1", 2, (long[]){9}, 1);
     http_auth(&srv, "GET", "/api/data-sources?limit=0", alice, NULL, 0, &r);
     CHECK_INT(r.status, 422);
     resp_free(&r);
     /* The other tenant sees its own only. */
-    http_auth(&srv, "GET", "/api/data-sources", other, NULL, 0, &r);
-    CHECK_INT(jint(r.json, "total"), 1);
-    CHECK_INT(listed_id(r.json, 0), 5);
-    resp_free(&r);
+    check_listed(other, "/api/data-sources", 1, (long[]){5}, 1);
     /* A deleted schema leaves the list at once. */
     http_auth(&srv, "DELETE", "/api/data-sources/4/schema", admin, NULL, 0, &r);
     CHECK_INT(r.status, 204);
     resp_free(&r);
-    http_auth(&srv, "GET", "/api/data-sources", alice, NULL, 0, &r);
-    CHECK_INT(jint(r.json, "total"), 1);
-    CHECK_INT(listed_id(r.json, 0), 9);
-    resp_free(&r);
+    check_listed(alice, "/api/data-sources", 1, (long[]){9}, 1);
     http_auth(&srv, "GET", "/api/data-sources", NULL, NULL, 0, &r);
     CHECK_INT(r.status, 401);
     resp_free(&r);
