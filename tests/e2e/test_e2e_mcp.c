@@ -977,6 +977,67 @@ TEST(test_accept_content_type_and_origin_are_checked)
     CHECK(stop());
 }
 
+/*
+ * Every status POST /mcp answers is one /openapi.json lists for it, each
+ * error with a JSON-RPC body (the document's McpResponse), the 202 with none.
+ */
+TEST(test_every_status_mcp_answers_is_in_the_document)
+{
+    CHECK(start(NULL));
+    struct resp doc;
+    CHECK(http(&srv, "GET", "/openapi.json", NULL, NULL, 0, &doc) == 0);
+    json_t *responses = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc.json, "paths"), "/mcp"), "post"),
+        "responses");
+    char sid[128];
+    CHECK(init("alice", "2025-06-18", sid));
+    static const char ping[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}";
+    static const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}";
+    const struct {
+        const char *sid, *header, *body;
+        long status;
+    } cases[] = {
+        {sid, NULL, ping, 200},
+        {sid, NULL, note, 202},
+        {sid, NULL, "{not json", 400},
+        {NULL, NULL, ping, 400}, /* no session */
+        {sid, NULL,
+         "["
+         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"
+         "]",
+         400},
+        {sid, "MCP-Protocol-Version: 2024-11-05", ping, 400},
+        {sid, "Origin: http://evil.example", ping, 403},
+        {"2025-06-18.00.00", NULL, ping, 404},
+        {sid, "Accept: text/event-stream", ping, 406},
+        {sid, "Content-Type: text/plain", ping, 415},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mresp r;
+        CHECK(post_on(&srv, "alice", cases[i].sid, cases[i].header, cases[i].body, &r) == 0);
+        char key[8];
+        snprintf(key, sizeof key, "%ld", r.status);
+        json_t *documented = json_object_get(responses, key);
+        json_t *schema = json_object_get(
+            json_object_get(json_object_get(documented, "content"), "application/json"), "schema");
+        const char *ref = jstr(schema, "$ref");
+        bool body_ok =
+            r.status == 202   ? r.body[0] == '\0' && !json_object_get(documented, "content")
+            : r.status == 200 ? ref && strcmp(ref, "#/components/schemas/McpAnswer") == 0
+                              : ref && strcmp(ref, "#/components/schemas/McpResponse") == 0 &&
+                                    err_code(r.json) != 0 && json_object_get(r.json, "id");
+        if (r.status != cases[i].status || !documented || !body_ok)
+            fprintf(stdout, "    case %zu: %ld %s (documented: %s)\n", i, r.status, r.body,
+                    documented ? "yes" : "no");
+        CHECK_INT(r.status, cases[i].status);
+        CHECK(documented != NULL);
+        CHECK(body_ok);
+        mresp_free(&r);
+    }
+    resp_free(&doc);
+    CHECK(stop());
+}
+
 TEST(test_get_and_delete_are_405_and_an_oversized_body_413)
 {
     CHECK(start(NULL));
@@ -1077,5 +1138,6 @@ TEST_MAIN("e2e_mcp", T(test_the_sdk_client_lists_and_calls_every_tool),
           T(test_batches_follow_the_negotiated_version),
           T(test_the_protocol_version_header_must_be_the_sessions),
           T(test_accept_content_type_and_origin_are_checked),
+          T(test_every_status_mcp_answers_is_in_the_document),
           T(test_get_and_delete_are_405_and_an_oversized_body_413),
           T(test_production_needs_a_bearer_token_and_the_session_is_the_tokens_user))
