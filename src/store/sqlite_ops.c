@@ -634,29 +634,76 @@ static int access_update(struct mr_store_tx *tx, enum sqlite_stmt id,
 }
 
 /*
+ * The promoting merge of d, with the row read before and after it when the
+ * caller wants the promotion (*p filled, *promoted set when it matched).
+ */
+static int access_promote(struct mr_store_tx *tx, const struct mr_access_delta *d, bool want,
+                          struct mr_access_promotion *p, bool *promoted, struct mr_err *err)
+{
+    struct mr_memory before = {0}, after = {0};
+    *promoted = false;
+    int rc = 0;
+    if (want && (rc = s_mem_get_by_id(tx, d->id, &before, err)) == MR_ENOTFOUND)
+        return 0; /* deleted since the accesses: nothing to merge */
+    if (rc == 0)
+        rc = access_update(tx, ST_MEM_ACCESS_FULL, d, promoted, err);
+    if (rc == 0 && *promoted && want && (rc = s_mem_get_by_id(tx, d->id, &after, err)) == 0) {
+        *p = (struct mr_access_promotion){
+            .id = d->id,
+            .user_id = mr_xstrdup(after.user_id ? after.user_id : ""),
+            .tenant_id = mr_xstrdup(after.tenant_id ? after.tenant_id : ""),
+            .at = d->last_at,
+            .importance_before = before.importance_score,
+            .importance_after = after.importance_score,
+            .expires_before = before.expires_at,
+        };
+        memcpy(p->memory_id, after.memory_id, MR_UUID_LEN);
+    }
+    mr_memory_clear(&before);
+    mr_memory_clear(&after);
+    return rc;
+}
+
+/*
  * One cached UPDATE per memory (SQLite statements cost no round trip); the
- * promoting one only when the plain merge matched nothing. SQLite has no row
- * locks: the write transaction already excludes every other writer, so a
- * count of 0 runs nothing.
+ * promoting one only when the plain merge matched nothing, the row read
+ * around it then for the promotion's event (a row promotes once). SQLite has
+ * no row locks: the write transaction already excludes every other writer,
+ * so a count of 0 runs nothing.
  */
 static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_access_delta *d, size_t n,
-                               size_t *out_changed, struct mr_err *err)
+                               size_t *out_changed, struct mr_access_promotion **out_promoted,
+                               size_t *out_n_promoted, struct mr_err *err)
 {
-    size_t merged = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t merged = 0, np = 0;
+    struct mr_access_promotion *p = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         if (d[i].count <= 0)
             continue;
         bool changed = false;
-        int rc = access_update(tx, ST_MEM_ACCESS, &d[i], &changed, err);
-        if (rc == 0 && !changed)
-            rc = access_update(tx, ST_MEM_ACCESS_FULL, &d[i], &changed, err);
-        if (rc)
-            return rc;
+        rc = access_update(tx, ST_MEM_ACCESS, &d[i], &changed, err);
+        if (rc == 0 && !changed) {
+            if (out_promoted && !p)
+                p = mr_xcalloc(n, sizeof *p);
+            rc = access_promote(tx, &d[i], out_promoted != NULL, out_promoted ? &p[np] : NULL,
+                                &changed, err);
+            np += changed && out_promoted;
+        }
         merged += changed; /* neither matched: deleted since the accesses */
     }
+    if (rc || !out_promoted || np == 0) {
+        mr_access_promotions_free(p, np);
+        p = NULL;
+        np = 0;
+    }
     if (out_changed)
-        *out_changed = merged;
-    return 0;
+        *out_changed = rc ? 0 : merged;
+    if (out_promoted) {
+        *out_promoted = p;
+        *out_n_promoted = np;
+    }
+    return rc;
 }
 
 static int s_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err)
