@@ -183,8 +183,8 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	clang $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
 
 # One rule per target, so `make -j2 fuzz` runs two at once (each single-threaded, on a core of
-# its own: the same FUZZ_SECONDS of fuzzing each, in half the wall time). Each prints its lines
-# when done, so parallel runs do not interleave.
+# its own: the same FUZZ_SECONDS of fuzzing each; five targets take three rounds, not five). Each
+# prints its lines when done, so parallel runs do not interleave.
 FUZZ_RUNS := $(FUZZ_BIN:$(FUZZ_DIR)/%=fuzz-run-%)
 .PHONY: $(FUZZ_RUNS)
 fuzz: deps-check $(FUZZ_RUNS)
