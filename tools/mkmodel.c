@@ -33,6 +33,7 @@
 #define SIF_A 1e-3
 #define NEG_TABLE (1 << 24)
 #define PC_SAMPLE 100000
+#define MAX_LINE 1024 /* words of a line trained on; the rest are dropped */
 
 struct word {
     char *text;
@@ -226,7 +227,17 @@ static void train(void)
         keep[w] = (float)(p > 1 ? 1 : p);
     }
     float grad[DIM];
-    int32_t sent[1024];
+    int32_t sent[MAX_LINE];
+    /*
+     * A line's window sizes and negatives, drawn before it is trained on:
+     * the same draws in the same order as drawing each where it is used (no
+     * draw depends on a vector), so the bytes stay the same, but the
+     * neg_table lookups (64 MiB, random) no longer wait one at a time on the
+     * arithmetic, and each context's rows can be prefetched while the one
+     * before it trains. Training is memory-bound without this.
+     */
+    static int32_t negs[MAX_LINE * 2 * WINDOW * NEGATIVE];
+    int span[MAX_LINE];
     uint64_t processed = 0, planned = (uint64_t)corpus_len * EPOCHS;
     double t0 = now_s();
     for (int epoch = 0; epoch < EPOCHS; epoch++) {
@@ -237,18 +248,34 @@ static void train(void)
             while (i < corpus_len && corpus[i] != -1) {
                 int32_t w = corpus[i++];
                 processed++;
-                if (n < 1024 && (float)(next_rand() >> 40) / (float)(1 << 24) < keep[w])
+                if (n < MAX_LINE && (float)(next_rand() >> 40) / (float)(1 << 24) < keep[w])
                     sent[n++] = w;
             }
             i++;
             float lr = START_LR * (1 - (float)processed / (float)(planned + 1));
             if (lr < START_LR * 1e-4f)
                 lr = START_LR * 1e-4f;
+            size_t n_negs = 0;
             for (int pos = 0; pos < n; pos++) {
-                int b = (int)(next_rand() % WINDOW);
-                for (int c = pos - WINDOW + b; c <= pos + WINDOW - b; c++) {
+                span[pos] = WINDOW - (int)(next_rand() % WINDOW);
+                for (int c = pos - span[pos]; c <= pos + span[pos]; c++) {
                     if (c < 0 || c >= n || c == pos)
                         continue;
+                    for (int d = 1; d <= NEGATIVE; d++)
+                        negs[n_negs++] = neg_table[(next_rand() >> 16) % NEG_TABLE];
+                }
+            }
+            const int32_t *neg = negs, *ahead = negs;
+            for (int pos = 0; pos < n; pos++) {
+                for (int c = pos - span[pos]; c <= pos + span[pos]; c++) {
+                    if (c < 0 || c >= n || c == pos)
+                        continue;
+                    /* The next context's output rows, while this one trains. */
+                    if (ahead == neg)
+                        ahead += NEGATIVE;
+                    for (int d = 0; d < NEGATIVE && ahead < negs + n_negs; d++, ahead++)
+                        for (int j = 0; j < DIM; j += 16)
+                            __builtin_prefetch(syn1 + (size_t)*ahead * DIM + j, 1);
                     float *in = syn0 + (size_t)sent[c] * DIM;
                     memset(grad, 0, sizeof grad);
                     for (int d = 0; d <= NEGATIVE; d++) {
@@ -258,7 +285,7 @@ static void train(void)
                             target = sent[pos];
                             label = 1;
                         } else {
-                            target = neg_table[(next_rand() >> 16) % NEG_TABLE];
+                            target = *neg++;
                             if (target == sent[pos])
                                 continue;
                             label = 0;

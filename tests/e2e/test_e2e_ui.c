@@ -11,7 +11,6 @@
  * A missing node or chromium is a failure, since the test scripts install both.
  */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -26,25 +25,14 @@
 #define CONV_B "2b3c4d5e-6f70-4b8c-9d0e-1f2a3b4c5d6e"
 #define SECRET "ui-e2e-secret-0123456789abcdef0123456789"
 
-static struct server srv;
-
 /*
- * A test that fails returns before its stop(): its server is stopped here,
- * before the next test's starts or as the binary exits, so none is left
- * running after the suite.
+ * A test that fails returns before its stop(): the support layer stops the
+ * server it left running once the test returns (http_client.c).
  */
-static void stop_leftover(void)
-{
-    if (srv.pid > 0)
-        server_stop(&srv, SIGTERM);
-}
+static struct server srv;
 
 static bool start(char *const *env)
 {
-    static bool registered;
-    if (!registered)
-        registered = atexit(stop_leftover) == 0;
-    stop_leftover();
     return server_start_fresh(&srv, "ui", env) == 0;
 }
 

@@ -58,6 +58,59 @@ static char **merged_env(char *const *extra)
     return env;
 }
 
+/*
+ * Every process spawn() started and nobody has waited for yet: a test whose
+ * CHECK fails returns before its server_stop, and this list lets
+ * stop_leftovers (run after every case and at exit, test_after_each) stop
+ * what it left running instead of leaving servers behind the suite.
+ */
+static struct {
+    pid_t pid;
+    char log[512];
+} live[64];
+static size_t n_live;
+
+static void forget(pid_t pid)
+{
+    for (size_t i = 0; i < n_live; i++)
+        if (live[i].pid == pid) {
+            live[i] = live[--n_live];
+            return;
+        }
+}
+
+/* Waits up to ms for pid to exit: true when it did (and was reaped) or is no child of ours. */
+static bool reaped_within(pid_t pid, int ms)
+{
+    for (int waited = 0;; waited += 10) {
+        pid_t w = waitpid(pid, NULL, WNOHANG);
+        if (w != 0)
+            return true; /* exited now, or reaped already by the test itself (ECHILD) */
+        if (waited >= ms)
+            return false;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void stop_leftovers(void)
+{
+    while (n_live) {
+        n_live--;
+        pid_t pid = live[n_live].pid;
+        if (reaped_within(pid, 0))
+            continue;
+        /* SIGTERM first, so the server flushes and its log says why it stopped. */
+        kill(pid, SIGTERM);
+        if (!reaped_within(pid, 10000)) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+        fprintf(stdout, "    stopped process %d that the test left running (log %s)\n", (int)pid,
+                live[n_live].log);
+    }
+}
+
 static pid_t spawn(char *const *args, char *const *extra_env, const char *log_path)
 {
     char **env = merged_env(extra_env);
@@ -76,6 +129,16 @@ static pid_t spawn(char *const *args, char *const *extra_env, const char *log_pa
         _exit(127);
     }
     free(env);
+    if (pid > 0) {
+        test_after_each(stop_leftovers);
+        if (n_live < sizeof live / sizeof live[0]) {
+            live[n_live].pid = pid;
+            snprintf(live[n_live].log, sizeof live[n_live].log, "%s", log_path);
+            n_live++;
+        } else {
+            fprintf(stderr, "http_client: more than %zu live processes; not all tracked\n", n_live);
+        }
+    }
     return pid;
 }
 
@@ -143,6 +206,7 @@ int server_start(struct server *s, const char *db, char *const *env)
             fclose(f);
         int status;
         if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            forget(s->pid);
             s->pid = 0;
             return -1;
         }
@@ -160,6 +224,7 @@ int server_stop(struct server *s, int sig)
     kill(s->pid, sig);
     int status = 0;
     waitpid(s->pid, &status, 0);
+    forget(s->pid);
     s->pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
@@ -198,6 +263,7 @@ int run_memori(char *const *args, char *const *env, char *err, size_t err_cap)
     pid_t pid = spawn(argv, env, log);
     int status = 0;
     waitpid(pid, &status, 0);
+    forget(pid);
     FILE *f = fopen(log, "r");
     size_t n = f ? fread(err, 1, err_cap - 1, f) : 0;
     err[n] = '\0';

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,13 +37,11 @@ static const char *bindir(void)
 }
 
 /*
- * Runs program (in bindir) with args, as user postgres when we are root;
- * output appended to log. Returns its exit status, or -1.
+ * Runs path (a file name is looked up on PATH) with args, as user postgres
+ * when we are root; output appended to log. Returns its exit status, or -1.
  */
-static int run(const char *log, const char *program, const char *const *args)
+static int run_path(const char *log, const char *path, const char *const *args)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", bindir(), program);
     const char *argv[24];
     int n = 0;
     if (geteuid() == 0) {
@@ -73,6 +72,82 @@ static int run(const char *log, const char *program, const char *const *args)
     if (pid < 0 || waitpid(pid, &status, 0) != pid)
         return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* run_path for one of PostgreSQL's server programs (in bindir). */
+static int run(const char *log, const char *program, const char *const *args)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", bindir(), program);
+    return run_path(log, path, args);
+}
+
+/* Hands dir to user postgres when we are root (the server refuses to run as root). 0 or -1. */
+static int give_to_postgres(const char *dir)
+{
+    if (geteuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam("postgres");
+    if (!pw || chown(dir, pw->pw_uid, pw->pw_gid) != 0) {
+        fprintf(stderr, "pg_server: no user postgres to run the server as\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* initdb of a test cluster's data directory into data. 0 or -1. */
+static int init_data(const char *log, const char *data)
+{
+    const char *args[] = {"-D", data,   "-U",         "memori",    "-A", "trust",
+                          "-E", "UTF8", "--locale=C", "--no-sync", NULL};
+    if (run(log, "initdb", args) != 0) {
+        fprintf(stderr, "pg_server: initdb (in %s) failed; see %s\n", bindir(), log);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * The data directory from the template in MEMORI_TEST_PG_TEMPLATE (a
+ * directory; scripts/run-tests.sh makes one per run): the first cluster of
+ * the run initdb's it there (under a lock, for binaries run side by side),
+ * every cluster copies it. initdb costs seconds and its result is the same
+ * every time; a copy costs a fraction of one, and each binary still gets a
+ * cluster of its own. 0 or -1.
+ */
+static int data_from_template(const char *tmpl, const char *log, const char *data)
+{
+    char lock[600], tdata[600], tnew[600];
+    snprintf(lock, sizeof lock, "%s/lock", tmpl);
+    snprintf(tdata, sizeof tdata, "%s/data", tmpl);
+    snprintf(tnew, sizeof tnew, "%s/data.new", tmpl);
+    int fd = open(lock, O_RDWR | O_CREAT, 0600);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        fprintf(stderr, "pg_server: cannot lock %s\n", lock);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int rc = 0;
+    struct stat st;
+    if (stat(tdata, &st) != 0) {
+        /* Made aside and renamed: a template is whole or absent. */
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", tnew);
+        rc = system(cmd) == 0 && give_to_postgres(tmpl) == 0 && init_data(log, tnew) == 0 &&
+                     rename(tnew, tdata) == 0
+                 ? 0
+                 : -1;
+    }
+    close(fd); /* releases the lock */
+    if (rc != 0)
+        return -1;
+    const char *args[] = {"-a", tdata, data, NULL};
+    if (run_path(log, "cp", args) != 0) {
+        fprintf(stderr, "pg_server: copying the template %s failed; see %s\n", tdata, log);
+        return -1;
+    }
+    return 0;
 }
 
 /* Our commands' output; the server's own log is server.log (written as postgres). */
@@ -117,23 +192,15 @@ int pg_server_start(struct pg_server *p, bool durable)
         perror("pg_server: mkdtemp");
         return -1;
     }
-    if (geteuid() == 0) {
-        struct passwd *pw = getpwnam("postgres");
-        if (!pw || chown(p->dir, pw->pw_uid, pw->pw_gid) != 0) {
-            fprintf(stderr, "pg_server: no user postgres to run the server as\n");
-            return -1;
-        }
-    }
+    if (give_to_postgres(p->dir) != 0)
+        return -1;
     chmod(p->dir, 0700);
     char log[600], data[600];
     log_path(p, log, sizeof log);
     data_path(p, data, sizeof data);
-    const char *args[] = {"-D", data,   "-U",         "memori",    "-A", "trust",
-                          "-E", "UTF8", "--locale=C", "--no-sync", NULL};
-    if (run(log, "initdb", args) != 0) {
-        fprintf(stderr, "pg_server: initdb (in %s) failed; see %s\n", bindir(), log);
+    const char *tmpl = getenv("MEMORI_TEST_PG_TEMPLATE");
+    if (tmpl && tmpl[0] ? data_from_template(tmpl, log, data) != 0 : init_data(log, data) != 0)
         return -1;
-    }
     p->port = test_free_port();
     return start(p);
 }

@@ -1,6 +1,8 @@
 /*
  * pg_server.h — a throwaway PostgreSQL cluster for tests: initdb in a temp
- * directory, started with pg_ctl on a free loopback port (as the
+ * directory (or, when MEMORI_TEST_PG_TEMPLATE names a directory, a copy of
+ * the template initdb'd there once per test run: scripts/run-tests.sh sets
+ * it), started with pg_ctl on a free loopback port (as the
  * unprivileged `postgres` user when the tests run as root: PostgreSQL
  * refuses to run as root), removed when stopped. Needs PostgreSQL 15's
  * server binaries and pgvector (scripts/install-deps.sh installs both).

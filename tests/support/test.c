@@ -16,6 +16,33 @@ static bool failed, skipped;
 static char skip_reason[256];
 static char tmpdir[256];
 
+/* test_after_each's functions, run in registration order. */
+static void (*after_each[8])(void);
+static size_t n_after_each;
+
+static void run_after_each(void)
+{
+    for (size_t i = 0; i < n_after_each; i++)
+        after_each[i]();
+}
+
+void test_after_each(void (*fn)(void))
+{
+    for (size_t i = 0; i < n_after_each; i++)
+        if (after_each[i] == fn)
+            return;
+    if (n_after_each == sizeof after_each / sizeof after_each[0]) {
+        fprintf(stderr, "test_after_each: more than %zu functions\n", n_after_each);
+        exit(2);
+    }
+    /* At exit too: a SIGTERM (the runner's time limit) exits from inside a case. */
+    if (n_after_each == 0 && atexit(run_after_each) != 0) {
+        fprintf(stderr, "test_after_each: atexit failed\n");
+        exit(2);
+    }
+    after_each[n_after_each++] = fn;
+}
+
 /* The case running now, for the signal handler (NULL between cases). */
 static const char *volatile cur_suite, *volatile cur_name;
 
@@ -214,6 +241,7 @@ int test_run(const char *suite, const struct test_case *cases, size_t n, int arg
         gettimeofday(&t0, NULL);
         cur_name = cases[i].name;
         cases[i].fn();
+        run_after_each();
         cur_name = NULL;
         gettimeofday(&t1, NULL);
         long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_usec - t0.tv_usec) / 1000;

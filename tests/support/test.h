@@ -80,6 +80,15 @@ void test_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
         }                                                                                          \
     } while (0)
 
+/*
+ * Registers fn to run after every test case, however the case returned (a
+ * failed CHECK returns early, past the test's own clean-up), before its
+ * result is printed, and once more at exit (also after the runner's SIGTERM).
+ * For support code that must not leave things behind (http_client.c's
+ * servers). Up to 8 functions; registering one twice runs it once.
+ */
+void test_after_each(void (*fn)(void));
+
 /* Runs the cases (or those named in argv) and returns the exit code. */
 int test_run(const char *suite, const struct test_case *cases, size_t n, int argc, char **argv);
 
