@@ -108,7 +108,9 @@ static int search_index(struct mr_service *svc, const struct mr_identity *who,
                         struct core_trace *t, struct mr_store_tx **out_tx,
                         struct mr_search_results *out, struct mr_err *err)
 {
-    size_t room = q->limit + (q->lex_limit ? q->lex_limit : q->limit);
+    /* The lexical hits, and their neighbouring turns (neighbour context, index.h). */
+    size_t room =
+        q->limit + (q->neighbour_context ? 3 : 1) * (q->lex_limit ? q->lex_limit : q->limit);
     struct mr_index_candidate *got = mr_xcalloc(room + 1, sizeof *got);
     size_t n = 0;
     int64_t t0 = core_clock(svc);
@@ -335,6 +337,7 @@ static void plan_search(const struct mr_service *svc, const struct mr_search *q,
     }
     case MR_SEARCH_LEXICAL:
         iq->sides = MR_INDEX_SIDE_LEXICAL;
+        iq->neighbour_context = true;
         iq->limit = plan->limit;
         iq->min_score = -INFINITY;
         break;
@@ -348,6 +351,8 @@ static void plan_search(const struct mr_service *svc, const struct mr_search *q,
         iq->limit = mr_fusion_depth_vector(plan->limit);
         iq->lex_limit = mr_fusion_depth_lexical(plan->limit);
         iq->min_score = -INFINITY;
+        /* A turn's conversation is its context (docs/ranking.md, "Neighbour context"). */
+        iq->neighbour_context = true;
         break;
     }
 }

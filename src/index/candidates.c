@@ -63,6 +63,67 @@ static size_t part_of(const struct ix_part *const *parts, size_t n_parts, int64_
     return n_parts - 1;
 }
 
+static bool has_candidate(const struct mr_index_candidate *c, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i].id == id)
+            return true;
+    return false;
+}
+
+/*
+ * Neighbour context (lexical.h, mr_lex_context; docs/ranking.md): the
+ * lexical side's hits' neighbouring turns in who's own partition p that
+ * pass the filters join the candidates (a turn that holds no query word
+ * but sits between turns that do), then every candidate turn of p scores
+ * its own normalised BM25 mixed with its neighbours'. A neighbour lends its
+ * words whatever the filters say of it (archived, expired, another type):
+ * the conversation as it was said is the context; only results are
+ * filtered. out has room for n + 2 · n_lex; returns the new count. Lock
+ * held (read).
+ */
+static size_t with_context(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
+                           const struct mr_lex_index *stats, const struct mr_index_query *q,
+                           double max, const struct mr_lex_hit *lex, size_t n_lex,
+                           struct mr_index_candidate *out, size_t n)
+{
+    mr_dot_fn dot = mr_index_dot_fn();
+    for (size_t i = 0; i < n_lex; i++) {
+        long slot = ix_part_slot(p, lex[i].id);
+        if (slot < 0 || !mr_rule_is_turn((enum mr_memory_type)p->meta[slot].memory_type))
+            continue;
+        int64_t nb[2];
+        ix_convs_neighbours(&p->convs, p->meta[slot].conversation_id, lex[i].id, &nb[0], &nb[1]);
+        for (int k = 0; k < 2; k++) {
+            long ns = nb[k] ? ix_part_slot(p, nb[k]) : -1;
+            if (ns < 0 || has_candidate(out, n, nb[k]) || !ix_matches(p, (size_t)ns, f))
+                continue;
+            const float *v = q->vec ? ix_part_vec(ix, p, (size_t)ns) : NULL;
+            out[n++] = (struct mr_index_candidate){nb[k], v ? dot(q->vec, v, ix->dim) : 0, 0};
+        }
+    }
+    /* Each candidate turn's own score and its neighbours', in one batch: [own, prev, next]. */
+    int64_t *ids = mr_xcalloc(3 * n + 1, sizeof *ids);
+    double *bm25 = mr_xcalloc(3 * n + 1, sizeof *bm25);
+    for (size_t j = 0; j < n; j++) {
+        long slot = ix_part_slot(p, out[j].id);
+        if (slot < 0 || !mr_rule_is_turn((enum mr_memory_type)p->meta[slot].memory_type))
+            continue;
+        ids[3 * j] = out[j].id;
+        ix_convs_neighbours(&p->convs, p->meta[slot].conversation_id, out[j].id, &ids[3 * j + 1],
+                            &ids[3 * j + 2]);
+    }
+    mr_lex_index_score_with(p->lex, stats, q->terms, ids, 3 * n, bm25);
+    for (size_t j = 0; j < n; j++)
+        if (ids[3 * j])
+            out[j].lexical = mr_lex_context(mr_lex_normalise(bm25[3 * j], max),
+                                            mr_lex_normalise(bm25[3 * j + 1], max),
+                                            mr_lex_normalise(bm25[3 * j + 2], max));
+    free(ids);
+    free(bm25);
+    return n;
+}
+
 int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_index_query *q,
                   struct mr_index_candidate *out, size_t *out_n)
 {
@@ -159,6 +220,9 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
         out[n++] = (struct mr_index_candidate){lex[i].id, cosine, lex[i].lexical};
     }
     free(vecs);
+    /* The modes that rank by the lexical side; semantic mode's numbers stay the turn's own. */
+    if (q->neighbour_context && want_lex && own && parts[0] == own)
+        n = with_context(ix, own, &filters[0], stats, q, max, lex, n_lex, out, n);
 unlock:
     pthread_rwlock_unlock(&ix->lock);
     free(vec);

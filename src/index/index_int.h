@@ -6,6 +6,7 @@
  *   index.c      the operations (the mr_index_ops table): the lock, writes, search
  *   candidates.c a ranked search's candidates: both sides' best, both scores exact
  *   partition.c  the partition table, each partition's entries, a search's scope
+ *   convs.c      a partition's conversations: each turn's previous and next turn
  *                (the filter predicate, ix_matches, is inline in this header)
  *   scan.c       the exact float32 scan
  *   scan_int8.c  the compact scan: int8 copies, the best rescored in float32
@@ -182,6 +183,36 @@ struct ix_meta {
 
 struct ix_build;
 
+/* ---- a partition's conversations (convs.c) ---- */
+
+struct ix_conv;
+
+/*
+ * Per conversation of a partition, its turns' ids (mr_rule_is_turn)
+ * ascending: each turn's previous and next for neighbour context. A zeroed
+ * struct is empty. Write lock held to change, read lock to ask.
+ */
+struct ix_convs {
+    struct ix_conv **tab; /* open addressing by conversation id */
+    size_t cap, used;
+};
+
+/* Adds turn id to conv's list (conv NULL or "": nothing; already there: nothing). */
+void ix_convs_add(struct ix_convs *c, const char *conv, int64_t id);
+
+/* Removes id from conv's list, if there. */
+void ix_convs_remove(struct ix_convs *c, const char *conv, int64_t id);
+
+/*
+ * The turns just before and after id in conv (ids are positive: 0 = none,
+ * also when id is not one of conv's turns).
+ */
+void ix_convs_neighbours(const struct ix_convs *c, const char *conv, int64_t id, int64_t *out_prev,
+                         int64_t *out_next);
+
+/* Frees the lists and the table; c is empty again. */
+void ix_convs_free(struct ix_convs *c);
+
 /*
  * One (tenant, user)'s entries, or what a tenant's users shared: the
  * metadata, the vectors (contiguous, n × dim), an id → slot map, the lexical
@@ -201,6 +232,8 @@ struct ix_part {
      * partition's statistics; filtered by ix_matches like the vectors.
      */
     struct mr_lex_index *lex;
+    /* Each conversation's turns in id order: their neighbours (convs.c). */
+    struct ix_convs convs;
     /* Above the ANN threshold: an HNSW graph over the same entries. */
     struct hnsw *graph;
     size_t graph_dead;         /* tombstones; the graph is rebuilt when they outnumber the live */

@@ -109,6 +109,7 @@ void ix_part_free(struct ix_part *p)
     hnsw_free(p->graph);
     hnsw_free(p->seed);
     mr_lex_index_destroy(p->lex);
+    ix_convs_free(&p->convs);
     free(p);
 }
 
@@ -144,12 +145,17 @@ void ix_part_put(struct ix *ix, struct ix_part *p, const struct mr_index_entry *
     if (found < 0)
         ix_idmap_put(&p->slots, e->id, (uint32_t)slot);
     struct ix_meta *m = &p->meta[slot];
+    /* A replaced turn leaves its conversation's list first: its type or conversation may move. */
+    if (found >= 0 && mr_rule_is_turn((enum mr_memory_type)m->memory_type))
+        ix_convs_remove(&p->convs, m->conversation_id, m->id);
     m->id = e->id;
     m->expires_at = e->expires_at;
     snprintf(m->conversation_id, sizeof m->conversation_id, "%s",
              e->conversation_id ? e->conversation_id : "");
     m->memory_type = (uint8_t)e->memory_type;
     m->is_archived = e->is_archived;
+    if (mr_rule_is_turn(e->memory_type))
+        ix_convs_add(&p->convs, m->conversation_id, e->id);
     /* Replaces the document: its terms and the partition's statistics are exact at once. */
     mr_lex_index_put(p->lex, e->id, e->content ? e->content : "", e->content ? e->content_len : 0);
     if (!p->graph) {
@@ -180,6 +186,8 @@ bool ix_part_drop(struct ix *ix, struct ix_part *p, int64_t id)
     if (found < 0)
         return false;
     size_t dim = ix->dim, slot = (size_t)found, last = p->n - 1;
+    if (mr_rule_is_turn((enum mr_memory_type)p->meta[slot].memory_type))
+        ix_convs_remove(&p->convs, p->meta[slot].conversation_id, id);
     /* Move the last entry into the hole so vectors stay contiguous. */
     if (slot != last) {
         p->meta[slot] = p->meta[last];
