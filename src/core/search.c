@@ -173,6 +173,118 @@ static int cmp_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static bool has_id(const struct mr_fusion_candidate *c, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i].id == id)
+            return true;
+    return false;
+}
+
+/*
+ * Neighbour context on the store's candidates (docs/ranking.md; what
+ * src/index/candidates.c does in process): the turns around every
+ * candidate, in one statement; the lexical hits' previous and next turns
+ * join the candidates c (room for *n + 2 · n_lex), unfiltered — the results
+ * are filtered when read back, so the ranking keeps the in-process index's
+ * — and *out_around (the caller frees) gets each candidate's previous and
+ * next turn (0: none), two per candidate.
+ */
+static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                              const struct mr_lex_hit *lex, size_t n_lex,
+                              struct mr_fusion_candidate *c, size_t *n, int64_t **out_around,
+                              struct mr_err *err)
+{
+    size_t m = *n;
+    int64_t *ids = mr_xcalloc(m + 1, sizeof *ids), *win = mr_xcalloc(4 * m + 1, sizeof *win);
+    int64_t *around = mr_xcalloc(2 * (m + 2 * n_lex) + 1, sizeof *around);
+    for (size_t i = 0; i < m; i++)
+        ids[i] = c[i].id;
+    int rc = mr_store_mem_neighbours(tx, who, ids, m, win, err);
+    for (size_t i = 0; rc == 0 && i < m; i++) {
+        around[2 * i] = win[4 * i + 1];
+        around[2 * i + 1] = win[4 * i + 2];
+    }
+    /* A hit's neighbour's own neighbours: the hit, and the turn two away. */
+    for (size_t h = 0; rc == 0 && h < n_lex; h++) {
+        size_t i = 0;
+        while (i < m && ids[i] != lex[h].id)
+            i++;
+        if (i == m)
+            continue;
+        const int64_t *w = win + 4 * i;
+        const int64_t nb[2][3] = {{w[1], w[0], ids[i]}, {w[2], ids[i], w[3]}};
+        for (int k = 0; k < 2; k++) {
+            if (!nb[k][0] || has_id(c, *n, nb[k][0]))
+                continue;
+            c[*n] = (struct mr_fusion_candidate){.id = nb[k][0]};
+            around[2 * *n] = nb[k][1];
+            around[2 * *n + 1] = nb[k][2];
+            (*n)++;
+        }
+    }
+    free(ids);
+    free(win);
+    if (rc) {
+        free(around);
+        return rc;
+    }
+    *out_around = around;
+    return 0;
+}
+
+/* The raw BM25 of id: among the candidates' (ids, bm25: n), or else the neighbours' (nb, nb_bm25).
+ */
+static double bm25_of(int64_t id, const int64_t *ids, const double *bm25, size_t n,
+                      const int64_t *nb, const double *nb_bm25, size_t n_nb)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return bm25[i];
+    for (size_t i = 0; i < n_nb; i++)
+        if (nb[i] == id)
+            return nb_bm25[i];
+    return 0;
+}
+
+/*
+ * Each candidate's lexical score with its neighbours' (mr_lex_context):
+ * the neighbours that are not candidates scored in one statement, all
+ * normalised by the candidates' max (one query, one normaliser).
+ */
+static int context_scores(struct mr_store_tx *tx, const struct mr_identity *who,
+                          const struct mr_lex_terms *terms, const int64_t *ids, const double *bm25,
+                          size_t n, const int64_t *around, double max,
+                          struct mr_fusion_candidate *c, struct mr_err *err)
+{
+    int64_t *nb = mr_xcalloc(2 * n + 1, sizeof *nb);
+    size_t n_nb = 0;
+    for (size_t i = 0; i < 2 * n; i++) {
+        int64_t id = around[i];
+        bool known = id == 0;
+        for (size_t j = 0; !known && j < n; j++)
+            known = ids[j] == id;
+        for (size_t j = 0; !known && j < n_nb; j++)
+            known = nb[j] == id;
+        if (!known)
+            nb[n_nb++] = id;
+    }
+    double *nb_bm25 = mr_xcalloc(n_nb + 1, sizeof *nb_bm25);
+    int rc = n_nb ? mr_store_mem_lex_score(tx, who, terms, nb, n_nb, nb_bm25, NULL, err) : 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        int64_t prev = around[2 * i], next = around[2 * i + 1];
+        if (!prev && !next)
+            continue; /* not a turn, or one alone: its own score, exactly */
+        double p = prev ? bm25_of(prev, ids, bm25, n, nb, nb_bm25, n_nb) : 0;
+        double x = next ? bm25_of(next, ids, bm25, n, nb, nb_bm25, n_nb) : 0;
+        c[i].lexical =
+            mr_lex_context(c[i].lexical, mr_lex_normalise(p, max), mr_lex_normalise(x, max));
+    }
+    free(nb);
+    free(nb_bm25);
+    return rc;
+}
+
 /*
  * The store's candidates for q (PostgreSQL), inside tx: each side's from the
  * store with every filter applied — the vector side's best q->limit by
@@ -197,6 +309,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     double *bm25 = NULL;
     float *vecs = NULL;
     bool *found = NULL;
+    int64_t *around = NULL; /* per candidate: its previous and next turn (neighbour context) */
     size_t n_vec = 0, n_lex = 0, n = 0, dim = q->dim;
     double max = 0;
     *out = NULL;
@@ -218,8 +331,12 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
                                      &lex, &n_lex, &max, err);
     if (rc)
         goto out;
-    c = mr_xcalloc(n_vec + n_lex + 1, sizeof *c);
+    /* Room for the lexical hits' neighbouring turns too (neighbour context). */
+    c = mr_xcalloc(n_vec + 3 * n_lex + 1, sizeof *c);
     n = mr_fusion_union(vec, n_vec, lex, n_lex, c);
+    bool context = q->neighbour_context && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
+    if (context && (rc = context_candidates(tx, who, lex, n_lex, c, &n, &around, err)) != 0)
+        goto out;
     ids = mr_xcalloc(n + 1, sizeof *ids);
     bm25 = mr_xcalloc(n + 1, sizeof *bm25);
     found = mr_xcalloc(n + 1, sizeof *found);
@@ -239,12 +356,17 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
         c[i].cosine = q->vec ? dot(q->vec, vecs + i * dim, dim) : 0;
         c[i].lexical = has_terms ? mr_lex_normalise(bm25[i], max) : 0;
         c[i].has_cosine = c[i].has_lexical = true;
-        c[kept++] = c[i];
     }
+    if (context && (rc = context_scores(tx, who, q->terms, ids, bm25, n, around, max, c, err)))
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (found[i])
+            c[kept++] = c[i];
     *out = c;
     *out_n = kept;
     c = NULL;
 out:
+    free(around);
     free(ids);
     free(bm25);
     free(found);

@@ -248,6 +248,29 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    m.lex_terms, q.term)], 0) FROM q ORDER BY q.ord) AS tfs FROM memori_memories m "
         "  WHERE m.id = ANY($4::int8[]) AND m.lex_len IS NOT NULL) "
         "SELECT st.n, st.total, st.dfs, c.id, c.lex_len, c.tfs FROM st LEFT JOIN c ON true",
+    /*
+     * Neighbour context (docs/ranking.md): for each of the ids ($1) that is
+     * one of the owner's ($2, $3) turns (the types $4, mr_rule_is_turn's),
+     * the owner's two turns before it and two after it in its conversation
+     * by id, as (id, neighbour, offset -2, -1, 1 or 2). Each side is a
+     * walk of the (conversation_id, id) index (migration 6) that stops at
+     * its second turn.
+     */
+    [P_MEM_NEIGHBOURS] =
+        "WITH c AS (SELECT m.id, m.conversation_id FROM memori_memories m "
+        "  WHERE m.id = ANY($1::int8[]) AND m.tenant_id = $2 AND m.user_id = $3 "
+        "  AND m.memory_type = ANY($4::text[])) "
+        "SELECT c.id, b.id, -b.k FROM c CROSS JOIN LATERAL (SELECT t.id, "
+        "  row_number() OVER (ORDER BY t.id DESC) AS k FROM (SELECT p.id FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
+        "    ORDER BY p.id DESC LIMIT 2) AS t) AS b "
+        "UNION ALL "
+        "SELECT c.id, a.id, a.k FROM c CROSS JOIN LATERAL (SELECT t.id, "
+        "  row_number() OVER (ORDER BY t.id) AS k FROM (SELECT p.id FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
+        "    ORDER BY p.id LIMIT 2) AS t) AS a",
 };
 /* clang-format on */
 
@@ -1105,6 +1128,47 @@ static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who
     return 0;
 }
 
+static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const int64_t *ids, size_t n, int64_t *out_around, struct mr_err *err)
+{
+    for (size_t i = 0; i < 4 * n; i++)
+        out_around[i] = 0;
+    if (n == 0)
+        return 0;
+    unsigned turns = 0;
+    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+        if (mr_rule_is_turn((enum mr_memory_type)t))
+            turns |= 1u << t;
+    struct mr_strbuf list = {0};
+    id_list(&list, ids, n);
+    struct pg_params p = {0};
+    pg_param_text(&p, list.s);
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    param_types(&p, turns);
+    PGresult *res = pg_run(tx, P_MEM_NEIGHBOURS, &p, "reading the turns around memories", err);
+    mr_strbuf_free(&list);
+    if (!res)
+        return err->code;
+    /* Where each id sits in ids[] (rows come in no order; ids are distinct). */
+    struct id_at *at = mr_xcalloc(n + 1, sizeof *at);
+    for (size_t i = 0; i < n; i++)
+        at[i] = (struct id_at){ids[i], i};
+    qsort(at, n, sizeof *at, id_at_order);
+    for (int r = 0, rows = PQntuples(res); r < rows; r++) {
+        struct id_at key = {pg_val_int(res, r, 0), 0};
+        const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
+        int64_t off = pg_val_int(res, r, 2);
+        if (!hit || off < -2 || off > 2 || off == 0)
+            continue;
+        /* -2, -1, 1, 2 → slots 0, 1, 2, 3 */
+        out_around[4 * hit->i + (size_t)(off < 0 ? off + 2 : off + 1)] = pg_val_int(res, r, 1);
+    }
+    free(at);
+    PQclear(res);
+    return 0;
+}
+
 /* Appends one element of an int8[] literal; MR_NO_TIME is NULL. */
 static void array_int(struct mr_strbuf *b, size_t i, int64_t v)
 {
@@ -1245,6 +1309,7 @@ const struct mr_store_ops pg_store_ops = {
     .mem_record_access = s_mem_record_access,
     .mem_lex_search = s_mem_lex_search,
     .mem_lex_score = s_mem_lex_score,
+    .mem_neighbours = s_mem_neighbours,
     .mem_scan = s_mem_scan,
     .schema_get = pg_schema_get,
     .schema_put = pg_schema_put,
