@@ -145,8 +145,16 @@ void ix_part_put(struct ix *ix, struct ix_part *p, const struct mr_index_entry *
     if (found < 0)
         ix_idmap_put(&p->slots, e->id, (uint32_t)slot);
     struct ix_meta *m = &p->meta[slot];
-    /* A replaced turn leaves its conversation's list first: its type or conversation may move. */
-    if (found >= 0 && mr_rule_is_turn((enum mr_memory_type)m->memory_type))
+    const char *conv = e->conversation_id ? e->conversation_id : "";
+    bool was_turn = found >= 0 && mr_rule_is_turn((enum mr_memory_type)m->memory_type);
+    bool is_turn = mr_rule_is_turn(e->memory_type);
+    /*
+     * A turn that stops being one, or moves, leaves its conversation's list;
+     * one that stays (an access, a promotion, a new content) keeps its place
+     * without the list's memmove.
+     */
+    bool moves = !(was_turn && is_turn && strcmp(m->conversation_id, conv) == 0);
+    if (was_turn && moves)
         ix_convs_remove(&p->convs, m->conversation_id, m->id);
     m->id = e->id;
     m->expires_at = e->expires_at;
@@ -154,7 +162,7 @@ void ix_part_put(struct ix *ix, struct ix_part *p, const struct mr_index_entry *
              e->conversation_id ? e->conversation_id : "");
     m->memory_type = (uint8_t)e->memory_type;
     m->is_archived = e->is_archived;
-    if (mr_rule_is_turn(e->memory_type))
+    if (is_turn && moves)
         ix_convs_add(&p->convs, m->conversation_id, e->id);
     /* Replaces the document: its terms and the partition's statistics are exact at once. */
     mr_lex_index_put(p->lex, e->id, e->content ? e->content : "", e->content ? e->content_len : 0);

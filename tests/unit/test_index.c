@@ -834,7 +834,8 @@ static void put_turn(struct mr_index *ix, int64_t id, enum mr_memory_type t, con
  * next turns' (id order, turns only, whatever their archive state); a turn
  * that holds no query word between turns that do is a candidate; a rule's
  * score is its own; a deleted turn stops lending at once, a re-typed one
- * too; without the flag (dedup, context) nothing changes.
+ * too, a moved one lends in its new conversation; without the flag (dedup,
+ * context) nothing changes.
  */
 TEST(test_candidates_mix_in_the_neighbouring_turns)
 {
@@ -920,6 +921,17 @@ TEST(test_candidates_mix_in_the_neighbouring_turns)
     CHECK(find_candidate(c, n, 4) == NULL); /* 4's neighbours 1 and 6 hold no word */
     two = find_candidate(c, n, 2);
     CHECK(two && two->lexical == OWN(2));
+    /* 7 moved into c1: it follows 6 there, and 8 (alone in c2 now) is no one's neighbour. */
+    put_turn(ix, 7, MR_SHORT_TERM, "c1", false, v[7], text[7]);
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    const struct mr_index_candidate *six = find_candidate(c, n, 6);
+    CHECK(six && six->lexical == mr_lex_context(OWN(6), OWN(4), OWN(7)));
+    CHECK(find_candidate(c, n, 8) == NULL);
+    /* An access-only re-put keeps the turn in place. */
+    put_turn(ix, 7, MR_LONG_TERM, "c1", false, v[7], text[7]);
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    six = find_candidate(c, n, 6);
+    CHECK(six && six->lexical == mr_lex_context(OWN(6), OWN(4), OWN(7)));
 #undef OWN
     mr_lex_terms_free(terms);
     mr_lex_index_destroy(ref);
