@@ -181,29 +181,48 @@ static bool has_id(const struct mr_fusion_candidate *c, size_t n, int64_t id)
     return false;
 }
 
+/* What neighbour context knows of the store's candidates: each one's previous and next turn. */
+struct context {
+    int64_t *around; /* 2 per candidate: previous, next (0: none) */
+    int64_t *nb;     /* the ids of the turns read around the candidates ... */
+    double *nb_bm25; /* ... and their raw BM25 */
+    size_t n_nb;
+};
+
+static void context_free(struct context *x)
+{
+    free(x->around);
+    free(x->nb);
+    free(x->nb_bm25);
+}
+
 /*
  * Neighbour context on the store's candidates (docs/ranking.md; what
  * src/index/candidates.c does in process): the turns around every
- * candidate, in one statement; the lexical hits' previous and next turns
- * join the candidates c (room for *n + 2 · n_lex), unfiltered — the results
- * are filtered when read back, so the ranking keeps the in-process index's
- * — and *out_around (the caller frees) gets each candidate's previous and
- * next turn (0: none), two per candidate.
+ * candidate with their BM25, in one statement; the lexical hits' previous
+ * and next turns join the candidates c (room for *n + 2 · n_lex),
+ * unfiltered — the results are filtered when read back, so the ranking of
+ * what passes is the in-process index's — and x gets each candidate's
+ * previous and next turn and the BM25 of every turn read.
  */
 static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
-                              const struct mr_lex_hit *lex, size_t n_lex,
-                              struct mr_fusion_candidate *c, size_t *n, int64_t **out_around,
-                              struct mr_err *err)
+                              const struct mr_lex_terms *terms, const struct mr_lex_hit *lex,
+                              size_t n_lex, struct mr_fusion_candidate *c, size_t *n,
+                              struct context *x, struct mr_err *err)
 {
     size_t m = *n;
-    int64_t *ids = mr_xcalloc(m + 1, sizeof *ids), *win = mr_xcalloc(4 * m + 1, sizeof *win);
-    int64_t *around = mr_xcalloc(2 * (m + 2 * n_lex) + 1, sizeof *around);
+    int64_t *ids = mr_xcalloc(m + 1, sizeof *ids);
+    x->nb = mr_xcalloc(4 * m + 1, sizeof *x->nb);
+    x->nb_bm25 = mr_xcalloc(4 * m + 1, sizeof *x->nb_bm25);
+    x->around = mr_xcalloc(2 * (m + 2 * n_lex) + 1, sizeof *x->around);
+    x->n_nb = 4 * m;
     for (size_t i = 0; i < m; i++)
         ids[i] = c[i].id;
-    int rc = mr_store_mem_neighbours(tx, who, ids, m, win, err);
+    int rc = mr_store_mem_neighbours(tx, who, terms, ids, m, x->nb, x->nb_bm25, err);
+    const int64_t *win = x->nb;
     for (size_t i = 0; rc == 0 && i < m; i++) {
-        around[2 * i] = win[4 * i + 1];
-        around[2 * i + 1] = win[4 * i + 2];
+        x->around[2 * i] = win[4 * i + 1];
+        x->around[2 * i + 1] = win[4 * i + 2];
     }
     /* A hit's neighbour's own neighbours: the hit, and the turn two away. */
     for (size_t h = 0; rc == 0 && h < n_lex; h++) {
@@ -218,71 +237,44 @@ static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *
             if (!nb[k][0] || has_id(c, *n, nb[k][0]))
                 continue;
             c[*n] = (struct mr_fusion_candidate){.id = nb[k][0]};
-            around[2 * *n] = nb[k][1];
-            around[2 * *n + 1] = nb[k][2];
+            x->around[2 * *n] = nb[k][1];
+            x->around[2 * *n + 1] = nb[k][2];
             (*n)++;
         }
     }
     free(ids);
-    free(win);
-    if (rc) {
-        free(around);
-        return rc;
-    }
-    *out_around = around;
-    return 0;
+    return rc;
 }
 
-/* The raw BM25 of id: among the candidates' (ids, bm25: n), or else the neighbours' (nb, nb_bm25).
- */
+/* The raw BM25 of id: a candidate's (ids, bm25: n), or else one read around them (x). */
 static double bm25_of(int64_t id, const int64_t *ids, const double *bm25, size_t n,
-                      const int64_t *nb, const double *nb_bm25, size_t n_nb)
+                      const struct context *x)
 {
     for (size_t i = 0; i < n; i++)
         if (ids[i] == id)
             return bm25[i];
-    for (size_t i = 0; i < n_nb; i++)
-        if (nb[i] == id)
-            return nb_bm25[i];
+    for (size_t i = 0; i < x->n_nb; i++)
+        if (x->nb[i] == id)
+            return x->nb_bm25[i];
     return 0;
 }
 
 /*
- * Each candidate's lexical score with its neighbours' (mr_lex_context):
- * the neighbours that are not candidates scored in one statement, all
- * normalised by the candidates' max (one query, one normaliser).
+ * Each candidate's lexical score with its neighbours' (mr_lex_context),
+ * all normalised by the candidates' max (one query, one normaliser).
  */
-static int context_scores(struct mr_store_tx *tx, const struct mr_identity *who,
-                          const struct mr_lex_terms *terms, const int64_t *ids, const double *bm25,
-                          size_t n, const int64_t *around, double max,
-                          struct mr_fusion_candidate *c, struct mr_err *err)
+static void context_scores(const int64_t *ids, const double *bm25, size_t n, double max,
+                           const struct context *x, struct mr_fusion_candidate *c)
 {
-    int64_t *nb = mr_xcalloc(2 * n + 1, sizeof *nb);
-    size_t n_nb = 0;
-    for (size_t i = 0; i < 2 * n; i++) {
-        int64_t id = around[i];
-        bool known = id == 0;
-        for (size_t j = 0; !known && j < n; j++)
-            known = ids[j] == id;
-        for (size_t j = 0; !known && j < n_nb; j++)
-            known = nb[j] == id;
-        if (!known)
-            nb[n_nb++] = id;
-    }
-    double *nb_bm25 = mr_xcalloc(n_nb + 1, sizeof *nb_bm25);
-    int rc = n_nb ? mr_store_mem_lex_score(tx, who, terms, nb, n_nb, nb_bm25, NULL, err) : 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        int64_t prev = around[2 * i], next = around[2 * i + 1];
+    for (size_t i = 0; i < n; i++) {
+        int64_t prev = x->around[2 * i], next = x->around[2 * i + 1];
         if (!prev && !next)
             continue; /* not a turn, or one alone: its own score, exactly */
-        double p = prev ? bm25_of(prev, ids, bm25, n, nb, nb_bm25, n_nb) : 0;
-        double x = next ? bm25_of(next, ids, bm25, n, nb, nb_bm25, n_nb) : 0;
+        double p = prev ? bm25_of(prev, ids, bm25, n, x) : 0;
+        double q = next ? bm25_of(next, ids, bm25, n, x) : 0;
         c[i].lexical =
-            mr_lex_context(c[i].lexical, mr_lex_normalise(p, max), mr_lex_normalise(x, max));
+            mr_lex_context(c[i].lexical, mr_lex_normalise(p, max), mr_lex_normalise(q, max));
     }
-    free(nb);
-    free(nb_bm25);
-    return rc;
 }
 
 /*
@@ -309,7 +301,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     double *bm25 = NULL;
     float *vecs = NULL;
     bool *found = NULL;
-    int64_t *around = NULL; /* per candidate: its previous and next turn (neighbour context) */
+    struct context around = {0}; /* neighbour context: the turns around the candidates */
     size_t n_vec = 0, n_lex = 0, n = 0, dim = q->dim;
     double max = 0;
     *out = NULL;
@@ -335,7 +327,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     c = mr_xcalloc(n_vec + 3 * n_lex + 1, sizeof *c);
     n = mr_fusion_union(vec, n_vec, lex, n_lex, c);
     bool context = q->neighbour_context && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
-    if (context && (rc = context_candidates(tx, who, lex, n_lex, c, &n, &around, err)) != 0)
+    if (context && (rc = context_candidates(tx, who, q->terms, lex, n_lex, c, &n, &around, err)))
         goto out;
     ids = mr_xcalloc(n + 1, sizeof *ids);
     bm25 = mr_xcalloc(n + 1, sizeof *bm25);
@@ -357,8 +349,8 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
         c[i].lexical = has_terms ? mr_lex_normalise(bm25[i], max) : 0;
         c[i].has_cosine = c[i].has_lexical = true;
     }
-    if (context && (rc = context_scores(tx, who, q->terms, ids, bm25, n, around, max, c, err)))
-        goto out;
+    if (context)
+        context_scores(ids, bm25, n, max, &around, c);
     for (size_t i = 0; i < n; i++)
         if (found[i])
             c[kept++] = c[i];
@@ -366,7 +358,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     *out_n = kept;
     c = NULL;
 out:
-    free(around);
+    context_free(&around);
     free(ids);
     free(bm25);
     free(found);

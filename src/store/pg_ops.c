@@ -252,25 +252,40 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * Neighbour context (docs/ranking.md): for each of the ids ($1) that is
      * one of the owner's ($2, $3) turns (the types $4, mr_rule_is_turn's),
      * the owner's two turns before it and two after it in its conversation
-     * by id, as (id, neighbour, offset -2, -1, 1 or 2). Each side is a
-     * walk of the (conversation_id, id) index (migration 6) that stops at
-     * its second turn.
+     * by id, as (id, neighbour, offset -2, -1, 1 or 2) with the neighbour's
+     * length and tfs for the query's terms ($5) and the partition's
+     * statistics, as P_MEM_LEX_SCORE has them. Each side is a walk of the
+     * (conversation_id, id) index (migration 6) that stops at its second
+     * turn. Always one row at least: the statistics, with a NULL id when
+     * no id is such a turn.
      */
     [P_MEM_NEIGHBOURS] =
-        "WITH c AS (SELECT m.id, m.conversation_id FROM memori_memories m "
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($5::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
+        "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $2 "
+        "    AND d.user_id = $3 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
+        "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
+        "    ON p.tenant_id = $2 AND p.user_id = $3), "
+        "c AS (SELECT m.id, m.conversation_id FROM memori_memories m "
         "  WHERE m.id = ANY($1::int8[]) AND m.tenant_id = $2 AND m.user_id = $3 "
-        "  AND m.memory_type = ANY($4::text[])) "
-        "SELECT c.id, b.id, -b.k FROM c CROSS JOIN LATERAL (SELECT t.id, "
-        "  row_number() OVER (ORDER BY t.id DESC) AS k FROM (SELECT p.id FROM memori_memories p "
-        "    WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND p.tenant_id = $2 "
-        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
-        "    ORDER BY p.id DESC LIMIT 2) AS t) AS b "
-        "UNION ALL "
-        "SELECT c.id, a.id, a.k FROM c CROSS JOIN LATERAL (SELECT t.id, "
-        "  row_number() OVER (ORDER BY t.id) AS k FROM (SELECT p.id FROM memori_memories p "
-        "    WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND p.tenant_id = $2 "
-        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
-        "    ORDER BY p.id LIMIT 2) AS t) AS a",
+        "  AND m.memory_type = ANY($4::text[])), "
+        "w AS (SELECT c.id, b.id AS nb, -b.k AS off, b.lex_len, b.lex_terms, b.lex_tfs "
+        "  FROM c CROSS JOIN LATERAL (SELECT t.*, row_number() OVER (ORDER BY t.id DESC) AS k "
+        "    FROM (SELECT p.id, p.lex_len, p.lex_terms, p.lex_tfs FROM memori_memories p "
+        "      WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND p.tenant_id = $2 "
+        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
+        "      ORDER BY p.id DESC LIMIT 2) AS t) AS b "
+        "  UNION ALL "
+        "  SELECT c.id, a.id, a.k, a.lex_len, a.lex_terms, a.lex_tfs "
+        "  FROM c CROSS JOIN LATERAL (SELECT t.*, row_number() OVER (ORDER BY t.id) AS k "
+        "    FROM (SELECT p.id, p.lex_len, p.lex_terms, p.lex_tfs FROM memori_memories p "
+        "      WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND p.tenant_id = $2 "
+        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
+        "      ORDER BY p.id LIMIT 2) AS t) AS a) "
+        "SELECT st.n, st.total, st.dfs, w.id, w.nb, w.off, coalesce(w.lex_len, 0), "
+        "  array(SELECT coalesce(w.lex_tfs[array_position(w.lex_terms, q.term)], 0) FROM q "
+        "    ORDER BY q.ord) "
+        "FROM st LEFT JOIN w ON true",
 };
 /* clang-format on */
 
@@ -1129,12 +1144,16 @@ static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who
 }
 
 static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
-                            const int64_t *ids, size_t n, int64_t *out_around, struct mr_err *err)
+                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                            int64_t *out_around, double *out_bm25, struct mr_err *err)
 {
-    for (size_t i = 0; i < 4 * n; i++)
+    for (size_t i = 0; i < 4 * n; i++) {
         out_around[i] = 0;
+        out_bm25[i] = 0;
+    }
     if (n == 0)
         return 0;
+    size_t nq = terms ? mr_lex_terms_count(terms) : 0;
     unsigned turns = 0;
     for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
         if (mr_rule_is_turn((enum mr_memory_type)t))
@@ -1146,6 +1165,10 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
     param_types(&p, turns);
+    if (nq)
+        pg_param_terms(&p, terms);
+    else
+        pg_param_text(&p, "{}");
     PGresult *res = pg_run(tx, P_MEM_NEIGHBOURS, &p, "reading the turns around memories", err);
     mr_strbuf_free(&list);
     if (!res)
@@ -1155,15 +1178,25 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
     for (size_t i = 0; i < n; i++)
         at[i] = (struct id_at){ids[i], i};
     qsort(at, n, sizeof *at, id_at_order);
-    for (int r = 0, rows = PQntuples(res); r < rows; r++) {
-        struct id_at key = {pg_val_int(res, r, 0), 0};
+    struct lex_stats st = {0};
+    int rows = PQntuples(res);
+    if (nq && rows)
+        lex_stats_read(&st, res, 0, nq);
+    for (int r = 0; r < rows; r++) {
+        if (PQgetisnull(res, r, 3))
+            continue;
+        struct id_at key = {pg_val_int(res, r, 3), 0};
         const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
-        int64_t off = pg_val_int(res, r, 2);
+        int64_t off = pg_val_int(res, r, 5);
         if (!hit || off < -2 || off > 2 || off == 0)
             continue;
         /* -2, -1, 1, 2 → slots 0, 1, 2, 3 */
-        out_around[4 * hit->i + (size_t)(off < 0 ? off + 2 : off + 1)] = pg_val_int(res, r, 1);
+        size_t k = 4 * hit->i + (size_t)(off < 0 ? off + 2 : off + 1);
+        out_around[k] = pg_val_int(res, r, 4);
+        out_bm25[k] = nq ? lex_row_score(&st, res, r, 6) : 0;
     }
+    if (nq && rows)
+        lex_stats_free(&st);
     free(at);
     PQclear(res);
     return 0;

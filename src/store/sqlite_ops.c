@@ -601,11 +601,14 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
 
 /* The in-process index keeps SQLite's conversations' turns in order (src/index/convs.c). */
 static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
-                            const int64_t *ids, size_t n, int64_t *out_around, struct mr_err *err)
+                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                            int64_t *out_around, double *out_bm25, struct mr_err *err)
 {
-    (void)tx, (void)who, (void)ids;
-    for (size_t i = 0; i < 4 * n; i++)
+    (void)tx, (void)who, (void)terms, (void)ids;
+    for (size_t i = 0; i < 4 * n; i++) {
         out_around[i] = 0;
+        out_bm25[i] = 0;
+    }
     return mr_err_set(err, MR_ENOTSUP,
                       "the SQLite store has no lexical index: search the in-process index");
 }

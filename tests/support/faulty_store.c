@@ -166,9 +166,9 @@ FORWARD(mem_lex_score,
          const int64_t *ids, size_t n, double *out_scores, double *out_max, struct mr_err *err),
         (IN(tx), who, terms, ids, n, out_scores, out_max, err))
 FORWARD(mem_neighbours,
-        (struct mr_store_tx * tx, const struct mr_identity *who, const int64_t *ids, size_t n,
-         int64_t *out_around, struct mr_err *err),
-        (IN(tx), who, ids, n, out_around, err))
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
+         const int64_t *ids, size_t n, int64_t *out_around, double *out_bm25, struct mr_err *err),
+        (IN(tx), who, terms, ids, n, out_around, out_bm25, err))
 FORWARD(mem_scan, (struct mr_store_tx * tx, mr_store_scan_fn fn, void *arg, struct mr_err *err),
         (IN(tx), fn, arg, err))
 FORWARD(schema_get,
