@@ -66,8 +66,10 @@ static size_t lower_bound(const int64_t *v, size_t n, int64_t id)
     return lo;
 }
 
-void ix_convs_add(struct ix_convs *c, const char *conv, int64_t id)
+void ix_convs_add(struct ix_convs *c, const char *conv, int64_t id, int64_t *out_prev,
+                  int64_t *out_next)
 {
+    *out_prev = *out_next = 0;
     if (!conv || !conv[0])
         return;
     convs_grow(c);
@@ -90,34 +92,24 @@ void ix_convs_add(struct ix_convs *c, const char *conv, int64_t id)
     memmove(l->turns + at + 1, l->turns + at, (l->n - at) * sizeof *l->turns);
     l->turns[at] = id;
     l->n++;
+    *out_prev = at > 0 ? l->turns[at - 1] : 0;
+    *out_next = at + 1 < l->n ? l->turns[at + 1] : 0;
 }
 
-void ix_convs_remove(struct ix_convs *c, const char *conv, int64_t id)
+void ix_convs_remove(struct ix_convs *c, const char *conv, int64_t id, int64_t *out_prev,
+                     int64_t *out_next)
 {
+    *out_prev = *out_next = 0;
     struct ix_conv *l = conv && conv[0] ? conv_find(c, conv) : NULL;
     if (!l)
         return;
     size_t at = lower_bound(l->turns, l->n, id);
     if (at == l->n || l->turns[at] != id)
         return;
+    *out_prev = at > 0 ? l->turns[at - 1] : 0;
+    *out_next = at + 1 < l->n ? l->turns[at + 1] : 0;
     memmove(l->turns + at, l->turns + at + 1, (l->n - at - 1) * sizeof *l->turns);
     l->n--;
-}
-
-void ix_convs_neighbours(const struct ix_convs *c, const char *conv, int64_t id, int64_t *out_prev,
-                         int64_t *out_next)
-{
-    *out_prev = *out_next = 0;
-    const struct ix_conv *l = conv && conv[0] ? conv_find(c, conv) : NULL;
-    if (!l)
-        return;
-    size_t at = lower_bound(l->turns, l->n, id);
-    if (at == l->n || l->turns[at] != id)
-        return;
-    if (at > 0)
-        *out_prev = l->turns[at - 1];
-    if (at + 1 < l->n)
-        *out_next = l->turns[at + 1];
 }
 
 void ix_convs_free(struct ix_convs *c)

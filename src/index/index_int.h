@@ -176,6 +176,8 @@ size_t hnsw_live_ids(const struct hnsw *h, int64_t *out);
 struct ix_meta {
     int64_t id;
     int64_t expires_at; /* MR_NO_TIME = never */
+    /* A turn's previous and next turn in its conversation (convs.c; 0: none, or not a turn). */
+    int64_t prev_turn, next_turn;
     char conversation_id[MR_UUID_LEN];
     uint8_t memory_type;
     bool is_archived;
@@ -189,26 +191,27 @@ struct ix_conv;
 
 /*
  * Per conversation of a partition, its turns' ids (mr_rule_is_turn)
- * ascending: each turn's previous and next for neighbour context. A zeroed
- * struct is empty. Write lock held to change, read lock to ask.
+ * ascending: where a turn goes and what is on either side of it (the
+ * entries' prev_turn and next_turn, for neighbour context). A zeroed struct
+ * is empty. Write lock held.
  */
 struct ix_convs {
     struct ix_conv **tab; /* open addressing by conversation id */
     size_t cap, used;
 };
 
-/* Adds turn id to conv's list (conv NULL or "": nothing; already there: nothing). */
-void ix_convs_add(struct ix_convs *c, const char *conv, int64_t id);
-
-/* Removes id from conv's list, if there. */
-void ix_convs_remove(struct ix_convs *c, const char *conv, int64_t id);
-
 /*
- * The turns just before and after id in conv (ids are positive: 0 = none,
- * also when id is not one of conv's turns).
+ * Adds turn id to conv's list (conv NULL or "": nothing; already there:
+ * nothing); the turns now before and after it into out_prev, out_next (0:
+ * none, also when nothing was added).
  */
-void ix_convs_neighbours(const struct ix_convs *c, const char *conv, int64_t id, int64_t *out_prev,
-                         int64_t *out_next);
+void ix_convs_add(struct ix_convs *c, const char *conv, int64_t id, int64_t *out_prev,
+                  int64_t *out_next);
+
+/* Removes id from conv's list, if there; the turns that were on either side into out_prev,
+ * out_next. */
+void ix_convs_remove(struct ix_convs *c, const char *conv, int64_t id, int64_t *out_prev,
+                     int64_t *out_next);
 
 /* Frees the lists and the table; c is empty again. */
 void ix_convs_free(struct ix_convs *c);
