@@ -849,7 +849,15 @@ static void service_matrices(struct mr_embedder *e, const struct devset *s, cons
                                       .memory_type = MR_LONG_TERM,
                                       .importance_score = 0.5,
                                       .expires_at = MR_NO_TIME};
-        memcpy(in.conversation_id, "6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", MR_UUID_LEN);
+        /*
+         * The conversations' turns in their own conversation each (c<k>.<nnn>),
+         * so neighbour context sees the turns next to them; every other set's
+         * memory alone in one, as the standalone facts they are.
+         */
+        int conv = strncmp(s->doc_id[i], "c", 1) == 0 && s->doc_id[i][2] == '.'
+                       ? s->doc_id[i][1] - '0'
+                       : 100 + i;
+        snprintf(in.conversation_id, MR_UUID_LEN, "6f1b2c3d-4e5f-4a6b-8c7d-%012d", conv);
         struct mr_memory m;
         if (mr_memory_create(svc, &who, &in, &m, &err) != 0) {
             fprintf(stderr, "bench_quality: create: %s\n", err.msg);
@@ -1269,6 +1277,109 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
                    m.r5, m.r10, m.mrr);
             free(h);
         }
+        /*
+         * The same idea at query time (documents unchanged; the service's
+         * mr_lex_context is the row it names): each turn's normalised score
+         * combined with its neighbours', beside the index-time documents,
+         * all with exact fusion over every turn. Convex mixes a·own + (1 −
+         * a)/2·(prev + next) give a missing neighbour's share to the turn
+         * itself; the "or" forms own + (1 − own)·x never lower own.
+         */
+        printf("\nQuery-time neighbour context against index-time documents (conversations, "
+               "exact fusion over every turn):\n\n");
+        printf("| lexical score of a turn | lexical recall@1 | lexical recall@10 | lexical MRR | "
+               "hybrid v1 recall@1 | hybrid v1 recall@10 | hybrid v1 MRR | hybrid share-0 "
+               "recall@1 | hybrid share-0 recall@10 | hybrid share-0 MRR |\n"
+               "|---|---|---|---|---|---|---|---|---|---|\n");
+        /* kind 0: a·own + (1 − a)/2·(p + n); 1: own + (1 − own)·a·(p + n); 2: 1 with max(p, n). */
+        static const struct {
+            const char *name;
+            int kind;
+            double a;
+        } form[] = {
+            {"own (no context)", 0, 1.0},
+            {"0.4·own + 0.3·(prev + next)", 0, 0.4},
+            {"(2·own + prev + next)/4", 0, 0.5},
+            {"0.6·own + 0.2·(prev + next)", 0, 0.6},
+            {"(4·own + prev + next)/6", 0, 2.0 / 3},
+            {"0.75·own + 0.125·(prev + next)", 0, 0.75},
+            {"own + (1 − own)·(prev + next)/16", 1, 1.0 / 16},
+            {"own + (1 − own)·(prev + next)·3/16", 1, 3.0 / 16},
+            {"own + (1 − own)·(prev + next)/4", 1, 1.0 / 4},
+            {"own + (1 − own)·(prev + next)·3/8", 1, 3.0 / 8},
+            {"own + (1 − own)·(prev + next)/2", 1, 1.0 / 2},
+            {"own + (1 − own)·max(prev, next)/4", 2, 1.0 / 4},
+            {"own + (1 − own)·(prev + next)/8 (mr_lex_context)", 3, 0},
+            {"index-time documents (own twice, neighbours once)", 4, 0},
+        };
+        size_t nd = (size_t)s->n_docs;
+        double *sm = malloc((size_t)s->n_q * nd * sizeof *sm);
+        for (size_t fi = 0; fi < sizeof form / sizeof form[0]; fi++) {
+            const double *lm = cl;
+            if (form[fi].kind != 4) {
+                double a = form[fi].a;
+                for (int q = 0; q < s->n_q; q++)
+                    for (size_t i = 0; i < nd; i++) {
+                        const double *row = lex[0] + (size_t)q * nd;
+                        bool hp = i > 0 && strncmp(s->doc_id[i - 1], s->doc_id[i], 3) == 0;
+                        bool hn = i + 1 < nd && strncmp(s->doc_id[i + 1], s->doc_id[i], 3) == 0;
+                        double o = isnan(row[i]) ? 0 : row[i];
+                        double pv = hp && !isnan(row[i - 1]) ? row[i - 1] : 0;
+                        double nv = hn && !isnan(row[i + 1]) ? row[i + 1] : 0;
+                        double v;
+                        switch (form[fi].kind) {
+                        case 0:
+                            v = a * o + (1 - a) / 2 * ((hp ? pv : o) + (hn ? nv : o));
+                            break;
+                        case 1:
+                            v = o + (1 - o) * (pv + nv) * a;
+                            break;
+                        case 2:
+                            v = o + (1 - o) * fmax(pv, nv) * a;
+                            break;
+                        default:
+                            v = mr_lex_context(o, pv, nv);
+                        }
+                        sm[(size_t)q * nd + i] = v > 0 ? v : NAN;
+                    }
+                lm = sm;
+            }
+            struct metrics ml = measure(s, lm);
+            printf("| %s | %.3f | %.3f | %.3f |", form[fi].name, ml.r1, ml.r10, ml.mrr);
+            for (int p = 0; p < 2; p++) {
+                double *h = fuse_all(s, prov[p].cos[0], lm, MR_FUSION_LEXICAL_WEIGHT);
+                struct metrics mh = measure(s, h);
+                printf(" %.3f | %.3f | %.3f |", mh.r1, mh.r10, mh.mrr);
+                free(h);
+            }
+            printf("\n");
+        }
+        /*
+         * The semantic side smoothed too (the same form on each turn's cosine,
+         * clamped at 0), with sm still mr_lex_context's (the row before the last).
+         */
+        {
+            printf("| mr_lex_context, and the cosine smoothed the same way | – | – | – |");
+            double *sc = malloc((size_t)s->n_q * nd * sizeof *sc);
+            for (int p = 0; p < 2; p++) {
+                for (int q = 0; q < s->n_q; q++)
+                    for (size_t i = 0; i < nd; i++) {
+                        const double *row = prov[p].cos[0] + (size_t)q * nd;
+                        bool hp = i > 0 && strncmp(s->doc_id[i - 1], s->doc_id[i], 3) == 0;
+                        bool hn = i + 1 < nd && strncmp(s->doc_id[i + 1], s->doc_id[i], 3) == 0;
+                        double o = fmax(row[i], 0);
+                        sc[(size_t)q * nd + i] = mr_lex_context(o, hp ? fmax(row[i - 1], 0) : 0,
+                                                                hn ? fmax(row[i + 1], 0) : 0);
+                    }
+                double *h = fuse_all(s, sc, sm, MR_FUSION_LEXICAL_WEIGHT);
+                struct metrics mh = measure(s, h);
+                printf(" %.3f | %.3f | %.3f |", mh.r1, mh.r10, mh.mrr);
+                free(h);
+            }
+            printf("\n");
+            free(sc);
+        }
+        free(sm);
         free(cl);
         mr_lex_index_destroy(cix);
     }
@@ -1295,65 +1406,70 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
         printf("\n");
     }
 
+    /* BENCH_QUALITY_QUICK=1: the per-mode tables only, without the 10 k and 100 k pools. */
+    bool quick = getenv("BENCH_QUALITY_QUICK") != NULL;
     /* The depth k': the pipeline against the exact fusion, also in a pool of 10 k memories. */
-    printf("\nCandidate depth k' (hybrid, w = %.2f, wordnet share 0; top 10 equal to the exact "
-           "fusion's over every memory):\n\n",
-           MR_FUSION_LEXICAL_WEIGHT);
-    printf("| pool | limit | k' | recall@10 | MRR | questions whose top `limit` equals the exact "
-           "one |\n|---|---|---|---|---|---|\n");
-    static const size_t small[] = {5, 10, 15, 20, 30, 50, 100};
-    for (int k = 0; k < N_SETS; k++)
-        depth_rows(names[k], &sets[k], prov[1].cos[k], ix[k], lex[k], 10, small, 7);
-    {
-        struct devset big = with_distractors(&sets[0], 10000);
-        big.name = "conversations + 10 000 glosses";
-        double *bc = cos_matrix(prov[1].e, &big);
-        struct mr_lex_index *bix = lex_build(&big, false);
-        double *bl = lex_matrix(&big, bix);
-        static const size_t big10[] = {10, 20, 30, 50, 100, 200};
-        static const size_t big50[] = {50, 100, 150, 200, 250, 500};
-        depth_rows(big.name, &big, bc, bix, bl, 10, big10, 6);
-        depth_rows(big.name, &big, bc, bix, bl, 50, big50, 6);
-        free(bc);
-        free(bl);
-        mr_lex_index_destroy(bix);
-        for (int i = sets[0].n_docs; i < big.n_docs; i++)
-            free(big.doc_text[i]);
-        free(big.doc_id);
-        free(big.doc_text);
-    }
-
-    /*
-     * Each side's depth on its own: every set in a pool of 10 000 glosses
-     * (the vector side is the cost, docs/perf.md).
-     */
-    {
-        struct big_pool pools[N_SETS];
-        for (int k = 0; k < N_SETS; k++)
-            big_pool_open(&pools[k], &sets[k], 10000, prov[1].e);
-        printf("\nEach side's depth (hybrid, w = %.2f, wordnet share 0), every set with 10 000 "
-               "glosses added to its pool; means over the 5 pools:\n\n",
+    if (!quick) {
+        printf("\nCandidate depth k' (hybrid, w = %.2f, wordnet share 0; top 10 equal to the exact "
+               "fusion's over every memory):\n\n",
                MR_FUSION_LEXICAL_WEIGHT);
-        static const size_t kv10[] = {10, 20, 30, 40, 50, 100};
-        static const size_t kl10[] = {10, 20, 30, 50, 100};
-        depth_grid(pools, N_SETS, 10, kv10, 6, kl10, 5);
-        static const size_t kv50[] = {50, 100, 150, 200};
-        static const size_t kl50[] = {50, 100, 200};
-        depth_grid(pools, N_SETS, 50, kv50, 4, kl50, 3);
-        printf("\nThe rule's depths for limit 10: vector %zu, lexical %zu; for 50: %zu, %zu.\n",
-               mr_fusion_depth_vector(10), mr_fusion_depth_lexical(10), mr_fusion_depth_vector(50),
-               mr_fusion_depth_lexical(50));
+        printf(
+            "| pool | limit | k' | recall@10 | MRR | questions whose top `limit` equals the exact "
+            "one |\n|---|---|---|---|---|---|\n");
+        static const size_t small[] = {5, 10, 15, 20, 30, 50, 100};
         for (int k = 0; k < N_SETS; k++)
-            big_pool_close(&pools[k]);
-    }
-    {
-        struct big_pool pool;
-        big_pool_open(&pool, &sets[0], 100000, prov[1].e);
-        printf("\nThe conversations with 100 000 glosses added to the pool:\n\n");
-        static const size_t kv10[] = {20, 40, 50, 100};
-        static const size_t kl10[] = {20, 50, 100};
-        depth_grid(&pool, 1, 10, kv10, 4, kl10, 3);
-        big_pool_close(&pool);
+            depth_rows(names[k], &sets[k], prov[1].cos[k], ix[k], lex[k], 10, small, 7);
+        {
+            struct devset big = with_distractors(&sets[0], 10000);
+            big.name = "conversations + 10 000 glosses";
+            double *bc = cos_matrix(prov[1].e, &big);
+            struct mr_lex_index *bix = lex_build(&big, false);
+            double *bl = lex_matrix(&big, bix);
+            static const size_t big10[] = {10, 20, 30, 50, 100, 200};
+            static const size_t big50[] = {50, 100, 150, 200, 250, 500};
+            depth_rows(big.name, &big, bc, bix, bl, 10, big10, 6);
+            depth_rows(big.name, &big, bc, bix, bl, 50, big50, 6);
+            free(bc);
+            free(bl);
+            mr_lex_index_destroy(bix);
+            for (int i = sets[0].n_docs; i < big.n_docs; i++)
+                free(big.doc_text[i]);
+            free(big.doc_id);
+            free(big.doc_text);
+        }
+
+        /*
+         * Each side's depth on its own: every set in a pool of 10 000 glosses
+         * (the vector side is the cost, docs/perf.md).
+         */
+        {
+            struct big_pool pools[N_SETS];
+            for (int k = 0; k < N_SETS; k++)
+                big_pool_open(&pools[k], &sets[k], 10000, prov[1].e);
+            printf("\nEach side's depth (hybrid, w = %.2f, wordnet share 0), every set with 10 000 "
+                   "glosses added to its pool; means over the 5 pools:\n\n",
+                   MR_FUSION_LEXICAL_WEIGHT);
+            static const size_t kv10[] = {10, 20, 30, 40, 50, 100};
+            static const size_t kl10[] = {10, 20, 30, 50, 100};
+            depth_grid(pools, N_SETS, 10, kv10, 6, kl10, 5);
+            static const size_t kv50[] = {50, 100, 150, 200};
+            static const size_t kl50[] = {50, 100, 200};
+            depth_grid(pools, N_SETS, 50, kv50, 4, kl50, 3);
+            printf("\nThe rule's depths for limit 10: vector %zu, lexical %zu; for 50: %zu, %zu.\n",
+                   mr_fusion_depth_vector(10), mr_fusion_depth_lexical(10),
+                   mr_fusion_depth_vector(50), mr_fusion_depth_lexical(50));
+            for (int k = 0; k < N_SETS; k++)
+                big_pool_close(&pools[k]);
+        }
+        {
+            struct big_pool pool;
+            big_pool_open(&pool, &sets[0], 100000, prov[1].e);
+            printf("\nThe conversations with 100 000 glosses added to the pool:\n\n");
+            static const size_t kv10[] = {20, 40, 50, 100};
+            static const size_t kl10[] = {20, 50, 100};
+            depth_grid(&pool, 1, 10, kv10, 4, kl10, 3);
+            big_pool_close(&pool);
+        }
     }
 
     /* Thresholds per provider and mode. */
@@ -1677,6 +1793,8 @@ int main(int argc, char **argv)
     evaluate(MR_SEMANTIC_MODEL, sem, sts, ret);
     mr_embed_destroy(sem);
     ranking(model, sts, dir, ret);
+    if (getenv("BENCH_QUALITY_QUICK"))
+        return 0;
     lexical_scale();
     index_scale(model);
     return 0;

@@ -533,17 +533,22 @@ static void print_latency(size_t size, const char *kind, struct lat *l)
  */
 struct depth_cfg {
     size_t kv, kl; /* 0: that side not asked */
+    size_t ctx;    /* 1: with neighbour context, as the service's hybrid and lexical searches */
 };
 
 static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct strs *qs,
                        size_t size, const char *kind)
 {
-    static const struct depth_cfg cfgs[] = {{LIMIT, 0}, {100, 100}, {100, 20}, {20, 100},
-                                            {50, 50},   {50, 20},   {40, 20},  {30, 30},
-                                            {30, 20},   {20, 20},   {0, LIMIT}};
+    static const struct depth_cfg cfgs[] = {
+        {LIMIT, 0, 0}, {100, 100, 0}, {100, 20, 0}, {20, 100, 0}, {50, 50, 0},
+        {50, 20, 0},   {40, 20, 0},   {40, 20, 1},  {30, 30, 0},  {30, 20, 0},
+        {20, 20, 0},   {0, LIMIT, 0}, {0, LIMIT, 1}};
     enum { ROUNDS = 5 };
     size_t n_cfg = sizeof cfgs / sizeof cfgs[0];
-    /* BENCH_RANK_DEPTHS="10,0 20,20 ...": these depths instead (the first is the baseline). */
+    /*
+     * BENCH_RANK_DEPTHS="10,0 20,20 40,20,1 ...": these depths instead (the first is the
+     * baseline; a third number 1 adds neighbour context).
+     */
     struct depth_cfg mine[32];
     const char *env = getenv("BENCH_RANK_DEPTHS");
     const struct depth_cfg *use = cfgs;
@@ -551,6 +556,11 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
         size_t m = 0;
         for (const char *p = env;
              p && m < 32 && sscanf(p, "%zu,%zu", &mine[m].kv, &mine[m].kl) == 2; m++) {
+            mine[m].ctx = 0;
+            const char *end = strchr(p, ' ');
+            const char *third = strchr(strchr(p, ',') + 1, ',');
+            if (third && (!end || third < end))
+                mine[m].ctx = (size_t)atol(third + 1);
             if (mine[m].kv + mine[m].kl > 512 || mine[m].kv + mine[m].kl == 0)
                 die("BENCH_RANK_DEPTHS: each pair's sum must be in 1..512", NULL);
             p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
@@ -582,7 +592,8 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
                                             .lex_limit = use[c].kl,
                                             .terms = t,
                                             .sides = (use[c].kv ? MR_INDEX_SIDE_VECTOR : 0) |
-                                                     (use[c].kl ? MR_INDEX_SIDE_LEXICAL : 0)};
+                                                     (use[c].kl ? MR_INDEX_SIDE_LEXICAL : 0),
+                                            .neighbour_context = use[c].ctx != 0};
                 size_t n = 0;
                 if (mr_index_candidates(ix, &who, &iq, got, &n, &err) != 0)
                     die("candidates", &err);
@@ -604,6 +615,8 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
             snprintf(name, sizeof name, "lexical: lexical %zu", use[c].kl);
         else
             snprintf(name, sizeof name, "hybrid: vector %zu, lexical %zu", use[c].kv, use[c].kl);
+        if (use[c].ctx)
+            snprintf(name + strlen(name), sizeof name - strlen(name), ", neighbour context");
         double p50 = pct(cpu[c], total, 0.50), p99 = pct(cpu[c], total, 0.99);
         printf("| %zuk | %s | %s | %.1f | %.1f | %.2f | %.2f |\n", size / 1000, kind, name,
                p50 * 1e6, p99 * 1e6, p50 / base50, p99 / base99);

@@ -68,6 +68,7 @@ struct mr_index_query {
     const struct mr_lex_terms *terms; /* the query's lexical terms (mr_lex_terms_new) */
     unsigned sides;                   /* MR_INDEX_SIDE_*: the sides that choose candidates */
     size_t lex_limit;                 /* the lexical side's depth (0: limit, as the vector side) */
+    bool neighbour_context; /* turns' lexical scores mix in their neighbours' (a search) */
 };
 
 struct mr_index_hit {
@@ -110,8 +111,13 @@ struct mr_index_ops {
      * and its lexical score, all under one hold of the read lock (so both
      * scores describe the same entry). Lexical scores use who's own
      * partition's statistics, shared memories' too
-     * (mr_lex_index_search_with). Unordered, one per id; out must hold
-     * q->limit + the lexical depth.
+     * (mr_lex_index_search_with). With q->neighbour_context, when the
+     * lexical side chooses candidates (docs/ranking.md, "Neighbour
+     * context"): the lexical hits' neighbouring turns in who's partition
+     * that pass the filters are candidates too, and each of who's turns'
+     * lexical score is mr_lex_context of its own and its neighbours'.
+     * Unordered, one per id; out must hold q->limit + the lexical depth
+     * (3 × the lexical depth with neighbour context).
      */
     int (*candidates)(struct mr_index *ix, const struct mr_identity *who,
                       const struct mr_index_query *q, struct mr_index_candidate *out, size_t *out_n,

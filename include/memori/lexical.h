@@ -106,6 +106,24 @@ static inline double mr_lex_term_max(double idf)
  */
 double mr_lex_normalise(double bm25, double max);
 
+/*
+ * Neighbour context (docs/ranking.md, "Neighbour context"): a conversation
+ * turn's lexical score with the previous and next turns of its
+ * conversation lending it their words,
+ *
+ *     own + (1 − own) · (prev + next) / 8
+ *
+ * (all normalised scores in [0, 1]; a missing neighbour is 0): a convex
+ * combination of own and 1 with weight (prev + next)/8 ≤ 1/4, so it
+ * stays in [own, 1], is non-decreasing in each input, never lowers a turn
+ * below its own score (a turn holding the query's words still ranks as
+ * before among standalone memories) and lifts a turn that holds no query
+ * word but sits next to turns that do. With no neighbour it is own exactly,
+ * as a standalone memory (not a turn) always scores. The same bits for the
+ * same inputs on every store.
+ */
+double mr_lex_context(double own, double prev, double next);
+
 /* ------------------------------------------------------ the in-process index */
 
 /*

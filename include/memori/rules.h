@@ -31,6 +31,14 @@ bool mr_rule_is_expired(const struct mr_memory *m, int64_t now);
 bool mr_rule_expired_at(int64_t expires_at, int64_t now);
 
 /*
+ * Whether a memory of this type is a conversation turn (short_term or
+ * long_term): what was said, so its neighbours in the conversation are its
+ * context (search's neighbour context, docs/ranking.md). Rules, entities,
+ * relationships, examples and schema memories are standalone facts.
+ */
+bool mr_rule_is_turn(enum mr_memory_type type);
+
+/*
  * A search returned m: access_count + 1, last_accessed_at = now, importance
  * + 0.01 capped at 1; then a short_term memory with access_count >= 5 and
  * importance >= 0.7 is promoted. Returns true when it was promoted.

@@ -254,6 +254,23 @@ struct mr_store_ops {
     int (*mem_lex_score)(struct mr_store_tx *tx, const struct mr_identity *who,
                          const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
                          double *out_scores, double *out_max, struct mr_err *err);
+    /*
+     * Neighbour context (docs/ranking.md, "Neighbour context"): for each of
+     * ids[0..n) that is one of who's turns (mr_rule_is_turn; who's tenant
+     * and user), the two turns of who before it and the two after it in its
+     * conversation by id, into out_around[4·i..4·i+3]: the second before,
+     * the first before, the first after, the second after; 0 where there is
+     * none, and all four 0 for an id that is not one of who's turns or does
+     * not exist. out_bm25[4·i..] gets each one's raw BM25 for terms with
+     * who's partition statistics (0 without terms), what mem_lex_score
+     * would give, read in the same statement. Whatever the neighbours'
+     * archive or expiry: a neighbour lends its words, only results are
+     * filtered. Nothing locked. The caller's arrays. MR_ENOTSUP as for
+     * mem_lex_search.
+     */
+    int (*mem_neighbours)(struct mr_store_tx *tx, const struct mr_identity *who,
+                          const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                          int64_t *out_around, double *out_bm25, struct mr_err *err);
     /* Calls fn for every memory of every user (index load, re-embedding). */
     int (*mem_scan)(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err);
 
@@ -638,6 +655,13 @@ static inline int mr_store_mem_lex_score(struct mr_store_tx *tx, const struct mr
                                          struct mr_err *err)
 {
     return tx->store->ops->mem_lex_score(tx, who, terms, ids, n, out_scores, out_max, err);
+}
+static inline int mr_store_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
+                                          const struct mr_lex_terms *terms, const int64_t *ids,
+                                          size_t n, int64_t *out_around, double *out_bm25,
+                                          struct mr_err *err)
+{
+    return tx->store->ops->mem_neighbours(tx, who, terms, ids, n, out_around, out_bm25, err);
 }
 static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg,
                                     struct mr_err *err)

@@ -16,6 +16,11 @@ bool mr_rule_expired_at(int64_t expires_at, int64_t now)
     return expires_at != MR_NO_TIME && expires_at <= now;
 }
 
+bool mr_rule_is_turn(enum mr_memory_type type)
+{
+    return type == MR_SHORT_TERM || type == MR_LONG_TERM;
+}
+
 bool mr_rule_is_expired(const struct mr_memory *m, int64_t now)
 {
     return mr_rule_expired_at(m->expires_at, now);

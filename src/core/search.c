@@ -108,7 +108,9 @@ static int search_index(struct mr_service *svc, const struct mr_identity *who,
                         struct core_trace *t, struct mr_store_tx **out_tx,
                         struct mr_search_results *out, struct mr_err *err)
 {
-    size_t room = q->limit + (q->lex_limit ? q->lex_limit : q->limit);
+    /* The lexical hits, and their neighbouring turns (neighbour context, index.h). */
+    size_t room =
+        q->limit + (q->neighbour_context ? 3 : 1) * (q->lex_limit ? q->lex_limit : q->limit);
     struct mr_index_candidate *got = mr_xcalloc(room + 1, sizeof *got);
     size_t n = 0;
     int64_t t0 = core_clock(svc);
@@ -171,6 +173,110 @@ static int cmp_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static bool has_id(const struct mr_fusion_candidate *c, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (c[i].id == id)
+            return true;
+    return false;
+}
+
+/* What neighbour context knows of the store's candidates: each one's previous and next turn. */
+struct context {
+    int64_t *around; /* 2 per candidate: previous, next (0: none) */
+    int64_t *nb;     /* the ids of the turns read around the candidates ... */
+    double *nb_bm25; /* ... and their raw BM25 */
+    size_t n_nb;
+};
+
+static void context_free(struct context *x)
+{
+    free(x->around);
+    free(x->nb);
+    free(x->nb_bm25);
+}
+
+/*
+ * Neighbour context on the store's candidates (docs/ranking.md; what
+ * src/index/candidates.c does in process): the turns around every
+ * candidate with their BM25, in one statement; the lexical hits' previous
+ * and next turns join the candidates c (room for *n + 2 · n_lex),
+ * unfiltered — the results are filtered when read back, so the ranking of
+ * what passes is the in-process index's — and x gets each candidate's
+ * previous and next turn and the BM25 of every turn read.
+ */
+static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                              const struct mr_lex_terms *terms, const struct mr_lex_hit *lex,
+                              size_t n_lex, struct mr_fusion_candidate *c, size_t *n,
+                              struct context *x, struct mr_err *err)
+{
+    size_t m = *n;
+    int64_t *ids = mr_xcalloc(m + 1, sizeof *ids);
+    x->nb = mr_xcalloc(4 * m + 1, sizeof *x->nb);
+    x->nb_bm25 = mr_xcalloc(4 * m + 1, sizeof *x->nb_bm25);
+    x->around = mr_xcalloc(2 * (m + 2 * n_lex) + 1, sizeof *x->around);
+    x->n_nb = 4 * m;
+    for (size_t i = 0; i < m; i++)
+        ids[i] = c[i].id;
+    int rc = mr_store_mem_neighbours(tx, who, terms, ids, m, x->nb, x->nb_bm25, err);
+    const int64_t *win = x->nb;
+    for (size_t i = 0; rc == 0 && i < m; i++) {
+        x->around[2 * i] = win[4 * i + 1];
+        x->around[2 * i + 1] = win[4 * i + 2];
+    }
+    /* A hit's neighbour's own neighbours: the hit, and the turn two away. */
+    for (size_t h = 0; rc == 0 && h < n_lex; h++) {
+        size_t i = 0;
+        while (i < m && ids[i] != lex[h].id)
+            i++;
+        if (i == m)
+            continue;
+        const int64_t *w = win + 4 * i;
+        const int64_t nb[2][3] = {{w[1], w[0], ids[i]}, {w[2], ids[i], w[3]}};
+        for (int k = 0; k < 2; k++) {
+            if (!nb[k][0] || has_id(c, *n, nb[k][0]))
+                continue;
+            c[*n] = (struct mr_fusion_candidate){.id = nb[k][0]};
+            x->around[2 * *n] = nb[k][1];
+            x->around[2 * *n + 1] = nb[k][2];
+            (*n)++;
+        }
+    }
+    free(ids);
+    return rc;
+}
+
+/* The raw BM25 of id: a candidate's (ids, bm25: n), or else one read around them (x). */
+static double bm25_of(int64_t id, const int64_t *ids, const double *bm25, size_t n,
+                      const struct context *x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return bm25[i];
+    for (size_t i = 0; i < x->n_nb; i++)
+        if (x->nb[i] == id)
+            return x->nb_bm25[i];
+    return 0;
+}
+
+/*
+ * Each candidate's lexical score with its neighbours' (mr_lex_context),
+ * all normalised by the candidates' max (one query, one normaliser).
+ */
+static void context_scores(const int64_t *ids, const double *bm25, size_t n, double max,
+                           const struct context *x, struct mr_fusion_candidate *c)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t prev = x->around[2 * i], next = x->around[2 * i + 1];
+        if (!prev && !next)
+            continue; /* not a turn, or one alone: its own score, exactly */
+        double p = prev ? bm25_of(prev, ids, bm25, n, x) : 0;
+        double q = next ? bm25_of(next, ids, bm25, n, x) : 0;
+        c[i].lexical =
+            mr_lex_context(c[i].lexical, mr_lex_normalise(p, max), mr_lex_normalise(q, max));
+    }
+}
+
 /*
  * The store's candidates for q (PostgreSQL), inside tx: each side's from the
  * store with every filter applied — the vector side's best q->limit by
@@ -195,6 +301,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     double *bm25 = NULL;
     float *vecs = NULL;
     bool *found = NULL;
+    struct context around = {0}; /* neighbour context: the turns around the candidates */
     size_t n_vec = 0, n_lex = 0, n = 0, dim = q->dim;
     double max = 0;
     *out = NULL;
@@ -216,8 +323,12 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
                                      &lex, &n_lex, &max, err);
     if (rc)
         goto out;
-    c = mr_xcalloc(n_vec + n_lex + 1, sizeof *c);
+    /* Room for the lexical hits' neighbouring turns too (neighbour context). */
+    c = mr_xcalloc(n_vec + 3 * n_lex + 1, sizeof *c);
     n = mr_fusion_union(vec, n_vec, lex, n_lex, c);
+    bool context = q->neighbour_context && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
+    if (context && (rc = context_candidates(tx, who, q->terms, lex, n_lex, c, &n, &around, err)))
+        goto out;
     ids = mr_xcalloc(n + 1, sizeof *ids);
     bm25 = mr_xcalloc(n + 1, sizeof *bm25);
     found = mr_xcalloc(n + 1, sizeof *found);
@@ -237,12 +348,17 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
         c[i].cosine = q->vec ? dot(q->vec, vecs + i * dim, dim) : 0;
         c[i].lexical = has_terms ? mr_lex_normalise(bm25[i], max) : 0;
         c[i].has_cosine = c[i].has_lexical = true;
-        c[kept++] = c[i];
     }
+    if (context)
+        context_scores(ids, bm25, n, max, &around, c);
+    for (size_t i = 0; i < n; i++)
+        if (found[i])
+            c[kept++] = c[i];
     *out = c;
     *out_n = kept;
     c = NULL;
 out:
+    context_free(&around);
     free(ids);
     free(bm25);
     free(found);
@@ -335,6 +451,7 @@ static void plan_search(const struct mr_service *svc, const struct mr_search *q,
     }
     case MR_SEARCH_LEXICAL:
         iq->sides = MR_INDEX_SIDE_LEXICAL;
+        iq->neighbour_context = true;
         iq->limit = plan->limit;
         iq->min_score = -INFINITY;
         break;
@@ -348,6 +465,8 @@ static void plan_search(const struct mr_service *svc, const struct mr_search *q,
         iq->limit = mr_fusion_depth_vector(plan->limit);
         iq->lex_limit = mr_fusion_depth_lexical(plan->limit);
         iq->min_score = -INFINITY;
+        /* A turn's conversation is its context (docs/ranking.md, "Neighbour context"). */
+        iq->neighbour_context = true;
         break;
     }
 }

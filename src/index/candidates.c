@@ -63,6 +63,125 @@ static size_t part_of(const struct ix_part *const *parts, size_t n_parts, int64_
     return n_parts - 1;
 }
 
+/* An id and its candidate's position, ordered by id for bsearch. */
+struct cand_at {
+    int64_t id;
+    size_t i;
+};
+
+static int cand_at_order(const void *a, const void *b)
+{
+    const struct cand_at *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* The position of id among the candidates (at: n, sorted), or -1. */
+static long cand_index(const struct cand_at *at, size_t n, int64_t id)
+{
+    const struct cand_at key = {id, 0}, *hit = bsearch(&key, at, n, sizeof *at, cand_at_order);
+    return hit ? (long)hit->i : -1;
+}
+
+/*
+ * Neighbour context (lexical.h, mr_lex_context; docs/ranking.md): the
+ * lexical side's hits' neighbouring turns in who's own partition p that
+ * pass the filters join the candidates (a turn that holds no query word
+ * but sits between turns that do), then every candidate turn of p scores
+ * its own normalised BM25 mixed with its neighbours'. A neighbour lends its
+ * words whatever the filters say of it (archived, expired, another type):
+ * the conversation as it was said is the context; only results are
+ * filtered. Each entry's previous and next turn are in its metadata
+ * (convs.c keeps them), and only what no candidate already has is scored,
+ * in one batch. out has room for n + 2 · n_lex; returns the new count.
+ * Lock held (read).
+ */
+static size_t with_context(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
+                           const struct mr_lex_index *stats, const struct mr_index_query *q,
+                           double max, const struct mr_lex_hit *lex, size_t n_lex,
+                           struct mr_index_candidate *out, size_t n)
+{
+    mr_dot_fn dot = mr_index_dot_fn();
+    size_t n0 = n, cap = n + 2 * n_lex;
+    struct cand_at *at = mr_xmalloc((cap + 1) * sizeof *at);
+    long *slot = mr_xmalloc((cap + 1) * sizeof *slot);
+    for (size_t j = 0; j < n; j++) {
+        at[j] = (struct cand_at){out[j].id, j};
+        slot[j] = ix_part_slot(p, out[j].id);
+    }
+    qsort(at, n, sizeof *at, cand_at_order);
+    /* The hits' neighbouring turns that pass the filters, each once. */
+    for (size_t i = 0; i < n_lex; i++) {
+        long s = ix_part_slot(p, lex[i].id);
+        if (s < 0)
+            continue;
+        const int64_t nb[2] = {p->meta[s].prev_turn, p->meta[s].next_turn};
+        for (int k = 0; k < 2; k++) {
+            long ns = nb[k] ? ix_part_slot(p, nb[k]) : -1;
+            if (ns < 0 || !ix_matches(p, (size_t)ns, f) || cand_index(at, n0, nb[k]) >= 0)
+                continue;
+            bool dup = false;
+            for (size_t j = n0; j < n && !dup; j++)
+                dup = out[j].id == nb[k];
+            if (dup)
+                continue;
+            const float *v = q->vec ? ix_part_vec(ix, p, (size_t)ns) : NULL;
+            slot[n] = ns;
+            out[n++] = (struct mr_index_candidate){nb[k], v ? dot(q->vec, v, ix->dim) : 0, 0};
+        }
+    }
+    for (size_t j = n0; j < n; j++)
+        at[j] = (struct cand_at){out[j].id, j};
+    qsort(at, n, sizeof *at, cand_at_order);
+    /*
+     * What to score: the added candidates' own BM25, and the neighbours no
+     * candidate is; a candidate's own normalised score is already exact.
+     */
+    int64_t *ids = mr_xmalloc((3 * n + 1) * sizeof *ids);
+    size_t n_ids = 0;
+    for (size_t j = n0; j < n; j++)
+        ids[n_ids++] = out[j].id;
+    for (size_t j = 0; j < n; j++) {
+        if (slot[j] < 0)
+            continue;
+        const struct ix_meta *m = &p->meta[slot[j]];
+        if (m->prev_turn && cand_index(at, n, m->prev_turn) < 0)
+            ids[n_ids++] = m->prev_turn;
+        if (m->next_turn && cand_index(at, n, m->next_turn) < 0)
+            ids[n_ids++] = m->next_turn;
+    }
+    double *bm25 = mr_xcalloc(n_ids + 1, sizeof *bm25);
+    mr_lex_index_score_with(p->lex, stats, q->terms, ids, n_ids, bm25);
+    for (size_t k = 0; k < n_ids && k < n - n0; k++)
+        out[n0 + k].lexical = mr_lex_normalise(bm25[k], max);
+    /* Each turn's normalised neighbours: a candidate's own score, or the batch's (after the own).
+     */
+    double *own = mr_xmalloc((n + 1) * sizeof *own);
+    for (size_t j = 0; j < n; j++)
+        own[j] = out[j].lexical;
+    size_t next_id = n - n0;
+    for (size_t j = 0; j < n; j++) {
+        if (slot[j] < 0)
+            continue;
+        const struct ix_meta *m = &p->meta[slot[j]];
+        double side[2] = {0, 0};
+        const int64_t nb[2] = {m->prev_turn, m->next_turn};
+        for (int k = 0; k < 2; k++) {
+            if (!nb[k])
+                continue;
+            long c = cand_index(at, n, nb[k]);
+            side[k] = c >= 0 ? own[c] : mr_lex_normalise(bm25[next_id++], max);
+        }
+        if (nb[0] || nb[1])
+            out[j].lexical = mr_lex_context(own[j], side[0], side[1]);
+    }
+    free(own);
+    free(bm25);
+    free(ids);
+    free(slot);
+    free(at);
+    return n;
+}
+
 int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_index_query *q,
                   struct mr_index_candidate *out, size_t *out_n)
 {
@@ -159,6 +278,9 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
         out[n++] = (struct mr_index_candidate){lex[i].id, cosine, lex[i].lexical};
     }
     free(vecs);
+    /* The modes that rank by the lexical side; semantic mode's numbers stay the turn's own. */
+    if (q->neighbour_context && want_lex && own && parts[0] == own)
+        n = with_context(ix, own, &filters[0], stats, q, max, lex, n_lex, out, n);
 unlock:
     pthread_rwlock_unlock(&ix->lock);
     free(vec);

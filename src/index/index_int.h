@@ -6,6 +6,7 @@
  *   index.c      the operations (the mr_index_ops table): the lock, writes, search
  *   candidates.c a ranked search's candidates: both sides' best, both scores exact
  *   partition.c  the partition table, each partition's entries, a search's scope
+ *   convs.c      a partition's conversations: each turn's previous and next turn
  *                (the filter predicate, ix_matches, is inline in this header)
  *   scan.c       the exact float32 scan
  *   scan_int8.c  the compact scan: int8 copies, the best rescored in float32
@@ -175,12 +176,45 @@ size_t hnsw_live_ids(const struct hnsw *h, int64_t *out);
 struct ix_meta {
     int64_t id;
     int64_t expires_at; /* MR_NO_TIME = never */
+    /* A turn's previous and next turn in its conversation (convs.c; 0: none, or not a turn). */
+    int64_t prev_turn, next_turn;
     char conversation_id[MR_UUID_LEN];
     uint8_t memory_type;
     bool is_archived;
 };
 
 struct ix_build;
+
+/* ---- a partition's conversations (convs.c) ---- */
+
+struct ix_conv;
+
+/*
+ * Per conversation of a partition, its turns' ids (mr_rule_is_turn)
+ * ascending: where a turn goes and what is on either side of it (the
+ * entries' prev_turn and next_turn, for neighbour context). A zeroed struct
+ * is empty. Write lock held.
+ */
+struct ix_convs {
+    struct ix_conv **tab; /* open addressing by conversation id */
+    size_t cap, used;
+};
+
+/*
+ * Adds turn id to conv's list (conv NULL or "": nothing; already there:
+ * nothing); the turns now before and after it into out_prev, out_next (0:
+ * none, also when nothing was added).
+ */
+void ix_convs_add(struct ix_convs *c, const char *conv, int64_t id, int64_t *out_prev,
+                  int64_t *out_next);
+
+/* Removes id from conv's list, if there; the turns that were on either side into out_prev,
+ * out_next. */
+void ix_convs_remove(struct ix_convs *c, const char *conv, int64_t id, int64_t *out_prev,
+                     int64_t *out_next);
+
+/* Frees the lists and the table; c is empty again. */
+void ix_convs_free(struct ix_convs *c);
 
 /*
  * One (tenant, user)'s entries, or what a tenant's users shared: the
@@ -201,6 +235,8 @@ struct ix_part {
      * partition's statistics; filtered by ix_matches like the vectors.
      */
     struct mr_lex_index *lex;
+    /* Each conversation's turns in id order: their neighbours (convs.c). */
+    struct ix_convs convs;
     /* Above the ANN threshold: an HNSW graph over the same entries. */
     struct hnsw *graph;
     size_t graph_dead;         /* tombstones; the graph is rebuilt when they outnumber the live */

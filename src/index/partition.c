@@ -109,6 +109,7 @@ void ix_part_free(struct ix_part *p)
     hnsw_free(p->graph);
     hnsw_free(p->seed);
     mr_lex_index_destroy(p->lex);
+    ix_convs_free(&p->convs);
     free(p);
 }
 
@@ -136,6 +137,36 @@ static size_t add_slot(struct ix *ix, struct ix_part *p)
     return p->n++;
 }
 
+/* Sets the turn id's link (prev: its previous turn's, else its next's) to to, if id is p's. */
+static void set_link(struct ix_part *p, int64_t id, bool prev, int64_t to)
+{
+    long s = id ? ix_part_slot(p, id) : -1;
+    if (s < 0)
+        return;
+    if (prev)
+        p->meta[s].prev_turn = to;
+    else
+        p->meta[s].next_turn = to;
+}
+
+/* Puts turn m into its conversation's list and links it with the turns on either side. */
+static void link_turn(struct ix_part *p, struct ix_meta *m)
+{
+    ix_convs_add(&p->convs, m->conversation_id, m->id, &m->prev_turn, &m->next_turn);
+    set_link(p, m->prev_turn, false, m->id);
+    set_link(p, m->next_turn, true, m->id);
+}
+
+/* Takes turn m out of its conversation's list; the turns on either side become neighbours. */
+static void unlink_turn(struct ix_part *p, struct ix_meta *m)
+{
+    int64_t prev, next;
+    ix_convs_remove(&p->convs, m->conversation_id, m->id, &prev, &next);
+    set_link(p, prev, false, next);
+    set_link(p, next, true, prev);
+    m->prev_turn = m->next_turn = 0;
+}
+
 void ix_part_put(struct ix *ix, struct ix_part *p, const struct mr_index_entry *e)
 {
     size_t dim = ix->dim;
@@ -144,12 +175,27 @@ void ix_part_put(struct ix *ix, struct ix_part *p, const struct mr_index_entry *
     if (found < 0)
         ix_idmap_put(&p->slots, e->id, (uint32_t)slot);
     struct ix_meta *m = &p->meta[slot];
+    const char *conv = e->conversation_id ? e->conversation_id : "";
+    bool was_turn = found >= 0 && mr_rule_is_turn((enum mr_memory_type)m->memory_type);
+    bool is_turn = mr_rule_is_turn(e->memory_type);
+    /*
+     * A turn that stops being one, or moves, leaves its conversation's list;
+     * one that stays (an access, a promotion, a new content) keeps its place
+     * without the list's memmove.
+     */
+    bool moves = !(was_turn && is_turn && strcmp(m->conversation_id, conv) == 0);
+    if (was_turn && moves)
+        unlink_turn(p, m);
+    if (found < 0)
+        m->prev_turn = m->next_turn = 0;
     m->id = e->id;
     m->expires_at = e->expires_at;
     snprintf(m->conversation_id, sizeof m->conversation_id, "%s",
              e->conversation_id ? e->conversation_id : "");
     m->memory_type = (uint8_t)e->memory_type;
     m->is_archived = e->is_archived;
+    if (is_turn && moves)
+        link_turn(p, m);
     /* Replaces the document: its terms and the partition's statistics are exact at once. */
     mr_lex_index_put(p->lex, e->id, e->content ? e->content : "", e->content ? e->content_len : 0);
     if (!p->graph) {
@@ -180,6 +226,8 @@ bool ix_part_drop(struct ix *ix, struct ix_part *p, int64_t id)
     if (found < 0)
         return false;
     size_t dim = ix->dim, slot = (size_t)found, last = p->n - 1;
+    if (mr_rule_is_turn((enum mr_memory_type)p->meta[slot].memory_type))
+        unlink_turn(p, &p->meta[slot]);
     /* Move the last entry into the hole so vectors stay contiguous. */
     if (slot != last) {
         p->meta[slot] = p->meta[last];

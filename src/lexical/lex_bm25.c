@@ -14,6 +14,15 @@ double mr_lex_idf(uint64_t df, uint64_t n_docs)
     return log(1 + (n - d + 0.5) / (d + 0.5));
 }
 
+/* Each neighbour's share (docs/ranking.md, "Neighbour context": 1/8 measured best of 1/16–1/2). */
+#define CONTEXT_SHARE 0.125
+
+double mr_lex_context(double own, double prev, double next)
+{
+    /* Written out in one order: both stores must add the same doubles the same way. */
+    return own + (1 - own) * ((prev + next) * CONTEXT_SHARE);
+}
+
 double mr_lex_normalise(double bm25, double max)
 {
     if (!(max > 0) || !(bm25 > 0))

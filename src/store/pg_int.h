@@ -56,6 +56,7 @@ enum pg_stmt {
     P_MEM_LOCK_IDS,
     P_MEM_LEX_SEARCH,
     P_MEM_LEX_SCORE,
+    P_MEM_NEIGHBOURS,
     P_COUNT
 };
 extern const char *const pg_stmt_sql[P_COUNT];

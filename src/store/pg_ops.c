@@ -258,6 +258,44 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    m.lex_terms, q.term)], 0) FROM q ORDER BY q.ord) AS tfs FROM memori_memories m "
         "  WHERE m.id = ANY($4::int8[]) AND m.lex_len IS NOT NULL) "
         "SELECT st.n, st.total, st.dfs, c.id, c.lex_len, c.tfs FROM st LEFT JOIN c ON true",
+    /*
+     * Neighbour context (docs/ranking.md): for each of the ids ($1) that is
+     * one of the owner's ($2, $3) turns (the types $4, mr_rule_is_turn's),
+     * the owner's two turns before it and two after it in its conversation
+     * by id, as (id, neighbour, offset -2, -1, 1 or 2) with the neighbour's
+     * length and tfs for the query's terms ($5) and the partition's
+     * statistics, as P_MEM_LEX_SCORE has them. Each side is a walk of the
+     * (conversation_id, id) index (migration 6) that stops at its second
+     * turn. Always one row at least: the statistics, with a NULL id when
+     * no id is such a turn.
+     */
+    [P_MEM_NEIGHBOURS] =
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($5::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
+        "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $2 "
+        "    AND d.user_id = $3 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
+        "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
+        "    ON p.tenant_id = $2 AND p.user_id = $3), "
+        "c AS (SELECT m.id, m.conversation_id FROM memori_memories m "
+        "  WHERE m.id = ANY($1::int8[]) AND m.tenant_id = $2 AND m.user_id = $3 "
+        "  AND m.memory_type = ANY($4::text[])), "
+        "w AS (SELECT c.id, b.id AS nb, -b.k AS off, b.lex_len, b.lex_terms, b.lex_tfs "
+        "  FROM c CROSS JOIN LATERAL (SELECT t.*, row_number() OVER (ORDER BY t.id DESC) AS k "
+        "    FROM (SELECT p.id, p.lex_len, p.lex_terms, p.lex_tfs FROM memori_memories p "
+        "      WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND p.tenant_id = $2 "
+        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
+        "      ORDER BY p.id DESC LIMIT 2) AS t) AS b "
+        "  UNION ALL "
+        "  SELECT c.id, a.id, a.k, a.lex_len, a.lex_terms, a.lex_tfs "
+        "  FROM c CROSS JOIN LATERAL (SELECT t.*, row_number() OVER (ORDER BY t.id) AS k "
+        "    FROM (SELECT p.id, p.lex_len, p.lex_terms, p.lex_tfs FROM memori_memories p "
+        "      WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND p.tenant_id = $2 "
+        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
+        "      ORDER BY p.id LIMIT 2) AS t) AS a) "
+        "SELECT st.n, st.total, st.dfs, w.id, w.nb, w.off, coalesce(w.lex_len, 0), "
+        "  array(SELECT coalesce(w.lex_tfs[array_position(w.lex_terms, q.term)], 0) FROM q "
+        "    ORDER BY q.ord) "
+        "FROM st LEFT JOIN w ON true",
 };
 /* clang-format on */
 
@@ -1115,6 +1153,65 @@ static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who
     return 0;
 }
 
+static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                            int64_t *out_around, double *out_bm25, struct mr_err *err)
+{
+    for (size_t i = 0; i < 4 * n; i++) {
+        out_around[i] = 0;
+        out_bm25[i] = 0;
+    }
+    if (n == 0)
+        return 0;
+    size_t nq = terms ? mr_lex_terms_count(terms) : 0;
+    unsigned turns = 0;
+    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+        if (mr_rule_is_turn((enum mr_memory_type)t))
+            turns |= 1u << t;
+    struct mr_strbuf list = {0};
+    id_list(&list, ids, n);
+    struct pg_params p = {0};
+    pg_param_text(&p, list.s);
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    param_types(&p, turns);
+    if (nq)
+        pg_param_terms(&p, terms);
+    else
+        pg_param_text(&p, "{}");
+    PGresult *res = pg_run(tx, P_MEM_NEIGHBOURS, &p, "reading the turns around memories", err);
+    mr_strbuf_free(&list);
+    if (!res)
+        return err->code;
+    /* Where each id sits in ids[] (rows come in no order; ids are distinct). */
+    struct id_at *at = mr_xcalloc(n + 1, sizeof *at);
+    for (size_t i = 0; i < n; i++)
+        at[i] = (struct id_at){ids[i], i};
+    qsort(at, n, sizeof *at, id_at_order);
+    struct lex_stats st = {0};
+    int rows = PQntuples(res);
+    if (nq && rows)
+        lex_stats_read(&st, res, 0, nq);
+    for (int r = 0; r < rows; r++) {
+        if (PQgetisnull(res, r, 3))
+            continue;
+        struct id_at key = {pg_val_int(res, r, 3), 0};
+        const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
+        int64_t off = pg_val_int(res, r, 5);
+        if (!hit || off < -2 || off > 2 || off == 0)
+            continue;
+        /* -2, -1, 1, 2 → slots 0, 1, 2, 3 */
+        size_t k = 4 * hit->i + (size_t)(off < 0 ? off + 2 : off + 1);
+        out_around[k] = pg_val_int(res, r, 4);
+        out_bm25[k] = nq ? lex_row_score(&st, res, r, 6) : 0;
+    }
+    if (nq && rows)
+        lex_stats_free(&st);
+    free(at);
+    PQclear(res);
+    return 0;
+}
+
 /* Appends one element of an int8[] literal; MR_NO_TIME is NULL. */
 static void array_int(struct mr_strbuf *b, size_t i, int64_t v)
 {
@@ -1287,6 +1384,7 @@ const struct mr_store_ops pg_store_ops = {
     .mem_record_access = s_mem_record_access,
     .mem_lex_search = s_mem_lex_search,
     .mem_lex_score = s_mem_lex_score,
+    .mem_neighbours = s_mem_neighbours,
     .mem_scan = s_mem_scan,
     .schema_get = pg_schema_get,
     .schema_put = pg_schema_put,

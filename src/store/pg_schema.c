@@ -250,6 +250,15 @@ static const struct store_migration migrations[] = {
      "CREATE INDEX IF NOT EXISTS memori_memory_history_memory"
      "  ON memori_memory_history(memory_id, id);",
      "adding memory hygiene: dedup keys and the history of every change", NULL},
+    /*
+     * Neighbour context (docs/ranking.md): a search reads the turns just
+     * before and after its candidates in their conversation by id
+     * (P_MEM_NEIGHBOURS), a walk of this index that stops after two turns.
+     * Idempotent, as versions 3 to 5 are.
+     */
+    {"CREATE INDEX IF NOT EXISTS memori_memories_conversation_id"
+     "  ON memori_memories(conversation_id, id);",
+     "indexing a conversation's memories by id, for neighbour context", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -605,6 +605,20 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
                       "the SQLite store has no lexical index: search the in-process index");
 }
 
+/* The in-process index keeps SQLite's conversations' turns in order (src/index/convs.c). */
+static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
+                            int64_t *out_around, double *out_bm25, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)terms, (void)ids;
+    for (size_t i = 0; i < 4 * n; i++) {
+        out_around[i] = 0;
+        out_bm25[i] = 0;
+    }
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: search the in-process index");
+}
+
 static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
                            const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
                            double *out_scores, double *out_max, struct mr_err *err)
@@ -788,6 +802,7 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_candidates = s_mem_candidates,
     .mem_lex_search = s_mem_lex_search,
     .mem_lex_score = s_mem_lex_score,
+    .mem_neighbours = s_mem_neighbours,
     .mem_scan = s_mem_scan,
     .schema_get = sqlite_schema_get,
     .schema_put = sqlite_schema_put,

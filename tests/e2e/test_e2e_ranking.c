@@ -2,7 +2,7 @@
  * End-to-end tests of ranking (DESIGN.md §8, issue 14) over HTTP: the search
  * body's `mode`, `scores` on every result, min_similarity on the fused score,
  * the 422 of a bad mode, queries and memories without a lexical term, and
- * the built-in model's v1 → v2 migration. Run on both stores (the
+ * the built-in model's v1 → v2 migration, neighbour context. Run on both stores (the
  * PostgreSQL e2e list in the Makefile): the same answers on each.
  */
 #define _GNU_SOURCE
@@ -307,8 +307,96 @@ TEST(test_a_wordnet_v1_database_keeps_working_with_v1_and_migrates_to_v2)
     stop();
 }
 
+/* A turn of alice's in conversation conv; its id into id. */
+static bool create_turn(const char *conv, const char *content, char *id)
+{
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"content\":\"%s\",\"memory_type\":\"short_term\",\"conversation_id\":\"%s\"}",
+             content, conv);
+    struct resp r;
+    bool ok =
+        http(&srv, "POST", "/api/memories", "alice", body, SIZE_MAX, &r) == 0 && r.status == 201;
+    if (ok)
+        snprintf(id, 37, "%s", jstr(r.json, "memory_id"));
+    resp_free(&r);
+    return ok;
+}
+
+/* The result with memory_id id in r, or NULL. */
+static const json_t *result_of(const struct resp *r, const char *id)
+{
+    for (size_t i = 0; i < json_array_size(results(r)); i++) {
+        const json_t *x = json_array_get(results(r), i);
+        if (strcmp(jstr(x, "memory_id"), id) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+/*
+ * Neighbour context over HTTP (docs/ranking.md): the turn that answers
+ * holds none of the question's words, the turn before it does; the answer
+ * is found in lexical and hybrid mode with a lexical score its neighbour
+ * lent, and once that neighbour is deleted the boost is gone at once.
+ */
+TEST(test_a_turn_is_found_by_its_neighbours_words)
+{
+    static const char conv[] = "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    CHECK(start_with(NULL));
+    char ask[37], answer[37], after[37], rule[37];
+    CHECK(create_turn(conv, "Which quarterly tamarind export did finance approve?", ask));
+    CHECK(create_turn(conv, "The second one, with the corrected currency column.", answer));
+    CHECK(create_turn(conv, "Great, I will tell the team this afternoon.", after));
+    CHECK(create_memory("Tamarind exports are approved by finance each quarter", "rule", rule));
+    struct resp r;
+    static const char *const modes[] = {"lexical", "hybrid"};
+    for (int m = 0; m < 2; m++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"query\":\"tamarind export approved\",\"min_similarity\":0,"
+                 "\"mode\":\"%s\"}",
+                 modes[m]);
+        CHECK(search(body, &r) == 0);
+        CHECK_INT(r.status, 200);
+        CHECK(scores_well_formed(&r));
+        const json_t *a = result_of(&r, answer), *q = result_of(&r, ask);
+        CHECK(a != NULL);
+        CHECK(q != NULL);
+        CHECK(a && side(a, "lexical") > 0);
+        /* Lent words count less than one's own. */
+        CHECK(a && q && side(a, "lexical") < side(q, "lexical"));
+        CHECK(result_of(&r, rule) != NULL);
+        resp_free(&r);
+    }
+    /* The neighbour goes: the answer holds no query word, and nothing lends it any. */
+    char path[128];
+    snprintf(path, sizeof path, "/api/memories/%s", ask);
+    CHECK(http(&srv, "DELETE", path, "alice", NULL, 0, &r) == 0);
+    CHECK(r.status == 200 || r.status == 204);
+    resp_free(&r);
+    for (int m = 0; m < 2; m++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"query\":\"tamarind export approved\",\"min_similarity\":0,"
+                 "\"mode\":\"%s\"}",
+                 modes[m]);
+        CHECK(search(body, &r) == 0);
+        CHECK_INT(r.status, 200);
+        const json_t *a = result_of(&r, answer);
+        if (m == 0)
+            CHECK(a == NULL); /* lexical mode: no shared term, no lent one */
+        else
+            CHECK(a == NULL || side(a, "lexical") == 0);
+        CHECK(result_of(&r, rule) != NULL); /* a standalone fact, found by its own words */
+        resp_free(&r);
+    }
+    stop();
+}
+
 TEST_MAIN("e2e_ranking", T(test_search_modes_return_both_scores),
           T(test_min_similarity_filters_on_the_fused_score),
           T(test_a_bad_mode_is_422_as_fastapi_says_it),
           T(test_queries_and_memories_without_a_lexical_term),
-          T(test_a_wordnet_v1_database_keeps_working_with_v1_and_migrates_to_v2))
+          T(test_a_wordnet_v1_database_keeps_working_with_v1_and_migrates_to_v2),
+          T(test_a_turn_is_found_by_its_neighbours_words))

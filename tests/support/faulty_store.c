@@ -165,6 +165,10 @@ FORWARD(mem_lex_score,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
          const int64_t *ids, size_t n, double *out_scores, double *out_max, struct mr_err *err),
         (IN(tx), who, terms, ids, n, out_scores, out_max, err))
+FORWARD(mem_neighbours,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
+         const int64_t *ids, size_t n, int64_t *out_around, double *out_bm25, struct mr_err *err),
+        (IN(tx), who, terms, ids, n, out_around, out_bm25, err))
 FORWARD(mem_scan, (struct mr_store_tx * tx, mr_store_scan_fn fn, void *arg, struct mr_err *err),
         (IN(tx), fn, arg, err))
 FORWARD(schema_get,
@@ -278,6 +282,7 @@ static const struct mr_store_ops faulty_ops = {
     .mem_candidates = f_mem_candidates,
     .mem_lex_search = f_mem_lex_search,
     .mem_lex_score = f_mem_lex_score,
+    .mem_neighbours = f_mem_neighbours,
     .mem_scan = f_mem_scan,
     .schema_get = f_schema_get,
     .schema_put = f_schema_put,

@@ -819,6 +819,125 @@ TEST(test_candidates_score_shared_memories_with_the_callers_statistics)
     mr_index_destroy(ix);
 }
 
+static void put_turn(struct mr_index *ix, int64_t id, enum mr_memory_type t, const char *conv,
+                     bool archived, const float *v, const char *text)
+{
+    struct mr_index_entry e = {id,         "alice", "t1",  conv, t,           archived,
+                               MR_NO_TIME, v,       false, text, strlen(text)};
+    struct mr_err err;
+    mr_index_upsert(ix, &e, &err);
+}
+
+/*
+ * Neighbour context (mr_index_query.neighbour_context): a turn's lexical
+ * score is mr_lex_context of its own and its conversation's previous and
+ * next turns' (id order, turns only, whatever their archive state); a turn
+ * that holds no query word between turns that do is a candidate; a rule's
+ * score is its own; a deleted turn stops lending at once, a re-typed one
+ * too, a moved one lends in its new conversation; without the flag (dedup,
+ * context) nothing changes.
+ */
+TEST(test_candidates_mix_in_the_neighbouring_turns)
+{
+    struct mr_index *ix = mr_index_new(DIM);
+    struct mr_lex_index *ref = mr_lex_index_new(); /* the same contents, apart */
+    static float v[16][DIM];
+    static const char *const text[16] = {
+        NULL,
+        "we talked about the weather",                 /* 1: c1 turn */
+        "the refund ledger for march is closed",       /* 2: c1 turn, holds the words */
+        "a rule about refund ledger rows",             /* 3: c1 rule, holds the words */
+        "the number was forty two",                    /* 4: c1 turn, answer without the words */
+        "refund ledger totals are reconciled nightly", /* 5: c1 turn (archived), holds them */
+        "lunch plans",                                 /* 6: c1 turn */
+        "refund ledger in another conversation",       /* 7: c2 turn */
+        "unrelated words entirely",                    /* 8: c2 turn */
+    };
+    static const enum mr_memory_type type[16] = {0,
+                                                 MR_SHORT_TERM,
+                                                 MR_LONG_TERM,
+                                                 MR_RULE,
+                                                 MR_SHORT_TERM,
+                                                 MR_LONG_TERM,
+                                                 MR_LONG_TERM,
+                                                 MR_SHORT_TERM,
+                                                 MR_LONG_TERM};
+    for (int i = 1; i <= 8; i++) {
+        random_unit(v[i]);
+        put_turn(ix, i, type[i], i <= 6 ? "c1" : "c2", i == 5, v[i], text[i]);
+        mr_lex_index_put(ref, i, text[i], strlen(text[i]));
+    }
+    float q[DIM];
+    random_unit(q);
+    struct mr_lex_terms *terms = mr_lex_terms_new("refund ledger", 13);
+    struct mr_index_query iq = query(q, 10);
+    iq.min_score = -2;
+    iq.terms = terms;
+    iq.sides = MR_INDEX_SIDE_LEXICAL;
+    iq.neighbour_context = true;
+    struct mr_index_candidate c[40];
+    size_t n = 0;
+    struct mr_err err;
+    double max = mr_lex_index_max(ref, terms);
+#define OWN(id) mr_lex_normalise(mr_lex_index_score(ref, terms, (id)), max)
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    /* Turn 4 holds no query word; its neighbours 2 and 5 (archived: still lends) do. */
+    const struct mr_index_candidate *four = find_candidate(c, n, 4);
+    CHECK(four != NULL);
+    CHECK(four && four->lexical > 0);
+    CHECK(four && four->lexical == mr_lex_context(0, OWN(2), OWN(5)));
+    /* Turn 2's neighbours are 1 and 4: the rule between 2 and 4 is no turn. */
+    const struct mr_index_candidate *two = find_candidate(c, n, 2);
+    CHECK(two && two->lexical == mr_lex_context(OWN(2), OWN(1), OWN(4)));
+    CHECK(two && two->lexical == OWN(2)); /* neither neighbour holds a word */
+    /* The rule: its own score, to the bit. */
+    const struct mr_index_candidate *rule = find_candidate(c, n, 3);
+    CHECK(rule && rule->lexical == OWN(3));
+    /* The archived turn is no result (the filter), and 7 has no neighbour with the words. */
+    CHECK(find_candidate(c, n, 5) == NULL);
+    const struct mr_index_candidate *seven = find_candidate(c, n, 7);
+    CHECK(seven && seven->lexical == OWN(7));
+    /* 8 sits next to 7 in c2: a candidate, lent 7's words. */
+    const struct mr_index_candidate *eight = find_candidate(c, n, 8);
+    CHECK(eight && eight->lexical == mr_lex_context(0, OWN(7), 0));
+
+    /* Without the flag, nothing moves: 4 and 8 are no candidates. */
+    iq.neighbour_context = false;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK(find_candidate(c, n, 4) == NULL);
+    CHECK(find_candidate(c, n, 8) == NULL);
+    iq.neighbour_context = true;
+
+    /* Deleting 5 makes 6 the next turn of 4: the boost from 5 is gone at once. */
+    mr_index_remove(ix, &alice, 5);
+    mr_lex_index_remove(ref, 5);
+    max = mr_lex_index_max(ref, terms);
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    four = find_candidate(c, n, 4);
+    CHECK(four && four->lexical == mr_lex_context(0, OWN(2), OWN(6)));
+    /* 2 re-typed as a rule: no longer a turn, no longer 4's neighbour (1 is). */
+    put_turn(ix, 2, MR_RULE, "c1", false, v[2], text[2]);
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    CHECK(find_candidate(c, n, 4) == NULL); /* 4's neighbours 1 and 6 hold no word */
+    two = find_candidate(c, n, 2);
+    CHECK(two && two->lexical == OWN(2));
+    /* 7 moved into c1: it follows 6 there, and 8 (alone in c2 now) is no one's neighbour. */
+    put_turn(ix, 7, MR_SHORT_TERM, "c1", false, v[7], text[7]);
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    const struct mr_index_candidate *six = find_candidate(c, n, 6);
+    CHECK(six && six->lexical == mr_lex_context(OWN(6), OWN(4), OWN(7)));
+    CHECK(find_candidate(c, n, 8) == NULL);
+    /* An access-only re-put keeps the turn in place. */
+    put_turn(ix, 7, MR_LONG_TERM, "c1", false, v[7], text[7]);
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    six = find_candidate(c, n, 6);
+    CHECK(six && six->lexical == mr_lex_context(OWN(6), OWN(4), OWN(7)));
+#undef OWN
+    mr_lex_terms_free(terms);
+    mr_lex_index_destroy(ref);
+    mr_index_destroy(ix);
+}
+
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
           T(test_expiry_follows_the_rule), T(test_min_score_threshold),
           T(test_remove_and_update_are_reflected), T(test_shared_entries_reach_the_tenant_once),
@@ -829,4 +948,5 @@ TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during
           T(test_int8_is_the_default_and_equals_float32_where_it_must),
           T(test_candidates_are_both_sides_with_exact_scores),
           T(test_candidates_score_shared_memories_with_the_callers_statistics),
-          T(test_candidates_take_each_sides_own_depth))
+          T(test_candidates_take_each_sides_own_depth),
+          T(test_candidates_mix_in_the_neighbouring_turns))

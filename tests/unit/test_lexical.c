@@ -628,6 +628,42 @@ TEST(test_search_skipping_matches_exhaustive_scoring)
     mr_lex_index_destroy(ix);
 }
 
+/*
+ * Neighbour context's combination (mr_lex_context): in [own, 1] for inputs
+ * in [0, 1], non-decreasing in each, own exactly without neighbours' words
+ * (a standalone memory's score never moves), and above 0 for a turn that
+ * holds no query word next to one that does.
+ */
+TEST(test_context_combination_bounds_and_monotone)
+{
+    static const double v[] = {0, 1e-9, 0.1, 0.25, 0.45, 0.5, 0.77, 0.999, 1};
+    enum { NV = sizeof v / sizeof v[0] };
+    for (int a = 0; a < NV; a++)
+        for (int b = 0; b < NV; b++)
+            for (int c = 0; c < NV; c++) {
+                double s = mr_lex_context(v[a], v[b], v[c]);
+                CHECK(s >= v[a] && s <= 1);
+                if (a + 1 < NV)
+                    CHECK(mr_lex_context(v[a + 1], v[b], v[c]) >= s);
+                if (b + 1 < NV)
+                    CHECK(mr_lex_context(v[a], v[b + 1], v[c]) >= s);
+                if (c + 1 < NV)
+                    CHECK(mr_lex_context(v[a], v[b], v[c + 1]) >= s);
+            }
+    /* No neighbour word: the own score, to the bit. */
+    for (int a = 0; a < NV; a++)
+        CHECK(mr_lex_context(v[a], 0, 0) == v[a]);
+    /* A turn without the words, between turns with them: found, below them. */
+    double between = mr_lex_context(0, 0.45, 0.45);
+    CHECK_NEAR(between, 0.1125, 1e-15);
+    CHECK(between > 0 && between < mr_lex_context(0.45, 0, 0));
+    /* Holding the words still beats lending them: own weighs more than a neighbour. */
+    CHECK(mr_lex_context(0.45, 0, 0) > mr_lex_context(0, 0.45, 0));
+    CHECK(mr_lex_context(0.3, 0.2, 0) > mr_lex_context(0.2, 0.3, 0));
+    /* Both neighbours at 1 still leave a turn without the words below one that has them all. */
+    CHECK(mr_lex_context(0, 1, 1) < 0.45);
+}
+
 TEST_MAIN("lexical", T(test_tokenize_stems_and_lowers), T(test_tokenize_splits_identifiers),
           T(test_tokenize_drops_stop_words), T(test_stop_word_list_is_sorted_and_short),
           T(test_tokenize_non_ascii), T(test_terms_count_repeats),
@@ -639,4 +675,5 @@ TEST_MAIN("lexical", T(test_tokenize_stems_and_lowers), T(test_tokenize_splits_i
           T(test_index_empty_and_stop_word_queries),
           T(test_index_remove_and_replace_update_statistics),
           T(test_index_churn_matches_a_fresh_build), T(test_index_memory_per_document),
-          T(test_search_skipping_matches_exhaustive_scoring))
+          T(test_search_skipping_matches_exhaustive_scoring),
+          T(test_context_combination_bounds_and_monotone))

@@ -380,7 +380,13 @@ TEST(test_pg_schema_is_versioned_and_a_newer_one_refused)
     CHECK(s);
     mr_store_close(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "5"); /* 3: the lexical index; 4: a data source's memories by type; 5: hygiene */
+    /* 3: the lexical index; 4: a data source's memories by type; 5: hygiene; 6: neighbours */
+    CHECK_STR(v, "6");
+    CHECK(sql_value(url,
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = "
+                    "'memori_memories_conversation_id'",
+                    v, sizeof v));
+    CHECK_STR(v, "1");
     CHECK(sql_value(url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", v,
                     sizeof v));
     CHECK(strncmp(v, "0.8", 3) == 0);
@@ -863,10 +869,10 @@ TEST(test_pg_backfill_makes_older_memories_lexical)
     CHECK(
         sql_value(url, "SELECT count(*) FROM pg_attribute WHERE attname = 'lex_len'", v, sizeof v));
     CHECK_STR(v, "0");
-    s = open_url(url, 2); /* migrates to 3: the columns, then the back-fill; then 4 and 5 */
+    s = open_url(url, 2); /* migrates to 3: the columns, then the back-fill; then 4 to 6 */
     CHECK(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "5");
+    CHECK_STR(v, "6");
     CHECK(
         sql_value(url, "SELECT count(*) FROM memori_memories WHERE lex_len IS NULL", v, sizeof v));
     CHECK_STR(v, "0");

@@ -5,7 +5,8 @@
  * search_store) give the same top 10 — the same memories in the same order,
  * fused, semantic and lexical scores within 1e-9 — for every mode, with
  * filters (types, conversation, archived, shared memories of another user),
- * and still after an update, a delete, an archival and an expiry.
+ * and still after an update, a delete, an archival and an expiry; and with
+ * neighbour context, conversations of turns among standalone memories.
  */
 #include <math.h>
 #include <stdio.h>
@@ -199,6 +200,18 @@ static bool same_answer(struct side *lite, struct side *pg, const struct mr_iden
                           .mode = mode};
     struct mr_search_results a, b;
     struct mr_err err;
+    /*
+     * The searches' pending promotions written first: PostgreSQL's lexical
+     * statement filters on the stored type, the in-process index on the
+     * served one, and with neighbour context a hit's neighbours become
+     * candidates, so both must choose their hits from the same types
+     * (docs/ranking.md, "Neighbour context").
+     */
+    if (mr_service_flush_access(lite->svc, &err) != 0 ||
+        mr_service_flush_access(pg->svc, &err) != 0) {
+        fprintf(stdout, "    flushing the accesses failed: %s\n", err.msg);
+        return false;
+    }
     if (mr_memory_search(lite->svc, who, &q, &a, &err) != 0) {
         fprintf(stdout, "    sqlite search failed: %s\n", err.msg);
         return false;
@@ -325,4 +338,114 @@ TEST(test_both_stores_rank_alike_through_writes)
     side_close(&pg);
 }
 
-TEST_MAIN("store_ranking", T(test_both_stores_rank_alike_through_writes))
+/* Creates text as who's memory of type t in conversation conv on side s; its id into out_id. */
+static bool create_turn(struct side *s, const struct mr_identity *who, const char *conv,
+                        enum mr_memory_type t, const char *text, char *out_id)
+{
+    struct mr_memory_create in = {.content = text,
+                                  .content_len = strlen(text),
+                                  .memory_type = t,
+                                  .importance_score = 0.5,
+                                  .expires_at = MR_NO_TIME};
+    memcpy(in.conversation_id, conv, MR_UUID_LEN);
+    struct mr_memory m;
+    struct mr_err err;
+    if (mr_memory_create(s->svc, who, &in, &m, &err) != 0) {
+        fprintf(stdout, "    create \"%s\": %s\n", text, err.msg);
+        return false;
+    }
+    snprintf(out_id, MR_UUID_LEN, "%s", m.memory_id);
+    mr_memory_clear(&m);
+    return true;
+}
+
+/* The lexical score side s gives the memory whose content begins with prefix (-1: not returned). */
+static double lexical_of(struct side *s, const char *query, enum mr_search_mode mode,
+                         const char *prefix)
+{
+    struct mr_search q = {.query = query,
+                          .query_len = strlen(query),
+                          .limit = 10,
+                          .has_min_similarity = true,
+                          .mode = mode};
+    struct mr_search_results r;
+    struct mr_err err;
+    if (mr_memory_search(s->svc, &alice, &q, &r, &err) != 0)
+        return -2;
+    double found = -1;
+    for (size_t i = 0; i < r.n; i++)
+        if (strncmp(r.memories[i].content, prefix, strlen(prefix)) == 0)
+            found = r.lexical[i];
+    mr_search_results_clear(&r);
+    return found;
+}
+
+/*
+ * Neighbour context on both stores (docs/ranking.md): conversations of
+ * turns with standalone memories among them rank alike in every mode and
+ * filter; a turn that holds no query word between turns that do is found
+ * with a lexical score on both, and loses it on both once those turns are
+ * deleted.
+ */
+TEST(test_both_stores_rank_turns_with_their_neighbours)
+{
+    struct side lite, pg;
+    CHECK(side_open(&lite, false));
+    CHECK(side_open(&pg, true));
+    struct side *both[2] = {&lite, &pg};
+    static const char *const convs[3] = {CONV_A, CONV_B, "77777777-7777-4777-8777-777777777777"};
+    static const enum mr_memory_type kinds[] = {MR_SHORT_TERM, MR_LONG_TERM, MR_SHORT_TERM,
+                                                MR_RULE,       MR_LONG_TERM, MR_ENTITY};
+    static char gen[90][2][MR_UUID_LEN];
+    /* Three conversations written interleaved: ids alternate between them. */
+    for (unsigned i = 0; i < 90; i++) {
+        char text[512];
+        text_of(500 + i, text, sizeof text);
+        for (int k = 0; k < 2; k++)
+            CHECK(create_turn(both[k], &alice, convs[i % 3], kinds[i % 6], text, gen[i][k]));
+    }
+    /* The crafted case: only the turns around "n3" hold the words. */
+    static const char *const story[] = {
+        "n1 we talked about the weather today", "n2 the tamarind ledger for march is closed",
+        "n3 the number you asked for was forty two", "n4 tamarind ledger totals reconcile nightly",
+        "n5 lunch plans for friday"};
+    char sid[5][2][MR_UUID_LEN];
+    for (int j = 0; j < 5; j++)
+        for (int k = 0; k < 2; k++)
+            CHECK(create_turn(both[k], &alice, CONV_A, MR_LONG_TERM, story[j], sid[j][k]));
+    n_lexical_seen = n_compared = 0;
+    CHECK(all_same(&lite, &pg, "turns as written"));
+    CHECK(n_compared > 500);
+    for (int k = 0; k < 2; k++) {
+        CHECK(lexical_of(both[k], "tamarind ledger", MR_SEARCH_LEXICAL, "n3") > 0);
+        CHECK(lexical_of(both[k], "tamarind ledger", MR_SEARCH_HYBRID, "n3") > 0);
+    }
+    CHECK_NEAR(lexical_of(&lite, "tamarind ledger", MR_SEARCH_HYBRID, "n3"),
+               lexical_of(&pg, "tamarind ledger", MR_SEARCH_HYBRID, "n3"), 1e-9);
+    /* Semantic mode's lexical number is the turn's own: n3 holds no query word. */
+    for (int k = 0; k < 2; k++) {
+        double sem = lexical_of(both[k], "tamarind ledger", MR_SEARCH_SEMANTIC, "n3");
+        CHECK(sem == -1 || sem == 0);
+    }
+    /* Deleting the turns that lent the words: the boost is gone at once, on both. */
+    struct mr_err err;
+    for (int k = 0; k < 2; k++) {
+        CHECK(mr_memory_delete(both[k]->svc, &alice, sid[1][k], &err) == 0);
+        CHECK(mr_memory_delete(both[k]->svc, &alice, sid[3][k], &err) == 0);
+    }
+    for (int k = 0; k < 2; k++) {
+        double l = lexical_of(both[k], "tamarind ledger", MR_SEARCH_HYBRID, "n3");
+        CHECK(l == -1 || l == 0);
+        CHECK(lexical_of(both[k], "tamarind ledger", MR_SEARCH_LEXICAL, "n3") == -1);
+    }
+    /* And the generated conversations after deletes and a re-typing update. */
+    for (unsigned i = 0; i < 90; i += 7)
+        for (int k = 0; k < 2; k++)
+            CHECK(mr_memory_delete(both[k]->svc, &alice, gen[i][k], &err) == 0);
+    CHECK(all_same(&lite, &pg, "turns after deletes"));
+    side_close(&lite);
+    side_close(&pg);
+}
+
+TEST_MAIN("store_ranking", T(test_both_stores_rank_alike_through_writes),
+          T(test_both_stores_rank_turns_with_their_neighbours))
