@@ -1304,12 +1304,13 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
             {"(4·own + prev + next)/6", 0, 2.0 / 3},
             {"0.75·own + 0.125·(prev + next)", 0, 0.75},
             {"own + (1 − own)·(prev + next)/16", 1, 1.0 / 16},
+            {"own + (1 − own)·(prev + next)/8", 1, 1.0 / 8},
             {"own + (1 − own)·(prev + next)·3/16", 1, 3.0 / 16},
             {"own + (1 − own)·(prev + next)/4", 1, 1.0 / 4},
             {"own + (1 − own)·(prev + next)·3/8", 1, 3.0 / 8},
             {"own + (1 − own)·(prev + next)/2", 1, 1.0 / 2},
             {"own + (1 − own)·max(prev, next)/4", 2, 1.0 / 4},
-            {"own + (1 − own)·(prev + next)/8 (mr_lex_context)", 3, 0},
+            {"mr_lex_context (the library's: own + (1 − own)·(prev + next)/2)", 3, 0},
             {"index-time documents (own twice, neighbours once)", 4, 0},
         };
         size_t nd = (size_t)s->n_docs;

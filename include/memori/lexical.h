@@ -111,14 +111,16 @@ double mr_lex_normalise(double bm25, double max);
  * turn's lexical score with the previous and next turns of its
  * conversation lending it their words,
  *
- *     own + (1 − own) · (prev + next) / 8
+ *     own + (1 − own) · (prev + next) / 2
  *
  * (all normalised scores in [0, 1]; a missing neighbour is 0): a convex
- * combination of own and 1 with weight (prev + next)/8 ≤ 1/4, so it
- * stays in [own, 1], is non-decreasing in each input, never lowers a turn
- * below its own score (a turn holding the query's words still ranks as
- * before among standalone memories) and lifts a turn that holds no query
- * word but sits next to turns that do. With no neighbour it is own exactly,
+ * combination of own and 1 with weight (prev + next)/2 ≤ 1, so it stays
+ * in [own, 1], is non-decreasing in each input, never lowers a turn below
+ * its own score (a turn holding the query's words still ranks as before
+ * among standalone memories) and lifts a turn that holds no query word but
+ * sits next to turns that do: one such neighbour lends half its score, two
+ * make it score as they do (the reply between a question and its
+ * follow-up is part of what they say). With no neighbour it is own exactly,
  * as a standalone memory (not a turn) always scores. The same bits for the
  * same inputs on every store.
  */

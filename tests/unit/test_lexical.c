@@ -653,15 +653,16 @@ TEST(test_context_combination_bounds_and_monotone)
     /* No neighbour word: the own score, to the bit. */
     for (int a = 0; a < NV; a++)
         CHECK(mr_lex_context(v[a], 0, 0) == v[a]);
-    /* A turn without the words, between turns with them: found, below them. */
+    /* A turn without the words, between two turns with them: found, as high as they are. */
     double between = mr_lex_context(0, 0.45, 0.45);
-    CHECK_NEAR(between, 0.1125, 1e-15);
-    CHECK(between > 0 && between < mr_lex_context(0.45, 0, 0));
-    /* Holding the words still beats lending them: own weighs more than a neighbour. */
+    CHECK_NEAR(between, 0.45, 1e-15);
+    CHECK(between > 0 && between <= mr_lex_context(0.45, 0, 0));
+    /* One neighbour lends half: holding the words beats lending them. */
+    CHECK_NEAR(mr_lex_context(0, 0.45, 0), 0.225, 1e-15);
     CHECK(mr_lex_context(0.45, 0, 0) > mr_lex_context(0, 0.45, 0));
     CHECK(mr_lex_context(0.3, 0.2, 0) > mr_lex_context(0.2, 0.3, 0));
-    /* Both neighbours at 1 still leave a turn without the words below one that has them all. */
-    CHECK(mr_lex_context(0, 1, 1) < 0.45);
+    /* Never above 1, whatever the neighbours. */
+    CHECK(mr_lex_context(0, 1, 1) == 1);
 }
 
 TEST_MAIN("lexical", T(test_tokenize_stems_and_lowers), T(test_tokenize_splits_identifiers),
