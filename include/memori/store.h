@@ -136,9 +136,6 @@ struct mr_store_ops {
     int (*mem_list_by_conversation)(struct mr_store_tx *tx, const char *conversation_id,
                                     int64_t limit, int64_t offset, struct mr_memory **out,
                                     size_t *out_n, int64_t *out_total, struct mr_err *err);
-    /* Row ids of a conversation's memories (to drop them from the index); free(*out). */
-    int (*mem_ids_by_conversation)(struct mr_store_tx *tx, const char *conversation_id,
-                                   int64_t **out, size_t *out_n, struct mr_err *err);
     /* who->user_id NULL: the whole tenant (an admin's request). */
     int (*mem_stats)(struct mr_store_tx *tx, const struct mr_identity *who, struct mr_stats *out,
                      struct mr_err *err);
@@ -581,11 +578,6 @@ static inline int mr_store_mem_list(struct mr_store_tx *tx, const struct mr_iden
 {
     return tx->store->ops->mem_list(tx, who, memory_type, limit, offset, out, out_n, out_total,
                                     err);
-}
-static inline int mr_store_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv,
-                                                   int64_t **out, size_t *out_n, struct mr_err *err)
-{
-    return tx->store->ops->mem_ids_by_conversation(tx, conv, out, out_n, err);
 }
 static inline int mr_store_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who,
                                      struct mr_stats *out, struct mr_err *err)

@@ -45,7 +45,6 @@ enum pg_stmt {
     P_MEM_DELETE,
     P_MEM_LIST_CONV,
     P_MEM_COUNT_CONV,
-    P_MEM_IDS_CONV,
     P_MEM_STATS,
     P_MEM_ARCHIVE,
     P_MEM_SEARCH,

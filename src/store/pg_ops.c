@@ -91,7 +91,6 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "SELECT " MEM_COLS " FROM memori_memories WHERE conversation_id = $1 "
         "ORDER BY created_at, id LIMIT $2 OFFSET $3",
     [P_MEM_COUNT_CONV] = "SELECT count(*) FROM memori_memories WHERE conversation_id = $1",
-    [P_MEM_IDS_CONV] = "SELECT id FROM memori_memories WHERE conversation_id = $1",
     [P_MEM_STATS] =
         "SELECT count(*), "
         "count(*) FILTER (WHERE memory_type = 'short_term'), "
@@ -643,27 +642,6 @@ static int s_mem_list(struct mr_store_tx *tx, const struct mr_identity *who, int
         *out_total = PQntuples(res) == 1 ? pg_val_int(res, 0, 0) : 0;
         PQclear(res);
     }
-    return 0;
-}
-
-static int s_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv, int64_t **out,
-                                     size_t *out_n, struct mr_err *err)
-{
-    *out = NULL;
-    *out_n = 0;
-    if (!pg_is_uuid(conv))
-        return 0;
-    struct pg_params p = {0};
-    pg_param_text(&p, conv);
-    PGresult *res = pg_run(tx, P_MEM_IDS_CONV, &p, "listing a conversation's memories", err);
-    if (!res)
-        return err->code;
-    int n = PQntuples(res);
-    *out = mr_xcalloc((size_t)n + 1, sizeof **out);
-    for (int i = 0; i < n; i++)
-        (*out)[i] = pg_val_int(res, i, 0);
-    *out_n = (size_t)n;
-    PQclear(res);
     return 0;
 }
 
@@ -1374,7 +1352,6 @@ const struct mr_store_ops pg_store_ops = {
     .mem_update = s_mem_update,
     .mem_delete = s_mem_delete,
     .mem_list_by_conversation = s_mem_list_by_conversation,
-    .mem_ids_by_conversation = s_mem_ids_by_conversation,
     .mem_stats = s_mem_stats,
     .mem_archive = s_mem_archive,
     .mem_search = s_mem_search,

@@ -47,7 +47,6 @@ enum sqlite_stmt {
     ST_MEM_DELETE,
     ST_MEM_LIST_CONV,
     ST_MEM_COUNT_CONV,
-    ST_MEM_IDS_CONV,
     ST_MEM_STATS,
     ST_MEM_ARCHIVE,
     ST_MEM_SCAN,

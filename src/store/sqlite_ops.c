@@ -76,7 +76,6 @@ const char *const sqlite_stmt_sql[ST_COUNT] = {
     [ST_MEM_LIST_CONV] = "SELECT " MEM_COLS " FROM memories WHERE conversation_id=?1 "
                          "ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
     [ST_MEM_COUNT_CONV] = "SELECT count(*) FROM memories WHERE conversation_id=?1",
-    [ST_MEM_IDS_CONV] = "SELECT id FROM memories WHERE conversation_id=?1",
     [ST_MEM_STATS] = "SELECT count(*), "
                      "sum(memory_type='short_term'), sum(memory_type='long_term'), "
                      "sum(memory_type='rule'), sum(memory_type='entity'), "
@@ -448,39 +447,6 @@ out:
     return rc;
 }
 
-/* Collects the first column of every row as int64 ids. */
-static int collect_ids(struct mr_store_tx *tx, sqlite3_stmt *st, int64_t **out, size_t *out_n,
-                       const char *what, struct mr_err *err)
-{
-    size_t cap = 0;
-    int rc;
-    *out = NULL;
-    *out_n = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (*out_n == cap) {
-            cap = cap ? cap * 2 : 16;
-            *out = mr_xrealloc(*out, cap * sizeof **out);
-        }
-        (*out)[(*out_n)++] = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        free(*out);
-        *out = NULL;
-        *out_n = 0;
-        return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, what);
-    }
-    return 0;
-}
-
-static int s_mem_ids_by_conversation(struct mr_store_tx *tx, const char *conv, int64_t **out,
-                                     size_t *out_n, struct mr_err *err)
-{
-    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_IDS_CONV);
-    sqlite_bind_text(st, 1, conv);
-    return collect_ids(tx, st, out, out_n, "listing a conversation's memories", err);
-}
-
 static int s_mem_stats(struct mr_store_tx *tx, const struct mr_identity *who, struct mr_stats *out,
                        struct mr_err *err)
 {
@@ -792,7 +758,6 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_update = s_mem_update,
     .mem_delete = s_mem_delete,
     .mem_list_by_conversation = s_mem_list_by_conversation,
-    .mem_ids_by_conversation = s_mem_ids_by_conversation,
     .mem_stats = s_mem_stats,
     .mem_archive = s_mem_archive,
     .mem_search = s_mem_search,

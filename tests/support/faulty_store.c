@@ -122,10 +122,6 @@ FORWARD(mem_list_by_conversation,
         (struct mr_store_tx * tx, const char *conv, int64_t limit, int64_t offset,
          struct mr_memory **out, size_t *out_n, int64_t *out_total, struct mr_err *err),
         (IN(tx), conv, limit, offset, out, out_n, out_total, err))
-FORWARD(mem_ids_by_conversation,
-        (struct mr_store_tx * tx, const char *conv, int64_t **out, size_t *out_n,
-         struct mr_err *err),
-        (IN(tx), conv, out, out_n, err))
 FORWARD(mem_stats,
         (struct mr_store_tx * tx, const struct mr_identity *who, struct mr_stats *out,
          struct mr_err *err),
@@ -272,7 +268,6 @@ static const struct mr_store_ops faulty_ops = {
     .mem_update = f_mem_update,
     .mem_delete = f_mem_delete,
     .mem_list_by_conversation = f_mem_list_by_conversation,
-    .mem_ids_by_conversation = f_mem_ids_by_conversation,
     .mem_stats = f_mem_stats,
     .mem_archive = f_mem_archive,
     .mem_search = f_mem_search,

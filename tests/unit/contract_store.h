@@ -277,11 +277,15 @@ TEST(contract_delete_conversation_cascades)
         c_mem(&m[i], C1, &c_alice, MR_ENTITY, 0.5, i);
         CHECK(mr_store_mem_insert(tx, &m[i], &err) == 0);
     }
-    int64_t *ids;
-    size_t n;
-    CHECK(mr_store_mem_ids_by_conversation(tx, C1, &ids, &n, &err) == 0);
+    struct mr_memory *page = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    CHECK(mr_store_mem_list_by_conversation(tx, C1, 10, 0, &page, &n, &total, &err) == 0);
     CHECK_INT(n, 3);
-    free(ids);
+    CHECK_INT(total, 3);
+    for (size_t i = 0; i < n; i++)
+        mr_memory_clear(&page[i]);
+    free(page);
     CHECK(mr_store_conv_delete(tx, C1, &err) == 0);
     for (int i = 0; i < 3; i++)
         CHECK_INT(mr_store_mem_get(tx, m[i].memory_id, &got, &err), MR_ENOTFOUND);
