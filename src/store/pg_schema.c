@@ -314,7 +314,9 @@ static const struct store_migration migrations[] = {
      "  SELECT m.tenant_id, m.user_id, t.term, m.id, t.tf, m.lex_len, m.is_shared"
      "  FROM memori_memories m, unnest(m.lex_terms, m.lex_tfs) AS t(term, tf)"
      "  WHERE m.lex_len IS NOT NULL;"
-     "ANALYZE memori_lex_postings;",
+     "ANALYZE memori_lex_postings;"
+     /* Nothing searches lex_terms any more: the postings replace its GIN index. */
+     "DROP INDEX IF EXISTS memori_memories_lex;",
      "adding the lexical postings", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
