@@ -262,14 +262,14 @@ static void save_snapshot(struct app *a)
 }
 
 /*
- * GET /docs' files: MEMORI_DOCS_DIR, else "docs" beside this binary (where
- * make copies Swagger UI: build/docs). Into buf; NULL when neither is known.
+ * GET /docs' and /ui's files: MEMORI_DOCS_DIR, else "docs" beside this binary
+ * (where make copies Swagger UI and the dashboard: build/docs). Into buf;
+ * NULL when neither is known.
  */
-static const char *docs_dir(char *buf, size_t cap)
+static const char *docs_dir(const struct mr_config *cfg, char *buf, size_t cap)
 {
-    const char *env = getenv("MEMORI_DOCS_DIR");
-    if (env && *env)
-        return env;
+    if (cfg->docs_dir && *cfg->docs_dir)
+        return cfg->docs_dir;
     ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
     if (n <= 0 || (size_t)n >= cap - 6)
         return NULL;
@@ -333,7 +333,7 @@ static int cmd_serve(const char *env_file)
                          &a.auth,
                          (size_t)a.cfg.max_list_items,
                          a.cfg.max_response_bytes,
-                         docs_dir(docs, sizeof docs)};
+                         docs_dir(&a.cfg, docs, sizeof docs)};
     /* Generated once, before the first request: it is static (openapi.c). */
     if (!mr_api_openapi(&api))
         fprintf(stderr, "memori: the OpenAPI document could not be built\n");

@@ -76,6 +76,7 @@ struct mr_config {
     char *log_format;    /* "text" | "json": the access lines' form */
     bool metrics;        /* recording of the /metrics counters (MEMORI_METRICS) */
     char *dedup;         /* "off" | "merge": a create's default "dedup" (MEMORI_DEDUP) */
+    char *docs_dir;      /* /docs' and /ui's files; "" = "docs" beside the binary */
 
     uint64_t set_mask; /* which variables were given (bit = row of the table in config.c) */
 };

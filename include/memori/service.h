@@ -378,6 +378,25 @@ int mr_schema_put(struct mr_service *svc, const struct mr_identity *who, int64_t
 /* The stored schema's JSON (mr_sql_schema_to_json), the caller's; MR_ENOTFOUND when none. */
 int mr_schema_get(struct mr_service *svc, const struct mr_identity *who, int64_t ds,
                   char **out_json, struct mr_err *err);
+/* A stored schema as GET /api/data-sources lists it. */
+struct mr_data_source {
+    int64_t data_source_id;
+    char *dialect; /* "postgresql" | "sqlite" */
+    char *schema_hash;
+    size_t tables, relationships;
+    int64_t updated_at; /* the last PUT that changed it */
+};
+
+void mr_data_source_clear(struct mr_data_source *d);
+
+/*
+ * The caller's tenant's data sources that have a stored schema, by id:
+ * page.offset of them skipped, at most page.limit in *out (the caller's,
+ * each mr_data_source_clear'd, then the array), *out_total all of them.
+ */
+int mr_schema_list(struct mr_service *svc, const struct mr_identity *who, struct mr_page page,
+                   struct mr_data_source **out, size_t *out_n, int64_t *out_total,
+                   struct mr_err *err);
 /* Removes the schema and its memories (from search too); MR_ENOTFOUND when none. */
 int mr_schema_delete(struct mr_service *svc, const struct mr_identity *who, int64_t ds,
                      struct mr_err *err);

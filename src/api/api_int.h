@@ -111,6 +111,9 @@ char *api_encode_archive(int64_t count, int days);
 char *api_encode_conversation(const struct mr_conversation *c);
 char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, int64_t total,
                                    struct mr_page page, size_t max_bytes);
+/* GET /api/data-sources: {"data_sources", "total", "limit", "offset", "truncated"}. */
+char *api_encode_data_source_page(const struct mr_data_source *v, size_t n, int64_t total,
+                                  struct mr_page page, size_t max_bytes);
 /* GET /health: status is "ok", "degraded" or "unavailable". */
 char *api_encode_health(const char *status, const struct mr_service_health *h, const char *version);
 /* {"detail": msg} */

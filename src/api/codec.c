@@ -1128,6 +1128,24 @@ char *api_encode_conversation_page(const struct mr_conversation *v, size_t n, in
     return page_close(&o, total, page);
 }
 
+char *api_encode_data_source_page(const struct mr_data_source *v, size_t n, int64_t total,
+                                  struct mr_page page, size_t max_bytes)
+{
+    struct list_out o = {.max = max_bytes};
+    put_str(&o, "{\"data_sources\":[");
+    for (size_t i = 0; i < n; i++) {
+        struct mr_json *d = one("data_source_id", mr_json_integer(v[i].data_source_id));
+        mr_json_set(d, "dialect", mr_json_string(v[i].dialect));
+        mr_json_set(d, "schema_hash", mr_json_string(v[i].schema_hash));
+        mr_json_set(d, "tables", mr_json_integer((int64_t)v[i].tables));
+        mr_json_set(d, "relationships", mr_json_integer((int64_t)v[i].relationships));
+        mr_json_set(d, "updated_at", mr_json_time_or_null(v[i].updated_at));
+        if (!put_item(&o, d, PAGE_RESERVE))
+            break;
+    }
+    return page_close(&o, total, page);
+}
+
 char *api_encode_health(const char *status, const struct mr_service_health *h, const char *version)
 {
     /* Without an in-process index the store searches (pgvector) and counts nothing here. */

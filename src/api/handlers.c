@@ -90,7 +90,7 @@ bool api_json_body(struct api_call *c)
     return false;
 }
 
-static bool page(struct api_call *c, struct mr_page *p)
+bool api_page(struct api_call *c, struct mr_page *p)
 {
     long long limit, offset;
     if (!query_int(c, &api_page_query[PQ_LIMIT], api_page_query[PQ_LIMIT].def, &limit) ||
@@ -166,7 +166,7 @@ void api_memory_list(struct api_call *c)
     int64_t total = 0;
     int type;
     struct mr_err err;
-    if (!page(c, &p) || !query_memory_type(c, &type))
+    if (!api_page(c, &p) || !query_memory_type(c, &type))
         return;
     if (mr_memory_list(c->api->svc, &c->who, type, p, &v, &n, &total, &err) != 0) {
         api_reply_error(c, &err);
@@ -180,7 +180,7 @@ void api_memory_history(struct api_call *c)
 {
     char id[MR_UUID_LEN];
     struct mr_page p;
-    if (!path_uuid(c, 0, "memory_id", id) || !page(c, &p))
+    if (!path_uuid(c, 0, "memory_id", id) || !api_page(c, &p))
         return;
     struct mr_history_event *v = NULL;
     size_t n = 0;
@@ -329,7 +329,7 @@ void api_conversation_list(struct api_call *c)
     size_t n = 0;
     int64_t total = 0;
     struct mr_err err;
-    if (!page(c, &p))
+    if (!api_page(c, &p))
         return;
     if (mr_conversation_list(c->api->svc, &c->who, p, &v, &n, &total, &err) != 0) {
         api_reply_error(c, &err);
@@ -397,7 +397,7 @@ void api_conversation_memories(struct api_call *c)
     size_t n = 0;
     int64_t total = 0;
     struct mr_err err;
-    if (!path_uuid(c, 0, "conversation_id", id) || !page(c, &p))
+    if (!path_uuid(c, 0, "conversation_id", id) || !api_page(c, &p))
         return;
     if (mr_conversation_memories(c->api->svc, &c->who, id, p, &v, &n, &total, &err) != 0) {
         api_reply_error(c, &err);

@@ -78,6 +78,8 @@ void api_reply(struct api_call *c, int status, char *body);
  * replying 422.
  */
 bool api_json_body(struct api_call *c);
+/* The limit and offset query parameters (PageQuery) into *p; false: a 422 was answered. */
+bool api_page(struct api_call *c, struct mr_page *p);
 /* Answers err as {"detail": msg} with its code's status; logs 5xx but 503. */
 void api_reply_error(struct api_call *c, const struct mr_err *err);
 
@@ -133,6 +135,7 @@ void api_health(struct api_call *c);
 /* handlers_schema.c */
 void api_schema_put(struct api_call *c);
 void api_schema_get(struct api_call *c);
+void api_data_source_list(struct api_call *c);
 void api_schema_delete(struct api_call *c);
 void api_example_create(struct api_call *c);
 

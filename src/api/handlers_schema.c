@@ -91,6 +91,25 @@ void api_schema_get(struct api_call *c)
         api_reply(c, 200, json);
 }
 
+void api_data_source_list(struct api_call *c)
+{
+    struct mr_page p;
+    struct mr_data_source *v = NULL;
+    size_t n = 0;
+    int64_t total = 0;
+    struct mr_err err;
+    if (!api_page(c, &p))
+        return;
+    if (mr_schema_list(c->api->svc, &c->who, p, &v, &n, &total, &err) != 0) {
+        api_reply_error(c, &err);
+        return;
+    }
+    api_reply(c, 200, api_encode_data_source_page(v, n, total, p, c->api->max_response_bytes));
+    for (size_t i = 0; i < n; i++)
+        mr_data_source_clear(&v[i]);
+    free(v);
+}
+
 void api_schema_delete(struct api_call *c)
 {
     int64_t ds;

@@ -97,6 +97,8 @@ static const struct var vars[] = {
     {"MEMORI_METRICS", K_BOOL, OFF(metrics), "true", 0, 0, NULL, false},
     /* A create's near-duplicate handling when its body names none (docs/hygiene.md). */
     {"MEMORI_DEDUP", K_ENUM, OFF(dedup), "off", 0, 0, "off|merge", false},
+    /* GET /docs' and GET /ui's files; "" = "docs" beside the binary (where make copies them). */
+    {"MEMORI_DOCS_DIR", K_STR, OFF(docs_dir), "", 0, 0, NULL, false},
 };
 #define N_VARS (sizeof vars / sizeof vars[0])
 _Static_assert(N_VARS <= 64, "set_mask has one bit per variable");

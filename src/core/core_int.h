@@ -258,6 +258,15 @@ char *core_dedup_normalise(const char *text, size_t n, size_t *out_len);
 /* m's dedup key ("sha256:<hex>"): its type, data source and normalised content. */
 void core_dedup_key(const struct mr_memory *m, char out[72]);
 /*
+ * Sets m's dedup key to key in tx, or clears it when another live memory of
+ * its user already holds key (a PATCH or a merge that made two memories say
+ * the same, or a restored row: both stay, as before this key existed;
+ * docs/hygiene.md). Looked up first, not written and caught: on PostgreSQL
+ * a refused key write would abort the whole transaction.
+ */
+int core_dedup_claim_key(struct mr_store_tx *tx, const struct mr_memory *m, const char *key,
+                         struct mr_err *err);
+/*
  * Records one access of m (the caller's own, read in tx) at now inside tx:
  * m's pending accesses settled into the row and m read again
  * (core_access_settle), then this one merged as an increment, as the

@@ -111,20 +111,26 @@ void core_dedup_key(const struct mr_memory *m, char out[72])
     free(norm);
 }
 
+int core_dedup_claim_key(struct mr_store_tx *tx, const struct mr_memory *m, const char *key,
+                         struct mr_err *err)
+{
+    struct mr_memory other;
+    bool found = false;
+    int rc = mr_store_mem_find_dedup(tx, m->tenant_id, m->user_id, key, &other, &found, err);
+    if (rc)
+        return rc;
+    bool taken = found && other.id != m->id;
+    mr_memory_clear(&other);
+    return mr_store_mem_set_dedup_key(tx, m->id, taken ? NULL : key, err);
+}
+
 int mr_dedup_restore_key(struct mr_store_tx *tx, const struct mr_memory *m, struct mr_err *err)
 {
     if (m->is_archived)
         return 0;
     char key[72];
     core_dedup_key(m, key);
-    struct mr_memory other;
-    bool found = false;
-    int rc = mr_store_mem_find_dedup(tx, m->tenant_id, m->user_id, key, &other, &found, err);
-    /* Looked up first: on PostgreSQL a refused key write would abort the whole batch. */
-    if (rc == 0)
-        rc = mr_store_mem_set_dedup_key(tx, m->id, found && other.id != m->id ? NULL : key, err);
-    mr_memory_clear(&other);
-    return rc;
+    return core_dedup_claim_key(tx, m, key, err);
 }
 
 int core_record_access(struct mr_service *svc, struct mr_store_tx *tx, struct mr_memory *m,

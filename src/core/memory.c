@@ -175,24 +175,6 @@ static void strv_union(struct mr_strv *a, const struct mr_strv *b)
 }
 
 /*
- * Sets m's dedup key to key in tx, or clears it when another live memory of
- * its user already holds key (a PATCH or a merge that made two memories say
- * the same: both stay, as before this key existed; docs/hygiene.md).
- */
-static int claim_key(struct mr_store_tx *tx, const struct mr_memory *m, const char *key,
-                     struct mr_err *err)
-{
-    struct mr_memory other;
-    bool found = false;
-    int rc = mr_store_mem_find_dedup(tx, m->tenant_id, m->user_id, key, &other, &found, err);
-    if (rc)
-        return rc;
-    bool taken = found && other.id != m->id;
-    mr_memory_clear(&other);
-    return mr_store_mem_set_dedup_key(tx, m->id, taken ? NULL : key, err);
-}
-
-/*
  * A near duplicate folded into target (docs/hygiene.md): content kept, or
  * replaced by the new one with its vector (policy); importance the higher;
  * tags and entities the union; metadata merged, the new memory's keys
@@ -392,7 +374,7 @@ int mr_memory_create_outcome(struct mr_service *svc, const struct mr_identity *w
              */
             char its[72];
             core_dedup_key(&found, its);
-            rc = claim_key(tx, &found, its, err);
+            rc = core_dedup_claim_key(tx, &found, its, err);
             mr_memory_clear(&found);
             has = false;
         }
@@ -420,7 +402,7 @@ int mr_memory_create_outcome(struct mr_service *svc, const struct mr_identity *w
                 if (rc == 0)
                     rc = mr_store_mem_update(tx, &found, reembed, err);
                 if (rc == 0 && reembed)
-                    rc = claim_key(tx, &found, key, err);
+                    rc = core_dedup_claim_key(tx, &found, key, err);
                 if (rc == 0) {
                     struct mr_json *changes = core_history_changes(&before, &found);
                     core_history_note(changes, "merged_content", NULL, mr_json_string(m.content));
@@ -724,7 +706,7 @@ int mr_memory_update(struct mr_service *svc, const struct mr_identity *who, cons
         if (rc == 0 && p->content && strcmp(before.content, out->content) != 0) {
             char key[72];
             core_dedup_key(out, key);
-            rc = claim_key(tx, out, key, err);
+            rc = core_dedup_claim_key(tx, out, key, err);
         }
         if (rc == 0)
             rc = core_history_append(tx, who, p->n_supersedes ? "supersede" : "update", out,
@@ -804,7 +786,7 @@ int mr_memory_promote(struct mr_service *svc, const struct mr_identity *who, con
             /* The key names the type: a promoted memory is a long_term one's duplicate now. */
             char key[72];
             core_dedup_key(out, key);
-            rc = claim_key(tx, out, key, err);
+            rc = core_dedup_claim_key(tx, out, key, err);
         }
         if (rc == 0)
             rc = core_history_append(tx, who, "promote", out, core_history_changes(&before, out),

@@ -520,6 +520,83 @@ int mr_schema_get(struct mr_service *svc, const struct mr_identity *who, int64_t
     return rc;
 }
 
+void mr_data_source_clear(struct mr_data_source *d)
+{
+    free(d->dialect);
+    free(d->schema_hash);
+    memset(d, 0, sizeof *d);
+}
+
+/* d from a stored schema: its counts read from the JSON it was stored as (mr_sql_schema_to_json).
+ */
+static void data_source_from(struct mr_data_source *d, struct mr_source_schema *rec)
+{
+    d->data_source_id = rec->data_source_id;
+    d->dialect = rec->dialect;
+    d->schema_hash = rec->schema_hash;
+    rec->dialect = rec->schema_hash = NULL;
+    d->updated_at = rec->updated_at;
+    struct mr_json *j = mr_json_parse(rec->schema_json, strlen(rec->schema_json), NULL);
+    const struct mr_json *tables = j ? mr_json_get(j, "tables") : NULL;
+    const struct mr_json *joins = j ? mr_json_get(j, "relationships") : NULL;
+    d->tables = tables && mr_json_is_array(tables) ? mr_json_size(tables) : 0;
+    d->relationships =
+        joins && mr_json_is_integer(joins) ? (size_t)mr_json_integer_value(joins) : 0;
+    mr_json_free(j);
+}
+
+/* Schemas read a page at a time: a tenant has a handful of data sources, never a table's worth. */
+#define SCHEMA_LIST_PAGE 100
+
+int mr_schema_list(struct mr_service *svc, const struct mr_identity *who, struct mr_page page,
+                   struct mr_data_source **out, size_t *out_n, int64_t *out_total,
+                   struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    *out_total = 0;
+    struct mr_store_tx *tx;
+    int rc = mr_store_begin(svc->store, false, &tx, err);
+    if (rc)
+        return rc;
+    struct mr_data_source *v = NULL;
+    size_t n = 0, cap = 0;
+    int64_t seen = 0, after_ds = 0;
+    const char *after_tenant = NULL; /* from the first, then after the last one read */
+    for (;;) {
+        struct mr_source_schema *ss = NULL;
+        size_t k = 0;
+        rc = mr_store_schema_page(tx, who->tenant_id, after_tenant, after_ds, SCHEMA_LIST_PAGE, &ss,
+                                  &k, err);
+        for (size_t i = 0; i < k; i++, seen++) {
+            after_ds = ss[i].data_source_id;
+            if (rc == 0 && seen >= page.offset && (int64_t)n < page.limit) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 8;
+                    v = mr_xrealloc(v, cap * sizeof *v);
+                }
+                data_source_from(&v[n++], &ss[i]);
+            }
+            mr_source_schema_clear(&ss[i]);
+        }
+        free(ss);
+        after_tenant = who->tenant_id;
+        if (rc || k < SCHEMA_LIST_PAGE)
+            break;
+    }
+    mr_store_rollback(tx);
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            mr_data_source_clear(&v[i]);
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *out_n = n;
+    *out_total = seen;
+    return 0;
+}
+
 int mr_schema_delete(struct mr_service *svc, const struct mr_identity *who, int64_t data_source_id,
                      struct mr_err *err)
 {

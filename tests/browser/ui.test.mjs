@@ -226,8 +226,10 @@ try {
   check(charts.summary.includes(String(n)), `the summary reads "${charts.summary}"`);
 
   if (!production) {
-    // A data source's graph: picked from the user's conversations.
+    // A data source's graph: picked from GET /api/data-sources, its dialect and tables named.
     await page.waitForFunction((ds) => [...document.querySelectorAll("#source-pick option")].some((o) => o.value === String(ds)), DS, { timeout: 15000 });
+    const label = await page.locator(`#source-pick option[value="${DS}"]`).innerText();
+    check(label.includes("5 tables"), `the data source is offered as "${label}"`);
     await page.selectOption("#source-pick", String(DS));
     await page.waitForFunction(() => document.querySelectorAll("#schema-graph .node").length === 5, null, { timeout: 15000 });
     const graph = await page.evaluate(() => ({

@@ -626,6 +626,83 @@ static void roles_and_tenants(const char *isolation)
     stop();
 }
 
+/* The data_source_id of item i of a GET /api/data-sources answer (-1 when absent). */
+static long listed_id(const json_t *page, size_t i)
+{
+    json_t *d = json_array_get(json_object_get(page, "data_sources"), i);
+    return d ? (long)json_integer_value(json_object_get(d, "data_source_id")) : -1;
+}
+
+/* GET path as tok answers 200 with total sources and exactly ids[0..n) on the page, in order. */
+static void check_listed(const char *tok, const char *path, long total, const long *ids, size_t n)
+{
+    struct resp r;
+    http_auth(&srv, "GET", path, tok, NULL, 0, &r);
+    CHECK_INT(r.status, 200);
+    CHECK_INT(jint(r.json, "total"), total);
+    CHECK_INT(arr_len(r.json, "data_sources"), n);
+    for (size_t i = 0; i < n; i++)
+        CHECK_INT(listed_id(r.json, i), ids[i]);
+    resp_free(&r);
+}
+
+/* GET /api/data-sources: the tenant's stored schemas by id, paged, no other tenant's. */
+TEST(test_data_sources_are_listed_per_tenant)
+{
+    char *env[] = {"ENVIRONMENT=production", "SECRET_KEY=" SECRET, NULL};
+    auth.clock = mr_clock_system();
+    CHECK(start_with(env));
+    char *admin = token("root", "t1", true), *alice = token("alice", "t1", false);
+    char *other = token("root", "t2", true);
+    struct resp r;
+    check_listed(alice, "/api/data-sources", 0, NULL, 0);
+    /* Written out of order: listed by id. */
+    put_ddl(NULL, admin, 9, "sqlite",
+            "CREATE TABLE shops (id INTEGER PRIMARY KEY, city TEXT);\n"
+            "CREATE TABLE staff (id INTEGER PRIMARY KEY, name TEXT);\n",
+            &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    put_ddl(NULL, admin, 4, "postgresql", DDL_V1, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    put_ddl(NULL, other, 5, "postgresql", DDL_V1, &r);
+    CHECK_INT(r.status, 200);
+    resp_free(&r);
+    check_listed(alice, "/api/data-sources", 2, (long[]){4, 9}, 2);
+    http_auth(&srv, "GET", "/api/data-sources", alice, NULL, 0, &r);
+    json_t *first = json_array_get(json_object_get(r.json, "data_sources"), 0);
+    CHECK_STR(json_string_value(json_object_get(first, "dialect")), "postgresql");
+    CHECK_INT(jint(first, "tables"), 3);
+    CHECK_INT(jint(first, "relationships"), 1);
+    CHECK(json_string_length(json_object_get(first, "schema_hash")) > 8);
+    CHECK(json_is_string(json_object_get(first, "updated_at")));
+    json_t *second = json_array_get(json_object_get(r.json, "data_sources"), 1);
+    CHECK_STR(json_string_value(json_object_get(second, "dialect")), "sqlite");
+    CHECK_INT(jint(second, "tables"), 2);
+    CHECK_INT(jint(second, "relationships"), 0);
+    resp_free(&r);
+    /* Paged: the second one alone. */
+    check_listed(alice, "/api/data-sources?limit=1&offset=1", 2, (long[]){9}, 1);
+    http_auth(&srv, "GET", "/api/data-sources?limit=0", alice, NULL, 0, &r);
+    CHECK_INT(r.status, 422);
+    resp_free(&r);
+    /* The other tenant sees its own only. */
+    check_listed(other, "/api/data-sources", 1, (long[]){5}, 1);
+    /* A deleted schema leaves the list at once. */
+    http_auth(&srv, "DELETE", "/api/data-sources/4/schema", admin, NULL, 0, &r);
+    CHECK_INT(r.status, 204);
+    resp_free(&r);
+    check_listed(alice, "/api/data-sources", 1, (long[]){9}, 1);
+    http_auth(&srv, "GET", "/api/data-sources", NULL, NULL, 0, &r);
+    CHECK_INT(r.status, 401);
+    resp_free(&r);
+    free(admin);
+    free(alice);
+    free(other);
+    stop();
+}
+
 TEST(test_schema_roles_and_tenants_strict)
 {
     roles_and_tenants("TENANT_ISOLATION_LEVEL=strict");
@@ -639,4 +716,5 @@ TEST(test_schema_roles_and_tenants_relaxed)
 TEST_MAIN("e2e_schema", T(test_schema_import_reimport_change_drop_delete),
           T(test_examples_dedup_joins_and_bad_sql),
           T(test_schema_is_tenant_knowledge_in_strict_isolation),
-          T(test_schema_roles_and_tenants_strict), T(test_schema_roles_and_tenants_relaxed))
+          T(test_schema_roles_and_tenants_strict), T(test_schema_roles_and_tenants_relaxed),
+          T(test_data_sources_are_listed_per_tenant))

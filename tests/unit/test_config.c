@@ -46,6 +46,7 @@ TEST(test_defaults_match_reference)
     CHECK_INT(c.max_connections_per_peer, 0);
     CHECK_INT(c.max_metadata_bytes, 65536);
     CHECK_INT(c.max_response_bytes, 4194304);
+    CHECK_STR(c.docs_dir, "");
     mr_config_free(&c);
 }
 
@@ -97,6 +98,7 @@ TEST(test_every_variable_is_read)
                    "OPENAI_BASE_URL=http://127.0.0.1:9/v1",
                    "MEMORI_MAX_BODY_BYTES=2048",
                    "MEMORI_HTTP_THREADS=8",
+                   "MEMORI_DOCS_DIR=/srv/memori/docs",
                    NULL};
     CHECK(load(&c, env, &err) == 0);
     CHECK_STR(c.host, "0.0.0.0");
@@ -127,6 +129,7 @@ TEST(test_every_variable_is_read)
     CHECK_STR(c.openai_base_url, "http://127.0.0.1:9/v1");
     CHECK_INT(c.max_body_bytes, 2048);
     CHECK_INT(c.http_threads, 8);
+    CHECK_STR(c.docs_dir, "/srv/memori/docs");
     mr_config_free(&c);
 }
 

@@ -297,19 +297,31 @@
 
   // ---- data sources: tables and joins as a graph ----
 
+  // The tenant's data sources with a stored schema (GET /api/data-sources), and the ids seen in
+  // the user's memories and conversations (a source may have rows before its schema is imported).
   async function loadSources(memories) {
-    const ids = new Set();
-    for (const m of memories || []) if (m.data_source_id) ids.add(m.data_source_id);
+    const labels = new Map();
+    try {
+      const page = await api("GET", "/api/data-sources?limit=100");
+      for (const d of page.data_sources) labels.set(d.data_source_id, `data source ${d.data_source_id} (${d.dialect}, ${d.tables} tables)`);
+    } catch (e) {
+      /* the ids seen below still fill the picker */
+    }
+    const seen = (id) => {
+      if (id && !labels.has(id)) labels.set(id, `data source ${id} (no schema)`);
+    };
+    for (const m of memories || []) seen(m.data_source_id);
     try {
       const convs = await api("GET", "/api/conversations?limit=100");
-      for (const c of convs.conversations) if (c.data_source_id) ids.add(c.data_source_id);
+      for (const c of convs.conversations) seen(c.data_source_id);
     } catch (e) {
       /* the picker still takes any id */
     }
     const pick = $("source-pick");
     const keep = pick.value;
-    pick.replaceChildren(el("option", { value: "" }, "pick…"), ...[...ids].sort((a, b) => a - b).map((id) => el("option", { value: id }, `data source ${id}`)));
-    if (keep && ids.has(Number(keep))) pick.value = keep;
+    const ids = [...labels.keys()].sort((a, b) => a - b);
+    pick.replaceChildren(el("option", { value: "" }, "pick…"), ...ids.map((id) => el("option", { value: id }, labels.get(id))));
+    if (keep && labels.has(Number(keep))) pick.value = keep;
   }
 
   function tableKey(t) {
