@@ -27,10 +27,7 @@
  * PGHYBRID_SEARCH_ONLY=1 writes only the "lexical" database (no write
  * comparison): a third of the writes, for measuring searches alone; with
  * PGHYBRID_BULK=1 too, that database is loaded through the store in
- * batches (bulk_load), for 100 000 memories. PGHYBRID_COMPARE_C=1 adds
- * lexical and hybrid searches whose lexical side ranks every posting in C
- * (the store's fallback, pg_lex_rank_in_c) to the rotation, so the two
- * ways of ranking are compared in one run.
+ * batches (bulk_load), for 100 000 memories.
  */
 #include "real_text.h"
 
@@ -46,7 +43,6 @@
 #include "memori/types.h"
 #include "memori/util.h"
 #include "pg_server.h"
-#include "../src/store/pg_int.h" /* pg_lex_rank_in_c: PGHYBRID_COMPARE_C */
 
 #define CHUNK 250
 #define SPAN 12
@@ -228,21 +224,18 @@ int main(int argc, char **argv)
                db[0].write_s / db[k].write_s);
 
     /* Searches on the full database: every query in every mode, the modes taking turns. */
-    static const enum mr_search_mode modes[5] = {MR_SEARCH_SEMANTIC, MR_SEARCH_LEXICAL,
-                                                 MR_SEARCH_HYBRID, MR_SEARCH_LEXICAL,
+    static const enum mr_search_mode modes[3] = {MR_SEARCH_SEMANTIC, MR_SEARCH_LEXICAL,
                                                  MR_SEARCH_HYBRID};
-    int n_modes = getenv("PGHYBRID_COMPARE_C") ? 5 : 3;
-    double *lat[5];
-    size_t results[5] = {0};
-    for (int m = 0; m < n_modes; m++)
+    double *lat[3];
+    size_t results[3] = {0};
+    for (int m = 0; m < 3; m++)
         lat[m] = calloc(nq, sizeof *lat[m]);
     size_t warm = nq / 10;
     for (size_t q = 0; q < nq + warm; q++) {
         /* Other text than the memories' (the odd spans), shorter, like a question. */
         span(&w, 2 * (q % nq) + 1, 2 * (n + nq), QSPAN, text, sizeof text);
-        for (int j = 0; j < n_modes; j++) {
-            int m = (int)((q + (size_t)j) % (size_t)n_modes);
-            pg_lex_rank_in_c = m >= 3;
+        for (int j = 0; j < 3; j++) {
+            int m = (int)((q + (size_t)j) % 3);
             struct mr_search s = {.query = text,
                                   .query_len = strlen(text),
                                   .limit = 10,
@@ -261,9 +254,8 @@ int main(int argc, char **argv)
             mr_search_results_clear(&r);
         }
     }
-    pg_lex_rank_in_c = false;
-    double p50[5], p99[5];
-    for (int m = 0; m < n_modes; m++) {
+    double p50[3], p99[3];
+    for (int m = 0; m < 3; m++) {
         qsort(lat[m], nq, sizeof *lat[m], cmp_d);
         p50[m] = lat[m][nq / 2] * 1e3;
         p99[m] = lat[m][nq * 99 / 100] * 1e3;
@@ -273,17 +265,16 @@ int main(int argc, char **argv)
            n, nq, warm);
     printf("| mode | p50 ms | p99 ms | p50 / semantic | p99 / semantic | results/query |\n"
            "|---|---|---|---|---|---|\n");
-    for (int m = 0; m < n_modes; m++)
-        printf("| %s%s | %.2f | %.2f | %.2f | %.2f | %.1f |\n", mr_search_mode_name(modes[m]),
-               m >= 3 ? " (ranked in C)" : "", p50[m], p99[m], p50[m] / p50[0], p99[m] / p99[0],
-               (double)results[m] / (double)nq);
+    for (int m = 0; m < 3; m++)
+        printf("| %s | %.2f | %.2f | %.2f | %.2f | %.1f |\n", mr_search_mode_name(modes[m]), p50[m],
+               p99[m], p50[m] / p50[0], p99[m] / p99[0], (double)results[m] / (double)nq);
 
     if (getenv("PGLEX_PAUSE")) {
         fflush(stdout); /* the tables are read while the cluster waits */
         fprintf(stderr, "PAUSE %s\n", db[0].url);
         sleep(600);
     }
-    for (int m = 0; m < n_modes; m++)
+    for (int m = 0; m < 3; m++)
         free(lat[m]);
     for (int k = 0; k < n_db; k++) {
         mr_service_free(db[k].svc);

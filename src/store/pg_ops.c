@@ -1228,44 +1228,38 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
         return 0; /* stop words and punctuation only: no lexical side, no error */
     if (q->conversation_id && !pg_is_uuid(q->conversation_id))
         k = 0; /* no memory belongs to a conversation that cannot exist; max still reported */
-    struct lex_stats st = {0};
-    struct mr_lex_hit *hits = NULL;
+    struct pg_params p = {0};
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    pg_param_bool(&p, q->include_shared);
+    pg_param_text(&p, k ? q->conversation_id : NULL);
+    param_types(&p, q->type_mask);
+    pg_param_bool(&p, q->include_archived);
+    pg_param_int(&p, q->now);
+    pg_param_terms(&p, terms);
+    pg_param_int(&p, (int64_t)k);
+    pg_param_double(&p, MR_LEX_K1);
+    pg_param_double(&p, MR_LEX_B);
+    PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
+    if (!res)
+        return err->code;
+    struct lex_stats st;
+    lex_stats_read(&st, res, 0, nq);
+    struct mr_lex_hit *hits = mr_xcalloc((size_t)PQntuples(res) + 1, sizeof *hits);
     size_t n = 0;
-    bool same = false;
-    if (!pg_lex_rank_in_c) {
-        struct pg_params p = {0};
-        pg_param_text(&p, who->tenant_id);
-        pg_param_text(&p, who->user_id);
-        pg_param_bool(&p, q->include_shared);
-        pg_param_text(&p, k ? q->conversation_id : NULL);
-        param_types(&p, q->type_mask);
-        pg_param_bool(&p, q->include_archived);
-        pg_param_int(&p, q->now);
-        pg_param_terms(&p, terms);
-        pg_param_int(&p, (int64_t)k);
-        pg_param_double(&p, MR_LEX_K1);
-        pg_param_double(&p, MR_LEX_B);
-        PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
-        if (!res)
-            return err->code;
-        lex_stats_read(&st, res, 0, nq);
-        hits = mr_xcalloc((size_t)PQntuples(res) + 1, sizeof *hits);
-        same = lex_read_ranked(&st, res, hits, &n);
-        PQclear(res);
-        if (!same) {
-            free(hits);
-            hits = NULL;
-            lex_stats_free(&st);
-            st = (struct lex_stats){0};
-        }
-    }
+    bool same = lex_read_ranked(&st, res, hits, &n) && !pg_lex_rank_in_c;
+    PQclear(res);
     if (!same) {
+        free(hits);
+        hits = NULL;
+        lex_stats_free(&st);
         int rc = lex_rank_in_c(tx, who, q, terms, k, &st, &hits, &n, err);
         if (rc) {
             lex_stats_free(&st);
             return rc;
         }
     }
+    qsort(hits, n, sizeof *hits, lex_hit_order); /* SQL's order already, but for equal scores */
     for (size_t i = 0; i < n; i++)
         hits[i].lexical = mr_lex_normalise(hits[i].bm25, st.max);
     if (out_max)
