@@ -55,17 +55,11 @@ enum pg_stmt {
     P_MEM_READ_IDS,
     P_MEM_LOCK_IDS,
     P_MEM_LEX_SEARCH,
-    P_MEM_LEX_POSTINGS,
     P_MEM_LEX_FILTER,
     P_MEM_LEX_SCORE,
     P_COUNT
 };
 extern const char *const pg_stmt_sql[P_COUNT];
-/*
- * Tests only: true ranks every lexical search in C from all the postings
- * (the path s_mem_lex_search takes when SQL's BM25 is not lexical.h's).
- */
-extern bool pg_lex_rank_in_c;
 
 struct pconn;
 

@@ -47,52 +47,6 @@
     "id, conversation_id, user_id, tenant_id, data_source_id, title, metadata, is_active, "        \
     TS_OUT("last_activity_at") ", " TS_OUT("created_at") ", " TS_OUT("updated_at")
 
-/*
- * The lexical statements' first CTEs: the query's terms (the TEXT[] param
- * terms) with their positions as q, and as st the partition's (tenant,
- * user) document count, total length and each term's df in the query's
- * order. Each df is one index probe (a scalar subquery): as a join, the
- * planner read the partition's whole vocabulary for a few terms.
- */
-#define LEX_STATS(terms, tenant, user)                                                             \
-    "WITH q AS (SELECT t.term, t.ord FROM unnest(" terms "::text[]) WITH ORDINALITY AS t(term, "  \
-    "ord)), st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "        \
-    "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = " tenant \
-    "    AND d.user_id = " user " AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "       \
-    "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "                                 \
-    "    ON p.tenant_id = " tenant " AND p.user_id = " user ")"
-/*
- * One query term's postings (memory_id, len, tf), index-only: the caller's
- * partition ($1 tenant, $2 user) by the primary key, and other users'
- * memories from the partial index of shared postings, restricted as
- * P_MEM_SEARCH restricts them before its other filters ($3: any shared
- * memory, else only the tenant's knowledge, user_id ''); only shared ones
- * can pass those filters. OFFSET 0 keeps the subquery a probe per term
- * whatever the statistics say: flattened, with a new partition's
- * statistics not yet analysed, the planner read the whole partition's
- * postings once and joined the terms to them.
- */
-#define LEX_PROBE(term)                                                                            \
-    "(SELECT * FROM (SELECT o.memory_id, o.len, o.tf FROM memori_lex_postings o "                 \
-    "  WHERE o.tenant_id = $1 AND o.user_id = $2 AND o.term = " term " UNION ALL "              \
-    "  SELECT s.memory_id, s.len, s.tf FROM memori_lex_postings s WHERE s.shared "                \
-    "  AND s.tenant_id = $1 AND s.term = " term " AND s.user_id <> $2 "                         \
-    "  AND ($3::boolean OR s.user_id = '')) AS u OFFSET 0)"
-/*
- * A memory row m passing a search's filters: P_MEM_SEARCH's predicates
- * exactly ($1 tenant, $2 user, $3 include_shared, $4 conversation, $5
- * types, $6 include_archived, $7 now), the expiry one mirroring
- * mr_rule_expired_at.
- */
-#define LEX_FILTERS                                                                                \
-    "m.tenant_id = $1 AND (m.user_id = $2 OR (m.is_shared AND "                                   \
-    "  m.memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($3::boolean OR "       \
-    "  (m.user_id = '' AND m.data_source_id IS NOT NULL)))) "                                     \
-    "AND ($4::uuid IS NULL OR m.conversation_id = $4::uuid) "                                     \
-    "AND ($5::text[] IS NULL OR m.memory_type = ANY($5::text[])) "                                \
-    "AND ($6::boolean OR NOT m.is_archived) "                                                     \
-    "AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$7") ")"
-
 const char *const pg_stmt_sql[P_COUNT] = {
     [P_META_GET] = "SELECT value FROM memori_meta WHERE key = $1",
     [P_META_PUT] =
@@ -244,63 +198,55 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS v(id, k, la) "
         "WHERE m.id = v.id AND v.k > 0",
     /*
-     * The lexical side (DESIGN.md §8), from the postings (migration 6) and
-     * the best candidates' rows only: the partition's statistics; for each
-     * query term its postings, an index-only scan of the primary key
-     * (tenant, user, term → memory, tf, length: LEX_PROBE), so the rows
-     * holding a query term are never read; each candidate's BM25 computed
-     * in SQL as lexical.h computes it (K1 $10, B $11 bound from there: the
-     * same IEEE operations in the same order, the terms added in the
-     * query's order); the candidates best first (ties by lower id, as
-     * mr_lex_index_search) checked against the filters (LEX_FILTERS, a
-     * memory row read by primary key) one at a time until $9 pass. One
-     * statement, so the statistics, the postings and the filters come from
-     * one snapshot, and one round trip however many candidates the filters
-     * remove. Each returned row carries its length, the positions of the
-     * query terms it holds and their tfs: s_mem_lex_search re-scores it
-     * with lexical.h's functions, and where a number differs from SQL's
-     * (the order being then not the index's) it ranks from
-     * P_MEM_LEX_POSTINGS in C instead. Sending every posting to C and
-     * ranking there cost more at 10 000 memories (docs/perf.md). Always
-     * one row at least: the statistics with a NULL memory when none passes.
+     * The lexical side's candidates (DESIGN.md §8), from the postings alone
+     * (migration 6): the partition's statistics and, for each query term,
+     * its postings as an index-only scan of the primary key (tenant, user,
+     * term → memory, tf, length), in one statement so both come from one
+     * snapshot. No memory row is read: the rows holding a query term grow
+     * with the partition, the ones s_mem_lex_search checks
+     * (P_MEM_LEX_FILTER) with the depth asked. Other users' memories can
+     * pass the search's filters only when shared, so theirs come from the
+     * partial index of shared postings, restricted as P_MEM_SEARCH
+     * restricts them before the filters ($3: any shared memory, else only
+     * the tenant's knowledge, user_id ''). Each posting comes as (memory,
+     * length, the term's position in the query, tf), unordered:
+     * s_mem_lex_search groups them by memory and computes BM25 with
+     * lexical.h's functions, so the numbers are the in-process index's bits
+     * (BM25 in SQL with a cut, re-scored in C, was slower: docs/perf.md).
+     * Each query term's df is one index probe (a scalar subquery): as a
+     * join, the planner read the partition's whole vocabulary. Always one
+     * row at least: the statistics with a NULL memory when none matches.
      */
     [P_MEM_LEX_SEARCH] =
-        LEX_STATS("$8", "$1", "$2") ", "
-        "qi AS (SELECT q.term, q.ord, ln(1::float8 + (st.n::float8 - x.d + 0.5::float8) "
-        "    / (x.d + 0.5::float8)) AS idf, "
-        "  CASE WHEN st.n > 0 THEN st.total::float8 / st.n::float8 ELSE 0::float8 END AS avg "
-        "  FROM q CROSS JOIN st CROSS JOIN LATERAL "
-        "    (SELECT least(coalesce(st.dfs[q.ord::int4], 0), st.n)::float8 AS d) AS x), "
-        "ps AS (SELECT p.memory_id, p.len, qi.ord, p.tf, qi.idf * (p.tf::float8 * "
-        "    ($10::float8 + 1::float8)) / (p.tf::float8 + $10::float8 * (1::float8 - $11::float8 "
-        "    + $11::float8 * CASE WHEN qi.avg > 0 THEN p.len::float8 / qi.avg ELSE 1::float8 END)) "
-        "    AS s FROM qi CROSS JOIN LATERAL " LEX_PROBE("qi.term") " AS p), "
-        "a AS (SELECT x.memory_id, min(x.len) AS len, sum(x.s) AS score, array_agg(x.ord) AS ords, "
-        "    array_agg(x.tf) AS tfs FROM (SELECT * FROM ps ORDER BY memory_id, ord) AS x "
-        "  GROUP BY x.memory_id) "
-        "SELECT st.n, st.total, st.dfs, r.memory_id, r.len, r.score, r.ords, r.tfs FROM st "
-        "LEFT JOIN (SELECT a.memory_id, a.len, a.score, a.ords, a.tfs "
-        "  FROM (SELECT * FROM a ORDER BY score DESC, memory_id OFFSET 0) AS a "
-        "  CROSS JOIN LATERAL (SELECT 1 FROM memori_memories m WHERE m.id = a.memory_id "
-        "    AND " LEX_FILTERS " OFFSET 0) AS f LIMIT $9) AS r ON true",
-    /*
-     * Every posting of the query's terms (LEX_PROBE) with the statistics,
-     * unordered, one row per (memory, length, the term's position in the
-     * query, tf): where P_MEM_LEX_SEARCH's numbers are not lexical.h's,
-     * s_mem_lex_search ranks these in C and checks the best against the
-     * filters with P_MEM_LEX_FILTER.
-     */
-    [P_MEM_LEX_POSTINGS] =
-        LEX_STATS("$4", "$1", "$2") " "
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($4::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
+        "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $1 "
+        "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
+        "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
+        "    ON p.tenant_id = $1 AND p.user_id = $2) "
         "SELECT st.n, st.total, st.dfs, h.memory_id, h.len, h.ord, h.tf FROM st LEFT JOIN ("
-        "  SELECT p.memory_id, p.len, q.ord, p.tf FROM q CROSS JOIN LATERAL "
-        LEX_PROBE("q.term") " AS p) AS h ON true",
+        "  SELECT p.memory_id, p.len, q.ord, p.tf FROM q CROSS JOIN LATERAL ("
+        "    SELECT o.memory_id, o.len, o.tf FROM memori_lex_postings o "
+        "    WHERE o.tenant_id = $1 AND o.user_id = $2 AND o.term = q.term "
+        "    UNION ALL "
+        "    SELECT s.memory_id, s.len, s.tf FROM memori_lex_postings s "
+        "    WHERE s.shared AND s.tenant_id = $1 AND s.term = q.term AND s.user_id <> $2 "
+        "    AND ($3::boolean OR s.user_id = '')) AS p) AS h ON true",
     /*
-     * Which of the candidates $8 pass the search's filters (LEX_FILTERS).
-     * A candidate deleted since the postings' snapshot is not returned.
+     * Which of the lexical side's best candidates ($8) pass the search's
+     * filters: P_MEM_SEARCH's predicates exactly (the expiry one mirroring
+     * mr_rule_expired_at), read from the memory rows by primary key. A
+     * candidate deleted since P_MEM_LEX_SEARCH's snapshot is not returned.
      */
-    [P_MEM_LEX_FILTER] = "SELECT m.id FROM memori_memories m WHERE m.id = ANY($8::int8[]) AND "
-        LEX_FILTERS,
+    [P_MEM_LEX_FILTER] =
+        "SELECT m.id FROM memori_memories m WHERE m.id = ANY($8::int8[]) AND m.tenant_id = $1 "
+        "AND (m.user_id = $2 OR (m.is_shared AND "
+        "  m.memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($3::boolean OR "
+        "  (m.user_id = '' AND m.data_source_id IS NOT NULL)))) "
+        "AND ($4::uuid IS NULL OR m.conversation_id = $4::uuid) "
+        "AND ($5::text[] IS NULL OR m.memory_type = ANY($5::text[])) "
+        "AND ($6::boolean OR NOT m.is_archived) "
+        "AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$7") ")",
     /* The same for given rows, unfiltered: the vector side's candidates. */
     [P_MEM_LEX_SCORE] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($3::text[]) WITH ORDINALITY AS t(term, ord)), "
@@ -1116,30 +1062,30 @@ out:
     return rc;
 }
 
-bool pg_lex_rank_in_c;
-
-/*
- * The lexical side ranked in C (the fallback of s_mem_lex_search): every
- * posting of the query's terms (P_MEM_LEX_POSTINGS), grouped by memory,
- * scored by lexical.h's functions, sorted, then the best checked against
- * the filters (lex_filter). *out_hits: the first *out_n, malloc'd; st
- * filled from the statement (the caller frees both).
- */
-static int lex_rank_in_c(struct mr_store_tx *tx, const struct mr_identity *who,
-                         const struct mr_index_query *q, const struct mr_lex_terms *terms, size_t k,
-                         struct lex_stats *st, struct mr_lex_hit **out_hits, size_t *out_n,
-                         struct mr_err *err)
+static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                            size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                            struct mr_err *err)
 {
+    *out = NULL;
+    *out_n = 0;
+    if (out_max)
+        *out_max = 0;
     size_t nq = mr_lex_terms_count(terms);
+    if (nq == 0)
+        return 0; /* stop words and punctuation only: no lexical side, no error */
+    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
+        k = 0; /* no memory belongs to a conversation that cannot exist; max still reported */
     struct pg_params p = {0};
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
     pg_param_bool(&p, q->include_shared);
     pg_param_terms(&p, terms);
-    PGresult *res = pg_run(tx, P_MEM_LEX_POSTINGS, &p, "searching memories by their words", err);
+    PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
     if (!res)
         return err->code;
-    lex_stats_read(st, res, 0, nq);
+    struct lex_stats st;
+    lex_stats_read(&st, res, 0, nq);
     /* One row per (candidate, query term it holds), unordered: grouped here by id. */
     int rows = PQntuples(res);
     struct lex_posting *post = mr_xcalloc((size_t)rows + 1, sizeof *post);
@@ -1162,11 +1108,11 @@ static int lex_rank_in_c(struct mr_store_tx *tx, const struct mr_identity *who,
         int64_t id = post[i].id;
         uint32_t len = post[i].len;
         for (size_t t = 0; t < nq; t++)
-            st->tfs[t] = 0;
+            st.tfs[t] = 0;
         for (; i < n_post && post[i].id == id; i++)
-            st->tfs[post[i].term] = post[i].tf;
+            st.tfs[post[i].term] = post[i].tf;
         hits[n].id = id;
-        hits[n].bm25 = lex_tfs_score(st, len);
+        hits[n].bm25 = lex_tfs_score(&st, len);
         n++;
     }
     free(post);
@@ -1174,92 +1120,9 @@ static int lex_rank_in_c(struct mr_store_tx *tx, const struct mr_identity *who,
     int rc = lex_filter(tx, who, q, hits, n, k, &n, err);
     if (rc) {
         free(hits);
+        lex_stats_free(&st);
         return rc;
     }
-    *out_hits = hits;
-    *out_n = n;
-    return 0;
-}
-
-/*
- * Reads P_MEM_LEX_SEARCH's rows into hits[0..*out_n), each re-scored by
- * lexical.h's functions from its length, term positions and tfs. False
- * when a score differs from the one SQL ranked by: that ranking is then not
- * the in-process index's.
- */
-static bool lex_read_ranked(struct lex_stats *st, const PGresult *res, struct mr_lex_hit *hits,
-                            size_t *out_n)
-{
-    size_t nq = st->nq, n = 0;
-    uint64_t *ords = mr_xcalloc(nq + 1, sizeof *ords), *tfs = mr_xcalloc(nq + 1, sizeof *tfs);
-    bool same = true;
-    for (int r = 0, rows = PQntuples(res); same && r < rows; r++) {
-        if (PQgetisnull(res, r, 3))
-            continue;
-        parse_ints(PQgetvalue(res, r, 6), ords, nq);
-        parse_ints(PQgetvalue(res, r, 7), tfs, nq);
-        for (size_t t = 0; t < nq; t++)
-            st->tfs[t] = 0;
-        for (size_t t = 0; t < nq && ords[t]; t++)
-            if (ords[t] <= nq)
-                st->tfs[ords[t] - 1] = tfs[t];
-        hits[n].id = pg_val_int(res, r, 3);
-        hits[n].bm25 = lex_tfs_score(st, (uint32_t)strtoul(PQgetvalue(res, r, 4), NULL, 10));
-        same = hits[n].bm25 == strtod(PQgetvalue(res, r, 5), NULL);
-        n++;
-    }
-    free(ords);
-    free(tfs);
-    *out_n = n;
-    return same;
-}
-
-static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
-                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
-                            size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
-                            struct mr_err *err)
-{
-    *out = NULL;
-    *out_n = 0;
-    if (out_max)
-        *out_max = 0;
-    size_t nq = mr_lex_terms_count(terms);
-    if (nq == 0)
-        return 0; /* stop words and punctuation only: no lexical side, no error */
-    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
-        k = 0; /* no memory belongs to a conversation that cannot exist; max still reported */
-    struct pg_params p = {0};
-    pg_param_text(&p, who->tenant_id);
-    pg_param_text(&p, who->user_id);
-    pg_param_bool(&p, q->include_shared);
-    pg_param_text(&p, k ? q->conversation_id : NULL);
-    param_types(&p, q->type_mask);
-    pg_param_bool(&p, q->include_archived);
-    pg_param_int(&p, q->now);
-    pg_param_terms(&p, terms);
-    pg_param_int(&p, (int64_t)k);
-    pg_param_double(&p, MR_LEX_K1);
-    pg_param_double(&p, MR_LEX_B);
-    PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
-    if (!res)
-        return err->code;
-    struct lex_stats st;
-    lex_stats_read(&st, res, 0, nq);
-    struct mr_lex_hit *hits = mr_xcalloc((size_t)PQntuples(res) + 1, sizeof *hits);
-    size_t n = 0;
-    bool same = lex_read_ranked(&st, res, hits, &n) && !pg_lex_rank_in_c;
-    PQclear(res);
-    if (!same) {
-        free(hits);
-        hits = NULL;
-        lex_stats_free(&st);
-        int rc = lex_rank_in_c(tx, who, q, terms, k, &st, &hits, &n, err);
-        if (rc) {
-            lex_stats_free(&st);
-            return rc;
-        }
-    }
-    qsort(hits, n, sizeof *hits, lex_hit_order); /* SQL's order already, but for equal scores */
     for (size_t i = 0; i < n; i++)
         hits[i].lexical = mr_lex_normalise(hits[i].bm25, st.max);
     if (out_max)

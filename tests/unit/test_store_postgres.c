@@ -761,13 +761,8 @@ TEST(test_pg_lexical_scores_are_the_in_process_index_bits)
     static const char *const queries[] = {"order lines",    "customer refund",
                                           "fct_order_line", "revenue per month",
                                           "the and of",     "nothing matches"};
-    /* Ranked in SQL (P_MEM_LEX_SEARCH), then as its fallback ranks, in C. */
-    for (int in_c = 0; in_c < 2; in_c++) {
-        pg_lex_rank_in_c = in_c;
-        for (size_t q = 0; q < sizeof queries / sizeof *queries; q++)
-            lex_compare(s, ix, queries[q]);
-    }
-    pg_lex_rank_in_c = false;
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++)
+        lex_compare(s, ix, queries[q]);
     /* An update and a delete are reflected at once, statistics included. */
     C_BEGIN(s, tx);
     struct mr_memory m;
@@ -1270,16 +1265,12 @@ TEST(test_pg_lexical_search_fills_the_limit_past_filtered_rows)
     }
     CHECK(mr_store_commit(tx, &err) == 0);
     struct mr_lex_terms *t = mr_lex_terms_new("refund", 6);
-    for (int pass = 0; pass < 4; pass++) {
-        /*
-         * pass 0: live rows (125 strong ones pass); pass 1: live rules (none
-         * of the strong); 2 and 3 the same ranked in C (the fallback).
-         */
-        pg_lex_rank_in_c = pass >= 2;
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: live rows (125 strong ones pass); pass 1: live rules (none of the strong). */
         struct mr_index_query iq = {.now = 100, .limit = 10};
-        if (pass % 2 == 1)
+        if (pass == 1)
             iq.type_mask = 1u << MR_RULE;
-        struct lex_want w = {pass % 2 ? live_rule : live, base};
+        struct lex_want w = {pass ? live_rule : live, base};
         struct mr_lex_hit want[10], *got = NULL;
         double want_max = 0, got_max = 0;
         size_t nw = mr_lex_index_search(ix, t, lex_accept_wanted, &w, 10, want, &want_max), ng = 0;
@@ -1296,7 +1287,6 @@ TEST(test_pg_lexical_search_fills_the_limit_past_filtered_rows)
         }
         free(got);
     }
-    pg_lex_rank_in_c = false;
     mr_lex_terms_free(t);
     mr_lex_index_destroy(ix);
     mr_conversation_clear(&c);
