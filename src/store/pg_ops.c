@@ -212,8 +212,13 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * length, the term's position in the query, tf), unordered:
      * s_mem_lex_search groups them by memory and computes BM25 with
      * lexical.h's functions, so the numbers are the in-process index's bits
-     * (BM25 in SQL with a cut, re-scored in C, was slower: docs/perf.md).
-     * Each query term's df is one index probe (a scalar subquery): as a
+     * (BM25 in SQL with a cut and the filters in the same statement,
+     * re-scored in C, was slower at 10 000 and 100 000 memories:
+     * docs/perf.md). The probes stay one per term whatever the statistics
+     * say (OFFSET 0 keeps the lateral subquery from being flattened): with
+     * a new partition's statistics not yet analysed, the planner otherwise
+     * read the whole partition's postings once and joined the terms to
+     * them. Each query term's df is one index probe (a scalar subquery): as a
      * join, the planner read the partition's whole vocabulary. Always one
      * row at least: the statistics with a NULL memory when none matches.
      */
@@ -225,13 +230,13 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $1 AND p.user_id = $2) "
         "SELECT st.n, st.total, st.dfs, h.memory_id, h.len, h.ord, h.tf FROM st LEFT JOIN ("
-        "  SELECT p.memory_id, p.len, q.ord, p.tf FROM q CROSS JOIN LATERAL ("
+        "  SELECT p.memory_id, p.len, q.ord, p.tf FROM q CROSS JOIN LATERAL (SELECT * FROM ("
         "    SELECT o.memory_id, o.len, o.tf FROM memori_lex_postings o "
         "    WHERE o.tenant_id = $1 AND o.user_id = $2 AND o.term = q.term "
         "    UNION ALL "
         "    SELECT s.memory_id, s.len, s.tf FROM memori_lex_postings s "
         "    WHERE s.shared AND s.tenant_id = $1 AND s.term = q.term AND s.user_id <> $2 "
-        "    AND ($3::boolean OR s.user_id = '')) AS p) AS h ON true",
+        "    AND ($3::boolean OR s.user_id = '')) AS u OFFSET 0) AS p) AS h ON true",
     /*
      * Which of the lexical side's best candidates ($8) pass the search's
      * filters: P_MEM_SEARCH's predicates exactly (the expiry one mirroring
