@@ -312,7 +312,8 @@ int mr_memory_list(struct mr_service *svc, const struct mr_identity *who, int me
 /*
  * memory_id's history (every change, oldest first; docs/hygiene.md), the
  * page asked: the owner's while the memory exists; after its delete, an
- * admin's of its tenant only. Others get MR_ENOTFOUND. *out: *out_n events
+ * admin's of its tenant only (a schema memory, no user's: its tenant's
+ * admins' always). Others get MR_ENOTFOUND. *out: *out_n events
  * (free each with mr_history_event_clear, then the array).
  */
 int mr_memory_history(struct mr_service *svc, const struct mr_identity *who, bool admin,

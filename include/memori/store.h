@@ -70,6 +70,23 @@ struct mr_access_delta {
     int64_t last_at; /* the latest access's time (MR_NO_TIME when count is 0) */
 };
 
+/*
+ * A row mem_record_access promoted (short_term to long_term by the merged
+ * accesses, DESIGN.md §3): what its history event needs (docs/hygiene.md).
+ * Free an array of them with mr_access_promotions_free.
+ */
+struct mr_access_promotion {
+    int64_t id;
+    char memory_id[MR_UUID_LEN];
+    char *user_id, *tenant_id;
+    int64_t at;               /* the row's latest access of the batch */
+    double importance_before; /* the stored value before the merge */
+    double importance_after;  /* after it: the accesses' and the promotion's boosts */
+    int64_t expires_before;   /* the expiry it had (MR_NO_TIME: none); now none */
+};
+
+void mr_access_promotions_free(struct mr_access_promotion *p, size_t n);
+
 /* Called once per memory by mem_scan; a non-zero return stops the scan and is returned. */
 typedef int (*mr_store_scan_fn)(void *arg, const struct mr_memory *m);
 
@@ -195,13 +212,17 @@ struct mr_store_ops {
      * mr_rule_record_accesses, in SQL, the rule's constants bound as
      * parameters, in one statement where the backend can. A row that no
      * longer exists is skipped (a deleted memory is never resurrected);
-     * *out_changed (may be NULL) counts the rows merged. A count of 0
+     * *out_changed (may be NULL) counts the rows merged; the rows the merge
+     * promoted go to *out_promoted (malloc'd, *out_n_promoted of them, NULL
+     * when none; out_promoted NULL: not wanted), for their history events,
+     * read by the same statement where the backend can. A count of 0
      * changes nothing but, where the store locks rows (PostgreSQL), locks
      * the row until tx ends, so a read-modify-write of the row after it sees
      * every committed access.
      */
     int (*mem_record_access)(struct mr_store_tx *tx, const struct mr_access_delta *d, size_t n,
-                             size_t *out_changed, struct mr_err *err);
+                             size_t *out_changed, struct mr_access_promotion **out_promoted,
+                             size_t *out_n_promoted, struct mr_err *err);
     /*
      * Lexical (BM25) search inside tx, for a store that keeps the lexical
      * statistics itself (PostgreSQL: each memory's terms as mr_lex_terms_new
@@ -591,7 +612,17 @@ static inline int mr_store_mem_record_access(struct mr_store_tx *tx,
                                              const struct mr_access_delta *d, size_t n,
                                              size_t *out_changed, struct mr_err *err)
 {
-    return tx->store->ops->mem_record_access(tx, d, n, out_changed, err);
+    return tx->store->ops->mem_record_access(tx, d, n, out_changed, NULL, NULL, err);
+}
+/* mem_record_access, handing back the rows it promoted (for their history events). */
+static inline int mr_store_mem_record_access_promoted(struct mr_store_tx *tx,
+                                                      const struct mr_access_delta *d, size_t n,
+                                                      size_t *out_changed,
+                                                      struct mr_access_promotion **out_promoted,
+                                                      size_t *out_n_promoted, struct mr_err *err)
+{
+    return tx->store->ops->mem_record_access(tx, d, n, out_changed, out_promoted, out_n_promoted,
+                                             err);
 }
 static inline int mr_store_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
                                           const struct mr_index_query *q,

@@ -37,14 +37,22 @@ enum api_identity {
  * follow from the identity, the parameters and the body; a route without a
  * description is still documented, as "METHOD pattern" answering 200.
  */
+/* A status a route answers beyond the derived ones, with its own meaning and schema. */
+struct api_status_doc {
+    int status;              /* 0 ends a list */
+    const char *description; /* what it means on this route */
+    const char *schema;      /* its body's schema (openapi.c), or NULL: no body */
+};
+
 struct api_route_doc {
     const char *summary;
-    const char *body;   /* the request body's field set (fields.h), NULL: none */
+    const char *body;   /* the request body's field set (fields.h) or schema, NULL: none */
     int status;         /* the answer on success (0: 200) */
     const char *answer; /* its schema (openapi.c), a "text/..." media type, or NULL: no body */
     const char *query;  /* query parameter sets (fields.h), space-separated, or NULL */
     const char *also;   /* other statuses answering the same schema ("200", "503"), or NULL */
     const char *errors; /* error statuses beyond the derived ones ("404 409"), or NULL */
+    const struct api_status_doc *statuses; /* more, each with its own meaning, or NULL */
 };
 
 struct api_route {

@@ -109,6 +109,17 @@ static void reply_transport(struct api_call *c, int status, int code, const char
 /* ---------- the tools ---------- */
 
 /*
+ * How a create went, which REST says by status and header and a tool
+ * result has no place for: added to the answer as booleans (and to the
+ * output schema), so a model learns that it was given a stored memory.
+ */
+enum outcome {
+    OUTCOME_NONE = 0,
+    OUTCOME_CREATE,  /* POST /api/memories: duplicate (X-Memori-Duplicate), merged (-Merged) */
+    OUTCOME_EXAMPLE, /* POST /api/examples: duplicate (200, not 201) */
+};
+
+/*
  * A tool: its description for tools/list and how it runs. A tool whose
  * arguments are a REST body names that handler (rest); the others have
  * their own runner.
@@ -122,6 +133,7 @@ struct tool {
     const char *output;      /* its answer's schema (openapi.c), or NULL: output_json */
     const char *output_json; /* a literal schema */
     bool read_only, destructive, idempotent;
+    enum outcome outcome; /* what the answer adds to REST's body */
     api_handler rest;
     /* The REST-shaped answer to args: *out_status and *out_body (malloc'd JSON or NULL). */
     void (*run)(struct api_call *c, const struct mr_json *args, int *out_status, char **out_body);
@@ -129,10 +141,11 @@ struct tool {
 
 /*
  * Runs REST handler fn for c's caller as if body were the request's body and
- * param its path parameter, and hands back what it answered.
+ * param its path parameter, and hands back what it answered: status, body
+ * and its extra header line (static text or NULL; out_header may be NULL).
  */
 static void run_rest(struct api_call *c, api_handler fn, const char *body, const char *param,
-                     int *out_status, char **out_body)
+                     int *out_status, char **out_body, const char **out_header)
 {
     struct mr_http_request req = *c->req; /* the headers stay the POST's */
     req.body = body;
@@ -146,6 +159,8 @@ static void run_rest(struct api_call *c, api_handler fn, const char *body, const
     fn(&sub);
     *out_status = res.status;
     *out_body = res.body;
+    if (out_header)
+        *out_header = res.extra_header;
 }
 
 /* forget: DELETE /api/memories/{memory_id}, the argument as the path parameter. */
@@ -162,7 +177,7 @@ static void run_forget(struct api_call *c, const struct mr_json *args, int *out_
               : api_encode_param_error("path", "memory_id", "missing", "Field required", NULL);
         return;
     }
-    run_rest(c, api_memory_delete, "", id, out_status, out_body);
+    run_rest(c, api_memory_delete, "", id, out_status, out_body, NULL);
     if (*out_status == 204) {
         char uuid[MR_UUID_LEN];
         mr_uuid_parse(id, strlen(id), uuid);
@@ -233,26 +248,33 @@ static const struct tool tools[] = {
     {"remember", "Remember",
      "Store a memory for the caller: a rule or preference (memory_type rule), a fact about a "
      "table (entity) or a join (relationship), a note of the current conversation (short_term, "
-     "expires after a week unless used) or a lasting one (long_term). conversation_id is a UUID "
-     "the client chooses; an unknown one is created. The same as POST /api/memories.",
-     "MemoryCreate", NULL, "Memory", NULL, false, false, false, api_memory_create, NULL},
+     "expires after a week unless used), a lasting one (long_term) or a question -> SQL pair "
+     "as text (example; learn_example stores one with its SQL parsed and checked). "
+     "conversation_id is a UUID the client chooses; an unknown one is created. The same as POST "
+     "/api/memories: the same fact again answers the stored memory (duplicate true), and with "
+     "dedup merge a near duplicate is merged into one (merged true).",
+     "MemoryCreate", NULL, "Memory", NULL, false, false, false, OUTCOME_CREATE, api_memory_create,
+     NULL},
     {"recall", "Recall",
      "Search the caller's memories for a query, best first: hybrid ranking (meaning and exact "
      "words) by default, or mode semantic or lexical; filters memory_types, limit, "
      "min_similarity, conversation_id. Each result carries similarity_score and its semantic and "
      "lexical scores, and counts as used. The same as POST /api/memories/search.",
-     "MemorySearch", NULL, "SearchResults", NULL, false, false, false, api_memory_search, NULL},
+     "MemorySearch", NULL, "SearchResults", NULL, false, false, false, OUTCOME_NONE,
+     api_memory_search, NULL},
     {"get_context", "Get context for a question",
      "What a Text2SQL prompt needs for a question: the caller's rules, the data source's tables "
      "that matter and the joins connecting them, similar question -> SQL examples, the "
      "conversation's recent turns, and a prompt rendering them within token_budget. The same as "
      "POST /api/context.",
-     "ContextRequest", NULL, "Context", NULL, false, false, false, api_context, NULL},
+     "ContextRequest", NULL, "Context", NULL, false, false, false, OUTCOME_NONE, api_context, NULL},
     {"learn_example", "Learn a question -> SQL example",
      "Store a question and the SQL that answers it for a data source; the SQL is parsed and "
      "checked against the data source's stored schema, and the same question and SQL again "
-     "returns the stored example instead of a copy. The same as POST /api/examples.",
-     "ExampleCreate", NULL, "Memory", NULL, false, false, true, api_example_create, NULL},
+     "returns the stored example instead of a copy (duplicate true). The same as POST "
+     "/api/examples.",
+     "ExampleCreate", NULL, "Memory", NULL, false, false, true, OUTCOME_EXAMPLE, api_example_create,
+     NULL},
     {"forget", "Forget a memory",
      "Delete one of the caller's memories by its memory_id. The same as DELETE "
      "/api/memories/{memory_id}.",
@@ -263,11 +285,12 @@ static const struct tool tools[] = {
      "{\"type\":\"object\",\"required\":[\"memory_id\",\"deleted\"],\"properties\":{"
      "\"memory_id\":{\"type\":\"string\",\"format\":\"uuid\"},\"deleted\":{\"type\":"
      "\"boolean\"}}}",
-     false, true, true, NULL, run_forget},
+     false, true, true, OUTCOME_NONE, NULL, run_forget},
     {"list_conversations", "List conversations",
      "The caller's conversations, newest activity first, a page at a time (limit, offset). The "
      "same as GET /api/conversations.",
-     "PageQuery", NULL, "ConversationPage", NULL, true, false, true, NULL, run_list_conversations},
+     "PageQuery", NULL, "ConversationPage", NULL, true, false, true, OUTCOME_NONE, NULL,
+     run_list_conversations},
 };
 #define N_TOOLS (sizeof tools / sizeof tools[0])
 
@@ -291,6 +314,58 @@ static struct mr_json *schema(const char *name, const char *literal, size_t max_
     return s;
 }
 
+/* One boolean of an outcome: its name, and what it means (the output schema's description). */
+struct outcome_field {
+    const char *name, *description;
+};
+static const struct outcome_field create_fields[] = {
+    {"duplicate", "The same fact was stored already: this is that memory, its access counted "
+                  "(REST: 200 with X-Memori-Duplicate: true)."},
+    {"merged", "A near duplicate (dedup merge) took this one in: this is that memory "
+               "(REST: 200 with X-Memori-Merged: true)."},
+    {NULL, NULL},
+};
+static const struct outcome_field example_fields[] = {
+    {"duplicate", "The same question and SQL fingerprint was stored already for the data "
+                  "source: this is that example, not a copy (REST: 200 instead of 201)."},
+    {NULL, NULL},
+};
+
+static const struct outcome_field *outcome_fields(enum outcome o)
+{
+    return o == OUTCOME_CREATE ? create_fields : o == OUTCOME_EXAMPLE ? example_fields : NULL;
+}
+
+/* Output schema s (an object's) with o's booleans, required, among its properties. */
+static struct mr_json *with_outcome_schema(struct mr_json *s, enum outcome o)
+{
+    struct mr_json *props = (struct mr_json *)mr_json_get(s, "properties");
+    struct mr_json *required = (struct mr_json *)mr_json_get(s, "required");
+    for (const struct outcome_field *f = outcome_fields(o); f && f->name; f++) {
+        struct mr_json *b = mr_json_with(mr_json_object(), "type", mr_json_string("boolean"));
+        b = mr_json_with(b, "description", mr_json_string(f->description));
+        if (!props || !required || mr_json_set(props, f->name, b) != 0 ||
+            mr_json_append(required, mr_json_string(f->name)) != 0) {
+            fprintf(stderr, "memori: the MCP outcome %s does not build\n", f->name);
+            abort();
+        }
+    }
+    return s;
+}
+
+/* A successful answer (an object) with o's booleans, read off REST's status and header. */
+static void add_outcome(struct mr_json *answer, enum outcome o, int status, const char *header)
+{
+    bool stored = status == 201; /* both creates answer a stored one 200 */
+    if (o == OUTCOME_CREATE) {
+        bool merged = !stored && header && strstr(header, "X-Memori-Merged") != NULL;
+        mr_json_set(answer, "duplicate", mr_json_bool(!stored && !merged));
+        mr_json_set(answer, "merged", mr_json_bool(merged));
+    } else if (o == OUTCOME_EXAMPLE) {
+        mr_json_set(answer, "duplicate", mr_json_bool(!stored));
+    }
+}
+
 /*
  * tools/list's "tools", built on the first call and the same text after
  * (the tables are static, and so is the one process's max_list_items).
@@ -312,7 +387,9 @@ static char *build_tools(size_t max_items)
         o = mr_json_with(o, "title", mr_json_string(t->title));
         o = mr_json_with(o, "description", mr_json_string(t->description));
         o = mr_json_with(o, "inputSchema", schema(t->input, t->input_json, max_items));
-        o = mr_json_with(o, "outputSchema", schema(t->output, t->output_json, max_items));
+        o = mr_json_with(
+            o, "outputSchema",
+            with_outcome_schema(schema(t->output, t->output_json, max_items), t->outcome));
         o = mr_json_with(o, "annotations", ann);
         if (mr_json_append(list, o) != 0) {
             fprintf(stderr, "memori: the MCP tool %s does not build\n", t->name);
@@ -397,6 +474,7 @@ static struct mr_json *tools_call(struct api_call *c, const struct mr_json *id,
 
     int status = 500;
     char *body = NULL;
+    const char *header = NULL;
     struct mr_json *empty = NULL;
     if (!mr_json_is_object(args))
         args = empty = mr_json_object();
@@ -404,13 +482,22 @@ static struct mr_json *tools_call(struct api_call *c, const struct mr_json *id,
         t->run(c, args, &status, &body);
     } else {
         char *text = mr_json_print(args, 0);
-        run_rest(c, t->rest, text ? text : "{}", NULL, &status, &body);
+        run_rest(c, t->rest, text ? text : "{}", NULL, &status, &body, &header);
         free(text);
     }
     mr_json_free(empty);
 
     struct mr_json *answer = body ? mr_json_parse(body, strlen(body), NULL) : NULL, *out;
     if (status >= 200 && status < 300 && mr_json_is_object(answer)) {
+        if (t->outcome != OUTCOME_NONE) {
+            /* The text says what structuredContent says, the outcome included. */
+            add_outcome(answer, t->outcome, status, header);
+            char *text = mr_json_print(answer, 15);
+            if (text) {
+                free(body);
+                body = text;
+            }
+        }
         out = rpc_result(id, tool_result(body, mr_json_ref(answer), false));
     } else if (status == 422) {
         const struct mr_json *detail = mr_json_get(answer, "detail");

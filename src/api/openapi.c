@@ -176,7 +176,29 @@ static const char ANSWERS[] =
     " 'msg': {'type': 'string'}, 'type': {'type': 'string'}, 'input': {},"
     " 'ctx': {'type': 'object'}}},"
     "'HTTPValidationError': {'type': 'object', 'properties': {'detail': {'type': 'array',"
-    " 'items': {'$ref': '#/components/schemas/ValidationError'}}}}"
+    " 'items': {'$ref': '#/components/schemas/ValidationError'}}}},"
+    /* POST /mcp (mcp.c): JSON-RPC 2.0 as MCP uses it. */
+    "'McpMessage': {'type': 'object', 'description': 'One JSON-RPC 2.0 message: a request (id"
+    " and method: initialize, ping, tools/list, tools/call), a notification (method, no id:"
+    " notifications/initialized and the like) or a response to a request of the server (id"
+    " and result or error).', 'required': ['jsonrpc'], 'properties': {'jsonrpc': {'const':"
+    " '2.0'}, 'id': {'type': ['string', 'integer']}, 'method': {'type': 'string'}, 'params':"
+    " {'type': 'object'}, 'result': {}, 'error': {}}},"
+    "'McpRequestBody': {'oneOf': [{'$ref': '#/components/schemas/McpMessage'}, {'type':"
+    " 'array', 'minItems': 1, 'items': {'$ref': '#/components/schemas/McpMessage'},"
+    " 'description': 'A batch: answered in a 2025-03-26 session only.'}]},"
+    "'McpError': {'type': 'object', 'required': ['code', 'message'], 'properties': {'code':"
+    " {'type': 'integer', 'description': '-32700 parse error, -32600 invalid request, -32601"
+    " method not found, -32602 invalid params (a tool argument REST answers 422 for; data.detail"
+    " is that detail), -32000 a transport refusal, -32001 session not found.'}, 'message':"
+    " {'type': 'string'}, 'data': {}}},"
+    "'McpResponse': {'type': 'object', 'required': ['jsonrpc', 'id'], 'properties': {"
+    " 'jsonrpc': {'const': '2.0'}, 'id': {'type': ['string', 'integer', 'null']}, 'result':"
+    " {'type': 'object', 'description': 'tools/call: content, structuredContent, isError.'},"
+    " 'error': {'$ref': '#/components/schemas/McpError'}}},"
+    "'McpAnswer': {'oneOf': [{'$ref': '#/components/schemas/McpResponse'}, {'type': 'array',"
+    " 'items': {'$ref': '#/components/schemas/McpResponse'}, 'description': 'The answers to"
+    " a batch, one a request.'}]}"
     "}";
 
 static struct mr_json *parse_quoted(const char *text)
@@ -468,6 +490,11 @@ static struct mr_json *operation(const struct api_route *r, size_t max_items)
         rb = mr_json_with(rb, "content", json_content(ref(body->id)));
         mr_json_set(op, "requestBody", rb);
         validated = true;
+    } else if (d->body) {
+        /* A body that is no field set (POST /mcp's JSON-RPC): one of the schemas above. */
+        struct mr_json *rb = mr_json_with(mr_json_object(), "required", mr_json_bool(true));
+        rb = mr_json_with(rb, "content", json_content(ref(d->body)));
+        mr_json_set(op, "requestBody", rb);
     }
 
     struct mr_json *responses = mr_json_object();
@@ -488,9 +515,13 @@ static struct mr_json *operation(const struct api_route *r, size_t max_items)
         add_statuses(responses, "401", NULL, NULL);
     if (r->identity == API_ADMIN_SCOPE)
         add_statuses(responses, "403", NULL, NULL);
-    if (body)
+    if (d->body)
         add_statuses(responses, "413", NULL, NULL);
     add_statuses(responses, d->errors, NULL, NULL);
+    for (const struct api_status_doc *e = d->statuses; e && e->status; e++) {
+        snprintf(buf, sizeof buf, "%d", e->status);
+        mr_json_set(responses, buf, response(e->description, e->schema));
+    }
     if (validated)
         add_statuses(responses, "422", "Validation Error", "HTTPValidationError");
     if (r->identity != API_ANONYMOUS)

@@ -32,6 +32,31 @@
     {                                                                                              \
         __VA_ARGS__                                                                                \
     }
+/*
+ * POST /mcp's own answers (mcp.c): each a JSON-RPC error object without an
+ * id, as the Streamable HTTP transport answers what is refused before a
+ * message is read.
+ */
+static const struct api_status_doc mcp_statuses[] = {
+    {202, "Accepted: the body held only notifications or responses; nothing to answer, no body",
+     NULL},
+    {400,
+     "Bad Request: malformed JSON (-32700); not a JSON-RPC message, or a batch the session's "
+     "protocol version lacks, or an empty one (-32600); no Mcp-Session-Id on a message but "
+     "initialize, or an MCP-Protocol-Version unsupported or not the session's (-32000)",
+     "McpResponse"},
+    {403, "Forbidden: an Origin that is not this server's own (DNS rebinding, -32000)",
+     "McpResponse"},
+    {404,
+     "Session not found: an Mcp-Session-Id this server's key did not issue to this caller; "
+     "initialize again without one (-32001)",
+     "McpResponse"},
+    {406, "Not Acceptable: the Accept header excludes application/json (-32000)", "McpResponse"},
+    {415, "Unsupported Media Type: the Content-Type is not application/json (-32000)",
+     "McpResponse"},
+    {0, NULL, NULL},
+};
+
 static const struct api_route routes[] = {
     /* clang-format off */
     {"POST", "/api/memories", api_memory_create, API_USER,
@@ -90,8 +115,8 @@ static const struct api_route routes[] = {
      DOC("Context for a question: rules, tables and joins, examples, recent turns, a prompt",
          "ContextRequest", 200, "Context", NULL, NULL, "404")},
     {"POST", "/mcp", api_mcp, API_USER,
-     DOC("Model Context Protocol (Streamable HTTP, JSON-RPC 2.0; 202 for notifications)", NULL,
-         200, "application/json")},
+     DOC("Model Context Protocol (Streamable HTTP, JSON-RPC 2.0; 202 for notifications)",
+         "McpRequestBody", 200, "McpAnswer", NULL, NULL, NULL, mcp_statuses)},
     {"GET", "/health", api_health, API_ANONYMOUS,
      DOC("Store and embedder status", NULL, 200, "Health", NULL, "503")},
     {"GET", "/metrics", api_metrics, API_ANONYMOUS,

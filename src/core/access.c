@@ -10,7 +10,8 @@
  * same access as before. A flusher thread hands the deltas to the store in
  * one batch (mem_record_access: an increment on the live row, never an
  * overwrite) every interval_ms after the first unflushed hit, or as soon as
- * max_hits have piled up; a clean stop flushes what is left.
+ * max_hits have piled up; a clean stop flushes what is left. A promotion the
+ * merge makes is recorded in the history by the same transaction.
  *
  * The one delicate moment is the flush's commit: a reader that read its rows
  * while a batch was being committed cannot tell whether they hold it (its
@@ -171,6 +172,23 @@ void core_access_peek(struct core_access *a, struct mr_memory *m)
     pthread_mutex_unlock(&a->mu);
 }
 
+/*
+ * Merges d[0..n) inside tx, and records each promotion the merge made in
+ * the history in tx too (docs/hygiene.md): the promotion and its event
+ * commit together, from one statement's answer (no read per row).
+ */
+static int merge(struct mr_store_tx *tx, const struct mr_access_delta *d, size_t n,
+                 struct mr_err *err)
+{
+    struct mr_access_promotion *p = NULL;
+    size_t np = 0;
+    int rc = mr_store_mem_record_access_promoted(tx, d, n, NULL, &p, &np, err);
+    if (rc == 0)
+        rc = core_history_promotions(tx, p, np, err);
+    mr_access_promotions_free(p, np);
+    return rc;
+}
+
 /* The columns the accesses change (mem_record_access's), from src into dst. */
 static void copy_statistics(struct mr_memory *dst, const struct mr_memory *src)
 {
@@ -233,7 +251,7 @@ int core_access_settle(struct mr_service *svc, struct mr_store_tx *tx, struct mr
      * it holds every access another server or our flusher committed.
      */
     struct mr_access_delta d = {m->id, out->k, out->last};
-    int rc = mr_store_mem_record_access(tx, &d, 1, NULL, err);
+    int rc = merge(tx, &d, 1, err);
     struct mr_memory fresh;
     if (rc == 0 && (rc = mr_store_mem_get_by_id(tx, m->id, &fresh, err)) == 0) {
         mr_memory_clear(m);
@@ -318,7 +336,7 @@ static int flush_once(struct core_access *a, struct mr_err *err)
         pthread_mutex_unlock(&a->flush_mu);
         return 0;
     }
-    rc = mr_store_mem_record_access(tx, d, n, NULL, err);
+    rc = merge(tx, d, n, err);
     if (rc) {
         mr_store_rollback(tx);
     } else {

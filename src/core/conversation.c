@@ -169,7 +169,9 @@ int mr_conversation_delete(struct mr_service *svc, const struct mr_identity *who
     rc = get_owned(tx, who, id, &c, err);
     if (rc == 0) {
         mr_conversation_clear(&c);
-        rc = mr_store_mem_ids_by_conversation(tx, id, &ids, &n, err);
+        /* Each memory the cascade removes gets its delete event, as a DELETE of it would. */
+        rc =
+            core_history_conversation_deletes(tx, who, id, mr_clock_now(svc->clock), &ids, &n, err);
     }
     if (rc == 0)
         rc = mr_store_conv_delete(tx, id, err); /* cascades to its memories */

@@ -250,6 +250,28 @@ int core_history_append(struct mr_store_tx *tx, const struct mr_identity *who, c
                         const struct mr_memory *m, struct mr_json *changes, int64_t now,
                         struct mr_err *err);
 
+/*
+ * The actor of the events memori records on its own, for no caller's
+ * request: a search's (or a context answer's) automatic promotion, written
+ * by the access flusher or settled into another write (docs/hygiene.md).
+ */
+#define CORE_HISTORY_AUTO_ACTOR "memori"
+/*
+ * Appends the promote event of each of p[0..n) (mem_record_access's
+ * promoted rows) inside tx, by CORE_HISTORY_AUTO_ACTOR at the row's access:
+ * memory_type, importance_score and expires_at, old and new.
+ */
+int core_history_promotions(struct mr_store_tx *tx, const struct mr_access_promotion *p, size_t n,
+                            struct mr_err *err);
+/*
+ * The delete event of every memory of conversation conv, by who, inside tx
+ * before the conversation's cascade removes them; their row ids into *out
+ * (malloc'd, *out_n; free it) for the index.
+ */
+int core_history_conversation_deletes(struct mr_store_tx *tx, const struct mr_identity *who,
+                                      const char *conv, int64_t now, int64_t **out, size_t *out_n,
+                                      struct mr_err *err);
+
 /* A deep copy of src into dst without its vector (dim 0): a change's "before". */
 void core_memory_copy(struct mr_memory *dst, const struct mr_memory *src);
 

@@ -160,6 +160,67 @@ int core_history_append(struct mr_store_tx *tx, const struct mr_identity *who, c
     return rc;
 }
 
+int core_history_promotions(struct mr_store_tx *tx, const struct mr_access_promotion *p, size_t n,
+                            struct mr_err *err)
+{
+    static const struct mr_identity automatic = {CORE_HISTORY_AUTO_ACTOR, NULL};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct mr_memory m = {.user_id = p[i].user_id, .tenant_id = p[i].tenant_id};
+        memcpy(m.memory_id, p[i].memory_id, MR_UUID_LEN);
+        /* What POST .../promote records (the rule's fields), the accesses' boosts included. */
+        struct mr_json *changes = mr_json_object();
+        put(changes, "memory_type", mr_json_string(mr_memory_type_name(MR_SHORT_TERM)),
+            mr_json_string(mr_memory_type_name(MR_LONG_TERM)));
+        put(changes, "importance_score", mr_json_real(p[i].importance_before),
+            mr_json_real(p[i].importance_after));
+        put(changes, "expires_at", mr_json_time_or_null(p[i].expires_before), NULL);
+        rc = core_history_append(tx, &automatic, "promote", &m, changes, p[i].at, err);
+    }
+    return rc;
+}
+
+/* Conversations' memories are read for their events a page at a time. */
+#define CASCADE_PAGE 256
+
+int core_history_conversation_deletes(struct mr_store_tx *tx, const struct mr_identity *who,
+                                      const char *conv, int64_t now, int64_t **out, size_t *out_n,
+                                      struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    size_t n = 0, cap = 0;
+    int64_t *ids = NULL, offset = 0, total = 0;
+    int rc = 0;
+    do {
+        struct mr_memory *page = NULL;
+        size_t k = 0;
+        rc = mr_store_mem_list_by_conversation(tx, conv, CASCADE_PAGE, offset, &page, &k, &total,
+                                               err);
+        for (size_t i = 0; i < k; i++) {
+            /* As DELETE /api/memories/{id} records it: every field, new null. */
+            if (rc == 0)
+                rc = core_history_append(tx, who, "delete", &page[i],
+                                         core_history_changes(&page[i], NULL), now, err);
+            if (n == cap)
+                ids = mr_xrealloc(ids, (cap = cap ? 2 * cap : 64) * sizeof *ids);
+            ids[n++] = page[i].id;
+            mr_memory_clear(&page[i]);
+        }
+        free(page);
+        offset += (int64_t)k;
+        if (k == 0)
+            break;
+    } while (rc == 0 && offset < total);
+    if (rc) {
+        free(ids);
+        return rc;
+    }
+    *out = ids;
+    *out_n = n;
+    return 0;
+}
+
 int mr_memory_history(struct mr_service *svc, const struct mr_identity *who, bool admin,
                       const char *memory_id, struct mr_page page, struct mr_history_event **out,
                       size_t *out_n, int64_t *out_total, struct mr_err *err)
@@ -175,7 +236,10 @@ int mr_memory_history(struct mr_service *svc, const struct mr_identity *who, boo
     if (rc)
         goto out;
     rc = mr_store_mem_get(tx, memory_id, &m, err);
-    if (rc == 0 && !core_owns(who, m.user_id, m.tenant_id))
+    /* A schema memory is the tenant's, no user's (schema.c): its admins read its history. */
+    bool tenants = admin && m.user_id && !m.user_id[0] && m.tenant_id &&
+                   strcmp(m.tenant_id, who->tenant_id) == 0;
+    if (rc == 0 && !core_owns(who, m.user_id, m.tenant_id) && !tenants)
         rc = mr_err_set(err, MR_ENOTFOUND, "Memory not found");
     else if (rc == MR_ENOTFOUND && admin) {
         /* Deleted: its events name the owner's tenant, which must be the admin's. */

@@ -367,12 +367,22 @@ static int apply(struct import *im, struct mr_store_tx *tx, const char *conv, in
             m->created_at = now;
             fill_memory(im, it, m, now);
             rc = mr_store_mem_insert(tx, m, err);
+            /* Each schema memory's changes are history too (docs/hygiene.md), by the importer. */
+            if (rc == 0)
+                rc = core_history_append(tx, im->who, "create", m, core_history_changes(NULL, m),
+                                         now, err);
         } else {
             /* The stored row, statistics and all, with the new rendering. */
             *m = im->ex[it->existing].m;
             memset(&im->ex[it->existing].m, 0, sizeof im->ex[it->existing].m);
+            struct mr_memory before;
+            core_memory_copy(&before, m);
             fill_memory(im, it, m, now);
             rc = mr_store_mem_update(tx, m, true, err);
+            if (rc == 0)
+                rc = core_history_append(tx, im->who, "update", m, core_history_changes(&before, m),
+                                         now, err);
+            mr_memory_clear(&before);
         }
         nput++;
         if (name)
@@ -387,6 +397,10 @@ static int apply(struct import *im, struct mr_store_tx *tx, const char *conv, in
         e->m.is_archived = true;
         e->m.updated_at = now;
         if ((rc = mr_store_mem_update(tx, &e->m, false, err)) != 0)
+            break;
+        struct mr_json *changes = mr_json_object();
+        core_history_note(changes, "is_archived", mr_json_bool(false), mr_json_bool(true));
+        if ((rc = core_history_append(tx, im->who, "archive", &e->m, changes, now, err)) != 0)
             break;
         archived[narch++] = e->m.id;
         if (e->kind == K_TABLE)
@@ -610,9 +624,10 @@ int mr_schema_delete(struct mr_service *svc, const struct mr_identity *who, int6
     if (rc)
         goto out;
     rc = mr_store_schema_get(tx, who->tenant_id, data_source_id, &rec, err);
-    /* The schema's conversation goes, and its memories with it (cascade). */
+    /* The schema's conversation goes, and its memories with it (cascade), each with its event. */
     if (rc == 0)
-        rc = mr_store_mem_ids_by_conversation(tx, rec.conversation_id, &ids, &n, err);
+        rc = core_history_conversation_deletes(tx, who, rec.conversation_id,
+                                               mr_clock_now(svc->clock), &ids, &n, err);
     if (rc == 0 && (rc = mr_store_conv_delete(tx, rec.conversation_id, err)) == MR_ENOTFOUND)
         rc = 0; /* the conversation was already gone */
     if (rc == 0)

@@ -57,3 +57,12 @@ void mr_source_schema_clear(struct mr_source_schema *s)
     free(s->schema_json);
     memset(s, 0, sizeof *s);
 }
+
+void mr_access_promotions_free(struct mr_access_promotion *p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++) {
+        free(p[i].user_id);
+        free(p[i].tenant_id);
+    }
+    free(p);
+}

@@ -183,9 +183,13 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * for a concurrent one and re-evaluates), so several servers' increments
      * add up and the promotion is decided on the sum. A row of k = 0 is only
      * locked. round(x * 1e9) / 1e9 is mr_rule_add_importance's rounding.
+     * The answer: one row with the count of rows merged and, on as many rows
+     * as it promoted, each promoted row's event (docs/hygiene.md): o is the
+     * row before the merge (the statement's snapshot, taken after
+     * P_MEM_LOCK_IDS locked the rows, so nothing changed them between).
      */
     [P_MEM_ACCESS] =
-        "UPDATE memori_memories AS m SET access_count = m.access_count + v.k, "
+        "WITH u AS (UPDATE memori_memories AS m SET access_count = m.access_count + v.k, "
         "last_accessed_at = CASE WHEN v.k > 0 THEN greatest(m.last_accessed_at, " TS_IN("v.la") ") "
         "  ELSE m.last_accessed_at END, "
         "updated_at = CASE WHEN v.k > 0 THEN greatest(m.updated_at, " TS_IN("v.la") ") "
@@ -196,7 +200,13 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "memory_type = CASE WHEN " PG_PROMOTES " THEN $9::text ELSE m.memory_type END, "
         "expires_at = CASE WHEN " PG_PROMOTES " THEN NULL ELSE m.expires_at END "
         "FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS v(id, k, la) "
-        "WHERE m.id = v.id AND v.k > 0",
+        "JOIN memori_memories AS o ON o.id = v.id "
+        "WHERE m.id = v.id AND v.k > 0 "
+        "RETURNING m.id, m.memory_id, m.user_id, m.tenant_id, v.la, o.importance_score, "
+        "  m.importance_score, " TS_OUT("o.expires_at") ", "
+        "  o.memory_type = $8::text AND m.memory_type = $9::text AS promoted) "
+        "SELECT (SELECT count(*) FROM u), p.* FROM (SELECT 1) AS one "
+        "LEFT JOIN (SELECT * FROM u WHERE promoted) AS p ON true",
     /*
      * The lexical side's candidates (DESIGN.md §8), from the postings alone
      * (migration 6): the partition's statistics and, for each query term,
@@ -1206,11 +1216,40 @@ static int cmp_delta(const void *a, const void *b)
  * statement merges the batch (three arrays unnested beside the rule's bound
  * constants); the deltas of count 0 were only to be locked.
  */
+/* P_MEM_ACCESS's answer: the count, and the promoted rows (for out_promoted, may be NULL). */
+static void access_answer(PGresult *res, size_t *out_changed,
+                          struct mr_access_promotion **out_promoted, size_t *out_n_promoted)
+{
+    int rows = PQntuples(res);
+    if (out_changed)
+        *out_changed = rows ? (size_t)pg_val_int(res, 0, 0) : 0;
+    if (!out_promoted || rows == 0 || PQgetisnull(res, 0, 1))
+        return;
+    struct mr_access_promotion *p = mr_xcalloc((size_t)rows, sizeof *p);
+    for (int i = 0; i < rows; i++) {
+        p[i].id = pg_val_int(res, i, 1);
+        snprintf(p[i].memory_id, sizeof p[i].memory_id, "%s", PQgetvalue(res, i, 2));
+        p[i].user_id = pg_val_dup(res, i, 3);
+        p[i].tenant_id = pg_val_dup(res, i, 4);
+        p[i].at = pg_val_int(res, i, 5);
+        p[i].importance_before = strtod(PQgetvalue(res, i, 6), NULL);
+        p[i].importance_after = strtod(PQgetvalue(res, i, 7), NULL);
+        p[i].expires_before = PQgetisnull(res, i, 8) ? MR_NO_TIME : pg_val_int(res, i, 8);
+    }
+    *out_promoted = p;
+    *out_n_promoted = (size_t)rows;
+}
+
 static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_access_delta *d, size_t n,
-                               size_t *out_changed, struct mr_err *err)
+                               size_t *out_changed, struct mr_access_promotion **out_promoted,
+                               size_t *out_n_promoted, struct mr_err *err)
 {
     if (out_changed)
         *out_changed = 0;
+    if (out_promoted) {
+        *out_promoted = NULL;
+        *out_n_promoted = 0;
+    }
     if (n == 0)
         return 0;
     struct mr_access_delta *v = mr_xmalloc(n * sizeof *v);
@@ -1246,16 +1285,19 @@ static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_access_de
     pg_param_double(&p, MR_PROMOTION_IMPORTANCE_BOOST);
     pg_param_text(&p, mr_memory_type_name(MR_SHORT_TERM));
     pg_param_text(&p, mr_memory_type_name(MR_LONG_TERM));
-    int64_t changed = 0;
-    if (rc == 0)
-        rc = pg_run_done(tx, P_MEM_ACCESS, &p, "recording accesses", &changed, err);
-    else
+    if (rc == 0) {
+        res = pg_run(tx, P_MEM_ACCESS, &p, "recording accesses", err);
+        if (res)
+            access_answer(res, out_changed, out_promoted, out_n_promoted);
+        else
+            rc = err->code;
+        PQclear(res);
+    } else {
         pg_params_free(&p);
+    }
     for (int c = 0; c < 3; c++)
         mr_strbuf_free(&cols[c]);
     free(v);
-    if (rc == 0 && out_changed)
-        *out_changed = (size_t)changed;
     return rc;
 }
 

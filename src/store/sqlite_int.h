@@ -43,6 +43,7 @@ enum sqlite_stmt {
     ST_MEM_UPDATE_EMB,
     ST_MEM_ACCESS,
     ST_MEM_ACCESS_FULL,
+    ST_MEM_PROMOTED,
     ST_MEM_DELETE,
     ST_MEM_LIST_CONV,
     ST_MEM_COUNT_CONV,
@@ -50,6 +51,7 @@ enum sqlite_stmt {
     ST_MEM_STATS,
     ST_MEM_ARCHIVE,
     ST_MEM_SCAN,
+    ST_HIST_INSERT,
     ST_COUNT
 };
 extern const char *const sqlite_stmt_sql[ST_COUNT];

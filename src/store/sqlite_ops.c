@@ -69,6 +69,9 @@ const char *const sqlite_stmt_sql[ST_COUNT] = {
                            "importance_score = min(1.0, round((" SQ_IMP " + ?7) * 1e9) / 1e9), "
                            "memory_type = ?9, expires_at = NULL "
                            "WHERE id = ?1 AND " SQ_PROMOTES,
+    /* What a promotion's event needs of the row, read around ST_MEM_ACCESS_FULL. */
+    [ST_MEM_PROMOTED] = "SELECT memory_id, user_id, tenant_id, importance_score, expires_at "
+                        "FROM memories WHERE id = ?1",
     [ST_MEM_DELETE] = "DELETE FROM memories WHERE memory_id = ?1",
     [ST_MEM_LIST_CONV] = "SELECT " MEM_COLS " FROM memories WHERE conversation_id=?1 "
                          "ORDER BY created_at, id LIMIT ?2 OFFSET ?3",
@@ -86,6 +89,9 @@ const char *const sqlite_stmt_sql[ST_COUNT] = {
                        "AND is_archived=0 AND created_at < ?4 AND importance_score < ?5 "
                        "AND access_count < ?6 RETURNING id, user_id",
     [ST_MEM_SCAN] = "SELECT " MEM_COLS " FROM memories ORDER BY id",
+    /* Cached: every write appends one, and a flush one a promotion (docs/hygiene.md). */
+    [ST_HIST_INSERT] = "INSERT INTO memory_history(memory_id, user_id, tenant_id, actor, kind, "
+                       "changes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
 
 static int s_conv_get(struct mr_store_tx *tx, const char *id, struct mr_conversation *out,
@@ -634,29 +640,105 @@ static int access_update(struct mr_store_tx *tx, enum sqlite_stmt id,
 }
 
 /*
+ * Row id's columns of a promotion event into *p (ST_MEM_PROMOTED: ids,
+ * importance as importance_after, expiry as expires_before); *found false
+ * when the row is gone.
+ */
+static int promotion_row(struct mr_store_tx *tx, int64_t id, struct mr_access_promotion *p,
+                         bool *found, struct mr_err *err)
+{
+    sqlite3_stmt *st = sqlite_stmt(tx, ST_MEM_PROMOTED);
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    *found = rc == SQLITE_ROW;
+    if (*found) {
+        const unsigned char *uuid = sqlite3_column_text(st, 0);
+        const unsigned char *user = sqlite3_column_text(st, 1);
+        const unsigned char *tenant = sqlite3_column_text(st, 2);
+        snprintf(p->memory_id, sizeof p->memory_id, "%s", uuid ? (const char *)uuid : "");
+        free(p->user_id);
+        free(p->tenant_id);
+        p->user_id = mr_xstrdup(user ? (const char *)user : "");
+        p->tenant_id = mr_xstrdup(tenant ? (const char *)tenant : "");
+        p->importance_after = sqlite3_column_double(st, 3);
+        p->expires_before =
+            sqlite3_column_type(st, 4) == SQLITE_NULL ? MR_NO_TIME : sqlite3_column_int64(st, 4);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return 0;
+    return sqlite_db_error(err, sqlite_tx_conn(tx)->db, rc, "reading a promoted memory");
+}
+
+/*
+ * The promoting merge of d; when the caller wants the promotion (p not
+ * NULL), the row's few columns are read before and after it into *p, kept
+ * when it matched (*promoted).
+ */
+static int access_promote(struct mr_store_tx *tx, const struct mr_access_delta *d,
+                          struct mr_access_promotion *p, bool *promoted, struct mr_err *err)
+{
+    *promoted = false;
+    bool found = true;
+    int rc = p ? promotion_row(tx, d->id, p, &found, err) : 0;
+    if (rc || !found)
+        return rc; /* gone: deleted since the accesses, nothing to merge */
+    double importance = p ? p->importance_after : 0;
+    int64_t expires = p ? p->expires_before : MR_NO_TIME;
+    rc = access_update(tx, ST_MEM_ACCESS_FULL, d, promoted, err);
+    if (rc == 0 && *promoted && p && (rc = promotion_row(tx, d->id, p, &found, err)) == 0) {
+        p->id = d->id;
+        p->at = d->last_at;
+        p->importance_before = importance;
+        p->expires_before = expires;
+    }
+    if (p && (rc || !*promoted)) {
+        free(p->user_id);
+        free(p->tenant_id);
+        memset(p, 0, sizeof *p);
+    }
+    return rc;
+}
+
+/*
  * One cached UPDATE per memory (SQLite statements cost no round trip); the
- * promoting one only when the plain merge matched nothing. SQLite has no row
- * locks: the write transaction already excludes every other writer, so a
- * count of 0 runs nothing.
+ * promoting one only when the plain merge matched nothing, the row read
+ * around it then for the promotion's event (a row promotes once). SQLite has
+ * no row locks: the write transaction already excludes every other writer,
+ * so a count of 0 runs nothing.
  */
 static int s_mem_record_access(struct mr_store_tx *tx, const struct mr_access_delta *d, size_t n,
-                               size_t *out_changed, struct mr_err *err)
+                               size_t *out_changed, struct mr_access_promotion **out_promoted,
+                               size_t *out_n_promoted, struct mr_err *err)
 {
-    size_t merged = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t merged = 0, np = 0;
+    struct mr_access_promotion *p = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
         if (d[i].count <= 0)
             continue;
         bool changed = false;
-        int rc = access_update(tx, ST_MEM_ACCESS, &d[i], &changed, err);
-        if (rc == 0 && !changed)
-            rc = access_update(tx, ST_MEM_ACCESS_FULL, &d[i], &changed, err);
-        if (rc)
-            return rc;
+        rc = access_update(tx, ST_MEM_ACCESS, &d[i], &changed, err);
+        if (rc == 0 && !changed) {
+            if (out_promoted && !p)
+                p = mr_xcalloc(n, sizeof *p);
+            rc = access_promote(tx, &d[i], out_promoted ? &p[np] : NULL, &changed, err);
+            np += changed && out_promoted;
+        }
         merged += changed; /* neither matched: deleted since the accesses */
     }
+    if (rc || !out_promoted || np == 0) {
+        mr_access_promotions_free(p, np);
+        p = NULL;
+        np = 0;
+    }
     if (out_changed)
-        *out_changed = merged;
-    return 0;
+        *out_changed = rc ? 0 : merged;
+    if (out_promoted) {
+        *out_promoted = p;
+        *out_n_promoted = np;
+    }
+    return rc;
 }
 
 static int s_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err)
@@ -1063,8 +1145,9 @@ int sqlite_ds_owner_conversation(struct mr_store_tx *tx, const char *tenant_id,
  * Binds an event's seven columns (?1..?7, as insert and restore both name
  * them), runs st and finalizes it; e->id becomes the stored row's id.
  */
-static int write_history(struct mr_store_tx *tx, sqlite3_stmt *st, struct mr_history_event *e,
-                         const char *what, struct mr_err *err)
+/* Binds e to st and runs it; st is then reset (cached) or finalized (prepared once). */
+static int write_history(struct mr_store_tx *tx, sqlite3_stmt *st, bool cached,
+                         struct mr_history_event *e, const char *what, struct mr_err *err)
 {
     sqlite_bind_text(st, 1, e->memory_id);
     sqlite_bind_text(st, 2, e->user_id);
@@ -1079,21 +1162,17 @@ static int write_history(struct mr_store_tx *tx, sqlite3_stmt *st, struct mr_his
         e->id = sqlite3_last_insert_rowid(sqlite_tx_conn(tx)->db);
     else
         rc = sqlite_db_error(err, sqlite_tx_conn(tx)->db, s, what);
-    sqlite3_finalize(st);
+    if (cached)
+        sqlite3_reset(st);
+    else
+        sqlite3_finalize(st);
     return rc;
 }
 
 int sqlite_hist_insert(struct mr_store_tx *tx, struct mr_history_event *e, struct mr_err *err)
 {
-    static const char what[] = "recording a memory's history";
-    sqlite3_stmt *st = NULL;
-    int rc = prepare_once(tx,
-                          "INSERT INTO memory_history(memory_id, user_id, tenant_id, actor, kind, "
-                          "changes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                          &st, what, err);
-    if (rc)
-        return rc;
-    return write_history(tx, st, e, what, err);
+    return write_history(tx, sqlite_stmt(tx, ST_HIST_INSERT), true, e,
+                         "recording a memory's history", err);
 }
 
 static int read_history_row(sqlite3_stmt *st, void *slot, struct mr_err *err)
@@ -1226,5 +1305,5 @@ int sqlite_hist_restore(struct mr_store_tx *tx, struct mr_history_event *e, stru
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 8, e->id);
-    return write_history(tx, st, e, what, err);
+    return write_history(tx, st, false, e, what, err);
 }

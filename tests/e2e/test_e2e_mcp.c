@@ -695,6 +695,177 @@ TEST(test_tool_results_carry_text_and_structured_content)
     CHECK(stop());
 }
 
+/* structuredContent of a successful tools/call as user in sid (a new reference), or NULL. */
+static json_t *call_ok(const char *user, const char *sid, const char *tool, const char *args)
+{
+    struct mresp r;
+    if (call(user, sid, tool, args, &r) != 0) {
+        mresp_free(&r);
+        return NULL;
+    }
+    json_t *res = result(r.json);
+    json_t *sc = json_object_get(res, "structuredContent");
+    const char *text = json_string_value(
+        json_object_get(json_array_get(json_object_get(res, "content"), 0), "text"));
+    json_t *parsed = text ? json_loads(text, 0, NULL) : NULL;
+    bool ok =
+        r.status == 200 && json_is_object(sc) && !json_is_true(json_object_get(res, "isError"));
+    /* The text says what structuredContent says, the outcome included. */
+    bool same = parsed && json_equal(parsed, sc);
+    if (!ok || !same)
+        fprintf(stdout, "    %s: %ld %s\n", tool, r.status, r.body);
+    json_t *out = ok && same ? json_incref(sc) : NULL;
+    json_decref(parsed);
+    mresp_free(&r);
+    return out;
+}
+
+/* A tool's schema (which: inputSchema or outputSchema) in tools/list (a new reference), or NULL. */
+static json_t *tool_schema(json_t *tools, const char *tool, const char *which)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(tools, i, t)
+    {
+        if (strcmp(jstr(t, "name"), tool) == 0)
+            return json_incref(json_object_get(t, which));
+    }
+    return NULL;
+}
+
+/* Whether schema's "required" names name. */
+static bool required_has(const json_t *schema, const char *name)
+{
+    size_t k;
+    json_t *v;
+    json_array_foreach(json_object_get(schema, "required"), k, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * remember takes every memory type REST's POST /api/memories takes, example
+ * included, with the same enum in its input schema as /openapi.json's; and
+ * it says, as REST does by status and header, whether it stored the memory
+ * or answered a stored one (duplicate, merged).
+ */
+TEST(test_remember_takes_what_rest_takes_and_says_how_the_create_went)
+{
+    CHECK(start(NULL));
+    char sid[128];
+    CHECK(init("alice", "2025-06-18", sid));
+    json_t *m = call_ok("alice", sid, "remember",
+                        "{\"content\":\"How many orders per month?\",\"memory_type\":"
+                        "\"example\",\"conversation_id\":\"" CONV "\"}");
+    CHECK(m != NULL);
+    CHECK_STR(jstr(m, "memory_type"), "example");
+    CHECK(json_is_false(json_object_get(m, "duplicate")));
+    CHECK(json_is_false(json_object_get(m, "merged")));
+    char first[64];
+    snprintf(first, sizeof first, "%s", m ? jstr(m, "memory_id") : "");
+    json_decref(m);
+    /* REST says the same of the same body: a duplicate of the stored memory. */
+    struct resp rest;
+    CHECK(http(&srv, "POST", "/api/memories", "alice",
+               "{\"content\":\"How many orders per month?\",\"memory_type\":\"example\","
+               "\"conversation_id\":\"" CONV "\"}",
+               SIZE_MAX, &rest) == 0);
+    CHECK_INT(rest.status, 200);
+    CHECK_STR(rest.memori, "X-Memori-Duplicate: true");
+    resp_free(&rest);
+    m = call_ok("alice", sid, "remember",
+                "{\"content\":\"how many  orders per month?\",\"memory_type\":\"example\","
+                "\"conversation_id\":\"" CONV "\"}");
+    CHECK(m != NULL);
+    CHECK(json_is_true(json_object_get(m, "duplicate")));
+    CHECK(json_is_false(json_object_get(m, "merged")));
+    CHECK_STR(m ? jstr(m, "memory_id") : "", first);
+    CHECK_INT(m ? (long long)json_integer_value(json_object_get(m, "access_count")) : -1, 2);
+    json_decref(m);
+    /* A type REST refuses is refused the same way, naming all six. */
+    struct mresp r;
+    CHECK(call("alice", sid, "remember",
+               "{\"content\":\"x\",\"memory_type\":\"examples\",\"conversation_id\":\"" CONV "\"}",
+               &r) == 0);
+    CHECK_INT(err_code(r.json), -32602);
+    CHECK(strstr(err_message(r.json), "arguments.memory_type") != NULL);
+    CHECK(strstr(err_message(r.json), "'example'") != NULL);
+    mresp_free(&r);
+
+    /* The input schema's enum is the document's MemoryType. */
+    CHECK(post("alice", sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", &r) == 0);
+    json_t *tools = json_incref(json_object_get(result(r.json), "tools"));
+    mresp_free(&r);
+    json_t *in = tool_schema(tools, "remember", "inputSchema");
+    json_t *out = tool_schema(tools, "remember", "outputSchema");
+    json_t *enum_mcp =
+        json_object_get(json_object_get(json_object_get(in, "properties"), "memory_type"), "enum");
+    CHECK(http(&srv, "GET", "/openapi.json", NULL, NULL, 0, &rest) == 0);
+    json_t *enum_doc = json_object_get(
+        json_object_get(json_object_get(json_object_get(rest.json, "components"), "schemas"),
+                        "MemoryType"),
+        "enum");
+    CHECK(json_array_size(enum_mcp) == 6 && json_equal(enum_mcp, enum_doc));
+    resp_free(&rest);
+    /* The outcome is in the output schema, required (the SDK validates answers against it). */
+    const char *flags[] = {"duplicate", "merged"};
+    for (size_t i = 0; i < 2; i++) {
+        json_t *p = json_object_get(json_object_get(out, "properties"), flags[i]);
+        CHECK_STR(jstr(p, "type"), "boolean");
+        CHECK(required_has(out, flags[i]));
+    }
+    json_decref(in);
+    json_decref(out);
+    json_decref(tools);
+    CHECK(stop());
+}
+
+/*
+ * learn_example says whether the example was new: REST answers a new one
+ * 201 and the stored one 200; the tool's structured answer carries
+ * duplicate false, then true, and its output schema declares it.
+ */
+TEST(test_learn_example_says_whether_the_example_was_new)
+{
+    CHECK(start(NULL));
+    struct resp rest;
+    CHECK(http(&srv, "PUT", "/api/data-sources/3/schema", "alice",
+               "{\"dialect\":\"postgresql\",\"ddl\":\"CREATE TABLE orders (id integer "
+               "PRIMARY KEY, total numeric);\"}",
+               SIZE_MAX, &rest) == 0);
+    CHECK_INT(rest.status, 200);
+    resp_free(&rest);
+    char sid[128];
+    CHECK(init("alice", "2025-06-18", sid));
+    const char *args = "{\"question\":\"How many orders are there?\",\"sql\":\"SELECT "
+                       "count(*) FROM orders\",\"data_source_id\":3}";
+    json_t *a = call_ok("alice", sid, "learn_example", args);
+    CHECK(a != NULL);
+    CHECK_STR(jstr(a, "memory_type"), "example");
+    CHECK(json_is_false(json_object_get(a, "duplicate")));
+    json_t *b = call_ok("alice", sid, "learn_example", args);
+    CHECK(b != NULL);
+    CHECK(json_is_true(json_object_get(b, "duplicate")));
+    CHECK_STR(b ? jstr(b, "memory_id") : "", a ? jstr(a, "memory_id") : "-");
+    CHECK(json_object_get(b, "merged") == NULL); /* examples have no near-duplicate merge */
+    json_decref(a);
+    json_decref(b);
+    struct mresp r;
+    CHECK(post("alice", sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}", &r) == 0);
+    json_t *tools = json_incref(json_object_get(result(r.json), "tools"));
+    mresp_free(&r);
+    json_t *out = tool_schema(tools, "learn_example", "outputSchema");
+    CHECK_STR(jstr(json_object_get(json_object_get(out, "properties"), "duplicate"), "type"),
+              "boolean");
+    CHECK(required_has(out, "duplicate"));
+    json_decref(out);
+    json_decref(tools);
+    CHECK(stop());
+}
+
 /* ---------- batches ---------- */
 
 TEST(test_batches_follow_the_negotiated_version)
@@ -806,6 +977,67 @@ TEST(test_accept_content_type_and_origin_are_checked)
     CHECK(stop());
 }
 
+/*
+ * Every status POST /mcp answers is one /openapi.json lists for it, each
+ * error with a JSON-RPC body (the document's McpResponse), the 202 with none.
+ */
+TEST(test_every_status_mcp_answers_is_in_the_document)
+{
+    CHECK(start(NULL));
+    struct resp doc;
+    CHECK(http(&srv, "GET", "/openapi.json", NULL, NULL, 0, &doc) == 0);
+    json_t *responses = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc.json, "paths"), "/mcp"), "post"),
+        "responses");
+    char sid[128];
+    CHECK(init("alice", "2025-06-18", sid));
+    static const char ping[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}";
+    static const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}";
+    const struct {
+        const char *sid, *header, *body;
+        long status;
+    } cases[] = {
+        {sid, NULL, ping, 200},
+        {sid, NULL, note, 202},
+        {sid, NULL, "{not json", 400},
+        {NULL, NULL, ping, 400}, /* no session */
+        {sid, NULL,
+         "["
+         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"
+         "]",
+         400},
+        {sid, "MCP-Protocol-Version: 2024-11-05", ping, 400},
+        {sid, "Origin: http://evil.example", ping, 403},
+        {"2025-06-18.00.00", NULL, ping, 404},
+        {sid, "Accept: text/event-stream", ping, 406},
+        {sid, "Content-Type: text/plain", ping, 415},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mresp r;
+        CHECK(post_on(&srv, "alice", cases[i].sid, cases[i].header, cases[i].body, &r) == 0);
+        char key[8];
+        snprintf(key, sizeof key, "%ld", r.status);
+        json_t *documented = json_object_get(responses, key);
+        json_t *schema = json_object_get(
+            json_object_get(json_object_get(documented, "content"), "application/json"), "schema");
+        const char *ref = jstr(schema, "$ref");
+        bool body_ok =
+            r.status == 202   ? r.body[0] == '\0' && !json_object_get(documented, "content")
+            : r.status == 200 ? ref && strcmp(ref, "#/components/schemas/McpAnswer") == 0
+                              : ref && strcmp(ref, "#/components/schemas/McpResponse") == 0 &&
+                                    err_code(r.json) != 0 && json_object_get(r.json, "id");
+        if (r.status != cases[i].status || !documented || !body_ok)
+            fprintf(stdout, "    case %zu: %ld %s (documented: %s)\n", i, r.status, r.body,
+                    documented ? "yes" : "no");
+        CHECK_INT(r.status, cases[i].status);
+        CHECK(documented != NULL);
+        CHECK(body_ok);
+        mresp_free(&r);
+    }
+    resp_free(&doc);
+    CHECK(stop());
+}
+
 TEST(test_get_and_delete_are_405_and_an_oversized_body_413)
 {
     CHECK(start(NULL));
@@ -901,8 +1133,11 @@ TEST_MAIN("e2e_mcp", T(test_the_sdk_client_lists_and_calls_every_tool),
           T(test_an_unknown_method_is_method_not_found), T(test_invalid_params_name_the_field),
           T(test_tool_failures_are_results_with_is_error_and_the_rest_message),
           T(test_tool_results_carry_text_and_structured_content),
+          T(test_remember_takes_what_rest_takes_and_says_how_the_create_went),
+          T(test_learn_example_says_whether_the_example_was_new),
           T(test_batches_follow_the_negotiated_version),
           T(test_the_protocol_version_header_must_be_the_sessions),
           T(test_accept_content_type_and_origin_are_checked),
+          T(test_every_status_mcp_answers_is_in_the_document),
           T(test_get_and_delete_are_405_and_an_oversized_body_413),
           T(test_production_needs_a_bearer_token_and_the_session_is_the_tokens_user))

@@ -241,6 +241,56 @@ TEST(test_the_document_is_structurally_openapi_3_1)
     CHECK(stop());
 }
 
+/*
+ * POST /mcp: its body is a JSON-RPC message or a batch of them, and its
+ * answers are listed with what each means: 200 (the answers), 202 (no
+ * body), and the transport's refusals, each a JSON-RPC error.
+ */
+TEST(test_mcp_has_its_request_body_and_every_answer)
+{
+    CHECK(start(NULL));
+    json_t *doc = fetch_document();
+    CHECK(doc);
+    json_t *op = json_object_get(json_object_get(json_object_get(doc, "paths"), "/mcp"), "post");
+    json_t *body = json_object_get(
+        json_object_get(json_object_get(json_object_get(op, "requestBody"), "content"),
+                        "application/json"),
+        "schema");
+    CHECK_STR(jstr(body, "$ref"), "#/components/schemas/McpRequestBody");
+    json_t *one_of = json_object_get(resolve(doc, "#/components/schemas/McpRequestBody"), "oneOf");
+    CHECK_INT(json_array_size(one_of), 2);
+    CHECK_STR(jstr(json_array_get(one_of, 0), "$ref"), "#/components/schemas/McpMessage");
+    CHECK_STR(jstr(json_array_get(one_of, 1), "type"), "array");
+    json_t *msg = resolve(doc, "#/components/schemas/McpMessage");
+    CHECK_STR(jstr(json_object_get(json_object_get(msg, "properties"), "jsonrpc"), "const"), "2.0");
+    json_t *responses = json_object_get(op, "responses");
+    const char *statuses[] = {"200", "202", "400", "403", "404", "406", "413", "415"};
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++) {
+        json_t *r = json_object_get(responses, statuses[i]);
+        const char *ref =
+            jstr(json_object_get(json_object_get(json_object_get(r, "content"), "application/json"),
+                                 "schema"),
+                 "$ref");
+        const char *want = strcmp(statuses[i], "200") == 0   ? "#/components/schemas/McpAnswer"
+                           : strcmp(statuses[i], "202") == 0 ? NULL
+                           : strcmp(statuses[i], "413") == 0 ? "#/components/schemas/HTTPError"
+                                                             : "#/components/schemas/McpResponse";
+        if (!r || (want ? !ref || strcmp(ref, want) != 0 : json_object_get(r, "content") != NULL))
+            fprintf(stdout, "    /mcp %s: %s\n", statuses[i],
+                    r ? (ref ? ref : "no body") : "absent");
+        CHECK(r != NULL);
+        CHECK(want ? ref && strcmp(ref, want) == 0 : json_object_get(r, "content") == NULL);
+    }
+    /* Each refusal says what it is about, not the generic text. */
+    CHECK(strstr(jstr(json_object_get(responses, "406"), "description"), "Accept") != NULL);
+    CHECK(strstr(jstr(json_object_get(responses, "415"), "description"), "Content-Type") != NULL);
+    CHECK(strstr(jstr(json_object_get(responses, "403"), "description"), "Origin") != NULL);
+    CHECK(strstr(jstr(json_object_get(responses, "404"), "description"), "Mcp-Session-Id") != NULL);
+    CHECK(strstr(jstr(json_object_get(responses, "400"), "description"), "-32700") != NULL);
+    json_decref(doc);
+    CHECK(stop());
+}
+
 /* The schema of property name of the component id (anyOf's first branch, $ref followed). */
 static json_t *property(json_t *doc, const char *id, const char *name)
 {
@@ -674,6 +724,7 @@ TEST(test_docs_runs_a_search_in_chromium)
 }
 
 TEST_MAIN("e2e_openapi", T(test_every_route_of_the_table_is_in_the_document),
+          T(test_mcp_has_its_request_body_and_every_answer),
           T(test_the_document_is_structurally_openapi_3_1),
           T(test_the_documented_limits_and_enums_are_enforced),
           T(test_the_readme_examples_validate_against_their_schemas),

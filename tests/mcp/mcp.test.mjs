@@ -99,6 +99,19 @@ try {
     conversation_id: CONV,
   });
   check(note.expires_at, "a short-term memory gets an expiry");
+  check(note.duplicate === false && note.merged === false, "remember says the note is new");
+  const againNote = await call(client, "remember", {
+    content: "We are looking at revenue by customer this quarter",
+    memory_type: "short_term",
+    conversation_id: CONV,
+  });
+  check(againNote.duplicate === true && againNote.memory_id === note.memory_id, "remember says the same note is a duplicate");
+  const asText = await call(client, "remember", {
+    content: "Orders per month: SELECT date_trunc('month', placed_at), count(*) FROM orders GROUP BY 1",
+    memory_type: "example",
+    conversation_id: CONV,
+  });
+  check(asText.memory_type === "example", "remember takes memory_type example, as REST does");
 
   const found = await call(client, "recall", { query: "how does the user like joins?", limit: 5, min_similarity: 0 });
   check(found.results.some((m) => m.memory_id === rule.memory_id), "recall finds the rule");
@@ -113,12 +126,14 @@ try {
     verified: true,
   });
   check(example.memory_type === "example", "learn_example stored an example");
+  check(example.duplicate === false, "learn_example says the example is new");
   const again = await call(client, "learn_example", {
     question: "Total revenue per customer",
     sql: "SELECT c.name, sum(o.total) FROM orders o JOIN customers c ON c.id = o.customer_id GROUP BY c.name",
     data_source_id: DS,
   });
   check(again.memory_id === example.memory_id, "the same example again is the stored one");
+  check(again.duplicate === true, "learn_example says the same example again is a duplicate");
 
   const ctx = await call(client, "get_context", {
     question: "revenue of each customer",

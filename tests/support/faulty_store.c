@@ -154,8 +154,8 @@ FORWARD(mem_candidates,
         (IN(tx), who, terms, ids, n, dim, out_vecs, out_found, out_bm25, out_max, err))
 FORWARD(mem_record_access,
         (struct mr_store_tx * tx, const struct mr_access_delta *d, size_t n, size_t *out_changed,
-         struct mr_err *err),
-        (IN(tx), d, n, out_changed, err))
+         struct mr_access_promotion **out_promoted, size_t *out_n_promoted, struct mr_err *err),
+        (IN(tx), d, n, out_changed, out_promoted, out_n_promoted, err))
 FORWARD(mem_lex_search,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
          const struct mr_lex_terms *terms, size_t k, struct mr_lex_hit **out, size_t *out_n,
