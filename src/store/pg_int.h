@@ -54,6 +54,7 @@ enum pg_stmt {
     P_MEM_READ_IDS,
     P_MEM_LOCK_IDS,
     P_MEM_LEX_SEARCH,
+    P_MEM_LEX_FILTER,
     P_MEM_LEX_SCORE,
     P_MEM_NEIGHBOURS,
     P_COUNT

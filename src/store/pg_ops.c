@@ -207,44 +207,60 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "SELECT (SELECT count(*) FROM u), p.* FROM (SELECT 1) AS one "
         "LEFT JOIN (SELECT * FROM u WHERE promoted) AS p ON true",
     /*
-     * The lexical side (DESIGN.md §8): the partition's statistics and the
-     * candidates, in one statement so both come from one snapshot. The
-     * candidates are the rows holding a query term that pass P_MEM_SEARCH's
-     * filters (the same predicates, the expiry one mirroring
-     * mr_rule_expired_at); each comes as one row per query term it holds
-     * (its length, the term's position in the query and its tf), unordered:
-     * s_mem_lex_search groups them by id. Each query term is its own GIN
-     * probe (lex_terms @> {term}, a lateral join over the query's terms),
-     * so a row is read once per term it holds and the term's tf is found
-     * once. One probe for all the terms (lex_terms && $terms) then a join
-     * of the rows with the terms compared every term with every row's
-     * terms: twice the time at 10 000 memories (docs/perf.md, "Hybrid on
-     * PostgreSQL"); an ORDER BY id, ord cost a sixth of it more. Each query
-     * term's df is one index probe (a scalar subquery): as a join, the
-     * planner read the partition's whole vocabulary for a few terms. BM25
-     * itself is computed in C by lexical.h's functions, so the numbers are
-     * the in-process index's bits. Always one row at least: the statistics
-     * with a NULL id when no memory matches.
+     * The lexical side's candidates (DESIGN.md §8), from the postings alone
+     * (migration 7): the partition's statistics and, for each query term,
+     * its postings as an index-only scan of the primary key (tenant, user,
+     * term → memory, tf, length), in one statement so both come from one
+     * snapshot. No memory row is read: the rows holding a query term grow
+     * with the partition, the ones s_mem_lex_search checks
+     * (P_MEM_LEX_FILTER) with the depth asked. Other users' memories can
+     * pass the search's filters only when shared, so theirs come from the
+     * partial index of shared postings, restricted as P_MEM_SEARCH
+     * restricts them before the filters ($3: any shared memory, else only
+     * the tenant's knowledge, user_id ''). Each posting comes as (memory,
+     * length, the term's position in the query, tf), unordered:
+     * s_mem_lex_search groups them by memory and computes BM25 with
+     * lexical.h's functions, so the numbers are the in-process index's bits
+     * (BM25 in SQL with a cut and the filters in the same statement,
+     * re-scored in C, was slower at 10 000 and 100 000 memories:
+     * docs/perf.md). The probes stay one per term whatever the statistics
+     * say (OFFSET 0 keeps the lateral subquery from being flattened): with
+     * a new partition's statistics not yet analysed, the planner otherwise
+     * read the whole partition's postings once and joined the terms to
+     * them. Each query term's df is one index probe (a scalar subquery): as a
+     * join, the planner read the partition's whole vocabulary. Always one
+     * row at least: the statistics with a NULL memory when none matches.
      */
     [P_MEM_LEX_SEARCH] =
-        "WITH q AS (SELECT t.term, t.ord FROM unnest($8::text[]) WITH ORDINALITY AS t(term, ord)), "
+        "WITH q AS (SELECT t.term, t.ord FROM unnest($4::text[]) WITH ORDINALITY AS t(term, ord)), "
         "st AS (SELECT coalesce(p.n_docs, 0) AS n, coalesce(p.total_len, 0) AS total, "
         "  (SELECT array_agg(coalesce((SELECT d.df FROM memori_lex_df d WHERE d.tenant_id = $1 "
         "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $1 AND p.user_id = $2) "
-        "SELECT st.n, st.total, st.dfs, h.id, h.lex_len, h.ord, h.tf FROM st LEFT JOIN ("
-        "  SELECT m.id, m.lex_len, q.ord, m.lex_tfs[array_position(m.lex_terms, q.term)] AS tf "
-        "  FROM q CROSS JOIN LATERAL (SELECT m.id, m.lex_len, m.lex_terms, m.lex_tfs "
-        "    FROM memori_memories m "
-        "    WHERE m.lex_terms @> ARRAY[q.term] AND m.tenant_id = $1 "
-        "    AND (m.user_id = $2 OR (m.is_shared AND "
-        "      m.memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($3::boolean OR "
-        "      (m.user_id = '' AND m.data_source_id IS NOT NULL)))) "
-        "    AND ($4::uuid IS NULL OR m.conversation_id = $4::uuid) "
-        "    AND ($5::text[] IS NULL OR m.memory_type = ANY($5::text[])) "
-        "    AND ($6::boolean OR NOT m.is_archived) "
-        "    AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$7") ")) AS m) AS h ON true",
+        "SELECT st.n, st.total, st.dfs, h.memory_id, h.len, h.ord, h.tf FROM st LEFT JOIN ("
+        "  SELECT p.memory_id, p.len, q.ord, p.tf FROM q CROSS JOIN LATERAL (SELECT * FROM ("
+        "    SELECT o.memory_id, o.len, o.tf FROM memori_lex_postings o "
+        "    WHERE o.tenant_id = $1 AND o.user_id = $2 AND o.term = q.term "
+        "    UNION ALL "
+        "    SELECT s.memory_id, s.len, s.tf FROM memori_lex_postings s "
+        "    WHERE s.shared AND s.tenant_id = $1 AND s.term = q.term AND s.user_id <> $2 "
+        "    AND ($3::boolean OR s.user_id = '')) AS u OFFSET 0) AS p) AS h ON true",
+    /*
+     * Which of the lexical side's best candidates ($8) pass the search's
+     * filters: P_MEM_SEARCH's predicates exactly (the expiry one mirroring
+     * mr_rule_expired_at), read from the memory rows by primary key. A
+     * candidate deleted since P_MEM_LEX_SEARCH's snapshot is not returned.
+     */
+    [P_MEM_LEX_FILTER] =
+        "SELECT m.id FROM memori_memories m WHERE m.id = ANY($8::int8[]) AND m.tenant_id = $1 "
+        "AND (m.user_id = $2 OR (m.is_shared AND "
+        "  m.memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($3::boolean OR "
+        "  (m.user_id = '' AND m.data_source_id IS NOT NULL)))) "
+        "AND ($4::uuid IS NULL OR m.conversation_id = $4::uuid) "
+        "AND ($5::text[] IS NULL OR m.memory_type = ANY($5::text[])) "
+        "AND ($6::boolean OR NOT m.is_archived) "
+        "AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$7") ")",
     /* The same for given rows, unfiltered: the vector side's candidates. */
     [P_MEM_LEX_SCORE] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($3::text[]) WITH ORDINALITY AS t(term, ord)), "
@@ -1017,6 +1033,66 @@ static int lex_posting_order(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+static int id_order(const void *a, const void *b)
+{
+    const int64_t *x = a, *y = b;
+    return (*x > *y) - (*x < *y);
+}
+
+/*
+ * The first k of hits[0..n) (best first) that pass q's filters, moved to
+ * the front in their order; their count into *out_kept. The candidates are
+ * checked a slice at a time (P_MEM_LEX_FILTER), the first of 2·k, each
+ * next one four times the last: most searches check one slice, and one
+ * whose best candidates the filters remove (archived, another type or
+ * conversation) goes deeper until k pass or the candidates run out.
+ */
+static int lex_filter(struct mr_store_tx *tx, const struct mr_identity *who,
+                      const struct mr_index_query *q, struct mr_lex_hit *hits, size_t n, size_t k,
+                      size_t *out_kept, struct mr_err *err)
+{
+    size_t kept = 0, next = 0, slice = 2 * k;
+    int rc = 0;
+    int64_t *pass = mr_xcalloc(n + 1, sizeof *pass);
+    while (kept < k && next < n) {
+        size_t end = next + slice < n ? next + slice : n;
+        struct mr_strbuf list = {0};
+        mr_strbuf_add(&list, "{", 1);
+        for (size_t i = next; i < end; i++)
+            mr_strbuf_printf(&list, "%s%lld", i > next ? "," : "", (long long)hits[i].id);
+        mr_strbuf_add(&list, "}", 1);
+        struct pg_params p = {0};
+        pg_param_text(&p, who->tenant_id);
+        pg_param_text(&p, who->user_id);
+        pg_param_bool(&p, q->include_shared);
+        pg_param_text(&p, q->conversation_id);
+        param_types(&p, q->type_mask);
+        pg_param_bool(&p, q->include_archived);
+        pg_param_int(&p, q->now);
+        pg_param_text(&p, list.s);
+        PGresult *res = pg_run(tx, P_MEM_LEX_FILTER, &p, "searching memories by their words", err);
+        mr_strbuf_free(&list);
+        if (!res) {
+            rc = err->code;
+            goto out;
+        }
+        size_t n_pass = 0;
+        for (int r = 0, rows = PQntuples(res); r < rows; r++)
+            pass[n_pass++] = pg_val_int(res, r, 0);
+        PQclear(res);
+        qsort(pass, n_pass, sizeof *pass, id_order);
+        for (size_t i = next; i < end && kept < k; i++)
+            if (bsearch(&hits[i].id, pass, n_pass, sizeof *pass, id_order))
+                hits[kept++] = hits[i];
+        next = end;
+        slice *= 4;
+    }
+out:
+    free(pass);
+    *out_kept = kept;
+    return rc;
+}
+
 static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
                             const struct mr_index_query *q, const struct mr_lex_terms *terms,
                             size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
@@ -1035,10 +1111,6 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
     pg_param_bool(&p, q->include_shared);
-    pg_param_text(&p, k ? q->conversation_id : NULL);
-    param_types(&p, q->type_mask);
-    pg_param_bool(&p, q->include_archived);
-    pg_param_int(&p, q->now);
     pg_param_terms(&p, terms);
     PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
     if (!res)
@@ -1076,8 +1148,12 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
     }
     free(post);
     qsort(hits, n, sizeof *hits, lex_hit_order);
-    if (n > k)
-        n = k;
+    int rc = lex_filter(tx, who, q, hits, n, k, &n, err);
+    if (rc) {
+        free(hits);
+        lex_stats_free(&st);
+        return rc;
+    }
     for (size_t i = 0; i < n; i++)
         hits[i].lexical = mr_lex_normalise(hits[i].bm25, st.max);
     if (out_max)

@@ -259,6 +259,74 @@ static const struct store_migration migrations[] = {
     {"CREATE INDEX IF NOT EXISTS memori_memories_conversation_id"
      "  ON memori_memories(conversation_id, id);",
      "indexing a conversation's memories by id, for neighbour context", NULL},
+    /*
+     * The lexical index's postings (docs/ranking.md, "PostgreSQL"): one row
+     * per (memory, distinct term) with the term's tf and the memory's
+     * length, so the lexical side ranks from an index-only scan of the
+     * primary key (the key and its INCLUDE columns hold everything BM25
+     * needs) instead of reading every heap row holding a query term; the
+     * request's filters are then checked on the best rows only. shared is
+     * the memory's is_shared: other users' memories are found through the
+     * partial index on it (only shared ones can pass the search's filters),
+     * not by probing every partition. Kept by row triggers in the writing
+     * statement, as memori_lex_df is (migration 3), so every write path and
+     * every rollback keeps them exact; an update of neither the lexical
+     * columns, the owner nor is_shared (accesses, archival) fires nothing.
+     * Postings are small and written once, so the table is vacuumed early
+     * (the insert thresholds): index-only scans need its pages all-visible.
+     * The back-fill copies what migration 3 keeps in the rows; idempotent,
+     * so a database set back to an older version re-runs it.
+     */
+    {"CREATE TABLE IF NOT EXISTS memori_lex_postings ("
+     "  tenant_id TEXT NOT NULL, user_id TEXT NOT NULL, term TEXT NOT NULL,"
+     "  memory_id BIGINT NOT NULL, tf INT4 NOT NULL, len INT4 NOT NULL, shared BOOLEAN NOT NULL,"
+     "  PRIMARY KEY (tenant_id, user_id, term, memory_id) INCLUDE (tf, len))"
+     "  WITH (autovacuum_vacuum_insert_threshold = 1000,"
+     "    autovacuum_vacuum_insert_scale_factor = 0.02, autovacuum_vacuum_scale_factor = 0.02);"
+     "CREATE INDEX IF NOT EXISTS memori_lex_postings_shared"
+     "  ON memori_lex_postings(tenant_id, term) INCLUDE (user_id, memory_id, tf, len)"
+     "  WHERE shared;"
+     "CREATE OR REPLACE FUNCTION memori_lex_postings() RETURNS trigger LANGUAGE plpgsql AS $f$ "
+     "BEGIN "
+     "  IF TG_OP = 'UPDATE' AND OLD.lex_len IS NOT NULL AND NEW.lex_len IS NOT NULL"
+     "    AND OLD.lex_terms = NEW.lex_terms AND OLD.lex_tfs = NEW.lex_tfs"
+     "    AND OLD.lex_len = NEW.lex_len AND OLD.tenant_id = NEW.tenant_id"
+     "    AND OLD.user_id = NEW.user_id THEN "
+     "    UPDATE memori_lex_postings SET shared = NEW.is_shared"
+     "      WHERE tenant_id = OLD.tenant_id AND user_id = OLD.user_id"
+     "      AND term = ANY(OLD.lex_terms) AND memory_id = OLD.id;"
+     "    RETURN NULL;"
+     "  END IF;"
+     "  IF TG_OP <> 'INSERT' AND OLD.lex_len IS NOT NULL THEN "
+     "    DELETE FROM memori_lex_postings WHERE tenant_id = OLD.tenant_id"
+     "      AND user_id = OLD.user_id AND term = ANY(OLD.lex_terms) AND memory_id = OLD.id;"
+     "  END IF;"
+     "  IF TG_OP <> 'DELETE' AND NEW.lex_len IS NOT NULL THEN "
+     "    INSERT INTO memori_lex_postings"
+     "      SELECT NEW.tenant_id, NEW.user_id, t.term, NEW.id, t.tf, NEW.lex_len, NEW.is_shared"
+     "      FROM unnest(NEW.lex_terms, NEW.lex_tfs) AS t(term, tf);"
+     "  END IF;"
+     "  RETURN NULL;"
+     "END $f$;"
+     "DROP TRIGGER IF EXISTS memori_lex_post_write ON memori_memories;"
+     "CREATE TRIGGER memori_lex_post_write AFTER INSERT OR DELETE ON memori_memories"
+     "  FOR EACH ROW EXECUTE FUNCTION memori_lex_postings();"
+     "DROP TRIGGER IF EXISTS memori_lex_post_change ON memori_memories;"
+     "CREATE TRIGGER memori_lex_post_change AFTER UPDATE OF lex_terms, lex_tfs, lex_len,"
+     "  tenant_id, user_id, is_shared ON memori_memories FOR EACH ROW WHEN ("
+     "  OLD.lex_terms IS DISTINCT FROM NEW.lex_terms OR OLD.lex_tfs IS DISTINCT FROM NEW.lex_tfs"
+     "  OR OLD.lex_len IS DISTINCT FROM NEW.lex_len OR OLD.tenant_id <> NEW.tenant_id"
+     "  OR OLD.user_id <> NEW.user_id OR OLD.is_shared <> NEW.is_shared)"
+     "  EXECUTE FUNCTION memori_lex_postings();"
+     "DELETE FROM memori_lex_postings;"
+     "INSERT INTO memori_lex_postings"
+     "  SELECT m.tenant_id, m.user_id, t.term, m.id, t.tf, m.lex_len, m.is_shared"
+     "  FROM memori_memories m, unnest(m.lex_terms, m.lex_tfs) AS t(term, tf)"
+     "  WHERE m.lex_len IS NOT NULL;"
+     "ANALYZE memori_lex_postings;"
+     /* Nothing searches lex_terms any more: the postings replace its GIN index. */
+     "DROP INDEX IF EXISTS memori_memories_lex;",
+     "adding the lexical postings", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -380,11 +380,15 @@ TEST(test_pg_schema_is_versioned_and_a_newer_one_refused)
     CHECK(s);
     mr_store_close(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    /* 3: the lexical index; 4: a data source's memories by type; 5: hygiene; 6: neighbours */
-    CHECK_STR(v, "6");
+    /* 3: the lexical index; 4: a data source's memories by type; 5: hygiene; 6: neighbours;
+       7: the lexical postings */
+    CHECK_STR(v, "7");
     CHECK(sql_value(url,
                     "SELECT count(*) FROM pg_indexes WHERE indexname = "
                     "'memori_memories_conversation_id'",
+                    v, sizeof v));
+    CHECK_STR(v, "1");
+    CHECK(sql_value(url, "SELECT count(*) FROM pg_tables WHERE tablename = 'memori_lex_postings'",
                     v, sizeof v));
     CHECK_STR(v, "1");
     CHECK(sql_value(url, "SELECT extversion FROM pg_extension WHERE extname = 'vector'", v,
@@ -859,7 +863,10 @@ TEST(test_pg_backfill_makes_older_memories_lexical)
     CHECK(sql_value(url,
                     "DROP TRIGGER memori_lex_write ON memori_memories;"
                     "DROP TRIGGER memori_lex_change ON memori_memories;"
-                    "DROP FUNCTION memori_lex_stats();"
+                    "DROP TRIGGER memori_lex_post_write ON memori_memories;"
+                    "DROP TRIGGER memori_lex_post_change ON memori_memories;"
+                    "DROP FUNCTION memori_lex_stats(), memori_lex_postings();"
+                    "DROP TABLE memori_lex_postings;"
                     "DROP TABLE memori_lex_df, memori_lex_partitions;"
                     "ALTER TABLE memori_memories DROP COLUMN lex_terms, DROP COLUMN lex_tfs,"
                     "  DROP COLUMN lex_len;"
@@ -869,10 +876,10 @@ TEST(test_pg_backfill_makes_older_memories_lexical)
     CHECK(
         sql_value(url, "SELECT count(*) FROM pg_attribute WHERE attname = 'lex_len'", v, sizeof v));
     CHECK_STR(v, "0");
-    s = open_url(url, 2); /* migrates to 3: the columns, then the back-fill; then 4 to 6 */
+    s = open_url(url, 2); /* migrates to 3: the columns, then the back-fill; then 4 to 7 */
     CHECK(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "6");
+    CHECK_STR(v, "7");
     CHECK(
         sql_value(url, "SELECT count(*) FROM memori_memories WHERE lex_len IS NULL", v, sizeof v));
     CHECK_STR(v, "0");
@@ -1000,11 +1007,401 @@ TEST(test_pg_concurrent_writers_keep_the_lexical_statistics)
     mr_store_close(s);
 }
 
+/* The postings recomputed from the rows' lexical columns differ from the kept ones nowhere. */
+#define LEX_POSTINGS_DRIFT                                                                         \
+    "SELECT count(*) FROM (SELECT m.tenant_id, m.user_id, t.term, m.id AS memory_id, t.tf, "       \
+    "  m.lex_len AS len, m.is_shared AS shared FROM memori_memories m, "                           \
+    "  unnest(m.lex_terms, m.lex_tfs) AS t(term, tf) WHERE m.lex_len IS NOT NULL) r "              \
+    "FULL JOIN memori_lex_postings p USING (tenant_id, user_id, term, memory_id) "                 \
+    "WHERE r.tf IS DISTINCT FROM p.tf OR r.len IS DISTINCT FROM p.len "                            \
+    "OR r.shared IS DISTINCT FROM p.shared"
+
+/* Postings drift ("0" when exact) and count into drift and count. */
+static bool postings_state(const char *url, char *drift, char *count)
+{
+    return sql_value(url, LEX_POSTINGS_DRIFT, drift, 32) &&
+           sql_value(url, "SELECT count(*) FROM memori_lex_postings", count, 32);
+}
+
+/* Inserts text as who's memory of type t in conv; its row id into *out_id. */
+static bool lex_insert(struct mr_store_tx *tx, const char *conv, const struct mr_identity *who,
+                       enum mr_memory_type t, const char *text, bool shared, bool archived,
+                       int64_t *out_id)
+{
+    struct mr_err err;
+    struct mr_memory m;
+    c_mem(&m, conv, who, t, 0.5, 1);
+    free(m.content);
+    m.content = mr_xstrdup(text);
+    m.is_shared = shared;
+    m.is_archived = archived;
+    bool ok = mr_store_mem_insert(tx, &m, &err) == 0;
+    if (!ok)
+        fprintf(stdout, "    insert: %s\n", err.msg);
+    if (out_id)
+        *out_id = m.id;
+    mr_memory_clear(&m);
+    return ok;
+}
+
+/*
+ * The postings follow every write: a create, a content update, an update
+ * of is_shared alone, an owner change, a delete, a conversation's cascade,
+ * and a rolled-back transaction leaves them as they were. After each step
+ * they equal the ones recomputed from the rows, and an update that keeps
+ * the content (an access, archival) leaves them untouched.
+ */
+TEST(test_pg_postings_stay_exact_through_every_write)
+{
+    char url[256], drift[32], count[32], before[64];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c, cb;
+    int64_t ids[N_LEX];
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    c_conv(&cb, C2, &c_bob, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    for (int i = 0; i < N_LEX; i++)
+        CHECK(lex_insert(tx, i % 2 ? C2 : C1, i % 2 ? &c_bob : &c_alice, MR_RULE, lex_texts[i],
+                         false, false, &ids[i]));
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(postings_state(url, drift, count));
+    CHECK_STR(drift, "0");
+    CHECK(atol(count) > 20); /* "the and of" holds none: stop words only */
+
+    /* A content update replaces the row's postings; is_shared alone flips its flag. */
+    C_BEGIN(s, tx);
+    struct mr_memory m;
+    CHECK(mr_store_mem_get_by_id(tx, ids[2], &m, &err) == 0);
+    free(m.content);
+    m.content = mr_xstrdup("Quarterly revenue by region and by product line");
+    CHECK(mr_store_mem_update(tx, &m, false, &err) == 0);
+    mr_memory_clear(&m);
+    CHECK(mr_store_mem_get_by_id(tx, ids[3], &m, &err) == 0);
+    m.is_shared = true;
+    CHECK(mr_store_mem_update(tx, &m, false, &err) == 0);
+    mr_memory_clear(&m);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(postings_state(url, drift, count));
+    CHECK_STR(drift, "0");
+    CHECK(sql_value(url, "SELECT count(*) FROM memori_lex_postings WHERE shared", count,
+                    sizeof count));
+    CHECK(atol(count) > 0);
+    CHECK(sql_value(url, "SELECT count(*) FROM memori_lex_postings WHERE term = 'quarter'", count,
+                    sizeof count));
+    CHECK_STR(count, "1");
+
+    /* An archival changes no posting (nor fires the trigger: same xmin). */
+    CHECK(sql_value(url,
+                    "SELECT md5(string_agg(xmin::text, ',' ORDER BY memory_id, term)) FROM "
+                    "memori_lex_postings",
+                    before, sizeof before));
+    CHECK(
+        sql_value(url, "UPDATE memori_memories SET is_archived = true, access_count = 3", NULL, 0));
+    char xmins[64];
+    CHECK(sql_value(url,
+                    "SELECT md5(string_agg(xmin::text, ',' ORDER BY memory_id, term)) FROM "
+                    "memori_lex_postings",
+                    xmins, sizeof xmins));
+    CHECK_STR(xmins, before);
+    CHECK(sql_value(url, "UPDATE memori_memories SET is_archived = false", NULL, 0));
+
+    /* An owner change moves the row's postings to the new partition. */
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE memori_memories SET user_id = 'carol' WHERE id = %lld",
+             (long long)ids[1]);
+    CHECK(sql_value(url, sql, NULL, 0));
+    CHECK(postings_state(url, drift, count));
+    CHECK_STR(drift, "0");
+    CHECK(sql_value(url, "SELECT count(*) FROM memori_lex_postings WHERE user_id = 'carol'", count,
+                    sizeof count));
+    CHECK(atol(count) > 0);
+
+    /* A rolled-back create, update and delete leave the postings as they were. */
+    CHECK(postings_state(url, drift, before));
+    C_BEGIN(s, tx);
+    CHECK(lex_insert(tx, C1, &c_alice, MR_RULE, "brand new words here", false, false, NULL));
+    CHECK(mr_store_mem_get_by_id(tx, ids[0], &m, &err) == 0);
+    free(m.content);
+    m.content = mr_xstrdup("something else entirely");
+    CHECK(mr_store_mem_update(tx, &m, false, &err) == 0);
+    CHECK(mr_store_mem_delete(tx, m.memory_id, &err) == 0);
+    mr_memory_clear(&m);
+    mr_store_rollback(tx);
+    CHECK(postings_state(url, drift, count));
+    CHECK_STR(drift, "0");
+    CHECK_STR(count, before);
+
+    /* A delete, then a conversation's cascade, take their postings with them. */
+    C_BEGIN(s, tx);
+    CHECK(mr_store_mem_get_by_id(tx, ids[0], &m, &err) == 0);
+    CHECK(mr_store_mem_delete(tx, m.memory_id, &err) == 0);
+    mr_memory_clear(&m);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(postings_state(url, drift, count));
+    CHECK_STR(drift, "0");
+    CHECK(atol(count) < atol(before));
+    C_BEGIN(s, tx);
+    CHECK(mr_store_conv_delete(tx, C2, &err) == 0);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(postings_state(url, drift, count));
+    CHECK_STR(drift, "0");
+    CHECK(sql_value(url,
+                    "SELECT count(*) FROM memori_lex_postings p WHERE NOT EXISTS (SELECT 1 "
+                    "FROM memori_memories m WHERE m.id = p.memory_id)",
+                    count, sizeof count));
+    CHECK_STR(count, "0");
+    CHECK(sql_value(url, LEX_STATS_DRIFT, drift, sizeof drift));
+    CHECK_STR(drift, "0");
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&cb);
+    mr_store_close(s);
+}
+
+/*
+ * A database at version 5 (no postings: the table, function and triggers
+ * gone) gets them from migration 6's back-fill, exact, and its searches
+ * rank as the in-process index does.
+ */
+TEST(test_pg_postings_backfill_covers_older_memories)
+{
+    enum { ROWS = 700 };
+    char url[256], v[64];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    struct mr_lex_index *ix = mr_lex_index_new();
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < ROWS; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "%s n%d", lex_texts[i % N_LEX], i % 37);
+        int64_t id;
+        CHECK(lex_insert(tx, C1, &c_alice, MR_LONG_TERM, text, false, false, &id));
+        mr_lex_index_put(ix, id, text, strlen(text));
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    mr_store_close(s);
+    CHECK(sql_value(url,
+                    "DROP TRIGGER memori_lex_post_write ON memori_memories;"
+                    "DROP TRIGGER memori_lex_post_change ON memori_memories;"
+                    "DROP FUNCTION memori_lex_postings(); DROP TABLE memori_lex_postings;"
+                    "UPDATE memori_schema SET version = 6",
+                    NULL, 0));
+    s = open_url(url, 2);
+    CHECK(s);
+    CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
+    CHECK_STR(v, "7");
+    char drift[32], count[32];
+    CHECK(postings_state(url, drift, count));
+    CHECK_STR(drift, "0");
+    CHECK(sql_value(url, "SELECT sum(cardinality(lex_terms)) FROM memori_memories", v, sizeof v));
+    CHECK_STR(count, v);
+    CHECK(atol(count) > ROWS);
+    static const char *const queries[] = {"order lines", "customer refund", "revenue n12", "n36"};
+    for (size_t q = 0; q < sizeof queries / sizeof *queries; q++)
+        lex_compare(s, ix, queries[q]);
+    /* Written after the migration: kept by the triggers again. */
+    C_BEGIN(s, tx);
+    CHECK(lex_insert(tx, C1, &c_alice, MR_LONG_TERM, "one more order line", false, false, NULL));
+    CHECK(mr_store_commit(tx, &err) == 0);
+    CHECK(postings_state(url, drift, count));
+    CHECK_STR(drift, "0");
+    mr_lex_index_destroy(ix);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
+struct lex_want {
+    const bool *ok; /* by row id - base */
+    int64_t base;
+};
+
+static bool lex_accept_wanted(void *arg, int64_t id)
+{
+    const struct lex_want *w = arg;
+    return w->ok[id - w->base];
+}
+
+/*
+ * When the filters remove most of the best BM25 rows (archived ones, and
+ * ones of another type), the lexical side still returns `limit` results
+ * where they exist: the in-process index's, in its order with its scores.
+ */
+TEST(test_pg_lexical_search_fills_the_limit_past_filtered_rows)
+{
+    enum { ROWS = 300 };
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    struct mr_lex_index *ix = mr_lex_index_new();
+    static bool live[ROWS + 1], live_rule[ROWS + 1];
+    int64_t base = 0;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < ROWS; i++) {
+        /* The first 250 say "refund" three times: they outrank the rest, and are filtered. */
+        bool strong = i < 250;
+        char text[256];
+        snprintf(text, sizeof text, "%s r%d",
+                 strong ? "refund refund refund policy"
+                        : "a refund is issued once the order is back",
+                 i);
+        enum mr_memory_type t = strong && i % 2 ? MR_ENTITY : MR_RULE;
+        bool archived = strong && i % 2 == 0;
+        int64_t id;
+        CHECK(lex_insert(tx, C1, &c_alice, t, text, false, archived, &id));
+        if (i == 0)
+            base = id;
+        CHECK(id - base < ROWS); /* ids are dense here */
+        live[id - base] = !archived;
+        live_rule[id - base] = !archived && t == MR_RULE;
+        mr_lex_index_put(ix, id, text, strlen(text));
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    struct mr_lex_terms *t = mr_lex_terms_new("refund", 6);
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: live rows (125 strong ones pass); pass 1: live rules (none of the strong). */
+        struct mr_index_query iq = {.now = 100, .limit = 10};
+        if (pass == 1)
+            iq.type_mask = 1u << MR_RULE;
+        struct lex_want w = {pass ? live_rule : live, base};
+        struct mr_lex_hit want[10], *got = NULL;
+        double want_max = 0, got_max = 0;
+        size_t nw = mr_lex_index_search(ix, t, lex_accept_wanted, &w, 10, want, &want_max), ng = 0;
+        CHECK_INT(nw, 10);
+        C_BEGIN(s, tx);
+        CHECK(mr_store_mem_lex_search(tx, &c_alice, &iq, t, 10, &got, &ng, &got_max, &err) == 0);
+        mr_store_rollback(tx);
+        CHECK_INT(ng, 10);
+        CHECK(got_max == want_max);
+        for (size_t i = 0; i < ng && i < nw; i++) {
+            CHECK_INT(got[i].id, want[i].id);
+            CHECK(got[i].bm25 == want[i].bm25);
+            CHECK(w.ok[got[i].id - base]);
+        }
+        free(got);
+    }
+    mr_lex_terms_free(t);
+    mr_lex_index_destroy(ix);
+    mr_conversation_clear(&c);
+    mr_store_close(s);
+}
+
+/* Whether hits[0..n) hold id. */
+static bool hits_hold(const struct mr_lex_hit *hits, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (hits[i].id == id)
+            return true;
+    return false;
+}
+
+/*
+ * Other users' memories reach the lexical side through the shared postings:
+ * bob's shared rule under relaxed isolation (include_shared) and the
+ * tenant's knowledge (user '', a data source) in both levels; not bob's
+ * unshared rule, nor his shared short-term memory (not a shareable type),
+ * nor his rule once it is unshared again.
+ */
+TEST(test_pg_lexical_search_finds_shared_memories)
+{
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c, cb, ck;
+    static const struct mr_identity tenant = {"", "t1"};
+    static const char CK[] = "33333333-3333-4333-8333-333333333333";
+    int64_t own, shared, unshared, shared_short, knowledge;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    c_conv(&cb, C2, &c_bob, 1);
+    c_conv(&ck, CK, &tenant, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &cb, &err) == 0);
+    CHECK(mr_store_conv_insert(tx, &ck, &err) == 0);
+    CHECK(lex_insert(tx, C1, &c_alice, MR_RULE, "invoices are paid monthly", false, false, &own));
+    CHECK(lex_insert(tx, C2, &c_bob, MR_RULE, "invoices carry a tax code", true, false, &shared));
+    CHECK(lex_insert(tx, C2, &c_bob, MR_RULE, "invoices older than a year are archived", false,
+                     false, &unshared));
+    CHECK(lex_insert(tx, C2, &c_bob, MR_SHORT_TERM, "invoices were discussed today", true, false,
+                     &shared_short));
+    struct mr_memory m;
+    c_mem(&m, CK, &tenant, MR_ENTITY, 0.5, 1);
+    free(m.content);
+    m.content = mr_xstrdup("Table invoices: one row per invoice");
+    m.is_shared = true;
+    m.has_data_source_id = true;
+    m.data_source_id = 7;
+    CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+    knowledge = m.id;
+    mr_memory_clear(&m);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    struct mr_lex_terms *t = mr_lex_terms_new("invoices", 8);
+    for (int relaxed = 0; relaxed < 2; relaxed++) {
+        struct mr_index_query iq = {.now = 100, .limit = 10, .include_shared = relaxed};
+        struct mr_lex_hit *got = NULL;
+        size_t n = 0;
+        C_BEGIN(s, tx);
+        CHECK(mr_store_mem_lex_search(tx, &c_alice, &iq, t, 10, &got, &n, NULL, &err) == 0);
+        mr_store_rollback(tx);
+        CHECK(hits_hold(got, n, own));
+        CHECK(hits_hold(got, n, knowledge));
+        CHECK(hits_hold(got, n, shared) == (bool)relaxed);
+        CHECK(!hits_hold(got, n, unshared));
+        CHECK(!hits_hold(got, n, shared_short));
+        CHECK_INT(n, relaxed ? 3 : 2);
+        free(got);
+    }
+    /* Unshared again: no longer found by alice. */
+    C_BEGIN(s, tx);
+    CHECK(mr_store_mem_get_by_id(tx, shared, &m, &err) == 0);
+    m.is_shared = false;
+    CHECK(mr_store_mem_update(tx, &m, false, &err) == 0);
+    mr_memory_clear(&m);
+    CHECK(mr_store_commit(tx, &err) == 0);
+    struct mr_index_query iq = {.now = 100, .limit = 10, .include_shared = true};
+    struct mr_lex_hit *got = NULL;
+    size_t n = 0;
+    C_BEGIN(s, tx);
+    CHECK(mr_store_mem_lex_search(tx, &c_alice, &iq, t, 10, &got, &n, NULL, &err) == 0);
+    mr_store_rollback(tx);
+    CHECK(!hits_hold(got, n, shared));
+    CHECK_INT(n, 2);
+    free(got);
+    mr_lex_terms_free(t);
+    mr_conversation_clear(&c);
+    mr_conversation_clear(&cb);
+    mr_conversation_clear(&ck);
+    mr_store_close(s);
+}
+
 TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_search_filters_in_sql_and_fills_the_limit),
           T(test_pg_lexical_scores_are_the_in_process_index_bits),
           T(test_pg_backfill_makes_older_memories_lexical),
           T(test_pg_concurrent_writers_keep_the_lexical_statistics),
+          T(test_pg_postings_stay_exact_through_every_write),
+          T(test_pg_postings_backfill_covers_older_memories),
+          T(test_pg_lexical_search_fills_the_limit_past_filtered_rows),
+          T(test_pg_lexical_search_finds_shared_memories),
           T(test_pg_two_processes_never_lose_an_access),
           T(test_pg_concurrent_searches_never_deadlock),
           T(test_pg_reconnects_after_the_server_restarts),
