@@ -213,7 +213,7 @@ struct mr_lex_terms;
  */
 uint32_t pg_lex_arrays(const char *text, struct mr_strbuf *terms, struct mr_strbuf *tfs);
 void pg_param_lex(struct pg_params *p, const char *content);
-/* A query's distinct terms as a TEXT[], in the query's order. */
+/* A query's distinct terms as a TEXT[], in the query's order; t NULL: none, '{}'. */
 void pg_param_terms(struct pg_params *p, const struct mr_lex_terms *t);
 
 /* Runs prepared statement id with p (freed here): the result, or NULL with err set. */

@@ -919,10 +919,7 @@ static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *wh
     pg_param_text(&p, list.s);
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
-    if (nq)
-        pg_param_terms(&p, terms);
-    else
-        pg_param_text(&p, "{}");
+    pg_param_terms(&p, terms);
     PGresult *res = pg_run(tx, P_MEM_CANDIDATES, &p, "scoring memories", err);
     mr_strbuf_free(&list);
     if (!res)
@@ -1229,10 +1226,7 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
     param_types(&p, turns);
-    if (nq)
-        pg_param_terms(&p, terms);
-    else
-        pg_param_text(&p, "{}");
+    pg_param_terms(&p, terms);
     PGresult *res = pg_run(tx, P_MEM_NEIGHBOURS, &p, "reading the turns around memories", err);
     mr_strbuf_free(&list);
     if (!res)

@@ -186,7 +186,7 @@ void pg_param_lex(struct pg_params *p, const char *content)
 void pg_param_terms(struct pg_params *p, const struct mr_lex_terms *t)
 {
     struct mr_strv v = {0};
-    for (size_t i = 0, n = mr_lex_terms_count(t); i < n; i++) {
+    for (size_t i = 0, n = t ? mr_lex_terms_count(t) : 0; i < n; i++) {
         size_t wn;
         const char *w = mr_lex_terms_term(t, i, &wn);
         mr_strv_push(&v, w, wn);
