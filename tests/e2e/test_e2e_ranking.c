@@ -334,6 +334,15 @@ static const json_t *result_of(const struct resp *r, const char *id)
     return NULL;
 }
 
+/* The neighbour test's question in mode, min_similarity 0, into *r: true when it answered 200. */
+static bool search_tamarind(const char *mode, struct resp *r)
+{
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"query\":\"tamarind export approved\",\"min_similarity\":0,\"mode\":\"%s\"}", mode);
+    return search(body, r) == 0 && r->status == 200;
+}
+
 /*
  * Neighbour context over HTTP (docs/ranking.md): the turn that answers
  * holds none of the question's words, the turn before it does; the answer
@@ -352,13 +361,7 @@ TEST(test_a_turn_is_found_by_its_neighbours_words)
     struct resp r;
     static const char *const modes[] = {"lexical", "hybrid"};
     for (int m = 0; m < 2; m++) {
-        char body[256];
-        snprintf(body, sizeof body,
-                 "{\"query\":\"tamarind export approved\",\"min_similarity\":0,"
-                 "\"mode\":\"%s\"}",
-                 modes[m]);
-        CHECK(search(body, &r) == 0);
-        CHECK_INT(r.status, 200);
+        CHECK(search_tamarind(modes[m], &r));
         CHECK(scores_well_formed(&r));
         const json_t *a = result_of(&r, answer), *q = result_of(&r, ask);
         CHECK(a != NULL);
@@ -376,13 +379,7 @@ TEST(test_a_turn_is_found_by_its_neighbours_words)
     CHECK(r.status == 200 || r.status == 204);
     resp_free(&r);
     for (int m = 0; m < 2; m++) {
-        char body[256];
-        snprintf(body, sizeof body,
-                 "{\"query\":\"tamarind export approved\",\"min_similarity\":0,"
-                 "\"mode\":\"%s\"}",
-                 modes[m]);
-        CHECK(search(body, &r) == 0);
-        CHECK_INT(r.status, 200);
+        CHECK(search_tamarind(modes[m], &r));
         const json_t *a = result_of(&r, answer);
         if (m == 0)
             CHECK(a == NULL); /* lexical mode: no shared term, no lent one */
