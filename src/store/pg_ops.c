@@ -812,6 +812,24 @@ static void param_types(struct pg_params *p, unsigned mask)
     mr_strv_clear(&types);
 }
 
+/*
+ * A search's filters as seven consecutive parameters, in P_MEM_SEARCH's
+ * order (tenant, user, include_shared, conversation, types, archived, now):
+ * P_MEM_LEX_FILTER checks exactly P_MEM_SEARCH's predicates, so both take
+ * them from here.
+ */
+static void param_filters(struct pg_params *p, const struct mr_identity *who,
+                          const struct mr_index_query *q)
+{
+    pg_param_text(p, who->tenant_id);
+    pg_param_text(p, who->user_id);
+    pg_param_bool(p, q->include_shared);
+    pg_param_text(p, q->conversation_id);
+    param_types(p, q->type_mask);
+    pg_param_bool(p, q->include_archived);
+    pg_param_int(p, q->now);
+}
+
 /* The array literal "{1,2,3}" of ids[0..n) into b. */
 static void id_list(struct mr_strbuf *b, const int64_t *ids, size_t n)
 {
@@ -831,13 +849,7 @@ static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity 
         return 0; /* no memory belongs to a conversation that cannot exist */
     struct pg_params p = {0};
     pg_param_vector(&p, q->vec, q->dim);
-    pg_param_text(&p, who->tenant_id);
-    pg_param_text(&p, who->user_id);
-    pg_param_bool(&p, q->include_shared);
-    pg_param_text(&p, q->conversation_id);
-    param_types(&p, q->type_mask);
-    pg_param_bool(&p, q->include_archived);
-    pg_param_int(&p, q->now);
+    param_filters(&p, who, q);
     pg_param_int(&p, (int64_t)q->limit);
     PGresult *res = pg_run(tx, P_MEM_SEARCH, &p, "searching memories", err);
     if (!res)
@@ -1059,13 +1071,7 @@ static int lex_filter(struct mr_store_tx *tx, const struct mr_identity *who,
             mr_strbuf_printf(&list, "%s%lld", i > next ? "," : "", (long long)hits[i].id);
         mr_strbuf_add(&list, "}", 1);
         struct pg_params p = {0};
-        pg_param_text(&p, who->tenant_id);
-        pg_param_text(&p, who->user_id);
-        pg_param_bool(&p, q->include_shared);
-        pg_param_text(&p, q->conversation_id);
-        param_types(&p, q->type_mask);
-        pg_param_bool(&p, q->include_archived);
-        pg_param_int(&p, q->now);
+        param_filters(&p, who, q);
         pg_param_text(&p, list.s);
         PGresult *res = pg_run(tx, P_MEM_LEX_FILTER, &p, "searching memories by their words", err);
         mr_strbuf_free(&list);
