@@ -217,6 +217,24 @@ static long long err_code(const json_t *m)
     return json_integer_value(json_object_get(json_object_get(m, "error"), "code"));
 }
 
+/*
+ * POSTs body as user in session sid (NULL: none) and checks the answer is
+ * the HTTP status with the JSON-RPC error code; a mismatch names the body.
+ */
+static void check_rpc_error(const char *user, const char *sid, const char *body, long status,
+                            long long code)
+{
+    struct mresp r;
+    CHECK(post(user, sid, body, &r) == 0);
+    long got_status = r.status;
+    long long got_code = err_code(r.json);
+    mresp_free(&r);
+    if (got_status != status || got_code != code)
+        fprintf(stdout, "    body %s: %ld %lld\n", body, got_status, got_code);
+    CHECK_INT(got_status, status);
+    CHECK_INT(got_code, code);
+}
+
 static const char *err_message(const json_t *m)
 {
     const char *s = json_string_value(json_object_get(json_object_get(m, "error"), "message"));
@@ -466,17 +484,8 @@ TEST(test_a_message_that_is_not_a_request_is_an_invalid_request)
         "{\"jsonrpc\":\"2.0\",\"id\":1}",
         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}",
     };
-    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
-        struct mresp r;
-        CHECK(post("alice", sid, bodies[i], &r) == 0);
-        long status = r.status;
-        long long code = err_code(r.json);
-        mresp_free(&r);
-        if (status != 400 || code != -32600)
-            fprintf(stdout, "    body %s: %ld %lld\n", bodies[i], status, code);
-        CHECK_INT(status, 400);
-        CHECK_INT(code, -32600);
-    }
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++)
+        check_rpc_error("alice", sid, bodies[i], 400, -32600);
     CHECK(stop());
 }
 
@@ -900,19 +909,10 @@ TEST(test_batches_follow_the_negotiated_version)
     status = r.status;
     mresp_free(&r);
     CHECK_INT(status, 202);
-    CHECK(post("alice", old, "[]", &r) == 0);
-    status = r.status;
-    long long code = err_code(r.json);
-    mresp_free(&r);
-    CHECK_INT(status, 400);
-    CHECK_INT(code, -32600);
+    check_rpc_error("alice", old, "[]", 400, -32600);
     /* 2025-06-18 removed batching. */
-    CHECK(post("alice", now, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", &r) == 0);
-    status = r.status;
-    code = err_code(r.json);
-    mresp_free(&r);
-    CHECK_INT(status, 400);
-    CHECK_INT(code, -32600);
+    check_rpc_error("alice", now, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", 400,
+                    -32600);
     CHECK(stop());
 }
 
