@@ -306,7 +306,12 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     double max = 0;
     *out = NULL;
     *out_n = 0;
-    if (q->sides & MR_INDEX_SIDE_VECTOR) {
+    size_t k_lex = q->lex_limit ? q->lex_limit : q->limit;
+    if ((q->sides & MR_INDEX_SIDE_VECTOR) && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms) {
+        /* Hybrid: both sides sent together, one round trip and one snapshot (store.h). */
+        rc = mr_store_mem_sides_search(tx, who, q, q->terms, k_lex, &vec, &n_vec, &lex, &n_lex,
+                                       &max, err);
+    } else if (q->sides & MR_INDEX_SIDE_VECTOR) {
         /*
          * Semantic mode's cut is the vector side's own: pgvector orders by
          * its cosine in double, the kernel's float ones may tie where its
@@ -317,10 +322,9 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
         if (q->sides == MR_INDEX_SIDE_VECTOR)
             vq.limit += q->limit;
         rc = mr_store_mem_vector_search(tx, who, &vq, &vec, &n_vec, err);
+    } else if ((q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms) {
+        rc = mr_store_mem_lex_search(tx, who, q, q->terms, k_lex, &lex, &n_lex, &max, err);
     }
-    if (rc == 0 && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms)
-        rc = mr_store_mem_lex_search(tx, who, q, q->terms, q->lex_limit ? q->lex_limit : q->limit,
-                                     &lex, &n_lex, &max, err);
     if (rc)
         goto out;
     /* Room for the lexical hits' neighbouring turns too (neighbour context). */
