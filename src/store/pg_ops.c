@@ -1040,6 +1040,13 @@ static int lex_hit_order(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* By id alone (mem_sides_search's out_all). */
+static int lex_hit_id_order(const void *a, const void *b)
+{
+    const struct mr_lex_hit *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 /* One row of P_MEM_LEX_SEARCH: a candidate, its length, a query term's index and its tf. */
 struct lex_posting {
     int64_t id;
@@ -1225,12 +1232,14 @@ static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *
                               const struct mr_index_query *q, const struct mr_lex_terms *terms,
                               size_t k, struct mr_index_hit **out_vec, size_t *out_n_vec,
                               struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
-                              struct mr_err *err)
+                              struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err)
 {
     *out_vec = NULL;
     *out_n_vec = 0;
     *out_lex = NULL;
     *out_n_lex = 0;
+    *out_all = NULL;
+    *out_n_all = 0;
     if (out_max)
         *out_max = 0;
     size_t nq = terms ? mr_lex_terms_count(terms) : 0;
@@ -1267,13 +1276,21 @@ static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *
     struct mr_lex_hit *hits;
     size_t n_hits;
     lex_ranked(res[lex_at], nq, kk, &st, &hits, &n_hits);
+    /* Every scored memory by id, before the filters keep the best k in place. */
+    struct mr_lex_hit *all = mr_xcalloc(n_hits + 1, sizeof *all);
+    memcpy(all, hits, n_hits * sizeof *all);
+    qsort(all, n_hits, sizeof *all, lex_hit_id_order);
     rc = lex_finish(tx, who, q, hits, n_hits, kk, &st, out_lex, out_n_lex, out_max, err);
     if (rc) {
+        free(all);
         free(*out_vec);
         *out_vec = NULL;
         *out_n_vec = 0;
+        return rc;
     }
-    return rc;
+    *out_all = all;
+    *out_n_all = n_hits;
+    return 0;
 }
 
 static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,

@@ -575,13 +575,15 @@ static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *
                               const struct mr_index_query *q, const struct mr_lex_terms *terms,
                               size_t k, struct mr_index_hit **out_vec, size_t *out_n_vec,
                               struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
-                              struct mr_err *err)
+                              struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err)
 {
     (void)tx, (void)who, (void)q, (void)terms, (void)k;
     *out_vec = NULL;
     *out_n_vec = 0;
     *out_lex = NULL;
     *out_n_lex = 0;
+    *out_all = NULL;
+    *out_n_all = 0;
     if (out_max)
         *out_max = 0;
     return mr_err_set(err, MR_ENOTSUP,

@@ -161,8 +161,9 @@ FORWARD(mem_sides_search,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_index_query *q,
          const struct mr_lex_terms *terms, size_t k, struct mr_index_hit **out_vec,
          size_t *out_n_vec, struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
-         struct mr_err *err),
-        (IN(tx), who, q, terms, k, out_vec, out_n_vec, out_lex, out_n_lex, out_max, err))
+         struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err),
+        (IN(tx), who, q, terms, k, out_vec, out_n_vec, out_lex, out_n_lex, out_max, out_all,
+         out_n_all, err))
 FORWARD(mem_lex_score,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
          const int64_t *ids, size_t n, double *out_scores, double *out_max, struct mr_err *err),

@@ -1407,12 +1407,15 @@ struct sides {
     struct mr_lex_hit *lex;
     size_t n_lex;
     double max;
+    struct mr_lex_hit *all; /* pipelined only: every scored memory, by id */
+    size_t n_all;
 };
 
 static void sides_free(struct sides *x)
 {
     free(x->vec);
     free(x->lex);
+    free(x->all);
     memset(x, 0, sizeof *x);
 }
 
@@ -1423,7 +1426,7 @@ static int sides_run(struct mr_store_tx *tx, bool pipelined, const struct mr_ind
     memset(out, 0, sizeof *out);
     if (pipelined)
         return mr_store_mem_sides_search(tx, &c_alice, q, t, 10, &out->vec, &out->n_vec, &out->lex,
-                                         &out->n_lex, &out->max, err);
+                                         &out->n_lex, &out->max, &out->all, &out->n_all, err);
     int rc = mr_store_mem_vector_search(tx, &c_alice, q, &out->vec, &out->n_vec, err);
     if (rc == 0)
         rc =
@@ -1485,6 +1488,18 @@ TEST(test_pg_sides_search_is_both_ops_in_one_snapshot)
     for (size_t i = 0; i < a.n_lex && i < b.n_lex; i++)
         CHECK(b.lex[i].id == a.lex[i].id && b.lex[i].bm25 == a.lex[i].bm25 &&
               b.lex[i].lexical == a.lex[i].lexical);
+    /* out_all: mem_lex_score's BM25 of each memory, 0 for one it does not hold. */
+    CHECK(b.n_all >= b.n_lex);
+    for (size_t i = 0; i + 1 < b.n_all; i++)
+        CHECK(b.all[i].id < b.all[i + 1].id);
+    for (int64_t id = 1; id <= 40; id++) {
+        double want = -1, got_bm25 = 0;
+        CHECK(mr_store_mem_lex_score(tx, &c_alice, t, &id, 1, &want, NULL, &err) == 0);
+        for (size_t i = 0; i < b.n_all; i++)
+            if (b.all[i].id == id)
+                got_bm25 = b.all[i].bm25;
+        CHECK(got_bm25 == want);
+    }
     char iso[32];
     PGresult *res = PQexec(pg_tx_conn(tx)->pg, "SHOW transaction_isolation");
     snprintf(iso, sizeof iso, "%s", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
