@@ -469,6 +469,8 @@ static void plan_search(const struct mr_service *svc, const struct mr_search *q,
         iq->neighbour_context = true;
         break;
     }
+    /* Only the results need the vector side's exact order (the int8 scan's rescoring). */
+    iq->results = plan->limit;
 }
 
 int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,
