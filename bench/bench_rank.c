@@ -585,6 +585,10 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
         cpu[c] = malloc(total * sizeof **cpu);
     struct mr_index_candidate *got = malloc(512 * sizeof *got);
     struct mr_fusion_candidate *fc = malloc(512 * sizeof *fc);
+    /* Each query's fused top LIMIT per depth (the first round's), to compare the orders. */
+    int64_t *top[32];
+    for (size_t c = 0; c < n_cfg; c++)
+        top[c] = calloc(qs->n * LIMIT, sizeof **top);
     for (int r = 0; r < ROUNDS; r++)
         for (size_t k = 0; k < n_cfg; k++) {
             size_t c = (k + (size_t)r) % n_cfg;
@@ -615,6 +619,8 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
                 mr_fusion_rank(&fu, fc, n);
                 mr_lex_terms_free(t);
                 cpu[c][(size_t)r * qs->n + q] = cpu_s() - c0;
+                for (size_t i = 0; r == 0 && i < n && i < LIMIT; i++)
+                    top[c][q * LIMIT + i] = fc[i].id;
             }
         }
     double base50 = pct(cpu[0], total, 0.50), base99 = pct(cpu[0], total, 0.99);
@@ -635,6 +641,24 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
                p50 * 1e6, p99 * 1e6, p50 / base50, p99 / base99);
         free(cpu[c]);
     }
+    /* What `results` changes: the fused top 10 against the same depths without it. */
+    for (size_t c = 0; c < n_cfg; c++) {
+        size_t b = n_cfg;
+        for (size_t o = 0; o < n_cfg && (use[c].ctx & 2); o++)
+            if (use[o].kv == use[c].kv && use[o].kl == use[c].kl && use[o].ctx == (use[c].ctx & 1))
+                b = o;
+        if (b == n_cfg)
+            continue;
+        size_t same = 0;
+        for (size_t q = 0; q < qs->n; q++)
+            same += memcmp(top[c] + q * LIMIT, top[b] + q * LIMIT, LIMIT * sizeof **top) == 0;
+        printf("| %zuk | %s | vector %zu, lexical %zu%s: fused top 10 with results 10 equal to "
+               "without | %zu / %zu |\n",
+               size / 1000, kind, use[c].kv, use[c].kl,
+               (use[c].ctx & 1) ? ", neighbour context" : "", same, qs->n);
+    }
+    for (size_t c = 0; c < n_cfg; c++)
+        free(top[c]);
     free(got);
     free(fc);
     free(vecs);
