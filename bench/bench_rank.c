@@ -533,21 +533,27 @@ static void print_latency(size_t size, const char *kind, struct lat *l)
  */
 struct depth_cfg {
     size_t kv, kl; /* 0: that side not asked */
-    size_t ctx;    /* 1: with neighbour context, as the service's hybrid and lexical searches */
+    /*
+     * Bits: 1 neighbour context, as the service's hybrid and lexical
+     * searches; 2 the service's results (mr_index_query.results = 10: the
+     * int8 scan rescores 4 × 10, not 4 × the vector depth).
+     */
+    size_t ctx;
 };
 
 static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct strs *qs,
                        size_t size, const char *kind)
 {
     static const struct depth_cfg cfgs[] = {
-        {LIMIT, 0, 0}, {100, 100, 0}, {100, 20, 0}, {20, 100, 0}, {50, 50, 0},
-        {50, 20, 0},   {40, 20, 0},   {40, 20, 1},  {30, 30, 0},  {30, 20, 0},
-        {20, 20, 0},   {0, LIMIT, 0}, {0, LIMIT, 1}};
+        {LIMIT, 0, 0}, {100, 100, 0}, {100, 20, 0},  {20, 100, 0},  {50, 50, 0},
+        {50, 20, 0},   {40, 20, 0},   {40, 20, 1},   {40, 20, 3},   {30, 30, 0},
+        {30, 20, 0},   {20, 20, 0},   {0, LIMIT, 0}, {0, LIMIT, 1}, {0, LIMIT, 3}};
     enum { ROUNDS = 5 };
     size_t n_cfg = sizeof cfgs / sizeof cfgs[0];
     /*
      * BENCH_RANK_DEPTHS="10,0 20,20 40,20,1 ...": these depths instead (the first is the
-     * baseline; a third number 1 adds neighbour context).
+     * baseline; a third number adds depth_cfg.ctx's bits: 1 neighbour context, 2 the
+     * service's results, 3 both).
      */
     struct depth_cfg mine[32];
     const char *env = getenv("BENCH_RANK_DEPTHS");
@@ -579,12 +585,21 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
         cpu[c] = malloc(total * sizeof **cpu);
     struct mr_index_candidate *got = malloc(512 * sizeof *got);
     struct mr_fusion_candidate *fc = malloc(512 * sizeof *fc);
+    /* Each query's fused top LIMIT per depth (the first round's), to compare the orders. */
+    int64_t *top[32];
+    for (size_t c = 0; c < n_cfg; c++)
+        top[c] = calloc(qs->n * LIMIT, sizeof **top);
     for (int r = 0; r < ROUNDS; r++)
         for (size_t k = 0; k < n_cfg; k++) {
             size_t c = (k + (size_t)r) % n_cfg;
             for (size_t q = 0; q < qs->n; q++) {
                 double c0 = cpu_s();
                 struct mr_lex_terms *t = mr_lex_terms_new(qs->s[q], strlen(qs->s[q]));
+                struct mr_fusion fu = MR_FUSION_DEFAULTS;
+                if (!use[c].kv)
+                    fu.mode = MR_SEARCH_LEXICAL;
+                else if (!use[c].kl)
+                    fu.mode = MR_SEARCH_SEMANTIC;
                 struct mr_index_query iq = {.vec = vecs + q * dim,
                                             .now = 1,
                                             .min_score = -INFINITY,
@@ -593,17 +608,19 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
                                             .terms = t,
                                             .sides = (use[c].kv ? MR_INDEX_SIDE_VECTOR : 0) |
                                                      (use[c].kl ? MR_INDEX_SIDE_LEXICAL : 0),
-                                            .neighbour_context = use[c].ctx != 0};
+                                            .neighbour_context = (use[c].ctx & 1) != 0,
+                                            .results = (use[c].ctx & 2) ? LIMIT : 0};
                 size_t n = 0;
                 if (mr_index_candidates(ix, &who, &iq, got, &n, &err) != 0)
                     die("candidates", &err);
                 for (size_t i = 0; i < n; i++)
                     fc[i] = (struct mr_fusion_candidate){
                         .id = got[i].id, .cosine = got[i].cosine, .lexical = got[i].lexical};
-                struct mr_fusion f = MR_FUSION_DEFAULTS;
-                mr_fusion_rank(&f, fc, n);
+                mr_fusion_rank(&fu, fc, n);
                 mr_lex_terms_free(t);
                 cpu[c][(size_t)r * qs->n + q] = cpu_s() - c0;
+                for (size_t i = 0; r == 0 && i < n && i < LIMIT; i++)
+                    top[c][q * LIMIT + i] = fc[i].id;
             }
         }
     double base50 = pct(cpu[0], total, 0.50), base99 = pct(cpu[0], total, 0.99);
@@ -615,13 +632,33 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
             snprintf(name, sizeof name, "lexical: lexical %zu", use[c].kl);
         else
             snprintf(name, sizeof name, "hybrid: vector %zu, lexical %zu", use[c].kv, use[c].kl);
-        if (use[c].ctx)
+        if (use[c].ctx & 1)
             snprintf(name + strlen(name), sizeof name - strlen(name), ", neighbour context");
+        if (use[c].ctx & 2)
+            snprintf(name + strlen(name), sizeof name - strlen(name), ", results 10");
         double p50 = pct(cpu[c], total, 0.50), p99 = pct(cpu[c], total, 0.99);
         printf("| %zuk | %s | %s | %.1f | %.1f | %.2f | %.2f |\n", size / 1000, kind, name,
                p50 * 1e6, p99 * 1e6, p50 / base50, p99 / base99);
         free(cpu[c]);
     }
+    /* What `results` changes: the fused top 10 against the same depths without it. */
+    for (size_t c = 0; c < n_cfg; c++) {
+        size_t b = n_cfg;
+        for (size_t o = 0; o < n_cfg && (use[c].ctx & 2); o++)
+            if (use[o].kv == use[c].kv && use[o].kl == use[c].kl && use[o].ctx == (use[c].ctx & 1))
+                b = o;
+        if (b == n_cfg)
+            continue;
+        size_t same = 0;
+        for (size_t q = 0; q < qs->n; q++)
+            same += memcmp(top[c] + q * LIMIT, top[b] + q * LIMIT, LIMIT * sizeof **top) == 0;
+        printf("| %zuk | %s | vector %zu, lexical %zu%s: fused top 10 with results 10 equal to "
+               "without | %zu / %zu |\n",
+               size / 1000, kind, use[c].kv, use[c].kl,
+               (use[c].ctx & 1) ? ", neighbour context" : "", same, qs->n);
+    }
+    for (size_t c = 0; c < n_cfg; c++)
+        free(top[c]);
     free(got);
     free(fc);
     free(vecs);

@@ -69,6 +69,14 @@ struct mr_index_query {
     unsigned sides;                   /* MR_INDEX_SIDE_*: the sides that choose candidates */
     size_t lex_limit;                 /* the lexical side's depth (0: limit, as the vector side) */
     bool neighbour_context; /* turns' lexical scores mix in their neighbours' (a search) */
+    /*
+     * How many of the candidates the caller keeps, best first by its fused
+     * score (its `limit`; 0: q->limit, all of them exact). Only those need
+     * the exact order on the vector side: a deeper q->limit is there to
+     * widen the union, not to rank (the int8 scan rescores max(4 × results,
+     * limit, 32) rather than 4 × limit).
+     */
+    size_t results;
 };
 
 struct mr_index_hit {

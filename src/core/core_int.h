@@ -105,7 +105,6 @@ void core_ctx_cache_free(struct core_ctx_cache *c);
  * example taught it a join. */
 void core_ctx_invalidate(struct mr_service *svc, const char *tenant, int64_t ds);
 
-/* True when the store's own vector index answers searches (no in-process index). */
 /*
  * The store's fused-search candidates for q (PostgreSQL: both sides as
  * q->sides asks, every filter applied), each with its exact cosine and
@@ -117,6 +116,16 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
                           const struct mr_index_query *q, struct mr_fusion_candidate **out,
                           size_t *out_n, struct mr_err *err);
 
+/*
+ * The same from the in-process index (mr_index_candidates, room for every
+ * candidate q can yield), as fusion candidates with both sides filled:
+ * search's and dedup's index path.
+ */
+int core_index_candidates(struct mr_service *svc, const struct mr_identity *who,
+                          const struct mr_index_query *q, struct mr_fusion_candidate **out,
+                          size_t *out_n, struct mr_err *err);
+
+/* True when the store's own vector index answers searches (no in-process index). */
 static inline bool core_searches_in_store(const struct mr_service *svc)
 {
     return svc->index == NULL;

@@ -179,20 +179,10 @@ int core_dedup_near(struct mr_service *svc, struct mr_store_tx *tx, const struct
     struct mr_fusion_candidate *c = NULL;
     size_t n = 0;
     int rc = 0;
-    if (svc->index) {
-        struct mr_index_candidate *got = mr_xcalloc(2 * q.limit + 1, sizeof *got);
-        rc = mr_index_candidates(svc->index, who, &q, got, &n, err);
-        c = mr_xcalloc(n + 1, sizeof *c);
-        for (size_t i = 0; rc == 0 && i < n; i++)
-            c[i] = (struct mr_fusion_candidate){.id = got[i].id,
-                                                .cosine = got[i].cosine,
-                                                .lexical = got[i].lexical,
-                                                .has_cosine = true,
-                                                .has_lexical = true};
-        free(got);
-    } else {
+    if (svc->index)
+        rc = core_index_candidates(svc, who, &q, &c, &n, err);
+    else
         rc = core_store_candidates(tx, who, &q, &c, &n, err);
-    }
     if (rc == 0) {
         /* The hybrid score a search ranks with, the same fallback for a one-sided query. */
         struct mr_fusion f = MR_FUSION_DEFAULTS;

@@ -97,6 +97,29 @@ static bool passes(const struct search_plan *plan, const struct mr_fusion_candid
     return c->score >= plan->min_similarity - 1e-6;
 }
 
+int core_index_candidates(struct mr_service *svc, const struct mr_identity *who,
+                          const struct mr_index_query *q, struct mr_fusion_candidate **out,
+                          size_t *out_n, struct mr_err *err)
+{
+    /* The lexical hits, and their neighbouring turns (neighbour context, index.h). */
+    size_t room =
+        q->limit + (q->neighbour_context ? 3 : 1) * (q->lex_limit ? q->lex_limit : q->limit);
+    struct mr_index_candidate *got = mr_xcalloc(room + 1, sizeof *got);
+    size_t n = 0;
+    int rc = mr_index_candidates(svc->index, who, q, got, &n, err);
+    struct mr_fusion_candidate *c = mr_xcalloc(n + 1, sizeof *c);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        c[i] = (struct mr_fusion_candidate){.id = got[i].id,
+                                            .cosine = got[i].cosine,
+                                            .lexical = got[i].lexical,
+                                            .has_cosine = true,
+                                            .has_lexical = true};
+    free(got);
+    *out = c;
+    *out_n = rc == 0 ? n : 0;
+    return rc;
+}
+
 /*
  * The in-process index's candidates for q (both sides under one read lock),
  * ranked; the first plan->limit that pass the cut and, read back from the
@@ -108,21 +131,10 @@ static int search_index(struct mr_service *svc, const struct mr_identity *who,
                         struct core_trace *t, struct mr_store_tx **out_tx,
                         struct mr_search_results *out, struct mr_err *err)
 {
-    /* The lexical hits, and their neighbouring turns (neighbour context, index.h). */
-    size_t room =
-        q->limit + (q->neighbour_context ? 3 : 1) * (q->lex_limit ? q->lex_limit : q->limit);
-    struct mr_index_candidate *got = mr_xcalloc(room + 1, sizeof *got);
+    struct mr_fusion_candidate *c = NULL;
     size_t n = 0;
     int64_t t0 = core_clock(svc);
-    int rc = mr_index_candidates(svc->index, who, q, got, &n, err);
-    struct mr_fusion_candidate *c = mr_xcalloc(n + 1, sizeof *c);
-    for (size_t i = 0; i < n; i++)
-        c[i] = (struct mr_fusion_candidate){.id = got[i].id,
-                                            .cosine = got[i].cosine,
-                                            .lexical = got[i].lexical,
-                                            .has_cosine = true,
-                                            .has_lexical = true};
-    free(got);
+    int rc = core_index_candidates(svc, who, q, &c, &n, err);
     mr_fusion_rank(&plan->f, c, n);
     t->index_us += core_clock(svc) - t0;
     if (rc == 0)
@@ -505,6 +517,8 @@ static void plan_search(const struct mr_service *svc, const struct mr_search *q,
         iq->neighbour_context = true;
         break;
     }
+    /* Only the results need the vector side's exact order (the int8 scan's rescoring). */
+    iq->results = plan->limit;
 }
 
 int mr_memory_search(struct mr_service *svc, const struct mr_identity *who,

@@ -63,24 +63,65 @@ static size_t part_of(const struct ix_part *const *parts, size_t n_parts, int64_
     return n_parts - 1;
 }
 
-/* An id and its candidate's position, ordered by id for bsearch. */
-struct cand_at {
-    int64_t id;
-    size_t i;
+/*
+ * The candidates' positions by id: open addressing over a power-of-two
+ * table at most half full. A search with context asks it a few hundred
+ * times; sorting the candidates and bisecting cost more than the
+ * neighbours' scores it served.
+ */
+struct cand_map {
+    int64_t *ids; /* 0: empty (ids are positive) */
+    size_t *at;
+    size_t mask;
 };
 
-static int cand_at_order(const void *a, const void *b)
+static void cand_map_init(struct cand_map *m, size_t cap)
 {
-    const struct cand_at *x = a, *y = b;
-    return (x->id > y->id) - (x->id < y->id);
+    size_t size = 16;
+    while (size < 2 * cap)
+        size *= 2;
+    m->ids = mr_xcalloc(size, sizeof *m->ids);
+    m->at = mr_xmalloc(size * sizeof *m->at);
+    m->mask = size - 1;
 }
 
-/* The position of id among the candidates (at: n, sorted), or -1. */
-static long cand_index(const struct cand_at *at, size_t n, int64_t id)
+static size_t cand_map_home(const struct cand_map *m, int64_t id)
 {
-    const struct cand_at key = {id, 0}, *hit = bsearch(&key, at, n, sizeof *at, cand_at_order);
-    return hit ? (long)hit->i : -1;
+    uint64_t x = (uint64_t)id * UINT64_C(0x9e3779b97f4a7c15);
+    return (size_t)(x >> 32) & m->mask;
 }
+
+/* Records id at position i; false when id is there already. */
+static bool cand_map_add(struct cand_map *m, int64_t id, size_t i)
+{
+    size_t j = cand_map_home(m, id);
+    while (m->ids[j] && m->ids[j] != id)
+        j = (j + 1) & m->mask;
+    if (m->ids[j])
+        return false;
+    m->ids[j] = id;
+    m->at[j] = i;
+    return true;
+}
+
+/* The position of id among the candidates, or -1. */
+static long cand_map_get(const struct cand_map *m, int64_t id)
+{
+    size_t j = cand_map_home(m, id);
+    while (m->ids[j] && m->ids[j] != id)
+        j = (j + 1) & m->mask;
+    return m->ids[j] ? (long)m->at[j] : -1;
+}
+
+static void cand_map_free(struct cand_map *m)
+{
+    free(m->ids);
+    free(m->at);
+}
+
+/* A turn's neighbour: none, a candidate (its position), or a turn no candidate is. */
+#define NB_NONE (-1)
+#define NB_OTHER (-2)
 
 /*
  * Neighbour context (lexical.h, mr_lex_context; docs/ranking.md): the
@@ -102,13 +143,13 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
 {
     mr_dot_fn dot = mr_index_dot_fn();
     size_t n0 = n, cap = n + 2 * n_lex;
-    struct cand_at *at = mr_xmalloc((cap + 1) * sizeof *at);
+    struct cand_map at;
+    cand_map_init(&at, cap);
     long *slot = mr_xmalloc((cap + 1) * sizeof *slot);
     for (size_t j = 0; j < n; j++) {
-        at[j] = (struct cand_at){out[j].id, j};
+        cand_map_add(&at, out[j].id, j);
         slot[j] = ix_part_slot(p, out[j].id);
     }
-    qsort(at, n, sizeof *at, cand_at_order);
     /* The hits' neighbouring turns that pass the filters, each once. */
     for (size_t i = 0; i < n_lex; i++) {
         long s = ix_part_slot(p, lex[i].id);
@@ -117,68 +158,65 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
         const int64_t nb[2] = {p->meta[s].prev_turn, p->meta[s].next_turn};
         for (int k = 0; k < 2; k++) {
             long ns = nb[k] ? ix_part_slot(p, nb[k]) : -1;
-            if (ns < 0 || !ix_matches(p, (size_t)ns, f) || cand_index(at, n0, nb[k]) >= 0)
-                continue;
-            bool dup = false;
-            for (size_t j = n0; j < n && !dup; j++)
-                dup = out[j].id == nb[k];
-            if (dup)
+            if (ns < 0 || !ix_matches(p, (size_t)ns, f) || !cand_map_add(&at, nb[k], n))
                 continue;
             const float *v = q->vec ? ix_part_vec(ix, p, (size_t)ns) : NULL;
             slot[n] = ns;
             out[n++] = (struct mr_index_candidate){nb[k], v ? dot(q->vec, v, ix->dim) : 0, 0};
         }
     }
-    for (size_t j = n0; j < n; j++)
-        at[j] = (struct cand_at){out[j].id, j};
-    qsort(at, n, sizeof *at, cand_at_order);
+    /* Each candidate turn's neighbours, resolved once. */
+    long *nbs = mr_xmalloc((2 * n + 1) * sizeof *nbs);
+    for (size_t j = 0; j < n; j++) {
+        const struct ix_meta *m = slot[j] >= 0 ? &p->meta[slot[j]] : NULL;
+        const int64_t nb[2] = {m ? m->prev_turn : 0, m ? m->next_turn : 0};
+        for (int k = 0; k < 2; k++) {
+            long c = nb[k] ? cand_map_get(&at, nb[k]) : NB_NONE;
+            nbs[2 * j + k] = nb[k] && c < 0 ? NB_OTHER : c;
+        }
+    }
     /*
-     * What to score: the added candidates' own BM25, and the neighbours no
-     * candidate is; a candidate's own normalised score is already exact.
+     * What to score, in one batch: the added candidates' own BM25, then the
+     * neighbours no candidate is; a candidate's own normalised score is
+     * already exact.
      */
     int64_t *ids = mr_xmalloc((3 * n + 1) * sizeof *ids);
     size_t n_ids = 0;
     for (size_t j = n0; j < n; j++)
         ids[n_ids++] = out[j].id;
     for (size_t j = 0; j < n; j++) {
-        if (slot[j] < 0)
-            continue;
-        const struct ix_meta *m = &p->meta[slot[j]];
-        if (m->prev_turn && cand_index(at, n, m->prev_turn) < 0)
-            ids[n_ids++] = m->prev_turn;
-        if (m->next_turn && cand_index(at, n, m->next_turn) < 0)
-            ids[n_ids++] = m->next_turn;
+        if (nbs[2 * j] == NB_OTHER)
+            ids[n_ids++] = p->meta[slot[j]].prev_turn;
+        if (nbs[2 * j + 1] == NB_OTHER)
+            ids[n_ids++] = p->meta[slot[j]].next_turn;
     }
     double *bm25 = mr_xcalloc(n_ids + 1, sizeof *bm25);
     mr_lex_index_score_with(p->lex, stats, q->terms, ids, n_ids, bm25);
-    for (size_t k = 0; k < n_ids && k < n - n0; k++)
+    for (size_t k = 0; k < n - n0; k++)
         out[n0 + k].lexical = mr_lex_normalise(bm25[k], max);
-    /* Each turn's normalised neighbours: a candidate's own score, or the batch's (after the own).
-     */
     double *own = mr_xmalloc((n + 1) * sizeof *own);
     for (size_t j = 0; j < n; j++)
         own[j] = out[j].lexical;
+    /* Each turn's normalised neighbours: a candidate's own score, or the batch's. */
     size_t next_id = n - n0;
     for (size_t j = 0; j < n; j++) {
-        if (slot[j] < 0)
-            continue;
-        const struct ix_meta *m = &p->meta[slot[j]];
-        double side[2] = {0, 0};
-        const int64_t nb[2] = {m->prev_turn, m->next_turn};
+        if (nbs[2 * j] == NB_NONE && nbs[2 * j + 1] == NB_NONE)
+            continue; /* not a turn of p, or one alone: its own score, exactly */
+        double side[2];
         for (int k = 0; k < 2; k++) {
-            if (!nb[k])
-                continue;
-            long c = cand_index(at, n, nb[k]);
-            side[k] = c >= 0 ? own[c] : mr_lex_normalise(bm25[next_id++], max);
+            long c = nbs[2 * j + k];
+            side[k] = c == NB_NONE    ? 0
+                      : c == NB_OTHER ? mr_lex_normalise(bm25[next_id++], max)
+                                      : own[c];
         }
-        if (nb[0] || nb[1])
-            out[j].lexical = mr_lex_context(own[j], side[0], side[1]);
+        out[j].lexical = mr_lex_context(own[j], side[0], side[1]);
     }
     free(own);
     free(bm25);
     free(ids);
+    free(nbs);
     free(slot);
-    free(at);
+    cand_map_free(&at);
     return n;
 }
 

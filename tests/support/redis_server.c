@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,52 @@ static int answers(int port)
     return ok;
 }
 
+/*
+ * The servers started and not yet stopped, stopped at exit: a binary that
+ * ends early (a failed CHECK before the suite's stop, the runner's time
+ * limit) leaves no redis-server behind. At exit rather than after each case,
+ * because contract suites share one server across their cases.
+ */
+static pid_t live[16];
+static size_t n_live;
+
+static void stop_pid(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+static void stop_live(void)
+{
+    for (size_t i = 0; i < n_live; i++)
+        if (live[i] > 0)
+            stop_pid(live[i]);
+    n_live = 0;
+}
+
+static void track(pid_t pid)
+{
+    static bool registered;
+    if (!registered && atexit(stop_live) == 0)
+        registered = true;
+    for (size_t i = 0; i < n_live; i++)
+        if (live[i] <= 0) {
+            live[i] = pid;
+            return;
+        }
+    if (n_live < sizeof live / sizeof live[0])
+        live[n_live++] = pid;
+    else
+        fprintf(stderr, "redis_server: more than %zu servers; not all tracked\n", n_live);
+}
+
+static void untrack(pid_t pid)
+{
+    for (size_t i = 0; i < n_live; i++)
+        if (live[i] == pid)
+            live[i] = 0;
+}
+
 int redis_server_start(struct redis_server *r, int port)
 {
     r->port = port ? port : test_free_port();
@@ -47,6 +94,8 @@ int redis_server_start(struct redis_server *r, int port)
                "--appendonly", "no", "--daemonize", "no", (char *)NULL);
         _exit(127);
     }
+    if (r->pid > 0)
+        track(r->pid);
     for (int i = 0; i < 250; i++) {
         if (answers(r->port))
             return 0;
@@ -60,8 +109,8 @@ int redis_server_start(struct redis_server *r, int port)
 void redis_server_stop(struct redis_server *r)
 {
     if (r->pid > 0) {
-        kill(r->pid, SIGTERM);
-        waitpid(r->pid, NULL, 0);
+        untrack(r->pid);
+        stop_pid(r->pid);
     }
     r->pid = 0;
 }

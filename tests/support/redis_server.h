@@ -10,7 +10,11 @@ struct redis_server {
     char url[64];
 };
 
-/* Starts redis-server (no persistence) on port (0: pick a free one); 0 when it answers. */
+/*
+ * Starts redis-server (no persistence) on port (0: pick a free one); 0 when
+ * it answers. A server not stopped by redis_server_stop is stopped when the
+ * process exits.
+ */
 int redis_server_start(struct redis_server *r, int port);
 void redis_server_stop(struct redis_server *r);
 

@@ -4,7 +4,11 @@
  * stats, Redis shared between clients, stopped mid-test and its URL; and the
  * caching embedder's levels in front of a counting provider.
  */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "memori/cache.h"
@@ -242,7 +246,41 @@ TEST(test_redis_url_is_checked)
     mr_cache_destroy(c);
 }
 
+/*
+ * A process that exits with its redis-server still running (a test that
+ * returned early, before its redis_server_stop) leaves none behind: the
+ * support layer stops it at exit (tests/support/redis_server.c).
+ */
+TEST(test_a_redis_server_left_running_is_stopped_at_exit)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t child = fork();
+    if (child == 0) {
+        struct redis_server rs;
+        pid_t got = redis_server_start(&rs, 0) == 0 ? rs.pid : -1;
+        ssize_t w = write(fds[1], &got, sizeof got);
+        exit(w == sizeof got ? 0 : 1); /* without redis_server_stop */
+    }
+    close(fds[1]);
+    pid_t redis = -1;
+    ssize_t r = read(fds[0], &redis, sizeof redis);
+    close(fds[0]);
+    int status = 0;
+    CHECK(waitpid(child, &status, 0) == child);
+    CHECK(r == sizeof redis && redis > 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* Gone, not reparented and still serving. */
+    bool gone = kill(redis, 0) != 0 && errno == ESRCH;
+    if (!gone)
+        kill(redis, SIGTERM);
+    CHECK(gone);
+}
+
 TEST_MAIN("cache", T(test_keys_differ_by_model_dim_and_text), T(test_lru_hits_misses_and_ttl),
           T(test_cached_embedder_uses_l1_then_provider), T(test_redis_cache_round_trip_and_shared),
           T(test_cached_embedders_of_two_models_share_redis_apart),
-          T(test_redis_down_falls_back_to_provider_and_recovers), T(test_redis_url_is_checked))
+          T(test_redis_down_falls_back_to_provider_and_recovers), T(test_redis_url_is_checked),
+          T(test_a_redis_server_left_running_is_stopped_at_exit))

@@ -525,6 +525,56 @@ TEST(test_int8_scan_rescores_in_float32)
 }
 
 /*
+ * A search deeper than what its caller ranks (hybrid: 40 vector candidates
+ * for 10 results, mr_index_query.results) rescores 4 x its results, not
+ * 4 x its depth: still the depth's hits, each with its float32 score, and
+ * the best `results` of them those of the float32 scan.
+ */
+TEST(test_int8_scan_ranks_the_results_exactly_at_a_deeper_depth)
+{
+    enum { N = 3000, NQ = 40, DEPTH = 40, RESULTS = 10 };
+    struct mr_index *ix8 = mr_index_new(DIM), *exact = mr_index_new(DIM);
+    mr_index_set_int8(ix8, true);
+    mr_index_set_int8(exact, false);
+    static float vecs[N][DIM];
+    for (int i = 0; i < N; i++) {
+        random_unit(vecs[i]);
+        put(ix8, &alice, i + 1, MR_RULE, "c", false, MR_NO_TIME, vecs[i]);
+        put(exact, &alice, i + 1, MR_RULE, "c", false, MR_NO_TIME, vecs[i]);
+    }
+    int top_found = 0, deep_found = 0;
+    struct mr_err err;
+    for (int qi = 0; qi < NQ; qi++) {
+        float q[DIM];
+        random_unit(q);
+        struct mr_index_query iq = query(q, DEPTH);
+        iq.results = RESULTS;
+        struct mr_index_hit a[DEPTH], b[DEPTH];
+        size_t na, nb;
+        mr_index_search(ix8, &alice, &iq, a, &na, &err);
+        mr_index_search(exact, &alice, &iq, b, &nb, &err);
+        CHECK_INT(na, DEPTH);
+        CHECK_INT(nb, DEPTH);
+        for (size_t i = 0; i < na; i++) {
+            CHECK_NEAR(a[i].score, mr_index_dot(q, vecs[a[i].id - 1], DIM), 1e-6);
+            if (i > 0)
+                CHECK(a[i - 1].score >= a[i].score);
+            for (size_t j = 0; j < nb; j++) {
+                deep_found += a[i].id == b[j].id;
+                top_found += i < RESULTS && j < RESULTS && a[i].id == b[j].id;
+            }
+        }
+    }
+    double top = (double)top_found / (NQ * RESULTS), deep = (double)deep_found / (NQ * DEPTH);
+    fprintf(stdout, "    int8, depth 40 for 10 results: recall@10 %.3f, recall@40 %.3f\n", top,
+            deep);
+    CHECK(top >= 0.95);
+    CHECK(deep >= 0.80);
+    mr_index_destroy(ix8);
+    mr_index_destroy(exact);
+}
+
+/*
  * The compact scan is the default (MEMORI_INDEX_INT8 defaults to true, and a
  * new index scans int8 copies), and where the float32 top-k is unambiguous —
  * each query's 10 best stand well above the rest, by more than int8 can
@@ -945,6 +995,7 @@ TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during
           T(test_idmap_keeps_every_id_through_removals),
           T(test_heap_keeps_the_best_k_ties_by_lower_id), T(test_dot_matches_naive_for_odd_sizes),
           T(test_int8_kernel_matches_scalar_exactly), T(test_int8_scan_rescores_in_float32),
+          T(test_int8_scan_ranks_the_results_exactly_at_a_deeper_depth),
           T(test_int8_is_the_default_and_equals_float32_where_it_must),
           T(test_candidates_are_both_sides_with_exact_scores),
           T(test_candidates_score_shared_memories_with_the_callers_statistics),
