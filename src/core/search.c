@@ -309,7 +309,8 @@ static double bm25_known(const struct mr_lex_hit *all, size_t n, int64_t id)
  * The store's candidates for q (PostgreSQL), inside tx: each side's from the
  * store with every filter applied — the vector side's best q->limit by
  * pgvector's HNSW, the lexical side's best q->limit by BM25 over the
- * GIN-found rows with the partition's statistics in SQL — their union, then
+ * postings with the partition's statistics (in hybrid mode both in one
+ * round trip and one snapshot, mem_sides_search) — their union, then
  * every candidate's embedding and BM25 (from the statistics read by the same
  * statement), its cosine computed here with the in-process index's kernel:
  * the numbers are the bits an embedded server computes over the same
