@@ -242,6 +242,29 @@ struct mr_store_ops {
                           size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
                           struct mr_err *err);
     /*
+     * Both sides of a fused search at once, where the store can send them
+     * together: exactly what mem_vector_search(tx, who, q, out_vec,
+     * out_n_vec) and then mem_lex_search(tx, who, q, terms, k, out_lex,
+     * out_n_lex, out_max) give (each output as theirs; free the arrays),
+     * but in fewer round trips; and into *out_all (*out_n_all of them,
+     * ordered by id; free it) the raw BM25 of every memory the lexical side
+     * scored before its filters and cut: every memory of who's partition
+     * (and every shared one the search may return) holding a query term,
+     * so any other such memory's BM25 is 0 — what mem_lex_score gives, in
+     * the same snapshot, without reading the rows again. PostgreSQL sends the two statements in one
+     * pipeline, and when they are the first statements of a read
+     * transaction (MR_TX_READ) makes it REPEATABLE READ, so both sides and
+     * every later statement of tx read one snapshot. On failure nothing is
+     * returned, err is what the failing side's own op would have given, and
+     * the connection is left usable (or, if the server is gone, never
+     * pooled again). MR_ENOTSUP as for mem_lex_search.
+     */
+    int (*mem_sides_search)(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                            size_t k, struct mr_index_hit **out_vec, size_t *out_n_vec,
+                            struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
+                            struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err);
+    /*
      * The raw BM25 of each of ids[0..n) for terms, with who's partition
      * statistics, into out_scores[0..n) (the caller's array): what a
      * mem_lex_search would give it, 0 for an absent id or one sharing no
@@ -640,6 +663,17 @@ static inline int mr_store_mem_lex_search(struct mr_store_tx *tx, const struct m
                                           struct mr_err *err)
 {
     return tx->store->ops->mem_lex_search(tx, who, q, terms, k, out, out_n, out_max, err);
+}
+static inline int mr_store_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                                            const struct mr_index_query *q,
+                                            const struct mr_lex_terms *terms, size_t k,
+                                            struct mr_index_hit **out_vec, size_t *out_n_vec,
+                                            struct mr_lex_hit **out_lex, size_t *out_n_lex,
+                                            double *out_max, struct mr_lex_hit **out_all,
+                                            size_t *out_n_all, struct mr_err *err)
+{
+    return tx->store->ops->mem_sides_search(tx, who, q, terms, k, out_vec, out_n_vec, out_lex,
+                                            out_n_lex, out_max, out_all, out_n_all, err);
 }
 static inline int mr_store_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
                                          const struct mr_lex_terms *terms, const int64_t *ids,

@@ -289,11 +289,28 @@ static void context_scores(const int64_t *ids, const double *bm25, size_t n, dou
     }
 }
 
+/* id's BM25 in all[0..n) (by id, mem_sides_search's out_all); 0 when absent: it holds no term. */
+static double bm25_known(const struct mr_lex_hit *all, size_t n, int64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (all[mid].id == id)
+            return all[mid].bm25;
+        if (all[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
 /*
  * The store's candidates for q (PostgreSQL), inside tx: each side's from the
  * store with every filter applied — the vector side's best q->limit by
  * pgvector's HNSW, the lexical side's best q->limit by BM25 over the
- * GIN-found rows with the partition's statistics in SQL — their union, then
+ * postings with the partition's statistics (in hybrid mode both in one
+ * round trip and one snapshot, mem_sides_search) — their union, then
  * every candidate's embedding and BM25 (from the statistics read by the same
  * statement), its cosine computed here with the in-process index's kernel:
  * the numbers are the bits an embedded server computes over the same
@@ -313,12 +330,19 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     double *bm25 = NULL;
     float *vecs = NULL;
     bool *found = NULL;
-    struct context around = {0}; /* neighbour context: the turns around the candidates */
+    struct context around = {0};   /* neighbour context: the turns around the candidates */
+    struct mr_lex_hit *all = NULL; /* hybrid: every BM25 the lexical side computed, by id */
+    size_t n_all = 0;
     size_t n_vec = 0, n_lex = 0, n = 0, dim = q->dim;
     double max = 0;
     *out = NULL;
     *out_n = 0;
-    if (q->sides & MR_INDEX_SIDE_VECTOR) {
+    size_t k_lex = q->lex_limit ? q->lex_limit : q->limit;
+    if ((q->sides & MR_INDEX_SIDE_VECTOR) && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms) {
+        /* Hybrid: both sides sent together, one round trip and one snapshot (store.h). */
+        rc = mr_store_mem_sides_search(tx, who, q, q->terms, k_lex, &vec, &n_vec, &lex, &n_lex,
+                                       &max, &all, &n_all, err);
+    } else if (q->sides & MR_INDEX_SIDE_VECTOR) {
         /*
          * Semantic mode's cut is the vector side's own: pgvector orders by
          * its cosine in double, the kernel's float ones may tie where its
@@ -329,28 +353,40 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
         if (q->sides == MR_INDEX_SIDE_VECTOR)
             vq.limit += q->limit;
         rc = mr_store_mem_vector_search(tx, who, &vq, &vec, &n_vec, err);
+    } else if ((q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms) {
+        rc = mr_store_mem_lex_search(tx, who, q, q->terms, k_lex, &lex, &n_lex, &max, err);
     }
-    if (rc == 0 && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms)
-        rc = mr_store_mem_lex_search(tx, who, q, q->terms, q->lex_limit ? q->lex_limit : q->limit,
-                                     &lex, &n_lex, &max, err);
     if (rc)
         goto out;
     /* Room for the lexical hits' neighbouring turns too (neighbour context). */
     c = mr_xcalloc(n_vec + 3 * n_lex + 1, sizeof *c);
     n = mr_fusion_union(vec, n_vec, lex, n_lex, c);
     bool context = q->neighbour_context && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
-    if (context && (rc = context_candidates(tx, who, q->terms, lex, n_lex, c, &n, &around, err)))
+    /*
+     * With every BM25 at hand (hybrid), the statements below need not read
+     * the rows' terms again: they are scored from it, the same bits.
+     */
+    const struct mr_lex_terms *read_terms = all ? NULL : has_terms ? q->terms : NULL;
+    if (context && (rc = context_candidates(tx, who, read_terms, lex, n_lex, c, &n, &around, err)))
         goto out;
+    for (size_t i = 0; all && i < around.n_nb; i++)
+        around.nb_bm25[i] = around.nb[i] ? bm25_known(all, n_all, around.nb[i]) : 0;
     ids = mr_xcalloc(n + 1, sizeof *ids);
     bm25 = mr_xcalloc(n + 1, sizeof *bm25);
     found = mr_xcalloc(n + 1, sizeof *found);
     vecs = mr_xcalloc(n * dim + 1, sizeof *vecs);
     for (size_t i = 0; i < n; i++)
         ids[i] = c[i].id;
-    rc = mr_store_mem_candidates(tx, who, has_terms ? q->terms : NULL, ids, n, dim, vecs, found,
-                                 bm25, &max, err);
+    double read_max = 0;
+    rc = mr_store_mem_candidates(tx, who, read_terms, ids, n, dim, vecs, found, bm25, &read_max,
+                                 err);
     if (rc)
         goto out;
+    if (all) /* the normaliser stays the lexical side's: the same statistics */
+        for (size_t i = 0; i < n; i++)
+            bm25[i] = bm25_known(all, n_all, ids[i]);
+    else
+        max = read_max;
     /* One statement's snapshot: one normaliser, one order. */
     mr_dot_fn dot = mr_index_dot_fn();
     size_t kept = 0;
@@ -371,6 +407,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     c = NULL;
 out:
     context_free(&around);
+    free(all);
     free(ids);
     free(bm25);
     free(found);

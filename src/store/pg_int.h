@@ -67,6 +67,7 @@ struct pg_tx {
     struct mr_store_tx base;
     struct pconn *conn;
     bool read_only; /* begun MR_TX_READ */
+    bool fresh; /* no statement run yet (pg_tx_conn clears it): the isolation can still change */
 };
 
 /* One pooled connection; one transaction at a time. */
@@ -83,8 +84,10 @@ struct pg_store {
     struct store_pool pool;
 };
 
+/* The connection of tx, for a statement about to run on it (so tx is no longer fresh). */
 static inline struct pconn *pg_tx_conn(struct mr_store_tx *tx)
 {
+    ((struct pg_tx *)tx)->fresh = false;
     return ((struct pg_tx *)tx)->conn;
 }
 
@@ -219,6 +222,21 @@ void pg_param_terms(struct pg_params *p, const struct mr_lex_terms *t);
 /* Runs prepared statement id with p (freed here): the result, or NULL with err set. */
 PGresult *pg_run(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, const char *what,
                  struct mr_err *err);
+
+/*
+ * Runs the n prepared statements ids[i] with p[i] (all freed here) in one
+ * round trip: libpq's pipeline mode, one Sync. When tx is a read
+ * transaction that has run nothing yet, a SET TRANSACTION ISOLATION LEVEL
+ * REPEATABLE READ goes first, so these statements and every later one of
+ * tx read one snapshot. 0 and each result into out[i] (the caller clears
+ * them); or the code and err of the first statement that failed, reported
+ * as pg_run reports it (with what[i]), and no result. Either way the
+ * connection has left pipeline mode and read everything up to the Sync, so
+ * it stays usable; if it cannot (the server is gone), the pool closes it
+ * at check-in rather than lend it again.
+ */
+int pg_run_pipeline(struct mr_store_tx *tx, size_t n, const enum pg_stmt *ids, struct pg_params *p,
+                    const char *const *what, PGresult **out, struct mr_err *err);
 
 /* Runs a statement whose rows are not needed; *out_changed (may be NULL) = rows it affected. */
 int pg_run_done(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, const char *what,

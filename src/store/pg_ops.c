@@ -839,22 +839,19 @@ static void id_list(struct mr_strbuf *b, const int64_t *ids, size_t n)
     mr_strbuf_add(b, "}", 1);
 }
 
-static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
-                               const struct mr_index_query *q, struct mr_index_hit **out,
-                               size_t *out_n, struct mr_err *err)
+/* P_MEM_SEARCH's parameters for q. */
+static void vector_params(struct pg_params *p, const struct mr_identity *who,
+                          const struct mr_index_query *q)
 {
-    *out = NULL;
-    *out_n = 0;
-    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
-        return 0; /* no memory belongs to a conversation that cannot exist */
-    struct pg_params p = {0};
-    pg_param_vector(&p, q->vec, q->dim);
-    param_filters(&p, who, q);
-    pg_param_int(&p, (int64_t)q->limit);
-    PGresult *res = pg_run(tx, P_MEM_SEARCH, &p, "searching memories", err);
-    if (!res)
-        return err->code;
-    /* The hits above the threshold, best first. */
+    pg_param_vector(p, q->vec, q->dim);
+    param_filters(p, who, q);
+    pg_param_int(p, (int64_t)q->limit);
+}
+
+/* P_MEM_SEARCH's rows (res, cleared here): the hits over q->min_score, best first. */
+static void vector_hits(PGresult *res, const struct mr_index_query *q, struct mr_index_hit **out,
+                        size_t *out_n)
+{
     int n = PQntuples(res);
     struct mr_index_hit *hits = mr_xcalloc((size_t)n + 1, sizeof *hits);
     size_t n_hits = 0;
@@ -869,6 +866,22 @@ static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity 
     PQclear(res);
     *out = hits;
     *out_n = n_hits;
+}
+
+static int s_mem_vector_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                               const struct mr_index_query *q, struct mr_index_hit **out,
+                               size_t *out_n, struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
+        return 0; /* no memory belongs to a conversation that cannot exist */
+    struct pg_params p = {0};
+    vector_params(&p, who, q);
+    PGresult *res = pg_run(tx, P_MEM_SEARCH, &p, "searching memories", err);
+    if (!res)
+        return err->code;
+    vector_hits(res, q, out, out_n);
     return 0;
 }
 
@@ -1027,6 +1040,13 @@ static int lex_hit_order(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* By id alone (mem_sides_search's out_all). */
+static int lex_hit_id_order(const void *a, const void *b)
+{
+    const struct mr_lex_hit *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
 /* One row of P_MEM_LEX_SEARCH: a candidate, its length, a query term's index and its tf. */
 struct lex_posting {
     int64_t id;
@@ -1096,30 +1116,25 @@ out:
     return rc;
 }
 
-static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
-                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
-                            size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
-                            struct mr_err *err)
+/* P_MEM_LEX_SEARCH's parameters for q and terms. */
+static void lex_params(struct pg_params *p, const struct mr_identity *who,
+                       const struct mr_index_query *q, const struct mr_lex_terms *terms)
 {
-    *out = NULL;
-    *out_n = 0;
-    if (out_max)
-        *out_max = 0;
-    size_t nq = mr_lex_terms_count(terms);
-    if (nq == 0)
-        return 0; /* stop words and punctuation only: no lexical side, no error */
-    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
-        k = 0; /* no memory belongs to a conversation that cannot exist; max still reported */
-    struct pg_params p = {0};
-    pg_param_text(&p, who->tenant_id);
-    pg_param_text(&p, who->user_id);
-    pg_param_bool(&p, q->include_shared);
-    pg_param_terms(&p, terms);
-    PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
-    if (!res)
-        return err->code;
-    struct lex_stats st;
-    lex_stats_read(&st, res, 0, nq);
+    pg_param_text(p, who->tenant_id);
+    pg_param_text(p, who->user_id);
+    pg_param_bool(p, q->include_shared);
+    pg_param_terms(p, terms);
+}
+
+/*
+ * P_MEM_LEX_SEARCH's rows (res, cleared here) for nq query terms: the
+ * statistics into st (free with lex_stats_free) and, unless k is 0, every
+ * candidate with its BM25 into *out (free it), best first, ties by lower id.
+ */
+static void lex_ranked(PGresult *res, size_t nq, size_t k, struct lex_stats *st,
+                       struct mr_lex_hit **out, size_t *out_n)
+{
+    lex_stats_read(st, res, 0, nq);
     /* One row per (candidate, query term it holds), unordered: grouped here by id. */
     int rows = PQntuples(res);
     struct lex_posting *post = mr_xcalloc((size_t)rows + 1, sizeof *post);
@@ -1142,28 +1157,139 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
         int64_t id = post[i].id;
         uint32_t len = post[i].len;
         for (size_t t = 0; t < nq; t++)
-            st.tfs[t] = 0;
+            st->tfs[t] = 0;
         for (; i < n_post && post[i].id == id; i++)
-            st.tfs[post[i].term] = post[i].tf;
+            st->tfs[post[i].term] = post[i].tf;
         hits[n].id = id;
-        hits[n].bm25 = lex_tfs_score(&st, len);
+        hits[n].bm25 = lex_tfs_score(st, len);
         n++;
     }
     free(post);
     qsort(hits, n, sizeof *hits, lex_hit_order);
+    *out = hits;
+    *out_n = n;
+}
+
+/*
+ * The lexical side's answer from its ranked candidates hits[0..n) (taken)
+ * and statistics st (freed): the best k that pass q's filters, normalised,
+ * into *out, and the normaliser into *out_max (may be NULL).
+ */
+static int lex_finish(struct mr_store_tx *tx, const struct mr_identity *who,
+                      const struct mr_index_query *q, struct mr_lex_hit *hits, size_t n, size_t k,
+                      struct lex_stats *st, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                      struct mr_err *err)
+{
     int rc = lex_filter(tx, who, q, hits, n, k, &n, err);
     if (rc) {
         free(hits);
-        lex_stats_free(&st);
+        lex_stats_free(st);
         return rc;
     }
     for (size_t i = 0; i < n; i++)
-        hits[i].lexical = mr_lex_normalise(hits[i].bm25, st.max);
+        hits[i].lexical = mr_lex_normalise(hits[i].bm25, st->max);
     if (out_max)
-        *out_max = st.max;
-    lex_stats_free(&st);
+        *out_max = st->max;
+    lex_stats_free(st);
     *out = hits;
     *out_n = n;
+    return 0;
+}
+
+static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                            const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                            size_t k, struct mr_lex_hit **out, size_t *out_n, double *out_max,
+                            struct mr_err *err)
+{
+    *out = NULL;
+    *out_n = 0;
+    if (out_max)
+        *out_max = 0;
+    size_t nq = mr_lex_terms_count(terms);
+    if (nq == 0)
+        return 0; /* stop words and punctuation only: no lexical side, no error */
+    if (q->conversation_id && !pg_is_uuid(q->conversation_id))
+        k = 0; /* no memory belongs to a conversation that cannot exist; max still reported */
+    struct pg_params p = {0};
+    lex_params(&p, who, q, terms);
+    PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
+    if (!res)
+        return err->code;
+    struct lex_stats st;
+    struct mr_lex_hit *hits;
+    size_t n;
+    lex_ranked(res, nq, k, &st, &hits, &n);
+    return lex_finish(tx, who, q, hits, n, k, &st, out, out_n, out_max, err);
+}
+
+/*
+ * Both sides' first statements in one pipeline (one round trip instead of
+ * two; docs/perf.md), each skipped where its own op would skip it, then
+ * the lexical side's filter check as mem_lex_search runs it. The answers
+ * are parsed by the same functions as the two ops', so they are theirs.
+ */
+static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                              const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                              size_t k, struct mr_index_hit **out_vec, size_t *out_n_vec,
+                              struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
+                              struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err)
+{
+    *out_vec = NULL;
+    *out_n_vec = 0;
+    *out_lex = NULL;
+    *out_n_lex = 0;
+    *out_all = NULL;
+    *out_n_all = 0;
+    if (out_max)
+        *out_max = 0;
+    size_t nq = terms ? mr_lex_terms_count(terms) : 0;
+    bool conv_ok = !q->conversation_id || pg_is_uuid(q->conversation_id);
+    enum pg_stmt ids[2];
+    struct pg_params p[2] = {{0}};
+    const char *what[2];
+    PGresult *res[2];
+    size_t n = 0;
+    int vec_at = -1, lex_at = -1;
+    if (conv_ok) { /* no memory belongs to a conversation that cannot exist */
+        vector_params(&p[n], who, q);
+        ids[n] = P_MEM_SEARCH;
+        what[n] = "searching memories";
+        vec_at = (int)n++;
+    }
+    if (nq) { /* stop words and punctuation only: no lexical side, no error */
+        lex_params(&p[n], who, q, terms);
+        ids[n] = P_MEM_LEX_SEARCH;
+        what[n] = "searching memories by their words";
+        lex_at = (int)n++;
+    }
+    if (n == 0)
+        return 0;
+    int rc = pg_run_pipeline(tx, n, ids, p, what, res, err);
+    if (rc)
+        return rc;
+    if (vec_at >= 0)
+        vector_hits(res[vec_at], q, out_vec, out_n_vec);
+    if (lex_at < 0)
+        return 0;
+    size_t kk = conv_ok ? k : 0; /* max still reported */
+    struct lex_stats st;
+    struct mr_lex_hit *hits;
+    size_t n_hits;
+    lex_ranked(res[lex_at], nq, kk, &st, &hits, &n_hits);
+    /* Every scored memory by id, before the filters keep the best k in place. */
+    struct mr_lex_hit *all = mr_xcalloc(n_hits + 1, sizeof *all);
+    memcpy(all, hits, n_hits * sizeof *all);
+    qsort(all, n_hits, sizeof *all, lex_hit_id_order);
+    rc = lex_finish(tx, who, q, hits, n_hits, kk, &st, out_lex, out_n_lex, out_max, err);
+    if (rc) {
+        free(all);
+        free(*out_vec);
+        *out_vec = NULL;
+        *out_n_vec = 0;
+        return rc;
+    }
+    *out_all = all;
+    *out_n_all = n_hits;
     return 0;
 }
 
@@ -1436,6 +1562,7 @@ const struct mr_store_ops pg_store_ops = {
     .mem_candidates = s_mem_candidates,
     .mem_record_access = s_mem_record_access,
     .mem_lex_search = s_mem_lex_search,
+    .mem_sides_search = s_mem_sides_search,
     .mem_lex_score = s_mem_lex_score,
     .mem_neighbours = s_mem_neighbours,
     .mem_scan = s_mem_scan,

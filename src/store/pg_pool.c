@@ -99,10 +99,16 @@ static void pool_close(void *owner, void *conn)
 
 const struct store_pool_ops pg_pool_ops = {pool_open, pool_close};
 
-/* Returns c to the pool; a broken connection is closed (the next checkout opens a new one). */
+/*
+ * Returns c to the pool; a broken connection is closed (the next checkout
+ * opens a new one), and so is one still in pipeline mode (pg_run_pipeline
+ * could not leave it), which every synchronous call would refuse.
+ */
 static void checkin(struct pg_store *s, struct pconn *c)
 {
-    store_pool_checkin(&s->pool, c, PQstatus(c->pg) != CONNECTION_OK);
+    store_pool_checkin(&s->pool, c,
+                       PQstatus(c->pg) != CONNECTION_OK ||
+                           PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF);
 }
 
 int pg_begin(struct mr_store *base, int mode, struct mr_store_tx **out_tx, struct mr_err *err)
@@ -134,6 +140,7 @@ int pg_begin(struct mr_store *base, int mode, struct mr_store_tx **out_tx, struc
     c->tx.base.store = base;
     c->tx.conn = c;
     c->tx.read_only = mode == MR_TX_READ;
+    c->tx.fresh = true;
     *out_tx = &c->tx.base;
     return 0;
 }

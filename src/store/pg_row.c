@@ -219,6 +219,92 @@ PGresult *pg_run(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, c
     return NULL;
 }
 
+/*
+ * The results of one statement sent in a pipeline up to the NULL that ends
+ * them; false when the Sync's result came instead (the server or libpq
+ * gave up on the rest). A bound on the reads, so a connection that broke
+ * mid-pipeline can never keep this loop going.
+ */
+static bool pipeline_skip_to_end(PGconn *pg)
+{
+    for (int i = 0; i < 16; i++) {
+        PGresult *res = PQgetResult(pg);
+        if (!res)
+            return true;
+        bool sync = PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (sync)
+            return false;
+    }
+    return false;
+}
+
+int pg_run_pipeline(struct mr_store_tx *tx, size_t n, const enum pg_stmt *ids, struct pg_params *p,
+                    const char *const *what, PGresult **out, struct mr_err *err)
+{
+    struct pg_tx *t = (struct pg_tx *)tx;
+    /* Only before the transaction's first statement: later, PostgreSQL refuses the change. */
+    bool snapshot = t->fresh && t->read_only;
+    PGconn *pg = pg_tx_conn(tx)->pg;
+    size_t first = snapshot ? 1 : 0, sent = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    bool ok = PQenterPipelineMode(pg) == 1;
+    if (ok && snapshot)
+        ok = PQsendQueryParams(pg, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", 0, NULL, NULL,
+                               NULL, NULL, 0) == 1;
+    if (ok)
+        sent = first;
+    for (size_t i = 0; ok && i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "m%d", (int)ids[i]);
+        ok = PQsendQueryPrepared(pg, name, p[i].n, p[i].vals, p[i].lens, p[i].fmts, 0) == 1;
+        if (ok)
+            sent++;
+    }
+    for (size_t i = 0; i < n; i++)
+        pg_params_free(&p[i]);
+    if (!ok) /* libpq refused to send: the connection's own error */
+        rc = pg_result_error(err, pg, NULL, what[sent > first ? sent - first : 0]);
+    /* What was sent is read to its Sync even after a failure, so the connection stays in step. */
+    bool synced = PQpipelineStatus(pg) == PQ_PIPELINE_ON && sent > 0 && PQpipelineSync(pg) == 1;
+    for (size_t q = 0; synced && q < sent; q++) {
+        const char *name = what[q < first ? 0 : q - first];
+        PGresult *res = PQgetResult(pg);
+        ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+        if (st == PGRES_PIPELINE_SYNC) {
+            synced = false; /* the Sync came early: nothing more to read */
+        } else if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            if (q >= first && rc == 0) {
+                out[q - first] = res;
+                res = NULL;
+            }
+        } else if (rc == 0) {
+            /* The first failure is the one to report; the rest were aborted because of it. */
+            rc = pg_result_error(err, pg, res, name);
+        }
+        PQclear(res);
+        if (synced && !pipeline_skip_to_end(pg))
+            synced = false;
+    }
+    if (synced) {
+        PGresult *res = PQgetResult(pg);
+        if ((!res || PQresultStatus(res) != PGRES_PIPELINE_SYNC) && rc == 0)
+            rc = pg_result_error(err, pg, res, what[0]);
+        PQclear(res);
+    }
+    /* Fails only with results still unread: the connection is then never pooled again (checkin). */
+    if (PQpipelineStatus(pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(pg) != 1 && rc == 0)
+        rc = pg_result_error(err, pg, NULL, what[0]);
+    if (rc)
+        for (size_t i = 0; i < n; i++) {
+            PQclear(out[i]);
+            out[i] = NULL;
+        }
+    return rc;
+}
+
 int pg_run_done(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, const char *what,
                 int64_t *out_changed, struct mr_err *err)
 {

@@ -571,6 +571,25 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
                       "the SQLite store has no lexical index: search the in-process index");
 }
 
+static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                              const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                              size_t k, struct mr_index_hit **out_vec, size_t *out_n_vec,
+                              struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
+                              struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q, (void)terms, (void)k;
+    *out_vec = NULL;
+    *out_n_vec = 0;
+    *out_lex = NULL;
+    *out_n_lex = 0;
+    *out_all = NULL;
+    *out_n_all = 0;
+    if (out_max)
+        *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: search the in-process index");
+}
+
 /* The in-process index keeps SQLite's conversations' turns in order (src/index/convs.c). */
 static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
                             const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
@@ -766,6 +785,7 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_lock = s_mem_lock,
     .mem_candidates = s_mem_candidates,
     .mem_lex_search = s_mem_lex_search,
+    .mem_sides_search = s_mem_sides_search,
     .mem_lex_score = s_mem_lex_score,
     .mem_neighbours = s_mem_neighbours,
     .mem_scan = s_mem_scan,

@@ -1393,6 +1393,269 @@ TEST(test_pg_lexical_search_finds_shared_memories)
     mr_store_close(s);
 }
 
+/* A read transaction, as a search opens one. */
+#define R_BEGIN(store, tx)                                                                         \
+    do {                                                                                           \
+        struct mr_err e_;                                                                          \
+        CHECK(mr_store_begin((store), MR_TX_READ, &(tx), &e_) == 0);                               \
+    } while (0)
+
+/* A hybrid search's two sides as one test sees them: their hits and the normaliser. */
+struct sides {
+    struct mr_index_hit *vec;
+    size_t n_vec;
+    struct mr_lex_hit *lex;
+    size_t n_lex;
+    double max;
+    struct mr_lex_hit *all; /* pipelined only: every scored memory, by id */
+    size_t n_all;
+};
+
+static void sides_free(struct sides *x)
+{
+    free(x->vec);
+    free(x->lex);
+    free(x->all);
+    memset(x, 0, sizeof *x);
+}
+
+/* Both sides in tx: pipelined (mem_sides_search) or one op after the other. */
+static int sides_run(struct mr_store_tx *tx, bool pipelined, const struct mr_index_query *q,
+                     const struct mr_lex_terms *t, struct sides *out, struct mr_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (pipelined)
+        return mr_store_mem_sides_search(tx, &c_alice, q, t, 10, &out->vec, &out->n_vec, &out->lex,
+                                         &out->n_lex, &out->max, &out->all, &out->n_all, err);
+    int rc = mr_store_mem_vector_search(tx, &c_alice, q, &out->vec, &out->n_vec, err);
+    if (rc == 0)
+        rc =
+            mr_store_mem_lex_search(tx, &c_alice, q, t, 10, &out->lex, &out->n_lex, &out->max, err);
+    return rc;
+}
+
+/* The first memories of the pipeline tests: alice's, words and vectors both matching. */
+static void sides_fill(struct mr_store *s, int n)
+{
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    for (int i = 0; i < n; i++) {
+        char text[96];
+        snprintf(text, sizeof text, "%s refund policy number %d",
+                 i % 3 ? "the orders" : "customers ask about the", i);
+        CHECK(lex_insert(tx, C1, &c_alice, i % 2 ? MR_RULE : MR_LONG_TERM, text, false, i % 7 == 0,
+                         NULL));
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    mr_conversation_clear(&c);
+}
+
+/*
+ * mem_sides_search gives exactly the two ops' answers, and it makes the
+ * read transaction it opens REPEATABLE READ: a memory committed after it
+ * ran is not seen by the transaction's later statements.
+ */
+TEST(test_pg_sides_search_is_both_ops_in_one_snapshot)
+{
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    sides_fill(s, 40);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    float qv[CDIM];
+    seeded_vec(qv, 3);
+    struct mr_lex_terms *t = mr_lex_terms_new("refund for customers", 20);
+    struct mr_index_query q = {
+        .vec = qv, .dim = CDIM, .now = 100, .limit = 12, .min_score = -INFINITY};
+    struct sides a, b;
+    R_BEGIN(s, tx);
+    CHECK(sides_run(tx, false, &q, t, &a, &err) == 0);
+    mr_store_rollback(tx);
+    R_BEGIN(s, tx);
+    CHECK(sides_run(tx, true, &q, t, &b, &err) == 0);
+    CHECK_INT(b.n_vec, a.n_vec);
+    CHECK_INT(b.n_lex, a.n_lex);
+    CHECK(a.n_vec == 12 && a.n_lex == 10);
+    CHECK(b.max == a.max);
+    for (size_t i = 0; i < a.n_vec && i < b.n_vec; i++)
+        CHECK(b.vec[i].id == a.vec[i].id && b.vec[i].score == a.vec[i].score);
+    for (size_t i = 0; i < a.n_lex && i < b.n_lex; i++)
+        CHECK(b.lex[i].id == a.lex[i].id && b.lex[i].bm25 == a.lex[i].bm25 &&
+              b.lex[i].lexical == a.lex[i].lexical);
+    /* out_all: mem_lex_score's BM25 of each memory, 0 for one it does not hold. */
+    CHECK(b.n_all >= b.n_lex);
+    for (size_t i = 0; i + 1 < b.n_all; i++)
+        CHECK(b.all[i].id < b.all[i + 1].id);
+    for (int64_t id = 1; id <= 40; id++) {
+        double want = -1, got_bm25 = 0;
+        CHECK(mr_store_mem_lex_score(tx, &c_alice, t, &id, 1, &want, NULL, &err) == 0);
+        for (size_t i = 0; i < b.n_all; i++)
+            if (b.all[i].id == id)
+                got_bm25 = b.all[i].bm25;
+        CHECK(got_bm25 == want);
+    }
+    char iso[32];
+    PGresult *res = PQexec(pg_tx_conn(tx)->pg, "SHOW transaction_isolation");
+    snprintf(iso, sizeof iso, "%s", PQntuples(res) ? PQgetvalue(res, 0, 0) : "");
+    PQclear(res);
+    CHECK(strcmp(iso, "repeatable read") == 0);
+    /* A memory committed meanwhile: the transaction's snapshot holds neither it nor its statistics.
+     */
+    CHECK(sql_value(url,
+                    "INSERT INTO memori_memories(memory_id, conversation_id, user_id, tenant_id, "
+                    "content, memory_type, embedding, importance_score, access_count, metadata, "
+                    "context_tags, related_entities, is_archived, is_shared, created_at, "
+                    "updated_at, lex_terms, lex_tfs, lex_len) SELECT gen_random_uuid(), "
+                    "conversation_id, user_id, tenant_id, 'refund', memory_type, embedding, "
+                    "importance_score, access_count, metadata, context_tags, related_entities, "
+                    "false, false, created_at, updated_at, ARRAY['refund'], ARRAY[9], 9 "
+                    "FROM memori_memories WHERE NOT is_archived LIMIT 1",
+                    NULL, 0));
+    struct mr_lex_hit *later = NULL;
+    size_t n_later = 0;
+    double later_max = 0;
+    CHECK(mr_store_mem_lex_search(tx, &c_alice, &q, t, 10, &later, &n_later, &later_max, &err) ==
+          0);
+    CHECK_INT(n_later, a.n_lex);
+    CHECK(n_later > 0 && later[0].id == a.lex[0].id && later_max == a.max);
+    free(later);
+    mr_store_rollback(tx);
+    /* A new transaction sees it first. */
+    R_BEGIN(s, tx);
+    CHECK(mr_store_mem_lex_search(tx, &c_alice, &q, t, 10, &later, &n_later, &later_max, &err) ==
+          0);
+    CHECK(n_later > 0 && later_max != a.max); /* one more document: other idfs */
+    free(later);
+    mr_store_rollback(tx);
+    sides_free(&a);
+    sides_free(&b);
+    mr_lex_terms_free(t);
+    mr_store_close(s);
+}
+
+static int backend_pid(struct mr_store *s)
+{
+    struct mr_store_tx *tx;
+    struct mr_err err;
+    if (mr_store_begin(s, MR_TX_READ, &tx, &err) != 0)
+        return -1;
+    int pid = PQbackendPID(pg_tx_conn(tx)->pg);
+    mr_store_rollback(tx);
+    return pid;
+}
+
+/*
+ * A statement that fails inside the pipeline (the postings replaced by a
+ * view that divides by zero) comes back as the error the lexical op gives
+ * when run alone; the connection is drained to the Sync and out of
+ * pipeline mode, so the pool's one connection serves the next searches
+ * (the same backend) once the table is back.
+ */
+TEST(test_pg_failed_pipeline_statement_leaves_the_connection_usable)
+{
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 1);
+    CHECK(s);
+    sides_fill(s, 20);
+    struct mr_err err, seq_err;
+    struct mr_store_tx *tx;
+    float qv[CDIM];
+    seeded_vec(qv, 5);
+    struct mr_lex_terms *t = mr_lex_terms_new("refund orders", 13);
+    struct mr_index_query q = {
+        .vec = qv, .dim = CDIM, .now = 100, .limit = 8, .min_score = -INFINITY};
+    struct sides got;
+    int pid = backend_pid(s);
+    CHECK(pid > 0);
+    CHECK(sql_value(url,
+                    "ALTER TABLE memori_lex_postings RENAME TO memori_lex_postings_away; "
+                    "CREATE VIEW memori_lex_postings AS SELECT tenant_id, user_id, term, "
+                    "memory_id, tf / 0 AS tf, len, shared FROM memori_lex_postings_away",
+                    NULL, 0));
+    R_BEGIN(s, tx);
+    int seq = sides_run(tx, false, &q, t, &got, &seq_err);
+    sides_free(&got);
+    mr_store_rollback(tx);
+    CHECK_INT(seq, MR_EINVAL); /* division by zero: SQLSTATE class 22 */
+    for (int round = 0; round < 3; round++) {
+        R_BEGIN(s, tx);
+        int rc = sides_run(tx, true, &q, t, &got, &err);
+        CHECK_INT(rc, seq);
+        CHECK(strcmp(err.msg, seq_err.msg) == 0);
+        CHECK(got.vec == NULL && got.lex == NULL && got.n_vec == 0 && got.n_lex == 0);
+        CHECK(PQpipelineStatus(pg_tx_conn(tx)->pg) == PQ_PIPELINE_OFF);
+        mr_store_rollback(tx);
+    }
+    CHECK(sql_value(url,
+                    "DROP VIEW memori_lex_postings; "
+                    "ALTER TABLE memori_lex_postings_away RENAME TO memori_lex_postings",
+                    NULL, 0));
+    CHECK_INT(backend_pid(s), pid);
+    R_BEGIN(s, tx);
+    CHECK(sides_run(tx, true, &q, t, &got, &err) == 0);
+    CHECK_INT(got.n_vec, 8);
+    CHECK(got.n_lex > 0);
+    mr_store_rollback(tx);
+    sides_free(&got);
+    CHECK_INT(backend_pid(s), pid);
+    mr_lex_terms_free(t);
+    mr_store_close(s);
+}
+
+/*
+ * The server gone between a search's BEGIN and its pipeline: the search
+ * fails as the sequential statements fail (unavailable), the dead
+ * connection is not pooled again, and the next search, once the server is
+ * back, runs on a new one.
+ */
+TEST(test_pg_pipeline_with_the_server_gone_is_unavailable_then_recovers)
+{
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 1);
+    CHECK(s);
+    sides_fill(s, 20);
+    struct mr_err err, seq_err;
+    struct mr_store_tx *tx;
+    float qv[CDIM];
+    seeded_vec(qv, 7);
+    struct mr_lex_terms *t = mr_lex_terms_new("refund orders", 13);
+    struct mr_index_query q = {
+        .vec = qv, .dim = CDIM, .now = 100, .limit = 8, .min_score = -INFINITY};
+    struct sides got;
+    int seq = 0, rc = 0;
+    for (int pipelined = 0; pipelined < 2; pipelined++) {
+        R_BEGIN(s, tx);
+        CHECK(pg_server_restart(pg_server_shared()) == 0);
+        struct mr_err *e = pipelined ? &err : &seq_err;
+        int r = sides_run(tx, pipelined, &q, t, &got, e);
+        sides_free(&got);
+        mr_store_rollback(tx);
+        if (pipelined)
+            rc = r;
+        else
+            seq = r;
+    }
+    CHECK_INT(seq, MR_EUNAVAIL);
+    CHECK_INT(rc, seq);
+    CHECK(strcmp(err.msg, seq_err.msg) == 0);
+    R_BEGIN(s, tx);
+    CHECK(sides_run(tx, true, &q, t, &got, &err) == 0);
+    CHECK_INT(got.n_vec, 8);
+    CHECK(got.n_lex > 0);
+    mr_store_rollback(tx);
+    sides_free(&got);
+    mr_lex_terms_free(t);
+    mr_store_close(s);
+}
+
 TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_search_filters_in_sql_and_fills_the_limit),
           T(test_pg_lexical_scores_are_the_in_process_index_bits),
@@ -1402,6 +1665,9 @@ TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_postings_backfill_covers_older_memories),
           T(test_pg_lexical_search_fills_the_limit_past_filtered_rows),
           T(test_pg_lexical_search_finds_shared_memories),
+          T(test_pg_sides_search_is_both_ops_in_one_snapshot),
+          T(test_pg_failed_pipeline_statement_leaves_the_connection_usable),
+          T(test_pg_pipeline_with_the_server_gone_is_unavailable_then_recovers),
           T(test_pg_two_processes_never_lose_an_access),
           T(test_pg_concurrent_searches_never_deadlock),
           T(test_pg_reconnects_after_the_server_restarts),
