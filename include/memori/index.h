@@ -68,7 +68,8 @@ struct mr_index_query {
     const struct mr_lex_terms *terms; /* the query's lexical terms (mr_lex_terms_new) */
     unsigned sides;                   /* MR_INDEX_SIDE_*: the sides that choose candidates */
     size_t lex_limit;                 /* the lexical side's depth (0: limit, as the vector side) */
-    bool neighbour_context; /* turns' lexical scores mix in their neighbours' (a search) */
+    bool neighbour_context; /* turns' lexical scores mix in their neighbours' (a search), */
+    bool cosine_context;    /* ... and with it their cosines too (mr_index_cosine_context) */
     /*
      * How many of the candidates the caller keeps, best first by its fused
      * score (its `limit`; 0: q->limit, all of them exact). Only those need
@@ -231,6 +232,18 @@ int mr_index_snapshot_load(struct mr_index *ix, const char *path, const char *mo
 float mr_index_dot(const float *a, const float *b, size_t dim);
 
 typedef float (*mr_dot_fn)(const float *a, const float *b, size_t dim);
+
+/*
+ * A turn's cosine with its neighbours' (neighbour context on the semantic
+ * side, docs/ranking.md): own + (1 − own) · (prev + next) / 2, each clamped
+ * to [0, 1] first — the form mr_lex_context gives the lexical side, so a
+ * turn never scores below its own cosine and a reply whose words say
+ * little ("Lisbon, finally.") borrows the meaning of the turns around it.
+ * A missing neighbour is 0; with none the caller keeps own as it is.
+ * Rounded to float, as the index's cosines are: both stores compute the
+ * same bits from the same inputs.
+ */
+float mr_index_cosine_context(float own, float prev, float next);
 
 /* The kernel mr_index_dot uses, to call without the dispatch in a hot loop. */
 mr_dot_fn mr_index_dot_fn(void);

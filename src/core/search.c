@@ -271,12 +271,25 @@ static double bm25_of(int64_t id, const int64_t *ids, const double *bm25, size_t
     return 0;
 }
 
+/* The cosine of id: a candidate's, or a neighbour's read with them (ids, cos: n); 0 if absent. */
+static float cosine_of(int64_t id, const int64_t *ids, const float *cos, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return cos[i];
+    return 0;
+}
+
 /*
  * Each candidate's lexical score with its neighbours' (mr_lex_context),
- * all normalised by the candidates' max (one query, one normaliser).
+ * all normalised by the candidates' max (one query, one normaliser), and
+ * with cos (the own cosines of ids[0..n_cos): the n candidates', then the
+ * neighbours' no candidate is) its cosine with theirs
+ * (mr_index_cosine_context), as the in-process index does.
  */
 static void context_scores(const int64_t *ids, const double *bm25, size_t n, double max,
-                           const struct context *x, struct mr_fusion_candidate *c)
+                           const float *cos, size_t n_cos, const struct context *x,
+                           struct mr_fusion_candidate *c)
 {
     for (size_t i = 0; i < n; i++) {
         int64_t prev = x->around[2 * i], next = x->around[2 * i + 1];
@@ -286,6 +299,10 @@ static void context_scores(const int64_t *ids, const double *bm25, size_t n, dou
         double q = next ? bm25_of(next, ids, bm25, n, x) : 0;
         c[i].lexical =
             mr_lex_context(c[i].lexical, mr_lex_normalise(p, max), mr_lex_normalise(q, max));
+        if (cos)
+            c[i].cosine =
+                mr_index_cosine_context(cos[i], prev ? cosine_of(prev, ids, cos, n_cos) : 0,
+                                        next ? cosine_of(next, ids, cos, n_cos) : 0);
     }
 }
 
@@ -330,6 +347,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     double *bm25 = NULL;
     float *vecs = NULL;
     bool *found = NULL;
+    float *own_cos = NULL;         /* the semantic side's context: each row's own cosine */
     struct context around = {0};   /* neighbour context: the turns around the candidates */
     struct mr_lex_hit *all = NULL; /* hybrid: every BM25 the lexical side computed, by id */
     size_t n_all = 0;
@@ -371,15 +389,29 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
         goto out;
     for (size_t i = 0; all && i < around.n_nb; i++)
         around.nb_bm25[i] = around.nb[i] ? bm25_known(all, n_all, around.nb[i]) : 0;
-    ids = mr_xcalloc(n + 1, sizeof *ids);
-    bm25 = mr_xcalloc(n + 1, sizeof *bm25);
-    found = mr_xcalloc(n + 1, sizeof *found);
-    vecs = mr_xcalloc(n * dim + 1, sizeof *vecs);
+    /*
+     * The rows read: the candidates, then (the semantic side's context) the
+     * turns around them no candidate is, for their embeddings only.
+     */
+    bool cosines = context && q->cosine_context && q->vec;
+    size_t n_read = n, cap = cosines ? 3 * n : n;
+    ids = mr_xcalloc(cap + 1, sizeof *ids);
+    bm25 = mr_xcalloc(cap + 1, sizeof *bm25);
+    found = mr_xcalloc(cap + 1, sizeof *found);
     for (size_t i = 0; i < n; i++)
         ids[i] = c[i].id;
+    for (size_t i = 0; cosines && i < 2 * n; i++) {
+        int64_t id = around.around[i];
+        bool known = !id;
+        for (size_t k = 0; !known && k < n_read; k++)
+            known = ids[k] == id;
+        if (!known)
+            ids[n_read++] = id;
+    }
+    vecs = mr_xcalloc(n_read * dim + 1, sizeof *vecs);
     double read_max = 0;
-    rc = mr_store_mem_candidates(tx, who, read_terms, ids, n, dim, vecs, found, bm25, &read_max,
-                                 err);
+    rc = mr_store_mem_candidates(tx, who, read_terms, ids, n_read, dim, vecs, found, bm25,
+                                 &read_max, err);
     if (rc)
         goto out;
     if (all) /* the normaliser stays the lexical side's: the same statistics */
@@ -397,8 +429,14 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
         c[i].lexical = has_terms ? mr_lex_normalise(bm25[i], max) : 0;
         c[i].has_cosine = c[i].has_lexical = true;
     }
+    if (cosines) {
+        /* Every row's own cosine first: the context reads the neighbours' unmixed. */
+        own_cos = mr_xcalloc(n_read + 1, sizeof *own_cos);
+        for (size_t i = 0; i < n_read; i++)
+            own_cos[i] = found[i] ? dot(q->vec, vecs + i * dim, dim) : 0;
+    }
     if (context)
-        context_scores(ids, bm25, n, max, &around, c);
+        context_scores(ids, bm25, n, max, own_cos, n_read, &around, c);
     for (size_t i = 0; i < n; i++)
         if (found[i])
             c[kept++] = c[i];
@@ -407,6 +445,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     c = NULL;
 out:
     context_free(&around);
+    free(own_cos);
     free(all);
     free(ids);
     free(bm25);
@@ -516,6 +555,7 @@ static void plan_search(const struct mr_service *svc, const struct mr_search *q,
         iq->min_score = -INFINITY;
         /* A turn's conversation is its context (docs/ranking.md, "Neighbour context"). */
         iq->neighbour_context = true;
+        iq->cosine_context = true;
         break;
     }
     /* Only the results need the vector side's exact order (the int8 scan's rescoring). */

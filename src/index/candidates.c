@@ -133,8 +133,10 @@ static void cand_map_free(struct cand_map *m)
  * the conversation as it was said is the context; only results are
  * filtered. Each entry's previous and next turn are in its metadata
  * (convs.c keeps them), and only what no candidate already has is scored,
- * in one batch. out has room for n + 2 · n_lex; returns the new count.
- * Lock held (read).
+ * in one batch. With q->cosine_context each candidate turn's cosine takes
+ * its neighbours' the same way (mr_index_cosine_context), from the same
+ * neighbours: one more dot product per neighbour no candidate is. out has
+ * room for n + 2 · n_lex; returns the new count. Lock held (read).
  */
 static size_t with_context(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
                            const struct mr_lex_index *stats, const struct mr_index_query *q,
@@ -192,6 +194,17 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     }
     double *bm25 = mr_xcalloc(n_ids + 1, sizeof *bm25);
     mr_lex_index_score_with(p->lex, stats, q->terms, ids, n_ids, bm25);
+    /* The same neighbours' cosines, when the semantic side takes context too. */
+    bool cosines = q->cosine_context && q->vec;
+    float *cos = mr_xcalloc(n_ids + 1, sizeof *cos);
+    for (size_t k = n - n0; cosines && k < n_ids; k++) {
+        long ns = ix_part_slot(p, ids[k]);
+        const float *v = ns >= 0 ? ix_part_vec(ix, p, (size_t)ns) : NULL;
+        cos[k] = v ? dot(q->vec, v, ix->dim) : 0;
+    }
+    float *own_cos = mr_xmalloc((n + 1) * sizeof *own_cos);
+    for (size_t j = 0; j < n; j++)
+        own_cos[j] = out[j].cosine;
     for (size_t k = 0; k < n - n0; k++)
         out[n0 + k].lexical = mr_lex_normalise(bm25[k], max);
     double *own = mr_xmalloc((n + 1) * sizeof *own);
@@ -203,14 +216,20 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
         if (nbs[2 * j] == NB_NONE && nbs[2 * j + 1] == NB_NONE)
             continue; /* not a turn of p, or one alone: its own score, exactly */
         double side[2];
+        float side_cos[2];
         for (int k = 0; k < 2; k++) {
             long c = nbs[2 * j + k];
+            side_cos[k] = c == NB_NONE ? 0 : c == NB_OTHER ? cos[next_id] : own_cos[c];
             side[k] = c == NB_NONE    ? 0
                       : c == NB_OTHER ? mr_lex_normalise(bm25[next_id++], max)
                                       : own[c];
         }
         out[j].lexical = mr_lex_context(own[j], side[0], side[1]);
+        if (cosines)
+            out[j].cosine = mr_index_cosine_context(own_cos[j], side_cos[0], side_cos[1]);
     }
+    free(own_cos);
+    free(cos);
     free(own);
     free(bm25);
     free(ids);
@@ -218,6 +237,19 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     free(slot);
     cand_map_free(&at);
     return n;
+}
+
+static float clamp01f(float x)
+{
+    /* NaN fails both comparisons' "inside" test and becomes 0. */
+    return x > 0 ? (x < 1 ? x : 1) : 0;
+}
+
+float mr_index_cosine_context(float own, float prev, float next)
+{
+    double o = clamp01f(own), p = clamp01f(prev), n = clamp01f(next);
+    /* Written out in one order, as mr_lex_context: both stores add the same doubles. */
+    return (float)(o + (1 - o) * ((p + n) * 0.5));
 }
 
 int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_index_query *q,

@@ -988,6 +988,82 @@ TEST(test_candidates_mix_in_the_neighbouring_turns)
     mr_index_destroy(ix);
 }
 
+/*
+ * The semantic side's neighbour context (mr_index_cosine_context): with
+ * cosine_context, a candidate turn's cosine takes its neighbours' own
+ * cosines — also those of neighbours that are no candidate, and of one the
+ * filters drop (archived) — never falling below its own; a standalone
+ * memory keeps its own bits; without the flag every cosine is its own.
+ */
+TEST(test_candidates_mix_in_the_neighbouring_turns_cosines)
+{
+    struct mr_index *ix = mr_index_new(DIM);
+    static float v[8][DIM];
+    static const char *const text[8] = {
+        NULL,
+        "we talked about the weather",           /* 1: c1 turn */
+        "the refund ledger for march is closed", /* 2: c1 turn, holds the words */
+        "the number was forty two",              /* 3: c1 turn, archived */
+        "a rule about refund ledger rows",       /* 4: a rule (no turn) */
+    };
+    float q[DIM];
+    random_unit(q);
+    for (int i = 1; i <= 4; i++) {
+        random_unit(v[i]);
+        if (i == 1) /* 1 means what the query means: it lends 2 a cosine of 1 */
+            memcpy(v[i], q, sizeof q);
+        if (i == 4)
+            put_turn(ix, i, MR_RULE, "c1", false, v[i], text[i]);
+        else
+            put_turn(ix, i, MR_SHORT_TERM, "c1", i == 3, v[i], text[i]);
+    }
+    float own[8];
+    for (int i = 1; i <= 4; i++)
+        own[i] = mr_index_dot(q, v[i], DIM);
+    struct mr_lex_terms *terms = mr_lex_terms_new("refund ledger", 13);
+    struct mr_index_query iq = query(q, 10);
+    iq.min_score = -2;
+    iq.terms = terms;
+    iq.sides = MR_INDEX_SIDE_LEXICAL | MR_INDEX_SIDE_VECTOR;
+    iq.neighbour_context = true;
+    struct mr_index_candidate c[40];
+    size_t n = 0;
+    struct mr_err err;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    const struct mr_index_candidate *two = find_candidate(c, n, 2);
+    CHECK(two && two->cosine == own[2]); /* the flag off: its own */
+    iq.cosine_context = true;
+    CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
+    /* 2 sits between 1 and the archived 3 (no result, still lends its meaning). */
+    two = find_candidate(c, n, 2);
+    CHECK(two && two->cosine == mr_index_cosine_context(own[2], own[1], own[3]));
+    CHECK(two && two->cosine >= 0.5f && two->cosine > own[2]);
+    CHECK(find_candidate(c, n, 3) == NULL);
+    const struct mr_index_candidate *one = find_candidate(c, n, 1);
+    CHECK(one && one->cosine == mr_index_cosine_context(own[1], 0, own[2]));
+    const struct mr_index_candidate *rule = find_candidate(c, n, 4);
+    CHECK(rule && rule->cosine == own[4]);
+    mr_lex_terms_free(terms);
+    mr_index_destroy(ix);
+}
+
+/* The form: never below own (clamped), at most 1, own exactly with no neighbour; monotone. */
+TEST(test_cosine_context_bounds_and_monotone)
+{
+    CHECK(mr_index_cosine_context(0.25f, 0, 0) == 0.25f);
+    CHECK(mr_index_cosine_context(-0.5f, 0, 0) == 0);
+    CHECK(mr_index_cosine_context(1, 1, 1) == 1);
+    CHECK(mr_index_cosine_context(0, 1, 1) == 1); /* two neighbours: as they score */
+    CHECK(mr_index_cosine_context(0, 1, 0) == 0.5f);
+    CHECK(mr_index_cosine_context(0.5f, -1, -1) == 0.5f); /* negative neighbours lend nothing */
+    float prev = 0;
+    for (int i = 0; i <= 20; i++) {
+        float x = mr_index_cosine_context(0.3f, i / 20.0f, 0.1f);
+        CHECK(x >= 0.3f && x <= 1 && x >= prev);
+        prev = x;
+    }
+}
+
 TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during_scan),
           T(test_expiry_follows_the_rule), T(test_min_score_threshold),
           T(test_remove_and_update_are_reflected), T(test_shared_entries_reach_the_tenant_once),
@@ -1000,4 +1076,6 @@ TEST_MAIN("index", T(test_topk_matches_brute_force), T(test_filters_apply_during
           T(test_candidates_are_both_sides_with_exact_scores),
           T(test_candidates_score_shared_memories_with_the_callers_statistics),
           T(test_candidates_take_each_sides_own_depth),
-          T(test_candidates_mix_in_the_neighbouring_turns))
+          T(test_candidates_mix_in_the_neighbouring_turns),
+          T(test_candidates_mix_in_the_neighbouring_turns_cosines),
+          T(test_cosine_context_bounds_and_monotone))
