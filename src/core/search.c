@@ -422,18 +422,18 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     /* One statement's snapshot: one normaliser, one order. */
     mr_dot_fn dot = mr_index_dot_fn();
     size_t kept = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!found[i])
-            continue;
-        c[i].cosine = q->vec ? dot(q->vec, vecs + i * dim, dim) : 0;
-        c[i].lexical = has_terms ? mr_lex_normalise(bm25[i], max) : 0;
-        c[i].has_cosine = c[i].has_lexical = true;
-    }
     if (cosines) {
         /* Every row's own cosine first: the context reads the neighbours' unmixed. */
         own_cos = mr_xcalloc(n_read + 1, sizeof *own_cos);
         for (size_t i = 0; i < n_read; i++)
             own_cos[i] = found[i] ? dot(q->vec, vecs + i * dim, dim) : 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!found[i])
+            continue;
+        c[i].cosine = own_cos ? own_cos[i] : q->vec ? dot(q->vec, vecs + i * dim, dim) : 0;
+        c[i].lexical = has_terms ? mr_lex_normalise(bm25[i], max) : 0;
+        c[i].has_cosine = c[i].has_lexical = true;
     }
     if (context)
         context_scores(ids, bm25, n, max, own_cos, n_read, &around, c);
