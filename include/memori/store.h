@@ -291,6 +291,24 @@ struct mr_store_ops {
     int (*mem_neighbours)(struct mr_store_tx *tx, const struct mr_identity *who,
                           const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
                           int64_t *out_around, double *out_bm25, struct mr_err *err);
+    /*
+     * A hybrid search's context step and its embeddings in one statement,
+     * for a caller that has every BM25 already (mem_sides_search's out_all):
+     * out_around[4·i..4·i+3] for each of ids[0..n) (distinct) as
+     * mem_neighbours gives it, and into *out_vec_ids (ascending) and
+     * *out_vecs (dim floats each, the stored floats exactly; *out_n_vecs of
+     * them; free both) the embedding of every id that exists with a
+     * dim-float one, as mem_candidates reads them, and of the first turns
+     * before and after each of wide[0..n_wide) (a subset of ids); with
+     * around_vecs also of every id's first turns and of the second ones
+     * around each of wide[]. An id or turn absent from
+     * *out_vec_ids does not exist (or has another dimension). Nothing
+     * locked. MR_ENOTSUP as for mem_lex_search.
+     */
+    int (*mem_context)(struct mr_store_tx *tx, const struct mr_identity *who, const int64_t *ids,
+                       size_t n, const int64_t *wide, size_t n_wide, bool around_vecs, size_t dim,
+                       int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
+                       size_t *out_n_vecs, struct mr_err *err);
     /* Calls fn for every memory of every user (index load, re-embedding). */
     int (*mem_scan)(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err);
 
@@ -688,6 +706,15 @@ static inline int mr_store_mem_neighbours(struct mr_store_tx *tx, const struct m
                                           struct mr_err *err)
 {
     return tx->store->ops->mem_neighbours(tx, who, terms, ids, n, out_around, out_bm25, err);
+}
+static inline int mr_store_mem_context(struct mr_store_tx *tx, const struct mr_identity *who,
+                                       const int64_t *ids, size_t n, const int64_t *wide,
+                                       size_t n_wide, bool around_vecs, size_t dim,
+                                       int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
+                                       size_t *out_n_vecs, struct mr_err *err)
+{
+    return tx->store->ops->mem_context(tx, who, ids, n, wide, n_wide, around_vecs, dim, out_around,
+                                       out_vec_ids, out_vecs, out_n_vecs, err);
 }
 static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg,
                                     struct mr_err *err)

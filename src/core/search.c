@@ -209,35 +209,22 @@ static void context_free(struct context *x)
 }
 
 /*
- * Neighbour context on the store's candidates (docs/ranking.md; what
- * src/index/candidates.c does in process): the turns around every
- * candidate with their BM25, in one statement; the lexical hits' previous
- * and next turns join the candidates c (room for *n + 2 · n_lex),
- * unfiltered — the results are filtered when read back, so the ranking of
- * what passes is the in-process index's — and x gets each candidate's
- * previous and next turn and the BM25 of every turn read.
+ * The lexical hits' previous and next turns join the candidates c (room for
+ * *n + 2 · n_lex), unfiltered — the results are filtered when read back, so
+ * the ranking of what passes is the in-process index's — and x->around gets
+ * each candidate's previous and next turn, from x->nb: the window of each of
+ * ids[0..m) (c's first m) as mem_neighbours gives it.
  */
-static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
-                              const struct mr_lex_terms *terms, const struct mr_lex_hit *lex,
-                              size_t n_lex, struct mr_fusion_candidate *c, size_t *n,
-                              struct context *x, struct mr_err *err)
+static void context_extend(const int64_t *ids, size_t m, const struct mr_lex_hit *lex, size_t n_lex,
+                           struct mr_fusion_candidate *c, size_t *n, struct context *x)
 {
-    size_t m = *n;
-    int64_t *ids = mr_xcalloc(m + 1, sizeof *ids);
-    x->nb = mr_xcalloc(4 * m + 1, sizeof *x->nb);
-    x->nb_bm25 = mr_xcalloc(4 * m + 1, sizeof *x->nb_bm25);
-    x->around = mr_xcalloc(2 * (m + 2 * n_lex) + 1, sizeof *x->around);
-    x->n_nb = 4 * m;
-    for (size_t i = 0; i < m; i++)
-        ids[i] = c[i].id;
-    int rc = mr_store_mem_neighbours(tx, who, terms, ids, m, x->nb, x->nb_bm25, err);
     const int64_t *win = x->nb;
-    for (size_t i = 0; rc == 0 && i < m; i++) {
+    for (size_t i = 0; i < m; i++) {
         x->around[2 * i] = win[4 * i + 1];
         x->around[2 * i + 1] = win[4 * i + 2];
     }
     /* A hit's neighbour's own neighbours: the hit, and the turn two away. */
-    for (size_t h = 0; rc == 0 && h < n_lex; h++) {
+    for (size_t h = 0; h < n_lex; h++) {
         size_t i = 0;
         while (i < m && ids[i] != lex[h].id)
             i++;
@@ -254,6 +241,74 @@ static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *
             (*n)++;
         }
     }
+}
+
+/* x's arrays for the m candidates of c and the neighbours of n_lex hits; their ids into ids. */
+static int64_t *context_alloc(const struct mr_fusion_candidate *c, size_t m, size_t n_lex,
+                              struct context *x)
+{
+    int64_t *ids = mr_xcalloc(m + 1, sizeof *ids);
+    x->nb = mr_xcalloc(4 * m + 1, sizeof *x->nb);
+    x->nb_bm25 = mr_xcalloc(4 * m + 1, sizeof *x->nb_bm25);
+    x->around = mr_xcalloc(2 * (m + 2 * n_lex) + 1, sizeof *x->around);
+    x->n_nb = 4 * m;
+    for (size_t i = 0; i < m; i++)
+        ids[i] = c[i].id;
+    return ids;
+}
+
+/*
+ * Neighbour context on the store's candidates (docs/ranking.md; what
+ * src/index/candidates.c does in process): the turns around every
+ * candidate with their BM25, in one statement, then context_extend.
+ */
+static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
+                              const struct mr_lex_terms *terms, const struct mr_lex_hit *lex,
+                              size_t n_lex, struct mr_fusion_candidate *c, size_t *n,
+                              struct context *x, struct mr_err *err)
+{
+    size_t m = *n;
+    int64_t *ids = context_alloc(c, m, n_lex, x);
+    int rc = mr_store_mem_neighbours(tx, who, terms, ids, m, x->nb, x->nb_bm25, err);
+    if (rc == 0)
+        context_extend(ids, m, lex, n_lex, c, n, x);
+    free(ids);
+    return rc;
+}
+
+/* What context_read hands back: the embeddings it read, by id (mem_context's). */
+struct read_vecs {
+    int64_t *ids; /* ascending */
+    float *vecs;  /* dim floats per id */
+    size_t n;
+    bool read; /* they replace mem_candidates' */
+};
+
+/*
+ * Hybrid's context step with every BM25 at hand (mem_sides_search's): the
+ * turns around every candidate and the embeddings of every row the scores
+ * read — the candidates', the hits' neighbours' (they join the
+ * candidates) and, with cosines, the turns whose cosines lend context — in
+ * one statement instead of mem_neighbours then mem_candidates; then
+ * context_extend. The BM25s are the caller's (bm25_known).
+ */
+static int context_read(struct mr_store_tx *tx, const struct mr_identity *who,
+                        const struct mr_lex_hit *lex, size_t n_lex, bool cosines, size_t dim,
+                        struct mr_fusion_candidate *c, size_t *n, struct context *x,
+                        struct read_vecs *v, struct mr_err *err)
+{
+    size_t m = *n;
+    int64_t *ids = context_alloc(c, m, n_lex, x);
+    int64_t *wide = mr_xcalloc(n_lex + 1, sizeof *wide);
+    for (size_t h = 0; h < n_lex; h++)
+        wide[h] = lex[h].id;
+    int rc = mr_store_mem_context(tx, who, ids, m, wide, n_lex, cosines, dim, x->nb, &v->ids,
+                                  &v->vecs, &v->n, err);
+    if (rc == 0) {
+        v->read = true;
+        context_extend(ids, m, lex, n_lex, c, n, x);
+    }
+    free(wide);
     free(ids);
     return rc;
 }
@@ -349,6 +404,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     bool *found = NULL;
     float *own_cos = NULL;         /* the semantic side's context: each row's own cosine */
     struct context around = {0};   /* neighbour context: the turns around the candidates */
+    struct read_vecs rv = {0};     /* hybrid: the embeddings the context step read */
     struct mr_lex_hit *all = NULL; /* hybrid: every BM25 the lexical side computed, by id */
     size_t n_all = 0;
     size_t n_vec = 0, n_lex = 0, n = 0, dim = q->dim;
@@ -385,7 +441,12 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
      * the rows' terms again: they are scored from it, the same bits.
      */
     const struct mr_lex_terms *read_terms = all ? NULL : has_terms ? q->terms : NULL;
-    if (context && (rc = context_candidates(tx, who, read_terms, lex, n_lex, c, &n, &around, err)))
+    bool cosines = context && q->cosine_context && q->vec;
+    if (context && all)
+        rc = context_read(tx, who, lex, n_lex, cosines, dim, c, &n, &around, &rv, err);
+    else if (context)
+        rc = context_candidates(tx, who, read_terms, lex, n_lex, c, &n, &around, err);
+    if (rc)
         goto out;
     for (size_t i = 0; all && i < around.n_nb; i++)
         around.nb_bm25[i] = around.nb[i] ? bm25_known(all, n_all, around.nb[i]) : 0;
@@ -393,7 +454,6 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
      * The rows read: the candidates, then (the semantic side's context) the
      * turns around them no candidate is, for their embeddings only.
      */
-    bool cosines = context && q->cosine_context && q->vec;
     size_t n_read = n, cap = cosines ? 3 * n : n;
     ids = mr_xcalloc(cap + 1, sizeof *ids);
     bm25 = mr_xcalloc(cap + 1, sizeof *bm25);
@@ -410,10 +470,19 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     }
     vecs = mr_xcalloc(n_read * dim + 1, sizeof *vecs);
     double read_max = 0;
-    rc = mr_store_mem_candidates(tx, who, read_terms, ids, n_read, dim, vecs, found, bm25,
-                                 &read_max, err);
-    if (rc)
+    if (rv.read) { /* context_read has read them: the same rows, the same snapshot */
+        for (size_t i = 0; i < n_read; i++) {
+            const int64_t *at =
+                rv.n ? bsearch(&ids[i], rv.ids, rv.n, sizeof *rv.ids, cmp_id) : NULL;
+            if (!at)
+                continue;
+            memcpy(vecs + i * dim, rv.vecs + (size_t)(at - rv.ids) * dim, dim * sizeof *vecs);
+            found[i] = true;
+        }
+    } else if ((rc = mr_store_mem_candidates(tx, who, read_terms, ids, n_read, dim, vecs, found,
+                                             bm25, &read_max, err)) != 0) {
         goto out;
+    }
     if (all) /* the normaliser stays the lexical side's: the same statistics */
         for (size_t i = 0; i < n; i++)
             bm25[i] = bm25_known(all, n_all, ids[i]);
@@ -445,6 +514,8 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     c = NULL;
 out:
     context_free(&around);
+    free(rv.ids);
+    free(rv.vecs);
     free(own_cos);
     free(all);
     free(ids);
