@@ -211,6 +211,28 @@ static void *xrealloc_b(void *p, size_t n)
     return q;
 }
 
+/*
+ * The conversation k of a turn id c<k>.<nnn>, or -1 for any other id. k has
+ * two digits from c10 on: reading one digit put each of those turns in a
+ * conversation of its own (no neighbours in the service), and a fixed
+ * three-character prefix would too from c100. k stays below 100 because the
+ * other sets' memories take conversation ids 100 + i.
+ */
+static int conv_of(const char *id)
+{
+    if (id[0] != 'c' || id[1] < '0' || id[1] > '9')
+        return -1;
+    char *end;
+    long k = strtol(id + 1, &end, 10);
+    return *end == '.' && k < 100 ? (int)k : -1;
+}
+
+/* Turns a and b are in the same conversation. */
+static bool same_conv(const char *a, const char *b)
+{
+    return conv_of(a) >= 0 && conv_of(a) == conv_of(b);
+}
+
 static int doc_index(const struct devset *s, const char *id)
 {
     for (int i = 0; i < s->n_docs; i++)
@@ -542,7 +564,7 @@ static char *doc_text_ctx(const struct devset *s, int i, bool ctx)
     static const int offs[] = {0, 0, -1, 1};
     for (int oi = 0; oi < 4; oi++) {
         int k = i + offs[oi];
-        if (k < 0 || k >= s->n_docs || strncmp(s->doc_id[k], s->doc_id[i], 3) != 0)
+        if (k < 0 || k >= s->n_docs || !same_conv(s->doc_id[k], s->doc_id[i]))
             continue;
         size_t n = strlen(s->doc_text[k]);
         if (len + n + 2 > cap)
@@ -854,9 +876,7 @@ static void service_matrices(struct mr_embedder *e, const struct devset *s, cons
          * so neighbour context sees the turns next to them; every other set's
          * memory alone in one, as the standalone facts they are.
          */
-        int conv = strncmp(s->doc_id[i], "c", 1) == 0 && s->doc_id[i][2] == '.'
-                       ? s->doc_id[i][1] - '0'
-                       : 100 + i;
+        int conv = conv_of(s->doc_id[i]) >= 0 ? conv_of(s->doc_id[i]) : 100 + i;
         snprintf(in.conversation_id, MR_UUID_LEN, "6f1b2c3d-4e5f-4a6b-8c7d-%012d", conv);
         struct mr_memory m;
         if (mr_memory_create(svc, &who, &in, &m, &err) != 0) {
@@ -1322,8 +1342,8 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
                 for (int q = 0; q < s->n_q; q++)
                     for (size_t i = 0; i < nd; i++) {
                         const double *row = lex[0] + (size_t)q * nd;
-                        bool hp = i > 0 && strncmp(s->doc_id[i - 1], s->doc_id[i], 3) == 0;
-                        bool hn = i + 1 < nd && strncmp(s->doc_id[i + 1], s->doc_id[i], 3) == 0;
+                        bool hp = i > 0 && same_conv(s->doc_id[i - 1], s->doc_id[i]);
+                        bool hn = i + 1 < nd && same_conv(s->doc_id[i + 1], s->doc_id[i]);
                         double o = isnan(row[i]) ? 0 : row[i];
                         double pv = hp && !isnan(row[i - 1]) ? row[i - 1] : 0;
                         double nv = hn && !isnan(row[i + 1]) ? row[i + 1] : 0;
@@ -1366,8 +1386,8 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
                 for (int q = 0; q < s->n_q; q++)
                     for (size_t i = 0; i < nd; i++) {
                         const double *row = prov[p].cos[0] + (size_t)q * nd;
-                        bool hp = i > 0 && strncmp(s->doc_id[i - 1], s->doc_id[i], 3) == 0;
-                        bool hn = i + 1 < nd && strncmp(s->doc_id[i + 1], s->doc_id[i], 3) == 0;
+                        bool hp = i > 0 && same_conv(s->doc_id[i - 1], s->doc_id[i]);
+                        bool hn = i + 1 < nd && same_conv(s->doc_id[i + 1], s->doc_id[i]);
                         double o = fmax(row[i], 0);
                         sc[(size_t)q * nd + i] = mr_lex_context(o, hp ? fmax(row[i - 1], 0) : 0,
                                                                 hn ? fmax(row[i + 1], 0) : 0);
