@@ -41,6 +41,16 @@ void mr_strbuf_printf(struct mr_strbuf *b, const char *fmt, ...)
 char *mr_strbuf_take(struct mr_strbuf *b);
 void mr_strbuf_free(struct mr_strbuf *b);
 
+/*
+ * x clamped to [0, 1]; NaN fails both comparisons' "inside" test and becomes
+ * 0. The one clamp of every score that must stay a probability-like value
+ * (fusion, the neighbours' context, the context pack's links).
+ */
+static inline double mr_clamp01(double x)
+{
+    return x > 0 ? (x < 1 ? x : 1) : 0;
+}
+
 #define MR_FNV64_BASIS UINT64_C(14695981039346656037)
 
 /* FNV-1a (64 bit) of n bytes continuing from h (start with MR_FNV64_BASIS). */

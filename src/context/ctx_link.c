@@ -37,11 +37,6 @@ struct linking {
     uint8_t *matched; /* bit set over the vocabulary: the terms the question matched */
 };
 
-static double clamp01(double x)
-{
-    return x > 0 ? (x < 1 ? x : 1) : 0; /* NaN → 0 */
-}
-
 static double field_weight(const struct mr_ctx_link_params *p, uint32_t fields)
 {
     double w = 0;
@@ -147,7 +142,7 @@ static void linking_build(const struct mr_ctx_index *ix, const char *question, s
         for (size_t k = 0; k < L->q[i].nhits; k++)
             L->evidence[L->q[i].hits[k].table] += L->q[i].hits[k].c / L->z;
     for (size_t t = 0; t < n; t++)
-        L->evidence[t] = clamp01(L->evidence[t]);
+        L->evidence[t] = mr_clamp01(L->evidence[t]);
     free(touched.v);
     free(tw);
     mr_lex_terms_free(terms);
@@ -187,14 +182,14 @@ static void scores_from(const struct mr_ctx_index *ix, const struct linking *L,
     double *ret = mr_xcalloc(n ? n : 1, sizeof *ret), *ex = mr_xcalloc(n ? n : 1, sizeof *ex);
     for (size_t i = 0; i < ncandidates; i++)
         if (candidates[i].table < n) {
-            double r = clamp01(candidates[i].retrieval);
+            double r = mr_clamp01(candidates[i].retrieval);
             if (r > ret[candidates[i].table])
                 ret[candidates[i].table] = r;
         }
     for (size_t i = 0; i < nexamples; i++)
         for (size_t k = 0; k < examples[i].ntables; k++) {
             long t = mr_ctx_index_find(ix, examples[i].tables[k]);
-            double s = clamp01(examples[i].score);
+            double s = mr_clamp01(examples[i].score);
             if (t >= 0 && s > ex[t])
                 ex[t] = s;
         }

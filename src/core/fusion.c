@@ -44,21 +44,15 @@ const char *mr_search_mode_name(enum mr_search_mode m)
     }
 }
 
-static double clamp01(double x)
-{
-    /* NaN fails both comparisons' "inside" test and becomes 0. */
-    return x > 0 ? (x < 1 ? x : 1) : 0;
-}
-
 double mr_fusion_semantic(const struct mr_fusion *f, double cosine)
 {
     double floor = f->semantic_floor > 0 && f->semantic_floor < 1 ? f->semantic_floor : 0;
-    return clamp01((cosine - floor) / (1 - floor));
+    return mr_clamp01((cosine - floor) / (1 - floor));
 }
 
 double mr_fusion_score(const struct mr_fusion *f, double cosine, double lexical)
 {
-    double sem = mr_fusion_semantic(f, cosine), lex = clamp01(lexical);
+    double sem = mr_fusion_semantic(f, cosine), lex = mr_clamp01(lexical);
     switch (f->mode) {
     case MR_SEARCH_SEMANTIC:
         return sem;
@@ -68,8 +62,8 @@ double mr_fusion_score(const struct mr_fusion *f, double cosine, double lexical)
     default:
         break;
     }
-    double w = clamp01(f->lexical_weight);
-    return clamp01((1 - w) * sem + w * lex);
+    double w = mr_clamp01(f->lexical_weight);
+    return mr_clamp01((1 - w) * sem + w * lex);
 }
 
 struct mr_fusion mr_fusion_for_query(const struct mr_fusion *f, bool query_has_vector,

@@ -239,15 +239,9 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     return n;
 }
 
-static float clamp01f(float x)
-{
-    /* NaN fails both comparisons' "inside" test and becomes 0. */
-    return x > 0 ? (x < 1 ? x : 1) : 0;
-}
-
 float mr_index_cosine_context(float own, float prev, float next)
 {
-    double o = clamp01f(own), p = clamp01f(prev), n = clamp01f(next);
+    double o = mr_clamp01(own), p = mr_clamp01(prev), n = mr_clamp01(next);
     /* Written out in one order, as mr_lex_context: both stores add the same doubles. */
     return (float)(o + (1 - o) * ((p + n) * 0.5));
 }
