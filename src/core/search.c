@@ -353,11 +353,11 @@ static void context_scores(const int64_t *ids, const double *bm25, size_t n, dou
         double p = prev ? bm25_of(prev, ids, bm25, n, x) : 0;
         double q = next ? bm25_of(next, ids, bm25, n, x) : 0;
         c[i].lexical =
-            mr_lex_context(c[i].lexical, mr_lex_normalise(p, max), mr_lex_normalise(q, max));
+            mr_lex_context(c[i].lexical, mr_lex_normalise(p, max), mr_lex_normalise(q, max), 0, 0);
         if (cos)
             c[i].cosine =
                 mr_index_cosine_context(cos[i], prev ? cosine_of(prev, ids, cos, n_cos) : 0,
-                                        next ? cosine_of(next, ids, cos, n_cos) : 0);
+                                        next ? cosine_of(next, ids, cos, n_cos) : 0, 0, 0);
     }
 }
 
