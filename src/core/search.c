@@ -193,9 +193,15 @@ static bool has_id(const struct mr_fusion_candidate *c, size_t n, int64_t id)
     return false;
 }
 
-/* What neighbour context knows of the store's candidates: each one's previous and next turn. */
+/*
+ * What neighbour context knows of the store's candidates: each one's window,
+ * the turns two before and two after it (mr_lex_context's, in process
+ * src/index/candidates.c's).
+ */
+enum { AROUND_PREV2, AROUND_PREV, AROUND_NEXT, AROUND_NEXT2, AROUND_N };
+
 struct context {
-    int64_t *around; /* 2 per candidate: previous, next (0: none) */
+    int64_t *around; /* AROUND_N per candidate (0: none) */
     int64_t *nb;     /* the ids of the turns read around the candidates ... */
     double *nb_bm25; /* ... and their raw BM25 */
     size_t n_nb;
@@ -209,13 +215,65 @@ static void context_free(struct context *x)
 }
 
 /*
+ * The lexical hits' previous and next turns join the candidates c (room for
+ * *n + 2 · n_lex), unfiltered — the results are filtered when read back, so
+ * the ranking of what passes is the in-process index's — and x->around gets
+ * each candidate's window, from x->nb: the window of each of ids[0..m) (c's
+ * first m) as mem_neighbours gives it (MR_STORE_WINDOW per id: three
+ * before, three after).
+ */
+static void context_extend(const int64_t *ids, size_t m, const struct mr_lex_hit *lex, size_t n_lex,
+                           struct mr_fusion_candidate *c, size_t *n, struct context *x)
+{
+    const int64_t *win = x->nb;
+    enum { B3, B2, B1, A1, A2, A3 }; /* a store window's slots: 3, 2, 1 before, 1, 2, 3 after */
+    for (size_t i = 0; i < m; i++) {
+        const int64_t *w = win + MR_STORE_WINDOW * i;
+        int64_t *a = x->around + AROUND_N * i;
+        a[AROUND_PREV2] = w[B2];
+        a[AROUND_PREV] = w[B1];
+        a[AROUND_NEXT] = w[A1];
+        a[AROUND_NEXT2] = w[A2];
+    }
+    /* A hit's neighbour's own window: the hit's, one turn along (its third turns included). */
+    for (size_t h = 0; h < n_lex; h++) {
+        size_t i = 0;
+        while (i < m && ids[i] != lex[h].id)
+            i++;
+        if (i == m)
+            continue;
+        const int64_t *w = win + MR_STORE_WINDOW * i;
+        /* The turn before the hit, then the one after: each id and its window. */
+        const int64_t nb[2][1 + AROUND_N] = {{w[B1], w[B3], w[B2], ids[i], w[A1]},
+                                             {w[A1], w[B1], ids[i], w[A2], w[A3]}};
+        for (int k = 0; k < 2; k++) {
+            if (!nb[k][0] || has_id(c, *n, nb[k][0]))
+                continue;
+            c[*n] = (struct mr_fusion_candidate){.id = nb[k][0]};
+            memcpy(x->around + AROUND_N * *n, nb[k] + 1, AROUND_N * sizeof *x->around);
+            (*n)++;
+        }
+    }
+}
+
+/* x's arrays for the m candidates of c and the neighbours of n_lex hits; their ids into ids. */
+static int64_t *context_alloc(const struct mr_fusion_candidate *c, size_t m, size_t n_lex,
+                              struct context *x)
+{
+    int64_t *ids = mr_xcalloc(m + 1, sizeof *ids);
+    x->nb = mr_xcalloc(MR_STORE_WINDOW * m + 1, sizeof *x->nb);
+    x->nb_bm25 = mr_xcalloc(MR_STORE_WINDOW * m + 1, sizeof *x->nb_bm25);
+    x->around = mr_xcalloc(AROUND_N * (m + 2 * n_lex) + 1, sizeof *x->around);
+    x->n_nb = MR_STORE_WINDOW * m;
+    for (size_t i = 0; i < m; i++)
+        ids[i] = c[i].id;
+    return ids;
+}
+
+/*
  * Neighbour context on the store's candidates (docs/ranking.md; what
  * src/index/candidates.c does in process): the turns around every
- * candidate with their BM25, in one statement; the lexical hits' previous
- * and next turns join the candidates c (room for *n + 2 · n_lex),
- * unfiltered — the results are filtered when read back, so the ranking of
- * what passes is the in-process index's — and x gets each candidate's
- * previous and next turn and the BM25 of every turn read.
+ * candidate with their BM25, in one statement, then context_extend.
  */
 static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
                               const struct mr_lex_terms *terms, const struct mr_lex_hit *lex,
@@ -223,37 +281,47 @@ static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *
                               struct context *x, struct mr_err *err)
 {
     size_t m = *n;
-    int64_t *ids = mr_xcalloc(m + 1, sizeof *ids);
-    x->nb = mr_xcalloc(4 * m + 1, sizeof *x->nb);
-    x->nb_bm25 = mr_xcalloc(4 * m + 1, sizeof *x->nb_bm25);
-    x->around = mr_xcalloc(2 * (m + 2 * n_lex) + 1, sizeof *x->around);
-    x->n_nb = 4 * m;
-    for (size_t i = 0; i < m; i++)
-        ids[i] = c[i].id;
+    int64_t *ids = context_alloc(c, m, n_lex, x);
     int rc = mr_store_mem_neighbours(tx, who, terms, ids, m, x->nb, x->nb_bm25, err);
-    const int64_t *win = x->nb;
-    for (size_t i = 0; rc == 0 && i < m; i++) {
-        x->around[2 * i] = win[4 * i + 1];
-        x->around[2 * i + 1] = win[4 * i + 2];
+    if (rc == 0)
+        context_extend(ids, m, lex, n_lex, c, n, x);
+    free(ids);
+    return rc;
+}
+
+/* What context_read hands back: the embeddings it read, by id (mem_context's). */
+struct read_vecs {
+    int64_t *ids; /* ascending */
+    float *vecs;  /* dim floats per id */
+    size_t n;
+    bool read; /* they replace mem_candidates' */
+};
+
+/*
+ * Hybrid's context step with every BM25 at hand (mem_sides_search's): the
+ * turns around every candidate and the embeddings of every row the scores
+ * read — the candidates', the hits' neighbours' (they join the
+ * candidates) and, with cosines, the turns whose cosines lend context — in
+ * one statement instead of mem_neighbours then mem_candidates; then
+ * context_extend. The BM25s are the caller's (bm25_known).
+ */
+static int context_read(struct mr_store_tx *tx, const struct mr_identity *who,
+                        const struct mr_lex_hit *lex, size_t n_lex, bool cosines, size_t dim,
+                        struct mr_fusion_candidate *c, size_t *n, struct context *x,
+                        struct read_vecs *v, struct mr_err *err)
+{
+    size_t m = *n;
+    int64_t *ids = context_alloc(c, m, n_lex, x);
+    int64_t *wide = mr_xcalloc(n_lex + 1, sizeof *wide);
+    for (size_t h = 0; h < n_lex; h++)
+        wide[h] = lex[h].id;
+    int rc = mr_store_mem_context(tx, who, ids, m, wide, n_lex, cosines, dim, x->nb, &v->ids,
+                                  &v->vecs, &v->n, err);
+    if (rc == 0) {
+        v->read = true;
+        context_extend(ids, m, lex, n_lex, c, n, x);
     }
-    /* A hit's neighbour's own neighbours: the hit, and the turn two away. */
-    for (size_t h = 0; rc == 0 && h < n_lex; h++) {
-        size_t i = 0;
-        while (i < m && ids[i] != lex[h].id)
-            i++;
-        if (i == m)
-            continue;
-        const int64_t *w = win + 4 * i;
-        const int64_t nb[2][3] = {{w[1], w[0], ids[i]}, {w[2], ids[i], w[3]}};
-        for (int k = 0; k < 2; k++) {
-            if (!nb[k][0] || has_id(c, *n, nb[k][0]))
-                continue;
-            c[*n] = (struct mr_fusion_candidate){.id = nb[k][0]};
-            x->around[2 * *n] = nb[k][1];
-            x->around[2 * *n + 1] = nb[k][2];
-            (*n)++;
-        }
-    }
+    free(wide);
     free(ids);
     return rc;
 }
@@ -281,10 +349,10 @@ static float cosine_of(int64_t id, const int64_t *ids, const float *cos, size_t 
 }
 
 /*
- * Each candidate's lexical score with its neighbours' (mr_lex_context),
- * all normalised by the candidates' max (one query, one normaliser), and
- * with cos (the own cosines of ids[0..n_cos): the n candidates', then the
- * neighbours' no candidate is) its cosine with theirs
+ * Each candidate's lexical score with its window's (mr_lex_context), all
+ * normalised by the candidates' max (one query, one normaliser), and with
+ * cos (the own cosines of ids[0..n_cos): the n candidates', then the
+ * window turns' no candidate is) its cosine with theirs
  * (mr_index_cosine_context), as the in-process index does.
  */
 static void context_scores(const int64_t *ids, const double *bm25, size_t n, double max,
@@ -292,17 +360,20 @@ static void context_scores(const int64_t *ids, const double *bm25, size_t n, dou
                            struct mr_fusion_candidate *c)
 {
     for (size_t i = 0; i < n; i++) {
-        int64_t prev = x->around[2 * i], next = x->around[2 * i + 1];
-        if (!prev && !next)
+        const int64_t *a = x->around + AROUND_N * i;
+        if (!a[AROUND_PREV] && !a[AROUND_NEXT])
             continue; /* not a turn, or one alone: its own score, exactly */
-        double p = prev ? bm25_of(prev, ids, bm25, n, x) : 0;
-        double q = next ? bm25_of(next, ids, bm25, n, x) : 0;
-        c[i].lexical =
-            mr_lex_context(c[i].lexical, mr_lex_normalise(p, max), mr_lex_normalise(q, max));
+        double lex[AROUND_N];
+        float nb_cos[AROUND_N];
+        for (int k = 0; k < AROUND_N; k++) {
+            lex[k] = a[k] ? mr_lex_normalise(bm25_of(a[k], ids, bm25, n, x), max) : 0;
+            nb_cos[k] = cos && a[k] ? cosine_of(a[k], ids, cos, n_cos) : 0;
+        }
+        c[i].lexical = mr_lex_context(c[i].lexical, lex[AROUND_PREV], lex[AROUND_NEXT],
+                                      lex[AROUND_PREV2], lex[AROUND_NEXT2]);
         if (cos)
-            c[i].cosine =
-                mr_index_cosine_context(cos[i], prev ? cosine_of(prev, ids, cos, n_cos) : 0,
-                                        next ? cosine_of(next, ids, cos, n_cos) : 0);
+            c[i].cosine = mr_index_cosine_context(cos[i], nb_cos[AROUND_PREV], nb_cos[AROUND_NEXT],
+                                                  nb_cos[AROUND_PREV2], nb_cos[AROUND_NEXT2]);
     }
 }
 
@@ -349,6 +420,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     bool *found = NULL;
     float *own_cos = NULL;         /* the semantic side's context: each row's own cosine */
     struct context around = {0};   /* neighbour context: the turns around the candidates */
+    struct read_vecs rv = {0};     /* hybrid: the embeddings the context step read */
     struct mr_lex_hit *all = NULL; /* hybrid: every BM25 the lexical side computed, by id */
     size_t n_all = 0;
     size_t n_vec = 0, n_lex = 0, n = 0, dim = q->dim;
@@ -385,7 +457,12 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
      * the rows' terms again: they are scored from it, the same bits.
      */
     const struct mr_lex_terms *read_terms = all ? NULL : has_terms ? q->terms : NULL;
-    if (context && (rc = context_candidates(tx, who, read_terms, lex, n_lex, c, &n, &around, err)))
+    bool cosines = context && q->cosine_context && q->vec;
+    if (context && all)
+        rc = context_read(tx, who, lex, n_lex, cosines, dim, c, &n, &around, &rv, err);
+    else if (context)
+        rc = context_candidates(tx, who, read_terms, lex, n_lex, c, &n, &around, err);
+    if (rc)
         goto out;
     for (size_t i = 0; all && i < around.n_nb; i++)
         around.nb_bm25[i] = around.nb[i] ? bm25_known(all, n_all, around.nb[i]) : 0;
@@ -393,14 +470,13 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
      * The rows read: the candidates, then (the semantic side's context) the
      * turns around them no candidate is, for their embeddings only.
      */
-    bool cosines = context && q->cosine_context && q->vec;
-    size_t n_read = n, cap = cosines ? 3 * n : n;
+    size_t n_read = n, cap = cosines ? (1 + AROUND_N) * n : n;
     ids = mr_xcalloc(cap + 1, sizeof *ids);
     bm25 = mr_xcalloc(cap + 1, sizeof *bm25);
     found = mr_xcalloc(cap + 1, sizeof *found);
     for (size_t i = 0; i < n; i++)
         ids[i] = c[i].id;
-    for (size_t i = 0; cosines && i < 2 * n; i++) {
+    for (size_t i = 0; cosines && i < AROUND_N * n; i++) {
         int64_t id = around.around[i];
         bool known = !id;
         for (size_t k = 0; !known && k < n_read; k++)
@@ -410,10 +486,19 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     }
     vecs = mr_xcalloc(n_read * dim + 1, sizeof *vecs);
     double read_max = 0;
-    rc = mr_store_mem_candidates(tx, who, read_terms, ids, n_read, dim, vecs, found, bm25,
-                                 &read_max, err);
-    if (rc)
+    if (rv.read) { /* context_read has read them: the same rows, the same snapshot */
+        for (size_t i = 0; i < n_read; i++) {
+            const int64_t *at =
+                rv.n ? bsearch(&ids[i], rv.ids, rv.n, sizeof *rv.ids, cmp_id) : NULL;
+            if (!at)
+                continue;
+            memcpy(vecs + i * dim, rv.vecs + (size_t)(at - rv.ids) * dim, dim * sizeof *vecs);
+            found[i] = true;
+        }
+    } else if ((rc = mr_store_mem_candidates(tx, who, read_terms, ids, n_read, dim, vecs, found,
+                                             bm25, &read_max, err)) != 0) {
         goto out;
+    }
     if (all) /* the normaliser stays the lexical side's: the same statistics */
         for (size_t i = 0; i < n; i++)
             bm25[i] = bm25_known(all, n_all, ids[i]);
@@ -445,6 +530,8 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     c = NULL;
 out:
     context_free(&around);
+    free(rv.ids);
+    free(rv.vecs);
     free(own_cos);
     free(all);
     free(ids);

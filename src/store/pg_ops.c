@@ -276,12 +276,12 @@ const char *const pg_stmt_sql[P_COUNT] = {
     /*
      * Neighbour context (docs/ranking.md): for each of the ids ($1) that is
      * one of the owner's ($2, $3) turns (the types $4, mr_rule_is_turn's),
-     * the owner's two turns before it and two after it in its conversation
-     * by id, as (id, neighbour, offset -2, -1, 1 or 2) with the neighbour's
-     * length and tfs for the query's terms ($5) and the partition's
-     * statistics, as P_MEM_LEX_SCORE has them. Each side is a walk of the
-     * (conversation_id, id) index (migration 6) that stops at its second
-     * turn. Always one row at least: the statistics, with a NULL id when
+     * the owner's three turns before it and three after it in its
+     * conversation by id (MR_STORE_WINDOW_SIDE), as (id, neighbour, offset
+     * -3 … -1, 1 … 3) with the neighbour's length and tfs for the query's
+     * terms ($5) and the partition's statistics, as P_MEM_LEX_SCORE has
+     * them. Each side is a walk of the (conversation_id, id) index
+     * (migration 6) that stops at its third turn. Always one row at least: the statistics, with a NULL id when
      * no id is such a turn.
      */
     [P_MEM_NEIGHBOURS] =
@@ -299,18 +299,55 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    FROM (SELECT p.id, p.lex_len, p.lex_terms, p.lex_tfs FROM memori_memories p "
         "      WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND p.tenant_id = $2 "
         "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
-        "      ORDER BY p.id DESC LIMIT 2) AS t) AS b "
+        "      ORDER BY p.id DESC LIMIT 3) AS t) AS b "
         "  UNION ALL "
         "  SELECT c.id, a.id, a.k, a.lex_len, a.lex_terms, a.lex_tfs "
         "  FROM c CROSS JOIN LATERAL (SELECT t.*, row_number() OVER (ORDER BY t.id) AS k "
         "    FROM (SELECT p.id, p.lex_len, p.lex_terms, p.lex_tfs FROM memori_memories p "
         "      WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND p.tenant_id = $2 "
         "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
-        "      ORDER BY p.id LIMIT 2) AS t) AS a) "
+        "      ORDER BY p.id LIMIT 3) AS t) AS a) "
         "SELECT st.n, st.total, st.dfs, w.id, w.nb, w.off, coalesce(w.lex_len, 0), "
         "  array(SELECT coalesce(w.lex_tfs[array_position(w.lex_terms, q.term)], 0) FROM q "
         "    ORDER BY q.ord) "
         "FROM st LEFT JOIN w ON true",
+    /*
+     * A hybrid search's context step and its candidates' embeddings in one
+     * statement (s_mem_context): P_MEM_NEIGHBOURS' walks without the BM25
+     * inputs (mem_sides_search has every BM25 already) as (id, neighbour,
+     * offset), then, as (id, NULL, NULL, the bytes), the embedding of each
+     * id ($1), of the first turns before and after the ids in $5 (the
+     * lexical hits: those turns become candidates) and, with $6 (the
+     * cosines' context), of every id's first and second turns and the third
+     * ones of the ids in $5 (the window of a hit's neighbour reaches them)
+     * — every row the cosines and their neighbour context
+     * read, each once (the union dedups what a candidate and several walks
+     * share). The walks' CTE is read twice, so it is computed once.
+     */
+    [P_MEM_CONTEXT] =
+        "WITH c AS (SELECT m.id, m.conversation_id FROM memori_memories m "
+        "  WHERE m.id = ANY($1::int8[]) AND m.tenant_id = $2 AND m.user_id = $3 "
+        "  AND m.memory_type = ANY($4::text[])), "
+        "w AS (SELECT c.id, b.id AS nb, -b.k AS off "
+        "  FROM c CROSS JOIN LATERAL (SELECT t.id, row_number() OVER (ORDER BY t.id DESC) AS k "
+        "    FROM (SELECT p.id FROM memori_memories p "
+        "      WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND p.tenant_id = $2 "
+        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
+        "      ORDER BY p.id DESC LIMIT 3) AS t) AS b "
+        "  UNION ALL "
+        "  SELECT c.id, a.id, a.k "
+        "  FROM c CROSS JOIN LATERAL (SELECT t.id, row_number() OVER (ORDER BY t.id) AS k "
+        "    FROM (SELECT p.id FROM memori_memories p "
+        "      WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND p.tenant_id = $2 "
+        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
+        "      ORDER BY p.id LIMIT 3) AS t) AS a), "
+        "e AS (SELECT unnest($1::int8[]) AS id UNION SELECT w.nb FROM w "
+        "  WHERE CASE abs(w.off) WHEN 1 THEN $6::boolean OR w.id = ANY($5::int8[]) "
+        "    WHEN 2 THEN $6::boolean ELSE $6::boolean AND w.id = ANY($5::int8[]) END) "
+        "SELECT w.id, w.nb, w.off, NULL::bytea FROM w "
+        "UNION ALL "
+        "SELECT m.id, NULL, NULL, vector_send(m.embedding) FROM memori_memories m "
+        "WHERE m.id IN (SELECT e.id FROM e)",
 };
 /* clang-format on */
 
@@ -1336,11 +1373,17 @@ static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who
     return 0;
 }
 
+/* A walk's offset (−3…−1, 1…3) → its slot in a window (store.h: before, then after). */
+static size_t window_slot(int64_t off)
+{
+    return (size_t)(off < 0 ? off + MR_STORE_WINDOW_SIDE : off + MR_STORE_WINDOW_SIDE - 1);
+}
+
 static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
                             const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
                             int64_t *out_around, double *out_bm25, struct mr_err *err)
 {
-    for (size_t i = 0; i < 4 * n; i++) {
+    for (size_t i = 0; i < MR_STORE_WINDOW * n; i++) {
         out_around[i] = 0;
         out_bm25[i] = 0;
     }
@@ -1378,10 +1421,9 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
         struct id_at key = {pg_val_int(res, r, 3), 0};
         const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
         int64_t off = pg_val_int(res, r, 5);
-        if (!hit || off < -2 || off > 2 || off == 0)
+        if (!hit || off < -MR_STORE_WINDOW_SIDE || off > MR_STORE_WINDOW_SIDE || off == 0)
             continue;
-        /* -2, -1, 1, 2 → slots 0, 1, 2, 3 */
-        size_t k = 4 * hit->i + (size_t)(off < 0 ? off + 2 : off + 1);
+        size_t k = MR_STORE_WINDOW * hit->i + window_slot(off);
         out_around[k] = pg_val_int(res, r, 4);
         out_bm25[k] = nq ? lex_row_score(&st, res, r, 6) : 0;
     }
@@ -1390,6 +1432,106 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
     free(at);
     PQclear(res);
     return 0;
+}
+
+/* An embedding read by P_MEM_CONTEXT, by id (its row's order in the answer). */
+struct id_vec {
+    int64_t id;
+    float *v;
+};
+
+static int id_vec_order(const void *a, const void *b)
+{
+    int64_t x = ((const struct id_vec *)a)->id, y = ((const struct id_vec *)b)->id;
+    return (x > y) - (x < y);
+}
+
+static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, const int64_t *ids,
+                         size_t n, const int64_t *wide, size_t n_wide, bool around_vecs, size_t dim,
+                         int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
+                         size_t *out_n_vecs, struct mr_err *err)
+{
+    for (size_t i = 0; i < MR_STORE_WINDOW * n; i++)
+        out_around[i] = 0;
+    *out_vec_ids = NULL;
+    *out_vecs = NULL;
+    *out_n_vecs = 0;
+    if (n == 0)
+        return 0;
+    unsigned turns = 0;
+    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+        if (mr_rule_is_turn((enum mr_memory_type)t))
+            turns |= 1u << t;
+    struct mr_strbuf list = {0}, wide_list = {0};
+    id_list(&list, ids, n);
+    id_list(&wide_list, wide, n_wide);
+    struct pg_params p = {0};
+    pg_param_text(&p, list.s);
+    pg_param_text(&p, who->tenant_id);
+    pg_param_text(&p, who->user_id);
+    param_types(&p, turns);
+    pg_param_text(&p, wide_list.s);
+    pg_param_bool(&p, around_vecs);
+    PGresult *res = pg_run(tx, P_MEM_CONTEXT, &p, "reading the turns around memories", err);
+    mr_strbuf_free(&list);
+    mr_strbuf_free(&wide_list);
+    if (!res)
+        return err->code;
+    /* Where each id sits in ids[] (rows come in no order; ids are distinct). */
+    struct id_at *at = mr_xcalloc(n + 1, sizeof *at);
+    for (size_t i = 0; i < n; i++)
+        at[i] = (struct id_at){ids[i], i};
+    qsort(at, n, sizeof *at, id_at_order);
+    int rows = PQntuples(res), rc = 0;
+    struct id_vec *got = mr_xcalloc((size_t)rows + 1, sizeof *got);
+    size_t n_got = 0;
+    for (int r = 0; rc == 0 && r < rows; r++) {
+        if (!PQgetisnull(res, r, 1)) { /* a walk's row */
+            struct id_at key = {pg_val_int(res, r, 0), 0};
+            const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
+            int64_t off = pg_val_int(res, r, 2);
+            if (!hit || off < -MR_STORE_WINDOW_SIDE || off > MR_STORE_WINDOW_SIDE || off == 0)
+                continue;
+            out_around[MR_STORE_WINDOW * hit->i + window_slot(off)] = pg_val_int(res, r, 1);
+            continue;
+        }
+        if (PQgetisnull(res, r, 3))
+            continue; /* no embedding: as mem_candidates, not found */
+        int64_t id = pg_val_int(res, r, 0);
+        size_t d = 0;
+        float *v = pg_parse_vector_send(PQgetvalue(res, r, 3), &d);
+        if (!v) {
+            rc = mr_err_set(err, MR_EINTERNAL,
+                            "the stored embedding of memory row %lld is malformed", (long long)id);
+            break;
+        }
+        if (d != dim) { /* another dimension: only mid-reembed, as mem_candidates skips it */
+            free(v);
+            continue;
+        }
+        got[n_got++] = (struct id_vec){id, v};
+    }
+    free(at);
+    PQclear(res);
+    if (rc == 0) {
+        qsort(got, n_got, sizeof *got, id_vec_order);
+        int64_t *vid = mr_xcalloc(n_got + 1, sizeof *vid);
+        float *vv = mr_xcalloc(n_got * dim + 1, sizeof *vv);
+        for (size_t i = 0; i < n_got; i++) {
+            vid[i] = got[i].id;
+            memcpy(vv + i * dim, got[i].v, dim * sizeof *vv);
+        }
+        *out_vec_ids = vid;
+        *out_vecs = vv;
+        *out_n_vecs = n_got;
+    } else {
+        for (size_t i = 0; i < MR_STORE_WINDOW * n; i++)
+            out_around[i] = 0;
+    }
+    for (size_t i = 0; i < n_got; i++)
+        free(got[i].v);
+    free(got);
+    return rc;
 }
 
 /* Appends one element of an int8[] literal; MR_NO_TIME is NULL. */
@@ -1565,6 +1707,7 @@ const struct mr_store_ops pg_store_ops = {
     .mem_sides_search = s_mem_sides_search,
     .mem_lex_score = s_mem_lex_score,
     .mem_neighbours = s_mem_neighbours,
+    .mem_context = s_mem_context,
     .mem_scan = s_mem_scan,
     .schema_get = pg_schema_get,
     .schema_put = pg_schema_put,

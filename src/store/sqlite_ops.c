@@ -591,12 +591,27 @@ static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *
 }
 
 /* The in-process index keeps SQLite's conversations' turns in order (src/index/convs.c). */
+static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, const int64_t *ids,
+                         size_t n, const int64_t *wide, size_t n_wide, bool around_vecs, size_t dim,
+                         int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
+                         size_t *out_n_vecs, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)ids, (void)wide, (void)n_wide, (void)around_vecs, (void)dim;
+    for (size_t i = 0; i < MR_STORE_WINDOW * n; i++)
+        out_around[i] = 0;
+    *out_vec_ids = NULL;
+    *out_vecs = NULL;
+    *out_n_vecs = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: search the in-process index");
+}
+
 static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
                             const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
                             int64_t *out_around, double *out_bm25, struct mr_err *err)
 {
     (void)tx, (void)who, (void)terms, (void)ids;
-    for (size_t i = 0; i < 4 * n; i++) {
+    for (size_t i = 0; i < MR_STORE_WINDOW * n; i++) {
         out_around[i] = 0;
         out_bm25[i] = 0;
     }
@@ -788,6 +803,7 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_sides_search = s_mem_sides_search,
     .mem_lex_score = s_mem_lex_score,
     .mem_neighbours = s_mem_neighbours,
+    .mem_context = s_mem_context,
     .mem_scan = s_mem_scan,
     .schema_get = sqlite_schema_get,
     .schema_put = sqlite_schema_put,

@@ -172,6 +172,12 @@ FORWARD(mem_neighbours,
         (struct mr_store_tx * tx, const struct mr_identity *who, const struct mr_lex_terms *terms,
          const int64_t *ids, size_t n, int64_t *out_around, double *out_bm25, struct mr_err *err),
         (IN(tx), who, terms, ids, n, out_around, out_bm25, err))
+FORWARD(mem_context,
+        (struct mr_store_tx * tx, const struct mr_identity *who, const int64_t *ids, size_t n,
+         const int64_t *wide, size_t n_wide, bool around_vecs, size_t dim, int64_t *out_around,
+         int64_t **out_vec_ids, float **out_vecs, size_t *out_n_vecs, struct mr_err *err),
+        (IN(tx), who, ids, n, wide, n_wide, around_vecs, dim, out_around, out_vec_ids, out_vecs,
+         out_n_vecs, err))
 FORWARD(mem_scan, (struct mr_store_tx * tx, mr_store_scan_fn fn, void *arg, struct mr_err *err),
         (IN(tx), fn, arg, err))
 FORWARD(schema_get,
@@ -286,6 +292,7 @@ static const struct mr_store_ops faulty_ops = {
     .mem_sides_search = f_mem_sides_search,
     .mem_lex_score = f_mem_lex_score,
     .mem_neighbours = f_mem_neighbours,
+    .mem_context = f_mem_context,
     .mem_scan = f_mem_scan,
     .schema_get = f_schema_get,
     .schema_put = f_schema_put,

@@ -1539,6 +1539,144 @@ TEST(test_pg_sides_search_is_both_ops_in_one_snapshot)
     mr_store_close(s);
 }
 
+/* Whether id is one of v[0..n). */
+static bool among(const int64_t *v, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == id)
+            return true;
+    return false;
+}
+
+/*
+ * mem_context is mem_neighbours' windows and mem_candidates' embeddings in
+ * one statement: the same windows (the owner's turns only, by id, whatever
+ * lies between, three each side), and exactly the embeddings of the ids, of
+ * the first turns around the wide ones and, with around_vecs, of every id's
+ * first and second turns and the wide ones' third turns: each once,
+ * ascending, the stored bits; an absent id is absent.
+ */
+TEST(test_pg_context_is_the_neighbours_and_their_embeddings_in_one_statement)
+{
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    /* C1's memories in id order: turns (s, l), other types (r, e), bob's turn (b), C2's (x). */
+    const char kinds[] = "slrssblexsslsr";
+    int64_t id[sizeof kinds - 1];
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    mr_conversation_clear(&c);
+    c_conv(&c, C2, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    mr_conversation_clear(&c);
+    for (size_t i = 0; i < sizeof kinds - 1; i++) {
+        struct mr_memory m;
+        char k = kinds[i];
+        c_mem(&m, k == 'x' ? C2 : C1, k == 'b' ? &c_bob : &c_alice,
+              k == 's' || k == 'b' || k == 'x' ? MR_SHORT_TERM
+              : k == 'l'                       ? MR_LONG_TERM
+              : k == 'r'                       ? MR_RULE
+                                               : MR_ENTITY,
+              0.5, (int64_t)i + 1);
+        seeded_vec(m.embedding, 40 + (unsigned)i);
+        CHECK(mr_store_mem_insert(tx, &m, &err) == 0);
+        id[i] = m.id;
+        mr_memory_clear(&m);
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    /* Turns at both ends, in the middle, a rule, bob's turn, C2's, and an id that does not exist.
+     */
+    const int64_t ids[] = {id[0], id[7], id[2], id[5], id[8], id[11], id[13], 999999};
+    const size_t n = sizeof ids / sizeof ids[0];
+    /* id[0]'s third turn after (id[4]) is no one's second: read only if id[0] were wide. */
+    const int64_t wide[] = {id[11], id[2]};
+    const size_t n_wide = sizeof wide / sizeof wide[0];
+    R_BEGIN(s, tx);
+    enum { W = MR_STORE_WINDOW, B3 = 0, B2, B1, A1, A2, A3 };
+    int64_t want_around[W * 8];
+    double bm25[W * 8];
+    CHECK(mr_store_mem_neighbours(tx, &c_alice, NULL, ids, n, want_around, bm25, &err) == 0);
+    /* The windows mem_neighbours gives: alice's turns of C1 only, skipping r, e and bob's. */
+    CHECK(!want_around[B3] && !want_around[B2] && !want_around[B1]);
+    CHECK(want_around[A1] == id[1] && want_around[A2] == id[3] && want_around[A3] == id[4]);
+    CHECK(want_around[W * 5 + B3] == id[6] && want_around[W * 5 + B2] == id[9]);
+    CHECK(want_around[W * 5 + B1] == id[10] && want_around[W * 5 + A1] == id[12]);
+    CHECK(!want_around[W * 5 + A2] && !want_around[W * 5 + A3]);
+    for (size_t i = W; i < W * 5; i++)
+        CHECK(!want_around[i]); /* an entity, a rule, bob's turn, C2's only turn */
+    for (int around_vecs = 0; around_vecs < 2; around_vecs++) {
+        int64_t around[W * 8];
+        int64_t *vid = NULL;
+        float *vv = NULL;
+        size_t nv = 0;
+        CHECK(mr_store_mem_context(tx, &c_alice, ids, n, wide, n_wide, around_vecs, CDIM, around,
+                                   &vid, &vv, &nv, &err) == 0);
+        CHECK(memcmp(around, want_around, sizeof around) == 0);
+        /*
+         * The rows it should have read, each once: the ids; the first turns
+         * of the wide ones, or of all with around_vecs; then the second
+         * turns of all and the wide ones' third.
+         */
+        int64_t want[64];
+        size_t nw = 0;
+        for (size_t i = 0; i < n; i++) {
+            bool is_wide = among(wide, n_wide, ids[i]);
+            const int64_t *w = want_around + W * i;
+            int64_t add[7] = {ids[i], 0, 0, 0, 0, 0, 0};
+            if (is_wide || around_vecs) {
+                add[1] = w[B1];
+                add[2] = w[A1];
+            }
+            if (around_vecs) {
+                add[3] = w[B2];
+                add[4] = w[A2];
+            }
+            if (is_wide && around_vecs) {
+                add[5] = w[B3];
+                add[6] = w[A3];
+            }
+            for (int k = 0; k < 7; k++)
+                if (add[k] && !among(want, nw, add[k]))
+                    want[nw++] = add[k];
+        }
+        float *wv = mr_xcalloc(nw * CDIM, sizeof *wv);
+        bool found[64];
+        double wb[64], wmax;
+        CHECK(mr_store_mem_candidates(tx, &c_alice, NULL, want, nw, CDIM, wv, found, wb, &wmax,
+                                      &err) == 0);
+        size_t n_found = 0;
+        for (size_t i = 0; i < nw; i++) {
+            if (!found[i])
+                continue;
+            n_found++;
+            size_t j = 0;
+            while (j < nv && vid[j] != want[i])
+                j++;
+            CHECK(j < nv);
+            if (j < nv)
+                CHECK(memcmp(vv + j * CDIM, wv + i * CDIM, CDIM * sizeof *vv) == 0);
+        }
+        CHECK_INT(nv, n_found);
+        CHECK_INT(n_found, nw - 1); /* all but 999999 */
+        CHECK(!among(vid, nv, 999999));
+        for (size_t j = 0; j + 1 < nv; j++)
+            CHECK(vid[j] < vid[j + 1]);
+        /* With around_vecs, more rows: the windows' turns of every id. */
+        CHECK(around_vecs ? nv > n : nv < n + 2 * n_wide);
+        free(wv);
+        free(vid);
+        free(vv);
+    }
+    mr_store_rollback(tx);
+    mr_store_close(s);
+}
+
 static int backend_pid(struct mr_store *s)
 {
     struct mr_store_tx *tx;
@@ -1666,6 +1804,7 @@ TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_lexical_search_fills_the_limit_past_filtered_rows),
           T(test_pg_lexical_search_finds_shared_memories),
           T(test_pg_sides_search_is_both_ops_in_one_snapshot),
+          T(test_pg_context_is_the_neighbours_and_their_embeddings_in_one_statement),
           T(test_pg_failed_pipeline_statement_leaves_the_connection_usable),
           T(test_pg_pipeline_with_the_server_gone_is_unavailable_then_recovers),
           T(test_pg_two_processes_never_lose_an_access),
