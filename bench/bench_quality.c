@@ -211,6 +211,45 @@ static void *xrealloc_b(void *p, size_t n)
     return q;
 }
 
+/*
+ * The conversation k of a turn id c<k>.<nnn>, or -1 for any other id. k has
+ * two digits from c10 on: reading one digit put each of those turns in a
+ * conversation of its own (no neighbours in the service), and a fixed
+ * three-character prefix would too from c100. k stays below 100 because the
+ * other sets' memories take conversation ids 100 + i.
+ */
+static int conv_of(const char *id)
+{
+    if (id[0] != 'c' || id[1] < '0' || id[1] > '9')
+        return -1;
+    char *end;
+    long k = strtol(id + 1, &end, 10);
+    return *end == '.' && k < 100 ? (int)k : -1;
+}
+
+/* Turns a and b are in the same conversation. */
+static bool same_conv(const char *a, const char *b)
+{
+    return conv_of(a) >= 0 && conv_of(a) == conv_of(b);
+}
+
+/*
+ * Row q's score (row: one question's) of the turn d places from turn i in
+ * i's conversation, clamped at 0 (NAN, no shared term: 0); 0 where there is
+ * none. The in-process index's neighbours are the same: ids in turn order.
+ */
+static double at_offset(const struct devset *s, const double *row, size_t i, int d)
+{
+    long j = (long)i + d;
+    if (j < 0 || j >= s->n_docs)
+        return 0;
+    for (long k = (long)i; k != j; k += d > 0 ? 1 : -1)
+        if (!same_conv(s->doc_id[k + (d > 0 ? 1 : -1)], s->doc_id[i]))
+            return 0;
+    double v = row[j];
+    return isnan(v) ? 0 : fmax(v, 0);
+}
+
 static int doc_index(const struct devset *s, const char *id)
 {
     for (int i = 0; i < s->n_docs; i++)
@@ -542,7 +581,7 @@ static char *doc_text_ctx(const struct devset *s, int i, bool ctx)
     static const int offs[] = {0, 0, -1, 1};
     for (int oi = 0; oi < 4; oi++) {
         int k = i + offs[oi];
-        if (k < 0 || k >= s->n_docs || strncmp(s->doc_id[k], s->doc_id[i], 3) != 0)
+        if (k < 0 || k >= s->n_docs || !same_conv(s->doc_id[k], s->doc_id[i]))
             continue;
         size_t n = strlen(s->doc_text[k]);
         if (len + n + 2 > cap)
@@ -854,9 +893,7 @@ static void service_matrices(struct mr_embedder *e, const struct devset *s, cons
          * so neighbour context sees the turns next to them; every other set's
          * memory alone in one, as the standalone facts they are.
          */
-        int conv = strncmp(s->doc_id[i], "c", 1) == 0 && s->doc_id[i][2] == '.'
-                       ? s->doc_id[i][1] - '0'
-                       : 100 + i;
+        int conv = conv_of(s->doc_id[i]) >= 0 ? conv_of(s->doc_id[i]) : 100 + i;
         snprintf(in.conversation_id, MR_UUID_LEN, "6f1b2c3d-4e5f-4a6b-8c7d-%012d", conv);
         struct mr_memory m;
         if (mr_memory_create(svc, &who, &in, &m, &err) != 0) {
@@ -1310,7 +1347,9 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
             {"own + (1 − own)·(prev + next)·3/8", 1, 3.0 / 8},
             {"own + (1 − own)·(prev + next)/2", 1, 1.0 / 2},
             {"own + (1 − own)·max(prev, next)/4", 2, 1.0 / 4},
-            {"mr_lex_context (the library's: own + (1 − own)·(prev + next)/2)", 3, 0},
+            {"mr_lex_context (the library's: own + (1 − own)·min(1, (prev + next)/2 + (prev2 + "
+             "next2)/4))",
+             3, 0},
             {"index-time documents (own twice, neighbours once)", 4, 0},
         };
         size_t nd = (size_t)s->n_docs;
@@ -1322,8 +1361,8 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
                 for (int q = 0; q < s->n_q; q++)
                     for (size_t i = 0; i < nd; i++) {
                         const double *row = lex[0] + (size_t)q * nd;
-                        bool hp = i > 0 && strncmp(s->doc_id[i - 1], s->doc_id[i], 3) == 0;
-                        bool hn = i + 1 < nd && strncmp(s->doc_id[i + 1], s->doc_id[i], 3) == 0;
+                        bool hp = i > 0 && same_conv(s->doc_id[i - 1], s->doc_id[i]);
+                        bool hn = i + 1 < nd && same_conv(s->doc_id[i + 1], s->doc_id[i]);
                         double o = isnan(row[i]) ? 0 : row[i];
                         double pv = hp && !isnan(row[i - 1]) ? row[i - 1] : 0;
                         double nv = hn && !isnan(row[i + 1]) ? row[i + 1] : 0;
@@ -1339,7 +1378,8 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
                             v = o + (1 - o) * fmax(pv, nv) * a;
                             break;
                         default:
-                            v = mr_lex_context(o, pv, nv);
+                            v = mr_lex_context(o, pv, nv, at_offset(s, row, i, -2),
+                                               at_offset(s, row, i, 2));
                         }
                         sm[(size_t)q * nd + i] = v > 0 ? v : NAN;
                     }
@@ -1356,21 +1396,25 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
             printf("\n");
         }
         /*
-         * The semantic side smoothed too (the same form on each turn's cosine,
-         * clamped at 0), with sm still mr_lex_context's (the row before the last).
+         * The semantic side smoothed too, with sm still mr_lex_context's (the
+         * row before the last): each turn's cosine with the turns next to it
+         * (own + (1 − own)·(prev + next)/2), then with those two away too
+         * (mr_index_cosine_context, the library's, what hybrid mode serves).
          */
-        {
-            printf("| mr_lex_context, and the cosine smoothed the same way | – | – | – |");
+        for (int wide = 0; wide < 2; wide++) {
+            printf("| mr_lex_context, and the cosine smoothed %s | – | – | – |",
+                   wide ? "over two turns each side (mr_index_cosine_context)"
+                        : "over the turns next to it");
             double *sc = malloc((size_t)s->n_q * nd * sizeof *sc);
             for (int p = 0; p < 2; p++) {
                 for (int q = 0; q < s->n_q; q++)
                     for (size_t i = 0; i < nd; i++) {
                         const double *row = prov[p].cos[0] + (size_t)q * nd;
-                        bool hp = i > 0 && strncmp(s->doc_id[i - 1], s->doc_id[i], 3) == 0;
-                        bool hn = i + 1 < nd && strncmp(s->doc_id[i + 1], s->doc_id[i], 3) == 0;
-                        double o = fmax(row[i], 0);
-                        sc[(size_t)q * nd + i] = mr_lex_context(o, hp ? fmax(row[i - 1], 0) : 0,
-                                                                hn ? fmax(row[i + 1], 0) : 0);
+                        sc[(size_t)q * nd + i] =
+                            mr_index_cosine_context((float)row[i], (float)at_offset(s, row, i, -1),
+                                                    (float)at_offset(s, row, i, 1),
+                                                    wide ? (float)at_offset(s, row, i, -2) : 0,
+                                                    wide ? (float)at_offset(s, row, i, 2) : 0);
                     }
                 double *h = fuse_all(s, sc, sm, MR_FUSION_LEXICAL_WEIGHT);
                 struct metrics mh = measure(s, h);

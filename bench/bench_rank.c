@@ -536,7 +536,8 @@ struct depth_cfg {
     /*
      * Bits: 1 neighbour context, as the service's hybrid and lexical
      * searches; 2 the service's results (mr_index_query.results = 10: the
-     * int8 scan rescores 4 × 10, not 4 × the vector depth).
+     * int8 scan rescores 4 × 10, not 4 × the vector depth); 4 the cosine's
+     * neighbour context (mr_index_query.cosine_context, hybrid's).
      */
     size_t ctx;
 };
@@ -553,7 +554,7 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
     /*
      * BENCH_RANK_DEPTHS="10,0 20,20 40,20,1 ...": these depths instead (the first is the
      * baseline; a third number adds depth_cfg.ctx's bits: 1 neighbour context, 2 the
-     * service's results, 3 both).
+     * service's results, 4 the cosine's context; 7 is hybrid as served).
      */
     struct depth_cfg mine[32];
     const char *env = getenv("BENCH_RANK_DEPTHS");
@@ -609,6 +610,7 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
                                             .sides = (use[c].kv ? MR_INDEX_SIDE_VECTOR : 0) |
                                                      (use[c].kl ? MR_INDEX_SIDE_LEXICAL : 0),
                                             .neighbour_context = (use[c].ctx & 1) != 0,
+                                            .cosine_context = (use[c].ctx & 4) != 0,
                                             .results = (use[c].ctx & 2) ? LIMIT : 0};
                 size_t n = 0;
                 if (mr_index_candidates(ix, &who, &iq, got, &n, &err) != 0)
@@ -636,6 +638,8 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
             snprintf(name + strlen(name), sizeof name - strlen(name), ", neighbour context");
         if (use[c].ctx & 2)
             snprintf(name + strlen(name), sizeof name - strlen(name), ", results 10");
+        if (use[c].ctx & 4)
+            snprintf(name + strlen(name), sizeof name - strlen(name), ", cosine context");
         double p50 = pct(cpu[c], total, 0.50), p99 = pct(cpu[c], total, 0.99);
         printf("| %zuk | %s | %s | %.1f | %.1f | %.2f | %.2f |\n", size / 1000, kind, name,
                p50 * 1e6, p99 * 1e6, p50 / base50, p99 / base99);
@@ -645,7 +649,8 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
     for (size_t c = 0; c < n_cfg; c++) {
         size_t b = n_cfg;
         for (size_t o = 0; o < n_cfg && (use[c].ctx & 2); o++)
-            if (use[o].kv == use[c].kv && use[o].kl == use[c].kl && use[o].ctx == (use[c].ctx & 1))
+            if (use[o].kv == use[c].kv && use[o].kl == use[c].kl &&
+                use[o].ctx == (use[c].ctx & ~(size_t)2))
                 b = o;
         if (b == n_cfg)
             continue;

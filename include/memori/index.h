@@ -235,15 +235,24 @@ typedef float (*mr_dot_fn)(const float *a, const float *b, size_t dim);
 
 /*
  * A turn's cosine with its neighbours' (neighbour context on the semantic
- * side, docs/ranking.md): own + (1 − own) · (prev + next) / 2, each clamped
- * to [0, 1] first — the form mr_lex_context gives the lexical side, so a
- * turn never scores below its own cosine and a reply whose words say
- * little ("Lisbon, finally.") borrows the meaning of the turns around it.
- * A missing neighbour is 0; with none the caller keeps own as it is.
- * Rounded to float, as the index's cosines are: both stores compute the
- * same bits from the same inputs.
+ * side, docs/ranking.md): the turns up to two before and after it lend
+ * theirs,
+ *
+ *     own + (1 − own) · min(1, (prev + next + prev2 + next2) / 2)
+ *
+ * each clamped to [0, 1] first: the "or" form mr_lex_context gives the
+ * lexical side, over a wider window. A turn never scores below its own
+ * cosine, and a reply whose words say little ("Lisbon, finally.") borrows
+ * the meaning of the stretch of conversation it sits in: a short turn's
+ * own cosine is a noisy estimate of what it is about, the mean of its
+ * region a steadier one (the lexical side keeps ±1: its evidence is the
+ * query's exact words, which a farther turn dilutes). A missing neighbour
+ * is 0; with only prev and next it is own + (1 − own)·(prev + next)/2
+ * exactly; with none the caller keeps own as it is. Rounded to float, as
+ * the index's cosines are: both stores compute the same bits from the same
+ * inputs.
  */
-float mr_index_cosine_context(float own, float prev, float next);
+float mr_index_cosine_context(float own, float prev, float next, float prev2, float next2);
 
 /* The kernel mr_index_dot uses, to call without the dispatch in a hot loop. */
 mr_dot_fn mr_index_dot_fn(void);

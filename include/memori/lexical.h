@@ -108,23 +108,24 @@ double mr_lex_normalise(double bm25, double max);
 
 /*
  * Neighbour context (docs/ranking.md, "Neighbour context"): a conversation
- * turn's lexical score with the previous and next turns of its
- * conversation lending it their words,
+ * turn's lexical score with the turns around it in its conversation lending
+ * it their words, the next ones by half, the ones two away by a quarter:
  *
- *     own + (1 − own) · (prev + next) / 2
+ *     own + (1 − own) · min(1, (prev + next) / 2 + (prev2 + next2) / 4)
  *
- * (all normalised scores in [0, 1]; a missing neighbour is 0): a convex
- * combination of own and 1 with weight (prev + next)/2 ≤ 1, so it stays
- * in [own, 1], is non-decreasing in each input, never lowers a turn below
- * its own score (a turn holding the query's words still ranks as before
- * among standalone memories) and lifts a turn that holds no query word but
- * sits next to turns that do: one such neighbour lends half its score, two
- * make it score as they do (the reply between a question and its
- * follow-up is part of what they say). With no neighbour it is own exactly,
- * as a standalone memory (not a turn) always scores. The same bits for the
- * same inputs on every store.
+ * (all normalised scores in [0, 1]; a missing turn is 0): a convex
+ * combination of own and 1, so it stays in [own, 1], is non-decreasing in
+ * each input, never lowers a turn below its own score (a turn holding the
+ * query's words still ranks as before among standalone memories) and lifts
+ * a turn that holds no query word but sits among turns that do: one such
+ * neighbour lends half its score, the two next to it make it score as they
+ * do (the reply between a question and its follow-up is part of what they
+ * say), and the turns two away widen that to the stretch of conversation a
+ * topic takes. With no neighbour it is own exactly, as a standalone memory
+ * (not a turn) always scores; with none two away, own + (1 − own)·(prev +
+ * next)/2. The same bits for the same inputs on every store.
  */
-double mr_lex_context(double own, double prev, double next);
+double mr_lex_context(double own, double prev, double next, double prev2, double next2);
 
 /* ------------------------------------------------------ the in-process index */
 

@@ -90,6 +90,13 @@ void mr_access_promotions_free(struct mr_access_promotion *p, size_t n);
 /* Called once per memory by mem_scan; a non-zero return stops the scan and is returned. */
 typedef int (*mr_store_scan_fn)(void *arg, const struct mr_memory *m);
 
+/*
+ * The turns mem_neighbours and mem_context read around each id: three each
+ * side (MR_STORE_WINDOW in all), in out_around's order (store ops below).
+ */
+#define MR_STORE_WINDOW_SIDE 3
+#define MR_STORE_WINDOW (2 * MR_STORE_WINDOW_SIDE)
+
 struct mr_store_ops {
     const char *name;
 
@@ -277,11 +284,14 @@ struct mr_store_ops {
     /*
      * Neighbour context (docs/ranking.md, "Neighbour context"): for each of
      * ids[0..n) that is one of who's turns (mr_rule_is_turn; who's tenant
-     * and user), the two turns of who before it and the two after it in its
-     * conversation by id, into out_around[4·i..4·i+3]: the second before,
-     * the first before, the first after, the second after; 0 where there is
-     * none, and all four 0 for an id that is not one of who's turns or does
-     * not exist. out_bm25[4·i..] gets each one's raw BM25 for terms with
+     * and user), the MR_STORE_WINDOW_SIDE turns of who before it and as
+     * many after it in its conversation by id, into
+     * out_around[MR_STORE_WINDOW·i..]: the third before, the second, the
+     * first, then the first after, the second, the third; 0 where there is
+     * none, and all 0 for an id that is not one of who's turns or does
+     * not exist. (A turn's context reads two each side; a lexical hit's
+     * neighbour, which joins the candidates, reads the hit's third.)
+     * out_bm25[MR_STORE_WINDOW·i..] gets each one's raw BM25 for terms with
      * who's partition statistics (0 without terms), what mem_lex_score
      * would give, read in the same statement. Whatever the neighbours'
      * archive or expiry: a neighbour lends its words, only results are
@@ -294,14 +304,14 @@ struct mr_store_ops {
     /*
      * A hybrid search's context step and its embeddings in one statement,
      * for a caller that has every BM25 already (mem_sides_search's out_all):
-     * out_around[4·i..4·i+3] for each of ids[0..n) (distinct) as
+     * out_around[MR_STORE_WINDOW·i..] for each of ids[0..n) (distinct) as
      * mem_neighbours gives it, and into *out_vec_ids (ascending) and
      * *out_vecs (dim floats each, the stored floats exactly; *out_n_vecs of
      * them; free both) the embedding of every id that exists with a
      * dim-float one, as mem_candidates reads them, and of the first turns
      * before and after each of wide[0..n_wide) (a subset of ids); with
-     * around_vecs also of every id's first turns and of the second ones
-     * around each of wide[]. An id or turn absent from
+     * around_vecs also of every id's first and second turns and of the
+     * third ones around each of wide[]. An id or turn absent from
      * *out_vec_ids does not exist (or has another dimension). Nothing
      * locked. MR_ENOTSUP as for mem_lex_search.
      */

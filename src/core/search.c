@@ -193,9 +193,15 @@ static bool has_id(const struct mr_fusion_candidate *c, size_t n, int64_t id)
     return false;
 }
 
-/* What neighbour context knows of the store's candidates: each one's previous and next turn. */
+/*
+ * What neighbour context knows of the store's candidates: each one's window,
+ * the turns two before and two after it (mr_lex_context's, in process
+ * src/index/candidates.c's).
+ */
+enum { AROUND_PREV2, AROUND_PREV, AROUND_NEXT, AROUND_NEXT2, AROUND_N };
+
 struct context {
-    int64_t *around; /* 2 per candidate: previous, next (0: none) */
+    int64_t *around; /* AROUND_N per candidate (0: none) */
     int64_t *nb;     /* the ids of the turns read around the candidates ... */
     double *nb_bm25; /* ... and their raw BM25 */
     size_t n_nb;
@@ -212,32 +218,39 @@ static void context_free(struct context *x)
  * The lexical hits' previous and next turns join the candidates c (room for
  * *n + 2 · n_lex), unfiltered — the results are filtered when read back, so
  * the ranking of what passes is the in-process index's — and x->around gets
- * each candidate's previous and next turn, from x->nb: the window of each of
- * ids[0..m) (c's first m) as mem_neighbours gives it.
+ * each candidate's window, from x->nb: the window of each of ids[0..m) (c's
+ * first m) as mem_neighbours gives it (MR_STORE_WINDOW per id: three
+ * before, three after).
  */
 static void context_extend(const int64_t *ids, size_t m, const struct mr_lex_hit *lex, size_t n_lex,
                            struct mr_fusion_candidate *c, size_t *n, struct context *x)
 {
     const int64_t *win = x->nb;
+    enum { B3, B2, B1, A1, A2, A3 }; /* a store window's slots: 3, 2, 1 before, 1, 2, 3 after */
     for (size_t i = 0; i < m; i++) {
-        x->around[2 * i] = win[4 * i + 1];
-        x->around[2 * i + 1] = win[4 * i + 2];
+        const int64_t *w = win + MR_STORE_WINDOW * i;
+        int64_t *a = x->around + AROUND_N * i;
+        a[AROUND_PREV2] = w[B2];
+        a[AROUND_PREV] = w[B1];
+        a[AROUND_NEXT] = w[A1];
+        a[AROUND_NEXT2] = w[A2];
     }
-    /* A hit's neighbour's own neighbours: the hit, and the turn two away. */
+    /* A hit's neighbour's own window: the hit's, one turn along (its third turns included). */
     for (size_t h = 0; h < n_lex; h++) {
         size_t i = 0;
         while (i < m && ids[i] != lex[h].id)
             i++;
         if (i == m)
             continue;
-        const int64_t *w = win + 4 * i;
-        const int64_t nb[2][3] = {{w[1], w[0], ids[i]}, {w[2], ids[i], w[3]}};
+        const int64_t *w = win + MR_STORE_WINDOW * i;
+        /* The turn before the hit, then the one after: each id and its window. */
+        const int64_t nb[2][1 + AROUND_N] = {{w[B1], w[B3], w[B2], ids[i], w[A1]},
+                                             {w[A1], w[B1], ids[i], w[A2], w[A3]}};
         for (int k = 0; k < 2; k++) {
             if (!nb[k][0] || has_id(c, *n, nb[k][0]))
                 continue;
             c[*n] = (struct mr_fusion_candidate){.id = nb[k][0]};
-            x->around[2 * *n] = nb[k][1];
-            x->around[2 * *n + 1] = nb[k][2];
+            memcpy(x->around + AROUND_N * *n, nb[k] + 1, AROUND_N * sizeof *x->around);
             (*n)++;
         }
     }
@@ -248,10 +261,10 @@ static int64_t *context_alloc(const struct mr_fusion_candidate *c, size_t m, siz
                               struct context *x)
 {
     int64_t *ids = mr_xcalloc(m + 1, sizeof *ids);
-    x->nb = mr_xcalloc(4 * m + 1, sizeof *x->nb);
-    x->nb_bm25 = mr_xcalloc(4 * m + 1, sizeof *x->nb_bm25);
-    x->around = mr_xcalloc(2 * (m + 2 * n_lex) + 1, sizeof *x->around);
-    x->n_nb = 4 * m;
+    x->nb = mr_xcalloc(MR_STORE_WINDOW * m + 1, sizeof *x->nb);
+    x->nb_bm25 = mr_xcalloc(MR_STORE_WINDOW * m + 1, sizeof *x->nb_bm25);
+    x->around = mr_xcalloc(AROUND_N * (m + 2 * n_lex) + 1, sizeof *x->around);
+    x->n_nb = MR_STORE_WINDOW * m;
     for (size_t i = 0; i < m; i++)
         ids[i] = c[i].id;
     return ids;
@@ -336,10 +349,10 @@ static float cosine_of(int64_t id, const int64_t *ids, const float *cos, size_t 
 }
 
 /*
- * Each candidate's lexical score with its neighbours' (mr_lex_context),
- * all normalised by the candidates' max (one query, one normaliser), and
- * with cos (the own cosines of ids[0..n_cos): the n candidates', then the
- * neighbours' no candidate is) its cosine with theirs
+ * Each candidate's lexical score with its window's (mr_lex_context), all
+ * normalised by the candidates' max (one query, one normaliser), and with
+ * cos (the own cosines of ids[0..n_cos): the n candidates', then the
+ * window turns' no candidate is) its cosine with theirs
  * (mr_index_cosine_context), as the in-process index does.
  */
 static void context_scores(const int64_t *ids, const double *bm25, size_t n, double max,
@@ -347,17 +360,20 @@ static void context_scores(const int64_t *ids, const double *bm25, size_t n, dou
                            struct mr_fusion_candidate *c)
 {
     for (size_t i = 0; i < n; i++) {
-        int64_t prev = x->around[2 * i], next = x->around[2 * i + 1];
-        if (!prev && !next)
+        const int64_t *a = x->around + AROUND_N * i;
+        if (!a[AROUND_PREV] && !a[AROUND_NEXT])
             continue; /* not a turn, or one alone: its own score, exactly */
-        double p = prev ? bm25_of(prev, ids, bm25, n, x) : 0;
-        double q = next ? bm25_of(next, ids, bm25, n, x) : 0;
-        c[i].lexical =
-            mr_lex_context(c[i].lexical, mr_lex_normalise(p, max), mr_lex_normalise(q, max));
+        double lex[AROUND_N];
+        float nb_cos[AROUND_N];
+        for (int k = 0; k < AROUND_N; k++) {
+            lex[k] = a[k] ? mr_lex_normalise(bm25_of(a[k], ids, bm25, n, x), max) : 0;
+            nb_cos[k] = cos && a[k] ? cosine_of(a[k], ids, cos, n_cos) : 0;
+        }
+        c[i].lexical = mr_lex_context(c[i].lexical, lex[AROUND_PREV], lex[AROUND_NEXT],
+                                      lex[AROUND_PREV2], lex[AROUND_NEXT2]);
         if (cos)
-            c[i].cosine =
-                mr_index_cosine_context(cos[i], prev ? cosine_of(prev, ids, cos, n_cos) : 0,
-                                        next ? cosine_of(next, ids, cos, n_cos) : 0);
+            c[i].cosine = mr_index_cosine_context(cos[i], nb_cos[AROUND_PREV], nb_cos[AROUND_NEXT],
+                                                  nb_cos[AROUND_PREV2], nb_cos[AROUND_NEXT2]);
     }
 }
 
@@ -454,13 +470,13 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
      * The rows read: the candidates, then (the semantic side's context) the
      * turns around them no candidate is, for their embeddings only.
      */
-    size_t n_read = n, cap = cosines ? 3 * n : n;
+    size_t n_read = n, cap = cosines ? (1 + AROUND_N) * n : n;
     ids = mr_xcalloc(cap + 1, sizeof *ids);
     bm25 = mr_xcalloc(cap + 1, sizeof *bm25);
     found = mr_xcalloc(cap + 1, sizeof *found);
     for (size_t i = 0; i < n; i++)
         ids[i] = c[i].id;
-    for (size_t i = 0; cosines && i < 2 * n; i++) {
+    for (size_t i = 0; cosines && i < AROUND_N * n; i++) {
         int64_t id = around.around[i];
         bool known = !id;
         for (size_t k = 0; !known && k < n_read; k++)

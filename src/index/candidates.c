@@ -119,24 +119,25 @@ static void cand_map_free(struct cand_map *m)
     free(m->at);
 }
 
-/* A turn's neighbour: none, a candidate (its position), or a turn no candidate is. */
-#define NB_NONE (-1)
-#define NB_OTHER (-2)
+/* A candidate turn's window: the turns before and after it, 1 and 2 away (0: none). */
+enum { WIN_PREV, WIN_NEXT, WIN_PREV2, WIN_NEXT2, WIN_N };
 
 /*
  * Neighbour context (lexical.h, mr_lex_context; docs/ranking.md): the
  * lexical side's hits' neighbouring turns in who's own partition p that
  * pass the filters join the candidates (a turn that holds no query word
  * but sits between turns that do), then every candidate turn of p scores
- * its own normalised BM25 mixed with its neighbours'. A neighbour lends its
- * words whatever the filters say of it (archived, expired, another type):
- * the conversation as it was said is the context; only results are
- * filtered. Each entry's previous and next turn are in its metadata
- * (convs.c keeps them), and only what no candidate already has is scored,
- * in one batch. With q->cosine_context each candidate turn's cosine takes
- * its neighbours' the same way (mr_index_cosine_context), from the same
- * neighbours: one more dot product per neighbour no candidate is. out has
- * room for n + 2 · n_lex; returns the new count. Lock held (read).
+ * its own normalised BM25 mixed with those of the two turns before and
+ * the two after it. A neighbour lends its words whatever the filters say
+ * of it (archived, expired, another type): the conversation as it was
+ * said is the context; only results are filtered. Each entry's previous
+ * and next turn are in its metadata (convs.c keeps them; the ones two away
+ * are theirs), and only what no candidate already has is scored, in one
+ * batch, each turn once however many windows hold it. With
+ * q->cosine_context each candidate turn's cosine takes the same window's
+ * (mr_index_cosine_context): one more dot product per turn of a window no
+ * candidate is. out has room for n + 2 · n_lex; returns the new count.
+ * Lock held (read).
  */
 static size_t with_context(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
                            const struct mr_lex_index *stats, const struct mr_index_query *q,
@@ -167,83 +168,96 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
             out[n++] = (struct mr_index_candidate){nb[k], v ? dot(q->vec, v, ix->dim) : 0, 0};
         }
     }
-    /* Each candidate turn's neighbours, resolved once. */
-    long *nbs = mr_xmalloc((2 * n + 1) * sizeof *nbs);
-    for (size_t j = 0; j < n; j++) {
-        const struct ix_meta *m = slot[j] >= 0 ? &p->meta[slot[j]] : NULL;
-        const int64_t nb[2] = {m ? m->prev_turn : 0, m ? m->next_turn : 0};
-        for (int k = 0; k < 2; k++) {
-            long c = nb[k] ? cand_map_get(&at, nb[k]) : NB_NONE;
-            nbs[2 * j + k] = nb[k] && c < 0 ? NB_OTHER : c;
-        }
-    }
     /*
-     * What to score, in one batch: the added candidates' own BM25, then the
-     * neighbours no candidate is; a candidate's own normalised score is
-     * already exact.
+     * Each candidate turn's window, and the turns in windows that no
+     * candidate is ("others", each once, by position in others).
      */
-    int64_t *ids = mr_xmalloc((3 * n + 1) * sizeof *ids);
-    size_t n_ids = 0;
-    for (size_t j = n0; j < n; j++)
-        ids[n_ids++] = out[j].id;
+    int64_t *win = mr_xcalloc(WIN_N * n + 1, sizeof *win);
+    struct cand_map other_at;
+    cand_map_init(&other_at, WIN_N * n);
+    int64_t *others = mr_xmalloc((WIN_N * n + 1) * sizeof *others);
+    size_t n_others = 0;
     for (size_t j = 0; j < n; j++) {
-        if (nbs[2 * j] == NB_OTHER)
-            ids[n_ids++] = p->meta[slot[j]].prev_turn;
-        if (nbs[2 * j + 1] == NB_OTHER)
-            ids[n_ids++] = p->meta[slot[j]].next_turn;
+        if (slot[j] < 0)
+            continue; /* a shared memory: not a turn of p */
+        int64_t *w = win + WIN_N * j;
+        const struct ix_meta *m = &p->meta[slot[j]];
+        w[WIN_PREV] = m->prev_turn;
+        w[WIN_NEXT] = m->next_turn;
+        long ps = w[WIN_PREV] ? ix_part_slot(p, w[WIN_PREV]) : -1;
+        long ns = w[WIN_NEXT] ? ix_part_slot(p, w[WIN_NEXT]) : -1;
+        w[WIN_PREV2] = ps >= 0 ? p->meta[ps].prev_turn : 0;
+        w[WIN_NEXT2] = ns >= 0 ? p->meta[ns].next_turn : 0;
+        for (int k = 0; k < WIN_N; k++)
+            if (w[k] && cand_map_get(&at, w[k]) < 0 && cand_map_add(&other_at, w[k], n_others))
+                others[n_others++] = w[k];
     }
+    /* One batch: the added candidates' own BM25, then the others'. */
+    size_t n_ids = (n - n0) + n_others;
+    int64_t *ids = mr_xmalloc((n_ids + 1) * sizeof *ids);
+    for (size_t j = n0; j < n; j++)
+        ids[j - n0] = out[j].id;
+    memcpy(ids + (n - n0), others, n_others * sizeof *ids);
     double *bm25 = mr_xcalloc(n_ids + 1, sizeof *bm25);
     mr_lex_index_score_with(p->lex, stats, q->terms, ids, n_ids, bm25);
-    /* The same neighbours' cosines, when the semantic side takes context too. */
+    for (size_t j = n0; j < n; j++)
+        out[j].lexical = mr_lex_normalise(bm25[j - n0], max);
+    const double *other_bm25 = bm25 + (n - n0);
+    /* The others' cosines, when the semantic side takes context too. */
     bool cosines = q->cosine_context && q->vec;
-    float *cos = mr_xcalloc(n_ids + 1, sizeof *cos);
-    for (size_t k = n - n0; cosines && k < n_ids; k++) {
-        long ns = ix_part_slot(p, ids[k]);
-        const float *v = ns >= 0 ? ix_part_vec(ix, p, (size_t)ns) : NULL;
-        cos[k] = v ? dot(q->vec, v, ix->dim) : 0;
+    float *other_cos = mr_xcalloc(n_others + 1, sizeof *other_cos);
+    for (size_t k = 0; cosines && k < n_others; k++) {
+        long s = ix_part_slot(p, others[k]);
+        const float *v = s >= 0 ? ix_part_vec(ix, p, (size_t)s) : NULL;
+        other_cos[k] = v ? dot(q->vec, v, ix->dim) : 0;
     }
-    float *own_cos = mr_xmalloc((n + 1) * sizeof *own_cos);
-    for (size_t j = 0; j < n; j++)
-        own_cos[j] = out[j].cosine;
-    for (size_t k = 0; k < n - n0; k++)
-        out[n0 + k].lexical = mr_lex_normalise(bm25[k], max);
+    /* Every candidate's own scores, before any context: what its window's turns read. */
     double *own = mr_xmalloc((n + 1) * sizeof *own);
-    for (size_t j = 0; j < n; j++)
-        own[j] = out[j].lexical;
-    /* Each turn's normalised neighbours: a candidate's own score, or the batch's. */
-    size_t next_id = n - n0;
+    float *own_cos = mr_xmalloc((n + 1) * sizeof *own_cos);
     for (size_t j = 0; j < n; j++) {
-        if (nbs[2 * j] == NB_NONE && nbs[2 * j + 1] == NB_NONE)
-            continue; /* not a turn of p, or one alone: its own score, exactly */
-        double side[2];
-        float side_cos[2];
-        for (int k = 0; k < 2; k++) {
-            long c = nbs[2 * j + k];
-            side_cos[k] = c == NB_NONE ? 0 : c == NB_OTHER ? cos[next_id] : own_cos[c];
-            side[k] = c == NB_NONE    ? 0
-                      : c == NB_OTHER ? mr_lex_normalise(bm25[next_id++], max)
-                                      : own[c];
+        own[j] = out[j].lexical;
+        own_cos[j] = out[j].cosine;
+    }
+    for (size_t j = 0; j < n; j++) {
+        const int64_t *w = win + WIN_N * j;
+        if (!w[WIN_PREV] && !w[WIN_NEXT])
+            continue; /* not a turn of p, or one alone: its own scores, exactly */
+        double side[WIN_N];
+        float side_cos[WIN_N];
+        for (int k = 0; k < WIN_N; k++) {
+            long c = w[k] ? cand_map_get(&at, w[k]) : -1, o = -1;
+            if (w[k] && c < 0)
+                o = cand_map_get(&other_at, w[k]);
+            side[k] = c >= 0 ? own[c] : o >= 0 ? mr_lex_normalise(other_bm25[o], max) : 0;
+            side_cos[k] = c >= 0 ? own_cos[c] : o >= 0 ? other_cos[o] : 0;
         }
-        out[j].lexical = mr_lex_context(own[j], side[0], side[1]);
+        out[j].lexical = mr_lex_context(own[j], side[WIN_PREV], side[WIN_NEXT], side[WIN_PREV2],
+                                        side[WIN_NEXT2]);
         if (cosines)
-            out[j].cosine = mr_index_cosine_context(own_cos[j], side_cos[0], side_cos[1]);
+            out[j].cosine =
+                mr_index_cosine_context(own_cos[j], side_cos[WIN_PREV], side_cos[WIN_NEXT],
+                                        side_cos[WIN_PREV2], side_cos[WIN_NEXT2]);
     }
     free(own_cos);
-    free(cos);
     free(own);
+    free(other_cos);
     free(bm25);
     free(ids);
-    free(nbs);
+    free(others);
+    cand_map_free(&other_at);
+    free(win);
     free(slot);
     cand_map_free(&at);
     return n;
 }
 
-float mr_index_cosine_context(float own, float prev, float next)
+float mr_index_cosine_context(float own, float prev, float next, float prev2, float next2)
 {
     double o = mr_clamp01(own), p = mr_clamp01(prev), n = mr_clamp01(next);
-    /* Written out in one order, as mr_lex_context: both stores add the same doubles. */
-    return (float)(o + (1 - o) * ((p + n) * 0.5));
+    double p2 = mr_clamp01(prev2), n2 = mr_clamp01(next2);
+    /* Written out in one order: both stores add the same doubles. */
+    double share = ((p + n) + (p2 + n2)) * 0.5;
+    return (float)(o + (1 - o) * (share < 1 ? share : 1));
 }
 
 int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_index_query *q,

@@ -276,12 +276,12 @@ const char *const pg_stmt_sql[P_COUNT] = {
     /*
      * Neighbour context (docs/ranking.md): for each of the ids ($1) that is
      * one of the owner's ($2, $3) turns (the types $4, mr_rule_is_turn's),
-     * the owner's two turns before it and two after it in its conversation
-     * by id, as (id, neighbour, offset -2, -1, 1 or 2) with the neighbour's
-     * length and tfs for the query's terms ($5) and the partition's
-     * statistics, as P_MEM_LEX_SCORE has them. Each side is a walk of the
-     * (conversation_id, id) index (migration 6) that stops at its second
-     * turn. Always one row at least: the statistics, with a NULL id when
+     * the owner's three turns before it and three after it in its
+     * conversation by id (MR_STORE_WINDOW_SIDE), as (id, neighbour, offset
+     * -3 … -1, 1 … 3) with the neighbour's length and tfs for the query's
+     * terms ($5) and the partition's statistics, as P_MEM_LEX_SCORE has
+     * them. Each side is a walk of the (conversation_id, id) index
+     * (migration 6) that stops at its third turn. Always one row at least: the statistics, with a NULL id when
      * no id is such a turn.
      */
     [P_MEM_NEIGHBOURS] =
@@ -299,14 +299,14 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    FROM (SELECT p.id, p.lex_len, p.lex_terms, p.lex_tfs FROM memori_memories p "
         "      WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND p.tenant_id = $2 "
         "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
-        "      ORDER BY p.id DESC LIMIT 2) AS t) AS b "
+        "      ORDER BY p.id DESC LIMIT 3) AS t) AS b "
         "  UNION ALL "
         "  SELECT c.id, a.id, a.k, a.lex_len, a.lex_terms, a.lex_tfs "
         "  FROM c CROSS JOIN LATERAL (SELECT t.*, row_number() OVER (ORDER BY t.id) AS k "
         "    FROM (SELECT p.id, p.lex_len, p.lex_terms, p.lex_tfs FROM memori_memories p "
         "      WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND p.tenant_id = $2 "
         "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
-        "      ORDER BY p.id LIMIT 2) AS t) AS a) "
+        "      ORDER BY p.id LIMIT 3) AS t) AS a) "
         "SELECT st.n, st.total, st.dfs, w.id, w.nb, w.off, coalesce(w.lex_len, 0), "
         "  array(SELECT coalesce(w.lex_tfs[array_position(w.lex_terms, q.term)], 0) FROM q "
         "    ORDER BY q.ord) "
@@ -318,12 +318,13 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * offset), then, as (id, NULL, NULL, the bytes), the embedding of each
      * id ($1), of the first turns before and after the ids in $5 (the
      * lexical hits: those turns become candidates) and, with $6 (the
-     * cosines' context), of every id's first turns and the second ones of
-     * the ids in $5 — every row the cosines and their neighbour context
+     * cosines' context), of every id's first and second turns and the third
+     * ones of the ids in $5 (the window of a hit's neighbour reaches them)
+     * — every row the cosines and their neighbour context
      * read, each once (the union dedups what a candidate and several walks
      * share). The ids' own rows are read once (r), for the walks' start and
      * their embeddings, and only the neighbours no id is are read again by
-     * primary key (e: 0.6 ms less than a second probe of every id, docs/perf.md).
+     * primary key (e; about 0.6 ms less than probing every id twice, docs/perf.md).
      * The CTEs read twice are computed once.
      */
     [P_MEM_CONTEXT] =
@@ -336,17 +337,17 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    FROM (SELECT p.id FROM memori_memories p "
         "      WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND p.tenant_id = $2 "
         "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
-        "      ORDER BY p.id DESC LIMIT 2) AS t) AS b "
+        "      ORDER BY p.id DESC LIMIT 3) AS t) AS b "
         "  UNION ALL "
         "  SELECT c.id, a.id, a.k "
         "  FROM c CROSS JOIN LATERAL (SELECT t.id, row_number() OVER (ORDER BY t.id) AS k "
         "    FROM (SELECT p.id FROM memori_memories p "
         "      WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND p.tenant_id = $2 "
         "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) "
-        "      ORDER BY p.id LIMIT 2) AS t) AS a), "
+        "      ORDER BY p.id LIMIT 3) AS t) AS a), "
         "e AS (SELECT w.nb AS id FROM w "
-        "  WHERE CASE WHEN abs(w.off) = 1 THEN $6::boolean OR w.id = ANY($5::int8[]) "
-        "    ELSE $6::boolean AND w.id = ANY($5::int8[]) END "
+        "  WHERE CASE abs(w.off) WHEN 1 THEN $6::boolean OR w.id = ANY($5::int8[]) "
+        "    WHEN 2 THEN $6::boolean ELSE $6::boolean AND w.id = ANY($5::int8[]) END "
         "  EXCEPT SELECT r.id FROM r) "
         "SELECT w.id, w.nb, w.off, NULL::bytea FROM w "
         "UNION ALL "
@@ -1379,11 +1380,17 @@ static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who
     return 0;
 }
 
+/* A walk's offset (−3…−1, 1…3) → its slot in a window (store.h: before, then after). */
+static size_t window_slot(int64_t off)
+{
+    return (size_t)(off < 0 ? off + MR_STORE_WINDOW_SIDE : off + MR_STORE_WINDOW_SIDE - 1);
+}
+
 static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
                             const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
                             int64_t *out_around, double *out_bm25, struct mr_err *err)
 {
-    for (size_t i = 0; i < 4 * n; i++) {
+    for (size_t i = 0; i < MR_STORE_WINDOW * n; i++) {
         out_around[i] = 0;
         out_bm25[i] = 0;
     }
@@ -1421,10 +1428,9 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
         struct id_at key = {pg_val_int(res, r, 3), 0};
         const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
         int64_t off = pg_val_int(res, r, 5);
-        if (!hit || off < -2 || off > 2 || off == 0)
+        if (!hit || off < -MR_STORE_WINDOW_SIDE || off > MR_STORE_WINDOW_SIDE || off == 0)
             continue;
-        /* -2, -1, 1, 2 → slots 0, 1, 2, 3 */
-        size_t k = 4 * hit->i + (size_t)(off < 0 ? off + 2 : off + 1);
+        size_t k = MR_STORE_WINDOW * hit->i + window_slot(off);
         out_around[k] = pg_val_int(res, r, 4);
         out_bm25[k] = nq ? lex_row_score(&st, res, r, 6) : 0;
     }
@@ -1452,7 +1458,7 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
                          int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
                          size_t *out_n_vecs, struct mr_err *err)
 {
-    for (size_t i = 0; i < 4 * n; i++)
+    for (size_t i = 0; i < MR_STORE_WINDOW * n; i++)
         out_around[i] = 0;
     *out_vec_ids = NULL;
     *out_vecs = NULL;
@@ -1491,10 +1497,9 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
             struct id_at key = {pg_val_int(res, r, 0), 0};
             const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
             int64_t off = pg_val_int(res, r, 2);
-            if (!hit || off < -2 || off > 2 || off == 0)
+            if (!hit || off < -MR_STORE_WINDOW_SIDE || off > MR_STORE_WINDOW_SIDE || off == 0)
                 continue;
-            /* -2, -1, 1, 2 → slots 0, 1, 2, 3 */
-            out_around[4 * hit->i + (size_t)(off < 0 ? off + 2 : off + 1)] = pg_val_int(res, r, 1);
+            out_around[MR_STORE_WINDOW * hit->i + window_slot(off)] = pg_val_int(res, r, 1);
             continue;
         }
         if (PQgetisnull(res, r, 3))
@@ -1527,7 +1532,7 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
         *out_vecs = vv;
         *out_n_vecs = n_got;
     } else {
-        for (size_t i = 0; i < 4 * n; i++)
+        for (size_t i = 0; i < MR_STORE_WINDOW * n; i++)
             out_around[i] = 0;
     }
     for (size_t i = 0; i < n_got; i++)

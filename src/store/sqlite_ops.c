@@ -597,7 +597,7 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
                          size_t *out_n_vecs, struct mr_err *err)
 {
     (void)tx, (void)who, (void)ids, (void)wide, (void)n_wide, (void)around_vecs, (void)dim;
-    for (size_t i = 0; i < 4 * n; i++)
+    for (size_t i = 0; i < MR_STORE_WINDOW * n; i++)
         out_around[i] = 0;
     *out_vec_ids = NULL;
     *out_vecs = NULL;
@@ -611,7 +611,7 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
                             int64_t *out_around, double *out_bm25, struct mr_err *err)
 {
     (void)tx, (void)who, (void)terms, (void)ids;
-    for (size_t i = 0; i < 4 * n; i++) {
+    for (size_t i = 0; i < MR_STORE_WINDOW * n; i++) {
         out_around[i] = 0;
         out_bm25[i] = 0;
     }

@@ -880,8 +880,9 @@ static void put_turn(struct mr_index *ix, int64_t id, enum mr_memory_type t, con
 
 /*
  * Neighbour context (mr_index_query.neighbour_context): a turn's lexical
- * score is mr_lex_context of its own and its conversation's previous and
- * next turns' (id order, turns only, whatever their archive state); a turn
+ * score is mr_lex_context of its own and its conversation's two previous
+ * and two next turns' (id order, turns only, whatever their archive
+ * state); a turn
  * that holds no query word between turns that do is a candidate; a rule's
  * score is its own; a deleted turn stops lending at once, a re-typed one
  * too, a moved one lends in its new conversation; without the flag (dedup,
@@ -931,15 +932,22 @@ TEST(test_candidates_mix_in_the_neighbouring_turns)
     double max = mr_lex_index_max(ref, terms);
 #define OWN(id) mr_lex_normalise(mr_lex_index_score(ref, terms, (id)), max)
     CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
-    /* Turn 4 holds no query word; its neighbours 2 and 5 (archived: still lends) do. */
+    /*
+     * Turn 4 holds no query word; its neighbours 2 and 5 (archived: still
+     * lends) do; 1 and 6, two away, lend what they hold (nothing).
+     */
     const struct mr_index_candidate *four = find_candidate(c, n, 4);
     CHECK(four != NULL);
     CHECK(four && four->lexical > 0);
-    CHECK(four && four->lexical == mr_lex_context(0, OWN(2), OWN(5)));
-    /* Turn 2's neighbours are 1 and 4: the rule between 2 and 4 is no turn. */
+    CHECK(four && four->lexical == mr_lex_context(0, OWN(2), OWN(5), OWN(1), OWN(6)));
+    /*
+     * Turn 2's neighbours are 1 and 4 (the rule between 2 and 4 is no turn),
+     * and 5 two turns on: its words lend 2 a quarter of their score.
+     */
     const struct mr_index_candidate *two = find_candidate(c, n, 2);
-    CHECK(two && two->lexical == mr_lex_context(OWN(2), OWN(1), OWN(4)));
-    CHECK(two && two->lexical == OWN(2)); /* neither neighbour holds a word */
+    CHECK(two && two->lexical == mr_lex_context(OWN(2), OWN(1), OWN(4), 0, OWN(5)));
+    CHECK(two && two->lexical > OWN(2));
+    CHECK(two && two->lexical == mr_lex_context(OWN(2), 0, 0, 0, OWN(5))); /* 1, 4: no word */
     /* The rule: its own score, to the bit. */
     const struct mr_index_candidate *rule = find_candidate(c, n, 3);
     CHECK(rule && rule->lexical == OWN(3));
@@ -947,9 +955,10 @@ TEST(test_candidates_mix_in_the_neighbouring_turns)
     CHECK(find_candidate(c, n, 5) == NULL);
     const struct mr_index_candidate *seven = find_candidate(c, n, 7);
     CHECK(seven && seven->lexical == OWN(7));
+    CHECK(seven && seven->lexical == mr_lex_context(OWN(7), 0, OWN(8), 0, 0));
     /* 8 sits next to 7 in c2: a candidate, lent 7's words. */
     const struct mr_index_candidate *eight = find_candidate(c, n, 8);
-    CHECK(eight && eight->lexical == mr_lex_context(0, OWN(7), 0));
+    CHECK(eight && eight->lexical == mr_lex_context(0, OWN(7), 0, 0, 0));
 
     /* Without the flag, nothing moves: 4 and 8 are no candidates. */
     iq.neighbour_context = false;
@@ -958,13 +967,19 @@ TEST(test_candidates_mix_in_the_neighbouring_turns)
     CHECK(find_candidate(c, n, 8) == NULL);
     iq.neighbour_context = true;
 
-    /* Deleting 5 makes 6 the next turn of 4: the boost from 5 is gone at once. */
+    /*
+     * Deleting 5 makes 6 the next turn of 4 (and none the second): the boost
+     * from 5 is gone at once, from 4 and from 2 two turns before it.
+     */
     mr_index_remove(ix, &alice, 5);
     mr_lex_index_remove(ref, 5);
     max = mr_lex_index_max(ref, terms);
     CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
     four = find_candidate(c, n, 4);
-    CHECK(four && four->lexical == mr_lex_context(0, OWN(2), OWN(6)));
+    CHECK(four && four->lexical == mr_lex_context(0, OWN(2), OWN(6), OWN(1), 0));
+    two = find_candidate(c, n, 2);
+    CHECK(two && two->lexical == mr_lex_context(OWN(2), OWN(1), OWN(4), 0, OWN(6)));
+    CHECK(two && two->lexical == OWN(2));
     /* 2 re-typed as a rule: no longer a turn, no longer 4's neighbour (1 is). */
     put_turn(ix, 2, MR_RULE, "c1", false, v[2], text[2]);
     CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
@@ -975,13 +990,13 @@ TEST(test_candidates_mix_in_the_neighbouring_turns)
     put_turn(ix, 7, MR_SHORT_TERM, "c1", false, v[7], text[7]);
     CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
     const struct mr_index_candidate *six = find_candidate(c, n, 6);
-    CHECK(six && six->lexical == mr_lex_context(OWN(6), OWN(4), OWN(7)));
+    CHECK(six && six->lexical == mr_lex_context(OWN(6), OWN(4), OWN(7), OWN(1), 0));
     CHECK(find_candidate(c, n, 8) == NULL);
     /* An access-only re-put keeps the turn in place. */
     put_turn(ix, 7, MR_LONG_TERM, "c1", false, v[7], text[7]);
     CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
     six = find_candidate(c, n, 6);
-    CHECK(six && six->lexical == mr_lex_context(OWN(6), OWN(4), OWN(7)));
+    CHECK(six && six->lexical == mr_lex_context(OWN(6), OWN(4), OWN(7), OWN(1), 0));
 #undef OWN
     mr_lex_terms_free(terms);
     mr_lex_index_destroy(ref);
@@ -990,9 +1005,9 @@ TEST(test_candidates_mix_in_the_neighbouring_turns)
 
 /*
  * The semantic side's neighbour context (mr_index_cosine_context): with
- * cosine_context, a candidate turn's cosine takes its neighbours' own
- * cosines — also those of neighbours that are no candidate, and of one the
- * filters drop (archived) — never falling below its own; a standalone
+ * cosine_context, a candidate turn's cosine takes the own cosines of the two
+ * turns before and after it — also of turns that are no candidate, and of
+ * one the filters drop (archived) — never falling below its own; a standalone
  * memory keeps its own bits; without the flag every cosine is its own.
  */
 TEST(test_candidates_mix_in_the_neighbouring_turns_cosines)
@@ -1005,20 +1020,30 @@ TEST(test_candidates_mix_in_the_neighbouring_turns_cosines)
         "the refund ledger for march is closed", /* 2: c1 turn, holds the words */
         "the number was forty two",              /* 3: c1 turn, archived */
         "a rule about refund ledger rows",       /* 4: a rule (no turn) */
+        "nothing of the kind",                   /* 5: c1 turn, after the rule */
     };
     float q[DIM];
     random_unit(q);
-    for (int i = 1; i <= 4; i++) {
+    for (int i = 1; i <= 5; i++) {
         random_unit(v[i]);
         if (i == 1) /* 1 means what the query means: it lends 2 a cosine of 1 */
             memcpy(v[i], q, sizeof q);
+        if (i == 2) { /* 2 is close to it (cosine about 0.7): it lends 5, two turns on */
+            float norm = 0;
+            for (int d = 0; d < DIM; d++) {
+                v[i][d] += q[d];
+                norm += v[i][d] * v[i][d];
+            }
+            for (int d = 0; d < DIM; d++)
+                v[i][d] /= sqrtf(norm);
+        }
         if (i == 4)
             put_turn(ix, i, MR_RULE, "c1", false, v[i], text[i]);
         else
             put_turn(ix, i, MR_SHORT_TERM, "c1", i == 3, v[i], text[i]);
     }
     float own[8];
-    for (int i = 1; i <= 4; i++)
+    for (int i = 1; i <= 5; i++)
         own[i] = mr_index_dot(q, v[i], DIM);
     struct mr_lex_terms *terms = mr_lex_terms_new("refund ledger", 13);
     struct mr_index_query iq = query(q, 10);
@@ -1036,31 +1061,47 @@ TEST(test_candidates_mix_in_the_neighbouring_turns_cosines)
     CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
     /* 2 sits between 1 and the archived 3 (no result, still lends its meaning). */
     two = find_candidate(c, n, 2);
-    CHECK(two && two->cosine == mr_index_cosine_context(own[2], own[1], own[3]));
+    CHECK(two && two->cosine == mr_index_cosine_context(own[2], own[1], own[3], 0, 0));
     CHECK(two && two->cosine >= 0.5f && two->cosine > own[2]);
     CHECK(find_candidate(c, n, 3) == NULL);
     const struct mr_index_candidate *one = find_candidate(c, n, 1);
-    CHECK(one && one->cosine == mr_index_cosine_context(own[1], 0, own[2]));
+    /* 1's window: 2 next, and the archived 3 two turns on. */
+    CHECK(one && one->cosine == mr_index_cosine_context(own[1], 0, own[2], 0, own[3]));
+    /* 5's: the archived 3 before it, and 2 two turns back (past the rule, no turn). */
+    const struct mr_index_candidate *five = find_candidate(c, n, 5);
+    CHECK(own[2] > 0.5f);
+    CHECK(five && five->cosine == mr_index_cosine_context(own[5], own[3], 0, own[2], 0));
+    CHECK(five && five->cosine != mr_index_cosine_context(own[5], own[3], 0, 0, 0));
     const struct mr_index_candidate *rule = find_candidate(c, n, 4);
     CHECK(rule && rule->cosine == own[4]);
     mr_lex_terms_free(terms);
     mr_index_destroy(ix);
 }
 
-/* The form: never below own (clamped), at most 1, own exactly with no neighbour; monotone. */
+/*
+ * The form: never below own (clamped), at most 1 (the window's share
+ * capped), own exactly with no neighbour, the ±1 form when none is two
+ * away; monotone in every input.
+ */
 TEST(test_cosine_context_bounds_and_monotone)
 {
-    CHECK(mr_index_cosine_context(0.25f, 0, 0) == 0.25f);
-    CHECK(mr_index_cosine_context(-0.5f, 0, 0) == 0);
-    CHECK(mr_index_cosine_context(1, 1, 1) == 1);
-    CHECK(mr_index_cosine_context(0, 1, 1) == 1); /* two neighbours: as they score */
-    CHECK(mr_index_cosine_context(0, 1, 0) == 0.5f);
-    CHECK(mr_index_cosine_context(0.5f, -1, -1) == 0.5f); /* negative neighbours lend nothing */
-    float prev = 0;
+    CHECK(mr_index_cosine_context(0.25f, 0, 0, 0, 0) == 0.25f);
+    CHECK(mr_index_cosine_context(-0.5f, 0, 0, 0, 0) == 0);
+    CHECK(mr_index_cosine_context(1, 1, 1, 1, 1) == 1);
+    CHECK(mr_index_cosine_context(0, 1, 1, 0, 0) == 1); /* two neighbours: as they score */
+    CHECK(mr_index_cosine_context(0, 1, 0, 0, 0) == 0.5f);
+    CHECK(mr_index_cosine_context(0, 0, 0, 1, 0) == 0.5f); /* two away: the same share */
+    CHECK(mr_index_cosine_context(0, 1, 1, 1, 1) == 1);    /* the share capped at 1 */
+    CHECK(mr_index_cosine_context(0.2f, 0.4f, 0.6f, 0.8f, 0.8f) == 1);
+    CHECK(mr_index_cosine_context(0.5f, -1, -1, -1, -1) == 0.5f); /* negatives lend nothing */
+    float prev = 0, prev2 = 0;
     for (int i = 0; i <= 20; i++) {
-        float x = mr_index_cosine_context(0.3f, i / 20.0f, 0.1f);
+        float x = mr_index_cosine_context(0.3f, i / 20.0f, 0.1f, 0, 0);
+        float y = mr_index_cosine_context(0.3f, 0.1f, 0.1f, i / 20.0f, 0.05f);
         CHECK(x >= 0.3f && x <= 1 && x >= prev);
+        CHECK(y >= 0.3f && y <= 1 && y >= prev2);
         prev = x;
+        prev2 = y;
     }
 }
 

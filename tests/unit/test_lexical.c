@@ -631,38 +631,49 @@ TEST(test_search_skipping_matches_exhaustive_scoring)
 /*
  * Neighbour context's combination (mr_lex_context): in [own, 1] for inputs
  * in [0, 1], non-decreasing in each, own exactly without neighbours' words
- * (a standalone memory's score never moves), and above 0 for a turn that
- * holds no query word next to one that does.
+ * (a standalone memory's score never moves), above 0 for a turn that holds
+ * no query word next to one that does, and the turns two away lending half
+ * what the next ones lend.
  */
 TEST(test_context_combination_bounds_and_monotone)
 {
-    static const double v[] = {0, 1e-9, 0.1, 0.25, 0.45, 0.5, 0.77, 0.999, 1};
+    static const double v[] = {0, 1e-9, 0.1, 0.25, 0.45, 0.77, 1};
     enum { NV = sizeof v / sizeof v[0] };
     for (int a = 0; a < NV; a++)
         for (int b = 0; b < NV; b++)
-            for (int c = 0; c < NV; c++) {
-                double s = mr_lex_context(v[a], v[b], v[c]);
-                CHECK(s >= v[a] && s <= 1);
-                if (a + 1 < NV)
-                    CHECK(mr_lex_context(v[a + 1], v[b], v[c]) >= s);
-                if (b + 1 < NV)
-                    CHECK(mr_lex_context(v[a], v[b + 1], v[c]) >= s);
-                if (c + 1 < NV)
-                    CHECK(mr_lex_context(v[a], v[b], v[c + 1]) >= s);
-            }
+            for (int c = 0; c < NV; c++)
+                for (int d = 0; d < NV; d++) {
+                    /* The two away: one varies, the other is 0.1 or what the next one is. */
+                    double e = d % 2 ? 0.1 : v[c];
+                    double s = mr_lex_context(v[a], v[b], v[c], v[d], e);
+                    CHECK(s >= v[a] && s <= 1);
+                    if (a + 1 < NV)
+                        CHECK(mr_lex_context(v[a + 1], v[b], v[c], v[d], e) >= s);
+                    if (b + 1 < NV)
+                        CHECK(mr_lex_context(v[a], v[b + 1], v[c], v[d], e) >= s);
+                    if (c + 1 < NV)
+                        CHECK(mr_lex_context(v[a], v[b], v[c + 1], v[d], e) >= s);
+                    if (d + 1 < NV)
+                        CHECK(mr_lex_context(v[a], v[b], v[c], v[d + 1], e) >= s);
+                }
     /* No neighbour word: the own score, to the bit. */
     for (int a = 0; a < NV; a++)
-        CHECK(mr_lex_context(v[a], 0, 0) == v[a]);
+        CHECK(mr_lex_context(v[a], 0, 0, 0, 0) == v[a]);
     /* A turn without the words, between two turns with them: found, as high as they are. */
-    double between = mr_lex_context(0, 0.45, 0.45);
+    double between = mr_lex_context(0, 0.45, 0.45, 0, 0);
     CHECK_NEAR(between, 0.45, 1e-15);
-    CHECK(between > 0 && between <= mr_lex_context(0.45, 0, 0));
-    /* One neighbour lends half: holding the words beats lending them. */
-    CHECK_NEAR(mr_lex_context(0, 0.45, 0), 0.225, 1e-15);
-    CHECK(mr_lex_context(0.45, 0, 0) > mr_lex_context(0, 0.45, 0));
-    CHECK(mr_lex_context(0.3, 0.2, 0) > mr_lex_context(0.2, 0.3, 0));
-    /* Never above 1, whatever the neighbours. */
-    CHECK(mr_lex_context(0, 1, 1) == 1);
+    CHECK(between > 0 && between <= mr_lex_context(0.45, 0, 0, 0, 0));
+    /* One neighbour lends half, one two away a quarter: holding the words beats lending them. */
+    CHECK_NEAR(mr_lex_context(0, 0.45, 0, 0, 0), 0.225, 1e-15);
+    CHECK_NEAR(mr_lex_context(0, 0, 0, 0.45, 0), 0.1125, 1e-15);
+    CHECK_NEAR(mr_lex_context(0, 0, 0.45, 0, 0.45), 0.3375, 1e-15);
+    CHECK(mr_lex_context(0.45, 0, 0, 0, 0) > mr_lex_context(0, 0.45, 0, 0, 0));
+    CHECK(mr_lex_context(0, 0.45, 0, 0, 0) > mr_lex_context(0, 0, 0, 0.45, 0));
+    CHECK(mr_lex_context(0.3, 0.2, 0, 0, 0) > mr_lex_context(0.2, 0.3, 0, 0, 0));
+    /* Never above 1, whatever the neighbours: the window's share is capped. */
+    CHECK(mr_lex_context(0, 1, 1, 0, 0) == 1);
+    CHECK(mr_lex_context(0, 1, 1, 1, 1) == 1);
+    CHECK(mr_lex_context(0.2, 0.9, 0.9, 0.9, 0.9) == 1);
 }
 
 TEST_MAIN("lexical", T(test_tokenize_stems_and_lowers), T(test_tokenize_splits_identifiers),

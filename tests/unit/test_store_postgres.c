@@ -1597,10 +1597,10 @@ static bool among(const int64_t *v, size_t n, int64_t id)
 /*
  * mem_context is mem_neighbours' windows and mem_candidates' embeddings in
  * one statement: the same windows (the owner's turns only, by id, whatever
- * lies between), and exactly the embeddings of the ids, of the first turns
- * around the wide ones and, with around_vecs, of every id's first turns and
- * the wide ones' second turns: each once, ascending, the stored bits; an
- * absent id is absent.
+ * lies between, three each side), and exactly the embeddings of the ids, of
+ * the first turns around the wide ones and, with around_vecs, of every id's
+ * first and second turns and the wide ones' third turns: each once,
+ * ascending, the stored bits; an absent id is absent.
  */
 TEST(test_pg_context_is_the_neighbours_and_their_embeddings_in_one_statement)
 {
@@ -1640,42 +1640,54 @@ TEST(test_pg_context_is_the_neighbours_and_their_embeddings_in_one_statement)
      */
     const int64_t ids[] = {id[0], id[7], id[2], id[5], id[8], id[11], id[13], 999999};
     const size_t n = sizeof ids / sizeof ids[0];
-    /* id[0]'s second turn after (id[3]) is no one's first: read only if id[0] were wide. */
+    /* id[0]'s third turn after (id[4]) is no one's second: read only if id[0] were wide. */
     const int64_t wide[] = {id[11], id[2]};
     const size_t n_wide = sizeof wide / sizeof wide[0];
     R_BEGIN(s, tx);
-    int64_t want_around[4 * 8];
-    double bm25[4 * 8];
+    enum { W = MR_STORE_WINDOW, B3 = 0, B2, B1, A1, A2, A3 };
+    int64_t want_around[W * 8];
+    double bm25[W * 8];
     CHECK(mr_store_mem_neighbours(tx, &c_alice, NULL, ids, n, want_around, bm25, &err) == 0);
     /* The windows mem_neighbours gives: alice's turns of C1 only, skipping r, e and bob's. */
-    CHECK(!want_around[0] && !want_around[1] && want_around[2] == id[1] && want_around[3] == id[3]);
-    CHECK(want_around[4 * 5] == id[9] && want_around[4 * 5 + 1] == id[10]);
-    CHECK(want_around[4 * 5 + 2] == id[12] && !want_around[4 * 5 + 3]);
-    for (size_t i = 4; i < 4 * 5; i++)
+    CHECK(!want_around[B3] && !want_around[B2] && !want_around[B1]);
+    CHECK(want_around[A1] == id[1] && want_around[A2] == id[3] && want_around[A3] == id[4]);
+    CHECK(want_around[W * 5 + B3] == id[6] && want_around[W * 5 + B2] == id[9]);
+    CHECK(want_around[W * 5 + B1] == id[10] && want_around[W * 5 + A1] == id[12]);
+    CHECK(!want_around[W * 5 + A2] && !want_around[W * 5 + A3]);
+    for (size_t i = W; i < W * 5; i++)
         CHECK(!want_around[i]); /* an entity, a rule, bob's turn, C2's only turn */
     for (int around_vecs = 0; around_vecs < 2; around_vecs++) {
-        int64_t around[4 * 8];
+        int64_t around[W * 8];
         int64_t *vid = NULL;
         float *vv = NULL;
         size_t nv = 0;
         CHECK(mr_store_mem_context(tx, &c_alice, ids, n, wide, n_wide, around_vecs, CDIM, around,
                                    &vid, &vv, &nv, &err) == 0);
         CHECK(memcmp(around, want_around, sizeof around) == 0);
-        /* The rows it should have read, each once. */
+        /*
+         * The rows it should have read, each once: the ids; the first turns
+         * of the wide ones, or of all with around_vecs; then the second
+         * turns of all and the wide ones' third.
+         */
         int64_t want[64];
         size_t nw = 0;
         for (size_t i = 0; i < n; i++) {
             bool is_wide = among(wide, n_wide, ids[i]);
-            int64_t add[5] = {ids[i], 0, 0, 0, 0};
+            const int64_t *w = want_around + W * i;
+            int64_t add[7] = {ids[i], 0, 0, 0, 0, 0, 0};
             if (is_wide || around_vecs) {
-                add[1] = want_around[4 * i + 1];
-                add[2] = want_around[4 * i + 2];
+                add[1] = w[B1];
+                add[2] = w[A1];
+            }
+            if (around_vecs) {
+                add[3] = w[B2];
+                add[4] = w[A2];
             }
             if (is_wide && around_vecs) {
-                add[3] = want_around[4 * i];
-                add[4] = want_around[4 * i + 3];
+                add[5] = w[B3];
+                add[6] = w[A3];
             }
-            for (int k = 0; k < 5; k++)
+            for (int k = 0; k < 7; k++)
                 if (add[k] && !among(want, nw, add[k]))
                     want[nw++] = add[k];
         }
