@@ -234,19 +234,26 @@ static bool same_conv(const char *a, const char *b)
 }
 
 /*
- * Row q's score (row: one question's) of the turn d places from turn i in
- * i's conversation, clamped at 0 (NAN, no shared term: 0); 0 where there is
- * none. The in-process index's neighbours are the same: ids in turn order.
+ * Whether turn i has a turn d places from it in its conversation (the
+ * in-process index's neighbours are the same: ids in turn order).
  */
-static double at_offset(const struct devset *s, const double *row, size_t i, int d)
+static bool has_offset(const struct devset *s, size_t i, int d)
 {
     long j = (long)i + d;
     if (j < 0 || j >= s->n_docs)
-        return 0;
+        return false;
     for (long k = (long)i; k != j; k += d > 0 ? 1 : -1)
         if (!same_conv(s->doc_id[k + (d > 0 ? 1 : -1)], s->doc_id[i]))
-            return 0;
-    double v = row[j];
+            return false;
+    return true;
+}
+
+/* Row's score (one question's) of that turn, clamped at 0 (NAN, no shared term: 0); 0: none. */
+static double at_offset(const struct devset *s, const double *row, size_t i, int d)
+{
+    if (!has_offset(s, i, d))
+        return 0;
+    double v = row[(long)i + d];
     return isnan(v) ? 0 : fmax(v, 0);
 }
 
@@ -938,6 +945,48 @@ static void service_matrices(struct mr_embedder *e, const struct devset *s, cons
     unlink(side);
 }
 
+/*
+ * The sets in one pool, as one user's memory holds conversations beside
+ * rules, schema and examples: documents and questions in order, evidence
+ * moved with its set's documents. The texts are the sets' (not copied).
+ */
+static struct devset merge_sets(const struct devset *sets, int n)
+{
+    struct devset m = {.name = "all sets in one pool"};
+    for (int k = 0; k < n; k++) {
+        m.n_docs += sets[k].n_docs;
+        m.n_q += sets[k].n_q;
+    }
+    m.doc_id = malloc((size_t)m.n_docs * sizeof *m.doc_id);
+    m.doc_text = malloc((size_t)m.n_docs * sizeof *m.doc_text);
+    m.q_text = malloc((size_t)m.n_q * sizeof *m.q_text);
+    m.q_ev = calloc((size_t)m.n_q * MAX_EV, sizeof *m.q_ev);
+    m.q_nev = calloc((size_t)m.n_q, sizeof *m.q_nev);
+    for (int k = 0, d0 = 0, q0 = 0; k < n; d0 += sets[k].n_docs, q0 += sets[k].n_q, k++) {
+        for (int i = 0; i < sets[k].n_docs; i++) {
+            m.doc_id[d0 + i] = sets[k].doc_id[i];
+            m.doc_text[d0 + i] = sets[k].doc_text[i];
+        }
+        for (int q = 0; q < sets[k].n_q; q++) {
+            m.q_text[q0 + q] = sets[k].q_text[q];
+            m.q_nev[q0 + q] = sets[k].q_nev[q];
+            for (int e = 0; e < MAX_EV; e++)
+                m.q_ev[(q0 + q) * MAX_EV + e] = sets[k].q_ev[q * MAX_EV + e] + d0;
+        }
+    }
+    return m;
+}
+
+/* The metrics of questions [qa, qb) of s only. */
+static struct metrics measure_range(const struct devset *s, const double *m, int qa, int qb)
+{
+    struct metrics r = {0};
+    for (int q = qa; q < qb; q++)
+        add_metrics(&r, s, q, m + (size_t)q * s->n_docs);
+    finish_metrics(&r);
+    return r;
+}
+
 static void through_the_service(struct devset *sets, int n_sets, double *const *plain,
                                 struct mr_embedder *const *models, const char *const *model_names,
                                 int n_models)
@@ -982,6 +1031,34 @@ static void through_the_service(struct devset *sets, int n_sets, double *const *
            "recall@1 %.2f×, recall@5 %.2f×, MRR@10 %.2f×\n",
            model_names[0], h[0].r10, b[0].r10, h[0].r10 / b[0].r10, h[0].r1 / b[0].r1,
            h[0].r5 / b[0].r5, h[0].mrr / b[0].mrr);
+    /*
+     * Every set in one pool (the default model): the conversations' turns
+     * beside the other sets' standalone memories, each set's questions
+     * measured on their own. What neighbour context must not do is lift a
+     * conversation's turns above the rules and facts a question is about.
+     */
+    struct devset mixed = merge_sets(sets, n_sets);
+    double *mat[MR_SEARCH_MODES];
+    service_matrices(models[0], &mixed, dir, mat);
+    printf("\nAll five sets in one pool (%d memories; %s, through the service):\n\n"
+           "| questions | mode | recall@1 | recall@5 | recall@10 | MRR@10 |\n"
+           "|---|---|---|---|---|---|\n",
+           mixed.n_docs, model_names[0]);
+    for (int part = 0; part < 2; part++)
+        for (int mode = 0; mode < MR_SEARCH_MODES; mode++) {
+            struct metrics m = part ? measure_range(&mixed, mat[mode], sets[0].n_q, mixed.n_q)
+                                    : measure_range(&mixed, mat[mode], 0, sets[0].n_q);
+            printf("| %s | %s | %.3f | %.3f | %.3f | %.3f |\n",
+                   part ? "the other four sets'" : "the conversations'", mr_search_mode_name(mode),
+                   m.r1, m.r5, m.r10, m.mrr);
+        }
+    for (int mode = 0; mode < MR_SEARCH_MODES; mode++)
+        free(mat[mode]);
+    free(mixed.doc_id);
+    free(mixed.doc_text);
+    free(mixed.q_text);
+    free(mixed.q_ev);
+    free(mixed.q_nev);
     free(all);
     free(label);
     rmdir(dir);
@@ -1397,24 +1474,27 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
         }
         /*
          * The semantic side smoothed too, with sm still mr_lex_context's (the
-         * row before the last): each turn's cosine with the turns next to it
-         * (own + (1 − own)·(prev + next)/2), then with those two away too
+         * row before the last): each turn's cosine half its own, half the mean
+         * of the turns next to it, then of those two away too
          * (mr_index_cosine_context, the library's, what hybrid mode serves).
          */
         for (int wide = 0; wide < 2; wide++) {
             printf("| mr_lex_context, and the cosine smoothed %s | – | – | – |",
-                   wide ? "over two turns each side (mr_index_cosine_context)"
-                        : "over the turns next to it");
+                   wide ? "with the mean of two turns each side (mr_index_cosine_context)"
+                        : "with the mean of the turns next to it");
             double *sc = malloc((size_t)s->n_q * nd * sizeof *sc);
             for (int p = 0; p < 2; p++) {
                 for (int q = 0; q < s->n_q; q++)
                     for (size_t i = 0; i < nd; i++) {
                         const double *row = prov[p].cos[0] + (size_t)q * nd;
+                        float win[4];
+                        size_t nw = 0;
+                        for (int d = 1; d <= (wide ? 2 : 1); d++)
+                            for (int sgn = -1; sgn <= 1; sgn += 2)
+                                if (has_offset(s, i, sgn * d))
+                                    win[nw++] = (float)at_offset(s, row, i, sgn * d);
                         sc[(size_t)q * nd + i] =
-                            mr_index_cosine_context((float)row[i], (float)at_offset(s, row, i, -1),
-                                                    (float)at_offset(s, row, i, 1),
-                                                    wide ? (float)at_offset(s, row, i, -2) : 0,
-                                                    wide ? (float)at_offset(s, row, i, 2) : 0);
+                            mr_index_cosine_context((float)fmax(row[i], 0), win, nw);
                     }
                 double *h = fuse_all(s, sc, sm, MR_FUSION_LEXICAL_WEIGHT);
                 struct metrics mh = measure(s, h);

@@ -234,25 +234,26 @@ float mr_index_dot(const float *a, const float *b, size_t dim);
 typedef float (*mr_dot_fn)(const float *a, const float *b, size_t dim);
 
 /*
- * A turn's cosine with its neighbours' (neighbour context on the semantic
- * side, docs/ranking.md): the turns up to two before and after it lend
- * theirs,
+ * A turn's cosine with its window's (neighbour context on the semantic side,
+ * docs/ranking.md): window[0..n) the own cosines of the turns of its window
+ * that exist (the two before and the two after it: previous, next, second
+ * before, second after, in that order), each clamped to [0, 1] as own is,
  *
- *     own + (1 − own) · min(1, (prev + next + prev2 + next2) / 2)
+ *     (own + mean(window)) / 2
  *
- * each clamped to [0, 1] first: the "or" form mr_lex_context gives the
- * lexical side, over a wider window. A turn never scores below its own
- * cosine, and a reply whose words say little ("Lisbon, finally.") borrows
- * the meaning of the stretch of conversation it sits in: a short turn's
- * own cosine is a noisy estimate of what it is about, the mean of its
- * region a steadier one (the lexical side keeps ±1: its evidence is the
- * query's exact words, which a farther turn dilutes). A missing neighbour
- * is 0; with only prev and next it is own + (1 − own)·(prev + next)/2
- * exactly; with none the caller keeps own as it is. Rounded to float, as
- * the index's cosines are: both stores compute the same bits from the same
- * inputs.
+ * — half the turn's, half its stretch of conversation's. A short reply
+ * ("Lisbon, finally.") borrows the meaning of the turns around it, and a
+ * turn's own cosine, a noisy estimate of what a few words are about, is
+ * pulled towards its region's. Convex, not the lexical side's "or" form:
+ * cosines have a high floor (two unrelated texts score about 0.6 with the
+ * built-in model), and the "or" form would lift every turn of an unrelated
+ * conversation above the rules and facts beside it in the same pool (a
+ * run of turns at c stays at c here, as a standalone memory at c does).
+ * n == 0: own exactly (a turn alone, or no turn). Rounded to float, as the
+ * index's cosines are: both stores compute the same bits from the same
+ * inputs in the same order.
  */
-float mr_index_cosine_context(float own, float prev, float next, float prev2, float next2);
+float mr_index_cosine_context(float own, const float *window, size_t n);
 
 /* The kernel mr_index_dot uses, to call without the dispatch in a hot loop. */
 mr_dot_fn mr_index_dot_fn(void);

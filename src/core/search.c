@@ -365,15 +365,19 @@ static void context_scores(const int64_t *ids, const double *bm25, size_t n, dou
             continue; /* not a turn, or one alone: its own score, exactly */
         double lex[AROUND_N];
         float nb_cos[AROUND_N];
+        size_t n_nb = 0;
+        /* The window's turns that exist, in the in-process index's order (index.h). */
+        static const int order[AROUND_N] = {AROUND_PREV, AROUND_NEXT, AROUND_PREV2, AROUND_NEXT2};
         for (int k = 0; k < AROUND_N; k++) {
-            lex[k] = a[k] ? mr_lex_normalise(bm25_of(a[k], ids, bm25, n, x), max) : 0;
-            nb_cos[k] = cos && a[k] ? cosine_of(a[k], ids, cos, n_cos) : 0;
+            int64_t t = a[order[k]];
+            lex[order[k]] = t ? mr_lex_normalise(bm25_of(t, ids, bm25, n, x), max) : 0;
+            if (cos && t)
+                nb_cos[n_nb++] = cosine_of(t, ids, cos, n_cos);
         }
         c[i].lexical = mr_lex_context(c[i].lexical, lex[AROUND_PREV], lex[AROUND_NEXT],
                                       lex[AROUND_PREV2], lex[AROUND_NEXT2]);
         if (cos)
-            c[i].cosine = mr_index_cosine_context(cos[i], nb_cos[AROUND_PREV], nb_cos[AROUND_NEXT],
-                                                  nb_cos[AROUND_PREV2], nb_cos[AROUND_NEXT2]);
+            c[i].cosine = mr_index_cosine_context(cos[i], nb_cos, n_nb);
     }
 }
 

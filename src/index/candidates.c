@@ -134,9 +134,9 @@ enum { WIN_PREV, WIN_NEXT, WIN_PREV2, WIN_NEXT2, WIN_N };
  * and next turn are in its metadata (convs.c keeps them; the ones two away
  * are theirs), and only what no candidate already has is scored, in one
  * batch, each turn once however many windows hold it. With
- * q->cosine_context each candidate turn's cosine takes the same window's
- * (mr_index_cosine_context): one more dot product per turn of a window no
- * candidate is. out has room for n + 2 · n_lex; returns the new count.
+ * q->cosine_context each candidate turn's cosine is mixed with the mean of
+ * the same window's (mr_index_cosine_context): one more dot product per
+ * turn of a window no candidate is. out has room for n + 2 · n_lex; returns the new count.
  * Lock held (read).
  */
 static size_t with_context(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
@@ -224,19 +224,19 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
             continue; /* not a turn of p, or one alone: its own scores, exactly */
         double side[WIN_N];
         float side_cos[WIN_N];
+        size_t n_cos = 0; /* the window's turns that exist, in WIN_ order */
         for (int k = 0; k < WIN_N; k++) {
             long c = w[k] ? cand_map_get(&at, w[k]) : -1, o = -1;
             if (w[k] && c < 0)
                 o = cand_map_get(&other_at, w[k]);
             side[k] = c >= 0 ? own[c] : o >= 0 ? mr_lex_normalise(other_bm25[o], max) : 0;
-            side_cos[k] = c >= 0 ? own_cos[c] : o >= 0 ? other_cos[o] : 0;
+            if (w[k])
+                side_cos[n_cos++] = c >= 0 ? own_cos[c] : o >= 0 ? other_cos[o] : 0;
         }
         out[j].lexical = mr_lex_context(own[j], side[WIN_PREV], side[WIN_NEXT], side[WIN_PREV2],
                                         side[WIN_NEXT2]);
         if (cosines)
-            out[j].cosine =
-                mr_index_cosine_context(own_cos[j], side_cos[WIN_PREV], side_cos[WIN_NEXT],
-                                        side_cos[WIN_PREV2], side_cos[WIN_NEXT2]);
+            out[j].cosine = mr_index_cosine_context(own_cos[j], side_cos, n_cos);
     }
     free(own_cos);
     free(own);
@@ -251,13 +251,15 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     return n;
 }
 
-float mr_index_cosine_context(float own, float prev, float next, float prev2, float next2)
+float mr_index_cosine_context(float own, const float *window, size_t n)
 {
-    double o = mr_clamp01(own), p = mr_clamp01(prev), n = mr_clamp01(next);
-    double p2 = mr_clamp01(prev2), n2 = mr_clamp01(next2);
+    if (n == 0)
+        return own;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += mr_clamp01(window[i]);
     /* Written out in one order: both stores add the same doubles. */
-    double share = ((p + n) + (p2 + n2)) * 0.5;
-    return (float)(o + (1 - o) * (share < 1 ? share : 1));
+    return (float)((mr_clamp01(own) + sum / (double)n) * 0.5);
 }
 
 int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_index_query *q,

@@ -1005,11 +1005,17 @@ TEST(test_candidates_mix_in_the_neighbouring_turns)
 
 /*
  * The semantic side's neighbour context (mr_index_cosine_context): with
- * cosine_context, a candidate turn's cosine takes the own cosines of the two
- * turns before and after it — also of turns that are no candidate, and of
- * one the filters drop (archived) — never falling below its own; a standalone
- * memory keeps its own bits; without the flag every cosine is its own.
+ * cosine_context, a candidate turn's cosine is half its own, half the mean
+ * of the own cosines of the two turns before and after it that exist — also
+ * of turns that are no candidate, and of one the filters drop (archived);
+ * a standalone memory keeps its own bits; without the flag every cosine is
+ * its own.
  */
+/* mr_index_cosine_context of own and the window's turns that exist, in the index's order. */
+#define COSCTX(own, ...)                                                                           \
+    mr_index_cosine_context((own), (const float[]){__VA_ARGS__},                                   \
+                            sizeof((const float[]){__VA_ARGS__}) / sizeof(float))
+
 TEST(test_candidates_mix_in_the_neighbouring_turns_cosines)
 {
     struct mr_index *ix = mr_index_new(DIM);
@@ -1059,19 +1065,22 @@ TEST(test_candidates_mix_in_the_neighbouring_turns_cosines)
     CHECK(two && two->cosine == own[2]); /* the flag off: its own */
     iq.cosine_context = true;
     CHECK(mr_index_candidates(ix, &alice, &iq, c, &n, &err) == 0);
-    /* 2 sits between 1 and the archived 3 (no result, still lends its meaning). */
+    /*
+     * 2 sits between 1 and the archived 3 (no result, still lends its
+     * meaning), and 5 is two turns on (past the rule).
+     */
     two = find_candidate(c, n, 2);
-    CHECK(two && two->cosine == mr_index_cosine_context(own[2], own[1], own[3], 0, 0));
-    CHECK(two && two->cosine >= 0.5f && two->cosine > own[2]);
+    CHECK(two && two->cosine == COSCTX(own[2], own[1], own[3], own[5]));
+    CHECK(two && two->cosine >= 0.5f && two->cosine != own[2]);
     CHECK(find_candidate(c, n, 3) == NULL);
     const struct mr_index_candidate *one = find_candidate(c, n, 1);
     /* 1's window: 2 next, and the archived 3 two turns on. */
-    CHECK(one && one->cosine == mr_index_cosine_context(own[1], 0, own[2], 0, own[3]));
+    CHECK(one && one->cosine == COSCTX(own[1], own[2], own[3]));
     /* 5's: the archived 3 before it, and 2 two turns back (past the rule, no turn). */
     const struct mr_index_candidate *five = find_candidate(c, n, 5);
     CHECK(own[2] > 0.5f);
-    CHECK(five && five->cosine == mr_index_cosine_context(own[5], own[3], 0, own[2], 0));
-    CHECK(five && five->cosine != mr_index_cosine_context(own[5], own[3], 0, 0, 0));
+    CHECK(five && five->cosine == COSCTX(own[5], own[3], own[2]));
+    CHECK(five && five->cosine != COSCTX(own[5], own[3]));
     const struct mr_index_candidate *rule = find_candidate(c, n, 4);
     CHECK(rule && rule->cosine == own[4]);
     mr_lex_terms_free(terms);
@@ -1079,29 +1088,36 @@ TEST(test_candidates_mix_in_the_neighbouring_turns_cosines)
 }
 
 /*
- * The form: never below own (clamped), at most 1 (the window's share
- * capped), own exactly with no neighbour, the ±1 form when none is two
- * away; monotone in every input.
+ * The form: half own, half the mean of the window's turns that exist (each
+ * clamped to [0, 1]); own exactly with none; a run of turns at one cosine
+ * keeps it (no lift above a standalone memory at the same cosine); in
+ * [0, 1] and monotone in every input.
  */
 TEST(test_cosine_context_bounds_and_monotone)
 {
-    CHECK(mr_index_cosine_context(0.25f, 0, 0, 0, 0) == 0.25f);
-    CHECK(mr_index_cosine_context(-0.5f, 0, 0, 0, 0) == 0);
-    CHECK(mr_index_cosine_context(1, 1, 1, 1, 1) == 1);
-    CHECK(mr_index_cosine_context(0, 1, 1, 0, 0) == 1); /* two neighbours: as they score */
-    CHECK(mr_index_cosine_context(0, 1, 0, 0, 0) == 0.5f);
-    CHECK(mr_index_cosine_context(0, 0, 0, 1, 0) == 0.5f); /* two away: the same share */
-    CHECK(mr_index_cosine_context(0, 1, 1, 1, 1) == 1);    /* the share capped at 1 */
-    CHECK(mr_index_cosine_context(0.2f, 0.4f, 0.6f, 0.8f, 0.8f) == 1);
-    CHECK(mr_index_cosine_context(0.5f, -1, -1, -1, -1) == 0.5f); /* negatives lend nothing */
-    float prev = 0, prev2 = 0;
+    CHECK(mr_index_cosine_context(0.25f, NULL, 0) == 0.25f); /* none: own, to the bit */
+    CHECK(mr_index_cosine_context(-0.5f, NULL, 0) == -0.5f);
+    CHECK(COSCTX(0.6f, 0.6f, 0.6f, 0.6f, 0.6f) == 0.6f); /* a uniform run stays */
+    CHECK(COSCTX(0.1f, 0.1f, 0.1f) == 0.1f);
+    CHECK(COSCTX(1, 1, 1, 1, 1) == 1);
+    CHECK(COSCTX(0, 1) == 0.5f);
+    CHECK(COSCTX(0, 1, 0) == 0.25f);
+    CHECK(COSCTX(0, 1, 0, 0, 0) == 0.125f);  /* the second turns count as the first */
+    CHECK(COSCTX(0.8f, 0.2f, 0.2f) == 0.5f); /* a turn in a less related stretch is lowered */
+    CHECK(COSCTX(0.5f, -1, -1) == 0.25f);    /* negatives lend 0 */
+    CHECK(COSCTX(-1, 0.5f) == 0.25f);
+    CHECK(COSCTX(2, 2) == 1);
+    float prev = 0, prev2 = 0, prev3 = 0;
     for (int i = 0; i <= 20; i++) {
-        float x = mr_index_cosine_context(0.3f, i / 20.0f, 0.1f, 0, 0);
-        float y = mr_index_cosine_context(0.3f, 0.1f, 0.1f, i / 20.0f, 0.05f);
-        CHECK(x >= 0.3f && x <= 1 && x >= prev);
-        CHECK(y >= 0.3f && y <= 1 && y >= prev2);
+        float x = COSCTX(0.3f, i / 20.0f, 0.1f);
+        float y = COSCTX(0.3f, 0.1f, 0.1f, i / 20.0f, 0.05f);
+        float z = COSCTX(i / 20.0f, 0.1f, 0.7f, 0.2f);
+        CHECK(x >= 0 && x <= 1 && x >= prev);
+        CHECK(y >= 0 && y <= 1 && y >= prev2);
+        CHECK(z >= 0 && z <= 1 && z >= prev3);
         prev = x;
         prev2 = y;
+        prev3 = z;
     }
 }
 
