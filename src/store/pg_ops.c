@@ -324,7 +324,8 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * read, each once (the union dedups what a candidate and several walks
      * share). The ids' own rows are read once (r), for the walks' start and
      * their embeddings, and only the neighbours no id is are read again by
-     * primary key (e; about 0.6 ms less than probing every id twice, docs/perf.md).
+     * primary key (e; about 0.5 ms less than probing every id twice,
+     * docs/perf.md). The walks are index-only scans of migration 8's index.
      * The CTEs read twice are computed once.
      */
     [P_MEM_CONTEXT] =

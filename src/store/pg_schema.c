@@ -328,13 +328,15 @@ static const struct store_migration migrations[] = {
      "DROP INDEX IF EXISTS memori_memories_lex;",
      "adding the lexical postings", NULL},
     /*
-     * The context step's walks (P_MEM_NEIGHBOURS, P_MEM_CONTEXT) read of each
-     * row of a conversation only its owner and type, to skip what is not one
-     * of the owner's turns: with those in the index's INCLUDE columns a walk
-     * is an index-only scan, no heap page read for the rows it passes over
-     * (where the visibility map marks them all-visible). The same key, so it
-     * serves whatever migration 6's index served; the same name, built anew
-     * only where it has no INCLUDE columns yet (idempotent).
+     * A hybrid search's walks (P_MEM_CONTEXT) read of each row of a
+     * conversation only its id, owner and type, to find the owner's turns:
+     * with those in the index's INCLUDE columns a walk is an index-only
+     * scan, no heap page read (where the visibility map marks the pages
+     * all-visible; docs/perf.md, "The context step: one statement").
+     * P_MEM_NEIGHBOURS' walks (lexical mode) also return the turns' terms, so
+     * they still read the rows. The same key, so it serves whatever migration
+     * 6's index served; the same name, built anew only where it has no
+     * INCLUDE columns yet (idempotent).
      */
     {"DO $m$ BEGIN "
      "  IF EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
