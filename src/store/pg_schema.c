@@ -327,6 +327,26 @@ static const struct store_migration migrations[] = {
      /* Nothing searches lex_terms any more: the postings replace its GIN index. */
      "DROP INDEX IF EXISTS memori_memories_lex;",
      "adding the lexical postings", NULL},
+    /*
+     * A hybrid search's walks (P_MEM_CONTEXT) read of each row of a
+     * conversation only its id, owner and type, to find the owner's turns:
+     * with those in the index's INCLUDE columns a walk is an index-only
+     * scan, no heap page read (where the visibility map marks the pages
+     * all-visible; docs/perf.md, "The context step: one statement").
+     * P_MEM_NEIGHBOURS' walks (lexical mode) also return the turns' terms, so
+     * they still read the rows. The same key, so it serves whatever migration
+     * 6's index served; the same name, built anew only where it has no
+     * INCLUDE columns yet (idempotent).
+     */
+    {"DO $m$ BEGIN "
+     "  IF EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+     "    WHERE c.relname = 'memori_memories_conversation_id' AND i.indnatts = i.indnkeyatts) THEN"
+     "    DROP INDEX memori_memories_conversation_id;"
+     "  END IF;"
+     "END $m$;"
+     "CREATE INDEX IF NOT EXISTS memori_memories_conversation_id"
+     "  ON memori_memories(conversation_id, id) INCLUDE (tenant_id, user_id, memory_type);",
+     "indexing a conversation's turns with their owner and type, for neighbour context", NULL},
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -381,8 +381,8 @@ TEST(test_pg_schema_is_versioned_and_a_newer_one_refused)
     mr_store_close(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
     /* 3: the lexical index; 4: a data source's memories by type; 5: hygiene; 6: neighbours;
-       7: the lexical postings */
-    CHECK_STR(v, "7");
+       7: the lexical postings; 8: the conversation index's INCLUDE columns */
+    CHECK_STR(v, "8");
     CHECK(sql_value(url,
                     "SELECT count(*) FROM pg_indexes WHERE indexname = "
                     "'memori_memories_conversation_id'",
@@ -876,10 +876,10 @@ TEST(test_pg_backfill_makes_older_memories_lexical)
     CHECK(
         sql_value(url, "SELECT count(*) FROM pg_attribute WHERE attname = 'lex_len'", v, sizeof v));
     CHECK_STR(v, "0");
-    s = open_url(url, 2); /* migrates to 3: the columns, then the back-fill; then 4 to 7 */
+    s = open_url(url, 2); /* migrates to 3: the columns, then the back-fill; then 4 to 8 */
     CHECK(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "7");
+    CHECK_STR(v, "8");
     CHECK(
         sql_value(url, "SELECT count(*) FROM memori_memories WHERE lex_len IS NULL", v, sizeof v));
     CHECK_STR(v, "0");
@@ -1200,7 +1200,7 @@ TEST(test_pg_postings_backfill_covers_older_memories)
     s = open_url(url, 2);
     CHECK(s);
     CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
-    CHECK_STR(v, "7");
+    CHECK_STR(v, "8");
     char drift[32], count[32];
     CHECK(postings_state(url, drift, count));
     CHECK_STR(drift, "0");
@@ -1539,6 +1539,52 @@ TEST(test_pg_sides_search_is_both_ops_in_one_snapshot)
     mr_store_close(s);
 }
 
+/*
+ * Migration 8 rebuilds migration 6's conversation index with the walks'
+ * columns INCLUDEd, under the same name, and a database set back to 7 (the
+ * index already rebuilt) or to 6 with the old index back re-runs it into
+ * the same index; the walks are then index-only scans.
+ */
+TEST(test_pg_conversation_index_includes_what_the_walks_read)
+{
+    char url[256], v[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 1);
+    CHECK(s);
+    mr_store_close(s);
+    static const char def[] = "SELECT indexdef FROM pg_indexes "
+                              "WHERE indexname = 'memori_memories_conversation_id'";
+    static const char want[] = "CREATE INDEX memori_memories_conversation_id ON "
+                               "public.memori_memories USING btree (conversation_id, id) "
+                               "INCLUDE (tenant_id, user_id, memory_type)";
+    CHECK(sql_value(url, def, v, sizeof v));
+    CHECK_STR(v, want);
+    CHECK(sql_value(url, "UPDATE memori_schema SET version = 7", NULL, 0));
+    s = open_url(url, 1);
+    CHECK(s);
+    mr_store_close(s);
+    CHECK(sql_value(url, def, v, sizeof v));
+    CHECK_STR(v, want);
+    CHECK(sql_value(url,
+                    "DROP INDEX memori_memories_conversation_id;"
+                    "CREATE INDEX memori_memories_conversation_id "
+                    "  ON memori_memories(conversation_id, id);"
+                    "UPDATE memori_schema SET version = 6",
+                    NULL, 0));
+    s = open_url(url, 1);
+    CHECK(s);
+    mr_store_close(s);
+    CHECK(sql_value(url, def, v, sizeof v));
+    CHECK_STR(v, want);
+    CHECK(sql_value(url, "SELECT max(version) FROM memori_schema", v, sizeof v));
+    CHECK_STR(v, "8");
+    CHECK(sql_value(url,
+                    "SELECT count(*) FROM pg_indexes WHERE tablename = 'memori_memories' "
+                    "AND indexdef LIKE '%(conversation_id, id)%'",
+                    v, sizeof v));
+    CHECK_STR(v, "1");
+}
+
 /* Whether id is one of v[0..n). */
 static bool among(const int64_t *v, size_t n, int64_t id)
 {
@@ -1805,6 +1851,7 @@ TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_lexical_search_finds_shared_memories),
           T(test_pg_sides_search_is_both_ops_in_one_snapshot),
           T(test_pg_context_is_the_neighbours_and_their_embeddings_in_one_statement),
+          T(test_pg_conversation_index_includes_what_the_walks_read),
           T(test_pg_failed_pipeline_statement_leaves_the_connection_usable),
           T(test_pg_pipeline_with_the_server_gone_is_unavailable_then_recovers),
           T(test_pg_two_processes_never_lose_an_access),
