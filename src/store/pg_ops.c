@@ -839,6 +839,29 @@ static int id_at_order(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
+/*
+ * Where each of ids[0..n) (distinct) sits in ids, ordered by id for
+ * bsearch with id_at_order: a statement's rows come in no order. Free it.
+ */
+static struct id_at *ids_at(const int64_t *ids, size_t n)
+{
+    struct id_at *at = mr_xcalloc(n + 1, sizeof *at);
+    for (size_t i = 0; i < n; i++)
+        at[i] = (struct id_at){ids[i], i};
+    qsort(at, n, sizeof *at, id_at_order);
+    return at;
+}
+
+/* The memory types that are conversation turns (mr_rule_is_turn), as a param_types mask. */
+static unsigned turn_types(void)
+{
+    unsigned turns = 0;
+    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
+        if (mr_rule_is_turn((enum mr_memory_type)t))
+            turns |= 1u << t;
+    return turns;
+}
+
 /* A search's type filter as its statement's parameter: the names in mask, or NULL for every type.
  */
 static void param_types(struct pg_params *p, unsigned mask)
@@ -995,11 +1018,7 @@ static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *wh
     if (!res)
         return err->code;
     int rows = PQntuples(res), rc = 0;
-    /* Where each id sits in ids[] (ids are distinct; rows come in no order). */
-    struct id_at *at = mr_xcalloc(n + 1, sizeof *at);
-    for (size_t i = 0; i < n; i++)
-        at[i] = (struct id_at){ids[i], i};
-    qsort(at, n, sizeof *at, id_at_order);
+    struct id_at *at = ids_at(ids, n);
     struct lex_stats st = {0};
     if (nq && rows)
         lex_stats_read(&st, res, 4, nq);
@@ -1398,27 +1417,19 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
     if (n == 0)
         return 0;
     size_t nq = terms ? mr_lex_terms_count(terms) : 0;
-    unsigned turns = 0;
-    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
-        if (mr_rule_is_turn((enum mr_memory_type)t))
-            turns |= 1u << t;
     struct mr_strbuf list = {0};
     id_list(&list, ids, n);
     struct pg_params p = {0};
     pg_param_text(&p, list.s);
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
-    param_types(&p, turns);
+    param_types(&p, turn_types());
     pg_param_terms(&p, terms);
     PGresult *res = pg_run(tx, P_MEM_NEIGHBOURS, &p, "reading the turns around memories", err);
     mr_strbuf_free(&list);
     if (!res)
         return err->code;
-    /* Where each id sits in ids[] (rows come in no order; ids are distinct). */
-    struct id_at *at = mr_xcalloc(n + 1, sizeof *at);
-    for (size_t i = 0; i < n; i++)
-        at[i] = (struct id_at){ids[i], i};
-    qsort(at, n, sizeof *at, id_at_order);
+    struct id_at *at = ids_at(ids, n);
     struct lex_stats st = {0};
     int rows = PQntuples(res);
     if (nq && rows)
@@ -1466,10 +1477,6 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     *out_n_vecs = 0;
     if (n == 0)
         return 0;
-    unsigned turns = 0;
-    for (int t = 0; t < MR_MEMORY_TYPE_COUNT; t++)
-        if (mr_rule_is_turn((enum mr_memory_type)t))
-            turns |= 1u << t;
     struct mr_strbuf list = {0}, wide_list = {0};
     id_list(&list, ids, n);
     id_list(&wide_list, wide, n_wide);
@@ -1477,7 +1484,7 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     pg_param_text(&p, list.s);
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
-    param_types(&p, turns);
+    param_types(&p, turn_types());
     pg_param_text(&p, wide_list.s);
     pg_param_bool(&p, around_vecs);
     PGresult *res = pg_run(tx, P_MEM_CONTEXT, &p, "reading the turns around memories", err);
@@ -1485,11 +1492,7 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     mr_strbuf_free(&wide_list);
     if (!res)
         return err->code;
-    /* Where each id sits in ids[] (rows come in no order; ids are distinct). */
-    struct id_at *at = mr_xcalloc(n + 1, sizeof *at);
-    for (size_t i = 0; i < n; i++)
-        at[i] = (struct id_at){ids[i], i};
-    qsort(at, n, sizeof *at, id_at_order);
+    struct id_at *at = ids_at(ids, n);
     int rows = PQntuples(res), rc = 0;
     struct id_vec *got = mr_xcalloc((size_t)rows + 1, sizeof *got);
     size_t n_got = 0;
