@@ -1438,11 +1438,9 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
                 for (int q = 0; q < s->n_q; q++)
                     for (size_t i = 0; i < nd; i++) {
                         const double *row = lex[0] + (size_t)q * nd;
-                        bool hp = i > 0 && same_conv(s->doc_id[i - 1], s->doc_id[i]);
-                        bool hn = i + 1 < nd && same_conv(s->doc_id[i + 1], s->doc_id[i]);
+                        bool hp = has_offset(s, i, -1), hn = has_offset(s, i, 1);
                         double o = isnan(row[i]) ? 0 : row[i];
-                        double pv = hp && !isnan(row[i - 1]) ? row[i - 1] : 0;
-                        double nv = hn && !isnan(row[i + 1]) ? row[i + 1] : 0;
+                        double pv = at_offset(s, row, i, -1), nv = at_offset(s, row, i, 1);
                         double v;
                         switch (form[fi].kind) {
                         case 0:
