@@ -149,49 +149,106 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     struct cand_map at;
     cand_map_init(&at, cap);
     long *slot = mr_xmalloc((cap + 1) * sizeof *slot);
+    /*
+     * Every lookup below is a cache miss or two at 100 k entries (an id
+     * map's cells, a turn's metadata, a graph node's cell, its vector), and
+     * each depends on the one before; done turn by turn they wait one after
+     * the other. So each step runs over the whole batch, prefetching what
+     * the next step reads, and the misses of a batch overlap.
+     */
+    for (size_t j = 0; j < n; j++)
+        ix_idmap_prefetch(&p->slots, out[j].id);
     for (size_t j = 0; j < n; j++) {
         cand_map_add(&at, out[j].id, j);
         slot[j] = ix_part_slot(p, out[j].id);
+        if (slot[j] >= 0)
+            __builtin_prefetch(&p->meta[slot[j]].prev_turn);
     }
-    /* The hits' neighbouring turns that pass the filters, each once. */
+    /* The hits' neighbouring turns (the hits are candidates: their slots are known). */
+    int64_t *nb = mr_xmalloc((2 * n_lex + 1) * sizeof *nb);
+    long *nb_slot = mr_xmalloc((2 * n_lex + 1) * sizeof *nb_slot);
+    size_t n_nb = 0;
     for (size_t i = 0; i < n_lex; i++) {
-        long s = ix_part_slot(p, lex[i].id);
+        long c = cand_map_get(&at, lex[i].id), s = c >= 0 ? slot[c] : -1;
         if (s < 0)
             continue;
-        const int64_t nb[2] = {p->meta[s].prev_turn, p->meta[s].next_turn};
-        for (int k = 0; k < 2; k++) {
-            long ns = nb[k] ? ix_part_slot(p, nb[k]) : -1;
-            if (ns < 0 || !ix_matches(p, (size_t)ns, f) || !cand_map_add(&at, nb[k], n))
-                continue;
-            const float *v = q->vec ? ix_part_vec(ix, p, (size_t)ns) : NULL;
-            slot[n] = ns;
-            out[n++] = (struct mr_index_candidate){nb[k], v ? dot(q->vec, v, ix->dim) : 0, 0};
-        }
+        const int64_t two[2] = {p->meta[s].prev_turn, p->meta[s].next_turn};
+        for (int k = 0; k < 2; k++)
+            if (two[k]) {
+                ix_idmap_prefetch(&p->slots, two[k]);
+                nb[n_nb++] = two[k];
+            }
     }
+    for (size_t i = 0; i < n_nb; i++) {
+        nb_slot[i] = ix_part_slot(p, nb[i]);
+        if (nb_slot[i] >= 0)
+            __builtin_prefetch(&p->meta[nb_slot[i]]);
+    }
+    /* Those that pass the filters join, each once, in the hits' order. */
+    size_t n_join = 0;
+    for (size_t i = 0; i < n_nb; i++) {
+        if (nb_slot[i] < 0 || !ix_matches(p, (size_t)nb_slot[i], f) || !cand_map_add(&at, nb[i], n))
+            continue;
+        nb[n_join] = nb[i];
+        nb_slot[n_join++] = nb_slot[i];
+        slot[n] = nb_slot[i];
+        out[n++] = (struct mr_index_candidate){nb[i], 0, 0};
+    }
+    const float **vecs = mr_xcalloc(n_join + 1, sizeof *vecs);
+    if (q->vec)
+        ix_part_vecs(ix, p, nb, nb_slot, n_join, vecs);
+    for (size_t i = 0; i < n_join; i++)
+        out[n0 + i].cosine = vecs[i] ? dot(q->vec, vecs[i], ix->dim) : 0;
+    free(vecs);
+    free(nb_slot);
+    free(nb);
     /*
      * Each candidate turn's window, and the turns in windows that no
-     * candidate is ("others", each once, by position in others).
+     * candidate is ("others", each once, by position in others, with their
+     * slots where the walk found them).
      */
     int64_t *win = mr_xcalloc(WIN_N * n + 1, sizeof *win);
-    struct cand_map other_at;
-    cand_map_init(&other_at, WIN_N * n);
-    int64_t *others = mr_xmalloc((WIN_N * n + 1) * sizeof *others);
-    size_t n_others = 0;
+    long *win_slot = mr_xmalloc((2 * n + 1) * sizeof *win_slot); /* WIN_PREV's, WIN_NEXT's */
     for (size_t j = 0; j < n; j++) {
         if (slot[j] < 0)
             continue; /* a shared memory: not a turn of p */
-        int64_t *w = win + WIN_N * j;
         const struct ix_meta *m = &p->meta[slot[j]];
-        w[WIN_PREV] = m->prev_turn;
-        w[WIN_NEXT] = m->next_turn;
-        long ps = w[WIN_PREV] ? ix_part_slot(p, w[WIN_PREV]) : -1;
-        long ns = w[WIN_NEXT] ? ix_part_slot(p, w[WIN_NEXT]) : -1;
+        win[WIN_N * j + WIN_PREV] = m->prev_turn;
+        win[WIN_N * j + WIN_NEXT] = m->next_turn;
+        if (m->prev_turn)
+            ix_idmap_prefetch(&p->slots, m->prev_turn);
+        if (m->next_turn)
+            ix_idmap_prefetch(&p->slots, m->next_turn);
+    }
+    for (size_t j = 0; j < n; j++) {
+        const int64_t *w = win + WIN_N * j;
+        for (int k = 0; k < 2; k++) {
+            long s = w[k] ? ix_part_slot(p, w[k]) : -1;
+            win_slot[2 * j + k] = s;
+            if (s >= 0)
+                __builtin_prefetch(&p->meta[s].prev_turn);
+        }
+    }
+    struct cand_map other_at;
+    cand_map_init(&other_at, WIN_N * n);
+    int64_t *others = mr_xmalloc((WIN_N * n + 1) * sizeof *others);
+    long *other_slot = mr_xmalloc((WIN_N * n + 1) * sizeof *other_slot);
+    size_t n_others = 0;
+    for (size_t j = 0; j < n; j++) {
+        if (slot[j] < 0)
+            continue;
+        int64_t *w = win + WIN_N * j;
+        long ps = win_slot[2 * j + WIN_PREV], ns = win_slot[2 * j + WIN_NEXT];
         w[WIN_PREV2] = ps >= 0 ? p->meta[ps].prev_turn : 0;
         w[WIN_NEXT2] = ns >= 0 ? p->meta[ns].next_turn : 0;
+        const long known[WIN_N] = {ps, ns, -1, -1};
         for (int k = 0; k < WIN_N; k++)
-            if (w[k] && cand_map_get(&at, w[k]) < 0 && cand_map_add(&other_at, w[k], n_others))
+            if (w[k] && cand_map_get(&at, w[k]) < 0 && cand_map_add(&other_at, w[k], n_others)) {
+                other_slot[n_others] = known[k];
                 others[n_others++] = w[k];
+            }
     }
+    free(win_slot);
     /* One batch: the added candidates' own BM25, then the others'. */
     size_t n_ids = (n - n0) + n_others;
     int64_t *ids = mr_xmalloc((n_ids + 1) * sizeof *ids);
@@ -206,10 +263,12 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     /* The others' cosines, when the semantic side takes context too. */
     bool cosines = q->cosine_context && q->vec;
     float *other_cos = mr_xcalloc(n_others + 1, sizeof *other_cos);
-    for (size_t k = 0; cosines && k < n_others; k++) {
-        long s = ix_part_slot(p, others[k]);
-        const float *v = s >= 0 ? ix_part_vec(ix, p, (size_t)s) : NULL;
-        other_cos[k] = v ? dot(q->vec, v, ix->dim) : 0;
+    if (cosines) {
+        const float **ov = mr_xcalloc(n_others + 1, sizeof *ov);
+        ix_part_vecs(ix, p, others, other_slot, n_others, ov);
+        for (size_t k = 0; k < n_others; k++)
+            other_cos[k] = ov[k] ? dot(q->vec, ov[k], ix->dim) : 0;
+        free(ov);
     }
     /* Every candidate's own scores, before any context: what its window's turns read. */
     double *own = mr_xmalloc((n + 1) * sizeof *own);
@@ -243,6 +302,7 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     free(other_cos);
     free(bm25);
     free(ids);
+    free(other_slot);
     free(others);
     cand_map_free(&other_at);
     free(win);

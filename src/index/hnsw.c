@@ -97,6 +97,11 @@ const float *hnsw_vector(const struct hnsw *h, int64_t id)
     return node >= 0 ? h->vecs + (size_t)node * h->dim : NULL;
 }
 
+void hnsw_prefetch(const struct hnsw *h, int64_t id)
+{
+    ix_idmap_prefetch(&h->nodes, id);
+}
+
 /*
  * Beam search on one level from the n_from entry points in from (any
  * order: the heaps' total order makes the walk depend on the set alone):

@@ -33,6 +33,15 @@ long ix_idmap_get(const struct ix_idmap *m, int64_t id)
     return m->vals[i] ? (long)m->vals[i] - 1 : -1;
 }
 
+void ix_idmap_prefetch(const struct ix_idmap *m, int64_t id)
+{
+    if (!m->cap)
+        return;
+    size_t i = home(id, m->cap);
+    __builtin_prefetch(&m->vals[i]);
+    __builtin_prefetch(&m->ids[i]);
+}
+
 static void grow(struct ix_idmap *m)
 {
     size_t ncap = m->cap ? m->cap * 2 : FIRST_CAP;

@@ -54,6 +54,12 @@ struct ix_idmap {
 /* The value of id, or -1. */
 long ix_idmap_get(const struct ix_idmap *m, int64_t id);
 
+/*
+ * Starts loading the cells ix_idmap_get(m, id) reads first, so that the
+ * cache misses of a batch of lookups overlap (prefetch them all, then get).
+ */
+void ix_idmap_prefetch(const struct ix_idmap *m, int64_t id);
+
 /* Sets id → val, adding or replacing. */
 void ix_idmap_put(struct ix_idmap *m, int64_t id, uint32_t val);
 
@@ -146,6 +152,9 @@ size_t hnsw_nodes(const struct hnsw *h);
  * is the only copy of each vector.
  */
 const float *hnsw_vector(const struct hnsw *h, int64_t id);
+
+/* Starts loading what hnsw_vector(h, id) looks up first (its node's cell). */
+void hnsw_prefetch(const struct hnsw *h, int64_t id);
 
 typedef bool (*hnsw_accept)(void *arg, int64_t id);
 
@@ -288,6 +297,16 @@ static inline long ix_part_slot(const struct ix_part *p, int64_t id)
 
 /* The vector of the entry at slot: the partition's own, or its graph's. Lock held. */
 const float *ix_part_vec(const struct ix *ix, const struct ix_part *p, size_t slot);
+
+/*
+ * The vectors of ids[0..n) in p (NULL for an id p does not hold), each
+ * lookup's cache misses overlapped with the others' (every stage's reads
+ * prefetched for the whole batch before the next stage), and the vectors
+ * themselves prefetched for the caller's dot products. slots[k] >= 0 is
+ * ids[k]'s slot when the caller knows it (slots NULL: none known). Lock held.
+ */
+void ix_part_vecs(const struct ix *ix, const struct ix_part *p, const int64_t *ids,
+                  const long *slots, size_t n, const float **out);
 
 /* Writes e into p, adding or replacing (and its graph, if any). Write lock held. */
 void ix_part_put(struct ix *ix, struct ix_part *p, const struct mr_index_entry *e);

@@ -118,6 +118,25 @@ const float *ix_part_vec(const struct ix *ix, const struct ix_part *p, size_t sl
     return p->graph ? hnsw_vector(p->graph, p->meta[slot].id) : p->vecs + slot * ix->dim;
 }
 
+void ix_part_vecs(const struct ix *ix, const struct ix_part *p, const int64_t *ids,
+                  const long *slots, size_t n, const float **out)
+{
+    /* 1: the id map's cells (and the graph's, which is keyed by id too). */
+    for (size_t k = 0; k < n; k++) {
+        if (!slots || slots[k] < 0)
+            ix_idmap_prefetch(&p->slots, ids[k]);
+        if (p->graph)
+            hnsw_prefetch(p->graph, ids[k]);
+    }
+    /* 2: each slot, then its vector (by id in the graph: the id is known, no metadata read). */
+    for (size_t k = 0; k < n; k++) {
+        long s = slots && slots[k] >= 0 ? slots[k] : ix_part_slot(p, ids[k]);
+        out[k] = s < 0 ? NULL : p->graph ? hnsw_vector(p->graph, ids[k]) : p->vecs + s * ix->dim;
+        for (size_t b = 0; out[k] && b < ix->dim * sizeof(float); b += 64)
+            __builtin_prefetch((const char *)out[k] + b);
+    }
+}
+
 /* A new slot at the end of p, growing its arrays when full. */
 static size_t add_slot(struct ix *ix, struct ix_part *p)
 {

@@ -1083,6 +1083,22 @@ TEST(test_candidates_mix_in_the_neighbouring_turns_cosines)
     CHECK(five && five->cosine != COSCTX(own[5], own[3]));
     const struct mr_index_candidate *rule = find_candidate(c, n, 4);
     CHECK(rule && rule->cosine == own[4]);
+    /*
+     * The same windows, to the bit, once the vectors are the graph's only
+     * (the context step then reads each by its id, ix_part_vecs).
+     */
+    mr_index_set_ann(ix, 4, 0);
+    ix_wait_builds(ix);
+    const struct ix_part *part = ix_part_find(ix_of(ix), &alice, false, false);
+    CHECK(part && part->graph && !part->vecs);
+    struct mr_index_candidate g[40];
+    size_t ng = 0;
+    CHECK(mr_index_candidates(ix, &alice, &iq, g, &ng, &err) == 0);
+    CHECK_INT(ng, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct mr_index_candidate *gi = find_candidate(g, ng, c[i].id);
+        CHECK(gi && gi->cosine == c[i].cosine && gi->lexical == c[i].lexical);
+    }
     mr_lex_terms_free(terms);
     mr_index_destroy(ix);
 }
