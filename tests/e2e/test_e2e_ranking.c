@@ -183,7 +183,7 @@ TEST(test_min_similarity_filters_on_the_fused_score)
     CHECK_INT(r.status, 200);
     CHECK_INT(jint(r.json, "total"), 0);
     resp_free(&r);
-    /* The default threshold is hybrid's (0.35 for memori-wordnet-v2): unrelated words find nothing.
+    /* The default threshold is hybrid's (0.30 for memori-wordnet-v2): unrelated words find nothing.
      */
     CHECK(search("{\"query\":\"penguins migrate across antarctic ice\"}", &r) == 0);
     CHECK_INT(r.status, 200);
