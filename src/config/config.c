@@ -450,7 +450,7 @@ void mr_config_each(const struct mr_config *cfg,
     for (size_t i = 0; i < N_VARS; i++) {
         const struct var *v = &vars[i];
         const char *field = (const char *)cfg + v->offset;
-        char buf[64];
+        char buf[128];
         const char *value = buf;
         switch (v->kind) {
         case K_STR:
@@ -466,8 +466,15 @@ void mr_config_each(const struct mr_config *cfg,
             snprintf(buf, sizeof buf, "%zu", *(const size_t *)field);
             break;
         case K_FLOAT:
-            snprintf(buf, sizeof buf, cfg->has_min_similarity ? "%g" : "%g (model default)",
-                     *(const double *)field);
+            if (cfg->has_min_similarity) {
+                snprintf(buf, sizeof buf, "%g", *(const double *)field);
+            } else {
+                /* Each mode has its own default (docs/ranking.md): name the other two as well. */
+                struct mr_embed_thresholds th =
+                    mr_embed_default_thresholds(cfg->embedding_provider, cfg->embedding_model);
+                snprintf(buf, sizeof buf, "%g (model default; semantic mode %g, lexical mode %g)",
+                         *(const double *)field, th.semantic, th.lexical);
+            }
             break;
         case K_BOOL:
             value = *(const bool *)field ? "true" : "false";

@@ -303,7 +303,9 @@ TEST(test_provider_defaults_come_from_the_registry)
     CHECK_NEAR(c.min_similarity, 0.30, 0);
     char buf[4096] = "";
     mr_config_each(&c, collect, buf);
-    CHECK(strstr(buf, "MEMORY_MIN_SIMILARITY_THRESHOLD=0.3 (model default)\n") != NULL);
+    CHECK(strstr(buf,
+                 "MEMORY_MIN_SIMILARITY_THRESHOLD=0.3 (model default; semantic mode 0.6, lexical "
+                 "mode 0.025)\n") != NULL);
     mr_config_free(&c);
     /* A given threshold wins, 0 included. */
     char *given[] = {"MEMORI_EMBEDDING_PROVIDER=openai", "MEMORY_MIN_SIMILARITY_THRESHOLD=0", NULL};
