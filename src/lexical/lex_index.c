@@ -574,7 +574,9 @@ size_t mr_lex_index_search(const struct mr_lex_index *ix, const struct mr_lex_te
 }
 
 /*
- * Search (document at a time with MaxScore's skipping; Turtle & Flood 1995).
+ * Search: term at a time (search_taat below) for most queries, and for
+ * those where one term holds most of the postings, document at a time with
+ * MaxScore's skipping (Turtle & Flood 1995), the walk of search_filtered.
  * Each query term's postings are walked by a cursor in slot order. Terms
  * are ranked by their bound (struct term); once the heap holds `limit`
  * hits, the lowest-bound terms whose bounds sum below the worst hit's score
@@ -585,7 +587,8 @@ size_t mr_lex_index_search(const struct mr_lex_index *ix, const struct mr_lex_te
  * yet looked up fall below the worst hit. The score of a document that is
  * kept is summed in the query's term order, as mr_lex_index_score sums it,
  * so the hits, their order and their bits are the exhaustive search's
- * (test_search_skipping_matches_exhaustive_scoring). Bounds are compared
+ * (test_search_skipping_matches_exhaustive_scoring; term at a time:
+ * test_search_across_blocks_matches_exhaustive_scoring). Bounds are compared
  * with a relative slack of 1e-9, far above the rounding of a sum of a few
  * terms, so rounding never drops a document that ties the worst hit.
  */
@@ -620,73 +623,76 @@ static void heap_add(struct mr_lex_hit *out, size_t *n, size_t limit, struct mr_
 }
 
 /*
- * Term at a time into one accumulator per slot, in query term order (so a
- * document's sum is the one mr_lex_index_score computes); touched lists
- * each scored slot once. Cheaper per posting than the walk below, so it
- * serves deep searches (hybrid's k' = 100), where a top k that deep keeps
- * the bar too low for skipping to pay: at 100 k memories, limit 100, it
- * took 86 µs at the median against 109 µs for the skipping walk, which
- * wins at limit 10 (39 against 57 µs).
+ * Term at a time, over the slots in blocks of TAAT_BLOCK: for each block,
+ * each query term's postings in that block (in query term order) add into
+ * an accumulator per slot of the block, so a document's sum is added in
+ * the order mr_lex_index_score adds it (the same bits); touched lists the
+ * block's scored slots once, each offered to the heap and its accumulator
+ * zeroed again. A block's accumulators (32 KB) and lengths stay in the
+ * core's cache while its postings are added, where one accumulator per
+ * slot of the partition (800 KB at 100 k) missed it on most postings and
+ * a hash table sized by the postings probed on every one. About 5 ns a
+ * posting at 100 k documents, against 30–40 ns a document visited for the
+ * walk below: at limit 20, on queries of many terms whose bounds are close
+ * (most questions), the walk skips almost nothing and visits thousands of
+ * documents (docs/perf.md).
  */
+#define TAAT_BLOCK 4096
+/* Deeper searches (hybrid's k' = 100 before the rescoring depth came down) always take it. */
 #define TAAT_MIN_LIMIT 32
+/*
+ * Shallower ones walk (search_filtered) when one term holds more than 4/5
+ * of the query's postings: of the development sets' questions and gloss
+ * words at 100 k memories, the ones where the walk was faster (docs/perf.md).
+ */
+#define WALK_SHARE_NUM 4
+#define WALK_SHARE_DEN 5
 
 static size_t search_taat(const struct mr_lex_index *ix, const struct qterm *qt, size_t nq,
                           double avg, mr_lex_accept_fn accept, void *arg, size_t limit,
                           struct mr_lex_hit *out)
 {
-    size_t n_post = 0;
+    size_t block = ix->n_slots < TAAT_BLOCK ? ix->n_slots : TAAT_BLOCK;
+    double *acc = mr_xcalloc(block + 1, sizeof *acc);
+    uint32_t *touched = mr_xmalloc((block + 1) * sizeof *touched);
+    const struct posting **at = mr_xmalloc((nq + 1) * sizeof *at);
     for (size_t i = 0; i < nq; i++)
-        if (qt[i].term != NO_SLOT)
-            n_post += ix->terms[qt[i].term].n;
-    /*
-     * The accumulators are a hash table sized by the query's postings, not
-     * one per slot: zeroing 8 bytes for each of a partition's documents
-     * (800 KB at 100 k) cost more than the postings of a typical query.
-     */
-    size_t want = 2 * (n_post < ix->n_slots ? n_post : ix->n_slots), cap = 16;
-    while (cap < want)
-        cap *= 2;
-    uint32_t shift = 32, mask = (uint32_t)cap - 1;
-    for (size_t c = cap; c > 1; c /= 2)
-        shift--;
-    uint32_t *keys = mr_xmalloc(cap * sizeof *keys);
-    memset(keys, 0xff, cap * sizeof *keys); /* NO_SLOT: empty */
-    double *acc = mr_xmalloc(cap * sizeof *acc);
-    uint32_t *touched = mr_xmalloc(cap * sizeof *touched), n_touched = 0;
-    for (size_t i = 0; i < nq; i++) {
-        if (qt[i].term == NO_SLOT)
-            continue;
-        const struct term *t = &ix->terms[qt[i].term];
-        for (uint32_t p = 0; p < t->n; p++) {
-            uint32_t s = t->post[p].slot, len = ix->slot_len[s];
-            if (len == DEAD_LEN)
+        at[i] = qt[i].term == NO_SLOT ? NULL : ix->terms[qt[i].term].post;
+    size_t n = 0;
+    for (uint32_t base = 0; base < ix->n_slots; base += TAAT_BLOCK) {
+        uint32_t stop = base + TAAT_BLOCK, n_touched = 0;
+        for (size_t i = 0; i < nq; i++) {
+            if (!at[i])
                 continue;
-            double c = mr_lex_bm25_term(qt[i].idf, t->post[p].tf, len, avg);
-            uint32_t j = (uint32_t)(s * UINT32_C(0x9e3779b1)) >> shift;
-            while (keys[j] != NO_SLOT && keys[j] != s)
-                j = (j + 1) & mask;
-            if (keys[j] == NO_SLOT) {
-                keys[j] = s;
-                acc[j] = c; /* 0 + c: the bits a sum from zero gives */
-                touched[n_touched++] = j;
-            } else {
-                acc[j] += c;
+            const struct term *t = &ix->terms[qt[i].term];
+            const struct posting *p = at[i], *end = t->post + t->n;
+            for (; p < end && p->slot < stop; p++) {
+                uint32_t len = ix->slot_len[p->slot];
+                if (len == DEAD_LEN)
+                    continue;
+                double c = mr_lex_bm25_term(qt[i].idf, p->tf, len, avg);
+                uint32_t o = p->slot - base;
+                if (acc[o] == 0) /* a contribution is > 0: 0 is untouched */
+                    touched[n_touched++] = o;
+                acc[o] += c; /* the first: 0 + c, the bits a sum from zero gives */
             }
+            at[i] = p;
+        }
+        for (uint32_t k = 0; k < n_touched; k++) {
+            uint32_t o = touched[k];
+            double score = acc[o];
+            acc[o] = 0;
+            struct mr_lex_hit h;
+            if (!would_enter(ix, out, n, limit, base + o, score, &h))
+                continue;
+            if (accept && !accept(arg, h.id))
+                continue;
+            heap_add(out, &n, limit, h);
         }
     }
-    size_t n = 0;
-    for (uint32_t k = 0; k < n_touched; k++) {
-        uint32_t j = touched[k];
-        struct mr_lex_hit h;
-        if (!would_enter(ix, out, n, limit, keys[j], acc[j], &h))
-            continue;
-        if (accept && !accept(arg, h.id))
-            continue;
-        heap_add(out, &n, limit, h);
-    }
-    free(keys);
-    free(acc);
+    free(at);
     free(touched);
+    free(acc);
     return n;
 }
 
@@ -722,7 +728,18 @@ static size_t search_filtered(const struct mr_lex_index *ix, const struct mr_lex
         free(qt);
         return 0;
     }
-    if (limit >= TAAT_MIN_LIMIT) {
+    /*
+     * Term at a time, unless one term holds most of the query's postings
+     * (WALK_SHARE): a common word beside rarer ones, whose long list the
+     * walk's skipping leaves unread but term at a time must add up.
+     */
+    size_t all = 0, longest = 0;
+    for (size_t j = 0; j < m; j++) {
+        size_t len = (size_t)(cur[j].end - cur[j].p);
+        all += len;
+        longest = len > longest ? len : longest;
+    }
+    if (limit >= TAAT_MIN_LIMIT || longest * WALK_SHARE_DEN <= all * WALK_SHARE_NUM) {
         size_t n = search_taat(ix, qt, nq, avg, accept, arg, limit, out);
         qsort(out, n, sizeof *out, best_first);
         for (size_t k = 0; k < n; k++)
