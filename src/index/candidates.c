@@ -133,16 +133,17 @@ enum { WIN_PREV, WIN_NEXT, WIN_PREV2, WIN_NEXT2, WIN_N };
  * said is the context; only results are filtered. Each entry's previous
  * and next turn are in its metadata (convs.c keeps them; the ones two away
  * are theirs), and only what no candidate already has is scored, in one
- * batch, each turn once however many windows hold it. With
+ * batch, each turn once however many windows hold it (read from the
+ * lexical search's kept sums, `kept`, when it kept them). With
  * q->cosine_context each candidate turn's cosine is mixed with the mean of
  * the same window's (mr_index_cosine_context): one more dot product per
  * turn of a window no candidate is. out has room for n + 2 · n_lex; returns the new count.
  * Lock held (read).
  */
 static size_t with_context(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
-                           const struct mr_lex_index *stats, const struct mr_index_query *q,
-                           double max, const struct mr_lex_hit *lex, size_t n_lex,
-                           struct mr_index_candidate *out, size_t n)
+                           const struct mr_lex_index *stats, const struct mr_lex_scores *kept,
+                           const struct mr_index_query *q, double max, const struct mr_lex_hit *lex,
+                           size_t n_lex, struct mr_index_candidate *out, size_t n)
 {
     mr_dot_fn dot = mr_index_dot_fn();
     size_t n0 = n, cap = n + 2 * n_lex;
@@ -256,7 +257,7 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
         ids[j - n0] = out[j].id;
     memcpy(ids + (n - n0), others, n_others * sizeof *ids);
     double *bm25 = mr_xcalloc(n_ids + 1, sizeof *bm25);
-    mr_lex_index_score_with(p->lex, stats, q->terms, ids, n_ids, bm25);
+    mr_lex_index_score_kept(p->lex, stats, q->terms, kept, ids, n_ids, bm25);
     for (size_t j = n0; j < n; j++)
         out[j].lexical = mr_lex_normalise(bm25[j - n0], max);
     const double *other_bm25 = bm25 + (n - n0);
@@ -343,6 +344,8 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
 
     const struct ix_part *parts[2];
     struct ix_filter filters[2];
+    /* Each partition's lexical sums, for its later scores (NULL: computed when asked). */
+    struct mr_lex_scores *kept[2] = {NULL, NULL};
     pthread_rwlock_rdlock(&ix->lock);
     size_t n_parts = ix_search_scope(ix, who, q, parts, filters);
     /* Statistics: who's own partition's, for what others shared too (NULL: who has none). */
@@ -365,8 +368,8 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
             acc.p = parts[i];
             acc.f = &filters[i];
             acc.n = 0;
-            n_lex += mr_lex_index_search_with(parts[i]->lex, stats, q->terms, lex_accept, &acc, kl,
-                                              lex + n_lex, NULL);
+            n_lex += mr_lex_index_search_kept(parts[i]->lex, stats, q->terms, lex_accept, &acc, kl,
+                                              lex + n_lex, NULL, &kept[i]);
         }
         if (n_parts > 1) {
             qsort(lex, n_lex, sizeof *lex, lex_best_first);
@@ -383,7 +386,8 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
     if (q->terms && mr_lex_terms_count(q->terms) > 0 && n_vec > 0) {
         double *bm25 = mr_xmalloc(n_vec * sizeof *bm25);
         for (size_t pi = 0; pi < n_parts; pi++) {
-            mr_lex_index_score_with(parts[pi]->lex, stats, q->terms, vec_ids, n_vec, bm25);
+            mr_lex_index_score_kept(parts[pi]->lex, stats, q->terms, kept[pi], vec_ids, n_vec,
+                                    bm25);
             /* An id absent from a partition scores 0 there: keep each id's own partition's. */
             for (size_t i = 0; i < n_vec; i++)
                 if (part_of(parts, n_parts, vec_ids[i]) == pi)
@@ -420,9 +424,11 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
     free(vecs);
     /* The modes that rank by the lexical side; semantic mode's numbers stay the turn's own. */
     if (q->neighbour_context && want_lex && own && parts[0] == own)
-        n = with_context(ix, own, &filters[0], stats, q, max, lex, n_lex, out, n);
+        n = with_context(ix, own, &filters[0], stats, kept[0], q, max, lex, n_lex, out, n);
 unlock:
     pthread_rwlock_unlock(&ix->lock);
+    mr_lex_scores_free(kept[0]);
+    mr_lex_scores_free(kept[1]);
     free(vec);
     free(lex);
     free(vec_ids);

@@ -562,8 +562,8 @@ static int hit_order(const void *a, const void *b)
  * Zipf-distributed words over a vocabulary of v (long and short posting
  * lists, repeats within a document), n_docs ids written 2 · n_docs times
  * with removals and replacements (dead postings, compactions), a filter,
- * several limits, and another partition's statistics. *out_compared: the
- * hits compared.
+ * several limits, and another partition's statistics; and the sums the
+ * search kept, read back for every id. *out_compared: the hits compared.
  */
 static void search_against_exhaustive(size_t v, size_t n_docs, size_t n_queries, uint64_t seed,
                                       size_t *out_compared)
@@ -593,8 +593,8 @@ static void search_against_exhaustive(size_t v, size_t n_docs, size_t n_queries,
     static const size_t limits[] = {1, 3, 10, 100};
     struct mr_lex_hit got[100], *want = malloc(n_docs * sizeof *want);
     int64_t *ids = malloc(n_docs * sizeof *ids);
-    double *bm25 = malloc(n_docs * sizeof *bm25);
-    size_t n_ids = 0, compared = 0;
+    double *bm25 = malloc(n_docs * sizeof *bm25), *scores = malloc(n_docs * sizeof *scores);
+    size_t n_ids = 0, compared = 0, n_kept = 0;
     for (size_t id = 0; id < n_docs; id++)
         if (live[id])
             ids[n_ids++] = (int64_t)id;
@@ -614,7 +614,17 @@ static void search_against_exhaustive(size_t v, size_t n_docs, size_t n_queries,
         qsort(want, n_want, sizeof *want, hit_order);
         if (n_want > limit)
             n_want = limit;
-        size_t n = mr_lex_index_search_with(ix, stats, q, accept, NULL, limit, got, &max);
+        struct mr_lex_scores *kept;
+        size_t n = mr_lex_index_search_kept(ix, stats, q, accept, NULL, limit, got, &max, &kept);
+        /* The sums it kept (or the fallback without them) are mr_lex_index_score_with's bits. */
+        mr_lex_index_score_kept(ix, stats, q, kept, ids, n_ids, scores);
+        for (size_t i = 0; i < n_ids; i++)
+            CHECK(scores[i] == bm25[i]);
+        const int64_t absent = (int64_t)n_docs + 5;
+        mr_lex_index_score_kept(ix, stats, q, kept, &absent, 1, scores);
+        CHECK(scores[0] == 0);
+        n_kept += kept != NULL;
+        mr_lex_scores_free(kept);
         CHECK_INT(n, n_want);
         CHECK(max == max_want);
         for (size_t i = 0; i < n && i < n_want; i++) {
@@ -625,6 +635,9 @@ static void search_against_exhaustive(size_t v, size_t n_docs, size_t n_queries,
         compared += n;
         mr_lex_terms_free(q);
     }
+    /* Both ways were compared: the single words and dominant ones walk, the others keep sums. */
+    CHECK(n_kept > n_queries / 4 && n_kept < n_queries);
+    free(scores);
     free(bm25);
     free(ids);
     free(want);
