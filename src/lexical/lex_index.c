@@ -979,6 +979,25 @@ void mr_lex_index_score_kept(const struct mr_lex_index *ix, const struct mr_lex_
         mr_lex_index_score_with(ix, stats, q, ids, n_ids, out_bm25);
         return;
     }
+    if (!ix->id_table_cap) {
+        for (size_t k = 0; k < n_ids; k++)
+            out_bm25[k] = 0;
+        return;
+    }
+    /*
+     * What is left is each id's slot: its cell, then the slot's id, two
+     * misses the one after the other (~100 ns at 100 k documents). So the
+     * batch's cells are loaded first, then their slots' ids, and the
+     * lookups' misses overlap.
+     */
+    uint32_t mask = ix->id_table_cap - 1;
+    for (size_t k = 0; k < n_ids; k++)
+        __builtin_prefetch(&ix->id_table[(uint32_t)id_hash(ids[k]) & mask]);
+    for (size_t k = 0; k < n_ids; k++) {
+        uint32_t cell = ix->id_table[(uint32_t)id_hash(ids[k]) & mask];
+        if (cell)
+            __builtin_prefetch(&ix->slot_id[cell - 1]);
+    }
     for (size_t k = 0; k < n_ids; k++) {
         uint32_t s = slot_of(ix, ids[k]);
         out_bm25[k] = s == NO_SLOT ? 0 : kept_bm25(kept, s);
