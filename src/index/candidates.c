@@ -404,17 +404,31 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
      */
     qsort(vec_ids, n_vec, sizeof *vec_ids, cmp_id);
     const float **vecs = mr_xcalloc(n_lex + 1, sizeof *vecs);
+    const struct ix_part **lex_part = mr_xcalloc(n_lex + 1, sizeof *lex_part);
+    long *lex_slot = mr_xmalloc((n_lex + 1) * sizeof *lex_slot);
     for (size_t i = 0; i < n_lex; i++) {
         if (!q->vec || bsearch(&lex[i].id, vec_ids, n_vec, sizeof *vec_ids, cmp_id))
             continue;
         const struct ix_part *p = parts[part_of(parts, n_parts, lex[i].id)];
-        long slot = n_parts == 1 && i < acc.n && acc.ids[i] == lex[i].id
-                        ? acc.slots[i]
-                        : ix_part_slot(p, lex[i].id);
-        vecs[i] = slot >= 0 ? ix_part_vec(ix, p, (size_t)slot) : NULL;
+        lex_slot[i] = n_parts == 1 && i < acc.n && acc.ids[i] == lex[i].id
+                          ? acc.slots[i]
+                          : ix_part_slot(p, lex[i].id);
+        lex_part[i] = p;
+        /* In a graph the vector is found by id: its node's cell first, for all of them. */
+        if (lex_slot[i] >= 0 && p->graph)
+            hnsw_prefetch(p->graph, lex[i].id);
+    }
+    for (size_t i = 0; i < n_lex; i++) {
+        const struct ix_part *p = lex_part[i];
+        if (!p || lex_slot[i] < 0)
+            continue;
+        vecs[i] =
+            p->graph ? hnsw_vector(p->graph, lex[i].id) : p->vecs + (size_t)lex_slot[i] * ix->dim;
         for (size_t b = 0; vecs[i] && b < ix->dim * sizeof(float); b += 64)
             __builtin_prefetch((const char *)vecs[i] + b);
     }
+    free(lex_slot);
+    free(lex_part);
     for (size_t i = 0; i < n_lex; i++) {
         if (bsearch(&lex[i].id, vec_ids, n_vec, sizeof *vec_ids, cmp_id))
             continue;
