@@ -235,6 +235,11 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     int64_t *others = mr_xmalloc((WIN_N * n + 1) * sizeof *others);
     long *other_slot = mr_xmalloc((WIN_N * n + 1) * sizeof *other_slot);
     size_t n_others = 0;
+    /*
+     * Where each window's turn's scores are, found once here for the
+     * mixing below: c + 1 for candidate c, −(o + 1) for others[o], 0 none.
+     */
+    long *where = mr_xcalloc(WIN_N * n + 1, sizeof *where);
     for (size_t j = 0; j < n; j++) {
         if (slot[j] < 0)
             continue;
@@ -243,11 +248,21 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
         w[WIN_PREV2] = ps >= 0 ? p->meta[ps].prev_turn : 0;
         w[WIN_NEXT2] = ns >= 0 ? p->meta[ns].next_turn : 0;
         const long known[WIN_N] = {ps, ns, -1, -1};
-        for (int k = 0; k < WIN_N; k++)
-            if (w[k] && cand_map_get(&at, w[k]) < 0 && cand_map_add(&other_at, w[k], n_others)) {
+        for (int k = 0; k < WIN_N; k++) {
+            long c = w[k] ? cand_map_get(&at, w[k]) : -1;
+            if (!w[k] || c >= 0) {
+                where[WIN_N * j + k] = c + 1;
+                continue;
+            }
+            long o = cand_map_get(&other_at, w[k]);
+            if (o < 0) {
+                o = (long)n_others;
+                cand_map_add(&other_at, w[k], n_others);
                 other_slot[n_others] = known[k];
                 others[n_others++] = w[k];
             }
+            where[WIN_N * j + k] = -(o + 1);
+        }
     }
     free(win_slot);
     /* One batch: the added candidates' own BM25, then the others'. */
@@ -286,12 +301,10 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
         float side_cos[WIN_N];
         size_t n_cos = 0; /* the window's turns that exist, in WIN_ order */
         for (int k = 0; k < WIN_N; k++) {
-            long c = w[k] ? cand_map_get(&at, w[k]) : -1, o = -1;
-            if (w[k] && c < 0)
-                o = cand_map_get(&other_at, w[k]);
-            side[k] = c >= 0 ? own[c] : o >= 0 ? mr_lex_normalise(other_bm25[o], max) : 0;
+            long at_k = where[WIN_N * j + k], c = at_k - 1, o = -at_k - 1;
+            side[k] = at_k > 0 ? own[c] : at_k < 0 ? mr_lex_normalise(other_bm25[o], max) : 0;
             if (w[k])
-                side_cos[n_cos++] = c >= 0 ? own_cos[c] : o >= 0 ? other_cos[o] : 0;
+                side_cos[n_cos++] = at_k > 0 ? own_cos[c] : at_k < 0 ? other_cos[o] : 0;
         }
         out[j].lexical = mr_lex_context(own[j], side[WIN_PREV], side[WIN_NEXT], side[WIN_PREV2],
                                         side[WIN_NEXT2]);
@@ -300,6 +313,7 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     }
     free(own_cos);
     free(own);
+    free(where);
     free(other_cos);
     free(bm25);
     free(ids);
