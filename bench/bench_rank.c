@@ -23,7 +23,9 @@
  *   2. the lexical index's bytes per memory (mr_index_lexical_bytes, the
  *      arrays at capacity) and the process's RSS growth while loading;
  *   3. with BENCH_RANK_DEPTHS set, what each side's candidate depth costs
- *      in the index alone (depth_cost), the depths compared in the same run;
+ *      in the index alone (depth_cost), the depths compared in the same run
+ *      (and with BENCH_RANK_DUMP=file, every query's fused candidates with
+ *      their scores' bits, to compare two builds' rankings);
  *   4. creates/s through mr_memory_create with the lexical index and
  *      without it (an index wrapper that forwards every entry without its
  *      content, so the lexical side indexes nothing), the same texts, in
@@ -575,6 +577,15 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
         use = mine;
         n_cfg = m;
     }
+    /*
+     * BENCH_RANK_DUMP=file: every candidate of each query's first round, fused order, with
+     * its cosine, lexical score and fused score in hex (%a), appended: two builds' files
+     * differ where their rankings' bits do.
+     */
+    const char *dump_path = getenv("BENCH_RANK_DUMP");
+    FILE *dump = dump_path ? fopen(dump_path, "a") : NULL;
+    if (dump_path && !dump)
+        die("BENCH_RANK_DUMP: cannot open the file", NULL);
     size_t dim = mr_embed_dim(e), total = qs->n * ROUNDS;
     struct mr_err err;
     float *vecs = malloc(qs->n * dim * sizeof *vecs);
@@ -623,6 +634,14 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
                 cpu[c][(size_t)r * qs->n + q] = cpu_s() - c0;
                 for (size_t i = 0; r == 0 && i < n && i < LIMIT; i++)
                     top[c][q * LIMIT + i] = fc[i].id;
+                if (dump && r == 0) {
+                    fprintf(dump, "%zuk %s %zu,%zu,%zu q%zu:", size / 1000, kind, use[c].kv,
+                            use[c].kl, use[c].ctx, q);
+                    for (size_t i = 0; i < n; i++)
+                        fprintf(dump, " %lld/%a/%a/%a", (long long)fc[i].id, fc[i].cosine,
+                                fc[i].lexical, fc[i].score);
+                    fprintf(dump, "\n");
+                }
             }
         }
     double base50 = pct(cpu[0], total, 0.50), base99 = pct(cpu[0], total, 0.99);
@@ -664,6 +683,8 @@ static void depth_cost(struct mr_index *ix, struct mr_embedder *e, const struct 
     }
     for (size_t c = 0; c < n_cfg; c++)
         free(top[c]);
+    if (dump)
+        fclose(dump);
     free(got);
     free(fc);
     free(vecs);

@@ -227,4 +227,34 @@ void mr_lex_index_score_with(const struct mr_lex_index *ix, const struct mr_lex_
                              const struct mr_lex_terms *q, const int64_t *ids, size_t n_ids,
                              double *out_bm25);
 
+/*
+ * A search's sums kept for the same query's later scores: a term-at-a-time
+ * search (most are; lex_index.c) adds up the BM25 of every document holding
+ * one of the query's terms, so the scores a ranked search asks next (the
+ * vector side's hits, the neighbouring turns of neighbour context) are
+ * read from those sums instead of being computed again, the same bits.
+ * Valid while ix is unchanged (the caller holds the partition's read lock
+ * from the search to the last score). Free with mr_lex_scores_free.
+ */
+struct mr_lex_scores;
+void mr_lex_scores_free(struct mr_lex_scores *sc);
+
+/*
+ * mr_lex_index_search_with, and *out_scores the sums it kept (NULL when the
+ * search did not add up every document's: then mr_lex_index_score_kept
+ * computes them).
+ */
+size_t mr_lex_index_search_kept(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                                const struct mr_lex_terms *q, mr_lex_accept_fn accept, void *arg,
+                                size_t limit, struct mr_lex_hit *out, double *out_max,
+                                struct mr_lex_scores **out_scores);
+
+/*
+ * mr_lex_index_score_with for the query and statistics of the search that
+ * kept `kept` on ix (kept NULL: computed as mr_lex_index_score_with does).
+ */
+void mr_lex_index_score_kept(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                             const struct mr_lex_terms *q, const struct mr_lex_scores *kept,
+                             const int64_t *ids, size_t n_ids, double *out_bm25);
+
 #endif

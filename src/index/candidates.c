@@ -133,16 +133,17 @@ enum { WIN_PREV, WIN_NEXT, WIN_PREV2, WIN_NEXT2, WIN_N };
  * said is the context; only results are filtered. Each entry's previous
  * and next turn are in its metadata (convs.c keeps them; the ones two away
  * are theirs), and only what no candidate already has is scored, in one
- * batch, each turn once however many windows hold it. With
+ * batch, each turn once however many windows hold it (read from the
+ * lexical search's kept sums, `kept`, when it kept them). With
  * q->cosine_context each candidate turn's cosine is mixed with the mean of
  * the same window's (mr_index_cosine_context): one more dot product per
  * turn of a window no candidate is. out has room for n + 2 · n_lex; returns the new count.
  * Lock held (read).
  */
 static size_t with_context(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
-                           const struct mr_lex_index *stats, const struct mr_index_query *q,
-                           double max, const struct mr_lex_hit *lex, size_t n_lex,
-                           struct mr_index_candidate *out, size_t n)
+                           const struct mr_lex_index *stats, const struct mr_lex_scores *kept,
+                           const struct mr_index_query *q, double max, const struct mr_lex_hit *lex,
+                           size_t n_lex, struct mr_index_candidate *out, size_t n)
 {
     mr_dot_fn dot = mr_index_dot_fn();
     size_t n0 = n, cap = n + 2 * n_lex;
@@ -234,6 +235,11 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     int64_t *others = mr_xmalloc((WIN_N * n + 1) * sizeof *others);
     long *other_slot = mr_xmalloc((WIN_N * n + 1) * sizeof *other_slot);
     size_t n_others = 0;
+    /*
+     * Where each window's turn's scores are, found once here for the
+     * mixing below: c + 1 for candidate c, −(o + 1) for others[o], 0 none.
+     */
+    long *where = mr_xcalloc(WIN_N * n + 1, sizeof *where);
     for (size_t j = 0; j < n; j++) {
         if (slot[j] < 0)
             continue;
@@ -242,11 +248,21 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
         w[WIN_PREV2] = ps >= 0 ? p->meta[ps].prev_turn : 0;
         w[WIN_NEXT2] = ns >= 0 ? p->meta[ns].next_turn : 0;
         const long known[WIN_N] = {ps, ns, -1, -1};
-        for (int k = 0; k < WIN_N; k++)
-            if (w[k] && cand_map_get(&at, w[k]) < 0 && cand_map_add(&other_at, w[k], n_others)) {
+        for (int k = 0; k < WIN_N; k++) {
+            long c = w[k] ? cand_map_get(&at, w[k]) : -1;
+            if (!w[k] || c >= 0) {
+                where[WIN_N * j + k] = c + 1;
+                continue;
+            }
+            long o = cand_map_get(&other_at, w[k]);
+            if (o < 0) {
+                o = (long)n_others;
+                cand_map_add(&other_at, w[k], n_others);
                 other_slot[n_others] = known[k];
                 others[n_others++] = w[k];
             }
+            where[WIN_N * j + k] = -(o + 1);
+        }
     }
     free(win_slot);
     /* One batch: the added candidates' own BM25, then the others'. */
@@ -256,7 +272,7 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
         ids[j - n0] = out[j].id;
     memcpy(ids + (n - n0), others, n_others * sizeof *ids);
     double *bm25 = mr_xcalloc(n_ids + 1, sizeof *bm25);
-    mr_lex_index_score_with(p->lex, stats, q->terms, ids, n_ids, bm25);
+    mr_lex_index_score_kept(p->lex, stats, q->terms, kept, ids, n_ids, bm25);
     for (size_t j = n0; j < n; j++)
         out[j].lexical = mr_lex_normalise(bm25[j - n0], max);
     const double *other_bm25 = bm25 + (n - n0);
@@ -285,12 +301,10 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
         float side_cos[WIN_N];
         size_t n_cos = 0; /* the window's turns that exist, in WIN_ order */
         for (int k = 0; k < WIN_N; k++) {
-            long c = w[k] ? cand_map_get(&at, w[k]) : -1, o = -1;
-            if (w[k] && c < 0)
-                o = cand_map_get(&other_at, w[k]);
-            side[k] = c >= 0 ? own[c] : o >= 0 ? mr_lex_normalise(other_bm25[o], max) : 0;
+            long at_k = where[WIN_N * j + k], c = at_k - 1, o = -at_k - 1;
+            side[k] = at_k > 0 ? own[c] : at_k < 0 ? mr_lex_normalise(other_bm25[o], max) : 0;
             if (w[k])
-                side_cos[n_cos++] = c >= 0 ? own_cos[c] : o >= 0 ? other_cos[o] : 0;
+                side_cos[n_cos++] = at_k > 0 ? own_cos[c] : at_k < 0 ? other_cos[o] : 0;
         }
         out[j].lexical = mr_lex_context(own[j], side[WIN_PREV], side[WIN_NEXT], side[WIN_PREV2],
                                         side[WIN_NEXT2]);
@@ -299,6 +313,7 @@ static size_t with_context(const struct ix *ix, const struct ix_part *p, const s
     }
     free(own_cos);
     free(own);
+    free(where);
     free(other_cos);
     free(bm25);
     free(ids);
@@ -343,6 +358,8 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
 
     const struct ix_part *parts[2];
     struct ix_filter filters[2];
+    /* Each partition's lexical sums, for its later scores (NULL: computed when asked). */
+    struct mr_lex_scores *kept[2] = {NULL, NULL};
     pthread_rwlock_rdlock(&ix->lock);
     size_t n_parts = ix_search_scope(ix, who, q, parts, filters);
     /* Statistics: who's own partition's, for what others shared too (NULL: who has none). */
@@ -365,8 +382,8 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
             acc.p = parts[i];
             acc.f = &filters[i];
             acc.n = 0;
-            n_lex += mr_lex_index_search_with(parts[i]->lex, stats, q->terms, lex_accept, &acc, kl,
-                                              lex + n_lex, NULL);
+            n_lex += mr_lex_index_search_kept(parts[i]->lex, stats, q->terms, lex_accept, &acc, kl,
+                                              lex + n_lex, NULL, &kept[i]);
         }
         if (n_parts > 1) {
             qsort(lex, n_lex, sizeof *lex, lex_best_first);
@@ -383,7 +400,8 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
     if (q->terms && mr_lex_terms_count(q->terms) > 0 && n_vec > 0) {
         double *bm25 = mr_xmalloc(n_vec * sizeof *bm25);
         for (size_t pi = 0; pi < n_parts; pi++) {
-            mr_lex_index_score_with(parts[pi]->lex, stats, q->terms, vec_ids, n_vec, bm25);
+            mr_lex_index_score_kept(parts[pi]->lex, stats, q->terms, kept[pi], vec_ids, n_vec,
+                                    bm25);
             /* An id absent from a partition scores 0 there: keep each id's own partition's. */
             for (size_t i = 0; i < n_vec; i++)
                 if (part_of(parts, n_parts, vec_ids[i]) == pi)
@@ -400,17 +418,31 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
      */
     qsort(vec_ids, n_vec, sizeof *vec_ids, cmp_id);
     const float **vecs = mr_xcalloc(n_lex + 1, sizeof *vecs);
+    const struct ix_part **lex_part = mr_xcalloc(n_lex + 1, sizeof *lex_part);
+    long *lex_slot = mr_xmalloc((n_lex + 1) * sizeof *lex_slot);
     for (size_t i = 0; i < n_lex; i++) {
         if (!q->vec || bsearch(&lex[i].id, vec_ids, n_vec, sizeof *vec_ids, cmp_id))
             continue;
         const struct ix_part *p = parts[part_of(parts, n_parts, lex[i].id)];
-        long slot = n_parts == 1 && i < acc.n && acc.ids[i] == lex[i].id
-                        ? acc.slots[i]
-                        : ix_part_slot(p, lex[i].id);
-        vecs[i] = slot >= 0 ? ix_part_vec(ix, p, (size_t)slot) : NULL;
+        lex_slot[i] = n_parts == 1 && i < acc.n && acc.ids[i] == lex[i].id
+                          ? acc.slots[i]
+                          : ix_part_slot(p, lex[i].id);
+        lex_part[i] = p;
+        /* In a graph the vector is found by id: its node's cell first, for all of them. */
+        if (lex_slot[i] >= 0 && p->graph)
+            hnsw_prefetch(p->graph, lex[i].id);
+    }
+    for (size_t i = 0; i < n_lex; i++) {
+        const struct ix_part *p = lex_part[i];
+        if (!p || lex_slot[i] < 0)
+            continue;
+        vecs[i] =
+            p->graph ? hnsw_vector(p->graph, lex[i].id) : p->vecs + (size_t)lex_slot[i] * ix->dim;
         for (size_t b = 0; vecs[i] && b < ix->dim * sizeof(float); b += 64)
             __builtin_prefetch((const char *)vecs[i] + b);
     }
+    free(lex_slot);
+    free(lex_part);
     for (size_t i = 0; i < n_lex; i++) {
         if (bsearch(&lex[i].id, vec_ids, n_vec, sizeof *vec_ids, cmp_id))
             continue;
@@ -420,9 +452,11 @@ int ix_candidates(struct ix *ix, const struct mr_identity *who, const struct mr_
     free(vecs);
     /* The modes that rank by the lexical side; semantic mode's numbers stay the turn's own. */
     if (q->neighbour_context && want_lex && own && parts[0] == own)
-        n = with_context(ix, own, &filters[0], stats, q, max, lex, n_lex, out, n);
+        n = with_context(ix, own, &filters[0], stats, kept[0], q, max, lex, n_lex, out, n);
 unlock:
     pthread_rwlock_unlock(&ix->lock);
+    mr_lex_scores_free(kept[0]);
+    mr_lex_scores_free(kept[1]);
     free(vec);
     free(lex);
     free(vec_ids);

@@ -31,10 +31,34 @@ struct accept_ctx {
     const struct ix_filter *f;
 };
 
-static bool accept_hit(void *arg, int64_t id)
+/*
+ * The filter of a round of the graph's results: each id's slot is an id
+ * map's cell, then its metadata, two misses the one after the other at
+ * 100 k entries; the round's cells are loaded first, then their metadata
+ * (two lines: the id and expiry, the type and archived flag), then the
+ * checks run, so the misses of a round (40 results for a hybrid search)
+ * overlap.
+ */
+#define ACCEPT_CHUNK 64
+
+static void accept_hits(void *arg, const int64_t *ids, size_t n, bool *ok)
 {
     const struct accept_ctx *a = arg;
-    return ix_matches_id(a->p, id, a->f);
+    long slot[ACCEPT_CHUNK];
+    for (size_t at = 0; at < n; at += ACCEPT_CHUNK) {
+        size_t m = n - at < ACCEPT_CHUNK ? n - at : ACCEPT_CHUNK;
+        for (size_t i = 0; i < m; i++)
+            ix_idmap_prefetch(&a->p->slots, ids[at + i]);
+        for (size_t i = 0; i < m; i++) {
+            slot[i] = ix_part_slot(a->p, ids[at + i]);
+            if (slot[i] >= 0) {
+                __builtin_prefetch(&a->p->meta[slot[i]]);
+                __builtin_prefetch(&a->p->meta[slot[i]].memory_type);
+            }
+        }
+        for (size_t i = 0; i < m; i++)
+            ok[at + i] = slot[i] >= 0 && ix_matches(a->p, (size_t)slot[i], a->f);
+    }
 }
 
 void ix_graph_search(const struct ix *ix, const struct ix_part *p, const struct ix_filter *f,
@@ -43,7 +67,7 @@ void ix_graph_search(const struct ix *ix, const struct ix_part *p, const struct 
     struct mr_index_hit *hits = mr_xmalloc(q->limit * sizeof *hits);
     struct accept_ctx a = {p, f};
     size_t ef = ix->ef_search > q->limit ? ix->ef_search : q->limit;
-    size_t got = hnsw_search(p->graph, q->vec, q->limit, ef, accept_hit, &a, hits);
+    size_t got = hnsw_search_batch(p->graph, q->vec, q->limit, ef, accept_hits, &a, hits);
     for (size_t i = 0; i < got; i++)
         if (hits[i].score >= q->min_score)
             ix_heap_keep(top, q->limit, hits[i]);

@@ -292,8 +292,12 @@ void hnsw_delete(struct hnsw *h, int64_t id)
     }
 }
 
-size_t hnsw_search(const struct hnsw *h, const float *q, size_t k, size_t ef, hnsw_accept accept,
-                   void *arg, struct mr_index_hit *out)
+/*
+ * hnsw_search and hnsw_search_batch: one of accept (asked id by id) and
+ * batch (asked of every id a round pops) may be set, or neither.
+ */
+static size_t search(const struct hnsw *h, const float *q, size_t k, size_t ef, hnsw_accept accept,
+                     hnsw_accept_batch batch, void *arg, struct mr_index_hit *out)
 {
     if (h->entry < 0 || k == 0)
         return 0;
@@ -306,26 +310,58 @@ size_t hnsw_search(const struct hnsw *h, const float *q, size_t k, size_t ef, hn
     descend(h, q, h->max_level, 0, &cur, &cs);
     const struct mr_index_hit start = cand(cs, cur);
     size_t found = 0;
+    struct mr_index_hit *popped = mr_xmalloc(k * sizeof *popped);
+    int64_t *ids = mr_xmalloc(k * sizeof *ids);
+    bool *ok = mr_xmalloc(k * sizeof *ok);
     /* Widen the beam until k accepted, live results are in it (filters, tombstones). */
     for (;;) {
         memset(visited, 0, h->n);
         search_layer(h, q, &start, 1, ef, 0, visited, &res);
         ix_heap_flip(&res); /* popped best first, only as far as needed */
         found = 0;
+        /*
+         * In rounds: as many live nodes popped as results are still
+         * wanted, the filter asked of them all, the accepted kept in pop
+         * order; the same results as asking node by node, and a batch
+         * filter can overlap its lookups' cache misses.
+         */
         while (res.n && found < k) {
-            struct mr_index_hit c = ix_heap_pop(&res);
-            uint32_t node = node_of(c);
-            if (h->deleted[node] || (accept && !accept(arg, h->ids[node])))
-                continue;
-            out[found++] = (struct mr_index_hit){h->ids[node], c.score};
+            size_t n = 0;
+            while (res.n && n < k - found) {
+                struct mr_index_hit c = ix_heap_pop(&res);
+                if (h->deleted[node_of(c)])
+                    continue;
+                ids[n] = h->ids[node_of(c)];
+                popped[n++] = c;
+            }
+            if (batch)
+                batch(arg, ids, n, ok);
+            for (size_t i = 0; i < n; i++)
+                if (batch ? ok[i] : !accept || accept(arg, ids[i]))
+                    out[found++] = (struct mr_index_hit){ids[i], popped[i].score};
         }
         if (found >= k || ef >= h->n)
             break;
         ef *= 4;
     }
+    free(ok);
+    free(ids);
+    free(popped);
     free(res.v);
     free(visited);
     return found;
+}
+
+size_t hnsw_search(const struct hnsw *h, const float *q, size_t k, size_t ef, hnsw_accept accept,
+                   void *arg, struct mr_index_hit *out)
+{
+    return search(h, q, k, ef, accept, NULL, arg, out);
+}
+
+size_t hnsw_search_batch(const struct hnsw *h, const float *q, size_t k, size_t ef,
+                         hnsw_accept_batch accept, void *arg, struct mr_index_hit *out)
+{
+    return search(h, q, k, ef, NULL, accept, arg, out);
 }
 
 /*

@@ -165,6 +165,17 @@ typedef bool (*hnsw_accept)(void *arg, int64_t id);
 size_t hnsw_search(const struct hnsw *h, const float *q, size_t k, size_t ef, hnsw_accept accept,
                    void *arg, struct mr_index_hit *out);
 
+/* A filter asked of a batch: ok[i] for each of ids[0..n). */
+typedef void (*hnsw_accept_batch)(void *arg, const int64_t *ids, size_t n, bool *ok);
+
+/*
+ * hnsw_search with a filter asked of the nodes popped in a round at once
+ * (as many as results are still wanted), so that its lookups' cache misses
+ * overlap; the same results.
+ */
+size_t hnsw_search_batch(const struct hnsw *h, const float *q, size_t k, size_t ef,
+                         hnsw_accept_batch accept, void *arg, struct mr_index_hit *out);
+
 /* Writes h to out (the snapshot format: native byte order, see hnsw.c); 0, or -1. */
 int hnsw_save(const struct hnsw *h, FILE *out);
 

@@ -574,7 +574,9 @@ size_t mr_lex_index_search(const struct mr_lex_index *ix, const struct mr_lex_te
 }
 
 /*
- * Search (document at a time with MaxScore's skipping; Turtle & Flood 1995).
+ * Search: term at a time (search_taat below) for most queries, and for
+ * those where one term holds most of the postings, document at a time with
+ * MaxScore's skipping (Turtle & Flood 1995), the walk of search_filtered.
  * Each query term's postings are walked by a cursor in slot order. Terms
  * are ranked by their bound (struct term); once the heap holds `limit`
  * hits, the lowest-bound terms whose bounds sum below the worst hit's score
@@ -585,7 +587,8 @@ size_t mr_lex_index_search(const struct mr_lex_index *ix, const struct mr_lex_te
  * yet looked up fall below the worst hit. The score of a document that is
  * kept is summed in the query's term order, as mr_lex_index_score sums it,
  * so the hits, their order and their bits are the exhaustive search's
- * (test_search_skipping_matches_exhaustive_scoring). Bounds are compared
+ * (test_search_skipping_matches_exhaustive_scoring; term at a time:
+ * test_search_across_blocks_matches_exhaustive_scoring). Bounds are compared
  * with a relative slack of 1e-9, far above the rounding of a sum of a few
  * terms, so rounding never drops a document that ties the worst hit.
  */
@@ -620,80 +623,129 @@ static void heap_add(struct mr_lex_hit *out, size_t *n, size_t limit, struct mr_
 }
 
 /*
- * Term at a time into one accumulator per slot, in query term order (so a
- * document's sum is the one mr_lex_index_score computes); touched lists
- * each scored slot once. Cheaper per posting than the walk below, so it
- * serves deep searches (hybrid's k' = 100), where a top k that deep keeps
- * the bar too low for skipping to pay: at 100 k memories, limit 100, it
- * took 86 µs at the median against 109 µs for the skipping walk, which
- * wins at limit 10 (39 against 57 µs).
+ * Term at a time, over the slots in blocks of TAAT_BLOCK: for each block,
+ * each query term's postings in that block (in query term order) add into
+ * an accumulator per slot of the block, so a document's sum is added in
+ * the order mr_lex_index_score adds it (the same bits); a bit per slot
+ * marks the scored ones, each then offered to the heap, its sum kept
+ * (struct mr_lex_scores, for the same query's later scores) and its
+ * accumulator zeroed again. A block's accumulators (32 KB) and lengths stay in the
+ * core's cache while its postings are added, where one accumulator per
+ * slot of the partition (800 KB at 100 k) missed it on most postings and
+ * a hash table sized by the postings probed on every one. About 5 ns a
+ * posting at 100 k documents, against 30–40 ns a document visited for the
+ * walk below: at limit 20, on queries of many terms whose bounds are close
+ * (most questions), the walk skips almost nothing and visits thousands of
+ * documents (docs/perf.md).
  */
+#define TAAT_BLOCK 4096
+/* Deeper searches (hybrid's k' = 100 before the rescoring depth came down) always take it. */
 #define TAAT_MIN_LIMIT 32
+/*
+ * Shallower ones walk (search_filtered) when one term holds more than 4/5
+ * of the query's postings: of the development sets' questions and gloss
+ * words at 100 k memories, the ones where the walk was faster (docs/perf.md).
+ */
+#define WALK_SHARE_NUM 4
+#define WALK_SHARE_DEN 5
+
+/*
+ * Every document's BM25 a term-at-a-time search added up (lexical.h): a
+ * bit per slot for the scored ones, and their sums in slot order.
+ */
+struct mr_lex_scores {
+    uint64_t *bits;   /* bit s % 64 of word s / 64: slot s was scored */
+    uint32_t *rank;   /* per word: the scored slots before it */
+    double *bm25;     /* the scored slots' sums, in slot order */
+    uint32_t n_slots; /* of the index when scored */
+};
+
+void mr_lex_scores_free(struct mr_lex_scores *sc)
+{
+    if (!sc)
+        return;
+    free(sc->bits);
+    free(sc->rank);
+    free(sc->bm25);
+    free(sc);
+}
+
+/* The kept BM25 of slot s (< sc->n_slots): 0 when it holds no query term. */
+static double kept_bm25(const struct mr_lex_scores *sc, uint32_t s)
+{
+    uint64_t w = sc->bits[s / 64], bit = UINT64_C(1) << (s % 64);
+    if (!(w & bit))
+        return 0;
+    return sc->bm25[sc->rank[s / 64] + (uint32_t)__builtin_popcountll(w & (bit - 1))];
+}
 
 static size_t search_taat(const struct mr_lex_index *ix, const struct qterm *qt, size_t nq,
                           double avg, mr_lex_accept_fn accept, void *arg, size_t limit,
-                          struct mr_lex_hit *out)
+                          struct mr_lex_hit *out, struct mr_lex_scores **keep)
 {
-    size_t n_post = 0;
+    size_t block = ix->n_slots < TAAT_BLOCK ? ix->n_slots : TAAT_BLOCK, n_post = 0;
     for (size_t i = 0; i < nq; i++)
-        if (qt[i].term != NO_SLOT)
-            n_post += ix->terms[qt[i].term].n;
-    /*
-     * The accumulators are a hash table sized by the query's postings, not
-     * one per slot: zeroing 8 bytes for each of a partition's documents
-     * (800 KB at 100 k) cost more than the postings of a typical query.
-     */
-    size_t want = 2 * (n_post < ix->n_slots ? n_post : ix->n_slots), cap = 16;
-    while (cap < want)
-        cap *= 2;
-    uint32_t shift = 32, mask = (uint32_t)cap - 1;
-    for (size_t c = cap; c > 1; c /= 2)
-        shift--;
-    uint32_t *keys = mr_xmalloc(cap * sizeof *keys);
-    memset(keys, 0xff, cap * sizeof *keys); /* NO_SLOT: empty */
-    double *acc = mr_xmalloc(cap * sizeof *acc);
-    uint32_t *touched = mr_xmalloc(cap * sizeof *touched), n_touched = 0;
-    for (size_t i = 0; i < nq; i++) {
-        if (qt[i].term == NO_SLOT)
-            continue;
-        const struct term *t = &ix->terms[qt[i].term];
-        for (uint32_t p = 0; p < t->n; p++) {
-            uint32_t s = t->post[p].slot, len = ix->slot_len[s];
-            if (len == DEAD_LEN)
+        n_post += qt[i].term == NO_SLOT ? 0 : ix->terms[qt[i].term].n;
+    size_t n_words = ((size_t)ix->n_slots + 63) / 64;
+    struct mr_lex_scores *sc = mr_xmalloc(sizeof *sc);
+    *sc = (struct mr_lex_scores){mr_xcalloc(n_words + 1, sizeof *sc->bits),
+                                 mr_xmalloc((n_words + 1) * sizeof *sc->rank),
+                                 mr_xmalloc((n_post + 1) * sizeof *sc->bm25), ix->n_slots};
+    double *acc = mr_xcalloc(block + 1, sizeof *acc);
+    const struct posting **at = mr_xmalloc((nq + 1) * sizeof *at);
+    for (size_t i = 0; i < nq; i++)
+        at[i] = qt[i].term == NO_SLOT ? NULL : ix->terms[qt[i].term].post;
+    size_t n = 0;
+    uint32_t n_kept = 0;
+    for (uint32_t base = 0; base < ix->n_slots; base += TAAT_BLOCK) {
+        uint32_t stop = base + TAAT_BLOCK;
+        for (size_t i = 0; i < nq; i++) {
+            if (!at[i])
                 continue;
-            double c = mr_lex_bm25_term(qt[i].idf, t->post[p].tf, len, avg);
-            uint32_t j = (uint32_t)(s * UINT32_C(0x9e3779b1)) >> shift;
-            while (keys[j] != NO_SLOT && keys[j] != s)
-                j = (j + 1) & mask;
-            if (keys[j] == NO_SLOT) {
-                keys[j] = s;
-                acc[j] = c; /* 0 + c: the bits a sum from zero gives */
-                touched[n_touched++] = j;
-            } else {
-                acc[j] += c;
+            const struct term *t = &ix->terms[qt[i].term];
+            const struct posting *p = at[i], *end = t->post + t->n;
+            for (; p < end && p->slot < stop; p++) {
+                uint32_t len = ix->slot_len[p->slot];
+                if (len == DEAD_LEN)
+                    continue;
+                sc->bits[p->slot / 64] |= UINT64_C(1) << (p->slot % 64);
+                /* The first: 0 + c, the bits a sum from zero gives. */
+                acc[p->slot - base] += mr_lex_bm25_term(qt[i].idf, p->tf, len, avg);
+            }
+            at[i] = p;
+        }
+        /* The block's scored slots in order: kept, offered to the heap, zeroed again. */
+        uint32_t w_stop = stop < ix->n_slots ? stop / 64 : (uint32_t)n_words;
+        for (uint32_t w = base / 64; w < w_stop; w++) {
+            sc->rank[w] = n_kept;
+            for (uint64_t x = sc->bits[w]; x; x &= x - 1) {
+                uint32_t s = w * 64 + (uint32_t)__builtin_ctzll(x);
+                double score = acc[s - base];
+                acc[s - base] = 0;
+                sc->bm25[n_kept++] = score;
+                struct mr_lex_hit h;
+                if (!would_enter(ix, out, n, limit, s, score, &h))
+                    continue;
+                if (accept && !accept(arg, h.id))
+                    continue;
+                heap_add(out, &n, limit, h);
             }
         }
     }
-    size_t n = 0;
-    for (uint32_t k = 0; k < n_touched; k++) {
-        uint32_t j = touched[k];
-        struct mr_lex_hit h;
-        if (!would_enter(ix, out, n, limit, keys[j], acc[j], &h))
-            continue;
-        if (accept && !accept(arg, h.id))
-            continue;
-        heap_add(out, &n, limit, h);
-    }
-    free(keys);
+    free(at);
     free(acc);
-    free(touched);
+    if (keep)
+        *keep = sc;
+    else
+        mr_lex_scores_free(sc);
     return n;
 }
 
 /* The best `limit` accepted documents (accept NULL: all), the filter asked on the way. */
 static size_t search_filtered(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
                               const struct mr_lex_terms *q, mr_lex_accept_fn accept, void *arg,
-                              size_t limit, struct mr_lex_hit *out, double *out_max)
+                              size_t limit, struct mr_lex_hit *out, double *out_max,
+                              struct mr_lex_scores **keep)
 {
     size_t nq = mr_lex_terms_count(q);
     struct qterm *qt = mr_xmalloc((nq + 1) * sizeof *qt);
@@ -722,8 +774,19 @@ static size_t search_filtered(const struct mr_lex_index *ix, const struct mr_lex
         free(qt);
         return 0;
     }
-    if (limit >= TAAT_MIN_LIMIT) {
-        size_t n = search_taat(ix, qt, nq, avg, accept, arg, limit, out);
+    /*
+     * Term at a time, unless one term holds most of the query's postings
+     * (WALK_SHARE): a common word beside rarer ones, whose long list the
+     * walk's skipping leaves unread but term at a time must add up.
+     */
+    size_t all = 0, longest = 0;
+    for (size_t j = 0; j < m; j++) {
+        size_t len = (size_t)(cur[j].end - cur[j].p);
+        all += len;
+        longest = len > longest ? len : longest;
+    }
+    if (limit >= TAAT_MIN_LIMIT || longest * WALK_SHARE_DEN <= all * WALK_SHARE_NUM) {
+        size_t n = search_taat(ix, qt, nq, avg, accept, arg, limit, out, keep);
         qsort(out, n, sizeof *out, best_first);
         for (size_t k = 0; k < n; k++)
             out[k].lexical = mr_lex_normalise(out[k].bm25, max);
@@ -881,11 +944,15 @@ walk:;
  * what it keeps is the answer; when it drops one of a full top `limit`, the
  * search runs again asking it on the way. The answer is the same either way.
  */
-size_t mr_lex_index_search_with(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+size_t mr_lex_index_search_kept(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
                                 const struct mr_lex_terms *q, mr_lex_accept_fn accept, void *arg,
-                                size_t limit, struct mr_lex_hit *out, double *out_max)
+                                size_t limit, struct mr_lex_hit *out, double *out_max,
+                                struct mr_lex_scores **out_scores)
 {
-    size_t n = search_filtered(ix, stats, q, NULL, NULL, limit, out, out_max);
+    if (out_scores)
+        *out_scores = NULL;
+    /* The unfiltered pass scores every document: its sums are the ones to keep. */
+    size_t n = search_filtered(ix, stats, q, NULL, NULL, limit, out, out_max, out_scores);
     if (!accept)
         return n;
     size_t kept = 0;
@@ -894,5 +961,45 @@ size_t mr_lex_index_search_with(const struct mr_lex_index *ix, const struct mr_l
             out[kept++] = out[k];
     if (kept == n || n < limit)
         return kept;
-    return search_filtered(ix, stats, q, accept, arg, limit, out, out_max);
+    return search_filtered(ix, stats, q, accept, arg, limit, out, out_max, NULL);
+}
+
+size_t mr_lex_index_search_with(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                                const struct mr_lex_terms *q, mr_lex_accept_fn accept, void *arg,
+                                size_t limit, struct mr_lex_hit *out, double *out_max)
+{
+    return mr_lex_index_search_kept(ix, stats, q, accept, arg, limit, out, out_max, NULL);
+}
+
+void mr_lex_index_score_kept(const struct mr_lex_index *ix, const struct mr_lex_index *stats,
+                             const struct mr_lex_terms *q, const struct mr_lex_scores *kept,
+                             const int64_t *ids, size_t n_ids, double *out_bm25)
+{
+    if (!kept || kept->n_slots != ix->n_slots) {
+        mr_lex_index_score_with(ix, stats, q, ids, n_ids, out_bm25);
+        return;
+    }
+    if (!ix->id_table_cap) {
+        for (size_t k = 0; k < n_ids; k++)
+            out_bm25[k] = 0;
+        return;
+    }
+    /*
+     * What is left is each id's slot: its cell, then the slot's id, two
+     * misses the one after the other (~100 ns at 100 k documents). So the
+     * batch's cells are loaded first, then their slots' ids, and the
+     * lookups' misses overlap.
+     */
+    uint32_t mask = ix->id_table_cap - 1;
+    for (size_t k = 0; k < n_ids; k++)
+        __builtin_prefetch(&ix->id_table[(uint32_t)id_hash(ids[k]) & mask]);
+    for (size_t k = 0; k < n_ids; k++) {
+        uint32_t cell = ix->id_table[(uint32_t)id_hash(ids[k]) & mask];
+        if (cell)
+            __builtin_prefetch(&ix->slot_id[cell - 1]);
+    }
+    for (size_t k = 0; k < n_ids; k++) {
+        uint32_t s = slot_of(ix, ids[k]);
+        out_bm25[k] = s == NO_SLOT ? 0 : kept_bm25(kept, s);
+    }
 }

@@ -555,50 +555,52 @@ static int hit_order(const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-TEST(test_search_skipping_matches_exhaustive_scoring)
+/*
+ * The search against the exhaustive answer — every live document scored
+ * one by one with mr_lex_index_score_with, those with a term in common and
+ * accepted, sorted: the same ids in the same order with the same bits.
+ * Zipf-distributed words over a vocabulary of v (long and short posting
+ * lists, repeats within a document), n_docs ids written 2 · n_docs times
+ * with removals and replacements (dead postings, compactions), a filter,
+ * several limits, and another partition's statistics; and the sums the
+ * search kept, read back for every id. *out_compared: the hits compared.
+ */
+static void search_against_exhaustive(size_t v, size_t n_docs, size_t n_queries, uint64_t seed,
+                                      size_t *out_compared)
 {
-    /*
-     * The search skips documents that cannot enter the top `limit`
-     * (MaxScore). Against the exhaustive answer — every live document
-     * scored one by one with mr_lex_index_score_with, those with a term in
-     * common and accepted, sorted — it must return the same ids in the same
-     * order with the same bits: Zipf-distributed words (long and short
-     * posting lists, repeats within a document), removals and replacements
-     * (dead postings, compactions), a filter, several limits, and another
-     * partition's statistics.
-     */
-    enum { V = 400, N = 3000, NQ = 150 };
-    static double cdf[V];
-    for (size_t r = 0; r < V; r++)
+    *out_compared = 0;
+    double *cdf = malloc(v * sizeof *cdf);
+    for (size_t r = 0; r < v; r++)
         cdf[r] = (r ? cdf[r - 1] : 0) + 1.0 / (double)(r + 1);
-    uint64_t state = 2026;
+    uint64_t state = seed;
     struct mr_lex_index *ix = mr_lex_index_new(), *other = mr_lex_index_new();
-    static bool live[N];
+    bool *live = calloc(n_docs, sizeof *live);
     char text[1024];
-    for (int round = 0; round < 2 * N; round++) {
-        int64_t id = (int64_t)((test_frand(&state) + 1) / 2 * N) % N;
-        if (round > N && test_frand(&state) < -0.6) {
+    for (size_t round = 0; round < 2 * n_docs; round++) {
+        int64_t id = (int64_t)((test_frand(&state) + 1) / 2 * (double)n_docs) % (int64_t)n_docs;
+        if (round > n_docs && test_frand(&state) < -0.6) {
             mr_lex_index_remove(ix, id);
             live[id] = false;
             continue;
         }
         size_t n_words = 1 + (size_t)((test_frand(&state) + 1) * 12);
-        mr_lex_index_put(ix, id, text, zipf_text(&state, cdf, V, n_words, text));
+        mr_lex_index_put(ix, id, text, zipf_text(&state, cdf, v, n_words, text));
         live[id] = true;
     }
     for (int64_t id = 0; id < 500; id++)
-        mr_lex_index_put(other, 10000 + id, text, zipf_text(&state, cdf, V, 8, text));
+        mr_lex_index_put(other, (int64_t)n_docs + 10000 + id, text,
+                         zipf_text(&state, cdf, v, 8, text));
     static const size_t limits[] = {1, 3, 10, 100};
-    struct mr_lex_hit got[100], want[N];
-    static int64_t ids[N];
-    static double bm25[N];
-    size_t n_ids = 0, compared = 0;
-    for (int64_t id = 0; id < N; id++)
+    struct mr_lex_hit got[100], *want = malloc(n_docs * sizeof *want);
+    int64_t *ids = malloc(n_docs * sizeof *ids);
+    double *bm25 = malloc(n_docs * sizeof *bm25), *scores = malloc(n_docs * sizeof *scores);
+    size_t n_ids = 0, compared = 0, n_kept = 0;
+    for (size_t id = 0; id < n_docs; id++)
         if (live[id])
-            ids[n_ids++] = id;
-    for (int k = 0; k < NQ; k++) {
+            ids[n_ids++] = (int64_t)id;
+    for (size_t k = 0; k < n_queries; k++) {
         size_t n_words = 1 + (size_t)((test_frand(&state) + 1) * 2.5);
-        size_t len = zipf_text(&state, cdf, V, n_words, text);
+        size_t len = zipf_text(&state, cdf, v, n_words, text);
         struct mr_lex_terms *q = mr_lex_terms_new(text, len);
         const struct mr_lex_index *stats = k % 4 == 3 ? other : ix;
         mr_lex_accept_fn accept = k % 2 ? not_multiple_of_3 : NULL;
@@ -612,7 +614,17 @@ TEST(test_search_skipping_matches_exhaustive_scoring)
         qsort(want, n_want, sizeof *want, hit_order);
         if (n_want > limit)
             n_want = limit;
-        size_t n = mr_lex_index_search_with(ix, stats, q, accept, NULL, limit, got, &max);
+        struct mr_lex_scores *kept;
+        size_t n = mr_lex_index_search_kept(ix, stats, q, accept, NULL, limit, got, &max, &kept);
+        /* The sums it kept (or the fallback without them) are mr_lex_index_score_with's bits. */
+        mr_lex_index_score_kept(ix, stats, q, kept, ids, n_ids, scores);
+        for (size_t i = 0; i < n_ids; i++)
+            CHECK(scores[i] == bm25[i]);
+        const int64_t absent = (int64_t)n_docs + 5;
+        mr_lex_index_score_kept(ix, stats, q, kept, &absent, 1, scores);
+        CHECK(scores[0] == 0);
+        n_kept += kept != NULL;
+        mr_lex_scores_free(kept);
         CHECK_INT(n, n_want);
         CHECK(max == max_want);
         for (size_t i = 0; i < n && i < n_want; i++) {
@@ -623,9 +635,41 @@ TEST(test_search_skipping_matches_exhaustive_scoring)
         compared += n;
         mr_lex_terms_free(q);
     }
-    CHECK(compared > NQ * 5); /* the queries found something to compare */
+    /* Both ways were compared: the single words and dominant ones walk, the others keep sums. */
+    CHECK(n_kept > n_queries / 4 && n_kept < n_queries);
+    free(scores);
+    free(bm25);
+    free(ids);
+    free(want);
+    free(live);
+    free(cdf);
     mr_lex_index_destroy(other);
     mr_lex_index_destroy(ix);
+    *out_compared = compared;
+}
+
+TEST(test_search_skipping_matches_exhaustive_scoring)
+{
+    /*
+     * The search skips documents that cannot enter the top `limit`
+     * (MaxScore, when one term holds most of the query's postings) or adds
+     * every posting term at a time: either way the exhaustive answer.
+     */
+    size_t compared;
+    search_against_exhaustive(400, 3000, 150, 2026, &compared);
+    CHECK(compared > 150 * 5); /* the queries found something to compare */
+}
+
+TEST(test_search_across_blocks_matches_exhaustive_scoring)
+{
+    /*
+     * Term at a time adds up the postings in blocks of 4 096 slots: more
+     * than 16 000 slots here (replacements take new ones), so a query's
+     * postings and its hits span several blocks, dead slots in each.
+     */
+    size_t compared;
+    search_against_exhaustive(2000, 12000, 200, 77, &compared);
+    CHECK(compared > 200 * 5);
 }
 
 /*
@@ -688,4 +732,5 @@ TEST_MAIN("lexical", T(test_tokenize_stems_and_lowers), T(test_tokenize_splits_i
           T(test_index_remove_and_replace_update_statistics),
           T(test_index_churn_matches_a_fresh_build), T(test_index_memory_per_document),
           T(test_search_skipping_matches_exhaustive_scoring),
+          T(test_search_across_blocks_matches_exhaustive_scoring),
           T(test_context_combination_bounds_and_monotone))
