@@ -171,9 +171,10 @@ const char *const pg_stmt_sql[P_COUNT] = {
     /*
      * A fused search's candidates, read (not locked: only the ones returned
      * are, P_MEM_LOCK) with what their scores need: the embedding as
-     * vector_send gives it (hex of the binary form: the stored floats' exact
-     * bits, for a cosine computed as the in-process index computes it, and
-     * no decimal text to format and parse), and for the query's terms ($4)
+     * vector_send gives it (read as a binary result: the stored floats'
+     * exact bits, for a cosine computed as the in-process index computes
+     * it, and neither decimal nor hex text to format and parse; the arrays
+     * come as their text), and for the query's terms ($4)
      * the row's length and tfs and the partition's ($2, $3) statistics, as
      * P_MEM_LEX_SCORE has them, so every candidate's lexical score comes
      * from one snapshot. Columns: id, the bytes, lex_len, the tfs, then
@@ -188,7 +189,7 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    ON p.tenant_id = $2 AND p.user_id = $3) "
         "SELECT m.id, vector_send(m.embedding), coalesce(m.lex_len, 0), "
         "  array(SELECT coalesce(m.lex_tfs[array_position(m.lex_terms, q.term)], 0) FROM q "
-        "    ORDER BY q.ord), st.n, st.total, st.dfs "
+        "    ORDER BY q.ord)::text, st.n, st.total, st.dfs::text "
         "FROM memori_memories m CROSS JOIN st WHERE m.id = ANY($1::int8[])",
     /*
      * Batched accesses merged into the live rows (mr_rule_record_accesses in
@@ -240,7 +241,8 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * lexical.h's functions, so the numbers are the in-process index's bits
      * (BM25 in SQL with a cut and the filters in the same statement,
      * re-scored in C, was slower at 10 000 and 100 000 memories:
-     * docs/perf.md). The probes stay one per term whatever the statistics
+     * docs/perf.md); a binary result, so the thousands of integers are
+     * neither formatted nor parsed (the dfs as their text). The probes stay one per term whatever the statistics
      * say (OFFSET 0 keeps the lateral subquery from being flattened): with
      * a new partition's statistics not yet analysed, the planner otherwise
      * read the whole partition's postings once and joined the terms to
@@ -255,7 +257,7 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $1 AND p.user_id = $2) "
-        "SELECT st.n, st.total, st.dfs, h.memory_id, h.len, h.ord, h.tf FROM st LEFT JOIN ("
+        "SELECT st.n, st.total, st.dfs::text, h.memory_id, h.len, h.ord, h.tf FROM st LEFT JOIN ("
         "  SELECT p.memory_id, p.len, q.ord, p.tf FROM q CROSS JOIN LATERAL (SELECT * FROM ("
         "    SELECT o.memory_id, o.len, o.tf FROM memori_lex_postings o "
         "    WHERE o.tenant_id = $1 AND o.user_id = $2 AND o.term = q.term "
@@ -796,13 +798,13 @@ struct lex_stats {
 
 /*
  * Reads the statistics from row 0 of res, columns col.. (N, total length,
- * the dfs); the normaliser as mr_lex_index_max computes it.
+ * the dfs as an array's text); the normaliser as mr_lex_index_max computes it.
  */
 static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, size_t nq)
 {
     st->nq = nq;
-    st->n_docs = strtoull(PQgetvalue(res, 0, col), NULL, 10);
-    st->total = strtoull(PQgetvalue(res, 0, col + 1), NULL, 10);
+    st->n_docs = (uint64_t)pg_val_int(res, 0, col);
+    st->total = (uint64_t)pg_val_int(res, 0, col + 1);
     st->idf = mr_xcalloc(nq + 1, sizeof *st->idf);
     st->tfs = mr_xcalloc(nq + 1, sizeof *st->tfs);
     uint64_t *df = mr_xcalloc(nq + 1, sizeof *df);
@@ -831,11 +833,11 @@ static double lex_tfs_score(const struct lex_stats *st, uint32_t len)
     return score;
 }
 
-/* Row r's BM25 from its length and tfs in columns col, col + 1. */
+/* Row r's BM25 from its length and tfs (an int4[]'s text) in columns col, col + 1. */
 static double lex_row_score(struct lex_stats *st, const PGresult *res, int r, int col)
 {
     parse_ints(PQgetvalue(res, r, col + 1), st->tfs, st->nq);
-    return lex_tfs_score(st, (uint32_t)strtoul(PQgetvalue(res, r, col), NULL, 10));
+    return lex_tfs_score(st, (uint32_t)pg_val_int(res, r, col));
 }
 
 static void lex_stats_free(struct lex_stats *st)
@@ -1030,7 +1032,7 @@ static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *wh
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
     pg_param_terms(&p, terms);
-    PGresult *res = pg_run(tx, P_MEM_CANDIDATES, &p, "scoring memories", err);
+    PGresult *res = pg_run_as(tx, P_MEM_CANDIDATES, &p, PG_BINARY, "scoring memories", err);
     mr_strbuf_free(&list);
     if (!res)
         return err->code;
@@ -1044,20 +1046,21 @@ static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *wh
         const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
         if (!hit)
             continue;
-        size_t d = 0;
-        float *v = PQgetisnull(res, r, 1) ? NULL : pg_parse_vector_send(PQgetvalue(res, r, 1), &d);
-        if (!v) {
+        size_t d =
+            PQgetisnull(res, r, 1)
+                ? 0
+                : pg_vector_bin_read((const unsigned char *)PQgetvalue(res, r, 1),
+                                     (size_t)PQgetlength(res, r, 1), out_vecs + hit->i * dim, dim);
+        if (d == 0) {
             rc = mr_err_set(err, MR_EINTERNAL,
                             "the stored embedding of memory row %lld is malformed",
                             (long long)key.id);
             break;
         }
         if (d == dim) { /* another dimension: only mid-reembed, a zero vector until rewritten */
-            memcpy(out_vecs + hit->i * dim, v, dim * sizeof *v);
             out_found[hit->i] = true;
             out_bm25[hit->i] = nq ? lex_row_score(&st, res, r, 2) : 0;
         }
-        free(v);
     }
     if (nq && rows) {
         *out_max = st.max;
@@ -1223,12 +1226,12 @@ static void lex_ranked(PGresult *res, size_t nq, size_t k, struct lex_stats *st,
     for (int r = 0; k && r < rows; r++) {
         if (PQgetisnull(res, r, 3))
             continue;
-        long ord = strtol(PQgetvalue(res, r, 5), NULL, 10);
-        if (ord < 1 || (size_t)ord > nq || PQgetisnull(res, r, 6))
+        int64_t ord = pg_val_int(res, r, 5);
+        if (ord < 1 || (uint64_t)ord > nq || PQgetisnull(res, r, 6))
             continue;
-        post[n_post++] = (struct lex_posting){
-            pg_val_int(res, r, 3), (uint32_t)strtoul(PQgetvalue(res, r, 4), NULL, 10),
-            (size_t)ord - 1, strtoull(PQgetvalue(res, r, 6), NULL, 10)};
+        post[n_post++] =
+            (struct lex_posting){pg_val_int(res, r, 3), (uint32_t)pg_val_int(res, r, 4),
+                                 (size_t)ord - 1, (uint64_t)pg_val_int(res, r, 6)};
     }
     PQclear(res);
     qsort(post, n_post, sizeof *post, lex_posting_order);
@@ -1293,7 +1296,8 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
         k = 0; /* no memory belongs to a conversation that cannot exist; max still reported */
     struct pg_params p = {0};
     lex_params(&p, who, q, terms);
-    PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
+    PGresult *res =
+        pg_run_as(tx, P_MEM_LEX_SEARCH, &p, PG_BINARY, "searching memories by their words", err);
     if (!res)
         return err->code;
     struct lex_stats st;
@@ -1326,6 +1330,7 @@ static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *
     size_t nq = terms ? mr_lex_terms_count(terms) : 0;
     bool conv_ok = !q->conversation_id || pg_is_uuid(q->conversation_id);
     enum pg_stmt ids[2];
+    enum pg_format formats[2];
     struct pg_params p[2] = {{0}};
     const char *what[2];
     PGresult *res[2];
@@ -1334,18 +1339,20 @@ static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *
     if (conv_ok) { /* no memory belongs to a conversation that cannot exist */
         vector_params(&p[n], who, q);
         ids[n] = P_MEM_SEARCH;
+        formats[n] = PG_TEXT; /* its cosines parsed as before: their text, to the bit */
         what[n] = "searching memories";
         vec_at = (int)n++;
     }
     if (nq) { /* stop words and punctuation only: no lexical side, no error */
         lex_params(&p[n], who, q, terms);
         ids[n] = P_MEM_LEX_SEARCH;
+        formats[n] = PG_BINARY;
         what[n] = "searching memories by their words";
         lex_at = (int)n++;
     }
     if (n == 0)
         return 0;
-    int rc = pg_run_pipeline(tx, n, ids, p, what, res, err);
+    int rc = pg_run_pipeline(tx, n, ids, p, formats, what, res, err);
     if (rc)
         return rc;
     if (vec_at >= 0)
@@ -1470,15 +1477,15 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
     return 0;
 }
 
-/* An embedding read by P_MEM_CONTEXT, by id (its row's order in the answer). */
-struct id_vec {
+/* An embedding row of P_MEM_CONTEXT's answer: its memory's id and the row. */
+struct id_row {
     int64_t id;
-    float *v;
+    int row;
 };
 
-static int id_vec_order(const void *a, const void *b)
+static int id_row_order(const void *a, const void *b)
 {
-    int64_t x = ((const struct id_vec *)a)->id, y = ((const struct id_vec *)b)->id;
+    int64_t x = ((const struct id_row *)a)->id, y = ((const struct id_row *)b)->id;
     return (x > y) - (x < y);
 }
 
@@ -1504,16 +1511,18 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     param_types(&p, turn_types());
     pg_param_text(&p, wide_list.s);
     pg_param_bool(&p, around_vecs);
-    PGresult *res = pg_run(tx, P_MEM_CONTEXT, &p, "reading the turns around memories", err);
+    /* Binary: the embeddings' bytes as stored, no hex to write and read (docs/perf.md). */
+    PGresult *res =
+        pg_run_as(tx, P_MEM_CONTEXT, &p, PG_BINARY, "reading the turns around memories", err);
     mr_strbuf_free(&list);
     mr_strbuf_free(&wide_list);
     if (!res)
         return err->code;
     struct id_at *at = ids_at(ids, n);
     int rows = PQntuples(res), rc = 0;
-    struct id_vec *got = mr_xcalloc((size_t)rows + 1, sizeof *got);
-    size_t n_got = 0;
-    for (int r = 0; rc == 0 && r < rows; r++) {
+    struct id_row *vec_rows = mr_xcalloc((size_t)rows + 1, sizeof *vec_rows);
+    size_t n_vec_rows = 0;
+    for (int r = 0; r < rows; r++) {
         if (!PQgetisnull(res, r, 1)) { /* a walk's row */
             struct id_at key = {pg_val_int(res, r, 0), 0};
             const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
@@ -1521,45 +1530,41 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
             if (!hit || off < -MR_STORE_WINDOW_SIDE || off > MR_STORE_WINDOW_SIDE || off == 0)
                 continue;
             out_around[MR_STORE_WINDOW * hit->i + window_slot(off)] = pg_val_int(res, r, 1);
-            continue;
+        } else if (!PQgetisnull(res, r, 3)) { /* no embedding: as mem_candidates, not found */
+            vec_rows[n_vec_rows++] = (struct id_row){pg_val_int(res, r, 0), r};
         }
-        if (PQgetisnull(res, r, 3))
-            continue; /* no embedding: as mem_candidates, not found */
-        int64_t id = pg_val_int(res, r, 0);
-        size_t d = 0;
-        float *v = pg_parse_vector_send(PQgetvalue(res, r, 3), &d);
-        if (!v) {
-            rc = mr_err_set(err, MR_EINTERNAL,
-                            "the stored embedding of memory row %lld is malformed", (long long)id);
-            break;
-        }
-        if (d != dim) { /* another dimension: only mid-reembed, as mem_candidates skips it */
-            free(v);
-            continue;
-        }
-        got[n_got++] = (struct id_vec){id, v};
     }
     free(at);
-    PQclear(res);
-    if (rc == 0) {
-        qsort(got, n_got, sizeof *got, id_vec_order);
-        int64_t *vid = mr_xcalloc(n_got + 1, sizeof *vid);
-        float *vv = mr_xcalloc(n_got * dim + 1, sizeof *vv);
-        for (size_t i = 0; i < n_got; i++) {
-            vid[i] = got[i].id;
-            memcpy(vv + i * dim, got[i].v, dim * sizeof *vv);
+    qsort(vec_rows, n_vec_rows, sizeof *vec_rows, id_row_order);
+    int64_t *vid = mr_xcalloc(n_vec_rows + 1, sizeof *vid);
+    float *vv = mr_xcalloc(n_vec_rows * dim + 1, sizeof *vv);
+    size_t n_got = 0;
+    for (size_t i = 0; i < n_vec_rows; i++) {
+        int r = vec_rows[i].row;
+        size_t d = pg_vector_bin_read((const unsigned char *)PQgetvalue(res, r, 3),
+                                      (size_t)PQgetlength(res, r, 3), vv + n_got * dim, dim);
+        if (d == 0) {
+            rc = mr_err_set(err, MR_EINTERNAL,
+                            "the stored embedding of memory row %lld is malformed",
+                            (long long)vec_rows[i].id);
+            break;
         }
-        *out_vec_ids = vid;
-        *out_vecs = vv;
-        *out_n_vecs = n_got;
-    } else {
+        if (d == dim) /* another dimension: only mid-reembed, as mem_candidates skips it */
+            vid[n_got++] = vec_rows[i].id;
+    }
+    PQclear(res);
+    free(vec_rows);
+    if (rc) {
         for (size_t i = 0; i < MR_STORE_WINDOW * n; i++)
             out_around[i] = 0;
+        free(vid);
+        free(vv);
+        return rc;
     }
-    for (size_t i = 0; i < n_got; i++)
-        free(got[i].v);
-    free(got);
-    return rc;
+    *out_vec_ids = vid;
+    *out_vecs = vv;
+    *out_n_vecs = n_got;
+    return 0;
 }
 
 /* Appends one element of an int8[] literal; MR_NO_TIME is NULL. */
