@@ -334,47 +334,46 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * A hybrid search's context step and its candidates' embeddings in one
      * statement (s_mem_context): P_MEM_NEIGHBOURS' walks without the BM25
      * inputs (mem_sides_search has every BM25 already) as (id, neighbour,
-     * offset), then, as (id, NULL, NULL, the bytes), the embedding of each
-     * id ($1), of the first turns before and after the ids in $5 (the
-     * lexical hits: those turns become candidates) and, with $6 (the
-     * cosines' context), of every id's first and second turns and the third
-     * ones of the ids in $5 (the window of a hit's neighbour reaches them)
-     * — every row the cosines and their neighbour context
-     * read, each once (the union dedups what a candidate and several walks
-     * share). The ids' own rows are read once (r), for the walks' start and
-     * their embeddings, and only the neighbours no id is are read again by
-     * primary key (e; about 0.5 ms less than probing every id twice,
-     * docs/perf.md). The walks are index-only scans of migration 8's index.
-     * The CTEs read twice are computed once.
+     * offset, and the neighbour's embedding where the scores read it), and
+     * as (id, NULL, NULL, the bytes) the embedding of each id ($1). A
+     * neighbour's embedding is read where the scores read it: the first
+     * turns before and after the ids in $5 (the lexical hits: those turns
+     * become candidates) and, with $6 (the cosines' context), every id's
+     * first and second turns and the third ones of the ids in $5 (the
+     * window of a hit's neighbour reaches them) — unless it is one of the
+     * ids, whose rows send theirs. The walk has the neighbour's row at hand
+     * (its filters are the row's), so its embedding comes from there, not
+     * from a second probe of the primary key per neighbour (server time
+     * 1.0–1.2 ms against 1.3–1.9 at 10 000 memories, docs/perf.md); a neighbour of several ids
+     * comes once per walk, and s_mem_context keeps one. The ids' own rows
+     * are read once (r), for the walks' start and their embeddings. The
+     * walks are index-only scans of migration 8's index where the planner
+     * takes it and no embedding is asked. The CTEs read twice are computed
+     * once.
      */
     [P_MEM_CONTEXT] =
         "WITH r AS (SELECT m.id, m.conversation_id, m.embedding, m.tenant_id = $2 "
         "  AND m.user_id = $3 AND m.memory_type = ANY($4::text[]) AS turn "
         "  FROM memori_memories m WHERE m.id = ANY($1::int8[])), "
         "c AS (SELECT r.id, r.conversation_id FROM r WHERE r.turn), "
-        "w AS (SELECT c.id, b.id AS nb, -b.k AS off "
-        "  FROM c CROSS JOIN LATERAL (SELECT t.id, row_number() OVER (ORDER BY t.id DESC) AS k "
-        "    FROM (SELECT p.id FROM memori_memories p "
+        "w AS (SELECT c.id, b.id AS nb, -b.k AS off, b.embedding "
+        "  FROM c CROSS JOIN LATERAL (SELECT t.id, t.embedding, row_number() OVER (ORDER BY t.id DESC) AS k "
+        "    FROM (SELECT p.id, p.embedding FROM memori_memories p "
         "      WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND CASE WHEN p.tenant_id = $2 "
         "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
         "      ORDER BY p.id DESC LIMIT 3) AS t) AS b "
         "  UNION ALL "
-        "  SELECT c.id, a.id, a.k "
-        "  FROM c CROSS JOIN LATERAL (SELECT t.id, row_number() OVER (ORDER BY t.id) AS k "
-        "    FROM (SELECT p.id FROM memori_memories p "
+        "  SELECT c.id, a.id, a.k, a.embedding "
+        "  FROM c CROSS JOIN LATERAL (SELECT t.id, t.embedding, row_number() OVER (ORDER BY t.id) AS k "
+        "    FROM (SELECT p.id, p.embedding FROM memori_memories p "
         "      WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND CASE WHEN p.tenant_id = $2 "
         "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
-        "      ORDER BY p.id LIMIT 3) AS t) AS a), "
-        "e AS (SELECT w.nb AS id FROM w "
-        "  WHERE CASE abs(w.off) WHEN 1 THEN $6::boolean OR w.id = ANY($5::int8[]) "
+        "      ORDER BY p.id LIMIT 3) AS t) AS a) "
+        "SELECT w.id, w.nb, w.off, CASE WHEN CASE abs(w.off) WHEN 1 THEN $6::boolean OR w.id = ANY($5::int8[]) "
         "    WHEN 2 THEN $6::boolean ELSE $6::boolean AND w.id = ANY($5::int8[]) END "
-        "  EXCEPT SELECT r.id FROM r) "
-        "SELECT w.id, w.nb, w.off, NULL::bytea FROM w "
+        "    AND w.nb <> ALL($1::int8[]) THEN vector_send(w.embedding) END FROM w "
         "UNION ALL "
-        "SELECT r.id, NULL, NULL, vector_send(r.embedding) FROM r "
-        "UNION ALL "
-        "SELECT m.id, NULL, NULL, vector_send(m.embedding) FROM memori_memories m "
-        "WHERE m.id IN (SELECT e.id FROM e)",
+        "SELECT r.id, NULL, NULL, vector_send(r.embedding) FROM r",
 };
 /* clang-format on */
 
@@ -1523,13 +1522,15 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     struct id_row *vec_rows = mr_xcalloc((size_t)rows + 1, sizeof *vec_rows);
     size_t n_vec_rows = 0;
     for (int r = 0; r < rows; r++) {
-        if (!PQgetisnull(res, r, 1)) { /* a walk's row */
+        if (!PQgetisnull(res, r, 1)) { /* a walk's row, with the neighbour's embedding or not */
             struct id_at key = {pg_val_int(res, r, 0), 0};
             const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
-            int64_t off = pg_val_int(res, r, 2);
+            int64_t off = pg_val_int(res, r, 2), nb = pg_val_int(res, r, 1);
+            if (!PQgetisnull(res, r, 3))
+                vec_rows[n_vec_rows++] = (struct id_row){nb, r};
             if (!hit || off < -MR_STORE_WINDOW_SIDE || off > MR_STORE_WINDOW_SIDE || off == 0)
                 continue;
-            out_around[MR_STORE_WINDOW * hit->i + window_slot(off)] = pg_val_int(res, r, 1);
+            out_around[MR_STORE_WINDOW * hit->i + window_slot(off)] = nb;
         } else if (!PQgetisnull(res, r, 3)) { /* no embedding: as mem_candidates, not found */
             vec_rows[n_vec_rows++] = (struct id_row){pg_val_int(res, r, 0), r};
         }
@@ -1540,6 +1541,8 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     float *vv = mr_xcalloc(n_vec_rows * dim + 1, sizeof *vv);
     size_t n_got = 0;
     for (size_t i = 0; i < n_vec_rows; i++) {
+        if (i && vec_rows[i].id == vec_rows[i - 1].id)
+            continue; /* a neighbour of several ids: one snapshot, the same bytes */
         int r = vec_rows[i].row;
         size_t d = pg_vector_bin_read((const unsigned char *)PQgetvalue(res, r, 3),
                                       (size_t)PQgetlength(res, r, 3), vv + n_got * dim, dim);
