@@ -311,9 +311,9 @@ struct mr_store_ops {
      * dim-float one, as mem_candidates reads them, and of the first turns
      * before and after each of wide[0..n_wide) (a subset of ids); with
      * around_vecs also of every id's first and second turns and of the
-     * third ones around each of wide[]. An id or turn absent from
-     * *out_vec_ids does not exist (or has another dimension). Nothing
-     * locked. MR_ENOTSUP as for mem_lex_search.
+     * third ones around each of wide[] (it may hold other turns of those
+     * windows too). An id or turn absent from *out_vec_ids does not exist
+     * (or has another dimension). Nothing locked. MR_ENOTSUP as for mem_lex_search.
      */
     int (*mem_context)(struct mr_store_tx *tx, const struct mr_identity *who, const int64_t *ids,
                        size_t n, const int64_t *wide, size_t n_wide, bool around_vecs, size_t dim,

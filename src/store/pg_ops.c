@@ -334,44 +334,42 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * A hybrid search's context step and its candidates' embeddings in one
      * statement (s_mem_context): P_MEM_NEIGHBOURS' walks without the BM25
      * inputs (mem_sides_search has every BM25 already) as (id, neighbour,
-     * offset, and the neighbour's embedding where the scores read it), and
-     * as (id, NULL, NULL, the bytes) the embedding of each id ($1). A
-     * neighbour's embedding is read where the scores read it: the first
-     * turns before and after the ids in $5 (the lexical hits: those turns
-     * become candidates) and, with $6 (the cosines' context), every id's
-     * first and second turns and the third ones of the ids in $5 (the
-     * window of a hit's neighbour reaches them) — unless it is one of the
-     * ids, whose rows send theirs. The walk has the neighbour's row at hand
-     * (its filters are the row's), so its embedding comes from there, not
-     * from a second probe of the primary key per neighbour (server time
-     * 1.0–1.2 ms against 1.3–1.9 at 10 000 memories, docs/perf.md); a neighbour of several ids
-     * comes once per walk, and s_mem_context keeps one. The ids' own rows
-     * are read once (r), for the walks' start and their embeddings. The
-     * walks are index-only scans of migration 8's index where the planner
-     * takes it and no embedding is asked. The CTEs read twice are computed
-     * once.
+     * side -1 before or 1 after, the neighbour's embedding or NULL), and as
+     * (id, NULL, NULL, the bytes) the embedding of each id ($1). A walk
+     * sends its turns' embeddings where the scores may read them: with $6
+     * (the cosines' context) every turn's, else only the turns around the
+     * ids in $5 (the lexical hits: their first turns become candidates) —
+     * unless the turn is one of the ids, whose rows send theirs. The walk
+     * has the turn's row at hand (its filters are the row's), so its
+     * embedding comes from there, not from a second probe of the primary
+     * key; a turn around several ids comes once per walk (s_mem_context
+     * keeps one), and the third turns' come though only the hits'
+     * neighbours read them. No window function numbers a walk's turns:
+     * s_mem_context ranks each side's (at most three) by id. Server time at
+     * 10 000 memories: 0.77-0.80 ms against 0.93-1.09 ms with the offsets
+     * numbered in SQL and the turns' embeddings sifted by offset, and
+     * 1.3-1.9 ms reading them by a second probe (docs/perf.md). The ids'
+     * own rows are read once (r), for the walks' start and their
+     * embeddings. The CTEs read twice are computed once.
      */
     [P_MEM_CONTEXT] =
         "WITH r AS (SELECT m.id, m.conversation_id, m.embedding, m.tenant_id = $2 "
         "  AND m.user_id = $3 AND m.memory_type = ANY($4::text[]) AS turn "
         "  FROM memori_memories m WHERE m.id = ANY($1::int8[])), "
-        "c AS (SELECT r.id, r.conversation_id FROM r WHERE r.turn), "
-        "w AS (SELECT c.id, b.id AS nb, -b.k AS off, b.embedding "
-        "  FROM c CROSS JOIN LATERAL (SELECT t.id, t.embedding, row_number() OVER (ORDER BY t.id DESC) AS k "
-        "    FROM (SELECT p.id, p.embedding FROM memori_memories p "
-        "      WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND CASE WHEN p.tenant_id = $2 "
-        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
-        "      ORDER BY p.id DESC LIMIT 3) AS t) AS b "
-        "  UNION ALL "
-        "  SELECT c.id, a.id, a.k, a.embedding "
-        "  FROM c CROSS JOIN LATERAL (SELECT t.id, t.embedding, row_number() OVER (ORDER BY t.id) AS k "
-        "    FROM (SELECT p.id, p.embedding FROM memori_memories p "
-        "      WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND CASE WHEN p.tenant_id = $2 "
-        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
-        "      ORDER BY p.id LIMIT 3) AS t) AS a) "
-        "SELECT w.id, w.nb, w.off, CASE WHEN CASE abs(w.off) WHEN 1 THEN $6::boolean OR w.id = ANY($5::int8[]) "
-        "    WHEN 2 THEN $6::boolean ELSE $6::boolean AND w.id = ANY($5::int8[]) END "
-        "    AND w.nb <> ALL($1::int8[]) THEN vector_send(w.embedding) END FROM w "
+        "c AS (SELECT r.id, r.conversation_id FROM r WHERE r.turn) "
+        "SELECT c.id, b.id, -1, CASE WHEN ($6::boolean OR c.id = ANY($5::int8[])) "
+        "    AND b.id <> ALL($1::int8[]) THEN vector_send(b.embedding) END "
+        "  FROM c CROSS JOIN LATERAL (SELECT p.id, p.embedding FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND CASE WHEN p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
+        "    ORDER BY p.id DESC LIMIT 3) AS b "
+        "UNION ALL "
+        "SELECT c.id, a.id, 1, CASE WHEN ($6::boolean OR c.id = ANY($5::int8[])) "
+        "    AND a.id <> ALL($1::int8[]) THEN vector_send(a.embedding) END "
+        "  FROM c CROSS JOIN LATERAL (SELECT p.id, p.embedding FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND CASE WHEN p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
+        "    ORDER BY p.id LIMIT 3) AS a "
         "UNION ALL "
         "SELECT r.id, NULL, NULL, vector_send(r.embedding) FROM r",
 };
@@ -1476,6 +1474,29 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
     return 0;
 }
 
+/*
+ * Places turn nb of one side (-1 before, 1 after) of a window w (store.h's
+ * MR_STORE_WINDOW slots) in the order of distance from the window's id:
+ * the nearest turn before has the highest id, the nearest after the lowest.
+ * P_MEM_CONTEXT's walks give each side's turns (at most
+ * MR_STORE_WINDOW_SIDE, distinct) in no particular order.
+ */
+static void window_place(int64_t *w, int64_t side, int64_t nb)
+{
+    for (int64_t k = 1; k <= MR_STORE_WINDOW_SIDE; k++) {
+        int64_t *slot = &w[window_slot(side * k)];
+        if (*slot == 0) {
+            *slot = nb;
+            return;
+        }
+        if (side < 0 ? nb > *slot : nb < *slot) { /* nearer: it takes the slot, the rest move out */
+            int64_t farther = *slot;
+            *slot = nb;
+            nb = farther;
+        }
+    }
+}
+
 /* An embedding row of P_MEM_CONTEXT's answer: its memory's id and the row. */
 struct id_row {
     int64_t id;
@@ -1522,15 +1543,14 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     struct id_row *vec_rows = mr_xcalloc((size_t)rows + 1, sizeof *vec_rows);
     size_t n_vec_rows = 0;
     for (int r = 0; r < rows; r++) {
-        if (!PQgetisnull(res, r, 1)) { /* a walk's row, with the neighbour's embedding or not */
+        if (!PQgetisnull(res, r, 1)) { /* a walk's row, with the turn's embedding or not */
             struct id_at key = {pg_val_int(res, r, 0), 0};
             const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
-            int64_t off = pg_val_int(res, r, 2), nb = pg_val_int(res, r, 1);
+            int64_t side = pg_val_int(res, r, 2), nb = pg_val_int(res, r, 1);
             if (!PQgetisnull(res, r, 3))
                 vec_rows[n_vec_rows++] = (struct id_row){nb, r};
-            if (!hit || off < -MR_STORE_WINDOW_SIDE || off > MR_STORE_WINDOW_SIDE || off == 0)
-                continue;
-            out_around[MR_STORE_WINDOW * hit->i + window_slot(off)] = nb;
+            if (hit && (side == -1 || side == 1) && nb > 0)
+                window_place(out_around + MR_STORE_WINDOW * hit->i, side, nb);
         } else if (!PQgetisnull(res, r, 3)) { /* no embedding: as mem_candidates, not found */
             vec_rows[n_vec_rows++] = (struct id_row){pg_val_int(res, r, 0), r};
         }
