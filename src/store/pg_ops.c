@@ -247,8 +247,12 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * a new partition's statistics not yet analysed, the planner otherwise
      * read the whole partition's postings once and joined the terms to
      * them. Each query term's df is one index probe (a scalar subquery): as a
-     * join, the planner read the partition's whole vocabulary. Always one
-     * row at least: the statistics with a NULL memory when none matches.
+     * join, the planner read the partition's whole vocabulary. The
+     * statistics come once, on their own row (the postings' columns NULL;
+     * the postings' rows have NULL statistics), so there is always one row
+     * at least: repeated on every posting, the dfs' text alone doubled the
+     * statement's server time at 10 000 memories (1.05 against 0.50 ms for
+     * 1 796 postings, docs/perf.md).
      */
     [P_MEM_LEX_SEARCH] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($4::text[]) WITH ORDINALITY AS t(term, ord)), "
@@ -257,14 +261,16 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $1 AND p.user_id = $2) "
-        "SELECT st.n, st.total, st.dfs::text, h.memory_id, h.len, h.ord, h.tf FROM st LEFT JOIN ("
+        "SELECT st.n, st.total, st.dfs::text, NULL::int8, NULL::int4, NULL::int8, NULL::int4 FROM st "
+        "UNION ALL "
+        "SELECT NULL, NULL, NULL, h.memory_id, h.len, h.ord, h.tf FROM ("
         "  SELECT p.memory_id, p.len, q.ord, p.tf FROM q CROSS JOIN LATERAL (SELECT * FROM ("
         "    SELECT o.memory_id, o.len, o.tf FROM memori_lex_postings o "
         "    WHERE o.tenant_id = $1 AND o.user_id = $2 AND o.term = q.term "
         "    UNION ALL "
         "    SELECT s.memory_id, s.len, s.tf FROM memori_lex_postings s "
         "    WHERE s.shared AND s.tenant_id = $1 AND s.term = q.term AND s.user_id <> $2 "
-        "    AND ($3::boolean OR s.user_id = '')) AS u OFFSET 0) AS p) AS h ON true",
+        "    AND ($3::boolean OR s.user_id = '')) AS u OFFSET 0) AS p) AS h",
     /*
      * Which of the lexical side's best candidates ($8) pass the search's
      * filters: P_MEM_SEARCH's predicates exactly (the expiry one mirroring
@@ -794,19 +800,20 @@ struct lex_stats {
 };
 
 /*
- * Reads the statistics from row 0 of res, columns col.. (N, total length,
+ * Reads the statistics from row row of res, columns col.. (N, total length,
  * the dfs as an array's text); the normaliser as mr_lex_index_max computes it.
  */
-static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, size_t nq)
+static void lex_stats_read_row(struct lex_stats *st, const PGresult *res, int row, int col,
+                               size_t nq)
 {
     st->nq = nq;
-    st->n_docs = (uint64_t)pg_val_int(res, 0, col);
-    st->total = (uint64_t)pg_val_int(res, 0, col + 1);
+    st->n_docs = (uint64_t)pg_val_int(res, row, col);
+    st->total = (uint64_t)pg_val_int(res, row, col + 1);
     st->idf = mr_xcalloc(nq + 1, sizeof *st->idf);
     st->tfs = mr_xcalloc(nq + 1, sizeof *st->tfs);
     uint64_t *df = mr_xcalloc(nq + 1, sizeof *df);
-    if (!PQgetisnull(res, 0, col + 2))
-        parse_ints(PQgetvalue(res, 0, col + 2), df, nq);
+    if (!PQgetisnull(res, row, col + 2))
+        parse_ints(PQgetvalue(res, row, col + 2), df, nq);
     st->max = 0;
     for (size_t i = 0; i < nq; i++) {
         st->idf[i] = mr_lex_idf(df[i], st->n_docs);
@@ -814,6 +821,12 @@ static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, s
     }
     free(df);
     st->avg = mr_lex_avg_len(st->total, st->n_docs);
+}
+
+/* lex_stats_read_row of row 0: the statements that repeat the statistics on every row. */
+static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, size_t nq)
+{
+    lex_stats_read_row(st, res, 0, col, nq);
 }
 
 /*
@@ -1215,9 +1228,12 @@ static void lex_params(struct pg_params *p, const struct mr_identity *who,
 static void lex_ranked(PGresult *res, size_t nq, size_t k, struct lex_stats *st,
                        struct mr_lex_hit **out, size_t *out_n)
 {
-    lex_stats_read(st, res, 0, nq);
-    /* One row per (candidate, query term it holds), unordered: grouped here by id. */
-    int rows = PQntuples(res);
+    /* The statistics' own row, then one per (candidate, query term it holds), unordered. */
+    int rows = PQntuples(res), stats = 0;
+    while (stats + 1 < rows && PQgetisnull(res, stats, 0))
+        stats++;
+    lex_stats_read_row(st, res, stats, 0, nq);
+    /* The postings, grouped here by id. */
     struct lex_posting *post = mr_xcalloc((size_t)rows + 1, sizeof *post);
     size_t n_post = 0;
     for (int r = 0; k && r < rows; r++) {
