@@ -326,6 +326,27 @@ static int context_read(struct mr_store_tx *tx, const struct mr_identity *who,
     return rc;
 }
 
+/*
+ * context_read's work when the store did the context step with the
+ * candidates (mem_sides_context): each candidate's window from the ones
+ * it gave by id (windows of ids[0..n_ids), ascending), then context_extend.
+ */
+static void context_given(const int64_t *ids, const int64_t *windows, size_t n_ids,
+                          const struct mr_lex_hit *lex, size_t n_lex, struct mr_fusion_candidate *c,
+                          size_t *n, struct context *x)
+{
+    size_t m = *n;
+    int64_t *cids = context_alloc(c, m, n_lex, x);
+    for (size_t i = 0; i < m; i++) {
+        const int64_t *at = n_ids ? bsearch(&cids[i], ids, n_ids, sizeof *ids, cmp_id) : NULL;
+        if (at)
+            memcpy(x->nb + MR_STORE_WINDOW * i, windows + MR_STORE_WINDOW * (size_t)(at - ids),
+                   MR_STORE_WINDOW * sizeof *x->nb);
+    }
+    context_extend(cids, m, lex, n_lex, c, n, x);
+    free(cids);
+}
+
 /* The raw BM25 of id: a candidate's (ids, bm25: n), or else one read around them (x). */
 static double bm25_of(int64_t id, const int64_t *ids, const double *bm25, size_t n,
                       const struct context *x)
@@ -402,7 +423,9 @@ static double bm25_known(const struct mr_lex_hit *all, size_t n, int64_t id)
  * store with every filter applied — the vector side's best q->limit by
  * pgvector's HNSW, the lexical side's best q->limit by BM25 over the
  * postings with the partition's statistics (in hybrid mode both in one
- * round trip and one snapshot, mem_sides_search) — their union, then
+ * round trip and one snapshot, and with neighbour context the lexical
+ * side's filter check in the context statement: mem_sides_context) — their
+ * union, then
  * every candidate's embedding and BM25 (from the statistics read by the same
  * statement), its cosine computed here with the in-process index's kernel:
  * the numbers are the bits an embedded server computes over the same
@@ -432,8 +455,20 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     *out = NULL;
     *out_n = 0;
     size_t k_lex = q->lex_limit ? q->lex_limit : q->limit;
-    if ((q->sides & MR_INDEX_SIDE_VECTOR) && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms) {
-        /* Hybrid: both sides sent together, one round trip and one snapshot (store.h). */
+    bool hybrid =
+        (q->sides & MR_INDEX_SIDE_VECTOR) && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
+    bool context = q->neighbour_context && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
+    bool cosines = context && q->cosine_context && q->vec;
+    int64_t *given_ids = NULL, *given_windows = NULL; /* hybrid's windows, by id */
+    size_t n_given = 0;
+    if (hybrid && context) {
+        /* Both sides and the context step, in two round trips and one snapshot (store.h). */
+        rc = mr_store_mem_sides_context(tx, who, q, q->terms, k_lex, cosines, dim, &vec, &n_vec,
+                                        &lex, &n_lex, &max, &all, &n_all, &given_ids,
+                                        &given_windows, &n_given, &rv.ids, &rv.vecs, &rv.n, err);
+        rv.read = rc == 0;
+    } else if (hybrid) {
+        /* Both sides sent together, one round trip and one snapshot (store.h). */
         rc = mr_store_mem_sides_search(tx, who, q, q->terms, k_lex, &vec, &n_vec, &lex, &n_lex,
                                        &max, &all, &n_all, err);
     } else if (q->sides & MR_INDEX_SIDE_VECTOR) {
@@ -455,14 +490,14 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     /* Room for the lexical hits' neighbouring turns too (neighbour context). */
     c = mr_xcalloc(n_vec + 3 * n_lex + 1, sizeof *c);
     n = mr_fusion_union(vec, n_vec, lex, n_lex, c);
-    bool context = q->neighbour_context && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
     /*
      * With every BM25 at hand (hybrid), the statements below need not read
      * the rows' terms again: they are scored from it, the same bits.
      */
     const struct mr_lex_terms *read_terms = all ? NULL : has_terms ? q->terms : NULL;
-    bool cosines = context && q->cosine_context && q->vec;
-    if (context && all)
+    if (rv.read)
+        context_given(given_ids, given_windows, n_given, lex, n_lex, c, &n, &around);
+    else if (context && all)
         rc = context_read(tx, who, lex, n_lex, cosines, dim, c, &n, &around, &rv, err);
     else if (context)
         rc = context_candidates(tx, who, read_terms, lex, n_lex, c, &n, &around, err);
@@ -533,6 +568,8 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     *out_n = kept;
     c = NULL;
 out:
+    free(given_ids);
+    free(given_windows);
     context_free(&around);
     free(rv.ids);
     free(rv.vecs);

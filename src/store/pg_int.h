@@ -58,6 +58,7 @@ enum pg_stmt {
     P_MEM_LEX_SCORE,
     P_MEM_NEIGHBOURS,
     P_MEM_CONTEXT,
+    P_MEM_SIDES_CONTEXT,
     P_COUNT
 };
 extern const char *const pg_stmt_sql[P_COUNT];

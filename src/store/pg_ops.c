@@ -378,6 +378,50 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    ORDER BY p.id LIMIT 3) AS a "
         "UNION ALL "
         "SELECT r.id, NULL, NULL, vector_send(r.embedding) FROM r",
+    /*
+     * The lexical side's filter check (P_MEM_LEX_FILTER) and the context
+     * step (P_MEM_CONTEXT) in one statement (s_mem_sides_context): of the
+     * lexical side's best candidates $5 (in rank order, unfiltered), the
+     * first $12 that pass the search's filters (P_MEM_SEARCH's predicates,
+     * bound as P_MEM_LEX_FILTER binds them: $2, $3, $7 … $11) become the
+     * lexical hits, answered as (id, NULL, 0, NULL); the ids are the vector
+     * hits $1 and those hits, and the walks and embeddings are
+     * P_MEM_CONTEXT's for them, with the hits as its $5. One round trip
+     * fewer than the check then the context statement (docs/perf.md).
+     */
+    [P_MEM_SIDES_CONTEXT] =
+        "WITH pass AS (SELECT m.id FROM memori_memories m WHERE m.id = ANY($5::int8[]) "
+        "  AND CASE WHEN m.tenant_id = $2 AND (m.user_id = $3 OR (m.is_shared AND "
+        "  m.memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($7::boolean OR "
+        "  (m.user_id = '' AND m.data_source_id IS NOT NULL)))) "
+        "  AND ($8::uuid IS NULL OR m.conversation_id = $8::uuid) "
+        "  AND ($9::text[] IS NULL OR m.memory_type = ANY($9::text[])) "
+        "  AND ($10::boolean OR NOT m.is_archived) "
+        "  AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$11") ") THEN true END "
+        "  ORDER BY array_position($5::int8[], m.id) LIMIT $12), "
+        "u AS (SELECT array(SELECT v.id FROM unnest($1::int8[]) AS v(id) "
+        "  UNION SELECT pass.id FROM pass) AS ids, array(SELECT pass.id FROM pass) AS hits), "
+        "r AS (SELECT m.id, m.conversation_id, m.embedding, m.tenant_id = $2 "
+        "  AND m.user_id = $3 AND m.memory_type = ANY($4::text[]) AS turn "
+        "  FROM memori_memories m WHERE m.id = ANY((SELECT u.ids FROM u)::int8[])), "
+        "c AS (SELECT r.id, r.conversation_id FROM r WHERE r.turn) "
+        "SELECT c.id, b.id, -1, CASE WHEN ($6::boolean OR c.id = ANY((SELECT u.hits FROM u)::int8[])) "
+        "    AND b.id <> ALL((SELECT u.ids FROM u)::int8[]) THEN vector_send(b.embedding) END "
+        "  FROM c CROSS JOIN LATERAL (SELECT p.id, p.embedding FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND CASE WHEN p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
+        "    ORDER BY p.id DESC LIMIT 3) AS b "
+        "UNION ALL "
+        "SELECT c.id, a.id, 1, CASE WHEN ($6::boolean OR c.id = ANY((SELECT u.hits FROM u)::int8[])) "
+        "    AND a.id <> ALL((SELECT u.ids FROM u)::int8[]) THEN vector_send(a.embedding) END "
+        "  FROM c CROSS JOIN LATERAL (SELECT p.id, p.embedding FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND CASE WHEN p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
+        "    ORDER BY p.id LIMIT 3) AS a "
+        "UNION ALL "
+        "SELECT r.id, NULL, NULL, vector_send(r.embedding) FROM r "
+        "UNION ALL "
+        "SELECT pass.id, NULL, 0, NULL FROM pass",
 };
 /* clang-format on */
 
@@ -1322,24 +1366,27 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
 
 /*
  * Both sides' first statements in one pipeline (one round trip instead of
- * two; docs/perf.md), each skipped where its own op would skip it, then
- * the lexical side's filter check as mem_lex_search runs it. The answers
- * are parsed by the same functions as the two ops', so they are theirs.
+ * two; docs/perf.md), each skipped where its own op would skip it: the
+ * vector hits into *out_vec, and the lexical side's candidates ranked but
+ * not yet filtered into *out_ranked (k 0: none; free it) with the
+ * statistics into *st and *out_has_lex (st to lex_stats_free when true),
+ * and every scored memory by id into *out_all. The answers are parsed by
+ * the same functions as the two ops', so they are theirs.
  */
-static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *who,
-                              const struct mr_index_query *q, const struct mr_lex_terms *terms,
-                              size_t k, struct mr_index_hit **out_vec, size_t *out_n_vec,
-                              struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
-                              struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err)
+static int sides_first(struct mr_store_tx *tx, const struct mr_identity *who,
+                       const struct mr_index_query *q, const struct mr_lex_terms *terms, size_t k,
+                       struct mr_index_hit **out_vec, size_t *out_n_vec,
+                       struct mr_lex_hit **out_ranked, size_t *out_n_ranked, struct lex_stats *st,
+                       bool *out_has_lex, struct mr_lex_hit **out_all, size_t *out_n_all,
+                       struct mr_err *err)
 {
     *out_vec = NULL;
     *out_n_vec = 0;
-    *out_lex = NULL;
-    *out_n_lex = 0;
+    *out_ranked = NULL;
+    *out_n_ranked = 0;
+    *out_has_lex = false;
     *out_all = NULL;
     *out_n_all = 0;
-    if (out_max)
-        *out_max = 0;
     size_t nq = terms ? mr_lex_terms_count(terms) : 0;
     bool conv_ok = !q->conversation_id || pg_is_uuid(q->conversation_id);
     enum pg_stmt ids[2];
@@ -1373,25 +1420,52 @@ static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *
     if (lex_at < 0)
         return 0;
     size_t kk = conv_ok ? k : 0; /* max still reported */
-    struct lex_stats st;
     struct mr_lex_hit *hits;
     size_t n_hits;
-    lex_ranked(res[lex_at], nq, kk, &st, &hits, &n_hits);
+    lex_ranked(res[lex_at], nq, kk, st, &hits, &n_hits);
     /* Every scored memory by id, before the filters keep the best k in place. */
     struct mr_lex_hit *all = mr_xcalloc(n_hits + 1, sizeof *all);
     memcpy(all, hits, n_hits * sizeof *all);
     qsort(all, n_hits, sizeof *all, lex_hit_id_order);
-    rc = lex_finish(tx, who, q, hits, n_hits, kk, &st, out_lex, out_n_lex, out_max, err);
-    if (rc) {
-        free(all);
-        free(*out_vec);
-        *out_vec = NULL;
-        *out_n_vec = 0;
-        return rc;
-    }
+    *out_ranked = hits;
+    *out_n_ranked = n_hits;
+    *out_has_lex = true;
     *out_all = all;
     *out_n_all = n_hits;
     return 0;
+}
+
+/* Then the lexical side's filter check as mem_lex_search runs it. */
+static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                              const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                              size_t k, struct mr_index_hit **out_vec, size_t *out_n_vec,
+                              struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
+                              struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err)
+{
+    *out_lex = NULL;
+    *out_n_lex = 0;
+    if (out_max)
+        *out_max = 0;
+    struct lex_stats st;
+    struct mr_lex_hit *hits;
+    size_t n_hits;
+    bool has_lex;
+    int rc = sides_first(tx, who, q, terms, k, out_vec, out_n_vec, &hits, &n_hits, &st, &has_lex,
+                         out_all, out_n_all, err);
+    if (rc || !has_lex)
+        return rc;
+    bool conv_ok = !q->conversation_id || pg_is_uuid(q->conversation_id);
+    rc = lex_finish(tx, who, q, hits, n_hits, conv_ok ? k : 0, &st, out_lex, out_n_lex, out_max,
+                    err);
+    if (rc) {
+        free(*out_all);
+        *out_all = NULL;
+        *out_n_all = 0;
+        free(*out_vec);
+        *out_vec = NULL;
+        *out_n_vec = 0;
+    }
+    return rc;
 }
 
 static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
@@ -1525,6 +1599,10 @@ static int id_row_order(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int context_answer(PGresult *res, const int64_t *ids, size_t n, size_t dim,
+                          int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
+                          size_t *out_n_vecs, struct mr_err *err);
+
 static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, const int64_t *ids,
                          size_t n, const int64_t *wide, size_t n_wide, bool around_vecs, size_t dim,
                          int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
@@ -1554,6 +1632,18 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     mr_strbuf_free(&wide_list);
     if (!res)
         return err->code;
+    return context_answer(res, ids, n, dim, out_around, out_vec_ids, out_vecs, out_n_vecs, err);
+}
+
+/*
+ * P_MEM_CONTEXT's answer (res, cleared here; P_MEM_SIDES_CONTEXT's too,
+ * whose rows of lexical hits it skips) for ids[0..n) (distinct), as
+ * s_mem_context returns it.
+ */
+static int context_answer(PGresult *res, const int64_t *ids, size_t n, size_t dim,
+                          int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
+                          size_t *out_n_vecs, struct mr_err *err)
+{
     struct id_at *at = ids_at(ids, n);
     int rows = PQntuples(res), rc = 0;
     struct id_row *vec_rows = mr_xcalloc((size_t)rows + 1, sizeof *vec_rows);
@@ -1604,6 +1694,167 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     *out_vecs = vv;
     *out_n_vecs = n_got;
     return 0;
+}
+
+/* ids[0..n) and more[0..n_more) once each, ascending, into a new array (*out_n of them). */
+static int64_t *id_union(const int64_t *ids, size_t n, const int64_t *more, size_t n_more,
+                         size_t *out_n)
+{
+    int64_t *u = mr_xcalloc(n + n_more + 1, sizeof *u);
+    memcpy(u, ids, n * sizeof *u);
+    memcpy(u + n, more, n_more * sizeof *u);
+    qsort(u, n + n_more, sizeof *u, id_order);
+    size_t k = 0;
+    for (size_t i = 0; i < n + n_more; i++)
+        if (k == 0 || u[i] != u[k - 1])
+            u[k++] = u[i];
+    *out_n = k;
+    return u;
+}
+
+/*
+ * mem_sides_search, then mem_context for its hits, in two round trips
+ * where that was three: the pipeline (sides_first), then the lexical
+ * side's filter check on its best 2·k candidates and the context step in
+ * one statement (P_MEM_SIDES_CONTEXT). When fewer than k of those pass
+ * and more candidates remain, the answer is set aside and the two run as
+ * their ops run them (lex_finish's deeper slices, then P_MEM_CONTEXT):
+ * the same results, one statement more.
+ */
+static int s_mem_sides_context(struct mr_store_tx *tx, const struct mr_identity *who,
+                               const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                               size_t k, bool around_vecs, size_t dim,
+                               struct mr_index_hit **out_vec, size_t *out_n_vec,
+                               struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
+                               struct mr_lex_hit **out_all, size_t *out_n_all, int64_t **out_ids,
+                               int64_t **out_around, size_t *out_n_ids, int64_t **out_vec_ids,
+                               float **out_vecs, size_t *out_n_vecs, struct mr_err *err)
+{
+    *out_lex = NULL;
+    *out_n_lex = 0;
+    if (out_max)
+        *out_max = 0;
+    *out_ids = *out_around = *out_vec_ids = NULL;
+    *out_vecs = NULL;
+    *out_n_ids = *out_n_vecs = 0;
+    struct lex_stats st;
+    struct mr_lex_hit *hits = NULL;
+    size_t n_hits = 0;
+    bool has_lex;
+    int rc = sides_first(tx, who, q, terms, k, out_vec, out_n_vec, &hits, &n_hits, &st, &has_lex,
+                         out_all, out_n_all, err);
+    if (rc)
+        return rc;
+    bool conv_ok = !q->conversation_id || pg_is_uuid(q->conversation_id);
+    size_t kk = conv_ok && has_lex ? k : 0, slice = 2 * kk < n_hits ? 2 * kk : n_hits;
+    size_t n_vec = *out_n_vec, n_lex = 0, n_pass = 0;
+    int64_t *vec_ids = mr_xcalloc(n_vec + 1, sizeof *vec_ids);
+    int64_t *lex_ids = mr_xcalloc(n_hits + 1, sizeof *lex_ids);
+    int64_t *pass = mr_xcalloc(slice + 1, sizeof *pass);
+    for (size_t i = 0; i < n_vec; i++)
+        vec_ids[i] = (*out_vec)[i].id;
+    PGresult *res = NULL;
+    if (n_vec + slice > 0) {
+        struct mr_strbuf vl = {0}, sl = {0};
+        id_list(&vl, vec_ids, n_vec);
+        mr_strbuf_add(&sl, "{", 1);
+        for (size_t i = 0; i < slice; i++)
+            mr_strbuf_printf(&sl, "%s%lld", i ? "," : "", (long long)hits[i].id);
+        mr_strbuf_add(&sl, "}", 1);
+        struct pg_params p = {0};
+        pg_param_text(&p, vl.s);
+        pg_param_text(&p, who->tenant_id);
+        pg_param_text(&p, who->user_id);
+        param_types(&p, turn_types());
+        pg_param_text(&p, sl.s);
+        pg_param_bool(&p, around_vecs);
+        pg_param_bool(&p, q->include_shared);
+        pg_param_text(&p, q->conversation_id);
+        param_types(&p, q->type_mask);
+        pg_param_bool(&p, q->include_archived);
+        pg_param_int(&p, q->now);
+        pg_param_int(&p, (int64_t)kk);
+        res = pg_run_as(tx, P_MEM_SIDES_CONTEXT, &p, PG_BINARY, "searching memories by their words",
+                        err);
+        mr_strbuf_free(&vl);
+        mr_strbuf_free(&sl);
+        if (!res) {
+            rc = err->code;
+            goto fail;
+        }
+        for (int r = 0, rows = PQntuples(res); r < rows; r++)
+            if (PQgetisnull(res, r, 1) && !PQgetisnull(res, r, 2) && n_pass < slice)
+                pass[n_pass++] = pg_val_int(res, r, 0); /* a lexical hit's row */
+    }
+    if (has_lex && n_pass < kk && slice < n_hits) {
+        /* The filters removed more than k of the best 2·k: as the two ops run. */
+        PQclear(res);
+        res = NULL;
+        rc = lex_finish(tx, who, q, hits, n_hits, kk, &st, out_lex, out_n_lex, out_max, err);
+        hits = NULL;
+        has_lex = false; /* st freed */
+        if (rc)
+            goto fail;
+        for (size_t i = 0; i < *out_n_lex; i++)
+            lex_ids[n_lex++] = (*out_lex)[i].id;
+        *out_ids = id_union(vec_ids, n_vec, lex_ids, n_lex, out_n_ids);
+        *out_around = mr_xcalloc(MR_STORE_WINDOW * *out_n_ids + 1, sizeof **out_around);
+        rc = s_mem_context(tx, who, *out_ids, *out_n_ids, lex_ids, n_lex, around_vecs, dim,
+                           *out_around, out_vec_ids, out_vecs, out_n_vecs, err);
+        if (rc)
+            goto fail;
+    } else {
+        /* The hits: the candidates of the slice that passed, in their order (k at most). */
+        qsort(pass, n_pass, sizeof *pass, id_order);
+        for (size_t i = 0; i < slice; i++)
+            if (bsearch(&hits[i].id, pass, n_pass, sizeof *pass, id_order))
+                hits[n_lex++] = hits[i];
+        for (size_t i = 0; i < n_lex; i++) {
+            hits[i].lexical = mr_lex_normalise(hits[i].bm25, st.max);
+            lex_ids[i] = hits[i].id;
+        }
+        if (has_lex && out_max)
+            *out_max = st.max;
+        *out_lex = hits;
+        *out_n_lex = n_lex;
+        hits = NULL;
+        *out_ids = id_union(vec_ids, n_vec, lex_ids, n_lex, out_n_ids);
+        *out_around = mr_xcalloc(MR_STORE_WINDOW * *out_n_ids + 1, sizeof **out_around);
+        if (res) {
+            rc = context_answer(res, *out_ids, *out_n_ids, dim, *out_around, out_vec_ids, out_vecs,
+                                out_n_vecs, err);
+            res = NULL;
+            if (rc)
+                goto fail;
+        }
+    }
+    if (has_lex)
+        lex_stats_free(&st);
+    free(vec_ids);
+    free(lex_ids);
+    free(pass);
+    return 0;
+fail:
+    PQclear(res);
+    if (has_lex)
+        lex_stats_free(&st);
+    free(hits);
+    free(vec_ids);
+    free(lex_ids);
+    free(pass);
+    free(*out_vec);
+    free(*out_lex);
+    free(*out_all);
+    free(*out_ids);
+    free(*out_around);
+    *out_vec = NULL;
+    *out_lex = NULL;
+    *out_all = NULL;
+    *out_ids = *out_around = NULL;
+    *out_n_vec = *out_n_lex = *out_n_all = *out_n_ids = 0;
+    if (out_max)
+        *out_max = 0;
+    return rc;
 }
 
 /* Appends one element of an int8[] literal; MR_NO_TIME is NULL. */
@@ -1780,6 +2031,7 @@ const struct mr_store_ops pg_store_ops = {
     .mem_lex_score = s_mem_lex_score,
     .mem_neighbours = s_mem_neighbours,
     .mem_context = s_mem_context,
+    .mem_sides_context = s_mem_sides_context,
     .mem_scan = s_mem_scan,
     .schema_get = pg_schema_get,
     .schema_put = pg_schema_put,
