@@ -289,7 +289,7 @@ static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *
     return rc;
 }
 
-/* What context_read hands back: the embeddings it read, by id (mem_context's). */
+/* The embeddings mem_sides_context read with the context step, by id (mem_context's). */
 struct read_vecs {
     int64_t *ids; /* ascending */
     float *vecs;  /* dim floats per id */
@@ -298,38 +298,13 @@ struct read_vecs {
 };
 
 /*
- * Hybrid's context step with every BM25 at hand (mem_sides_search's): the
- * turns around every candidate and the embeddings of every row the scores
- * read — the candidates', the hits' neighbours' (they join the
- * candidates) and, with cosines, the turns whose cosines lend context — in
- * one statement instead of mem_neighbours then mem_candidates; then
- * context_extend. The BM25s are the caller's (bm25_known).
- */
-static int context_read(struct mr_store_tx *tx, const struct mr_identity *who,
-                        const struct mr_lex_hit *lex, size_t n_lex, bool cosines, size_t dim,
-                        struct mr_fusion_candidate *c, size_t *n, struct context *x,
-                        struct read_vecs *v, struct mr_err *err)
-{
-    size_t m = *n;
-    int64_t *ids = context_alloc(c, m, n_lex, x);
-    int64_t *wide = mr_xcalloc(n_lex + 1, sizeof *wide);
-    for (size_t h = 0; h < n_lex; h++)
-        wide[h] = lex[h].id;
-    int rc = mr_store_mem_context(tx, who, ids, m, wide, n_lex, cosines, dim, x->nb, &v->ids,
-                                  &v->vecs, &v->n, err);
-    if (rc == 0) {
-        v->read = true;
-        context_extend(ids, m, lex, n_lex, c, n, x);
-    }
-    free(wide);
-    free(ids);
-    return rc;
-}
-
-/*
- * context_read's work when the store did the context step with the
- * candidates (mem_sides_context): each candidate's window from the ones
- * it gave by id (windows of ids[0..n_ids), ascending), then context_extend.
+ * Hybrid's context step, done by the store with the candidates
+ * (mem_sides_context: the turns around every candidate and the embeddings
+ * of every row the scores read — the candidates', the hits' neighbours'
+ * (they join the candidates) and, with cosines, the turns whose cosines
+ * lend context — with the BM25s at hand, bm25_known): each candidate's
+ * window from the ones it gave by id (windows of ids[0..n_ids),
+ * ascending), then context_extend.
  */
 static void context_given(const int64_t *ids, const int64_t *windows, size_t n_ids,
                           const struct mr_lex_hit *lex, size_t n_lex, struct mr_fusion_candidate *c,
@@ -497,8 +472,6 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     const struct mr_lex_terms *read_terms = all ? NULL : has_terms ? q->terms : NULL;
     if (rv.read)
         context_given(given_ids, given_windows, n_given, lex, n_lex, c, &n, &around);
-    else if (context && all)
-        rc = context_read(tx, who, lex, n_lex, cosines, dim, c, &n, &around, &rv, err);
     else if (context)
         rc = context_candidates(tx, who, read_terms, lex, n_lex, c, &n, &around, err);
     if (rc)
@@ -525,7 +498,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     }
     vecs = mr_xcalloc(n_read * dim + 1, sizeof *vecs);
     double read_max = 0;
-    if (rv.read) { /* context_read has read them: the same rows, the same snapshot */
+    if (rv.read) { /* mem_sides_context has read them: the same rows, the same snapshot */
         for (size_t i = 0; i < n_read; i++) {
             const int64_t *at =
                 rv.n ? bsearch(&ids[i], rv.ids, rv.n, sizeof *rv.ids, cmp_id) : NULL;
