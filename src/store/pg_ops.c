@@ -957,7 +957,9 @@ static void param_types(struct pg_params *p, unsigned mask)
  * A search's filters as seven consecutive parameters, in P_MEM_SEARCH's
  * order (tenant, user, include_shared, conversation, types, archived, now):
  * P_MEM_LEX_FILTER checks exactly P_MEM_SEARCH's predicates, so both take
- * them from here.
+ * them from here (P_MEM_SIDES_CONTEXT checks them too, its tenant and user
+ * shared with its walks: s_mem_sides_context binds the same values in its
+ * own order).
  */
 static void param_filters(struct pg_params *p, const struct mr_identity *who,
                           const struct mr_index_query *q)
