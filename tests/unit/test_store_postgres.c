@@ -1894,12 +1894,12 @@ TEST(test_pg_sides_context_is_sides_search_then_context)
             for (size_t i = 0; i < a.n_all && i < b.n_all; i++)
                 CHECK(b.all[i].id == a.all[i].id && b.all[i].bm25 == a.all[i].bm25);
             CHECK_INT(n_ids, n_want);
-            if (n_ids == n_want) {
+            if (n_ids == n_want && n_ids) {
                 CHECK(memcmp(ids, want_ids, n_ids * sizeof *ids) == 0);
                 CHECK(memcmp(around, want_around, MR_STORE_WINDOW * n_ids * sizeof *around) == 0);
             }
             CHECK_INT(n_v, n_wv);
-            if (n_v == n_wv) {
+            if (n_v == n_wv && n_v) {
                 CHECK(memcmp(v_ids, wv_ids, n_v * sizeof *v_ids) == 0);
                 CHECK(memcmp(vv, wv, n_v * CDIM * sizeof *vv) == 0);
             }
