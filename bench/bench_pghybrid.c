@@ -27,7 +27,13 @@
  * PGHYBRID_SEARCH_ONLY=1 writes only the "lexical" database (no write
  * comparison): a third of the writes, for measuring searches alone; with
  * PGHYBRID_BULK=1 too, that database is loaded through the store in
- * batches (bulk_load), for 100 000 memories.
+ * batches (bulk_load), for 100 000 memories. PGHYBRID_DUMP=path writes
+ * every measured search's results (ids, and the fused, semantic and
+ * lexical scores in %a, to the bit) there, one line each, so two builds'
+ * rankings can be compared with diff; with PGHYBRID_EXACT=1 the HNSW
+ * index is dropped before the searches, so the vector side is pgvector's
+ * exact scan and the rankings do not depend on the graph (whose levels
+ * pgvector draws at random: two loads of the same memories differ).
  */
 #include "real_text.h"
 
@@ -196,6 +202,8 @@ int main(int argc, char **argv)
         run_sql(db[0].url, "ANALYZE");
         n_db = 0; /* no write figures */
     }
+    if (getenv("PGHYBRID_EXACT"))
+        run_sql(db[0].url, "DROP INDEX memori_memories_embedding_hnsw");
     for (size_t base = 0; n_db && base < n; base += CHUNK)
         for (int k = 0; k < n_db; k++) {
             double t0 = now_s();
@@ -231,6 +239,10 @@ int main(int argc, char **argv)
     for (int m = 0; m < 3; m++)
         lat[m] = calloc(nq, sizeof *lat[m]);
     size_t warm = nq / 10;
+    const char *dump_path = getenv("PGHYBRID_DUMP");
+    FILE *dump = dump_path ? fopen(dump_path, "w") : NULL;
+    if (dump_path && !dump)
+        die(dump_path, "cannot write");
     for (size_t q = 0; q < nq + warm; q++) {
         /* Other text than the memories' (the odd spans), shorter, like a question. */
         span(&w, 2 * (q % nq) + 1, 2 * (n + nq), QSPAN, text, sizeof text);
@@ -250,6 +262,13 @@ int main(int argc, char **argv)
             if (q >= warm) {
                 lat[m][q - warm] = t;
                 results[m] += r.n;
+            }
+            if (dump) {
+                fprintf(dump, "%s %zu", mr_search_mode_name(modes[m]), q);
+                for (size_t i = 0; i < r.n; i++)
+                    fprintf(dump, " %lld:%a,%a,%a", (long long)r.memories[i].id, r.scores[i],
+                            r.semantic[i], r.lexical[i]);
+                fprintf(dump, "\n");
             }
             mr_search_results_clear(&r);
         }
@@ -274,6 +293,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "PAUSE %s\n", db[0].url);
         sleep(600);
     }
+    if (dump)
+        fclose(dump);
     for (int m = 0; m < 3; m++)
         free(lat[m]);
     for (int k = 0; k < n_db; k++) {

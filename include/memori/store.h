@@ -311,14 +311,36 @@ struct mr_store_ops {
      * dim-float one, as mem_candidates reads them, and of the first turns
      * before and after each of wide[0..n_wide) (a subset of ids); with
      * around_vecs also of every id's first and second turns and of the
-     * third ones around each of wide[]. An id or turn absent from
-     * *out_vec_ids does not exist (or has another dimension). Nothing
-     * locked. MR_ENOTSUP as for mem_lex_search.
+     * third ones around each of wide[] (it may hold other turns of those
+     * windows too). An id or turn absent from *out_vec_ids does not exist
+     * (or has another dimension). Nothing locked. MR_ENOTSUP as for mem_lex_search.
      */
     int (*mem_context)(struct mr_store_tx *tx, const struct mr_identity *who, const int64_t *ids,
                        size_t n, const int64_t *wide, size_t n_wide, bool around_vecs, size_t dim,
                        int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
                        size_t *out_n_vecs, struct mr_err *err);
+    /*
+     * A hybrid search's candidates and context step together, where the
+     * store can do them in fewer round trips: exactly mem_sides_search(tx,
+     * who, q, terms, k, out_vec, out_n_vec, out_lex, out_n_lex, out_max,
+     * out_all, out_n_all), then mem_context(tx, who, ids, n, wide, n_wide,
+     * around_vecs, dim, …) where ids are the vector hits' and the lexical
+     * hits' ids, each once, ascending, into *out_ids (*out_n_ids of them;
+     * free it) with their windows into *out_around (MR_STORE_WINDOW each,
+     * in *out_ids' order; free it), and wide the lexical hits; the
+     * embeddings into *out_vec_ids, *out_vecs, *out_n_vecs as mem_context
+     * gives them. PostgreSQL checks the lexical side's filters in the
+     * context statement (docs/perf.md). On failure nothing is returned.
+     * MR_ENOTSUP as for mem_lex_search.
+     */
+    int (*mem_sides_context)(struct mr_store_tx *tx, const struct mr_identity *who,
+                             const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                             size_t k, bool around_vecs, size_t dim, struct mr_index_hit **out_vec,
+                             size_t *out_n_vec, struct mr_lex_hit **out_lex, size_t *out_n_lex,
+                             double *out_max, struct mr_lex_hit **out_all, size_t *out_n_all,
+                             int64_t **out_ids, int64_t **out_around, size_t *out_n_ids,
+                             int64_t **out_vec_ids, float **out_vecs, size_t *out_n_vecs,
+                             struct mr_err *err);
     /* Calls fn for every memory of every user (index load, re-embedding). */
     int (*mem_scan)(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg, struct mr_err *err);
 
@@ -725,6 +747,18 @@ static inline int mr_store_mem_context(struct mr_store_tx *tx, const struct mr_i
 {
     return tx->store->ops->mem_context(tx, who, ids, n, wide, n_wide, around_vecs, dim, out_around,
                                        out_vec_ids, out_vecs, out_n_vecs, err);
+}
+static inline int mr_store_mem_sides_context(
+    struct mr_store_tx *tx, const struct mr_identity *who, const struct mr_index_query *q,
+    const struct mr_lex_terms *terms, size_t k, bool around_vecs, size_t dim,
+    struct mr_index_hit **out_vec, size_t *out_n_vec, struct mr_lex_hit **out_lex,
+    size_t *out_n_lex, double *out_max, struct mr_lex_hit **out_all, size_t *out_n_all,
+    int64_t **out_ids, int64_t **out_around, size_t *out_n_ids, int64_t **out_vec_ids,
+    float **out_vecs, size_t *out_n_vecs, struct mr_err *err)
+{
+    return tx->store->ops->mem_sides_context(
+        tx, who, q, terms, k, around_vecs, dim, out_vec, out_n_vec, out_lex, out_n_lex, out_max,
+        out_all, out_n_all, out_ids, out_around, out_n_ids, out_vec_ids, out_vecs, out_n_vecs, err);
 }
 static inline int mr_store_mem_scan(struct mr_store_tx *tx, mr_store_scan_fn fn, void *arg,
                                     struct mr_err *err)

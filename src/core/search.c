@@ -289,7 +289,7 @@ static int context_candidates(struct mr_store_tx *tx, const struct mr_identity *
     return rc;
 }
 
-/* What context_read hands back: the embeddings it read, by id (mem_context's). */
+/* The embeddings mem_sides_context read with the context step, by id (mem_context's). */
 struct read_vecs {
     int64_t *ids; /* ascending */
     float *vecs;  /* dim floats per id */
@@ -298,32 +298,28 @@ struct read_vecs {
 };
 
 /*
- * Hybrid's context step with every BM25 at hand (mem_sides_search's): the
- * turns around every candidate and the embeddings of every row the scores
- * read — the candidates', the hits' neighbours' (they join the
- * candidates) and, with cosines, the turns whose cosines lend context — in
- * one statement instead of mem_neighbours then mem_candidates; then
- * context_extend. The BM25s are the caller's (bm25_known).
+ * Hybrid's context step, done by the store with the candidates
+ * (mem_sides_context: the turns around every candidate and the embeddings
+ * of every row the scores read — the candidates', the hits' neighbours'
+ * (they join the candidates) and, with cosines, the turns whose cosines
+ * lend context — with the BM25s at hand, bm25_known): each candidate's
+ * window from the ones it gave by id (windows of ids[0..n_ids),
+ * ascending), then context_extend.
  */
-static int context_read(struct mr_store_tx *tx, const struct mr_identity *who,
-                        const struct mr_lex_hit *lex, size_t n_lex, bool cosines, size_t dim,
-                        struct mr_fusion_candidate *c, size_t *n, struct context *x,
-                        struct read_vecs *v, struct mr_err *err)
+static void context_given(const int64_t *ids, const int64_t *windows, size_t n_ids,
+                          const struct mr_lex_hit *lex, size_t n_lex, struct mr_fusion_candidate *c,
+                          size_t *n, struct context *x)
 {
     size_t m = *n;
-    int64_t *ids = context_alloc(c, m, n_lex, x);
-    int64_t *wide = mr_xcalloc(n_lex + 1, sizeof *wide);
-    for (size_t h = 0; h < n_lex; h++)
-        wide[h] = lex[h].id;
-    int rc = mr_store_mem_context(tx, who, ids, m, wide, n_lex, cosines, dim, x->nb, &v->ids,
-                                  &v->vecs, &v->n, err);
-    if (rc == 0) {
-        v->read = true;
-        context_extend(ids, m, lex, n_lex, c, n, x);
+    int64_t *cids = context_alloc(c, m, n_lex, x);
+    for (size_t i = 0; i < m; i++) {
+        const int64_t *at = n_ids ? bsearch(&cids[i], ids, n_ids, sizeof *ids, cmp_id) : NULL;
+        if (at)
+            memcpy(x->nb + MR_STORE_WINDOW * i, windows + MR_STORE_WINDOW * (size_t)(at - ids),
+                   MR_STORE_WINDOW * sizeof *x->nb);
     }
-    free(wide);
-    free(ids);
-    return rc;
+    context_extend(cids, m, lex, n_lex, c, n, x);
+    free(cids);
 }
 
 /* The raw BM25 of id: a candidate's (ids, bm25: n), or else one read around them (x). */
@@ -402,7 +398,9 @@ static double bm25_known(const struct mr_lex_hit *all, size_t n, int64_t id)
  * store with every filter applied — the vector side's best q->limit by
  * pgvector's HNSW, the lexical side's best q->limit by BM25 over the
  * postings with the partition's statistics (in hybrid mode both in one
- * round trip and one snapshot, mem_sides_search) — their union, then
+ * round trip and one snapshot, and with neighbour context the lexical
+ * side's filter check in the context statement: mem_sides_context) — their
+ * union, then
  * every candidate's embedding and BM25 (from the statistics read by the same
  * statement), its cosine computed here with the in-process index's kernel:
  * the numbers are the bits an embedded server computes over the same
@@ -432,8 +430,20 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     *out = NULL;
     *out_n = 0;
     size_t k_lex = q->lex_limit ? q->lex_limit : q->limit;
-    if ((q->sides & MR_INDEX_SIDE_VECTOR) && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms) {
-        /* Hybrid: both sides sent together, one round trip and one snapshot (store.h). */
+    bool hybrid =
+        (q->sides & MR_INDEX_SIDE_VECTOR) && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
+    bool context = q->neighbour_context && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
+    bool cosines = context && q->cosine_context && q->vec;
+    int64_t *given_ids = NULL, *given_windows = NULL; /* hybrid's windows, by id */
+    size_t n_given = 0;
+    if (hybrid && context) {
+        /* Both sides and the context step, in two round trips and one snapshot (store.h). */
+        rc = mr_store_mem_sides_context(tx, who, q, q->terms, k_lex, cosines, dim, &vec, &n_vec,
+                                        &lex, &n_lex, &max, &all, &n_all, &given_ids,
+                                        &given_windows, &n_given, &rv.ids, &rv.vecs, &rv.n, err);
+        rv.read = rc == 0;
+    } else if (hybrid) {
+        /* Both sides sent together, one round trip and one snapshot (store.h). */
         rc = mr_store_mem_sides_search(tx, who, q, q->terms, k_lex, &vec, &n_vec, &lex, &n_lex,
                                        &max, &all, &n_all, err);
     } else if (q->sides & MR_INDEX_SIDE_VECTOR) {
@@ -455,15 +465,13 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     /* Room for the lexical hits' neighbouring turns too (neighbour context). */
     c = mr_xcalloc(n_vec + 3 * n_lex + 1, sizeof *c);
     n = mr_fusion_union(vec, n_vec, lex, n_lex, c);
-    bool context = q->neighbour_context && (q->sides & MR_INDEX_SIDE_LEXICAL) && has_terms;
     /*
      * With every BM25 at hand (hybrid), the statements below need not read
      * the rows' terms again: they are scored from it, the same bits.
      */
     const struct mr_lex_terms *read_terms = all ? NULL : has_terms ? q->terms : NULL;
-    bool cosines = context && q->cosine_context && q->vec;
-    if (context && all)
-        rc = context_read(tx, who, lex, n_lex, cosines, dim, c, &n, &around, &rv, err);
+    if (rv.read)
+        context_given(given_ids, given_windows, n_given, lex, n_lex, c, &n, &around);
     else if (context)
         rc = context_candidates(tx, who, read_terms, lex, n_lex, c, &n, &around, err);
     if (rc)
@@ -490,7 +498,7 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     }
     vecs = mr_xcalloc(n_read * dim + 1, sizeof *vecs);
     double read_max = 0;
-    if (rv.read) { /* context_read has read them: the same rows, the same snapshot */
+    if (rv.read) { /* mem_sides_context has read them: the same rows, the same snapshot */
         for (size_t i = 0; i < n_read; i++) {
             const int64_t *at =
                 rv.n ? bsearch(&ids[i], rv.ids, rv.n, sizeof *rv.ids, cmp_id) : NULL;
@@ -533,6 +541,8 @@ int core_store_candidates(struct mr_store_tx *tx, const struct mr_identity *who,
     *out_n = kept;
     c = NULL;
 out:
+    free(given_ids);
+    free(given_windows);
     context_free(&around);
     free(rv.ids);
     free(rv.vecs);

@@ -94,57 +94,24 @@ void pg_vector_bin(const float *v, size_t dim, unsigned char *out)
     }
 }
 
-static int hex_digit(char c)
+size_t pg_vector_bin_read(const unsigned char *p, size_t len, float *out, size_t cap)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Byte i of a hex string (its 2i-th and 2i+1-th digits); -1 when not hex. */
-static int hex_byte(const char *h, size_t i)
-{
-    int hi = hex_digit(h[2 * i]), lo = hi < 0 ? -1 : hex_digit(h[2 * i + 1]);
-    return lo < 0 ? -1 : hi << 4 | lo;
-}
-
-float *pg_parse_vector_send(const char *s, size_t *out_dim)
-{
-    *out_dim = 0;
-    if (!s || s[0] != '\\' || s[1] != 'x')
-        return NULL;
-    const char *h = s + 2;
-    size_t bytes = strlen(h) / 2;
-    if (bytes < 4 || strlen(h) != 2 * bytes)
-        return NULL;
-    int d0 = hex_byte(h, 0), d1 = hex_byte(h, 1);
-    if (d0 < 0 || d1 < 0)
-        return NULL;
-    size_t dim = (size_t)d0 << 8 | (size_t)d1;
-    if (dim == 0 || bytes != pg_vector_bin_size(dim))
-        return NULL;
-    float *v = mr_xmalloc(dim * sizeof *v);
+    if (!p || len < 4)
+        return 0;
+    size_t dim = (size_t)p[0] << 8 | (size_t)p[1];
+    if (dim == 0 || len != pg_vector_bin_size(dim))
+        return 0;
     for (size_t i = 0; i < dim; i++) {
-        uint32_t u = 0;
-        for (size_t b = 0; b < 4; b++) {
-            int x = hex_byte(h, 4 + 4 * i + b);
-            if (x < 0)
-                goto bad;
-            u = u << 8 | (uint32_t)x;
-        }
-        memcpy(&v[i], &u, 4);
-        if (!isfinite(v[i]))
-            goto bad;
+        const unsigned char *q = p + 4 + 4 * i;
+        uint32_t u = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+        float f;
+        memcpy(&f, &u, 4);
+        if (!isfinite(f))
+            return 0;
+        if (dim == cap)
+            out[i] = f;
     }
-    *out_dim = dim;
-    return v;
-bad:
-    free(v);
-    return NULL;
+    return dim;
 }
 
 float *pg_parse_vector(const char *s, size_t *out_dim)

@@ -1,7 +1,7 @@
 /*
  * pg_codec.h — PostgreSQL's text forms of the values memori stores, private
  * to the PostgreSQL store (src/store/pg_*.c) and its unit test: TEXT[]
- * literals, pgvector's binary input and text output, and the URL forms
+ * literals, pgvector's binary form and text output, and the URL forms
  * SQLAlchemy users write (mr_store_is_postgres_url in store.h tells them).
  * Pure functions, no libpq.
  */
@@ -38,11 +38,14 @@ void pg_vector_bin(const float *v, size_t dim, unsigned char *out);
 float *pg_parse_vector(const char *s, size_t *out_dim);
 
 /*
- * Parses vector_send()'s output as a text-format bytea ("\\x" then hex of
- * pg_vector_bin's layout) into a new array of *out_dim floats, the stored
- * bits exactly (no decimal round trip). NULL on a malformed or empty one.
+ * Reads pgvector's binary form (vector_send's: pg_vector_bin's layout, as a
+ * binary-format result gives it) of len bytes: its dimension, or 0 when it
+ * is malformed, empty or holds a non-finite element. Only when that
+ * dimension is cap are its floats, the stored bits exactly, written to out
+ * (cap floats); for another dimension out is untouched, and a 0 may leave
+ * some of them there.
  */
-float *pg_parse_vector_send(const char *s, size_t *out_dim);
+size_t pg_vector_bin_read(const unsigned char *p, size_t len, float *out, size_t cap);
 
 /*
  * A libpq connection URI from DATABASE_URL: postgresql+asyncpg:// and

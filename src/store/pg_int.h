@@ -58,6 +58,7 @@ enum pg_stmt {
     P_MEM_LEX_SCORE,
     P_MEM_NEIGHBOURS,
     P_MEM_CONTEXT,
+    P_MEM_SIDES_CONTEXT,
     P_COUNT
 };
 extern const char *const pg_stmt_sql[P_COUNT];
@@ -220,12 +221,25 @@ void pg_param_lex(struct pg_params *p, const char *content);
 /* A query's distinct terms as a TEXT[], in the query's order; t NULL: none, '{}'. */
 void pg_param_terms(struct pg_params *p, const struct mr_lex_terms *t);
 
+/*
+ * A result's format: text, or binary (each column's send form: integers
+ * big-endian, a bytea its bytes, a TEXT its characters), which spares the
+ * server the formatting and the client the parsing of wide values (the
+ * embeddings read to score candidates: docs/perf.md). pg_val_int reads
+ * either.
+ */
+enum pg_format { PG_TEXT = 0, PG_BINARY = 1 };
+
 /* Runs prepared statement id with p (freed here): the result, or NULL with err set. */
 PGresult *pg_run(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, const char *what,
                  struct mr_err *err);
+/* pg_run with its result in format. */
+PGresult *pg_run_as(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p,
+                    enum pg_format format, const char *what, struct mr_err *err);
 
 /*
- * Runs the n prepared statements ids[i] with p[i] (all freed here) in one
+ * Runs the n prepared statements ids[i] with p[i] (all freed here), their
+ * results in formats[i], in one
  * round trip: libpq's pipeline mode, one Sync. When tx is a read
  * transaction that has run nothing yet, a SET TRANSACTION ISOLATION LEVEL
  * REPEATABLE READ goes first, so these statements and every later one of
@@ -237,14 +251,15 @@ PGresult *pg_run(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, c
  * at check-in rather than lend it again.
  */
 int pg_run_pipeline(struct mr_store_tx *tx, size_t n, const enum pg_stmt *ids, struct pg_params *p,
-                    const char *const *what, PGresult **out, struct mr_err *err);
+                    const enum pg_format *formats, const char *const *what, PGresult **out,
+                    struct mr_err *err);
 
 /* Runs a statement whose rows are not needed; *out_changed (may be NULL) = rows it affected. */
 int pg_run_done(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, const char *what,
                 int64_t *out_changed, struct mr_err *err);
 
-char *pg_val_dup(const PGresult *res, int row, int col); /* NULL for SQL NULL */
-int64_t pg_val_int(const PGresult *res, int row, int col);
+char *pg_val_dup(const PGresult *res, int row, int col);   /* NULL for SQL NULL */
+int64_t pg_val_int(const PGresult *res, int row, int col); /* text or binary integer */
 
 /* Row `row` of a MEM_COLS / CONV_COLS result into a new struct; a NULL embedding leaves dim 0. */
 int pg_read_memory(const PGresult *res, int row, struct mr_memory *m, struct mr_err *err);

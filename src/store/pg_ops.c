@@ -171,9 +171,10 @@ const char *const pg_stmt_sql[P_COUNT] = {
     /*
      * A fused search's candidates, read (not locked: only the ones returned
      * are, P_MEM_LOCK) with what their scores need: the embedding as
-     * vector_send gives it (hex of the binary form: the stored floats' exact
-     * bits, for a cosine computed as the in-process index computes it, and
-     * no decimal text to format and parse), and for the query's terms ($4)
+     * vector_send gives it (read as a binary result: the stored floats'
+     * exact bits, for a cosine computed as the in-process index computes
+     * it, and neither decimal nor hex text to format and parse; the arrays
+     * come as their text), and for the query's terms ($4)
      * the row's length and tfs and the partition's ($2, $3) statistics, as
      * P_MEM_LEX_SCORE has them, so every candidate's lexical score comes
      * from one snapshot. Columns: id, the bytes, lex_len, the tfs, then
@@ -188,7 +189,7 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    ON p.tenant_id = $2 AND p.user_id = $3) "
         "SELECT m.id, vector_send(m.embedding), coalesce(m.lex_len, 0), "
         "  array(SELECT coalesce(m.lex_tfs[array_position(m.lex_terms, q.term)], 0) FROM q "
-        "    ORDER BY q.ord), st.n, st.total, st.dfs "
+        "    ORDER BY q.ord)::text, st.n, st.total, st.dfs::text "
         "FROM memori_memories m CROSS JOIN st WHERE m.id = ANY($1::int8[])",
     /*
      * Batched accesses merged into the live rows (mr_rule_record_accesses in
@@ -240,13 +241,18 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * lexical.h's functions, so the numbers are the in-process index's bits
      * (BM25 in SQL with a cut and the filters in the same statement,
      * re-scored in C, was slower at 10 000 and 100 000 memories:
-     * docs/perf.md). The probes stay one per term whatever the statistics
+     * docs/perf.md); a binary result, so the thousands of integers are
+     * neither formatted nor parsed (the dfs as their text). The probes stay one per term whatever the statistics
      * say (OFFSET 0 keeps the lateral subquery from being flattened): with
      * a new partition's statistics not yet analysed, the planner otherwise
      * read the whole partition's postings once and joined the terms to
      * them. Each query term's df is one index probe (a scalar subquery): as a
-     * join, the planner read the partition's whole vocabulary. Always one
-     * row at least: the statistics with a NULL memory when none matches.
+     * join, the planner read the partition's whole vocabulary. The
+     * statistics come once, on their own row (the postings' columns NULL;
+     * the postings' rows have NULL statistics), so there is always one row
+     * at least: repeated on every posting, the dfs' text alone doubled the
+     * statement's server time at 10 000 memories (1.05 against 0.50 ms for
+     * 1 796 postings, docs/perf.md).
      */
     [P_MEM_LEX_SEARCH] =
         "WITH q AS (SELECT t.term, t.ord FROM unnest($4::text[]) WITH ORDINALITY AS t(term, ord)), "
@@ -255,14 +261,16 @@ const char *const pg_stmt_sql[P_COUNT] = {
         "    AND d.user_id = $2 AND d.term = q.term), 0) ORDER BY q.ord) FROM q) AS dfs "
         "  FROM (SELECT 1) AS one LEFT JOIN memori_lex_partitions p "
         "    ON p.tenant_id = $1 AND p.user_id = $2) "
-        "SELECT st.n, st.total, st.dfs, h.memory_id, h.len, h.ord, h.tf FROM st LEFT JOIN ("
+        "SELECT st.n, st.total, st.dfs::text, NULL::int8, NULL::int4, NULL::int8, NULL::int4 FROM st "
+        "UNION ALL "
+        "SELECT NULL, NULL, NULL, h.memory_id, h.len, h.ord, h.tf FROM ("
         "  SELECT p.memory_id, p.len, q.ord, p.tf FROM q CROSS JOIN LATERAL (SELECT * FROM ("
         "    SELECT o.memory_id, o.len, o.tf FROM memori_lex_postings o "
         "    WHERE o.tenant_id = $1 AND o.user_id = $2 AND o.term = q.term "
         "    UNION ALL "
         "    SELECT s.memory_id, s.len, s.tf FROM memori_lex_postings s "
         "    WHERE s.shared AND s.tenant_id = $1 AND s.term = q.term AND s.user_id <> $2 "
-        "    AND ($3::boolean OR s.user_id = '')) AS u OFFSET 0) AS p) AS h ON true",
+        "    AND ($3::boolean OR s.user_id = '')) AS u OFFSET 0) AS p) AS h",
     /*
      * Which of the lexical side's best candidates ($8) pass the search's
      * filters: P_MEM_SEARCH's predicates exactly (the expiry one mirroring
@@ -332,47 +340,88 @@ const char *const pg_stmt_sql[P_COUNT] = {
      * A hybrid search's context step and its candidates' embeddings in one
      * statement (s_mem_context): P_MEM_NEIGHBOURS' walks without the BM25
      * inputs (mem_sides_search has every BM25 already) as (id, neighbour,
-     * offset), then, as (id, NULL, NULL, the bytes), the embedding of each
-     * id ($1), of the first turns before and after the ids in $5 (the
-     * lexical hits: those turns become candidates) and, with $6 (the
-     * cosines' context), of every id's first and second turns and the third
-     * ones of the ids in $5 (the window of a hit's neighbour reaches them)
-     * — every row the cosines and their neighbour context
-     * read, each once (the union dedups what a candidate and several walks
-     * share). The ids' own rows are read once (r), for the walks' start and
-     * their embeddings, and only the neighbours no id is are read again by
-     * primary key (e; about 0.5 ms less than probing every id twice,
-     * docs/perf.md). The walks are index-only scans of migration 8's index.
-     * The CTEs read twice are computed once.
+     * side -1 before or 1 after, the neighbour's embedding or NULL), and as
+     * (id, NULL, NULL, the bytes) the embedding of each id ($1). A walk
+     * sends its turns' embeddings where the scores may read them: with $6
+     * (the cosines' context) every turn's, else only the turns around the
+     * ids in $5 (the lexical hits: their first turns become candidates) —
+     * unless the turn is one of the ids, whose rows send theirs. The walk
+     * has the turn's row at hand (its filters are the row's), so its
+     * embedding comes from there, not from a second probe of the primary
+     * key; a turn around several ids comes once per walk (s_mem_context
+     * keeps one), and the third turns' come though only the hits'
+     * neighbours read them. No window function numbers a walk's turns:
+     * s_mem_context ranks each side's (at most three) by id. Server time at
+     * 10 000 memories: 0.77-0.80 ms against 0.93-1.09 ms with the offsets
+     * numbered in SQL and the turns' embeddings sifted by offset, and
+     * 1.3-1.9 ms reading them by a second probe (docs/perf.md). The ids'
+     * own rows are read once (r), for the walks' start and their
+     * embeddings. The CTEs read twice are computed once.
      */
     [P_MEM_CONTEXT] =
         "WITH r AS (SELECT m.id, m.conversation_id, m.embedding, m.tenant_id = $2 "
         "  AND m.user_id = $3 AND m.memory_type = ANY($4::text[]) AS turn "
         "  FROM memori_memories m WHERE m.id = ANY($1::int8[])), "
-        "c AS (SELECT r.id, r.conversation_id FROM r WHERE r.turn), "
-        "w AS (SELECT c.id, b.id AS nb, -b.k AS off "
-        "  FROM c CROSS JOIN LATERAL (SELECT t.id, row_number() OVER (ORDER BY t.id DESC) AS k "
-        "    FROM (SELECT p.id FROM memori_memories p "
-        "      WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND CASE WHEN p.tenant_id = $2 "
-        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
-        "      ORDER BY p.id DESC LIMIT 3) AS t) AS b "
-        "  UNION ALL "
-        "  SELECT c.id, a.id, a.k "
-        "  FROM c CROSS JOIN LATERAL (SELECT t.id, row_number() OVER (ORDER BY t.id) AS k "
-        "    FROM (SELECT p.id FROM memori_memories p "
-        "      WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND CASE WHEN p.tenant_id = $2 "
-        "      AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
-        "      ORDER BY p.id LIMIT 3) AS t) AS a), "
-        "e AS (SELECT w.nb AS id FROM w "
-        "  WHERE CASE abs(w.off) WHEN 1 THEN $6::boolean OR w.id = ANY($5::int8[]) "
-        "    WHEN 2 THEN $6::boolean ELSE $6::boolean AND w.id = ANY($5::int8[]) END "
-        "  EXCEPT SELECT r.id FROM r) "
-        "SELECT w.id, w.nb, w.off, NULL::bytea FROM w "
+        "c AS (SELECT r.id, r.conversation_id FROM r WHERE r.turn) "
+        "SELECT c.id, b.id, -1, CASE WHEN ($6::boolean OR c.id = ANY($5::int8[])) "
+        "    AND b.id <> ALL($1::int8[]) THEN vector_send(b.embedding) END "
+        "  FROM c CROSS JOIN LATERAL (SELECT p.id, p.embedding FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND CASE WHEN p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
+        "    ORDER BY p.id DESC LIMIT 3) AS b "
+        "UNION ALL "
+        "SELECT c.id, a.id, 1, CASE WHEN ($6::boolean OR c.id = ANY($5::int8[])) "
+        "    AND a.id <> ALL($1::int8[]) THEN vector_send(a.embedding) END "
+        "  FROM c CROSS JOIN LATERAL (SELECT p.id, p.embedding FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND CASE WHEN p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
+        "    ORDER BY p.id LIMIT 3) AS a "
+        "UNION ALL "
+        "SELECT r.id, NULL, NULL, vector_send(r.embedding) FROM r",
+    /*
+     * The lexical side's filter check (P_MEM_LEX_FILTER) and the context
+     * step (P_MEM_CONTEXT) in one statement (s_mem_sides_context): of the
+     * lexical side's best candidates $5 (in rank order, unfiltered), the
+     * first $12 that pass the search's filters (P_MEM_SEARCH's predicates,
+     * bound as P_MEM_LEX_FILTER binds them: $2, $3, $7 … $11) become the
+     * lexical hits, answered as (id, NULL, 0, NULL); the ids are the vector
+     * hits $1 and those hits, and the walks and embeddings are
+     * P_MEM_CONTEXT's for them, with the hits as its $5. One round trip
+     * fewer than the check then the context statement (docs/perf.md).
+     */
+    [P_MEM_SIDES_CONTEXT] =
+        "WITH pass AS (SELECT m.id FROM memori_memories m WHERE m.id = ANY($5::int8[]) "
+        "  AND CASE WHEN m.tenant_id = $2 AND (m.user_id = $3 OR (m.is_shared AND "
+        "  m.memory_type IN ('rule', 'entity', 'relationship', 'example') AND ($7::boolean OR "
+        "  (m.user_id = '' AND m.data_source_id IS NOT NULL)))) "
+        "  AND ($8::uuid IS NULL OR m.conversation_id = $8::uuid) "
+        "  AND ($9::text[] IS NULL OR m.memory_type = ANY($9::text[])) "
+        "  AND ($10::boolean OR NOT m.is_archived) "
+        "  AND (m.expires_at IS NULL OR m.expires_at > " TS_IN("$11") ") THEN true END "
+        "  ORDER BY array_position($5::int8[], m.id) LIMIT $12), "
+        "u AS (SELECT array(SELECT v.id FROM unnest($1::int8[]) AS v(id) "
+        "  UNION SELECT pass.id FROM pass) AS ids, array(SELECT pass.id FROM pass) AS hits), "
+        "r AS (SELECT m.id, m.conversation_id, m.embedding, m.tenant_id = $2 "
+        "  AND m.user_id = $3 AND m.memory_type = ANY($4::text[]) AS turn "
+        "  FROM memori_memories m WHERE m.id = ANY((SELECT u.ids FROM u)::int8[])), "
+        "c AS (SELECT r.id, r.conversation_id FROM r WHERE r.turn) "
+        "SELECT c.id, b.id, -1, CASE WHEN ($6::boolean OR c.id = ANY((SELECT u.hits FROM u)::int8[])) "
+        "    AND b.id <> ALL((SELECT u.ids FROM u)::int8[]) THEN vector_send(b.embedding) END "
+        "  FROM c CROSS JOIN LATERAL (SELECT p.id, p.embedding FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id < c.id AND CASE WHEN p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
+        "    ORDER BY p.id DESC LIMIT 3) AS b "
+        "UNION ALL "
+        "SELECT c.id, a.id, 1, CASE WHEN ($6::boolean OR c.id = ANY((SELECT u.hits FROM u)::int8[])) "
+        "    AND a.id <> ALL((SELECT u.ids FROM u)::int8[]) THEN vector_send(a.embedding) END "
+        "  FROM c CROSS JOIN LATERAL (SELECT p.id, p.embedding FROM memori_memories p "
+        "    WHERE p.conversation_id = c.conversation_id AND p.id > c.id AND CASE WHEN p.tenant_id = $2 "
+        "    AND p.user_id = $3 AND p.memory_type = ANY($4::text[]) THEN true END "
+        "    ORDER BY p.id LIMIT 3) AS a "
         "UNION ALL "
         "SELECT r.id, NULL, NULL, vector_send(r.embedding) FROM r "
         "UNION ALL "
-        "SELECT m.id, NULL, NULL, vector_send(m.embedding) FROM memori_memories m "
-        "WHERE m.id IN (SELECT e.id FROM e)",
+        "SELECT pass.id, NULL, 0, NULL FROM pass",
 };
 /* clang-format on */
 
@@ -795,19 +844,20 @@ struct lex_stats {
 };
 
 /*
- * Reads the statistics from row 0 of res, columns col.. (N, total length,
- * the dfs); the normaliser as mr_lex_index_max computes it.
+ * Reads the statistics from row row of res, columns col.. (N, total length,
+ * the dfs as an array's text); the normaliser as mr_lex_index_max computes it.
  */
-static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, size_t nq)
+static void lex_stats_read_row(struct lex_stats *st, const PGresult *res, int row, int col,
+                               size_t nq)
 {
     st->nq = nq;
-    st->n_docs = strtoull(PQgetvalue(res, 0, col), NULL, 10);
-    st->total = strtoull(PQgetvalue(res, 0, col + 1), NULL, 10);
+    st->n_docs = (uint64_t)pg_val_int(res, row, col);
+    st->total = (uint64_t)pg_val_int(res, row, col + 1);
     st->idf = mr_xcalloc(nq + 1, sizeof *st->idf);
     st->tfs = mr_xcalloc(nq + 1, sizeof *st->tfs);
     uint64_t *df = mr_xcalloc(nq + 1, sizeof *df);
-    if (!PQgetisnull(res, 0, col + 2))
-        parse_ints(PQgetvalue(res, 0, col + 2), df, nq);
+    if (!PQgetisnull(res, row, col + 2))
+        parse_ints(PQgetvalue(res, row, col + 2), df, nq);
     st->max = 0;
     for (size_t i = 0; i < nq; i++) {
         st->idf[i] = mr_lex_idf(df[i], st->n_docs);
@@ -815,6 +865,12 @@ static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, s
     }
     free(df);
     st->avg = mr_lex_avg_len(st->total, st->n_docs);
+}
+
+/* lex_stats_read_row of row 0: the statements that repeat the statistics on every row. */
+static void lex_stats_read(struct lex_stats *st, const PGresult *res, int col, size_t nq)
+{
+    lex_stats_read_row(st, res, 0, col, nq);
 }
 
 /*
@@ -831,11 +887,11 @@ static double lex_tfs_score(const struct lex_stats *st, uint32_t len)
     return score;
 }
 
-/* Row r's BM25 from its length and tfs in columns col, col + 1. */
+/* Row r's BM25 from its length and tfs (an int4[]'s text) in columns col, col + 1. */
 static double lex_row_score(struct lex_stats *st, const PGresult *res, int r, int col)
 {
     parse_ints(PQgetvalue(res, r, col + 1), st->tfs, st->nq);
-    return lex_tfs_score(st, (uint32_t)strtoul(PQgetvalue(res, r, col), NULL, 10));
+    return lex_tfs_score(st, (uint32_t)pg_val_int(res, r, col));
 }
 
 static void lex_stats_free(struct lex_stats *st)
@@ -901,7 +957,9 @@ static void param_types(struct pg_params *p, unsigned mask)
  * A search's filters as seven consecutive parameters, in P_MEM_SEARCH's
  * order (tenant, user, include_shared, conversation, types, archived, now):
  * P_MEM_LEX_FILTER checks exactly P_MEM_SEARCH's predicates, so both take
- * them from here.
+ * them from here (P_MEM_SIDES_CONTEXT checks them too, its tenant and user
+ * shared with its walks: s_mem_sides_context binds the same values in its
+ * own order).
  */
 static void param_filters(struct pg_params *p, const struct mr_identity *who,
                           const struct mr_index_query *q)
@@ -1030,7 +1088,7 @@ static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *wh
     pg_param_text(&p, who->tenant_id);
     pg_param_text(&p, who->user_id);
     pg_param_terms(&p, terms);
-    PGresult *res = pg_run(tx, P_MEM_CANDIDATES, &p, "scoring memories", err);
+    PGresult *res = pg_run_as(tx, P_MEM_CANDIDATES, &p, PG_BINARY, "scoring memories", err);
     mr_strbuf_free(&list);
     if (!res)
         return err->code;
@@ -1044,20 +1102,21 @@ static int s_mem_candidates(struct mr_store_tx *tx, const struct mr_identity *wh
         const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
         if (!hit)
             continue;
-        size_t d = 0;
-        float *v = PQgetisnull(res, r, 1) ? NULL : pg_parse_vector_send(PQgetvalue(res, r, 1), &d);
-        if (!v) {
+        size_t d =
+            PQgetisnull(res, r, 1)
+                ? 0
+                : pg_vector_bin_read((const unsigned char *)PQgetvalue(res, r, 1),
+                                     (size_t)PQgetlength(res, r, 1), out_vecs + hit->i * dim, dim);
+        if (d == 0) {
             rc = mr_err_set(err, MR_EINTERNAL,
                             "the stored embedding of memory row %lld is malformed",
                             (long long)key.id);
             break;
         }
         if (d == dim) { /* another dimension: only mid-reembed, a zero vector until rewritten */
-            memcpy(out_vecs + hit->i * dim, v, dim * sizeof *v);
             out_found[hit->i] = true;
             out_bm25[hit->i] = nq ? lex_row_score(&st, res, r, 2) : 0;
         }
-        free(v);
     }
     if (nq && rows) {
         *out_max = st.max;
@@ -1215,20 +1274,23 @@ static void lex_params(struct pg_params *p, const struct mr_identity *who,
 static void lex_ranked(PGresult *res, size_t nq, size_t k, struct lex_stats *st,
                        struct mr_lex_hit **out, size_t *out_n)
 {
-    lex_stats_read(st, res, 0, nq);
-    /* One row per (candidate, query term it holds), unordered: grouped here by id. */
-    int rows = PQntuples(res);
+    /* The statistics' own row, then one per (candidate, query term it holds), unordered. */
+    int rows = PQntuples(res), stats = 0;
+    while (stats + 1 < rows && PQgetisnull(res, stats, 0))
+        stats++;
+    lex_stats_read_row(st, res, stats, 0, nq);
+    /* The postings, grouped here by id. */
     struct lex_posting *post = mr_xcalloc((size_t)rows + 1, sizeof *post);
     size_t n_post = 0;
     for (int r = 0; k && r < rows; r++) {
         if (PQgetisnull(res, r, 3))
             continue;
-        long ord = strtol(PQgetvalue(res, r, 5), NULL, 10);
-        if (ord < 1 || (size_t)ord > nq || PQgetisnull(res, r, 6))
+        int64_t ord = pg_val_int(res, r, 5);
+        if (ord < 1 || (uint64_t)ord > nq || PQgetisnull(res, r, 6))
             continue;
-        post[n_post++] = (struct lex_posting){
-            pg_val_int(res, r, 3), (uint32_t)strtoul(PQgetvalue(res, r, 4), NULL, 10),
-            (size_t)ord - 1, strtoull(PQgetvalue(res, r, 6), NULL, 10)};
+        post[n_post++] =
+            (struct lex_posting){pg_val_int(res, r, 3), (uint32_t)pg_val_int(res, r, 4),
+                                 (size_t)ord - 1, (uint64_t)pg_val_int(res, r, 6)};
     }
     PQclear(res);
     qsort(post, n_post, sizeof *post, lex_posting_order);
@@ -1293,7 +1355,8 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
         k = 0; /* no memory belongs to a conversation that cannot exist; max still reported */
     struct pg_params p = {0};
     lex_params(&p, who, q, terms);
-    PGresult *res = pg_run(tx, P_MEM_LEX_SEARCH, &p, "searching memories by their words", err);
+    PGresult *res =
+        pg_run_as(tx, P_MEM_LEX_SEARCH, &p, PG_BINARY, "searching memories by their words", err);
     if (!res)
         return err->code;
     struct lex_stats st;
@@ -1305,27 +1368,31 @@ static int s_mem_lex_search(struct mr_store_tx *tx, const struct mr_identity *wh
 
 /*
  * Both sides' first statements in one pipeline (one round trip instead of
- * two; docs/perf.md), each skipped where its own op would skip it, then
- * the lexical side's filter check as mem_lex_search runs it. The answers
- * are parsed by the same functions as the two ops', so they are theirs.
+ * two; docs/perf.md), each skipped where its own op would skip it: the
+ * vector hits into *out_vec, and the lexical side's candidates ranked but
+ * not yet filtered into *out_ranked (k 0: none; free it) with the
+ * statistics into *st and *out_has_lex (st to lex_stats_free when true),
+ * and every scored memory by id into *out_all. The answers are parsed by
+ * the same functions as the two ops', so they are theirs.
  */
-static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *who,
-                              const struct mr_index_query *q, const struct mr_lex_terms *terms,
-                              size_t k, struct mr_index_hit **out_vec, size_t *out_n_vec,
-                              struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
-                              struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err)
+static int sides_first(struct mr_store_tx *tx, const struct mr_identity *who,
+                       const struct mr_index_query *q, const struct mr_lex_terms *terms, size_t k,
+                       struct mr_index_hit **out_vec, size_t *out_n_vec,
+                       struct mr_lex_hit **out_ranked, size_t *out_n_ranked, struct lex_stats *st,
+                       bool *out_has_lex, struct mr_lex_hit **out_all, size_t *out_n_all,
+                       struct mr_err *err)
 {
     *out_vec = NULL;
     *out_n_vec = 0;
-    *out_lex = NULL;
-    *out_n_lex = 0;
+    *out_ranked = NULL;
+    *out_n_ranked = 0;
+    *out_has_lex = false;
     *out_all = NULL;
     *out_n_all = 0;
-    if (out_max)
-        *out_max = 0;
     size_t nq = terms ? mr_lex_terms_count(terms) : 0;
     bool conv_ok = !q->conversation_id || pg_is_uuid(q->conversation_id);
     enum pg_stmt ids[2];
+    enum pg_format formats[2];
     struct pg_params p[2] = {{0}};
     const char *what[2];
     PGresult *res[2];
@@ -1334,18 +1401,20 @@ static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *
     if (conv_ok) { /* no memory belongs to a conversation that cannot exist */
         vector_params(&p[n], who, q);
         ids[n] = P_MEM_SEARCH;
+        formats[n] = PG_TEXT; /* its cosines parsed as before: their text, to the bit */
         what[n] = "searching memories";
         vec_at = (int)n++;
     }
     if (nq) { /* stop words and punctuation only: no lexical side, no error */
         lex_params(&p[n], who, q, terms);
         ids[n] = P_MEM_LEX_SEARCH;
+        formats[n] = PG_BINARY;
         what[n] = "searching memories by their words";
         lex_at = (int)n++;
     }
     if (n == 0)
         return 0;
-    int rc = pg_run_pipeline(tx, n, ids, p, what, res, err);
+    int rc = pg_run_pipeline(tx, n, ids, p, formats, what, res, err);
     if (rc)
         return rc;
     if (vec_at >= 0)
@@ -1353,25 +1422,52 @@ static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *
     if (lex_at < 0)
         return 0;
     size_t kk = conv_ok ? k : 0; /* max still reported */
-    struct lex_stats st;
     struct mr_lex_hit *hits;
     size_t n_hits;
-    lex_ranked(res[lex_at], nq, kk, &st, &hits, &n_hits);
+    lex_ranked(res[lex_at], nq, kk, st, &hits, &n_hits);
     /* Every scored memory by id, before the filters keep the best k in place. */
     struct mr_lex_hit *all = mr_xcalloc(n_hits + 1, sizeof *all);
     memcpy(all, hits, n_hits * sizeof *all);
     qsort(all, n_hits, sizeof *all, lex_hit_id_order);
-    rc = lex_finish(tx, who, q, hits, n_hits, kk, &st, out_lex, out_n_lex, out_max, err);
-    if (rc) {
-        free(all);
-        free(*out_vec);
-        *out_vec = NULL;
-        *out_n_vec = 0;
-        return rc;
-    }
+    *out_ranked = hits;
+    *out_n_ranked = n_hits;
+    *out_has_lex = true;
     *out_all = all;
     *out_n_all = n_hits;
     return 0;
+}
+
+/* Then the lexical side's filter check as mem_lex_search runs it. */
+static int s_mem_sides_search(struct mr_store_tx *tx, const struct mr_identity *who,
+                              const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                              size_t k, struct mr_index_hit **out_vec, size_t *out_n_vec,
+                              struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
+                              struct mr_lex_hit **out_all, size_t *out_n_all, struct mr_err *err)
+{
+    *out_lex = NULL;
+    *out_n_lex = 0;
+    if (out_max)
+        *out_max = 0;
+    struct lex_stats st;
+    struct mr_lex_hit *hits;
+    size_t n_hits;
+    bool has_lex;
+    int rc = sides_first(tx, who, q, terms, k, out_vec, out_n_vec, &hits, &n_hits, &st, &has_lex,
+                         out_all, out_n_all, err);
+    if (rc || !has_lex)
+        return rc;
+    bool conv_ok = !q->conversation_id || pg_is_uuid(q->conversation_id);
+    rc = lex_finish(tx, who, q, hits, n_hits, conv_ok ? k : 0, &st, out_lex, out_n_lex, out_max,
+                    err);
+    if (rc) {
+        free(*out_all);
+        *out_all = NULL;
+        *out_n_all = 0;
+        free(*out_vec);
+        *out_vec = NULL;
+        *out_n_vec = 0;
+    }
+    return rc;
 }
 
 static int s_mem_lex_score(struct mr_store_tx *tx, const struct mr_identity *who,
@@ -1470,17 +1566,44 @@ static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *wh
     return 0;
 }
 
-/* An embedding read by P_MEM_CONTEXT, by id (its row's order in the answer). */
-struct id_vec {
+/*
+ * Places turn nb of one side (-1 before, 1 after) of a window w (store.h's
+ * MR_STORE_WINDOW slots) in the order of distance from the window's id:
+ * the nearest turn before has the highest id, the nearest after the lowest.
+ * P_MEM_CONTEXT's walks give each side's turns (at most
+ * MR_STORE_WINDOW_SIDE, distinct) in no particular order.
+ */
+static void window_place(int64_t *w, int64_t side, int64_t nb)
+{
+    for (int64_t k = 1; k <= MR_STORE_WINDOW_SIDE; k++) {
+        int64_t *slot = &w[window_slot(side * k)];
+        if (*slot == 0) {
+            *slot = nb;
+            return;
+        }
+        if (side < 0 ? nb > *slot : nb < *slot) { /* nearer: it takes the slot, the rest move out */
+            int64_t farther = *slot;
+            *slot = nb;
+            nb = farther;
+        }
+    }
+}
+
+/* An embedding row of P_MEM_CONTEXT's answer: its memory's id and the row. */
+struct id_row {
     int64_t id;
-    float *v;
+    int row;
 };
 
-static int id_vec_order(const void *a, const void *b)
+static int id_row_order(const void *a, const void *b)
 {
-    int64_t x = ((const struct id_vec *)a)->id, y = ((const struct id_vec *)b)->id;
+    int64_t x = ((const struct id_row *)a)->id, y = ((const struct id_row *)b)->id;
     return (x > y) - (x < y);
 }
+
+static int context_answer(PGresult *res, const int64_t *ids, size_t n, size_t dim,
+                          int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
+                          size_t *out_n_vecs, struct mr_err *err);
 
 static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, const int64_t *ids,
                          size_t n, const int64_t *wide, size_t n_wide, bool around_vecs, size_t dim,
@@ -1504,61 +1627,235 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
     param_types(&p, turn_types());
     pg_param_text(&p, wide_list.s);
     pg_param_bool(&p, around_vecs);
-    PGresult *res = pg_run(tx, P_MEM_CONTEXT, &p, "reading the turns around memories", err);
+    /* Binary: the embeddings' bytes as stored, no hex to write and read (docs/perf.md). */
+    PGresult *res =
+        pg_run_as(tx, P_MEM_CONTEXT, &p, PG_BINARY, "reading the turns around memories", err);
     mr_strbuf_free(&list);
     mr_strbuf_free(&wide_list);
     if (!res)
         return err->code;
+    return context_answer(res, ids, n, dim, out_around, out_vec_ids, out_vecs, out_n_vecs, err);
+}
+
+/*
+ * P_MEM_CONTEXT's answer (res, cleared here; P_MEM_SIDES_CONTEXT's too,
+ * whose rows of lexical hits it skips) for ids[0..n) (distinct), as
+ * s_mem_context returns it.
+ */
+static int context_answer(PGresult *res, const int64_t *ids, size_t n, size_t dim,
+                          int64_t *out_around, int64_t **out_vec_ids, float **out_vecs,
+                          size_t *out_n_vecs, struct mr_err *err)
+{
     struct id_at *at = ids_at(ids, n);
     int rows = PQntuples(res), rc = 0;
-    struct id_vec *got = mr_xcalloc((size_t)rows + 1, sizeof *got);
-    size_t n_got = 0;
-    for (int r = 0; rc == 0 && r < rows; r++) {
-        if (!PQgetisnull(res, r, 1)) { /* a walk's row */
+    struct id_row *vec_rows = mr_xcalloc((size_t)rows + 1, sizeof *vec_rows);
+    size_t n_vec_rows = 0;
+    for (int r = 0; r < rows; r++) {
+        if (!PQgetisnull(res, r, 1)) { /* a walk's row, with the turn's embedding or not */
             struct id_at key = {pg_val_int(res, r, 0), 0};
             const struct id_at *hit = bsearch(&key, at, n, sizeof *at, id_at_order);
-            int64_t off = pg_val_int(res, r, 2);
-            if (!hit || off < -MR_STORE_WINDOW_SIDE || off > MR_STORE_WINDOW_SIDE || off == 0)
-                continue;
-            out_around[MR_STORE_WINDOW * hit->i + window_slot(off)] = pg_val_int(res, r, 1);
-            continue;
+            int64_t side = pg_val_int(res, r, 2), nb = pg_val_int(res, r, 1);
+            if (!PQgetisnull(res, r, 3))
+                vec_rows[n_vec_rows++] = (struct id_row){nb, r};
+            if (hit && (side == -1 || side == 1) && nb > 0)
+                window_place(out_around + MR_STORE_WINDOW * hit->i, side, nb);
+        } else if (!PQgetisnull(res, r, 3)) { /* no embedding: as mem_candidates, not found */
+            vec_rows[n_vec_rows++] = (struct id_row){pg_val_int(res, r, 0), r};
         }
-        if (PQgetisnull(res, r, 3))
-            continue; /* no embedding: as mem_candidates, not found */
-        int64_t id = pg_val_int(res, r, 0);
-        size_t d = 0;
-        float *v = pg_parse_vector_send(PQgetvalue(res, r, 3), &d);
-        if (!v) {
-            rc = mr_err_set(err, MR_EINTERNAL,
-                            "the stored embedding of memory row %lld is malformed", (long long)id);
-            break;
-        }
-        if (d != dim) { /* another dimension: only mid-reembed, as mem_candidates skips it */
-            free(v);
-            continue;
-        }
-        got[n_got++] = (struct id_vec){id, v};
     }
     free(at);
-    PQclear(res);
-    if (rc == 0) {
-        qsort(got, n_got, sizeof *got, id_vec_order);
-        int64_t *vid = mr_xcalloc(n_got + 1, sizeof *vid);
-        float *vv = mr_xcalloc(n_got * dim + 1, sizeof *vv);
-        for (size_t i = 0; i < n_got; i++) {
-            vid[i] = got[i].id;
-            memcpy(vv + i * dim, got[i].v, dim * sizeof *vv);
+    qsort(vec_rows, n_vec_rows, sizeof *vec_rows, id_row_order);
+    int64_t *vid = mr_xcalloc(n_vec_rows + 1, sizeof *vid);
+    float *vv = mr_xcalloc(n_vec_rows * dim + 1, sizeof *vv);
+    size_t n_got = 0;
+    for (size_t i = 0; i < n_vec_rows; i++) {
+        if (i && vec_rows[i].id == vec_rows[i - 1].id)
+            continue; /* a neighbour of several ids: one snapshot, the same bytes */
+        int r = vec_rows[i].row;
+        size_t d = pg_vector_bin_read((const unsigned char *)PQgetvalue(res, r, 3),
+                                      (size_t)PQgetlength(res, r, 3), vv + n_got * dim, dim);
+        if (d == 0) {
+            rc = mr_err_set(err, MR_EINTERNAL,
+                            "the stored embedding of memory row %lld is malformed",
+                            (long long)vec_rows[i].id);
+            break;
         }
-        *out_vec_ids = vid;
-        *out_vecs = vv;
-        *out_n_vecs = n_got;
-    } else {
+        if (d == dim) /* another dimension: only mid-reembed, as mem_candidates skips it */
+            vid[n_got++] = vec_rows[i].id;
+    }
+    PQclear(res);
+    free(vec_rows);
+    if (rc) {
         for (size_t i = 0; i < MR_STORE_WINDOW * n; i++)
             out_around[i] = 0;
+        free(vid);
+        free(vv);
+        return rc;
     }
-    for (size_t i = 0; i < n_got; i++)
-        free(got[i].v);
-    free(got);
+    *out_vec_ids = vid;
+    *out_vecs = vv;
+    *out_n_vecs = n_got;
+    return 0;
+}
+
+/* ids[0..n) and more[0..n_more) once each, ascending, into a new array (*out_n of them). */
+static int64_t *id_union(const int64_t *ids, size_t n, const int64_t *more, size_t n_more,
+                         size_t *out_n)
+{
+    int64_t *u = mr_xcalloc(n + n_more + 1, sizeof *u);
+    memcpy(u, ids, n * sizeof *u);
+    memcpy(u + n, more, n_more * sizeof *u);
+    qsort(u, n + n_more, sizeof *u, id_order);
+    size_t k = 0;
+    for (size_t i = 0; i < n + n_more; i++)
+        if (k == 0 || u[i] != u[k - 1])
+            u[k++] = u[i];
+    *out_n = k;
+    return u;
+}
+
+/*
+ * mem_sides_search, then mem_context for its hits, in two round trips
+ * where that was three: the pipeline (sides_first), then the lexical
+ * side's filter check on its best 2·k candidates and the context step in
+ * one statement (P_MEM_SIDES_CONTEXT). When fewer than k of those pass
+ * and more candidates remain, the answer is set aside and the two run as
+ * their ops run them (lex_finish's deeper slices, then P_MEM_CONTEXT):
+ * the same results, one statement more.
+ */
+static int s_mem_sides_context(struct mr_store_tx *tx, const struct mr_identity *who,
+                               const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                               size_t k, bool around_vecs, size_t dim,
+                               struct mr_index_hit **out_vec, size_t *out_n_vec,
+                               struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
+                               struct mr_lex_hit **out_all, size_t *out_n_all, int64_t **out_ids,
+                               int64_t **out_around, size_t *out_n_ids, int64_t **out_vec_ids,
+                               float **out_vecs, size_t *out_n_vecs, struct mr_err *err)
+{
+    *out_lex = NULL;
+    *out_n_lex = 0;
+    if (out_max)
+        *out_max = 0;
+    *out_ids = *out_around = *out_vec_ids = NULL;
+    *out_vecs = NULL;
+    *out_n_ids = *out_n_vecs = 0;
+    struct lex_stats st;
+    struct mr_lex_hit *hits = NULL;
+    size_t n_hits = 0;
+    bool has_lex;
+    int rc = sides_first(tx, who, q, terms, k, out_vec, out_n_vec, &hits, &n_hits, &st, &has_lex,
+                         out_all, out_n_all, err);
+    if (rc)
+        return rc;
+    bool conv_ok = !q->conversation_id || pg_is_uuid(q->conversation_id);
+    size_t kk = conv_ok && has_lex ? k : 0, slice = 2 * kk < n_hits ? 2 * kk : n_hits;
+    size_t n_vec = *out_n_vec, n_lex = 0, n_pass = 0;
+    int64_t *vec_ids = mr_xcalloc(n_vec + 1, sizeof *vec_ids);
+    int64_t *lex_ids = mr_xcalloc(n_hits + 1, sizeof *lex_ids);
+    int64_t *pass = mr_xcalloc(slice + 1, sizeof *pass);
+    for (size_t i = 0; i < n_vec; i++)
+        vec_ids[i] = (*out_vec)[i].id;
+    PGresult *res = NULL;
+    if (n_vec + slice > 0) {
+        struct mr_strbuf vl = {0}, sl = {0};
+        id_list(&vl, vec_ids, n_vec);
+        mr_strbuf_add(&sl, "{", 1);
+        for (size_t i = 0; i < slice; i++)
+            mr_strbuf_printf(&sl, "%s%lld", i ? "," : "", (long long)hits[i].id);
+        mr_strbuf_add(&sl, "}", 1);
+        struct pg_params p = {0};
+        pg_param_text(&p, vl.s);
+        pg_param_text(&p, who->tenant_id);
+        pg_param_text(&p, who->user_id);
+        param_types(&p, turn_types());
+        pg_param_text(&p, sl.s);
+        pg_param_bool(&p, around_vecs);
+        pg_param_bool(&p, q->include_shared);
+        pg_param_text(&p, q->conversation_id);
+        param_types(&p, q->type_mask);
+        pg_param_bool(&p, q->include_archived);
+        pg_param_int(&p, q->now);
+        pg_param_int(&p, (int64_t)kk);
+        res = pg_run_as(tx, P_MEM_SIDES_CONTEXT, &p, PG_BINARY, "searching memories by their words",
+                        err);
+        mr_strbuf_free(&vl);
+        mr_strbuf_free(&sl);
+        if (!res) {
+            rc = err->code;
+            goto fail;
+        }
+        for (int r = 0, rows = PQntuples(res); r < rows; r++)
+            if (PQgetisnull(res, r, 1) && !PQgetisnull(res, r, 2) && n_pass < slice)
+                pass[n_pass++] = pg_val_int(res, r, 0); /* a lexical hit's row */
+    }
+    if (has_lex && n_pass < kk && slice < n_hits) {
+        /* The filters removed more than k of the best 2·k: as the two ops run. */
+        PQclear(res);
+        res = NULL;
+        rc = lex_finish(tx, who, q, hits, n_hits, kk, &st, out_lex, out_n_lex, out_max, err);
+        hits = NULL;
+        has_lex = false; /* st freed */
+        if (rc)
+            goto fail;
+        for (size_t i = 0; i < *out_n_lex; i++)
+            lex_ids[n_lex++] = (*out_lex)[i].id;
+        *out_ids = id_union(vec_ids, n_vec, lex_ids, n_lex, out_n_ids);
+        *out_around = mr_xcalloc(MR_STORE_WINDOW * *out_n_ids + 1, sizeof **out_around);
+        rc = s_mem_context(tx, who, *out_ids, *out_n_ids, lex_ids, n_lex, around_vecs, dim,
+                           *out_around, out_vec_ids, out_vecs, out_n_vecs, err);
+        if (rc)
+            goto fail;
+    } else {
+        /* The hits: the candidates of the slice that passed, in their order (k at most). */
+        qsort(pass, n_pass, sizeof *pass, id_order);
+        for (size_t i = 0; i < slice; i++)
+            if (bsearch(&hits[i].id, pass, n_pass, sizeof *pass, id_order))
+                hits[n_lex++] = hits[i];
+        for (size_t i = 0; i < n_lex; i++) {
+            hits[i].lexical = mr_lex_normalise(hits[i].bm25, st.max);
+            lex_ids[i] = hits[i].id;
+        }
+        if (has_lex && out_max)
+            *out_max = st.max;
+        *out_lex = hits;
+        *out_n_lex = n_lex;
+        hits = NULL;
+        *out_ids = id_union(vec_ids, n_vec, lex_ids, n_lex, out_n_ids);
+        *out_around = mr_xcalloc(MR_STORE_WINDOW * *out_n_ids + 1, sizeof **out_around);
+        if (res) {
+            rc = context_answer(res, *out_ids, *out_n_ids, dim, *out_around, out_vec_ids, out_vecs,
+                                out_n_vecs, err);
+            res = NULL;
+            if (rc)
+                goto fail;
+        }
+    }
+    if (has_lex)
+        lex_stats_free(&st);
+    free(vec_ids);
+    free(lex_ids);
+    free(pass);
+    return 0;
+fail:
+    PQclear(res);
+    if (has_lex)
+        lex_stats_free(&st);
+    free(hits);
+    free(vec_ids);
+    free(lex_ids);
+    free(pass);
+    free(*out_vec);
+    free(*out_lex);
+    free(*out_all);
+    free(*out_ids);
+    free(*out_around);
+    *out_vec = NULL;
+    *out_lex = NULL;
+    *out_all = NULL;
+    *out_ids = *out_around = NULL;
+    *out_n_vec = *out_n_lex = *out_n_all = *out_n_ids = 0;
+    if (out_max)
+        *out_max = 0;
     return rc;
 }
 
@@ -1736,6 +2033,7 @@ const struct mr_store_ops pg_store_ops = {
     .mem_lex_score = s_mem_lex_score,
     .mem_neighbours = s_mem_neighbours,
     .mem_context = s_mem_context,
+    .mem_sides_context = s_mem_sides_context,
     .mem_scan = s_mem_scan,
     .schema_get = pg_schema_get,
     .schema_put = pg_schema_put,

@@ -206,10 +206,16 @@ void pg_params_free(struct pg_params *p)
 PGresult *pg_run(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p, const char *what,
                  struct mr_err *err)
 {
+    return pg_run_as(tx, id, p, PG_TEXT, what, err);
+}
+
+PGresult *pg_run_as(struct mr_store_tx *tx, enum pg_stmt id, struct pg_params *p,
+                    enum pg_format format, const char *what, struct mr_err *err)
+{
     PGconn *pg = pg_tx_conn(tx)->pg;
     char name[16];
     snprintf(name, sizeof name, "m%d", (int)id);
-    PGresult *res = PQexecPrepared(pg, name, p->n, p->vals, p->lens, p->fmts, 0);
+    PGresult *res = PQexecPrepared(pg, name, p->n, p->vals, p->lens, p->fmts, (int)format);
     pg_params_free(p);
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -240,7 +246,8 @@ static bool pipeline_skip_to_end(PGconn *pg)
 }
 
 int pg_run_pipeline(struct mr_store_tx *tx, size_t n, const enum pg_stmt *ids, struct pg_params *p,
-                    const char *const *what, PGresult **out, struct mr_err *err)
+                    const enum pg_format *formats, const char *const *what, PGresult **out,
+                    struct mr_err *err)
 {
     struct pg_tx *t = (struct pg_tx *)tx;
     /* Only before the transaction's first statement: later, PostgreSQL refuses the change. */
@@ -259,7 +266,8 @@ int pg_run_pipeline(struct mr_store_tx *tx, size_t n, const enum pg_stmt *ids, s
     for (size_t i = 0; ok && i < n; i++) {
         char name[16];
         snprintf(name, sizeof name, "m%d", (int)ids[i]);
-        ok = PQsendQueryPrepared(pg, name, p[i].n, p[i].vals, p[i].lens, p[i].fmts, 0) == 1;
+        ok = PQsendQueryPrepared(pg, name, p[i].n, p[i].vals, p[i].lens, p[i].fmts,
+                                 (int)formats[i]) == 1;
         if (ok)
             sent++;
     }
@@ -324,7 +332,19 @@ char *pg_val_dup(const PGresult *res, int row, int col)
 
 int64_t pg_val_int(const PGresult *res, int row, int col)
 {
-    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+    if (PQfformat(res, col) == 0)
+        return strtoll(PQgetvalue(res, row, col), NULL, 10);
+    /* Binary: an int2, int4 or int8, big-endian two's complement. */
+    const unsigned char *b = (const unsigned char *)PQgetvalue(res, row, col);
+    int len = PQgetlength(res, row, col);
+    if (len != 2 && len != 4 && len != 8)
+        return 0;
+    uint64_t u = b[0] & 0x80 ? UINT64_MAX : 0;
+    for (int i = 0; i < len; i++)
+        u = u << 8 | b[i];
+    int64_t v;
+    memcpy(&v, &u, sizeof v);
+    return v;
 }
 
 static int64_t val_time(const PGresult *res, int row, int col)

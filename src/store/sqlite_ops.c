@@ -606,6 +606,28 @@ static int s_mem_context(struct mr_store_tx *tx, const struct mr_identity *who, 
                       "the SQLite store has no lexical index: search the in-process index");
 }
 
+static int s_mem_sides_context(struct mr_store_tx *tx, const struct mr_identity *who,
+                               const struct mr_index_query *q, const struct mr_lex_terms *terms,
+                               size_t k, bool around_vecs, size_t dim,
+                               struct mr_index_hit **out_vec, size_t *out_n_vec,
+                               struct mr_lex_hit **out_lex, size_t *out_n_lex, double *out_max,
+                               struct mr_lex_hit **out_all, size_t *out_n_all, int64_t **out_ids,
+                               int64_t **out_around, size_t *out_n_ids, int64_t **out_vec_ids,
+                               float **out_vecs, size_t *out_n_vecs, struct mr_err *err)
+{
+    (void)tx, (void)who, (void)q, (void)terms, (void)k, (void)around_vecs, (void)dim;
+    *out_vec = NULL;
+    *out_lex = NULL;
+    *out_all = NULL;
+    *out_ids = *out_around = *out_vec_ids = NULL;
+    *out_vecs = NULL;
+    *out_n_vec = *out_n_lex = *out_n_all = *out_n_ids = *out_n_vecs = 0;
+    if (out_max)
+        *out_max = 0;
+    return mr_err_set(err, MR_ENOTSUP,
+                      "the SQLite store has no lexical index: search the in-process index");
+}
+
 static int s_mem_neighbours(struct mr_store_tx *tx, const struct mr_identity *who,
                             const struct mr_lex_terms *terms, const int64_t *ids, size_t n,
                             int64_t *out_around, double *out_bm25, struct mr_err *err)
@@ -804,6 +826,7 @@ const struct mr_store_ops sqlite_store_ops = {
     .mem_lex_score = s_mem_lex_score,
     .mem_neighbours = s_mem_neighbours,
     .mem_context = s_mem_context,
+    .mem_sides_context = s_mem_sides_context,
     .mem_scan = s_mem_scan,
     .schema_get = sqlite_schema_get,
     .schema_put = sqlite_schema_put,

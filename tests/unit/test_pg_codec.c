@@ -1,5 +1,6 @@
 /* PostgreSQL value forms of src/store/pg_codec.c: arrays, vectors, URLs. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../src/store/pg_codec.h"
 #include "test.h"
@@ -60,23 +61,35 @@ TEST(test_vector_binary_and_text_forms)
         back = pg_parse_vector(bad[i], &dim);
         CHECK(back == NULL && dim == 0);
     }
-    /* vector_send's bytes as a text bytea: the same floats, bit for bit. */
-    back = pg_parse_vector_send("\\x000300003f800000bf0000003dcccccd", &dim);
-    CHECK(back && dim == 3);
-    CHECK(back[0] == v[0] && back[1] == v[1] && back[2] == v[2]);
-    free(back);
-    static const char *const bad_send[] = {"",
-                                           "x0003",
-                                           "\\x",
-                                           "\\x0000",
-                                           "\\x000300003f800000",
-                                           "\\x000100003f80000",
-                                           "\\x000100003f80000g",
-                                           "\\x000100007fc00000"};
-    for (size_t i = 0; i < sizeof bad_send / sizeof *bad_send; i++) {
-        back = pg_parse_vector_send(bad_send[i], &dim);
-        CHECK(back == NULL && dim == 0);
+    /* vector_send's bytes as a binary result gives them: the same floats, bit for bit. */
+    static const unsigned char sent[] = {0,    3, 0, 0, 0x3f, 0x80, 0,    0,
+                                         0xbf, 0, 0, 0, 0x3d, 0xcc, 0xcc, 0xcd};
+    float got[3] = {7, 7, 7};
+    CHECK_INT(pg_vector_bin_read(sent, sizeof sent, got, 3), 3);
+    CHECK(got[0] == v[0] && got[1] == v[1] && got[2] == v[2]);
+    CHECK(memcmp(bin, sent, 8) == 0);
+    /* Another dimension than asked: reported, nothing written. */
+    float other[2] = {7, 7};
+    CHECK_INT(pg_vector_bin_read(sent, sizeof sent, other, 2), 3);
+    CHECK(other[0] == 7 && other[1] == 7);
+    static const struct {
+        unsigned char b[12];
+        size_t len;
+    } bad_bin[] = {
+        {{0}, 0},                                   /* empty */
+        {{0, 1, 0}, 3},                             /* no header */
+        {{0, 0, 0, 0}, 4},                          /* dimension 0 */
+        {{0, 3, 0, 0, 0x3f, 0x80, 0, 0}, 8},        /* shorter than its dimension */
+        {{0, 1, 0, 0, 0x3f, 0x80, 0, 0, 0}, 9},     /* longer */
+        {{0, 1, 0, 0, 0x7f, 0xc0, 0, 0}, 8},        /* a NaN */
+        {{0, 2, 0, 0, 0, 0, 0, 0, 0x7f, 0x80}, 12}, /* an infinity after a zero */
+    };
+    for (size_t i = 0; i < sizeof bad_bin / sizeof *bad_bin; i++) {
+        float out[3] = {7, 7, 7};
+        CHECK_INT(pg_vector_bin_read(bad_bin[i].b, bad_bin[i].len, out, 1), 0);
+        CHECK(out[0] == 7);
     }
+    CHECK_INT(pg_vector_bin_read(NULL, 0, got, 3), 0);
 }
 
 TEST(test_urls_lose_driver_suffixes_and_passwords)

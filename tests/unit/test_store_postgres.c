@@ -1609,6 +1609,8 @@ TEST(test_pg_walks_do_not_depend_on_the_statistics)
         {P_MEM_CONTEXT, "('{1,2,3}', 't', 'u', '{short_term,long_term}', '{1}', true)"},
         {P_MEM_NEIGHBOURS, "('{1,2,3}', 't', 'u', '{short_term,long_term}', '{a,b}')"},
         {P_MEM_LEX_FILTER, "('t', 'u', false, NULL, NULL, false, 0, '{1,2,3}')"},
+        {P_MEM_SIDES_CONTEXT, "('{1,2,3}', 't', 'u', '{short_term,long_term}', '{4,5,6}', true, "
+                              "false, NULL, NULL, false, 0, 2)"},
     };
     PGconn *pg = PQconnectdb(url);
     CHECK(PQstatus(pg) == CONNECTION_OK);
@@ -1721,9 +1723,9 @@ TEST(test_pg_context_is_the_neighbours_and_their_embeddings_in_one_statement)
                                    &vid, &vv, &nv, &err) == 0);
         CHECK(memcmp(around, want_around, sizeof around) == 0);
         /*
-         * The rows it should have read, each once: the ids; the first turns
-         * of the wide ones, or of all with around_vecs; then the second
-         * turns of all and the wide ones' third.
+         * The rows it must read, each once: the ids; the first turns of the
+         * wide ones, or of all with around_vecs; then the second turns of
+         * all and the wide ones' third.
          */
         int64_t want[64];
         size_t nw = 0;
@@ -1764,18 +1766,163 @@ TEST(test_pg_context_is_the_neighbours_and_their_embeddings_in_one_statement)
             if (j < nv)
                 CHECK(memcmp(vv + j * CDIM, wv + i * CDIM, CDIM * sizeof *vv) == 0);
         }
-        CHECK_INT(nv, n_found);
         CHECK_INT(n_found, nw - 1); /* all but 999999 */
         CHECK(!among(vid, nv, 999999));
+        /*
+         * Any other row it read is a turn of a window whose turns the scores
+         * may read: every id's with around_vecs, else the wide ones'.
+         */
+        for (size_t j = 0; j < nv; j++) {
+            bool known = among(want, nw, vid[j]);
+            for (size_t i = 0; !known && i < n; i++)
+                if (around_vecs || among(wide, n_wide, ids[i]))
+                    known = among(want_around + W * i, W, vid[j]);
+            CHECK(known);
+        }
         for (size_t j = 0; j + 1 < nv; j++)
             CHECK(vid[j] < vid[j + 1]);
         /* With around_vecs, more rows: the windows' turns of every id. */
-        CHECK(around_vecs ? nv > n : nv < n + 2 * n_wide);
+        CHECK(around_vecs ? nv > n : nv <= n + W * n_wide);
         free(wv);
         free(vid);
         free(vv);
     }
     mr_store_rollback(tx);
+    mr_store_close(s);
+}
+
+static int cmp_int64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * mem_sides_context is mem_sides_search then mem_context on its hits, to
+ * the bit: the same hits, normaliser and BM25s, the windows of the hits by
+ * id, the same embeddings; with no filter, with filters that keep some of
+ * the lexical side's best 2·k candidates, with one (rules only: their
+ * best 2·k are the long-term turns) that keeps none of them so the check
+ * goes deeper, with one no memory passes, and with a conversation that
+ * cannot exist.
+ */
+TEST(test_pg_sides_context_is_sides_search_then_context)
+{
+    char url[256];
+    CHECK(new_database(url, sizeof url));
+    struct mr_store *s = open_url(url, 2);
+    CHECK(s);
+    struct mr_err err;
+    struct mr_store_tx *tx;
+    struct mr_conversation c;
+    C_BEGIN(s, tx);
+    c_conv(&c, C1, &c_alice, 1);
+    CHECK(mr_store_conv_insert(tx, &c, &err) == 0);
+    mr_conversation_clear(&c);
+    for (int i = 0; i < 60; i++) {
+        char text[96];
+        /* The long-term turns say "refund" twice: they outrank the rules. */
+        snprintf(text, sizeof text, "%s customers number %d",
+                 i < 40 ? "refund refund for the" : "a refund rule for", i);
+        CHECK(lex_insert(tx, C1, &c_alice, i < 40 ? MR_LONG_TERM : MR_RULE, text, false, i % 9 == 4,
+                         NULL));
+    }
+    CHECK(mr_store_commit(tx, &err) == 0);
+    float qv[CDIM];
+    seeded_vec(qv, 5);
+    struct mr_lex_terms *t = mr_lex_terms_new("refund customers", 16);
+    static const struct {
+        unsigned types;
+        const char *conv;
+        bool archived;
+    } cases[] = {
+        {0, NULL, true},
+        {0, C1, false},
+        {1u << MR_LONG_TERM, NULL, false},
+        {1u << MR_RULE, NULL, false},
+        {1u << MR_EXAMPLE, NULL, false},
+        {0, "not-a-uuid", false},
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        struct mr_index_query q = {.vec = qv,
+                                   .dim = CDIM,
+                                   .now = 100,
+                                   .limit = 12,
+                                   .min_score = -INFINITY,
+                                   .type_mask = cases[ci].types,
+                                   .conversation_id = cases[ci].conv,
+                                   .include_archived = cases[ci].archived};
+        for (int around_vecs = 0; around_vecs < 2; around_vecs++) {
+            struct sides a;
+            R_BEGIN(s, tx);
+            CHECK(sides_run(tx, true, &q, t, &a, &err) == 0);
+            int64_t want_ids[64];
+            size_t n_want = 0;
+            for (size_t i = 0; i < a.n_vec + a.n_lex; i++) {
+                int64_t id = i < a.n_vec ? a.vec[i].id : a.lex[i - a.n_vec].id;
+                if (!among(want_ids, n_want, id))
+                    want_ids[n_want++] = id;
+            }
+            qsort(want_ids, n_want, sizeof *want_ids, cmp_int64);
+            int64_t wide[16], want_around[MR_STORE_WINDOW * 64];
+            for (size_t i = 0; i < a.n_lex; i++)
+                wide[i] = a.lex[i].id;
+            int64_t *wv_ids = NULL;
+            float *wv = NULL;
+            size_t n_wv = 0;
+            CHECK(mr_store_mem_context(tx, &c_alice, want_ids, n_want, wide, a.n_lex, around_vecs,
+                                       CDIM, want_around, &wv_ids, &wv, &n_wv, &err) == 0);
+            mr_store_rollback(tx);
+            struct sides b = {0};
+            int64_t *ids = NULL, *around = NULL, *v_ids = NULL;
+            float *vv = NULL;
+            size_t n_ids = 0, n_v = 0;
+            R_BEGIN(s, tx);
+            CHECK(mr_store_mem_sides_context(tx, &c_alice, &q, t, 10, around_vecs, CDIM, &b.vec,
+                                             &b.n_vec, &b.lex, &b.n_lex, &b.max, &b.all, &b.n_all,
+                                             &ids, &around, &n_ids, &v_ids, &vv, &n_v, &err) == 0);
+            mr_store_rollback(tx);
+            CHECK_INT(b.n_vec, a.n_vec);
+            CHECK_INT(b.n_lex, a.n_lex);
+            CHECK_INT(b.n_all, a.n_all);
+            CHECK(b.max == a.max);
+            for (size_t i = 0; i < a.n_vec && i < b.n_vec; i++)
+                CHECK(b.vec[i].id == a.vec[i].id && b.vec[i].score == a.vec[i].score);
+            for (size_t i = 0; i < a.n_lex && i < b.n_lex; i++)
+                CHECK(b.lex[i].id == a.lex[i].id && b.lex[i].bm25 == a.lex[i].bm25 &&
+                      b.lex[i].lexical == a.lex[i].lexical);
+            for (size_t i = 0; i < a.n_all && i < b.n_all; i++)
+                CHECK(b.all[i].id == a.all[i].id && b.all[i].bm25 == a.all[i].bm25);
+            CHECK_INT(n_ids, n_want);
+            if (n_ids == n_want && n_ids) {
+                CHECK(memcmp(ids, want_ids, n_ids * sizeof *ids) == 0);
+                CHECK(memcmp(around, want_around, MR_STORE_WINDOW * n_ids * sizeof *around) == 0);
+            }
+            CHECK_INT(n_v, n_wv);
+            if (n_v == n_wv && n_v) {
+                CHECK(memcmp(v_ids, wv_ids, n_v * sizeof *v_ids) == 0);
+                CHECK(memcmp(vv, wv, n_v * CDIM * sizeof *vv) == 0);
+            }
+            /* What each case is there for. */
+            if (ci < 3)
+                CHECK_INT(a.n_lex, 10);
+            if (cases[ci].types == 1u << MR_RULE) /* found past the first 2·k candidates */
+                CHECK(a.n_lex == 10 && a.lex[0].id > 40);
+            if (cases[ci].types == 1u << MR_EXAMPLE)
+                CHECK_INT(a.n_lex, 0);
+            if (cases[ci].conv && !pg_is_uuid(cases[ci].conv))
+                CHECK(a.n_lex == 0 && a.n_vec == 0 && a.max > 0);
+            sides_free(&a);
+            sides_free(&b);
+            free(wv_ids);
+            free(wv);
+            free(ids);
+            free(around);
+            free(v_ids);
+            free(vv);
+        }
+    }
+    mr_lex_terms_free(t);
     mr_store_close(s);
 }
 
@@ -1909,6 +2056,7 @@ TEST_MAIN("store_postgres", CONTRACT_STORE_TESTS,
           T(test_pg_context_is_the_neighbours_and_their_embeddings_in_one_statement),
           T(test_pg_conversation_index_includes_what_the_walks_read),
           T(test_pg_walks_do_not_depend_on_the_statistics),
+          T(test_pg_sides_context_is_sides_search_then_context),
           T(test_pg_failed_pipeline_statement_leaves_the_connection_usable),
           T(test_pg_pipeline_with_the_server_gone_is_unavailable_then_recovers),
           T(test_pg_two_processes_never_lose_an_access),
