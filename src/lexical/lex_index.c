@@ -2,13 +2,15 @@
  * lex_index.c — the in-process inverted index of one partition (lexical.h).
  *
  * Documents live in slots numbered in the order they were put; a term's
- * postings (slot, tf) are appended, so they stay sorted by slot and one
- * document's tf is a binary search away (mr_lex_index_score). A removed or
- * replaced document only marks its slot dead and takes its length and its
+ * postings (slot, tf, the document's length) are appended, so they stay
+ * sorted by slot and one document's tf is a binary search away
+ * (mr_lex_index_score). A removed or replaced document marks its slot and
+ * its postings dead (a binary search per term) and takes its length and its
  * terms' df out of the statistics at once; its postings stay until dead
  * slots outnumber half the live ones, when one pass (compact) drops them,
  * renumbers the slots and forgets the terms no document holds any more.
- * A write is then O(its terms), never O(a term's postings).
+ * A write is then O(its terms · log a term's postings), never O(a term's
+ * postings).
  */
 #include <stdlib.h>
 #include <string.h>
