@@ -2,13 +2,15 @@
  * lex_index.c — the in-process inverted index of one partition (lexical.h).
  *
  * Documents live in slots numbered in the order they were put; a term's
- * postings (slot, tf) are appended, so they stay sorted by slot and one
- * document's tf is a binary search away (mr_lex_index_score). A removed or
- * replaced document only marks its slot dead and takes its length and its
+ * postings (slot, tf, the document's length) are appended, so they stay
+ * sorted by slot and one document's tf is a binary search away
+ * (mr_lex_index_score). A removed or replaced document marks its slot and
+ * its postings dead (a binary search per term) and takes its length and its
  * terms' df out of the statistics at once; its postings stay until dead
  * slots outnumber half the live ones, when one pass (compact) drops them,
  * renumbers the slots and forgets the terms no document holds any more.
- * A write is then O(its terms), never O(a term's postings).
+ * A write is then O(its terms · log a term's postings), never O(a term's
+ * postings).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +23,25 @@
 #define DEAD_LEN UINT32_MAX
 #define COMPACT_MIN_DEAD 32 /* a few dead slots cost nothing: compact in batches */
 
+/*
+ * A posting holds its document's length beside its tf, so term at a time
+ * reads the length from the posting it is adding instead of slot_len at
+ * random (a miss per posting once the graph's walk has evicted slot_len).
+ * Both fit in 16 bits for any document under 65 535 terms: the posting
+ * stays 8 bytes. A larger length or tf reads BIG_POSTING here and the
+ * value from slot_len (the length) or the document's big tfs (struct doc).
+ * A removed document's postings read DEAD_POSTING as their length, set
+ * by remove (a binary search per term of the document) until a compaction
+ * drops them.
+ */
 struct posting {
     uint32_t slot;
-    uint32_t tf;
+    uint16_t tf;  /* BIG_POSTING: the document's tf of this term is in its big tfs */
+    uint16_t len; /* the document's length; BIG_POSTING: in slot_len; DEAD_POSTING: removed */
 };
+
+#define BIG_POSTING UINT16_MAX
+#define DEAD_POSTING 0 /* a document with a posting holds at least one term */
 
 struct term {
     uint32_t str_off, len; /* bytes in ix->strings */
@@ -45,8 +62,13 @@ struct doc {
     int64_t id;
     uint32_t len;     /* terms with repeats, the BM25 length */
     uint32_t n_terms; /* distinct */
-    uint32_t *terms;  /* indexes into ix->terms; NULL once dead */
+    /*
+     * Indexes into ix->terms; NULL once dead. When big_tf, n_terms more
+     * entries follow: each term's tf (some are >= BIG_POSTING).
+     */
+    uint32_t *terms;
     bool live;
+    bool big_tf;
 };
 
 struct mr_lex_index {
@@ -72,6 +94,38 @@ struct mr_lex_index {
 
     uint64_t n_live, total_len;
 };
+
+/* The tf of term (an index into ix->terms) that posting p (live) holds. */
+static uint32_t posting_tf(const struct mr_lex_index *ix, uint32_t term, const struct posting *p)
+{
+    if (p->tf != BIG_POSTING)
+        return p->tf;
+    const struct doc *d = &ix->docs[p->slot];
+    for (uint32_t k = 0; k < d->n_terms; k++)
+        if (d->terms[k] == term)
+            return d->terms[d->n_terms + k];
+    return BIG_POSTING; /* unreachable: a posting's term is among its document's */
+}
+
+/* The length of the document of posting p (live). */
+static uint32_t posting_len(const struct mr_lex_index *ix, const struct posting *p)
+{
+    return p->len != BIG_POSTING ? p->len : ix->slot_len[p->slot];
+}
+
+/* The posting of slot s in term t's list (which holds one), by binary search. */
+static struct posting *posting_of(struct term *t, uint32_t s)
+{
+    uint32_t lo = 0, hi = t->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->post[mid].slot < s)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return &t->post[lo];
+}
 
 static uint64_t id_hash(int64_t id)
 {
@@ -225,9 +279,10 @@ static void compact(struct mr_lex_index *ix)
                 continue;
             /* The docs array is renumbered below: the old slot still names this one. */
             uint32_t len = ix->docs[t->post[p].slot].len;
-            t->max_tf = t->post[p].tf > t->max_tf ? t->post[p].tf : t->max_tf;
+            uint32_t tf = posting_tf(ix, i, &t->post[p]);
+            t->max_tf = tf > t->max_tf ? tf : t->max_tf;
             t->min_len = len < t->min_len ? len : t->min_len;
-            t->post[m++] = (struct posting){s, t->post[p].tf};
+            t->post[m++] = (struct posting){s, t->post[p].tf, t->post[p].len};
         }
         t->n = m;
         if (t->cap > 2 * m + 4) {
@@ -292,16 +347,21 @@ void mr_lex_index_remove(struct mr_lex_index *ix, int64_t id)
     uint32_t j = id_pos(ix, id);
     if (j == NO_SLOT)
         return;
-    struct doc *d = &ix->docs[ix->id_table[j] - 1];
-    for (uint32_t k = 0; k < d->n_terms; k++)
-        ix->terms[d->terms[k]].df--;
+    uint32_t slot = ix->id_table[j] - 1;
+    struct doc *d = &ix->docs[slot];
+    for (uint32_t k = 0; k < d->n_terms; k++) {
+        struct term *t = &ix->terms[d->terms[k]];
+        t->df--;
+        posting_of(t, slot)->len = DEAD_POSTING;
+    }
     ix->total_len -= d->len;
     ix->n_live--;
     free(d->terms);
     d->terms = NULL;
     d->n_terms = 0;
     d->live = false;
-    ix->slot_len[ix->id_table[j] - 1] = DEAD_LEN;
+    d->big_tf = false;
+    ix->slot_len[slot] = DEAD_LEN;
     ix->n_dead++;
     id_table_delete(ix, j);
     if (ix->n_dead >= COMPACT_MIN_DEAD && ix->n_dead > ix->n_live / 2)
@@ -321,11 +381,16 @@ void mr_lex_index_put(struct mr_lex_index *ix, int64_t id, const char *text, siz
     }
     uint32_t slot = ix->n_slots++;
     struct doc *d = &ix->docs[slot];
+    bool big_tf = false;
+    for (size_t i = 0; i < n && !big_tf; i++)
+        big_tf = mr_lex_terms_tf(t, i) >= BIG_POSTING;
     *d = (struct doc){.id = id,
                       .len = mr_lex_terms_length(t),
                       .n_terms = (uint32_t)n,
-                      .terms = n ? mr_xmalloc(n * sizeof *d->terms) : NULL,
-                      .live = true};
+                      .terms = n ? mr_xmalloc((big_tf ? 2 : 1) * n * sizeof *d->terms) : NULL,
+                      .live = true,
+                      .big_tf = big_tf};
+    uint16_t len16 = d->len < BIG_POSTING ? (uint16_t)d->len : BIG_POSTING;
     ix->slot_len[slot] = d->len;
     ix->slot_id[slot] = id;
     for (size_t i = 0; i < n; i++) {
@@ -338,7 +403,10 @@ void mr_lex_index_put(struct mr_lex_index *ix, int64_t id, const char *text, siz
             tm->post = mr_xrealloc(tm->post, (size_t)tm->cap * sizeof *tm->post);
         }
         uint32_t tf = mr_lex_terms_tf(t, i);
-        tm->post[tm->n++] = (struct posting){slot, tf};
+        tm->post[tm->n++] =
+            (struct posting){slot, tf < BIG_POSTING ? (uint16_t)tf : BIG_POSTING, len16};
+        if (big_tf)
+            d->terms[n + i] = tf;
         tm->df++;
         tm->max_tf = tf > tm->max_tf ? tf : tm->max_tf;
         tm->min_len = d->len < tm->min_len ? d->len : tm->min_len;
@@ -384,7 +452,7 @@ size_t mr_lex_index_bytes(const struct mr_lex_index *ix)
     for (uint32_t i = 0; i < ix->n_terms; i++)
         b += (size_t)ix->terms[i].cap * sizeof(struct posting);
     for (uint32_t s = 0; s < ix->n_slots; s++)
-        b += (size_t)ix->docs[s].n_terms * sizeof(uint32_t);
+        b += (size_t)ix->docs[s].n_terms * (ix->docs[s].big_tf ? 2 : 1) * sizeof(uint32_t);
     return b;
 }
 
@@ -511,8 +579,8 @@ void mr_lex_index_score_with(const struct mr_lex_index *ix, const struct mr_lex_
         for (size_t r = 0; r < n_refs && c.p < c.end; r++) {
             cursor_seek(&c, refs[r].slot);
             if (c.p < c.end && c.p->slot == refs[r].slot)
-                out_bm25[refs[r].k] +=
-                    mr_lex_bm25_term(qt[i].idf, c.p->tf, ix->slot_len[refs[r].slot], avg);
+                out_bm25[refs[r].k] += mr_lex_bm25_term(qt[i].idf, posting_tf(ix, qt[i].term, c.p),
+                                                        ix->slot_len[refs[r].slot], avg);
         }
     }
     free(refs);
@@ -705,12 +773,12 @@ static size_t search_taat(const struct mr_lex_index *ix, const struct qterm *qt,
             const struct term *t = &ix->terms[qt[i].term];
             const struct posting *p = at[i], *end = t->post + t->n;
             for (; p < end && p->slot < stop; p++) {
-                uint32_t len = ix->slot_len[p->slot];
-                if (len == DEAD_LEN)
+                if (p->len == DEAD_POSTING)
                     continue;
                 sc->bits[p->slot / 64] |= UINT64_C(1) << (p->slot % 64);
                 /* The first: 0 + c, the bits a sum from zero gives. */
-                acc[p->slot - base] += mr_lex_bm25_term(qt[i].idf, p->tf, len, avg);
+                acc[p->slot - base] += mr_lex_bm25_term(qt[i].idf, posting_tf(ix, qt[i].term, p),
+                                                        posting_len(ix, p), avg);
             }
             at[i] = p;
         }
@@ -830,8 +898,8 @@ static size_t search_filtered(const struct mr_lex_index *ix, const struct mr_lex
         for (size_t j = first; j < m; j++)
             if (cur[j].p < cur[j].end && cur[j].p->slot == s) {
                 if (len != DEAD_LEN)
-                    contrib[cur[j].qi] =
-                        mr_lex_bm25_term(qt[cur[j].qi].idf, cur[j].p->tf, len, avg);
+                    contrib[cur[j].qi] = mr_lex_bm25_term(
+                        qt[cur[j].qi].idf, posting_tf(ix, qt[cur[j].qi].term, cur[j].p), len, avg);
                 cur[j].p++;
             }
         if (len == DEAD_LEN)
@@ -839,7 +907,8 @@ static size_t search_filtered(const struct mr_lex_index *ix, const struct mr_lex
         for (size_t j = 0; j < first; j++) {
             cursor_seek(&cur[j], s);
             if (cur[j].p < cur[j].end && cur[j].p->slot == s)
-                contrib[cur[j].qi] = mr_lex_bm25_term(qt[cur[j].qi].idf, cur[j].p->tf, len, avg);
+                contrib[cur[j].qi] = mr_lex_bm25_term(
+                    qt[cur[j].qi].idf, posting_tf(ix, qt[cur[j].qi].term, cur[j].p), len, avg);
         }
         double score = 0;
         for (size_t i = 0; i < nq; i++)
@@ -880,7 +949,8 @@ walk:;
             if (cur[j].p == cur[j].end || cur[j].p->slot != s)
                 continue;
             if (len != DEAD_LEN) {
-                double c = mr_lex_bm25_term(qt[cur[j].qi].idf, cur[j].p->tf, len, avg);
+                double c = mr_lex_bm25_term(qt[cur[j].qi].idf,
+                                            posting_tf(ix, qt[cur[j].qi].term, cur[j].p), len, avg);
                 contrib[cur[j].qi] = c;
                 partial += c;
             }
@@ -898,7 +968,8 @@ walk:;
             }
             cursor_seek(&cur[j], s);
             if (cur[j].p < cur[j].end && cur[j].p->slot == s) {
-                double c = mr_lex_bm25_term(qt[cur[j].qi].idf, cur[j].p->tf, len, avg);
+                double c = mr_lex_bm25_term(qt[cur[j].qi].idf,
+                                            posting_tf(ix, qt[cur[j].qi].term, cur[j].p), len, avg);
                 contrib[cur[j].qi] = c;
                 partial += c;
             }

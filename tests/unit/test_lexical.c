@@ -673,6 +673,96 @@ TEST(test_search_across_blocks_matches_exhaustive_scoring)
 }
 
 /*
+ * A posting keeps its document's tf and length in 16 bits each; a longer
+ * document (65 535 terms or more) or a larger tf is read from the document
+ * instead. Every path (term at a time at limit 40, the walk at limit 4 for
+ * one term, the kept sums, the scores by id) gives the hand-computed BM25,
+ * and a removed or replaced document's postings are not added up again.
+ */
+TEST(test_postings_with_long_documents_and_large_tf)
+{
+    enum { REPS = 70000 };
+    size_t cap = (size_t)REPS * 6 + 64;
+    char *big = malloc(cap);
+    size_t n = 0;
+    for (int i = 0; i < REPS; i++) {
+        memcpy(big + n, "zebra ", 6);
+        n += 6;
+    }
+    memcpy(big + n, "orders", 6);
+    n += 6;
+    struct mr_lex_index *ix = mr_lex_index_new();
+    mr_lex_index_put(ix, 1, big, n);                 /* zebra tf 70 000, length 70 001 */
+    mr_lex_index_put(ix, 2, "zebra orders", 12);     /* short */
+    mr_lex_index_put(ix, 3, "orders tables", 13);    /* replaced below */
+    mr_lex_index_put(ix, 4, "customers tables", 16); /* removed below */
+    mr_lex_index_put(ix, 5, "customers orders", 16);
+    mr_lex_index_put(ix, 3, "payments tables", 15);
+    mr_lex_index_remove(ix, 4);
+    /* Live: 1, 2, 3 (payments tables), 5. */
+    uint64_t docs, total;
+    mr_lex_index_stats(ix, &docs, &total);
+    CHECK_INT(docs, 4);
+    CHECK_INT(total, REPS + 1 + 2 + 2 + 2);
+    double avg = mr_lex_avg_len(total, docs);
+    double idf_z = mr_lex_idf(2, 4), idf_o = mr_lex_idf(3, 4), idf_t = mr_lex_idf(1, 4);
+    double want1 =
+        mr_lex_bm25_term(idf_z, REPS, REPS + 1, avg) + mr_lex_bm25_term(idf_o, 1, REPS + 1, avg);
+    double want2 = mr_lex_bm25_term(idf_z, 1, 2, avg) + mr_lex_bm25_term(idf_o, 1, 2, avg);
+    double want5 = mr_lex_bm25_term(idf_o, 1, 2, avg);
+    CHECK(want1 > 0 && want2 > 0 && want5 > 0);
+
+    struct mr_lex_terms *q = query("zebra orders");
+    struct mr_lex_hit hits[40];
+    size_t k = mr_lex_index_search(ix, q, NULL, NULL, 40, hits, NULL);
+    CHECK_INT(k, 3);
+    for (size_t i = 0; i < k; i++) {
+        double want = hits[i].id == 1 ? want1 : hits[i].id == 2 ? want2 : want5;
+        CHECK(hits[i].id == 1 || hits[i].id == 2 || hits[i].id == 5);
+        CHECK_NEAR(hits[i].bm25, want, 1e-12);
+        CHECK(hits[i].bm25 == mr_lex_index_score(ix, q, hits[i].id));
+    }
+    /* The kept sums give the search's bits, and 0 for the removed and the replaced. */
+    struct mr_lex_scores *kept = NULL;
+    k = mr_lex_index_search_kept(ix, ix, q, NULL, NULL, 40, hits, NULL, &kept);
+    CHECK_INT(k, 3);
+    int64_t ids[5] = {1, 2, 3, 4, 5};
+    double got[5];
+    mr_lex_index_score_kept(ix, ix, q, kept, ids, 5, got);
+    CHECK_NEAR(got[0], want1, 1e-12);
+    CHECK_NEAR(got[1], want2, 1e-12);
+    CHECK(got[2] == 0 && got[3] == 0);
+    CHECK_NEAR(got[4], want5, 1e-12);
+    mr_lex_scores_free(kept);
+    mr_lex_terms_free(q);
+
+    /* One term: the walk (limit 4) and term at a time (limit 40) agree. */
+    q = query("orders");
+    struct mr_lex_hit walk[4];
+    size_t kw = mr_lex_index_search(ix, q, NULL, NULL, 4, walk, NULL);
+    k = mr_lex_index_search(ix, q, NULL, NULL, 40, hits, NULL);
+    CHECK_INT(kw, 3);
+    CHECK_INT(k, 3);
+    for (size_t i = 0; i < k && i < kw; i++) {
+        CHECK_INT(walk[i].id, hits[i].id);
+        CHECK(walk[i].bm25 == hits[i].bm25);
+        CHECK(hits[i].id != 3 && hits[i].id != 4);
+        if (hits[i].id == 1)
+            CHECK_NEAR(hits[i].bm25, mr_lex_bm25_term(idf_o, 1, REPS + 1, avg), 1e-12);
+    }
+    mr_lex_terms_free(q);
+    /* The replaced document's new words are found; its old ones, and the removed one's, not. */
+    q = query("tables");
+    k = mr_lex_index_search(ix, q, NULL, NULL, 40, hits, NULL);
+    CHECK_INT(k, 1);
+    CHECK_INT(hits[0].id, 3);
+    CHECK_NEAR(hits[0].bm25, mr_lex_bm25_term(idf_t, 1, 2, avg), 1e-12);
+    mr_lex_terms_free(q);
+    mr_lex_index_destroy(ix);
+    free(big);
+}
+
+/*
  * Neighbour context's combination (mr_lex_context): in [own, 1] for inputs
  * in [0, 1], non-decreasing in each, own exactly without neighbours' words
  * (a standalone memory's score never moves), above 0 for a turn that holds
@@ -733,4 +823,5 @@ TEST_MAIN("lexical", T(test_tokenize_stems_and_lowers), T(test_tokenize_splits_i
           T(test_index_churn_matches_a_fresh_build), T(test_index_memory_per_document),
           T(test_search_skipping_matches_exhaustive_scoring),
           T(test_search_across_blocks_matches_exhaustive_scoring),
+          T(test_postings_with_long_documents_and_large_tf),
           T(test_context_combination_bounds_and_monotone))
