@@ -1759,10 +1759,10 @@ static int s_mem_sides_context(struct mr_store_tx *tx, const struct mr_identity 
     if (n_vec + slice > 0) {
         struct mr_strbuf vl = {0}, sl = {0};
         id_list(&vl, vec_ids, n_vec);
-        mr_strbuf_add(&sl, "{", 1);
+        /* lex_ids as scratch for the slice's ids: both branches below refill it from 0. */
         for (size_t i = 0; i < slice; i++)
-            mr_strbuf_printf(&sl, "%s%lld", i ? "," : "", (long long)hits[i].id);
-        mr_strbuf_add(&sl, "}", 1);
+            lex_ids[i] = hits[i].id;
+        id_list(&sl, lex_ids, slice);
         struct pg_params p = {0};
         pg_param_text(&p, vl.s);
         pg_param_text(&p, who->tenant_id);
