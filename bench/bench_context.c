@@ -1021,6 +1021,7 @@ static void service_latency(const char *model_path)
         .archive_threshold_days = 30,
         .default_limit = 10,
         .default_min_similarity = th.hybrid,
+        .lexical_weight = mr_embed_default_lexical_weight(MR_PROVIDER_BUILTIN, mr_embed_name(e)),
         .semantic_min_similarity = th.semantic,
         .lexical_min_similarity = th.lexical,
     });

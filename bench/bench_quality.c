@@ -737,6 +737,7 @@ static struct metrics measure(const struct devset *s, const double *m)
 struct provider {
     const char *name;
     struct mr_embedder *e;
+    double w; /* the hybrid score's lexical weight: the model's (mr_embed_default_lexical_weight) */
     double *cos[N_SETS];
     double *sts_cos;
 };
@@ -868,10 +869,11 @@ static double *top_only(const struct devset *s, const double *m, int n)
  * service has the model's default per mode (mr_embed_default_thresholds, as
  * `memori serve` sets them): what a client that sends none gets. Returns
  * per mode the n_q × n_docs matrix of returned scores (NAN for a memory not
- * returned).
+ * returned). w is the service's lexical weight; below 0, the model's
+ * (mr_embed_default_lexical_weight, as `memori serve` sets it).
  */
 static void service_matrices(struct mr_embedder *e, const struct devset *s, const char *dir,
-                             bool at_defaults, double *out[MR_SEARCH_MODES])
+                             bool at_defaults, double w, double *out[MR_SEARCH_MODES])
 {
     static int n_db;
     char path[1200];
@@ -897,6 +899,8 @@ static void service_matrices(struct mr_embedder *e, const struct devset *s, cons
         .archive_threshold_days = 30,
         .default_limit = 10,
         .default_min_similarity = th.hybrid,
+        .lexical_weight =
+            w >= 0 ? w : mr_embed_default_lexical_weight(MR_PROVIDER_BUILTIN, mr_embed_name(e)),
         .semantic_min_similarity = th.semantic,
         .lexical_min_similarity = th.lexical,
     });
@@ -1000,6 +1004,55 @@ static struct metrics measure_range(const struct devset *s, const double *m, int
     return r;
 }
 
+/*
+ * The lexical weight w as the service ranks (neighbour context, each side's
+ * depth k', limit 10, min_similarity 0), hybrid mode, model e: the mean
+ * over the sets (each set one vote, the rule that chooses w) and over the
+ * questions, the conversations' recall@10, and the mixed pool's two parts.
+ * The exact-fusion table above has no neighbour context and no cut.
+ */
+static void weight_through_the_service(const struct devset *sets, int n_sets,
+                                       const struct devset *mixed, struct mr_embedder *e,
+                                       const char *name, const char *dir)
+{
+    printf("\nLexical weight w through the service (hybrid, %s; the model's w = %.2f; mean over "
+           "the %d sets, then over their %d questions; the mixed pool is the table above's):\n\n"
+           "| w | mean recall@1 | mean recall@10 | mean MRR@10 | all questions' recall@10 | all "
+           "questions' MRR@10 | conversations recall@10 | text2sql recall@1 | mixed pool: "
+           "conversations' recall@10 | mixed pool: the others' recall@10 | mixed pool: the "
+           "others' MRR@10 |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+           name, mr_embed_default_lexical_weight(MR_PROVIDER_BUILTIN, mr_embed_name(e)), n_sets,
+           mixed->n_q);
+    for (int wi = 5; wi <= 9; wi++) {
+        double w = wi / 10.0;
+        struct metrics m[N_SETS];
+        double r10_all = 0, mrr_all = 0, t2s_r1 = 0;
+        int n_all = 0;
+        for (int k = 0; k < n_sets; k++) {
+            double *mat[MR_SEARCH_MODES];
+            service_matrices(e, &sets[k], dir, false, w, mat);
+            m[k] = measure(&sets[k], mat[MR_SEARCH_HYBRID]);
+            r10_all += m[k].r10 * m[k].n;
+            mrr_all += m[k].mrr * m[k].n;
+            n_all += m[k].n;
+            if (strcmp(sets[k].name, "text2sql") == 0)
+                t2s_r1 = m[k].r1;
+            for (int mode = 0; mode < MR_SEARCH_MODES; mode++)
+                free(mat[mode]);
+        }
+        struct metrics mm = mean_of(m, n_sets);
+        double *mat[MR_SEARCH_MODES];
+        service_matrices(e, mixed, dir, false, w, mat);
+        struct metrics pc = measure_range(mixed, mat[MR_SEARCH_HYBRID], 0, sets[0].n_q);
+        struct metrics po = measure_range(mixed, mat[MR_SEARCH_HYBRID], sets[0].n_q, mixed->n_q);
+        for (int mode = 0; mode < MR_SEARCH_MODES; mode++)
+            free(mat[mode]);
+        printf("| %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n",
+               w, mm.r1, mm.r10, mm.mrr, r10_all / n_all, mrr_all / n_all, m[0].r10, t2s_r1, pc.r10,
+               po.r10, po.mrr);
+    }
+}
+
 static void through_the_service(struct devset *sets, int n_sets, double *const *plain,
                                 struct mr_embedder *const *models, const char *const *model_names,
                                 int n_models)
@@ -1024,7 +1077,7 @@ static void through_the_service(struct devset *sets, int n_sets, double *const *
         free(p10);
         for (int m = 0; m < n_models; m++) {
             double *mat[MR_SEARCH_MODES];
-            service_matrices(models[m], &sets[k], dir, false, mat);
+            service_matrices(models[m], &sets[k], dir, false, -1, mat);
             for (int mode = 0; mode < MR_SEARCH_MODES; mode++) {
                 int r = 1 + m * MR_SEARCH_MODES + mode;
                 snprintf(label[r], sizeof label[r], "%s: %s", mr_search_mode_name(mode),
@@ -1064,7 +1117,7 @@ static void through_the_service(struct devset *sets, int n_sets, double *const *
     struct metrics *at = calloc((size_t)MR_SEARCH_MODES * n_sets, sizeof *at);
     for (int k = 0; k < n_sets; k++) {
         double *dmat[MR_SEARCH_MODES];
-        service_matrices(models[0], &sets[k], dir, true, dmat);
+        service_matrices(models[0], &sets[k], dir, true, -1, dmat);
         for (int mode = 0; mode < MR_SEARCH_MODES; mode++) {
             char lab[160];
             snprintf(lab, sizeof lab, "%s: %s", mr_search_mode_name(mode), model_names[0]);
@@ -1091,7 +1144,7 @@ static void through_the_service(struct devset *sets, int n_sets, double *const *
      */
     struct devset mixed = merge_sets(sets, n_sets);
     double *mat[MR_SEARCH_MODES];
-    service_matrices(models[0], &mixed, dir, false, mat);
+    service_matrices(models[0], &mixed, dir, false, -1, mat);
     printf("\nAll five sets in one pool (%d memories; %s, through the service):\n\n"
            "| questions | mode | recall@1 | recall@5 | recall@10 | MRR@10 |\n"
            "|---|---|---|---|---|---|\n",
@@ -1106,6 +1159,7 @@ static void through_the_service(struct devset *sets, int n_sets, double *const *
         }
     for (int mode = 0; mode < MR_SEARCH_MODES; mode++)
         free(mat[mode]);
+    weight_through_the_service(sets, n_sets, &mixed, models[0], model_names[0], dir);
     free(mixed.doc_id);
     free(mixed.doc_text);
     free(mixed.q_text);
@@ -1220,6 +1274,9 @@ static bool same_top(const double *a, const double *b, int n, int n_top)
 
 static char **glosses(int *out_n);
 
+/* The depth tables' lexical weight: the default model's (set in main). */
+static double bench_w = MR_FUSION_LEXICAL_WEIGHT;
+
 /*
  * k' for a set and a limit: mean recall@10 and MRR of the pipeline, and the
  * questions whose top `limit` equals the exact fusion's over every memory.
@@ -1228,9 +1285,9 @@ static void depth_rows(const char *label, const struct devset *s, const double *
                        struct mr_lex_index *ix, const double *lex, int limit, const size_t *depths,
                        size_t n_depths)
 {
-    double *x = fuse_all(s, cos, lex, MR_FUSION_LEXICAL_WEIGHT);
+    double *x = fuse_all(s, cos, lex, bench_w);
     for (size_t di = 0; di < n_depths; di++) {
-        double *h = fuse_pipeline2(s, cos, ix, MR_FUSION_LEXICAL_WEIGHT, depths[di], depths[di]);
+        double *h = fuse_pipeline2(s, cos, ix, bench_w, depths[di], depths[di]);
         struct metrics m = measure(s, h);
         int same = 0;
         for (int q = 0; q < s->n_q; q++)
@@ -1286,7 +1343,7 @@ static void big_pool_open(struct big_pool *b, const struct devset *s, int n, str
     b->cos = cos_matrix(e, &b->d);
     b->ix = lex_build(&b->d, false);
     b->lex = lex_matrix(&b->d, b->ix);
-    b->exact = fuse_all(&b->d, b->cos, b->lex, MR_FUSION_LEXICAL_WEIGHT);
+    b->exact = fuse_all(&b->d, b->cos, b->lex, bench_w);
 }
 
 static void big_pool_close(struct big_pool *b)
@@ -1319,8 +1376,7 @@ static void depth_grid(struct big_pool *pools, int n_pools, int limit, const siz
             double worst = 1;
             for (int p = 0; p < n_pools; p++) {
                 struct big_pool *bp = &pools[p];
-                double *h =
-                    fuse_pipeline2(&bp->d, bp->cos, bp->ix, MR_FUSION_LEXICAL_WEIGHT, kv[a], kl[b]);
+                double *h = fuse_pipeline2(&bp->d, bp->cos, bp->ix, bench_w, kv[a], kl[b]);
                 m[p] = measure(&bp->d, h);
                 int sp = 0;
                 for (int q = 0; q < bp->d.n_q; q++)
@@ -1358,9 +1414,9 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     sts_load(&sp, sts);
     struct mr_err err;
     struct provider prov[3] = {
-        {MR_SEMANTIC_MODEL " (lexical share 0.4, today)", NULL, {0}, NULL},
-        {"memori-wordnet semantic part only (share 0)", NULL, {0}, NULL},
-        {MR_LEXICAL_MODEL, NULL, {0}, NULL},
+        {MR_SEMANTIC_MODEL " (lexical share 0.4, today)", NULL, 0, {0}, NULL},
+        {"memori-wordnet semantic part only (share 0)", NULL, 0, {0}, NULL},
+        {MR_LEXICAL_MODEL, NULL, 0, {0}, NULL},
     };
     prov[0].e = mr_embed_semantic_open(model, &err);
     prov[1].e = mr_embed_semantic_open_share(model, 0, &err);
@@ -1369,6 +1425,9 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
         fprintf(stderr, "bench_quality: %s\n", err.msg);
         exit(1);
     }
+    for (int p = 0; p < 3; p++)
+        prov[p].w = mr_embed_default_lexical_weight(MR_PROVIDER_BUILTIN, mr_embed_name(prov[p].e));
+    bench_w = prov[1].w;
     struct mr_lex_index *ix[N_SETS];
     double *lex[N_SETS], *plain[N_SETS];
     for (int k = 0; k < N_SETS; k++) {
@@ -1390,9 +1449,10 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     for (int k = 0; k < N_SETS; k++)
         printf("%s %d memories / %d questions%s", names[k], sets[k].n_docs, sets[k].n_q,
                k + 1 < N_SETS ? "; " : "");
-    printf(" (%d answerable, %d not); STS %d pairs. hybrid: w = %.2f, k' for limit 10: "
+    printf(" (%d answerable, %d not); STS %d pairs. hybrid: w = %.2f for the WordNet models, "
+           "%.2f for %s (mr_embed_default_lexical_weight), k' for limit 10: "
            "vector side %zu, lexical side %zu (fusion.h).\n\n",
-           n_pos, n_neg, sp.n, MR_FUSION_LEXICAL_WEIGHT, mr_fusion_depth_vector(10),
+           n_pos, n_neg, sp.n, prov[1].w, prov[2].w, MR_LEXICAL_MODEL, mr_fusion_depth_vector(10),
            mr_fusion_depth_lexical(10));
 
     /* Sentence similarity. */
@@ -1403,7 +1463,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     for (int p = 0; p < 2; p++) {
         printf("| semantic: %s | %.3f |\n", prov[p].name, spearman(sp.gold, prov[p].sts_cos, sp.n));
         printf("| hybrid: %s | %.3f |\n", prov[p].name,
-               sts_hybrid(&sp, prov[p].sts_cos, MR_FUSION_LEXICAL_WEIGHT));
+               sts_hybrid(&sp, prov[p].sts_cos, prov[p].w));
     }
 
     /* Retrieval per set and system. */
@@ -1419,7 +1479,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     for (int k = 0; k < N_SETS; k++) {
         double *h[3];
         for (int p = 0; p < 3; p++)
-            h[p] = fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], MR_FUSION_LEXICAL_WEIGHT, lim);
+            h[p] = fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], prov[p].w, lim);
         all[0][k] = measure(&sets[k], plain[k]);
         all[1][k] = measure(&sets[k], lex[k]);
         all[2][k] = measure(&sets[k], prov[0].cos[k]);
@@ -1446,7 +1506,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
         struct metrics m = measure(s, cl);
         printf("| lexical + context | %.3f | %.3f | %.3f | %.3f |\n", m.r1, m.r5, m.r10, m.mrr);
         for (int p = 0; p < 2; p++) {
-            double *h = fuse_pipeline(s, prov[p].cos[0], cix, MR_FUSION_LEXICAL_WEIGHT, lim);
+            double *h = fuse_pipeline(s, prov[p].cos[0], cix, prov[p].w, lim);
             m = measure(s, h);
             printf("| hybrid + context: %s | %.3f | %.3f | %.3f | %.3f |\n", prov[p].name, m.r1,
                    m.r5, m.r10, m.mrr);
@@ -1524,7 +1584,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
             struct metrics ml = measure(s, lm);
             printf("| %s | %.3f | %.3f | %.3f |", form[fi].name, ml.r1, ml.r10, ml.mrr);
             for (int p = 0; p < 2; p++) {
-                double *h = fuse_all(s, prov[p].cos[0], lm, MR_FUSION_LEXICAL_WEIGHT);
+                double *h = fuse_all(s, prov[p].cos[0], lm, prov[p].w);
                 struct metrics mh = measure(s, h);
                 printf(" %.3f | %.3f | %.3f |", mh.r1, mh.r10, mh.mrr);
                 free(h);
@@ -1555,7 +1615,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
                         sc[(size_t)q * nd + i] =
                             mr_index_cosine_context((float)fmax(row[i], 0), win, nw);
                     }
-                double *h = fuse_all(s, sc, sm, MR_FUSION_LEXICAL_WEIGHT);
+                double *h = fuse_all(s, sc, sm, prov[p].w);
                 struct metrics mh = measure(s, h);
                 printf(" %.3f | %.3f | %.3f |", mh.r1, mh.r10, mh.mrr);
                 free(h);
@@ -1596,7 +1656,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     if (!quick) {
         printf("\nCandidate depth k' (hybrid, w = %.2f, wordnet share 0; top 10 equal to the exact "
                "fusion's over every memory):\n\n",
-               MR_FUSION_LEXICAL_WEIGHT);
+               bench_w);
         printf(
             "| pool | limit | k' | recall@10 | MRR | questions whose top `limit` equals the exact "
             "one |\n|---|---|---|---|---|---|\n");
@@ -1632,7 +1692,7 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
                 big_pool_open(&pools[k], &sets[k], 10000, prov[1].e);
             printf("\nEach side's depth (hybrid, w = %.2f, wordnet share 0), every set with 10 000 "
                    "glosses added to its pool; means over the 5 pools:\n\n",
-                   MR_FUSION_LEXICAL_WEIGHT);
+                   bench_w);
             static const size_t kv10[] = {10, 20, 30, 40, 50, 100};
             static const size_t kl10[] = {10, 20, 30, 50, 100};
             depth_grid(pools, N_SETS, 10, kv10, 6, kl10, 5);
@@ -1661,15 +1721,13 @@ static void ranking(const char *model, const char *sts, const char *dir, const c
     for (int p = 0; p < 3; p++) {
         double *fused[N_SETS];
         for (int k = 0; k < N_SETS; k++)
-            fused[k] =
-                fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], MR_FUSION_LEXICAL_WEIGHT, lim);
-        struct mr_fusion f = {MR_SEARCH_HYBRID, MR_FUSION_LEXICAL_WEIGHT, 0};
+            fused[k] = fuse_pipeline(&sets[k], prov[p].cos[k], ix[k], prov[p].w, lim);
+        struct mr_fusion f = {MR_SEARCH_HYBRID, prov[p].w, 0};
         double *sf = malloc(sp.n * sizeof *sf);
         for (int i = 0; i < sp.n; i++)
             sf[i] = mr_fusion_score(&f, prov[p].sts_cos[i], sp.lex[i]);
         char title[256];
-        snprintf(title, sizeof title, "hybrid, %s, w = %.2f", prov[p].name,
-                 MR_FUSION_LEXICAL_WEIGHT);
+        snprintf(title, sizeof title, "hybrid, %s, w = %.2f", prov[p].name, prov[p].w);
         thresholds(title, sets, fused, &sp, sf);
         snprintf(title, sizeof title, "semantic, %s (the cosine)", prov[p].name);
         thresholds(title, sets, prov[p].cos, &sp, prov[p].sts_cos);

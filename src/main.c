@@ -228,6 +228,8 @@ static int open_parts(struct app *a, bool check)
         .archive_threshold_days = c->archive_threshold_days,
         .default_limit = c->max_context_memories,
         .default_min_similarity = th.hybrid,
+        .lexical_weight =
+            mr_embed_default_lexical_weight(c->embedding_provider, c->embedding_model),
         .semantic_min_similarity = th.semantic,
         .lexical_min_similarity = th.lexical,
         .relaxed_sharing = strcmp(c->tenant_isolation_level, "relaxed") == 0,

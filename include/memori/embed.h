@@ -135,6 +135,15 @@ struct mr_embed_thresholds {
 };
 struct mr_embed_thresholds mr_embed_default_thresholds(const char *provider, const char *model);
 
+/*
+ * The hybrid score's lexical weight w for model of provider (fused = (1 −
+ * w)·semantic + w·lexical, fusion.h): a built-in WordNet model's chosen
+ * through the service on the development sets (docs/ranking.md, "The
+ * lexical weight"), MR_FUSION_LEXICAL_WEIGHT (0.5) for a provider's model
+ * and for memori-lexical-v1, whose thresholds were chosen at 0.5.
+ */
+double mr_embed_default_lexical_weight(const char *provider, const char *model);
+
 /* An embedder as the configuration describes it (DESIGN.md §5). */
 struct mr_embed_spec {
     const char *provider;   /* MR_PROVIDER_BUILTIN or MR_PROVIDER_OPENAI */

@@ -35,9 +35,13 @@ int mr_search_mode_parse(const char *s, size_t n, enum mr_search_mode *out);
 const char *mr_search_mode_name(enum mr_search_mode m);
 
 /*
- * Share of the lexical score in the hybrid score, chosen on the development
- * sets (docs/ranking.md): the best mean recall@10 and MRR over the
- * retrieval sets for the built-in model, with a flat optimum around it.
+ * Share of the lexical score in the hybrid score when the model has none of
+ * its own (a provider's, memori-lexical-v1; near-duplicate merging, whose
+ * threshold was chosen at it): chosen on the development sets by exact
+ * fusion before neighbour context (docs/ranking.md), the best mean
+ * recall@10 and MRR over the retrieval sets for the built-in model then.
+ * The built-in WordNet models now have theirs through the service
+ * (mr_embed_default_lexical_weight, embed.h).
  */
 #define MR_FUSION_LEXICAL_WEIGHT 0.5
 

@@ -59,6 +59,13 @@ struct mr_service_config {
      */
     double default_min_similarity;
     /*
+     * The hybrid score's lexical weight w (fusion.h), in (0, 1]; main.c
+     * takes it from the embedder registry (mr_embed_default_lexical_weight).
+     * 0 or out of range: MR_FUSION_LEXICAL_WEIGHT. Near-duplicate merging
+     * keeps MR_FUSION_LEXICAL_WEIGHT, the weight its threshold was chosen at.
+     */
+    double lexical_weight;
+    /*
      * TENANT_ISOLATION_LEVEL=relaxed: searches (and reads by id) also see the
      * rule, entity and relationship memories other users of the tenant
      * marked shared — read-only, their access statistics untouched.

@@ -835,6 +835,7 @@ int mr_context_build(struct mr_service *svc, const struct mr_identity *who,
     size_t dim = mr_embed_dim(svc->embedder);
     terms = mr_lex_terms_new(req->question, req->question_len);
     struct mr_fusion f0 = MR_FUSION_DEFAULTS;
+    f0.lexical_weight = svc->lexical_weight; /* a search's: example_floor is its threshold */
     struct mr_fusion f =
         mr_fusion_for_query(&f0, core_vec_nonzero(qv, dim), mr_lex_terms_count(terms) > 0);
     unsigned mode = (unsigned)f.mode < MR_SEARCH_MODES ? (unsigned)f.mode : 0;

@@ -25,6 +25,7 @@ struct mr_service {
     int archive_threshold_days;
     int default_limit;
     double min_similarity[MR_SEARCH_MODES]; /* each mode's default, by enum mr_search_mode */
+    double lexical_weight;                  /* the hybrid score's w (mr_service_config) */
     bool relaxed_sharing;
     size_t embed_batch_size;
     bool debug;

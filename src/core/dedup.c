@@ -184,7 +184,11 @@ int core_dedup_near(struct mr_service *svc, struct mr_store_tx *tx, const struct
     else
         rc = core_store_candidates(tx, who, &q, &c, &n, err);
     if (rc == 0) {
-        /* The hybrid score a search ranks with, the same fallback for a one-sided query. */
+        /*
+         * The hybrid score at the weight MR_DEDUP_THRESHOLD was chosen at
+         * (MR_FUSION_LEXICAL_WEIGHT, not the search's), the same fallback
+         * for a one-sided query.
+         */
         struct mr_fusion f = MR_FUSION_DEFAULTS;
         f = mr_fusion_for_query(&f, core_vec_nonzero(m->embedding, dim),
                                 mr_lex_terms_count(terms) > 0);

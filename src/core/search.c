@@ -624,6 +624,7 @@ static void plan_search(const struct mr_service *svc, const struct mr_search *q,
 {
     struct mr_fusion f = MR_FUSION_DEFAULTS;
     f.mode = q->mode;
+    f.lexical_weight = svc->lexical_weight;
     plan->f = mr_fusion_for_query(&f, has_vector, has_terms);
     unsigned m = (unsigned)plan->f.mode < MR_SEARCH_MODES ? (unsigned)plan->f.mode : 0;
     /* 0 is a valid threshold (DESIGN.md §4 fixes the reference's `or`). */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core_int.h"
+#include "memori/fusion.h"
 #include "memori/metrics.h"
 
 #define DEFAULT_EMBED_BATCH 100
@@ -28,6 +29,9 @@ struct mr_service *mr_service_new(const struct mr_service_config *cfg)
         .min_similarity = {[MR_SEARCH_HYBRID] = cfg->default_min_similarity,
                            [MR_SEARCH_SEMANTIC] = cfg->semantic_min_similarity,
                            [MR_SEARCH_LEXICAL] = cfg->lexical_min_similarity},
+        .lexical_weight = cfg->lexical_weight > 0 && cfg->lexical_weight <= 1
+                              ? cfg->lexical_weight
+                              : MR_FUSION_LEXICAL_WEIGHT,
         .relaxed_sharing = cfg->relaxed_sharing,
         .embed_batch_size =
             cfg->embed_batch_size > 0 ? (size_t)cfg->embed_batch_size : DEFAULT_EMBED_BATCH,

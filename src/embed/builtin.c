@@ -12,35 +12,48 @@
 #include <unistd.h>
 
 #include "memori/embed.h"
+#include "memori/fusion.h"
 
 /*
  * Default min_similarity per model and search mode, chosen on the
  * development sets as the highest that keeps >= 95 % of the evidence in the
- * top 10 in every set (docs/ranking.md, "Thresholds"): a threshold that
- * kept 95 % of all the evidence but cut 13 % of the paraphrase questions'
- * (0.35 for wordnet-v2 hybrid) made hybrid lose the questions its semantic
- * side is for. memori-lexical-v1's are older and fail that rule at any
- * threshold the bench tries (its hashed vectors score paraphrases near 0).
+ * top 10 in every set (docs/ranking.md, "Thresholds"), the hybrid ones at
+ * the model's lexical weight (WORDNET_LEXICAL_WEIGHT below): a threshold that
+ * kept 95 % of all the evidence but cut 10 % of the paraphrase questions'
+ * (0.20 for wordnet-v2 hybrid) would make hybrid lose the questions its
+ * semantic side is for. memori-lexical-v1's are older and fail that rule at
+ * any threshold the bench tries (its hashed vectors score paraphrases near 0).
  */
 #define LEXICAL_THRESHOLD 0.15
 #define LEXICAL_HYBRID_THRESHOLD 0.05
 #define WORDNET_THRESHOLD 0.40
-#define WORDNET_HYBRID_THRESHOLD 0.20
+#define WORDNET_HYBRID_THRESHOLD 0.10
 #define WORDNET_V2_THRESHOLD 0.60
-#define WORDNET_V2_HYBRID_THRESHOLD 0.30
+#define WORDNET_V2_HYBRID_THRESHOLD 0.175
 /* Lexical mode ranks by BM25 alone: the same threshold whatever embeds the vectors. */
 #define LEXICAL_MODE_THRESHOLD 0.025
 /* The reference's default for OpenAI's models; a provider's own model is calibrated by its user. */
 #define PROVIDER_THRESHOLD 0.70
 /*
  * Not measurable here (no provider is reachable). Half the cosine
- * threshold, the fused score's share of the cosine (1 − w, w = 0.5): a
- * memory with no word of the query in common then passes exactly when its
- * cosine passes the reference's 0.70, and each shared word lowers the cosine
- * it needs. The same rule gives 0.30 for wordnet-v2 and 0.20 for v1, which
- * is what the measurement chose (docs/ranking.md).
+ * threshold, the fused score's share of the cosine (1 − w, w = 0.5 for a
+ * provider's model): a memory with no word of the query in common then
+ * passes exactly when its cosine passes the reference's 0.70, and each
+ * shared word lowers the cosine it needs. (At w = 0.5 the same rule gave
+ * 0.30 for wordnet-v2 and 0.20 for v1, what the measurement chose then.)
  */
 #define PROVIDER_HYBRID_THRESHOLD 0.35
+/*
+ * The WordNet models' lexical weight in the hybrid score, chosen through the
+ * service (neighbour context, each side's depth k') on the development sets
+ * by the rule that chose 0.5 on exact fusion before the pipeline had
+ * context: the best mean recall@10 and MRR over the five retrieval sets
+ * (docs/ranking.md, "The lexical weight"). Their semantic side is weak on
+ * long conversations (recall@10 0.26 alone against BM25's 0.42), where
+ * more weight to it costs evidence. Their hybrid thresholds above are the
+ * rule's at this weight.
+ */
+#define WORDNET_LEXICAL_WEIGHT 0.7
 #define OPENAI_DEFAULT_MODEL "text-embedding-ada-002"
 /* OpenAI's models that accept "dimensions" (shortened vectors); older ones refuse it. */
 #define OPENAI_SHORTENING_PREFIX "text-embedding-3"
@@ -78,6 +91,17 @@ struct mr_embed_thresholds mr_embed_default_thresholds(const char *provider, con
         t.semantic = WORDNET_V2_THRESHOLD;
     }
     return t;
+}
+
+double mr_embed_default_lexical_weight(const char *provider, const char *model)
+{
+    if (strcmp(provider, MR_PROVIDER_BUILTIN) != 0)
+        return MR_FUSION_LEXICAL_WEIGHT;
+    if (!model)
+        model = mr_embed_default_model(provider);
+    if (strcmp(model, MR_LEXICAL_MODEL) == 0)
+        return MR_FUSION_LEXICAL_WEIGHT;
+    return WORDNET_LEXICAL_WEIGHT;
 }
 
 /* <directory of this executable>/../models/<file>: build/memori finds models/. */

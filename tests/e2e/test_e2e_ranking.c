@@ -114,9 +114,12 @@ TEST(test_search_modes_return_both_scores)
     CHECK_STR(jstr(r.json, "mode"), "hybrid");
     CHECK_STR(jstr(top, "memory_id"), ids[0]);
     CHECK(side(top, "lexical") > side(json_array_get(results(&r), 1), "lexical"));
-    /* The fused score is the mean of the two sides (w = 0.5), rounded to 4 places. */
+    /*
+     * The fused score with the built-in model's lexical weight (0.7,
+     * mr_embed_default_lexical_weight), rounded to 4 places.
+     */
     CHECK_NEAR(jnum(top, "similarity_score"),
-               0.5 * side(top, "semantic") + 0.5 * side(top, "lexical"), 1.5e-4);
+               0.3 * side(top, "semantic") + 0.7 * side(top, "lexical"), 1.5e-4);
     resp_free(&r);
 
     /* Semantic: the score is the semantic one; the lexical one is still reported. */
@@ -183,7 +186,8 @@ TEST(test_min_similarity_filters_on_the_fused_score)
     CHECK_INT(r.status, 200);
     CHECK_INT(jint(r.json, "total"), 0);
     resp_free(&r);
-    /* The default threshold is hybrid's (0.30 for memori-wordnet-v2): unrelated words find nothing.
+    /* The default threshold is hybrid's (0.175 for memori-wordnet-v2): unrelated words find
+     * nothing.
      */
     CHECK(search("{\"query\":\"penguins migrate across antarctic ice\"}", &r) == 0);
     CHECK_INT(r.status, 200);

@@ -300,11 +300,11 @@ TEST(test_provider_defaults_come_from_the_registry)
     mr_config_free(&c);
     char *builtin[] = {NULL};
     CHECK(load(&c, builtin, &err) == 0);
-    CHECK_NEAR(c.min_similarity, 0.30, 0);
+    CHECK_NEAR(c.min_similarity, 0.175, 0);
     char buf[4096] = "";
     mr_config_each(&c, collect, buf);
     CHECK(strstr(buf,
-                 "MEMORY_MIN_SIMILARITY_THRESHOLD=0.3 (model default; semantic mode 0.6, lexical "
+                 "MEMORY_MIN_SIMILARITY_THRESHOLD=0.175 (model default; semantic mode 0.6, lexical "
                  "mode 0.025)\n") != NULL);
     mr_config_free(&c);
     /* A given threshold wins, 0 included. */

@@ -142,12 +142,12 @@ TEST(test_registry_defaults_per_provider_and_model)
     CHECK_NEAR(mr_embed_default_threshold(MR_PROVIDER_OPENAI, "text-embedding-3-small"), 0.70, 0);
     /* Each search mode's default (docs/ranking.md); semantic is the cosine threshold above. */
     struct mr_embed_thresholds v2 = mr_embed_default_thresholds(MR_PROVIDER_BUILTIN, NULL);
-    CHECK_NEAR(v2.hybrid, 0.30, 0);
+    CHECK_NEAR(v2.hybrid, 0.175, 0);
     CHECK_NEAR(v2.semantic, 0.60, 0);
     CHECK_NEAR(v2.lexical, 0.025, 0);
     struct mr_embed_thresholds v1 =
         mr_embed_default_thresholds(MR_PROVIDER_BUILTIN, MR_SEMANTIC_MODEL);
-    CHECK_NEAR(v1.hybrid, 0.20, 0);
+    CHECK_NEAR(v1.hybrid, 0.10, 0);
     CHECK_NEAR(v1.semantic, 0.40, 0);
     CHECK_NEAR(v1.lexical, 0.025, 0);
     struct mr_embed_thresholds lex =
@@ -159,6 +159,16 @@ TEST(test_registry_defaults_per_provider_and_model)
     CHECK_NEAR(ada.hybrid, 0.35, 0);
     CHECK_NEAR(ada.semantic, 0.70, 0);
     CHECK_NEAR(ada.lexical, 0.025, 0);
+    /*
+     * The hybrid score's lexical weight: the WordNet models' own, 0.5 (the
+     * weight the older thresholds were chosen at) for the others.
+     */
+    CHECK_NEAR(mr_embed_default_lexical_weight(MR_PROVIDER_BUILTIN, NULL), 0.7, 0);
+    CHECK_NEAR(mr_embed_default_lexical_weight(MR_PROVIDER_BUILTIN, MR_SEMANTIC_MODEL), 0.7, 0);
+    CHECK_NEAR(mr_embed_default_lexical_weight(MR_PROVIDER_BUILTIN, MR_LEXICAL_MODEL), 0.5, 0);
+    CHECK_NEAR(mr_embed_default_lexical_weight(MR_PROVIDER_OPENAI, NULL), 0.5, 0);
+    CHECK_NEAR(mr_embed_default_lexical_weight(MR_PROVIDER_OPENAI, "text-embedding-3-small"), 0.5,
+               0);
     double threshold = 0;
     struct mr_err err;
     struct mr_embedder *e = mr_embed_builtin_open(MR_LEXICAL_MODEL, 64, NULL, &threshold, &err);

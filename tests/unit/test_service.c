@@ -996,6 +996,15 @@ TEST(test_hybrid_finds_what_only_the_lexical_side_matches)
         CHECK(r.scores[i] <= r.scores[i - 1]);
     }
     mr_search_results_clear(&r);
+    /* The service's lexical weight is the fused score's (the registry's per model in main.c). */
+    f.cfg.lexical_weight = 0.7;
+    rebuild(&f);
+    CHECK(search_q(&f, &alice, &q, &r) == 0);
+    CHECK_STR(r.memories[0].memory_id, target.memory_id);
+    CHECK_NEAR(r.scores[0], 0.3 * r.semantic[0] + 0.7 * r.lexical[0], 1e-9);
+    for (size_t i = 1; i < r.n; i++)
+        CHECK_NEAR(r.scores[i], 0.3 * r.semantic[i] + 0.7 * r.lexical[i], 1e-9);
+    mr_search_results_clear(&r);
     /* The vector alone does not find it; BM25 alone finds only it. */
     q.mode = MR_SEARCH_SEMANTIC;
     CHECK(search_q(&f, &alice, &q, &r) == 0);
